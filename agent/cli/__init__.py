@@ -1,0 +1,14 @@
+"""`mkp-agent`: the terminal's command line. Each subcommand group lives in its own module."""
+
+import click
+
+from agent.cli.card import card
+
+
+@click.group()
+@click.version_option(package_name="mkp")
+def main() -> None:
+    """mkp kiosk agent."""
+
+
+main.add_command(card)

@@ -1,0 +1,1 @@
+"""Hardware behind small interfaces: card readers, printers, scanners."""

@@ -1,0 +1,1 @@
+"""Card readers (PC/SC) and the JPKI application of the My Number card."""

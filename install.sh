@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up everything mkp needs on a Debian machine; safe to run again.
+#   ./install.sh          development, tests and the demo (virtual card reader included)
+#   ./install.sh --kiosk  a shop / museum terminal: USB card readers, no virtual reader
+set -euo pipefail
+cd "$(dirname "$0")"
+
+kiosk=0
+for arg in "$@"; do
+  case "$arg" in
+    --kiosk) kiosk=1 ;;
+    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+# Debian packages: Python to build the venv, PC/SC for the card reader (pyscard builds
+# against libpcsclite with swig), zbar for QR decoding.
+packages=(python3 python3-venv python3-dev build-essential pcscd libpcsclite-dev swig libzbar0)
+if [ "$kiosk" = 1 ]; then
+  packages+=(libccid)               # USB CCID card readers
+else
+  # vpcd listens on all interfaces: development, tests and the demo only, never on a kiosk.
+  packages+=(vsmartcard-vpcd opensc)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "install.sh: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "install.sh: these Debian packages are missing; install them as root, then run me again:" >&2
+    echo "  sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "install.sh: ready. Try .venv/bin/mkp-demo"
