@@ -3,6 +3,7 @@
 import click
 
 from agent.cli.card import card
+from agent.cli.config import config
 
 
 @click.group()
@@ -12,3 +13,4 @@ def main() -> None:
 
 
 main.add_command(card)
+main.add_command(config)
