@@ -1,1 +1,1 @@
-"""demo."""
+"""`mkp-demo`: the whole system end to end on SQLite, with no set-up."""

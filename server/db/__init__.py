@@ -1,1 +1,1 @@
-"""db."""
+"""Storage: SQLAlchemy Core tables, engines for SQLite and PostgreSQL, alembic migrations."""

@@ -1,1 +1,1 @@
-"""municipalities."""
+"""Municipalities on the platform and their point codes."""

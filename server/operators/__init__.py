@@ -1,1 +1,1 @@
-"""operators."""
+"""Operators: people and systems that run the platform, authenticated by bearer tokens."""

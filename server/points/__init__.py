@@ -1,1 +1,1 @@
-"""points."""
+"""Points: grants from a municipality's budget, spends at payees, balances, reversals."""

@@ -1,0 +1,115 @@
+"""`mkp-demo`: start everything on a fresh SQLite file, walk through the system, stop, exit 0.
+
+Each part of mkp adds its steps to ``STEPS``; the demo always shows the system end to end.
+Exit codes: 0 every step passed; 1 a step failed (the failing step is named).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mkp_core.client import ApiClient, BearerToken
+from server.launcher import ServerProcess, run_server_command, start_server
+
+YOKOSUKA = "142018"
+
+
+@dataclass
+class DemoState:
+    workdir: Path
+    server: ServerProcess | None = None
+    api: ApiClient | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def step_server(state: DemoState) -> str:
+    db = f"sqlite:///{state.workdir / 'mkp.sqlite3'}"
+    state.server = start_server(db, state.workdir)
+    token = run_server_command("create-operator", "demo-operator", env=state.server.env)
+    state.api = ApiClient(state.server.url, BearerToken(token))
+    state.facts["server"] = state.server.url
+    return f"server on {state.server.url}, SQLite at {state.workdir / 'mkp.sqlite3'}"
+
+
+def step_municipality(state: DemoState) -> str:
+    m = state.api.post("/v1/municipalities", {"code": YOKOSUKA})
+    state.facts["municipality"] = m
+    return f"added {m['code']} {m['prefecture']}{m['name']} with point code {m['point_code']}"
+
+
+def step_points(state: DemoState) -> str:
+    grant = {"municipality": YOKOSUKA, "holder": "demo-resident", "amount": 1000, "memo": "volunteer points",
+             "client_id": "demo-grant-0001"}  # fmt: skip
+    first = state.api.post("/v1/grants", grant)
+    again = state.api.post("/v1/grants", grant)  # a retry: same id, same body, same transfer
+    assert again["id"] == first["id"], "a retried grant made a second transfer"
+    state.api.post("/v1/spends", {"holder": "demo-resident", "payee": "yokosuka-museum", "point_code": YOKOSUKA,
+                                  "amount": 300, "memo": "museum admission"})  # fmt: skip
+    balances = state.api.get("/v1/holders/demo-resident/balances")["balances"]
+    state.facts["balance"] = balances[0]["balance"]
+    assert state.facts["balance"] == 700, f"balance is {state.facts['balance']}, expected 700"
+    return "granted 1000 (retried once, posted once), spent 300 at the museum, balance 700"
+
+
+def step_verify(state: DemoState) -> str:
+    report = state.api.get("/v1/ledger/verify")
+    state.facts["ledger"] = report
+    if not report["ok"]:
+        raise RuntimeError(f"ledger breach: {report['breaches'][0]['message']}")
+    return f"ledger verified: {report['transfers']} transfers, {report['accounts']} accounts, sums zero"
+
+
+STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
+    ("start the ledger server", step_server),
+    ("add 横須賀市", step_municipality),
+    ("grant and spend points", step_points),
+    ("verify the ledger", step_verify),
+]
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--keep", is_flag=True, help="Keep the temp folder (database, logs) afterwards.")
+def main(as_json: bool, keep: bool) -> None:
+    """Run the whole mkp system once, end to end, on SQLite."""
+    workdir = Path(tempfile.mkdtemp(prefix="mkp-demo-"))
+    state = DemoState(workdir)
+    results: list[dict[str, Any]] = []
+    ok = True
+    try:
+        for title, step in STEPS:
+            started = time.perf_counter()
+            try:
+                detail = step(state)
+                passed = True
+            except Exception as e:  # the demo reports any failure as a failed step
+                detail, passed = f"{e.__class__.__name__}: {e}", False
+            results.append({"step": title, "ok": passed, "detail": detail,
+                            "ms": round((time.perf_counter() - started) * 1000, 1)})  # fmt: skip
+            if not as_json:
+                click.echo(f"{'✓' if passed else '✗'} {title}: {detail}")
+            if not passed:
+                ok = False
+                break
+    finally:
+        if state.server:
+            state.server.stop()
+        if not keep:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+    if as_json:
+        click.echo(json.dumps({"ok": ok, "steps": results, "workdir": str(workdir) if keep else None},
+                              ensure_ascii=False, indent=2))  # fmt: skip
+    else:
+        click.echo("demo passed: every step worked" if ok else "demo FAILED")
+    sys.exit(0 if ok else 1)

@@ -1,0 +1,85 @@
+"""Identifier rules both sides agree on: municipality codes, point codes, holders, client ids.
+
+Everything here is pure: a string in, a normalised string out or ``InvalidId`` with a code
+that the server and the CLIs show unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+
+MUNICIPALITY_CODE_RE = re.compile(r"^\d{6}$")
+# A point code is a municipality's general code ("142018") or one of its event codes
+# ("142018-FEST2026"): the municipality always stands in front, so its rules can follow.
+POINT_CODE_RE = re.compile(r"^(\d{6})(?:-([A-Z0-9]{1,16}))?$")
+HOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
+# MyKey IDs: 8 characters, letters and digits, never the 12-digit Individual Number.
+MYKEY_ID_RE = re.compile(r"^[A-Za-z0-9]{8}$")
+
+# Largest amount one transfer may carry: far above any real grant, far below 2**63.
+MAX_AMOUNT = 1_000_000_000
+
+
+class InvalidId(ValueError):
+    """An identifier that breaks its rule; ``code`` is machine-readable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def municipality_check_digit(first_five: str) -> int:
+    """The check digit of a local government code (MIC rule: weights 6..2, modulus 11)."""
+    total = sum(int(d) * w for d, w in zip(first_five, (6, 5, 4, 3, 2), strict=True))
+    return (11 - total % 11) % 10
+
+
+def validate_municipality_code(code: str) -> str:
+    """Return ``code`` if it is six digits with the right check digit, else raise ``InvalidId``."""
+    if not isinstance(code, str) or not MUNICIPALITY_CODE_RE.match(code):
+        raise InvalidId("invalid_municipality_code", f"municipality code must be 6 digits, got {code!r}")
+    expected = municipality_check_digit(code[:5])
+    if int(code[5]) != expected:
+        raise InvalidId(
+            "bad_check_digit",
+            f"municipality code {code} has check digit {code[5]}, expected {expected}",
+        )
+    return code
+
+
+def validate_point_code(code: str) -> str:
+    """Return a point code if well formed (its municipality part check-digit valid)."""
+    m = POINT_CODE_RE.match(code) if isinstance(code, str) else None
+    if not m:
+        raise InvalidId(
+            "invalid_point_code",
+            f"point code must be a municipality code, optionally '-' and up to 16 of A-Z0-9, got {code!r}",
+        )
+    validate_municipality_code(m.group(1))
+    return code
+
+
+def point_code_municipality(code: str) -> str:
+    """The municipality a point code belongs to."""
+    return validate_point_code(code)[:6]
+
+
+def general_point_code(municipality_code: str) -> str:
+    """Each municipality's own general points share its code."""
+    return validate_municipality_code(municipality_code)
+
+
+def validate_holder_id(holder: str) -> str:
+    """Opaque wallet holder ids (later: MyKey IDs) — letters, digits, '.', '_', '-'; 1–64."""
+    if not isinstance(holder, str) or not HOLDER_ID_RE.match(holder):
+        raise InvalidId("invalid_holder", f"holder id must be 1-64 of A-Z a-z 0-9 . _ -, got {holder!r}")
+    return holder
+
+
+def validate_client_id(client_id: str) -> str:
+    """Client-made ids that make every mutation idempotent (a UUID fits)."""
+    if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
+        raise InvalidId("invalid_client_id", f"client id must be 8-64 of A-Z a-z 0-9 . _ : -, got {client_id!r}")
+    return client_id

@@ -1,0 +1,182 @@
+"""Request and response schemas of the ledger API, shared by the server, mkp-admin and the agent.
+
+The server validates requests with these models and generates /openapi.json from them, so
+the documented API and the checked API are one thing. Models are strict: ``"5"`` and ``5.0``
+are not amounts, unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from mkp_core import ids
+
+
+def _rule(check: Callable[[str], str], pattern: str, example: str) -> Any:
+    """A string type checked by an ``ids`` rule, reporting the rule's own error code."""
+
+    def validate(value: str) -> str:
+        try:
+            return check(value)
+        except ids.InvalidId as e:
+            raise PydanticCustomError(e.code, e.message) from None
+
+    return Annotated[
+        str,
+        AfterValidator(validate),
+        WithJsonSchema({"type": "string", "pattern": pattern}),
+    ]
+
+
+MunicipalityCode = _rule(ids.validate_municipality_code, r"^\d{6}$", "142018")
+PointCode = _rule(ids.validate_point_code, ids.POINT_CODE_RE.pattern, "142018")
+HolderId = _rule(ids.validate_holder_id, ids.HOLDER_ID_RE.pattern, "resident-0001")
+ClientId = _rule(ids.validate_client_id, ids.CLIENT_ID_RE.pattern, "0b6c3c1e-6a0e-4b8e-9d7e-2f6d1c9b8a71")
+Amount = Annotated[int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT, description="points, a whole number")]
+Memo = Annotated[str, Field(max_length=200)]
+
+# Codes reported for a field whose value breaks a generic constraint (type, range, length).
+FIELD_ERROR_CODES = {
+    "amount": "invalid_amount",
+    "code": "invalid_municipality_code",
+    "municipality": "invalid_municipality_code",
+    "point_code": "invalid_point_code",
+    "holder": "invalid_holder",
+    "payee": "invalid_holder",
+    "client_id": "invalid_client_id",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(Out):
+    code: str = Field(examples=["insufficient_points"])
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(Out):
+    error: ErrorDetail
+
+
+# --- municipalities -------------------------------------------------------------------------
+
+
+class MunicipalityCreate(Strict):
+    client_id: ClientId
+    code: MunicipalityCode
+
+
+class MunicipalityPath(Strict):
+    code: MunicipalityCode
+
+
+class Municipality(Out):
+    code: str
+    name: str
+    prefecture: str
+    kana: str
+    kind: str
+    point_code: str
+    created_at: datetime
+
+
+class MunicipalityList(Out):
+    municipalities: list[Municipality]
+
+
+# --- transfers ------------------------------------------------------------------------------
+
+
+class GrantCreate(Strict):
+    """A municipality grants points from its budget to a holder's wallet."""
+
+    client_id: ClientId
+    municipality: MunicipalityCode
+    holder: HolderId
+    amount: Amount
+    point_code: PointCode | None = None
+    memo: Memo | None = None
+
+
+class SpendCreate(Strict):
+    """A holder spends points at a payee (a shop or facility)."""
+
+    client_id: ClientId
+    holder: HolderId
+    payee: HolderId
+    point_code: PointCode
+    amount: Amount
+    memo: Memo | None = None
+
+
+class ReverseCreate(Strict):
+    client_id: ClientId
+    memo: Memo | None = None
+
+
+class TransferPath(Strict):
+    transfer_id: Annotated[int, Field(strict=False, ge=1, le=2**63 - 1)]
+
+
+class Transfer(Out):
+    id: int
+    client_id: str
+    kind: str
+    point_code: str
+    debit: str
+    credit: str
+    amount: int
+    memo: str | None = None
+    reverses: int | None = None
+    created_at: datetime
+
+
+class HolderPath(Strict):
+    holder: HolderId
+
+
+class Balance(Out):
+    point_code: str
+    balance: int
+
+
+class Balances(Out):
+    holder: str
+    balances: list[Balance]
+
+
+# --- ledger verification --------------------------------------------------------------------
+
+
+class Breach(Out):
+    code: str
+    message: str
+
+
+class VerifyReport(Out):
+    ok: bool
+    accounts: int
+    transfers: int
+    point_codes: int
+    breaches: list[Breach]
+
+
+class Health(Out):
+    status: str
+    database: str
+    schema_version: str | None

@@ -1,0 +1,1 @@
+"""The central ledger server: MyKey registry, point ledger, terminals, downloads (Flask)."""

@@ -1,0 +1,134 @@
+"""The application factory: ``create_app(config)`` builds a server from one config object."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask.json.provider import DefaultJSONProvider
+from flask_openapi3 import Info, OpenAPI
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from mkp_core.wire import FIELD_ERROR_CODES, Health
+from server.config import ServerConfig
+from server.db.engine import make_engine, read
+from server.db.migrate import current_revision
+from server.errors import DomainError
+
+log = logging.getLogger("mkp.server")
+
+STATUS_BY_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403, "unauthorized": 401}
+
+
+class JSONProvider(DefaultJSONProvider):
+    """ISO 8601 dates in every reply (Flask's default is the HTTP date format)."""
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime | date):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
+
+
+def error_response(status: int, code: str, message: str, details: list | None = None) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    response = jsonify({"error": error})
+    response.status_code = status
+    return response
+
+
+def validation_error(e: ValidationError) -> Response:
+    """Pydantic errors in the one error shape; the first error names the code."""
+    errors = e.errors(include_url=False, include_context=False, include_input=False)
+    first = errors[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    custom = first["type"] not in _PYDANTIC_TYPES
+    if custom:
+        code = first["type"]
+    elif first["type"] == "missing":
+        code = "missing_field"
+    elif first["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        code = "invalid_body"
+    elif first["type"] == "extra_forbidden":
+        code = "unknown_field"
+    else:
+        code = FIELD_ERROR_CODES.get(field, "invalid_request")
+    if first["type"] in ("model_type", "model_attributes_type", "dict_type"):
+        message = "the request body must be a JSON object"
+    else:
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"{where}: {first['msg']}" if where else first["msg"]
+    details = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"], "message": err["msg"]} for err in errors]
+    return error_response(422, code, message, details)
+
+
+_PYDANTIC_TYPES = {
+    "missing", "extra_forbidden", "int_type", "int_parsing", "int_from_float", "string_type", "greater_than",
+    "greater_than_equal", "less_than", "less_than_equal", "string_too_long", "string_too_short", "model_type",
+    "model_attributes_type", "dict_type", "bool_type", "float_type", "none_required", "string_pattern_mismatch",
+    "literal_error", "enum", "list_type", "json_invalid", "value_error", "datetime_type", "union_tag_invalid",
+}  # fmt: skip
+
+
+def create_app(config: ServerConfig | None = None) -> Flask:
+    """Build the server for ``config`` (defaults: env vars and MKP_CONFIG)."""
+    config = config or ServerConfig.load()
+    app = OpenAPI(
+        "mkp.server",
+        info=Info(title="mkp ledger server", version="1"),
+        security_schemes={"operator_token": {"type": "http", "scheme": "bearer"}},
+        validation_error_status=422,
+        validation_error_callback=validation_error,
+        doc_ui=False,
+    )
+    app.json = JSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.config["TESTING"] = config.testing
+    app.extensions["mkp.config"] = config
+    engine = make_engine(config.database_url)
+    app.extensions["mkp.engine"] = engine
+
+    from server.municipalities.api import bp as municipalities_bp
+    from server.points.api import bp as points_bp
+
+    app.register_api(municipalities_bp)
+    app.register_api(points_bp)
+
+    # The document is generated from the same models that validate the requests.
+    app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
+
+    @app.get("/healthz", responses={200: Health, 503: Health}, doc_ui=True)
+    def healthz():
+        """Liveness and database reachability."""
+        try:
+            with read(engine) as conn:
+                conn.execute(text("SELECT 1"))
+            return {"status": "ok", "database": engine.dialect.name, "schema_version": current_revision(engine)}
+        except SQLAlchemyError:
+            log.exception("health check failed")
+            return {"status": "unavailable", "database": engine.dialect.name, "schema_version": None}, 503
+
+    @app.errorhandler(DomainError)
+    def domain_error(e: DomainError) -> Response:
+        return error_response(STATUS_BY_KIND.get(e.kind, 400), e.code, e.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException) -> Response:
+        if e.response is not None:  # already a complete reply (validation errors)
+            return e.response
+        code = (e.name or "error").lower().replace(" ", "_")
+        return error_response(e.code or 500, code, e.description or e.name)
+
+    @app.errorhandler(Exception)
+    def internal_error(e: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the server failed; the request was not applied")
+
+    return app

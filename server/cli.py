@@ -1,0 +1,124 @@
+"""`mkp-server`: create or upgrade the schema, create operators, serve the API.
+
+Talks to the database directly; it is run by whoever runs the server, on the server.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.config import ConfigError, ServerConfig
+from server.db import migrate
+from server.db.engine import DatabaseUrlError, make_engine, write
+from server.errors import DomainError
+
+
+def _config(config_file: str | None, db: str | None) -> ServerConfig:
+    try:
+        return ServerConfig.load(config_file, database_url=db)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _engine(config: ServerConfig):
+    try:
+        return make_engine(config.database_url)
+    except DatabaseUrlError as e:
+        raise click.ClickException(str(e)) from None
+
+
+db_option = click.option("--db", "db", envvar="MKP_DATABASE_URL", help="Database URL (default sqlite:///var/mkp.sqlite3).")
+config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
+
+
+@click.group()
+@click.version_option(package_name="mkp")
+def main() -> None:
+    """mkp ledger server."""
+
+
+@main.command()
+@db_option
+@config_option
+def init(db: str | None, config_file: str | None) -> None:
+    """Create the schema, or upgrade it to this version (data is kept)."""
+    config = _config(config_file, db)
+    engine = _engine(config)
+    try:
+        before = migrate.current_revision(engine)
+        after = migrate.upgrade(engine)
+    except SQLAlchemyError as e:
+        raise click.ClickException(f"cannot reach or upgrade the database: {e.__class__.__name__}: {e.orig if hasattr(e, 'orig') else e}") from None
+    if before == after:
+        click.echo(f"schema is up to date ({after})")
+    else:
+        click.echo(f"schema upgraded {before or 'empty'} -> {after}")
+
+
+@main.command("create-operator")
+@click.argument("name")
+@click.option("--municipality", help="Scope the token to one municipality (6-digit code).")
+@db_option
+@config_option
+def create_operator(name: str, municipality: str | None, db: str | None, config_file: str | None) -> None:
+    """Create an operator and print its bearer token (shown only this once)."""
+    from server.operators.service import create_operator as create
+
+    config = _config(config_file, db)
+    engine = _engine(config)
+    _require_schema(engine)
+    try:
+        with write(engine) as conn:
+            token = create(conn, name, municipality)
+    except (DomainError, ValueError) as e:
+        raise click.ClickException(getattr(e, "message", str(e))) from None
+    click.echo(token)
+
+
+@main.command()
+@db_option
+@config_option
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per worker.")
+def run(db: str | None, config_file: str | None, bind: str, workers: int, threads: int) -> None:
+    """Serve the API with gunicorn (several workers want PostgreSQL; SQLite takes one writer at a time)."""
+    from gunicorn.app.base import BaseApplication
+
+    from server.app import create_app
+
+    config = _config(config_file, db)
+    _require_schema(_engine(config))
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", [bind])
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", None)
+            self.cfg.set("graceful_timeout", 5)
+
+        def load(self):
+            return create_app(config)
+
+    Server().run()
+
+
+def _require_schema(engine) -> None:
+    try:
+        current = migrate.current_revision(engine)
+    except SQLAlchemyError as e:
+        raise click.ClickException(f"cannot reach the database: {e.__class__.__name__}") from None
+    head = migrate.head_revision()
+    if current != head:
+        raise click.ClickException(
+            f"database schema is at {current or 'nothing'}, this server needs {head}: run `mkp-server init` first"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

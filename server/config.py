@@ -1,0 +1,67 @@
+"""Server configuration: one object, read from a TOML file and ``MKP_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///var/mkp.sqlite3"
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server reads at start-up. Later parts add their own fields here."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Largest request body accepted, bytes.
+    max_request_bytes: int = 64 * 1024
+    testing: bool = False
+
+    @classmethod
+    def load(
+        cls,
+        file: str | os.PathLike | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: object,
+    ) -> ServerConfig:
+        """Defaults, then the file (``MKP_CONFIG`` if none given), then ``MKP_<FIELD>`` variables, then overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        file = file or env.get("MKP_CONFIG")
+        if file:
+            path = Path(file)
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except OSError as e:
+                raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+            except tomllib.TOMLDecodeError as e:
+                raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+            values.update(data.get("server", data))
+        known = {f.name: f for f in fields(cls)}
+        for name, f in known.items():
+            raw = env.get(f"MKP_{name.upper()}")
+            if raw is not None:
+                values[name] = _parse(name, raw, f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown configuration setting(s): {', '.join(unknown)}")
+        return replace(cls(), **values)
+
+
+def _parse(name: str, raw: str, type_name: object) -> object:
+    if type_name in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"MKP_{name.upper()} must be a whole number, got {raw!r}") from None
+    if type_name in ("bool", bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw

@@ -1,0 +1,86 @@
+"""Start a real server process on a free port and wait until it answers (demo, tests, benches)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "server.cli", *args]
+
+
+def run_server_command(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run an `mkp-server` subcommand; its stdout, or RuntimeError with its error line."""
+    done = subprocess.run(server_command(*args), capture_output=True, text=True, env=env, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"mkp-server {args[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_server(
+    database_url: str, log_dir: Path, workers: int = 1, threads: int = 4, extra_env: dict[str, str] | None = None
+) -> ServerProcess:
+    """`mkp-server init` then `mkp-server run` on a free port; returns once /healthz answers."""
+    env = {**os.environ, **(extra_env or {}), "MKP_DATABASE_URL": database_url}
+    run_server_command("init", env=env)
+    port = free_port()
+    log_path = Path(log_dir) / f"server-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        server_command("run", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    server = ServerProcess(url, process, log_path, env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited at start-up: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"server did not answer within 30 s; log: {log_path}")

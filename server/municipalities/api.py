@@ -1,0 +1,46 @@
+"""HTTP: /v1/municipalities."""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+
+from mkp_core import wire
+from server import idempotency
+from server.api import BEARER, engine, operator
+from server.db.engine import read, run_write
+from server.municipalities import service
+
+bp = APIBlueprint("municipalities", __name__, url_prefix="/v1", abp_security=BEARER)
+tag = Tag(name="municipalities", description="Municipalities on the platform")
+ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 409: wire.ErrorResponse, 422: wire.ErrorResponse}
+
+
+@bp.post("/municipalities", tags=[tag], responses={201: wire.Municipality, 404: wire.ErrorResponse, **ERRORS})
+def add(body: wire.MunicipalityCreate):
+    """Add a municipality by its 6-digit code (central operators only)."""
+    op = operator()
+    op.require_central()
+    data = body.model_dump()
+    status, reply = run_write(
+        engine(),
+        lambda conn: idempotency.once(
+            conn, body.client_id, "municipality.add", data, lambda: (201, service.add_municipality(conn, body.code))
+        ),
+    )
+    return reply, status
+
+
+@bp.get("/municipalities", tags=[tag], responses={200: wire.MunicipalityList, **ERRORS})
+def list_all():
+    """Municipalities on the platform (a scoped operator sees its own)."""
+    op = operator()
+    with read(engine()) as conn:
+        return {"municipalities": service.list_municipalities(conn, op.municipality)}
+
+
+@bp.get("/municipalities/<code>", tags=[tag], responses={200: wire.Municipality, 404: wire.ErrorResponse, **ERRORS})
+def get(path: wire.MunicipalityPath):
+    """One municipality."""
+    operator().require_scope(path.code)
+    with read(engine()) as conn:
+        return service.get_municipality(conn, path.code)

@@ -1,0 +1,67 @@
+"""Municipalities join the platform by their MIC code; each gets its general point code."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select
+
+from mkp_core.ids import general_point_code
+from mkp_core.municipalities import lookup_municipality
+from server.db.tables import municipalities, point_codes
+from server.errors import Conflict, DomainError, NotFound
+
+
+def add_municipality(conn: Connection, code: str) -> dict:
+    """Add a municipality from MIC's list (the name comes from the list, never from the caller)."""
+    try:
+        info = lookup_municipality(code)
+    except ValueError as e:
+        raise (NotFound if e.code == "unknown_municipality" else DomainError)(e.code, e.message) from None
+    if conn.execute(select(municipalities.c.code).where(municipalities.c.code == code)).first():
+        raise Conflict("municipality_exists", f"municipality {code} {info.name} has been added already")
+    now = datetime.now(UTC)
+    conn.execute(
+        insert(municipalities).values(
+            code=code, name=info.name, prefecture=info.prefecture, kana=info.kana, kind=info.kind, created_at=now
+        )
+    )
+    conn.execute(
+        insert(point_codes).values(
+            code=general_point_code(code),
+            municipality_code=code,
+            name=f"{info.name}ポイント",
+            kind="general",
+            created_at=now,
+        )
+    )
+    return get_municipality(conn, code)
+
+
+def _row_to_dict(row) -> dict:
+    created = row.created_at
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return {
+        "code": row.code,
+        "name": row.name,
+        "prefecture": row.prefecture,
+        "kana": row.kana,
+        "kind": row.kind,
+        "point_code": general_point_code(row.code),
+        "created_at": created.isoformat(),
+    }
+
+
+def get_municipality(conn: Connection, code: str) -> dict:
+    row = conn.execute(select(municipalities).where(municipalities.c.code == code)).first()
+    if row is None:
+        raise NotFound("unknown_municipality", f"municipality {code} has not been added")
+    return _row_to_dict(row)
+
+
+def list_municipalities(conn: Connection, only: str | None = None) -> list[dict]:
+    query = select(municipalities).order_by(municipalities.c.code)
+    if only is not None:
+        query = query.where(municipalities.c.code == only)
+    return [_row_to_dict(r) for r in conn.execute(query)]

@@ -1,0 +1,86 @@
+"""Operator tokens: random, shown once, stored only as a SHA-256 hash; optionally scoped.
+
+A token scoped to a municipality can act only there; an unscoped one is the central operator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from mkp_core.ids import validate_municipality_code
+from server.db.tables import municipalities, operators
+from server.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
+
+TOKEN_PREFIX = "mkp_op_"
+
+
+@dataclass(frozen=True)
+class Operator:
+    id: int
+    name: str
+    municipality: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"operator:{self.name}"
+
+    def require_scope(self, municipality_code: str) -> None:
+        """Refuse unless this operator may act for ``municipality_code``."""
+        if self.municipality is not None and self.municipality != municipality_code:
+            raise Forbidden(
+                "out_of_scope",
+                f"operator {self.name} may act only for municipality {self.municipality}, not {municipality_code}",
+            )
+
+    def require_central(self) -> None:
+        if self.municipality is not None:
+            raise Forbidden("central_operator_only", "only an unscoped (central) operator may do this")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_operator(conn: Connection, name: str, municipality: str | None = None) -> str:
+    """Create an operator and return its token (the only time it is ever shown)."""
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise DomainError("invalid_operator_name", "operator name must be 1-64 characters")
+    if municipality is not None:
+        validate_municipality_code(municipality)
+        if conn.execute(select(municipalities.c.code).where(municipalities.c.code == municipality)).first() is None:
+            raise NotFound("unknown_municipality", f"municipality {municipality} has not been added")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(operators).values(
+                    name=name,
+                    token_hash=hash_token(token),
+                    municipality_code=municipality,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        raise Conflict("operator_exists", f"an operator named {name!r} exists already") from None
+    return token
+
+
+def authenticate(conn: Connection, token: str | None) -> Operator:
+    """The operator a bearer token belongs to, or ``Unauthorized``."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        raise Unauthorized("unauthorized", "a valid operator token is required (Authorization: Bearer ...)")
+    row = conn.execute(
+        select(operators.c.id, operators.c.name, operators.c.municipality_code).where(
+            operators.c.token_hash == hash_token(token), operators.c.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("unauthorized", "operator token not recognised or revoked")
+    return Operator(row.id, row.name, row.municipality_code)
