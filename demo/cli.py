@@ -113,3 +113,7 @@ def main(as_json: bool, keep: bool) -> None:
     else:
         click.echo("demo passed: every step worked" if ok else "demo FAILED")
     sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-MUNICIPALITY_CODE_RE = re.compile(r"^\d{6}$")
+MUNICIPALITY_CODE_RE = re.compile(r"^[0-9]{6}$")
 # A point code is a municipality's general code ("142018") or one of its event codes
 # ("142018-FEST2026"): the municipality always stands in front, so its rules can follow.
-POINT_CODE_RE = re.compile(r"^(\d{6})(?:-([A-Z0-9]{1,16}))?$")
+POINT_CODE_RE = re.compile(r"^([0-9]{6})(?:-([A-Z0-9]{1,16}))?$")
 HOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 # MyKey IDs: 8 characters, letters and digits, never the 12-digit Individual Number.
@@ -38,7 +38,7 @@ def municipality_check_digit(first_five: str) -> int:
 
 def validate_municipality_code(code: str) -> str:
     """Return ``code`` if it is six digits with the right check digit, else raise ``InvalidId``."""
-    if not isinstance(code, str) or not MUNICIPALITY_CODE_RE.match(code):
+    if not isinstance(code, str) or not MUNICIPALITY_CODE_RE.fullmatch(code):
         raise InvalidId("invalid_municipality_code", f"municipality code must be 6 digits, got {code!r}")
     expected = municipality_check_digit(code[:5])
     if int(code[5]) != expected:
@@ -51,7 +51,7 @@ def validate_municipality_code(code: str) -> str:
 
 def validate_point_code(code: str) -> str:
     """Return a point code if well formed (its municipality part check-digit valid)."""
-    m = POINT_CODE_RE.match(code) if isinstance(code, str) else None
+    m = POINT_CODE_RE.fullmatch(code) if isinstance(code, str) else None
     if not m:
         raise InvalidId(
             "invalid_point_code",
@@ -73,13 +73,13 @@ def general_point_code(municipality_code: str) -> str:
 
 def validate_holder_id(holder: str) -> str:
     """Opaque wallet holder ids (later: MyKey IDs) — letters, digits, '.', '_', '-'; 1–64."""
-    if not isinstance(holder, str) or not HOLDER_ID_RE.match(holder):
+    if not isinstance(holder, str) or not HOLDER_ID_RE.fullmatch(holder):
         raise InvalidId("invalid_holder", f"holder id must be 1-64 of A-Z a-z 0-9 . _ -, got {holder!r}")
     return holder
 
 
 def validate_client_id(client_id: str) -> str:
     """Client-made ids that make every mutation idempotent (a UUID fits)."""
-    if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
+    if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
         raise InvalidId("invalid_client_id", f"client id must be 8-64 of A-Z a-z 0-9 . _ : -, got {client_id!r}")
     return client_id

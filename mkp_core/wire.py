@@ -33,7 +33,7 @@ def _rule(check: Callable[[str], str], pattern: str, example: str) -> Any:
     ]
 
 
-MunicipalityCode = _rule(ids.validate_municipality_code, r"^\d{6}$", "142018")
+MunicipalityCode = _rule(ids.validate_municipality_code, r"^[0-9]{6}$", "142018")
 PointCode = _rule(ids.validate_point_code, ids.POINT_CODE_RE.pattern, "142018")
 HolderId = _rule(ids.validate_holder_id, ids.HOLDER_ID_RE.pattern, "resident-0001")
 ClientId = _rule(ids.validate_client_id, ids.CLIENT_ID_RE.pattern, "0b6c3c1e-6a0e-4b8e-9d7e-2f6d1c9b8a71")

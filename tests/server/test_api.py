@@ -1,0 +1,201 @@
+"""The HTTP API as a caller sees it: one error shape, 4xx for every mistake, nothing changed."""
+
+import pytest
+
+YOKOSUKA, SAPPORO = "142018", "011002"
+
+
+def grant_body(client_id="grant-0001", **over):
+    body = {"client_id": client_id, "municipality": YOKOSUKA, "holder": "alice", "amount": 1000}
+    body.update(over)
+    return {k: v for k, v in body.items() if v is not ...}
+
+
+def ledger_state(client, operators):
+    """What a caller could observe of the ledger: counts and alice's balances."""
+    report = client.get("/v1/ledger/verify", headers=operators.central).json
+    balances = client.get("/v1/holders/alice/balances", headers=operators.central).json["balances"]
+    return report["transfers"], report["accounts"], balances, report["ok"]
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.json
+    assert set(response.json) == {"error"}
+    assert response.json["error"]["code"] == code
+    assert response.json["error"]["message"]
+
+
+def test_health_and_openapi(client):
+    health = client.get("/healthz")
+    assert health.status_code == 200 and health.json["status"] == "ok" and health.json["schema_version"]
+    doc = client.get("/openapi.json").json
+    assert {"/v1/grants", "/v1/spends", "/v1/municipalities", "/v1/ledger/verify"} <= set(doc["paths"])
+    # The document is generated from the validating models: the amount's limits are in it.
+    grant_schema = doc["components"]["schemas"]["GrantCreate"]["properties"]["amount"]
+    assert grant_schema["exclusiveMinimum"] == 0 and grant_schema["maximum"] == 1_000_000_000
+
+
+def test_grant_spend_balance_reverse(client, operators):
+    g = client.post("/v1/grants", json=grant_body(), headers=operators.yokosuka)
+    assert g.status_code == 201 and g.json["amount"] == 1000 and g.json["credit"] == "holder:alice"
+    s = client.post(
+        "/v1/spends",
+        json={"client_id": "spend-0001", "holder": "alice", "payee": "museum", "point_code": YOKOSUKA, "amount": 400},
+        headers=operators.yokosuka,
+    )
+    assert s.status_code == 201
+    r = client.post(f"/v1/transfers/{s.json['id']}/reverse", json={"client_id": "rev-00001"}, headers=operators.central)
+    assert r.status_code == 201 and r.json["reverses"] == s.json["id"]
+    assert ledger_state(client, operators) == (3, 3, [{"point_code": YOKOSUKA, "balance": 1000}], True)
+
+
+def test_add_municipality_name_comes_from_the_list(client, operators):
+    r = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.central)
+    assert r.status_code == 201
+    assert (r.json["name"], r.json["prefecture"], r.json["point_code"]) == ("那覇市", "沖縄県", "472018")
+    listed = client.get("/v1/municipalities", headers=operators.central).json["municipalities"]
+    assert [m["code"] for m in listed] == ["011002", "142018", "472018"]
+    replay = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.central)
+    assert replay.status_code == 201 and replay.json == r.json
+    assert_error(
+        client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "262048"}, headers=operators.central),
+        409, "idempotency_conflict",
+    )  # fmt: skip
+    assert_error(
+        client.post("/v1/municipalities", json={"client_id": "muni-0002", "code": "472018"}, headers=operators.central),
+        409, "municipality_exists",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "code,status,error",
+    [
+        ("999997", 404, "unknown_municipality"),  # well formed, check digit right, not a municipality
+        ("142019", 422, "bad_check_digit"),
+        ("14201", 422, "invalid_municipality_code"),
+        ("abcdef", 422, "invalid_municipality_code"),
+        (142018, 422, "invalid_municipality_code"),
+    ],
+)
+def test_add_municipality_bad_codes(client, operators, code, status, error):
+    before = client.get("/v1/municipalities", headers=operators.central).json
+    r = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": code}, headers=operators.central)
+    assert_error(r, status, error)
+    assert client.get("/v1/municipalities", headers=operators.central).json == before
+
+
+def test_scoped_operator_cannot_add_municipalities(client, operators):
+    r = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.yokosuka)
+    assert_error(r, 403, "central_operator_only")
+
+
+@pytest.mark.parametrize(
+    "amount,error",
+    [(0, "invalid_amount"), (-1, "invalid_amount"), (1.5, "invalid_amount"), (100.0, "invalid_amount"),
+     (10**9 + 1, "invalid_amount"), (10**30, "invalid_amount"), ("100", "invalid_amount"), (True, "invalid_amount"),
+     (None, "invalid_amount")],
+)  # fmt: skip
+def test_bad_amounts(client, operators, amount, error):
+    client.post("/v1/grants", json=grant_body("seed-0001", amount=5), headers=operators.central)
+    before = ledger_state(client, operators)
+    assert_error(client.post("/v1/grants", json=grant_body(amount=amount), headers=operators.central), 422, error)
+    spend = {"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": YOKOSUKA, "amount": amount}
+    assert_error(client.post("/v1/spends", json=spend, headers=operators.central), 422, error)
+    assert ledger_state(client, operators) == before
+
+
+@pytest.mark.parametrize("missing", ["client_id", "municipality", "holder", "amount"])
+def test_missing_fields(client, operators, missing):
+    r = client.post("/v1/grants", json=grant_body(**{missing: ...}), headers=operators.central)
+    assert_error(r, 422, "missing_field")
+    assert missing in r.json["error"]["message"]
+    assert ledger_state(client, operators)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (grant_body(extra=1), "unknown_field"),
+        (grant_body(municipality="142019"), "bad_check_digit"),
+        (grant_body(municipality="999997"), "unknown_municipality"),
+        (grant_body(municipality="131016"), "unknown_municipality"),  # real, but not on the platform
+        (grant_body(holder=""), "invalid_holder"),
+        (grant_body(holder="a" * 65), "invalid_holder"),
+        (grant_body(client_id="short"), "invalid_client_id"),
+        (grant_body(point_code="011002"), "point_code_mismatch"),
+        (grant_body(point_code="142018-NOPE"), "unknown_point_code"),
+        (grant_body(memo="x" * 201), "invalid_request"),
+        ([1, 2], "invalid_body"),
+        ("not json at all", "invalid_body"),
+    ],
+)
+def test_bad_grant_bodies(client, operators, body, code):
+    if isinstance(body, str):
+        r = client.post("/v1/grants", data=body, headers={**operators.central, "Content-Type": "application/json"})
+    else:
+        r = client.post("/v1/grants", json=body, headers=operators.central)
+    assert r.status_code in (404, 422)
+    assert r.json["error"]["code"] == code
+    assert ledger_state(client, operators)[:3] == (0, 0, [])
+
+
+def test_insufficient_points_changes_nothing(client, operators):
+    client.post("/v1/grants", json=grant_body(amount=100), headers=operators.central)
+    before = ledger_state(client, operators)
+    r = client.post(
+        "/v1/spends",
+        json={"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": YOKOSUKA, "amount": 101},
+        headers=operators.central,
+    )
+    assert_error(r, 409, "insufficient_points")
+    assert "100" in r.json["error"]["message"]
+    assert ledger_state(client, operators) == before
+
+
+def test_replayed_id_with_other_body(client, operators):
+    first = client.post("/v1/grants", json=grant_body(amount=100), headers=operators.central)
+    again = client.post("/v1/grants", json=grant_body(amount=100), headers=operators.central)
+    assert again.status_code == 201 and again.json == first.json
+    before = ledger_state(client, operators)
+    assert_error(client.post("/v1/grants", json=grant_body(amount=999), headers=operators.central), 409, "idempotency_conflict")
+    assert ledger_state(client, operators) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer mkp_op_wrong"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "},
+     {"Authorization": "Bearer " + "x" * 5000}],
+)  # fmt: skip
+def test_wrong_or_missing_token(client, operators, headers):
+    assert_error(client.post("/v1/grants", json=grant_body(), headers=headers), 401, "unauthorized")
+    assert_error(client.get("/v1/holders/alice/balances", headers=headers), 401, "unauthorized")
+    assert ledger_state(client, operators)[0] == 0
+
+
+def test_scoped_token_acts_only_in_its_municipality(client, operators):
+    ok = client.post("/v1/grants", json=grant_body(), headers=operators.yokosuka)
+    assert ok.status_code == 201
+    elsewhere = client.post("/v1/grants", json=grant_body("grant-0002", municipality=SAPPORO), headers=operators.yokosuka)
+    assert_error(elsewhere, 403, "out_of_scope")
+    spend = {"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": YOKOSUKA, "amount": 1}
+    assert_error(client.post("/v1/spends", json=spend, headers=operators.sapporo), 403, "out_of_scope")
+    assert_error(
+        client.post(f"/v1/transfers/{ok.json['id']}/reverse", json={"client_id": "rev-00001"}, headers=operators.sapporo),
+        403, "out_of_scope",
+    )  # fmt: skip
+    assert_error(client.get("/v1/ledger/verify", headers=operators.yokosuka), 403, "central_operator_only")
+    # Sapporo's desk does not see Yokosuka's points.
+    assert client.get("/v1/holders/alice/balances", headers=operators.sapporo).json["balances"] == []
+    assert ledger_state(client, operators)[:3] == (1, 2, [{"point_code": YOKOSUKA, "balance": 1000}])
+
+
+def test_unknown_routes_and_methods_use_the_error_shape(client, operators):
+    assert_error(client.get("/v1/nothing-here", headers=operators.central), 404, "not_found")
+    assert_error(client.delete("/v1/grants", headers=operators.central), 405, "method_not_allowed")
+    assert_error(client.post("/v1/transfers/99/reverse", json={"client_id": "rev-00001"}, headers=operators.central),
+                 404, "unknown_transfer")  # fmt: skip
+
+
+def test_oversized_body_is_refused(client, operators):
+    r = client.post("/v1/grants", data="x" * 100_000, headers={**operators.central, "Content-Type": "application/json"})
+    assert_error(r, 413, "request_entity_too_large")

@@ -1,0 +1,113 @@
+"""mkp-server and mkp-admin as an operator uses them: a real server process, real HTTP."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from server.launcher import free_port, start_server
+
+
+def run(*args, env=None, prog="server.admin_cli"):
+    done = subprocess.run([sys.executable, "-m", prog, *args], capture_output=True, text=True, env=env, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture
+def live(database_url, tmp_path):
+    server = start_server(database_url, tmp_path)
+    code, token, err = run("create-operator", "central", env=server.env, prog="server.cli")
+    assert code == 0, err
+    env = {**server.env, "MKP_SERVER": server.url, "MKP_TOKEN": token.strip(), "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml")}
+    yield server, env
+    server.stop()
+
+
+def test_operator_workflow(live):
+    server, env = live
+    code, out, _ = run("municipality", "add", "142018", env=env)
+    assert code == 0 and "横須賀市" in out
+    code, out, _ = run("--json", "municipality", "list", env=env)
+    assert [m["code"] for m in json.loads(out)["municipalities"]] == ["142018"]
+    code, out, _ = run("grant", "--municipality", "142018", "--holder", "alice", "--amount", "1200", "--json", env=env)
+    assert code == 0 and json.loads(out)["amount"] == 1200
+    code, out, _ = run("spend", "--holder", "alice", "--payee", "museum", "--point-code", "142018", "--amount", "200", env=env)
+    assert code == 0, out
+    code, out, _ = run("balance", "alice", "--json", env=env)
+    assert json.loads(out)["balances"] == [{"point_code": "142018", "balance": 1000}]
+    code, out, _ = run("ledger", "verify", env=env)
+    assert code == 0 and "ledger ok: 2 transfers" in out
+
+
+def test_client_id_makes_a_retry_safe(live):
+    _, env = live
+    run("municipality", "add", "142018", env=env)
+    args = ("grant", "--municipality", "142018", "--holder", "bob", "--amount", "10", "--client-id", "retry-000001", "--json")
+    first = json.loads(run(*args, env=env)[1])
+    second = json.loads(run(*args, env=env)[1])
+    assert first == second
+    assert json.loads(run("balance", "bob", "--json", env=env)[1])["balances"][0]["balance"] == 10
+
+
+REFUSALS = [
+    (("municipality", "add", "142019"), 1, "bad_check_digit"),
+        (("municipality", "add", "999997"), 1, "unknown_municipality"),
+        (("grant", "--municipality", "142018", "--holder", "a", "--amount", "0"), 2, "0 is not in the range"),
+        (("grant", "--municipality", "142018", "--holder", "a", "--amount", "1.5"), 2, "not a valid integer"),
+        (("grant", "--municipality", "131016", "--holder", "a", "--amount", "5"), 1, "unknown_municipality"),
+        (("spend", "--holder", "nobody", "--payee", "p", "--point-code", "142018", "--amount", "5"), 1, "insufficient_points"),
+]
+
+
+def test_refusals_are_one_line_and_non_zero(live):
+    _, env = live
+    run("municipality", "add", "142018", env=env)
+    for args, exit_code, message in REFUSALS:
+        code, out, err = run(*args, env=env)
+        assert (code, message in err) == (exit_code, True), (args, err)
+        if exit_code == 1:
+            assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert json.loads(run("--json", "ledger", "verify", env=env)[1])["transfers"] == 0
+
+
+def test_wrong_token_and_no_token(live):
+    _, env = live
+    code, _, err = run("municipality", "list", env={**env, "MKP_TOKEN": "mkp_op_not-a-real-token"})
+    assert code == 1 and "unauthorized" in err
+    no_token = {k: v for k, v in env.items() if k != "MKP_TOKEN"}
+    code, _, err = run("municipality", "list", env=no_token)
+    assert code == 2 and "no operator token" in err
+
+
+def test_token_from_config_file(live, tmp_path):
+    server, env = live
+    config = tmp_path / "admin.toml"
+    config.write_text(f'server = "{server.url}"\ntoken = "{env["MKP_TOKEN"]}"\n')
+    bare = {k: v for k, v in env.items() if k not in ("MKP_TOKEN", "MKP_SERVER")}
+    code, out, err = run("--config", str(config), "municipality", "list", env=bare)
+    assert code == 0, err
+    assert "no municipalities yet" in out
+
+
+def test_unreachable_server(tmp_path):
+    env = {"MKP_SERVER": f"http://127.0.0.1:{free_port()}", "MKP_TOKEN": "mkp_op_x", "PATH": "/usr/bin:/bin",
+           "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml")}  # fmt: skip
+    code, _, err = run("ledger", "verify", env=env)
+    assert code == 3 and "cannot reach the server" in err and "connection refused" in err
+
+
+def test_server_cli_errors(tmp_path):
+    db = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    code, _, err = run("create-operator", "a", "--db", db, prog="server.cli")
+    assert code == 1 and "run `mkp-server init` first" in err
+    code, _, err = run("init", "--db", "mysql://u@h/db", prog="server.cli")
+    assert code == 1 and "unsupported database" in err
+    assert run("init", "--db", db, prog="server.cli")[0] == 0
+    code, _, err = run("create-operator", "a", "--municipality", "142019", "--db", db, prog="server.cli")
+    assert code == 1 and "check digit" in err
+    code, _, err = run("create-operator", "a", "--municipality", "142018", "--db", db, prog="server.cli")
+    assert code == 1 and "has not been added" in err
+    assert run("create-operator", "a", "--db", db, prog="server.cli")[0] == 0
+    code, _, err = run("create-operator", "a", "--db", db, prog="server.cli")
+    assert code == 1 and "exists already" in err

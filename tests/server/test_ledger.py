@@ -1,0 +1,166 @@
+"""The ledger core, in-process: double entry, idempotency, no overdraft, reversal, verify."""
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from server import ledger
+from server.db.engine import read, write
+from server.errors import Conflict, DomainError, NotFound
+
+YOKOSUKA = "142018"
+
+
+def grant(client_id, holder="alice", amount=1000, code=YOKOSUKA):
+    return ledger.TransferRequest(client_id, code, f"muni:{code}", f"holder:{holder}", amount, "grant")
+
+
+def spend(client_id, amount, holder="alice", code=YOKOSUKA, payee="shop-1"):
+    return ledger.TransferRequest(client_id, code, f"holder:{holder}", f"payee:{payee}", amount, "spend")
+
+
+def post(engine, request):
+    with write(engine) as conn:
+        return ledger.transfer(conn, request, "test")
+
+
+def balances(engine, owner):
+    with read(engine) as conn:
+        return ledger.balances(conn, owner)
+
+
+def verified(engine):
+    with read(engine) as conn:
+        return ledger.verify(conn)
+
+
+@pytest.fixture
+def ready(engine, operators):
+    return engine
+
+
+def test_grant_then_spend_moves_points_and_sums_to_zero(ready):
+    post(ready, grant("grant-0001", amount=1000))
+    post(ready, spend("spend-0001", 250))
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 750}
+    assert balances(ready, "payee:shop-1") == {YOKOSUKA: 250}
+    assert balances(ready, f"muni:{YOKOSUKA}") == {YOKOSUKA: -1000}
+    report = verified(ready)
+    assert report.ok and report.transfers == 2 and report.accounts == 3
+
+
+def test_same_id_same_body_returns_first_result(ready):
+    first = post(ready, grant("grant-0001", amount=500))
+    again = post(ready, grant("grant-0001", amount=500))
+    assert again == first
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 500}
+
+
+def test_same_id_other_body_is_refused_and_changes_nothing(ready):
+    post(ready, grant("grant-0001", amount=500))
+    with pytest.raises(ledger.IdempotencyConflict):
+        post(ready, grant("grant-0001", amount=501))
+    with pytest.raises(ledger.IdempotencyConflict):
+        post(ready, grant("grant-0001", holder="bob", amount=500))
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 500}
+    assert balances(ready, "holder:bob") == {}
+
+
+def test_wallet_never_goes_below_zero(ready):
+    post(ready, grant("grant-0001", amount=100))
+    with pytest.raises(ledger.InsufficientPoints) as e:
+        post(ready, spend("spend-0001", 101))
+    assert e.value.code == "insufficient_points"
+    post(ready, spend("spend-0002", 100))
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 0}
+
+
+def test_spend_from_a_wallet_never_credited_leaves_no_account(ready):
+    with pytest.raises(ledger.InsufficientPoints):
+        post(ready, spend("spend-0001", 1, holder="nobody"))
+    assert balances(ready, "holder:nobody") == {}
+    assert verified(ready).accounts == 0
+
+
+@pytest.mark.parametrize("amount", [0, -5, 1.5, "10", True, 10**12, None])
+def test_bad_amounts_are_refused(ready, amount):
+    with pytest.raises(DomainError) as e:
+        post(ready, grant("grant-0001", amount=amount))
+    assert e.value.code == "invalid_amount"
+    assert verified(ready).transfers == 0
+
+
+def test_unknown_point_code(ready):
+    with pytest.raises(NotFound) as e:
+        post(ready, grant("grant-0001", code="131016"))
+    assert e.value.code == "unknown_point_code"
+
+
+def test_batch_answers_per_transfer(ready):
+    with write(ready) as conn:
+        results = ledger.create_transfers(
+            conn,
+            [grant("b-000001", amount=100), spend("b-000002", 60), spend("b-000003", 60), spend("b-000004", 40),
+             grant("b-000001", amount=100)],
+            "test",
+        )  # fmt: skip
+    assert [type(r).__name__ for r in results] == [
+        "Transfer", "Transfer", "InsufficientPoints", "Transfer", "Transfer"
+    ]  # fmt: skip
+    assert results[4] == results[0]  # a replay inside one batch is the same transfer
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 0}
+    assert verified(ready).ok
+
+
+def test_reversal_is_a_new_opposite_transfer(ready):
+    post(ready, grant("grant-0001", amount=100))
+    s = post(ready, spend("spend-0001", 30))
+    with write(ready) as conn:
+        r = ledger.reverse(conn, s.id, "rev-00001", "test")
+    assert (r.kind, r.debit, r.credit, r.amount, r.reverses) == ("reverse", "payee:shop-1", "holder:alice", 30, s.id)
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 100}
+    with write(ready) as conn:  # the same reversal retried is the same result
+        assert ledger.reverse(conn, s.id, "rev-00001", "test") == r
+    with pytest.raises(Conflict) as e, write(ready) as conn:
+        ledger.reverse(conn, s.id, "rev-00002", "test")
+    assert e.value.code == "already_reversed"
+    with pytest.raises(Conflict) as e, write(ready) as conn:
+        ledger.reverse(conn, r.id, "rev-00003", "test")
+    assert e.value.code == "cannot_reverse"
+    assert verified(ready).transfers == 3
+
+
+def test_reversal_cannot_overdraw_the_payee(ready):
+    post(ready, grant("grant-0001", amount=100))
+    g = post(ready, grant("grant-0002", holder="bob", amount=10))
+    post(ready, spend("spend-0001", 10, holder="bob"))
+    with pytest.raises(ledger.InsufficientPoints), write(ready) as conn:
+        ledger.reverse(conn, g.id, "rev-00001", "test")  # bob spent the points already
+
+
+def test_history_is_append_only_in_the_database(ready):
+    post(ready, grant("grant-0001", amount=100))
+    for statement in ("UPDATE transfers SET amount = 1", "DELETE FROM transfers"):
+        with pytest.raises(DBAPIError, match="append-only"), write(ready) as conn:
+            conn.execute(text(statement))
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 100}
+
+
+def test_verify_finds_a_tampered_balance(ready):
+    post(ready, grant("grant-0001", amount=100))
+    with write(ready) as conn:
+        conn.execute(text("UPDATE accounts SET credits_posted = credits_posted + 5 WHERE owner = 'holder:alice'"))
+    report = verified(ready)
+    codes = [b["code"] for b in report.breaches]
+    assert not report.ok
+    assert codes == ["point_code_unbalanced", "posted_mismatch"]
+
+
+def test_verify_finds_a_negative_wallet(ready):
+    post(ready, grant("grant-0001", amount=100))
+    with write(ready) as conn:
+        conn.execute(text("UPDATE accounts SET debits_posted = 150 WHERE owner = 'holder:alice'"))
+        conn.execute(text("UPDATE accounts SET credits_posted = 50 WHERE owner = 'muni:142018'"))
+    report = verified(ready)
+    assert "negative_balance" in [b["code"] for b in report.breaches]
+    assert any("holder:alice holds -50" in b["message"] for b in report.breaches)
