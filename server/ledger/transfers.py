@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
@@ -50,9 +50,8 @@ class TransferRequest:
 
     def body_hash(self) -> str:
         """Everything but the client id: a retry must repeat exactly this."""
-        body = asdict(self)
-        del body["client_id"]
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        body = [self.point_code, self.debit, self.credit, self.amount, self.kind, self.memo, self.reverses]
+        return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,18 @@ class Transfer:
     created_at: datetime
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "id": self.id,
+            "client_id": self.client_id,
+            "kind": self.kind,
+            "point_code": self.point_code,
+            "debit": self.debit,
+            "credit": self.credit,
+            "amount": self.amount,
+            "memo": self.memo,
+            "reverses": self.reverses,
+            "created_at": self.created_at,
+        }
 
 
 def transfer(conn: Connection, request: TransferRequest, actor: str) -> Transfer:
@@ -164,11 +174,11 @@ def create_transfers(
         )
 
     if new_rows:
-        ids = conn.execute(
-            insert(transfers).returning(transfers.c.id, sort_by_parameter_order=True), new_rows
-        ).scalars().all()
-        for i, transfer_id in zip(new_index, ids, strict=True):
+        # Unordered RETURNING lets SQLAlchemy batch the rows into multi-VALUES statements.
+        ids = dict(conn.execute(insert(transfers).returning(transfers.c.client_id, transfers.c.id), new_rows).all())
+        for i in new_index:
             r = requests[i]
+            transfer_id = ids[r.client_id]
             results[i] = Transfer(
                 transfer_id, r.client_id, r.kind, r.point_code, r.debit, r.credit, r.amount, r.memo, r.reverses, now
             )
