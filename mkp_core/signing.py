@@ -1,0 +1,461 @@
+"""Terminal request signatures: RFC 9421 HTTP Message Signatures over an RFC 9530 Content-Digest.
+
+Every agent→server request is signed with the terminal's own key (made on the terminal, never
+leaving it). The cryptography and the RFC 9421 signature base come from the PyPI library
+`http-message-signatures`; this module only fixes the policy the platform needs:
+
+* what is covered: ``@method``, ``@authority``, ``@path``, ``@query`` and ``content-digest``
+  (sha-256 of the body, also for an empty body, so a body can never be added or changed);
+* the signed parameters: ``keyid``, ``created``, ``nonce``, ``alg`` and the tag ``mkp-terminal``;
+* what the server rejects, each as a :class:`SignatureError` with a machine-readable ``code``.
+
+Key choice: ECDSA P-256 (``ecdsa-p256-sha256``). It is what TPM 2.0 chips and secure elements in
+terminal PCs can hold (Ed25519 mostly cannot yet), and OpenSSL verifies it in tens of µs.
+
+Framework-free: the server hands :func:`verify_request` the method, the absolute URL as the
+client addressed it, the headers and the raw body; no Flask or werkzeug import here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import quote
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from http_message_signatures import (
+    ContentDigest,
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    HTTPSignatureKeyResolver,
+    InvalidSignature,
+    algorithms,
+)
+from http_message_signatures.exceptions import HTTPMessageSignaturesException
+
+ALGORITHM = algorithms.ECDSA_P256_SHA256
+#: Signed application tag: a signature made for another protocol with the same key is not accepted.
+TAG = "mkp-terminal"
+LABEL = "mkp"
+COVERED_COMPONENTS = ("@method", "@authority", "@path", "@query", "content-digest")
+DEFAULT_MAX_SKEW = 300
+_SIGNATURE_FIELDS = frozenset({"signature", "signature-input", "content-digest"})
+_COVERED_IDS = {f'"{c}"' for c in COVERED_COMPONENTS}
+
+PublicKey = ec.EllipticCurvePublicKey
+PrivateKey = ec.EllipticCurvePrivateKey
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class SignatureError(Exception):
+    """A request the server must refuse; ``code`` is machine-readable, ``str()`` is for a human."""
+
+    code = "bad_signature"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MissingSignature(SignatureError):
+    code = "missing_signature"
+
+
+class BadSignature(SignatureError):
+    code = "bad_signature"
+
+
+class UnknownKey(SignatureError):
+    code = "unknown_key"
+
+
+class RevokedKey(SignatureError):
+    code = "revoked_key"
+
+
+class ReplayedNonce(SignatureError):
+    code = "replayed_nonce"
+
+
+class ClockSkew(SignatureError):
+    code = "clock_skew"
+
+
+class DigestMismatch(SignatureError):
+    code = "digest_mismatch"
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    """What a good signature proves: which terminal key signed, when, with which nonce."""
+
+    key_id: str
+    created: int
+    nonce: str
+
+
+# --------------------------------------------------------------------------------------------
+# Terminal keys
+
+
+def generate_terminal_key() -> PrivateKey:
+    """Make a new terminal key (ECDSA P-256); done once on the terminal at enrollment."""
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def save_private_key(key: PrivateKey, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write the key as unencrypted PKCS#8 PEM, readable by the owner only (0600).
+
+    Refuses to replace an existing key unless ``overwrite``: losing a terminal key means
+    re-enrolling the terminal.
+    """
+    target = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(target, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+        os.write(fd, pem)
+    finally:
+        os.close(fd)
+    return target
+
+
+def load_private_key(path: str | os.PathLike[str]) -> PrivateKey:
+    """Read a terminal key written by :func:`save_private_key`."""
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ValueError(f"{path}: not an ECDSA P-256 private key")
+    return key
+
+
+def public_key_pem(key: PrivateKey | PublicKey) -> bytes:
+    """The public half as SubjectPublicKeyInfo PEM: what the terminal sends at enrollment."""
+    public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_public_key(pem: bytes | str) -> PublicKey:
+    """Parse a terminal public key sent at enrollment; refuses anything but P-256."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise ValueError("not an ECDSA P-256 public key")
+    return key
+
+
+def key_fingerprint(key: PrivateKey | PublicKey) -> str:
+    """SHA-256 of the DER public key, base64url without padding: a stable name to show technicians."""
+    public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+# --------------------------------------------------------------------------------------------
+# Agent side: sign requests
+
+
+class _SingleKey(HTTPSignatureKeyResolver):
+    """Hands the library the terminal's one signing key."""
+
+    def __init__(self, private: PrivateKey) -> None:
+        self._private = private
+
+    def resolve_private_key(self, key_id: str) -> PrivateKey:
+        return self._private
+
+    def resolve_public_key(self, key_id: str) -> None:
+        return None
+
+
+def _body_bytes(body: bytes | str | None) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    raise ValueError("streamed request bodies cannot be signed: pass bytes, str or json")
+
+
+class TerminalAuth(requests.auth.AuthBase):
+    """`requests` auth that signs each request with the terminal key.
+
+    Usage: ``requests.post(url, json=..., auth=TerminalAuth("T-0001", key))``.
+    ``clock`` and ``nonce_factory`` exist so tests and the benchmark can fix them.
+    """
+
+    def __init__(
+        self,
+        key_id: str,
+        private_key: PrivateKey,
+        *,
+        clock: Callable[[], float] = time.time,
+        nonce_factory: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+    ) -> None:
+        self.key_id = key_id
+        self._signer = HTTPMessageSigner(signature_algorithm=ALGORITHM, key_resolver=_SingleKey(private_key))
+        self._clock = clock
+        self._nonce_factory = nonce_factory
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = _body_bytes(r.body)
+        if r.body is not None and not isinstance(r.body, bytes):
+            r.body = body  # send exactly the bytes that were digested
+            r.headers["Content-Length"] = str(len(body))
+        for name in ("Content-Digest", "Signature", "Signature-Input"):
+            r.headers.pop(name, None)
+        self._signer.sign(
+            r,
+            key_id=self.key_id,
+            created=datetime.fromtimestamp(int(self._clock()), tz=UTC),
+            nonce=self._nonce_factory(),
+            label=LABEL,
+            tag=TAG,
+            covered_component_ids=COVERED_COMPONENTS[:-1],  # the library adds content-digest itself
+            body=body,
+        )
+        return r
+
+
+# --------------------------------------------------------------------------------------------
+# Server side: nonce store and verification
+
+
+class NonceStore(Protocol):
+    """Remembers nonces for as long as a request carrying them could still pass the clock check."""
+
+    def seen(self, key_id: str, nonce: str, created: int) -> bool:
+        """Record (key_id, nonce) atomically; True if it was already recorded (a replay)."""
+        ...
+
+
+class InMemoryNonceStore:
+    """Nonce store for one server process; memory stays bounded by the skew window.
+
+    An entry can be forgotten once its ``created`` is more than ``window`` seconds in the past,
+    because :func:`verify_request` refuses such a request anyway. "Now" is taken from the newest
+    ``created`` seen (at most ``window`` ahead of the server clock), so pruning keeps entries for
+    ``2 * window`` after the newest one and needs no clock of its own. ``window`` must be at
+    least the ``max_skew`` given to :func:`verify_request`.
+    """
+
+    def __init__(self, window: int = DEFAULT_MAX_SKEW) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self._entries: set[tuple[str, str]] = set()
+        self._expiry: list[tuple[int, str, str]] = []
+        self._newest = 0
+
+    def seen(self, key_id: str, nonce: str, created: int) -> bool:
+        with self._lock:
+            self._newest = max(self._newest, created)
+            horizon = self._newest - 2 * self.window
+            while self._expiry and self._expiry[0][0] < horizon:
+                _, k, n = heapq.heappop(self._expiry)
+                self._entries.discard((k, n))
+            entry = (key_id, nonce)
+            if entry in self._entries:
+                return True
+            self._entries.add(entry)
+            heapq.heappush(self._expiry, (created, key_id, nonce))
+            return False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class InMemoryKeyResolver:
+    """Key resolver over a dict of terminal keys and a set of revoked key ids (tests, demo, bench)."""
+
+    def __init__(self, keys: Mapping[str, PublicKey] | None = None, revoked: Iterable[str] = ()) -> None:
+        self.keys: dict[str, PublicKey] = dict(keys or {})
+        self.revoked: set[str] = set(revoked)
+
+    def __call__(self, key_id: str) -> PublicKey:
+        if key_id in self.revoked:
+            raise RevokedKey(f"terminal key {key_id!r} has been revoked")
+        try:
+            return self.keys[key_id]
+        except KeyError:
+            raise UnknownKey(f"no enrolled terminal has key id {key_id!r}") from None
+
+
+class _Verifier(HTTPMessageVerifier):
+    """The library's verifier with our policy in its two hooks.
+
+    * Time is checked against the ``now`` handed to :func:`verify_request` (not the wall clock),
+      with the platform's ±5 min window, before any key lookup or cryptography.
+    * The key is looked up with the caller's ``key_resolver``; its verdict (unknown / revoked)
+      is kept so it is not reported as a mere bad signature.
+    """
+
+    def __init__(self, key_resolver: Callable[[str], PublicKey], now: float, max_skew: int) -> None:
+        super().__init__(signature_algorithm=ALGORITHM, key_resolver=_CallerKeys(key_resolver))
+        self.now = now
+        self.max_skew = max_skew
+
+    def validate_created_and_expires(self, sig_input, max_age=None) -> None:  # noqa: ANN001
+        created = sig_input.params.get("created")
+        if type(created) is not int:
+            raise BadSignature("signature parameter 'created' is missing or not an integer")
+        if abs(self.now - created) > self.max_skew:
+            raise ClockSkew(
+                f"signature created {int(created - self.now):+d} s from the server clock "
+                f"(allowed ±{self.max_skew} s)"
+            )
+
+
+class _CallerKeys(HTTPSignatureKeyResolver):
+    def __init__(self, key_resolver: Callable[[str], PublicKey]) -> None:
+        self._resolve = key_resolver
+        self.refusal: SignatureError | None = None
+
+    def resolve_public_key(self, key_id: str) -> PublicKey | None:
+        try:
+            return self._resolve(key_id)
+        except SignatureError as exc:
+            self.refusal = exc
+        except KeyError:
+            self.refusal = UnknownKey(f"no enrolled terminal has key id {key_id!r}")
+        return None
+
+
+@dataclass
+class _Message:
+    method: str
+    url: str
+    headers: _Headers
+
+
+class _Headers:
+    """Read-only header view the library accepts; keeps repeated field lines."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self._pairs = pairs
+
+    def items(self) -> list[tuple[str, str]]:
+        return self._pairs
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(dict.fromkeys(name for name, _ in self._pairs))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(n.lower() == name.lower() for n, _ in self._pairs)
+
+
+def _header_pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(k), str(v)) for k, v in items]
+
+
+def _check_digest(signed_digest: str, body: bytes) -> None:
+    # Fast path: the field exactly as our agents write it (the library's own serialiser);
+    # anything else (other spelling, sha-512 too) goes through the library's full parser.
+    if hmac.compare_digest(signed_digest, ContentDigest.create(body)):
+        return
+    try:
+        ContentDigest.verify(signed_digest, body)
+    except InvalidSignature as exc:
+        raise DigestMismatch(f"body does not match the signed Content-Digest: {exc}") from None
+
+
+def wsgi_request_url(environ: Mapping[str, object]) -> str:
+    """The absolute URL as the terminal sent it, from a WSGI environ (PEP 3333), for :func:`verify_request`.
+
+    Frameworks' ``request.url`` is decoded (werkzeug 3 gives an IRI: ``/日本``, ``%2F`` as ``/``), which
+    no longer matches the signed ``@path`` / ``@query``; the raw request target (``RAW_URI`` from
+    gunicorn and werkzeug, ``REQUEST_URI``) is used when the server provides it. Behind a reverse
+    proxy the ``Host`` header must reach the app unchanged (or be restored by ProxyFix).
+    """
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    host = environ.get("HTTP_HOST")
+    if not host:
+        port = str(environ.get("SERVER_PORT", ""))
+        default = {"http": "80", "https": "443"}.get(scheme)
+        host = f"{environ.get('SERVER_NAME', '')}{'' if port in ('', default) else ':' + port}"
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not target or not str(target).startswith("/"):
+        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+        # PEP 3333: PATH_INFO is the decoded path as latin-1 text; re-encode its bytes.
+        target = quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
+        if environ.get("QUERY_STRING"):
+            target += "?" + str(environ["QUERY_STRING"])
+    return f"{scheme}://{host}{target}"
+
+
+def verify_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    body: bytes,
+    key_resolver: Callable[[str], PublicKey],
+    nonce_store: NonceStore,
+    now: float | None = None,
+    max_skew: int = DEFAULT_MAX_SKEW,
+) -> VerifiedRequest:
+    """Check a terminal request; return who signed it, or raise a :class:`SignatureError`.
+
+    ``url`` is the absolute URL as the terminal addressed it (scheme, host[:port], path, query);
+    ``body`` the raw bytes received. ``key_resolver(key_id)`` returns the terminal's public key
+    or raises :class:`UnknownKey` / :class:`RevokedKey` (a plain ``KeyError`` counts as unknown).
+    Order: presence, clock, key, signature, covered components, body digest, nonce. The nonce is
+    recorded last, so forged or broken requests cannot use up a terminal's nonces.
+    """
+    now = time.time() if now is None else now
+    pairs = _header_pairs(headers)
+    names = {name.lower() for name, _ in pairs}
+    if "signature" not in names or "signature-input" not in names:
+        raise MissingSignature("the request carries no Signature / Signature-Input header")
+
+    verifier = _Verifier(key_resolver, now, max_skew)
+    # The library sees only the fields our signatures involve: nothing else can be covered.
+    needed = [(k, v) for k, v in pairs if k.lower() in _SIGNATURE_FIELDS]
+    message = _Message(method=method.upper(), url=url, headers=_Headers(needed))
+    try:
+        results = verifier.verify(message, max_age=None, expect_tag=TAG)
+    except InvalidSignature as exc:
+        refusal = verifier.key_resolver.refusal  # type: ignore[union-attr]
+        if refusal is not None:
+            raise refusal from None
+        if "No signatures found matching" in str(exc):
+            raise MissingSignature(f"no signature tagged {TAG!r} in the request") from None
+        raise BadSignature(f"signature does not verify: {exc}") from None
+    except HTTPMessageSignaturesException as exc:
+        raise BadSignature(f"signature does not verify: {exc}") from None
+    if len(results) != 1:
+        raise BadSignature(f"more than one signature tagged {TAG!r}")
+    result = results[0]
+    # Exactly our components, compared as the library serialises them (cheaper than its
+    # require_components option, which re-parses every identifier on every call).
+    covered = set(result.covered_components) - {'"@signature-params"'}
+    if covered != _COVERED_IDS:
+        raise BadSignature(
+            f"signature must cover {', '.join(COVERED_COMPONENTS)}; it covers {', '.join(sorted(covered))}"
+        )
+    key_id, created, nonce = result.parameters["keyid"], result.parameters["created"], result.nonce
+    if not isinstance(nonce, str) or not nonce:
+        raise BadSignature("signature parameter 'nonce' is missing")
+    _check_digest(result.covered_components['"content-digest"'], bytes(body))
+
+    if nonce_store.seen(str(key_id), nonce, int(created)):
+        raise ReplayedNonce(f"nonce already used by terminal key {key_id!r}")
+    return VerifiedRequest(key_id=str(key_id), created=int(created), nonce=nonce)
