@@ -180,3 +180,147 @@ class Health(Out):
     status: str
     database: str
     schema_version: str | None
+
+
+# --- places and terminals -------------------------------------------------------------------
+
+PlaceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,39}$", description="slug: a-z, 0-9, '-'")]
+PlaceKind = Annotated[str, Field(pattern=r"^(shop|museum|library|office|facility)$")]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class PlaceCreate(Strict):
+    client_id: ClientId
+    place_id: PlaceId
+    name: Annotated[str, Field(min_length=1, max_length=128)]
+    kind: PlaceKind
+    municipality: MunicipalityCode
+    street: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class Place(Out):
+    id: str
+    name: str
+    kind: str
+    municipality: str
+    street: str | None = None
+    created_at: datetime
+
+
+class PlaceList(Out):
+    places: list[Place]
+
+
+class EnrollmentCreate(Strict):
+    client_id: ClientId
+    place: PlaceId
+    name: Name
+    ttl_hours: Annotated[int, Field(strict=True, ge=1, le=168)] = 24
+
+
+class Enrollment(Out):
+    code: str
+    terminal_id: str
+    place: str
+    name: str
+    expires_at: datetime
+
+
+TerminalId = Annotated[str, Field(pattern=r"^t[0-9a-f]{12}$")]
+
+
+class TerminalPath(Strict):
+    terminal_id: TerminalId
+
+
+class TerminalRevoke(Strict):
+    client_id: ClientId
+    reason: Annotated[str, Field(max_length=200)] | None = None
+
+
+class Terminal(Out):
+    id: str
+    name: str
+    place: str
+    status: str
+    created_at: datetime
+    enrolled_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoke_reason: str | None = None
+    key_fingerprint: str | None = None
+
+
+class TerminalList(Out):
+    terminals: list[Terminal]
+
+
+class EnrollRequest(Strict):
+    """Sent by mkp-provision: the one-time code and a CSR for the key made on the terminal."""
+
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    csr: Annotated[str, Field(min_length=1, max_length=8192)]
+
+
+class Enrolled(Out):
+    terminal_id: str
+    certificate: str
+    ca_certificate: str
+    server_time: datetime
+
+
+class Ping(Out):
+    terminal_id: str
+    place: str
+    server_time: datetime
+
+
+class OfflineLimits(Out):
+    max_spend: int
+    max_total: int
+    max_hours: int
+
+
+class TerminalPlace(Out):
+    id: str
+    name: str
+    kind: str
+    municipality: str
+    street: str | None = None
+
+
+class TerminalConfig(Out):
+    terminal_id: str
+    name: str
+    place: TerminalPlace
+    point_codes: list[str]
+    offline: OfflineLimits
+    version: str
+
+
+class TrustList(Out):
+    version: str
+    jpki_anchors: list[str]
+    terminal_ca: str
+
+
+class CrlUpload(Strict):
+    client_id: ClientId
+    crl: Annotated[str, Field(min_length=1, max_length=64 * 1024 * 1024, description="PEM, or DER in base64")]
+
+
+class CrlInfo(Out):
+    kind: str
+    number: int
+    base_number: int | None = None
+    issuer_fingerprint: str
+    this_update: datetime
+    next_update: datetime
+    entries: int
+
+
+class CrlDownload(Out):
+    """The newest full CRL per CA generation and the deltas on top of it, as the CA signed them."""
+
+    version: str
+    crls: list[CrlInfo]
+    pem: list[str]

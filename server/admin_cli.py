@@ -195,6 +195,138 @@ def ledger_verify(as_json: bool) -> None:
     fail(1, f"ledger breach: {first['code']}: {first['message']} ({len(report['breaches'])} in all)")
 
 
+# --- places and terminals ------------------------------------------------------------------------
+
+PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
+
+
+@main.group()
+def place() -> None:
+    """Places where terminals stand: shops, museums, libraries, offices."""
+
+
+@place.command("add")
+@click.argument("place_id", metavar="ID")
+@click.option("--name", required=True, help="Name shown on receipts, e.g. 横須賀美術館.")
+@click.option("--kind", required=True, type=click.Choice(PLACE_KINDS))
+@click.option("--municipality", required=True, help="6-digit code of a municipality on the platform.")
+@click.option("--street", help="Shopping street or area (optional).")
+@client_id_option
+@json_option
+def place_add(place_id: str, name: str, kind: str, municipality: str, street: str | None, client_id: str | None,
+              as_json: bool) -> None:  # fmt: skip
+    """Add a place ID (lowercase letters, digits and dashes, e.g. yokosuka-museum)."""
+    ctx = _ctx(as_json)
+    body = _body(place_id=place_id, name=name, kind=kind, municipality=municipality, street=street,
+                 client_id=client_id)  # fmt: skip
+    p = ctx.call("POST", "/v1/places", body)
+    ctx.show(p, f"added place {p['id']}: {p['name']} ({p['kind']}, municipality {p['municipality']})")
+
+
+@place.command("list")
+@json_option
+def place_list(as_json: bool) -> None:
+    """List places."""
+    ctx = _ctx(as_json)
+    data = ctx.call("GET", "/v1/places")
+    lines = [f"{p['id']}  {p['kind']:<8}  {p['municipality']}  {p['name']}" + (f"  ({p['street']})" if p.get("street") else "")
+             for p in data["places"]]  # fmt: skip
+    ctx.show(data, "\n".join(lines) if lines else "no places yet")
+
+
+@main.group()
+def terminal() -> None:
+    """Terminals: one-time enrollment codes, list, revoke."""
+
+
+@terminal.command("enroll")
+@click.option("--place", "place_id", required=True, help="Place ID the terminal stands at.")
+@click.option("--name", required=True, help='Name of the terminal at its place, e.g. "counter 1".')
+@click.option("--ttl-hours", type=click.IntRange(1, 168), help="Hours the code stays valid (default 24).")
+@click.option("--qr", is_flag=True, help="Also show the code as a QR code, for the technician's phone.")
+@client_id_option
+@json_option
+def terminal_enroll(place_id: str, name: str, ttl_hours: int | None, qr: bool, client_id: str | None,
+                    as_json: bool) -> None:  # fmt: skip
+    """Make a one-time enrollment code for a new terminal; give it to the technician."""
+    ctx = _ctx(as_json)
+    e = ctx.call("POST", "/v1/terminals/enrollments",
+                 _body(place=place_id, name=name, ttl_hours=ttl_hours, client_id=client_id))  # fmt: skip
+    if ctx.as_json:
+        ctx.show(e, "")
+        return
+    click.echo(f"enrollment code for {e['name']!r} at {e['place']}, valid until {e['expires_at']} (shown only now):")
+    click.echo(f"\n    {e['code']}\n")
+    if qr:
+        click.echo(_qr_text(e["code"]), nl=False)
+    click.echo(f"on the terminal: mkp-provision --server {ctx.server} --code {e['code']} --home /var/lib/mkp")
+
+
+def _qr_text(data: str) -> str:
+    """The QR code as half-block characters, two module rows per line so it fits an 80x24 terminal."""
+    import io
+
+    import qrcode
+
+    code = qrcode.QRCode(border=4)
+    code.add_data(data)
+    code.make(fit=True)
+    buffer = io.StringIO()
+    tty = sys.stdout.isatty()
+    buffer.isatty = lambda: tty  # type: ignore[method-assign]
+    code.print_ascii(out=buffer, tty=tty)  # tty: fixed black/white colours, right on light and dark themes
+    return buffer.getvalue()
+
+
+def _terminal_line(t: dict[str, Any]) -> str:
+    when = t.get("revoked_at") if t["status"] == "revoked" else t.get("enrolled_at")
+    return f"{t['id']}  {t['status']:<7}  {t['place']}  {t['name']}" + (f"  ({when})" if when else "")
+
+
+@terminal.command("list")
+@click.option("--place", "place_id", help="Only the terminals of this place.")
+@json_option
+def terminal_list(place_id: str | None, as_json: bool) -> None:
+    """List terminals with their status (pending, active, revoked)."""
+    ctx = _ctx(as_json)
+    data = ctx.call("GET", "/v1/terminals")
+    if place_id:
+        data = {**data, "terminals": [t for t in data["terminals"] if t["place"] == place_id]}
+    lines = [_terminal_line(t) for t in data["terminals"]]
+    ctx.show(data, "\n".join(lines) if lines else "no terminals yet")
+
+
+@terminal.command("show")
+@click.argument("terminal_id", metavar="ID")
+@json_option
+def terminal_show(terminal_id: str, as_json: bool) -> None:
+    """Show one terminal."""
+    ctx = _ctx(as_json)
+    t = ctx.call("GET", f"/v1/terminals/{_path_part(terminal_id)}")
+    ctx.show(t, "\n".join(f"{k}: {v}" for k, v in t.items() if v is not None))
+
+
+@terminal.command("revoke")
+@click.argument("terminal_id", metavar="ID")
+@click.option("--reason", help="Why (kept with the terminal), e.g. \"stolen\".")
+@client_id_option
+@json_option
+def terminal_revoke(terminal_id: str, reason: str | None, client_id: str | None, as_json: bool) -> None:
+    """Revoke a terminal: the server refuses its very next request."""
+    ctx = _ctx(as_json)
+    t = ctx.call("POST", f"/v1/terminals/{_path_part(terminal_id)}/revoke", _body(reason=reason, client_id=client_id))
+    ctx.show(t, f"terminal {t['id']} ({t['name']} at {t['place']}) is revoked")
+
+
+def _path_part(value: str) -> str:
+    """An ID placed in a URL path: quoted, so "a/b" or "../x" stays one segment and reaches no other endpoint."""
+    from urllib.parse import quote
+
+    if not value or value in (".", ".."):
+        fail(2, f"{value!r} is not a terminal id")
+    return quote(value, safe="")
+
+
 def _body(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 

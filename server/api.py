@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+import hashlib
+import json
+
+from flask import Response, current_app, g, request
 from sqlalchemy import Engine
 
+from mkp_core.certcheck import TrustStore
+from server.config import ServerConfig
 from server.db.engine import read
 from server.operators.service import Operator, authenticate
+from server.terminals.ca import TerminalCA
 
 BEARER = [{"operator_token": []}]
 
@@ -24,3 +30,33 @@ def operator() -> Operator:
             g.operator = authenticate(conn, token.strip() if scheme.lower() == "bearer" else None)
     return g.operator
 
+
+
+def config() -> ServerConfig:
+    return current_app.extensions["mkp.config"]
+
+
+def trust_store() -> TrustStore:
+    """JPKI trust anchors from config (J-LIS's real ones unless files are named)."""
+    ext = current_app.extensions
+    if "mkp.trust" not in ext:
+        files = [f.strip() for f in config().jpki_anchor_files.split(",") if f.strip()]
+        ext["mkp.trust"] = TrustStore.from_pem_files(files) if files else TrustStore.production()
+    return ext["mkp.trust"]
+
+
+def terminal_ca() -> TerminalCA:
+    """The terminal CA, opened (or made) on first use."""
+    ext = current_app.extensions
+    if "mkp.terminal_ca" not in ext:
+        ext["mkp.terminal_ca"] = TerminalCA.open(config().terminal_ca_dir)
+    return ext["mkp.terminal_ca"]
+
+
+def etagged(payload: dict) -> Response:
+    """A JSON reply with a strong ETag; ``If-None-Match`` with it gets 304 and no body."""
+    body = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()
+    tag = hashlib.sha256(body).hexdigest()[:32]
+    response = Response(body, mimetype="application/json")
+    response.set_etag(tag)
+    return response.make_conditional(request)

@@ -83,7 +83,15 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app = OpenAPI(
         "mkp.server",
         info=Info(title="mkp ledger server", version="1"),
-        security_schemes={"operator_token": {"type": "http", "scheme": "bearer"}},
+        security_schemes={
+            "operator_token": {"type": "http", "scheme": "bearer"},
+            "terminal_signature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Signature",
+                "description": "RFC 9421 HTTP Message Signature by the terminal key (with Signature-Input, Content-Digest)",
+            },
+        },
         validation_error_status=422,
         validation_error_callback=validation_error,
         doc_ui=False,
@@ -95,11 +103,15 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     engine = make_engine(config.database_url)
     app.extensions["mkp.engine"] = engine
 
+    from server.crls.api import bp as crls_bp
     from server.municipalities.api import bp as municipalities_bp
     from server.points.api import bp as points_bp
+    from server.terminals.api import bp as terminals_bp
+    from server.terminals.api import enroll_bp
+    from server.terminals.downloads import bp as terminal_bp
 
-    app.register_api(municipalities_bp)
-    app.register_api(points_bp)
+    for blueprint in (municipalities_bp, points_bp, terminals_bp, enroll_bp, terminal_bp, crls_bp):
+        app.register_api(blueprint)
 
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)

@@ -22,7 +22,17 @@ class ServerConfig:
     database_url: str = DEFAULT_DATABASE_URL
     # Largest request body accepted, bytes.
     max_request_bytes: int = 64 * 1024
+    # CRL uploads are large (a million revoked serials is about 40 MB of DER).
+    max_crl_bytes: int = 128 * 1024 * 1024
     testing: bool = False
+    # Terminal CA: key (0600) and certificate live here; made on first use.
+    terminal_ca_dir: str = "var/terminal-ca"
+    # JPKI user-authentication trust anchors (PEM files, comma-separated); empty: J-LIS's real ones.
+    jpki_anchor_files: str = ""
+    # What a terminal may do while the server cannot be reached.
+    offline_max_spend: int = 3000
+    offline_max_total: int = 20000
+    offline_max_hours: int = 24
 
     @classmethod
     def load(

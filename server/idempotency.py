@@ -41,13 +41,16 @@ def once(
             )
         return prior.status, json.loads(prior.response)
     status, reply = work()
+    encoded = json.dumps(reply, default=_json_value)
     conn.execute(
         insert(idempotency).values(
-            client_id=client_id,
-            body_hash=digest,
-            status=status,
-            response=json.dumps(reply, default=str),
-            created_at=datetime.now(UTC),
+            client_id=client_id, body_hash=digest, status=status, response=encoded, created_at=datetime.now(UTC)
         )
     )
-    return status, reply
+    return status, json.loads(encoded)  # the first reply and every replay are the same bytes
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a reply")

@@ -75,8 +75,8 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def app(engine: Engine, database_url: str) -> Iterator[Flask]:
-    app = create_app(ServerConfig(database_url=database_url, testing=True))
+def app(engine: Engine, database_url: str, tmp_path) -> Iterator[Flask]:
+    app = create_app(ServerConfig(database_url=database_url, testing=True, terminal_ca_dir=str(tmp_path / "terminal-ca")))
     yield app
     app.extensions["mkp.engine"].dispose()
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -107,4 +108,69 @@ idempotency = Table(
     Column("status", Integer, nullable=False),
     Column("response", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- terminals (shop counters, museum desks, street-office printers) ---------------------------
+
+places = Table(
+    "places",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("municipality_code", String(6), ForeignKey("municipalities.code"), nullable=False),
+    Column("street", String(128), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+terminals = Table(
+    "terminals",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("place_id", String(40), ForeignKey("places.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | active | revoked
+    Column("public_key_pem", Text, nullable=True),
+    Column("key_fingerprint", String(64), nullable=True),
+    Column("certificate_pem", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("enrolled_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoke_reason", String(200), nullable=True),
+)
+
+enrollment_codes = Table(
+    "enrollment_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("terminal_id", String(16), ForeignKey("terminals.id"), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# Nonces of signed terminal requests, kept while a replay could still pass the clock check.
+terminal_nonces = Table(
+    "terminal_nonces",
+    metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("created", BigInteger, nullable=False),
+)
+Index("ix_terminal_nonces_created", terminal_nonces.c.created)
+
+# CRLs of user-authentication certificates as the CA signed them: full lists and deltas.
+crls = Table(
+    "crls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # full | delta
+    Column("number", BigInteger, nullable=False),
+    Column("base_number", BigInteger, nullable=True),
+    Column("issuer_fingerprint", String(64), nullable=False),
+    Column("this_update", DateTime(timezone=True), nullable=False),
+    Column("next_update", DateTime(timezone=True), nullable=False),
+    Column("entries", BigInteger, nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("issuer_fingerprint", "kind", "number", name="uq_crls_issuer_kind_number"),
 )

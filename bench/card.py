@@ -1,0 +1,165 @@
+"""Card session through pcscd with the virtual My Number card: p50/p95 per session and per step.
+
+Run: ``.venv/bin/python bench/card.py [--sessions N] [--revoked N] [--no-crl-bench]``.
+Prints one line per figure. Target (issue #3): card session p50 ≤ 150 ms.
+
+A session is what a kiosk does per card tap: connect to the card, identify the JPKI
+application, read the user-authentication certificate, check it against the trust anchor and a
+CRL (the CRL lookup), ask the PIN tries left, verify the PIN, have the card sign a fresh
+challenge, verify that signature with the certificate, and disconnect (with a card reset). It
+runs through the real stack: pyscard → pcscd → vpcd → the virtual card (in this process, on a
+thread). pcscd is started if none runs, and stopped again at the end. At the end it runs
+``bench/crl.py``'s main too, when that file exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import importlib.util
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
+
+from agent.card_session import verify_card_signature  # noqa: E402
+from drivers.card.jpki import JpkiCard  # noqa: E402
+from drivers.card.pcsc import PcscBackend  # noqa: E402
+from drivers.card.reader import NoCardError, PcscdNotRunningError  # noqa: E402
+from drivers.card.virtual.ca import TestCA  # noqa: E402
+from drivers.card.virtual.card import VirtualMyNumberCard  # noqa: E402
+from drivers.card.virtual.cardfile import new_card  # noqa: E402
+from drivers.card.virtual.vpcd import VpcdLink, reader_name  # noqa: E402
+from mkp_core.certcheck import CertStatus, TrustStore, check_certificate  # noqa: E402
+from mkp_core.crl import CrlStore  # noqa: E402
+
+TARGET_P50_MS = 150.0
+STEPS = ("connect", "read_cert", "check_crl", "pin", "sign", "verify_sig", "disconnect")
+
+
+def _wait(cond, timeout: float, what: str) -> None:  # noqa: ANN001
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise SystemExit(f"bench/card.py: timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _vpcd_ready() -> bool:
+    try:
+        return reader_name(0) in PcscBackend().readers()
+    except PcscdNotRunningError:
+        return False
+
+
+def _pctl(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def session(trust: TrustStore, crl: CrlStore, timings: dict[str, list[float]]) -> float:
+    """One card tap; returns its total wall time in ms and appends per-step times."""
+    t = [time.perf_counter()]
+    ch = PcscBackend().connect(reader_name(0))
+    card = JpkiCard(ch)
+    card.identify()
+    t.append(time.perf_counter())
+    cert = card.read_auth_certificate()
+    t.append(time.perf_counter())
+    result = check_certificate(cert, trust, crl)
+    assert result.status is CertStatus.VALID, result.reason
+    t.append(time.perf_counter())
+    assert card.pin_tries_left() == 3
+    card.verify_pin("1234")
+    t.append(time.perf_counter())
+    challenge = secrets.token_bytes(32)
+    sig = card.sign(challenge)
+    t.append(time.perf_counter())
+    assert verify_card_signature(cert, challenge, sig)
+    t.append(time.perf_counter())
+    ch.close()
+    t.append(time.perf_counter())
+    for name, a, b in zip(STEPS, t[:-1], t[1:], strict=True):
+        timings[name].append((b - a) * 1000)
+    return (t[-1] - t[0]) * 1000
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Set up pcscd, a test CA, a CRL and a virtual card; time card sessions; print figures."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=200, help="sessions to time (after 5 warm-up)")
+    ap.add_argument("--revoked", type=int, default=10_000, help="serials on the CRL")
+    ap.add_argument("--no-crl-bench", action="store_true", help="do not run bench/crl.py afterwards")
+    args = ap.parse_args(argv)
+
+    lock = open(os.environ.get("MKP_VPCD_LOCK", "/tmp/mkp-vpcd.lock"), "a")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)  # card test sessions and benchmarks take turns with vpcd
+    daemon = None
+    try:
+        try:
+            PcscBackend().readers()
+        except PcscdNotRunningError:
+            daemon = subprocess.Popen(
+                ["pcscd", "-f"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            )
+        _wait(_vpcd_ready, 10, "pcscd with the vpcd driver")
+        with tempfile.TemporaryDirectory(prefix="mkp-bench-card-") as tmp:
+            ca = TestCA.init(Path(tmp) / "ca")
+            ca.revoke_many([secrets.randbits(159) for _ in range(args.revoked)])
+            trust = TrustStore.from_pem_files([ca.cert_path])
+            crl = CrlStore.load(ca.issue_crl().public_bytes(Encoding.DER), trust)
+            link = VpcdLink(VirtualMyNumberCard(new_card(ca, pin="1234"))).insert()
+            try:
+                _wait(lambda: _present(), 5, "pcscd to see the virtual card")
+                timings: dict[str, list[float]] = {s: [] for s in STEPS}
+                for _ in range(5):
+                    session(trust, crl, {s: [] for s in STEPS})
+                totals = [session(trust, crl, timings) for _ in range(args.sessions)]
+            finally:
+                link.remove()
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(10)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+    p50, p95 = _pctl(totals, 50), _pctl(totals, 95)
+    verdict = "ok" if p50 <= TARGET_P50_MS else "MISSED"
+    print(f"card session p50: {p50:.1f} ms (target <= {TARGET_P50_MS:.0f} ms: {verdict})")
+    print(f"card session p95: {p95:.1f} ms")
+    print(
+        f"card session max: {max(totals):.1f} ms over {len(totals)} sessions, CRL of {args.revoked} serials"
+    )
+    for name in STEPS:
+        print(f"  step {name} p50: {_pctl(timings[name], 50):.2f} ms, p95: {_pctl(timings[name], 95):.2f} ms")
+
+    crl_bench = Path(__file__).with_name("crl.py")
+    if crl_bench.exists() and not args.no_crl_bench:
+        spec = importlib.util.spec_from_file_location("bench_crl", crl_bench)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.main([])
+
+
+def _present() -> bool:
+    try:
+        with PcscBackend().connect(reader_name(0)):
+            return True
+    except NoCardError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""CRLs of JPKI user-authentication certificates: uploaded by the operator, downloaded by terminals."""

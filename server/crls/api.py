@@ -1,0 +1,47 @@
+"""HTTP: /v1/crls — the central operator uploads the CA's CRLs (full and delta)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import request
+from flask_openapi3 import APIBlueprint, Tag
+
+from mkp_core import wire
+from server import idempotency
+from server.api import BEARER, config, engine, operator, trust_store
+from server.crls import service
+from server.db.engine import read, run_write
+from server.errors import NotFound
+
+bp = APIBlueprint("crls", __name__, url_prefix="/v1", abp_security=BEARER)
+tag = Tag(name="crls", description="Revocation lists of user-authentication certificates")
+ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 409: wire.ErrorResponse, 413: wire.ErrorResponse,
+          422: wire.ErrorResponse}  # fmt: skip
+
+
+@bp.before_request
+def allow_large_bodies() -> None:
+    request.max_content_length = config().max_crl_bytes
+
+
+@bp.post("/crls", tags=[tag], responses={201: wire.CrlInfo, **ERRORS})
+def upload(body: wire.CrlUpload):
+    """Upload a CA-signed CRL (PEM or base64 DER); checked as terminals will check it."""
+    operator().require_central()
+    trust = trust_store()
+    data = {"client_id": body.client_id, "sha256": hashlib.sha256(body.crl.encode()).hexdigest()}
+    status, reply = run_write(engine(), lambda conn: idempotency.once(
+        conn, body.client_id, "crl.upload", data, lambda: (201, service.upload(conn, trust, body.crl))))  # fmt: skip
+    return reply, status
+
+
+@bp.get("/crls", tags=[tag], responses={200: wire.CrlDownload, 404: wire.ErrorResponse, **ERRORS})
+def current():
+    """What terminals download now."""
+    operator()
+    with read(engine()) as conn:
+        payload = service.current(conn)
+    if payload is None:
+        raise NotFound("no_crl", "no CRL has been uploaded yet")
+    return payload

@@ -1,0 +1,1 @@
+"""Terminals: places, enrollment codes, the terminal CA, signed requests, downloads."""

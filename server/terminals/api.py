@@ -1,0 +1,77 @@
+"""HTTP: /v1/places, /v1/terminals (operators) and /v1/enroll (the technician's one-time code)."""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+
+from mkp_core import wire
+from server import idempotency
+from server.api import BEARER, engine, operator, terminal_ca
+from server.db.engine import read, run_write
+from server.terminals import service
+
+bp = APIBlueprint("terminals", __name__, url_prefix="/v1", abp_security=BEARER)
+enroll_bp = APIBlueprint("enroll", __name__, url_prefix="/v1")
+tag = Tag(name="terminals", description="Places, terminals and their enrollment")
+ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 404: wire.ErrorResponse, 409: wire.ErrorResponse,
+          422: wire.ErrorResponse}  # fmt: skip
+
+
+def _once(client_id: str, scope: str, body: dict, work) -> tuple[dict, int]:
+    status, reply = run_write(engine(), lambda conn: idempotency.once(conn, client_id, scope, body, lambda: (201, work(conn))))
+    return reply, status
+
+
+@bp.post("/places", tags=[tag], responses={201: wire.Place, **ERRORS})
+def add_place(body: wire.PlaceCreate):
+    """Add a shop, museum, library, office or facility (idempotent by client_id)."""
+    op = operator()
+    return _once(body.client_id, f"place.add:{op.name}", body.model_dump(), lambda conn: service.add_place(
+        conn, op, body.place_id, body.name, body.kind, body.municipality, body.street))  # fmt: skip
+
+
+@bp.get("/places", tags=[tag], responses={200: wire.PlaceList, **ERRORS})
+def list_places():
+    """Places (a scoped operator sees its municipality's)."""
+    op = operator()
+    with read(engine()) as conn:
+        return {"places": service.list_places(conn, op)}
+
+
+@bp.post("/terminals/enrollments", tags=[tag], responses={201: wire.Enrollment, **ERRORS})
+def create_enrollment(body: wire.EnrollmentCreate):
+    """A pending terminal at a place and its one-time enrollment code (shown only in this reply)."""
+    op = operator()
+    return _once(body.client_id, f"enrollment:{op.name}", body.model_dump(), lambda conn: service.create_enrollment(
+        conn, op, body.place, body.name, body.ttl_hours))  # fmt: skip
+
+
+@bp.get("/terminals", tags=[tag], responses={200: wire.TerminalList, **ERRORS})
+def list_terminals():
+    """Terminals (a scoped operator sees its municipality's)."""
+    op = operator()
+    with read(engine()) as conn:
+        return {"terminals": service.list_terminals(conn, op)}
+
+
+@bp.get("/terminals/<terminal_id>", tags=[tag], responses={200: wire.Terminal, **ERRORS})
+def show_terminal(path: wire.TerminalPath):
+    """One terminal."""
+    op = operator()
+    with read(engine()) as conn:
+        return service.get_terminal(conn, path.terminal_id, op)
+
+
+@bp.post("/terminals/<terminal_id>/revoke", tags=[tag], responses={200: wire.Terminal, **ERRORS})
+def revoke_terminal(path: wire.TerminalPath, body: wire.TerminalRevoke):
+    """Cut a terminal off: its next request is refused. Revoking twice is harmless."""
+    op = operator()
+    return run_write(engine(), lambda conn: service.revoke_terminal(conn, op, path.terminal_id, body.reason))
+
+
+@enroll_bp.post("/enroll", tags=[tag], responses={201: wire.Enrolled, 404: wire.ErrorResponse,
+                                                   409: wire.ErrorResponse, 422: wire.ErrorResponse})  # fmt: skip
+def enroll(body: wire.EnrollRequest):
+    """Enroll a terminal: the one-time code and a CSR for the key made on the terminal."""
+    ca = terminal_ca()
+    return run_write(engine(), lambda conn: service.enroll(conn, ca, body.code, body.csr)), 201

@@ -1,0 +1,69 @@
+"""HTTP for terminals, every request signed by the terminal key: ping, config, trust list, CRL.
+
+Downloads carry an ETag, so a terminal polling with ``If-None-Match`` fetches only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives import serialization
+from flask_openapi3 import APIBlueprint, Tag
+
+from mkp_core import wire
+from server.api import config, engine, etagged, terminal_ca, trust_store
+from server.crls import service as crl_service
+from server.db.engine import read
+from server.errors import NotFound
+from server.terminals import service
+from server.terminals.auth import TERMINAL_SIGNATURE, terminal_id
+
+bp = APIBlueprint("terminal", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
+tag = Tag(name="terminal", description="What an enrolled terminal calls (RFC 9421 signed requests)")
+ERRORS = {401: wire.ErrorResponse, 404: wire.ErrorResponse}
+
+
+@bp.get("/ping", tags=[tag], responses={200: wire.Ping, **ERRORS})
+def ping():
+    """An authenticated round trip: who the server thinks this terminal is, and the time."""
+    tid = terminal_id()
+    with read(engine()) as conn:
+        t = service.get_terminal(conn, tid)
+    return {"terminal_id": tid, "place": t["place"], "server_time": datetime.now(UTC)}
+
+
+@bp.get("/config", tags=[tag], responses={200: wire.TerminalConfig, 304: None, **ERRORS})
+def terminal_config():
+    """Place, point codes accepted, offline limits."""
+    tid = terminal_id()
+    c = config()
+    offline = {"max_spend": c.offline_max_spend, "max_total": c.offline_max_total, "max_hours": c.offline_max_hours}
+    with read(engine()) as conn:
+        payload = service.terminal_config(conn, tid, offline)
+    return etagged({**payload, "version": _version(payload)})
+
+
+@bp.get("/trust-list", tags=[tag], responses={200: wire.TrustList, 304: None, **ERRORS})
+def trust_list():
+    """JPKI trust anchors and the terminal CA certificate."""
+    terminal_id()
+    anchors = [a.certificate.public_bytes(serialization.Encoding.PEM).decode() for a in trust_store().anchors]
+    payload = {"jpki_anchors": anchors, "terminal_ca": terminal_ca().certificate_pem}
+    return etagged({**payload, "version": _version(payload)})
+
+
+@bp.get("/crl", tags=[tag], responses={200: wire.CrlDownload, 304: None, **ERRORS})
+def crl():
+    """The CA-signed CRLs: per CA generation the newest full list and the deltas on top of it."""
+    terminal_id()
+    with read(engine()) as conn:
+        payload = crl_service.current(conn)
+    if payload is None:
+        raise NotFound("no_crl", "the operator has not uploaded a CRL yet")
+    return etagged(payload)
+
+
+def _version(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

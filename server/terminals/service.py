@@ -1,0 +1,188 @@
+"""Places and terminals: one-time enrollment codes, enrollment by CSR, revocation, config.
+
+A code is shown once, stored only as a hash, bound to its terminal (and so its place),
+expires, and works once: sending it again with the same key returns the same terminal, so
+the technician can re-run provisioning safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Connection, insert, select, update
+
+from mkp_core.signing import key_fingerprint
+from server.db.tables import enrollment_codes, places, point_codes, terminals
+from server.errors import Conflict, DomainError, NotFound
+from server.municipalities.service import get_municipality
+from server.operators.service import Operator
+from server.terminals.ca import TerminalCA, parse_csr
+
+PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
+# Crockford-style alphabet: no 0/O, 1/I/L, U, so a code read aloud or typed is unambiguous.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def normalize_code(code: str) -> str:
+    """Codes are typed by people: ignore case, spaces and dashes."""
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(normalize_code(code).encode()).hexdigest()
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+# --- places -----------------------------------------------------------------------------------
+
+
+def add_place(conn: Connection, op: Operator, place_id: str, name: str, kind: str, municipality: str,
+              street: str | None) -> dict:  # fmt: skip
+    op.require_scope(municipality)
+    get_municipality(conn, municipality)
+    if conn.execute(select(places.c.id).where(places.c.id == place_id)).first():
+        raise Conflict("place_exists", f"place {place_id} exists already")
+    conn.execute(insert(places).values(id=place_id, name=name, kind=kind, municipality_code=municipality,
+                                       street=street, created_at=datetime.now(UTC)))  # fmt: skip
+    return get_place(conn, place_id)
+
+
+def get_place(conn: Connection, place_id: str, op: Operator | None = None) -> dict:
+    row = conn.execute(select(places).where(places.c.id == place_id)).first()
+    if row is None:
+        raise NotFound("unknown_place", f"no place {place_id}")
+    if op is not None:
+        op.require_scope(row.municipality_code)
+    return _place(row)
+
+
+def list_places(conn: Connection, op: Operator) -> list[dict]:
+    query = select(places).order_by(places.c.id)
+    if op.municipality:
+        query = query.where(places.c.municipality_code == op.municipality)
+    return [_place(r) for r in conn.execute(query)]
+
+
+def _place(row) -> dict:
+    return {"id": row.id, "name": row.name, "kind": row.kind, "municipality": row.municipality_code,
+            "street": row.street, "created_at": _aware(row.created_at)}  # fmt: skip
+
+
+# --- terminals --------------------------------------------------------------------------------
+
+
+def create_enrollment(conn: Connection, op: Operator, place_id: str, name: str, ttl_hours: int) -> dict:
+    """A pending terminal at ``place_id`` and its one-time code (returned only here)."""
+    get_place(conn, place_id, op)
+    terminal_id = "t" + secrets.token_hex(6)
+    code = new_code()
+    now = datetime.now(UTC)
+    expires = now + timedelta(hours=ttl_hours)
+    conn.execute(insert(terminals).values(id=terminal_id, place_id=place_id, name=name, status="pending", created_at=now))
+    conn.execute(insert(enrollment_codes).values(code_hash=hash_code(code), terminal_id=terminal_id, expires_at=expires))
+    return {"code": code, "terminal_id": terminal_id, "place": place_id, "name": name, "expires_at": expires}
+
+
+def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datetime | None = None) -> dict:
+    """Bind a terminal's key to its pending record with the one-time code; certify the key."""
+    now = now or datetime.now(UTC)
+    csr = parse_csr(csr_pem)
+    public_pem = csr.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fingerprint = key_fingerprint(csr.public_key())
+    row = conn.execute(select(enrollment_codes).where(enrollment_codes.c.code_hash == hash_code(code))).first()
+    if row is None:
+        raise NotFound("unknown_code", "this enrollment code is not known: check it, or ask for a new one")
+    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).first()
+    if row.used_at is not None:
+        if terminal.key_fingerprint == fingerprint and terminal.status == "active":
+            return _enrolled(terminal, ca, now)  # a re-run of the same provisioning
+        raise Conflict("code_used", "this enrollment code was used already: ask the operator for a new one")
+    if _aware(row.expires_at) <= now:
+        raise Conflict("code_expired", "this enrollment code has expired: ask the operator for a new one")
+    if terminal.status != "pending":
+        raise Conflict("terminal_revoked", "the terminal for this code was revoked")
+    certificate = ca.issue(csr, terminal.id).public_bytes(serialization.Encoding.PEM).decode()
+    conn.execute(update(enrollment_codes).where(enrollment_codes.c.code_hash == row.code_hash).values(used_at=now))
+    conn.execute(
+        update(terminals)
+        .where(terminals.c.id == terminal.id)
+        .values(status="active", public_key_pem=public_pem.decode(), key_fingerprint=fingerprint,
+                certificate_pem=certificate, enrolled_at=now)  # fmt: skip
+    )
+    return _enrolled(conn.execute(select(terminals).where(terminals.c.id == terminal.id)).first(), ca, now)
+
+
+def _enrolled(terminal, ca: TerminalCA, now: datetime) -> dict:
+    return {"terminal_id": terminal.id, "certificate": terminal.certificate_pem, "ca_certificate": ca.certificate_pem,
+            "server_time": now}  # fmt: skip
+
+
+def get_terminal(conn: Connection, terminal_id: str, op: Operator | None = None) -> dict:
+    row = conn.execute(
+        select(terminals, places.c.municipality_code).join(places, places.c.id == terminals.c.place_id)
+        .where(terminals.c.id == terminal_id)
+    ).first()  # fmt: skip
+    if row is None:
+        raise NotFound("unknown_terminal", f"no terminal {terminal_id}")
+    if op is not None:
+        op.require_scope(row.municipality_code)
+    return _terminal(row)
+
+
+def list_terminals(conn: Connection, op: Operator, place_id: str | None = None) -> list[dict]:
+    query = select(terminals, places.c.municipality_code).join(places, places.c.id == terminals.c.place_id)
+    if op.municipality:
+        query = query.where(places.c.municipality_code == op.municipality)
+    if place_id:
+        query = query.where(terminals.c.place_id == place_id)
+    return [_terminal(r) for r in conn.execute(query.order_by(terminals.c.created_at, terminals.c.id))]
+
+
+def revoke_terminal(conn: Connection, op: Operator, terminal_id: str, reason: str | None) -> dict:
+    """Cut a terminal off: its very next request is refused."""
+    current = get_terminal(conn, terminal_id, op)
+    if current["status"] == "revoked":
+        return current
+    conn.execute(update(terminals).where(terminals.c.id == terminal_id)
+                 .values(status="revoked", revoked_at=datetime.now(UTC), revoke_reason=reason))  # fmt: skip
+    return get_terminal(conn, terminal_id)
+
+
+def _terminal(row) -> dict:
+    return {"id": row.id, "name": row.name, "place": row.place_id, "status": row.status,
+            "created_at": _aware(row.created_at), "enrolled_at": _aware(row.enrolled_at),
+            "revoked_at": _aware(row.revoked_at), "revoke_reason": row.revoke_reason,
+            "key_fingerprint": row.key_fingerprint}  # fmt: skip
+
+
+def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict:
+    """What a terminal needs to work: its place, the point codes accepted there, offline limits."""
+    t = get_terminal(conn, terminal_id)
+    place = get_place(conn, t["place"])
+    codes = conn.execute(
+        select(point_codes.c.code).where(point_codes.c.municipality_code == place["municipality"]).order_by(point_codes.c.code)
+    ).scalars().all()  # fmt: skip
+    return {
+        "terminal_id": terminal_id,
+        "name": t["name"],
+        "place": {k: place[k] for k in ("id", "name", "kind", "municipality", "street")},
+        "point_codes": list(codes),
+        "offline": offline,
+    }
+
+
+def validate_place_kind(kind: str) -> str:
+    if kind not in PLACE_KINDS:
+        raise DomainError("invalid_place_kind", f"place kind must be one of {', '.join(PLACE_KINDS)}")
+    return kind
