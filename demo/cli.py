@@ -29,11 +29,30 @@ class DemoState:
     server: ServerProcess | None = None
     api: ApiClient | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+
+def step_test_ca(state: DemoState) -> str:
+    """A JPKI-shaped test CA stands in for J-LIS; its CRL revokes one card that is not ours."""
+    from drivers.card.virtual.ca import TestCA
+
+    ca = TestCA.init(state.workdir / "jpki-test-ca")
+    ca.revoke(ca.issue_auth_certificate(_throwaway_key()).serial_number)
+    state.facts["test_ca"] = ca
+    return f"test CA {ca.certificate.subject.rfc4514_string()} (a test key, not J-LIS)"
+
+
+def _throwaway_key():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
 
 
 def step_server(state: DemoState) -> str:
     db = f"sqlite:///{state.workdir / 'mkp.sqlite3'}"
-    state.server = start_server(db, state.workdir)
+    env = {"MKP_JPKI_ANCHOR_FILES": str(state.facts["test_ca"].cert_path),
+           "MKP_TERMINAL_CA_DIR": str(state.workdir / "terminal-ca")}  # fmt: skip
+    state.server = start_server(db, state.workdir, extra_env=env)
     token = run_server_command("create-operator", "demo-operator", env=state.server.env)
     state.api = ApiClient(state.server.url, BearerToken(token))
     state.facts["server"] = state.server.url
@@ -60,6 +79,48 @@ def step_points(state: DemoState) -> str:
     return "granted 1000 (retried once, posted once), spent 300 at the museum, balance 700"
 
 
+def step_crl(state: DemoState) -> str:
+    """The operator uploads the CA's CRL; the server checks its signature as terminals will."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    crl = state.facts["test_ca"].issue_crl()
+    info = state.api.post("/v1/crls", {"crl": crl.public_bytes(Encoding.PEM).decode()})
+    (state.workdir / "jpki.crl").write_bytes(crl.public_bytes(Encoding.DER))
+    return f"CRL number {info['number']} uploaded ({info['entries']} revoked), next update {info['next_update'][:16]}"
+
+
+def step_card(state: DemoState) -> str:
+    """A virtual My Number card in the PC/SC reader: certificate read and checked, PIN, signature."""
+    from agent.card_session import run_card_session
+    from drivers.card.pcsc import PcscBackend
+    from drivers.card.virtual.card import VirtualMyNumberCard
+    from drivers.card.virtual.cardfile import new_card
+    from drivers.card.virtual.pcscd import PcscDaemon, card_present, vpcd_slots, wait_for
+    from drivers.card.virtual.vpcd import VpcdLink, reader_name
+    from mkp_core.certcheck import TrustStore
+    from mkp_core.crl import CrlStore
+
+    ca = state.facts["test_ca"]
+    slots = vpcd_slots()
+    slots.__enter__()
+    state.cleanup.append(lambda: slots.__exit__(None, None, None))
+    daemon = PcscDaemon.ensure(state.workdir / "pcscd.log")
+    state.cleanup.append(daemon.stop)
+    link = VpcdLink(VirtualMyNumberCard(new_card(ca, pin="1234"))).insert()
+    state.cleanup.insert(0, link.remove)
+    backend = PcscBackend()
+    wait_for(lambda: card_present(reader_name(0)), 5, "pcscd to see the card")
+    trust = TrustStore.from_pem_files([ca.cert_path])
+    crl = CrlStore.from_file(state.workdir / "jpki.crl", trust)
+    result = run_card_session(backend, trust, crl, reader=reader_name(0), pin="1234")
+    state.facts["card"] = result.to_dict()
+    if not result.valid:
+        raise RuntimeError(f"card check says {result.result}")
+    started = "started pcscd" if daemon.owned else "pcscd already running"
+    return (f"{started}; card in {result.reader}: certificate {result.check.sha256[:12]}… {result.result}, "
+            f"PIN ok ({result.pin_tries_left} tries were left), signature verified")  # fmt: skip
+
+
 def step_verify(state: DemoState) -> str:
     report = state.api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
@@ -69,9 +130,12 @@ def step_verify(state: DemoState) -> str:
 
 
 STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
+    ("make a JPKI test CA", step_test_ca),
     ("start the ledger server", step_server),
     ("add 横須賀市", step_municipality),
     ("grant and spend points", step_points),
+    ("upload the CRL", step_crl),
+    ("read and check a My Number card", step_card),
     ("verify the ledger", step_verify),
 ]
 
@@ -101,6 +165,11 @@ def main(as_json: bool, keep: bool) -> None:
                 ok = False
                 break
     finally:
+        for undo in state.cleanup:
+            try:
+                undo()
+            except Exception as e:  # keep tearing down the rest
+                click.echo(f"cleanup: {e}", err=True)
         if state.server:
             state.server.stop()
         if not keep:

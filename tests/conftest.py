@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
 
+from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, vpcd_slots
 from server.app import create_app
 from server.config import ServerConfig
 from server.db.engine import make_engine, write
@@ -25,6 +26,30 @@ from server.municipalities.service import add_municipality
 from server.operators.service import create_operator
 
 POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
+
+
+# --- the card reader stack: one pcscd with vpcd, shared by every test that inserts a card ------
+
+@pytest.fixture(scope="session")
+def vpcd_lock() -> Iterator[None]:
+    """vpcd has two slots per machine: test sessions (and the benchmark) take turns using them."""
+    try:
+        with vpcd_slots():
+            yield
+    except TimeoutError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture(scope="session")
+def pcscd(tmp_path_factory: pytest.TempPathFactory, vpcd_lock: None) -> Iterator[PcscDaemon]:
+    """A running pcscd that has loaded the vpcd driver (started here only if none runs)."""
+    try:
+        daemon = PcscDaemon.ensure(tmp_path_factory.mktemp("pcscd") / "pcscd.log")
+    except PcscdUnavailable as e:
+        pytest.skip(str(e))
+    yield daemon
+    daemon.stop()
+
 
 
 @pytest.fixture(scope="session")

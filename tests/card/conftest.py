@@ -7,7 +7,6 @@ they are pulled out (and pcscd has seen them go) before the next test starts.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -18,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from smartcard import scard
 
-from drivers.card.pcsc import PcscBackend
-from drivers.card.reader import PcscdNotRunningError
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.card import VirtualMyNumberCard
 from drivers.card.virtual.cardfile import load_card, new_card, save_card
+from drivers.card.virtual.pcscd import PcscDaemon, card_present, wait_for
 from drivers.card.virtual.vpcd import VpcdLink, reader_name
 
 READER0 = reader_name(0)
@@ -40,109 +37,6 @@ def cli(
     return subprocess.run(
         [exe, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )
-
-
-def card_present(reader: str) -> bool:
-    """What pcscd currently believes about ``reader``."""
-    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    assert hr == scard.SCARD_S_SUCCESS
-    try:
-        hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
-        return hr == scard.SCARD_S_SUCCESS and bool(states[0][1] & scard.SCARD_STATE_PRESENT)
-    finally:
-        scard.SCardReleaseContext(ctx)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-@dataclass
-class Pcscd:
-    """The machine's pcscd; ``owned`` if this test session started it (then it may be restarted)."""
-
-    proc: subprocess.Popen | None
-    log: Path
-
-    @property
-    def owned(self) -> bool:
-        return self.proc is not None
-
-    def _start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["pcscd", "-f"], stdout=self.log.open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-        wait_for(_vpcd_ready, 10, "pcscd with the vpcd readers")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            wait_for(lambda: not _pcscd_up(), 10, "pcscd to stop")
-
-    def restart(self) -> None:
-        assert self.owned, "only a pcscd this session started may be restarted"
-        self.stop()
-        self._start()
-
-
-def _pcscd_up() -> bool:
-    try:
-        PcscBackend().readers()
-        return True
-    except PcscdNotRunningError:
-        return False
-
-
-def _vpcd_ready() -> bool:
-    try:
-        return READER0 in PcscBackend().readers()
-    except PcscdNotRunningError:
-        return False
-
-
-LOCK_PATH = Path(os.environ.get("MKP_VPCD_LOCK", "/tmp/mkp-vpcd.lock"))
-
-
-@pytest.fixture(scope="session")
-def vpcd_lock() -> Iterator[None]:
-    """vpcd has two slots per machine: test sessions (and the benchmark) take turns using them."""
-    with LOCK_PATH.open("a") as f:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another card test session holds {LOCK_PATH} for over 4 minutes")
-                time.sleep(0.2)
-        yield
-        fcntl.flock(f, fcntl.LOCK_UN)
-
-
-@pytest.fixture(scope="session")
-def pcscd(tmp_path_factory: pytest.TempPathFactory, vpcd_lock: None) -> Iterator[Pcscd]:
-    """A running pcscd that has loaded the vpcd driver (started here only if none runs)."""
-    log = tmp_path_factory.mktemp("pcscd") / "pcscd.log"
-    if shutil.which("pcscd") is None:
-        pytest.skip("pcscd is not installed (apt-get install pcscd vsmartcard-vpcd)")
-    daemon = Pcscd(None, log)
-    if not _pcscd_up():
-        daemon._start()
-    elif not _vpcd_ready():
-        pytest.skip("the running pcscd has not loaded the vpcd driver (/etc/reader.conf.d/vpcd)")
-    yield daemon
-    if daemon.owned:
-        daemon.stop()
 
 
 @pytest.fixture(scope="session")
@@ -203,7 +97,7 @@ class Slots:
 
 
 @pytest.fixture
-def slots(pcscd: Pcscd) -> Iterator[Slots]:
+def slots(pcscd: PcscDaemon) -> Iterator[Slots]:
     s = Slots()
     yield s
     s.remove()
