@@ -15,12 +15,9 @@ thread). pcscd is started if none runs, and stopped again at the end. At the end
 from __future__ import annotations
 
 import argparse
-import fcntl
 import importlib.util
-import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,31 +30,16 @@ from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
 from agent.card_session import verify_card_signature  # noqa: E402
 from drivers.card.jpki import JpkiCard  # noqa: E402
 from drivers.card.pcsc import PcscBackend  # noqa: E402
-from drivers.card.reader import NoCardError, PcscdNotRunningError  # noqa: E402
 from drivers.card.virtual.ca import TestCA  # noqa: E402
 from drivers.card.virtual.card import VirtualMyNumberCard  # noqa: E402
 from drivers.card.virtual.cardfile import new_card  # noqa: E402
+from drivers.card.virtual.pcscd import PcscDaemon, card_present, vpcd_slots, wait_for  # noqa: E402
 from drivers.card.virtual.vpcd import VpcdLink, reader_name  # noqa: E402
 from mkp_core.certcheck import CertStatus, TrustStore, check_certificate  # noqa: E402
 from mkp_core.crl import CrlStore  # noqa: E402
 
 TARGET_P50_MS = 150.0
 STEPS = ("connect", "read_cert", "check_crl", "pin", "sign", "verify_sig", "disconnect")
-
-
-def _wait(cond, timeout: float, what: str) -> None:  # noqa: ANN001
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise SystemExit(f"bench/card.py: timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def _vpcd_ready() -> bool:
-    try:
-        return reader_name(0) in PcscBackend().readers()
-    except PcscdNotRunningError:
-        return False
 
 
 def _pctl(values: list[float], q: float) -> float:
@@ -99,40 +81,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-crl-bench", action="store_true", help="do not run bench/crl.py afterwards")
     args = ap.parse_args(argv)
 
-    lock = open(os.environ.get("MKP_VPCD_LOCK", "/tmp/mkp-vpcd.lock"), "a")  # noqa: SIM115
-    fcntl.flock(lock, fcntl.LOCK_EX)  # card test sessions and benchmarks take turns with vpcd
-    daemon = None
-    try:
+    with vpcd_slots(), tempfile.TemporaryDirectory(prefix="mkp-bench-card-") as tmp:
+        daemon = PcscDaemon.ensure(Path(tmp) / "pcscd.log")
         try:
-            PcscBackend().readers()
-        except PcscdNotRunningError:
-            daemon = subprocess.Popen(
-                ["pcscd", "-f"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                stdin=subprocess.DEVNULL,
-            )
-        _wait(_vpcd_ready, 10, "pcscd with the vpcd driver")
-        with tempfile.TemporaryDirectory(prefix="mkp-bench-card-") as tmp:
             ca = TestCA.init(Path(tmp) / "ca")
             ca.revoke_many([secrets.randbits(159) for _ in range(args.revoked)])
             trust = TrustStore.from_pem_files([ca.cert_path])
             crl = CrlStore.load(ca.issue_crl().public_bytes(Encoding.DER), trust)
             link = VpcdLink(VirtualMyNumberCard(new_card(ca, pin="1234"))).insert()
             try:
-                _wait(lambda: _present(), 5, "pcscd to see the virtual card")
+                wait_for(lambda: card_present(reader_name(0)), 5, "pcscd to see the virtual card")
                 timings: dict[str, list[float]] = {s: [] for s in STEPS}
                 for _ in range(5):
                     session(trust, crl, {s: [] for s in STEPS})
                 totals = [session(trust, crl, timings) for _ in range(args.sessions)]
             finally:
                 link.remove()
-    finally:
-        if daemon is not None:
-            daemon.terminate()
-            daemon.wait(10)
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        finally:
+            daemon.stop()
 
     p50, p95 = _pctl(totals, 50), _pctl(totals, 95)
     verdict = "ok" if p50 <= TARGET_P50_MS else "MISSED"
@@ -151,14 +117,6 @@ def main(argv: list[str] | None = None) -> None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.main([])
-
-
-def _present() -> bool:
-    try:
-        with PcscBackend().connect(reader_name(0)):
-            return True
-    except NoCardError:
-        return False
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 
 # --- the card reader stack: one pcscd with vpcd, shared by every test that inserts a card ------
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def vpcd_lock() -> Iterator[None]:
-    """vpcd has two slots per machine: test sessions (and the benchmark) take turns using them."""
+    """vpcd has two slots per machine: a test holds them while it inserts cards (other test runs,
+    the demo and the benchmark take turns with it)."""
     try:
         with vpcd_slots():
             yield
@@ -41,7 +42,7 @@ def vpcd_lock() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def pcscd(tmp_path_factory: pytest.TempPathFactory, vpcd_lock: None) -> Iterator[PcscDaemon]:
+def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
     """A running pcscd that has loaded the vpcd driver (started here only if none runs)."""
     try:
         daemon = PcscDaemon.ensure(tmp_path_factory.mktemp("pcscd") / "pcscd.log")

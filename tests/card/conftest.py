@@ -97,7 +97,7 @@ class Slots:
 
 
 @pytest.fixture
-def slots(pcscd: PcscDaemon) -> Iterator[Slots]:
+def slots(pcscd: PcscDaemon, vpcd_lock: None) -> Iterator[Slots]:
     s = Slots()
     yield s
     s.remove()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.pcsc
 
 
 @pytest.fixture
-def vcard_proc(pcscd, tmp_path):
+def vcard_proc(pcscd, vpcd_lock, tmp_path):
     """Start `mkp-vcard insert` processes; kill leftovers and wait for the slot to empty."""
     procs: list[subprocess.Popen] = []
     env = {**os.environ, "MKP_VCARD_RUNDIR": str(tmp_path)}
