@@ -301,6 +301,7 @@ class TrustList(Out):
     version: str
     jpki_anchors: list[str]
     terminal_ca: str
+    release_keys: list[str]
 
 
 class CrlUpload(Strict):
@@ -324,3 +325,38 @@ class CrlDownload(Out):
     version: str
     crls: list[CrlInfo]
     pem: list[str]
+
+
+# --- agent releases --------------------------------------------------------------------------
+
+FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")]
+
+
+class ReleasePublish(Strict):
+    client_id: ClientId
+    manifest: Annotated[str, Field(min_length=1, description="manifest.json, base64")]
+    signature: Annotated[str, Field(min_length=1, max_length=200, description="Ed25519 signature, base64")]
+    files: Annotated[dict[FileName, str], Field(min_length=1, max_length=32, description="name -> base64 content")]
+
+
+class ReleaseFileInfo(Out):
+    name: str
+    sha256: str
+    size: int
+
+
+class ReleaseInfo(Out):
+    version: str
+    created: str
+    files: list[ReleaseFileInfo]
+
+
+class ReleaseDownload(Out):
+    version: str
+    manifest: str
+    signature: str
+
+
+class ReleaseFilePath(Strict):
+    version: Annotated[str, Field(pattern=r"^[0-9][A-Za-z0-9.+-]{0,31}$")]
+    name: FileName

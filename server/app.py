@@ -106,11 +106,14 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     from server.crls.api import bp as crls_bp
     from server.municipalities.api import bp as municipalities_bp
     from server.points.api import bp as points_bp
+    from server.releases.api import bp as releases_bp
+    from server.releases.api import terminal_bp as terminal_release_bp
     from server.terminals.api import bp as terminals_bp
     from server.terminals.api import enroll_bp
     from server.terminals.downloads import bp as terminal_bp
 
-    for blueprint in (municipalities_bp, points_bp, terminals_bp, enroll_bp, terminal_bp, crls_bp):
+    for blueprint in (municipalities_bp, points_bp, terminals_bp, enroll_bp, terminal_bp, crls_bp, releases_bp,
+                      terminal_release_bp):  # fmt: skip
         app.register_api(blueprint)
 
     # The document is generated from the same models that validate the requests.

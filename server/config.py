@@ -29,6 +29,11 @@ class ServerConfig:
     terminal_ca_dir: str = "var/terminal-ca"
     # JPKI user-authentication trust anchors (PEM files, comma-separated); empty: J-LIS's real ones.
     jpki_anchor_files: str = ""
+    # Agent releases: where published releases are kept, and the operator's Ed25519 release
+    # public keys (PEM files, comma-separated) that manifests must be signed with.
+    release_dir: str = "var/releases"
+    release_key_files: str = ""
+    max_release_bytes: int = 256 * 1024 * 1024
     # What a terminal may do while the server cannot be reached.
     offline_max_spend: int = 3000
     offline_max_total: int = 20000

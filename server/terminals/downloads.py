@@ -17,6 +17,7 @@ from server.api import config, engine, etagged, terminal_ca, trust_store
 from server.crls import service as crl_service
 from server.db.engine import read
 from server.errors import NotFound
+from server.releases.service import load_release_keys
 from server.terminals import service
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_id
 
@@ -47,10 +48,12 @@ def terminal_config():
 
 @bp.get("/trust-list", tags=[tag], responses={200: wire.TrustList, 304: None, **ERRORS})
 def trust_list():
-    """JPKI trust anchors and the terminal CA certificate."""
+    """JPKI trust anchors, the terminal CA certificate, the operator's release keys."""
     terminal_id()
     anchors = [a.certificate.public_bytes(serialization.Encoding.PEM).decode() for a in trust_store().anchors]
-    payload = {"jpki_anchors": anchors, "terminal_ca": terminal_ca().certificate_pem}
+    release_keys = [k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+                    for k in load_release_keys(config().release_key_files)]  # fmt: skip
+    payload = {"jpki_anchors": anchors, "terminal_ca": terminal_ca().certificate_pem, "release_keys": release_keys}
     return etagged({**payload, "version": _version(payload)})
 
 

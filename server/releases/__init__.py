@@ -1,0 +1,1 @@
+"""Agent software releases: published by the operator (signed), fetched and verified by terminals."""

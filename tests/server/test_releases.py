@@ -1,0 +1,131 @@
+"""Agent releases: the operator publishes a signed release, terminals install nothing unsigned."""
+
+import base64
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+from terminal_helpers import csr_for
+
+from agent import update
+from mkp_core import release, signing
+from server.launcher import run_server_command, start_server
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def release_key(tmp_path):
+    key = release.generate_operator_key()
+    path = tmp_path / "release-key.pem"
+    path.write_bytes(release.public_key_pem(key))
+    return key, path
+
+
+@pytest.fixture
+def app(app, tmp_path, release_key):
+    config = app.extensions["mkp.config"]
+    app.extensions["mkp.config"] = replace(config, release_dir=str(tmp_path / "releases"), release_key_files=str(release_key[1]))
+    return app
+
+
+def build(tmp_path: Path, version: str, key, files: dict[str, bytes]) -> dict:
+    folder = tmp_path / f"build-{version}"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    manifest = release.build_manifest(version, sorted(folder.iterdir()))
+    return {"manifest": b64(manifest), "signature": b64(release.sign_manifest(manifest, key)),
+            "files": {n: b64(d) for n, d in files.items()}}  # fmt: skip
+
+
+WHEEL = {"mkp-9.0.0-py3-none-any.whl": b"PK\x03\x04 not really a wheel"}
+
+
+def test_publish_checks_everything_before_keeping_anything(client, operators, tmp_path, release_key):
+    key, _ = release_key
+    good = build(tmp_path, "9.0.0", key, WHEEL)
+    foreign = build(tmp_path, "9.0.1", release.generate_operator_key(), WHEEL)
+    tampered = {**good, "files": {n: b64(b"changed") for n in WHEEL}}
+    missing = {**good, "files": {"other.whl": b64(b"x")}}
+    cases = [
+        (foreign, 422, "bad_signature"),
+        (tampered, 422, "size_mismatch"),
+        (missing, 422, "release_files_mismatch"),
+        ({**good, "manifest": "%%%"}, 422, "invalid_base64"),
+        ({**good, "manifest": b64(b"{}")}, 422, "bad_signature"),
+    ]
+    for n, (body, status, code) in enumerate(cases):
+        r = client.post("/v1/releases", json={"client_id": f"rel-bad-{n:04d}", **body}, headers=operators.central)
+        assert (r.status_code, r.json["error"]["code"]) == (status, code), (n, r.json)
+    assert not any(Path(tmp_path / "releases").glob("[0-9]*"))
+    r = client.post("/v1/releases", json={"client_id": "rel-000001", **good}, headers=operators.yokosuka)
+    assert r.status_code == 403
+    r = client.post("/v1/releases", json={"client_id": "rel-000001", **good}, headers=operators.central)
+    assert r.status_code == 201 and r.json["version"] == "9.0.0" and r.json["files"][0]["size"] == len(WHEEL["mkp-9.0.0-py3-none-any.whl"])
+    again = client.post("/v1/releases", json={"client_id": "rel-000002", **good}, headers=operators.central)
+    assert again.status_code == 201  # publishing the very same release twice is harmless
+    (tmp_path / "o").mkdir()
+    other = build(tmp_path / "o", "9.0.0", key, {"mkp-9.0.0-py3-none-any.whl": b"other"})
+    r = client.post("/v1/releases", json={"client_id": "rel-000003", **other}, headers=operators.central)
+    assert r.status_code == 409 and r.json["error"]["code"] == "release_exists"
+
+
+@pytest.fixture
+def live(database_url, tmp_path, release_key):
+    env = {"MKP_RELEASE_DIR": str(tmp_path / "releases"), "MKP_RELEASE_KEY_FILES": str(release_key[1]),
+           "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca")}  # fmt: skip
+    server = start_server(database_url, tmp_path, extra_env=env)
+    token = run_server_command("create-operator", "central", env=server.env)
+    operator = requests.Session()
+    operator.headers["Authorization"] = f"Bearer {token}"
+    operator.post(server.url + "/v1/municipalities", json={"client_id": "m-0000001", "code": "142018"})
+    operator.post(server.url + "/v1/places", json={"client_id": "p-0000001", "place_id": "yokosuka-museum", "name": "m",
+                                                   "kind": "museum", "municipality": "142018"})  # fmt: skip
+    yield server, operator, tmp_path / "releases"
+    server.stop()
+
+
+def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release_key):
+    server, operator, release_dir = live
+    key, _ = release_key
+    terminal_key = signing.generate_terminal_key()
+    code = operator.post(server.url + "/v1/terminals/enrollments",
+                         json={"client_id": "e-0000001", "place": "yokosuka-museum", "name": "c1"}).json()["code"]  # fmt: skip
+    terminal_id = requests.post(server.url + "/v1/enroll", json={"code": code, "csr": csr_for(terminal_key)}).json()["terminal_id"]
+    session = requests.Session()
+    session.auth = signing.TerminalAuth(terminal_id, terminal_key)
+    trust = session.get(server.url + "/v1/terminal/trust-list").json()
+    keys = [release.load_operator_public_key(pem) for pem in trust["release_keys"]]
+    assert len(keys) == 1
+
+    with pytest.raises(update.UpdateError) as e:
+        update.fetch_verified_release(session, server.url, keys, tmp_path / "s0", "1.0.0")
+    assert e.value.code == "no_release"
+
+    assert operator.post(server.url + "/v1/releases", json={"client_id": "rel-000001", **build(tmp_path, "9.0.0", key, WHEEL)}).status_code == 201
+    verified = update.fetch_verified_release(session, server.url, keys, tmp_path / "s1", "1.0.0")
+    assert verified.manifest.version == "9.0.0" and verified.files[0].read_bytes() == WHEEL["mkp-9.0.0-py3-none-any.whl"]
+
+    with pytest.raises(update.UpdateError) as e:  # a terminal already on 9.1 is not rolled back
+        update.fetch_verified_release(session, server.url, keys, tmp_path / "s2", "9.1.0")
+    assert e.value.code == "downgrade"
+
+    # A compromised server (or a broken disk) changes the file behind the manifest: refused.
+    (release_dir / "9.0.0" / "mkp-9.0.0-py3-none-any.whl").write_bytes(b"PK\x03\x04 evil, not a wheel")
+    with pytest.raises(update.UpdateError) as e:
+        update.fetch_verified_release(session, server.url, keys, tmp_path / "s3", "1.0.0")
+    assert e.value.code in ("hash_mismatch", "size_mismatch")
+    assert not (tmp_path / "s3" / "mkp-9.0.0-py3-none-any.whl").exists()
+
+    # ...or the manifest itself: refused before any file is fetched.
+    manifest = json.loads((release_dir / "9.0.0" / "manifest.json").read_bytes())
+    manifest["files"][0]["sha256"] = "0" * 64
+    (release_dir / "9.0.0" / "manifest.json").write_bytes(json.dumps(manifest).encode())
+    with pytest.raises(update.UpdateError) as e:
+        update.fetch_verified_release(session, server.url, keys, tmp_path / "s4", "1.0.0")
+    assert e.value.code == "bad_signature"
