@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mkp_core import signing
+from server.api import engine
 from server.db.engine import run_write
 from server.db.tables import terminal_nonces, terminals
 from server.errors import Unauthorized
@@ -53,7 +54,6 @@ def _resolver(conn: Connection):
 def terminal_id() -> str:
     """The terminal that signed this request, or ``Unauthorized`` with the signature's error code."""
     if "terminal_id" not in g:
-        from server.api import engine
 
         def check(conn: Connection) -> str:
             verified = signing.verify_request(
