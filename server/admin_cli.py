@@ -255,7 +255,8 @@ def terminal_enroll(place_id: str, name: str, ttl_hours: int | None, qr: bool, c
     if ctx.as_json:
         ctx.show(e, "")
         return
-    click.echo(f"enrollment code for {e['name']!r} at {e['place']}, valid until {e['expires_at']} (shown only now):")
+    click.echo(f"enrollment code for {e['name']!r} at {e['place']}, valid until {_when(e['expires_at'])} "
+               "(shown only now):")  # fmt: skip
     click.echo(f"\n    {e['code']}\n")
     if qr:
         click.echo(_qr_text(e["code"]), nl=False)
@@ -278,9 +279,19 @@ def _qr_text(data: str) -> str:
     return buffer.getvalue()
 
 
+def _when(iso: str) -> str:
+    """A server timestamp as people read it: minutes, UTC."""
+    from datetime import UTC, datetime
+
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    except (TypeError, ValueError):
+        return str(iso)
+
+
 def _terminal_line(t: dict[str, Any]) -> str:
     when = t.get("revoked_at") if t["status"] == "revoked" else t.get("enrolled_at")
-    return f"{t['id']}  {t['status']:<7}  {t['place']}  {t['name']}" + (f"  ({when})" if when else "")
+    return f"{t['id']}  {t['status']:<7}  {t['place']}  {t['name']}" + (f"  ({_when(when)})" if when else "")
 
 
 @terminal.command("list")

@@ -6,13 +6,10 @@ subprocesses, talking HTTP to a server process.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from drivers.card.virtual.ca import TestCA
+from drivers.card.virtual.pcscd import PcscDaemon
+from drivers.card.virtual.vpcd import reader_name
 from mkp_core.client import ApiClient, BearerToken
 from server.launcher import ServerProcess, run_server_command, start_server
 
@@ -32,6 +31,12 @@ def run(name: str, *args: str, env: dict[str, str] | None = None, timeout: float
     exe = str(BIN / name) if (BIN / name).exists() else name
     return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})  # fmt: skip
+
+
+@pytest.fixture
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """``cli("mkp-provision", *args, env=...)``: run a console script as a user would."""
+    return run
 
 
 @dataclass
@@ -92,51 +97,8 @@ def live(database_url: str, tmp_path: Path) -> Iterator[Live]:
 
 # --- card reader ---------------------------------------------------------------------------------
 
-VPCD_LOCK = Path(os.environ.get("MKP_VPCD_LOCK", "/tmp/mkp-vpcd.lock"))
-
-
-def _readers() -> list[str] | None:
-    from drivers.card.pcsc import PcscBackend
-    from drivers.card.reader import CardError
-
-    try:
-        return PcscBackend().readers()
-    except CardError:
-        return None
-
 
 @pytest.fixture
-def virtual_reader() -> Iterator[str | None]:
-    """The vpcd virtual reader's name, with pcscd started for the test if needed; None if unavailable.
-
-    A pcscd started here is stopped at the end, under the same lock the card tests take, so
-    neither pulls the daemon from under the other.
-    """
-    if shutil.which("pcscd") is None:
-        yield None
-        return
-    with VPCD_LOCK.open("a") as lock:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"another test session holds {VPCD_LOCK} for over 4 minutes")
-                time.sleep(0.2)
-        proc = None
-        if _readers() is None:
-            proc = subprocess.Popen(["pcscd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    stdin=subprocess.DEVNULL)  # fmt: skip
-            end = time.monotonic() + 10
-            while not _readers() and time.monotonic() < end:
-                time.sleep(0.05)
-        names = [n for n in _readers() or [] if n.startswith("Virtual PCD")]
-        try:
-            yield names[0] if names else None
-        finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def virtual_reader(pcscd: PcscDaemon, vpcd_lock: None) -> str:
+    """The vpcd virtual reader's name, with pcscd running (the shared fixtures start it if needed)."""
+    return reader_name(0)

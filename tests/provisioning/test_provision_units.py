@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import socket
 import stat
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from agent.home import Home, read_agent_toml, write_agent_toml
 from drivers.card.virtual.ca import TestCA
 from mkp_core.signing import key_fingerprint
 from provisioning.checks import (
@@ -24,16 +27,8 @@ from provisioning.checks import (
     format_checklist,
     passed,
 )
-from provisioning.enroll import (
-    Home,
-    ProvisionError,
-    load_or_create_key,
-    make_csr,
-    normalize_code,
-    read_agent_toml,
-    write_agent_toml,
-)
-from provisioning.systemd import unit_text, write_unit
+from provisioning.enroll import ProvisionError, create_home, load_or_create_key, make_csr, normalize_code
+from provisioning.systemd import hand_over, unit_text, write_unit
 
 SERVER_NOW = datetime(2026, 11, 25, 18, 0, 0, tzinfo=UTC)
 
@@ -43,7 +38,7 @@ SERVER_NOW = datetime(2026, 11, 25, 18, 0, 0, tzinfo=UTC)
 
 def test_key_is_made_once_owner_only_and_reused(tmp_path: Path) -> None:
     home = Home(tmp_path / "home")
-    home.create()
+    create_home(home)
     key, created = load_or_create_key(home)
     assert created
     assert stat.S_IMODE(home.key.stat().st_mode) == 0o600
@@ -78,7 +73,7 @@ def test_home_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ProvisionError) as e:
-        Home(blocker / "home").create()
+        create_home(Home(blocker / "home"))
     assert e.value.code == "home_unwritable"
 
 
@@ -273,3 +268,20 @@ def test_unit_file_into_a_folder_and_into_a_place_it_cannot_write(tmp_path: Path
     with pytest.raises(ProvisionError) as e:
         write_unit(tmp_path / "missing" / "mkp-agent.service", tmp_path, "mkp", "t0123456789ab")
     assert e.value.code == "unit_unwritable" and "sudo" in e.value.fix
+
+
+def test_home_is_handed_to_the_service_user_when_run_with_sudo(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    create_home(home)
+    load_or_create_key(home)
+    write_agent_toml(home, {"server": {"url": "https://x"}})
+    assert hand_over(home.root, "no-such-user-xyz") == "there is no user 'no-such-user-xyz' on this computer"
+    nobody = pwd.getpwnam("nobody")
+    problem = hand_over(home.root, "nobody")
+    if os.geteuid() == 0:
+        assert problem is None
+        assert {(p.stat().st_uid, p.stat().st_gid) for p in (home.root, home.key)} == {(nobody.pw_uid, nobody.pw_gid)}
+        write_agent_toml(home, {"server": {"url": "https://y"}})  # a later run with sudo
+        assert home.agent_toml.stat().st_uid == nobody.pw_uid and read_agent_toml(home)["server"]["url"] == "https://y"
+    else:
+        assert problem is not None and "does not own" in problem
