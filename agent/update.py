@@ -48,6 +48,8 @@ def fetch_verified_release(
     current_version: str | None,
 ) -> VerifiedRelease:
     """The newest release, verified end to end, with its files in ``staging``."""
+    if not release_keys:
+        raise UpdateError("no_release_key", "the trust list holds no release key: refresh it from the server")
     answer = _get(session, f"{server.rstrip('/')}/v1/terminal/release")
     manifest_bytes = base64.b64decode(answer.json()["manifest"])
     signature = base64.b64decode(answer.json()["signature"])
@@ -79,8 +81,6 @@ def install(verified: VerifiedRelease) -> None:
 
 
 def _verify(manifest: bytes, signature: bytes, keys: list[ed25519.Ed25519PublicKey], current: str | None) -> release.Manifest:
-    if not keys:
-        raise UpdateError("no_release_key", "the trust list holds no release key: refresh it from the server")
     last: release.ReleaseError | None = None
     for key in keys:
         try:

@@ -58,6 +58,8 @@ WorkingDirectory={home}
 ExecStart={exe} run
 Restart=on-failure
 RestartSec=5
+# Exit 4: revoked or not enrolled; restarting cannot help, a technician must act.
+RestartPreventExitStatus=4
 UMask=0077
 NoNewPrivileges=yes
 PrivateTmp=yes

@@ -4,6 +4,7 @@ import click
 
 from agent.cli.card import card
 from agent.cli.config import config
+from agent.cli.terminal import run, sync, update
 
 
 @click.group()
@@ -14,3 +15,5 @@ def main() -> None:
 
 main.add_command(card)
 main.add_command(config)
+for command in (run, sync, update):
+    main.add_command(command)

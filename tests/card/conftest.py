@@ -7,10 +7,6 @@ they are pulled out (and pcscd has seen them go) before the next test starts.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,20 +19,6 @@ from drivers.card.virtual.card import VirtualMyNumberCard
 from drivers.card.virtual.cardfile import load_card, new_card, save_card
 from drivers.card.virtual.pcscd import PcscDaemon, card_present, wait_for
 from drivers.card.virtual.vpcd import VpcdLink, reader_name
-
-READER0 = reader_name(0)
-READER1 = reader_name(1)
-BIN = Path(sys.executable).parent
-
-
-def cli(
-    name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 30
-) -> subprocess.CompletedProcess:
-    """Run one of the project's console scripts the way a user does."""
-    exe = shutil.which(name, path=str(BIN)) or name
-    return subprocess.run(
-        [exe, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import READER0, cli, wait_for
 from cryptography import x509
+from mkp_testing import READER0, cli
 
 from drivers.card.virtual.card import NonJpkiCard
 from drivers.card.virtual.cardfile import load_card, save_card
+from drivers.card.virtual.pcscd import wait_for
 
 pytestmark = pytest.mark.pcsc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 
 import pytest
-from conftest import READER0, READER1
+from mkp_testing import READER0, READER1
 
 from drivers.card.pcsc import PcscBackend
 from drivers.card.reader import CardEvent

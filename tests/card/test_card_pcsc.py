@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import READER0, READER1
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from mkp_testing import READER0, READER1
 
 from drivers.card.jpki import JPKI_AID, JpkiCard
 from drivers.card.pcsc import PcscBackend

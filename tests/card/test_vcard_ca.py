@@ -6,11 +6,11 @@ import json
 import stat
 from datetime import UTC, datetime, timedelta
 
-from conftest import cli
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
+from mkp_testing import cli
 
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.cardfile import load_card

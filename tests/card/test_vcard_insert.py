@@ -8,9 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import BIN, READER1, card_present, cli, wait_for
+from mkp_testing import BIN, READER1, cli
 
 from drivers.card.virtual.cardfile import load_card
+from drivers.card.virtual.pcscd import card_present, wait_for
 
 pytestmark = pytest.mark.pcsc
 

@@ -6,15 +6,14 @@ subprocesses, talking HTTP to a server process.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from mkp_testing import cli as run
 
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pcscd import PcscDaemon
@@ -22,15 +21,7 @@ from drivers.card.virtual.vpcd import reader_name
 from mkp_core.client import ApiClient, BearerToken
 from server.launcher import ServerProcess, run_server_command, start_server
 
-BIN = Path(sys.executable).parent
 PLACE = "yokosuka-museum"
-
-
-def run(name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
-    """Run a console script of this virtualenv; stdout and stderr as text."""
-    exe = str(BIN / name) if (BIN / name).exists() else name
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})  # fmt: skip
 
 
 @pytest.fixture
