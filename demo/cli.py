@@ -121,6 +121,33 @@ def step_card(state: DemoState) -> str:
             f"PIN ok ({result.pin_tries_left} tries were left), signature verified")  # fmt: skip
 
 
+def step_terminal(state: DemoState) -> str:
+    """The operator issues a one-time code; the technician's mkp-provision enrolls the terminal."""
+    import subprocess
+    import sys
+
+    from drivers.card.virtual.vpcd import reader_name
+
+    state.api.post("/v1/places", {"place_id": "yokosuka-museum", "name": "横須賀美術館", "kind": "museum",
+                                  "municipality": YOKOSUKA})  # fmt: skip
+    code = state.api.post("/v1/terminals/enrollments", {"place": "yokosuka-museum", "name": "counter 1"})["code"]
+    home = state.workdir / "terminal"
+    receipt = state.workdir / "receipt.bin"
+    done = subprocess.run(
+        [sys.executable, "-m", "provisioning.cli", "--server", state.server.url, "--code", code, "--home", str(home),
+         "--printer", "epson-tm-t88vi", "--printer-at", f"file:{receipt}", "--reader", reader_name(0), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"mkp-provision exit {done.returncode}: {done.stdout[-800:]} {done.stderr[-400:]}")
+    report = json.loads(done.stdout)
+    state.facts["terminal"] = report
+    checks = report.get("checks", [])
+    passed = sum(1 for c in checks if c.get("ok"))
+    return (f"code {code[:4]}-…, terminal {report.get('terminal_id')} enrolled into {home}; "
+            f"checklist {passed}/{len(checks)} ✓, test page {receipt.stat().st_size} bytes of ESC/POS")  # fmt: skip
+
+
 def step_verify(state: DemoState) -> str:
     report = state.api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
@@ -136,6 +163,7 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("grant and spend points", step_points),
     ("upload the CRL", step_crl),
     ("read and check a My Number card", step_card),
+    ("enroll and provision a terminal", step_terminal),
     ("verify the ledger", step_verify),
 ]
 

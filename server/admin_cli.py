@@ -6,6 +6,7 @@ configuration error; 3 the server could not be reached.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -327,6 +328,74 @@ def terminal_revoke(terminal_id: str, reason: str | None, client_id: str | None,
     ctx = _ctx(as_json)
     t = ctx.call("POST", f"/v1/terminals/{_path_part(terminal_id)}/revoke", _body(reason=reason, client_id=client_id))
     ctx.show(t, f"terminal {t['id']} ({t['name']} at {t['place']}) is revoked")
+
+
+@main.group()
+def crl() -> None:
+    """Revocation lists of JPKI user-authentication certificates."""
+
+
+@crl.command("upload")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@client_id_option
+@json_option
+def crl_upload(file: Path, client_id: str | None, as_json: bool) -> None:
+    """Upload a CRL as the CA signed it (PEM or DER; full or delta): terminals download it."""
+    ctx = _ctx(as_json)
+    data = file.read_bytes()
+    text = data.decode("ascii", "replace") if data.lstrip().startswith(b"-----BEGIN") else base64.b64encode(data).decode()
+    info = ctx.call("POST", "/v1/crls", _body(crl=text, client_id=client_id))
+    ctx.show(info, f"{info['kind']} CRL number {info['number']} uploaded: {info['entries']} entries, "
+                   f"next update {info['next_update']}")  # fmt: skip
+
+
+@main.group("release")
+def release_group() -> None:
+    """Agent releases, signed offline with the operator's release key."""
+
+
+@release_group.command("keygen")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Private key file (0600).")
+def release_keygen(out: Path) -> None:
+    """Make an Ed25519 release key: keep OUT offline; give OUT.pub to the server (release_key_files)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from mkp_core import release
+
+    if out.exists():
+        fail(2, f"{out} exists: refusing to overwrite a release key")
+    key = release.generate_operator_key()
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))  # fmt: skip
+    out.with_name(out.name + ".pub").write_bytes(release.public_key_pem(key))
+    click.echo(f"private key {out} (keep it offline), public key {out}.pub")
+
+
+@release_group.command("publish")
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--version", "version", required=True, help="Release version (PEP 440), e.g. 1.4.2.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@client_id_option
+@json_option
+def release_publish(key_file: Path, version: str, files: tuple[Path, ...], client_id: str | None, as_json: bool) -> None:
+    """Sign a manifest of FILES here, with the private key, and publish it with the files."""
+    from cryptography.hazmat.primitives import serialization
+
+    from mkp_core import release
+
+    ctx = _ctx(as_json)
+    try:
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        manifest = release.build_manifest(version, list(files))
+        signature = release.sign_manifest(manifest, key)
+    except (ValueError, TypeError, release.ReleaseError) as e:
+        fail(2, f"cannot sign the release: {e}")
+    body = {"manifest": base64.b64encode(manifest).decode(), "signature": base64.b64encode(signature).decode(),
+            "files": {f.name: base64.b64encode(f.read_bytes()).decode() for f in files}}  # fmt: skip
+    info = ctx.call("POST", "/v1/releases", _body(client_id=client_id, **body))
+    ctx.show(info, f"release {info['version']} published: {len(info['files'])} file(s)")
 
 
 def _path_part(value: str) -> str:

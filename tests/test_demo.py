@@ -11,4 +11,8 @@ def test_demo_runs_end_to_end():
     summary = json.loads(done.stdout)
     assert summary["ok"] is True
     assert all(step["ok"] for step in summary["steps"])
-    assert any("balance 700" in step["detail"] for step in summary["steps"])
+    details = {step["step"]: step["detail"] for step in summary["steps"]}
+    assert "balance 700" in details["grant and spend points"]
+    assert "valid, PIN ok" in details["read and check a My Number card"]
+    assert "enrolled" in details["enroll and provision a terminal"]
+    assert "ledger verified" in details["verify the ledger"]

@@ -129,3 +129,41 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
     with pytest.raises(update.UpdateError) as e:
         update.fetch_verified_release(session, server.url, keys, tmp_path / "s4", "1.0.0")
     assert e.value.code == "bad_signature"
+
+
+def test_operator_cli_keygen_publish_and_crl_upload(database_url, tmp_path):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from drivers.card.virtual.ca import TestCA
+    from mkp_testing import cli
+
+    key = tmp_path / "release.key"
+    done = cli("mkp-admin", "release", "keygen", "--out", str(key))
+    assert done.returncode == 0 and oct(key.stat().st_mode & 0o777) == "0o600"
+    assert cli("mkp-admin", "release", "keygen", "--out", str(key)).returncode == 2  # never overwritten
+    ca = TestCA.init(tmp_path / "jpki")
+    env = {"MKP_RELEASE_DIR": str(tmp_path / "releases"), "MKP_RELEASE_KEY_FILES": f"{key}.pub",
+           "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path), "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca")}  # fmt: skip
+    with start_server(database_url, tmp_path, extra_env=env) as server:
+        token = run_server_command("create-operator", "central", env=server.env)
+        admin = {"MKP_SERVER": server.url, "MKP_TOKEN": token, "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml")}
+        wheel = tmp_path / "mkp-2.0.0-py3-none-any.whl"
+        wheel.write_bytes(b"PK\x03\x04 wheel bytes")
+        done = cli("mkp-admin", "release", "publish", "--key", str(key), "--version", "2.0.0", str(wheel), env=admin)
+        assert done.returncode == 0 and "release 2.0.0 published: 1 file" in done.stdout, done.stderr
+        other = tmp_path / "other.key"
+        cli("mkp-admin", "release", "keygen", "--out", str(other))
+        done = cli("mkp-admin", "release", "publish", "--key", str(other), "--version", "2.0.1", str(wheel), env=admin)
+        assert done.returncode == 1 and "bad_signature" in done.stderr
+        done = cli("mkp-admin", "release", "publish", "--key", str(key), "--version", "not a version", str(wheel), env=admin)
+        assert done.returncode == 2
+
+        ca.revoke(99)
+        pem_file, der_file = tmp_path / "a.crl", tmp_path / "b.crl"
+        pem_file.write_bytes(ca.issue_crl().public_bytes(Encoding.PEM))
+        der_file.write_bytes(ca.issue_crl().public_bytes(Encoding.DER))
+        done = cli("mkp-admin", "crl", "upload", str(pem_file), env=admin)
+        assert done.returncode == 0 and "full CRL number 1 uploaded: 1 entries" in done.stdout, done.stderr
+        done = cli("mkp-admin", "--json", "crl", "upload", str(der_file), env=admin)
+        assert done.returncode == 0 and json.loads(done.stdout)["number"] == 2
+        assert cli("mkp-admin", "crl", "upload", str(pem_file), env=admin).returncode == 1  # older than what is there
