@@ -133,9 +133,9 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
 
 def test_operator_cli_keygen_publish_and_crl_upload(database_url, tmp_path):
     from cryptography.hazmat.primitives.serialization import Encoding
+    from mkp_testing import cli
 
     from drivers.card.virtual.ca import TestCA
-    from mkp_testing import cli
 
     key = tmp_path / "release.key"
     done = cli("mkp-admin", "release", "keygen", "--out", str(key))
