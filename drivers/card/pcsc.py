@@ -265,7 +265,7 @@ class PcscCardWatch(CardWatch):
         self._monitor = CardMonitor()
         self._monitor.addObserver(self._observer)
 
-    def _drop_monitor(self) -> None:
+    def _release_monitor(self) -> None:
         monitor, self._monitor = self._monitor, None
         if monitor is not None:
             try:
@@ -273,6 +273,10 @@ class PcscCardWatch(CardWatch):
             except ValueError:
                 pass
         _reset_pyscard_monitor()
+
+    def _drop_monitor(self) -> None:
+        """The monitor died with pcscd: release it, and report every card as removed."""
+        self._release_monitor()
         with self._lock:
             gone, self._present = self._present, {}
         for reader, atr in gone.items():
@@ -294,10 +298,4 @@ class PcscCardWatch(CardWatch):
         """Stop delivering events and release pyscard's monitor."""
         self._stop.set()
         self._thread.join(timeout=5)
-        monitor, self._monitor = self._monitor, None
-        if monitor is not None:
-            try:
-                monitor.deleteObserver(self._observer)
-            except ValueError:
-                pass
-        _reset_pyscard_monitor()
+        self._release_monitor()
