@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from server.config import ConfigError, ServerConfig
 from server.db import migrate
-from server.db.engine import DatabaseUrlError, make_engine, write
+from server.db.engine import DatabaseUrlError, make_engine, read, write
 from server.errors import DomainError
 
 
@@ -76,6 +76,42 @@ def create_operator(name: str, municipality: str | None, db: str | None, config_
     except (DomainError, ValueError) as e:
         raise click.ClickException(getattr(e, "message", str(e))) from None
     click.echo(token)
+
+
+@main.command("revoke-operator")
+@click.argument("name")
+@db_option
+@config_option
+def revoke_operator(name: str, db: str | None, config_file: str | None) -> None:
+    """Revoke an operator's token: its next request is refused."""
+    from server.operators.service import revoke_operator as revoke
+
+    engine = _engine(_config(config_file, db))
+    _require_schema(engine)
+    try:
+        with write(engine) as conn:
+            changed = revoke(conn, name)
+    except DomainError as e:
+        raise click.ClickException(e.message) from None
+    click.echo(f"operator {name} revoked" if changed else f"operator {name} was revoked already")
+
+
+@main.command("list-operators")
+@db_option
+@config_option
+def list_operators(db: str | None, config_file: str | None) -> None:
+    """Operators, their scope and whether their token still works (tokens are never shown again)."""
+    from server.operators.service import list_operators as listing
+
+    engine = _engine(_config(config_file, db))
+    _require_schema(engine)
+    with read(engine) as conn:
+        rows = listing(conn)
+    for r in rows:
+        scope = r["municipality"] or "central"
+        click.echo(f"{r['name']:<24} {scope:<8} {'revoked' if r['revoked'] else 'active'}")
+    if not rows:
+        click.echo("no operators yet: mkp-server create-operator NAME")
 
 
 @main.command()

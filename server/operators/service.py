@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mkp_core.ids import validate_municipality_code
@@ -70,6 +70,23 @@ def create_operator(conn: Connection, name: str, municipality: str | None = None
     except IntegrityError:
         raise Conflict("operator_exists", f"an operator named {name!r} exists already") from None
     return token
+
+
+def revoke_operator(conn: Connection, name: str) -> bool:
+    """Revoke an operator's token at once; False if it was revoked already."""
+    row = conn.execute(select(operators.c.id, operators.c.revoked_at).where(operators.c.name == name)).first()
+    if row is None:
+        raise NotFound("unknown_operator", f"no operator named {name!r}")
+    if row.revoked_at is not None:
+        return False
+    conn.execute(update(operators).where(operators.c.id == row.id).values(revoked_at=datetime.now(UTC)))
+    return True
+
+
+def list_operators(conn: Connection) -> list[dict]:
+    rows = conn.execute(select(operators).order_by(operators.c.name))
+    return [{"name": r.name, "municipality": r.municipality_code, "created_at": r.created_at,
+             "revoked": r.revoked_at is not None} for r in rows]  # fmt: skip
 
 
 def authenticate(conn: Connection, token: str | None) -> Operator:

@@ -71,6 +71,18 @@ def test_refusals_are_one_line_and_non_zero(live):
     assert json.loads(run("--json", "ledger", "verify", env=env)[1])["transfers"] == 0
 
 
+def test_revoked_operator_is_refused_at_once(live):
+    server, env = live
+    assert run("municipality", "list", env=env)[0] == 0
+    code, out, _ = run("revoke-operator", "central", env=server.env, prog="server.cli")
+    assert code == 0 and "revoked" in out
+    code, _, err = run("municipality", "list", env=env)
+    assert code == 1 and "unauthorized" in err
+    code, out, _ = run("list-operators", env=server.env, prog="server.cli")
+    assert "central" in out and "revoked" in out
+    assert run("revoke-operator", "nobody", env=server.env, prog="server.cli")[0] == 1
+
+
 def test_wrong_token_and_no_token(live):
     _, env = live
     code, _, err = run("municipality", "list", env={**env, "MKP_TOKEN": "mkp_op_not-a-real-token"})
