@@ -38,7 +38,20 @@ PointCode = _rule(ids.validate_point_code, ids.POINT_CODE_RE.pattern, "142018")
 HolderId = _rule(ids.validate_holder_id, ids.HOLDER_ID_RE.pattern, "resident-0001")
 ClientId = _rule(ids.validate_client_id, ids.CLIENT_ID_RE.pattern, "0b6c3c1e-6a0e-4b8e-9d7e-2f6d1c9b8a71")
 Amount = Annotated[int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT, description="points, a whole number")]
-Memo = Annotated[str, Field(max_length=200)]
+
+
+def _plain_text(value: str) -> str:
+    """Names and notes people read: no control characters (a NUL cannot even be stored)."""
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise PydanticCustomError("invalid_text", "text must not contain control characters")
+    return value
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - a type factory
+    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain_text)]
+
+
+Memo = Text(200)
 
 # Codes reported for a field whose value breaks a generic constraint (type, range, length).
 FIELD_ERROR_CODES = {
@@ -97,6 +110,26 @@ class Municipality(Out):
 
 class MunicipalityList(Out):
     municipalities: list[Municipality]
+
+
+class PointCodeCreate(Strict):
+    """An event's own point code: the municipality's code, '-', and this suffix."""
+
+    client_id: ClientId
+    suffix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$", examples=["FEST2026"])]
+    name: Text(128, min_length=1)
+
+
+class PointCodeInfo(Out):
+    code: str
+    municipality: str
+    name: str
+    kind: str
+    created_at: datetime
+
+
+class PointCodeList(Out):
+    point_codes: list[PointCodeInfo]
 
 
 # --- transfers ------------------------------------------------------------------------------
@@ -186,16 +219,16 @@ class Health(Out):
 
 PlaceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,39}$", description="slug: a-z, 0-9, '-'")]
 PlaceKind = Annotated[str, Field(pattern=r"^(shop|museum|library|office|facility)$")]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
+Name = Text(64, min_length=1)
 
 
 class PlaceCreate(Strict):
     client_id: ClientId
     place_id: PlaceId
-    name: Annotated[str, Field(min_length=1, max_length=128)]
+    name: Text(128, min_length=1)
     kind: PlaceKind
     municipality: MunicipalityCode
-    street: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    street: Text(128, min_length=1) | None = None
 
 
 class Place(Out):
@@ -235,7 +268,7 @@ class TerminalPath(Strict):
 
 class TerminalRevoke(Strict):
     client_id: ClientId
-    reason: Annotated[str, Field(max_length=200)] | None = None
+    reason: Text(200) | None = None
 
 
 class Terminal(Out):
@@ -257,7 +290,7 @@ class TerminalList(Out):
 class EnrollRequest(Strict):
     """Sent by mkp-provision: the one-time code and a CSR for the key made on the terminal."""
 
-    code: Annotated[str, Field(min_length=1, max_length=64)]
+    code: Text(64, min_length=1)
     csr: Annotated[str, Field(min_length=1, max_length=8192)]
 
 

@@ -44,3 +44,22 @@ def get(path: wire.MunicipalityPath):
     operator().require_scope(path.code)
     with read(engine()) as conn:
         return service.get_municipality(conn, path.code)
+
+
+@bp.post("/municipalities/<code>/point-codes", tags=[tag], responses={201: wire.PointCodeInfo, 404: wire.ErrorResponse, **ERRORS})
+def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
+    """Add an event's point code (e.g. 142018-FEST2026) to a municipality."""
+    operator().require_scope(path.code)
+    data = {**body.model_dump(), "municipality": path.code}
+    status, reply = run_write(engine(), lambda conn: idempotency.once(
+        conn, body.client_id, "point_code.add", data,
+        lambda: (201, service.add_point_code(conn, path.code, body.suffix, body.name))))  # fmt: skip
+    return reply, status
+
+
+@bp.get("/municipalities/<code>/point-codes", tags=[tag], responses={200: wire.PointCodeList, 404: wire.ErrorResponse, **ERRORS})
+def point_codes(path: wire.MunicipalityPath):
+    """A municipality's point codes: its general one and its events'."""
+    operator().require_scope(path.code)
+    with read(engine()) as conn:
+        return {"point_codes": service.list_point_codes(conn, path.code)}

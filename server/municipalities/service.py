@@ -65,3 +65,24 @@ def list_municipalities(conn: Connection, only: str | None = None) -> list[dict]
     if only is not None:
         query = query.where(municipalities.c.code == only)
     return [_row_to_dict(r) for r in conn.execute(query)]
+
+
+def add_point_code(conn: Connection, municipality: str, suffix: str, name: str) -> dict:
+    """An event's own points (a festival, a school's renovation), kept apart from the general ones."""
+    get_municipality(conn, municipality)
+    code = f"{municipality}-{suffix}"
+    if conn.execute(select(point_codes.c.code).where(point_codes.c.code == code)).first():
+        raise Conflict("point_code_exists", f"point code {code} exists already")
+    conn.execute(insert(point_codes).values(code=code, municipality_code=municipality, name=name, kind="event",
+                                            created_at=datetime.now(UTC)))  # fmt: skip
+    return list_point_codes(conn, municipality, only=code)[0]
+
+
+def list_point_codes(conn: Connection, municipality: str, only: str | None = None) -> list[dict]:
+    get_municipality(conn, municipality)
+    query = select(point_codes).where(point_codes.c.municipality_code == municipality).order_by(point_codes.c.code)
+    if only:
+        query = query.where(point_codes.c.code == only)
+    return [{"code": r.code, "municipality": r.municipality_code, "name": r.name, "kind": r.kind,
+             "created_at": r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)}
+            for r in conn.execute(query)]  # fmt: skip

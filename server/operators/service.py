@@ -50,8 +50,8 @@ def hash_token(token: str) -> str:
 def create_operator(conn: Connection, name: str, municipality: str | None = None) -> str:
     """Create an operator and return its token (the only time it is ever shown)."""
     name = name.strip()
-    if not name or len(name) > 64:
-        raise DomainError("invalid_operator_name", "operator name must be 1-64 characters")
+    if not name or len(name) > 64 or not name.isprintable():
+        raise DomainError("invalid_operator_name", "operator name must be 1-64 printable characters")
     if municipality is not None:
         validate_municipality_code(municipality)
         if conn.execute(select(municipalities.c.code).where(municipalities.c.code == municipality)).first() is None:

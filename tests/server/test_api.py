@@ -199,3 +199,35 @@ def test_unknown_routes_and_methods_use_the_error_shape(client, operators):
 def test_oversized_body_is_refused(client, operators):
     r = client.post("/v1/grants", data="x" * 100_000, headers={**operators.central, "Content-Type": "application/json"})
     assert_error(r, 413, "request_entity_too_large")
+
+
+def test_event_point_codes_are_kept_apart(client, operators):
+    body = {"client_id": "pc-0000001", "suffix": "FEST2026", "name": "よこすか開国祭"}
+    r = client.post("/v1/municipalities/142018/point-codes", json=body, headers=operators.yokosuka)
+    assert r.status_code == 201 and (r.json["code"], r.json["kind"]) == ("142018-FEST2026", "event")
+    assert client.post("/v1/municipalities/142018/point-codes", json=body, headers=operators.yokosuka).json == r.json
+    assert_error(client.post("/v1/municipalities/142018/point-codes", json={**body, "client_id": "pc-0000002"},
+                             headers=operators.yokosuka), 409, "point_code_exists")  # fmt: skip
+    assert_error(client.post("/v1/municipalities/011002/point-codes", json={**body, "client_id": "pc-0000003"},
+                             headers=operators.yokosuka), 403, "out_of_scope")  # fmt: skip
+    for bad in ("fest", "", "A" * 17, "FEST-1"):
+        r = client.post("/v1/municipalities/142018/point-codes", json={**body, "client_id": "pc-0000004", "suffix": bad},
+                        headers=operators.yokosuka)  # fmt: skip
+        assert r.status_code == 422
+    client.post("/v1/grants", json=grant_body(point_code="142018-FEST2026", amount=50), headers=operators.yokosuka)
+    client.post("/v1/grants", json=grant_body("grant-0002", amount=20), headers=operators.yokosuka)
+    balances = client.get("/v1/holders/alice/balances", headers=operators.central).json["balances"]
+    assert balances == [{"point_code": "142018", "balance": 20}, {"point_code": "142018-FEST2026", "balance": 50}]
+    codes = client.get("/v1/municipalities/142018/point-codes", headers=operators.yokosuka).json["point_codes"]
+    assert [c["code"] for c in codes] == ["142018", "142018-FEST2026"]
+    spend = {"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": "142018-FEST2026", "amount": 51}
+    assert_error(client.post("/v1/spends", json=spend, headers=operators.yokosuka), 409, "insufficient_points")
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "line\nbreak", "tab\there", "\x7f", "\x85"])
+def test_control_characters_in_text_are_refused(client, operators, text):
+    place = {"client_id": "place-0001", "place_id": "shop-1", "name": text, "kind": "shop", "municipality": "142018"}
+    assert_error(client.post("/v1/places", json=place, headers=operators.central), 422, "invalid_text")
+    assert_error(client.post("/v1/grants", json=grant_body(memo=text), headers=operators.central), 422, "invalid_text")
+    assert client.get("/v1/places", headers=operators.central).json["places"] == []
+    assert ledger_state(client, operators)[0] == 0
