@@ -69,12 +69,12 @@ def fetch_verified_release(
     return VerifiedRelease(manifest, paths)
 
 
-def install(verified: VerifiedRelease) -> None:
-    """pip-install the verified wheels into this environment (no index: only these files)."""
+def install(verified: VerifiedRelease, python: str = sys.executable) -> None:
+    """pip-install the verified wheels into ``python``'s environment (no index: only these files)."""
     wheels = [str(p) for p in verified.files if p.suffix == ".whl"]
     if not wheels:
         raise UpdateError("nothing_to_install", f"release {verified.manifest.version} carries no wheel")
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", *wheels],
+    done = subprocess.run([python, "-m", "pip", "install", "--no-index", "--no-deps", *wheels],
                           capture_output=True, text=True)  # fmt: skip
     if done.returncode != 0:
         raise UpdateError("install_failed", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "pip failed")
