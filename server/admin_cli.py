@@ -398,6 +398,35 @@ def release_publish(key_file: Path, version: str, files: tuple[Path, ...], clien
     ctx.show(info, f"release {info['version']} published: {len(info['files'])} file(s)")
 
 
+@main.group("point-code")
+def point_code() -> None:
+    """Point codes: a municipality's general points and its events' own."""
+
+
+@point_code.command("add")
+@click.argument("municipality")
+@click.argument("suffix")
+@click.option("--name", required=True, help="What people see, e.g. よこすか開国祭.")
+@client_id_option
+@json_option
+def point_code_add(municipality: str, suffix: str, name: str, client_id: str | None, as_json: bool) -> None:
+    """Add an event point code MUNICIPALITY-SUFFIX (SUFFIX: up to 16 of A-Z 0-9)."""
+    ctx = _ctx(as_json)
+    pc = ctx.call("POST", f"/v1/municipalities/{_path_part(municipality)}/point-codes",
+                  _body(suffix=suffix, name=name, client_id=client_id))  # fmt: skip
+    ctx.show(pc, f"added point code {pc['code']} ({pc['name']})")
+
+
+@point_code.command("list")
+@click.argument("municipality")
+@json_option
+def point_code_list(municipality: str, as_json: bool) -> None:
+    """A municipality's point codes."""
+    ctx = _ctx(as_json)
+    data = ctx.call("GET", f"/v1/municipalities/{_path_part(municipality)}/point-codes")
+    ctx.show(data, "\n".join(f"{p['code']:<24} {p['kind']:<8} {p['name']}" for p in data["point_codes"]))
+
+
 def _path_part(value: str) -> str:
     """An ID placed in a URL path: quoted, so "a/b" or "../x" stays one segment and reaches no other endpoint."""
     from urllib.parse import quote

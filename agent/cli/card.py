@@ -150,14 +150,23 @@ def read(reader: str | None, trust: tuple[str, ...], crl: tuple[str, ...], as_js
 @card.command("check", epilog=EXIT_CODES_HELP)
 @_common
 @click.option("--pin", default=None, help="4-digit PIN: also show tries left and test a signature.")
+@click.option("--pin-stdin", is_flag=True, help="Read the PIN from standard input (keeps it out of ps and history).")
+@click.option("--ask-pin", is_flag=True, help="Ask for the PIN at the terminal, without echo.")
 def check(
-    reader: str | None, trust: tuple[str, ...], crl: tuple[str, ...], as_json: bool, pin: str | None
-) -> None:
+    reader: str | None, trust: tuple[str, ...], crl: tuple[str, ...], as_json: bool, pin: str | None,
+    pin_stdin: bool, ask_pin: bool,
+) -> None:  # fmt: skip
     """Check the card; exit non-zero unless the result is valid.
 
-    With --pin, the PIN is verified (a wrong one spends a try) and the card signs a random
-    challenge that must verify with its certificate.
+    With a PIN (--pin, --pin-stdin or --ask-pin), the PIN is verified (a wrong one spends a try)
+    and the card signs a random challenge that must verify with its certificate.
     """
+    if sum((pin is not None, pin_stdin, ask_pin)) > 1:
+        raise click.UsageError("give the PIN one way only: --pin, --pin-stdin or --ask-pin")
+    if pin_stdin:
+        pin = sys.stdin.readline().rstrip("\r\n")
+    elif ask_pin:
+        pin = click.prompt("PIN", hide_input=True, err=True)
     result = _run(reader, trust, crl, pin, as_json)
     _print(result, as_json)
     sys.exit(EXIT_OK if result.valid else EXIT_NOT_VALID)

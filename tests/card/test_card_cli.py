@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from mkp_testing import READER0, cli
+from mkp_testing import BIN, READER0, cli
 
 from drivers.card.virtual.card import NonJpkiCard
 from drivers.card.virtual.cardfile import load_card, save_card
@@ -69,6 +69,17 @@ def test_check_with_pin_tests_a_signature(slots, make_card, pki):
     r = agent("check", "--pin", "7531", "--json", *pki)
     doc = json.loads(r.stdout)
     assert doc["signature_test"] == "ok" and doc["pin_tries_left"] == 3
+
+
+def test_pin_from_stdin_stays_out_of_the_command_line(slots, make_card, pki):
+    slots.insert(make_card(pin="2468"))
+    exe = BIN / "mkp-agent"
+    r = subprocess.run([str(exe), "card", "check", "--pin-stdin", *pki], input="2468\n", capture_output=True, text=True,
+                       timeout=30)  # fmt: skip
+    assert r.returncode == 0 and "signature: ok" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([str(exe), "card", "check", "--pin-stdin", "--pin", "2468", *pki], capture_output=True, text=True,
+                       timeout=30)  # fmt: skip
+    assert r.returncode == 2 and "one way only" in r.stderr
 
 
 def _tamper(path: Path) -> None:

@@ -123,3 +123,16 @@ def test_server_cli_errors(tmp_path):
     assert run("create-operator", "a", "--db", db, prog="server.cli")[0] == 0
     code, _, err = run("create-operator", "a", "--db", db, prog="server.cli")
     assert code == 1 and "exists already" in err
+
+
+def test_event_point_codes_from_the_cli(live):
+    _, env = live
+    run("municipality", "add", "142018", env=env)
+    code, out, err = run("point-code", "add", "142018", "FEST2026", "--name", "よこすか開国祭", env=env)
+    assert code == 0 and "142018-FEST2026" in out, err
+    code, out, _ = run("--json", "point-code", "list", "142018", env=env)
+    assert [p["code"] for p in json.loads(out)["point_codes"]] == ["142018", "142018-FEST2026"]
+    code, _, err = run("point-code", "add", "142018", "fest", "--name", "x", env=env)
+    assert code == 1 and "suffix" in err
+    code, out, _ = run("grant", "--municipality", "142018", "--holder", "a", "--amount", "5", "--point-code", "142018-FEST2026", env=env)
+    assert code == 0
