@@ -7,10 +7,12 @@ Exit codes: 0 every step passed; 1 a step failed (the failing step is named).
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,8 @@ class DemoState:
     server: ServerProcess | None = None
     api: ApiClient | None = None
     facts: dict[str, Any] = field(default_factory=dict)
-    cleanup: list[Callable[[], None]] = field(default_factory=list)
+    # What the steps started, undone in reverse order when the demo ends.
+    running: ExitStack = field(default_factory=ExitStack)
 
 
 def step_test_ca(state: DemoState) -> str:
@@ -101,13 +104,11 @@ def step_card(state: DemoState) -> str:
     from mkp_core.crl import CrlStore
 
     ca = state.facts["test_ca"]
-    slots = vpcd_slots()
-    slots.__enter__()
-    state.cleanup.append(lambda: slots.__exit__(None, None, None))
+    state.running.enter_context(vpcd_slots())
     daemon = PcscDaemon.ensure(state.workdir / "pcscd.log")
-    state.cleanup.append(daemon.stop)
+    state.running.callback(daemon.stop)
     link = VpcdLink(VirtualMyNumberCard(new_card(ca, pin="1234"))).insert()
-    state.cleanup.insert(0, link.remove)
+    state.running.callback(link.remove)
     backend = PcscBackend()
     wait_for(lambda: card_present(reader_name(0)), 5, "pcscd to see the card")
     trust = TrustStore.from_pem_files([ca.cert_path])
@@ -193,16 +194,10 @@ def main(as_json: bool, keep: bool) -> None:
                 ok = False
                 break
     finally:
-        for undo in state.cleanup:
-            try:
-                undo()
-            except Exception as e:  # keep tearing down the rest
-                click.echo(f"cleanup: {e}", err=True)
+        state.running.close()
         if state.server:
             state.server.stop()
         if not keep:
-            import shutil
-
             shutil.rmtree(workdir, ignore_errors=True)
     if as_json:
         click.echo(json.dumps({"ok": ok, "steps": results, "workdir": str(workdir) if keep else None},

@@ -53,10 +53,18 @@ def terminal_ca() -> TerminalCA:
     return ext["mkp.terminal_ca"]
 
 
+def _canonical(payload: dict) -> bytes:
+    return json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()
+
+
+def content_version(payload: dict) -> str:
+    """A short tag that changes exactly when the payload does."""
+    return hashlib.sha256(_canonical(payload)).hexdigest()[:16]
+
+
 def etagged(payload: dict) -> Response:
     """A JSON reply with a strong ETag; ``If-None-Match`` with it gets 304 and no body."""
-    body = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()
-    tag = hashlib.sha256(body).hexdigest()[:32]
+    body = _canonical(payload)
     response = Response(body, mimetype="application/json")
-    response.set_etag(tag)
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
     return response.make_conditional(request)

@@ -13,6 +13,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, insert, select
 
 from mkp_core.certcheck import TrustStore
@@ -26,16 +27,10 @@ def decode_crl(text: str) -> bytes:
     text = text.strip()
     try:
         if text.startswith("-----BEGIN"):
-            return x509.load_pem_x509_crl(text.encode()).public_bytes(_der())
+            return x509.load_pem_x509_crl(text.encode()).public_bytes(Encoding.DER)
         return base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error):
         raise DomainError("invalid_crl", "crl must be a PEM X.509 CRL or DER in base64") from None
-
-
-def _der():
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
 
 
 def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
@@ -88,8 +83,6 @@ def _newest_full(conn: Connection, issuer: str):
 
 def current(conn: Connection) -> dict | None:
     """Per CA generation: the newest full CRL and the deltas based on it, plus a version tag."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     issuers = conn.execute(select(crls.c.issuer_fingerprint).distinct().order_by(crls.c.issuer_fingerprint)).scalars().all()
     infos, pems = [], []
     for issuer in issuers:
@@ -111,6 +104,6 @@ def current(conn: Connection) -> dict | None:
 
 
 def _info(row) -> dict:
-    aware = {k: (row[k].replace(tzinfo=UTC) if row[k].tzinfo is None else row[k]) for k in ("this_update", "next_update")}
     return {"kind": row["kind"], "number": int(row["number"]), "base_number": row["base_number"],
-            "issuer_fingerprint": row["issuer_fingerprint"], "entries": int(row["entries"]), **aware}  # fmt: skip
+            "issuer_fingerprint": row["issuer_fingerprint"], "entries": int(row["entries"]),
+            "this_update": row["this_update"], "next_update": row["next_update"]}  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData(
     naming_convention={
@@ -31,6 +34,16 @@ metadata = MetaData(
 # BigInteger ids that are still SQLite's rowid (INTEGER PRIMARY KEY) there.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+
+class UTCDateTime(TypeDecorator):
+    """Timestamps come back aware in UTC on both databases (SQLite alone hands back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
 municipalities = Table(
     "municipalities",
     metadata,
@@ -39,7 +52,7 @@ municipalities = Table(
     Column("prefecture", String(16), nullable=False),
     Column("kana", String(128), nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 point_codes = Table(
@@ -49,7 +62,7 @@ point_codes = Table(
     Column("municipality_code", String(6), ForeignKey("municipalities.code"), nullable=False),
     Column("name", String(128), nullable=False),
     Column("kind", String(16), nullable=False),  # general | event
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 operators = Table(
@@ -59,8 +72,8 @@ operators = Table(
     Column("name", String(64), nullable=False, unique=True),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("municipality_code", String(6), ForeignKey("municipalities.code"), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
 # Accounts keep TigerBeetle-style posted totals, updated in the same transaction as the transfer
@@ -74,7 +87,7 @@ accounts = Table(
     Column("kind", String(16), nullable=False),
     Column("debits_posted", BigInteger, nullable=False, server_default="0"),
     Column("credits_posted", BigInteger, nullable=False, server_default="0"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("owner", "point_code", name="uq_accounts_owner_point_code"),
 )
 
@@ -92,7 +105,7 @@ transfers = Table(
     Column("memo", String(200), nullable=True),
     Column("reverses_id", Id, ForeignKey("transfers.id"), nullable=True, unique=True),
     Column("actor", String(80), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
 )
@@ -107,7 +120,7 @@ idempotency = Table(
     Column("body_hash", String(64), nullable=False),
     Column("status", Integer, nullable=False),
     Column("response", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 # --- terminals (shop counters, museum desks, street-office printers) ---------------------------
@@ -120,7 +133,7 @@ places = Table(
     Column("kind", String(16), nullable=False),
     Column("municipality_code", String(6), ForeignKey("municipalities.code"), nullable=False),
     Column("street", String(128), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )
 
 terminals = Table(
@@ -133,9 +146,9 @@ terminals = Table(
     Column("public_key_pem", Text, nullable=True),
     Column("key_fingerprint", String(64), nullable=True),
     Column("certificate_pem", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("enrolled_at", DateTime(timezone=True), nullable=True),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("enrolled_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
     Column("revoke_reason", String(200), nullable=True),
 )
 
@@ -144,8 +157,8 @@ enrollment_codes = Table(
     metadata,
     Column("code_hash", String(64), primary_key=True),
     Column("terminal_id", String(16), ForeignKey("terminals.id"), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
 )
 
 # Nonces of signed terminal requests, kept while a replay could still pass the clock check.
@@ -167,10 +180,10 @@ crls = Table(
     Column("number", BigInteger, nullable=False),
     Column("base_number", BigInteger, nullable=True),
     Column("issuer_fingerprint", String(64), nullable=False),
-    Column("this_update", DateTime(timezone=True), nullable=False),
-    Column("next_update", DateTime(timezone=True), nullable=False),
+    Column("this_update", UTCDateTime(), nullable=False),
+    Column("next_update", UTCDateTime(), nullable=False),
     Column("entries", BigInteger, nullable=False),
     Column("der", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("issuer_fingerprint", "kind", "number", name="uq_crls_issuer_kind_number"),
 )

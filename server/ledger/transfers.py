@@ -296,11 +296,4 @@ def _select_transfers(conn: Connection, condition) -> list[tuple[Transfer, str]]
         .where(condition)
         .order_by(transfers.c.id)
     )
-    out = []
-    for row in rows:
-        *fields, body_hash = row
-        created = fields[-1]
-        if created.tzinfo is None:  # SQLite hands back naive UTC
-            fields[-1] = created.replace(tzinfo=UTC)
-        out.append((Transfer(*fields), body_hash))
-    return out
+    return [(Transfer(*fields), body_hash) for *fields, body_hash in rows]

@@ -39,9 +39,6 @@ def add_municipality(conn: Connection, code: str) -> dict:
 
 
 def _row_to_dict(row) -> dict:
-    created = row.created_at
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
     return {
         "code": row.code,
         "name": row.name,
@@ -49,7 +46,7 @@ def _row_to_dict(row) -> dict:
         "kana": row.kana,
         "kind": row.kind,
         "point_code": general_point_code(row.code),
-        "created_at": created.isoformat(),
+        "created_at": row.created_at.isoformat(),
     }
 
 
@@ -84,5 +81,5 @@ def list_point_codes(conn: Connection, municipality: str, only: str | None = Non
     if only:
         query = query.where(point_codes.c.code == only)
     return [{"code": r.code, "municipality": r.municipality_code, "name": r.name, "kind": r.kind,
-             "created_at": r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)}
+             "created_at": r.created_at}
             for r in conn.execute(query)]  # fmt: skip

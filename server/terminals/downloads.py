@@ -5,15 +5,13 @@ Downloads carry an ETag, so a terminal polling with ``If-None-Match`` fetches on
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import serialization
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import config, engine, etagged, terminal_ca, trust_store
+from server.api import config, content_version, engine, etagged, terminal_ca, trust_store
 from server.crls import service as crl_service
 from server.db.engine import read
 from server.errors import NotFound
@@ -43,7 +41,7 @@ def terminal_config():
     offline = {"max_spend": c.offline_max_spend, "max_total": c.offline_max_total, "max_hours": c.offline_max_hours}
     with read(engine()) as conn:
         payload = service.terminal_config(conn, tid, offline)
-    return etagged({**payload, "version": _version(payload)})
+    return etagged({**payload, "version": content_version(payload)})
 
 
 @bp.get("/trust-list", tags=[tag], responses={200: wire.TrustList, 304: None, **ERRORS})
@@ -54,7 +52,7 @@ def trust_list():
     release_keys = [k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
                     for k in load_release_keys(config().release_key_files)]  # fmt: skip
     payload = {"jpki_anchors": anchors, "terminal_ca": terminal_ca().certificate_pem, "release_keys": release_keys}
-    return etagged({**payload, "version": _version(payload)})
+    return etagged({**payload, "version": content_version(payload)})
 
 
 @bp.get("/crl", tags=[tag], responses={200: wire.CrlDownload, 304: None, **ERRORS})
@@ -66,7 +64,3 @@ def crl():
     if payload is None:
         raise NotFound("no_crl", "the operator has not uploaded a CRL yet")
     return etagged(payload)
-
-
-def _version(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -26,10 +26,6 @@ PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def normalize_code(code: str) -> str:
     """Codes are typed by people: ignore case, spaces and dashes."""
     return "".join(ch for ch in code.upper() if ch.isalnum())
@@ -76,7 +72,7 @@ def list_places(conn: Connection, op: Operator) -> list[dict]:
 
 def _place(row) -> dict:
     return {"id": row.id, "name": row.name, "kind": row.kind, "municipality": row.municipality_code,
-            "street": row.street, "created_at": _aware(row.created_at)}  # fmt: skip
+            "street": row.street, "created_at": row.created_at}  # fmt: skip
 
 
 # --- terminals --------------------------------------------------------------------------------
@@ -108,7 +104,7 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
         if terminal.key_fingerprint == fingerprint and terminal.status == "active":
             return _enrolled(terminal, ca, now)  # a re-run of the same provisioning
         raise Conflict("code_used", "this enrollment code was used already: ask the operator for a new one")
-    if _aware(row.expires_at) <= now:
+    if row.expires_at <= now:
         raise Conflict("code_expired", "this enrollment code has expired: ask the operator for a new one")
     if terminal.status != "pending":
         raise Conflict("terminal_revoked", "the terminal for this code was revoked")
@@ -161,8 +157,8 @@ def revoke_terminal(conn: Connection, op: Operator, terminal_id: str, reason: st
 
 def _terminal(row) -> dict:
     return {"id": row.id, "name": row.name, "place": row.place_id, "status": row.status,
-            "created_at": _aware(row.created_at), "enrolled_at": _aware(row.enrolled_at),
-            "revoked_at": _aware(row.revoked_at), "revoke_reason": row.revoke_reason,
+            "created_at": row.created_at, "enrolled_at": row.enrolled_at,
+            "revoked_at": row.revoked_at, "revoke_reason": row.revoke_reason,
             "key_fingerprint": row.key_fingerprint}  # fmt: skip
 
 

@@ -53,6 +53,7 @@ def test_same_id_same_body_returns_first_result(ready):
     first = post(ready, grant("grant-0001", amount=500))
     again = post(ready, grant("grant-0001", amount=500))
     assert again == first
+    assert again.created_at.utcoffset() is not None  # aware UTC on SQLite too
     assert balances(ready, "holder:alice") == {YOKOSUKA: 500}
 
 
