@@ -45,7 +45,9 @@ DOWNLOADS: tuple[tuple[str, str], ...] = (
 )
 
 
-def signed_session(terminal_id: str, key: PrivateKey, clock: Callable[[], float] | None = None) -> requests.Session:
+def signed_session(
+    terminal_id: str, key: PrivateKey, clock: Callable[[], float] | None = None
+) -> requests.Session:
     """A session whose every request is signed with the terminal key (RFC 9421)."""
     session = requests.Session()
     session.auth = TerminalAuth(terminal_id, key, clock=clock) if clock else TerminalAuth(terminal_id, key)
@@ -70,11 +72,14 @@ def refresh_downloads(server: str, terminal_id: str, key: PrivateKey, home: Home
         try:
             response = session.get(base + path, headers=headers, timeout=TIMEOUT)
         except requests.RequestException as e:
-            result.items.append(Download(name, "failed", f"cannot reach the server at {server}: {type(e).__name__}"))
+            result.items.append(
+                Download(name, "failed", f"cannot reach the server at {server}: {type(e).__name__}")
+            )
             continue
         if response.status_code == 304:
-            result.items.append(Download(name, "unchanged", "unchanged since the last download",
-                                         read_json(target)))  # fmt: skip
+            result.items.append(
+                Download(name, "unchanged", "unchanged since the last download", read_json(target))
+            )
             continue
         if response.status_code >= 400:
             code, message = _error_of(response)
@@ -103,5 +108,3 @@ def _error_of(response: requests.Response) -> tuple[str, str]:
         return str(error["code"]), str(error["message"])
     except (ValueError, KeyError, TypeError):
         return "http_error", f"HTTP {response.status_code}"
-
-

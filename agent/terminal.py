@@ -30,7 +30,9 @@ class Terminal:
         server = config.get("server", {}).get("url")
         terminal_id = config.get("terminal", {}).get("id")
         if not server or not terminal_id or not home.key.exists():
-            raise NotEnrolled(f"{home.root} holds no enrolled terminal: run mkp-provision --home {home.root} first")
+            raise NotEnrolled(
+                f"{home.root} holds no enrolled terminal: run mkp-provision --home {home.root} first"
+            )
         try:
             key = load_private_key(home.key)
         except (OSError, ValueError, TypeError) as e:

@@ -57,7 +57,9 @@ def fetch_verified_release(
     staging.mkdir(parents=True, exist_ok=True)
     paths = []
     for entry in manifest.files:
-        data = _get(session, f"{server.rstrip('/')}/v1/terminal/release/{manifest.version}/{entry.name}").content
+        data = _get(
+            session, f"{server.rstrip('/')}/v1/terminal/release/{manifest.version}/{entry.name}"
+        ).content
         path = staging / entry.name
         path.write_bytes(data)
         try:
@@ -74,13 +76,18 @@ def install(verified: VerifiedRelease, python: str = sys.executable) -> None:
     wheels = [str(p) for p in verified.files if p.suffix == ".whl"]
     if not wheels:
         raise UpdateError("nothing_to_install", f"release {verified.manifest.version} carries no wheel")
-    done = subprocess.run([python, "-m", "pip", "install", "--no-index", "--no-deps", *wheels],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [python, "-m", "pip", "install", "--no-index", "--no-deps", *wheels], capture_output=True, text=True
+    )
     if done.returncode != 0:
-        raise UpdateError("install_failed", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "pip failed")
+        raise UpdateError(
+            "install_failed", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "pip failed"
+        )
 
 
-def _verify(manifest: bytes, signature: bytes, keys: list[ed25519.Ed25519PublicKey], current: str | None) -> release.Manifest:
+def _verify(
+    manifest: bytes, signature: bytes, keys: list[ed25519.Ed25519PublicKey], current: str | None
+) -> release.Manifest:
     last: release.ReleaseError | None = None
     for key in keys:
         try:

@@ -25,18 +25,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from agent.card_session import verify_card_signature  # noqa: E402
-from drivers.card.jpki import JpkiCard  # noqa: E402
-from drivers.card.pcsc import PcscBackend  # noqa: E402
-from drivers.card.virtual.ca import TestCA  # noqa: E402
-from drivers.card.virtual.card import VirtualMyNumberCard  # noqa: E402
-from drivers.card.virtual.cardfile import new_card  # noqa: E402
-from drivers.card.virtual.pcscd import PcscDaemon, card_present, vpcd_slots, wait_for  # noqa: E402
-from drivers.card.virtual.vpcd import VpcdLink, reader_name  # noqa: E402
-from mkp_core.certcheck import CertStatus, TrustStore, check_certificate  # noqa: E402
-from mkp_core.crl import CrlStore  # noqa: E402
+from agent.card_session import verify_card_signature
+from drivers.card.jpki import JpkiCard
+from drivers.card.pcsc import PcscBackend
+from drivers.card.virtual.ca import TestCA
+from drivers.card.virtual.card import VirtualMyNumberCard
+from drivers.card.virtual.cardfile import new_card
+from drivers.card.virtual.pcscd import PcscDaemon, card_present, vpcd_slots, wait_for
+from drivers.card.virtual.vpcd import VpcdLink, reader_name
+from mkp_core.certcheck import CertStatus, TrustStore, check_certificate
+from mkp_core.crl import CrlStore
 
 TARGET_P50_MS = 150.0
 STEPS = ("connect", "read_cert", "check_crl", "pin", "sign", "verify_sig", "disconnect")

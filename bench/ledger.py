@@ -21,11 +21,11 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server import ledger  # noqa: E402
-from server.db.engine import make_engine, write  # noqa: E402
-from server.db.migrate import upgrade  # noqa: E402
-from server.launcher import run_server_command, start_server  # noqa: E402
-from server.municipalities.service import add_municipality  # noqa: E402
+from server import ledger
+from server.db.engine import make_engine, write
+from server.db.migrate import upgrade
+from server.launcher import run_server_command, start_server
+from server.municipalities.service import add_municipality
 
 CODE = "142018"
 
@@ -44,9 +44,13 @@ def in_process(url: str, total: int, batch: int) -> float:
         for n in range(b, min(b + batch, total)):
             holder = f"holder:h{n % holders}"
             if (n // holders) % 2 == 0:
-                requests_.append(ledger.TransferRequest(f"{run}-{n}", CODE, "muni:142018", holder, 10, "grant"))
+                requests_.append(
+                    ledger.TransferRequest(f"{run}-{n}", CODE, "muni:142018", holder, 10, "grant")
+                )
             else:
-                requests_.append(ledger.TransferRequest(f"{run}-{n}", CODE, holder, "payee:shop", 10, "spend"))
+                requests_.append(
+                    ledger.TransferRequest(f"{run}-{n}", CODE, holder, "payee:shop", 10, "spend")
+                )
         with write(engine) as conn:
             results = ledger.create_transfers(conn, requests_, "bench")
         assert all(isinstance(r, ledger.Transfer) for r in results)
@@ -64,12 +68,25 @@ def http_spends(url: str, workdir: Path, count: int) -> list[float]:
         s.headers["Authorization"] = f"Bearer {token}"
         r = s.post(server.url + "/v1/municipalities", json={"client_id": str(uuid.uuid4()), "code": CODE})
         assert r.status_code in (201, 409), r.text
-        r = s.post(server.url + "/v1/grants",
-                   json={"client_id": str(uuid.uuid4()), "municipality": CODE, "holder": "bench", "amount": count * 2})  # fmt: skip
+        r = s.post(
+            server.url + "/v1/grants",
+            json={
+                "client_id": str(uuid.uuid4()),
+                "municipality": CODE,
+                "holder": "bench",
+                "amount": count * 2,
+            },
+        )
         assert r.status_code == 201, r.text
         latencies = []
         for _ in range(count):
-            body = {"client_id": str(uuid.uuid4()), "holder": "bench", "payee": "shop", "point_code": CODE, "amount": 1}
+            body = {
+                "client_id": str(uuid.uuid4()),
+                "holder": "bench",
+                "payee": "shop",
+                "point_code": CODE,
+                "amount": 1,
+            }
             t0 = time.perf_counter()
             r = s.post(server.url + "/v1/spends", json=body)
             latencies.append((time.perf_counter() - t0) * 1000)
@@ -85,7 +102,9 @@ def pct(values: list[float], p: float) -> float:
 
 def fresh_postgres(base: str) -> tuple[str, callable]:
     name = f"mkp_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
 
@@ -106,20 +125,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         rate = in_process(f"sqlite:///{work / 'a.sqlite3'}", args.transfers, args.batch)
-        print(f"sqlite in-process: {rate:,.0f} transfers/s ({args.transfers:,} in batches of {args.batch}; target >= 20,000)")
+        print(
+            f"sqlite in-process: {rate:,.0f} transfers/s ({args.transfers:,} in batches of {args.batch}; target >= 20,000)"
+        )
         lat = http_spends(f"sqlite:///{work / 'b.sqlite3'}", work, args.requests)
-        print(f"sqlite HTTP spend: p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms ({args.requests} requests; target p50 <= 5 ms)")
+        print(
+            f"sqlite HTTP spend: p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms ({args.requests} requests; target p50 <= 5 ms)"
+        )
         if args.postgres:
             url, drop = fresh_postgres(args.postgres)
             try:
                 rate = in_process(url, args.transfers, args.batch)
-                print(f"postgresql in-process: {rate:,.0f} transfers/s ({args.transfers:,} in batches of {args.batch})")
+                print(
+                    f"postgresql in-process: {rate:,.0f} transfers/s ({args.transfers:,} in batches of {args.batch})"
+                )
             finally:
                 drop()
             url, drop = fresh_postgres(args.postgres)
             try:
                 lat = http_spends(url, work, args.requests)
-                print(f"postgresql HTTP spend: p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms ({args.requests} requests)")
+                print(
+                    f"postgresql HTTP spend: p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms ({args.requests} requests)"
+                )
             finally:
                 drop()
         else:

@@ -53,8 +53,10 @@ def _throwaway_key():
 
 def step_server(state: DemoState) -> str:
     db = f"sqlite:///{state.workdir / 'mkp.sqlite3'}"
-    env = {"MKP_JPKI_ANCHOR_FILES": str(state.facts["test_ca"].cert_path),
-           "MKP_TERMINAL_CA_DIR": str(state.workdir / "terminal-ca")}  # fmt: skip
+    env = {
+        "MKP_JPKI_ANCHOR_FILES": str(state.facts["test_ca"].cert_path),
+        "MKP_TERMINAL_CA_DIR": str(state.workdir / "terminal-ca"),
+    }
     state.server = start_server(db, state.workdir, extra_env=env)
     token = run_server_command("create-operator", "demo-operator", env=state.server.env)
     state.api = ApiClient(state.server.url, BearerToken(token))
@@ -69,13 +71,26 @@ def step_municipality(state: DemoState) -> str:
 
 
 def step_points(state: DemoState) -> str:
-    grant = {"municipality": YOKOSUKA, "holder": "demo-resident", "amount": 1000, "memo": "volunteer points",
-             "client_id": "demo-grant-0001"}  # fmt: skip
+    grant = {
+        "municipality": YOKOSUKA,
+        "holder": "demo-resident",
+        "amount": 1000,
+        "memo": "volunteer points",
+        "client_id": "demo-grant-0001",
+    }
     first = state.api.post("/v1/grants", grant)
     again = state.api.post("/v1/grants", grant)  # a retry: same id, same body, same transfer
     assert again["id"] == first["id"], "a retried grant made a second transfer"
-    state.api.post("/v1/spends", {"holder": "demo-resident", "payee": "yokosuka-museum", "point_code": YOKOSUKA,
-                                  "amount": 300, "memo": "museum admission"})  # fmt: skip
+    state.api.post(
+        "/v1/spends",
+        {
+            "holder": "demo-resident",
+            "payee": "yokosuka-museum",
+            "point_code": YOKOSUKA,
+            "amount": 300,
+            "memo": "museum admission",
+        },
+    )
     balances = state.api.get("/v1/holders/demo-resident/balances")["balances"]
     state.facts["balance"] = balances[0]["balance"]
     assert state.facts["balance"] == 700, f"balance is {state.facts['balance']}, expected 700"
@@ -118,8 +133,10 @@ def step_card(state: DemoState) -> str:
     if not result.valid:
         raise RuntimeError(f"card check says {result.result}")
     started = "started pcscd" if daemon.owned else "pcscd already running"
-    return (f"{started}; card in {result.reader}: certificate {result.check.sha256[:12]}… {result.result}, "
-            f"PIN ok ({result.pin_tries_left} tries were left), signature verified")  # fmt: skip
+    return (
+        f"{started}; card in {result.reader}: certificate {result.check.sha256[:12]}… {result.result}, "
+        f"PIN ok ({result.pin_tries_left} tries were left), signature verified"
+    )
 
 
 def step_terminal(state: DemoState) -> str:
@@ -129,24 +146,48 @@ def step_terminal(state: DemoState) -> str:
 
     from drivers.card.virtual.vpcd import reader_name
 
-    state.api.post("/v1/places", {"place_id": "yokosuka-museum", "name": "横須賀美術館", "kind": "museum",
-                                  "municipality": YOKOSUKA})  # fmt: skip
-    code = state.api.post("/v1/terminals/enrollments", {"place": "yokosuka-museum", "name": "counter 1"})["code"]
+    state.api.post(
+        "/v1/places",
+        {"place_id": "yokosuka-museum", "name": "横須賀美術館", "kind": "museum", "municipality": YOKOSUKA},
+    )
+    code = state.api.post("/v1/terminals/enrollments", {"place": "yokosuka-museum", "name": "counter 1"})[
+        "code"
+    ]
     home = state.workdir / "terminal"
     receipt = state.workdir / "receipt.bin"
     done = subprocess.run(
-        [sys.executable, "-m", "provisioning.cli", "--server", state.server.url, "--code", code, "--home", str(home),
-         "--printer", "epson-tm-t88vi", "--printer-at", f"file:{receipt}", "--reader", reader_name(0), "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "provisioning.cli",
+            "--server",
+            state.server.url,
+            "--code",
+            code,
+            "--home",
+            str(home),
+            "--printer",
+            "epson-tm-t88vi",
+            "--printer-at",
+            f"file:{receipt}",
+            "--reader",
+            reader_name(0),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"mkp-provision exit {done.returncode}: {done.stdout[-800:]} {done.stderr[-400:]}")
     report = json.loads(done.stdout)
     state.facts["terminal"] = report
     checks = report.get("checks", [])
     passed = sum(1 for c in checks if c.get("ok"))
-    return (f"code {code[:4]}-…, terminal {report.get('terminal_id')} enrolled into {home}; "
-            f"checklist {passed}/{len(checks)} ✓, test page {receipt.stat().st_size} bytes of ESC/POS")  # fmt: skip
+    return (
+        f"code {code[:4]}-…, terminal {report.get('terminal_id')} enrolled into {home}; "
+        f"checklist {passed}/{len(checks)} ✓, test page {receipt.stat().st_size} bytes of ESC/POS"
+    )
 
 
 def step_verify(state: DemoState) -> str:
@@ -186,8 +227,14 @@ def main(as_json: bool, keep: bool) -> None:
                 passed = True
             except Exception as e:  # the demo reports any failure as a failed step
                 detail, passed = f"{e.__class__.__name__}: {e}", False
-            results.append({"step": title, "ok": passed, "detail": detail,
-                            "ms": round((time.perf_counter() - started) * 1000, 1)})  # fmt: skip
+            results.append(
+                {
+                    "step": title,
+                    "ok": passed,
+                    "detail": detail,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+            )
             if not as_json:
                 click.echo(f"{'✓' if passed else '✗'} {title}: {detail}")
             if not passed:
@@ -200,8 +247,13 @@ def main(as_json: bool, keep: bool) -> None:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     if as_json:
-        click.echo(json.dumps({"ok": ok, "steps": results, "workdir": str(workdir) if keep else None},
-                              ensure_ascii=False, indent=2))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {"ok": ok, "steps": results, "workdir": str(workdir) if keep else None},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         click.echo("demo passed: every step worked" if ok else "demo FAILED")
     sys.exit(0 if ok else 1)

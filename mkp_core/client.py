@@ -35,7 +35,9 @@ def new_client_id() -> str:
 class ApiClient:
     """JSON over HTTP with one error shape; ``auth`` is any requests auth (bearer, signatures)."""
 
-    def __init__(self, base_url: str, auth: requests.auth.AuthBase | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, auth: requests.auth.AuthBase | None = None, timeout: float = 10.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
@@ -60,7 +62,9 @@ class ApiClient:
         except requests.ConnectionError as e:
             raise Unreachable(f"cannot reach the server at {self.base_url}: {_reason(e)}") from None
         except requests.Timeout:
-            raise Unreachable(f"the server at {self.base_url} did not answer within {self.timeout:g} s") from None
+            raise Unreachable(
+                f"the server at {self.base_url} did not answer within {self.timeout:g} s"
+            ) from None
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]

@@ -81,5 +81,7 @@ def validate_holder_id(holder: str) -> str:
 def validate_client_id(client_id: str) -> str:
     """Client-made ids that make every mutation idempotent (a UUID fits)."""
     if not isinstance(client_id, str) or not CLIENT_ID_RE.fullmatch(client_id):
-        raise InvalidId("invalid_client_id", f"client id must be 8-64 of A-Z a-z 0-9 . _ : -, got {client_id!r}")
+        raise InvalidId(
+            "invalid_client_id", f"client id must be 8-64 of A-Z a-z 0-9 . _ : -, got {client_id!r}"
+        )
     return client_id

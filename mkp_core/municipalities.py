@@ -25,7 +25,9 @@ def all_municipalities() -> dict[str, MunicipalityInfo]:
     """Every code in the shipped list, keyed by code (loaded once)."""
     text = resources.files("mkp_core").joinpath("data/municipalities.csv").read_text(encoding="utf-8")
     rows = csv.DictReader(io.StringIO(text))
-    return {r["code"]: MunicipalityInfo(r["code"], r["prefecture"], r["name"], r["kana"], r["kind"]) for r in rows}
+    return {
+        r["code"]: MunicipalityInfo(r["code"], r["prefecture"], r["name"], r["kana"], r["kind"]) for r in rows
+    }
 
 
 def lookup_municipality(code: str) -> MunicipalityInfo:

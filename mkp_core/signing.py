@@ -313,7 +313,7 @@ class _Verifier(HTTPMessageVerifier):
         self.now = now
         self.max_skew = max_skew
 
-    def validate_created_and_expires(self, sig_input, max_age=None) -> None:  # noqa: ANN001
+    def validate_created_and_expires(self, sig_input, max_age=None) -> None:
         created = sig_input.params.get("created")
         if type(created) is not int:
             raise BadSignature("signature parameter 'created' is missing or not an integer")
@@ -355,7 +355,7 @@ class _Headers:
     def items(self) -> list[tuple[str, str]]:
         return self._pairs
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(dict.fromkeys(name for name, _ in self._pairs))
 
     def __contains__(self, name: object) -> bool:

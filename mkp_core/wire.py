@@ -47,7 +47,7 @@ def _plain_text(value: str) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0) -> Any:  # noqa: N802 - a type factory
+def Text(max_length: int, min_length: int = 0) -> Any:
     return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain_text)]
 
 
@@ -369,7 +369,9 @@ class ReleasePublish(Strict):
     client_id: ClientId
     manifest: Annotated[str, Field(min_length=1, description="manifest.json, base64")]
     signature: Annotated[str, Field(min_length=1, max_length=200, description="Ed25519 signature, base64")]
-    files: Annotated[dict[FileName, str], Field(min_length=1, max_length=32, description="name -> base64 content")]
+    files: Annotated[
+        dict[FileName, str], Field(min_length=1, max_length=32, description="name -> base64 content")
+    ]
 
 
 class ReleaseFileInfo(Out):

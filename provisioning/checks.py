@@ -48,8 +48,15 @@ class CheckResult:
         return "!" if self.warning else "✓"
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "ok": self.ok, "required": self.required, "detail": self.detail,
-                "fix": self.fix, "warning": self.warning, "skipped": self.skipped}  # fmt: skip
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "required": self.required,
+            "detail": self.detail,
+            "fix": self.fix,
+            "warning": self.warning,
+            "skipped": self.skipped,
+        }
 
 
 def passed(results: list[CheckResult]) -> bool:
@@ -82,17 +89,37 @@ def check_server(server: str) -> CheckResult:
     try:
         response = _get(server.rstrip("/") + "/healthz")
     except requests.ConnectionError:
-        return CheckResult(name, False, True, f"no connection to {server}",
-                           "check the network cable or Wi-Fi, and that the server address is right")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"no connection to {server}",
+            "check the network cable or Wi-Fi, and that the server address is right",
+        )
     except requests.Timeout:
-        return CheckResult(name, False, True, f"{server} did not answer within {TIMEOUT:g} s",
-                           "check the network (firewall, proxy) and try again")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"{server} did not answer within {TIMEOUT:g} s",
+            "check the network (firewall, proxy) and try again",
+        )
     except requests.RequestException as e:
-        return CheckResult(name, False, True, f"{server}: {type(e).__name__}",
-                           "check the server address: it looks like https://mkp.example.jp")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"{server}: {type(e).__name__}",
+            "check the server address: it looks like https://mkp.example.jp",
+        )
     if response.status_code != 200:
-        return CheckResult(name, False, True, f"{server} answered HTTP {response.status_code}",
-                           "the server is not healthy: tell the operator")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"{server} answered HTTP {response.status_code}",
+            "the server is not healthy: tell the operator",
+        )
     return CheckResult(name, True, True, server)
 
 
@@ -110,8 +137,13 @@ def check_clock(server_now: datetime | None, now: datetime | None = None) -> Che
     """Is the terminal's clock close to the server's? Signed requests more than 5 min off are refused."""
     name = "Clock"
     if server_now is None:
-        return CheckResult(name, False, True, "the server's time could not be read",
-                           "fix the network first (see the lines above), then run again")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            "the server's time could not be read",
+            "fix the network first (see the lines above), then run again",
+        )
     local = (now or datetime.now(UTC)).astimezone(UTC)
     offset = local - server_now
     seconds = offset.total_seconds()
@@ -125,29 +157,46 @@ def check_clock(server_now: datetime | None, now: datetime | None = None) -> Che
 
 
 PING_FIXES: dict[str, tuple[str, str]] = {
-    "revoked_key": ("this terminal has been revoked by the operator",
-                    "ask the operator; to enroll again, move the home folder away and use a new code"),
-    "unknown_key": ("the server does not know this terminal",
-                    "move the home folder away and run again with a new enrollment code"),
-    "clock_skew": ("the server refused the request: this computer's clock is wrong",
-                   "set the time: sudo timedatectl set-ntp true, then run again"),
-}  # fmt: skip
+    "revoked_key": (
+        "this terminal has been revoked by the operator",
+        "ask the operator; to enroll again, move the home folder away and use a new code",
+    ),
+    "unknown_key": (
+        "the server does not know this terminal",
+        "move the home folder away and run again with a new enrollment code",
+    ),
+    "clock_skew": (
+        "the server refused the request: this computer's clock is wrong",
+        "set the time: sudo timedatectl set-ntp true, then run again",
+    ),
+}
 
 
-def check_ping(server: str, terminal_id: str, key: PrivateKey, clock: Callable[[], float] | None = None) -> CheckResult:
+def check_ping(
+    server: str, terminal_id: str, key: PrivateKey, clock: Callable[[], float] | None = None
+) -> CheckResult:
     """An authenticated request: proves the server accepts this terminal's signatures.
 
     ``clock`` (seconds since the epoch) stands in for this computer's clock in tests.
     """
     name = "Signed request"
     try:
-        response = signed_session(terminal_id, key, clock).get(server.rstrip("/") + "/v1/terminal/ping", timeout=TIMEOUT)
+        response = signed_session(terminal_id, key, clock).get(
+            server.rstrip("/") + "/v1/terminal/ping", timeout=TIMEOUT
+        )
     except requests.RequestException:
-        return CheckResult(name, False, True, f"no connection to {server}",
-                           "check the network cable or Wi-Fi, then run again")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"no connection to {server}",
+            "check the network cable or Wi-Fi, then run again",
+        )
     if response.status_code == 200:
         data = response.json()
-        return CheckResult(name, True, True, f"terminal {data.get('terminal_id')} at place {data.get('place')}")
+        return CheckResult(
+            name, True, True, f"terminal {data.get('terminal_id')} at place {data.get('place')}"
+        )
     try:
         error = response.json()["error"]
         code, message = str(error["code"]), str(error["message"])
@@ -162,14 +211,20 @@ def check_downloads(downloads: Downloads) -> CheckResult:
     name = "Configuration"
     bad = [d for d in downloads.items if d.name != "crl" and d.status not in ("new", "unchanged")]
     if bad:
-        return CheckResult(name, False, True, "; ".join(f"{d.name}: {d.detail}" for d in bad),
-                           "check the network and run again; if it persists, tell the operator")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            "; ".join(f"{d.name}: {d.detail}" for d in bad),
+            "check the network and run again; if it persists, tell the operator",
+        )
     config = downloads.get("config")
     data = config.data if config and isinstance(config.data, dict) else {}
     place = data.get("place") or {}
     codes = ", ".join(data.get("point_codes") or []) or "none"
-    return CheckResult(name, True, True, f"place {place.get('name', '?')} ({place.get('id', '?')}), "
-                                         f"point codes: {codes}")  # fmt: skip
+    return CheckResult(
+        name, True, True, f"place {place.get('name', '?')} ({place.get('id', '?')}), point codes: {codes}"
+    )
 
 
 def crl_entries(data: dict) -> list[tuple[str, str | None, str]]:
@@ -179,8 +234,10 @@ def crl_entries(data: dict) -> list[tuple[str, str | None, str]]:
         infos = data.get("crls")
         if not isinstance(infos, list) or len(infos) != len(pems):
             infos = [{}] * len(pems)
-        return [(str(i.get("kind", "full")), i.get("issuer_fingerprint"), str(pem))
-                for i, pem in zip(infos, pems, strict=True)]  # fmt: skip
+        return [
+            (str(i.get("kind", "full")), i.get("issuer_fingerprint"), str(pem))
+            for i, pem in zip(infos, pems, strict=True)
+        ]
     if isinstance(data.get("crl"), str):
         return [("full", None, data["crl"])]
     return []
@@ -193,18 +250,30 @@ def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
         trust_pems = json.loads(home.trust_list.read_text(encoding="utf-8"))["jpki_anchors"]
         trust = TrustStore.from_pem("".join(trust_pems).encode(), source="trust list")
     except (OSError, ValueError, KeyError, TypeError, TrustStoreError) as e:
-        return CheckResult(name, False, True, f"no usable trust list: {e}",
-                           "run again; if it persists, tell the operator the trust list is broken")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"no usable trust list: {e}",
+            "run again; if it persists, tell the operator the trust list is broken",
+        )
     try:
         data = json.loads(home.crl.read_text(encoding="utf-8"))
     except FileNotFoundError:
         data = None
     except (OSError, ValueError) as e:
-        return CheckResult(name, False, True, f"{home.crl} is unreadable: {e}", f"delete {home.crl} and run again")
+        return CheckResult(
+            name, False, True, f"{home.crl} is unreadable: {e}", f"delete {home.crl} and run again"
+        )
     entries = crl_entries(data) if isinstance(data, dict) else []
     if not entries:
-        return CheckResult(name, False, True, "the server has no CRL for terminals yet",
-                           "ask the operator to upload the JPKI CRL, then run mkp-provision again")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            "the server has no CRL for terminals yet",
+            "ask the operator to upload the JPKI CRL, then run mkp-provision again",
+        )
     stores: dict[str, CrlStore] = {}
     try:
         for n, (kind, issuer, pem) in enumerate(entries, 1):
@@ -215,17 +284,30 @@ def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
                 store = CrlStore.load(pem.encode(), trust, label)
                 stores[store.issuer_fingerprint] = store
     except CrlError as e:
-        return CheckResult(name, False, True, f"CRL refused: {e}",
-                           "tell the operator: the CRL on the server is not signed by a trusted CA")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"CRL refused: {e}",
+            "tell the operator: the CRL on the server is not signed by a trusted CA",
+        )
     for store in stores.values():
         stale = store.stale_reason(now)
         if stale:
-            fix = ("set the time: sudo timedatectl set-ntp true" if "future" in stale
-                   else "ask the operator to upload a current CRL, then run again")  # fmt: skip
+            fix = (
+                "set the time: sudo timedatectl set-ntp true"
+                if "future" in stale
+                else "ask the operator to upload a current CRL, then run again"
+            )
             return CheckResult(name, False, True, stale, fix)
     newest = max(stores.values(), key=lambda s: s.this_update)
-    return CheckResult(name, True, True, f"{len(stores)} CA(s), {sum(s.count for s in stores.values())} revoked, "
-                                         f"newest of {newest.this_update:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+    return CheckResult(
+        name,
+        True,
+        True,
+        f"{len(stores)} CA(s), {sum(s.count for s in stores.values())} revoked, "
+        f"newest of {newest.this_update:%Y-%m-%d %H:%M} UTC",
+    )
 
 
 # --- devices -------------------------------------------------------------------------------------
@@ -240,33 +322,54 @@ def check_reader(reader: str | None = None) -> CheckResult:
     try:
         names = PcscBackend().readers()
     except PcscdNotRunningError:
-        return CheckResult(name, False, True, "the card reader service (pcscd) is not running",
-                           "start it: sudo systemctl enable --now pcscd.socket, then run again")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            "the card reader service (pcscd) is not running",
+            "start it: sudo systemctl enable --now pcscd.socket, then run again",
+        )
     except CardError as e:
         return CheckResult(name, False, True, str(e), "unplug and re-plug the reader, then run again")
     if not names:
-        return CheckResult(name, False, True, "no card reader is connected",
-                           "plug the card reader into a USB port, wait 5 s, then run again")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            "no card reader is connected",
+            "plug the card reader into a USB port, wait 5 s, then run again",
+        )
     if reader is None:
         return CheckResult(name, True, True, names[0])
     matches = [n for n in names if n == reader] or [n for n in names if reader in n]
     if not matches:
-        return CheckResult(name, False, True, f"no reader named {reader!r} (connected: {', '.join(names)})",
-                           "plug in the right reader, or pass --reader with one of the names shown")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            f"no reader named {reader!r} (connected: {', '.join(names)})",
+            "plug in the right reader, or pass --reader with one of the names shown",
+        )
     return CheckResult(name, True, True, matches[0])
 
 
-def check_printer(profile_id: str | None, spec: str | None, *, terminal: str, place: str,
-                  now: datetime | None = None) -> CheckResult:  # fmt: skip
+def check_printer(
+    profile_id: str | None, spec: str | None, *, terminal: str, place: str, now: datetime | None = None
+) -> CheckResult:
     """Does the printer print? A test page with the terminal, place and time proves it end to end."""
     from agent.profiles import ProfileError, load_printer_profile
     from drivers.printer import PrinterError, open_printer, print_test_page
 
     name = "Printer"
     if not profile_id or not spec:
-        return CheckResult(name, False, False, "no printer chosen",
-                           f"for a receipt printer add --printer PROFILE --printer-at {PRINTER_SPEC_HELP}",
-                           skipped=True)  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            False,
+            "no printer chosen",
+            f"for a receipt printer add --printer PROFILE --printer-at {PRINTER_SPEC_HELP}",
+            skipped=True,
+        )
     try:
         profile = load_printer_profile(profile_id)
     except ProfileError as e:
@@ -274,7 +377,9 @@ def check_printer(profile_id: str | None, spec: str | None, *, terminal: str, pl
     when = now or datetime.now(UTC)
     try:
         with open_printer(profile, spec) as printer:
-            print_test_page(printer, terminal=terminal, place=place, when=when, qr_data=f"MKP-TEST-{terminal}")
+            print_test_page(
+                printer, terminal=terminal, place=place, when=when, qr_data=f"MKP-TEST-{terminal}"
+            )
     except PrinterError as e:
         fixes = {
             "offline": "switch the printer on, check its cable / network and paper, then run again",

@@ -79,38 +79,84 @@ def _check_printer_options(printer: str | None, printer_at: str | None) -> None:
         except PrinterError as e:
             usage_error(f"--printer-at: {e.message}")
     if bool(printer) != bool(printer_at):
-        usage_error("give both --printer PROFILE and --printer-at SPEC (e.g. --printer epson-tm-t88vi "
-                    "--printer-at usb:04b8:0202)")  # fmt: skip
+        usage_error(
+            "give both --printer PROFILE and --printer-at SPEC (e.g. --printer epson-tm-t88vi "
+            "--printer-at usb:04b8:0202)"
+        )
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--server", metavar="URL", help="Ledger server, e.g. https://mkp.example.jp (remembered in HOME).")
+@click.option(
+    "--server", metavar="URL", help="Ledger server, e.g. https://mkp.example.jp (remembered in HOME)."
+)
 @click.option("--code", metavar="CODE", help="One-time enrollment code from the operator (first run only).")
-@click.option("--home", "home_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for this terminal's key, certificates and settings, e.g. /var/lib/mkp.")  # fmt: skip
-@click.option("--printer", metavar="PROFILE", help="Printer profile, e.g. epson-tm-t88vi (see firmware-config/printers).")
-@click.option("--printer-at", metavar="SPEC", help="Where the printer is: usb:VID:PID, network:HOST[:PORT], "
-                                                   "serial:DEVICE or file:PATH.")  # fmt: skip
-@click.option("--reader", metavar="NAME", help="Card reader name (or part of it); default: the first one found.")
-@click.option("--systemd", "unit_path", type=click.Path(path_type=Path), metavar="PATH",
-              help="Also write a systemd unit for `mkp-agent run` to PATH.")  # fmt: skip
-@click.option("--user", "unit_user", metavar="USER", help="User the service runs as (default: owner of HOME).")
+@click.option(
+    "--home",
+    "home_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for this terminal's key, certificates and settings, e.g. /var/lib/mkp.",
+)
+@click.option(
+    "--printer",
+    metavar="PROFILE",
+    help="Printer profile, e.g. epson-tm-t88vi (see firmware-config/printers).",
+)
+@click.option(
+    "--printer-at",
+    metavar="SPEC",
+    help="Where the printer is: usb:VID:PID, network:HOST[:PORT], serial:DEVICE or file:PATH.",
+)
+@click.option(
+    "--reader", metavar="NAME", help="Card reader name (or part of it); default: the first one found."
+)
+@click.option(
+    "--systemd",
+    "unit_path",
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Also write a systemd unit for `mkp-agent run` to PATH.",
+)
+@click.option(
+    "--user", "unit_user", metavar="USER", help="User the service runs as (default: owner of HOME)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.version_option(package_name="mkp")
-def main(server: str | None, code: str | None, home_dir: Path, printer: str | None, printer_at: str | None,
-         reader: str | None, unit_path: Path | None, unit_user: str | None, as_json: bool) -> None:  # fmt: skip
+def main(
+    server: str | None,
+    code: str | None,
+    home_dir: Path,
+    printer: str | None,
+    printer_at: str | None,
+    reader: str | None,
+    unit_path: Path | None,
+    unit_user: str | None,
+    as_json: bool,
+) -> None:
     """Enroll this terminal with the server and test everything it needs."""
     try:
         provision(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
     except OSError as e:  # disk full, permissions changed under us: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
-        click.echo(f"error: {where}{e.strerror or e}: free disk space or fix the folder's permissions, "
-                   "then run the same command again", err=True)  # fmt: skip
+        click.echo(
+            f"error: {where}{e.strerror or e}: free disk space or fix the folder's permissions, "
+            "then run the same command again",
+            err=True,
+        )
         sys.exit(1)
 
 
-def provision(server: str | None, code: str | None, home_dir: Path, printer: str | None, printer_at: str | None,
-              reader: str | None, unit_path: Path | None, unit_user: str | None, as_json: bool) -> None:  # fmt: skip
+def provision(
+    server: str | None,
+    code: str | None,
+    home_dir: Path,
+    printer: str | None,
+    printer_at: str | None,
+    reader: str | None,
+    unit_path: Path | None,
+    unit_user: str | None,
+    as_json: bool,
+) -> None:
     """The whole run; exits with the checklist's verdict."""
     out = Out(as_json)
     home = Home(home_dir.expanduser().resolve())
@@ -136,8 +182,10 @@ def provision(server: str | None, code: str | None, home_dir: Path, printer: str
         key, created = load_or_create_key(home)
     except ProvisionError as e:
         usage_error(f"{e.message}: {e.fix}")
-    out.step(f"Terminal key {'created' if created else 'found'} in {home.key} "
-             f"(fingerprint {key_fingerprint(key)[:16]}…); it never leaves this computer")  # fmt: skip
+    out.step(
+        f"Terminal key {'created' if created else 'found'} in {home.key} "
+        f"(fingerprint {key_fingerprint(key)[:16]}…); it never leaves this computer"
+    )
 
     out.step(f"Contacting {server}")
     reach = checks.check_server(server)
@@ -152,11 +200,22 @@ def provision(server: str | None, code: str | None, home_dir: Path, printer: str
         out.step(f"Already enrolled as terminal {terminal_id}: refreshing downloads{unused}")
         results.insert(0, CheckResult("Enrollment", True, True, f"terminal {terminal_id} (enrolled earlier)"))
     elif not reach.ok:
-        results.insert(0, CheckResult("Enrollment", False, True, "not done: the server cannot be reached",
-                                      "fix the network (see below), then run the same command again", skipped=True))  # fmt: skip
+        results.insert(
+            0,
+            CheckResult(
+                "Enrollment",
+                False,
+                True,
+                "not done: the server cannot be reached",
+                "fix the network (see below), then run the same command again",
+                skipped=True,
+            ),
+        )
     elif not code:
-        usage_error("--code CODE is needed to enroll this terminal (the operator makes one with "
-                    "`mkp-admin terminal enroll`)")  # fmt: skip
+        usage_error(
+            "--code CODE is needed to enroll this terminal (the operator makes one with "
+            "`mkp-admin terminal enroll`)"
+        )
     else:
         out.step("Enrolling with the one-time code")
         try:
@@ -175,8 +234,9 @@ def provision(server: str | None, code: str | None, home_dir: Path, printer: str
     if ping is not None:
         results.append(ping)
     elif terminal_id:
-        results.append(CheckResult("Signed request", False, True, "not tried: fix the lines above first",
-                                   skipped=True))  # fmt: skip
+        results.append(
+            CheckResult("Signed request", False, True, "not tried: fix the lines above first", skipped=True)
+        )
     if ping is not None and ping.ok and terminal_id:
         out.step("Downloading configuration, trust list and CRL")
         downloads = refresh_downloads(server, terminal_id, key, home)
@@ -187,8 +247,11 @@ def provision(server: str | None, code: str | None, home_dir: Path, printer: str
         if config and isinstance(config.data, dict):
             place_name = str((config.data.get("place") or {}).get("name") or place_name)
     elif terminal_id:
-        results.append(CheckResult("Configuration", False, True, "not downloaded: fix the lines above first",
-                                   skipped=True))  # fmt: skip
+        results.append(
+            CheckResult(
+                "Configuration", False, True, "not downloaded: fix the lines above first", skipped=True
+            )
+        )
 
     out.step("Looking for the card reader")
     results.append(checks.check_reader(reader))
@@ -196,13 +259,20 @@ def provision(server: str | None, code: str | None, home_dir: Path, printer: str
         if printer:
             out.step(f"Printing a test page on {printer} at {printer_at}")
         results.append(checks.check_printer(printer, printer_at, terminal=terminal_id, place=place_name))
-        write_agent_toml(home, {
-            "server": {"url": server},
-            "terminal": {"id": terminal_id, "key": str(home.key), "certificate": str(home.certificate),
-                         "ca": str(home.ca)},
-            "printer": {"profile": printer, "connection": printer_at},
-            "reader": {"name": reader},
-        })  # fmt: skip
+        write_agent_toml(
+            home,
+            {
+                "server": {"url": server},
+                "terminal": {
+                    "id": terminal_id,
+                    "key": str(home.key),
+                    "certificate": str(home.certificate),
+                    "ca": str(home.ca),
+                },
+                "printer": {"profile": printer, "connection": printer_at},
+                "reader": {"name": reader},
+            },
+        )
     else:
         results.append(CheckResult("Printer", False, False, "test page after enrollment", skipped=True))
 
@@ -212,14 +282,29 @@ def provision(server: str | None, code: str | None, home_dir: Path, printer: str
     out.checklist(results)
     ok = checks.passed(results)
     if as_json:
-        click.echo(json.dumps({"ok": ok, "terminal_id": terminal_id, "home": str(home.root),
-                               "checks": [r.to_dict() for r in results]}, ensure_ascii=False, indent=2))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    "ok": ok,
+                    "terminal_id": terminal_id,
+                    "home": str(home.root),
+                    "checks": [r.to_dict() for r in results],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     elif ok:
-        out.console.print(Text(f"\nReady: terminal {terminal_id} at {place_name} "
-                               f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC).", style="bold green"))  # fmt: skip
+        out.console.print(
+            Text(
+                f"\nReady: terminal {terminal_id} at {place_name} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC).",
+                style="bold green",
+            )
+        )
     else:
-        out.console.print(Text("\nNot ready: do what the → lines say, then run the same command again.",
-                               style="bold red"))  # fmt: skip
+        out.console.print(
+            Text("\nNot ready: do what the → lines say, then run the same command again.", style="bold red")
+        )
     sys.exit(0 if ok else 1)
 
 
@@ -238,15 +323,27 @@ def _unit(path: Path, home: Home, user: str | None, terminal_id: str | None) -> 
     user = user or home_owner(home.root)
     problem = hand_over(home.root, user)
     if problem:
-        return CheckResult(name, False, True, problem, f"sudo adduser --system {user} if it is missing, then run "
-                           f"this command again with sudo (it hands {home.root} to {user})")  # fmt: skip
+        return CheckResult(
+            name,
+            False,
+            True,
+            problem,
+            f"sudo adduser --system {user} if it is missing, then run "
+            f"this command again with sudo (it hands {home.root} to {user})",
+        )
     try:
         written = write_unit(path, home.root, user, terminal_id)
     except ProvisionError as e:
         return CheckResult(name, False, True, e.message, e.fix)
     if user == "root":
-        return CheckResult(name, True, True, f"{written} (runs as root)", "better: sudo adduser --system mkp; "
-                           f"sudo chown -R mkp {home.root}; run again with --user mkp", warning=True)  # fmt: skip
+        return CheckResult(
+            name,
+            True,
+            True,
+            f"{written} (runs as root)",
+            f"better: sudo adduser --system mkp; sudo chown -R mkp {home.root}; run again with --user mkp",
+            warning=True,
+        )
     return CheckResult(name, True, True, f"{written} (runs as {user})")
 
 

@@ -47,14 +47,16 @@ def create_home(home: Home) -> None:
         home.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
         raise ProvisionError(
-            "home_unwritable", f"cannot create {home.root}: {e.strerror or e}",
+            "home_unwritable",
+            f"cannot create {home.root}: {e.strerror or e}",
             "choose another --home folder, or run as a user who may write there",
-        ) from None  # fmt: skip
+        ) from None
     if not os.access(home.root, os.W_OK):
         raise ProvisionError(
-            "home_unwritable", f"{home.root} is not writable by this user",
+            "home_unwritable",
+            f"{home.root} is not writable by this user",
             "choose another --home folder, or run as its owner",
-        )  # fmt: skip
+        )
 
 
 # --- key and CSR ---------------------------------------------------------------------------------
@@ -67,9 +69,10 @@ def load_or_create_key(home: Home) -> tuple[PrivateKey, bool]:
             return load_private_key(home.key), False
         except (ValueError, TypeError) as e:
             raise ProvisionError(
-                "bad_key", f"{home.key} is not a usable terminal key: {e}",
+                "bad_key",
+                f"{home.key} is not a usable terminal key: {e}",
                 f"move {home.key} away and run again with a new enrollment code",
-            ) from None  # fmt: skip
+            ) from None
     key = generate_terminal_key()
     save_private_key(key, home.key)
     return key, True
@@ -87,23 +90,34 @@ def normalize_code(code: str) -> str:
     raw = "".join(ch for ch in code.upper() if not ch.isspace() and ch != "-")
     if len(raw) != CODE_LENGTH or not raw.isascii() or not raw.isalnum():
         raise ProvisionError(
-            "bad_code_format", f"{code!r} is not an enrollment code",
+            "bad_code_format",
+            f"{code!r} is not an enrollment code",
             "type the 16 letters and digits the operator gave you, e.g. ABCD-EFGH-JKMN-PQRS",
-        )  # fmt: skip
+        )
     return "-".join(raw[i : i + 4] for i in range(0, CODE_LENGTH, 4))
 
 
 # --- enrollment ----------------------------------------------------------------------------------
 
 ENROLL_REFUSALS: dict[str, tuple[str, str]] = {
-    "unknown_code": ("the enrollment code is wrong", "check the code letter by letter, or ask the operator for a new one"),
-    "code_used": ("the enrollment code was already used by another terminal",
-                  "ask the operator for a new code (mkp-admin terminal enroll)"),
-    "code_expired": ("the enrollment code has expired", "ask the operator for a new code (mkp-admin terminal enroll)"),
+    "unknown_code": (
+        "the enrollment code is wrong",
+        "check the code letter by letter, or ask the operator for a new one",
+    ),
+    "code_used": (
+        "the enrollment code was already used by another terminal",
+        "ask the operator for a new code (mkp-admin terminal enroll)",
+    ),
+    "code_expired": (
+        "the enrollment code has expired",
+        "ask the operator for a new code (mkp-admin terminal enroll)",
+    ),
     "terminal_revoked": ("the terminal for this code has been revoked", "ask the operator for a new code"),
-    "invalid_csr": ("the server refused this terminal's key",
-                    "move terminal.key out of the home folder and run again with a new code"),
-}  # fmt: skip
+    "invalid_csr": (
+        "the server refused this terminal's key",
+        "move terminal.key out of the home folder and run again with a new code",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -116,16 +130,19 @@ class Enrollment:
 
 def unreachable(server: str, e: Exception) -> ProvisionError:
     return ProvisionError(
-        "server_unreachable", str(e) or f"cannot reach the server at {server}",
+        "server_unreachable",
+        str(e) or f"cannot reach the server at {server}",
         f"check the network cable or Wi-Fi and the server address {server}",
-    )  # fmt: skip
+    )
 
 
 def enroll(server: str, code: str, key: PrivateKey, name: str = "mkp terminal") -> Enrollment:
     """Send the code and a CSR; check that the certificate that comes back is for our key."""
     client = ApiClient(server, timeout=TIMEOUT)
     try:
-        answer = client.request("POST", "/v1/enroll", {"code": normalize_code(code), "csr": make_csr(key, name)})
+        answer = client.request(
+            "POST", "/v1/enroll", {"code": normalize_code(code), "csr": make_csr(key, name)}
+        )
     except Unreachable as e:
         raise unreachable(server, e) from None
     except ApiError as e:
@@ -140,15 +157,22 @@ def enroll(server: str, code: str, key: PrivateKey, name: str = "mkp terminal") 
         ok = key_fingerprint(cert.public_key()) == key_fingerprint(key)  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError, InvalidSignature) as e:
         raise ProvisionError(
-            "bad_certificate", f"the server's answer holds no valid certificate: {e}", "show this line to the operator"
+            "bad_certificate",
+            f"the server's answer holds no valid certificate: {e}",
+            "show this line to the operator",
         ) from None
     if not ok:
         raise ProvisionError(
-            "bad_certificate", "the certificate from the server is not for this terminal's key",
+            "bad_certificate",
+            "the certificate from the server is not for this terminal's key",
             "show this line to the operator",
-        )  # fmt: skip
-    return Enrollment(str(answer["terminal_id"]), answer["certificate"], answer["ca_certificate"],
-                      parse_time(answer.get("server_time")))  # fmt: skip
+        )
+    return Enrollment(
+        str(answer["terminal_id"]),
+        answer["certificate"],
+        answer["ca_certificate"],
+        parse_time(answer.get("server_time")),
+    )
 
 
 def save_enrollment(home: Home, enrollment: Enrollment) -> None:

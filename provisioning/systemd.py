@@ -39,9 +39,10 @@ def unit_text(home: Path, user: str, terminal_id: str, executable: Path | None =
         bad = sorted(set(value) & UNSAFE)
         if bad or not value:
             raise ProvisionError(
-                "bad_unit_path", f"the {what} {value!r} contains characters a service file cannot hold: {bad}",
+                "bad_unit_path",
+                f"the {what} {value!r} contains characters a service file cannot hold: {bad}",
                 "use a folder without spaces or quotes, e.g. /var/lib/mkp",
-            )  # fmt: skip
+            )
     return f"""\
 # Written by mkp-provision for terminal {terminal_id}.
 # Install: sudo cp THIS-FILE /etc/systemd/system/mkp-agent.service
@@ -94,9 +95,10 @@ def write_unit(path: Path, home: Path, user: str, terminal_id: str) -> Path:
         write_atomic(path, text.encode())
     except OSError as e:
         raise ProvisionError(
-            "unit_unwritable", f"cannot write {path}: {e.strerror or e}",
+            "unit_unwritable",
+            f"cannot write {path}: {e.strerror or e}",
             "run with sudo, or write it to a folder you own and copy it with sudo",
-        ) from None  # fmt: skip
+        ) from None
     return path
 
 

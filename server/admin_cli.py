@@ -29,7 +29,7 @@ class Ctx:
 
     def client(self) -> ApiClient:
         if not self.token:
-            fail(2, "no operator token: set MKP_TOKEN or token = \"...\" in the config file")
+            fail(2, 'no operator token: set MKP_TOKEN or token = "..." in the config file')
         return ApiClient(self.server, BearerToken(self.token))
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -73,7 +73,9 @@ def _ctx(as_json: bool) -> Ctx:
 
 
 @click.group()
-@click.option("--server", envvar="MKP_SERVER", help="Server URL (default from config, else http://127.0.0.1:8080).")
+@click.option(
+    "--server", envvar="MKP_SERVER", help="Server URL (default from config, else http://127.0.0.1:8080)."
+)
 @click.option("--config", "config_file", help=f"TOML file with server and token (default {DEFAULT_CONFIG}).")
 @json_option
 @click.version_option(package_name="mkp")
@@ -113,8 +115,12 @@ def municipality_list(as_json: bool) -> None:
     ctx.show(data, "\n".join(lines) if lines else "no municipalities yet")
 
 
-amount_option = click.option("--amount", required=True, type=click.IntRange(min=1), help="Points, a whole number.")
-client_id_option = click.option("--client-id", help="Idempotency id (default: a new UUID; reuse it to retry safely).")
+amount_option = click.option(
+    "--amount", required=True, type=click.IntRange(min=1), help="Points, a whole number."
+)
+client_id_option = click.option(
+    "--client-id", help="Idempotency id (default: a new UUID; reuse it to retry safely)."
+)
 
 
 @main.command()
@@ -125,12 +131,25 @@ client_id_option = click.option("--client-id", help="Idempotency id (default: a 
 @click.option("--memo")
 @client_id_option
 @json_option
-def grant(municipality: str, holder: str, amount: int, point_code: str | None, memo: str | None,
-          client_id: str | None, as_json: bool) -> None:  # fmt: skip
+def grant(
+    municipality: str,
+    holder: str,
+    amount: int,
+    point_code: str | None,
+    memo: str | None,
+    client_id: str | None,
+    as_json: bool,
+) -> None:
     """Grant points from a municipality's budget to a holder."""
     ctx = _ctx(as_json)
-    body = _body(municipality=municipality, holder=holder, amount=amount, point_code=point_code, memo=memo,
-                 client_id=client_id)  # fmt: skip
+    body = _body(
+        municipality=municipality,
+        holder=holder,
+        amount=amount,
+        point_code=point_code,
+        memo=memo,
+        client_id=client_id,
+    )
     t = ctx.call("POST", "/v1/grants", body)
     ctx.show(t, f"transfer {t['id']}: granted {t['amount']} {t['point_code']} points to {holder}")
 
@@ -143,11 +162,20 @@ def grant(municipality: str, holder: str, amount: int, point_code: str | None, m
 @click.option("--memo")
 @client_id_option
 @json_option
-def spend(holder: str, payee: str, point_code: str, amount: int, memo: str | None, client_id: str | None,
-          as_json: bool) -> None:  # fmt: skip
+def spend(
+    holder: str,
+    payee: str,
+    point_code: str,
+    amount: int,
+    memo: str | None,
+    client_id: str | None,
+    as_json: bool,
+) -> None:
     """Spend a holder's points at a payee."""
     ctx = _ctx(as_json)
-    body = _body(holder=holder, payee=payee, point_code=point_code, amount=amount, memo=memo, client_id=client_id)
+    body = _body(
+        holder=holder, payee=payee, point_code=point_code, amount=amount, memo=memo, client_id=client_id
+    )
     t = ctx.call("POST", "/v1/spends", body)
     ctx.show(t, f"transfer {t['id']}: {holder} spent {t['amount']} {t['point_code']} points at {payee}")
 
@@ -161,7 +189,9 @@ def reverse(transfer_id: int, memo: str | None, client_id: str | None, as_json: 
     """Undo a transfer with an opposite one."""
     ctx = _ctx(as_json)
     t = ctx.call("POST", f"/v1/transfers/{transfer_id}/reverse", _body(memo=memo, client_id=client_id))
-    ctx.show(t, f"transfer {t['id']} reverses {transfer_id}: {t['amount']} {t['point_code']} back to {t['credit']}")
+    ctx.show(
+        t, f"transfer {t['id']} reverses {transfer_id}: {t['amount']} {t['point_code']} back to {t['credit']}"
+    )
 
 
 @main.command()
@@ -187,8 +217,11 @@ def ledger_verify(as_json: bool) -> None:
     ctx = _ctx(as_json)
     report = ctx.call("GET", "/v1/ledger/verify")
     if report["ok"]:
-        ctx.show(report, f"ledger ok: {report['transfers']} transfers, {report['accounts']} accounts, "
-                         f"{report['point_codes']} point codes")  # fmt: skip
+        ctx.show(
+            report,
+            f"ledger ok: {report['transfers']} transfers, {report['accounts']} accounts, "
+            f"{report['point_codes']} point codes",
+        )
         return
     first = report["breaches"][0]
     if ctx.as_json:
@@ -214,12 +247,20 @@ def place() -> None:
 @click.option("--street", help="Shopping street or area (optional).")
 @client_id_option
 @json_option
-def place_add(place_id: str, name: str, kind: str, municipality: str, street: str | None, client_id: str | None,
-              as_json: bool) -> None:  # fmt: skip
+def place_add(
+    place_id: str,
+    name: str,
+    kind: str,
+    municipality: str,
+    street: str | None,
+    client_id: str | None,
+    as_json: bool,
+) -> None:
     """Add a place ID (lowercase letters, digits and dashes, e.g. yokosuka-museum)."""
     ctx = _ctx(as_json)
-    body = _body(place_id=place_id, name=name, kind=kind, municipality=municipality, street=street,
-                 client_id=client_id)  # fmt: skip
+    body = _body(
+        place_id=place_id, name=name, kind=kind, municipality=municipality, street=street, client_id=client_id
+    )
     p = ctx.call("POST", "/v1/places", body)
     ctx.show(p, f"added place {p['id']}: {p['name']} ({p['kind']}, municipality {p['municipality']})")
 
@@ -230,8 +271,11 @@ def place_list(as_json: bool) -> None:
     """List places."""
     ctx = _ctx(as_json)
     data = ctx.call("GET", "/v1/places")
-    lines = [f"{p['id']}  {p['kind']:<8}  {p['municipality']}  {p['name']}" + (f"  ({p['street']})" if p.get("street") else "")
-             for p in data["places"]]  # fmt: skip
+    lines = [
+        f"{p['id']}  {p['kind']:<8}  {p['municipality']}  {p['name']}"
+        + (f"  ({p['street']})" if p.get("street") else "")
+        for p in data["places"]
+    ]
     ctx.show(data, "\n".join(lines) if lines else "no places yet")
 
 
@@ -247,17 +291,23 @@ def terminal() -> None:
 @click.option("--qr", is_flag=True, help="Also show the code as a QR code, for the technician's phone.")
 @client_id_option
 @json_option
-def terminal_enroll(place_id: str, name: str, ttl_hours: int | None, qr: bool, client_id: str | None,
-                    as_json: bool) -> None:  # fmt: skip
+def terminal_enroll(
+    place_id: str, name: str, ttl_hours: int | None, qr: bool, client_id: str | None, as_json: bool
+) -> None:
     """Make a one-time enrollment code for a new terminal; give it to the technician."""
     ctx = _ctx(as_json)
-    e = ctx.call("POST", "/v1/terminals/enrollments",
-                 _body(place=place_id, name=name, ttl_hours=ttl_hours, client_id=client_id))  # fmt: skip
+    e = ctx.call(
+        "POST",
+        "/v1/terminals/enrollments",
+        _body(place=place_id, name=name, ttl_hours=ttl_hours, client_id=client_id),
+    )
     if ctx.as_json:
         ctx.show(e, "")
         return
-    click.echo(f"enrollment code for {e['name']!r} at {e['place']}, valid until {_when(e['expires_at'])} "
-               "(shown only now):")  # fmt: skip
+    click.echo(
+        f"enrollment code for {e['name']!r} at {e['place']}, valid until {_when(e['expires_at'])} "
+        "(shown only now):"
+    )
     click.echo(f"\n    {e['code']}\n")
     if qr:
         click.echo(_qr_text(e["code"]), nl=False)
@@ -320,13 +370,15 @@ def terminal_show(terminal_id: str, as_json: bool) -> None:
 
 @terminal.command("revoke")
 @click.argument("terminal_id", metavar="ID")
-@click.option("--reason", help="Why (kept with the terminal), e.g. \"stolen\".")
+@click.option("--reason", help='Why (kept with the terminal), e.g. "stolen".')
 @client_id_option
 @json_option
 def terminal_revoke(terminal_id: str, reason: str | None, client_id: str | None, as_json: bool) -> None:
     """Revoke a terminal: the server refuses its very next request."""
     ctx = _ctx(as_json)
-    t = ctx.call("POST", f"/v1/terminals/{_path_part(terminal_id)}/revoke", _body(reason=reason, client_id=client_id))
+    t = ctx.call(
+        "POST", f"/v1/terminals/{_path_part(terminal_id)}/revoke", _body(reason=reason, client_id=client_id)
+    )
     ctx.show(t, f"terminal {t['id']} ({t['name']} at {t['place']}) is revoked")
 
 
@@ -343,10 +395,17 @@ def crl_upload(file: Path, client_id: str | None, as_json: bool) -> None:
     """Upload a CRL as the CA signed it (PEM or DER; full or delta): terminals download it."""
     ctx = _ctx(as_json)
     data = file.read_bytes()
-    text = data.decode("ascii", "replace") if data.lstrip().startswith(b"-----BEGIN") else base64.b64encode(data).decode()
+    text = (
+        data.decode("ascii", "replace")
+        if data.lstrip().startswith(b"-----BEGIN")
+        else base64.b64encode(data).decode()
+    )
     info = ctx.call("POST", "/v1/crls", _body(crl=text, client_id=client_id))
-    ctx.show(info, f"{info['kind']} CRL number {info['number']} uploaded: {info['entries']} entries, "
-                   f"next update {info['next_update']}")  # fmt: skip
+    ctx.show(
+        info,
+        f"{info['kind']} CRL number {info['number']} uploaded: {info['entries']} entries, "
+        f"next update {info['next_update']}",
+    )
 
 
 @main.group("release")
@@ -355,7 +414,9 @@ def release_group() -> None:
 
 
 @release_group.command("keygen")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Private key file (0600).")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Private key file (0600)."
+)
 def release_keygen(out: Path) -> None:
     """Make an Ed25519 release key: keep OUT offline; give OUT.pub to the server (release_key_files)."""
     from cryptography.hazmat.primitives import serialization
@@ -367,19 +428,28 @@ def release_keygen(out: Path) -> None:
     key = release.generate_operator_key()
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))  # fmt: skip
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     out.with_name(out.name + ".pub").write_bytes(release.public_key_pem(key))
     click.echo(f"private key {out} (keep it offline), public key {out}.pub")
 
 
 @release_group.command("publish")
-@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--version", "version", required=True, help="Release version (PEP 440), e.g. 1.4.2.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @client_id_option
 @json_option
-def release_publish(key_file: Path, version: str, files: tuple[Path, ...], client_id: str | None, as_json: bool) -> None:
+def release_publish(
+    key_file: Path, version: str, files: tuple[Path, ...], client_id: str | None, as_json: bool
+) -> None:
     """Sign a manifest of FILES here, with the private key, and publish it with the files."""
     from cryptography.hazmat.primitives import serialization
 
@@ -392,8 +462,11 @@ def release_publish(key_file: Path, version: str, files: tuple[Path, ...], clien
         signature = release.sign_manifest(manifest, key)
     except (ValueError, TypeError, release.ReleaseError) as e:
         fail(2, f"cannot sign the release: {e}")
-    body = {"manifest": base64.b64encode(manifest).decode(), "signature": base64.b64encode(signature).decode(),
-            "files": {f.name: base64.b64encode(f.read_bytes()).decode() for f in files}}  # fmt: skip
+    body = {
+        "manifest": base64.b64encode(manifest).decode(),
+        "signature": base64.b64encode(signature).decode(),
+        "files": {f.name: base64.b64encode(f.read_bytes()).decode() for f in files},
+    }
     info = ctx.call("POST", "/v1/releases", _body(client_id=client_id, **body))
     ctx.show(info, f"release {info['version']} published: {len(info['files'])} file(s)")
 
@@ -412,8 +485,11 @@ def point_code() -> None:
 def point_code_add(municipality: str, suffix: str, name: str, client_id: str | None, as_json: bool) -> None:
     """Add an event point code MUNICIPALITY-SUFFIX (SUFFIX: up to 16 of A-Z 0-9)."""
     ctx = _ctx(as_json)
-    pc = ctx.call("POST", f"/v1/municipalities/{_path_part(municipality)}/point-codes",
-                  _body(suffix=suffix, name=name, client_id=client_id))  # fmt: skip
+    pc = ctx.call(
+        "POST",
+        f"/v1/municipalities/{_path_part(municipality)}/point-codes",
+        _body(suffix=suffix, name=name, client_id=client_id),
+    )
     ctx.show(pc, f"added point code {pc['code']} ({pc['name']})")
 
 

@@ -31,7 +31,6 @@ def operator() -> Operator:
     return g.operator
 
 
-
 def config() -> ServerConfig:
     return current_app.extensions["mkp.config"]
 

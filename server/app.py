@@ -67,10 +67,11 @@ def validation_error(e: ValidationError) -> Response:
     else:
         where = ".".join(str(p) for p in first["loc"])
         message = f"{where}: {first['msg']}" if where else first["msg"]
-    details = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"], "message": err["msg"]}
-               for err in errors]  # fmt: skip
+    details = [
+        {"field": ".".join(str(p) for p in err["loc"]), "type": err["type"], "message": err["msg"]}
+        for err in errors
+    ]
     return error_response(422, code, message, details)
-
 
 
 def create_app(config: ServerConfig | None = None) -> Flask:
@@ -108,8 +109,16 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     from server.terminals.api import enroll_bp
     from server.terminals.downloads import bp as terminal_bp
 
-    for blueprint in (municipalities_bp, points_bp, terminals_bp, enroll_bp, terminal_bp, crls_bp, releases_bp,
-                      terminal_release_bp):  # fmt: skip
+    for blueprint in (
+        municipalities_bp,
+        points_bp,
+        terminals_bp,
+        enroll_bp,
+        terminal_bp,
+        crls_bp,
+        releases_bp,
+        terminal_release_bp,
+    ):
         app.register_api(blueprint)
 
     # The document is generated from the same models that validate the requests.
@@ -121,7 +130,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         try:
             with read(engine) as conn:
                 conn.execute(text("SELECT 1"))
-            return {"status": "ok", "database": engine.dialect.name, "schema_version": current_revision(engine)}
+            return {
+                "status": "ok",
+                "database": engine.dialect.name,
+                "schema_version": current_revision(engine),
+            }
         except SQLAlchemyError:
             log.exception("health check failed")
             return {"status": "unavailable", "database": engine.dialect.name, "schema_version": None}, 503

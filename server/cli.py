@@ -30,8 +30,12 @@ def _engine(config: ServerConfig):
         raise click.ClickException(str(e)) from None
 
 
-db_option = click.option("--db", "db", envvar="MKP_DATABASE_URL", help="Database URL (default sqlite:///var/mkp.sqlite3).")
-config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file.")
+db_option = click.option(
+    "--db", "db", envvar="MKP_DATABASE_URL", help="Database URL (default sqlite:///var/mkp.sqlite3)."
+)
+config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), help="TOML config file."
+)
 
 
 @click.group()
@@ -51,7 +55,9 @@ def init(db: str | None, config_file: str | None) -> None:
         before = migrate.current_revision(engine)
         after = migrate.upgrade(engine)
     except SQLAlchemyError as e:
-        raise click.ClickException(f"cannot reach or upgrade the database: {e.__class__.__name__}: {e.orig if hasattr(e, 'orig') else e}") from None
+        raise click.ClickException(
+            f"cannot reach or upgrade the database: {e.__class__.__name__}: {e.orig if hasattr(e, 'orig') else e}"
+        ) from None
     if before == after:
         click.echo(f"schema is up to date ({after})")
     else:
@@ -119,7 +125,9 @@ def list_operators(db: str | None, config_file: str | None) -> None:
 @config_option
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
-@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per worker.")
+@click.option(
+    "--threads", default=4, show_default=True, type=click.IntRange(1, 64), help="Threads per worker."
+)
 def run(db: str | None, config_file: str | None, bind: str, workers: int, threads: int) -> None:
     """Serve the API with gunicorn (several workers want PostgreSQL; SQLite takes one writer at a time)."""
     from gunicorn.app.base import BaseApplication

@@ -44,7 +44,11 @@ def once(
     encoded = json.dumps(reply, default=_json_value)
     conn.execute(
         insert(idempotency).values(
-            client_id=client_id, body_hash=digest, status=status, response=encoded, created_at=datetime.now(UTC)
+            client_id=client_id,
+            body_hash=digest,
+            status=status,
+            response=encoded,
+            created_at=datetime.now(UTC),
         )
     )
     return status, json.loads(encoded)  # the first reply and every replay are the same bytes

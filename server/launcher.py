@@ -55,7 +55,11 @@ class ServerProcess:
 
 
 def start_server(
-    database_url: str, log_dir: Path, workers: int = 1, threads: int = 4, extra_env: dict[str, str] | None = None
+    database_url: str,
+    log_dir: Path,
+    workers: int = 1,
+    threads: int = 4,
+    extra_env: dict[str, str] | None = None,
 ) -> ServerProcess:
     """`mkp-server init` then `mkp-server run` on a free port; returns once /healthz answers."""
     env = {**os.environ, **(extra_env or {}), "MKP_DATABASE_URL": database_url}
@@ -64,7 +68,9 @@ def start_server(
     log_path = Path(log_dir) / f"server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        server_command("run", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)),
+        server_command(
+            "run", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)
+        ),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

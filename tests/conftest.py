@@ -30,6 +30,7 @@ POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 
 # --- the card reader stack: one pcscd with vpcd, shared by every test that inserts a card ------
 
+
 @pytest.fixture
 def vpcd_lock() -> Iterator[None]:
     """vpcd has two slots per machine: a test holds them while it inserts cards (other test runs,
@@ -50,7 +51,6 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
         pytest.skip(str(e))
     yield daemon
     daemon.stop()
-
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +102,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def app(engine: Engine, database_url: str, tmp_path) -> Iterator[Flask]:
-    app = create_app(ServerConfig(database_url=database_url, testing=True, terminal_ca_dir=str(tmp_path / "terminal-ca")))
+    app = create_app(
+        ServerConfig(database_url=database_url, testing=True, terminal_ca_dir=str(tmp_path / "terminal-ca"))
+    )
     yield app
     app.extensions["mkp.engine"].dispose()
 

@@ -14,8 +14,15 @@ READER0 = reader_name(0)
 READER1 = reader_name(1)
 
 
-def cli(name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess:
+def cli(
+    name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess:
     """Run one of this virtualenv's console scripts the way a user does; stdout and stderr as text."""
     exe = BIN / name
-    return subprocess.run([str(exe) if exe.exists() else name, *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [str(exe) if exe.exists() else name, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

@@ -6,7 +6,9 @@ import sys
 
 
 def test_demo_runs_end_to_end():
-    done = subprocess.run([sys.executable, "-m", "demo.cli", "--json"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "demo.cli", "--json"], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout)
     assert summary["ok"] is True

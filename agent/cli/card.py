@@ -108,7 +108,7 @@ def _print(result: CardSessionResult, as_json: bool) -> None:
     click.echo(f"result:    {result.result}")
 
 
-def _common(f):  # noqa: ANN001, ANN202
+def _common(f):
     f = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
     f = click.option(
         "--crl",
@@ -150,12 +150,19 @@ def read(reader: str | None, trust: tuple[str, ...], crl: tuple[str, ...], as_js
 @card.command("check", epilog=EXIT_CODES_HELP)
 @_common
 @click.option("--pin", default=None, help="4-digit PIN: also show tries left and test a signature.")
-@click.option("--pin-stdin", is_flag=True, help="Read the PIN from standard input (keeps it out of ps and history).")
+@click.option(
+    "--pin-stdin", is_flag=True, help="Read the PIN from standard input (keeps it out of ps and history)."
+)
 @click.option("--ask-pin", is_flag=True, help="Ask for the PIN at the terminal, without echo.")
 def check(
-    reader: str | None, trust: tuple[str, ...], crl: tuple[str, ...], as_json: bool, pin: str | None,
-    pin_stdin: bool, ask_pin: bool,
-) -> None:  # fmt: skip
+    reader: str | None,
+    trust: tuple[str, ...],
+    crl: tuple[str, ...],
+    as_json: bool,
+    pin: str | None,
+    pin_stdin: bool,
+    ask_pin: bool,
+) -> None:
     """Check the card; exit non-zero unless the result is valid.
 
     With a PIN (--pin, --pin-stdin or --ask-pin), the PIN is verified (a wrong one spends a try)

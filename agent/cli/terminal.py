@@ -24,9 +24,13 @@ from mkp_core import release
 NEEDS_TECHNICIAN = {"revoked_key", "unknown_key", "no_release_key"}
 
 home_option = click.option(
-    "--home", default=".", envvar="MKP_HOME", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+    "--home",
+    default=".",
+    envvar="MKP_HOME",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
     help="The terminal's home folder (written by mkp-provision).",
-)  # fmt: skip
+)
 
 
 def _open(home: Path) -> Terminal:
@@ -47,7 +51,10 @@ def _exit_code(result: Downloads) -> int:
 
 
 def _report(result: Downloads) -> str:
-    return ", ".join(f"{d.name} {d.status}" + (f" ({d.detail})" if d.status in ("failed", "none") else "") for d in result.items)
+    return ", ".join(
+        f"{d.name} {d.status}" + (f" ({d.detail})" if d.status in ("failed", "none") else "")
+        for d in result.items
+    )
 
 
 @click.command()
@@ -58,7 +65,9 @@ def sync(home: Path, as_json: bool) -> None:
     t = _open(home)
     result = refresh_downloads(t.server, t.terminal_id, t.key, t.home)
     if as_json:
-        click.echo(json.dumps([{"name": d.name, "status": d.status, "detail": d.detail} for d in result.items]))
+        click.echo(
+            json.dumps([{"name": d.name, "status": d.status, "detail": d.detail} for d in result.items])
+        )
     else:
         click.echo(_report(result))
     sys.exit(_exit_code(result))
@@ -66,7 +75,13 @@ def sync(home: Path, as_json: bool) -> None:
 
 @click.command()
 @home_option
-@click.option("--interval", default=300, show_default=True, type=click.IntRange(1, 86400), help="Seconds between refreshes.")
+@click.option(
+    "--interval",
+    default=300,
+    show_default=True,
+    type=click.IntRange(1, 86400),
+    help="Seconds between refreshes.",
+)
 def run(home: Path, interval: int) -> None:
     """Run the terminal: keep config, trust list and CRL fresh until stopped (SIGTERM / Ctrl-C)."""
     t = _open(home)
@@ -79,7 +94,9 @@ def run(home: Path, interval: int) -> None:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         click.echo(f"{stamp} sync: {_report(result)}", err=True)
         if _exit_code(result) == 4:
-            click.echo("error: the server no longer accepts this terminal; a technician must re-enroll it", err=True)
+            click.echo(
+                "error: the server no longer accepts this terminal; a technician must re-enroll it", err=True
+            )
             sys.exit(4)
         stop.wait(interval)
     click.echo("mkp-agent: stopped", err=True)
@@ -94,12 +111,16 @@ def update(home: Path, check: bool) -> None:
     keys = [release.load_operator_public_key(pem) for pem in t.trust_list().get("release_keys", [])]
     staging = t.home.root / "updates"
     try:
-        verified = updates.fetch_verified_release(t.session(), t.server, keys, staging, updates.installed_version())
+        verified = updates.fetch_verified_release(
+            t.session(), t.server, keys, staging, updates.installed_version()
+        )
         if verified.manifest.version == updates.installed_version():
             click.echo(f"up to date: {verified.manifest.version}")
             return
         if check:
-            click.echo(f"release {verified.manifest.version} is available and verified ({len(verified.files)} files)")
+            click.echo(
+                f"release {verified.manifest.version} is available and verified ({len(verified.files)} files)"
+            )
             return
         updates.install(verified)
     except updates.UpdateError as e:

@@ -101,7 +101,7 @@ class ReceiptPrinter:
         """Close the connection (flushes a file printer)."""
         self.device.close()
 
-    def _guard(self, action):  # noqa: ANN001, ANN202
+    def _guard(self, action):
         try:
             return action()
         except (OSError, EscposError) as exc:

@@ -16,8 +16,13 @@ from server.errors import NotFound
 
 bp = APIBlueprint("crls", __name__, url_prefix="/v1", abp_security=BEARER)
 tag = Tag(name="crls", description="Revocation lists of user-authentication certificates")
-ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 409: wire.ErrorResponse, 413: wire.ErrorResponse,
-          422: wire.ErrorResponse}  # fmt: skip
+ERRORS = {
+    401: wire.ErrorResponse,
+    403: wire.ErrorResponse,
+    409: wire.ErrorResponse,
+    413: wire.ErrorResponse,
+    422: wire.ErrorResponse,
+}
 
 
 @bp.before_request
@@ -31,8 +36,12 @@ def upload(body: wire.CrlUpload):
     operator().require_central()
     trust = trust_store()
     data = {"client_id": body.client_id, "sha256": hashlib.sha256(body.crl.encode()).hexdigest()}
-    status, reply = run_write(engine(), lambda conn: idempotency.once(
-        conn, body.client_id, "crl.upload", data, lambda: (201, service.upload(conn, trust, body.crl))))  # fmt: skip
+    status, reply = run_write(
+        engine(),
+        lambda conn: idempotency.once(
+            conn, body.client_id, "crl.upload", data, lambda: (201, service.upload(conn, trust, body.crl))
+        ),
+    )
     return reply, status
 
 

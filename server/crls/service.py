@@ -58,52 +58,79 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
         raise DomainError("invalid_crl", str(e)) from None
     issuer, number = store.issuer_fingerprint, store.crl_number or 0
     newest = conn.execute(
-        select(crls.c.number).where(crls.c.issuer_fingerprint == issuer, crls.c.kind == kind)
-        .order_by(crls.c.number.desc()).limit(1)
-    ).scalar_one_or_none()  # fmt: skip
+        select(crls.c.number)
+        .where(crls.c.issuer_fingerprint == issuer, crls.c.kind == kind)
+        .order_by(crls.c.number.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     if newest is not None and number == newest:
         raise Conflict("crl_exists", f"{kind} CRL number {number} of this CA is uploaded already")
     if newest is not None and number < newest:
         raise Conflict("stale_crl", f"CRL number {number} is older than {newest}, which the server has")
     row = {
-        "kind": kind, "number": number, "base_number": base, "issuer_fingerprint": issuer,
-        "this_update": store.this_update, "next_update": store.next_update, "entries": entries,
-        "der": der, "created_at": datetime.now(UTC),
-    }  # fmt: skip
+        "kind": kind,
+        "number": number,
+        "base_number": base,
+        "issuer_fingerprint": issuer,
+        "this_update": store.this_update,
+        "next_update": store.next_update,
+        "entries": entries,
+        "der": der,
+        "created_at": datetime.now(UTC),
+    }
     conn.execute(insert(crls).values(**row))
     return _info(row)
 
 
 def _newest_full(conn: Connection, issuer: str):
     return conn.execute(
-        select(crls).where(crls.c.issuer_fingerprint == issuer, crls.c.kind == "full")
-        .order_by(crls.c.number.desc()).limit(1)
-    ).first()  # fmt: skip
+        select(crls)
+        .where(crls.c.issuer_fingerprint == issuer, crls.c.kind == "full")
+        .order_by(crls.c.number.desc())
+        .limit(1)
+    ).first()
 
 
 def current(conn: Connection) -> dict | None:
     """Per CA generation: the newest full CRL and the deltas based on it, plus a version tag."""
-    issuers = conn.execute(select(crls.c.issuer_fingerprint).distinct().order_by(crls.c.issuer_fingerprint)).scalars().all()
+    issuers = (
+        conn.execute(select(crls.c.issuer_fingerprint).distinct().order_by(crls.c.issuer_fingerprint))
+        .scalars()
+        .all()
+    )
     infos, pems = [], []
     for issuer in issuers:
         full = _newest_full(conn, issuer)
         if full is None:
             continue
         deltas = conn.execute(
-            select(crls).where(crls.c.issuer_fingerprint == issuer, crls.c.kind == "delta",
-                               crls.c.base_number <= full.number, crls.c.number > full.number)
+            select(crls)
+            .where(
+                crls.c.issuer_fingerprint == issuer,
+                crls.c.kind == "delta",
+                crls.c.base_number <= full.number,
+                crls.c.number > full.number,
+            )
             .order_by(crls.c.number)
-        ).all()  # fmt: skip
+        ).all()
         for row in [full, *deltas]:
             infos.append(_info(row._mapping))
             pems.append(x509.load_der_x509_crl(row.der).public_bytes(Encoding.PEM).decode())
     if not infos:
         return None
-    version = hashlib.sha256("|".join(f"{i['issuer_fingerprint']}:{i['kind']}:{i['number']}" for i in infos).encode())
+    version = hashlib.sha256(
+        "|".join(f"{i['issuer_fingerprint']}:{i['kind']}:{i['number']}" for i in infos).encode()
+    )
     return {"version": version.hexdigest()[:16], "crls": infos, "pem": pems}
 
 
 def _info(row) -> dict:
-    return {"kind": row["kind"], "number": int(row["number"]), "base_number": row["base_number"],
-            "issuer_fingerprint": row["issuer_fingerprint"], "entries": int(row["entries"]),
-            "this_update": row["this_update"], "next_update": row["next_update"]}  # fmt: skip
+    return {
+        "kind": row["kind"],
+        "number": int(row["number"]),
+        "base_number": row["base_number"],
+        "issuer_fingerprint": row["issuer_fingerprint"],
+        "entries": int(row["entries"]),
+        "this_update": row["this_update"],
+        "next_update": row["next_update"],
+    }

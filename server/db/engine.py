@@ -33,9 +33,13 @@ def normalize_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseUrlError(f"not a database URL: {url!r} (try sqlite:///path or postgresql://...)") from None
+        raise DatabaseUrlError(
+            f"not a database URL: {url!r} (try sqlite:///path or postgresql://...)"
+        ) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise DatabaseUrlError(f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL")
+        raise DatabaseUrlError(
+            f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL"
+        )
     if parsed.get_backend_name() == "postgresql" and parsed.drivername != "postgresql+psycopg":
         raise DatabaseUrlError(f"use the psycopg (3) driver: postgresql://..., not {parsed.drivername}")
     return url

@@ -44,6 +44,7 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
+
 municipalities = Table(
     "municipalities",
     metadata,

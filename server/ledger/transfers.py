@@ -119,7 +119,10 @@ def create_transfers(
     insert_ignoring_conflicts(
         conn,
         accounts,
-        [{"owner": o, "point_code": p, "kind": account_kind(o).name, "created_at": now} for o, p in sorted(opened)],
+        [
+            {"owner": o, "point_code": p, "kind": account_kind(o).name, "created_at": now}
+            for o, p in sorted(opened)
+        ],
     )
     pairs = {(r.debit, r.point_code) for r in (requests[i] for i in todo)}
     pairs |= {(r.credit, r.point_code) for r in (requests[i] for i in todo)}
@@ -140,7 +143,9 @@ def create_transfers(
             continue
         if req.client_id in seen_in_batch:
             first = seen_in_batch[req.client_id]
-            results[i] = ("replay", first) if requests[first].body_hash() == body_hash else _conflict(req.client_id)
+            results[i] = (
+                ("replay", first) if requests[first].body_hash() == body_hash else _conflict(req.client_id)
+            )
             continue
         debit = state.get((req.debit, req.point_code))
         credit = state[(req.credit, req.point_code)]
@@ -175,12 +180,23 @@ def create_transfers(
 
     if new_rows:
         # Unordered RETURNING lets SQLAlchemy batch the rows into multi-VALUES statements.
-        ids = dict(conn.execute(insert(transfers).returning(transfers.c.client_id, transfers.c.id), new_rows).all())
+        ids = dict(
+            conn.execute(insert(transfers).returning(transfers.c.client_id, transfers.c.id), new_rows).all()
+        )
         for i in new_index:
             r = requests[i]
             transfer_id = ids[r.client_id]
             results[i] = Transfer(
-                transfer_id, r.client_id, r.kind, r.point_code, r.debit, r.credit, r.amount, r.memo, r.reverses, now
+                transfer_id,
+                r.client_id,
+                r.kind,
+                r.point_code,
+                r.debit,
+                r.credit,
+                r.amount,
+                r.memo,
+                r.reverses,
+                now,
             )
         changed = [
             {"aid": a["id"], "dd": a["dd"], "cd": a["cd"]} for a in state.values() if a["dd"] or a["cd"]
@@ -234,7 +250,9 @@ def get_transfer(conn: Connection, transfer_id: int) -> Transfer:
 
 def _check_shape(r: TransferRequest) -> DomainError | None:
     if type(r.amount) is not int or not 0 < r.amount <= MAX_AMOUNT:
-        return DomainError("invalid_amount", f"amount must be a whole number from 1 to {MAX_AMOUNT}, got {r.amount!r}")
+        return DomainError(
+            "invalid_amount", f"amount must be a whole number from 1 to {MAX_AMOUNT}, got {r.amount!r}"
+        )
     if r.kind not in TRANSFER_KINDS:
         return DomainError("invalid_kind", f"unknown transfer kind {r.kind!r}")
     if r.debit == r.credit:
@@ -259,7 +277,13 @@ def _existing_point_codes(conn: Connection, codes: set[str]) -> set[str]:
 
 def _lock_accounts(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     query = (
-        select(accounts.c.id, accounts.c.owner, accounts.c.point_code, accounts.c.debits_posted, accounts.c.credits_posted)
+        select(
+            accounts.c.id,
+            accounts.c.owner,
+            accounts.c.point_code,
+            accounts.c.debits_posted,
+            accounts.c.credits_posted,
+        )
         .where(tuple_(accounts.c.owner, accounts.c.point_code).in_(sorted(pairs)))
         .order_by(accounts.c.id)
     )

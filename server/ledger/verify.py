@@ -39,7 +39,9 @@ def verify(conn: Connection) -> VerifyReport:
     report.transfers = conn.execute(select(func.count()).select_from(transfers)).scalar_one()
 
     sums = conn.execute(
-        select(accounts.c.point_code, func.sum(balance)).group_by(accounts.c.point_code).order_by(accounts.c.point_code)
+        select(accounts.c.point_code, func.sum(balance))
+        .group_by(accounts.c.point_code)
+        .order_by(accounts.c.point_code)
     ).all()
     report.point_codes = len(sums)
     for code, total in sums:
@@ -58,8 +60,12 @@ def verify(conn: Connection) -> VerifyReport:
         )
 
     moves = union_all(
-        select(transfers.c.debit_account_id.label("aid"), transfers.c.amount.label("d"), literal(0).label("c")),
-        select(transfers.c.credit_account_id.label("aid"), literal(0).label("d"), transfers.c.amount.label("c")),
+        select(
+            transfers.c.debit_account_id.label("aid"), transfers.c.amount.label("d"), literal(0).label("c")
+        ),
+        select(
+            transfers.c.credit_account_id.label("aid"), literal(0).label("d"), transfers.c.amount.label("c")
+        ),
     ).subquery()
     totals = (
         select(moves.c.aid, func.sum(moves.c.d).label("d"), func.sum(moves.c.c).label("c"))
@@ -76,7 +82,10 @@ def verify(conn: Connection) -> VerifyReport:
             func.coalesce(totals.c.c, 0),
         )
         .select_from(accounts.outerjoin(totals, totals.c.aid == accounts.c.id))
-        .where((accounts.c.debits_posted != func.coalesce(totals.c.d, 0)) | (accounts.c.credits_posted != func.coalesce(totals.c.c, 0)))
+        .where(
+            (accounts.c.debits_posted != func.coalesce(totals.c.d, 0))
+            | (accounts.c.credits_posted != func.coalesce(totals.c.c, 0))
+        )
         .order_by(accounts.c.id)
     ):
         report.breaches.append(

@@ -24,7 +24,11 @@ def add(body: wire.MunicipalityCreate):
     status, reply = run_write(
         engine(),
         lambda conn: idempotency.once(
-            conn, body.client_id, "municipality.add", data, lambda: (201, service.add_municipality(conn, body.code))
+            conn,
+            body.client_id,
+            "municipality.add",
+            data,
+            lambda: (201, service.add_municipality(conn, body.code)),
         ),
     )
     return reply, status
@@ -38,7 +42,11 @@ def list_all():
         return {"municipalities": service.list_municipalities(conn, op.municipality)}
 
 
-@bp.get("/municipalities/<code>", tags=[tag], responses={200: wire.Municipality, 404: wire.ErrorResponse, **ERRORS})
+@bp.get(
+    "/municipalities/<code>",
+    tags=[tag],
+    responses={200: wire.Municipality, 404: wire.ErrorResponse, **ERRORS},
+)
 def get(path: wire.MunicipalityPath):
     """One municipality."""
     operator().require_scope(path.code)
@@ -46,18 +54,33 @@ def get(path: wire.MunicipalityPath):
         return service.get_municipality(conn, path.code)
 
 
-@bp.post("/municipalities/<code>/point-codes", tags=[tag], responses={201: wire.PointCodeInfo, 404: wire.ErrorResponse, **ERRORS})
+@bp.post(
+    "/municipalities/<code>/point-codes",
+    tags=[tag],
+    responses={201: wire.PointCodeInfo, 404: wire.ErrorResponse, **ERRORS},
+)
 def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
     """Add an event's point code (e.g. 142018-FEST2026) to a municipality."""
     operator().require_scope(path.code)
     data = {**body.model_dump(), "municipality": path.code}
-    status, reply = run_write(engine(), lambda conn: idempotency.once(
-        conn, body.client_id, "point_code.add", data,
-        lambda: (201, service.add_point_code(conn, path.code, body.suffix, body.name))))  # fmt: skip
+    status, reply = run_write(
+        engine(),
+        lambda conn: idempotency.once(
+            conn,
+            body.client_id,
+            "point_code.add",
+            data,
+            lambda: (201, service.add_point_code(conn, path.code, body.suffix, body.name)),
+        ),
+    )
     return reply, status
 
 
-@bp.get("/municipalities/<code>/point-codes", tags=[tag], responses={200: wire.PointCodeList, 404: wire.ErrorResponse, **ERRORS})
+@bp.get(
+    "/municipalities/<code>/point-codes",
+    tags=[tag],
+    responses={200: wire.PointCodeList, 404: wire.ErrorResponse, **ERRORS},
+)
 def point_codes(path: wire.MunicipalityPath):
     """A municipality's point codes: its general one and its events'."""
     operator().require_scope(path.code)

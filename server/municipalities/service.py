@@ -23,7 +23,12 @@ def add_municipality(conn: Connection, code: str) -> dict:
     now = datetime.now(UTC)
     conn.execute(
         insert(municipalities).values(
-            code=code, name=info.name, prefecture=info.prefecture, kana=info.kana, kind=info.kind, created_at=now
+            code=code,
+            name=info.name,
+            prefecture=info.prefecture,
+            kana=info.kana,
+            kind=info.kind,
+            created_at=now,
         )
     )
     conn.execute(
@@ -70,16 +75,30 @@ def add_point_code(conn: Connection, municipality: str, suffix: str, name: str) 
     code = f"{municipality}-{suffix}"
     if conn.execute(select(point_codes.c.code).where(point_codes.c.code == code)).first():
         raise Conflict("point_code_exists", f"point code {code} exists already")
-    conn.execute(insert(point_codes).values(code=code, municipality_code=municipality, name=name, kind="event",
-                                            created_at=datetime.now(UTC)))  # fmt: skip
+    conn.execute(
+        insert(point_codes).values(
+            code=code, municipality_code=municipality, name=name, kind="event", created_at=datetime.now(UTC)
+        )
+    )
     return list_point_codes(conn, municipality, only=code)[0]
 
 
 def list_point_codes(conn: Connection, municipality: str, only: str | None = None) -> list[dict]:
     get_municipality(conn, municipality)
-    query = select(point_codes).where(point_codes.c.municipality_code == municipality).order_by(point_codes.c.code)
+    query = (
+        select(point_codes)
+        .where(point_codes.c.municipality_code == municipality)
+        .order_by(point_codes.c.code)
+    )
     if only:
         query = query.where(point_codes.c.code == only)
-    return [{"code": r.code, "municipality": r.municipality_code, "name": r.name, "kind": r.kind,
-             "created_at": r.created_at}
-            for r in conn.execute(query)]  # fmt: skip
+    return [
+        {
+            "code": r.code,
+            "municipality": r.municipality_code,
+            "name": r.name,
+            "kind": r.kind,
+            "created_at": r.created_at,
+        }
+        for r in conn.execute(query)
+    ]

@@ -54,7 +54,10 @@ def create_operator(conn: Connection, name: str, municipality: str | None = None
         raise DomainError("invalid_operator_name", "operator name must be 1-64 printable characters")
     if municipality is not None:
         validate_municipality_code(municipality)
-        if conn.execute(select(municipalities.c.code).where(municipalities.c.code == municipality)).first() is None:
+        if (
+            conn.execute(select(municipalities.c.code).where(municipalities.c.code == municipality)).first()
+            is None
+        ):
             raise NotFound("unknown_municipality", f"municipality {municipality} has not been added")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
@@ -85,8 +88,15 @@ def revoke_operator(conn: Connection, name: str) -> bool:
 
 def list_operators(conn: Connection) -> list[dict]:
     rows = conn.execute(select(operators).order_by(operators.c.name))
-    return [{"name": r.name, "municipality": r.municipality_code, "created_at": r.created_at,
-             "revoked": r.revoked_at is not None} for r in rows]  # fmt: skip
+    return [
+        {
+            "name": r.name,
+            "municipality": r.municipality_code,
+            "created_at": r.created_at,
+            "revoked": r.revoked_at is not None,
+        }
+        for r in rows
+    ]
 
 
 def authenticate(conn: Connection, token: str | None) -> Operator:

@@ -18,10 +18,18 @@ from server.releases import service
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_id
 
 bp = APIBlueprint("releases", __name__, url_prefix="/v1", abp_security=BEARER)
-terminal_bp = APIBlueprint("terminal_release", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
+terminal_bp = APIBlueprint(
+    "terminal_release", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE
+)
 tag = Tag(name="releases", description="Agent software releases, signed by the operator's release key")
-ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 404: wire.ErrorResponse, 409: wire.ErrorResponse,
-          413: wire.ErrorResponse, 422: wire.ErrorResponse}  # fmt: skip
+ERRORS = {
+    401: wire.ErrorResponse,
+    403: wire.ErrorResponse,
+    404: wire.ErrorResponse,
+    409: wire.ErrorResponse,
+    413: wire.ErrorResponse,
+    422: wire.ErrorResponse,
+}
 
 
 @bp.before_request
@@ -44,25 +52,46 @@ def publish(body: wire.ReleasePublish):
     keys = service.load_release_keys(config().release_key_files)
     manifest, signature = _b64(body.manifest, "manifest"), _b64(body.signature, "signature")
     digest = {"sha256": hashlib.sha256(request.get_data()).hexdigest()}
-    status, reply = run_write(engine(), lambda conn: idempotency.once(
-        conn, body.client_id, "release.publish", digest,
-        lambda: (201, service.publish(config().release_dir, keys, manifest, signature, files))))  # fmt: skip
+    status, reply = run_write(
+        engine(),
+        lambda conn: idempotency.once(
+            conn,
+            body.client_id,
+            "release.publish",
+            digest,
+            lambda: (201, service.publish(config().release_dir, keys, manifest, signature, files)),
+        ),
+    )
     return reply, status
 
 
-@terminal_bp.get("/release", tags=[tag], responses={200: wire.ReleaseDownload, 304: None, 401: wire.ErrorResponse,
-                                                     404: wire.ErrorResponse})  # fmt: skip
+@terminal_bp.get(
+    "/release",
+    tags=[tag],
+    responses={200: wire.ReleaseDownload, 304: None, 401: wire.ErrorResponse, 404: wire.ErrorResponse},
+)
 def current_release():
     """The newest release's manifest and signature, exactly as the operator signed them."""
     terminal_id()
     stored = service.latest(config().release_dir)
-    return etagged({"version": stored.version, "manifest": base64.b64encode(stored.manifest).decode(),
-                    "signature": base64.b64encode(stored.signature).decode()})  # fmt: skip
+    return etagged(
+        {
+            "version": stored.version,
+            "manifest": base64.b64encode(stored.manifest).decode(),
+            "signature": base64.b64encode(stored.signature).decode(),
+        }
+    )
 
 
-@terminal_bp.get("/release/<version>/<name>", tags=[tag], responses={401: wire.ErrorResponse, 404: wire.ErrorResponse})
+@terminal_bp.get(
+    "/release/<version>/<name>", tags=[tag], responses={401: wire.ErrorResponse, 404: wire.ErrorResponse}
+)
 def release_file(path: wire.ReleaseFilePath):
     """One file of the current release (the terminal checks it against the signed manifest)."""
     terminal_id()
-    return send_file(service.release_file(config().release_dir, path.version, path.name), mimetype="application/octet-stream",
-                     etag=True, conditional=True)  # fmt: skip
+    return send_file(
+        service.release_file(config().release_dir, path.version, path.name),
+        mimetype="application/octet-stream",
+        etag=True,
+        conditional=True,
+    )

@@ -31,10 +31,14 @@ class StoredRelease:
 
 
 def load_release_keys(files: str) -> list[ed25519.Ed25519PublicKey]:
-    return [release.load_operator_public_key(Path(f.strip()).read_bytes()) for f in files.split(",") if f.strip()]
+    return [
+        release.load_operator_public_key(Path(f.strip()).read_bytes()) for f in files.split(",") if f.strip()
+    ]
 
 
-def verify_with_any(manifest: bytes, signature: bytes, keys: list[ed25519.Ed25519PublicKey]) -> release.Manifest:
+def verify_with_any(
+    manifest: bytes, signature: bytes, keys: list[ed25519.Ed25519PublicKey]
+) -> release.Manifest:
     """The manifest if one of the operator's release keys signed it."""
     if not keys:
         raise DomainError("no_release_key", "the server has no release key configured (release_key_files)")
@@ -50,9 +54,12 @@ def verify_with_any(manifest: bytes, signature: bytes, keys: list[ed25519.Ed2551
 
 
 def publish(
-    release_dir: str | os.PathLike, keys: list[ed25519.Ed25519PublicKey], manifest: bytes, signature: bytes,
+    release_dir: str | os.PathLike,
+    keys: list[ed25519.Ed25519PublicKey],
+    manifest: bytes,
+    signature: bytes,
     files: dict[str, bytes],
-) -> dict:  # fmt: skip
+) -> dict:
     """Check and keep a release; the folder appears whole or not at all."""
     parsed = verify_with_any(manifest, signature, keys)
     root = Path(release_dir)
@@ -61,11 +68,16 @@ def publish(
     if target.exists():
         if (target / MANIFEST).read_bytes() == manifest:
             return describe(parsed)
-        raise Conflict("release_exists", f"release {parsed.version} was published already with another manifest")
+        raise Conflict(
+            "release_exists", f"release {parsed.version} was published already with another manifest"
+        )
     listed = {f.name for f in parsed.files}
     if set(files) != listed:
         missing, extra = sorted(listed - set(files)), sorted(set(files) - listed)
-        raise DomainError("release_files_mismatch", f"files missing: {missing or 'none'}; not in the manifest: {extra or 'none'}")
+        raise DomainError(
+            "release_files_mismatch",
+            f"files missing: {missing or 'none'}; not in the manifest: {extra or 'none'}",
+        )
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
     try:
         for name, data in files.items():
@@ -84,8 +96,11 @@ def publish(
 
 
 def describe(m: release.Manifest) -> dict:
-    return {"version": m.version, "created": m.created,
-            "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in m.files]}  # fmt: skip
+    return {
+        "version": m.version,
+        "created": m.created,
+        "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in m.files],
+    }
 
 
 def latest(release_dir: str | os.PathLike) -> StoredRelease:
@@ -102,7 +117,9 @@ def latest(release_dir: str | os.PathLike) -> StoredRelease:
     if not versions:
         raise NotFound("no_release", "no agent release has been published")
     _, folder = max(versions)
-    return StoredRelease(folder.name, folder, (folder / MANIFEST).read_bytes(), (folder / SIGNATURE).read_bytes())
+    return StoredRelease(
+        folder.name, folder, (folder / MANIFEST).read_bytes(), (folder / SIGNATURE).read_bytes()
+    )
 
 
 def release_file(release_dir: str | os.PathLike, version: str, name: str) -> Path:

@@ -13,12 +13,19 @@ from server.terminals import service
 bp = APIBlueprint("terminals", __name__, url_prefix="/v1", abp_security=BEARER)
 enroll_bp = APIBlueprint("enroll", __name__, url_prefix="/v1")
 tag = Tag(name="terminals", description="Places, terminals and their enrollment")
-ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 404: wire.ErrorResponse, 409: wire.ErrorResponse,
-          422: wire.ErrorResponse}  # fmt: skip
+ERRORS = {
+    401: wire.ErrorResponse,
+    403: wire.ErrorResponse,
+    404: wire.ErrorResponse,
+    409: wire.ErrorResponse,
+    422: wire.ErrorResponse,
+}
 
 
 def _once(client_id: str, scope: str, body: dict, work) -> tuple[dict, int]:
-    status, reply = run_write(engine(), lambda conn: idempotency.once(conn, client_id, scope, body, lambda: (201, work(conn))))
+    status, reply = run_write(
+        engine(), lambda conn: idempotency.once(conn, client_id, scope, body, lambda: (201, work(conn)))
+    )
     return reply, status
 
 
@@ -26,8 +33,14 @@ def _once(client_id: str, scope: str, body: dict, work) -> tuple[dict, int]:
 def add_place(body: wire.PlaceCreate):
     """Add a shop, museum, library, office or facility (idempotent by client_id)."""
     op = operator()
-    return _once(body.client_id, f"place.add:{op.name}", body.model_dump(), lambda conn: service.add_place(
-        conn, op, body.place_id, body.name, body.kind, body.municipality, body.street))  # fmt: skip
+    return _once(
+        body.client_id,
+        f"place.add:{op.name}",
+        body.model_dump(),
+        lambda conn: service.add_place(
+            conn, op, body.place_id, body.name, body.kind, body.municipality, body.street
+        ),
+    )
 
 
 @bp.get("/places", tags=[tag], responses={200: wire.PlaceList, **ERRORS})
@@ -42,8 +55,12 @@ def list_places():
 def create_enrollment(body: wire.EnrollmentCreate):
     """A pending terminal at a place and its one-time enrollment code (shown only in this reply)."""
     op = operator()
-    return _once(body.client_id, f"enrollment:{op.name}", body.model_dump(), lambda conn: service.create_enrollment(
-        conn, op, body.place, body.name, body.ttl_hours))  # fmt: skip
+    return _once(
+        body.client_id,
+        f"enrollment:{op.name}",
+        body.model_dump(),
+        lambda conn: service.create_enrollment(conn, op, body.place, body.name, body.ttl_hours),
+    )
 
 
 @bp.get("/terminals", tags=[tag], responses={200: wire.TerminalList, **ERRORS})
@@ -69,8 +86,11 @@ def revoke_terminal(path: wire.TerminalPath, body: wire.TerminalRevoke):
     return run_write(engine(), lambda conn: service.revoke_terminal(conn, op, path.terminal_id, body.reason))
 
 
-@enroll_bp.post("/enroll", tags=[tag], responses={201: wire.Enrolled, 404: wire.ErrorResponse,
-                                                   409: wire.ErrorResponse, 422: wire.ErrorResponse})  # fmt: skip
+@enroll_bp.post(
+    "/enroll",
+    tags=[tag],
+    responses={201: wire.Enrolled, 404: wire.ErrorResponse, 409: wire.ErrorResponse, 422: wire.ErrorResponse},
+)
 def enroll(body: wire.EnrollRequest):
     """Enroll a terminal: the one-time code and a CSR for the key made on the terminal."""
     ca = terminal_ca()

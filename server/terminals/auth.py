@@ -30,10 +30,14 @@ class DatabaseNonceStore:
 
     def seen(self, key_id: str, nonce: str, created: int) -> bool:
         if random.random() < 0.01:
-            self.conn.execute(delete(terminal_nonces).where(terminal_nonces.c.created < created - 2 * self.window))
+            self.conn.execute(
+                delete(terminal_nonces).where(terminal_nonces.c.created < created - 2 * self.window)
+            )
         try:
             with self.conn.begin_nested():
-                self.conn.execute(insert(terminal_nonces).values(key_id=key_id, nonce=nonce[:64], created=created))
+                self.conn.execute(
+                    insert(terminal_nonces).values(key_id=key_id, nonce=nonce[:64], created=created)
+                )
         except IntegrityError:
             return True
         return False
@@ -41,7 +45,9 @@ class DatabaseNonceStore:
 
 def _resolver(conn: Connection):
     def resolve(key_id: str):
-        row = conn.execute(select(terminals.c.status, terminals.c.public_key_pem).where(terminals.c.id == key_id)).first()
+        row = conn.execute(
+            select(terminals.c.status, terminals.c.public_key_pem).where(terminals.c.id == key_id)
+        ).first()
         if row is None or row.public_key_pem is None:
             raise signing.UnknownKey(f"no enrolled terminal has key id {key_id!r}")
         if row.status == "revoked":

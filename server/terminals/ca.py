@@ -42,8 +42,12 @@ class TerminalCA:
             return cls(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
         folder.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mkp"),
-                          x509.NameAttribute(NameOID.COMMON_NAME, "mkp terminal CA")])  # fmt: skip
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mkp"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "mkp terminal CA"),
+            ]
+        )
         now = datetime.now(UTC)
         cert = (
             x509.CertificateBuilder()
@@ -54,13 +58,20 @@ class TerminalCA:
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
             .sign(key, hashes.SHA256())
         )
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))  # fmt: skip
+            f.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return cls(key, cert)
 
@@ -76,7 +87,9 @@ class TerminalCA:
             .not_valid_before(now - timedelta(minutes=5))
             .not_valid_after(now + timedelta(days=TERMINAL_CERT_DAYS))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(
+                x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
+            )
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )

@@ -38,7 +38,11 @@ def terminal_config():
     """Place, point codes accepted, offline limits."""
     tid = terminal_id()
     c = config()
-    offline = {"max_spend": c.offline_max_spend, "max_total": c.offline_max_total, "max_hours": c.offline_max_hours}
+    offline = {
+        "max_spend": c.offline_max_spend,
+        "max_total": c.offline_max_total,
+        "max_hours": c.offline_max_hours,
+    }
     with read(engine()) as conn:
         payload = service.terminal_config(conn, tid, offline)
     return etagged({**payload, "version": content_version(payload)})
@@ -49,9 +53,15 @@ def trust_list():
     """JPKI trust anchors, the terminal CA certificate, the operator's release keys."""
     terminal_id()
     anchors = [a.certificate.public_bytes(serialization.Encoding.PEM).decode() for a in trust_store().anchors]
-    release_keys = [k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-                    for k in load_release_keys(config().release_key_files)]  # fmt: skip
-    payload = {"jpki_anchors": anchors, "terminal_ca": terminal_ca().certificate_pem, "release_keys": release_keys}
+    release_keys = [
+        k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        for k in load_release_keys(config().release_key_files)
+    ]
+    payload = {
+        "jpki_anchors": anchors,
+        "terminal_ca": terminal_ca().certificate_pem,
+        "release_keys": release_keys,
+    }
     return etagged({**payload, "version": content_version(payload)})
 
 

@@ -43,14 +43,23 @@ def new_code() -> str:
 # --- places -----------------------------------------------------------------------------------
 
 
-def add_place(conn: Connection, op: Operator, place_id: str, name: str, kind: str, municipality: str,
-              street: str | None) -> dict:  # fmt: skip
+def add_place(
+    conn: Connection, op: Operator, place_id: str, name: str, kind: str, municipality: str, street: str | None
+) -> dict:
     op.require_scope(municipality)
     get_municipality(conn, municipality)
     if conn.execute(select(places.c.id).where(places.c.id == place_id)).first():
         raise Conflict("place_exists", f"place {place_id} exists already")
-    conn.execute(insert(places).values(id=place_id, name=name, kind=kind, municipality_code=municipality,
-                                       street=street, created_at=datetime.now(UTC)))  # fmt: skip
+    conn.execute(
+        insert(places).values(
+            id=place_id,
+            name=name,
+            kind=kind,
+            municipality_code=municipality,
+            street=street,
+            created_at=datetime.now(UTC),
+        )
+    )
     return get_place(conn, place_id)
 
 
@@ -71,8 +80,14 @@ def list_places(conn: Connection, op: Operator) -> list[dict]:
 
 
 def _place(row) -> dict:
-    return {"id": row.id, "name": row.name, "kind": row.kind, "municipality": row.municipality_code,
-            "street": row.street, "created_at": row.created_at}  # fmt: skip
+    return {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "municipality": row.municipality_code,
+        "street": row.street,
+        "created_at": row.created_at,
+    }
 
 
 # --- terminals --------------------------------------------------------------------------------
@@ -85,8 +100,16 @@ def create_enrollment(conn: Connection, op: Operator, place_id: str, name: str, 
     code = new_code()
     now = datetime.now(UTC)
     expires = now + timedelta(hours=ttl_hours)
-    conn.execute(insert(terminals).values(id=terminal_id, place_id=place_id, name=name, status="pending", created_at=now))
-    conn.execute(insert(enrollment_codes).values(code_hash=hash_code(code), terminal_id=terminal_id, expires_at=expires))
+    conn.execute(
+        insert(terminals).values(
+            id=terminal_id, place_id=place_id, name=name, status="pending", created_at=now
+        )
+    )
+    conn.execute(
+        insert(enrollment_codes).values(
+            code_hash=hash_code(code), terminal_id=terminal_id, expires_at=expires
+        )
+    )
     return {"code": code, "terminal_id": terminal_id, "place": place_id, "name": name, "expires_at": expires}
 
 
@@ -94,9 +117,13 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
     """Bind a terminal's key to its pending record with the one-time code; certify the key."""
     now = now or datetime.now(UTC)
     csr = parse_csr(csr_pem)
-    public_pem = csr.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = csr.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     fingerprint = key_fingerprint(csr.public_key())
-    row = conn.execute(select(enrollment_codes).where(enrollment_codes.c.code_hash == hash_code(code))).first()
+    row = conn.execute(
+        select(enrollment_codes).where(enrollment_codes.c.code_hash == hash_code(code))
+    ).first()
     if row is None:
         raise NotFound("unknown_code", "this enrollment code is not known: check it, or ask for a new one")
     terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).first()
@@ -109,26 +136,38 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
     if terminal.status != "pending":
         raise Conflict("terminal_revoked", "the terminal for this code was revoked")
     certificate = ca.issue(csr, terminal.id).public_bytes(serialization.Encoding.PEM).decode()
-    conn.execute(update(enrollment_codes).where(enrollment_codes.c.code_hash == row.code_hash).values(used_at=now))
+    conn.execute(
+        update(enrollment_codes).where(enrollment_codes.c.code_hash == row.code_hash).values(used_at=now)
+    )
     conn.execute(
         update(terminals)
         .where(terminals.c.id == terminal.id)
-        .values(status="active", public_key_pem=public_pem.decode(), key_fingerprint=fingerprint,
-                certificate_pem=certificate, enrolled_at=now)  # fmt: skip
+        .values(
+            status="active",
+            public_key_pem=public_pem.decode(),
+            key_fingerprint=fingerprint,
+            certificate_pem=certificate,
+            enrolled_at=now,
+        )
     )
     return _enrolled(conn.execute(select(terminals).where(terminals.c.id == terminal.id)).first(), ca, now)
 
 
 def _enrolled(terminal, ca: TerminalCA, now: datetime) -> dict:
-    return {"terminal_id": terminal.id, "certificate": terminal.certificate_pem, "ca_certificate": ca.certificate_pem,
-            "server_time": now}  # fmt: skip
+    return {
+        "terminal_id": terminal.id,
+        "certificate": terminal.certificate_pem,
+        "ca_certificate": ca.certificate_pem,
+        "server_time": now,
+    }
 
 
 def get_terminal(conn: Connection, terminal_id: str, op: Operator | None = None) -> dict:
     row = conn.execute(
-        select(terminals, places.c.municipality_code).join(places, places.c.id == terminals.c.place_id)
+        select(terminals, places.c.municipality_code)
+        .join(places, places.c.id == terminals.c.place_id)
         .where(terminals.c.id == terminal_id)
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         raise NotFound("unknown_terminal", f"no terminal {terminal_id}")
     if op is not None:
@@ -150,25 +189,41 @@ def revoke_terminal(conn: Connection, op: Operator, terminal_id: str, reason: st
     current = get_terminal(conn, terminal_id, op)
     if current["status"] == "revoked":
         return current
-    conn.execute(update(terminals).where(terminals.c.id == terminal_id)
-                 .values(status="revoked", revoked_at=datetime.now(UTC), revoke_reason=reason))  # fmt: skip
+    conn.execute(
+        update(terminals)
+        .where(terminals.c.id == terminal_id)
+        .values(status="revoked", revoked_at=datetime.now(UTC), revoke_reason=reason)
+    )
     return get_terminal(conn, terminal_id)
 
 
 def _terminal(row) -> dict:
-    return {"id": row.id, "name": row.name, "place": row.place_id, "status": row.status,
-            "created_at": row.created_at, "enrolled_at": row.enrolled_at,
-            "revoked_at": row.revoked_at, "revoke_reason": row.revoke_reason,
-            "key_fingerprint": row.key_fingerprint}  # fmt: skip
+    return {
+        "id": row.id,
+        "name": row.name,
+        "place": row.place_id,
+        "status": row.status,
+        "created_at": row.created_at,
+        "enrolled_at": row.enrolled_at,
+        "revoked_at": row.revoked_at,
+        "revoke_reason": row.revoke_reason,
+        "key_fingerprint": row.key_fingerprint,
+    }
 
 
 def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict:
     """What a terminal needs to work: its place, the point codes accepted there, offline limits."""
     t = get_terminal(conn, terminal_id)
     place = get_place(conn, t["place"])
-    codes = conn.execute(
-        select(point_codes.c.code).where(point_codes.c.municipality_code == place["municipality"]).order_by(point_codes.c.code)
-    ).scalars().all()  # fmt: skip
+    codes = (
+        conn.execute(
+            select(point_codes.c.code)
+            .where(point_codes.c.municipality_code == place["municipality"])
+            .order_by(point_codes.c.code)
+        )
+        .scalars()
+        .all()
+    )
     return {
         "terminal_id": terminal_id,
         "name": t["name"],

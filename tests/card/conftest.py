@@ -52,14 +52,14 @@ class Slots:
 
     links: list[VpcdLink] = field(default_factory=list)
 
-    def insert_card(self, card, *, slot: int = 0, pull_on=None, wait: bool = True) -> VpcdLink:  # noqa: ANN001
+    def insert_card(self, card, *, slot: int = 0, pull_on=None, wait: bool = True) -> VpcdLink:
         link = VpcdLink(card, slot=slot, pull_on=pull_on).insert()
         self.links.append(link)
         if wait:
             wait_for(lambda: card_present(reader_name(slot)), 5, f"pcscd to see the card in slot {slot}")
         return link
 
-    def insert(self, card_file: Path, *, slot: int = 0, pull_on=None) -> VirtualMyNumberCard:  # noqa: ANN001
+    def insert(self, card_file: Path, *, slot: int = 0, pull_on=None) -> VirtualMyNumberCard:
         """Insert a card file, writing PIN tries back to it like `mkp-vcard insert`."""
         card = VirtualMyNumberCard(load_card(card_file), on_change=lambda d: save_card(d, card_file))
         self.insert_card(card, slot=slot, pull_on=pull_on)

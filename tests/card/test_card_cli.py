@@ -74,11 +74,20 @@ def test_check_with_pin_tests_a_signature(slots, make_card, pki):
 def test_pin_from_stdin_stays_out_of_the_command_line(slots, make_card, pki):
     slots.insert(make_card(pin="2468"))
     exe = BIN / "mkp-agent"
-    r = subprocess.run([str(exe), "card", "check", "--pin-stdin", *pki], input="2468\n", capture_output=True, text=True,
-                       timeout=30)  # fmt: skip
+    r = subprocess.run(
+        [str(exe), "card", "check", "--pin-stdin", *pki],
+        input="2468\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 0 and "signature: ok" in r.stdout, r.stdout + r.stderr
-    r = subprocess.run([str(exe), "card", "check", "--pin-stdin", "--pin", "2468", *pki], capture_output=True, text=True,
-                       timeout=30)  # fmt: skip
+    r = subprocess.run(
+        [str(exe), "card", "check", "--pin-stdin", "--pin", "2468", *pki],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 2 and "one way only" in r.stderr
 
 

@@ -49,9 +49,20 @@ def test_pkcs11_tool_signs_with_the_pin_and_the_signature_verifies(opensc, slots
     msg, sig = tmp_path / "msg", tmp_path / "sig"
     msg.write_bytes(b"challenge from the MyKey Platform")
     r = run(
-        "pkcs11-tool", "--module", str(PKCS11), "--login", "--pin", "1234",
-        "--sign", "-m", "SHA256-RSA-PKCS", "--input-file", str(msg), "--output-file", str(sig),
-    )  # fmt: skip
+        "pkcs11-tool",
+        "--module",
+        str(PKCS11),
+        "--login",
+        "--pin",
+        "1234",
+        "--sign",
+        "-m",
+        "SHA256-RSA-PKCS",
+        "--input-file",
+        str(msg),
+        "--output-file",
+        str(sig),
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     cert = x509.load_der_x509_certificate(load_card(path).auth_certificate)
     cert.public_key().verify(sig.read_bytes(), msg.read_bytes(), padding.PKCS1v15(), hashes.SHA256())

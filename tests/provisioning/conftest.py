@@ -50,7 +50,11 @@ class Live:
 
     @property
     def admin_env(self) -> dict[str, str]:
-        return {"MKP_SERVER": self.url, "MKP_TOKEN": self.token, "MKP_ADMIN_CONFIG": str(self.tmp / "none.toml")}
+        return {
+            "MKP_SERVER": self.url,
+            "MKP_TOKEN": self.token,
+            "MKP_ADMIN_CONFIG": str(self.tmp / "none.toml"),
+        }
 
     def new_code(self, name: str = "counter 1", **extra: object) -> dict:
         return self.api.post("/v1/terminals/enrollments", {"place": PLACE, "name": name, **extra})
@@ -58,8 +62,9 @@ class Live:
     def admin(self, *args: str) -> subprocess.CompletedProcess:
         return run("mkp-admin", *args, env=self.admin_env)
 
-    def provision(self, home: Path, *args: str, code: str | None = None, server: str | None = None,
-                  printer: bool = True) -> subprocess.CompletedProcess:  # fmt: skip
+    def provision(
+        self, home: Path, *args: str, code: str | None = None, server: str | None = None, printer: bool = True
+    ) -> subprocess.CompletedProcess:
         """mkp-provision against this server with a file printer; extra ``args`` go last."""
         argv = ["--home", str(home), "--server", server or self.url]
         if code:
@@ -72,14 +77,23 @@ class Live:
 @pytest.fixture
 def live(database_url: str, tmp_path: Path) -> Iterator[Live]:
     ca = TestCA.init(tmp_path / "jpki-ca")
-    server = start_server(database_url, tmp_path, extra_env={
-        "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path), "MKP_TERMINAL_CA_DIR": str(tmp_path / "terminal-ca")})  # fmt: skip
+    server = start_server(
+        database_url,
+        tmp_path,
+        extra_env={
+            "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path),
+            "MKP_TERMINAL_CA_DIR": str(tmp_path / "terminal-ca"),
+        },
+    )
     try:
         token = run_server_command("create-operator", "central", env=server.env)
         env = Live(server, database_url, token, tmp_path, ca)
         api = env.api
         api.post("/v1/municipalities", {"code": "142018"})
-        api.post("/v1/places", {"place_id": PLACE, "name": "横須賀美術館", "kind": "museum", "municipality": "142018"})
+        api.post(
+            "/v1/places",
+            {"place_id": PLACE, "name": "横須賀美術館", "kind": "museum", "municipality": "142018"},
+        )
         api.post("/v1/crls", {"crl": ca.issue_crl().public_bytes(Encoding.PEM).decode()})
         yield env
     finally:

@@ -10,8 +10,19 @@ CODE = re.compile(r"^[A-Z2-9]{4}(-[A-Z2-9]{4}){3}$")
 
 
 def test_place_add_and_list(live):
-    done = live.admin("place", "add", "yokosuka-library", "--name", "横須賀市立中央図書館", "--kind", "library",
-                      "--municipality", "142018", "--street", "上町")  # fmt: skip
+    done = live.admin(
+        "place",
+        "add",
+        "yokosuka-library",
+        "--name",
+        "横須賀市立中央図書館",
+        "--kind",
+        "library",
+        "--municipality",
+        "142018",
+        "--street",
+        "上町",
+    )
     assert done.returncode == 0 and "added place yokosuka-library" in done.stdout, done.stderr
     listed = json.loads(live.admin("place", "list", "--json").stdout)["places"]
     assert [p["id"] for p in listed] == ["yokosuka-library", "yokosuka-museum"]
@@ -22,11 +33,27 @@ def test_place_add_and_list(live):
 
 def test_place_refusals(live):
     cases = [
-        (("place", "add", "Bad_Slug", "--name", "x", "--kind", "shop", "--municipality", "142018"), 1, "error: "),
+        (
+            ("place", "add", "Bad_Slug", "--name", "x", "--kind", "shop", "--municipality", "142018"),
+            1,
+            "error: ",
+        ),
         (("place", "add", "ab", "--name", "x", "--kind", "shop", "--municipality", "142018"), 1, "error: "),
-        (("place", "add", "some-shop", "--name", "x", "--kind", "bank", "--municipality", "142018"), 2, "'bank' is not one of"),
-        (("place", "add", "some-shop", "--name", "x", "--kind", "shop", "--municipality", "131016"), 1, "unknown_municipality"),
-        (("place", "add", "yokosuka-museum", "--name", "x", "--kind", "shop", "--municipality", "142018"), 1, "place_exists"),
+        (
+            ("place", "add", "some-shop", "--name", "x", "--kind", "bank", "--municipality", "142018"),
+            2,
+            "'bank' is not one of",
+        ),
+        (
+            ("place", "add", "some-shop", "--name", "x", "--kind", "shop", "--municipality", "131016"),
+            1,
+            "unknown_municipality",
+        ),
+        (
+            ("place", "add", "yokosuka-museum", "--name", "x", "--kind", "shop", "--municipality", "142018"),
+            1,
+            "place_exists",
+        ),
         (("place", "add", "some-shop", "--kind", "shop", "--municipality", "142018"), 2, "--name"),
     ]
     for args, code, message in cases:
@@ -38,17 +65,23 @@ def test_place_refusals(live):
 
 
 def test_terminal_enroll_list_show_revoke(live):
-    done = live.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "counter 1", "--ttl-hours", "2")
+    done = live.admin(
+        "terminal", "enroll", "--place", "yokosuka-museum", "--name", "counter 1", "--ttl-hours", "2"
+    )
     assert done.returncode == 0, done.stderr
     code = done.stdout.split("\n\n")[1].strip()
     assert CODE.match(code), done.stdout
     assert f"mkp-provision --server {live.url} --code {code}" in done.stdout
     assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC", done.stdout), done.stdout
-    data = json.loads(live.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "desk", "--json").stdout)
+    data = json.loads(
+        live.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "desk", "--json").stdout
+    )
     assert CODE.match(data["code"]) and data["place"] == "yokosuka-museum" and data["name"] == "desk"
     terminals = json.loads(live.admin("terminal", "list", "--json").stdout)["terminals"]
     assert [(t["name"], t["status"]) for t in terminals] == [("counter 1", "pending"), ("desk", "pending")]
-    assert json.loads(live.admin("terminal", "list", "--place", "elsewhere", "--json").stdout)["terminals"] == []
+    assert (
+        json.loads(live.admin("terminal", "list", "--place", "elsewhere", "--json").stdout)["terminals"] == []
+    )
     assert live.admin("terminal", "list", "--place", "elsewhere").stdout.strip() == "no terminals yet"
     first = terminals[0]["id"]
     shown = live.admin("terminal", "show", first)
@@ -72,8 +105,16 @@ def test_enroll_with_qr_prints_a_qr_code(live):
 def test_terminal_refusals(live):
     cases = [
         (("terminal", "enroll", "--place", "nowhere", "--name", "x"), 1, "unknown_place"),
-        (("terminal", "enroll", "--place", "yokosuka-museum", "--name", "x", "--ttl-hours", "0"), 2, "0 is not in the range"),
-        (("terminal", "enroll", "--place", "yokosuka-museum", "--name", "x", "--ttl-hours", "169"), 2, "169 is not in the range"),
+        (
+            ("terminal", "enroll", "--place", "yokosuka-museum", "--name", "x", "--ttl-hours", "0"),
+            2,
+            "0 is not in the range",
+        ),
+        (
+            ("terminal", "enroll", "--place", "yokosuka-museum", "--name", "x", "--ttl-hours", "169"),
+            2,
+            "169 is not in the range",
+        ),
         (("terminal", "enroll", "--place", "yokosuka-museum"), 2, "--name"),
         (("terminal", "show", "t000000000000"), 1, "unknown_terminal"),
         (("terminal", "show", "not-an-id"), 1, "error: "),

@@ -21,7 +21,11 @@ def test_sync_fetches_only_what_changed(live, tmp_path):
     home = provisioned(live, tmp_path)
     done = run("mkp-agent", "sync", "--home", str(home), "--json")
     assert done.returncode == 0, done.stderr
-    assert {d["name"]: d["status"] for d in json.loads(done.stdout)} == {"config": "unchanged", "trust-list": "unchanged", "crl": "unchanged"}
+    assert {d["name"]: d["status"] for d in json.loads(done.stdout)} == {
+        "config": "unchanged",
+        "trust-list": "unchanged",
+        "crl": "unchanged",
+    }
     live.ca.revoke(4242)
     live.api.post("/v1/crls", {"crl": live.ca.issue_crl().public_bytes(Encoding.PEM).decode()})
     done = run("mkp-agent", "sync", "--home", str(home), "--json")
@@ -32,8 +36,12 @@ def test_sync_fetches_only_what_changed(live, tmp_path):
 def test_run_keeps_the_crl_fresh_and_stops_cleanly(live, tmp_path):
     home = provisioned(live, tmp_path)
     before = (home / "crl.json").read_text()
-    agent = subprocess.Popen([str(BIN / "mkp-agent"), "run", "--home", str(home), "--interval", "1"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    agent = subprocess.Popen(
+        [str(BIN / "mkp-agent"), "run", "--home", str(home), "--interval", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         live.ca.revoke(777)
         live.api.post("/v1/crls", {"crl": live.ca.issue_crl().public_bytes(Encoding.PEM).decode()})
@@ -50,8 +58,11 @@ def test_run_keeps_the_crl_fresh_and_stops_cleanly(live, tmp_path):
 
 def test_revoked_terminal_stops_for_a_technician(live, tmp_path):
     home = provisioned(live, tmp_path)
-    terminal_id = [line.split("=")[1].strip().strip('"') for line in (home / "agent.toml").read_text().splitlines()
-                   if line.startswith("id =")][0]  # fmt: skip
+    terminal_id = [
+        line.split("=")[1].strip().strip('"')
+        for line in (home / "agent.toml").read_text().splitlines()
+        if line.startswith("id =")
+    ][0]
     live.api.post(f"/v1/terminals/{terminal_id}/revoke", {"reason": "stolen"})
     done = run("mkp-agent", "sync", "--home", str(home))
     assert done.returncode == 4 and "revoked_key" in done.stdout

@@ -40,16 +40,34 @@ def test_happy_path_all_green_with_a_file_printer_and_the_virtual_reader(live, t
     unit = tmp_path / "mkp-agent.service"
     done = live.provision(home, *reader, "--systemd", str(unit), "--user", "nobody", code=code.lower())
     marks = checklist(done.stdout)
-    handed_over = os.geteuid() == 0  # with sudo, HOME is given to the service user; else it must own it already
-    expected = {"Enrollment": "✓", "Server reached": "✓", "Clock": "✓", "Signed request": "✓", "Configuration": "✓",
-                "Revocation list (CRL)": "✓", "Printer": "✓", "Service file": "✓" if handed_over else "✗"}  # fmt: skip
+    handed_over = (
+        os.geteuid() == 0
+    )  # with sudo, HOME is given to the service user; else it must own it already
+    expected = {
+        "Enrollment": "✓",
+        "Server reached": "✓",
+        "Clock": "✓",
+        "Signed request": "✓",
+        "Configuration": "✓",
+        "Revocation list (CRL)": "✓",
+        "Printer": "✓",
+        "Service file": "✓" if handed_over else "✗",
+    }
     assert {k: marks.get(k) for k in expected} == expected, done.stdout
     assert marks["Card reader"] == "✓"
     if handed_over:
         assert done.returncode == 0 and "Ready: terminal t" in done.stdout
     else:
         assert done.returncode == 1
-    for name in ("terminal.key", "terminal.pem", "ca.pem", "config.json", "trust-list.json", "crl.json", "agent.toml"):
+    for name in (
+        "terminal.key",
+        "terminal.pem",
+        "ca.pem",
+        "config.json",
+        "trust-list.json",
+        "crl.json",
+        "agent.toml",
+    ):
         assert (home / name).is_file(), name
     assert stat.S_IMODE((home / "terminal.key").stat().st_mode) == 0o600
     agent = (home / "agent.toml").read_text()
@@ -70,7 +88,10 @@ def test_rerun_is_safe_same_terminal_same_key_nothing_refetched(live, tmp_path):
     code = live.new_code()["code"]
     first = live.provision(home, "--json", code=code)
     first_json = json.loads(first.stdout)
-    key_before, mtime_before = (home / "terminal.key").read_bytes(), (home / "terminal.key").stat().st_mtime_ns
+    key_before, mtime_before = (
+        (home / "terminal.key").read_bytes(),
+        (home / "terminal.key").stat().st_mtime_ns,
+    )
     second = live.provision(home, code=code)
     assert "Already enrolled as terminal " + first_json["terminal_id"] in second.stdout
     assert "config: unchanged, trust-list: unchanged, crl: unchanged" in second.stdout  # ETags at work
@@ -99,8 +120,11 @@ def test_expired_code(live, tmp_path):
     enrollment = live.new_code(ttl_hours=1)
     engine = make_engine(live.database_url)  # an hour passes
     with write(engine) as conn:
-        conn.execute(update(enrollment_codes).where(enrollment_codes.c.terminal_id == enrollment["terminal_id"])
-                     .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))  # fmt: skip
+        conn.execute(
+            update(enrollment_codes)
+            .where(enrollment_codes.c.terminal_id == enrollment["terminal_id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
     engine.dispose()
     done = live.provision(tmp_path / "home", code=enrollment["code"])
     assert done.returncode == 1 and "the enrollment code has expired" in done.stdout
@@ -115,7 +139,9 @@ def test_code_used_by_another_terminal_key(live, tmp_path):
 
 
 def test_server_unreachable(live, tmp_path):
-    done = live.provision(tmp_path / "home", code=live.new_code()["code"], server=f"http://127.0.0.1:{closed_port()}")
+    done = live.provision(
+        tmp_path / "home", code=live.new_code()["code"], server=f"http://127.0.0.1:{closed_port()}"
+    )
     marks = checklist(done.stdout)
     assert done.returncode == 1 and marks["Server reached"] == "✗" and marks["Enrollment"] == "–"
     assert "check the network cable or Wi-Fi" in done.stdout
@@ -141,14 +167,23 @@ def test_clock_off_is_caught_before_and_by_the_server(live, tmp_path):
     ahead = check_clock(server_now, now=datetime.now(UTC) + timedelta(minutes=7))
     assert not ahead.ok and "ahead of the server" in ahead.detail and "timedatectl" in ahead.fix
     terminal_id = json.loads((home / "config.json").read_text())["terminal_id"]
-    refused = check_ping(live.url, terminal_id, load_private_key(home / "terminal.key"), clock=lambda: time.time() + 420)
+    refused = check_ping(
+        live.url, terminal_id, load_private_key(home / "terminal.key"), clock=lambda: time.time() + 420
+    )
     assert not refused.ok and "clock is wrong" in refused.detail and "timedatectl" in refused.fix
 
 
 def test_printer_offline(live, tmp_path):
     home = tmp_path / "home"
-    done = live.provision(home, "--printer", "epson-tm-t88vi", "--printer-at", f"network:127.0.0.1:{closed_port()}",
-                          code=live.new_code()["code"], printer=False)  # fmt: skip
+    done = live.provision(
+        home,
+        "--printer",
+        "epson-tm-t88vi",
+        "--printer-at",
+        f"network:127.0.0.1:{closed_port()}",
+        code=live.new_code()["code"],
+        printer=False,
+    )
     assert done.returncode == 1 and checklist(done.stdout)["Printer"] == "✗"
     assert "does not answer" in done.stdout and "switch the printer on" in done.stdout
 
@@ -160,7 +195,9 @@ def test_no_reader_by_that_name(live, tmp_path):
 
 def test_revoked_terminal_is_refused_on_its_next_request(live, tmp_path):
     home = tmp_path / "home"
-    terminal_id = json.loads(live.provision(home, "--json", code=live.new_code()["code"]).stdout)["terminal_id"]
+    terminal_id = json.loads(live.provision(home, "--json", code=live.new_code()["code"]).stdout)[
+        "terminal_id"
+    ]
     key = load_private_key(home / "terminal.key")
     assert check_ping(live.url, terminal_id, key).ok
     revoked = live.admin("terminal", "revoke", terminal_id, "--reason", "stolen")
@@ -198,7 +235,10 @@ def test_command_line_mistakes_exit_2_with_one_line(live, cli, tmp_path):
         assert (done.returncode, message in done.stderr) == (2, True), (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1
     assert "--server URL is needed" in cli("mkp-provision", "--home", str(tmp_path / "fresh")).stderr
-    assert "starting with https://" in cli("mkp-provision", "--home", str(home), "--server", "mkp.example.jp").stderr
+    assert (
+        "starting with https://"
+        in cli("mkp-provision", "--home", str(home), "--server", "mkp.example.jp").stderr
+    )
     no_code = live.provision(tmp_path / "fresh2", printer=False)
     assert no_code.returncode == 2 and "--code CODE is needed" in no_code.stderr
     (tmp_path / "afile").write_text("x")

@@ -80,12 +80,16 @@ def test_home_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> None:
 # --- code input ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("typed", ["ABCD-EFGH-JKMN-PQRS", "abcd efgh jkmn pqrs", " abcdefghjkmnpqrs\n", "ABCD-EFGH JKMN-pqrs"])
+@pytest.mark.parametrize(
+    "typed", ["ABCD-EFGH-JKMN-PQRS", "abcd efgh jkmn pqrs", " abcdefghjkmnpqrs\n", "ABCD-EFGH JKMN-pqrs"]
+)
 def test_codes_are_accepted_however_they_are_typed(typed: str) -> None:
     assert normalize_code(typed) == "ABCD-EFGH-JKMN-PQRS"
 
 
-@pytest.mark.parametrize("typed", ["", "ABCD-EFGH-JKMN", "ABCD-EFGH-JKMN-PQRS-T", "ABCD-EFGH-JKMN-PQR!", "ＡBCD-EFGH-JKMN-PQRS"])
+@pytest.mark.parametrize(
+    "typed", ["", "ABCD-EFGH-JKMN", "ABCD-EFGH-JKMN-PQRS-T", "ABCD-EFGH-JKMN-PQR!", "ＡBCD-EFGH-JKMN-PQRS"]
+)
 def test_malformed_codes_are_refused_before_the_network(typed: str) -> None:
     with pytest.raises(ProvisionError) as e:
         normalize_code(typed)
@@ -106,7 +110,9 @@ def test_malformed_codes_are_refused_before_the_network(typed: str) -> None:
         (timedelta(hours=-9), False, False),  # a PC set to JST but told it is UTC
     ],
 )
-def test_clock_check_fails_over_5_minutes_and_warns_over_30_seconds(offset: timedelta, ok: bool, warning: bool) -> None:
+def test_clock_check_fails_over_5_minutes_and_warns_over_30_seconds(
+    offset: timedelta, ok: bool, warning: bool
+) -> None:
     result = check_clock(SERVER_NOW, now=SERVER_NOW + offset)
     assert (result.ok, result.warning, result.required) == (ok, warning, True)
     if not ok or warning:
@@ -162,7 +168,9 @@ def test_crl_of_a_foreign_ca_with_the_same_name_is_refused(tmp_path: Path, jpki:
 def test_no_crl_and_no_trust_list_are_each_explained(tmp_path: Path, jpki: TestCA) -> None:
     home = Home(tmp_path)
     assert "trust list" in check_crl(home).detail
-    home.trust_list.write_text(json.dumps({"jpki_anchors": [jpki.certificate.public_bytes(Encoding.PEM).decode()]}))
+    home.trust_list.write_text(
+        json.dumps({"jpki_anchors": [jpki.certificate.public_bytes(Encoding.PEM).decode()]})
+    )
     result = check_crl(home)
     assert not result.ok and "upload the JPKI CRL" in result.fix
     home.crl.write_text("{not json")
@@ -174,8 +182,9 @@ def test_no_crl_and_no_trust_list_are_each_explained(tmp_path: Path, jpki: TestC
 
 def test_printer_prints_a_test_page_to_a_file(tmp_path: Path) -> None:
     out = tmp_path / "receipt.bin"
-    result = check_printer("epson-tm-t88vi", f"file:{out}", terminal="t0123456789ab", place="横須賀美術館",
-                           now=SERVER_NOW)  # fmt: skip
+    result = check_printer(
+        "epson-tm-t88vi", f"file:{out}", terminal="t0123456789ab", place="横須賀美術館", now=SERVER_NOW
+    )
     assert result.ok, result
     data = out.read_bytes()
     assert b"t0123456789ab" in data and "横須賀美術館".encode("cp932") in data and data.endswith(b"\x1dV\x00")
@@ -237,20 +246,46 @@ def test_checklist_marks_and_one_fix_line_per_problem() -> None:
 
 def test_agent_toml_round_trips_and_keeps_earlier_choices(tmp_path: Path) -> None:
     home = Home(tmp_path)
-    write_agent_toml(home, {"server": {"url": "https://mkp.example.jp"}, "printer": {"profile": "p", "connection": 'file:/a "b"'}})
-    write_agent_toml(home, {"terminal": {"id": "t0123456789ab"}, "printer": {"profile": None, "connection": None},
-                            "reader": {"name": "ACS ACR1252 \\ 00"}})  # fmt: skip
+    write_agent_toml(
+        home,
+        {
+            "server": {"url": "https://mkp.example.jp"},
+            "printer": {"profile": "p", "connection": 'file:/a "b"'},
+        },
+    )
+    write_agent_toml(
+        home,
+        {
+            "terminal": {"id": "t0123456789ab"},
+            "printer": {"profile": None, "connection": None},
+            "reader": {"name": "ACS ACR1252 \\ 00"},
+        },
+    )
     data = read_agent_toml(home)
-    assert data == {"server": {"url": "https://mkp.example.jp"}, "terminal": {"id": "t0123456789ab"},
-                    "printer": {"profile": "p", "connection": 'file:/a "b"'}, "reader": {"name": "ACS ACR1252 \\ 00"}}  # fmt: skip
+    assert data == {
+        "server": {"url": "https://mkp.example.jp"},
+        "terminal": {"id": "t0123456789ab"},
+        "printer": {"profile": "p", "connection": 'file:/a "b"'},
+        "reader": {"name": "ACS ACR1252 \\ 00"},
+    }
 
 
 def test_unit_file_runs_the_agent_hardened_in_home(tmp_path: Path) -> None:
-    text = unit_text(Path("/var/lib/mkp"), "mkp", "t0123456789ab", executable=Path("/opt/mkp/.venv/bin/mkp-agent"))
+    text = unit_text(
+        Path("/var/lib/mkp"), "mkp", "t0123456789ab", executable=Path("/opt/mkp/.venv/bin/mkp-agent")
+    )
     lines = set(text.splitlines())
-    for line in ("User=mkp", "WorkingDirectory=/var/lib/mkp", "ExecStart=/opt/mkp/.venv/bin/mkp-agent run",
-                 "Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/mkp",
-                 "PrivateTmp=yes", "WantedBy=multi-user.target"):  # fmt: skip
+    for line in (
+        "User=mkp",
+        "WorkingDirectory=/var/lib/mkp",
+        "ExecStart=/opt/mkp/.venv/bin/mkp-agent run",
+        "Restart=on-failure",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/mkp",
+        "PrivateTmp=yes",
+        "WantedBy=multi-user.target",
+    ):
         assert line in lines, line
     assert "PrivateDevices=yes" not in lines  # USB readers and printers must stay visible
 
@@ -280,8 +315,13 @@ def test_home_is_handed_to_the_service_user_when_run_with_sudo(tmp_path: Path) -
     problem = hand_over(home.root, "nobody")
     if os.geteuid() == 0:
         assert problem is None
-        assert {(p.stat().st_uid, p.stat().st_gid) for p in (home.root, home.key)} == {(nobody.pw_uid, nobody.pw_gid)}
+        assert {(p.stat().st_uid, p.stat().st_gid) for p in (home.root, home.key)} == {
+            (nobody.pw_uid, nobody.pw_gid)
+        }
         write_agent_toml(home, {"server": {"url": "https://y"}})  # a later run with sudo
-        assert home.agent_toml.stat().st_uid == nobody.pw_uid and read_agent_toml(home)["server"]["url"] == "https://y"
+        assert (
+            home.agent_toml.stat().st_uid == nobody.pw_uid
+            and read_agent_toml(home)["server"]["url"] == "https://y"
+        )
     else:
         assert problem is not None and "does not own" in problem

@@ -8,8 +8,17 @@ from mkp_core import signing
 
 @pytest.fixture
 def place(client, operators):
-    r = client.post("/v1/places", json={"client_id": "place-0001", "place_id": "yokosuka-museum", "name": "横須賀美術館",
-                                        "kind": "museum", "municipality": "142018"}, headers=operators.central)  # fmt: skip
+    r = client.post(
+        "/v1/places",
+        json={
+            "client_id": "place-0001",
+            "place_id": "yokosuka-museum",
+            "name": "横須賀美術館",
+            "kind": "museum",
+            "municipality": "142018",
+        },
+        headers=operators.central,
+    )
     assert r.status_code == 201, r.json
     return r.json
 

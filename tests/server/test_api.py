@@ -40,31 +40,49 @@ def test_grant_spend_balance_reverse(client, operators):
     assert g.status_code == 201 and g.json["amount"] == 1000 and g.json["credit"] == "holder:alice"
     s = client.post(
         "/v1/spends",
-        json={"client_id": "spend-0001", "holder": "alice", "payee": "museum", "point_code": YOKOSUKA, "amount": 400},
+        json={
+            "client_id": "spend-0001",
+            "holder": "alice",
+            "payee": "museum",
+            "point_code": YOKOSUKA,
+            "amount": 400,
+        },
         headers=operators.yokosuka,
     )
     assert s.status_code == 201
-    r = client.post(f"/v1/transfers/{s.json['id']}/reverse", json={"client_id": "rev-00001"}, headers=operators.central)
+    r = client.post(
+        f"/v1/transfers/{s.json['id']}/reverse", json={"client_id": "rev-00001"}, headers=operators.central
+    )
     assert r.status_code == 201 and r.json["reverses"] == s.json["id"]
     assert ledger_state(client, operators) == (3, 3, [{"point_code": YOKOSUKA, "balance": 1000}], True)
 
 
 def test_add_municipality_name_comes_from_the_list(client, operators):
-    r = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.central)
+    r = client.post(
+        "/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.central
+    )
     assert r.status_code == 201
     assert (r.json["name"], r.json["prefecture"], r.json["point_code"]) == ("那覇市", "沖縄県", "472018")
     listed = client.get("/v1/municipalities", headers=operators.central).json["municipalities"]
     assert [m["code"] for m in listed] == ["011002", "142018", "472018"]
-    replay = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.central)
+    replay = client.post(
+        "/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.central
+    )
     assert replay.status_code == 201 and replay.json == r.json
     assert_error(
-        client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "262048"}, headers=operators.central),
-        409, "idempotency_conflict",
-    )  # fmt: skip
+        client.post(
+            "/v1/municipalities", json={"client_id": "muni-0001", "code": "262048"}, headers=operators.central
+        ),
+        409,
+        "idempotency_conflict",
+    )
     assert_error(
-        client.post("/v1/municipalities", json={"client_id": "muni-0002", "code": "472018"}, headers=operators.central),
-        409, "municipality_exists",
-    )  # fmt: skip
+        client.post(
+            "/v1/municipalities", json={"client_id": "muni-0002", "code": "472018"}, headers=operators.central
+        ),
+        409,
+        "municipality_exists",
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,27 +97,47 @@ def test_add_municipality_name_comes_from_the_list(client, operators):
 )
 def test_add_municipality_bad_codes(client, operators, code, status, error):
     before = client.get("/v1/municipalities", headers=operators.central).json
-    r = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": code}, headers=operators.central)
+    r = client.post(
+        "/v1/municipalities", json={"client_id": "muni-0001", "code": code}, headers=operators.central
+    )
     assert_error(r, status, error)
     assert client.get("/v1/municipalities", headers=operators.central).json == before
 
 
 def test_scoped_operator_cannot_add_municipalities(client, operators):
-    r = client.post("/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.yokosuka)
+    r = client.post(
+        "/v1/municipalities", json={"client_id": "muni-0001", "code": "472018"}, headers=operators.yokosuka
+    )
     assert_error(r, 403, "central_operator_only")
 
 
 @pytest.mark.parametrize(
     "amount,error",
-    [(0, "invalid_amount"), (-1, "invalid_amount"), (1.5, "invalid_amount"), (100.0, "invalid_amount"),
-     (10**9 + 1, "invalid_amount"), (10**30, "invalid_amount"), ("100", "invalid_amount"), (True, "invalid_amount"),
-     (None, "invalid_amount")],
-)  # fmt: skip
+    [
+        (0, "invalid_amount"),
+        (-1, "invalid_amount"),
+        (1.5, "invalid_amount"),
+        (100.0, "invalid_amount"),
+        (10**9 + 1, "invalid_amount"),
+        (10**30, "invalid_amount"),
+        ("100", "invalid_amount"),
+        (True, "invalid_amount"),
+        (None, "invalid_amount"),
+    ],
+)
 def test_bad_amounts(client, operators, amount, error):
     client.post("/v1/grants", json=grant_body("seed-0001", amount=5), headers=operators.central)
     before = ledger_state(client, operators)
-    assert_error(client.post("/v1/grants", json=grant_body(amount=amount), headers=operators.central), 422, error)
-    spend = {"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": YOKOSUKA, "amount": amount}
+    assert_error(
+        client.post("/v1/grants", json=grant_body(amount=amount), headers=operators.central), 422, error
+    )
+    spend = {
+        "client_id": "spend-0001",
+        "holder": "alice",
+        "payee": "m",
+        "point_code": YOKOSUKA,
+        "amount": amount,
+    }
     assert_error(client.post("/v1/spends", json=spend, headers=operators.central), 422, error)
     assert ledger_state(client, operators) == before
 
@@ -131,7 +169,9 @@ def test_missing_fields(client, operators, missing):
 )
 def test_bad_grant_bodies(client, operators, body, code):
     if isinstance(body, str):
-        r = client.post("/v1/grants", data=body, headers={**operators.central, "Content-Type": "application/json"})
+        r = client.post(
+            "/v1/grants", data=body, headers={**operators.central, "Content-Type": "application/json"}
+        )
     else:
         r = client.post("/v1/grants", json=body, headers=operators.central)
     assert r.status_code in (404, 422)
@@ -144,7 +184,13 @@ def test_insufficient_points_changes_nothing(client, operators):
     before = ledger_state(client, operators)
     r = client.post(
         "/v1/spends",
-        json={"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": YOKOSUKA, "amount": 101},
+        json={
+            "client_id": "spend-0001",
+            "holder": "alice",
+            "payee": "m",
+            "point_code": YOKOSUKA,
+            "amount": 101,
+        },
         headers=operators.central,
     )
     assert_error(r, 409, "insufficient_points")
@@ -157,15 +203,24 @@ def test_replayed_id_with_other_body(client, operators):
     again = client.post("/v1/grants", json=grant_body(amount=100), headers=operators.central)
     assert again.status_code == 201 and again.json == first.json
     before = ledger_state(client, operators)
-    assert_error(client.post("/v1/grants", json=grant_body(amount=999), headers=operators.central), 409, "idempotency_conflict")
+    assert_error(
+        client.post("/v1/grants", json=grant_body(amount=999), headers=operators.central),
+        409,
+        "idempotency_conflict",
+    )
     assert ledger_state(client, operators) == before
 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer mkp_op_wrong"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "},
-     {"Authorization": "Bearer " + "x" * 5000}],
-)  # fmt: skip
+    [
+        {},
+        {"Authorization": "Bearer mkp_op_wrong"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Bearer " + "x" * 5000},
+    ],
+)
 def test_wrong_or_missing_token(client, operators, headers):
     assert_error(client.post("/v1/grants", json=grant_body(), headers=headers), 401, "unauthorized")
     assert_error(client.get("/v1/holders/alice/balances", headers=headers), 401, "unauthorized")
@@ -175,14 +230,21 @@ def test_wrong_or_missing_token(client, operators, headers):
 def test_scoped_token_acts_only_in_its_municipality(client, operators):
     ok = client.post("/v1/grants", json=grant_body(), headers=operators.yokosuka)
     assert ok.status_code == 201
-    elsewhere = client.post("/v1/grants", json=grant_body("grant-0002", municipality=SAPPORO), headers=operators.yokosuka)
+    elsewhere = client.post(
+        "/v1/grants", json=grant_body("grant-0002", municipality=SAPPORO), headers=operators.yokosuka
+    )
     assert_error(elsewhere, 403, "out_of_scope")
     spend = {"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": YOKOSUKA, "amount": 1}
     assert_error(client.post("/v1/spends", json=spend, headers=operators.sapporo), 403, "out_of_scope")
     assert_error(
-        client.post(f"/v1/transfers/{ok.json['id']}/reverse", json={"client_id": "rev-00001"}, headers=operators.sapporo),
-        403, "out_of_scope",
-    )  # fmt: skip
+        client.post(
+            f"/v1/transfers/{ok.json['id']}/reverse",
+            json={"client_id": "rev-00001"},
+            headers=operators.sapporo,
+        ),
+        403,
+        "out_of_scope",
+    )
     assert_error(client.get("/v1/ledger/verify", headers=operators.yokosuka), 403, "central_operator_only")
     # Sapporo's desk does not see Yokosuka's points.
     assert client.get("/v1/holders/alice/balances", headers=operators.sapporo).json["balances"] == []
@@ -192,12 +254,17 @@ def test_scoped_token_acts_only_in_its_municipality(client, operators):
 def test_unknown_routes_and_methods_use_the_error_shape(client, operators):
     assert_error(client.get("/v1/nothing-here", headers=operators.central), 404, "not_found")
     assert_error(client.delete("/v1/grants", headers=operators.central), 405, "method_not_allowed")
-    assert_error(client.post("/v1/transfers/99/reverse", json={"client_id": "rev-00001"}, headers=operators.central),
-                 404, "unknown_transfer")  # fmt: skip
+    assert_error(
+        client.post("/v1/transfers/99/reverse", json={"client_id": "rev-00001"}, headers=operators.central),
+        404,
+        "unknown_transfer",
+    )
 
 
 def test_oversized_body_is_refused(client, operators):
-    r = client.post("/v1/grants", data="x" * 100_000, headers={**operators.central, "Content-Type": "application/json"})
+    r = client.post(
+        "/v1/grants", data="x" * 100_000, headers={**operators.central, "Content-Type": "application/json"}
+    )
     assert_error(r, 413, "request_entity_too_large")
 
 
@@ -205,29 +272,72 @@ def test_event_point_codes_are_kept_apart(client, operators):
     body = {"client_id": "pc-0000001", "suffix": "FEST2026", "name": "よこすか開国祭"}
     r = client.post("/v1/municipalities/142018/point-codes", json=body, headers=operators.yokosuka)
     assert r.status_code == 201 and (r.json["code"], r.json["kind"]) == ("142018-FEST2026", "event")
-    assert client.post("/v1/municipalities/142018/point-codes", json=body, headers=operators.yokosuka).json == r.json
-    assert_error(client.post("/v1/municipalities/142018/point-codes", json={**body, "client_id": "pc-0000002"},
-                             headers=operators.yokosuka), 409, "point_code_exists")  # fmt: skip
-    assert_error(client.post("/v1/municipalities/011002/point-codes", json={**body, "client_id": "pc-0000003"},
-                             headers=operators.yokosuka), 403, "out_of_scope")  # fmt: skip
+    assert (
+        client.post("/v1/municipalities/142018/point-codes", json=body, headers=operators.yokosuka).json
+        == r.json
+    )
+    assert_error(
+        client.post(
+            "/v1/municipalities/142018/point-codes",
+            json={**body, "client_id": "pc-0000002"},
+            headers=operators.yokosuka,
+        ),
+        409,
+        "point_code_exists",
+    )
+    assert_error(
+        client.post(
+            "/v1/municipalities/011002/point-codes",
+            json={**body, "client_id": "pc-0000003"},
+            headers=operators.yokosuka,
+        ),
+        403,
+        "out_of_scope",
+    )
     for bad in ("fest", "", "A" * 17, "FEST-1"):
-        r = client.post("/v1/municipalities/142018/point-codes", json={**body, "client_id": "pc-0000004", "suffix": bad},
-                        headers=operators.yokosuka)  # fmt: skip
+        r = client.post(
+            "/v1/municipalities/142018/point-codes",
+            json={**body, "client_id": "pc-0000004", "suffix": bad},
+            headers=operators.yokosuka,
+        )
         assert r.status_code == 422
-    client.post("/v1/grants", json=grant_body(point_code="142018-FEST2026", amount=50), headers=operators.yokosuka)
+    client.post(
+        "/v1/grants", json=grant_body(point_code="142018-FEST2026", amount=50), headers=operators.yokosuka
+    )
     client.post("/v1/grants", json=grant_body("grant-0002", amount=20), headers=operators.yokosuka)
     balances = client.get("/v1/holders/alice/balances", headers=operators.central).json["balances"]
-    assert balances == [{"point_code": "142018", "balance": 20}, {"point_code": "142018-FEST2026", "balance": 50}]
-    codes = client.get("/v1/municipalities/142018/point-codes", headers=operators.yokosuka).json["point_codes"]
+    assert balances == [
+        {"point_code": "142018", "balance": 20},
+        {"point_code": "142018-FEST2026", "balance": 50},
+    ]
+    codes = client.get("/v1/municipalities/142018/point-codes", headers=operators.yokosuka).json[
+        "point_codes"
+    ]
     assert [c["code"] for c in codes] == ["142018", "142018-FEST2026"]
-    spend = {"client_id": "spend-0001", "holder": "alice", "payee": "m", "point_code": "142018-FEST2026", "amount": 51}
-    assert_error(client.post("/v1/spends", json=spend, headers=operators.yokosuka), 409, "insufficient_points")
+    spend = {
+        "client_id": "spend-0001",
+        "holder": "alice",
+        "payee": "m",
+        "point_code": "142018-FEST2026",
+        "amount": 51,
+    }
+    assert_error(
+        client.post("/v1/spends", json=spend, headers=operators.yokosuka), 409, "insufficient_points"
+    )
 
 
 @pytest.mark.parametrize("text", ["a\x00b", "line\nbreak", "tab\there", "\x7f", "\x85"])
 def test_control_characters_in_text_are_refused(client, operators, text):
-    place = {"client_id": "place-0001", "place_id": "shop-1", "name": text, "kind": "shop", "municipality": "142018"}
+    place = {
+        "client_id": "place-0001",
+        "place_id": "shop-1",
+        "name": text,
+        "kind": "shop",
+        "municipality": "142018",
+    }
     assert_error(client.post("/v1/places", json=place, headers=operators.central), 422, "invalid_text")
-    assert_error(client.post("/v1/grants", json=grant_body(memo=text), headers=operators.central), 422, "invalid_text")
+    assert_error(
+        client.post("/v1/grants", json=grant_body(memo=text), headers=operators.central), 422, "invalid_text"
+    )
     assert client.get("/v1/places", headers=operators.central).json["places"] == []
     assert ledger_state(client, operators)[0] == 0

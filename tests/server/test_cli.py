@@ -10,7 +10,9 @@ from server.launcher import free_port, start_server
 
 
 def run(*args, env=None, prog="server.admin_cli"):
-    done = subprocess.run([sys.executable, "-m", prog, *args], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", prog, *args], capture_output=True, text=True, env=env, timeout=60
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -19,7 +21,12 @@ def live(database_url, tmp_path):
     server = start_server(database_url, tmp_path)
     code, token, err = run("create-operator", "central", env=server.env, prog="server.cli")
     assert code == 0, err
-    env = {**server.env, "MKP_SERVER": server.url, "MKP_TOKEN": token.strip(), "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml")}
+    env = {
+        **server.env,
+        "MKP_SERVER": server.url,
+        "MKP_TOKEN": token.strip(),
+        "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml"),
+    }
     yield server, env
     server.stop()
 
@@ -30,9 +37,22 @@ def test_operator_workflow(live):
     assert code == 0 and "横須賀市" in out
     code, out, _ = run("--json", "municipality", "list", env=env)
     assert [m["code"] for m in json.loads(out)["municipalities"]] == ["142018"]
-    code, out, _ = run("grant", "--municipality", "142018", "--holder", "alice", "--amount", "1200", "--json", env=env)
+    code, out, _ = run(
+        "grant", "--municipality", "142018", "--holder", "alice", "--amount", "1200", "--json", env=env
+    )
     assert code == 0 and json.loads(out)["amount"] == 1200
-    code, out, _ = run("spend", "--holder", "alice", "--payee", "museum", "--point-code", "142018", "--amount", "200", env=env)
+    code, out, _ = run(
+        "spend",
+        "--holder",
+        "alice",
+        "--payee",
+        "museum",
+        "--point-code",
+        "142018",
+        "--amount",
+        "200",
+        env=env,
+    )
     assert code == 0, out
     code, out, _ = run("balance", "alice", "--json", env=env)
     assert json.loads(out)["balances"] == [{"point_code": "142018", "balance": 1000}]
@@ -43,7 +63,18 @@ def test_operator_workflow(live):
 def test_client_id_makes_a_retry_safe(live):
     _, env = live
     run("municipality", "add", "142018", env=env)
-    args = ("grant", "--municipality", "142018", "--holder", "bob", "--amount", "10", "--client-id", "retry-000001", "--json")
+    args = (
+        "grant",
+        "--municipality",
+        "142018",
+        "--holder",
+        "bob",
+        "--amount",
+        "10",
+        "--client-id",
+        "retry-000001",
+        "--json",
+    )
     first = json.loads(run(*args, env=env)[1])
     second = json.loads(run(*args, env=env)[1])
     assert first == second
@@ -52,11 +83,15 @@ def test_client_id_makes_a_retry_safe(live):
 
 REFUSALS = [
     (("municipality", "add", "142019"), 1, "bad_check_digit"),
-        (("municipality", "add", "999997"), 1, "unknown_municipality"),
-        (("grant", "--municipality", "142018", "--holder", "a", "--amount", "0"), 2, "0 is not in the range"),
-        (("grant", "--municipality", "142018", "--holder", "a", "--amount", "1.5"), 2, "not a valid integer"),
-        (("grant", "--municipality", "131016", "--holder", "a", "--amount", "5"), 1, "unknown_municipality"),
-        (("spend", "--holder", "nobody", "--payee", "p", "--point-code", "142018", "--amount", "5"), 1, "insufficient_points"),
+    (("municipality", "add", "999997"), 1, "unknown_municipality"),
+    (("grant", "--municipality", "142018", "--holder", "a", "--amount", "0"), 2, "0 is not in the range"),
+    (("grant", "--municipality", "142018", "--holder", "a", "--amount", "1.5"), 2, "not a valid integer"),
+    (("grant", "--municipality", "131016", "--holder", "a", "--amount", "5"), 1, "unknown_municipality"),
+    (
+        ("spend", "--holder", "nobody", "--payee", "p", "--point-code", "142018", "--amount", "5"),
+        1,
+        "insufficient_points",
+    ),
 ]
 
 
@@ -103,8 +138,12 @@ def test_token_from_config_file(live, tmp_path):
 
 
 def test_unreachable_server(tmp_path):
-    env = {"MKP_SERVER": f"http://127.0.0.1:{free_port()}", "MKP_TOKEN": "mkp_op_x", "PATH": "/usr/bin:/bin",
-           "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml")}  # fmt: skip
+    env = {
+        "MKP_SERVER": f"http://127.0.0.1:{free_port()}",
+        "MKP_TOKEN": "mkp_op_x",
+        "PATH": "/usr/bin:/bin",
+        "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml"),
+    }
     code, _, err = run("ledger", "verify", env=env)
     assert code == 3 and "cannot reach the server" in err and "connection refused" in err
 
@@ -134,5 +173,16 @@ def test_event_point_codes_from_the_cli(live):
     assert [p["code"] for p in json.loads(out)["point_codes"]] == ["142018", "142018-FEST2026"]
     code, _, err = run("point-code", "add", "142018", "fest", "--name", "x", env=env)
     assert code == 1 and "suffix" in err
-    code, out, _ = run("grant", "--municipality", "142018", "--holder", "a", "--amount", "5", "--point-code", "142018-FEST2026", env=env)
+    code, out, _ = run(
+        "grant",
+        "--municipality",
+        "142018",
+        "--holder",
+        "a",
+        "--amount",
+        "5",
+        "--point-code",
+        "142018-FEST2026",
+        env=env,
+    )
     assert code == 0

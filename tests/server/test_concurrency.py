@@ -29,7 +29,9 @@ def _spender(url: str, worker: int, start: mp.Event, out: mp.Queue) -> None:
 def test_eight_processes_never_overdraw_one_wallet(engine, operators, database_url):
     with write(engine) as conn:
         ledger.transfer(
-            conn, ledger.TransferRequest("fund-0001", YOKOSUKA, "muni:142018", "holder:alice", FUNDED, "grant"), "t"
+            conn,
+            ledger.TransferRequest("fund-0001", YOKOSUKA, "muni:142018", "holder:alice", FUNDED, "grant"),
+            "t",
         )
     ctx = mp.get_context("spawn")
     start, out = ctx.Event(), ctx.Queue()

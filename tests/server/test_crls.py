@@ -35,24 +35,39 @@ def pem(crl: x509.CertificateRevocationList) -> str:
 def delta(ca: TestCA, number: int, base: int, serials: list[int]) -> x509.CertificateRevocationList:
     now = dt.datetime.now(dt.UTC)
     b = (
-        x509.CertificateRevocationListBuilder().issuer_name(ca.certificate.subject).last_update(now)
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.certificate.subject)
+        .last_update(now)
         .next_update(now + dt.timedelta(days=1))
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(x509.DeltaCRLIndicator(base), critical=True)
-    )  # fmt: skip
+    )
     for s in serials:
-        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(s).revocation_date(now).build())
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(s).revocation_date(now).build()
+        )
     return b.sign(ca.key, hashes.SHA256())
 
 
 def upload(client, operators, text, client_id, headers=None):
-    return client.post("/v1/crls", json={"client_id": client_id, "crl": text}, headers=headers or operators.central)
+    return client.post(
+        "/v1/crls", json={"client_id": client_id, "crl": text}, headers=headers or operators.central
+    )
 
 
 @pytest.fixture
 def terminal(client, operators):
-    client.post("/v1/places", json={"client_id": "place-0001", "place_id": "yokosuka-museum", "name": "m",
-                                    "kind": "museum", "municipality": "142018"}, headers=operators.central)  # fmt: skip
+    client.post(
+        "/v1/places",
+        json={
+            "client_id": "place-0001",
+            "place_id": "yokosuka-museum",
+            "name": "m",
+            "kind": "museum",
+            "municipality": "142018",
+        },
+        headers=operators.central,
+    )
     key = signing.generate_terminal_key()
     r = client.post("/v1/enroll", json={"code": new_code(client, operators)["code"], "csr": csr_for(key)})
     return r.json["terminal_id"], key
@@ -60,7 +75,9 @@ def terminal(client, operators):
 
 def download(client, terminal):
     tid, key = terminal
-    req = requests.Request("GET", "http://localhost/v1/terminal/crl", auth=signing.TerminalAuth(tid, key)).prepare()
+    req = requests.Request(
+        "GET", "http://localhost/v1/terminal/crl", auth=signing.TerminalAuth(tid, key)
+    ).prepare()
     return client.get("/v1/terminal/crl", headers=dict(req.headers))
 
 
@@ -70,8 +87,12 @@ def test_full_then_delta_reach_the_terminal(client, operators, test_ca, terminal
     full = test_ca.issue_crl()
     r = upload(client, operators, pem(full), "crl-000001")
     assert r.status_code == 201 and (r.json["kind"], r.json["entries"]) == ("full", 1)
-    d = delta(test_ca, full.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1,
-              full.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number, [2002])  # fmt: skip
+    d = delta(
+        test_ca,
+        full.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1,
+        full.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
+        [2002],
+    )
     der_b64 = base64.b64encode(d.public_bytes(serialization.Encoding.DER)).decode()
     r = upload(client, operators, der_b64, "crl-000002")
     assert r.status_code == 201 and r.json["kind"] == "delta"
@@ -102,6 +123,8 @@ def test_bad_uploads_change_nothing(client, operators, test_ca, tmp_path, termin
 def test_replays_and_old_numbers(client, operators, test_ca):
     first, second = test_ca.issue_crl(), test_ca.issue_crl()
     assert upload(client, operators, pem(second), "crl-000002").status_code == 201
-    assert upload(client, operators, pem(second), "crl-000002").status_code == 201  # same id, same body: replay
+    assert (
+        upload(client, operators, pem(second), "crl-000002").status_code == 201
+    )  # same id, same body: replay
     assert upload(client, operators, pem(second), "crl-000003").json["error"]["code"] == "crl_exists"
     assert upload(client, operators, pem(first), "crl-000004").json["error"]["code"] == "stale_crl"

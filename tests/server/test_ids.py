@@ -27,7 +27,14 @@ def test_shipped_list_is_mic_list_unchanged():
 
 
 @pytest.mark.parametrize(
-    "code,name", [("011002", "札幌市"), ("131016", "千代田区"), ("142018", "横須賀市"), ("262048", "宇治市"), ("472018", "那覇市")]
+    "code,name",
+    [
+        ("011002", "札幌市"),
+        ("131016", "千代田区"),
+        ("142018", "横須賀市"),
+        ("262048", "宇治市"),
+        ("472018", "那覇市"),
+    ],
 )
 def test_known_codes(code, name):
     assert lookup_municipality(code).name == name

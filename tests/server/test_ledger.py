@@ -101,13 +101,22 @@ def test_batch_answers_per_transfer(ready):
     with write(ready) as conn:
         results = ledger.create_transfers(
             conn,
-            [grant("b-000001", amount=100), spend("b-000002", 60), spend("b-000003", 60), spend("b-000004", 40),
-             grant("b-000001", amount=100)],
+            [
+                grant("b-000001", amount=100),
+                spend("b-000002", 60),
+                spend("b-000003", 60),
+                spend("b-000004", 40),
+                grant("b-000001", amount=100),
+            ],
             "test",
-        )  # fmt: skip
+        )
     assert [type(r).__name__ for r in results] == [
-        "Transfer", "Transfer", "InsufficientPoints", "Transfer", "Transfer"
-    ]  # fmt: skip
+        "Transfer",
+        "Transfer",
+        "InsufficientPoints",
+        "Transfer",
+        "Transfer",
+    ]
     assert results[4] == results[0]  # a replay inside one batch is the same transfer
     assert balances(ready, "holder:alice") == {YOKOSUKA: 0}
     assert verified(ready).ok
@@ -118,7 +127,13 @@ def test_reversal_is_a_new_opposite_transfer(ready):
     s = post(ready, spend("spend-0001", 30))
     with write(ready) as conn:
         r = ledger.reverse(conn, s.id, "rev-00001", "test")
-    assert (r.kind, r.debit, r.credit, r.amount, r.reverses) == ("reverse", "payee:shop-1", "holder:alice", 30, s.id)
+    assert (r.kind, r.debit, r.credit, r.amount, r.reverses) == (
+        "reverse",
+        "payee:shop-1",
+        "holder:alice",
+        30,
+        s.id,
+    )
     assert balances(ready, "holder:alice") == {YOKOSUKA: 100}
     with write(ready) as conn:  # the same reversal retried is the same result
         assert ledger.reverse(conn, s.id, "rev-00001", "test") == r
@@ -150,7 +165,9 @@ def test_history_is_append_only_in_the_database(ready):
 def test_verify_finds_a_tampered_balance(ready):
     post(ready, grant("grant-0001", amount=100))
     with write(ready) as conn:
-        conn.execute(text("UPDATE accounts SET credits_posted = credits_posted + 5 WHERE owner = 'holder:alice'"))
+        conn.execute(
+            text("UPDATE accounts SET credits_posted = credits_posted + 5 WHERE owner = 'holder:alice'")
+        )
     report = verified(ready)
     codes = [b["code"] for b in report.breaches]
     assert not report.ok

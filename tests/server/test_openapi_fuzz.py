@@ -24,11 +24,18 @@ def test_no_input_gets_a_server_error(app, operators):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-                  derandomize=not RANDOM)  # fmt: skip
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            derandomize=not RANDOM,
+        )
         def fuzz(case):
             response = case.call(headers=operators.central)
-            assert response.status_code < 500, f"{case.operation.label}: {response.status_code} {response.text}"
+            assert response.status_code < 500, (
+                f"{case.operation.label}: {response.status_code} {response.text}"
+            )
             # Excluded: "auth ignored" (our own valid token rides on every case; test_api.py covers
             # wrong tokens) and "schema-valid data accepted" (a check digit, or 5.0 as an amount,
             # cannot be said in JSON Schema: we refuse both on purpose).

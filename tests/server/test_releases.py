@@ -29,7 +29,9 @@ def release_key(tmp_path):
 @pytest.fixture
 def app(app, tmp_path, release_key):
     config = app.extensions["mkp.config"]
-    app.extensions["mkp.config"] = replace(config, release_dir=str(tmp_path / "releases"), release_key_files=str(release_key[1]))
+    app.extensions["mkp.config"] = replace(
+        config, release_dir=str(tmp_path / "releases"), release_key_files=str(release_key[1])
+    )
     return app
 
 
@@ -39,8 +41,11 @@ def build(tmp_path: Path, version: str, key, files: dict[str, bytes]) -> dict:
     for name, data in files.items():
         (folder / name).write_bytes(data)
     manifest = release.build_manifest(version, sorted(folder.iterdir()))
-    return {"manifest": b64(manifest), "signature": b64(release.sign_manifest(manifest, key)),
-            "files": {n: b64(d) for n, d in files.items()}}  # fmt: skip
+    return {
+        "manifest": b64(manifest),
+        "signature": b64(release.sign_manifest(manifest, key)),
+        "files": {n: b64(d) for n, d in files.items()},
+    }
 
 
 WHEEL = {"mkp-9.0.0-py3-none-any.whl": b"PK\x03\x04 not really a wheel"}
@@ -60,13 +65,19 @@ def test_publish_checks_everything_before_keeping_anything(client, operators, tm
         ({**good, "manifest": b64(b"{}")}, 422, "bad_signature"),
     ]
     for n, (body, status, code) in enumerate(cases):
-        r = client.post("/v1/releases", json={"client_id": f"rel-bad-{n:04d}", **body}, headers=operators.central)
+        r = client.post(
+            "/v1/releases", json={"client_id": f"rel-bad-{n:04d}", **body}, headers=operators.central
+        )
         assert (r.status_code, r.json["error"]["code"]) == (status, code), (n, r.json)
     assert not any(Path(tmp_path / "releases").glob("[0-9]*"))
     r = client.post("/v1/releases", json={"client_id": "rel-000001", **good}, headers=operators.yokosuka)
     assert r.status_code == 403
     r = client.post("/v1/releases", json={"client_id": "rel-000001", **good}, headers=operators.central)
-    assert r.status_code == 201 and r.json["version"] == "9.0.0" and r.json["files"][0]["size"] == len(WHEEL["mkp-9.0.0-py3-none-any.whl"])
+    assert (
+        r.status_code == 201
+        and r.json["version"] == "9.0.0"
+        and r.json["files"][0]["size"] == len(WHEEL["mkp-9.0.0-py3-none-any.whl"])
+    )
     again = client.post("/v1/releases", json={"client_id": "rel-000002", **good}, headers=operators.central)
     assert again.status_code == 201  # publishing the very same release twice is harmless
     (tmp_path / "o").mkdir()
@@ -77,15 +88,26 @@ def test_publish_checks_everything_before_keeping_anything(client, operators, tm
 
 @pytest.fixture
 def live(database_url, tmp_path, release_key):
-    env = {"MKP_RELEASE_DIR": str(tmp_path / "releases"), "MKP_RELEASE_KEY_FILES": str(release_key[1]),
-           "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca")}  # fmt: skip
+    env = {
+        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
+        "MKP_RELEASE_KEY_FILES": str(release_key[1]),
+        "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca"),
+    }
     server = start_server(database_url, tmp_path, extra_env=env)
     token = run_server_command("create-operator", "central", env=server.env)
     operator = requests.Session()
     operator.headers["Authorization"] = f"Bearer {token}"
     operator.post(server.url + "/v1/municipalities", json={"client_id": "m-0000001", "code": "142018"})
-    operator.post(server.url + "/v1/places", json={"client_id": "p-0000001", "place_id": "yokosuka-museum", "name": "m",
-                                                   "kind": "museum", "municipality": "142018"})  # fmt: skip
+    operator.post(
+        server.url + "/v1/places",
+        json={
+            "client_id": "p-0000001",
+            "place_id": "yokosuka-museum",
+            "name": "m",
+            "kind": "museum",
+            "municipality": "142018",
+        },
+    )
     yield server, operator, tmp_path / "releases"
     server.stop()
 
@@ -94,9 +116,13 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
     server, operator, release_dir = live
     key, _ = release_key
     terminal_key = signing.generate_terminal_key()
-    code = operator.post(server.url + "/v1/terminals/enrollments",
-                         json={"client_id": "e-0000001", "place": "yokosuka-museum", "name": "c1"}).json()["code"]  # fmt: skip
-    terminal_id = requests.post(server.url + "/v1/enroll", json={"code": code, "csr": csr_for(terminal_key)}).json()["terminal_id"]
+    code = operator.post(
+        server.url + "/v1/terminals/enrollments",
+        json={"client_id": "e-0000001", "place": "yokosuka-museum", "name": "c1"},
+    ).json()["code"]
+    terminal_id = requests.post(
+        server.url + "/v1/enroll", json={"code": code, "csr": csr_for(terminal_key)}
+    ).json()["terminal_id"]
     session = requests.Session()
     session.auth = signing.TerminalAuth(terminal_id, terminal_key)
     trust = session.get(server.url + "/v1/terminal/trust-list").json()
@@ -107,9 +133,18 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
         update.fetch_verified_release(session, server.url, keys, tmp_path / "s0", "1.0.0")
     assert e.value.code == "no_release"
 
-    assert operator.post(server.url + "/v1/releases", json={"client_id": "rel-000001", **build(tmp_path, "9.0.0", key, WHEEL)}).status_code == 201
+    assert (
+        operator.post(
+            server.url + "/v1/releases",
+            json={"client_id": "rel-000001", **build(tmp_path, "9.0.0", key, WHEEL)},
+        ).status_code
+        == 201
+    )
     verified = update.fetch_verified_release(session, server.url, keys, tmp_path / "s1", "1.0.0")
-    assert verified.manifest.version == "9.0.0" and verified.files[0].read_bytes() == WHEEL["mkp-9.0.0-py3-none-any.whl"]
+    assert (
+        verified.manifest.version == "9.0.0"
+        and verified.files[0].read_bytes() == WHEEL["mkp-9.0.0-py3-none-any.whl"]
+    )
 
     with pytest.raises(update.UpdateError) as e:  # a terminal already on 9.1 is not rolled back
         update.fetch_verified_release(session, server.url, keys, tmp_path / "s2", "9.1.0")
@@ -142,20 +177,50 @@ def test_operator_cli_keygen_publish_and_crl_upload(database_url, tmp_path):
     assert done.returncode == 0 and oct(key.stat().st_mode & 0o777) == "0o600"
     assert cli("mkp-admin", "release", "keygen", "--out", str(key)).returncode == 2  # never overwritten
     ca = TestCA.init(tmp_path / "jpki")
-    env = {"MKP_RELEASE_DIR": str(tmp_path / "releases"), "MKP_RELEASE_KEY_FILES": f"{key}.pub",
-           "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path), "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca")}  # fmt: skip
+    env = {
+        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
+        "MKP_RELEASE_KEY_FILES": f"{key}.pub",
+        "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path),
+        "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca"),
+    }
     with start_server(database_url, tmp_path, extra_env=env) as server:
         token = run_server_command("create-operator", "central", env=server.env)
-        admin = {"MKP_SERVER": server.url, "MKP_TOKEN": token, "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml")}
+        admin = {
+            "MKP_SERVER": server.url,
+            "MKP_TOKEN": token,
+            "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml"),
+        }
         wheel = tmp_path / "mkp-2.0.0-py3-none-any.whl"
         wheel.write_bytes(b"PK\x03\x04 wheel bytes")
-        done = cli("mkp-admin", "release", "publish", "--key", str(key), "--version", "2.0.0", str(wheel), env=admin)
+        done = cli(
+            "mkp-admin", "release", "publish", "--key", str(key), "--version", "2.0.0", str(wheel), env=admin
+        )
         assert done.returncode == 0 and "release 2.0.0 published: 1 file" in done.stdout, done.stderr
         other = tmp_path / "other.key"
         cli("mkp-admin", "release", "keygen", "--out", str(other))
-        done = cli("mkp-admin", "release", "publish", "--key", str(other), "--version", "2.0.1", str(wheel), env=admin)
+        done = cli(
+            "mkp-admin",
+            "release",
+            "publish",
+            "--key",
+            str(other),
+            "--version",
+            "2.0.1",
+            str(wheel),
+            env=admin,
+        )
         assert done.returncode == 1 and "bad_signature" in done.stderr
-        done = cli("mkp-admin", "release", "publish", "--key", str(key), "--version", "not a version", str(wheel), env=admin)
+        done = cli(
+            "mkp-admin",
+            "release",
+            "publish",
+            "--key",
+            str(key),
+            "--version",
+            "not a version",
+            str(wheel),
+            env=admin,
+        )
         assert done.returncode == 2
 
         ca.revoke(99)
@@ -166,4 +231,6 @@ def test_operator_cli_keygen_publish_and_crl_upload(database_url, tmp_path):
         assert done.returncode == 0 and "full CRL number 1 uploaded: 1 entries" in done.stdout, done.stderr
         done = cli("mkp-admin", "--json", "crl", "upload", str(der_file), env=admin)
         assert done.returncode == 0 and json.loads(done.stdout)["number"] == 2
-        assert cli("mkp-admin", "crl", "upload", str(pem_file), env=admin).returncode == 1  # older than what is there
+        assert (
+            cli("mkp-admin", "crl", "upload", str(pem_file), env=admin).returncode == 1
+        )  # older than what is there

@@ -28,7 +28,11 @@ def test_enrollment_issues_a_certificate_for_the_terminal_key(client, operators,
     listed = client.get("/v1/terminals", headers=operators.yokosuka).json["terminals"]
     assert [t["id"] for t in listed] == [terminal_id]
     assert client.get("/v1/terminals", headers=operators.sapporo).json["terminals"] == []
-    cert = x509.load_pem_x509_certificate(client.post("/v1/enroll", json={"code": enrolled[2], "csr": csr_for(key)}).json["certificate"].encode())
+    cert = x509.load_pem_x509_certificate(
+        client.post("/v1/enroll", json={"code": enrolled[2], "csr": csr_for(key)})
+        .json["certificate"]
+        .encode()
+    )
     assert cert.public_key().public_numbers() == key.public_key().public_numbers()
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == terminal_id
     cert.verify_directly_issued_by(ca.certificate)
@@ -87,20 +91,38 @@ def test_expired_code(client, operators, place, engine, app):
 
 @pytest.mark.parametrize("ttl", [0, 169, 1.5, "24"])
 def test_enrollment_ttl_limits(client, operators, place, ttl):
-    r = client.post("/v1/terminals/enrollments", json={"client_id": "enr-ttl-0001", "place": "yokosuka-museum",
-                                                        "name": "x", "ttl_hours": ttl}, headers=operators.central)  # fmt: skip
+    r = client.post(
+        "/v1/terminals/enrollments",
+        json={"client_id": "enr-ttl-0001", "place": "yokosuka-museum", "name": "x", "ttl_hours": ttl},
+        headers=operators.central,
+    )
     assert r.status_code == 422
 
 
 def test_code_is_bound_to_its_place_and_scope(client, operators, place):
-    r = client.post("/v1/terminals/enrollments", json={"client_id": "enr-0000001", "place": "no-such-place", "name": "x"},
-                    headers=operators.central)  # fmt: skip
+    r = client.post(
+        "/v1/terminals/enrollments",
+        json={"client_id": "enr-0000001", "place": "no-such-place", "name": "x"},
+        headers=operators.central,
+    )
     assert r.status_code == 404 and r.json["error"]["code"] == "unknown_place"
-    r = client.post("/v1/terminals/enrollments", json={"client_id": "enr-0000002", "place": "yokosuka-museum", "name": "x"},
-                    headers=operators.sapporo)  # fmt: skip
+    r = client.post(
+        "/v1/terminals/enrollments",
+        json={"client_id": "enr-0000002", "place": "yokosuka-museum", "name": "x"},
+        headers=operators.sapporo,
+    )
     assert r.status_code == 403 and r.json["error"]["code"] == "out_of_scope"
-    r = client.post("/v1/places", json={"client_id": "place-0002", "place_id": "sapporo-lib", "name": "x",
-                                        "kind": "library", "municipality": "011002"}, headers=operators.yokosuka)  # fmt: skip
+    r = client.post(
+        "/v1/places",
+        json={
+            "client_id": "place-0002",
+            "place_id": "sapporo-lib",
+            "name": "x",
+            "kind": "library",
+            "municipality": "011002",
+        },
+        headers=operators.yokosuka,
+    )
     assert r.status_code == 403
 
 
@@ -118,7 +140,9 @@ def test_downloads_send_only_what_changed(client, enrolled):
     for path in ("/v1/terminal/config", "/v1/terminal/trust-list"):
         first = signed(client, key, terminal_id, path)
         assert first.status_code == 200 and first.headers["ETag"]
-        req = requests.Request("GET", "http://localhost" + path, auth=signing.TerminalAuth(terminal_id, key)).prepare()
+        req = requests.Request(
+            "GET", "http://localhost" + path, auth=signing.TerminalAuth(terminal_id, key)
+        ).prepare()
         again = client.get(path, headers={**dict(req.headers), "If-None-Match": first.headers["ETag"]})
         assert again.status_code == 304 and again.data == b""
     anchors = signed(client, key, terminal_id, "/v1/terminal/trust-list").json["jpki_anchors"]
@@ -152,7 +176,9 @@ def test_signature_refusals(client, enrolled, case, code):
     elif case == "body changed":
         r = signed(client, key, terminal_id, path, tamper=lambda body: b'{"x": 1}')
     else:
-        req = requests.Request("GET", "http://localhost" + path, auth=signing.TerminalAuth(terminal_id, key)).prepare()
+        req = requests.Request(
+            "GET", "http://localhost" + path, auth=signing.TerminalAuth(terminal_id, key)
+        ).prepare()
         assert client.get(path, headers=dict(req.headers)).status_code == 200
         r = client.get(path, headers=dict(req.headers))
     assert r.status_code == 401, r.json
@@ -162,20 +188,31 @@ def test_signature_refusals(client, enrolled, case, code):
 def test_revoked_terminal_is_refused_on_its_next_request(client, operators, enrolled):
     terminal_id, key, _ = enrolled
     assert signed(client, key, terminal_id, "/v1/terminal/ping").status_code == 200
-    r = client.post(f"/v1/terminals/{terminal_id}/revoke", json={"client_id": "rev-000001", "reason": "stolen"},
-                    headers=operators.yokosuka)  # fmt: skip
+    r = client.post(
+        f"/v1/terminals/{terminal_id}/revoke",
+        json={"client_id": "rev-000001", "reason": "stolen"},
+        headers=operators.yokosuka,
+    )
     assert r.status_code == 200 and r.json["status"] == "revoked" and r.json["revoke_reason"] == "stolen"
     refused = signed(client, key, terminal_id, "/v1/terminal/ping")
     assert refused.status_code == 401 and refused.json["error"]["code"] == "revoked_key"
-    r = client.post(f"/v1/terminals/{terminal_id}/revoke", json={"client_id": "rev-000002"}, headers=operators.sapporo)
+    r = client.post(
+        f"/v1/terminals/{terminal_id}/revoke", json={"client_id": "rev-000002"}, headers=operators.sapporo
+    )
     assert r.status_code == 403
 
 
 def test_credentials_do_not_cross(client, operators, enrolled):
     terminal_id, key, _ = enrolled
     # A terminal signature is no operator credential...
-    r = signed(client, key, terminal_id, "/v1/grants", method="POST",
-               body={"client_id": "grant-0001", "municipality": "142018", "holder": "a", "amount": 5})  # fmt: skip
+    r = signed(
+        client,
+        key,
+        terminal_id,
+        "/v1/grants",
+        method="POST",
+        body={"client_id": "grant-0001", "municipality": "142018", "holder": "a", "amount": 5},
+    )
     assert r.status_code == 401 and r.json["error"]["code"] == "unauthorized"
     # ...and an operator token is no terminal credential.
     r = client.get("/v1/terminal/ping", headers=operators.central)

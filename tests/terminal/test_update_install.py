@@ -20,8 +20,11 @@ def make_wheel(tmp_path, version: str):
         f'[project]\nname = "mkp-probe"\nversion = "{version}"\n'
     )
     out = tmp_path / "dist"
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out), str(src)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {done.stderr.strip().splitlines()[-1:]}")
     return next(out.glob("*.whl"))
@@ -38,7 +41,9 @@ def test_verified_wheel_installs_and_a_release_without_one_is_refused(tmp_path):
     venv.create(target, with_pip=True)
     python = str(target / "bin" / "python")
     update.install(verified, python=python)
-    done = subprocess.run([python, "-c", "import mkp_probe; print(mkp_probe.VERSION)"], capture_output=True, text=True)
+    done = subprocess.run(
+        [python, "-c", "import mkp_probe; print(mkp_probe.VERSION)"], capture_output=True, text=True
+    )
     assert done.stdout.strip() == "3.1.0"
 
     with pytest.raises(update.UpdateError) as e:

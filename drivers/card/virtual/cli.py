@@ -71,7 +71,7 @@ def _load_ca(directory: str) -> TestCA:
         raise  # unreachable
 
 
-def _load_card(path: str):  # noqa: ANN202
+def _load_card(path: str):
     try:
         return load_card(path)
     except CardFileError as e:
@@ -147,7 +147,7 @@ def insert(card_file: str, slot: int) -> None:
     """
     data = _load_card(card_file)
 
-    def persist(changed) -> None:  # noqa: ANN001
+    def persist(changed) -> None:
         save_card(changed, card_file)
 
     card = VirtualMyNumberCard(data, on_change=persist)

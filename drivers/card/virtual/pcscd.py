@@ -84,12 +84,16 @@ class PcscDaemon:
         if not pcscd_running():
             daemon.start()
         elif not vpcd_ready():
-            raise PcscdUnavailable("the running pcscd has not loaded the vpcd driver (/etc/reader.conf.d/vpcd)")
+            raise PcscdUnavailable(
+                "the running pcscd has not loaded the vpcd driver (/etc/reader.conf.d/vpcd)"
+            )
         return daemon
 
     def start(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(["pcscd", "-f"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                ["pcscd", "-f"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         wait_for(vpcd_ready, 10, "pcscd with the vpcd readers")
 
     def stop(self) -> None:
