@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import SignatureAlgorithmOID
 
+from mkp_core.errors import FixedCodeError
+
 if TYPE_CHECKING:
     import os
 
@@ -72,12 +74,16 @@ class CertStatus(StrEnum):
     CRL_STALE = "crl_stale"
 
 
-class CertificateFormatError(ValueError):
+class CertificateFormatError(FixedCodeError, ValueError):
     """The bytes handed in are not an X.509 certificate."""
 
+    code = "invalid_certificate"
 
-class TrustStoreError(ValueError):
+
+class TrustStoreError(FixedCodeError, ValueError):
     """Trust anchors could not be loaded (no certificate, garbage, unreadable file)."""
+
+    code = "invalid_trust_anchors"
 
 
 def utc_instant(at: datetime | None) -> datetime:

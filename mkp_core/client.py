@@ -1,47 +1,77 @@
-"""A small HTTP client for the ledger API, used by mkp-admin, the demo and the agent.
+"""The HTTP client of the ledger API, used by mkp-admin, the demo, provisioning and the agent.
+
+It is the only place that reads the server's error bodies: every refusal comes out as an
+:class:`ApiError` with the server's ``code``, and a server that cannot be reached as
+:class:`Unreachable`, so callers decide by code and never parse message text.
 
 Every mutation carries a client id, so POSTs are retried safely on connection failures and
 502/503/504: the server answers a retry with the first result.
+
+Sessions come from :func:`new_session`. A transport mounted with :func:`mount_transport` (the
+tests mount the Flask app itself, in-process) serves its URL prefix in every session made after.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.util.retry import Retry
 
+from mkp_core.errors import MkpError
 
-class ApiError(Exception):
-    """The server refused a request: ``status``, machine ``code``, human ``message``."""
+DEFAULT_TIMEOUT = 10.0
+
+_transports: dict[str, BaseAdapter] = {}
+
+
+class ApiError(MkpError):
+    """The server refused a request: HTTP ``status``, machine ``code``, human ``message``."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
+
+    @classmethod
+    def from_response(cls, response: requests.Response) -> ApiError:
+        """The error a reply of status >= 400 carries (``http_error`` if its body is not ours)."""
+        try:
+            error = response.json()["error"]
+            return cls(response.status_code, str(error["code"]), str(error["message"]))
+        except (ValueError, KeyError, TypeError):
+            return cls(response.status_code, "http_error", f"HTTP {response.status_code} from {response.url}")
 
 
-class Unreachable(Exception):
-    """The server could not be reached at all."""
+class Unreachable(MkpError):
+    """The server could not be reached at all (network, DNS, refused, timed out)."""
+
+    kind = "unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("server_unreachable", message)
 
 
 def new_client_id() -> str:
     return str(uuid.uuid4())
 
 
-class ApiClient:
-    """JSON over HTTP with one error shape; ``auth`` is any requests auth (bearer, signatures)."""
+def mount_transport(prefix: str, adapter: BaseAdapter) -> None:
+    """Serve URLs starting with ``prefix`` through ``adapter`` in every session made from now on."""
+    _transports[prefix] = adapter
 
-    def __init__(
-        self, base_url: str, auth: requests.auth.AuthBase | None = None, timeout: float = 10.0
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.auth = auth
+
+def unmount_transport(prefix: str) -> None:
+    _transports.pop(prefix, None)
+
+
+def new_session(auth: requests.auth.AuthBase | None = None, retries: bool = True) -> requests.Session:
+    """A session with mkp's retry policy (POSTs too: every mutation is idempotent by client id)."""
+    session = requests.Session()
+    session.auth = auth
+    if retries:
         retry = Retry(
             total=4,
             connect=4,
@@ -49,31 +79,64 @@ class ApiClient:
             status=3,
             backoff_factor=0.2,
             status_forcelist=(502, 503, 504),
-            allowed_methods=None,  # POSTs too: every mutation is idempotent by client id
+            allowed_methods=None,
             raise_on_status=False,
         )
         adapter = HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    for prefix, transport in _transports.items():
+        session.mount(prefix, transport)
+    return session
 
-    def request(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+
+class ApiClient:
+    """JSON over HTTP with one error shape; ``auth`` is any requests auth (bearer, terminal signatures)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: requests.auth.AuthBase | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or new_session()
+        if auth is not None:
+            self.session.auth = auth
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """The raw reply of status < 400 (a 304 included); ``ApiError`` or ``Unreachable`` otherwise."""
+        url = self.base_url + path
         try:
-            response = self.session.request(method, self.base_url + path, json=json, timeout=self.timeout)
+            response = self.session.request(
+                method, url, json=json, headers=dict(headers or {}), timeout=self.timeout
+            )
         except requests.ConnectionError as e:
             raise Unreachable(f"cannot reach the server at {self.base_url}: {_reason(e)}") from None
         except requests.Timeout:
             raise Unreachable(
                 f"the server at {self.base_url} did not answer within {self.timeout:g} s"
             ) from None
+        except requests.RequestException as e:
+            raise Unreachable(f"cannot talk to the server at {self.base_url}: {type(e).__name__}") from None
         if response.status_code >= 400:
-            try:
-                error = response.json()["error"]
-                raise ApiError(response.status_code, error["code"], error["message"])
-            except (ValueError, KeyError, TypeError):
-                raise ApiError(
-                    response.status_code, "http_error", f"HTTP {response.status_code} from {self.base_url}"
-                ) from None
-        return response.json()
+            raise ApiError.from_response(response)
+        return response
+
+    def request(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+        response = self.send(method, path, json)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(response.status_code, "http_error", f"{path}: the reply is not JSON") from None
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)

@@ -29,6 +29,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from mkp_core.certcheck import Anchor, TrustStore, utc_instant
+from mkp_core.errors import FixedCodeError
 
 __all__ = [
     "CLOCK_SKEW",
@@ -49,8 +50,10 @@ _MASK64 = _U64 - 1
 _BUCKET_MIN = 1 << 16  # below this many serials, one sorted() is cheap enough
 
 
-class CrlError(ValueError):
+class CrlError(FixedCodeError, ValueError):
     """A CRL was refused; the message names the source and says why, in one line."""
+
+    code = "invalid_crl"
 
 
 class CrlFormatError(CrlError):
@@ -60,13 +63,19 @@ class CrlFormatError(CrlError):
 class CrlSignatureError(CrlError):
     """The CRL is not signed by any configured trust anchor (foreign CA or tampered)."""
 
+    code = "untrusted_crl"
+
 
 class CrlUnsupportedError(CrlError):
     """A well-formed CRL of a kind the store does not handle (indirect or partial CRL)."""
 
+    code = "unsupported_crl"
+
 
 class CrlDeltaError(CrlError):
     """A delta CRL that cannot be applied to the full CRL in the store."""
+
+    code = "bad_delta_crl"
 
 
 class _SerialIndex:

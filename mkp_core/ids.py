@@ -1,4 +1,5 @@
-"""Identifier rules both sides agree on: municipality codes, point codes, holders, client ids.
+"""Identifier rules both sides agree on: municipality codes, point codes, holders, client ids,
+place kinds and enrollment codes.
 
 Everything here is pure: a string in, a normalised string out or ``InvalidId`` with a code
 that the server and the CLIs show unchanged.
@@ -7,6 +8,9 @@ that the server and the CLIs show unchanged.
 from __future__ import annotations
 
 import re
+import secrets
+
+from mkp_core.errors import MkpError
 
 MUNICIPALITY_CODE_RE = re.compile(r"^[0-9]{6}$")
 # A point code is a municipality's general code ("142018") or one of its event codes
@@ -21,13 +25,17 @@ MYKEY_ID_RE = re.compile(r"^[A-Za-z0-9]{8}$")
 MAX_AMOUNT = 1_000_000_000
 
 
-class InvalidId(ValueError):
-    """An identifier that breaks its rule; ``code`` is machine-readable."""
+# What a place where terminals stand may be.
+PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+# Enrollment codes: 16 characters of a Crockford-style alphabet (no 0/O, 1/I/L, U), so a code
+# read aloud or typed is unambiguous; shown in groups of four: ABCD-EFGH-JKMN-PQRS.
+ENROLLMENT_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+ENROLLMENT_CODE_LENGTH = 16
+
+
+class InvalidId(MkpError, ValueError):
+    """An identifier that breaks its rule; ``code`` is machine-readable."""
 
 
 def municipality_check_digit(first_five: str) -> int:
@@ -85,3 +93,36 @@ def validate_client_id(client_id: str) -> str:
             "invalid_client_id", f"client id must be 8-64 of A-Z a-z 0-9 . _ : -, got {client_id!r}"
         )
     return client_id
+
+
+def validate_place_kind(kind: str) -> str:
+    if kind not in PLACE_KINDS:
+        raise InvalidId(
+            "invalid_place_kind", f"place kind must be one of {', '.join(PLACE_KINDS)}, got {kind!r}"
+        )
+    return kind
+
+
+def new_enrollment_code() -> str:
+    """A fresh one-time code, grouped for reading aloud (about 78 bits)."""
+    raw = "".join(secrets.choice(ENROLLMENT_CODE_ALPHABET) for _ in range(ENROLLMENT_CODE_LENGTH))
+    return _group(raw)
+
+
+def normalize_enrollment_code(code: str) -> str:
+    """A code as people type it (any case, spaces, dashes) in its grouped form, or ``InvalidId``.
+
+    Only the length and the characters are checked here; whether the code exists is the server's
+    business. Letters outside the alphabet are accepted (a typed O for a 0 is then simply unknown).
+    """
+    raw = "".join(ch for ch in str(code).upper() if not ch.isspace() and ch != "-")
+    if len(raw) != ENROLLMENT_CODE_LENGTH or not raw.isascii() or not raw.isalnum():
+        raise InvalidId(
+            "bad_code_format",
+            f"{code!r} is not an enrollment code: 16 letters and digits, e.g. ABCD-EFGH-JKMN-PQRS",
+        )
+    return _group(raw)
+
+
+def _group(raw: str) -> str:
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))

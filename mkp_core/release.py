@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,21 +31,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from packaging.version import InvalidVersion, Version
 
+from mkp_core.errors import MkpError
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")  # a plain file name: no folders, no '..'
 
 
-class ReleaseError(Exception):
+class ReleaseError(MkpError):
     """A release the agent must not install. ``code`` is machine-readable.
 
     Codes: ``bad_signature``, ``bad_manifest``, ``downgrade``, ``unknown_file``,
-    ``size_mismatch``, ``hash_mismatch``.
+    ``size_mismatch``, ``hash_mismatch``, ``no_release_key``.
     """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -186,6 +184,29 @@ def verify_manifest(
             "downgrade", f"release {parsed.version} is older than the installed {installed_version}; refused"
         )
     return parsed
+
+
+def verify_with_any(
+    manifest: bytes,
+    signature: bytes,
+    operator_keys: Iterable[ed25519.Ed25519PublicKey],
+    installed_version: str | None = None,
+) -> Manifest:
+    """:func:`verify_manifest` with the first of the operator's release keys that signed it.
+
+    Several keys are configured while a release key is rotated. Only a signature that no key
+    verifies is ``bad_signature``; any other refusal (bad manifest, downgrade) is the answer.
+    """
+    keys = list(operator_keys)
+    if not keys:
+        raise ReleaseError("no_release_key", "no operator release key is configured")
+    for key in keys[:-1]:
+        try:
+            return verify_manifest(manifest, signature, key, installed_version)
+        except ReleaseError as e:
+            if e.code != "bad_signature":
+                raise
+    return verify_manifest(manifest, signature, keys[-1], installed_version)
 
 
 def verify_file(manifest: Manifest, path: str | os.PathLike[str], name: str | None = None) -> ReleaseFile:

@@ -46,6 +46,8 @@ from http_message_signatures import (
 )
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 
+from mkp_core.errors import FixedCodeError
+
 ALGORITHM = algorithms.ECDSA_P256_SHA256
 #: Signed application tag: a signature made for another protocol with the same key is not accepted.
 TAG = "mkp-terminal"
@@ -63,14 +65,11 @@ PrivateKey = ec.EllipticCurvePrivateKey
 # Errors
 
 
-class SignatureError(Exception):
+class SignatureError(FixedCodeError):
     """A request the server must refuse; ``code`` is machine-readable, ``str()`` is for a human."""
 
     code = "bad_signature"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    kind = "unauthorized"
 
 
 class MissingSignature(SignatureError):

@@ -218,7 +218,7 @@ class Health(Out):
 # --- places and terminals -------------------------------------------------------------------
 
 PlaceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,39}$", description="slug: a-z, 0-9, '-'")]
-PlaceKind = Annotated[str, Field(pattern=r"^(shop|museum|library|office|facility)$")]
+PlaceKind = Annotated[str, Field(pattern="^(" + "|".join(ids.PLACE_KINDS) + ")$")]
 Name = Text(64, min_length=1)
 
 

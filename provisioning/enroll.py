@@ -20,6 +20,8 @@ from cryptography.x509.oid import NameOID
 from agent.home import Home, read_agent_toml, write_atomic
 from agent.sync import TIMEOUT
 from mkp_core.client import ApiClient, ApiError, Unreachable
+from mkp_core.errors import MkpError
+from mkp_core.ids import InvalidId, normalize_enrollment_code
 from mkp_core.signing import (
     PrivateKey,
     generate_terminal_key,
@@ -28,16 +30,12 @@ from mkp_core.signing import (
     save_private_key,
 )
 
-CODE_LENGTH = 16
 
-
-class ProvisionError(Exception):
+class ProvisionError(MkpError):
     """A step that cannot go on: ``code`` for programs, ``message`` and ``fix`` one line each for people."""
 
     def __init__(self, code: str, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message)
         self.fix = fix
 
 
@@ -87,14 +85,14 @@ def make_csr(key: PrivateKey, name: str = "mkp terminal") -> str:
 
 def normalize_code(code: str) -> str:
     """People type codes: accept any case, spaces and dashes; refuse a wrong length before any network."""
-    raw = "".join(ch for ch in code.upper() if not ch.isspace() and ch != "-")
-    if len(raw) != CODE_LENGTH or not raw.isascii() or not raw.isalnum():
+    try:
+        return normalize_enrollment_code(code)
+    except InvalidId:
         raise ProvisionError(
             "bad_code_format",
             f"{code!r} is not an enrollment code",
             "type the 16 letters and digits the operator gave you, e.g. ABCD-EFGH-JKMN-PQRS",
-        )
-    return "-".join(raw[i : i + 4] for i in range(0, CODE_LENGTH, 4))
+        ) from None
 
 
 # --- enrollment ----------------------------------------------------------------------------------

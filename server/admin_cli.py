@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mkp_core.client import ApiClient, ApiError, BearerToken, Unreachable
+from mkp_core.ids import PLACE_KINDS
 
 DEFAULT_CONFIG = Path.home() / ".config" / "mkp" / "admin.toml"
 
@@ -230,8 +231,6 @@ def ledger_verify(as_json: bool) -> None:
 
 
 # --- places and terminals ------------------------------------------------------------------------
-
-PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
 
 
 @main.group()

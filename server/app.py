@@ -14,15 +14,24 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from mkp_core.errors import MkpError
 from mkp_core.wire import FIELD_ERROR_CODES, Health
 from server.config import ServerConfig
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
-from server.errors import DomainError
 
 log = logging.getLogger("mkp.server")
 
-STATUS_BY_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403, "unauthorized": 401}
+# The HTTP status for each kind of refusal (``MkpError.kind``).
+STATUS_BY_KIND = {
+    "invalid": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "forbidden": 403,
+    "unauthorized": 401,
+    "too_large": 413,
+    "unavailable": 503,
+}
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -139,8 +148,8 @@ def create_app(config: ServerConfig | None = None) -> Flask:
             log.exception("health check failed")
             return {"status": "unavailable", "database": engine.dialect.name, "schema_version": None}, 503
 
-    @app.errorhandler(DomainError)
-    def domain_error(e: DomainError) -> Response:
+    @app.errorhandler(MkpError)
+    def domain_error(e: MkpError) -> Response:
         return error_response(STATUS_BY_KIND.get(e.kind, 400), e.code, e.message)
 
     @app.errorhandler(HTTPException)

@@ -10,10 +10,10 @@ import sys
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from mkp_core.errors import MkpError
 from server.config import ConfigError, ServerConfig
 from server.db import migrate
 from server.db.engine import DatabaseUrlError, make_engine, read, write
-from server.errors import DomainError
 
 
 def _config(config_file: str | None, db: str | None) -> ServerConfig:
@@ -79,7 +79,7 @@ def create_operator(name: str, municipality: str | None, db: str | None, config_
     try:
         with write(engine) as conn:
             token = create(conn, name, municipality)
-    except (DomainError, ValueError) as e:
+    except (MkpError, ValueError) as e:
         raise click.ClickException(getattr(e, "message", str(e))) from None
     click.echo(token)
 
@@ -97,7 +97,7 @@ def revoke_operator(name: str, db: str | None, config_file: str | None) -> None:
     try:
         with write(engine) as conn:
             changed = revoke(conn, name)
-    except DomainError as e:
+    except MkpError as e:
         raise click.ClickException(e.message) from None
     click.echo(f"operator {name} revoked" if changed else f"operator {name} was revoked already")
 

@@ -8,11 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from mkp_core.errors import MkpError
+
 DEFAULT_DATABASE_URL = "sqlite:///var/mkp.sqlite3"
 
 
-class ConfigError(ValueError):
+class ConfigError(MkpError, ValueError):
     """A configuration file or variable that cannot be used."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_config", message)
 
 
 @dataclass(frozen=True)

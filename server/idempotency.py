@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from mkp_core.errors import Conflict
 from server.db.tables import idempotency
-from server.errors import Conflict
 
 
 def body_hash(scope: str, body: dict[str, Any]) -> str:

@@ -12,11 +12,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mkp_core.errors import FixedCodeError
 
-class CardError(Exception):
+
+class CardError(FixedCodeError):
     """Base class of every card and reader failure; ``str()`` is a one-line human message."""
 
-    code: str = "card_error"
+    code = "card_error"
 
 
 class PcscdNotRunningError(CardError):

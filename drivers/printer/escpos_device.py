@@ -22,6 +22,8 @@ from escpos.constants import QR_ECLEVEL_M
 from escpos.exceptions import DeviceNotFoundError
 from escpos.exceptions import Error as EscposError
 
+from mkp_core.errors import MkpError
+
 if TYPE_CHECKING:
     from agent.profiles import PrinterProfile
 
@@ -30,13 +32,8 @@ KANJI_SHIFT_JIS = b"\x1c\x43\x01"  # FS C 1
 KANJI_OFF = b"\x1c\x2e"  # FS .
 
 
-class PrinterError(Exception):
+class PrinterError(MkpError):
     """The printer cannot be used. ``code``: bad_connection, offline, not_writable, unsupported, no_kanji."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
+from mkp_core.errors import NotFound
 from server import idempotency
 from server.api import BEARER, config, engine, operator, trust_store
 from server.crls import service
 from server.db.engine import read, run_write
-from server.errors import NotFound
 
 bp = APIBlueprint("crls", __name__, url_prefix="/v1", abp_security=BEARER)
 tag = Tag(name="crls", description="Revocation lists of user-authentication certificates")

@@ -18,8 +18,8 @@ from sqlalchemy import Connection, insert, select
 
 from mkp_core.certcheck import TrustStore
 from mkp_core.crl import CrlError, CrlStore
+from mkp_core.errors import Conflict, MkpError
 from server.db.tables import crls
-from server.errors import Conflict, DomainError
 
 
 def decode_crl(text: str) -> bytes:
@@ -30,7 +30,7 @@ def decode_crl(text: str) -> bytes:
             return x509.load_pem_x509_crl(text.encode()).public_bytes(Encoding.DER)
         return base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error):
-        raise DomainError("invalid_crl", "crl must be a PEM X.509 CRL or DER in base64") from None
+        raise MkpError("invalid_crl", "crl must be a PEM X.509 CRL or DER in base64") from None
 
 
 def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
@@ -42,7 +42,7 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
     except x509.ExtensionNotFound:
         indicator = None
     except ValueError as e:
-        raise DomainError("invalid_crl", f"not a usable CRL: {e}") from None
+        raise MkpError("invalid_crl", f"not a usable CRL: {e}") from None
     try:
         if indicator is None:
             store = CrlStore.load(der, trust)
@@ -55,7 +55,7 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
             store = CrlStore.load(full.der, trust).apply_delta(der, trust)
             kind, base, entries = "delta", indicator.crl_number, len(parsed)
     except CrlError as e:
-        raise DomainError("invalid_crl", str(e)) from None
+        raise MkpError("invalid_crl", str(e)) from None
     issuer, number = store.issuer_fingerprint, store.crl_number or 0
     newest = conn.execute(
         select(crls.c.number)

@@ -16,12 +16,17 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
+from mkp_core.errors import MkpError
+
 READ_OPTION = "mkp_read"
 T = TypeVar("T")
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(MkpError, ValueError):
     """A database URL this server cannot use."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_database_url", message)
 
 
 def normalize_url(url: str) -> str:

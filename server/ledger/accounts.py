@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
+from mkp_core.errors import MkpError
 from server.db.tables import accounts
-from server.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,11 @@ NON_NEGATIVE_KINDS = sorted({k.name for k in ACCOUNT_KINDS.values() if not k.may
 
 
 def account_kind(owner: str) -> AccountKind:
-    """The kind of the account an owner string names; ``DomainError`` for an unknown prefix."""
+    """The kind of the account an owner string names; ``MkpError`` for an unknown prefix."""
     prefix, sep, rest = owner.partition(":")
     kind = ACCOUNT_KINDS.get(prefix)
     if not sep or not rest or kind is None:
-        raise DomainError("invalid_owner", f"not an account owner: {owner!r}")
+        raise MkpError("invalid_owner", f"not an account owner: {owner!r}")
     return kind
 
 

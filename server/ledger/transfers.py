@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
+from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
 from server.db.engine import insert_ignoring_conflicts, is_postgres
 from server.db.tables import accounts, point_codes, transfers
-from server.errors import Conflict, DomainError, NotFound
 from server.ledger.accounts import account_kind
 
 TRANSFER_KINDS = frozenset(
@@ -85,19 +85,19 @@ class Transfer:
 
 
 def transfer(conn: Connection, request: TransferRequest, actor: str) -> Transfer:
-    """Post one transfer or raise its ``DomainError``."""
+    """Post one transfer or raise its ``MkpError``."""
     (result,) = create_transfers(conn, [request], actor)
-    if isinstance(result, DomainError):
+    if isinstance(result, MkpError):
         raise result
     return result
 
 
 def create_transfers(
     conn: Connection, requests: Sequence[TransferRequest], actor: str, now: datetime | None = None
-) -> list[Transfer | DomainError]:
+) -> list[Transfer | MkpError]:
     """Post a batch; one result per request, in order. Call inside a write transaction."""
     now = now or datetime.now(UTC)
-    results: list[Transfer | DomainError | None] = [_check_shape(r) for r in requests]
+    results: list[Transfer | MkpError | None] = [_check_shape(r) for r in requests]
     todo = [i for i, r in enumerate(results) if r is None]
     if not todo:
         return results  # type: ignore[return-value]
@@ -248,19 +248,19 @@ def get_transfer(conn: Connection, transfer_id: int) -> Transfer:
     return rows[0][0]
 
 
-def _check_shape(r: TransferRequest) -> DomainError | None:
+def _check_shape(r: TransferRequest) -> MkpError | None:
     if type(r.amount) is not int or not 0 < r.amount <= MAX_AMOUNT:
-        return DomainError(
+        return MkpError(
             "invalid_amount", f"amount must be a whole number from 1 to {MAX_AMOUNT}, got {r.amount!r}"
         )
     if r.kind not in TRANSFER_KINDS:
-        return DomainError("invalid_kind", f"unknown transfer kind {r.kind!r}")
+        return MkpError("invalid_kind", f"unknown transfer kind {r.kind!r}")
     if r.debit == r.credit:
-        return DomainError("same_account", "a transfer needs two different accounts")
+        return MkpError("same_account", "a transfer needs two different accounts")
     try:
         account_kind(r.debit)
         account_kind(r.credit)
-    except DomainError as e:
+    except MkpError as e:
         return e
     return None
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
+from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import general_point_code
 from mkp_core.municipalities import lookup_municipality
 from server.db.tables import municipalities, point_codes
-from server.errors import Conflict, DomainError, NotFound
 
 
 def add_municipality(conn: Connection, code: str) -> dict:
@@ -17,7 +17,7 @@ def add_municipality(conn: Connection, code: str) -> dict:
     try:
         info = lookup_municipality(code)
     except ValueError as e:
-        raise (NotFound if e.code == "unknown_municipality" else DomainError)(e.code, e.message) from None
+        raise (NotFound if e.code == "unknown_municipality" else MkpError)(e.code, e.message) from None
     if conn.execute(select(municipalities.c.code).where(municipalities.c.code == code)).first():
         raise Conflict("municipality_exists", f"municipality {code} {info.name} has been added already")
     now = datetime.now(UTC)

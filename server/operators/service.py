@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound, Unauthorized
 from mkp_core.ids import validate_municipality_code
 from server.db.tables import municipalities, operators
-from server.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
 
 TOKEN_PREFIX = "mkp_op_"
 
@@ -51,7 +51,7 @@ def create_operator(conn: Connection, name: str, municipality: str | None = None
     """Create an operator and return its token (the only time it is ever shown)."""
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable():
-        raise DomainError("invalid_operator_name", "operator name must be 1-64 printable characters")
+        raise MkpError("invalid_operator_name", "operator name must be 1-64 printable characters")
     if municipality is not None:
         validate_municipality_code(municipality)
         if (

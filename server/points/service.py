@@ -9,10 +9,10 @@ from __future__ import annotations
 from sqlalchemy import Connection, select
 
 from mkp_core import wire
+from mkp_core.errors import MkpError, NotFound
 from mkp_core.ids import general_point_code, point_code_municipality
 from server import ledger
 from server.db.tables import point_codes
-from server.errors import DomainError, NotFound
 from server.ledger.transfers import get_transfer
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
@@ -24,7 +24,7 @@ def grant(conn: Connection, op: Operator, body: wire.GrantCreate) -> ledger.Tran
     get_municipality(conn, body.municipality)
     code = body.point_code or general_point_code(body.municipality)
     if point_code_municipality(code) != body.municipality:
-        raise DomainError(
+        raise MkpError(
             "point_code_mismatch", f"point code {code} does not belong to municipality {body.municipality}"
         )
     _require_point_code(conn, code)

@@ -10,10 +10,10 @@ from flask import request, send_file
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
+from mkp_core.errors import MkpError
 from server import idempotency
 from server.api import BEARER, config, engine, etagged, operator
 from server.db.engine import run_write
-from server.errors import DomainError
 from server.releases import service
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_id
 
@@ -41,7 +41,7 @@ def _b64(value: str, what: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise DomainError("invalid_base64", f"{what} is not base64") from None
+        raise MkpError("invalid_base64", f"{what} is not base64") from None
 
 
 @bp.post("/releases", tags=[tag], responses={201: wire.ReleaseInfo, **ERRORS})

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from packaging.version import InvalidVersion, Version
 
 from mkp_core import release
-from server.errors import Conflict, DomainError, NotFound
+from mkp_core.errors import Conflict, MkpError, NotFound
 
 MANIFEST, SIGNATURE = "manifest.json", "manifest.json.sig"
 
@@ -36,23 +36,6 @@ def load_release_keys(files: str) -> list[ed25519.Ed25519PublicKey]:
     ]
 
 
-def verify_with_any(
-    manifest: bytes, signature: bytes, keys: list[ed25519.Ed25519PublicKey]
-) -> release.Manifest:
-    """The manifest if one of the operator's release keys signed it."""
-    if not keys:
-        raise DomainError("no_release_key", "the server has no release key configured (release_key_files)")
-    error: release.ReleaseError | None = None
-    for key in keys:
-        try:
-            return release.verify_manifest(manifest, signature, key)
-        except release.ReleaseError as e:
-            if e.code != "bad_signature":
-                raise DomainError(e.code, e.message) from None
-            error = e
-    raise DomainError(error.code, error.message)
-
-
 def publish(
     release_dir: str | os.PathLike,
     keys: list[ed25519.Ed25519PublicKey],
@@ -61,7 +44,9 @@ def publish(
     files: dict[str, bytes],
 ) -> dict:
     """Check and keep a release; the folder appears whole or not at all."""
-    parsed = verify_with_any(manifest, signature, keys)
+    if not keys:
+        raise MkpError("no_release_key", "the server has no release key configured (release_key_files)")
+    parsed = release.verify_with_any(manifest, signature, keys)
     root = Path(release_dir)
     root.mkdir(parents=True, exist_ok=True)
     target = root / parsed.version
@@ -74,7 +59,7 @@ def publish(
     listed = {f.name for f in parsed.files}
     if set(files) != listed:
         missing, extra = sorted(listed - set(files)), sorted(set(files) - listed)
-        raise DomainError(
+        raise MkpError(
             "release_files_mismatch",
             f"files missing: {missing or 'none'}; not in the manifest: {extra or 'none'}",
         )
@@ -83,10 +68,7 @@ def publish(
         for name, data in files.items():
             path = staging / name
             path.write_bytes(data)
-            try:
-                release.verify_file(parsed, path)
-            except release.ReleaseError as e:
-                raise DomainError(e.code, e.message) from None
+            release.verify_file(parsed, path)
         (staging / MANIFEST).write_bytes(manifest)
         (staging / SIGNATURE).write_bytes(signature)
         os.replace(staging, target)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from server.errors import DomainError
+from mkp_core.errors import MkpError
 
 TERMINAL_CERT_DAYS = 825
 
@@ -96,14 +96,14 @@ class TerminalCA:
 
 
 def parse_csr(pem: str) -> x509.CertificateSigningRequest:
-    """A CSR for an EC P-256 key with a valid self-signature, or ``DomainError('invalid_csr')``."""
+    """A CSR for an EC P-256 key with a valid self-signature, or ``MkpError('invalid_csr')``."""
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
     except (ValueError, TypeError):
-        raise DomainError("invalid_csr", "csr is not a PEM certificate signing request") from None
+        raise MkpError("invalid_csr", "csr is not a PEM certificate signing request") from None
     key = csr.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise DomainError("invalid_csr", "the terminal key must be ECDSA P-256")
+        raise MkpError("invalid_csr", "the terminal key must be ECDSA P-256")
     if not csr.is_signature_valid:
-        raise DomainError("invalid_csr", "the CSR's signature does not verify")
+        raise MkpError("invalid_csr", "the CSR's signature does not verify")
     return csr

@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives import serialization
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
+from mkp_core.errors import NotFound
 from server.api import config, content_version, engine, etagged, terminal_ca, trust_store
 from server.crls import service as crl_service
 from server.db.engine import read
-from server.errors import NotFound
 from server.releases.service import load_release_keys
 from server.terminals import service
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_id

@@ -14,30 +14,18 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, insert, select, update
 
+from mkp_core.errors import Conflict, NotFound
+from mkp_core.ids import new_enrollment_code, normalize_enrollment_code
 from mkp_core.signing import key_fingerprint
 from server.db.tables import enrollment_codes, places, point_codes, terminals
-from server.errors import Conflict, DomainError, NotFound
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
 from server.terminals.ca import TerminalCA, parse_csr
 
-PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
-# Crockford-style alphabet: no 0/O, 1/I/L, U, so a code read aloud or typed is unambiguous.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
-
-
-def normalize_code(code: str) -> str:
-    """Codes are typed by people: ignore case, spaces and dashes."""
-    return "".join(ch for ch in code.upper() if ch.isalnum())
-
 
 def hash_code(code: str) -> str:
-    return hashlib.sha256(normalize_code(code).encode()).hexdigest()
-
-
-def new_code() -> str:
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
-    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+    """Codes are stored only as this hash (of the 16 characters, whatever grouping was typed)."""
+    return hashlib.sha256(normalize_enrollment_code(code).replace("-", "").encode()).hexdigest()
 
 
 # --- places -----------------------------------------------------------------------------------
@@ -97,7 +85,7 @@ def create_enrollment(conn: Connection, op: Operator, place_id: str, name: str, 
     """A pending terminal at ``place_id`` and its one-time code (returned only here)."""
     get_place(conn, place_id, op)
     terminal_id = "t" + secrets.token_hex(6)
-    code = new_code()
+    code = new_enrollment_code()
     now = datetime.now(UTC)
     expires = now + timedelta(hours=ttl_hours)
     conn.execute(
@@ -231,9 +219,3 @@ def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int])
         "point_codes": list(codes),
         "offline": offline,
     }
-
-
-def validate_place_kind(kind: str) -> str:
-    if kind not in PLACE_KINDS:
-        raise DomainError("invalid_place_kind", f"place kind must be one of {', '.join(PLACE_KINDS)}")
-    return kind

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from mkp_core.errors import Conflict, MkpError, NotFound
 from server import ledger
 from server.db.engine import read, write
-from server.errors import Conflict, DomainError, NotFound
 
 YOKOSUKA = "142018"
 
@@ -85,7 +85,7 @@ def test_spend_from_a_wallet_never_credited_leaves_no_account(ready):
 
 @pytest.mark.parametrize("amount", [0, -5, 1.5, "10", True, 10**12, None])
 def test_bad_amounts_are_refused(ready, amount):
-    with pytest.raises(DomainError) as e:
+    with pytest.raises(MkpError) as e:
         post(ready, grant("grant-0001", amount=amount))
     assert e.value.code == "invalid_amount"
     assert verified(ready).transfers == 0

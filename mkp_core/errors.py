@@ -1,0 +1,61 @@
+"""The one error family of mkp: every refusal has a machine-readable ``code`` and a human ``message``.
+
+Server, HTTP client, card driver, signatures, releases and CRLs all raise subclasses of
+:class:`MkpError`. Programs decide by ``code`` (or by class), never by the message text; people
+read the ``message``, one line. ``kind`` says what sort of mistake it is, so the server can answer
+with the right HTTP status without every domain module knowing HTTP (see ``server/app.py``).
+
+Families whose code is fixed per class (card, signature, CRL errors) set ``code`` on the class and
+take only a message; the others take ``(code, message)``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class MkpError(Exception):
+    """A request or operation that was refused; nothing was changed."""
+
+    code: str = "error"
+    #: invalid | not_found | conflict | forbidden | unauthorized | too_large | unavailable
+    kind: ClassVar[str] = "invalid"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, str]:
+        """The error as the API's error body shows it."""
+        return {"code": self.code, "message": self.message}
+
+
+class FixedCodeError(MkpError):
+    """An error family whose classes each carry their own ``code``: raised with a message only."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(type(self).code, message)
+
+
+class NotFound(MkpError):
+    kind = "not_found"
+
+
+class Conflict(MkpError):
+    kind = "conflict"
+
+
+class Forbidden(MkpError):
+    kind = "forbidden"
+
+
+class Unauthorized(MkpError):
+    kind = "unauthorized"
+
+
+class TooLarge(MkpError):
+    kind = "too_large"
