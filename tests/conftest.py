@@ -1,7 +1,10 @@
-"""Fixtures that start real things: databases (SQLite file, PostgreSQL schema), servers, operators.
+"""Fixtures several test folders share: the databases, the card reader stack, a live server process.
 
 Server tests take ``database_url``, which runs them once on SQLite and once on PostgreSQL
-(when MKP_TEST_POSTGRES_URL is set; skipped with a reason otherwise).
+(when MKP_TEST_POSTGRES_URL is set; skipped with a reason otherwise). Folder-specific fixtures
+live in each folder's conftest (tests/server: the app and operators; tests/card: cards).
+Tests that start processes (pcscd, gunicorn, console scripts) are marked ``slow``; the ones that
+use the machine's one pcscd share an xdist group, so they run in one worker, one at a time.
 """
 
 from __future__ import annotations
@@ -9,23 +12,26 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import create_engine, text
 
 from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, vpcd_slots
-from server.app import create_app
-from server.config import ServerConfig
-from server.db.engine import make_engine, write
-from server.db.migrate import upgrade
-from server.municipalities.service import add_municipality
-from server.operators.service import create_operator
 
 POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
+PCSC_GROUP = "pcsc"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs pcscd (the ``pcscd`` fixture, or the ``pcsc`` marker) is slow and runs
+    in the one pcsc xdist group: there is one pcscd and one vpcd per machine."""
+    for item in items:
+        if item.get_closest_marker("pcsc") or "pcscd" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.pcsc)
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group(PCSC_GROUP))
 
 
 # --- the card reader stack: one pcscd with vpcd, shared by every test that inserts a card ------
@@ -51,6 +57,9 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
         pytest.skip(str(e))
     yield daemon
     daemon.stop()
+
+
+# --- databases -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +88,7 @@ def _postgres_schema_url(base: str) -> tuple[str, str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
@@ -89,49 +98,3 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     yield url
     with create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated database."""
-    engine = make_engine(database_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def app(engine: Engine, database_url: str, tmp_path) -> Iterator[Flask]:
-    app = create_app(
-        ServerConfig(database_url=database_url, testing=True, terminal_ca_dir=str(tmp_path / "terminal-ca"))
-    )
-    yield app
-    app.extensions["mkp.engine"].dispose()
-
-
-@dataclass
-class Operators:
-    central: dict[str, str]
-    yokosuka: dict[str, str]
-    sapporo: dict[str, str]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def operators(engine: Engine) -> Operators:
-    """横須賀市 and 札幌市 on the platform; a central token and one scoped to each city."""
-    with write(engine) as conn:
-        central = create_operator(conn, "central")
-        add_municipality(conn, "142018")
-        add_municipality(conn, "011002")
-        yokosuka = create_operator(conn, "yokosuka-desk", "142018")
-        sapporo = create_operator(conn, "sapporo-desk", "011002")
-    return Operators(bearer(central), bearer(yokosuka), bearer(sapporo))
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()

@@ -4,7 +4,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.pcsc  # the demo starts a server and inserts a virtual card into vpcd
 def test_demo_runs_end_to_end():
     done = subprocess.run(
         [sys.executable, "-m", "demo.cli", "--json"], capture_output=True, text=True, timeout=300

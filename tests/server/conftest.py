@@ -1,9 +1,69 @@
-"""Fixtures for terminal tests: a place, and a terminal enrolled there with its own key."""
+"""Fixtures for server tests: a migrated database, the app in-process, operators, a place, a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
 from terminal_helpers import csr_for, new_code
 
 from mkp_core import signing
+from server.app import create_app
+from server.config import ServerConfig
+from server.db.engine import make_engine, write
+from server.db.migrate import upgrade
+from server.municipalities.service import add_municipality
+from server.operators.service import create_operator
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A migrated database."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def app(engine: Engine, database_url: str, tmp_path) -> Iterator[Flask]:
+    app = create_app(
+        ServerConfig(database_url=database_url, testing=True, terminal_ca_dir=str(tmp_path / "terminal-ca"))
+    )
+    yield app
+    app.extensions["mkp.engine"].dispose()
+
+
+@dataclass
+class Operators:
+    central: dict[str, str]
+    yokosuka: dict[str, str]
+    sapporo: dict[str, str]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def operators(engine: Engine) -> Operators:
+    """横須賀市 and 札幌市 on the platform; a central token and one scoped to each city."""
+    with write(engine) as conn:
+        central = create_operator(conn, "central")
+        add_municipality(conn, "142018")
+        add_municipality(conn, "011002")
+        yokosuka = create_operator(conn, "yokosuka-desk", "142018")
+        sapporo = create_operator(conn, "sapporo-desk", "011002")
+    return Operators(bearer(central), bearer(yokosuka), bearer(sapporo))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 @pytest.fixture

@@ -2,8 +2,12 @@
 
 import multiprocessing as mp
 
+import pytest
+
 from server import ledger
 from server.db.engine import make_engine, read, run_write, write
+
+pytestmark = pytest.mark.slow  # real processes race on one database
 
 YOKOSUKA = "142018"
 PROCESSES, SPENDS_EACH, AMOUNT, FUNDED = 8, 15, 7, 500  # 120 spends of 7 = 840 asked, 500 there
