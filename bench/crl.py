@@ -5,10 +5,11 @@ Run: ``.venv/bin/python bench/crl.py [--count N] [--big-serials] [--compare]``; 
 Targets (issue #3): load ≤ 10 s, ≥ 200,000 lookups/s, ≤ 100 MB.
 
 The CRL is made by the shared test-PKI builder (``drivers/card/virtual/pki.py``) and signed by a
-throw-away test CA; each entry carries a reasonCode extension like a real CRL (a million entries
-take half a minute or so to make; that is not measured). Load and lookups
-run in a fresh child process so its peak RSS (VmHWM) is the store's and not the generator's. Memory figures: peak RSS growth over the interpreter baseline during load
-(includes the CRL bytes themselves), and RSS still held by the store after the bytes are freed.
+throw-away test CA; each entry carries a reasonCode extension like a real CRL. Making a million
+entries takes half a minute or so; that is not measured. Load and lookups run in a fresh child
+process so its peak RSS (VmHWM) is the store's and not the generator's. Memory figures: peak RSS
+growth over the interpreter baseline during load (includes the CRL bytes themselves), and RSS
+still held by the store after the bytes are freed.
 ``--compare`` adds the alternatives: iterating ``cryptography``'s CRL object, and SQLite.
 """
 
