@@ -4,11 +4,12 @@ Run: ``.venv/bin/python bench/crl.py [--count N] [--big-serials] [--compare]``; 
 ``main()`` (or ``main(["--count", "100000"])``). Prints one line per figure.
 Targets (issue #3): load ≤ 10 s, ≥ 200,000 lookups/s, ≤ 100 MB.
 
-The CRL is made here as DER by hand (the ``cryptography`` builder copies its list on every
-entry) and signed by a throw-away test CA; each entry carries a reasonCode extension like a real
-CRL. Load and lookups run in a fresh child process so its peak RSS (VmHWM) is the store's and not
-the generator's. Memory figures: peak RSS growth over the interpreter baseline during load
-(includes the CRL bytes themselves), and RSS still held by the store after the bytes are freed.
+The CRL is made by the shared test-PKI builder (``drivers/card/virtual/pki.py``) and signed by a
+throw-away test CA; each entry carries a reasonCode extension like a real CRL. Making a million
+entries takes half a minute or so; that is not measured. Load and lookups run in a fresh child
+process so its peak RSS (VmHWM) is the store's and not the generator's. Memory figures: peak RSS
+growth over the interpreter baseline during load (includes the CRL bytes themselves), and RSS
+still held by the store after the bytes are freed.
 ``--compare`` adds the alternatives: iterating ``cryptography``'s CRL object, and SQLite.
 """
 
@@ -23,78 +24,47 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from drivers.card.virtual.pki import (
+    Revocation,
+    build_ca_certificate,
+    build_crl,
+    jpki_ca_name,
+    new_rsa_key,
+    utcnow,
+)
 
 LOOKUPS = 400_000
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes((tag, n)) + content
-    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(octets))) + octets + content
-
-
-def _int(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
-def _utc(t: datetime) -> bytes:
-    return _tlv(0x17, t.strftime("%y%m%d%H%M%SZ").encode())
-
-
 def make_ca() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "mkp bench CA"),
-        ]
-    )
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - timedelta(days=365))
-        .not_valid_after(now + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
+    key = new_rsa_key()
+    return key, build_ca_certificate(key, name=jpki_ca_name("mkp bench CA"))
 
 
 def make_crl(key: rsa.RSAPrivateKey, ca: x509.Certificate, serials: Sequence[int]) -> bytes:
     """A signed DER CRL listing ``serials`` (in the given order) with a reasonCode each."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    dates = [_utc(now - timedelta(minutes=17 * i)) for i in range(1000)]
-    reason = _tlv(0x30, _tlv(0x30, _tlv(0x06, bytes.fromhex("551d15")) + _tlv(0x04, bytes.fromhex("0a0101"))))
-    entries = b"".join(_tlv(0x30, _int(s) + dates[i % 1000] + reason) for i, s in enumerate(serials))
-    alg = _tlv(0x30, _tlv(0x06, bytes.fromhex("2a864886f70d01010b")) + b"\x05\x00")
-    crl_number = _tlv(0x30, _tlv(0x06, bytes.fromhex("551d14")) + _tlv(0x04, _int(4711)))
-    tbs = _tlv(
-        0x30,
-        _int(1)
-        + alg
-        + ca.subject.public_bytes()
-        + _utc(now - timedelta(hours=1))
-        + _utc(now + timedelta(hours=23))
-        + _tlv(0x30, entries)
-        + _tlv(0xA0, _tlv(0x30, crl_number)),
+    now = utcnow()
+    dates = [now - timedelta(minutes=17 * i) for i in range(1000)]
+    entries = (
+        Revocation(s, revoked_at=dates[i % 1000], reason=x509.ReasonFlags.key_compromise)
+        for i, s in enumerate(serials)
     )
-    signature = key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
-    return _tlv(0x30, tbs + alg + _tlv(0x03, b"\x00" + signature))
+    crl = build_crl(
+        ca,
+        key,
+        entries,
+        this_update=now - timedelta(hours=1),
+        next_update=now + timedelta(hours=23),
+        number=4711,
+    )
+    return crl.public_bytes(serialization.Encoding.DER)
 
 
 def _rss_mb(field: str) -> float:

@@ -6,16 +6,18 @@ import json
 import stat
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 from mkp_testing import cli
 
-from drivers.card.virtual.ca import TestCA
-from drivers.card.virtual.cardfile import load_card
+from drivers.card.virtual.ca import CaError, TestCA
+from drivers.card.virtual.cardfile import CardFileError, CardSpecError, load_card, new_card
 from mkp_core.certcheck import CertStatus, TrustStore, check_certificate
 from mkp_core.crl import CrlStore
+from mkp_core.errors import MkpError
 
 JLIS_DN = (
     "OU=Japan Agency for Local Authority Information Systems,OU=JPKI for user authentication,O=JPKI,C=JP"
@@ -123,3 +125,23 @@ def test_load_ca_round_trip(tmp_path):
     ca = TestCA.init(tmp_path / "ca")
     again = TestCA.load(tmp_path / "ca")
     assert again.certificate == ca.certificate
+
+
+def test_ca_and_card_file_refusals_carry_a_code(tmp_path, test_ca):
+    """The CA's and the card file's refusals are MkpErrors: programs decide by code, not by text."""
+    refusals = []
+    for call in (
+        lambda: TestCA.load(tmp_path / "nope"),
+        lambda: TestCA.init(test_ca.directory),
+        lambda: load_card(tmp_path / "missing.json"),
+        lambda: new_card(test_ca, pin="12"),
+    ):
+        with pytest.raises(MkpError) as caught:
+            call()
+        refusals.append((type(caught.value), caught.value.code))
+    assert refusals == [
+        (CaError, "ca_error"),
+        (CaError, "ca_error"),
+        (CardFileError, "invalid_card_file"),
+        (CardSpecError, "invalid_card_spec"),
+    ]

@@ -1,10 +1,11 @@
 """Test PKI for the certificate check and the CRL store: CAs shaped like J-LIS's, user certs, CRLs.
 
-Everything is made with ``cryptography`` in memory (files only in pytest's tmp dirs). A test CA
-is self-signed RSA-2048 with sha256WithRSAEncryption, key usage keyCertSign + cRLSign, like the
-J-LIS user-authentication CA; user certificates are RSA-2048 with digitalSignature, like a card's.
-Tests get the factory through the ``pki`` fixture and pass ``at=NOW`` explicitly, so no result
-depends on the wall clock.
+The shapes come from ``drivers/card/virtual/pki.py``, the one place that builds JPKI-shaped
+certificates and CRLs; this file only holds what these tests add: a fixed clock, a CA whose DN
+says "mkp test CA", serials counted up from 0x1000, one user key shared by all user certificates
+(key generation is the slow part), and :meth:`TestCA.resign_crl` for the CRLs no builder makes.
+Everything lives in memory (files only in pytest's tmp dirs). Tests get the factory through the
+``pki`` fixture and pass ``at=NOW`` explicitly, so no result depends on the wall clock.
 """
 
 from __future__ import annotations
@@ -16,50 +17,30 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from drivers.card.virtual.pki import (
+    JPKI_AUTH_CA_NAME,
+    CAKey,
+    Revocation,
+    build_auth_certificate,
+    build_ca_certificate,
+    build_crl,
+    jpki_ca_name,
+    key_usage_with,
+    new_rsa_key,
+)
 from mkp_core.certcheck import TrustStore
-
-CAKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
-TEST_CA_NAME = x509.Name(
-    [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "mkp test CA"),
-    ]
-)
+TEST_CA_NAME = jpki_ca_name("mkp test CA")
 # The real J-LIS DN, for forgeries that copy the name but not the key.
-JLIS_NAME = x509.Name(
-    [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
-        x509.NameAttribute(
-            NameOID.ORGANIZATIONAL_UNIT_NAME, "Japan Agency for Local Authority Information Systems"
-        ),
-    ]
-)
+JLIS_NAME = JPKI_AUTH_CA_NAME
 
-_AUTH_KU = dict(
-    digital_signature=True,
-    content_commitment=False,
-    key_encipherment=False,
-    data_encipherment=False,
-    key_agreement=False,
-    key_cert_sign=False,
-    crl_sign=False,
-    encipher_only=False,
-    decipher_only=False,
-)
-
-
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+# Bits set in a card's key usage; tests flip bits with ``{**AUTH_KU, "digital_signature": False}``.
+_AUTH_KU = {"digital_signature": True}
 
 
 def der(obj: x509.Certificate | x509.CertificateRevocationList) -> bytes:
@@ -77,10 +58,6 @@ class TestCA:
     cert: x509.Certificate
     _next_serial: int = field(default=0x1000)
 
-    @property
-    def hash(self) -> hashes.SHA256 | None:
-        return None if isinstance(self.key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-
     @classmethod
     def make(
         cls,
@@ -89,27 +66,10 @@ class TestCA:
         not_before: datetime = NOW - timedelta(days=3 * 365),
         not_after: datetime = NOW + timedelta(days=7 * 365),
     ) -> TestCA:
-        key = key or rsa_key()
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    **{**_AUTH_KU, "digital_signature": False, "key_cert_sign": True, "crl_sign": True}
-                ),
-                critical=True,
-            )
-            .add_extension(ski, critical=False)
-            .sign(key, None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256())
+        key = key or new_rsa_key()
+        return cls(
+            name, key, build_ca_certificate(key, name=name, not_before=not_before, not_after=not_after)
         )
-        return cls(name, key, cert)
 
     @property
     def pem(self) -> bytes:
@@ -130,65 +90,55 @@ class TestCA:
         public_key: rsa.RSAPublicKey | None = None,
         cn: str = "JPKI user auth",
     ) -> x509.Certificate:
-        """A user-authentication certificate; ``key_usage=None`` leaves the extension out."""
+        """A user-authentication certificate ``CN=<cn>``; ``key_usage=None`` leaves the extension out."""
         if serial is None:
             serial = self._next_serial
             self._next_serial += 1
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(self.name)
-            .public_key(public_key or _user_key())
-            .serial_number(serial)
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
+        return build_auth_certificate(
+            self.cert,
+            self.key,
+            public_key or _user_key(),
+            serial=serial,
+            subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]),
+            not_before=not_before,
+            not_after=not_after,
+            key_usage=None if key_usage is None else key_usage_with(**key_usage),
+            is_ca=ca,
         )
-        if key_usage is not None:
-            builder = builder.add_extension(x509.KeyUsage(**key_usage), critical=True)
-        if ca:
-            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        return builder.sign(self.key, hashes.SHA256())
 
     def crl(
         self,
         revoked: Iterable[int | tuple[int, x509.ReasonFlags]] = (),
         *,
         this_update: datetime = NOW - timedelta(hours=3),
-        next_update: datetime | None = NOW + timedelta(hours=21),
+        next_update: datetime = NOW + timedelta(hours=21),
         number: int | None = 1,
         delta_base: int | None = None,
         extensions: Iterable[x509.ExtensionType] = (),
         invalidity: bool = False,
         pss: bool = False,
     ) -> x509.CertificateRevocationList:
-        """A CRL; entries may carry a reason; ``delta_base`` makes it a delta CRL."""
-        builder = x509.CertificateRevocationListBuilder().issuer_name(self.name).last_update(this_update)
-        if next_update is not None:
-            builder = builder.next_update(next_update)
-        if number is not None:
-            builder = builder.add_extension(x509.CRLNumber(number), critical=False)
-        if delta_base is not None:
-            builder = builder.add_extension(x509.DeltaCRLIndicator(delta_base), critical=True)
-        for ext in extensions:
-            builder = builder.add_extension(ext, critical=True)
+        """A CRL; entries may carry a reason; ``delta_base`` makes it a delta CRL.
+
+        Entries are revoked at ``this_update``; ``invalidity`` dates each one a day earlier.
+        ``extensions`` go in as critical ones.
+        """
+        invalid_since = this_update - timedelta(days=1) if invalidity else None
+        entries = []
         for item in revoked:
             serial, reason = item if isinstance(item, tuple) else (item, None)
-            entry = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(this_update)
-            if reason is not None:
-                entry = entry.add_extension(x509.CRLReason(reason), critical=False)
-            if invalidity:
-                entry = entry.add_extension(
-                    x509.InvalidityDate(this_update - timedelta(days=1)), critical=False
-                )
-            builder = builder.add_revoked_certificate(entry.build())
-        if pss:
-            return builder.sign(
-                self.key, self.hash, rsa_padding=padding.PSS(padding.MGF1(hashes.SHA256()), 32)
-            )
-        return builder.sign(self.key, self.hash)
+            entries.append(Revocation(serial, reason=reason, invalid_since=invalid_since))
+        return build_crl(
+            self.cert,
+            self.key,
+            entries,
+            this_update=this_update,
+            next_update=next_update,
+            number=number,
+            delta_base=delta_base,
+            critical_extensions=extensions,
+            pss=pss,
+        )
 
     def resign_crl(
         self,
@@ -261,7 +211,7 @@ _USER_KEYS: list[rsa.RSAPrivateKey] = []
 def _user_key() -> rsa.RSAPublicKey:
     """One RSA key shared by all user certs: key generation is the slow part of these tests."""
     if not _USER_KEYS:
-        _USER_KEYS.append(rsa_key())
+        _USER_KEYS.append(new_rsa_key())
     return _USER_KEYS[0].public_key()
 
 

@@ -1,16 +1,16 @@
 """CRLs: the operator uploads what the CA signed; terminals download full lists plus deltas."""
 
 import base64
-import datetime as dt
 from dataclasses import replace
 
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from terminal_helpers import csr_for, new_code
 
 from drivers.card.virtual.ca import TestCA
+from drivers.card.virtual.pki import build_crl
 from mkp_core import signing
 from mkp_core.certcheck import TrustStore
 from mkp_core.crl import CrlStore
@@ -33,20 +33,7 @@ def pem(crl: x509.CertificateRevocationList) -> str:
 
 
 def delta(ca: TestCA, number: int, base: int, serials: list[int]) -> x509.CertificateRevocationList:
-    now = dt.datetime.now(dt.UTC)
-    b = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.certificate.subject)
-        .last_update(now)
-        .next_update(now + dt.timedelta(days=1))
-        .add_extension(x509.CRLNumber(number), critical=False)
-        .add_extension(x509.DeltaCRLIndicator(base), critical=True)
-    )
-    for s in serials:
-        b = b.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(s).revocation_date(now).build()
-        )
-    return b.sign(ca.key, hashes.SHA256())
+    return build_crl(ca.certificate, ca.key, serials, number=number, delta_base=base)
 
 
 def upload(client, operators, text, client_id, headers=None):

@@ -1,10 +1,9 @@
-"""A test CA shaped like J-LIS's JPKI user-authentication CA, for virtual cards (library only).
+"""A test CA shaped like J-LIS's JPKI user-authentication CA, kept in a directory (library only).
 
-The real CA is a self-signed RSA-2048 root with sha256WithRSAEncryption and the subject
-``C=JP, O=JPKI, OU=JPKI for user authentication, OU=Japan Agency for Local Authority Information
-Systems``; this one has the same shape so that the agent's certificate checks run unchanged
-against it. It is clearly a test key: its certificate carries a policy notice saying so, and it
-lives in a directory the tests or the demo made.
+This is the CA behind ``mkp-vcard`` and the demo: it keeps its key, its certificate and what it
+revoked in files, and leaves the shapes of certificates and CRLs to :mod:`.pki`, the one place
+that builds them. Its certificate carries the J-LIS DN letter for letter, so the agent's checks
+run unchanged against it, and a policy notice saying it is a test key.
 
 Directory layout::
 
@@ -18,49 +17,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import secrets
-import string
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-JPKI_AUTH_CA_NAME = x509.Name(
-    [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
-        x509.NameAttribute(
-            NameOID.ORGANIZATIONAL_UNIT_NAME, "Japan Agency for Local Authority Information Systems"
-        ),
-    ]
+from drivers.card.virtual.pki import (
+    Revocation,
+    auth_subject,
+    build_auth_certificate,
+    build_ca_certificate,
+    build_crl,
+    new_rsa_key,
+    utcnow,
 )
-TEST_NOTICE = "TEST CA made by mkp-vcard. Not a J-LIS key. Never trust it in production."
-CERT_YEARS = 5
+from mkp_core.errors import FixedCodeError
 
 
-class CaError(Exception):
+class CaError(FixedCodeError):
     """The CA directory is missing, incomplete, or already exists."""
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def add_years(t: dt.datetime, years: int) -> dt.datetime:
-    try:
-        return t.replace(year=t.year + years)
-    except ValueError:  # 29 February
-        return t.replace(year=t.year + years, day=28)
-
-
-def opaque_id() -> str:
-    """A random common name: the certificate says nothing about its holder."""
-    alphabet = string.ascii_uppercase + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(16))
+    code = "ca_error"
 
 
 @dataclass
@@ -82,53 +61,14 @@ class TestCA:
         return self.directory / "revoked.json"
 
     @classmethod
-    def init(cls, directory: str | os.PathLike[str], *, now: dt.datetime | None = None) -> TestCA:
+    def init(cls, directory: str | os.PathLike[str]) -> TestCA:
         """Make a new CA in ``directory`` (created if needed); refuses to overwrite one."""
         d = Path(directory)
         if (d / "ca.key").exists() or (d / "ca.pem").exists():
             raise CaError(f"{d} already holds a CA; refusing to overwrite it")
         d.mkdir(parents=True, exist_ok=True)
-        now = now or utcnow()
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(JPKI_AUTH_CA_NAME)
-            .issuer_name(JPKI_AUTH_CA_NAME)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            # valid from 6 years ago so that expired test certificates still sit inside it
-            .not_valid_before(add_years(now, -6))
-            .not_valid_after(add_years(now, 10))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(ski, critical=False)
-            .add_extension(
-                x509.CertificatePolicies(
-                    [
-                        x509.PolicyInformation(
-                            x509.oid.CertificatePoliciesOID.ANY_POLICY,
-                            [x509.UserNotice(None, TEST_NOTICE)],
-                        )
-                    ]
-                ),
-                critical=False,
-            )
-            .sign(key, hashes.SHA256())
-        )
+        key = new_rsa_key()
+        cert = build_ca_certificate(key)
         key_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -179,50 +119,13 @@ class TestCA:
         common_name: str | None = None,
     ) -> x509.Certificate:
         """Issue a user-authentication certificate: ``C=JP, CN=<opaque id>``, 5 years, no personal data."""
-        nb = not_before or utcnow() - dt.timedelta(minutes=1)
-        na = not_after or add_years(nb, CERT_YEARS)
-        ca_ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        return (
-            x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-                        x509.NameAttribute(NameOID.COMMON_NAME, common_name or opaque_id()),
-                    ]
-                )
-            )
-            .issuer_name(self.certificate.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(nb)
-            .not_valid_after(na)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                # like J-LIS: the CRL is found by directory name, not by URL
-                x509.CRLDistributionPoints(
-                    [x509.DistributionPoint(None, None, None, [x509.DirectoryName(self.certificate.subject)])]
-                ),
-                critical=False,
-            )
-            .sign(self.key, hashes.SHA256())
+        return build_auth_certificate(
+            self.certificate,
+            self.key,
+            public_key,
+            subject=auth_subject(common_name),
+            not_before=not_before,
+            not_after=not_after,
         )
 
     # -- revocation ------------------------------------------------------------------------
@@ -254,26 +157,16 @@ class TestCA:
     def issue_crl(
         self, *, this_update: dt.datetime | None = None, next_update: dt.datetime | None = None
     ) -> x509.CertificateRevocationList:
-        """Sign a CRL of everything revoked so far (next update a day later, as J-LIS does daily)."""
+        """Sign a CRL of everything revoked so far, under the next CRL number (next update: a day on)."""
         state = self._load_state()
         state["crl_number"] += 1
-        tu = this_update or utcnow()
-        nu = next_update or tu + dt.timedelta(days=1)
-        ca_ski = self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.certificate.subject)
-            .last_update(tu)
-            .next_update(nu)
-            .add_extension(x509.CRLNumber(state["crl_number"]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-            )
+        crl = build_crl(
+            self.certificate,
+            self.key,
+            (Revocation(r["serial"], dt.datetime.fromisoformat(r["revoked_at"])) for r in state["revoked"]),
+            this_update=this_update,
+            next_update=next_update,
+            number=state["crl_number"],
         )
-        for serial, when in self.revoked():
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
-            )
-        crl = builder.sign(self.key, hashes.SHA256())
         self._save_state(state)
         return crl

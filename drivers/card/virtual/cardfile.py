@@ -17,14 +17,27 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from drivers.card.virtual.ca import CERT_YEARS, TestCA, add_years, utcnow
+from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.card import AUTH_PIN_MAX_TRIES, SIGN_PIN_MAX_TRIES, CardData
+from drivers.card.virtual.pki import CERT_YEARS, add_years, new_rsa_key, utcnow
+from mkp_core.errors import FixedCodeError
 
 FORMAT = "mkp-vcard/1"
 
 
-class CardFileError(Exception):
+class CardFileError(FixedCodeError):
     """The card file is missing or not a virtual card."""
+
+    code = "invalid_card_file"
+
+
+class CardSpecError(FixedCodeError, ValueError):
+    """A card that cannot be made as asked (a PIN that is not 4 digits, contradictory dates).
+
+    A ``ValueError`` too, so that a CLI can report it as a bad argument.
+    """
+
+    code = "invalid_card_spec"
 
 
 def _pem_cert(der: bytes) -> str:
@@ -40,10 +53,10 @@ def new_card(
 ) -> CardData:
     """Make a fresh card: RSA-2048 key, a certificate from ``ca``, the PIN with 3 tries."""
     if not re.fullmatch(r"[0-9]{4}", pin):
-        raise ValueError("the PIN must be exactly 4 digits")
+        raise CardSpecError("the PIN must be exactly 4 digits")
     if expired and not_yet_valid:
-        raise ValueError("a certificate cannot be both expired and not yet valid")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        raise CardSpecError("a certificate cannot be both expired and not yet valid")
+    key = new_rsa_key()
     now = utcnow()
     nb = na = None
     if expired:
