@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, tuple_, update
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
@@ -70,7 +70,7 @@ class Transfer:
     reverses: int | None
     created_at: datetime
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "client_id": self.client_id,
@@ -317,7 +317,7 @@ def _post(
     if plan.rows:
         # Unordered RETURNING lets SQLAlchemy batch the rows into multi-VALUES statements.
         returning = insert(transfers).returning(transfers.c.client_id, transfers.c.id)
-        ids = dict(conn.execute(returning, plan.rows).all())
+        ids: dict[str, int] = dict(conn.execute(returning, plan.rows).tuples().all())
         for i in plan.posted:
             r = requests[i]
             results[i] = Transfer(
@@ -404,7 +404,7 @@ def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str,
     return {t.client_id: (t, h) for t, h in _select_transfers(conn, transfers.c.client_id.in_(client_ids))}
 
 
-def _select_transfers(conn: Connection, condition) -> list[tuple[Transfer, str]]:
+def _select_transfers(conn: Connection, condition: ColumnElement[bool]) -> list[tuple[Transfer, str]]:
     debit, credit = accounts.alias("debit"), accounts.alias("credit")
     rows = conn.execute(
         select(
