@@ -317,7 +317,7 @@ def _post(
     if plan.rows:
         # Unordered RETURNING lets SQLAlchemy batch the rows into multi-VALUES statements.
         returning = insert(transfers).returning(transfers.c.client_id, transfers.c.id)
-        ids: dict[str, int] = dict(conn.execute(returning, plan.rows).tuples().all())
+        ids: dict[str, int] = dict(conn.execute(returning, plan.rows).all())
         for i in plan.posted:
             r = requests[i]
             results[i] = Transfer(
