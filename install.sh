@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything mkp needs on a Debian machine; safe to run again.
-#   ./install.sh          development, tests and the demo (virtual card reader included)
-#   ./install.sh --kiosk  a shop / museum terminal: USB card readers, no virtual reader
+#   ./install.sh          development, tests and the demo: everything (.[dev], virtual card reader)
+#   ./install.sh --kiosk  a shop / museum terminal: the agent only (.[agent]), USB card readers,
+#                         no server, no virtual reader, no demo or test tools
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -9,7 +10,7 @@ kiosk=0
 for arg in "$@"; do
   case "$arg" in
     --kiosk) kiosk=1 ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -46,5 +47,10 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
-echo "install.sh: ready. Try .venv/bin/mkp-demo"
+if [ "$kiosk" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[agent]'
+  echo "install.sh: ready. Enroll this terminal with .venv/bin/mkp-provision (see README)"
+else
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  echo "install.sh: ready. Try .venv/bin/mkp-demo"
+fi

@@ -271,12 +271,6 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
     return profile  # type: ignore[return-value]
 
 
-def shipped_profile_files(directory: Path | None = None) -> list[Path]:
-    """Every profile file in the firmware-config folder, in a stable order."""
-    root = directory or profiles_dir()
-    return sorted(f for sub in KIND_DIRS.values() for f in (root / sub).glob("*.toml"))
-
-
 def load_printer_profile(name_or_path: str) -> PrinterProfile:
     """A printer profile by id (``epson-tm-t88vi``) from the firmware-config folder, or by file path."""
     candidate = Path(name_or_path)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, tuple_, update
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
@@ -69,7 +70,7 @@ class Transfer:
     reverses: int | None
     created_at: datetime
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "client_id": self.client_id,
@@ -95,125 +96,21 @@ def transfer(conn: Connection, request: TransferRequest, actor: str) -> Transfer
 def create_transfers(
     conn: Connection, requests: Sequence[TransferRequest], actor: str, now: datetime | None = None
 ) -> list[Transfer | MkpError]:
-    """Post a batch; one result per request, in order. Call inside a write transaction."""
+    """Post a batch; one result per request, in order. Call inside a write transaction.
+
+    The steps: refuse malformed requests and unknown point codes; open and lock the accounts
+    the rest touch; decide each request in order against the locked balances (an earlier
+    transfer of the batch counts for a later one); post the new transfers and their totals.
+    """
     now = now or datetime.now(UTC)
     results: list[Transfer | MkpError | None] = [_check_shape(r) for r in requests]
+    _refuse_unknown_point_codes(conn, requests, results)
     todo = [i for i, r in enumerate(results) if r is None]
-    if not todo:
-        return results  # type: ignore[return-value]
-
-    known_codes = _existing_point_codes(conn, {requests[i].point_code for i in todo})
-    for i in todo:
-        if requests[i].point_code not in known_codes:
-            results[i] = NotFound("unknown_point_code", f"point code {requests[i].point_code} does not exist")
-    todo = [i for i in todo if results[i] is None]
-
-    # Accounts that may receive points, or may go negative, are opened on first use; a debit
-    # from a wallet that was never credited fails below without leaving an empty account.
-    opened = {
-        (owner, requests[i].point_code)
-        for i in todo
-        for owner in (requests[i].credit, requests[i].debit)
-        if owner == requests[i].credit or account_kind(owner).may_go_negative
-    }
-    insert_ignoring_conflicts(
-        conn,
-        accounts,
-        [
-            {"owner": o, "point_code": p, "kind": account_kind(o).name, "created_at": now}
-            for o, p in sorted(opened)
-        ],
-    )
-    pairs = {(r.debit, r.point_code) for r in (requests[i] for i in todo)}
-    pairs |= {(r.credit, r.point_code) for r in (requests[i] for i in todo)}
-    state = _lock_accounts(conn, pairs)
-
-    # Idempotency is decided after the locks, so a concurrent twin has committed by now.
-    existing = _transfers_by_client_id(conn, {requests[i].client_id for i in todo})
-    new_rows: list[dict] = []
-    new_index: list[int] = []
-    seen_in_batch: dict[str, int] = {}
-    for i in todo:
-        req = requests[i]
-        body_hash = req.body_hash()
-        prior = existing.get(req.client_id)
-        if prior is not None:
-            prior_transfer, prior_hash = prior
-            results[i] = prior_transfer if prior_hash == body_hash else _conflict(req.client_id)
-            continue
-        if req.client_id in seen_in_batch:
-            first = seen_in_batch[req.client_id]
-            results[i] = (
-                ("replay", first) if requests[first].body_hash() == body_hash else _conflict(req.client_id)
-            )
-            continue
-        debit = state.get((req.debit, req.point_code))
-        credit = state[(req.credit, req.point_code)]
-        balance = debit["credits"] - debit["debits"] if debit else 0
-        if debit is None or (not account_kind(req.debit).may_go_negative and balance < req.amount):
-            results[i] = InsufficientPoints(
-                "insufficient_points",
-                f"{req.debit} holds {balance} of {req.point_code}, {req.amount} needed",
-            )
-            continue
-        debit["debits"] += req.amount
-        debit["dd"] += req.amount
-        credit["credits"] += req.amount
-        credit["cd"] += req.amount
-        seen_in_batch[req.client_id] = i
-        new_index.append(i)
-        new_rows.append(
-            {
-                "client_id": req.client_id,
-                "body_hash": body_hash,
-                "kind": req.kind,
-                "point_code": req.point_code,
-                "debit_account_id": debit["id"],
-                "credit_account_id": credit["id"],
-                "amount": req.amount,
-                "memo": req.memo,
-                "reverses_id": req.reverses,
-                "actor": actor,
-                "created_at": now,
-            }
-        )
-
-    if new_rows:
-        # Unordered RETURNING lets SQLAlchemy batch the rows into multi-VALUES statements.
-        ids = dict(
-            conn.execute(insert(transfers).returning(transfers.c.client_id, transfers.c.id), new_rows).all()
-        )
-        for i in new_index:
-            r = requests[i]
-            transfer_id = ids[r.client_id]
-            results[i] = Transfer(
-                transfer_id,
-                r.client_id,
-                r.kind,
-                r.point_code,
-                r.debit,
-                r.credit,
-                r.amount,
-                r.memo,
-                r.reverses,
-                now,
-            )
-        changed = [
-            {"aid": a["id"], "dd": a["dd"], "cd": a["cd"]} for a in state.values() if a["dd"] or a["cd"]
-        ]
-        conn.execute(
-            update(accounts)
-            .where(accounts.c.id == bindparam("aid"))
-            .values(
-                debits_posted=accounts.c.debits_posted + bindparam("dd"),
-                credits_posted=accounts.c.credits_posted + bindparam("cd"),
-            ),
-            changed,
-        )
-    for i, r in enumerate(results):
-        if isinstance(r, tuple):  # a replay of an earlier request in this batch
-            results[i] = results[r[1]]
-    return results  # type: ignore[return-value]
+    if todo:
+        states = _open_and_lock_accounts(conn, [requests[i] for i in todo], now)
+        plan = _decide(conn, requests, todo, states, actor, now, results)
+        _post(conn, requests, plan, states, now, results)
+    return cast(list[Transfer | MkpError], results)  # every request has its answer by now
 
 
 def reverse(
@@ -248,6 +145,214 @@ def get_transfer(conn: Connection, transfer_id: int) -> Transfer:
     return rows[0][0]
 
 
+# The steps of create_transfers, in the order it takes them.
+
+
+@dataclass(slots=True)
+class _AccountState:
+    """A locked account as this batch sees it: its posted totals plus what the batch adds.
+
+    Each debit is checked against the balance including the batch's earlier transfers; only
+    the pending amounts are written back (``posted + pending`` in SQL), under the row lock.
+    """
+
+    id: int
+    may_go_negative: bool
+    debits_posted: int
+    credits_posted: int
+    pending_debits: int = 0
+    pending_credits: int = 0
+
+    @property
+    def balance(self) -> int:
+        return self.credits_posted + self.pending_credits - self.debits_posted - self.pending_debits
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.pending_debits or self.pending_credits)
+
+    def can_pay(self, amount: int) -> bool:
+        return self.may_go_negative or self.balance >= amount
+
+    def debit(self, amount: int) -> None:
+        self.pending_debits += amount
+
+    def credit(self, amount: int) -> None:
+        self.pending_credits += amount
+
+
+_AccountKey = tuple[str, str]
+"""(owner, point code): what names an account."""
+
+
+@dataclass
+class _Plan:
+    """What a batch will post: new transfer rows in request order, and in-batch retries.
+
+    ``replays`` maps a request's index to the index of the identical request earlier in the
+    same batch that it repeats: it gets that request's answer once it is posted.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    posted: list[int] = field(default_factory=list)
+    first_in_batch: dict[str, int] = field(default_factory=dict)
+    replays: dict[int, int] = field(default_factory=dict)
+
+
+def _refuse_unknown_point_codes(
+    conn: Connection, requests: Sequence[TransferRequest], results: list[Transfer | MkpError | None]
+) -> None:
+    todo = [i for i, r in enumerate(results) if r is None]
+    if not todo:
+        return
+    known_codes = _existing_point_codes(conn, {requests[i].point_code for i in todo})
+    for i in todo:
+        if requests[i].point_code not in known_codes:
+            results[i] = NotFound("unknown_point_code", f"point code {requests[i].point_code} does not exist")
+
+
+def _open_and_lock_accounts(
+    conn: Connection, requests: list[TransferRequest], now: datetime
+) -> dict[_AccountKey, _AccountState]:
+    """Open the accounts the batch may need, then lock every account it touches.
+
+    Accounts that may receive points, or may go negative, are opened on first use; a debit
+    from a wallet that was never credited fails later without leaving an empty account.
+    """
+    opened = {
+        (owner, r.point_code)
+        for r in requests
+        for owner in (r.credit, r.debit)
+        if owner == r.credit or account_kind(owner).may_go_negative
+    }
+    insert_ignoring_conflicts(
+        conn,
+        accounts,
+        [
+            {"owner": o, "point_code": p, "kind": account_kind(o).name, "created_at": now}
+            for o, p in sorted(opened)
+        ],
+    )
+    touched = {(r.debit, r.point_code) for r in requests} | {(r.credit, r.point_code) for r in requests}
+    return _lock_accounts(conn, touched)
+
+
+def _decide(
+    conn: Connection,
+    requests: Sequence[TransferRequest],
+    todo: list[int],
+    states: dict[_AccountKey, _AccountState],
+    actor: str,
+    now: datetime,
+    results: list[Transfer | MkpError | None],
+) -> _Plan:
+    """Answer retries and refusals in ``results``; plan the rest as new transfers, in order.
+
+    Idempotency is decided after the locks, so a concurrent twin has committed by now.
+    """
+    existing = _transfers_by_client_id(conn, {requests[i].client_id for i in todo})
+    plan = _Plan()
+    for i in todo:
+        req = requests[i]
+        body_hash = req.body_hash()
+        prior = existing.get(req.client_id)
+        first = plan.first_in_batch.get(req.client_id)
+        if prior is not None:
+            prior_transfer, prior_hash = prior
+            results[i] = prior_transfer if prior_hash == body_hash else _conflict(req.client_id)
+        elif first is not None:
+            if requests[first].body_hash() == body_hash:
+                plan.replays[i] = first
+            else:
+                results[i] = _conflict(req.client_id)
+        else:
+            results[i] = _move(req, states)
+            if results[i] is None:
+                plan.first_in_batch[req.client_id] = i
+                plan.posted.append(i)
+                plan.rows.append(_transfer_row(req, body_hash, states, actor, now))
+    return plan
+
+
+def _move(req: TransferRequest, states: dict[_AccountKey, _AccountState]) -> InsufficientPoints | None:
+    """Debit and credit the two accounts' states, or say why the debit account cannot pay."""
+    debit = states.get((req.debit, req.point_code))
+    if debit is None or not debit.can_pay(req.amount):
+        balance = debit.balance if debit is not None else 0
+        return InsufficientPoints(
+            "insufficient_points", f"{req.debit} holds {balance} of {req.point_code}, {req.amount} needed"
+        )
+    debit.debit(req.amount)
+    states[(req.credit, req.point_code)].credit(req.amount)
+    return None
+
+
+def _transfer_row(
+    req: TransferRequest, body_hash: str, states: dict[_AccountKey, _AccountState], actor: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "client_id": req.client_id,
+        "body_hash": body_hash,
+        "kind": req.kind,
+        "point_code": req.point_code,
+        "debit_account_id": states[(req.debit, req.point_code)].id,
+        "credit_account_id": states[(req.credit, req.point_code)].id,
+        "amount": req.amount,
+        "memo": req.memo,
+        "reverses_id": req.reverses,
+        "actor": actor,
+        "created_at": now,
+    }
+
+
+def _post(
+    conn: Connection,
+    requests: Sequence[TransferRequest],
+    plan: _Plan,
+    states: dict[_AccountKey, _AccountState],
+    now: datetime,
+    results: list[Transfer | MkpError | None],
+) -> None:
+    """Insert the planned transfers, add the pending amounts to the posted totals, answer."""
+    if plan.rows:
+        # Unordered RETURNING lets SQLAlchemy batch the rows into multi-VALUES statements.
+        returning = insert(transfers).returning(transfers.c.client_id, transfers.c.id)
+        ids: dict[str, int] = dict(conn.execute(returning, plan.rows).all())
+        for i in plan.posted:
+            r = requests[i]
+            results[i] = Transfer(
+                ids[r.client_id],
+                r.client_id,
+                r.kind,
+                r.point_code,
+                r.debit,
+                r.credit,
+                r.amount,
+                r.memo,
+                r.reverses,
+                now,
+            )
+        _add_pending_to_posted(conn, [a for a in states.values() if a.changed])
+    for i, first in plan.replays.items():
+        results[i] = results[first]
+
+
+def _add_pending_to_posted(conn: Connection, changed: list[_AccountState]) -> None:
+    """``posted += pending`` in SQL, one executemany for the batch."""
+    conn.execute(
+        update(accounts)
+        .where(accounts.c.id == bindparam("aid"))
+        .values(
+            debits_posted=accounts.c.debits_posted + bindparam("dd"),
+            credits_posted=accounts.c.credits_posted + bindparam("cd"),
+        ),
+        [{"aid": a.id, "dd": a.pending_debits, "cd": a.pending_credits} for a in changed],
+    )
+
+
+# Helpers.
+
+
 def _check_shape(r: TransferRequest) -> MkpError | None:
     if type(r.amount) is not int or not 0 < r.amount <= MAX_AMOUNT:
         return MkpError(
@@ -275,7 +380,7 @@ def _existing_point_codes(conn: Connection, codes: set[str]) -> set[str]:
     return set(conn.execute(select(point_codes.c.code).where(point_codes.c.code.in_(codes))).scalars())
 
 
-def _lock_accounts(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+def _lock_accounts(conn: Connection, pairs: set[_AccountKey]) -> dict[_AccountKey, _AccountState]:
     query = (
         select(
             accounts.c.id,
@@ -290,7 +395,7 @@ def _lock_accounts(conn: Connection, pairs: set[tuple[str, str]]) -> dict[tuple[
     if is_postgres(conn):
         query = query.with_for_update()
     return {
-        (owner, code): {"id": aid, "debits": int(d), "credits": int(c), "dd": 0, "cd": 0}
+        (owner, code): _AccountState(aid, account_kind(owner).may_go_negative, int(d), int(c))
         for aid, owner, code, d, c in conn.execute(query)
     }
 
@@ -299,7 +404,7 @@ def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str,
     return {t.client_id: (t, h) for t, h in _select_transfers(conn, transfers.c.client_id.in_(client_ids))}
 
 
-def _select_transfers(conn: Connection, condition) -> list[tuple[Transfer, str]]:
+def _select_transfers(conn: Connection, condition: ColumnElement[bool]) -> list[tuple[Transfer, str]]:
     debit, credit = accounts.alias("debit"), accounts.alias("credit")
     rows = conn.execute(
         select(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, union_all
 
@@ -21,7 +22,7 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.breaches
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "accounts": self.accounts,

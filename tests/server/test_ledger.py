@@ -122,6 +122,31 @@ def test_batch_answers_per_transfer(ready):
     assert verified(ready).ok
 
 
+def test_one_client_id_twice_in_a_batch_is_decided_as_across_batches(ready):
+    with write(ready) as conn:
+        results = ledger.create_transfers(
+            conn,
+            [
+                spend("b-000001", 50),  # alice holds nothing yet: refused, the id stays free
+                grant("b-000002", amount=100),
+                spend("b-000001", 50),  # the same id, now payable: posted
+                spend("b-000001", 60),  # the same id, another body: refused
+                spend("b-000001", 50),  # the same id, the same body: the posted transfer again
+            ],
+            "test",
+        )
+    assert [type(r).__name__ for r in results] == [
+        "InsufficientPoints",
+        "Transfer",
+        "Transfer",
+        "IdempotencyConflict",
+        "Transfer",
+    ]
+    assert results[4] == results[2]
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 50}
+    assert verified(ready).ok and verified(ready).transfers == 2
+
+
 def test_reversal_is_a_new_opposite_transfer(ready):
     post(ready, grant("grant-0001", amount=100))
     s = post(ready, spend("spend-0001", 30))
