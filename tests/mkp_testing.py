@@ -44,8 +44,17 @@ def invoke(command: Any, *args: str, env: dict[str, str] | None = None, input: s
 
     Exceptions a command lets escape are re-raised, so a traceback is a test failure, not an exit code.
     """
-    result = CliRunner().invoke(command, list(args), env=env, input=input, catch_exceptions=False)
-    return result
+    return CliRunner().invoke(command, list(args), env=env, input=input, catch_exceptions=False)
+
+
+def run_in_process(
+    command: Any, *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """:func:`invoke`, answered in the shape of :func:`cli` (``returncode``, ``stdout``, ``stderr``)."""
+    result = invoke(command, *args, env=env, input=input)
+    return subprocess.CompletedProcess(
+        [getattr(command, "name", "cli"), *args], result.exit_code, result.stdout, result.stderr
+    )
 
 
 class WsgiTransport(BaseAdapter):

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from mkp_testing import BIN, READER0, cli
+from mkp_testing import BIN, READER0, cli, run_in_process
 
+from agent.cli import main as agent_main
 from drivers.card.virtual.card import NonJpkiCard
 from drivers.card.virtual.cardfile import load_card, save_card
 from drivers.card.virtual.pcscd import wait_for
@@ -20,7 +21,13 @@ from drivers.card.virtual.pcscd import wait_for
 pytestmark = pytest.mark.pcsc
 
 
-def agent(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def agent(*args: str) -> subprocess.CompletedProcess:
+    """`mkp-agent card ARGS` in this process: the card still goes through pcscd and pyscard."""
+    return run_in_process(agent_main, "card", *args)
+
+
+def agent_process(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`mkp-agent card ARGS` as its own process: pcsc-lite reads PCSCLITE_CSOCK_NAME once per process."""
     return cli("mkp-agent", "card", *args, env=env)
 
 
@@ -245,7 +252,7 @@ def readerless_pcscd(pcscd, tmp_path) -> dict[str, str]:
 
 
 def test_no_reader(readerless_pcscd, pki):
-    r = agent("read", *pki, env=readerless_pcscd)
+    r = agent_process("read", *pki, env=readerless_pcscd)
     assert r.returncode == 3 and "no card reader" in r.stderr
 
 
@@ -253,6 +260,6 @@ def test_pcscd_not_running(pki, tmp_path):
     # the client library looks for the daemon's socket where no daemon listens
     env = {"PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd" / "pcscd.comm")}
     for cmd in ("read", "check"):
-        r = agent(cmd, *pki, env=env)
+        r = agent_process(cmd, *pki, env=env)
         assert r.returncode == 3
         assert "pcscd" in r.stderr and "not running" in r.stderr

@@ -11,13 +11,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
-from mkp_testing import cli
+from mkp_testing import run_in_process
 
+from drivers.card.virtual import cli as vcard_cli
 from drivers.card.virtual.ca import CaError, TestCA
 from drivers.card.virtual.cardfile import CardFileError, CardSpecError, load_card, new_card
 from mkp_core.certcheck import CertStatus, TrustStore, check_certificate
 from mkp_core.crl import CrlStore
 from mkp_core.errors import MkpError
+
+
+def cli(name: str, *args: str):
+    """`mkp-vcard ARGS` run in this process (its offline commands need no daemon)."""
+    assert name == "mkp-vcard"
+    return run_in_process(vcard_cli.main, *args)
+
 
 JLIS_DN = (
     "OU=Japan Agency for Local Authority Information Systems,OU=JPKI for user authentication,O=JPKI,C=JP"
