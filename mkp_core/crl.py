@@ -10,7 +10,7 @@ still finds them. Serials that no conforming CA makes (negative, over 20 octets)
 Parsing and the signature check are ``cryptography``'s. Iterating its CRL object reads a million
 serials in ~0.6 s and retains nothing, so no entry is parsed here. The signature is verified
 over the tbsCertList bytes as received (sliced, not copied), not over the library's re-encoding
-of them: see ``mkp_core.certcheck._verify_crl_signature`` and ``bench/crl.py``.
+of them: see ``mkp_core.trust._verify_crl_signature`` and ``bench/crl.py``.
 
 Deltas: :meth:`CrlStore.apply_delta` lays a delta CRL (X.509 deltaCRLIndicator) over a full one
 without copying the full list: the delta's entries go into an overlay dict (revoked, or released
@@ -28,8 +28,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mkp_core.certcheck import Anchor, TrustStore, utc_instant
 from mkp_core.errors import FixedCodeError
+from mkp_core.trust import Anchor, TrustStore, utc_instant
 
 __all__ = [
     "CLOCK_SKEW",

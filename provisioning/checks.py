@@ -18,9 +18,9 @@ import requests
 
 from agent.home import Home
 from agent.sync import TIMEOUT, Downloads, signed_session
-from mkp_core.certcheck import TrustStore, TrustStoreError
 from mkp_core.crl import CrlError, CrlStore
 from mkp_core.signing import PrivateKey
+from mkp_core.trust import TrustStore, TrustStoreError
 
 CLOCK_FAIL = timedelta(minutes=5)  # the server refuses signatures further off than this
 CLOCK_WARN = timedelta(seconds=30)

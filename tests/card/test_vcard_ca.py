@@ -14,8 +14,9 @@ from mkp_testing import cli
 
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.cardfile import load_card
-from mkp_core.certcheck import CertStatus, TrustStore, check_certificate
+from mkp_core.certcheck import CertStatus, check_certificate
 from mkp_core.crl import CrlStore
+from mkp_core.trust import TrustStore
 
 JLIS_DN = (
     "OU=Japan Agency for Local Authority Information Systems,OU=JPKI for user authentication,O=JPKI,C=JP"
