@@ -357,8 +357,8 @@ def check_printer(
     profile_id: str | None, spec: str | None, *, terminal: str, place: str, now: datetime | None = None
 ) -> CheckResult:
     """Does the printer print? A test page with the terminal, place and time proves it end to end."""
-    from agent.profiles import ProfileError, load_printer_profile
     from drivers.printer import PrinterError, open_printer, print_test_page
+    from drivers.profiles import ProfileError, load_printer_profile
 
     name = "Printer"
     if not profile_id or not spec:

@@ -65,8 +65,8 @@ def usage_error(message: str) -> None:
 
 def _check_printer_options(printer: str | None, printer_at: str | None) -> None:
     """Refuse a wrong profile or connection before anything is enrolled or printed."""
-    from agent.profiles import ProfileError, load_printer_profile
     from drivers.printer import PrinterError, parse_connection
+    from drivers.profiles import ProfileError, load_printer_profile
 
     if printer:
         try:
