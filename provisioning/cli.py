@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from agent.home import Home, read_agent_toml, write_agent_toml
-from agent.sync import refresh_downloads
+from agent.sync import refresh_downloads, terminal_client
 from mkp_core.signing import key_fingerprint
 from provisioning import checks
 from provisioning.checks import CheckResult
@@ -239,7 +239,7 @@ def provision(
         )
     if ping is not None and ping.ok and terminal_id:
         out.step("Downloading configuration, trust list and CRL")
-        downloads = refresh_downloads(server, terminal_id, key, home)
+        downloads = refresh_downloads(terminal_client(server, terminal_id, key), home)
         out.step(", ".join(f"{d.name}: {d.status}" for d in downloads.items))
         results.append(checks.check_downloads(downloads))
         results.append(checks.check_crl(home))
