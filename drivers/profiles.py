@@ -189,7 +189,7 @@ class KioskProfile(_Strict):
 
 
 Profile = PrinterProfile | ReaderProfile | ScannerProfile | KioskProfile
-_MODELS: dict[str, type[BaseModel]] = {
+_MODELS: dict[str, type[PrinterProfile] | type[ReaderProfile] | type[ScannerProfile] | type[KioskProfile]] = {
     "printer": PrinterProfile,
     "reader": ReaderProfile,
     "scanner": ScannerProfile,
@@ -275,7 +275,7 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
         raise ProfileError(_pydantic_lines(p, exc)) from None
     if profile.id != p.stem:
         raise ProfileError([f"{p}: id: {profile.id!r} must match the file name {p.stem!r}"])
-    return profile  # type: ignore[return-value]
+    return profile
 
 
 def shipped_profile_files(directory: Path | None = None) -> list[Path]:

@@ -23,6 +23,7 @@ import os
 from array import array
 from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -48,6 +49,8 @@ _U64 = 1 << 64
 _U160 = 1 << 160
 _MASK64 = _U64 - 1
 _BUCKET_MIN = 1 << 16  # below this many serials, one sorted() is cheap enough
+
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
 
 
 class CrlError(FixedCodeError, ValueError):
@@ -110,10 +113,10 @@ class _SerialIndex:
             i = bisect_left(lo, key)
             if i == len(lo) or lo[i] != key:
                 return False
-            if self._hi1 is None:
+            hi1, hi2, n = self._hi1, self._hi2, len(lo)
+            if hi1 is None or hi2 is None:
                 return serial < _U64
             h1, h2 = (serial >> 64) & _MASK64, serial >> 128
-            hi1, hi2, n = self._hi1, self._hi2, len(lo)
             while i < n and lo[i] == key:
                 if hi1[i] == h1 and hi2[i] == h2:
                     return True
@@ -236,7 +239,7 @@ def _verify(crl: x509.CertificateRevocationList, der: bytes, trust: TrustStore, 
     return anchor
 
 
-def _ext(crl: x509.CertificateRevocationList, cls: type) -> object | None:
+def _ext(crl: x509.CertificateRevocationList, cls: type[_Extension]) -> _Extension | None:
     try:
         return crl.extensions.get_extension_for_class(cls).value
     except x509.ExtensionNotFound:

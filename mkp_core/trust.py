@@ -92,7 +92,7 @@ class Anchor:
         try:
             return self.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
         except x509.ExtensionNotFound:
-            return x509.SubjectKeyIdentifier.from_public_key(self.certificate.public_key()).digest  # type: ignore[arg-type]
+            return x509.SubjectKeyIdentifier.from_public_key(self.certificate.public_key()).digest
 
     @property
     def can_sign_certificates(self) -> bool:

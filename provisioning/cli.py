@@ -162,7 +162,7 @@ class Provisioning:
     reader: str | None
     unit_path: Path | None
     unit_user: str | None
-    key: PrivateKey | None = None
+    key: PrivateKey
     terminal_id: str | None = None
     reach: CheckResult | None = None
     clock: CheckResult | None = None
@@ -186,7 +186,7 @@ def provision(
     as_json: bool,
 ) -> None:
     """The whole run: every step in turn, then the checklist; exits with its verdict."""
-    run = settle_options(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
+    run = begin(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
     results: list[CheckResult] = []
     for step in STEPS:
         results += step(run)
@@ -194,7 +194,7 @@ def provision(
     finish(run, results)
 
 
-def settle_options(
+def begin(
     server: str | None,
     code: str | None,
     home_dir: Path,
@@ -205,9 +205,10 @@ def settle_options(
     unit_user: str | None,
     as_json: bool,
 ) -> Provisioning:
-    """The run's settings: the command line, else what an earlier run kept in agent.toml.
+    """The run's settings (the command line, else what an earlier run kept in agent.toml), its
+    home folder and the terminal key in it (made once, reused by every later run).
 
-    A wrong command line exits 2 here, before anything is enrolled or printed.
+    A wrong command line or an unusable home folder exits 2 here, before any network.
     """
     home = Home(home_dir.expanduser().resolve())
     previous = read_agent_toml(home)
@@ -225,24 +226,20 @@ def settle_options(
             code = normalize_code(code)
         except ProvisionError as e:
             usage_error(f"--code: {e.message}: {e.fix}")
-    return Provisioning(Out(as_json), home, server, code, printer, printer_at, reader, unit_path, unit_user)
+    try:
+        create_home(home)
+        key, created = load_or_create_key(home)
+    except ProvisionError as e:
+        usage_error(f"{e.message}: {e.fix}")
+    out = Out(as_json)
+    out.step(
+        f"Terminal key {'created' if created else 'found'} in {home.key} "
+        f"(fingerprint {key_fingerprint(key)[:16]}…); it never leaves this computer"
+    )
+    return Provisioning(out, home, server, code, printer, printer_at, reader, unit_path, unit_user, key)
 
 
 # --- the steps, in the order they run ------------------------------------------------------------
-
-
-def step_key(run: Provisioning) -> list[CheckResult]:
-    """The home folder and the terminal key in it (made once, reused by every later run)."""
-    try:
-        create_home(run.home)
-        run.key, created = load_or_create_key(run.home)
-    except ProvisionError as e:
-        usage_error(f"{e.message}: {e.fix}")
-    run.out.step(
-        f"Terminal key {'created' if created else 'found'} in {run.home.key} "
-        f"(fingerprint {key_fingerprint(run.key)[:16]}…); it never leaves this computer"
-    )
-    return []
 
 
 def step_server(run: Provisioning) -> list[CheckResult]:
@@ -357,7 +354,6 @@ def step_service_file(run: Provisioning) -> list[CheckResult]:
 
 
 STEPS: tuple[Callable[[Provisioning], list[CheckResult]], ...] = (
-    step_key,
     step_server,
     step_enrollment,
     step_signed_request,
