@@ -184,7 +184,7 @@ def provision(
     unit_path: Path | None,
     unit_user: str | None,
     as_json: bool,
-) -> None:
+) -> NoReturn:
     """The whole run: every step in turn, then the checklist; exits with its verdict."""
     run = begin(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
     results: list[CheckResult] = []
