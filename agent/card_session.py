@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from drivers.card.jpki import JpkiCard, check_pin_format
 from drivers.card.reader import ReaderBackend
-from mkp_core.certcheck import CertStatus, CheckResult, TrustStore, check_certificate
+from mkp_core.certcheck import CertStatus, CheckResult, check_certificate
 from mkp_core.crl import CrlStore
+from mkp_core.trust import TrustStore
 
 SIGNATURE_INVALID = "signature_invalid"
 

@@ -1,19 +1,21 @@
-"""The enrolled terminal as the agent sees it: its home folder, its key, its signed session."""
+"""The enrolled terminal as the agent sees it: its home folder, its key, its signed client."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from agent.home import Home, read_agent_toml, read_json
-from agent.sync import signed_session
+from agent.sync import terminal_client
+from mkp_core.client import DEFAULT_TIMEOUT, ApiClient
+from mkp_core.errors import FixedCodeError
 from mkp_core.signing import PrivateKey, load_private_key
 
 
-class NotEnrolled(Exception):
+class NotEnrolled(FixedCodeError):
     """This home folder holds no enrolled terminal (run mkp-provision first)."""
+
+    code = "not_enrolled"
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ class Terminal:
             raise NotEnrolled(f"{home.key} is not a usable terminal key: {e}") from None
         return cls(home, server, terminal_id, key)
 
-    def session(self) -> requests.Session:
-        return signed_session(self.terminal_id, self.key)
+    def client(self, timeout: float = DEFAULT_TIMEOUT) -> ApiClient:
+        """The server's API, every request signed with this terminal's key."""
+        return terminal_client(self.server, self.terminal_id, self.key, timeout=timeout)
 
     def trust_list(self) -> dict:
         return read_json(self.home.trust_list) or {}

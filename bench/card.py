@@ -35,8 +35,9 @@ from drivers.card.virtual.card import VirtualMyNumberCard
 from drivers.card.virtual.cardfile import new_card
 from drivers.card.virtual.pcscd import PcscDaemon, card_present, vpcd_slots, wait_for
 from drivers.card.virtual.vpcd import VpcdLink, reader_name
-from mkp_core.certcheck import CertStatus, TrustStore, check_certificate
+from mkp_core.certcheck import CertStatus, check_certificate
 from mkp_core.crl import CrlStore
+from mkp_core.trust import TrustStore
 
 TARGET_P50_MS = 150.0
 STEPS = ("connect", "read_cert", "check_crl", "pin", "sign", "verify_sig", "disconnect")

@@ -81,8 +81,8 @@ def _rss_mb(field: str) -> float:
 
 
 def _child(crl_path: str, ca_path: str, serials_path: str, compare: bool) -> None:
-    from mkp_core.certcheck import TrustStore
     from mkp_core.crl import CrlStore
+    from mkp_core.trust import TrustStore
 
     trust = TrustStore.from_pem(Path(ca_path).read_bytes())
     gc.collect()

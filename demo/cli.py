@@ -115,8 +115,8 @@ def step_card(state: DemoState) -> str:
     from drivers.card.virtual.cardfile import new_card
     from drivers.card.virtual.pcscd import PcscDaemon, card_present, vpcd_slots, wait_for
     from drivers.card.virtual.vpcd import VpcdLink, reader_name
-    from mkp_core.certcheck import TrustStore
     from mkp_core.crl import CrlStore
+    from mkp_core.trust import TrustStore
 
     ca = state.facts["test_ca"]
     state.running.enter_context(vpcd_slots())

@@ -10,7 +10,7 @@ still finds them. Serials that no conforming CA makes (negative, over 20 octets)
 Parsing and the signature check are ``cryptography``'s. Iterating its CRL object reads a million
 serials in ~0.6 s and retains nothing, so no entry is parsed here. The signature is verified
 over the tbsCertList bytes as received (sliced, not copied), not over the library's re-encoding
-of them: see ``mkp_core.certcheck._verify_crl_signature`` and ``bench/crl.py``.
+of them: see ``mkp_core.trust._verify_crl_signature`` and ``bench/crl.py``.
 
 Deltas: :meth:`CrlStore.apply_delta` lays a delta CRL (X.509 deltaCRLIndicator) over a full one
 without copying the full list: the delta's entries go into an overlay dict (revoked, or released
@@ -23,13 +23,14 @@ import os
 from array import array
 from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mkp_core.certcheck import Anchor, TrustStore, utc_instant
 from mkp_core.errors import FixedCodeError
+from mkp_core.trust import Anchor, TrustStore, utc_instant
 
 __all__ = [
     "CLOCK_SKEW",
@@ -48,6 +49,8 @@ _U64 = 1 << 64
 _U160 = 1 << 160
 _MASK64 = _U64 - 1
 _BUCKET_MIN = 1 << 16  # below this many serials, one sorted() is cheap enough
+
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
 
 
 class CrlError(FixedCodeError, ValueError):
@@ -110,10 +113,10 @@ class _SerialIndex:
             i = bisect_left(lo, key)
             if i == len(lo) or lo[i] != key:
                 return False
-            if self._hi1 is None:
+            hi1, hi2, n = self._hi1, self._hi2, len(lo)
+            if hi1 is None or hi2 is None:
                 return serial < _U64
             h1, h2 = (serial >> 64) & _MASK64, serial >> 128
-            hi1, hi2, n = self._hi1, self._hi2, len(lo)
             while i < n and lo[i] == key:
                 if hi1[i] == h1 and hi2[i] == h2:
                     return True
@@ -236,7 +239,7 @@ def _verify(crl: x509.CertificateRevocationList, der: bytes, trust: TrustStore, 
     return anchor
 
 
-def _ext(crl: x509.CertificateRevocationList, cls: type) -> object | None:
+def _ext(crl: x509.CertificateRevocationList, cls: type[_Extension]) -> _Extension | None:
     try:
         return crl.extensions.get_extension_for_class(cls).value
     except x509.ExtensionNotFound:

@@ -8,19 +8,20 @@ the time take ``now`` so tests can move the terminal's clock without touching th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-import requests
-
 from agent.home import Home
-from agent.sync import TIMEOUT, Downloads, signed_session
-from mkp_core.certcheck import TrustStore, TrustStoreError
+from agent.sync import Downloads, terminal_client
+from mkp_core.client import ApiClient, ApiError, Unreachable
 from mkp_core.crl import CrlError, CrlStore
+from mkp_core.errors import MkpError
 from mkp_core.signing import PrivateKey
+from mkp_core.trust import TrustStore, TrustStoreError
 
 CLOCK_FAIL = timedelta(minutes=5)  # the server refuses signatures further off than this
 CLOCK_WARN = timedelta(seconds=30)
@@ -79,45 +80,28 @@ def format_checklist(results: list[CheckResult]) -> list[str]:
 # --- network -------------------------------------------------------------------------------------
 
 
-def _get(url: str) -> requests.Response:
-    return requests.get(url, timeout=TIMEOUT)
-
-
 def check_server(server: str) -> CheckResult:
     """Can this machine reach the server over the network, and is the server healthy?"""
     name = "Server reached"
     try:
-        response = _get(server.rstrip("/") + "/healthz")
-    except requests.ConnectionError:
+        status = ApiClient(server).send("GET", "/healthz").status_code
+    except Unreachable as e:
         return CheckResult(
             name,
             False,
             True,
-            f"no connection to {server}",
-            "check the network cable or Wi-Fi, and that the server address is right",
+            e.message,
+            "check the network cable or Wi-Fi (and any firewall or proxy), and that the server "
+            "address is right: it looks like https://mkp.example.jp",
         )
-    except requests.Timeout:
+    except ApiError as e:
+        status = e.status
+    if status != 200:
         return CheckResult(
             name,
             False,
             True,
-            f"{server} did not answer within {TIMEOUT:g} s",
-            "check the network (firewall, proxy) and try again",
-        )
-    except requests.RequestException as e:
-        return CheckResult(
-            name,
-            False,
-            True,
-            f"{server}: {type(e).__name__}",
-            "check the server address: it looks like https://mkp.example.jp",
-        )
-    if response.status_code != 200:
-        return CheckResult(
-            name,
-            False,
-            True,
-            f"{server} answered HTTP {response.status_code}",
+            f"{server} answered HTTP {status}",
             "the server is not healthy: tell the operator",
         )
     return CheckResult(name, True, True, server)
@@ -127,9 +111,9 @@ def server_time(server: str) -> datetime | None:
     """The server's clock, from the HTTP Date header of /healthz (no signature needed, so a bad clock
     cannot hide the reason it is bad)."""
     try:
-        date = _get(server.rstrip("/") + "/healthz").headers.get("Date")
+        date = ApiClient(server).send("GET", "/healthz").headers.get("Date")
         return parsedate_to_datetime(date).astimezone(UTC) if date else None
-    except (requests.RequestException, TypeError, ValueError):
+    except (MkpError, TypeError, ValueError):
         return None
 
 
@@ -173,7 +157,7 @@ PING_FIXES: dict[str, tuple[str, str]] = {
 
 
 def check_ping(
-    server: str, terminal_id: str, key: PrivateKey, clock: Callable[[], float] | None = None
+    server: str, terminal_id: str, key: PrivateKey, clock: Callable[[], float] = time.time
 ) -> CheckResult:
     """An authenticated request: proves the server accepts this terminal's signatures.
 
@@ -181,29 +165,15 @@ def check_ping(
     """
     name = "Signed request"
     try:
-        response = signed_session(terminal_id, key, clock).get(
-            server.rstrip("/") + "/v1/terminal/ping", timeout=TIMEOUT
+        data = terminal_client(server, terminal_id, key, clock=clock).get("/v1/terminal/ping")
+    except Unreachable as e:
+        return CheckResult(name, False, True, e.message, "check the network cable or Wi-Fi, then run again")
+    except ApiError as e:
+        detail, fix = PING_FIXES.get(
+            e.code, (f"refused: {e.code}: {e.message}", "show this line to the operator")
         )
-    except requests.RequestException:
-        return CheckResult(
-            name,
-            False,
-            True,
-            f"no connection to {server}",
-            "check the network cable or Wi-Fi, then run again",
-        )
-    if response.status_code == 200:
-        data = response.json()
-        return CheckResult(
-            name, True, True, f"terminal {data.get('terminal_id')} at place {data.get('place')}"
-        )
-    try:
-        error = response.json()["error"]
-        code, message = str(error["code"]), str(error["message"])
-    except (ValueError, KeyError, TypeError):
-        code, message = "http_error", f"HTTP {response.status_code}"
-    detail, fix = PING_FIXES.get(code, (f"refused: {code}: {message}", "show this line to the operator"))
-    return CheckResult(name, False, True, detail, fix)
+        return CheckResult(name, False, True, detail, fix)
+    return CheckResult(name, True, True, f"terminal {data.get('terminal_id')} at place {data.get('place')}")
 
 
 def check_downloads(downloads: Downloads) -> CheckResult:
@@ -215,7 +185,7 @@ def check_downloads(downloads: Downloads) -> CheckResult:
             name,
             False,
             True,
-            "; ".join(f"{d.name}: {d.detail}" for d in bad),
+            "; ".join(f"{d.name}: {d.reason}" for d in bad),
             "check the network and run again; if it persists, tell the operator",
         )
     config = downloads.get("config")
@@ -357,8 +327,8 @@ def check_printer(
     profile_id: str | None, spec: str | None, *, terminal: str, place: str, now: datetime | None = None
 ) -> CheckResult:
     """Does the printer print? A test page with the terminal, place and time proves it end to end."""
-    from agent.profiles import ProfileError, load_printer_profile
     from drivers.printer import PrinterError, open_printer, print_test_page
+    from drivers.profiles import ProfileError, load_printer_profile
 
     name = "Printer"
     if not profile_id or not spec:

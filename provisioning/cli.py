@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
 from rich.text import Text
 
 from agent.home import Home, read_agent_toml, write_agent_toml
-from agent.sync import refresh_downloads
-from mkp_core.signing import key_fingerprint
+from agent.sync import refresh_downloads, terminal_client
+from mkp_core.signing import PrivateKey, key_fingerprint
 from provisioning import checks
 from provisioning.checks import CheckResult
 from provisioning.enroll import (
@@ -58,15 +61,15 @@ class Out:
             self.console.print(Text(line, style=STYLE.get(mark, "")))
 
 
-def usage_error(message: str) -> None:
+def usage_error(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
 
 
 def _check_printer_options(printer: str | None, printer_at: str | None) -> None:
     """Refuse a wrong profile or connection before anything is enrolled or printed."""
-    from agent.profiles import ProfileError, load_printer_profile
     from drivers.printer import PrinterError, parse_connection
+    from drivers.profiles import ProfileError, load_printer_profile
 
     if printer:
         try:
@@ -146,6 +149,31 @@ def main(
         sys.exit(1)
 
 
+@dataclass
+class Provisioning:
+    """What one run knows so far; each step reads it and adds what it found."""
+
+    out: Out
+    home: Home
+    server: str
+    code: str | None
+    printer: str | None
+    printer_at: str | None
+    reader: str | None
+    unit_path: Path | None
+    unit_user: str | None
+    key: PrivateKey
+    terminal_id: str | None = None
+    reach: CheckResult | None = None
+    clock: CheckResult | None = None
+    ping: CheckResult | None = None
+    place_name: str = "(not enrolled)"
+
+    @property
+    def reached(self) -> bool:
+        return self.reach is not None and self.reach.ok
+
+
 def provision(
     server: str | None,
     code: str | None,
@@ -156,9 +184,32 @@ def provision(
     unit_path: Path | None,
     unit_user: str | None,
     as_json: bool,
-) -> None:
-    """The whole run; exits with the checklist's verdict."""
-    out = Out(as_json)
+) -> NoReturn:
+    """The whole run: every step in turn, then the checklist; exits with its verdict."""
+    run = begin(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
+    results: list[CheckResult] = []
+    for step in STEPS:
+        results += step(run)
+    results.sort(key=_checklist_position)
+    finish(run, results)
+
+
+def begin(
+    server: str | None,
+    code: str | None,
+    home_dir: Path,
+    printer: str | None,
+    printer_at: str | None,
+    reader: str | None,
+    unit_path: Path | None,
+    unit_user: str | None,
+    as_json: bool,
+) -> Provisioning:
+    """The run's settings (the command line, else what an earlier run kept in agent.toml), its
+    home folder and the terminal key in it (made once, reused by every later run).
+
+    A wrong command line or an unusable home folder exits 2 here, before any network.
+    """
     home = Home(home_dir.expanduser().resolve())
     previous = read_agent_toml(home)
     printer = printer or previous.get("printer", {}).get("profile")
@@ -175,134 +226,184 @@ def provision(
             code = normalize_code(code)
         except ProvisionError as e:
             usage_error(f"--code: {e.message}: {e.fix}")
-
-    results: list[CheckResult] = []
     try:
         create_home(home)
         key, created = load_or_create_key(home)
     except ProvisionError as e:
         usage_error(f"{e.message}: {e.fix}")
+    out = Out(as_json)
     out.step(
         f"Terminal key {'created' if created else 'found'} in {home.key} "
         f"(fingerprint {key_fingerprint(key)[:16]}…); it never leaves this computer"
     )
+    return Provisioning(out, home, server, code, printer, printer_at, reader, unit_path, unit_user, key)
 
-    out.step(f"Contacting {server}")
-    reach = checks.check_server(server)
-    results.append(reach)
-    clock = checks.check_clock(checks.server_time(server)) if reach.ok else None
-    if clock:
-        results.append(clock)
 
-    terminal_id = enrolled_terminal_id(home)
-    if terminal_id:
-        unused = " (the --code given is not needed and was not used)" if code else ""
-        out.step(f"Already enrolled as terminal {terminal_id}: refreshing downloads{unused}")
-        results.insert(0, CheckResult("Enrollment", True, True, f"terminal {terminal_id} (enrolled earlier)"))
-    elif not reach.ok:
-        results.insert(
-            0,
-            CheckResult(
-                "Enrollment",
-                False,
-                True,
-                "not done: the server cannot be reached",
-                "fix the network (see below), then run the same command again",
-                skipped=True,
-            ),
-        )
-    elif not code:
+# --- the steps, in the order they run ------------------------------------------------------------
+
+
+def step_server(run: Provisioning) -> list[CheckResult]:
+    """Is the server there, and does this computer's clock agree with it?"""
+    run.out.step(f"Contacting {run.server}")
+    run.reach = checks.check_server(run.server)
+    if not run.reach.ok:
+        return [run.reach]
+    run.clock = checks.check_clock(checks.server_time(run.server))
+    return [run.reach, run.clock]
+
+
+def step_enrollment(run: Provisioning) -> list[CheckResult]:
+    """Enroll with the one-time code, unless HOME is enrolled already."""
+    name = "Enrollment"
+    run.terminal_id = enrolled_terminal_id(run.home)
+    if run.terminal_id:
+        unused = " (the --code given is not needed and was not used)" if run.code else ""
+        run.out.step(f"Already enrolled as terminal {run.terminal_id}: refreshing downloads{unused}")
+        return [CheckResult(name, True, True, f"terminal {run.terminal_id} (enrolled earlier)")]
+    if not run.reached:
+        fix = "fix the network (see below), then run the same command again"
+        return [CheckResult(name, False, True, "not done: the server cannot be reached", fix, skipped=True)]
+    if not run.code:
         usage_error(
             "--code CODE is needed to enroll this terminal (the operator makes one with "
             "`mkp-admin terminal enroll`)"
         )
-    else:
-        out.step("Enrolling with the one-time code")
-        try:
-            enrollment = enroll(server, code, key)
-        except ProvisionError as e:
-            results.insert(0, CheckResult("Enrollment", False, True, e.message, e.fix))
-        else:
-            save_enrollment(home, enrollment)
-            terminal_id = enrollment.terminal_id
-            write_agent_toml(home, {"server": {"url": server}, "terminal": {"id": terminal_id}})
-            results.insert(0, CheckResult("Enrollment", True, True, f"terminal {terminal_id}"))
+    run.out.step("Enrolling with the one-time code")
+    try:
+        enrollment = enroll(run.server, run.code, run.key)
+    except ProvisionError as e:
+        return [CheckResult(name, False, True, e.message, e.fix)]
+    save_enrollment(run.home, enrollment)
+    run.terminal_id = enrollment.terminal_id
+    write_agent_toml(run.home, {"server": {"url": run.server}, "terminal": {"id": run.terminal_id}})
+    return [CheckResult(name, True, True, f"terminal {run.terminal_id}")]
 
-    place_name = _place_name(home) if terminal_id else "(not enrolled)"
-    signed_ok = bool(terminal_id) and reach.ok and (clock is None or clock.ok)
-    ping = checks.check_ping(server, terminal_id, key) if terminal_id and signed_ok else None
-    if ping is not None:
-        results.append(ping)
-    elif terminal_id:
-        results.append(
+
+def step_signed_request(run: Provisioning) -> list[CheckResult]:
+    """Does the server accept this terminal's signatures (tried only once network and clock are right)?"""
+    if not run.terminal_id:
+        return []
+    if not (run.reached and (run.clock is None or run.clock.ok)):
+        return [
             CheckResult("Signed request", False, True, "not tried: fix the lines above first", skipped=True)
-        )
-    if ping is not None and ping.ok and terminal_id:
-        out.step("Downloading configuration, trust list and CRL")
-        downloads = refresh_downloads(server, terminal_id, key, home)
-        out.step(", ".join(f"{d.name}: {d.status}" for d in downloads.items))
-        results.append(checks.check_downloads(downloads))
-        results.append(checks.check_crl(home))
-        config = downloads.get("config")
-        if config and isinstance(config.data, dict):
-            place_name = str((config.data.get("place") or {}).get("name") or place_name)
-    elif terminal_id:
-        results.append(
+        ]
+    run.ping = checks.check_ping(run.server, run.terminal_id, run.key)
+    return [run.ping]
+
+
+def step_downloads(run: Provisioning) -> list[CheckResult]:
+    """Configuration, trust list and CRL into HOME, and the CRL checked as the counter will check it."""
+    if not run.terminal_id:
+        return []
+    run.place_name = _place_name(run.home)
+    if run.ping is None or not run.ping.ok:
+        return [
             CheckResult(
                 "Configuration", False, True, "not downloaded: fix the lines above first", skipped=True
             )
-        )
+        ]
+    run.out.step("Downloading configuration, trust list and CRL")
+    downloads = refresh_downloads(terminal_client(run.server, run.terminal_id, run.key), run.home)
+    run.out.step(", ".join(f"{d.name}: {d.status}" for d in downloads.items))
+    config = downloads.get("config")
+    if config and isinstance(config.data, dict):
+        run.place_name = str((config.data.get("place") or {}).get("name") or run.place_name)
+    return [checks.check_downloads(downloads), checks.check_crl(run.home)]
 
-    out.step("Looking for the card reader")
-    results.append(checks.check_reader(reader))
-    if terminal_id:
-        if printer:
-            out.step(f"Printing a test page on {printer} at {printer_at}")
-        results.append(checks.check_printer(printer, printer_at, terminal=terminal_id, place=place_name))
+
+def step_reader(run: Provisioning) -> list[CheckResult]:
+    """Is the card reader there (a card need not be in it)?"""
+    run.out.step("Looking for the card reader")
+    return [checks.check_reader(run.reader)]
+
+
+def step_printer(run: Provisioning) -> list[CheckResult]:
+    """A test page naming the terminal and its place (once enrolled: before, there is nothing to name)."""
+    if not run.terminal_id:
+        return [CheckResult("Printer", False, False, "test page after enrollment", skipped=True)]
+    if run.printer:
+        run.out.step(f"Printing a test page on {run.printer} at {run.printer_at}")
+    return [checks.check_printer(run.printer, run.printer_at, terminal=run.terminal_id, place=run.place_name)]
+
+
+def step_agent_settings(run: Provisioning) -> list[CheckResult]:
+    """agent.toml: what mkp-agent needs, and the choices a later run of mkp-provision reuses."""
+    if run.terminal_id:
         write_agent_toml(
-            home,
+            run.home,
             {
-                "server": {"url": server},
+                "server": {"url": run.server},
                 "terminal": {
-                    "id": terminal_id,
-                    "key": str(home.key),
-                    "certificate": str(home.certificate),
-                    "ca": str(home.ca),
+                    "id": run.terminal_id,
+                    "key": str(run.home.key),
+                    "certificate": str(run.home.certificate),
+                    "ca": str(run.home.ca),
                 },
-                "printer": {"profile": printer, "connection": printer_at},
-                "reader": {"name": reader},
+                "printer": {"profile": run.printer, "connection": run.printer_at},
+                "reader": {"name": run.reader},
             },
         )
-    else:
-        results.append(CheckResult("Printer", False, False, "test page after enrollment", skipped=True))
+    return []
 
-    if unit_path:
-        results.append(_unit(unit_path, home, unit_user, terminal_id))
 
-    out.checklist(results)
+def step_service_file(run: Provisioning) -> list[CheckResult]:
+    """The systemd unit for `mkp-agent run`, when --systemd asks for one."""
+    if not run.unit_path:
+        return []
+    return [_unit(run.unit_path, run.home, run.unit_user, run.terminal_id)]
+
+
+STEPS: tuple[Callable[[Provisioning], list[CheckResult]], ...] = (
+    step_server,
+    step_enrollment,
+    step_signed_request,
+    step_downloads,
+    step_reader,
+    step_printer,
+    step_agent_settings,
+    step_service_file,
+)
+
+#: The checklist's order, whatever order the checks run in (enrollment needs the server first).
+CHECKLIST = (
+    "Enrollment",
+    "Server reached",
+    "Clock",
+    "Signed request",
+    "Configuration",
+    "Revocation list (CRL)",
+    "Card reader",
+    "Printer",
+    "Service file",
+)
+
+
+def _checklist_position(result: CheckResult) -> int:
+    return CHECKLIST.index(result.name) if result.name in CHECKLIST else len(CHECKLIST)
+
+
+def finish(run: Provisioning, results: list[CheckResult]) -> NoReturn:
+    """Show the checklist (or the JSON report) and exit 0 when every required check passed, else 1."""
+    run.out.checklist(results)
     ok = checks.passed(results)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": ok,
-                    "terminal_id": terminal_id,
-                    "home": str(home.root),
-                    "checks": [r.to_dict() for r in results],
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+    if run.out.as_json:
+        report = {
+            "ok": ok,
+            "terminal_id": run.terminal_id,
+            "home": str(run.home.root),
+            "checks": [r.to_dict() for r in results],
+        }
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     elif ok:
-        out.console.print(
+        run.out.console.print(
             Text(
-                f"\nReady: terminal {terminal_id} at {place_name} ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC).",
+                f"\nReady: terminal {run.terminal_id} at {run.place_name} "
+                f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC).",
                 style="bold green",
             )
         )
     else:
-        out.console.print(
+        run.out.console.print(
             Text("\nNot ready: do what the → lines say, then run the same command again.", style="bold red")
         )
     sys.exit(0 if ok else 1)

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from agent.home import Home, read_agent_toml, write_atomic
-from agent.sync import TIMEOUT
 from mkp_core.client import ApiClient, ApiError, Unreachable
 from mkp_core.errors import MkpError
 from mkp_core.ids import InvalidId, normalize_enrollment_code
@@ -136,7 +135,7 @@ def unreachable(server: str, e: Exception) -> ProvisionError:
 
 def enroll(server: str, code: str, key: PrivateKey, name: str = "mkp terminal") -> Enrollment:
     """Send the code and a CSR; check that the certificate that comes back is for our key."""
-    client = ApiClient(server, timeout=TIMEOUT)
+    client = ApiClient(server)
     try:
         answer = client.request(
             "POST", "/v1/enroll", {"code": normalize_code(code), "csr": make_csr(key, name)}

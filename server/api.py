@@ -8,7 +8,7 @@ import json
 from flask import Response, current_app, g, request
 from sqlalchemy import Engine
 
-from mkp_core.certcheck import TrustStore
+from mkp_core.trust import TrustStore
 from server.config import ServerConfig
 from server.db.engine import read
 from server.operators.service import Operator, authenticate

@@ -22,8 +22,9 @@ from drivers.card.reader import (
     ReaderError,
     WrongPinError,
 )
-from mkp_core.certcheck import CertificateFormatError, TrustStoreError
+from mkp_core.certcheck import CertificateFormatError
 from mkp_core.crl import CrlError
+from mkp_core.trust import TrustStoreError
 
 EXIT_OK = 0
 EXIT_NOT_VALID = 1

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from agent.profiles import ProfileError, load_printer_profile, load_profile, printer_memory_plan
+from drivers.profiles import ProfileError, load_printer_profile, load_profile, printer_memory_plan
 
 
 @click.group()

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 1 a download or update failed (the message says why); 3 the server could
 not be reached; 4 this terminal cannot work until a technician acts (not enrolled, revoked,
-no release key): systemd does not restart on 4.
+no release key): systemd does not restart on 4. They are decided by error code, never by the
+text of a message.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from agent import update as updates
 from agent.sync import Downloads, refresh_downloads
 from agent.terminal import NotEnrolled, Terminal
 from mkp_core import release
+from mkp_core.errors import MkpError
 
-NEEDS_TECHNICIAN = {"revoked_key", "unknown_key", "no_release_key"}
+NEEDS_TECHNICIAN = {"not_enrolled", "revoked_key", "unknown_key", "no_release_key"}
+UNREACHABLE = "server_unreachable"
 
 home_option = click.option(
     "--home",
@@ -37,22 +40,29 @@ def _open(home: Path) -> Terminal:
     try:
         return Terminal.open(home)
     except NotEnrolled as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(4)
+        click.echo(f"error: {e.code}: {e.message}", err=True)
+        sys.exit(exit_code_for(e.code))
+
+
+def exit_code_for(code: str) -> int:
+    """The exit code for a refusal's code: 4 a technician must act, 3 no server, 1 anything else."""
+    if code in NEEDS_TECHNICIAN:
+        return 4
+    return 3 if code == UNREACHABLE else 1
 
 
 def _exit_code(result: Downloads) -> int:
-    failed = [d for d in result.items if d.status == "failed"]
-    if not failed:
+    codes = result.failed_codes()
+    if not codes:
         return 0
-    if any(d.detail.split(":")[0] in NEEDS_TECHNICIAN for d in failed):
+    if codes & NEEDS_TECHNICIAN:
         return 4
-    return 3 if all("cannot reach" in d.detail for d in failed) else 1
+    return 3 if codes == {UNREACHABLE} else 1
 
 
 def _report(result: Downloads) -> str:
     return ", ".join(
-        f"{d.name} {d.status}" + (f" ({d.detail})" if d.status in ("failed", "none") else "")
+        f"{d.name} {d.status}" + (f" ({d.reason})" if d.status in ("failed", "none") else "")
         for d in result.items
     )
 
@@ -63,10 +73,15 @@ def _report(result: Downloads) -> str:
 def sync(home: Path, as_json: bool) -> None:
     """Fetch config, trust list and CRL now (only what changed)."""
     t = _open(home)
-    result = refresh_downloads(t.server, t.terminal_id, t.key, t.home)
+    result = refresh_downloads(t.client(), t.home)
     if as_json:
         click.echo(
-            json.dumps([{"name": d.name, "status": d.status, "detail": d.detail} for d in result.items])
+            json.dumps(
+                [
+                    {"name": d.name, "status": d.status, "code": d.code, "detail": d.detail}
+                    for d in result.items
+                ]
+            )
         )
     else:
         click.echo(_report(result))
@@ -89,8 +104,9 @@ def run(home: Path, interval: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"mkp-agent: terminal {t.terminal_id} serving from {t.home.root}, server {t.server}", err=True)
+    client = t.client()
     while not stop.is_set():
-        result = refresh_downloads(t.server, t.terminal_id, t.key, t.home)
+        result = refresh_downloads(client, t.home)
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         click.echo(f"{stamp} sync: {_report(result)}", err=True)
         if _exit_code(result) == 4:
@@ -112,7 +128,7 @@ def update(home: Path, check: bool) -> None:
     staging = t.home.root / "updates"
     try:
         verified = updates.fetch_verified_release(
-            t.session(), t.server, keys, staging, updates.installed_version()
+            t.client(timeout=updates.DOWNLOAD_TIMEOUT), keys, staging, updates.installed_version()
         )
         if verified.manifest.version == updates.installed_version():
             click.echo(f"up to date: {verified.manifest.version}")
@@ -123,7 +139,7 @@ def update(home: Path, check: bool) -> None:
             )
             return
         updates.install(verified)
-    except updates.UpdateError as e:
+    except MkpError as e:
         click.echo(f"error: {e.code}: {e.message}", err=True)
-        sys.exit(4 if e.code in NEEDS_TECHNICIAN else 3 if e.code == "server_unreachable" else 1)
+        sys.exit(exit_code_for(e.code))
     click.echo(f"installed {verified.manifest.version}; restart the agent to use it")

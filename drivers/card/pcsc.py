@@ -75,7 +75,7 @@ class PcscChannel(CardChannel):
     """A connected card in a PC/SC reader."""
 
     def __init__(self, ctx: int, handle: int, protocol: int, reader: str, atr: bytes) -> None:
-        self._ctx = ctx
+        self._ctx: int | None = ctx
         self._handle: int | None = handle
         self._pci = scard.SCARD_PCI_T0 if protocol == scard.SCARD_PROTOCOL_T0 else scard.SCARD_PCI_T1
         self.reader = reader

@@ -25,7 +25,7 @@ from escpos.exceptions import Error as EscposError
 from mkp_core.errors import MkpError
 
 if TYPE_CHECKING:
-    from agent.profiles import PrinterProfile
+    from drivers.profiles import PrinterProfile
 
 KANJI_ON = b"\x1c\x26"  # FS &
 KANJI_SHIFT_JIS = b"\x1c\x43\x01"  # FS C 1

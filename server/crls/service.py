@@ -16,9 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, insert, select
 
-from mkp_core.certcheck import TrustStore
 from mkp_core.crl import CrlError, CrlStore
 from mkp_core.errors import Conflict, MkpError
+from mkp_core.trust import TrustStore
 from server.db.tables import crls
 
 

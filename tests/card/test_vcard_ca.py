@@ -16,9 +16,10 @@ from mkp_testing import run_in_process
 from drivers.card.virtual import cli as vcard_cli
 from drivers.card.virtual.ca import CaError, TestCA
 from drivers.card.virtual.cardfile import CardFileError, CardSpecError, load_card, new_card
-from mkp_core.certcheck import CertStatus, TrustStore, check_certificate
+from mkp_core.certcheck import CertStatus, check_certificate
 from mkp_core.crl import CrlStore
 from mkp_core.errors import MkpError
+from mkp_core.trust import TrustStore
 
 
 def cli(name: str, *args: str):

@@ -31,7 +31,7 @@ from drivers.card.virtual.pki import (
     key_usage_with,
     new_rsa_key,
 )
-from mkp_core.certcheck import TrustStore
+from mkp_core.trust import TrustStore
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 

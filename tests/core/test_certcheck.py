@@ -11,14 +11,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from mkp_core.certcheck import (
-    CertificateFormatError,
-    CertStatus,
-    TrustStore,
-    TrustStoreError,
-    check_certificate,
-)
+from mkp_core.certcheck import CertificateFormatError, CertStatus, check_certificate
 from mkp_core.crl import CrlStore
+from mkp_core.trust import TrustStore, TrustStoreError
 
 # Fingerprints as published in mkp_core/data/jpki/README.md (J-LIS).
 JLIS_2015 = "4DCFC4CA0AAF9FB2A3081B3F0C991C320B3ACC008667A341EEAEC5AF1D58CA7D".lower()

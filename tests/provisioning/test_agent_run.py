@@ -2,12 +2,20 @@
 
 import json
 import signal
+import socket
 import subprocess
 import time
+from pathlib import Path
 
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding
 from mkp_testing import BIN
 from mkp_testing import cli as run
+
+from agent.cli import main
+from agent.home import Home, write_agent_toml
+from mkp_core import release
+from provisioning.enroll import create_home, load_or_create_key
 
 
 def provisioned(live, tmp_path):
@@ -80,3 +88,48 @@ def test_update_needs_the_operators_release_key(live, tmp_path):
     home = provisioned(live, tmp_path)
     done = run("mkp-agent", "update", "--home", str(home), "--check")
     assert done.returncode == 4 and "no_release_key" in done.stderr
+
+
+# --- exit codes decided by error code, in-process (no server: nothing listens on the port) -------
+
+
+def enrolled_home_without_a_server(tmp_path, release_key: bool = False) -> Path:
+    """A home as mkp-provision leaves it, whose server address nobody answers on."""
+    home = Home(tmp_path / "home")
+    create_home(home)
+    key, _ = load_or_create_key(home)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_agent_toml(
+        home, {"server": {"url": f"http://127.0.0.1:{port}"}, "terminal": {"id": "t0123456789ab"}}
+    )
+    keys = [release.public_key_pem(release.generate_operator_key()).decode()] if release_key else []
+    home.trust_list.write_text(json.dumps({"jpki_anchors": [], "release_keys": keys}))
+    return home.root
+
+
+def test_sync_without_a_server_exits_3_and_says_so_once_per_file(tmp_path):
+    home = enrolled_home_without_a_server(tmp_path)
+    done = CliRunner().invoke(main, ["sync", "--home", str(home), "--json"])
+    assert done.exit_code == 3, done.output
+    items = json.loads(done.stdout)
+    assert [(d["name"], d["status"], d["code"]) for d in items] == [
+        ("config", "failed", "server_unreachable"),
+        ("trust-list", "failed", "server_unreachable"),
+        ("crl", "failed", "server_unreachable"),
+    ]
+    assert "cannot reach the server" in items[0]["detail"]
+
+
+def test_update_without_a_server_exits_3_with_one_error_line(tmp_path):
+    home = enrolled_home_without_a_server(tmp_path, release_key=True)
+    done = CliRunner().invoke(main, ["update", "--home", str(home), "--check"])
+    assert done.exit_code == 3
+    assert done.stderr.startswith("error: server_unreachable: ") and len(done.stderr.splitlines()) == 1
+
+
+def test_not_enrolled_is_one_coded_error_line_and_exit_4(tmp_path):
+    done = CliRunner().invoke(main, ["sync", "--home", str(tmp_path)])
+    assert done.exit_code == 4
+    assert done.stderr.startswith("error: not_enrolled: ") and "run mkp-provision" in done.stderr

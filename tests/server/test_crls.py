@@ -12,8 +12,8 @@ from terminal_helpers import csr_for, new_code
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pki import build_crl
 from mkp_core import signing
-from mkp_core.certcheck import TrustStore
 from mkp_core.crl import CrlStore
+from mkp_core.trust import TrustStore
 
 
 @pytest.fixture

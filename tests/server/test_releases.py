@@ -11,6 +11,8 @@ from terminal_helpers import csr_for
 
 from agent import update
 from mkp_core import release, signing
+from mkp_core.client import ApiClient
+from mkp_core.errors import MkpError
 from server.launcher import run_server_command, start_server
 
 
@@ -127,10 +129,11 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
     session.auth = signing.TerminalAuth(terminal_id, terminal_key)
     trust = session.get(server.url + "/v1/terminal/trust-list").json()
     keys = [release.load_operator_public_key(pem) for pem in trust["release_keys"]]
+    client = ApiClient(server.url, session=session)
     assert len(keys) == 1
 
-    with pytest.raises(update.UpdateError) as e:
-        update.fetch_verified_release(session, server.url, keys, tmp_path / "s0", "1.0.0")
+    with pytest.raises(MkpError) as e:
+        update.fetch_verified_release(client, keys, tmp_path / "s0", "1.0.0")
     assert e.value.code == "no_release"
 
     assert (
@@ -140,20 +143,20 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
         ).status_code
         == 201
     )
-    verified = update.fetch_verified_release(session, server.url, keys, tmp_path / "s1", "1.0.0")
+    verified = update.fetch_verified_release(client, keys, tmp_path / "s1", "1.0.0")
     assert (
         verified.manifest.version == "9.0.0"
         and verified.files[0].read_bytes() == WHEEL["mkp-9.0.0-py3-none-any.whl"]
     )
 
-    with pytest.raises(update.UpdateError) as e:  # a terminal already on 9.1 is not rolled back
-        update.fetch_verified_release(session, server.url, keys, tmp_path / "s2", "9.1.0")
+    with pytest.raises(MkpError) as e:  # a terminal already on 9.1 is not rolled back
+        update.fetch_verified_release(client, keys, tmp_path / "s2", "9.1.0")
     assert e.value.code == "downgrade"
 
     # A compromised server (or a broken disk) changes the file behind the manifest: refused.
     (release_dir / "9.0.0" / "mkp-9.0.0-py3-none-any.whl").write_bytes(b"PK\x03\x04 evil, not a wheel")
-    with pytest.raises(update.UpdateError) as e:
-        update.fetch_verified_release(session, server.url, keys, tmp_path / "s3", "1.0.0")
+    with pytest.raises(MkpError) as e:
+        update.fetch_verified_release(client, keys, tmp_path / "s3", "1.0.0")
     assert e.value.code in ("hash_mismatch", "size_mismatch")
     assert not (tmp_path / "s3" / "mkp-9.0.0-py3-none-any.whl").exists()
 
@@ -161,8 +164,8 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
     manifest = json.loads((release_dir / "9.0.0" / "manifest.json").read_bytes())
     manifest["files"][0]["sha256"] = "0" * 64
     (release_dir / "9.0.0" / "manifest.json").write_bytes(json.dumps(manifest).encode())
-    with pytest.raises(update.UpdateError) as e:
-        update.fetch_verified_release(session, server.url, keys, tmp_path / "s4", "1.0.0")
+    with pytest.raises(MkpError) as e:
+        update.fetch_verified_release(client, keys, tmp_path / "s4", "1.0.0")
     assert e.value.code == "bad_signature"
 
 

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from agent.profiles import load_printer_profile
 from drivers.printer import PrinterError, open_printer, parse_connection, print_test_page
+from drivers.profiles import load_printer_profile
 
 WHEN = datetime(2026, 11, 25, 18, 0, 0)
 ESC_INIT = b"\x1b@"

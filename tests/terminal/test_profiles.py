@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent import profiles
 from agent.cli import main
+from drivers import profiles
+from mkp_core.errors import MkpError
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "firmware-config").glob("*/*.toml"))
@@ -296,5 +297,6 @@ def test_profiles_dir_honours_the_env_var(monkeypatch, tmp_path):
 
 def test_profiles_dir_env_var_pointing_nowhere_is_an_error(monkeypatch, tmp_path):
     monkeypatch.setenv(profiles.ENV_VAR, str(tmp_path / "nope"))
-    with pytest.raises(profiles.ProfileError, match="not a folder"):
+    with pytest.raises(MkpError, match="not a folder") as e:
         profiles.profiles_dir()
+    assert e.value.code == "invalid_profile"

@@ -8,6 +8,7 @@ import pytest
 
 from agent import update
 from mkp_core import release
+from mkp_core.errors import MkpError
 
 
 def make_wheel(tmp_path, version: str):
@@ -46,11 +47,11 @@ def test_verified_wheel_installs_and_a_release_without_one_is_refused(tmp_path):
     )
     assert done.stdout.strip() == "3.1.0"
 
-    with pytest.raises(update.UpdateError) as e:
+    with pytest.raises(MkpError) as e:
         update.install(update.VerifiedRelease(verified.manifest, []), python=python)
     assert e.value.code == "nothing_to_install"
     broken = tmp_path / "mkp_probe-9-py3-none-any.whl"
     broken.write_bytes(b"not a zip")
-    with pytest.raises(update.UpdateError) as e:
+    with pytest.raises(MkpError) as e:
         update.install(update.VerifiedRelease(verified.manifest, [broken]), python=python)
     assert e.value.code == "install_failed"

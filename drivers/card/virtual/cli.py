@@ -131,10 +131,11 @@ def crl(ca_dir: str, out: str, der: bool, hours: int) -> None:
 
     test_ca = _load_ca(ca_dir)
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    issued = test_ca.issue_crl(this_update=now, next_update=now + dt.timedelta(hours=hours))
+    next_update = now + dt.timedelta(hours=hours)
+    issued = test_ca.issue_crl(this_update=now, next_update=next_update)
     enc = serialization.Encoding.DER if der else serialization.Encoding.PEM
     Path(out).write_bytes(issued.public_bytes(enc))
-    click.echo(f"CRL: {out} ({len(list(issued))} revoked, next update {issued.next_update_utc.isoformat()})")
+    click.echo(f"CRL: {out} ({len(list(issued))} revoked, next update {next_update.isoformat()})")
 
 
 @main.command("insert")

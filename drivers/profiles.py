@@ -5,6 +5,9 @@ names its ``kind``; the pydantic models below are the schema. Loading a file che
 reports every problem as one line ``FILE: FIELD: what is wrong`` so a technician can fix it
 without reading code. Printer profiles map onto a python-escpos capabilities profile, so the
 printer driver gets the right code pages and features from python-escpos' database.
+
+The profiles live here, next to the drivers that read them, so that drivers never import the
+agent; the agent, provisioning and the drivers all read them from here.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from mkp_core.errors import FixedCodeError
+
 ENV_VAR = "MKP_FIRMWARE_CONFIG"
 KIND_DIRS = {"printer": "printers", "reader": "readers", "scanner": "scanners", "kiosk": "kiosk"}
 
@@ -26,11 +31,13 @@ ProfileId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$", ma
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-class ProfileError(Exception):
+class ProfileError(FixedCodeError):
     """A profile file that cannot be used; ``errors`` holds one line per problem."""
 
+    code = "invalid_profile"
+
     def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
+        super().__init__("; ".join(errors))
         self.errors = errors
 
 
@@ -182,7 +189,7 @@ class KioskProfile(_Strict):
 
 
 Profile = PrinterProfile | ReaderProfile | ScannerProfile | KioskProfile
-_MODELS: dict[str, type[BaseModel]] = {
+_MODELS: dict[str, type[PrinterProfile] | type[ReaderProfile] | type[ScannerProfile] | type[KioskProfile]] = {
     "printer": PrinterProfile,
     "reader": ReaderProfile,
     "scanner": ScannerProfile,
@@ -197,8 +204,8 @@ def profiles_dir() -> Path:
     """The firmware-config folder: ``$MKP_FIRMWARE_CONFIG``, else the source checkout, else installed data.
 
     Candidates, first existing wins: the env var (an explicit choice, so an error if missing),
-    ``<repo root>/firmware-config`` next to the ``agent`` package, ``<sys.prefix>/share/mkp/firmware-config``
-    (setuptools data_files), and ``agent/firmware-config`` inside the installed package.
+    ``<repo root>/firmware-config`` next to the ``drivers`` package, ``<sys.prefix>/share/mkp/firmware-config``
+    (setuptools data_files), and ``drivers/firmware-config`` inside the installed package.
     """
     override = os.environ.get(ENV_VAR)
     if override:
@@ -268,7 +275,7 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
         raise ProfileError(_pydantic_lines(p, exc)) from None
     if profile.id != p.stem:
         raise ProfileError([f"{p}: id: {profile.id!r} must match the file name {p.stem!r}"])
-    return profile  # type: ignore[return-value]
+    return profile
 
 
 def load_printer_profile(name_or_path: str) -> PrinterProfile:
