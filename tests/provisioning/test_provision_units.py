@@ -199,13 +199,14 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     ("profile", "spec", "fix"),
     [
-        ("epson-tm-t88vi", f"network:127.0.0.1:{_closed_port()}", "switch the printer on"),
+        ("epson-tm-t88vi", "network:127.0.0.1:{closed_port}", "switch the printer on"),
         ("epson-tm-t88vi", "bluetooth:aa", "--printer-at as"),
         ("epson-tm-t88vi", "file:/nonexistent-dir/receipt.bin", "path"),
         ("no-such-printer", "file:/tmp/x", "known profiles"),
     ],
 )
 def test_printer_failures_each_have_a_fix(profile: str, spec: str, fix: str) -> None:
+    spec = spec.format(closed_port=_closed_port())  # chosen at run time: xdist workers collect alike
     result = check_printer(profile, spec, terminal="t0123456789ab", place="x")
     assert not result.ok and result.required and fix in result.fix, result
 
