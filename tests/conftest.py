@@ -3,8 +3,9 @@
 Server tests take ``database_url``, which runs them once on SQLite and once on PostgreSQL
 (when MKP_TEST_POSTGRES_URL is set; skipped with a reason otherwise). Folder-specific fixtures
 live in each folder's conftest (tests/server: the app and operators; tests/card: cards).
-Tests that start processes (pcscd, gunicorn, console scripts) are marked ``slow``; the ones that
-use the machine's one pcscd share an xdist group, so they run in one worker, one at a time.
+Tests that start processes (pcscd, gunicorn, console scripts) are marked ``slow`` (``live_server``
+marks its users); the ones that use the machine's one pcscd share an xdist group, so they run in
+one worker, one at a time.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from mkp_testing import Platform, server_settings
 from sqlalchemy import create_engine, text
 
+from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, vpcd_slots
+from server.launcher import run_server_command, start_server
 
 POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 PCSC_GROUP = "pcsc"
@@ -28,6 +32,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that needs pcscd (the ``pcscd`` fixture, or the ``pcsc`` marker) is slow and runs
     in the one pcsc xdist group: there is one pcscd and one vpcd per machine."""
     for item in items:
+        if "live_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("pcsc") or "pcscd" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.pcsc)
             item.add_marker(pytest.mark.slow)
@@ -98,3 +104,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url
     with create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+# --- the ledger server as its own process ----------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(database_url: str, tmp_path: Path) -> Iterator[Platform]:
+    """``mkp-server init`` and ``mkp-server run`` (gunicorn) on a free port, furnished with 横須賀市,
+    a museum and a test CA's CRL; commands against it run as real processes. For the few tests
+    where a real process is the point (console scripts end to end, the agent's service loop)."""
+    ca = TestCA.init(tmp_path / "jpki-ca")
+    env = {f"MKP_{k.upper()}": v for k, v in server_settings(tmp_path, ca).items()}
+    server = start_server(database_url, tmp_path, extra_env=env)
+    try:
+        token = run_server_command("create-operator", "central", env=server.env)
+        yield Platform(
+            server.url, token, database_url, tmp_path, ca, in_process=False, stop_server=server.stop
+        ).furnish()
+    finally:
+        server.stop()

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import requests
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.serialization import Encoding
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from werkzeug.test import Client
 
+from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.vpcd import reader_name
 from mkp_core import client as mkp_client
+from mkp_core.client import ApiClient, BearerToken
 
 BIN = Path(sys.executable).parent
 READER0 = reader_name(0)
@@ -62,7 +68,8 @@ class WsgiTransport(BaseAdapter):
 
     The app is the real server (``create_app``); only the socket is left out. The request goes
     through werkzeug's test client with its exact target (``RAW_URI``), headers and body bytes, so
-    bearer tokens and RFC 9421 signatures are checked as they would be over the network.
+    bearer tokens and RFC 9421 signatures are checked as they would be over the network. Like the
+    HTTP server it stands in for (gunicorn), it adds the ``Date`` header an origin server must send.
     requests-wsgi-adapter did this once but is unmaintained since 2019; this is its small core.
     """
 
@@ -85,6 +92,7 @@ class WsgiTransport(BaseAdapter):
         response.status_code = answer.status_code
         response.reason = answer.status.partition(" ")[2]
         response.headers = CaseInsensitiveDict(answer.headers)
+        response.headers.setdefault("Date", formatdate(usegmt=True))
         response._content = answer.get_data()
         response._content_consumed = True
         response.encoding = requests.utils.get_encoding_from_headers(response.headers)
@@ -106,3 +114,93 @@ def served_in_process(app: Any) -> Iterator[str]:
         yield url
     finally:
         mkp_client.unmount_transport(url)
+
+
+# --- a platform to enroll terminals on: the server, 横須賀市, a museum, a test JPKI CA and its CRL ----
+
+PLACE = "yokosuka-museum"
+
+#: The console scripts tests run, by name: in-process through click, or as real processes.
+COMMANDS = {
+    "mkp-admin": ("server.admin_cli", "main"),
+    "mkp-provision": ("provisioning.cli", "main"),
+    "mkp-agent": ("agent.cli", "main"),
+    "mkp-server": ("server.cli", "main"),
+}
+
+
+@dataclass
+class Platform:
+    """A ledger server with 横須賀市, a museum and a current CRL of a test JPKI CA, and the commands
+    people run against it. In-process (the app behind :class:`WsgiTransport`, commands through
+    click) unless ``stop_server`` belongs to a real process: then commands are real processes too."""
+
+    url: str
+    token: str
+    database_url: str
+    tmp: Path
+    ca: TestCA
+    in_process: bool
+    stop_server: Callable[[], None]
+
+    @property
+    def api(self) -> ApiClient:
+        return ApiClient(self.url, BearerToken(self.token))
+
+    @property
+    def admin_env(self) -> dict[str, str]:
+        return {
+            "MKP_SERVER": self.url,
+            "MKP_TOKEN": self.token,
+            "MKP_ADMIN_CONFIG": str(self.tmp / "none.toml"),
+        }
+
+    def stop(self) -> None:
+        """The server goes away (unplugged network, stopped process): nothing answers at ``url``."""
+        self.stop_server()
+
+    def new_code(self, name: str = "counter 1", **extra: object) -> dict:
+        return self.api.post("/v1/terminals/enrollments", {"place": PLACE, "name": name, **extra})
+
+    def run(self, script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """A console script with ``args``: in this process or as its own, like the server."""
+        if not self.in_process:
+            return cli(script, *args, env=env)
+        module, name = COMMANDS[script]
+        return run_in_process(getattr(importlib.import_module(module), name), *args, env=env)
+
+    def admin(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run("mkp-admin", *args, env=self.admin_env)
+
+    def provision(
+        self, home: Path, *args: str, code: str | None = None, server: str | None = None, printer: bool = True
+    ) -> subprocess.CompletedProcess:
+        """mkp-provision against this server with a file printer; extra ``args`` go last."""
+        argv = ["--home", str(home), "--server", server or self.url]
+        if code:
+            argv += ["--code", code]
+        if printer:
+            argv += ["--printer", "epson-tm-t88vi", "--printer-at", f"file:{home.parent / 'receipt.bin'}"]
+        return self.run("mkp-provision", *argv, *args)
+
+    def agent(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run("mkp-agent", *args)
+
+    def upload_crl(self) -> dict:
+        """Sign a CRL of what the test CA revoked so far and upload it, as the operator does daily."""
+        return self.api.post("/v1/crls", {"crl": self.ca.issue_crl().public_bytes(Encoding.PEM).decode()})
+
+    def furnish(self) -> Platform:
+        """横須賀市, its museum and the CA's first CRL."""
+        self.api.post("/v1/municipalities", {"code": "142018"})
+        self.api.post(
+            "/v1/places",
+            {"place_id": PLACE, "name": "横須賀美術館", "kind": "museum", "municipality": "142018"},
+        )
+        self.upload_crl()
+        return self
+
+
+def server_settings(tmp: Path, ca: TestCA) -> dict[str, str]:
+    """What a test server is configured with (as ServerConfig fields): the test CA as JPKI anchor."""
+    return {"jpki_anchor_files": str(ca.cert_path), "terminal_ca_dir": str(tmp / "terminal-ca")}

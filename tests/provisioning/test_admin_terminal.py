@@ -9,8 +9,8 @@ import socket
 CODE = re.compile(r"^[A-Z2-9]{4}(-[A-Z2-9]{4}){3}$")
 
 
-def test_place_add_and_list(live):
-    done = live.admin(
+def test_place_add_and_list(platform):
+    done = platform.admin(
         "place",
         "add",
         "yokosuka-library",
@@ -24,14 +24,14 @@ def test_place_add_and_list(live):
         "上町",
     )
     assert done.returncode == 0 and "added place yokosuka-library" in done.stdout, done.stderr
-    listed = json.loads(live.admin("place", "list", "--json").stdout)["places"]
+    listed = json.loads(platform.admin("place", "list", "--json").stdout)["places"]
     assert [p["id"] for p in listed] == ["yokosuka-library", "yokosuka-museum"]
     assert listed[0]["street"] == "上町"
-    text = live.admin("place", "list").stdout
+    text = platform.admin("place", "list").stdout
     assert "yokosuka-museum  museum    142018  横須賀美術館" in text and "(上町)" in text
 
 
-def test_place_refusals(live):
+def test_place_refusals(platform):
     cases = [
         (
             ("place", "add", "Bad_Slug", "--name", "x", "--kind", "shop", "--municipality", "142018"),
@@ -57,52 +57,55 @@ def test_place_refusals(live):
         (("place", "add", "some-shop", "--kind", "shop", "--municipality", "142018"), 2, "--name"),
     ]
     for args, code, message in cases:
-        done = live.admin(*args)
+        done = platform.admin(*args)
         assert (done.returncode, message in done.stderr) == (code, True), (args, done.stderr)
         if code == 1:
             assert len(done.stderr.strip().splitlines()) == 1
-    assert len(json.loads(live.admin("place", "list", "--json").stdout)["places"]) == 1
+    assert len(json.loads(platform.admin("place", "list", "--json").stdout)["places"]) == 1
 
 
-def test_terminal_enroll_list_show_revoke(live):
-    done = live.admin(
+def test_terminal_enroll_list_show_revoke(platform):
+    done = platform.admin(
         "terminal", "enroll", "--place", "yokosuka-museum", "--name", "counter 1", "--ttl-hours", "2"
     )
     assert done.returncode == 0, done.stderr
     code = done.stdout.split("\n\n")[1].strip()
     assert CODE.match(code), done.stdout
-    assert f"mkp-provision --server {live.url} --code {code}" in done.stdout
+    assert f"mkp-provision --server {platform.url} --code {code}" in done.stdout
     assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC", done.stdout), done.stdout
     data = json.loads(
-        live.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "desk", "--json").stdout
+        platform.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "desk", "--json").stdout
     )
     assert CODE.match(data["code"]) and data["place"] == "yokosuka-museum" and data["name"] == "desk"
-    terminals = json.loads(live.admin("terminal", "list", "--json").stdout)["terminals"]
+    terminals = json.loads(platform.admin("terminal", "list", "--json").stdout)["terminals"]
     assert [(t["name"], t["status"]) for t in terminals] == [("counter 1", "pending"), ("desk", "pending")]
     assert (
-        json.loads(live.admin("terminal", "list", "--place", "elsewhere", "--json").stdout)["terminals"] == []
+        json.loads(platform.admin("terminal", "list", "--place", "elsewhere", "--json").stdout)["terminals"]
+        == []
     )
-    assert live.admin("terminal", "list", "--place", "elsewhere").stdout.strip() == "no terminals yet"
+    assert platform.admin("terminal", "list", "--place", "elsewhere").stdout.strip() == "no terminals yet"
     first = terminals[0]["id"]
-    shown = live.admin("terminal", "show", first)
+    shown = platform.admin("terminal", "show", first)
     assert shown.returncode == 0 and f"id: {first}" in shown.stdout and "status: pending" in shown.stdout
-    revoked = live.admin("terminal", "revoke", first, "--reason", "installed elsewhere")
+    revoked = platform.admin("terminal", "revoke", first, "--reason", "installed elsewhere")
     assert revoked.returncode == 0 and "is revoked" in revoked.stdout
-    again = json.loads(live.admin("terminal", "revoke", first, "--json").stdout)  # revoking twice is harmless
+    again = json.loads(
+        platform.admin("terminal", "revoke", first, "--json").stdout
+    )  # revoking twice is harmless
     assert again["status"] == "revoked" and again["revoke_reason"] == "installed elsewhere"
-    text = live.admin("terminal", "list").stdout
+    text = platform.admin("terminal", "list").stdout
     assert f"{first}  revoked  yokosuka-museum  counter 1" in text
 
 
-def test_enroll_with_qr_prints_a_qr_code(live):
-    done = live.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "counter 2", "--qr")
+def test_enroll_with_qr_prints_a_qr_code(platform):
+    done = platform.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "counter 2", "--qr")
     assert done.returncode == 0
     blocks = [line for line in done.stdout.splitlines() if "█" in line or "▀" in line]
     assert len(blocks) >= 10  # a version-1 symbol is 21 modules high, two rows per line
     assert len({len(line) for line in blocks}) == 1  # a square, not ragged text
 
 
-def test_terminal_refusals(live):
+def test_terminal_refusals(platform):
     cases = [
         (("terminal", "enroll", "--place", "nowhere", "--name", "x"), 1, "unknown_place"),
         (
@@ -123,17 +126,18 @@ def test_terminal_refusals(live):
         (("terminal", "show", "t0/../../places"), 1, "error: "),
     ]
     for args, code, message in cases:
-        done = live.admin(*args)
+        done = platform.admin(*args)
         assert (done.returncode, message in done.stderr) == (code, True), (args, done.stderr)
-    assert json.loads(live.admin("terminal", "list", "--json").stdout)["terminals"] == []
+    assert json.loads(platform.admin("terminal", "list", "--json").stdout)["terminals"] == []
 
 
-def test_unreachable_and_no_token(live, cli):
+def test_unreachable_and_no_token(platform):
+    cli = platform.run
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**live.admin_env, "MKP_SERVER": f"http://127.0.0.1:{port}"}
+    env = {**platform.admin_env, "MKP_SERVER": f"http://127.0.0.1:{port}"}
     done = cli("mkp-admin", "terminal", "list", env=env)
     assert done.returncode == 3 and "cannot reach the server" in done.stderr
-    done = cli("mkp-admin", "place", "list", env={**live.admin_env, "MKP_TOKEN": ""})
+    done = cli("mkp-admin", "place", "list", env={**platform.admin_env, "MKP_TOKEN": ""})
     assert done.returncode == 2 and "no operator token" in done.stderr
