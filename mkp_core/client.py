@@ -5,7 +5,10 @@ It is the only place that reads the server's error bodies: every refusal comes o
 :class:`Unreachable`, so callers decide by code and never parse message text.
 
 Every mutation carries a client id, so POSTs are retried safely on connection failures and
-502/503/504: the server answers a retry with the first result.
+502/503/504: the server answers a retry with the first result. A request that may have reached
+the server is retried by :meth:`ApiClient.send` itself, so its auth runs again: a terminal's
+retry is signed anew, with a fresh nonce the server has not seen (a replayed one is refused).
+Only connecting, which sends nothing, is retried inside urllib3.
 
 Sessions come from :func:`new_session`. A transport mounted with :func:`mount_transport` (the
 tests mount the Flask app itself, in-process) serves its URL prefix in every session made after.
@@ -13,17 +16,22 @@ tests mount the Flask app itself, in-process) serves its URL prefix in every ses
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from mkp_core.errors import MkpError
 
 DEFAULT_TIMEOUT = 10.0
+RETRY_STATUSES = (502, 503, 504)
+ATTEMPTS = 3  # sends of one request that may each have reached the server
+BACKOFF = 0.2  # seconds before the second attempt, doubling after
 
 _transports: dict[str, BaseAdapter] = {}
 
@@ -68,19 +76,12 @@ def unmount_transport(prefix: str) -> None:
 
 
 def new_session(auth: requests.auth.AuthBase | None = None, retries: bool = True) -> requests.Session:
-    """A session with mkp's retry policy (POSTs too: every mutation is idempotent by client id)."""
+    """A session that retries connecting (nothing was sent yet); other retries are ApiClient's."""
     session = requests.Session()
     session.auth = auth
     if retries:
         retry = Retry(
-            total=4,
-            connect=4,
-            read=2,
-            status=3,
-            backoff_factor=0.2,
-            status_forcelist=(502, 503, 504),
-            allowed_methods=None,
-            raise_on_status=False,
+            total=4, connect=4, read=0, status=0, other=0, backoff_factor=BACKOFF, allowed_methods=None
         )
         adapter = HTTPAdapter(max_retries=retry)
         session.mount("http://", adapter)
@@ -113,23 +114,39 @@ class ApiClient:
         json: dict[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """The raw reply of status < 400 (a 304 included); ``ApiError`` or ``Unreachable`` otherwise."""
-        url = self.base_url + path
-        try:
-            response = self.session.request(
-                method, url, json=json, headers=dict(headers or {}), timeout=self.timeout
-            )
-        except requests.ConnectionError as e:
-            raise Unreachable(f"cannot reach the server at {self.base_url}: {_reason(e)}") from None
-        except requests.Timeout:
-            raise Unreachable(
-                f"the server at {self.base_url} did not answer within {self.timeout:g} s"
-            ) from None
-        except requests.RequestException as e:
-            raise Unreachable(f"cannot talk to the server at {self.base_url}: {type(e).__name__}") from None
-        if response.status_code >= 400:
-            raise ApiError.from_response(response)
-        return response
+        """The raw reply of status < 400 (a 304 included); ``ApiError`` or ``Unreachable`` otherwise.
+
+        A reply of 502/503/504, or a connection lost after sending, is tried again (up to
+        ``ATTEMPTS`` sends, backing off): each attempt is prepared anew, so signatures are fresh.
+        """
+        for attempt in range(ATTEMPTS):
+            last = attempt == ATTEMPTS - 1
+            if attempt:
+                time.sleep(BACKOFF * 2 ** (attempt - 1))
+            try:
+                response = self.session.request(
+                    method, self.base_url + path, json=json, headers=dict(headers or {}), timeout=self.timeout
+                )
+            except requests.ConnectionError as e:
+                if last or _never_sent(e):  # urllib3 has already retried connecting
+                    raise Unreachable(f"cannot reach the server at {self.base_url}: {_reason(e)}") from None
+                continue
+            except requests.Timeout:
+                if last:
+                    raise Unreachable(
+                        f"the server at {self.base_url} did not answer within {self.timeout:g} s"
+                    ) from None
+                continue
+            except requests.RequestException as e:
+                raise Unreachable(
+                    f"cannot talk to the server at {self.base_url}: {type(e).__name__}"
+                ) from None
+            if response.status_code in RETRY_STATUSES and not last:
+                continue
+            if response.status_code >= 400:
+                raise ApiError.from_response(response)
+            return response
+        raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
         response = self.send(method, path, json)
@@ -154,6 +171,14 @@ class BearerToken(requests.auth.AuthBase):
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r.headers["Authorization"] = f"Bearer {self.token}"
         return r
+
+
+def _never_sent(e: requests.ConnectionError) -> bool:
+    """True if the request failed while connecting (refused, no route, no name, timed out): it never left."""
+    reason = e.args[0] if e.args else None
+    if isinstance(reason, MaxRetryError):
+        reason = reason.reason
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def _reason(e: Exception) -> str:
