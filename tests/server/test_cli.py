@@ -1,34 +1,37 @@
-"""mkp-server and mkp-admin as an operator uses them: a real server process, real HTTP."""
+"""mkp-server and mkp-admin as an operator uses them: the commands run in-process through click,
+against the real app behind the in-process transport; `mkp-server` works on a real database."""
 
 import json
-import subprocess
-import sys
+from types import SimpleNamespace
 
 import pytest
+from mkp_testing import invoke, served_in_process
 
-from server.launcher import free_port, start_server
+from server import admin_cli
+from server import cli as server_cli
+from server.launcher import free_port
 
 
 def run(*args, env=None, prog="server.admin_cli"):
-    done = subprocess.run(
-        [sys.executable, "-m", prog, *args], capture_output=True, text=True, env=env, timeout=60
-    )
-    return done.returncode, done.stdout, done.stderr
+    command = server_cli.main if prog == "server.cli" else admin_cli.main
+    result = invoke(command, *args, env=env)
+    return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
-def live(database_url, tmp_path):
-    server = start_server(database_url, tmp_path)
-    code, token, err = run("create-operator", "central", env=server.env, prog="server.cli")
+def live(app, database_url, tmp_path):
+    """The app, served in-process at a URL every mkp session reaches, and a central operator."""
+    db_env = {"MKP_DATABASE_URL": database_url}
+    code, token, err = run("create-operator", "central", env=db_env, prog="server.cli")
     assert code == 0, err
-    env = {
-        **server.env,
-        "MKP_SERVER": server.url,
-        "MKP_TOKEN": token.strip(),
-        "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml"),
-    }
-    yield server, env
-    server.stop()
+    with served_in_process(app) as url:
+        env = {
+            **db_env,
+            "MKP_SERVER": url,
+            "MKP_TOKEN": token.strip(),
+            "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml"),
+        }
+        yield SimpleNamespace(url=url, env=db_env), env
 
 
 def test_operator_workflow(live):

@@ -11,6 +11,9 @@ from mkp_core import release
 from mkp_core.errors import MkpError
 
 
+pytestmark = pytest.mark.slow  # builds a wheel and installs it into a new venv, with pip
+
+
 def make_wheel(tmp_path, version: str):
     """Build a tiny real wheel with pip (setuptools from the build environment pip sets up)."""
     src = tmp_path / "src"
