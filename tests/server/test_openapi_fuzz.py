@@ -9,12 +9,15 @@ MKP_FUZZ_EXAMPLES=500) to explore new ones, as random runs found NUL bytes reach
 
 import os
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 RANDOM = os.environ.get("MKP_FUZZ_RANDOM") == "1"
 EXAMPLES = int(os.environ.get("MKP_FUZZ_EXAMPLES", "40"))
+
+pytestmark = pytest.mark.slow  # about a thousand requests per database
 
 
 def test_no_input_gets_a_server_error(app, operators):
