@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mkp_core.errors import MkpError
 from mkp_core.wire import FIELD_ERROR_CODES, Health
 from server.config import ServerConfig
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
+from server.logs import REQUEST_ID_HEADER, request_id
 
 log = logging.getLogger("mkp.server")
 
@@ -34,8 +36,20 @@ STATUS_BY_KIND = {
 }
 
 
+#: Deepest nesting of arrays and objects a request body may have (ours need 3).
+MAX_JSON_DEPTH = 32
+
+
+class InvalidJson(MkpError):
+    """A request body that is not UTF-8 JSON we can read (not a ValueError: Flask must not hide it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_json", message)
+
+
 class JSONProvider(DefaultJSONProvider):
-    """ISO 8601 dates in every reply (Flask's default is the HTTP date format)."""
+    """ISO 8601 dates in every reply (Flask's default is the HTTP date format); request bodies
+    must be UTF-8 JSON of sane depth, and a JSON object itself, not a string holding JSON."""
 
     @staticmethod
     def default(o: Any) -> Any:
@@ -43,9 +57,44 @@ class JSONProvider(DefaultJSONProvider):
             return o.isoformat()
         return DefaultJSONProvider.default(o)
 
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if isinstance(s, bytes | bytearray):
+            try:
+                s = bytes(s).decode("utf-8")  # json.loads would guess UTF-16 and UTF-32 too
+            except UnicodeDecodeError:
+                raise InvalidJson("the request body must be JSON in UTF-8") from None
+        try:
+            value = json.loads(s, **kwargs)
+        except RecursionError:
+            raise InvalidJson(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except ValueError as e:
+            raise InvalidJson(f"the request body is not valid JSON: {e}") from None
+        if isinstance(value, str):
+            raise MkpError(
+                "invalid_body", "the request body must be a JSON object, not a string (JSON encoded twice?)"
+            )
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise InvalidJson(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
+        return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (iterative: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_JSON_DEPTH:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
 
 def error_response(status: int, code: str, message: str, details: list | None = None) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
+    """The one error shape; it names the request so an operator can find its log lines."""
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id()}
     if details:
         error["details"] = details
     response = jsonify({"error": error})
@@ -156,12 +205,19 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     def http_error(e: HTTPException) -> Response:
         if e.response is not None:  # already a complete reply (validation errors)
             return e.response
+        if isinstance(e, RequestEntityTooLarge):  # a chunked body that grew past the limit
+            return error_response(413, "too_large", "the request body is larger than this endpoint accepts")
         code = (e.name or "error").lower().replace(" ", "_")
         return error_response(e.code or 500, code, e.description or e.name)
 
+    @app.after_request
+    def name_the_request(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = request_id()
+        return response
+
     @app.errorhandler(Exception)
     def internal_error(e: Exception) -> Response:
-        log.exception("unhandled error")
+        log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the server failed; the request was not applied")
 
     return app
