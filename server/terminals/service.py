@@ -130,9 +130,6 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
         return _used_code(conn, row.terminal_id, fingerprint, ca, now)
     if row.expires_at <= now:
         raise Conflict("code_expired", "this enrollment code has expired: ask the operator for a new one")
-    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).first()
-    if terminal.status != "pending":
-        raise Conflict("terminal_revoked", "the terminal for this code was revoked")
     # Claim the code: of simultaneous enrollments only one updates the row (the others wait for
     # it on PostgreSQL, then find used_at set and match no row).
     claimed = conn.execute(
@@ -142,6 +139,9 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
     )
     if claimed.rowcount != 1:
         return _used_code(conn, row.terminal_id, fingerprint, ca, now)
+    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).first()
+    if terminal.status != "pending":  # the claim is rolled back with this refusal
+        raise Conflict("terminal_revoked", "the terminal for this code was revoked")
     certificate = ca.issue(csr, terminal.id).public_bytes(serialization.Encoding.PEM).decode()
     conn.execute(
         update(terminals)
