@@ -575,3 +575,33 @@ def test_admin_says_clearly_when_a_retry_cannot_show_the_code(app, operators, pl
     assert again.exit_code == 0 and len(again.stdout.splitlines()) == 1
     assert "was shown when it was made and is not kept" in again.stdout
     assert "mkp-admin terminal revoke t" in again.stdout
+
+
+def test_init_takes_over_releases_published_before_the_database_kept_them(tmp_path, release_key):
+    from server.cli import main
+    from server.db.tables import releases
+    from server.releases.service import latest
+
+    key, _ = release_key
+    folder = tmp_path / "releases" / "2.1.0"
+    folder.mkdir(parents=True)
+    (folder / "mkp.whl").write_bytes(b"PK")
+    manifest = release.build_manifest("2.1.0", [folder / "mkp.whl"])
+    (folder / "manifest.json").write_bytes(manifest)
+    (folder / "manifest.json.sig").write_bytes(release.sign_manifest(manifest, key))
+    odd = tmp_path / "releases" / "v3.0.0"  # a version no terminal could download: left out
+    odd.mkdir()
+    (odd / "manifest.json").write_bytes(manifest.replace(b'"2.1.0"', b'"v3.0.0"'))
+    (odd / "manifest.json.sig").write_bytes(b"sig")
+    env = {
+        "MKP_DATABASE_URL": f"sqlite:///{tmp_path / 'mkp.sqlite3'}",
+        "MKP_TERMINAL_CA_DIR": str(tmp_path / "terminal-ca"),
+        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
+    }
+    done = CliRunner().invoke(main, ["init"], env=env)
+    assert done.exit_code == 0 and "v3.0.0 not taken over" in done.stderr, done.output
+    engine = make_engine(env["MKP_DATABASE_URL"])
+    with write(engine) as conn:
+        assert conn.execute(select(releases.c.version)).scalars().all() == ["2.1.0"]
+        assert latest(conn, tmp_path / "releases").manifest == manifest
+    engine.dispose()
