@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from flask.json.provider import DefaultJSONProvider
 from flask_openapi3 import Info, OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import text
@@ -20,6 +17,7 @@ from mkp_core.wire import FIELD_ERROR_CODES, Health
 from server.config import ServerConfig
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
+from server.json_bodies import JSONProvider
 from server.logs import REQUEST_ID_HEADER, request_id
 
 log = logging.getLogger("mkp.server")
@@ -34,62 +32,6 @@ STATUS_BY_KIND = {
     "too_large": 413,
     "unavailable": 503,
 }
-
-
-#: Deepest nesting of arrays and objects a request body may have (ours need 3).
-MAX_JSON_DEPTH = 32
-
-
-class InvalidJson(MkpError):
-    """A request body that is not UTF-8 JSON we can read (not a ValueError: Flask must not hide it)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("invalid_json", message)
-
-
-class JSONProvider(DefaultJSONProvider):
-    """ISO 8601 dates in every reply (Flask's default is the HTTP date format); request bodies
-    must be UTF-8 JSON of sane depth, and a JSON object itself, not a string holding JSON."""
-
-    @staticmethod
-    def default(o: Any) -> Any:
-        if isinstance(o, datetime | date):
-            return o.isoformat()
-        return DefaultJSONProvider.default(o)
-
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        if isinstance(s, bytes | bytearray):
-            try:
-                s = bytes(s).decode("utf-8")  # json.loads would guess UTF-16 and UTF-32 too
-            except UnicodeDecodeError:
-                raise InvalidJson("the request body must be JSON in UTF-8") from None
-        try:
-            value = json.loads(s, **kwargs)
-        except RecursionError:
-            raise InvalidJson(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
-        except ValueError as e:
-            raise InvalidJson(f"the request body is not valid JSON: {e}") from None
-        if isinstance(value, str):
-            raise MkpError(
-                "invalid_body", "the request body must be a JSON object, not a string (JSON encoded twice?)"
-            )
-        if _depth(value) > MAX_JSON_DEPTH:
-            raise InvalidJson(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
-        return value
-
-
-def _depth(value: Any) -> int:
-    """How deeply arrays and objects nest in a parsed JSON value (iterative: no recursion limit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, level)
-        if level <= MAX_JSON_DEPTH:
-            stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 def error_response(status: int, code: str, message: str, details: list | None = None) -> Response:
