@@ -162,3 +162,22 @@ def test_server_log_lines_carry_time_level_and_request_id(live):
         r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) \[\d+\] \S+ request_id=\S+: "
     )
     assert lines and all(line_format.match(line) for line in lines), lines[:5]
+
+
+def test_an_anonymous_huge_upload_is_answered_before_its_body_is_sent(live):
+    """What the attack did: the headers of a 250 MB POST, no token. The answer must come at once."""
+    import socket
+    from urllib.parse import urlsplit
+
+    server, *_ = live
+    where = urlsplit(server.url)
+    for path in ("/v1/crls", "/v1/releases"):
+        with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {250 * 1024 * 1024}\r\n\r\n".encode()
+            )
+            answer = b""
+            while b"unauthorized" not in answer and (chunk := sock.recv(65536)):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 401") and b'"unauthorized"' in answer, answer[:300]
