@@ -12,7 +12,10 @@ Manifest (UTF-8 JSON object, no other fields allowed)::
      "files": [{"name": "mkp-1.4.2-py3-none-any.whl", "sha256": "<64 hex>", "size": 123456}]}
 
 Ed25519: one fixed algorithm with no parameters to get wrong; the signature is deterministic.
-Versions are compared as PEP 440 versions (``packaging``), as pip does.
+Versions are plain ``MAJOR.MINOR.PATCH`` (digits, no leading zeros): no ``v`` prefix, epoch,
+pre-release or local part, so every terminal, the server and the operator order them alike and
+no odd version can outrank every later release. File names are plain names that cannot reach
+another folder or shadow the manifest.
 """
 
 from __future__ import annotations
@@ -34,14 +37,17 @@ from packaging.version import InvalidVersion, Version
 from mkp_core.errors import MkpError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")  # a plain file name: no folders, no '..'
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")  # a plain file name: no folders, no '..'
+_VERSION = re.compile(r"(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
+#: Names the release folder and the download API use for the manifest itself.
+RESERVED_FILE_NAMES = frozenset({"manifest.json", "manifest.json.sig"})
 
 
 class ReleaseError(MkpError):
     """A release the agent must not install. ``code`` is machine-readable.
 
-    Codes: ``bad_signature``, ``bad_manifest``, ``downgrade``, ``unknown_file``,
-    ``size_mismatch``, ``hash_mismatch``, ``no_release_key``.
+    Codes: ``bad_signature``, ``bad_manifest``, ``invalid_version``, ``invalid_file_name``,
+    ``downgrade``, ``unknown_file``, ``size_mismatch``, ``hash_mismatch``, ``no_release_key``.
     """
 
 
@@ -92,11 +98,15 @@ def load_operator_public_key(pem: bytes | str) -> ed25519.Ed25519PublicKey:
 def build_manifest(
     version: str, paths: list[str | os.PathLike[str]], created: datetime | None = None
 ) -> bytes:
-    """Describe the release files (name, SHA-256, size) as canonical manifest bytes."""
-    _parse_version(version)
+    """Describe the release files (name, SHA-256, size) as canonical manifest bytes.
+
+    Refuses a bad version or file name before anything is signed.
+    """
+    parse_version(version)
     files = []
     for p in paths:
         path = Path(p)
+        check_file_name(path.name)
         digest = hashlib.sha256()
         with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -116,11 +126,40 @@ def sign_manifest(manifest: bytes, key: ed25519.Ed25519PrivateKey) -> bytes:
 # --- agent side ---------------------------------------------------------------------------------
 
 
-def _parse_version(text: str) -> Version:
+def parse_version(text: object) -> tuple[int, int, int]:
+    """``"1.10.2"`` as ``(1, 10, 2)``, the order releases follow; anything else is ``invalid_version``."""
+    match = _VERSION.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ReleaseError(
+            "invalid_version",
+            f"release version {text!r} must be MAJOR.MINOR.PATCH in plain digits, e.g. 1.4.2",
+        )
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def check_file_name(name: object) -> str:
+    """A release file name: a plain name (no folder, no '..'), not one of the manifest's own names."""
+    if not isinstance(name, str) or not _FILE_NAME.fullmatch(name):
+        raise ReleaseError(
+            "invalid_file_name",
+            f"release file name {name!r} is not a plain file name (letters, digits, . _ + -; up to 128)",
+        )
+    if name.lower() in RESERVED_FILE_NAMES:
+        raise ReleaseError("invalid_file_name", f"release file name {name!r} is reserved for the manifest")
+    return name
+
+
+def _installed_order(text: str) -> tuple[int, ...]:
+    """The installed version's place in release order (a development install may be PEP 440)."""
     try:
-        return Version(text)
+        return parse_version(text)
+    except ReleaseError:
+        pass
+    try:
+        return tuple(Version(text).release)
     except InvalidVersion:
-        raise ReleaseError("bad_manifest", f"version {text!r} is not a valid version number") from None
+        raise ReleaseError("invalid_version", f"installed version {text!r} is not a version") from None
 
 
 def parse_manifest(data: bytes) -> Manifest:
@@ -133,9 +172,7 @@ def parse_manifest(data: bytes) -> Manifest:
         keys = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
         raise ReleaseError("bad_manifest", f"manifest needs exactly version, created, files; got {keys}")
     version, created, files = doc["version"], doc["created"], doc["files"]
-    if not isinstance(version, str):
-        raise ReleaseError("bad_manifest", "manifest version must be a string")
-    _parse_version(version)
+    parse_version(version)
     if not isinstance(created, str):
         raise ReleaseError("bad_manifest", "manifest created must be an ISO 8601 string")
     try:
@@ -149,8 +186,7 @@ def parse_manifest(data: bytes) -> Manifest:
         if not isinstance(f, dict) or set(f) != {"name", "sha256", "size"}:
             raise ReleaseError("bad_manifest", f"files[{i}] needs exactly name, sha256, size")
         name, sha, size = f["name"], f["sha256"], f["size"]
-        if not isinstance(name, str) or not _FILE_NAME.fullmatch(name):
-            raise ReleaseError("bad_manifest", f"files[{i}].name {name!r} is not a plain file name")
+        check_file_name(name)
         if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
             raise ReleaseError("bad_manifest", f"files[{i}].sha256 must be 64 lowercase hex digits")
         if type(size) is not int or size < 0:
@@ -179,7 +215,7 @@ def verify_manifest(
             "bad_signature", "release manifest signature does not verify with the operator key"
         ) from None
     parsed = parse_manifest(manifest)
-    if installed_version is not None and _parse_version(parsed.version) < _parse_version(installed_version):
+    if installed_version is not None and parse_version(parsed.version) < _installed_order(installed_version):
         raise ReleaseError(
             "downgrade", f"release {parsed.version} is older than the installed {installed_version}; refused"
         )

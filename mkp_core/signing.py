@@ -13,7 +13,9 @@ Key choice: ECDSA P-256 (``ecdsa-p256-sha256``). It is what TPM 2.0 chips and se
 terminal PCs can hold (Ed25519 mostly cannot yet), and OpenSSL verifies it in tens of µs.
 
 Framework-free: the server hands :func:`verify_request` the method, the absolute URL as the
-client addressed it, the headers and the raw body; no Flask or werkzeug import here.
+client addressed it, the headers and the raw body; no Flask or werkzeug import here. A server
+that must not read a body before it knows who sent it calls :func:`verify_signature` with the
+headers alone, then :meth:`SignedRequest.accept` with the body.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -54,6 +55,8 @@ TAG = "mkp-terminal"
 LABEL = "mkp"
 COVERED_COMPONENTS = ("@method", "@authority", "@path", "@query", "content-digest")
 DEFAULT_MAX_SKEW = 300
+#: Longest nonce accepted (what servers store; a longer one is refused, never cut).
+MAX_NONCE_LENGTH = 64
 _SIGNATURE_FIELDS = frozenset({"signature", "signature-input", "content-digest"})
 _COVERED_IDS = {f'"{c}"' for c in COVERED_COMPONENTS}
 
@@ -94,6 +97,16 @@ class ReplayedNonce(SignatureError):
 
 class ClockSkew(SignatureError):
     code = "clock_skew"
+
+
+class ExpiredSignature(SignatureError):
+    """The signer said the signature is good only until ``expires``, and that time has passed."""
+
+    code = "expired_signature"
+
+
+class BadNonce(SignatureError):
+    code = "bad_nonce"
 
 
 class DigestMismatch(SignatureError):
@@ -321,6 +334,12 @@ class _Verifier(HTTPMessageVerifier):
                 f"signature created {int(created - self.now):+d} s from the server clock "
                 f"(allowed ±{self.max_skew} s)"
             )
+        if "expires" in sig_input.params:
+            expires = sig_input.params["expires"]
+            if type(expires) is not int or expires < created:
+                raise BadSignature("signature parameter 'expires' must be an integer time after 'created'")
+            if self.now > expires:
+                raise ExpiredSignature(f"signature expired {int(self.now - expires)} s ago")
 
 
 class _CallerKeys(HTTPSignatureKeyResolver):
@@ -377,47 +396,38 @@ def _check_digest(signed_digest: str, body: bytes) -> None:
         raise DigestMismatch(f"body does not match the signed Content-Digest: {exc}") from None
 
 
-def wsgi_request_url(environ: Mapping[str, object]) -> str:
-    """The absolute URL as the terminal sent it, from a WSGI environ (PEP 3333), for :func:`verify_request`.
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request whose signature verified from its headers; its body is not checked yet."""
 
-    Frameworks' ``request.url`` is decoded (werkzeug 3 gives an IRI: ``/日本``, ``%2F`` as ``/``), which
-    no longer matches the signed ``@path`` / ``@query``; the raw request target (``RAW_URI`` from
-    gunicorn and werkzeug, ``REQUEST_URI``) is used when the server provides it. Behind a reverse
-    proxy the ``Host`` header must reach the app unchanged (or be restored by ProxyFix).
-    """
-    scheme = str(environ.get("wsgi.url_scheme", "http"))
-    host = environ.get("HTTP_HOST")
-    if not host:
-        port = str(environ.get("SERVER_PORT", ""))
-        default = {"http": "80", "https": "443"}.get(scheme)
-        host = f"{environ.get('SERVER_NAME', '')}{'' if port in ('', default) else ':' + port}"
-    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if not target or not str(target).startswith("/"):
-        path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
-        # PEP 3333: PATH_INFO is the decoded path as latin-1 text; re-encode its bytes.
-        target = quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
-        if environ.get("QUERY_STRING"):
-            target += "?" + str(environ["QUERY_STRING"])
-    return f"{scheme}://{host}{target}"
+    key_id: str
+    created: int
+    nonce: str
+    content_digest: str
+
+    def accept(self, body: bytes, nonce_store: NonceStore) -> VerifiedRequest:
+        """Check the body against the signed Content-Digest, then record the nonce (once)."""
+        _check_digest(self.content_digest, bytes(body))
+        if nonce_store.seen(self.key_id, self.nonce, self.created):
+            raise ReplayedNonce(f"nonce already used by terminal key {self.key_id!r}")
+        return VerifiedRequest(key_id=self.key_id, created=self.created, nonce=self.nonce)
 
 
-def verify_request(
+def verify_signature(
     method: str,
     url: str,
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
-    body: bytes,
     key_resolver: Callable[[str], PublicKey],
-    nonce_store: NonceStore,
     now: float | None = None,
     max_skew: int = DEFAULT_MAX_SKEW,
-) -> VerifiedRequest:
-    """Check a terminal request; return who signed it, or raise a :class:`SignatureError`.
+) -> SignedRequest:
+    """Check a terminal request's signature from its headers alone; raise a :class:`SignatureError`.
 
-    ``url`` is the absolute URL as the terminal addressed it (scheme, host[:port], path, query);
-    ``body`` the raw bytes received. ``key_resolver(key_id)`` returns the terminal's public key
-    or raises :class:`UnknownKey` / :class:`RevokedKey` (a plain ``KeyError`` counts as unknown).
-    Order: presence, clock, key, signature, covered components, body digest, nonce. The nonce is
-    recorded last, so forged or broken requests cannot use up a terminal's nonces.
+    ``url`` is the absolute URL as the terminal addressed it (scheme, host[:port], path, query).
+    ``key_resolver(key_id)`` returns the terminal's public key or raises :class:`UnknownKey` /
+    :class:`RevokedKey` (a plain ``KeyError`` counts as unknown). Order: presence, clock and
+    expiry, key, signature, covered components, nonce. The body is checked by
+    :meth:`SignedRequest.accept`, so a server can refuse a stranger before reading a byte of it.
     """
     now = time.time() if now is None else now
     pairs = _header_pairs(headers)
@@ -453,8 +463,31 @@ def verify_request(
     key_id, created, nonce = result.parameters["keyid"], result.parameters["created"], result.nonce
     if not isinstance(nonce, str) or not nonce:
         raise BadSignature("signature parameter 'nonce' is missing")
-    _check_digest(result.covered_components['"content-digest"'], bytes(body))
+    if len(nonce) > MAX_NONCE_LENGTH:
+        raise BadNonce(f"signature nonce is {len(nonce)} characters long; at most {MAX_NONCE_LENGTH}")
+    return SignedRequest(
+        key_id=str(key_id),
+        created=int(created),
+        nonce=nonce,
+        content_digest=result.covered_components['"content-digest"'],
+    )
 
-    if nonce_store.seen(str(key_id), nonce, int(created)):
-        raise ReplayedNonce(f"nonce already used by terminal key {key_id!r}")
-    return VerifiedRequest(key_id=str(key_id), created=int(created), nonce=nonce)
+
+def verify_request(
+    method: str,
+    url: str,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    body: bytes,
+    key_resolver: Callable[[str], PublicKey],
+    nonce_store: NonceStore,
+    now: float | None = None,
+    max_skew: int = DEFAULT_MAX_SKEW,
+) -> VerifiedRequest:
+    """Check a terminal request; return who signed it, or raise a :class:`SignatureError`.
+
+    :func:`verify_signature` on the headers, then :meth:`SignedRequest.accept` on the raw body
+    received. The nonce is recorded last, so forged or broken requests cannot use up a
+    terminal's nonces.
+    """
+    signed = verify_signature(method, url, headers, key_resolver, now=now, max_skew=max_skew)
+    return signed.accept(body, nonce_store)

@@ -80,6 +80,8 @@ class ErrorDetail(Out):
     code: str = Field(examples=["insufficient_points"])
     message: str
     details: list[dict[str, Any]] | None = None
+    # The request's id (X-Request-Id), also in the server's log lines: quote it to the operator.
+    request_id: str | None = None
 
 
 class ErrorResponse(Out):
@@ -252,7 +254,14 @@ class EnrollmentCreate(Strict):
 
 
 class Enrollment(Out):
-    code: str
+    """A pending terminal and its one-time code.
+
+    The code is in the first reply only: the server keeps nothing but its hash. A retry with the
+    same client id gets ``code: null`` and ``code_shown_before: true``; ask for a new code then.
+    """
+
+    code: str | None
+    code_shown_before: bool = False
     terminal_id: str
     place: str
     name: str
@@ -363,6 +372,13 @@ class CrlDownload(Out):
 # --- agent releases --------------------------------------------------------------------------
 
 FileName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")]
+ReleaseVersion = Annotated[
+    str,
+    Field(
+        pattern=r"^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$",
+        description="MAJOR.MINOR.PATCH, e.g. 1.4.2",
+    ),
+]
 
 
 class ReleasePublish(Strict):
@@ -384,6 +400,24 @@ class ReleaseInfo(Out):
     version: str
     created: str
     files: list[ReleaseFileInfo]
+    published_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    withdraw_reason: str | None = None
+
+
+class ReleaseList(Out):
+    releases: list[ReleaseInfo]
+
+
+class ReleasePath(Strict):
+    version: ReleaseVersion
+
+
+class ReleaseWithdraw(Strict):
+    """Stop offering a release to terminals; the newest remaining one is offered instead."""
+
+    client_id: ClientId
+    reason: Text(200) | None = None
 
 
 class ReleaseDownload(Out):
@@ -393,5 +427,5 @@ class ReleaseDownload(Out):
 
 
 class ReleaseFilePath(Strict):
-    version: Annotated[str, Field(pattern=r"^[0-9][A-Za-z0-9.+-]{0,31}$")]
+    version: ReleaseVersion
     name: FileName

@@ -58,10 +58,16 @@ def _load_config(path: str | None) -> dict[str, Any]:
             fail(2, f"config file {file} does not exist")
         return {}
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
+        config = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         fail(2, f"cannot read config file {file}: {e}")
-    return {}
+        return {}
+    if config.get("token") and file.stat().st_mode & 0o077:
+        click.echo(
+            f"warning: {file} holds an operator token and other users can read it: chmod 600 {file}",
+            err=True,
+        )
+    return config
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -303,6 +309,13 @@ def terminal_enroll(
     if ctx.as_json:
         ctx.show(e, "")
         return
+    if e.get("code") is None:  # a retry of a client id whose reply was shown already
+        click.echo(
+            f"the code for terminal {e['terminal_id']} ({e['name']!r} at {e['place']}) was shown when it was "
+            "made and is not kept: make a new one (a new --client-id), and revoke the pending terminal with "
+            f"mkp-admin terminal revoke {e['terminal_id']}"
+        )
+        return
     click.echo(
         f"enrollment code for {e['name']!r} at {e['place']}, valid until {_when(e['expires_at'])} "
         "(shown only now):"
@@ -440,7 +453,7 @@ def release_keygen(out: Path) -> None:
 @click.option(
     "--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option("--version", "version", required=True, help="Release version (PEP 440), e.g. 1.4.2.")
+@click.option("--version", "version", required=True, help="Release version MAJOR.MINOR.PATCH, e.g. 1.4.2.")
 @click.argument(
     "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -460,7 +473,7 @@ def release_publish(
         manifest = release.build_manifest(version, list(files))
         signature = release.sign_manifest(manifest, key)
     except (ValueError, TypeError, release.ReleaseError) as e:
-        fail(2, f"cannot sign the release: {e}")
+        fail(2, f"cannot sign the release: {getattr(e, 'code', 'invalid_key')}: {e}")
     body = {
         "manifest": base64.b64encode(manifest).decode(),
         "signature": base64.b64encode(signature).decode(),
@@ -468,6 +481,41 @@ def release_publish(
     }
     info = ctx.call("POST", "/v1/releases", _body(client_id=client_id, **body))
     ctx.show(info, f"release {info['version']} published: {len(info['files'])} file(s)")
+
+
+@release_group.command("withdraw")
+@click.argument("version")
+@click.option("--reason", help='Why (kept with the release), e.g. "breaks printing".')
+@client_id_option
+@json_option
+def release_withdraw(version: str, reason: str | None, client_id: str | None, as_json: bool) -> None:
+    """Stop offering release VERSION to terminals; the newest remaining release is offered instead."""
+    from mkp_core import release
+
+    ctx = _ctx(as_json)
+    try:
+        release.parse_version(version)
+    except release.ReleaseError as e:
+        fail(2, f"{e.code}: {e.message}")
+    info = ctx.call(
+        "POST", f"/v1/releases/{_path_part(version)}/withdraw", _body(reason=reason, client_id=client_id)
+    )
+    ctx.show(info, f"release {info['version']} withdrawn: terminals are no longer offered it")
+
+
+@release_group.command("list")
+@json_option
+def release_list(as_json: bool) -> None:
+    """Published releases, newest first; withdrawn ones marked."""
+    ctx = _ctx(as_json)
+    data = ctx.call("GET", "/v1/releases")
+    lines = [
+        f"{r['version']:<12} {len(r['files'])} file(s)  "
+        + (f"withdrawn {_when(r['withdrawn_at'])}" if r.get("withdrawn_at") else "offered")
+        + (f" ({r['withdraw_reason']})" if r.get("withdraw_reason") else "")
+        for r in data["releases"]
+    ]
+    ctx.show(data, "\n".join(lines) if lines else "no releases yet")
 
 
 @main.group("point-code")

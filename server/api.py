@@ -1,13 +1,15 @@
-"""What every blueprint shares: the engine, the calling operator, JSON replies."""
+"""What every blueprint shares: the engine, the calling operator, body limits, JSON replies."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 
-from flask import Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Engine
 
+from mkp_core.errors import TooLarge
 from mkp_core.trust import TrustStore
 from server.config import ServerConfig
 from server.db.engine import read
@@ -44,8 +46,30 @@ def trust_store() -> TrustStore:
     return ext["mkp.trust"]
 
 
+def limit_body(limit: int) -> None:
+    """Refuse a body over ``limit`` bytes from its Content-Length, before a byte of it is read.
+
+    A body without a length (chunked) is cut at the same limit while it is read.
+    """
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(
+            "too_large", f"the request body is {request.content_length} bytes; at most {limit} here"
+        )
+
+
+def operator_endpoints(bp: Blueprint, body_limit: Callable[[ServerConfig], int] | None = None) -> None:
+    """Every request to ``bp`` is authenticated from its headers, then its size checked, and only
+    then is its body read and validated: an anonymous caller gets 401 and costs nothing to refuse."""
+
+    @bp.before_request
+    def authenticate_then_limit() -> None:
+        operator()
+        limit_body(body_limit(config()) if body_limit else config().max_request_bytes)
+
+
 def terminal_ca() -> TerminalCA:
-    """The terminal CA, opened (or made) on first use."""
+    """The terminal CA (made by ``mkp-server init``; made here if it is missing)."""
     ext = current_app.extensions
     if "mkp.terminal_ca" not in ext:
         ext["mkp.terminal_ca"] = TerminalCA.open(config().terminal_ca_dir)
@@ -61,9 +85,10 @@ def content_version(payload: dict) -> str:
     return hashlib.sha256(_canonical(payload)).hexdigest()[:16]
 
 
-def etagged(payload: dict) -> Response:
-    """A JSON reply with a strong ETag; ``If-None-Match`` with it gets 304 and no body."""
+def etagged(payload: dict, etag: str | None = None) -> Response:
+    """A JSON reply with a strong ETag (``etag``, else a hash of the body); ``If-None-Match`` with
+    it gets 304 and no body."""
     body = _canonical(payload)
     response = Response(body, mimetype="application/json")
-    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    response.set_etag(etag or hashlib.sha256(body).hexdigest()[:32])
     return response.make_conditional(request)

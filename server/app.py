@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify
-from flask.json.provider import DefaultJSONProvider
+from flask import Flask, Response, jsonify, request
 from flask_openapi3 import Info, OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from mkp_core.errors import MkpError
 from mkp_core.wire import FIELD_ERROR_CODES, Health
 from server.config import ServerConfig
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
+from server.json_bodies import JSONProvider
+from server.logs import REQUEST_ID_HEADER, request_id
 
 log = logging.getLogger("mkp.server")
 
@@ -34,18 +34,9 @@ STATUS_BY_KIND = {
 }
 
 
-class JSONProvider(DefaultJSONProvider):
-    """ISO 8601 dates in every reply (Flask's default is the HTTP date format)."""
-
-    @staticmethod
-    def default(o: Any) -> Any:
-        if isinstance(o, datetime | date):
-            return o.isoformat()
-        return DefaultJSONProvider.default(o)
-
-
 def error_response(status: int, code: str, message: str, details: list | None = None) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
+    """The one error shape; it names the request so an operator can find its log lines."""
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id()}
     if details:
         error["details"] = details
     response = jsonify({"error": error})
@@ -156,12 +147,19 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     def http_error(e: HTTPException) -> Response:
         if e.response is not None:  # already a complete reply (validation errors)
             return e.response
+        if isinstance(e, RequestEntityTooLarge):  # a chunked body that grew past the limit
+            return error_response(413, "too_large", "the request body is larger than this endpoint accepts")
         code = (e.name or "error").lower().replace(" ", "_")
         return error_response(e.code or 500, code, e.description or e.name)
 
+    @app.after_request
+    def name_the_request(response: Response) -> Response:
+        response.headers[REQUEST_ID_HEADER] = request_id()
+        return response
+
     @app.errorhandler(Exception)
     def internal_error(e: Exception) -> Response:
-        log.exception("unhandled error")
+        log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the server failed; the request was not applied")
 
     return app

@@ -13,7 +13,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from mkp_core.errors import MkpError
 from server.config import ConfigError, ServerConfig
 from server.db import migrate
-from server.db.engine import DatabaseUrlError, make_engine, read, write
+from server.db.engine import DatabaseUrlError, make_engine, read, secure_sqlite_files, write
+from server.files import private_dir
 
 
 def _config(config_file: str | None, db: str | None) -> ServerConfig:
@@ -48,12 +49,18 @@ def main() -> None:
 @db_option
 @config_option
 def init(db: str | None, config_file: str | None) -> None:
-    """Create the schema, or upgrade it to this version (data is kept)."""
+    """Create the schema, or upgrade it to this version (data is kept); make the terminal CA and
+    the release folder; make the server's files private to its user."""
+    from server.releases.service import adopt_folders
+    from server.terminals.ca import TerminalCA
+
     config = _config(config_file, db)
     engine = _engine(config)
     try:
         before = migrate.current_revision(engine)
         after = migrate.upgrade(engine)
+        with write(engine) as conn:
+            skipped = adopt_folders(conn, config.release_dir)
     except SQLAlchemyError as e:
         raise click.ClickException(
             f"cannot reach or upgrade the database: {e.__class__.__name__}: {e.orig if hasattr(e, 'orig') else e}"
@@ -62,6 +69,18 @@ def init(db: str | None, config_file: str | None) -> None:
         click.echo(f"schema is up to date ({after})")
     else:
         click.echo(f"schema upgraded {before or 'empty'} -> {after}")
+    for path in secure_sqlite_files(config.database_url):
+        click.echo(f"{path} was readable by others: now 0600")
+    for line in skipped:
+        click.echo(line, err=True)
+    private_dir(config.release_dir)
+    try:
+        TerminalCA.open(config.terminal_ca_dir)
+    except (OSError, ValueError) as e:
+        raise click.ClickException(
+            f"cannot open or make the terminal CA in {config.terminal_ca_dir}: {e}"
+        ) from None
+    click.echo(f"terminal CA ready in {config.terminal_ca_dir}")
 
 
 @main.command("create-operator")
@@ -133,6 +152,7 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
     from gunicorn.app.base import BaseApplication
 
     from server.app import create_app
+    from server.logs import logging_config
 
     config = _config(config_file, db)
     _require_schema(_engine(config))
@@ -144,6 +164,7 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", None)
+            self.cfg.set("logconfig_dict", logging_config())
             self.cfg.set("graceful_timeout", 5)
 
         def load(self):

@@ -1,7 +1,12 @@
 """Idempotent replies for mutations that are not transfers (transfers keep their own).
 
 A retry with the same client id and the same body gets the first reply; the same id with
-another body is refused. The reply is stored in the same transaction as the change.
+another body is refused. The reply is stored in the same transaction as the change, and
+requests with one client id are serialised before the check, so a retry racing its original
+on another worker waits for it and gets its answer (not a false "exists already").
+
+Nothing secret is stored: a reply that carries a secret (an enrollment code) is stored as
+``keep(reply)``, without it, and a retry gets that.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from mkp_core.errors import Conflict
+from server.db.engine import lock_key, run_write
 from server.db.tables import idempotency
+
+Reply = dict[str, Any]
 
 
 def body_hash(scope: str, body: dict[str, Any]) -> str:
@@ -25,9 +33,19 @@ def body_hash(scope: str, body: dict[str, Any]) -> str:
 
 
 def once(
-    conn: Connection, client_id: str, scope: str, body: dict[str, Any], work: Callable[[], tuple[int, dict]]
-) -> tuple[int, dict]:
-    """Run ``work`` (returning status and JSON reply) once per client id."""
+    conn: Connection,
+    client_id: str,
+    scope: str,
+    body: dict[str, Any],
+    work: Callable[[], Reply],
+    status: int = 201,
+    keep: Callable[[Reply], Reply] | None = None,
+) -> tuple[Reply, int]:
+    """Run ``work`` once per client id inside the caller's write transaction: (reply, status).
+
+    ``keep`` turns the reply into what may be stored and replayed (default: all of it).
+    """
+    lock_key(conn, f"idempotency:{client_id}")
     digest = body_hash(scope, body)
     prior = conn.execute(
         select(idempotency.c.body_hash, idempotency.c.status, idempotency.c.response).where(
@@ -39,19 +57,33 @@ def once(
             raise Conflict(
                 "idempotency_conflict", f"client id {client_id} was already used for a different request"
             )
-        return prior.status, json.loads(prior.response)
-    status, reply = work()
-    encoded = json.dumps(reply, default=_json_value)
+        return json.loads(prior.response), prior.status
+    reply = json.loads(json.dumps(work(), default=_json_value))  # as a replay will read it
     conn.execute(
         insert(idempotency).values(
             client_id=client_id,
             body_hash=digest,
             status=status,
-            response=encoded,
+            response=json.dumps(keep(reply) if keep else reply),
             created_at=datetime.now(UTC),
         )
     )
-    return status, json.loads(encoded)  # the first reply and every replay are the same bytes
+    return reply, status
+
+
+def write_once(
+    engine: Engine,
+    client_id: str,
+    scope: str,
+    body: dict[str, Any],
+    work: Callable[[Connection], Reply],
+    status: int = 201,
+    keep: Callable[[Reply], Reply] | None = None,
+) -> tuple[Reply, int]:
+    """:func:`once` in its own write transaction: what an idempotent endpoint returns to Flask."""
+    return run_write(
+        engine, lambda conn: once(conn, client_id, scope, body, lambda: work(conn), status, keep)
+    )
 
 
 def _json_value(value: Any) -> Any:

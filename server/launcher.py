@@ -61,8 +61,18 @@ def start_server(
     threads: int = 4,
     extra_env: dict[str, str] | None = None,
 ) -> ServerProcess:
-    """`mkp-server init` then `mkp-server run` on a free port; returns once /healthz answers."""
-    env = {**os.environ, **(extra_env or {}), "MKP_DATABASE_URL": database_url}
+    """`mkp-server init` then `mkp-server run` on a free port; returns once /healthz answers.
+
+    The terminal CA and the release folder go under ``log_dir`` unless the caller names them
+    (the defaults are relative to the working directory: a checkout's var/).
+    """
+    env = {
+        "MKP_TERMINAL_CA_DIR": str(Path(log_dir) / "terminal-ca"),
+        "MKP_RELEASE_DIR": str(Path(log_dir) / "releases"),
+        **os.environ,
+        **(extra_env or {}),
+        "MKP_DATABASE_URL": database_url,
+    }
     run_server_command("init", env=env)
     port = free_port()
     log_path = Path(log_dir) / f"server-{port}.log"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
-from server import idempotency
-from server.api import BEARER, config, engine, operator, trust_store
+from server.api import BEARER, engine, operator, operator_endpoints, trust_store
 from server.crls import service
-from server.db.engine import read, run_write
+from server.db.engine import read
+from server.idempotency import write_once
 
 bp = APIBlueprint("crls", __name__, url_prefix="/v1", abp_security=BEARER)
+# CRL uploads are large (a million revoked serials is about 40 MB of DER).
+operator_endpoints(bp, body_limit=lambda config: config.max_crl_bytes)
 tag = Tag(name="crls", description="Revocation lists of user-authentication certificates")
 ERRORS = {
     401: wire.ErrorResponse,
@@ -25,24 +26,15 @@ ERRORS = {
 }
 
 
-@bp.before_request
-def allow_large_bodies() -> None:
-    request.max_content_length = config().max_crl_bytes
-
-
 @bp.post("/crls", tags=[tag], responses={201: wire.CrlInfo, **ERRORS})
 def upload(body: wire.CrlUpload):
     """Upload a CA-signed CRL (PEM or base64 DER); checked as terminals will check it."""
     operator().require_central()
     trust = trust_store()
-    data = {"client_id": body.client_id, "sha256": hashlib.sha256(body.crl.encode()).hexdigest()}
-    status, reply = run_write(
-        engine(),
-        lambda conn: idempotency.once(
-            conn, body.client_id, "crl.upload", data, lambda: (201, service.upload(conn, trust, body.crl))
-        ),
+    data = {"sha256": hashlib.sha256(body.crl.encode()).hexdigest()}
+    return write_once(
+        engine(), body.client_id, "crl.upload", data, lambda conn: service.upload(conn, trust, body.crl)
     )
-    return reply, status
 
 
 @bp.get("/crls", tags=[tag], responses={200: wire.CrlDownload, 404: wire.ErrorResponse, **ERRORS})

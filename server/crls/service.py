@@ -3,6 +3,9 @@
 The server checks each upload with the same code terminals use (``mkp_core.crl``): signature by a
 configured JPKI anchor, and a delta must apply to a full list we hold. Terminals verify the CA's
 signature themselves, so the server is a distribution point, not a trusted party.
+
+The version of what terminals download is computed once per upload and stored, so a terminal's
+"anything new?" poll costs one small read, however large the CRLs are.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from mkp_core.crl import CrlError, CrlStore
 from mkp_core.errors import Conflict, MkpError
 from mkp_core.trust import TrustStore
-from server.db.tables import crls
+from server.db.engine import lock_key
+from server.db.tables import crls, download_versions
+
+DOWNLOAD = "crl"
+#: CRL numbers are stored as BIGINT (RFC 5280 allows up to 20 octets; real CAs count from 1).
+MAX_CRL_NUMBER = 2**63 - 1
 
 
 def decode_crl(text: str) -> bytes:
@@ -57,6 +65,10 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
     except CrlError as e:
         raise MkpError("invalid_crl", str(e)) from None
     issuer, number = store.issuer_fingerprint, store.crl_number or 0
+    for what, value in (("CRL number", number), ("base CRL number", base)):
+        if value is not None and not 0 <= value <= MAX_CRL_NUMBER:
+            raise MkpError("invalid_crl", f"{what} {value} is out of range (0 to 2^63-1)")
+    lock_key(conn, "crl.upload")  # one upload at a time: each sees the last and stores the version
     newest = conn.execute(
         select(crls.c.number)
         .where(crls.c.issuer_fingerprint == issuer, crls.c.kind == kind)
@@ -79,6 +91,7 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
         "created_at": datetime.now(UTC),
     }
     conn.execute(insert(crls).values(**row))
+    _store_version(conn, _version(_current_rows(conn, with_der=False)))
     return _info(row)
 
 
@@ -91,20 +104,26 @@ def _newest_full(conn: Connection, issuer: str):
     ).first()
 
 
-def current(conn: Connection) -> dict | None:
-    """Per CA generation: the newest full CRL and the deltas based on it, plus a version tag."""
+def _current_rows(conn: Connection, with_der: bool) -> list:
+    """Per CA generation: the newest full CRL and the deltas based on it (DER only if asked)."""
+    columns = [c for c in crls.c if with_der or c.name != "der"]
     issuers = (
         conn.execute(select(crls.c.issuer_fingerprint).distinct().order_by(crls.c.issuer_fingerprint))
         .scalars()
         .all()
     )
-    infos, pems = [], []
+    rows = []
     for issuer in issuers:
-        full = _newest_full(conn, issuer)
+        full = conn.execute(
+            select(*columns)
+            .where(crls.c.issuer_fingerprint == issuer, crls.c.kind == "full")
+            .order_by(crls.c.number.desc())
+            .limit(1)
+        ).first()
         if full is None:
             continue
         deltas = conn.execute(
-            select(crls)
+            select(*columns)
             .where(
                 crls.c.issuer_fingerprint == issuer,
                 crls.c.kind == "delta",
@@ -113,15 +132,49 @@ def current(conn: Connection) -> dict | None:
             )
             .order_by(crls.c.number)
         ).all()
-        for row in [full, *deltas]:
-            infos.append(_info(row._mapping))
-            pems.append(x509.load_der_x509_crl(row.der).public_bytes(Encoding.PEM).decode())
-    if not infos:
+        rows += [full, *deltas]
+    return rows
+
+
+def _version(rows: list) -> str | None:
+    """CRLs never change once uploaded (one per issuer, kind and number): naming them names the content."""
+    if not rows:
         return None
-    version = hashlib.sha256(
-        "|".join(f"{i['issuer_fingerprint']}:{i['kind']}:{i['number']}" for i in infos).encode()
+    names = "|".join(f"{r.issuer_fingerprint}:{r.kind}:{r.number}" for r in rows)
+    return hashlib.sha256(names.encode()).hexdigest()[:16]
+
+
+def _store_version(conn: Connection, version: str | None) -> None:
+    if version is None:
+        return
+    now = datetime.now(UTC)
+    changed = conn.execute(
+        update(download_versions)
+        .where(download_versions.c.name == DOWNLOAD)
+        .values(version=version, updated_at=now)
     )
-    return {"version": version.hexdigest()[:16], "crls": infos, "pem": pems}
+    if changed.rowcount == 0:
+        conn.execute(insert(download_versions).values(name=DOWNLOAD, version=version, updated_at=now))
+
+
+def current_version(conn: Connection) -> str | None:
+    """The version of what terminals download now, without loading a CRL (None: nothing uploaded)."""
+    stored = conn.execute(
+        select(download_versions.c.version).where(download_versions.c.name == DOWNLOAD)
+    ).scalar_one_or_none()
+    return stored if stored is not None else _version(_current_rows(conn, with_der=False))
+
+
+def current(conn: Connection) -> dict | None:
+    """Per CA generation: the newest full CRL and the deltas based on it, plus its version."""
+    rows = _current_rows(conn, with_der=True)
+    if not rows:
+        return None
+    return {
+        "version": _version(rows),
+        "crls": [_info(row._mapping) for row in rows],
+        "pem": [x509.load_der_x509_crl(row.der).public_bytes(Encoding.PEM).decode() for row in rows],
+    }
 
 
 def _info(row) -> dict:

@@ -3,20 +3,25 @@
 SQLite runs in WAL mode with ``synchronous=NORMAL``: commits do not fsync, checkpoints do.
 Write transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock
 upgrade; reads use a plain deferred ``BEGIN`` and see one snapshot.
+
+Bound parameters never appear in error messages (``hide_parameters``): they are the callers'
+data (tokens' hashes, certificates, names), and error messages end up in logs.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
 from mkp_core.errors import MkpError
+from server.files import make_private, private_dir, private_file
 
 READ_OPTION = "mkp_read"
 T = TypeVar("T")
@@ -50,13 +55,34 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def secure_sqlite_files(url: str) -> list[Path]:
+    """chmod an existing SQLite database and its -wal / -shm files to 0600; the files changed."""
+    path = sqlite_path(url)
+    if path is None:
+        return []
+    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    return [f for f in files if make_private(f)]
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``, tuned for this server."""
     url = normalize_url(url)
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)
+    path = sqlite_path(url)
+    if path is not None:
+        # SQLite makes -wal and -shm with the database file's mode: a private file keeps all three private.
+        private_dir(path.parent)
+        private_file(path)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine
@@ -102,6 +128,18 @@ def read(engine: Engine) -> Iterator[Connection]:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
+
+
+def lock_key(conn: Connection, key: str) -> None:
+    """Serialise write transactions that name the same ``key`` until this one ends.
+
+    PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of the key (a twin waits,
+    then sees the first one's committed rows). SQLite: ``BEGIN IMMEDIATE`` already lets one
+    writer in at a time, so there is nothing to do.
+    """
+    if is_postgres(conn):
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
 
 
 def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

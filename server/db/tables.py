@@ -188,3 +188,26 @@ crls = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("issuer_fingerprint", "kind", "number", name="uq_crls_issuer_kind_number"),
 )
+
+# Agent releases the operator published: the signed manifest lives here, the files in the release
+# folder. A withdrawn release is no longer offered to terminals.
+releases = Table(
+    "releases",
+    metadata,
+    Column("version", String(32), primary_key=True),
+    Column("manifest", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+    Column("withdrawn_at", UTCDateTime(), nullable=True),
+    Column("withdraw_reason", String(200), nullable=True),
+)
+
+# The version (and ETag) of what terminals download, computed once when it changes, so a poll
+# that is "not modified" costs one small read instead of loading every CRL.
+download_versions = Table(
+    "download_versions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

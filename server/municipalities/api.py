@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server import idempotency
-from server.api import BEARER, engine, operator
-from server.db.engine import read, run_write
+from server.api import BEARER, engine, operator, operator_endpoints
+from server.db.engine import read
+from server.idempotency import write_once
 from server.municipalities import service
 
 bp = APIBlueprint("municipalities", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(bp)
 tag = Tag(name="municipalities", description="Municipalities on the platform")
 ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 409: wire.ErrorResponse, 422: wire.ErrorResponse}
 
@@ -20,18 +21,13 @@ def add(body: wire.MunicipalityCreate):
     """Add a municipality by its 6-digit code (central operators only)."""
     op = operator()
     op.require_central()
-    data = body.model_dump()
-    status, reply = run_write(
+    return write_once(
         engine(),
-        lambda conn: idempotency.once(
-            conn,
-            body.client_id,
-            "municipality.add",
-            data,
-            lambda: (201, service.add_municipality(conn, body.code)),
-        ),
+        body.client_id,
+        "municipality.add",
+        body.model_dump(),
+        lambda conn: service.add_municipality(conn, body.code),
     )
-    return reply, status
 
 
 @bp.get("/municipalities", tags=[tag], responses={200: wire.MunicipalityList, **ERRORS})
@@ -62,18 +58,13 @@ def get(path: wire.MunicipalityPath):
 def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
     """Add an event's point code (e.g. 142018-FEST2026) to a municipality."""
     operator().require_scope(path.code)
-    data = {**body.model_dump(), "municipality": path.code}
-    status, reply = run_write(
+    return write_once(
         engine(),
-        lambda conn: idempotency.once(
-            conn,
-            body.client_id,
-            "point_code.add",
-            data,
-            lambda: (201, service.add_point_code(conn, path.code, body.suffix, body.name)),
-        ),
+        body.client_id,
+        "point_code.add",
+        {**body.model_dump(), "municipality": path.code},
+        lambda conn: service.add_point_code(conn, path.code, body.suffix, body.name),
     )
-    return reply, status
 
 
 @bp.get(

@@ -6,11 +6,12 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from server import ledger
-from server.api import BEARER, engine, operator
+from server.api import BEARER, engine, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.points import service
 
 bp = APIBlueprint("points", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(bp)
 tag = Tag(name="points", description="Grants, spends, balances")
 ERRORS = {
     401: wire.ErrorResponse,

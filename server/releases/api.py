@@ -1,4 +1,4 @@
-"""HTTP: /v1/releases (the operator publishes) and /v1/terminal/release (terminals fetch)."""
+"""HTTP: /v1/releases (the operator publishes and withdraws) and /v1/terminal/release (terminals fetch)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from mkp_core.errors import MkpError
-from server import idempotency
-from server.api import BEARER, config, engine, etagged, operator
-from server.db.engine import run_write
+from server.api import BEARER, config, engine, etagged, operator, operator_endpoints
+from server.db.engine import read
+from server.idempotency import write_once
 from server.releases import service
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_id
+from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 
 bp = APIBlueprint("releases", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(bp, body_limit=lambda config: config.max_release_bytes)
 terminal_bp = APIBlueprint(
     "terminal_release", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE
 )
+terminal_endpoints(terminal_bp)
 tag = Tag(name="releases", description="Agent software releases, signed by the operator's release key")
 ERRORS = {
     401: wire.ErrorResponse,
@@ -30,11 +32,6 @@ ERRORS = {
     413: wire.ErrorResponse,
     422: wire.ErrorResponse,
 }
-
-
-@bp.before_request
-def allow_large_bodies() -> None:
-    request.max_content_length = config().max_release_bytes
 
 
 def _b64(value: str, what: str) -> bytes:
@@ -52,17 +49,37 @@ def publish(body: wire.ReleasePublish):
     keys = service.load_release_keys(config().release_key_files)
     manifest, signature = _b64(body.manifest, "manifest"), _b64(body.signature, "signature")
     digest = {"sha256": hashlib.sha256(request.get_data()).hexdigest()}
-    status, reply = run_write(
+    release_dir = config().release_dir
+    return write_once(
         engine(),
-        lambda conn: idempotency.once(
-            conn,
-            body.client_id,
-            "release.publish",
-            digest,
-            lambda: (201, service.publish(config().release_dir, keys, manifest, signature, files)),
-        ),
+        body.client_id,
+        "release.publish",
+        digest,
+        lambda conn: service.publish(conn, release_dir, keys, manifest, signature, files),
     )
-    return reply, status
+
+
+@bp.get("/releases", tags=[tag], responses={200: wire.ReleaseList, **ERRORS})
+def list_releases():
+    """Every release published, newest first; withdrawn ones say when and why."""
+    operator()
+    with read(engine()) as conn:
+        return {"releases": service.list_releases(conn)}
+
+
+@bp.post("/releases/<version>/withdraw", tags=[tag], responses={200: wire.ReleaseInfo, **ERRORS})
+def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw):
+    """Stop offering a release to terminals (central operators only); the newest remaining one is
+    offered instead. Terminals that installed it keep it until a newer release comes."""
+    operator().require_central()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"release.withdraw:{path.version}",
+        body.model_dump(),
+        lambda conn: service.withdraw(conn, path.version, body.reason),
+        status=200,
+    )
 
 
 @terminal_bp.get(
@@ -73,7 +90,8 @@ def publish(body: wire.ReleasePublish):
 def current_release():
     """The newest release's manifest and signature, exactly as the operator signed them."""
     terminal_id()
-    stored = service.latest(config().release_dir)
+    with read(engine()) as conn:
+        stored = service.latest(conn, config().release_dir)
     return etagged(
         {
             "version": stored.version,
@@ -89,9 +107,6 @@ def current_release():
 def release_file(path: wire.ReleaseFilePath):
     """One file of the current release (the terminal checks it against the signed manifest)."""
     terminal_id()
-    return send_file(
-        service.release_file(config().release_dir, path.version, path.name),
-        mimetype="application/octet-stream",
-        etag=True,
-        conditional=True,
-    )
+    with read(engine()) as conn:
+        file = service.release_file(conn, config().release_dir, path.version, path.name)
+    return send_file(file, mimetype="application/octet-stream", etag=True, conditional=True)

@@ -1,8 +1,13 @@
-"""Keep signed agent releases in a folder and hand out the newest.
+"""Keep signed agent releases and hand out the newest one that is not withdrawn.
 
 The operator signs a manifest offline with the release key; the server checks that signature
 and every file against it before it keeps anything (a bad upload changes nothing), and
 terminals check it all again before they install. The server never holds the private key.
+
+The ``releases`` table holds each release's manifest, signature and state (published,
+withdrawn); the files live in ``release_dir/<version>/``. Publishing a version is serialised
+(one publish of a version at a time on every worker), so the same release published twice at
+once is kept once and both callers get it.
 """
 
 from __future__ import annotations
@@ -11,15 +16,20 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from packaging.version import InvalidVersion, Version
+from sqlalchemy import Connection, insert, select, update
 
 from mkp_core import release
 from mkp_core.errors import Conflict, MkpError, NotFound
+from server.db.engine import lock_key
+from server.db.tables import releases
+from server.files import private_dir
 
-MANIFEST, SIGNATURE = "manifest.json", "manifest.json.sig"
+# Where releases published before the database kept them left their manifest.
+LEGACY_MANIFEST, LEGACY_SIGNATURE = "manifest.json", "manifest.json.sig"
 
 
 @dataclass(frozen=True)
@@ -37,25 +47,17 @@ def load_release_keys(files: str) -> list[ed25519.Ed25519PublicKey]:
 
 
 def publish(
+    conn: Connection,
     release_dir: str | os.PathLike,
     keys: list[ed25519.Ed25519PublicKey],
     manifest: bytes,
     signature: bytes,
     files: dict[str, bytes],
 ) -> dict:
-    """Check and keep a release; the folder appears whole or not at all."""
+    """Check and keep a release; its files appear whole or not at all, and its row with them."""
     if not keys:
         raise MkpError("no_release_key", "the server has no release key configured (release_key_files)")
     parsed = release.verify_with_any(manifest, signature, keys)
-    root = Path(release_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    target = root / parsed.version
-    if target.exists():
-        if (target / MANIFEST).read_bytes() == manifest:
-            return describe(parsed)
-        raise Conflict(
-            "release_exists", f"release {parsed.version} was published already with another manifest"
-        )
     listed = {f.name for f in parsed.files}
     if set(files) != listed:
         missing, extra = sorted(listed - set(files)), sorted(set(files) - listed)
@@ -63,54 +65,142 @@ def publish(
             "release_files_mismatch",
             f"files missing: {missing or 'none'}; not in the manifest: {extra or 'none'}",
         )
+    lock_key(conn, f"release:{parsed.version}")
+    existing = conn.execute(select(releases).where(releases.c.version == parsed.version)).first()
+    if existing is not None:
+        if existing.manifest != manifest:
+            raise Conflict(
+                "release_exists", f"release {parsed.version} was published already with another manifest"
+            )
+        if existing.withdrawn_at is not None:
+            raise Conflict(
+                "release_withdrawn",
+                f"release {parsed.version} was withdrawn; publish the fix under a new version",
+            )
+        return describe(parsed, existing)
+    _place_files(Path(release_dir), parsed, files)
+    now = datetime.now(UTC)
+    conn.execute(
+        insert(releases).values(
+            version=parsed.version, manifest=manifest, signature=signature, published_at=now
+        )
+    )
+    return describe(
+        parsed, conn.execute(select(releases).where(releases.c.version == parsed.version)).first()
+    )
+
+
+def _place_files(root: Path, parsed: release.Manifest, files: dict[str, bytes]) -> None:
+    """Write and check the files beside the folder, then move the folder into place.
+
+    Called with the version's lock held and no row for it: a folder already there is what a
+    publish that failed before its commit left behind, and is replaced.
+    """
+    private_dir(root)
+    target = root / parsed.version
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
     try:
         for name, data in files.items():
-            path = staging / name
+            path = staging / release.check_file_name(name)
             path.write_bytes(data)
             release.verify_file(parsed, path)
-        (staging / MANIFEST).write_bytes(manifest)
-        (staging / SIGNATURE).write_bytes(signature)
+        if target.exists():
+            stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=root))
+            os.replace(target, stale / parsed.version)
+            shutil.rmtree(stale, ignore_errors=True)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return describe(parsed)
 
 
-def describe(m: release.Manifest) -> dict:
-    return {
+def describe(m: release.Manifest, row=None) -> dict:
+    info = {
         "version": m.version,
         "created": m.created,
         "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in m.files],
     }
+    if row is not None:
+        info |= {
+            "published_at": row.published_at,
+            "withdrawn_at": row.withdrawn_at,
+            "withdraw_reason": row.withdraw_reason,
+        }
+    return info
 
 
-def latest(release_dir: str | os.PathLike) -> StoredRelease:
-    """The newest published release (PEP 440 order)."""
-    root = Path(release_dir)
-    versions = []
-    for folder in root.iterdir() if root.is_dir() else ():
-        if folder.name.startswith(".") or not (folder / SIGNATURE).exists():
-            continue
-        try:
-            versions.append((Version(folder.name), folder))
-        except InvalidVersion:
-            continue
-    if not versions:
+def withdraw(conn: Connection, version: str, reason: str | None) -> dict:
+    """Stop offering ``version`` to terminals; withdrawing twice is harmless."""
+    lock_key(conn, f"release:{version}")
+    row = conn.execute(select(releases).where(releases.c.version == version)).first()
+    if row is None:
+        raise NotFound("unknown_release", f"no release {version} has been published")
+    if row.withdrawn_at is None:
+        conn.execute(
+            update(releases)
+            .where(releases.c.version == version)
+            .values(withdrawn_at=datetime.now(UTC), withdraw_reason=reason)
+        )
+        row = conn.execute(select(releases).where(releases.c.version == version)).first()
+    return describe(release.parse_manifest(row.manifest), row)
+
+
+def list_releases(conn: Connection) -> list[dict]:
+    """Every release published, newest first, withdrawn ones included (marked)."""
+    rows = sorted(
+        conn.execute(select(releases)), key=lambda r: release.parse_version(r.version), reverse=True
+    )
+    return [describe(release.parse_manifest(r.manifest), r) for r in rows]
+
+
+def latest(conn: Connection, release_dir: str | os.PathLike) -> StoredRelease:
+    """The newest release that is not withdrawn (versions ordered as MAJOR.MINOR.PATCH numbers)."""
+    rows = conn.execute(
+        select(releases.c.version, releases.c.manifest, releases.c.signature).where(
+            releases.c.withdrawn_at.is_(None)
+        )
+    ).all()
+    if not rows:
         raise NotFound("no_release", "no agent release has been published")
-    _, folder = max(versions)
+    newest = max(rows, key=lambda r: release.parse_version(r.version))
     return StoredRelease(
-        folder.name, folder, (folder / MANIFEST).read_bytes(), (folder / SIGNATURE).read_bytes()
+        newest.version, Path(release_dir) / newest.version, newest.manifest, newest.signature
     )
 
 
-def release_file(release_dir: str | os.PathLike, version: str, name: str) -> Path:
-    stored = latest(release_dir)
+def release_file(conn: Connection, release_dir: str | os.PathLike, version: str, name: str) -> Path:
+    stored = latest(conn, release_dir)
     if stored.version != version:
         raise NotFound("no_release", f"release {version} is not the current one ({stored.version})")
-    parsed = release.parse_manifest(stored.manifest)
     try:
-        parsed.file(name)
+        release.parse_manifest(stored.manifest).file(name)
     except release.ReleaseError as e:
         raise NotFound(e.code, e.message) from None
     return stored.folder / name
+
+
+def adopt_folders(conn: Connection, release_dir: str | os.PathLike) -> list[str]:
+    """Take releases published before the database kept them (a folder with manifest.json and
+    its signature) into the ``releases`` table; returns what it could not take, one line each."""
+    root = Path(release_dir)
+    skipped = []
+    known = set(conn.execute(select(releases.c.version)).scalars())
+    for folder in sorted(root.iterdir()) if root.is_dir() else ():
+        manifest_path, signature_path = folder / LEGACY_MANIFEST, folder / LEGACY_SIGNATURE
+        if folder.name.startswith(".") or folder.name in known or not signature_path.exists():
+            continue
+        try:
+            parsed = release.parse_manifest(manifest_path.read_bytes())
+            if parsed.version != folder.name:
+                raise release.ReleaseError("bad_manifest", f"the manifest names version {parsed.version}")
+        except (OSError, release.ReleaseError) as e:
+            skipped.append(f"release folder {folder} not taken over: {e}")
+            continue
+        conn.execute(
+            insert(releases).values(
+                version=parsed.version,
+                manifest=manifest_path.read_bytes(),
+                signature=signature_path.read_bytes(),
+                published_at=datetime.fromtimestamp(signature_path.stat().st_mtime, UTC),
+            )
+        )
+    return skipped

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server import idempotency
-from server.api import BEARER, engine, operator, terminal_ca
+from server.api import BEARER, config, engine, limit_body, operator, operator_endpoints, terminal_ca
 from server.db.engine import read, run_write
+from server.idempotency import write_once
 from server.terminals import service
 
 bp = APIBlueprint("terminals", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(bp)
 enroll_bp = APIBlueprint("enroll", __name__, url_prefix="/v1")
 tag = Tag(name="terminals", description="Places, terminals and their enrollment")
 ERRORS = {
@@ -22,18 +23,17 @@ ERRORS = {
 }
 
 
-def _once(client_id: str, scope: str, body: dict, work) -> tuple[dict, int]:
-    status, reply = run_write(
-        engine(), lambda conn: idempotency.once(conn, client_id, scope, body, lambda: (201, work(conn)))
-    )
-    return reply, status
+@enroll_bp.before_request
+def limit_enroll_body() -> None:
+    limit_body(config().max_request_bytes)
 
 
 @bp.post("/places", tags=[tag], responses={201: wire.Place, **ERRORS})
 def add_place(body: wire.PlaceCreate):
     """Add a shop, museum, library, office or facility (idempotent by client_id)."""
     op = operator()
-    return _once(
+    return write_once(
+        engine(),
         body.client_id,
         f"place.add:{op.name}",
         body.model_dump(),
@@ -53,13 +53,19 @@ def list_places():
 
 @bp.post("/terminals/enrollments", tags=[tag], responses={201: wire.Enrollment, **ERRORS})
 def create_enrollment(body: wire.EnrollmentCreate):
-    """A pending terminal at a place and its one-time enrollment code (shown only in this reply)."""
+    """A pending terminal at a place and its one-time enrollment code (shown only in this reply).
+
+    The server keeps only the code's hash: a retry with the same client id gets the same
+    terminal with ``code: null`` and ``code_shown_before: true``.
+    """
     op = operator()
-    return _once(
+    return write_once(
+        engine(),
         body.client_id,
         f"enrollment:{op.name}",
         body.model_dump(),
         lambda conn: service.create_enrollment(conn, op, body.place, body.name, body.ttl_hours),
+        keep=service.enrollment_without_code,
     )
 
 

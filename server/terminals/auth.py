@@ -1,21 +1,25 @@
 """Signed terminal requests (RFC 9421) checked against the keys stored at enrollment.
 
-Nonces live in the database so every server worker sees every nonce; a revoked terminal is
-refused on its very next request because its status is read on each one.
+The signature is checked from the headers first (key known and not revoked, clock, signature),
+then the body's size, and only then is the body read and checked against the signed digest:
+a stranger cannot make the server read a large body. Nonces live in the database so every
+server worker sees every nonce; a revoked terminal is refused on its very next request because
+its status is read on each one.
 """
 
 from __future__ import annotations
 
 import random
 
-from flask import g, request
+from flask import Blueprint, g, request
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mkp_core import signing
-from server.api import engine
-from server.db.engine import run_write
+from server.api import config, engine, limit_body
+from server.db.engine import read, run_write
 from server.db.tables import terminal_nonces, terminals
+from server.wsgi import wsgi_request_url
 
 TERMINAL_SIGNATURE = [{"terminal_signature": []}]
 
@@ -34,9 +38,8 @@ class DatabaseNonceStore:
             )
         try:
             with self.conn.begin_nested():
-                self.conn.execute(
-                    insert(terminal_nonces).values(key_id=key_id, nonce=nonce[:64], created=created)
-                )
+                # verify_signature refused nonces longer than the column: stored whole, never cut.
+                self.conn.execute(insert(terminal_nonces).values(key_id=key_id, nonce=nonce, created=created))
         except IntegrityError:
             return True
         return False
@@ -59,17 +62,21 @@ def _resolver(conn: Connection):
 def terminal_id() -> str:
     """The terminal that signed this request, or ``Unauthorized`` with the signature's error code."""
     if "terminal_id" not in g:
-
-        def check(conn: Connection) -> str:
-            verified = signing.verify_request(
-                request.method,
-                signing.wsgi_request_url(request.environ),
-                list(request.headers.items()),
-                request.get_data(cache=True),
-                _resolver(conn),
-                DatabaseNonceStore(conn),
+        url = wsgi_request_url(request.environ)
+        with read(engine()) as conn:
+            signed = signing.verify_signature(
+                request.method, url, list(request.headers.items()), _resolver(conn)
             )
-            return verified.key_id
-
-        g.terminal_id = run_write(engine(), check)  # a SignatureError is a 401 with its own code
+        limit_body(config().max_request_bytes)
+        body = request.get_data(cache=True)
+        verified = run_write(engine(), lambda conn: signed.accept(body, DatabaseNonceStore(conn)))
+        g.terminal_id = verified.key_id
     return g.terminal_id
+
+
+def terminal_endpoints(bp: Blueprint) -> None:
+    """Every request to ``bp`` is a signed terminal request, checked before its path or body is."""
+
+    @bp.before_request
+    def authenticate_terminal() -> None:
+        terminal_id()

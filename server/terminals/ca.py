@@ -1,13 +1,19 @@
 """The terminal CA: certifies each terminal's own key at enrollment.
 
-The CA key is a file with 0600 permissions under ``terminal_ca_dir``, made on first use. The
-server authenticates terminals by the public key it stored at enrollment; the certificate is
-what the terminal shows elsewhere (and what an auditor can check) that the key is enrolled.
+The CA key is a file with 0600 permissions under ``terminal_ca_dir`` (0700), made by
+``mkp-server init``. The server authenticates terminals by the public key it stored at
+enrollment; the certificate is what the terminal shows elsewhere (and what an auditor can
+check) that the key is enrolled.
+
+Several workers may open a missing CA at once: they take turns on a lock file, the first makes
+the CA (each file written aside, then renamed into place) and the others load it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mkp_core.errors import MkpError
+from server.files import PRIVATE_FILE, private_dir
 
 TERMINAL_CERT_DAYS = 825
 
@@ -36,11 +43,33 @@ class TerminalCA:
         folder = Path(directory)
         key_path, cert_path = folder / "terminal-ca.key", folder / "terminal-ca.pem"
         if key_path.exists() and cert_path.exists():
-            if key_path.stat().st_mode & 0o077:
-                raise PermissionError(f"{key_path} must be readable by its owner only (chmod 600)")
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-            return cls(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
-        folder.mkdir(parents=True, exist_ok=True)
+            return cls._load(key_path, cert_path)
+        private_dir(folder)
+        with os.fdopen(os.open(folder / ".lock", os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            if key_path.exists() and cert_path.exists():
+                return cls._load(key_path, cert_path)  # another worker made it while we waited
+            ca = cls._new()
+            # The certificate goes in last: a key without one is an unfinished CA, made again.
+            _write_aside_then_rename(key_path, ca.private_key_pem)
+            _write_aside_then_rename(cert_path, ca.certificate.public_bytes(serialization.Encoding.PEM))
+            return ca
+
+    @classmethod
+    def _load(cls, key_path: Path, cert_path: Path) -> TerminalCA:
+        if key_path.stat().st_mode & 0o077:
+            raise PermissionError(f"{key_path} must be readable by its owner only (chmod 600)")
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        return cls(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+
+    @property
+    def private_key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    @classmethod
+    def _new(cls) -> TerminalCA:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name(
             [
@@ -63,16 +92,6 @@ class TerminalCA:
             )
             .sign(key, hashes.SHA256())
         )
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-            )
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         return cls(key, cert)
 
     def issue(self, csr: x509.CertificateSigningRequest, terminal_id: str) -> x509.Certificate:
@@ -93,6 +112,21 @@ class TerminalCA:
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
+
+
+def _write_aside_then_rename(path: Path, data: bytes) -> None:
+    """``path`` appears whole (0600) or not at all."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def parse_csr(pem: str) -> x509.CertificateSigningRequest:

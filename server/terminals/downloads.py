@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives import serialization
+from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
+from werkzeug.http import quote_etag
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
@@ -17,9 +19,10 @@ from server.crls import service as crl_service
 from server.db.engine import read
 from server.releases.service import load_release_keys
 from server.terminals import service
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_id
+from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 
 bp = APIBlueprint("terminal", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
+terminal_endpoints(bp)
 tag = Tag(name="terminal", description="What an enrolled terminal calls (RFC 9421 signed requests)")
 ERRORS = {401: wire.ErrorResponse, 404: wire.ErrorResponse}
 
@@ -67,10 +70,16 @@ def trust_list():
 
 @bp.get("/crl", tags=[tag], responses={200: wire.CrlDownload, 304: None, **ERRORS})
 def crl():
-    """The CA-signed CRLs: per CA generation the newest full list and the deltas on top of it."""
+    """The CA-signed CRLs: per CA generation the newest full list and the deltas on top of it.
+
+    The ETag is the stored version: "not modified" is answered without loading a CRL.
+    """
     terminal_id()
     with read(engine()) as conn:
+        version = crl_service.current_version(conn)
+        if version is not None and version in request.if_none_match:
+            return Response(status=304, headers={"ETag": quote_etag(version)})
         payload = crl_service.current(conn)
     if payload is None:
         raise NotFound("no_crl", "the operator has not uploaded a CRL yet")
-    return etagged(payload)
+    return etagged(payload, etag=payload["version"])

@@ -98,7 +98,19 @@ def create_enrollment(conn: Connection, op: Operator, place_id: str, name: str, 
             code_hash=hash_code(code), terminal_id=terminal_id, expires_at=expires
         )
     )
-    return {"code": code, "terminal_id": terminal_id, "place": place_id, "name": name, "expires_at": expires}
+    return {
+        "code": code,
+        "code_shown_before": False,
+        "terminal_id": terminal_id,
+        "place": place_id,
+        "name": name,
+        "expires_at": expires,
+    }
+
+
+def enrollment_without_code(reply: dict) -> dict:
+    """An enrollment reply as it may be stored and replayed: the code was shown once and is gone."""
+    return {**reply, "code": None, "code_shown_before": True}
 
 
 def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datetime | None = None) -> dict:
@@ -114,19 +126,23 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
     ).first()
     if row is None:
         raise NotFound("unknown_code", "this enrollment code is not known: check it, or ask for a new one")
-    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).first()
     if row.used_at is not None:
-        if terminal.key_fingerprint == fingerprint and terminal.status == "active":
-            return _enrolled(terminal, ca, now)  # a re-run of the same provisioning
-        raise Conflict("code_used", "this enrollment code was used already: ask the operator for a new one")
+        return _used_code(conn, row.terminal_id, fingerprint, ca, now)
     if row.expires_at <= now:
         raise Conflict("code_expired", "this enrollment code has expired: ask the operator for a new one")
-    if terminal.status != "pending":
+    # Claim the code: of simultaneous enrollments only one updates the row (the others wait for
+    # it on PostgreSQL, then find used_at set and match no row).
+    claimed = conn.execute(
+        update(enrollment_codes)
+        .where(enrollment_codes.c.code_hash == row.code_hash, enrollment_codes.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    if claimed.rowcount != 1:
+        return _used_code(conn, row.terminal_id, fingerprint, ca, now)
+    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).first()
+    if terminal.status != "pending":  # the claim is rolled back with this refusal
         raise Conflict("terminal_revoked", "the terminal for this code was revoked")
     certificate = ca.issue(csr, terminal.id).public_bytes(serialization.Encoding.PEM).decode()
-    conn.execute(
-        update(enrollment_codes).where(enrollment_codes.c.code_hash == row.code_hash).values(used_at=now)
-    )
     conn.execute(
         update(terminals)
         .where(terminals.c.id == terminal.id)
@@ -139,6 +155,14 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
         )
     )
     return _enrolled(conn.execute(select(terminals).where(terminals.c.id == terminal.id)).first(), ca, now)
+
+
+def _used_code(conn: Connection, terminal_id: str, fingerprint: str, ca: TerminalCA, now: datetime) -> dict:
+    """A used code: the same key again is a re-run of the same provisioning; any other is refused."""
+    terminal = conn.execute(select(terminals).where(terminals.c.id == terminal_id)).first()
+    if terminal.key_fingerprint == fingerprint and terminal.status == "active":
+        return _enrolled(terminal, ca, now)
+    raise Conflict("code_used", "this enrollment code was used already: ask the operator for a new one")
 
 
 def _enrolled(terminal, ca: TerminalCA, now: datetime) -> dict:

@@ -160,10 +160,16 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
     assert e.value.code in ("hash_mismatch", "size_mismatch")
     assert not (tmp_path / "s3" / "mkp-9.0.0-py3-none-any.whl").exists()
 
-    # ...or the manifest itself: refused before any file is fetched.
-    manifest = json.loads((release_dir / "9.0.0" / "manifest.json").read_bytes())
-    manifest["files"][0]["sha256"] = "0" * 64
-    (release_dir / "9.0.0" / "manifest.json").write_bytes(json.dumps(manifest).encode())
+    # ...or the manifest itself (kept in the database): refused before any file is fetched.
+    from server.db.engine import make_engine, write
+    from server.db.tables import releases
+
+    engine = make_engine(server.env["MKP_DATABASE_URL"])
+    with write(engine) as conn:
+        manifest = json.loads(conn.execute(releases.select()).first().manifest)
+        manifest["files"][0]["sha256"] = "0" * 64
+        conn.execute(releases.update().values(manifest=json.dumps(manifest).encode()))
+    engine.dispose()
     with pytest.raises(MkpError) as e:
         update.fetch_verified_release(client, keys, tmp_path / "s4", "1.0.0")
     assert e.value.code == "bad_signature"

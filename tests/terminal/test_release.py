@@ -106,36 +106,20 @@ def test_downgrade_is_refused(operator, published):
 @pytest.mark.parametrize(
     "doc, fragment",
     [
-        ({"version": "1.0", "created": "2026-11-25T00:00:00Z"}, "exactly version, created, files"),
-        ({"version": "1.0", "created": "2026-11-25T00:00:00Z", "files": [], "x": 1}, "exactly"),
+        ({"version": "1.0.0", "created": "2026-11-25T00:00:00Z"}, "exactly version, created, files"),
+        ({"version": "1.0.0", "created": "2026-11-25T00:00:00Z", "files": [], "x": 1}, "exactly"),
         (
             {
-                "version": "not a version",
-                "created": "2026-11-25T00:00:00Z",
-                "files": [{"name": "a", "sha256": "0" * 64, "size": 1}],
-            },
-            "version",
-        ),
-        (
-            {
-                "version": "1.0",
+                "version": "1.0.0",
                 "created": "yesterday",
                 "files": [{"name": "a", "sha256": "0" * 64, "size": 1}],
             },
             "created",
         ),
-        ({"version": "1.0", "created": "2026-11-25T00:00:00Z", "files": []}, "non-empty"),
+        ({"version": "1.0.0", "created": "2026-11-25T00:00:00Z", "files": []}, "non-empty"),
         (
             {
-                "version": "1.0",
-                "created": "2026-11-25T00:00:00Z",
-                "files": [{"name": "../etc/passwd", "sha256": "0" * 64, "size": 1}],
-            },
-            "plain file name",
-        ),
-        (
-            {
-                "version": "1.0",
+                "version": "1.0.0",
                 "created": "2026-11-25T00:00:00Z",
                 "files": [{"name": "a", "sha256": "XYZ", "size": 1}],
             },
@@ -143,7 +127,7 @@ def test_downgrade_is_refused(operator, published):
         ),
         (
             {
-                "version": "1.0",
+                "version": "1.0.0",
                 "created": "2026-11-25T00:00:00Z",
                 "files": [{"name": "a", "sha256": "0" * 64, "size": -1}],
             },
@@ -151,7 +135,7 @@ def test_downgrade_is_refused(operator, published):
         ),
         (
             {
-                "version": "1.0",
+                "version": "1.0.0",
                 "created": "2026-11-25T00:00:00Z",
                 "files": [{"name": "a", "sha256": "0" * 64, "size": 1}] * 2,
             },
@@ -165,6 +149,46 @@ def test_signed_but_malformed_manifest_is_refused(operator, doc, fragment):
         release.verify_manifest(data, release.sign_manifest(data, operator), pub(operator))
     assert info.value.code == "bad_manifest"
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "version", ["not a version", "v3.3.0", "1!3.4.0", " 3.5.0", "1.2", "1.2.3.4", "1.2.3rc1", "1.02.3", 3]
+)
+def test_only_plain_major_minor_patch_versions(operator, wheel, version):
+    doc = {
+        "version": version,
+        "created": "2026-11-25T00:00:00Z",
+        "files": [{"name": "a", "sha256": "0" * 64, "size": 1}],
+    }
+    data = json.dumps(doc).encode()
+    assert code_of(release.verify_manifest, data, release.sign_manifest(data, operator), pub(operator)) == (
+        "invalid_version"
+    )
+    if isinstance(version, str):  # the operator's tool refuses before signing
+        assert code_of(release.build_manifest, version, [wheel]) == "invalid_version"
+
+
+def test_versions_order_as_numbers():
+    assert release.parse_version("1.10.0") > release.parse_version("1.9.9") > release.parse_version("0.99.99")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../etc/passwd", "a/b", ".hidden", "manifest.json", "manifest.json.sig", "MANIFEST.json", "x" * 129],
+)
+def test_unsafe_or_reserved_file_names_are_refused(operator, tmp_path, name):
+    doc = {
+        "version": "1.0.0",
+        "created": "2026-11-25T00:00:00Z",
+        "files": [{"name": name, "sha256": "0" * 64, "size": 1}],
+    }
+    data = json.dumps(doc).encode()
+    assert code_of(release.verify_manifest, data, release.sign_manifest(data, operator), pub(operator)) == (
+        "invalid_file_name"
+    )
+    if "/" not in name:
+        (tmp_path / name).write_bytes(b"x")
+        assert code_of(release.build_manifest, "1.0.0", [tmp_path / name]) == "invalid_file_name"
 
 
 def test_manifest_that_is_not_json_is_refused(operator):

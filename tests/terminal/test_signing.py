@@ -22,8 +22,8 @@ from mkp_core.signing import (
     TerminalAuth,
     generate_terminal_key,
     verify_request,
-    wsgi_request_url,
 )
+from server.wsgi import wsgi_request_url
 
 NOW = 1_790_000_000.0
 URL = "https://mkp.example.jp/api/v1/points/spend?shop=A1"
@@ -236,6 +236,50 @@ def test_signature_without_nonce_is_refused(key, resolver):
     )
     err = rejected("bad_signature", verify, req, resolver)
     assert "nonce" in str(err)
+
+
+def _signed_with_expiry(key, expires: float):
+    from http_message_signatures import HTTPMessageSigner
+
+    req = requests.Request("POST", URL, data=BODY).prepare()
+    HTTPMessageSigner(signature_algorithm=signing.ALGORITHM, key_resolver=signing._SingleKey(key)).sign(
+        req,
+        key_id="T-0001",
+        created=datetime.fromtimestamp(NOW, tz=UTC),
+        expires=datetime.fromtimestamp(expires, tz=UTC),
+        nonce="exp-1",
+        tag=signing.TAG,
+        label=signing.LABEL,
+        covered_component_ids=signing.COVERED_COMPONENTS[:-1],
+        body=BODY,
+    )
+    return req
+
+
+def test_a_signature_past_its_expires_is_refused(key, resolver):
+    req = _signed_with_expiry(key, NOW + 10)
+    assert verify(req, resolver, now=NOW + 5).key_id == "T-0001"  # still within what the signer allowed
+    rejected("expired_signature", verify, req, resolver, now=NOW + 11)
+    rejected("bad_signature", verify, _signed_with_expiry(key, NOW - 10), resolver)  # expires before created
+
+
+def test_a_nonce_longer_than_servers_keep_is_refused_not_cut(key, resolver):
+    store = InMemoryNonceStore()
+    rejected("bad_nonce", verify, signed(key, nonce="n" * (signing.MAX_NONCE_LENGTH + 1)), resolver, store)
+    assert verify(signed(key, nonce="n" * signing.MAX_NONCE_LENGTH), resolver, store).key_id == "T-0001"
+
+
+def test_the_signature_is_checked_before_the_body_is_needed(key, resolver):
+    req = signed(key, nonce="headers-first")
+    stranger = signing.InMemoryKeyResolver({})
+    rejected(
+        "unknown_key", signing.verify_signature, req.method, req.url, dict(req.headers), stranger, now=NOW
+    )
+    checked = signing.verify_signature(req.method, req.url, dict(req.headers), resolver, now=NOW)
+    store = InMemoryNonceStore()
+    rejected("digest_mismatch", checked.accept, b"another body", store)
+    assert checked.accept(req.body, store).nonce == "headers-first"
+    rejected("replayed_nonce", checked.accept, req.body, store)
 
 
 def test_refused_request_does_not_use_up_its_nonce(key, resolver):

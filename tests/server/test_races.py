@@ -1,0 +1,183 @@
+"""Races across real server workers (gunicorn, 4 workers): the same request at the same moment.
+
+Each test fires eight requests at once from eight threads at a real `mkp-server run --workers 4`,
+on SQLite and on PostgreSQL (where the workers really run side by side).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from urllib.parse import quote
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import create_engine, text
+from terminal_helpers import csr_for
+
+from drivers.card.virtual.ca import TestCA
+from mkp_core import release, signing
+from server.launcher import run_server_command, start_server
+
+pytestmark = pytest.mark.slow
+AT_ONCE = 8
+ROUNDS = 4
+PLACE = {"place_id": "yokosuka-museum", "name": "横須賀美術館", "kind": "museum", "municipality": "142018"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One database for the module's server (a server start costs seconds: the tests share it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('races') / 'mkp.sqlite3'}"
+        return
+    base = request.getfixturevalue("postgres_database")
+    schema = f"races_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{base}?options={quote(f'-csearch_path={schema}')}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def live(database: str, tmp_path_factory: pytest.TempPathFactory):
+    """A 4-worker server with a JPKI test CA, a release key, a municipality and a place."""
+    tmp_path = tmp_path_factory.mktemp("live")
+    jpki = TestCA.init(tmp_path / "jpki")
+    release_key = release.generate_operator_key()
+    (tmp_path / "release.pub").write_bytes(release.public_key_pem(release_key))
+    env = {
+        "MKP_JPKI_ANCHOR_FILES": str(jpki.cert_path),
+        "MKP_RELEASE_KEY_FILES": str(tmp_path / "release.pub"),
+        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
+        "MKP_TERMINAL_CA_DIR": str(tmp_path / "terminal-ca"),
+    }
+    server = start_server(database, tmp_path, workers=4, threads=4, extra_env=env)
+    token = run_server_command("create-operator", "central", env=server.env)
+    operator = requests.Session()
+    operator.headers["Authorization"] = f"Bearer {token}"
+    assert operator.post(
+        server.url + "/v1/municipalities", json={"client_id": "m-000001", "code": "142018"}
+    ).ok
+    assert operator.post(server.url + "/v1/places", json={"client_id": "p-000001", **PLACE}).ok
+    yield server, operator, jpki, release_key, tmp_path
+    operator.close()
+    server.stop()
+
+
+def at_once(send: Callable[[int], requests.Response]) -> list[requests.Response]:
+    """Call ``send(0..7)`` from eight threads released together; the replies in order."""
+    start, replies = threading.Barrier(AT_ONCE), [None] * AT_ONCE
+
+    def run(n: int) -> None:
+        start.wait()
+        replies[n] = send(n)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(AT_ONCE)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return replies
+
+
+def statuses(replies: list[requests.Response]) -> list[tuple[int, str | None]]:
+    return sorted((r.status_code, r.json().get("error", {}).get("code")) for r in replies)
+
+
+def test_one_enrollment_code_enrolls_exactly_one_key(live):
+    server, operator, *_ = live
+    code = operator.post(
+        server.url + "/v1/terminals/enrollments",
+        json={"client_id": "e-000001", "place": "yokosuka-museum", "name": "c1"},
+    ).json()["code"]
+    csrs = [csr_for(signing.generate_terminal_key()) for _ in range(AT_ONCE)]
+    replies = at_once(lambda n: requests.post(server.url + "/v1/enroll", json={"code": code, "csr": csrs[n]}))
+    assert statuses(replies) == [(201, None)] + [(409, "code_used")] * (AT_ONCE - 1)
+
+
+def post_at_once(session: requests.Session, url: str, bodies: list[dict]) -> list[requests.Response]:
+    """POST ``bodies[n]`` from thread n, each encoded beforehand so the eight leave together."""
+    encoded = [json.dumps(b).encode() for b in bodies]
+    headers = {"Content-Type": "application/json"}
+    return at_once(lambda n: session.post(url, data=encoded[n], headers=headers))
+
+
+def test_retries_of_one_place_all_get_the_first_answer(live):
+    server, operator, *_ = live
+    for round in range(ROUNDS):  # a race is a matter of luck: give it several chances
+        body = {"client_id": f"p-race-{round:04d}", **PLACE, "place_id": f"shop-{round}", "kind": "shop"}
+        replies = post_at_once(operator, server.url + "/v1/places", [body] * AT_ONCE)
+        assert statuses(replies) == [(201, None)] * AT_ONCE
+        assert len({json.dumps(r.json(), sort_keys=True) for r in replies}) == 1
+
+
+def test_retries_of_one_crl_upload_all_get_the_first_answer(live):
+    server, operator, jpki, *_ = live
+    jpki.revoke_many(list(range(1, 2000)))
+    crl = jpki.issue_crl().public_bytes(serialization.Encoding.PEM).decode()
+    body = {"client_id": "crl-race-0001", "crl": crl}
+    replies = at_once(lambda n: operator.post(server.url + "/v1/crls", json=body))
+    assert statuses(replies) == [(201, None)] * AT_ONCE
+    assert len({json.dumps(r.json(), sort_keys=True) for r in replies}) == 1
+
+
+def test_one_release_published_at_once_is_kept_once(live):
+    server, operator, _, key, tmp_path = live
+    for round in range(ROUNDS):
+        version = f"3.{round}.0"
+        wheel = tmp_path / f"mkp-{version}-py3-none-any.whl"
+        wheel.write_bytes(b"PK\x03\x04" + b"wheel " * 200_000)
+        manifest = release.build_manifest(version, [wheel])
+        body = {
+            "manifest": base64.b64encode(manifest).decode(),
+            "signature": base64.b64encode(release.sign_manifest(manifest, key)).decode(),
+            "files": {wheel.name: base64.b64encode(wheel.read_bytes()).decode()},
+        }
+        # Eight operators' tools, each with its own client id, publish the same release.
+        bodies = [{"client_id": f"rel-race-{round}-{n:04d}", **body} for n in range(AT_ONCE)]
+        replies = post_at_once(operator, server.url + "/v1/releases", bodies)
+        assert statuses(replies) == [(201, None)] * AT_ONCE
+        assert {r.json()["version"] for r in replies} == {version}
+        kept = tmp_path / "releases" / version / wheel.name
+        assert hashlib.sha256(kept.read_bytes()).digest() == hashlib.sha256(wheel.read_bytes()).digest()
+    assert not [p.name for p in (tmp_path / "releases").iterdir() if p.name.startswith(".")]
+
+
+def test_server_log_lines_carry_time_level_and_request_id(live):
+    server, operator, *_ = live
+    reply = operator.get(server.url + "/v1/places", headers={"X-Request-Id": "quote-me-42"})
+    assert reply.headers["X-Request-Id"] == "quote-me-42"
+    lines = [line for line in server.log_path.read_text().splitlines() if line.strip()]
+    line_format = re.compile(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} (INFO|WARNING|ERROR) \[\d+\] \S+ request_id=\S+: "
+    )
+    assert lines and all(line_format.match(line) for line in lines), lines[:5]
+
+
+def test_an_anonymous_huge_upload_is_answered_before_its_body_is_sent(live):
+    """What the attack did: the headers of a 250 MB POST, no token. The answer must come at once."""
+    import socket
+    from urllib.parse import urlsplit
+
+    server, *_ = live
+    where = urlsplit(server.url)
+    for path in ("/v1/crls", "/v1/releases"):
+        with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {250 * 1024 * 1024}\r\n\r\n".encode()
+            )
+            answer = b""
+            while b"unauthorized" not in answer and (chunk := sock.recv(65536)):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 401") and b'"unauthorized"' in answer, answer[:300]
