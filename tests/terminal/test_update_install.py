@@ -10,7 +10,6 @@ from agent import update
 from mkp_core import release
 from mkp_core.errors import MkpError
 
-
 pytestmark = pytest.mark.slow  # builds a wheel and installs it into a new venv, with pip
 
 
