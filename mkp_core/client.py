@@ -80,8 +80,10 @@ def new_session(auth: requests.auth.AuthBase | None = None, retries: bool = True
     session = requests.Session()
     session.auth = auth
     if retries:
+        # Two more tries over half a second ride out a blip; a server that stays away is reported
+        # quickly, so a kiosk can go offline and an operator is not kept waiting.
         retry = Retry(
-            total=4, connect=4, read=0, status=0, other=0, backoff_factor=BACKOFF, allowed_methods=None
+            total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.25, allowed_methods=None
         )
         adapter = HTTPAdapter(max_retries=retry)
         session.mount("http://", adapter)

@@ -86,7 +86,9 @@ class _SerialIndex:
 
     __slots__ = ("_lo", "_hi1", "_hi2", "_odd", "count", "nbytes")
 
-    def __init__(self, small: array, big: tuple[array, array, array], odd: set[int]) -> None:
+    def __init__(
+        self, small: array[int], big: tuple[array[int], array[int], array[int]], odd: set[int]
+    ) -> None:
         """``small``: serials < 2**64; ``big``: (low, middle, top) 64-bit words of the others.
 
         The input arrays are emptied while sorting, so the serials are never held twice.
@@ -125,14 +127,14 @@ class _SerialIndex:
         return serial in self._odd
 
 
-def _pivots(values: array) -> list[int]:
+def _pivots(values: array[int]) -> list[int]:
     """Up to 15 pivots from a sample, splitting ``values`` into roughly equal buckets."""
     if len(values) <= _BUCKET_MIN:
         return []
     return sorted(values[i] for i in range(0, len(values), max(1, len(values) // 1024)))[64::64]
 
 
-def _sorted(values: array) -> array:
+def _sorted(values: array[int]) -> array[int]:
     """``values`` sorted (and emptied), never as one list of a million Python ints.
 
     ``sorted()`` of a million serials makes ~36 MB of ints at once; sixteen buckets cut that
@@ -150,7 +152,9 @@ def _sorted(values: array) -> array:
     return out
 
 
-def _sorted_wide(lo: array, hi1: array, hi2: array) -> tuple[array, array, array]:
+def _sorted_wide(
+    lo: array[int], hi1: array[int], hi2: array[int]
+) -> tuple[array[int], array[int], array[int]]:
     """Rows (lo, hi1, hi2) sorted by (lo, hi2, hi1), bucketed like :func:`_sorted`.
 
     Only equal ``lo`` need the high words in order (they are scanned, not bisected), so any

@@ -28,11 +28,11 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -325,7 +325,7 @@ class _Verifier(HTTPMessageVerifier):
         self.now = now
         self.max_skew = max_skew
 
-    def validate_created_and_expires(self, sig_input, max_age=None) -> None:
+    def validate_created_and_expires(self, sig_input: Any, max_age: object = None) -> None:
         created = sig_input.params.get("created")
         if type(created) is not int:
             raise BadSignature("signature parameter 'created' is missing or not an integer")
@@ -373,7 +373,7 @@ class _Headers:
     def items(self) -> list[tuple[str, str]]:
         return self._pairs
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(dict.fromkeys(name for name, _ in self._pairs))
 
     def __contains__(self, name: object) -> bool:

@@ -121,7 +121,7 @@ class TrustStore:
         self._anchors: tuple[Anchor, ...] = tuple(anchors.values())
 
     @classmethod
-    def from_pem(cls, data: bytes, source: str = "PEM data") -> TrustStore:
+    def from_pem(cls, data: bytes | str, source: str = "PEM data") -> TrustStore:
         """Load one or several concatenated PEM certificates."""
         if isinstance(data, str):
             data = data.encode("ascii", "replace")

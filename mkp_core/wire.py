@@ -17,8 +17,8 @@ from pydantic_core import PydanticCustomError
 from mkp_core import ids
 
 
-def _rule(check: Callable[[str], str], pattern: str, example: str) -> Any:
-    """A string type checked by an ``ids`` rule, reporting the rule's own error code."""
+def _checked_by(check: Callable[[str], str]) -> AfterValidator:
+    """A validator running an ``ids`` rule and reporting the rule's own error code."""
 
     def validate(value: str) -> str:
         try:
@@ -26,17 +26,17 @@ def _rule(check: Callable[[str], str], pattern: str, example: str) -> Any:
         except ids.InvalidId as e:
             raise PydanticCustomError(e.code, e.message) from None
 
-    return Annotated[
-        str,
-        AfterValidator(validate),
-        WithJsonSchema({"type": "string", "pattern": pattern}),
-    ]
+    return AfterValidator(validate)
 
 
-MunicipalityCode = _rule(ids.validate_municipality_code, r"^[0-9]{6}$", "142018")
-PointCode = _rule(ids.validate_point_code, ids.POINT_CODE_RE.pattern, "142018")
-HolderId = _rule(ids.validate_holder_id, ids.HOLDER_ID_RE.pattern, "resident-0001")
-ClientId = _rule(ids.validate_client_id, ids.CLIENT_ID_RE.pattern, "0b6c3c1e-6a0e-4b8e-9d7e-2f6d1c9b8a71")
+def _string_schema(pattern: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "pattern": pattern})
+
+
+MunicipalityCode = Annotated[str, _checked_by(ids.validate_municipality_code), _string_schema(r"^[0-9]{6}$")]
+PointCode = Annotated[str, _checked_by(ids.validate_point_code), _string_schema(ids.POINT_CODE_RE.pattern)]
+HolderId = Annotated[str, _checked_by(ids.validate_holder_id), _string_schema(ids.HOLDER_ID_RE.pattern)]
+ClientId = Annotated[str, _checked_by(ids.validate_client_id), _string_schema(ids.CLIENT_ID_RE.pattern)]
 Amount = Annotated[int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT, description="points, a whole number")]
 
 
@@ -47,11 +47,10 @@ def _plain_text(value: str) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0) -> Any:
-    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_plain_text)]
-
-
-Memo = Text(200)
+PlainText = AfterValidator(_plain_text)
+Name = Annotated[str, Field(min_length=1, max_length=64), PlainText]
+LongName = Annotated[str, Field(min_length=1, max_length=128), PlainText]
+Memo = Annotated[str, Field(max_length=200), PlainText]
 
 # Codes reported for a field whose value breaks a generic constraint (type, range, length).
 FIELD_ERROR_CODES = {
@@ -119,7 +118,7 @@ class PointCodeCreate(Strict):
 
     client_id: ClientId
     suffix: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$", examples=["FEST2026"])]
-    name: Text(128, min_length=1)
+    name: LongName
 
 
 class PointCodeInfo(Out):
@@ -221,16 +220,15 @@ class Health(Out):
 
 PlaceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,39}$", description="slug: a-z, 0-9, '-'")]
 PlaceKind = Annotated[str, Field(pattern="^(" + "|".join(ids.PLACE_KINDS) + ")$")]
-Name = Text(64, min_length=1)
 
 
 class PlaceCreate(Strict):
     client_id: ClientId
     place_id: PlaceId
-    name: Text(128, min_length=1)
+    name: LongName
     kind: PlaceKind
     municipality: MunicipalityCode
-    street: Text(128, min_length=1) | None = None
+    street: LongName | None = None
 
 
 class Place(Out):
@@ -277,7 +275,7 @@ class TerminalPath(Strict):
 
 class TerminalRevoke(Strict):
     client_id: ClientId
-    reason: Text(200) | None = None
+    reason: Memo | None = None
 
 
 class Terminal(Out):
@@ -299,7 +297,7 @@ class TerminalList(Out):
 class EnrollRequest(Strict):
     """Sent by mkp-provision: the one-time code and a CSR for the key made on the terminal."""
 
-    code: Text(64, min_length=1)
+    code: Name
     csr: Annotated[str, Field(min_length=1, max_length=8192)]
 
 
@@ -417,7 +415,7 @@ class ReleaseWithdraw(Strict):
     """Stop offering a release to terminals; the newest remaining one is offered instead."""
 
     client_id: ClientId
-    reason: Text(200) | None = None
+    reason: Memo | None = None
 
 
 class ReleaseDownload(Out):

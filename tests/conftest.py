@@ -17,17 +17,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from mkp_testing import Platform, server_settings
+from mkp_testing import Platform, platform_process
 from sqlalchemy import create_engine, text
 
-from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, vpcd_slots
-from server.launcher import run_server_command, start_server
 
 POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 PCSC_GROUP = "pcsc"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that needs pcscd (the ``pcscd`` fixture, or the ``pcsc`` marker) is slow and runs
     in the one pcsc xdist group: there is one pcscd and one vpcd per machine."""
@@ -111,16 +110,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def live_server(database_url: str, tmp_path: Path) -> Iterator[Platform]:
-    """``mkp-server init`` and ``mkp-server run`` (gunicorn) on a free port, furnished with 横須賀市,
-    a museum and a test CA's CRL; commands against it run as real processes. For the few tests
-    where a real process is the point (console scripts end to end, the agent's service loop)."""
-    ca = TestCA.init(tmp_path / "jpki-ca")
-    env = {f"MKP_{k.upper()}": v for k, v in server_settings(tmp_path, ca).items()}
-    server = start_server(database_url, tmp_path, extra_env=env)
-    try:
-        token = run_server_command("create-operator", "central", env=server.env)
-        yield Platform(
-            server.url, token, database_url, tmp_path, ca, in_process=False, stop_server=server.stop
-        ).furnish()
-    finally:
-        server.stop()
+    """The server as its own process (gunicorn), furnished with 横須賀市, a museum and a test CA's
+    CRL; commands against it run as real processes. For the few tests where a process is the
+    point (console scripts end to end, the agent's service loop, races across workers)."""
+    with platform_process(database_url, tmp_path) as platform:
+        yield platform

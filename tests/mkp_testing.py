@@ -25,6 +25,7 @@ from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.vpcd import reader_name
 from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
+from server.launcher import run_server_command, start_server
 
 BIN = Path(sys.executable).parent
 READER0 = reader_name(0)
@@ -142,6 +143,7 @@ class Platform:
     ca: TestCA
     in_process: bool
     stop_server: Callable[[], None]
+    log_path: Path | None = None  # the server's log, when it is a process
 
     @property
     def api(self) -> ApiClient:
@@ -204,3 +206,22 @@ class Platform:
 def server_settings(tmp: Path, ca: TestCA) -> dict[str, str]:
     """What a test server is configured with (as ServerConfig fields): the test CA as JPKI anchor."""
     return {"jpki_anchor_files": str(ca.cert_path), "terminal_ca_dir": str(tmp / "terminal-ca")}
+
+
+@contextmanager
+def platform_process(
+    database_url: str, tmp: Path, *, workers: int = 1, settings: dict[str, str] | None = None
+) -> Iterator[Platform]:
+    """`mkp-server init` and `mkp-server run` (gunicorn, ``workers``) on a free port, furnished as
+    every test platform is; commands against it run as processes. ``settings``: more ServerConfig fields."""
+    ca = TestCA.init(tmp / "jpki-ca")
+    env = {f"MKP_{k.upper()}": v for k, v in {**server_settings(tmp, ca), **(settings or {})}.items()}
+    server = start_server(database_url, tmp, workers=workers, threads=4, extra_env=env)
+    try:
+        token = run_server_command("create-operator", "central", env=server.env)
+        platform = Platform(
+            server.url, token, database_url, tmp, ca, False, server.stop, log_path=server.log_path
+        )
+        yield platform.furnish()
+    finally:
+        server.stop()

@@ -18,12 +18,11 @@ from urllib.parse import quote
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
+from mkp_testing import platform_process
 from sqlalchemy import create_engine, text
 from terminal_helpers import csr_for
 
-from drivers.card.virtual.ca import TestCA
 from mkp_core import release, signing
-from server.launcher import run_server_command, start_server
 
 pytestmark = pytest.mark.slow
 AT_ONCE = 8
@@ -50,28 +49,16 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def live(database: str, tmp_path_factory: pytest.TempPathFactory):
-    """A 4-worker server with a JPKI test CA, a release key, a municipality and a place."""
+    """A 4-worker server furnished as every test platform is (the tests share it), with a release key."""
     tmp_path = tmp_path_factory.mktemp("live")
-    jpki = TestCA.init(tmp_path / "jpki")
     release_key = release.generate_operator_key()
     (tmp_path / "release.pub").write_bytes(release.public_key_pem(release_key))
-    env = {
-        "MKP_JPKI_ANCHOR_FILES": str(jpki.cert_path),
-        "MKP_RELEASE_KEY_FILES": str(tmp_path / "release.pub"),
-        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
-        "MKP_TERMINAL_CA_DIR": str(tmp_path / "terminal-ca"),
-    }
-    server = start_server(database, tmp_path, workers=4, threads=4, extra_env=env)
-    token = run_server_command("create-operator", "central", env=server.env)
-    operator = requests.Session()
-    operator.headers["Authorization"] = f"Bearer {token}"
-    assert operator.post(
-        server.url + "/v1/municipalities", json={"client_id": "m-000001", "code": "142018"}
-    ).ok
-    assert operator.post(server.url + "/v1/places", json={"client_id": "p-000001", **PLACE}).ok
-    yield server, operator, jpki, release_key, tmp_path
-    operator.close()
-    server.stop()
+    settings = {"release_key_files": str(tmp_path / "release.pub"), "release_dir": str(tmp_path / "releases")}
+    with platform_process(database, tmp_path, workers=4, settings=settings) as platform:
+        operator = requests.Session()
+        operator.headers["Authorization"] = f"Bearer {platform.token}"
+        yield platform, operator, platform.ca, release_key, tmp_path
+        operator.close()
 
 
 def at_once(send: Callable[[int], requests.Response]) -> list[requests.Response]:

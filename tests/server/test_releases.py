@@ -4,16 +4,17 @@ import base64
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-import requests
+from mkp_testing import run_in_process, served_in_process
 from terminal_helpers import csr_for
 
 from agent import update
 from mkp_core import release, signing
-from mkp_core.client import ApiClient
+from mkp_core.client import ApiClient, new_session
 from mkp_core.errors import MkpError
-from server.launcher import run_server_command, start_server
+from server import admin_cli
 
 
 def b64(data: bytes) -> str:
@@ -89,32 +90,15 @@ def test_publish_checks_everything_before_keeping_anything(client, operators, tm
 
 
 @pytest.fixture
-def live(database_url, tmp_path, release_key):
-    env = {
-        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
-        "MKP_RELEASE_KEY_FILES": str(release_key[1]),
-        "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca"),
-    }
-    server = start_server(database_url, tmp_path, extra_env=env)
-    token = run_server_command("create-operator", "central", env=server.env)
-    operator = requests.Session()
-    operator.headers["Authorization"] = f"Bearer {token}"
-    operator.post(server.url + "/v1/municipalities", json={"client_id": "m-0000001", "code": "142018"})
-    operator.post(
-        server.url + "/v1/places",
-        json={
-            "client_id": "p-0000001",
-            "place_id": "yokosuka-museum",
-            "name": "m",
-            "kind": "museum",
-            "municipality": "142018",
-        },
-    )
-    yield server, operator, tmp_path / "releases"
-    server.stop()
+def live(app, operators, place, tmp_path):
+    """The server in-process behind the transport every mkp session uses, and an operator session."""
+    with served_in_process(app) as url:
+        operator = new_session()
+        operator.headers.update(operators.central)
+        yield SimpleNamespace(url=url), operator, tmp_path / "releases"
 
 
-def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release_key):
+def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release_key, database_url):
     server, operator, release_dir = live
     key, _ = release_key
     terminal_key = signing.generate_terminal_key()
@@ -122,11 +106,12 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
         server.url + "/v1/terminals/enrollments",
         json={"client_id": "e-0000001", "place": "yokosuka-museum", "name": "c1"},
     ).json()["code"]
-    terminal_id = requests.post(
-        server.url + "/v1/enroll", json={"code": code, "csr": csr_for(terminal_key)}
-    ).json()["terminal_id"]
-    session = requests.Session()
-    session.auth = signing.TerminalAuth(terminal_id, terminal_key)
+    terminal_id = (
+        new_session()
+        .post(server.url + "/v1/enroll", json={"code": code, "csr": csr_for(terminal_key)})
+        .json()
+    )["terminal_id"]
+    session = new_session(auth=signing.TerminalAuth(terminal_id, terminal_key))
     trust = session.get(server.url + "/v1/terminal/trust-list").json()
     keys = [release.load_operator_public_key(pem) for pem in trust["release_keys"]]
     client = ApiClient(server.url, session=session)
@@ -164,7 +149,7 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
     from server.db.engine import make_engine, write
     from server.db.tables import releases
 
-    engine = make_engine(server.env["MKP_DATABASE_URL"])
+    engine = make_engine(database_url)
     with write(engine) as conn:
         manifest = json.loads(conn.execute(releases.select()).first().manifest)
         manifest["files"][0]["sha256"] = "0" * 64
@@ -175,28 +160,27 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
     assert e.value.code == "bad_signature"
 
 
-def test_operator_cli_keygen_publish_and_crl_upload(database_url, tmp_path):
+def test_operator_cli_keygen_publish_and_crl_upload(app, operators, tmp_path):
     from cryptography.hazmat.primitives.serialization import Encoding
-    from mkp_testing import cli
 
     from drivers.card.virtual.ca import TestCA
+
+    def cli(script, *args, env=None):
+        return run_in_process(admin_cli.main, *args, env=env)
 
     key = tmp_path / "release.key"
     done = cli("mkp-admin", "release", "keygen", "--out", str(key))
     assert done.returncode == 0 and oct(key.stat().st_mode & 0o777) == "0o600"
     assert cli("mkp-admin", "release", "keygen", "--out", str(key)).returncode == 2  # never overwritten
     ca = TestCA.init(tmp_path / "jpki")
-    env = {
-        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
-        "MKP_RELEASE_KEY_FILES": f"{key}.pub",
-        "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path),
-        "MKP_TERMINAL_CA_DIR": str(tmp_path / "tca"),
-    }
-    with start_server(database_url, tmp_path, extra_env=env) as server:
-        token = run_server_command("create-operator", "central", env=server.env)
+    config = app.extensions["mkp.config"]
+    app.extensions["mkp.config"] = replace(
+        config, release_key_files=f"{key}.pub", jpki_anchor_files=str(ca.cert_path)
+    )
+    with served_in_process(app) as url:
         admin = {
-            "MKP_SERVER": server.url,
-            "MKP_TOKEN": token,
+            "MKP_SERVER": url,
+            "MKP_TOKEN": operators.central["Authorization"].split()[1],
             "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml"),
         }
         wheel = tmp_path / "mkp-2.0.0-py3-none-any.whl"
