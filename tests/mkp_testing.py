@@ -19,12 +19,14 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+from sqlalchemy import Engine, event
 from werkzeug.test import Client
 
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.vpcd import reader_name
 from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
+from server.db.migrate import upgrade
 from server.launcher import run_server_command, start_server
 
 BIN = Path(sys.executable).parent
@@ -225,3 +227,44 @@ def platform_process(
         yield platform.furnish()
     finally:
         server.stop()
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+_SCHEMA_STATEMENTS: dict[str, list[tuple[str, Any]]] = {}
+_NOT_SCHEMA = ("SELECT", "PRAGMA", "SHOW", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def migrate(engine: Engine) -> None:
+    """Give a fresh test database the schema `mkp-server init` makes.
+
+    Alembic runs for the first database of each dialect in a test process, and the statements it
+    sent are kept; later databases get the same statements replayed, a tenth of the time (a
+    hundred and more databases are made per run). tests/server/test_migrations.py runs alembic
+    itself and checks the result against the tables in code.
+    """
+    dialect = engine.dialect.name
+    if dialect in _SCHEMA_STATEMENTS:
+        statements = _SCHEMA_STATEMENTS[dialect]
+        with engine.begin() as conn:
+            if dialect == "postgresql" and not any(parameters for _, parameters in statements):
+                # one round trip: psycopg sends a script without parameters as one simple query
+                conn.connection.cursor().execute(";\n".join(statement for statement, _ in statements))
+                return
+            for statement, parameters in statements:
+                conn.exec_driver_sql(statement, parameters)
+        return
+    sent: list[tuple[str, Any]] = []
+
+    def record(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if not statement.lstrip().upper().startswith(_NOT_SCHEMA):
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        upgrade(engine)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    _SCHEMA_STATEMENTS[dialect] = sent

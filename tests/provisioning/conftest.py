@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from mkp_testing import Platform, served_in_process, server_settings
+from mkp_testing import Platform, migrate, served_in_process, server_settings
 
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pcscd import PcscDaemon
@@ -21,7 +21,6 @@ from mkp_core.client import unmount_transport
 from server.app import create_app
 from server.config import ServerConfig
 from server.db.engine import make_engine, write
-from server.db.migrate import upgrade
 from server.operators.service import create_operator
 
 
@@ -30,7 +29,7 @@ def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
     """The server app with 横須賀市, a museum and a current CRL of a test JPKI CA; a central operator."""
     ca = TestCA.init(tmp_path / "jpki-ca")
     engine = make_engine(database_url)
-    upgrade(engine)
+    migrate(engine)
     with write(engine) as conn:
         token = create_operator(conn, "central")
     engine.dispose()

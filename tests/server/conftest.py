@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from mkp_testing import migrate
 from sqlalchemy import Engine
 from terminal_helpers import csr_for, new_code
 
@@ -15,7 +16,6 @@ from mkp_core import signing
 from server.app import create_app
 from server.config import ServerConfig
 from server.db.engine import make_engine, write
-from server.db.migrate import upgrade
 from server.municipalities.service import add_municipality
 from server.operators.service import create_operator
 
@@ -24,7 +24,7 @@ from server.operators.service import create_operator
 def engine(database_url: str) -> Iterator[Engine]:
     """A migrated database."""
     engine = make_engine(database_url)
-    upgrade(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
