@@ -7,14 +7,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 from mkp_testing import run_in_process, served_in_process
-from terminal_helpers import csr_for
+from sqlalchemy import select
+from terminal_helpers import csr_for, signed
 
 from agent import update
 from mkp_core import release, signing
 from mkp_core.client import ApiClient, new_session
 from mkp_core.errors import MkpError
 from server import admin_cli
+from server.db.engine import make_engine, write
 
 
 def b64(data: bytes) -> str:
@@ -227,3 +230,125 @@ def test_operator_cli_keygen_publish_and_crl_upload(app, operators, tmp_path):
         assert (
             cli("mkp-admin", "crl", "upload", str(pem_file), env=admin).returncode == 1
         )  # older than what is there
+
+
+def error_code(response) -> tuple[int, str]:
+    return response.status_code, response.json["error"]["code"]
+
+
+# --- versions, file names, withdrawal (issue 7: items 4 and 7) -------------------------------------------
+
+
+def signed_release(key, version: str, files: dict[str, bytes]) -> dict:
+    """A release signed as an operator could sign it by hand, whatever mkp-admin would refuse."""
+    import hashlib
+
+    doc = {
+        "version": version,
+        "created": "2026-11-25T17:00:00Z",
+        "files": [
+            {"name": n, "sha256": hashlib.sha256(d).hexdigest(), "size": len(d)} for n, d in files.items()
+        ],
+    }
+    manifest = json.dumps(doc).encode()
+    return {
+        "manifest": b64(manifest),
+        "signature": b64(release.sign_manifest(manifest, key)),
+        "files": {n: b64(d) for n, d in files.items()},
+    }
+
+
+PLAIN_WHEEL = {"mkp-py3-none-any.whl": b"PK\x03\x04 wheel"}
+
+
+@pytest.mark.parametrize("version", ["v3.3.0", "1!3.4.0", " 3.5.0", "1.2", "1.2.3.4", "1.2.3rc1", "01.2.3"])
+def test_only_plain_versions_are_published(client, operators, release_key, version):
+    body = {"client_id": "rel-bad-0001", **signed_release(release_key[0], version, PLAIN_WHEEL)}
+    r = client.post("/v1/releases", json=body, headers=operators.central)
+    assert error_code(r) == (422, "invalid_version")
+    assert client.get("/v1/releases", headers=operators.central).json["releases"] == []
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "manifest.json.sig", "Manifest.JSON"])
+def test_release_files_cannot_shadow_the_manifest(client, operators, release_key, name):
+    body = {
+        "client_id": "rel-bad-0002",
+        **signed_release(release_key[0], "3.3.0", {**PLAIN_WHEEL, name: b"{}"}),
+    }
+    r = client.post("/v1/releases", json=body, headers=operators.central)
+    assert r.status_code == 422 and r.json["error"]["code"] in ("invalid_file_name", "invalid_request")
+    assert client.get("/v1/releases", headers=operators.central).json["releases"] == []
+
+
+def test_a_withdrawn_release_is_no_longer_offered(client, operators, release_key, enrolled):
+    terminal_id, terminal_key, _ = enrolled
+    for n, version in enumerate(["3.4.0", "3.10.0", "3.5.0"]):
+        body = {"client_id": f"rel-000{n}-ok", **signed_release(release_key[0], version, PLAIN_WHEEL)}
+        assert client.post("/v1/releases", json=body, headers=operators.central).status_code == 201
+
+    def offered():
+        r = signed(client, terminal_key, terminal_id, "/v1/terminal/release")
+        return r.json["version"] if r.status_code == 200 else r.json["error"]["code"]
+
+    assert offered() == "3.10.0"  # numbers, not text: 3.10.0 is newer than 3.5.0
+    withdraw = {"client_id": "wd-0000001", "reason": "breaks printing"}
+    r = client.post("/v1/releases/3.10.0/withdraw", json=withdraw, headers=operators.yokosuka)
+    assert error_code(r) == (403, "central_operator_only")
+    r = client.post("/v1/releases/3.10.0/withdraw", json=withdraw, headers=operators.central)
+    assert r.status_code == 200 and r.json["withdraw_reason"] == "breaks printing" and r.json["withdrawn_at"]
+    again = client.post("/v1/releases/3.10.0/withdraw", json=withdraw, headers=operators.central)
+    assert again.status_code == 200 and again.json == r.json
+    assert offered() == "3.5.0"
+    r = signed(client, terminal_key, terminal_id, "/v1/terminal/release/3.10.0/mkp-py3-none-any.whl")
+    assert error_code(r) == (404, "no_release")
+    r = client.post(
+        "/v1/releases/9.9.9/withdraw", json={"client_id": "wd-0000002"}, headers=operators.central
+    )
+    assert error_code(r) == (404, "unknown_release")
+    # Publishing the withdrawn release again does not bring it back.
+    body = {"client_id": "rel-again-01", **signed_release(release_key[0], "3.10.0", PLAIN_WHEEL)}
+    assert error_code(client.post("/v1/releases", json=body, headers=operators.central)) == (
+        409,
+        "release_withdrawn",
+    )
+    for version in ("3.5.0", "3.4.0"):
+        client.post(
+            f"/v1/releases/{version}/withdraw", json={"client_id": f"wd-{version}"}, headers=operators.central
+        )
+    assert offered() == "no_release"
+    listed = client.get("/v1/releases", headers=operators.central).json["releases"]
+    assert [(r["version"], bool(r["withdrawn_at"])) for r in listed] == [
+        ("3.10.0", True),
+        ("3.5.0", True),
+        ("3.4.0", True),
+    ]
+
+
+def test_init_takes_over_releases_published_before_the_database_kept_them(tmp_path, release_key):
+    from server.cli import main
+    from server.db.tables import releases
+    from server.releases.service import latest
+
+    key, _ = release_key
+    folder = tmp_path / "releases" / "2.1.0"
+    folder.mkdir(parents=True)
+    (folder / "mkp.whl").write_bytes(b"PK")
+    manifest = release.build_manifest("2.1.0", [folder / "mkp.whl"])
+    (folder / "manifest.json").write_bytes(manifest)
+    (folder / "manifest.json.sig").write_bytes(release.sign_manifest(manifest, key))
+    odd = tmp_path / "releases" / "v3.0.0"  # a version no terminal could download: left out
+    odd.mkdir()
+    (odd / "manifest.json").write_bytes(manifest.replace(b'"2.1.0"', b'"v3.0.0"'))
+    (odd / "manifest.json.sig").write_bytes(b"sig")
+    env = {
+        "MKP_DATABASE_URL": f"sqlite:///{tmp_path / 'mkp.sqlite3'}",
+        "MKP_TERMINAL_CA_DIR": str(tmp_path / "terminal-ca"),
+        "MKP_RELEASE_DIR": str(tmp_path / "releases"),
+    }
+    done = CliRunner().invoke(main, ["init"], env=env)
+    assert done.exit_code == 0 and "v3.0.0 not taken over" in done.stderr, done.output
+    engine = make_engine(env["MKP_DATABASE_URL"])
+    with write(engine) as conn:
+        assert conn.execute(select(releases.c.version)).scalars().all() == ["2.1.0"]
+        assert latest(conn, tmp_path / "releases").manifest == manifest
+    engine.dispose()
