@@ -8,7 +8,13 @@ from __future__ import annotations
 import sys
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
+
+try:
+    from sqlalchemy.exc import SQLAlchemyError
+except ModuleNotFoundError as missing:  # a kiosk installs only mkp[agent]: say so, no traceback
+    sys.exit(
+        f"mkp-server: {missing.name} is not installed: this machine has no server part (pip install 'mkp[server]')"
+    )
 
 from mkp_core.errors import MkpError
 from server.config import ConfigError, ServerConfig
