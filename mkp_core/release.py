@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from packaging.version import InvalidVersion, Version
@@ -47,7 +47,7 @@ class ReleaseError(MkpError):
     """A release the agent must not install. ``code`` is machine-readable.
 
     Codes: ``bad_signature``, ``bad_manifest``, ``invalid_version``, ``invalid_file_name``,
-    ``downgrade``, ``unknown_file``, ``size_mismatch``, ``hash_mismatch``, ``no_release_key``.
+    ``downgrade``, ``unknown_file``, ``size_mismatch``, ``hash_mismatch``, ``no_release_key``, ``bad_release_key``.
     """
 
 
@@ -88,10 +88,13 @@ def public_key_pem(key: ed25519.Ed25519PrivateKey) -> bytes:
 
 
 def load_operator_public_key(pem: bytes | str) -> ed25519.Ed25519PublicKey:
-    """Parse the operator's public key; anything but Ed25519 is refused."""
-    key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    """Parse the operator's public key; anything but an Ed25519 public key is ``bad_release_key``."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode() if isinstance(pem, str) else pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ReleaseError("bad_release_key", "an operator release key is not a PEM public key") from None
     if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise ValueError("the operator release key must be an Ed25519 public key")
+        raise ReleaseError("bad_release_key", "the operator release key must be an Ed25519 public key")
     return key
 
 

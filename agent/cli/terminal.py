@@ -124,9 +124,9 @@ def run(home: Path, interval: int) -> None:
 def update(home: Path, check: bool) -> None:
     """Install the newest release the operator signed (verified before anything is installed)."""
     t = _open(home)
-    keys = [release.load_operator_public_key(pem) for pem in t.trust_list().get("release_keys", [])]
     staging = t.home.root / "updates"
     try:
+        keys = [release.load_operator_public_key(pem) for pem in t.trust_list().get("release_keys", [])]
         verified = updates.fetch_verified_release(
             t.client(timeout=updates.DOWNLOAD_TIMEOUT), keys, staging, updates.installed_version()
         )

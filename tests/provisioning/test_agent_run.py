@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
 from mkp_testing import BIN, run_in_process
 
 from agent.cli import main
 from agent.home import Home, write_agent_toml
+from drivers.card.virtual.ca import TestCA
 from mkp_core import release
 from provisioning.enroll import create_home, load_or_create_key
 
@@ -132,3 +134,17 @@ def test_not_enrolled_is_one_coded_error_line_and_exit_4(tmp_path):
     done = CliRunner().invoke(main, ["sync", "--home", str(tmp_path)])
     assert done.exit_code == 4
     assert done.stderr.startswith("error: not_enrolled: ") and "run mkp-provision" in done.stderr
+
+
+def test_a_release_key_that_is_not_ed25519_is_one_coded_error_line(tmp_path):
+    home = enrolled_home_without_a_server(tmp_path)
+    trust = json.loads((home / "trust-list.json").read_text())
+    rsa_pem = (
+        TestCA.init(tmp_path / "ca")
+        .certificate.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    (home / "trust-list.json").write_text(json.dumps({**trust, "release_keys": [rsa_pem.decode()]}))
+    done = CliRunner().invoke(main, ["update", "--home", str(home), "--check"])
+    assert done.exit_code == 1
+    assert done.stderr.startswith("error: bad_release_key: ") and len(done.stderr.splitlines()) == 1

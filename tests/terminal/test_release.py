@@ -208,5 +208,9 @@ def test_operator_key_must_be_ed25519():
         .public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
-    with pytest.raises(ValueError, match="Ed25519"):
+    with pytest.raises(release.ReleaseError, match="Ed25519") as e:
         release.load_operator_public_key(pem)
+    assert e.value.code == "bad_release_key"
+    with pytest.raises(release.ReleaseError) as e:
+        release.load_operator_public_key(b"-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----\n")
+    assert e.value.code == "bad_release_key"
