@@ -138,7 +138,7 @@ def main(
 ) -> None:
     """Enroll this terminal with the server and test everything it needs."""
     try:
-        provision(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
+        provision(begin(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json))
     except OSError as e:  # disk full, permissions changed under us: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
         click.echo(
@@ -174,19 +174,8 @@ class Provisioning:
         return self.reach is not None and self.reach.ok
 
 
-def provision(
-    server: str | None,
-    code: str | None,
-    home_dir: Path,
-    printer: str | None,
-    printer_at: str | None,
-    reader: str | None,
-    unit_path: Path | None,
-    unit_user: str | None,
-    as_json: bool,
-) -> NoReturn:
+def provision(run: Provisioning) -> NoReturn:
     """The whole run: every step in turn, then the checklist; exits with its verdict."""
-    run = begin(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
     results: list[CheckResult] = []
     for step in STEPS:
         results += step(run)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Engine
 
+from mkp_core import wire
 from mkp_core.errors import TooLarge
 from mkp_core.trust import TrustStore
 from server.config import ServerConfig
@@ -17,6 +18,11 @@ from server.operators.service import Operator, authenticate
 from server.terminals.ca import TerminalCA
 
 BEARER = [{"operator_token": []}]
+
+
+def error_responses(*statuses: int) -> dict[int, type[wire.ErrorResponse]]:
+    """The OpenAPI ``responses`` entries of the errors an endpoint can answer: one shape for all."""
+    return dict.fromkeys(statuses, wire.ErrorResponse)
 
 
 def engine() -> Engine:

@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
-from server.api import BEARER, engine, operator, operator_endpoints, trust_store
+from server.api import BEARER, engine, error_responses, operator, operator_endpoints, trust_store
 from server.crls import service
 from server.db.engine import read
 from server.idempotency import write_once
@@ -17,13 +17,7 @@ bp = APIBlueprint("crls", __name__, url_prefix="/v1", abp_security=BEARER)
 # CRL uploads are large (a million revoked serials is about 40 MB of DER).
 operator_endpoints(bp, body_limit=lambda config: config.max_crl_bytes)
 tag = Tag(name="crls", description="Revocation lists of user-authentication certificates")
-ERRORS = {
-    401: wire.ErrorResponse,
-    403: wire.ErrorResponse,
-    409: wire.ErrorResponse,
-    413: wire.ErrorResponse,
-    422: wire.ErrorResponse,
-}
+ERRORS = error_responses(401, 403, 409, 413, 422)
 
 
 @bp.post("/crls", tags=[tag], responses={201: wire.CrlInfo, **ERRORS})
@@ -37,7 +31,7 @@ def upload(body: wire.CrlUpload):
     )
 
 
-@bp.get("/crls", tags=[tag], responses={200: wire.CrlDownload, 404: wire.ErrorResponse, **ERRORS})
+@bp.get("/crls", tags=[tag], responses={200: wire.CrlDownload, **error_responses(404), **ERRORS})
 def current():
     """What terminals download now."""
     operator()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, engine, operator, operator_endpoints
+from server.api import BEARER, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read
 from server.idempotency import write_once
 from server.municipalities import service
@@ -13,10 +13,10 @@ from server.municipalities import service
 bp = APIBlueprint("municipalities", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
 tag = Tag(name="municipalities", description="Municipalities on the platform")
-ERRORS = {401: wire.ErrorResponse, 403: wire.ErrorResponse, 409: wire.ErrorResponse, 422: wire.ErrorResponse}
+ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-@bp.post("/municipalities", tags=[tag], responses={201: wire.Municipality, 404: wire.ErrorResponse, **ERRORS})
+@bp.post("/municipalities", tags=[tag], responses={201: wire.Municipality, **ERRORS})
 def add(body: wire.MunicipalityCreate):
     """Add a municipality by its 6-digit code (central operators only)."""
     op = operator()
@@ -41,7 +41,7 @@ def list_all():
 @bp.get(
     "/municipalities/<code>",
     tags=[tag],
-    responses={200: wire.Municipality, 404: wire.ErrorResponse, **ERRORS},
+    responses={200: wire.Municipality, **ERRORS},
 )
 def get(path: wire.MunicipalityPath):
     """One municipality."""
@@ -53,7 +53,7 @@ def get(path: wire.MunicipalityPath):
 @bp.post(
     "/municipalities/<code>/point-codes",
     tags=[tag],
-    responses={201: wire.PointCodeInfo, 404: wire.ErrorResponse, **ERRORS},
+    responses={201: wire.PointCodeInfo, **ERRORS},
 )
 def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
     """Add an event's point code (e.g. 142018-FEST2026) to a municipality."""
@@ -70,7 +70,7 @@ def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
 @bp.get(
     "/municipalities/<code>/point-codes",
     tags=[tag],
-    responses={200: wire.PointCodeList, 404: wire.ErrorResponse, **ERRORS},
+    responses={200: wire.PointCodeList, **ERRORS},
 )
 def point_codes(path: wire.MunicipalityPath):
     """A municipality's point codes: its general one and its events'."""

@@ -6,20 +6,14 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from server import ledger
-from server.api import BEARER, engine, operator, operator_endpoints
+from server.api import BEARER, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.points import service
 
 bp = APIBlueprint("points", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
 tag = Tag(name="points", description="Grants, spends, balances")
-ERRORS = {
-    401: wire.ErrorResponse,
-    403: wire.ErrorResponse,
-    404: wire.ErrorResponse,
-    409: wire.ErrorResponse,
-    422: wire.ErrorResponse,
-}
+ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/grants", tags=[tag], responses={201: wire.Transfer, **ERRORS})

@@ -11,7 +11,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, config, engine, etagged, operator, operator_endpoints
+from server.api import BEARER, config, engine, error_responses, etagged, operator, operator_endpoints
 from server.db.engine import read
 from server.idempotency import write_once
 from server.releases import service
@@ -24,14 +24,7 @@ terminal_bp = APIBlueprint(
 )
 terminal_endpoints(terminal_bp)
 tag = Tag(name="releases", description="Agent software releases, signed by the operator's release key")
-ERRORS = {
-    401: wire.ErrorResponse,
-    403: wire.ErrorResponse,
-    404: wire.ErrorResponse,
-    409: wire.ErrorResponse,
-    413: wire.ErrorResponse,
-    422: wire.ErrorResponse,
-}
+ERRORS = error_responses(401, 403, 404, 409, 413, 422)
 
 
 def _b64(value: str, what: str) -> bytes:
@@ -85,7 +78,7 @@ def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw):
 @terminal_bp.get(
     "/release",
     tags=[tag],
-    responses={200: wire.ReleaseDownload, 304: None, 401: wire.ErrorResponse, 404: wire.ErrorResponse},
+    responses={200: wire.ReleaseDownload, 304: None, **error_responses(401, 404)},
 )
 def current_release():
     """The newest release's manifest and signature, exactly as the operator signed them."""
@@ -101,9 +94,7 @@ def current_release():
     )
 
 
-@terminal_bp.get(
-    "/release/<version>/<name>", tags=[tag], responses={401: wire.ErrorResponse, 404: wire.ErrorResponse}
-)
+@terminal_bp.get("/release/<version>/<name>", tags=[tag], responses=error_responses(401, 404))
 def release_file(path: wire.ReleaseFilePath):
     """One file of the current release (the terminal checks it against the signed manifest)."""
     terminal_id()

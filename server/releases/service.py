@@ -189,7 +189,8 @@ def adopt_folders(conn: Connection, release_dir: str | os.PathLike) -> list[str]
         if folder.name.startswith(".") or folder.name in known or not signature_path.exists():
             continue
         try:
-            parsed = release.parse_manifest(manifest_path.read_bytes())
+            manifest = manifest_path.read_bytes()
+            parsed = release.parse_manifest(manifest)
             if parsed.version != folder.name:
                 raise release.ReleaseError("bad_manifest", f"the manifest names version {parsed.version}")
         except (OSError, release.ReleaseError) as e:
@@ -198,7 +199,7 @@ def adopt_folders(conn: Connection, release_dir: str | os.PathLike) -> list[str]
         conn.execute(
             insert(releases).values(
                 version=parsed.version,
-                manifest=manifest_path.read_bytes(),
+                manifest=manifest,
                 signature=signature_path.read_bytes(),
                 published_at=datetime.fromtimestamp(signature_path.stat().st_mtime, UTC),
             )

@@ -5,7 +5,16 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, config, engine, limit_body, operator, operator_endpoints, terminal_ca
+from server.api import (
+    BEARER,
+    config,
+    engine,
+    error_responses,
+    limit_body,
+    operator,
+    operator_endpoints,
+    terminal_ca,
+)
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.terminals import service
@@ -14,13 +23,7 @@ bp = APIBlueprint("terminals", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
 enroll_bp = APIBlueprint("enroll", __name__, url_prefix="/v1")
 tag = Tag(name="terminals", description="Places, terminals and their enrollment")
-ERRORS = {
-    401: wire.ErrorResponse,
-    403: wire.ErrorResponse,
-    404: wire.ErrorResponse,
-    409: wire.ErrorResponse,
-    422: wire.ErrorResponse,
-}
+ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @enroll_bp.before_request
@@ -95,7 +98,7 @@ def revoke_terminal(path: wire.TerminalPath, body: wire.TerminalRevoke):
 @enroll_bp.post(
     "/enroll",
     tags=[tag],
-    responses={201: wire.Enrolled, 404: wire.ErrorResponse, 409: wire.ErrorResponse, 422: wire.ErrorResponse},
+    responses={201: wire.Enrolled, **error_responses(404, 409, 422)},
 )
 def enroll(body: wire.EnrollRequest):
     """Enroll a terminal: the one-time code and a CSR for the key made on the terminal."""

@@ -14,7 +14,7 @@ from werkzeug.http import quote_etag
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
-from server.api import config, content_version, engine, etagged, terminal_ca, trust_store
+from server.api import config, content_version, engine, error_responses, etagged, terminal_ca, trust_store
 from server.crls import service as crl_service
 from server.db.engine import read
 from server.releases.service import load_release_keys
@@ -24,7 +24,7 @@ from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, termin
 bp = APIBlueprint("terminal", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
 terminal_endpoints(bp)
 tag = Tag(name="terminal", description="What an enrolled terminal calls (RFC 9421 signed requests)")
-ERRORS = {401: wire.ErrorResponse, 404: wire.ErrorResponse}
+ERRORS = error_responses(401, 404)
 
 
 @bp.get("/ping", tags=[tag], responses={200: wire.Ping, **ERRORS})

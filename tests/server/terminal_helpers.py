@@ -38,3 +38,8 @@ def signed(client, key, terminal_id, path, method="GET", body=None, clock=time.t
     if tamper:
         data = tamper(data)
     return client.open(path, method=method, headers=dict(req.headers), data=data)
+
+
+def error_code(response) -> tuple[int, str]:
+    """A refusal as (HTTP status, error code), for comparing in one assert."""
+    return response.status_code, response.json["error"]["code"]

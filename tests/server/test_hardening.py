@@ -19,9 +19,10 @@ import requests
 from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from mkp_testing import served_in_process
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from terminal_helpers import csr_for, signed
+from terminal_helpers import csr_for, error_code, signed
 
 from drivers.card.virtual.ca import TestCA
 from mkp_core import signing
@@ -68,10 +69,6 @@ def post_huge(client, path: str, headers: dict | None = None):
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     return response, stream.read_from
-
-
-def error_code(response) -> tuple[int, str]:
-    return response.status_code, response.json["error"]["code"]
 
 
 # --- 1. enrollment codes are shown once and never stored -----------------------------------------
@@ -410,42 +407,10 @@ def test_admin_refuses_a_bad_version_before_signing(tmp_path):
     assert done.exit_code == 2 and "invalid_version" in done.stderr
 
 
-class FlaskTransport(requests.adapters.BaseAdapter):
-    """requests into the Flask app in-process: mkp-admin runs against the app, no server process."""
-
-    def __init__(self, app) -> None:
-        super().__init__()
-        self.client = app.test_client()
-
-    def send(self, request, **kwargs):
-        from urllib.parse import urlsplit
-
-        from requests.structures import CaseInsensitiveDict
-
-        url = urlsplit(request.url)
-        answer = self.client.open(
-            url.path + (f"?{url.query}" if url.query else ""),
-            method=request.method,
-            headers=dict(request.headers),
-            data=request.body,
-        )
-        response = requests.Response()
-        response.status_code, response._content = answer.status_code, answer.data
-        response.headers = CaseInsensitiveDict(answer.headers)
-        response.url, response.request = request.url, request
-        return response
-
-    def close(self) -> None:
-        pass
-
-
 def test_admin_says_clearly_when_a_retry_cannot_show_the_code(app, operators, place):
-    from mkp_core.client import mount_transport, unmount_transport
     from server.admin_cli import main
 
-    mount_transport("http://mkp.test", FlaskTransport(app))
     env = {
-        "MKP_SERVER": "http://mkp.test",
         "MKP_TOKEN": operators.central["Authorization"].split()[1],
         "MKP_ADMIN_CONFIG": "/nonexistent/admin.toml",
     }
@@ -459,11 +424,9 @@ def test_admin_says_clearly_when_a_retry_cannot_show_the_code(app, operators, pl
         "--client-id",
         "enr-cli-00001",
     ]
-    try:
-        first = CliRunner().invoke(main, args, env=env)
-        again = CliRunner().invoke(main, args, env=env)
-    finally:
-        unmount_transport("http://mkp.test")
+    with served_in_process(app) as url:
+        first = CliRunner().invoke(main, args, env={**env, "MKP_SERVER": url})
+        again = CliRunner().invoke(main, args, env={**env, "MKP_SERVER": url})
     assert first.exit_code == 0 and "shown only now" in first.stdout
     assert again.exit_code == 0 and len(again.stdout.splitlines()) == 1
     assert "was shown when it was made and is not kept" in again.stdout

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from mkp_testing import run_in_process, served_in_process
 from sqlalchemy import select
-from terminal_helpers import csr_for, signed
+from terminal_helpers import csr_for, error_code, signed
 
 from agent import update
 from mkp_core import release, signing
@@ -230,10 +230,6 @@ def test_operator_cli_keygen_publish_and_crl_upload(app, operators, tmp_path):
         assert (
             cli("mkp-admin", "crl", "upload", str(pem_file), env=admin).returncode == 1
         )  # older than what is there
-
-
-def error_code(response) -> tuple[int, str]:
-    return response.status_code, response.json["error"]["code"]
 
 
 # --- versions, file names, withdrawal (issue 7: items 4 and 7) -------------------------------------------
