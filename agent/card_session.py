@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
 from drivers.card.jpki import JpkiCard, check_pin_format
 from drivers.card.reader import ReaderBackend
+from mkp_core.cardproof import CardProof, card_message, verify_card_signature
 from mkp_core.certcheck import CertStatus, CheckResult, check_certificate
 from mkp_core.crl import CrlStore
 from mkp_core.trust import TrustStore
@@ -61,18 +58,6 @@ class CardSessionResult:
         if self.signature_ok is not None:
             d["signature_test"] = "ok" if self.signature_ok else "failed"
         return d
-
-
-def verify_card_signature(cert_der: bytes, message: bytes, signature: bytes) -> bool:
-    """True if ``signature`` is the certificate key's SHA256-RSA-PKCS1 signature of ``message``."""
-    key = x509.load_der_x509_certificate(cert_der).public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        return False
-    try:
-        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
 
 
 def load_trust(anchor_files: Sequence[str | os.PathLike[str]] | None) -> TrustStore:
@@ -120,3 +105,33 @@ def run_card_session(
             signature = card.sign(message)
             out.signature_ok = verify_card_signature(cert, message, signature)
         return out
+
+
+@dataclass
+class ProvingCard:
+    """A card in the reader whose PIN was verified: it answers server challenges (card proofs)."""
+
+    card: JpkiCard
+    reader: str
+    certificate: bytes
+
+    def prove(self, purpose: str, challenge: str, action: Mapping[str, str] | None = None) -> CardProof:
+        """The card's signature over ``challenge`` for ``purpose``, consenting to ``action``."""
+        signature = self.card.sign(card_message(purpose, challenge, action))
+        return CardProof(self.certificate, challenge, signature)
+
+
+@contextmanager
+def proving_card(backend: ReaderBackend, pin: str, reader: str | None = None) -> Iterator[ProvingCard]:
+    """Open the card in ``reader``, read its certificate and verify ``pin``; the card stays open
+    (and the PIN verified) until the block ends, so it can answer challenges fetched meanwhile.
+
+    A malformed PIN is refused before the reader is opened: no try is spent on it.
+    """
+    check_pin_format(pin)
+    with backend.connect(reader) as channel:
+        card = JpkiCard(channel)
+        card.identify()
+        certificate = card.read_auth_certificate()
+        card.verify_pin(pin)
+        yield ProvingCard(card, channel.reader, certificate)

@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from agent.card_session import verify_card_signature
 from drivers.card.jpki import JpkiCard
 from drivers.card.pcsc import PcscBackend
 from drivers.card.virtual.ca import TestCA
@@ -35,6 +34,7 @@ from drivers.card.virtual.card import VirtualMyNumberCard
 from drivers.card.virtual.cardfile import new_card
 from drivers.card.virtual.pcscd import PcscDaemon, card_present, vpcd_slots, wait_for
 from drivers.card.virtual.vpcd import VpcdLink, reader_name
+from mkp_core.cardproof import verify_card_signature
 from mkp_core.certcheck import CertStatus, check_certificate
 from mkp_core.crl import CrlStore
 from mkp_core.trust import TrustStore

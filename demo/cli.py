@@ -56,6 +56,7 @@ def step_server(state: DemoState) -> str:
     env = {
         "MKP_JPKI_ANCHOR_FILES": str(state.facts["test_ca"].cert_path),
         "MKP_TERMINAL_CA_DIR": str(state.workdir / "terminal-ca"),
+        "MKP_SECRETS_DIR": str(state.workdir / "secrets"),
     }
     state.server = start_server(db, state.workdir, extra_env=env)
     token = run_server_command("create-operator", "demo-operator", env=state.server.env)

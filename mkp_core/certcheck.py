@@ -12,9 +12,10 @@ Order of checks (the first that fails decides the status):
 2. ``untrusted`` — not signed by any configured anchor (unknown DN, same DN but another key,
    tampered bytes); a CA certificate presented as a user certificate; a certificate whose
    notBefore is after its anchor expired (a retired CA key cannot mint new certificates; a
-   notBefore a little before the CA's own is tolerated: issuers backdate for clock skew);
-   key usage present and without digitalSignature. Trust goes first because
-   the dates and serial of an untrusted certificate mean nothing.
+   notBefore a little before the CA's own is tolerated: issuers backdate for clock skew).
+   Trust goes first because the dates and serial of an untrusted certificate mean nothing.
+2b. ``wrong_key_usage`` — signed by the anchor, but its key usage is present and lacks
+   digitalSignature: not a user-authentication key (the key cannot sign challenges).
 3. ``not_yet_valid`` / ``expired`` — ``at`` outside [notBefore, notAfter] (both inclusive).
 4. ``revoked`` — the serial is on the CRL of the anchor that signed the certificate. A stale
    CRL that lists the serial still proves revocation, so this comes before freshness.
@@ -80,6 +81,7 @@ class CertStatus(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     REVOKED = "revoked"
     UNTRUSTED = "untrusted"
+    WRONG_KEY_USAGE = "wrong_key_usage"
     CRL_STALE = "crl_stale"
 
 
@@ -209,7 +211,7 @@ def check_certificate(
     ku = key_usage(cert)
     if ku is not None and not ku.digital_signature:
         return result(
-            CertStatus.UNTRUSTED,
+            CertStatus.WRONG_KEY_USAGE,
             "key usage does not allow digitalSignature (not a user-authentication key)",
             anchor,
         )

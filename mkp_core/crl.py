@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -40,6 +41,7 @@ __all__ = [
     "CrlSignatureError",
     "CrlStore",
     "CrlUnsupportedError",
+    "load_current",
 ]
 
 #: A CRL whose thisUpdate is at most this far in the future still counts: kiosk clocks drift.
@@ -429,3 +431,23 @@ class CrlStore:
             f"CrlStore({self.source!r}, number={self.crl_number}, count={self.count}, "
             f"this_update={self.this_update:%Y-%m-%dT%H:%MZ}, issuer={self.issuer_fingerprint[:16]}…)"
         )
+
+
+def load_current(
+    entries: Iterable[tuple[str, str | None, bytes]], trust: TrustStore, source: str = "CRL"
+) -> list[CrlStore]:
+    """The CRLs of several CA generations, each full list with the deltas laid on it, in order.
+
+    ``entries``: (kind, issuer fingerprint, PEM or DER) as the server hands them out (per CA its
+    newest full CRL, then its deltas). A delta whose issuer has no full list yet starts nothing:
+    it is loaded as a full list and refused if it is not one. Errors are :class:`CrlError`.
+    """
+    stores: dict[str, CrlStore] = {}
+    for n, (kind, issuer, data) in enumerate(entries, 1):
+        label = f"{source}#{n}"
+        if kind == "delta" and issuer in stores:
+            stores[issuer] = stores[issuer].apply_delta(data, trust, label)
+        else:
+            store = CrlStore.load(data, trust, label)
+            stores[store.issuer_fingerprint] = store
+    return list(stores.values())

@@ -1,5 +1,5 @@
 """Identifier rules both sides agree on: municipality codes, point codes, holders, client ids,
-place kinds and enrollment codes.
+place kinds, one-time codes, services and service IDs (MyKey IDs: ``mkp_core.mykey_id``).
 
 Everything here is pure: a string in, a normalised string out or ``InvalidId`` with a code
 that the server and the CLIs show unchanged.
@@ -7,6 +7,7 @@ that the server and the CLIs show unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -18,8 +19,7 @@ MUNICIPALITY_CODE_RE = re.compile(r"^[0-9]{6}$")
 POINT_CODE_RE = re.compile(r"^([0-9]{6})(?:-([A-Z0-9]{1,16}))?$")
 HOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
-# MyKey IDs: 8 characters, letters and digits, never the 12-digit Individual Number.
-MYKEY_ID_RE = re.compile(r"^[A-Za-z0-9]{8}$")
+# MyKey IDs have their own module (mkp_core/mykey_id.py): format, random IDs, look-alikes.
 
 # Largest amount one transfer may carry: far above any real grant, far below 2**63.
 MAX_AMOUNT = 1_000_000_000
@@ -28,10 +28,19 @@ MAX_AMOUNT = 1_000_000_000
 # What a place where terminals stand may be.
 PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
 
-# Enrollment codes: 16 characters of a Crockford-style alphabet (no 0/O, 1/I/L, U), so a code
-# read aloud or typed is unambiguous; shown in groups of four: ABCD-EFGH-JKMN-PQRS.
-ENROLLMENT_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
-ENROLLMENT_CODE_LENGTH = 16
+# One-time codes (terminal enrollment, MyKey renewal): 16 characters of a Crockford-style
+# alphabet (no 0/O, 1/I/L, U), so a code read aloud or typed is unambiguous; shown in groups of
+# four: ABCD-EFGH-JKMN-PQRS.
+ONE_TIME_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+ONE_TIME_CODE_LENGTH = 16
+
+# Services of the MyKey Platform (shopping street A1, library A2): their code and kind. A
+# ``point-cloud`` service is the municipal point cloud itself: its terminals are told MyKey IDs.
+SERVICE_CODE_RE = re.compile(r"[A-Z][A-Z0-9-]{0,15}")
+SERVICE_KINDS = ("shopping-street", "library", "museum", "facility", "transport", "point-cloud")
+POINT_CLOUD_KIND = "point-cloud"
+# A holder's number at a service, as the service's own system knows it.
+LOCAL_SERVICE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 
 
 class InvalidId(MkpError, ValueError):
@@ -103,26 +112,63 @@ def validate_place_kind(kind: str) -> str:
     return kind
 
 
-def new_enrollment_code() -> str:
-    """A fresh one-time code, grouped for reading aloud (about 78 bits)."""
-    raw = "".join(secrets.choice(ENROLLMENT_CODE_ALPHABET) for _ in range(ENROLLMENT_CODE_LENGTH))
+def new_one_time_code() -> str:
+    """A fresh one-time code (enrollment, MyKey renewal), grouped for reading aloud (about 78 bits)."""
+    raw = "".join(secrets.choice(ONE_TIME_CODE_ALPHABET) for _ in range(ONE_TIME_CODE_LENGTH))
     return _group(raw)
 
 
-def normalize_enrollment_code(code: str) -> str:
+def normalize_one_time_code(code: str, what: str = "enrollment code") -> str:
     """A code as people type it (any case, spaces, dashes) in its grouped form, or ``InvalidId``.
 
     Only the length and the characters are checked here; whether the code exists is the server's
     business. Letters outside the alphabet are accepted (a typed O for a 0 is then simply unknown).
     """
     raw = "".join(ch for ch in str(code).upper() if not ch.isspace() and ch != "-")
-    if len(raw) != ENROLLMENT_CODE_LENGTH or not raw.isascii() or not raw.isalnum():
+    if len(raw) != ONE_TIME_CODE_LENGTH or not raw.isascii() or not raw.isalnum():
         raise InvalidId(
             "bad_code_format",
-            f"{code!r} is not an enrollment code: 16 letters and digits, e.g. ABCD-EFGH-JKMN-PQRS",
+            f"{code!r} is not {_article(what)} {what}: 16 letters and digits, e.g. ABCD-EFGH-JKMN-PQRS",
         )
     return _group(raw)
 
 
+def one_time_code_digest(code: str, what: str = "enrollment code") -> str:
+    """What the server keeps of a one-time code: the SHA-256 of its 16 characters, however grouped."""
+    return hashlib.sha256(normalize_one_time_code(code, what).replace("-", "").encode()).hexdigest()
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _group(raw: str) -> str:
     return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
+
+
+def validate_service_code(code: str) -> str:
+    """A service's code (``A1``, ``YKS-LIB``): 1-16 of A-Z 0-9 and '-', starting with a letter."""
+    if not isinstance(code, str) or not SERVICE_CODE_RE.fullmatch(code):
+        raise InvalidId(
+            "invalid_service_code",
+            f"service code must be 1-16 of A-Z, 0-9 and '-', starting with a letter, got {code!r}",
+        )
+    return code
+
+
+def validate_service_kind(kind: str) -> str:
+    if kind not in SERVICE_KINDS:
+        raise InvalidId(
+            "invalid_service_kind", f"service kind must be one of {', '.join(SERVICE_KINDS)}, got {kind!r}"
+        )
+    return kind
+
+
+def validate_local_service_id(local_id: str) -> str:
+    """A holder's own number at a service (member 789, patron 280212): 1-32 of A-Z a-z 0-9 . _ -."""
+    if not isinstance(local_id, str) or not LOCAL_SERVICE_ID_RE.fullmatch(local_id):
+        raise InvalidId(
+            "invalid_service_id",
+            f"a service ID is 1-32 half-width letters, digits, '.', '_' or '-', got {local_id!r}",
+        )
+    return local_id

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from mkp_core import ids
+from mkp_core import cardproof, ids
+from mkp_core import mykey_id as mykey_rules
 
 
 def _checked_by(check: Callable[[str], str]) -> AfterValidator:
@@ -61,6 +62,14 @@ FIELD_ERROR_CODES = {
     "holder": "invalid_holder",
     "payee": "invalid_holder",
     "client_id": "invalid_client_id",
+    "service": "invalid_service_code",
+    "local_id": "invalid_service_id",
+    "mykey_id": "invalid_mykey_id",
+    "new_id": "invalid_mykey_id",
+    "purpose": "invalid_purpose",
+    "reason": "invalid_reason",
+    "proof": "invalid_card_proof",
+    "old_proof": "invalid_card_proof",
 }
 
 
@@ -222,6 +231,11 @@ PlaceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,39}$", description
 PlaceKind = Annotated[str, Field(pattern="^(" + "|".join(ids.PLACE_KINDS) + ")$")]
 
 
+ServiceCode = Annotated[
+    str, _checked_by(ids.validate_service_code), _string_schema(ids.SERVICE_CODE_RE.pattern)
+]
+
+
 class PlaceCreate(Strict):
     client_id: ClientId
     place_id: PlaceId
@@ -229,6 +243,7 @@ class PlaceCreate(Strict):
     kind: PlaceKind
     municipality: MunicipalityCode
     street: LongName | None = None
+    service: ServiceCode | None = None
 
 
 class Place(Out):
@@ -237,6 +252,7 @@ class Place(Out):
     kind: str
     municipality: str
     street: str | None = None
+    service: str | None = None
     created_at: datetime
 
 
@@ -326,6 +342,7 @@ class TerminalPlace(Out):
     kind: str
     municipality: str
     street: str | None = None
+    service: str | None = None
 
 
 class TerminalConfig(Out):
@@ -349,6 +366,15 @@ class CrlUpload(Strict):
     crl: Annotated[str, Field(min_length=1, max_length=64 * 1024 * 1024, description="PEM, or DER in base64")]
 
 
+class SweepReport(Out):
+    """What a CRL sweep did: certificates checked, found revoked, and the IDs it suspended."""
+
+    checked: int
+    revoked: int
+    suspended: list[str]
+    already_suspended: int
+
+
 class CrlInfo(Out):
     kind: str
     number: int
@@ -357,6 +383,8 @@ class CrlInfo(Out):
     this_update: datetime
     next_update: datetime
     entries: int
+    # The sweep the upload ran (MyKey IDs whose certificate is now revoked are suspended).
+    sweep: SweepReport | None = None
 
 
 class CrlDownload(Out):
@@ -365,6 +393,207 @@ class CrlDownload(Out):
     version: str
     crls: list[CrlInfo]
     pem: list[str]
+
+
+# --- MyKey Platform --------------------------------------------------------------------------
+
+MyKeyIdText = Annotated[
+    str, _checked_by(mykey_rules.validate_format), _string_schema(mykey_rules.MYKEY_ID_RE.pattern)
+]
+ChosenMyKeyId = Annotated[
+    str, _checked_by(mykey_rules.validate_chosen), _string_schema(mykey_rules.MYKEY_ID_RE.pattern)
+]
+LocalServiceId = Annotated[
+    str, _checked_by(ids.validate_local_service_id), _string_schema(ids.LOCAL_SERVICE_ID_RE.pattern)
+]
+ServiceKind = Annotated[str, Field(pattern="^(" + "|".join(ids.SERVICE_KINDS) + ")$")]
+HolderPurpose = Annotated[str, Field(pattern="^(" + "|".join(cardproof.HOLDER_PURPOSES) + ")$")]
+TerminalPurpose = Annotated[str, Field(pattern="^(" + "|".join(cardproof.TERMINAL_PURPOSES) + ")$")]
+Reason = Annotated[str, Field(min_length=1, max_length=32, examples=["lost"]), PlainText]
+
+
+class CardProofBody(Strict):
+    """A card's answer to a challenge: its certificate and its signature (both base64)."""
+
+    certificate: Annotated[str, Field(min_length=1, max_length=cardproof.MAX_CERTIFICATE_BYTES * 4 // 3 + 4)]
+    challenge: Annotated[str, Field(min_length=1, max_length=64)]
+    signature: Annotated[str, Field(min_length=1, max_length=cardproof.MAX_SIGNATURE_BYTES * 4 // 3 + 4)]
+
+
+class ChallengeRequest(Strict):
+    purpose: HolderPurpose
+
+
+class TerminalChallengeRequest(Strict):
+    purpose: TerminalPurpose
+
+
+class Challenge(Out):
+    challenge: str
+    purpose: str
+    expires_at: datetime
+
+
+class MyKeyRegister(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+    mykey_id: ChosenMyKeyId | None = None
+    home_municipality: MunicipalityCode | None = None
+
+
+class MyKeyRegistered(Out):
+    mykey_id: str
+    created: bool
+    status: str
+
+
+class MyKeyProve(Strict):
+    """A request whose only content is the card's proof (show my MyKey ID; a lookup)."""
+
+    proof: CardProofBody
+
+
+class MyKeyIdChange(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+    new_id: ChosenMyKeyId
+
+
+class LinkCreate(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+    service: ServiceCode
+    local_id: LocalServiceId
+
+
+class LinkRemove(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+    service: ServiceCode
+
+
+class LinkConfirm(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+
+
+class ServiceLink(Out):
+    service: str
+    name: str
+    kind: str
+    local_id: str
+    status: str  # pending | active | removed
+
+
+class MyKeyRenew(Strict):
+    """Move a MyKey ID to a new card: ``proof`` by the new card, and the old card's proof or an
+    operator's one-time renewal code."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    old_proof: CardProofBody | None = None
+    renewal_code: Name | None = None
+
+
+class MyKeySelfSuspend(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+
+
+class MyKeyInfo(Out):
+    mykey_id: str
+    status: str
+    changes_left: int
+    home_municipality: str | None = None
+    created_at: datetime
+    suspended_at: datetime | None = None
+    suspend_reason: str | None = None
+    certificate_not_after: datetime | None = None
+    links: list[ServiceLink] = []
+
+
+class LookupResult(Out):
+    service: str
+    service_id: str
+
+
+class ServiceCreate(Strict):
+    client_id: ClientId
+    code: ServiceCode
+    name: LongName
+    kind: ServiceKind
+    municipality: MunicipalityCode
+    confirm_links: Annotated[bool, Field(strict=True)] = False
+
+
+class Service(Out):
+    code: str
+    name: str
+    kind: str
+    municipality: str
+    confirm_links: bool
+    created_at: datetime
+
+
+class ServiceList(Out):
+    services: list[Service]
+
+
+class MyKeyPath(Strict):
+    mykey_id: MyKeyIdText
+
+
+class MyKeySuspend(Strict):
+    client_id: ClientId
+    reason: Reason
+
+
+class MyKeyResume(Strict):
+    client_id: ClientId
+    reason: Memo | None = None
+
+
+class RenewalCodeCreate(Strict):
+    client_id: ClientId
+    ttl_hours: Annotated[int, Field(strict=True, ge=1, le=168)] | None = None
+
+
+class RenewalCode(Out):
+    """A one-time code for the new card (shown in the first reply only; the server keeps its hash)."""
+
+    code: str | None
+    code_shown_before: bool = False
+    mykey_id: str
+    expires_at: datetime
+
+
+class AuditEntry(Out):
+    action: str
+    actor: str
+    reason: str | None = None
+    at: datetime
+
+
+class MyKeyCertificate(Out):
+    sha256: str
+    issuer_fingerprint: str
+    serial: str
+    not_after: datetime
+    status: str
+
+
+class MyKeyAdminView(Out):
+    """What an operator sees: the ID's state and audit, never its service IDs."""
+
+    mykey_id: str
+    status: str
+    changes_left: int
+    home_municipality: str | None = None
+    created_at: datetime
+    suspended_at: datetime | None = None
+    suspend_reason: str | None = None
+    certificate: MyKeyCertificate | None = None
+    audit: list[AuditEntry]
 
 
 # --- agent releases --------------------------------------------------------------------------

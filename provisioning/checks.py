@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 from agent.home import Home
 from agent.sync import Downloads, terminal_client
 from mkp_core.client import ApiClient, ApiError, Unreachable
-from mkp_core.crl import CrlError, CrlStore
+from mkp_core.crl import CrlError, load_current
 from mkp_core.errors import MkpError
 from mkp_core.signing import PrivateKey
 from mkp_core.trust import TrustStore, TrustStoreError
@@ -244,15 +243,10 @@ def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
             "the server has no CRL for terminals yet",
             "ask the operator to upload the JPKI CRL, then run mkp-provision again",
         )
-    stores: dict[str, CrlStore] = {}
     try:
-        for n, (kind, issuer, pem) in enumerate(entries, 1):
-            label = Path(f"{home.crl.name}#{n}")
-            if kind == "delta" and issuer in stores:
-                stores[issuer] = stores[issuer].apply_delta(pem.encode(), trust, label)
-            else:
-                store = CrlStore.load(pem.encode(), trust, label)
-                stores[store.issuer_fingerprint] = store
+        loaded = load_current(
+            ((kind, issuer, pem.encode()) for kind, issuer, pem in entries), trust, home.crl.name
+        )
     except CrlError as e:
         return CheckResult(
             name,
@@ -261,7 +255,7 @@ def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
             f"CRL refused: {e}",
             "tell the operator: the CRL on the server is not signed by a trusted CA",
         )
-    for store in stores.values():
+    for store in loaded:
         stale = store.stale_reason(now)
         if stale:
             fix = (
@@ -270,12 +264,12 @@ def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
                 else "ask the operator to upload a current CRL, then run again"
             )
             return CheckResult(name, False, True, stale, fix)
-    newest = max(stores.values(), key=lambda s: s.this_update)
+    newest = max(loaded, key=lambda s: s.this_update)
     return CheckResult(
         name,
         True,
         True,
-        f"{len(stores)} CA(s), {sum(s.count for s in stores.values())} revoked, "
+        f"{len(loaded)} CA(s), {sum(s.count for s in loaded)} revoked, "
         f"newest of {newest.this_update:%Y-%m-%d %H:%M} UTC",
     )
 

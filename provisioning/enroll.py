@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from agent.home import Home, read_agent_toml, write_atomic
 from mkp_core.client import ApiClient, ApiError, Unreachable
 from mkp_core.errors import MkpError
-from mkp_core.ids import InvalidId, normalize_enrollment_code
+from mkp_core.ids import InvalidId, normalize_one_time_code
 from mkp_core.signing import (
     PrivateKey,
     generate_terminal_key,
@@ -85,7 +85,7 @@ def make_csr(key: PrivateKey, name: str = "mkp terminal") -> str:
 def normalize_code(code: str) -> str:
     """People type codes: accept any case, spaces and dashes; refuse a wrong length before any network."""
     try:
-        return normalize_enrollment_code(code)
+        return normalize_one_time_code(code)
     except InvalidId:
         raise ProvisionError(
             "bad_code_format",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Engine
@@ -13,7 +14,9 @@ from mkp_core import wire
 from mkp_core.errors import TooLarge
 from mkp_core.trust import TrustStore
 from server.config import ServerConfig
+from server.crls.service import CurrentCrls
 from server.db.engine import read
+from server.files import secret_key
 from server.operators.service import Operator, authenticate
 from server.terminals.ca import TerminalCA
 
@@ -50,6 +53,22 @@ def trust_store() -> TrustStore:
         files = [f.strip() for f in config().jpki_anchor_files.split(",") if f.strip()]
         ext["mkp.trust"] = TrustStore.from_pem_files(files) if files else TrustStore.production()
     return ext["mkp.trust"]
+
+
+def current_crls() -> CurrentCrls:
+    """The CRLs cards are checked against (cached per worker, reloaded when an upload changes them)."""
+    ext = current_app.extensions
+    if "mkp.crls" not in ext:
+        ext["mkp.crls"] = CurrentCrls(trust_store())
+    return ext["mkp.crls"]
+
+
+def challenge_key() -> bytes:
+    """The key card challenges are MACed with (``secrets_dir/challenge.key``, made on first use)."""
+    ext = current_app.extensions
+    if "mkp.challenge_key" not in ext:
+        ext["mkp.challenge_key"] = secret_key(Path(config().secrets_dir) / "challenge.key")
+    return ext["mkp.challenge_key"]
 
 
 def limit_body(limit: int) -> None:

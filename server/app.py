@@ -102,6 +102,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
 
     from server.crls.api import bp as crls_bp
     from server.municipalities.api import bp as municipalities_bp
+    from server.mykey.api import holder_bp as mykey_bp
+    from server.mykey.api import operator_bp as mykey_admin_bp
+    from server.mykey.api import terminal_bp as terminal_mykey_bp
     from server.points.api import bp as points_bp
     from server.releases.api import bp as releases_bp
     from server.releases.api import terminal_bp as terminal_release_bp
@@ -118,6 +121,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         crls_bp,
         releases_bp,
         terminal_release_bp,
+        mykey_bp,
+        terminal_mykey_bp,
+        mykey_admin_bp,
     ):
         app.register_api(blueprint)
 

@@ -6,6 +6,7 @@ Talks to the database directly; it is run by whoever runs the server, on the ser
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -20,7 +21,7 @@ from mkp_core.errors import MkpError
 from server.config import ConfigError, ServerConfig
 from server.db import migrate
 from server.db.engine import DatabaseUrlError, make_engine, read, secure_sqlite_files, write
-from server.files import private_dir
+from server.files import private_dir, secret_key
 
 
 def _config(config_file: str | None, db: str | None) -> ServerConfig:
@@ -87,6 +88,13 @@ def init(db: str | None, config_file: str | None) -> None:
             f"cannot open or make the terminal CA in {config.terminal_ca_dir}: {e}"
         ) from None
     click.echo(f"terminal CA ready in {config.terminal_ca_dir}")
+    try:
+        secret_key(Path(config.secrets_dir) / "challenge.key")
+    except (OSError, ValueError) as e:
+        raise click.ClickException(
+            f"cannot open or make the card-challenge key in {config.secrets_dir}: {e}"
+        ) from None
+    click.echo(f"card-challenge key ready in {config.secrets_dir}")
 
 
 @main.command("create-operator")

@@ -39,6 +39,17 @@ class ServerConfig:
     release_dir: str = "var/releases"
     release_key_files: str = ""
     max_release_bytes: int = 256 * 1024 * 1024
+    # Keys the server makes itself (the card-challenge key), 0600 in a 0700 folder; made by init.
+    # Every server host behind one database must share this folder's files.
+    secrets_dir: str = "var/secrets"
+    # MyKey Platform: how long a card challenge may be answered, how often a holder may change
+    # their ID, how long an operator's renewal code lasts, and the oldest CRL cards are checked on.
+    challenge_seconds: int = 120
+    mykey_id_changes: int = 1
+    renewal_code_hours: int = 72
+    crl_max_age_hours: int = 48
+    # Where `mkp-server crl-sweep` fetches the JPKI CRL from (a file path or an http(s) URL).
+    crl_source: str = ""
     # What a terminal may do while the server cannot be reached.
     offline_max_spend: int = 3000
     offline_max_total: int = 20000

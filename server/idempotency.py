@@ -38,11 +38,12 @@ def once(
     scope: str,
     body: dict[str, Any],
     work: Callable[[], Reply],
-    status: int = 201,
+    status: int | Callable[[Reply], int] = 201,
     keep: Callable[[Reply], Reply] | None = None,
 ) -> tuple[Reply, int]:
     """Run ``work`` once per client id inside the caller's write transaction: (reply, status).
 
+    ``status``: the HTTP status, or a function of the reply that gives it (201 made, 200 found).
     ``keep`` turns the reply into what may be stored and replayed (default: all of it).
     """
     lock_key(conn, f"idempotency:{client_id}")
@@ -59,16 +60,17 @@ def once(
             )
         return json.loads(prior.response), prior.status
     reply = json.loads(json.dumps(work(), default=_json_value))  # as a replay will read it
+    code = status(reply) if callable(status) else status
     conn.execute(
         insert(idempotency).values(
             client_id=client_id,
             body_hash=digest,
-            status=status,
+            status=code,
             response=json.dumps(keep(reply) if keep else reply),
             created_at=datetime.now(UTC),
         )
     )
-    return reply, status
+    return reply, code
 
 
 def write_once(
@@ -77,7 +79,7 @@ def write_once(
     scope: str,
     body: dict[str, Any],
     work: Callable[[Connection], Reply],
-    status: int = 201,
+    status: int | Callable[[Reply], int] = 201,
     keep: Callable[[Reply], Reply] | None = None,
 ) -> tuple[Reply, int]:
     """:func:`once` in its own write transaction: what an idempotent endpoint returns to Flask."""

@@ -68,6 +68,7 @@ def start_server(
     """
     env = {
         "MKP_TERMINAL_CA_DIR": str(Path(log_dir) / "terminal-ca"),
+        "MKP_SECRETS_DIR": str(Path(log_dir) / "secrets"),
         "MKP_RELEASE_DIR": str(Path(log_dir) / "releases"),
         **os.environ,
         **(extra_env or {}),

@@ -207,7 +207,11 @@ class Platform:
 
 def server_settings(tmp: Path, ca: TestCA) -> dict[str, str]:
     """What a test server is configured with (as ServerConfig fields): the test CA as JPKI anchor."""
-    return {"jpki_anchor_files": str(ca.cert_path), "terminal_ca_dir": str(tmp / "terminal-ca")}
+    return {
+        "jpki_anchor_files": str(ca.cert_path),
+        "terminal_ca_dir": str(tmp / "terminal-ca"),
+        "secrets_dir": str(tmp / "secrets"),
+    }
 
 
 @contextmanager

@@ -39,7 +39,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  done (card read: a certificate was read; card check: result is valid)
   1  card check only: the result is not valid (expired, not_yet_valid, revoked,
-     untrusted, crl_stale, signature_invalid)
+     untrusted, wrong_key_usage, crl_stale, signature_invalid)
   2  bad input: malformed PIN (nothing sent to the card), unreadable trust
      anchors or CRL, bad option
   3  reader problem: pcscd not running, no reader, no card, card removed

@@ -5,13 +5,23 @@ from __future__ import annotations
 import hashlib
 
 from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints, trust_store
+from server.api import (
+    BEARER,
+    current_crls,
+    engine,
+    error_responses,
+    operator,
+    operator_endpoints,
+    trust_store,
+)
 from server.crls import service
 from server.db.engine import read
 from server.idempotency import write_once
+from server.mykey.sweep import sweep
 
 bp = APIBlueprint("crls", __name__, url_prefix="/v1", abp_security=BEARER)
 # CRL uploads are large (a million revoked serials is about 40 MB of DER).
@@ -22,13 +32,17 @@ ERRORS = error_responses(401, 403, 409, 413, 422)
 
 @bp.post("/crls", tags=[tag], responses={201: wire.CrlInfo, **ERRORS})
 def upload(body: wire.CrlUpload):
-    """Upload a CA-signed CRL (PEM or base64 DER); checked as terminals will check it."""
+    """Upload a CA-signed CRL (PEM or base64 DER), checked as terminals will check it; then sweep:
+    MyKey IDs whose certificate it lists are suspended (the report names them)."""
     operator().require_central()
-    trust = trust_store()
+    trust, crls = trust_store(), current_crls()
     data = {"sha256": hashlib.sha256(body.crl.encode()).hexdigest()}
-    return write_once(
-        engine(), body.client_id, "crl.upload", data, lambda conn: service.upload(conn, trust, body.crl)
-    )
+
+    def work(conn: Connection) -> dict:
+        info = service.upload(conn, trust, body.crl)
+        return {**info, "sweep": sweep(conn, crls.stores(conn))}
+
+    return write_once(engine(), body.client_id, "crl.upload", data, work)
 
 
 @bp.get("/crls", tags=[tag], responses={200: wire.CrlDownload, **error_responses(404), **ERRORS})

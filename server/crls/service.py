@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import threading
 from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Connection, insert, select, update
 
-from mkp_core.crl import CrlError, CrlStore
+from mkp_core.crl import CrlError, CrlStore, load_current
 from mkp_core.errors import Conflict, MkpError
 from mkp_core.trust import TrustStore
 from server.db.engine import lock_key
@@ -187,3 +188,29 @@ def _info(row) -> dict:
         "this_update": row["this_update"],
         "next_update": row["next_update"],
     }
+
+
+class CurrentCrls:
+    """The CRLs the server holds now, as stores to check cards against: loaded once per version.
+
+    Each check reads the stored version (one small row); only when an upload changed it are the
+    CRLs loaded again (a million serials take about a second, once per worker and upload).
+    """
+
+    def __init__(self, trust: TrustStore) -> None:
+        self.trust = trust
+        self._version: str | None = None
+        self._stores: list[CrlStore] = []
+        self._lock = threading.Lock()
+
+    def stores(self, conn: Connection) -> list[CrlStore]:
+        version = current_version(conn)
+        if version != self._version:
+            with self._lock:
+                if version != self._version:
+                    rows = _current_rows(conn, with_der=True)
+                    self._stores = load_current(
+                        ((r.kind, r.issuer_fingerprint, r.der) for r in rows), self.trust, "stored CRL"
+                    )
+                    self._version = version
+        return self._stores

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -135,6 +136,8 @@ places = Table(
     Column("municipality_code", String(6), ForeignKey("municipalities.code"), nullable=False),
     Column("street", String(128), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    # The MyKey service the place belongs to (its terminals' lookups answer that service's IDs).
+    Column("service_code", String(16), ForeignKey("services.code"), nullable=True),
 )
 
 terminals = Table(
@@ -211,3 +214,114 @@ download_versions = Table(
     Column("version", String(64), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# --- MyKey Platform: IDs bound to card certificates, services, service-ID links -----------------
+# Nothing here records a use: a lookup reads these tables and writes none of them.
+
+# A MyKey ID. ``id`` never changes and names the holder's wallets (``mykey:<id>``); ``mykey_id`` is
+# what the holder sees and may change; ``folded`` is its uniqueness key (case and look-alikes).
+mykeys = Table(
+    "mykeys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mykey_id", String(8), nullable=False),
+    Column("folded", String(8), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # active | suspended
+    Column("changes_left", Integer, nullable=False),
+    Column("home_municipality", String(6), ForeignKey("municipalities.code"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("suspended_at", UTCDateTime(), nullable=True),
+    Column("suspend_reason", String(32), nullable=True),
+)
+
+# IDs a holder changed away from: nobody else may take one (a shop may still know it).
+retired_mykey_ids = Table(
+    "retired_mykey_ids",
+    metadata,
+    Column("folded", String(8), primary_key=True),
+    Column("mykey", Id, ForeignKey("mykeys.id"), nullable=False),
+    Column("retired_at", UTCDateTime(), nullable=False),
+)
+
+# The user-authentication certificates a MyKey ID was bound to: what identifies each (issuer,
+# serial, SHA-256), never a name. One is ``current``; renewal makes the old one ``replaced``; the
+# CRL sweep marks a revoked one ``revoked``.
+mykey_certificates = Table(
+    "mykey_certificates",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("mykey", Id, ForeignKey("mykeys.id"), nullable=False),
+    Column("issuer_fingerprint", String(64), nullable=False),
+    Column("serial", String(42), nullable=False),  # hex: RFC 5280 allows 20 octets, past BIGINT
+    Column("not_after", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),  # current | replaced | revoked
+    Column("bound_at", UTCDateTime(), nullable=False),
+    Column("retired_at", UTCDateTime(), nullable=True),
+)
+Index("ix_mykey_certificates_mykey", mykey_certificates.c.mykey)
+Index(
+    "ix_mykey_certificates_issuer_serial",
+    mykey_certificates.c.issuer_fingerprint,
+    mykey_certificates.c.serial,
+)
+
+# One-time renewal codes an operator issues after checking identity at the counter (hash only).
+mykey_renewal_codes = Table(
+    "mykey_renewal_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("mykey", Id, ForeignKey("mykeys.id"), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("used_at", UTCDateTime(), nullable=True),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Who suspended, resumed, renewed or changed a MyKey ID, when and why: an audit, not a record of use.
+mykey_audit = Table(
+    "mykey_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("mykey", Id, ForeignKey("mykeys.id"), nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("reason", String(200), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+)
+Index("ix_mykey_audit_mykey", mykey_audit.c.mykey)
+
+# Services on the platform: shopping street A1, library A2 ... owned by a municipality.
+services = Table(
+    "services",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("municipality_code", String(6), ForeignKey("municipalities.code"), nullable=False),
+    # The service's staff confirm each new link at a terminal of theirs (a library checks its card).
+    Column("confirm_links", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# A holder's ID at a service (A1 -> 789): one per service and MyKey ID.
+service_links = Table(
+    "service_links",
+    metadata,
+    Column("mykey", Id, ForeignKey("mykeys.id"), primary_key=True),
+    Column("service_code", String(16), ForeignKey("services.code"), primary_key=True),
+    Column("local_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | active
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime(), nullable=True),
+)
+Index("ix_service_links_service_local", service_links.c.service_code, service_links.c.local_id)
+
+# Challenges handed out and not yet answered. A row holds no terminal and no purpose (those are
+# bound by the challenge's MAC): it is deleted when the card's answer is accepted.
+card_challenges = Table(
+    "card_challenges",
+    metadata,
+    Column("nonce", String(32), primary_key=True),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+Index("ix_card_challenges_expires_at", card_challenges.c.expires_at)

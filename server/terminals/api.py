@@ -41,7 +41,7 @@ def add_place(body: wire.PlaceCreate):
         f"place.add:{op.name}",
         body.model_dump(),
         lambda conn: service.add_place(
-            conn, op, body.place_id, body.name, body.kind, body.municipality, body.street
+            conn, op, body.place_id, body.name, body.kind, body.municipality, body.street, body.service
         ),
     )
 

@@ -59,8 +59,21 @@ def _resolver(conn: Connection):
     return resolve
 
 
-def terminal_id() -> str:
-    """The terminal that signed this request, or ``Unauthorized`` with the signature's error code."""
+class ChallengeAnswers:
+    """The nonce policy of requests that answer a one-time card challenge (a lookup): they keep no
+    nonce. The challenge in the body is their replay guard (it is answered once, then refused
+    with ``challenge_used``), and asking for a challenge again changes nothing; so these requests
+    leave no row behind: no record that a terminal looked a card up, or when."""
+
+    def seen(self, key_id: str, nonce: str, created: int) -> bool:
+        return False
+
+
+def terminal_id(keep_nonce: bool = True) -> str:
+    """The terminal that signed this request, or ``Unauthorized`` with the signature's error code.
+
+    ``keep_nonce=False``: the request answers a card challenge (see :class:`ChallengeAnswers`).
+    """
     if "terminal_id" not in g:
         url = wsgi_request_url(request.environ)
         with read(engine()) as conn:
@@ -69,14 +82,17 @@ def terminal_id() -> str:
             )
         limit_body(config().max_request_bytes)
         body = request.get_data(cache=True)
-        verified = run_write(engine(), lambda conn: signed.accept(body, DatabaseNonceStore(conn)))
+        if keep_nonce:
+            verified = run_write(engine(), lambda conn: signed.accept(body, DatabaseNonceStore(conn)))
+        else:
+            verified = signed.accept(body, ChallengeAnswers())
         g.terminal_id = verified.key_id
     return g.terminal_id
 
 
-def terminal_endpoints(bp: Blueprint) -> None:
+def terminal_endpoints(bp: Blueprint, keep_nonce: bool = True) -> None:
     """Every request to ``bp`` is a signed terminal request, checked before its path or body is."""
 
     @bp.before_request
     def authenticate_terminal() -> None:
-        terminal_id()
+        terminal_id(keep_nonce)

@@ -11,9 +11,7 @@ the CA (each file written aside, then renamed into place) and the others load it
 
 from __future__ import annotations
 
-import fcntl
 import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mkp_core.errors import MkpError
-from server.files import PRIVATE_FILE, private_dir
+from server.files import folder_lock, write_private_atomic
 
 TERMINAL_CERT_DAYS = 825
 
@@ -44,15 +42,13 @@ class TerminalCA:
         key_path, cert_path = folder / "terminal-ca.key", folder / "terminal-ca.pem"
         if key_path.exists() and cert_path.exists():
             return cls._load(key_path, cert_path)
-        private_dir(folder)
-        with os.fdopen(os.open(folder / ".lock", os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        with folder_lock(folder):
             if key_path.exists() and cert_path.exists():
                 return cls._load(key_path, cert_path)  # another worker made it while we waited
             ca = cls._new()
             # The certificate goes in last: a key without one is an unfinished CA, made again.
-            _write_aside_then_rename(key_path, ca.private_key_pem)
-            _write_aside_then_rename(cert_path, ca.certificate.public_bytes(serialization.Encoding.PEM))
+            write_private_atomic(key_path, ca.private_key_pem)
+            write_private_atomic(cert_path, ca.certificate.public_bytes(serialization.Encoding.PEM))
             return ca
 
     @classmethod
@@ -112,21 +108,6 @@ class TerminalCA:
             .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
-
-
-def _write_aside_then_rename(path: Path, data: bytes) -> None:
-    """``path`` appears whole (0600) or not at all."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def parse_csr(pem: str) -> x509.CertificateSigningRequest:

@@ -7,7 +7,6 @@ the technician can re-run provisioning safely.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -15,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Connection, insert, select, update
 
 from mkp_core.errors import Conflict, NotFound
-from mkp_core.ids import new_enrollment_code, normalize_enrollment_code
+from mkp_core.ids import new_one_time_code, one_time_code_digest
 from mkp_core.signing import key_fingerprint
-from server.db.tables import enrollment_codes, places, point_codes, terminals
+from server.db.tables import enrollment_codes, places, point_codes, services, terminals
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
 from server.terminals.ca import TerminalCA, parse_csr
@@ -25,17 +24,27 @@ from server.terminals.ca import TerminalCA, parse_csr
 
 def hash_code(code: str) -> str:
     """Codes are stored only as this hash (of the 16 characters, whatever grouping was typed)."""
-    return hashlib.sha256(normalize_enrollment_code(code).replace("-", "").encode()).hexdigest()
+    return one_time_code_digest(code)
 
 
 # --- places -----------------------------------------------------------------------------------
 
 
 def add_place(
-    conn: Connection, op: Operator, place_id: str, name: str, kind: str, municipality: str, street: str | None
+    conn: Connection,
+    op: Operator,
+    place_id: str,
+    name: str,
+    kind: str,
+    municipality: str,
+    street: str | None,
+    service: str | None = None,
 ) -> dict:
+    """A place at ``municipality``; ``service``: the MyKey service its terminals look cards up for."""
     op.require_scope(municipality)
     get_municipality(conn, municipality)
+    if service is not None:
+        _require_service(conn, service, op)
     if conn.execute(select(places.c.id).where(places.c.id == place_id)).first():
         raise Conflict("place_exists", f"place {place_id} exists already")
     conn.execute(
@@ -45,10 +54,18 @@ def add_place(
             kind=kind,
             municipality_code=municipality,
             street=street,
+            service_code=service,
             created_at=datetime.now(UTC),
         )
     )
     return get_place(conn, place_id)
+
+
+def _require_service(conn: Connection, code: str, op: Operator) -> None:
+    row = conn.execute(select(services.c.municipality_code).where(services.c.code == code)).first()
+    if row is None:
+        raise NotFound("unknown_service", f"no service {code}: add it first (mkp-admin service add)")
+    op.require_scope(row.municipality_code)
 
 
 def get_place(conn: Connection, place_id: str, op: Operator | None = None) -> dict:
@@ -74,6 +91,7 @@ def _place(row) -> dict:
         "kind": row.kind,
         "municipality": row.municipality_code,
         "street": row.street,
+        "service": row.service_code,
         "created_at": row.created_at,
     }
 
@@ -85,7 +103,7 @@ def create_enrollment(conn: Connection, op: Operator, place_id: str, name: str, 
     """A pending terminal at ``place_id`` and its one-time code (returned only here)."""
     get_place(conn, place_id, op)
     terminal_id = "t" + secrets.token_hex(6)
-    code = new_enrollment_code()
+    code = new_one_time_code()
     now = datetime.now(UTC)
     expires = now + timedelta(hours=ttl_hours)
     conn.execute(
@@ -239,7 +257,7 @@ def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int])
     return {
         "terminal_id": terminal_id,
         "name": t["name"],
-        "place": {k: place[k] for k in ("id", "name", "kind", "municipality", "street")},
+        "place": {k: place[k] for k in ("id", "name", "kind", "municipality", "street", "service")},
         "point_codes": list(codes),
         "offline": offline,
     }

@@ -32,7 +32,12 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def app(engine: Engine, database_url: str, tmp_path) -> Iterator[Flask]:
     app = create_app(
-        ServerConfig(database_url=database_url, testing=True, terminal_ca_dir=str(tmp_path / "terminal-ca"))
+        ServerConfig(
+            database_url=database_url,
+            testing=True,
+            terminal_ca_dir=str(tmp_path / "terminal-ca"),
+            secrets_dir=str(tmp_path / "secrets"),
+        )
     )
     yield app
     app.extensions["mkp.engine"].dispose()

@@ -130,6 +130,7 @@ def test_init_makes_the_database_and_folders_private(tmp_path):
             "MKP_DATABASE_URL": f"sqlite:///{var / 'mkp.sqlite3'}",
             "MKP_TERMINAL_CA_DIR": str(var / "terminal-ca"),
             "MKP_RELEASE_DIR": str(var / "releases"),
+            "MKP_SECRETS_DIR": str(var / "secrets"),
         }
         done = CliRunner().invoke(main, ["init"], env=env)
         assert done.exit_code == 0, done.output
@@ -140,6 +141,7 @@ def test_init_makes_the_database_and_folders_private(tmp_path):
         engine.dispose()
         mode["var"] = var.stat().st_mode & 0o777
         mode |= {p.name: p.stat().st_mode & 0o777 for p in (var / "terminal-ca").iterdir()}
+        mode |= {f"secrets/{p.name}": p.stat().st_mode & 0o777 for p in (var / "secrets").iterdir()}
         assert mode == {
             "var": 0o700,
             "mkp.sqlite3": 0o600,
@@ -147,9 +149,12 @@ def test_init_makes_the_database_and_folders_private(tmp_path):
             "mkp.sqlite3-shm": 0o600,
             "terminal-ca": 0o700,
             "releases": 0o700,
+            "secrets": 0o700,
             "terminal-ca.key": 0o600,
             "terminal-ca.pem": 0o600,
             ".lock": 0o600,
+            "secrets/challenge.key": 0o600,
+            "secrets/.lock": 0o600,
         }, mode
         # A database made by an older version (0644) is made private at the next init.
         os.chmod(var / "mkp.sqlite3", 0o644)

@@ -340,6 +340,7 @@ def test_init_takes_over_releases_published_before_the_database_kept_them(tmp_pa
         "MKP_DATABASE_URL": f"sqlite:///{tmp_path / 'mkp.sqlite3'}",
         "MKP_TERMINAL_CA_DIR": str(tmp_path / "terminal-ca"),
         "MKP_RELEASE_DIR": str(tmp_path / "releases"),
+        "MKP_SECRETS_DIR": str(tmp_path / "secrets"),
     }
     done = CliRunner().invoke(main, ["init"], env=env)
     assert done.exit_code == 0 and "v3.0.0 not taken over" in done.stderr, done.output

@@ -1,0 +1,159 @@
+"""Card proofs: a My Number card's signature over a server challenge, bound to what it consents to.
+
+The MyKey Platform's credential is the card itself: its user-authentication certificate and a
+signature by the card's key, made after the holder's PIN, over a fresh one-time challenge that
+the server issued. What the card signs is not the bare challenge but a small canonical document
+naming the *purpose* (register, lookup, link ...) and the *action* it consents to (link A1 to
+789; move my MyKey ID to the certificate with this SHA-256), so a signature made for one thing
+can never be replayed for another, even within the challenge's lifetime.
+
+The card signs SHA-256 with RSA PKCS#1 v1.5 (JPKI); :func:`verify_card_signature` checks it the
+same way on the kiosk and the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from mkp_core.errors import FixedCodeError
+
+#: Domain of the signed document: a card signature made for anything else never verifies here.
+DOMAIN = "mkp-card-proof/1"
+
+# Purposes: what a challenge is issued for and a proof is accepted for.
+REGISTER = "register"
+CHANGE_ID = "change-id"
+SHOW = "show"
+LINK = "link"
+UNLINK = "unlink"
+RENEW = "renew"
+SUSPEND = "suspend"
+LOOKUP = "lookup"
+CONFIRM_LINK = "confirm-link"
+#: Purposes a holder asks for at home (no terminal); the rest only a terminal may ask for.
+HOLDER_PURPOSES = (REGISTER, CHANGE_ID, SHOW, LINK, UNLINK, RENEW, SUSPEND)
+TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK)
+PURPOSES = HOLDER_PURPOSES + TERMINAL_PURPOSES
+
+#: Largest certificate accepted (a JPKI user certificate is about 1.5 kB).
+MAX_CERTIFICATE_BYTES = 8192
+MAX_SIGNATURE_BYTES = 1024
+
+
+# What the card consents to, per purpose: both sides build the signed action with these.
+
+
+def register_action(chosen_id: str | None, home_municipality: str | None) -> dict[str, str]:
+    return {"mykey_id": chosen_id or "", "home_municipality": home_municipality or ""}
+
+
+def change_id_action(new_id: str) -> dict[str, str]:
+    return {"new_id": new_id}
+
+
+def link_action(service: str, local_id: str) -> dict[str, str]:
+    return {"service": service, "local_id": local_id}
+
+
+def service_action(service: str) -> dict[str, str]:
+    """Unlink from a service; a lookup or a link confirmation at one of its terminals."""
+    return {"service": service}
+
+
+def renew_by_old_card_action(other_certificate_sha256: str) -> dict[str, str]:
+    """Each card of a renewal names the other card's certificate (both sign one challenge)."""
+    return {"by": "old-card", "other_certificate": other_certificate_sha256}
+
+
+def renew_by_code_action() -> dict[str, str]:
+    return {"by": "renewal-code"}
+
+
+class CardProofError(FixedCodeError):
+    """A card proof that cannot even be read (bad base64, oversized)."""
+
+    code = "invalid_card_proof"
+
+
+def card_message(purpose: str, challenge: str, action: Mapping[str, str] | None = None) -> bytes:
+    """The exact bytes a card signs for ``purpose`` over ``challenge``, consenting to ``action``."""
+    document = {"domain": DOMAIN, "purpose": purpose, "challenge": challenge, "action": dict(action or {})}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def verify_card_signature(cert_der: bytes, message: bytes, signature: bytes) -> bool:
+    """True if ``signature`` is the certificate key's SHA256-RSA-PKCS1 signature of ``message``."""
+    try:
+        key = x509.load_der_x509_certificate(cert_der).public_key()
+    except ValueError:
+        return False
+    if not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def certificate_sha256(cert_der: bytes) -> str:
+    """How a card's certificate is named everywhere: the SHA-256 of its DER, lowercase hex."""
+    return hashlib.sha256(cert_der).hexdigest()
+
+
+@dataclass(frozen=True)
+class CardProof:
+    """A certificate, the challenge it answered and the card's signature, as sent on the wire."""
+
+    certificate: bytes
+    challenge: str
+    signature: bytes
+
+    def to_wire(self) -> dict[str, str]:
+        return {
+            "certificate": base64.b64encode(self.certificate).decode(),
+            "challenge": self.challenge,
+            "signature": base64.b64encode(self.signature).decode(),
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> CardProof:
+        """Decode a proof's base64 fields; :class:`CardProofError` for anything unreadable."""
+        certificate = _b64(data.get("certificate"), "certificate", MAX_CERTIFICATE_BYTES)
+        signature = _b64(data.get("signature"), "signature", MAX_SIGNATURE_BYTES)
+        challenge = data.get("challenge")
+        if not isinstance(challenge, str) or not challenge:
+            raise CardProofError("the card proof has no challenge")
+        return cls(certificate, challenge, signature)
+
+    @property
+    def certificate_sha256(self) -> str:
+        return certificate_sha256(self.certificate)
+
+    def verifies(self, purpose: str, action: Mapping[str, str] | None = None) -> bool:
+        """True if the card signed this challenge for ``purpose`` and ``action``."""
+        return verify_card_signature(
+            self.certificate, card_message(purpose, self.challenge, action), self.signature
+        )
+
+
+def _b64(value: object, what: str, limit: int) -> bytes:
+    if not isinstance(value, str) or not value:
+        raise CardProofError(f"the card proof's {what} is missing")
+    if len(value) > limit * 4 // 3 + 4:
+        raise CardProofError(f"the card proof's {what} is larger than {limit} bytes")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise CardProofError(f"the card proof's {what} is not base64") from None
