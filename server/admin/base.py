@@ -1,0 +1,108 @@
+"""What every mkp-admin command shares: the server and token, one way to call, one way to fail.
+
+Exit codes: 0 done; 1 the server refused (or `ledger verify` found a breach); 2 usage or
+configuration error; 3 the server could not be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mkp_core.client import ApiClient, ApiError, BearerToken, Unreachable
+
+DEFAULT_CONFIG = Path.home() / ".config" / "mkp" / "admin.toml"
+
+
+class Ctx:
+    def __init__(self, server: str, token: str | None, as_json: bool) -> None:
+        self.server = server
+        self.token = token
+        self.as_json = as_json
+
+    def client(self) -> ApiClient:
+        if not self.token:
+            fail(2, 'no operator token: set MKP_TOKEN or token = "..." in the config file')
+        return ApiClient(self.server, BearerToken(self.token))
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        client = self.client()
+        try:
+            return client.post(path, body or {}) if method == "POST" else client.get(path)
+        except ApiError as e:
+            fail(1, f"{e.code}: {e.message}")
+        except Unreachable as e:
+            fail(3, str(e))
+
+    def show(self, data: Any, text: str) -> None:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2) if self.as_json else text)
+
+
+def fail(code: int, message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    file = Path(path) if path else Path(os.environ.get("MKP_ADMIN_CONFIG", DEFAULT_CONFIG))
+    if not file.exists():
+        if path:
+            fail(2, f"config file {file} does not exist")
+        return {}
+    try:
+        config = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        fail(2, f"cannot read config file {file}: {e}")
+        return {}
+    if config.get("token") and file.stat().st_mode & 0o077:
+        click.echo(
+            f"warning: {file} holds an operator token and other users can read it: chmod 600 {file}",
+            err=True,
+        )
+    return config
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+amount_option = click.option(
+    "--amount", required=True, type=click.IntRange(min=1), help="Points, a whole number."
+)
+client_id_option = click.option(
+    "--client-id", help="Idempotency id (default: a new UUID; reuse it to retry safely)."
+)
+
+
+def ctx_for(as_json: bool) -> Ctx:
+    """The command's context (server, token), with --json given here or before the command."""
+    ctx: Ctx = click.get_current_context().obj
+    ctx.as_json = ctx.as_json or as_json
+    return ctx
+
+
+def when(iso: str) -> str:
+    """A server timestamp as people read it: minutes, UTC."""
+    from datetime import UTC, datetime
+
+    try:
+        return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    except (TypeError, ValueError):
+        return str(iso)
+
+
+def path_part(value: str, what: str = "an ID") -> str:
+    """An ID placed in a URL path: quoted, so "a/b" or "../x" stays one segment and reaches no other endpoint."""
+    from urllib.parse import quote
+
+    if not value or value in (".", ".."):
+        fail(2, f"{value!r} is not {what}")
+    return quote(value, safe="")
+
+
+def request_body(**fields: Any) -> dict[str, Any]:
+    """A request body of the options given (None: left out, the server's default applies)."""
+    return {k: v for k, v in fields.items() if v is not None}
