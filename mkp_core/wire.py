@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from mkp_core import cardproof, ids
 from mkp_core import mykey_id as mykey_rules
+from mkp_core.errors import MkpError
 
 
 def _checked_by(check: Callable[[str], str]) -> AfterValidator:
@@ -24,7 +25,7 @@ def _checked_by(check: Callable[[str], str]) -> AfterValidator:
     def validate(value: str) -> str:
         try:
             return check(value)
-        except ids.InvalidId as e:
+        except MkpError as e:  # ids.InvalidId, mykey_id.InvalidMyKeyId ...
             raise PydanticCustomError(e.code, e.message) from None
 
     return AfterValidator(validate)

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from mkp_testing import migrate
+from mkp_testing import migrate, served_in_process
+from mykey_helpers import KeyPool, MyKeyWorld, configure
 from sqlalchemy import Engine
 from terminal_helpers import csr_for, new_code
 
+from drivers.card.virtual.ca import TestCA
 from mkp_core import signing
 from server.app import create_app
 from server.config import ServerConfig
@@ -95,3 +97,28 @@ def enrolled(client, operators, place):
     r = client.post("/v1/enroll", json={"code": code, "csr": csr_for(key)})
     assert r.status_code == 201, r.json
     return r.json["terminal_id"], key, code
+
+
+# --- MyKey: a test JPKI CA as the anchor, a current CRL, virtual cards, terminals -----------------
+
+
+@pytest.fixture(scope="session")
+def jpki_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """One JPKI-shaped test CA for the session (its CRL lists what any test revoked)."""
+    return TestCA.init(tmp_path_factory.mktemp("jpki") / "ca")
+
+
+@pytest.fixture(scope="session")
+def card_keys() -> KeyPool:
+    return KeyPool()
+
+
+@pytest.fixture
+def mykey(app: Flask, client: FlaskClient, operators: Operators, jpki_ca: TestCA, card_keys: KeyPool):
+    """The server trusting the test CA, with its current CRL uploaded; holders and terminals."""
+    configure(app, jpki_ca)
+    with served_in_process(app) as url:
+        world = MyKeyWorld(app, client, operators, jpki_ca, url, card_keys)
+        world.upload_crl()
+        with world.sessions:
+            yield world
