@@ -8,8 +8,10 @@ from pathlib import Path
 from agent.home import Home, read_agent_toml, read_json
 from agent.sync import terminal_client
 from mkp_core.client import DEFAULT_TIMEOUT, ApiClient
+from mkp_core.crl import CrlStore, download_entries, load_current
 from mkp_core.errors import FixedCodeError
 from mkp_core.signing import PrivateKey, load_private_key
+from mkp_core.trust import TrustStore
 
 
 class NotEnrolled(FixedCodeError):
@@ -47,3 +49,22 @@ class Terminal:
 
     def trust_list(self) -> dict:
         return read_json(self.home.trust_list) or {}
+
+    def config(self) -> dict:
+        """The downloaded terminal config (place, its service, point codes, offline limits)."""
+        return read_json(self.home.config) or {}
+
+    @property
+    def service(self) -> str | None:
+        """The MyKey service this terminal's place belongs to (None: it looks nobody up)."""
+        return (self.config().get("place") or {}).get("service")
+
+    def jpki_trust(self) -> TrustStore:
+        """The JPKI anchors of the downloaded trust list (``invalid_trust_anchors`` if none)."""
+        pems = self.trust_list().get("jpki_anchors") or []
+        return TrustStore.from_pem("".join(pems).encode(), source=str(self.home.trust_list))
+
+    def crl_stores(self, trust: TrustStore) -> list[CrlStore]:
+        """The downloaded CRLs, each full list with its deltas (empty if none was downloaded)."""
+        entries = download_entries(read_json(self.home.crl))
+        return load_current(entries, trust, self.home.crl.name)

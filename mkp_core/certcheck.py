@@ -44,6 +44,7 @@ from mkp_core.errors import FixedCodeError
 from mkp_core.trust import Anchor, TrustStore, key_usage, sha256_hex, utc_instant
 
 __all__ = [
+    "REFUSAL_CODES",
     "CertStatus",
     "CertificateFormatError",
     "CheckResult",
@@ -83,6 +84,18 @@ class CertStatus(StrEnum):
     UNTRUSTED = "untrusted"
     WRONG_KEY_USAGE = "wrong_key_usage"
     CRL_STALE = "crl_stale"
+
+
+#: The error code a certificate is refused with, by status, wherever a card is turned away for it
+#: (the server's card proofs, the kiosk's own check before it asks the server).
+REFUSAL_CODES: dict[CertStatus, str] = {
+    CertStatus.UNTRUSTED: "certificate_untrusted",
+    CertStatus.WRONG_KEY_USAGE: "not_user_auth_certificate",
+    CertStatus.EXPIRED: "certificate_expired",
+    CertStatus.NOT_YET_VALID: "certificate_not_yet_valid",
+    CertStatus.REVOKED: "certificate_revoked",
+    CertStatus.CRL_STALE: "crl_stale",
+}
 
 
 class CertificateFormatError(FixedCodeError, ValueError):

@@ -41,6 +41,7 @@ __all__ = [
     "CrlSignatureError",
     "CrlStore",
     "CrlUnsupportedError",
+    "download_entries",
     "load_current",
 ]
 
@@ -431,6 +432,25 @@ class CrlStore:
             f"CrlStore({self.source!r}, number={self.crl_number}, count={self.count}, "
             f"this_update={self.this_update:%Y-%m-%dT%H:%MZ}, issuer={self.issuer_fingerprint[:16]}…)"
         )
+
+
+def download_entries(data: object) -> list[tuple[str, str | None, bytes]]:
+    """The (kind, issuer fingerprint, PEM) rows of a terminal's CRL download (``wire.CrlDownload``:
+    per CA its full list, then the deltas laid on it); [] for anything else."""
+    if not isinstance(data, dict):
+        return []
+    pems = data.get("pem")
+    if isinstance(pems, list):
+        infos = data.get("crls")
+        if not isinstance(infos, list) or len(infos) != len(pems):
+            infos = [{}] * len(pems)
+        return [
+            (str(i.get("kind", "full")), i.get("issuer_fingerprint"), str(pem).encode())
+            for i, pem in zip(infos, pems, strict=True)
+        ]
+    if isinstance(data.get("crl"), str):  # the first version's single CRL
+        return [("full", None, data["crl"].encode())]
+    return []
 
 
 def load_current(

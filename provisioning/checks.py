@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from agent.home import Home
 from agent.sync import Downloads, terminal_client
 from mkp_core.client import ApiClient, ApiError, Unreachable
-from mkp_core.crl import CrlError, load_current
+from mkp_core.crl import CrlError, download_entries, load_current
 from mkp_core.errors import MkpError
 from mkp_core.signing import PrivateKey
 from mkp_core.trust import TrustStore, TrustStoreError
@@ -196,22 +196,6 @@ def check_downloads(downloads: Downloads) -> CheckResult:
     )
 
 
-def crl_entries(data: dict) -> list[tuple[str, str | None, str]]:
-    """(kind, issuer fingerprint, PEM) rows of a CRL download: full lists and the deltas laid on them."""
-    if isinstance(data.get("pem"), list):
-        pems = data["pem"]
-        infos = data.get("crls")
-        if not isinstance(infos, list) or len(infos) != len(pems):
-            infos = [{}] * len(pems)
-        return [
-            (str(i.get("kind", "full")), i.get("issuer_fingerprint"), str(pem))
-            for i, pem in zip(infos, pems, strict=True)
-        ]
-    if isinstance(data.get("crl"), str):
-        return [("full", None, data["crl"])]
-    return []
-
-
 def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
     """Is every downloaded CRL signed by a JPKI anchor of the trust list, and fresh? Cards are refused otherwise."""
     name = "Revocation list (CRL)"
@@ -234,7 +218,7 @@ def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
         return CheckResult(
             name, False, True, f"{home.crl} is unreadable: {e}", f"delete {home.crl} and run again"
         )
-    entries = crl_entries(data) if isinstance(data, dict) else []
+    entries = download_entries(data)
     if not entries:
         return CheckResult(
             name,
@@ -244,9 +228,7 @@ def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
             "ask the operator to upload the JPKI CRL, then run mkp-provision again",
         )
     try:
-        loaded = load_current(
-            ((kind, issuer, pem.encode()) for kind, issuer, pem in entries), trust, home.crl.name
-        )
+        loaded = load_current(entries, trust, home.crl.name)
     except CrlError as e:
         return CheckResult(
             name,

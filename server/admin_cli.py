@@ -10,7 +10,7 @@ import os
 
 import click
 
-from server.admin import crls, points, releases, terminals
+from server.admin import crls, mykeys, points, releases, terminals
 from server.admin.base import DEFAULT_CONFIG, Ctx, json_option, load_config
 
 
@@ -43,6 +43,8 @@ for command in (
     terminals.place,
     terminals.terminal,
     crls.crl,
+    mykeys.service,
+    mykeys.mykey,
     releases.release_group,
 ):
     main.add_command(command)

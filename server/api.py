@@ -14,7 +14,7 @@ from mkp_core import wire
 from mkp_core.errors import TooLarge
 from mkp_core.trust import TrustStore
 from server.config import ServerConfig
-from server.crls.service import CurrentCrls
+from server.crls.service import CurrentCrls, trust_from_config
 from server.db.engine import read
 from server.files import secret_key
 from server.operators.service import Operator, authenticate
@@ -50,8 +50,7 @@ def trust_store() -> TrustStore:
     """JPKI trust anchors from config (J-LIS's real ones unless files are named)."""
     ext = current_app.extensions
     if "mkp.trust" not in ext:
-        files = [f.strip() for f in config().jpki_anchor_files.split(",") if f.strip()]
-        ext["mkp.trust"] = TrustStore.from_pem_files(files) if files else TrustStore.production()
+        ext["mkp.trust"] = trust_from_config(config().jpki_anchor_files)
     return ext["mkp.trust"]
 
 

@@ -5,6 +5,7 @@ Talks to the database directly; it is run by whoever runs the server, on the ser
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -185,6 +186,78 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
             return create_app(config)
 
     Server().run()
+
+
+@main.command("crl-sweep")
+@db_option
+@config_option
+@click.option("--crl", "source", help="CRL file or http(s) URL (default: crl_source in the config).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def crl_sweep(db: str | None, config_file: str | None, source: str | None, as_json: bool) -> None:
+    """The daily CRL job (cron or a systemd timer): import the JPKI CRL if it is new, then suspend
+    every MyKey ID whose certificate it lists.
+
+    Exit codes: 0 swept; 1 the CRL could not be fetched or was refused (older than the one held,
+    not signed by a JPKI anchor), or the newest CRL held is stale; 2 usage or configuration.
+    """
+    config = _config(config_file, db)
+    engine = _engine(config)
+    _require_schema(engine)
+    source = source or config.crl_source
+    if not source:
+        raise click.UsageError("no CRL source: give --crl FILE|URL or set crl_source (MKP_CRL_SOURCE)")
+    try:
+        report = sweep_from(engine, config, source)
+    except MkpError as e:
+        click.echo(f"mkp-server crl-sweep: error: {e.code}: {e.message}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report, default=str, ensure_ascii=False))
+    else:
+        click.echo(_sweep_text(report))
+    sys.exit(1 if report["stale"] else 0)
+
+
+def sweep_from(engine, config: ServerConfig, source: str) -> dict:
+    """Fetch the CRL at ``source``, keep it if new (checked as an upload is), sweep: the report."""
+    from datetime import UTC, datetime, timedelta
+
+    from server.crls import service as crls
+    from server.crls.source import as_upload_text, read_crl
+    from server.mykey.sweep import sweep
+
+    trust = crls.trust_from_config(config.jpki_anchor_files)
+    text = as_upload_text(read_crl(source, config.max_crl_bytes))
+    with write(engine) as conn:
+        try:
+            imported = crls.upload(conn, trust, text)
+        except MkpError as e:
+            if e.code != "crl_exists":
+                raise
+            imported = None  # the CA has not published a newer one yet: sweep what is held
+        stores = crls.CurrentCrls(trust).stores(conn)
+        report = sweep(conn, stores)
+    max_age = timedelta(hours=config.crl_max_age_hours)
+    now = datetime.now(UTC)
+    stale = [reason for s in stores if (reason := s.stale_reason(now, max_age))]
+    return {"imported": imported, "sweep": report, "stale": stale}
+
+
+def _sweep_text(report: dict) -> str:
+    imported, sweep = report["imported"], report["sweep"]
+    head = (
+        f"{imported['kind']} CRL number {imported['number']} imported ({imported['entries']} entries)"
+        if imported
+        else "no new CRL (the one held is the newest)"
+    )
+    lines = [
+        f"{head}; {sweep['checked']} MyKey certificates checked, {sweep['revoked']} newly revoked, "
+        f"{len(sweep['suspended'])} MyKey IDs suspended"
+        + (f", {sweep['already_suspended']} suspended already" if sweep["already_suspended"] else "")
+    ]
+    lines += [f"suspended: {mykey_id}" for mykey_id in sweep["suspended"]]
+    lines += [f"warning: {reason}" for reason in report["stale"]]
+    return "\n".join(lines)
 
 
 def _require_schema(engine) -> None:

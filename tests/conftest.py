@@ -13,14 +13,22 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from mkp_testing import Platform, platform_process
+from mkp_testing import Platform, Slots, migrate, platform_process, served_in_process, server_settings
 from sqlalchemy import create_engine, text
 
+from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, vpcd_slots
+from drivers.card.virtual.vpcd import reader_name
+from mkp_core.client import unmount_transport
+from server.app import create_app
+from server.config import ServerConfig
+from server.db.engine import make_engine, write
+from server.operators.service import create_operator
 
 POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 PCSC_GROUP = "pcsc"
@@ -64,6 +72,13 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
     daemon.stop()
 
 
+@pytest.fixture
+def slots(pcscd: PcscDaemon, vpcd_lock: None) -> Iterator[Slots]:
+    s = Slots()
+    yield s
+    s.remove()
+
+
 # --- databases -----------------------------------------------------------------------------------
 
 
@@ -103,6 +118,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url
     with create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+# --- the ledger server in this process, and as its own process ----------------------------------
+
+
+@pytest.fixture
+def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
+    """The server app with 横須賀市, a museum and a current CRL of a test JPKI CA; a central operator."""
+    ca = TestCA.init(tmp_path / "jpki-ca")
+    engine = make_engine(database_url)
+    migrate(engine)
+    with write(engine) as conn:
+        token = create_operator(conn, "central")
+    engine.dispose()
+    app = create_app(ServerConfig(database_url=database_url, testing=True, **server_settings(tmp_path, ca)))
+    try:
+        with served_in_process(app) as url:
+            stop = partial(unmount_transport, url)  # nothing answers at the URL any more
+            yield Platform(
+                url, token, database_url, tmp_path, ca, in_process=True, stop_server=stop
+            ).furnish()
+    finally:
+        app.extensions["mkp.engine"].dispose()
+
+
+@pytest.fixture
+def virtual_reader(pcscd: PcscDaemon, vpcd_lock: None) -> str:
+    """The vpcd virtual reader's name, with pcscd running (the shared fixtures start it if needed)."""
+    return reader_name(0)
 
 
 # --- the ledger server as its own process ----------------------------------------------------------

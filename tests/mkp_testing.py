@@ -6,10 +6,11 @@ import importlib
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,10 @@ from sqlalchemy import Engine, event
 from werkzeug.test import Client
 
 from drivers.card.virtual.ca import TestCA
-from drivers.card.virtual.vpcd import reader_name
+from drivers.card.virtual.card import VirtualMyNumberCard
+from drivers.card.virtual.cardfile import load_card, save_card
+from drivers.card.virtual.pcscd import card_present, wait_for
+from drivers.card.virtual.vpcd import VpcdLink, reader_name
 from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
 from server.db.migrate import upgrade
@@ -35,7 +39,7 @@ READER1 = reader_name(1)
 
 
 def cli(
-    name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90
+    name: str, *args: str, env: dict[str, str] | None = None, timeout: float = 90, input: str | None = None
 ) -> subprocess.CompletedProcess:
     """Run one of this virtualenv's console scripts the way a user does; stdout and stderr as text."""
     exe = BIN / name
@@ -45,6 +49,7 @@ def cli(
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        input=input,
     )
 
 
@@ -119,6 +124,41 @@ def served_in_process(app: Any) -> Iterator[str]:
         mkp_client.unmount_transport(url)
 
 
+# --- virtual cards in vpcd's two slots ----------------------------------------------------------
+
+
+@dataclass
+class Slots:
+    """Insert virtual cards into vpcd; everything inserted is removed at teardown."""
+
+    links: list[VpcdLink] = field(default_factory=list)
+
+    def insert_card(self, card, *, slot: int = 0, pull_on=None, wait: bool = True) -> VpcdLink:
+        link = VpcdLink(card, slot=slot, pull_on=pull_on).insert()
+        self.links.append(link)
+        if wait:
+            wait_for(lambda: card_present(reader_name(slot)), 5, f"pcscd to see the card in slot {slot}")
+        return link
+
+    def insert(self, card_file: Path, *, slot: int = 0, pull_on=None) -> VirtualMyNumberCard:
+        """Insert a card file, writing PIN tries back to it like `mkp-vcard insert`."""
+        card = VirtualMyNumberCard(load_card(card_file), on_change=lambda d: save_card(d, card_file))
+        self.insert_card(card, slot=slot, pull_on=pull_on)
+        return card
+
+    def remove(self, link: VpcdLink | None = None) -> None:
+        for lk in [link] if link else list(self.links):
+            lk.remove()
+            self.links.remove(lk)
+            slot = 0 if lk.port == 35963 else 1
+            wait_for(lambda s=slot: not card_present(reader_name(s)), 5, "pcscd to see the card removed")
+            if lk.pulled:
+                # A card pulled mid-command is marked absent by the failed command, before pcscd's
+                # reader poll (every 0.4 s) has seen the slot empty; a new card inserted within
+                # that window would look to pcscd like the old one never left.
+                time.sleep(0.6)
+
+
 # --- a platform to enroll terminals on: the server, 横須賀市, a museum, a test JPKI CA and its CRL ----
 
 PLACE = "yokosuka-museum"
@@ -166,12 +206,15 @@ class Platform:
     def new_code(self, name: str = "counter 1", **extra: object) -> dict:
         return self.api.post("/v1/terminals/enrollments", {"place": PLACE, "name": name, **extra})
 
-    def run(self, script: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        """A console script with ``args``: in this process or as its own, like the server."""
+    def run(
+        self, script: str, *args: str, env: dict[str, str] | None = None, input: str | None = None
+    ) -> subprocess.CompletedProcess:
+        """A console script with ``args`` (``input`` on its stdin): in this process or as its own,
+        like the server."""
         if not self.in_process:
-            return cli(script, *args, env=env)
+            return cli(script, *args, env=env, input=input)
         module, name = COMMANDS[script]
-        return run_in_process(getattr(importlib.import_module(module), name), *args, env=env)
+        return run_in_process(getattr(importlib.import_module(module), name), *args, env=env, input=input)
 
     def admin(self, *args: str) -> subprocess.CompletedProcess:
         return self.run("mkp-admin", *args, env=self.admin_env)
@@ -187,8 +230,8 @@ class Platform:
             argv += ["--printer", "epson-tm-t88vi", "--printer-at", f"file:{home.parent / 'receipt.bin'}"]
         return self.run("mkp-provision", *argv, *args)
 
-    def agent(self, *args: str) -> subprocess.CompletedProcess:
-        return self.run("mkp-agent", *args)
+    def agent(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return self.run("mkp-agent", *args, input=input)
 
     def upload_crl(self) -> dict:
         """Sign a CRL of what the test CA revoked so far and upload it, as the operator does daily."""

@@ -4,6 +4,7 @@ import click
 
 from agent.cli.card import card
 from agent.cli.config import config
+from agent.cli.mykey import lookup, mykey
 from agent.cli.terminal import run, sync, update
 
 
@@ -15,5 +16,7 @@ def main() -> None:
 
 main.add_command(card)
 main.add_command(config)
+main.add_command(mykey)
+main.add_command(lookup)
 for command in (run, sync, update):
     main.add_command(command)

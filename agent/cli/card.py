@@ -4,78 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import NoReturn
 
 import click
 
 from agent.card_session import CardSessionResult, load_crls, load_trust, run_card_session
+from agent.cli.card_io import EXIT_CODES_HELP, EXIT_OK, HANDLED, fail, pin_options, read_pins
 from drivers.card.pcsc import PcscBackend
-from drivers.card.reader import (
-    CardError,
-    CardRemovedError,
-    InvalidPinFormatError,
-    NoCardError,
-    NoReaderError,
-    NotMyNumberCardError,
-    PcscdNotRunningError,
-    PinBlockedError,
-    ReaderError,
-    WrongPinError,
-)
-from mkp_core.certcheck import CertificateFormatError
-from mkp_core.crl import CrlError
-from mkp_core.trust import TrustStoreError
 
-EXIT_OK = 0
 EXIT_NOT_VALID = 1
-EXIT_USAGE = 2
-EXIT_READER = 3
-EXIT_NOT_MY_NUMBER = 4
-EXIT_WRONG_PIN = 5
-EXIT_PIN_BLOCKED = 6
-EXIT_CARD = 7
-
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0  done (card read: a certificate was read; card check: result is valid)
-  1  card check only: the result is not valid (expired, not_yet_valid, revoked,
-     untrusted, wrong_key_usage, crl_stale, signature_invalid)
-  2  bad input: malformed PIN (nothing sent to the card), unreadable trust
-     anchors or CRL, bad option
-  3  reader problem: pcscd not running, no reader, no card, card removed
-  4  the card is not a My Number card
-  5  wrong PIN (the message says how many tries are left)
-  6  PIN blocked
-  7  the card answered unexpectedly or its certificate is unreadable
-"""
-
-_ERROR_EXITS: list[tuple[type[BaseException], int]] = [
-    (InvalidPinFormatError, EXIT_USAGE),
-    (PcscdNotRunningError, EXIT_READER),
-    (NoReaderError, EXIT_READER),
-    (NoCardError, EXIT_READER),
-    (CardRemovedError, EXIT_READER),
-    (ReaderError, EXIT_READER),
-    (NotMyNumberCardError, EXIT_NOT_MY_NUMBER),
-    (WrongPinError, EXIT_WRONG_PIN),
-    (PinBlockedError, EXIT_PIN_BLOCKED),
-    (CardError, EXIT_CARD),
-    (CertificateFormatError, EXIT_CARD),
-    (TrustStoreError, EXIT_USAGE),
-    (CrlError, EXIT_USAGE),
-]
-
-
-def _fail(exc: BaseException, as_json: bool) -> NoReturn:
-    code = next(c for cls, c in _ERROR_EXITS if isinstance(exc, cls))
-    error = getattr(exc, "code", None) or type(exc).__name__
-    if as_json:
-        doc: dict[str, object] = {"error": error, "message": str(exc)}
-        if isinstance(exc, WrongPinError):
-            doc["pin_tries_left"] = exc.tries_left
-        click.echo(json.dumps(doc))
-    click.echo(f"mkp-agent card: error: {exc}", err=True)
-    sys.exit(code)
 
 
 def _run(
@@ -85,8 +21,8 @@ def _run(
         store = load_trust(trust)
         crls = load_crls(crl, store)
         return run_card_session(PcscBackend(), store, crls, reader=reader, pin=pin)
-    except tuple(cls for cls, _ in _ERROR_EXITS) as exc:
-        _fail(exc, as_json)
+    except HANDLED as exc:
+        fail(exc, as_json, "mkp-agent card")
 
 
 def _print(result: CardSessionResult, as_json: bool) -> None:
@@ -150,11 +86,7 @@ def read(reader: str | None, trust: tuple[str, ...], crl: tuple[str, ...], as_js
 
 @card.command("check", epilog=EXIT_CODES_HELP)
 @_common
-@click.option("--pin", default=None, help="4-digit PIN: also show tries left and test a signature.")
-@click.option(
-    "--pin-stdin", is_flag=True, help="Read the PIN from standard input (keeps it out of ps and history)."
-)
-@click.option("--ask-pin", is_flag=True, help="Ask for the PIN at the terminal, without echo.")
+@pin_options
 def check(
     reader: str | None,
     trust: tuple[str, ...],
@@ -169,12 +101,8 @@ def check(
     With a PIN (--pin, --pin-stdin or --ask-pin), the PIN is verified (a wrong one spends a try)
     and the card signs a random challenge that must verify with its certificate.
     """
-    if sum((pin is not None, pin_stdin, ask_pin)) > 1:
-        raise click.UsageError("give the PIN one way only: --pin, --pin-stdin or --ask-pin")
-    if pin_stdin:
-        pin = sys.stdin.readline().rstrip("\r\n")
-    elif ask_pin:
-        pin = click.prompt("PIN", hide_input=True, err=True)
+    if pin is not None or pin_stdin or ask_pin:
+        pin = read_pins(pin, pin_stdin, ask_pin)[0]
     result = _run(reader, trust, crl, pin, as_json)
     _print(result, as_json)
     sys.exit(EXIT_OK if result.valid else EXIT_NOT_VALID)

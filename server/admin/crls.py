@@ -1,13 +1,14 @@
-"""`mkp-admin crl`: the JPKI CRL, uploaded as the CA signed it."""
+"""`mkp-admin crl import | upload`: the JPKI CRL, sent as the CA signed it; the server then sweeps."""
 
 from __future__ import annotations
 
-import base64
-from pathlib import Path
+from typing import Any
 
 import click
 
-from server.admin.base import client_id_option, ctx_for, json_option, request_body
+from mkp_core.errors import MkpError
+from server.admin.base import client_id_option, ctx_for, fail, json_option, request_body
+from server.crls.source import as_upload_text, read_crl
 
 
 @click.group()
@@ -15,22 +16,37 @@ def crl() -> None:
     """Revocation lists of JPKI user-authentication certificates."""
 
 
-@crl.command("upload")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def _sweep_line(sweep: dict[str, Any] | None) -> str:
+    if not sweep:
+        return ""
+    ids = ", ".join(sweep["suspended"][:20]) + (" …" if len(sweep["suspended"]) > 20 else "")
+    return (
+        f"\nsweep: {sweep['checked']} MyKey certificates checked, {sweep['revoked']} newly revoked; "
+        f"{len(sweep['suspended'])} MyKey IDs suspended{': ' + ids if ids else ''}"
+        + (f"; {sweep['already_suspended']} were suspended already" if sweep["already_suspended"] else "")
+    )
+
+
+@crl.command("import")
+@click.argument("source", metavar="FILE|URL")
 @client_id_option
 @json_option
-def crl_upload(file: Path, client_id: str | None, as_json: bool) -> None:
-    """Upload a CRL as the CA signed it (PEM or DER; full or delta): terminals download it."""
+def crl_import(source: str, client_id: str | None, as_json: bool) -> None:
+    """Send the CA's CRL (PEM or DER, full or delta; from a file or an http(s) URL) to the server,
+    which checks it as terminals will, refuses an older one, and suspends every MyKey ID whose
+    certificate it lists. The report names the IDs suspended."""
     ctx = ctx_for(as_json)
-    data = file.read_bytes()
-    text = (
-        data.decode("ascii", "replace")
-        if data.lstrip().startswith(b"-----BEGIN")
-        else base64.b64encode(data).decode()
-    )
+    try:
+        text = as_upload_text(read_crl(source))
+    except MkpError as e:
+        fail(1, f"{e.code}: {e.message}")
     info = ctx.call("POST", "/v1/crls", request_body(crl=text, client_id=client_id))
     ctx.show(
         info,
-        f"{info['kind']} CRL number {info['number']} uploaded: {info['entries']} entries, "
-        f"next update {info['next_update']}",
+        f"{info['kind']} CRL number {info['number']} imported: {info['entries']} entries, "
+        f"next update {info['next_update']}" + _sweep_line(info.get("sweep")),
     )
+
+
+# The name of the first version; the same command.
+crl.add_command(crl_import, "upload")

@@ -22,6 +22,9 @@ def place() -> None:
 @click.option("--kind", required=True, type=click.Choice(PLACE_KINDS))
 @click.option("--municipality", required=True, help="6-digit code of a municipality on the platform.")
 @click.option("--street", help="Shopping street or area (optional).")
+@click.option(
+    "--service", help="The MyKey service the place belongs to (its terminals look cards up for it)."
+)
 @client_id_option
 @json_option
 def place_add(
@@ -30,13 +33,20 @@ def place_add(
     kind: str,
     municipality: str,
     street: str | None,
+    service: str | None,
     client_id: str | None,
     as_json: bool,
 ) -> None:
     """Add a place ID (lowercase letters, digits and dashes, e.g. yokosuka-museum)."""
     ctx = ctx_for(as_json)
     body = request_body(
-        place_id=place_id, name=name, kind=kind, municipality=municipality, street=street, client_id=client_id
+        place_id=place_id,
+        name=name,
+        kind=kind,
+        municipality=municipality,
+        street=street,
+        service=service.upper() if service else None,
+        client_id=client_id,
     )
     p = ctx.call("POST", "/v1/places", body)
     ctx.show(p, f"added place {p['id']}: {p['name']} ({p['kind']}, municipality {p['municipality']})")
@@ -51,6 +61,7 @@ def place_list(as_json: bool) -> None:
     lines = [
         f"{p['id']}  {p['kind']:<8}  {p['municipality']}  {p['name']}"
         + (f"  ({p['street']})" if p.get("street") else "")
+        + (f"  [service {p['service']}]" if p.get("service") else "")
         for p in data["places"]
     ]
     ctx.show(data, "\n".join(lines) if lines else "no places yet")

@@ -31,6 +31,12 @@ DOWNLOAD = "crl"
 MAX_CRL_NUMBER = 2**63 - 1
 
 
+def trust_from_config(anchor_files: str) -> TrustStore:
+    """The JPKI anchors a server trusts: the PEM files named (comma-separated), else J-LIS's real ones."""
+    files = [f.strip() for f in anchor_files.split(",") if f.strip()]
+    return TrustStore.from_pem_files(files) if files else TrustStore.production()
+
+
 def decode_crl(text: str) -> bytes:
     """PEM text, or DER in base64, to DER bytes."""
     text = text.strip()

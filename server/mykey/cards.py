@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection
 
 from mkp_core.cardproof import CardProof
-from mkp_core.certcheck import CertificateFormatError, CertStatus, check_certificate
+from mkp_core.certcheck import REFUSAL_CODES, CertificateFormatError, CertStatus, check_certificate
 from mkp_core.errors import Forbidden, MkpError, Unauthorized
 from mkp_core.trust import TrustStore
 from server.crls.service import CurrentCrls
@@ -36,15 +36,6 @@ class CrlUnavailable(MkpError):
     """The server holds no current CRL: no card can be checked until the operator imports one."""
 
     kind = "unavailable"
-
-
-_REFUSALS: dict[CertStatus, str] = {
-    CertStatus.UNTRUSTED: "certificate_untrusted",
-    CertStatus.WRONG_KEY_USAGE: "not_user_auth_certificate",
-    CertStatus.EXPIRED: "certificate_expired",
-    CertStatus.NOT_YET_VALID: "certificate_not_yet_valid",
-    CertStatus.REVOKED: "certificate_revoked",
-}
 
 
 @dataclass(frozen=True)
@@ -110,7 +101,7 @@ def _certificate(conn: Connection, check: CardCheck, der: bytes, allow_expired: 
             "crl_stale", f"the server has no current CRL to check cards against ({result.reason})"
         )
     if result.status is not CertStatus.VALID and not (expired and allow_expired):
-        code = _REFUSALS[result.status]
+        code = REFUSAL_CODES[result.status]
         raise CardRefused(code, f"the card's certificate cannot be used: {result.reason}")
     if expired:  # an expired certificate was checked for revocation only if the CRL is current
         _require_not_revoked(conn, check, result.serial, result.issuer_fingerprint, now)
