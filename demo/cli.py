@@ -191,6 +191,139 @@ def step_terminal(state: DemoState) -> str:
     )
 
 
+# --- the MyKey Platform ----------------------------------------------------------------------------
+
+
+def _open_card(state: DemoState, slot: int):
+    """The virtual card in vpcd's ``slot``, opened through pcscd with its PIN (open until the demo ends)."""
+    from agent.card_session import proving_card
+    from drivers.card.pcsc import PcscBackend
+    from drivers.card.virtual.vpcd import reader_name
+
+    return state.running.enter_context(proving_card(PcscBackend(), "1234", reader_name(slot)))
+
+
+def _enroll_terminal(state: DemoState, place: str, name: str, service: str):
+    """A terminal at ``place`` enrolled with its own key (what mkp-provision does, without the checklist)."""
+    from agent.mykey import TerminalLookups
+    from mkp_core import signing
+    from provisioning.enroll import make_csr
+
+    code = state.api.post("/v1/terminals/enrollments", {"place": place, "name": name})["code"]
+    key = signing.generate_terminal_key()
+    enrolled = ApiClient(state.server.url).request("POST", "/v1/enroll", {"code": code, "csr": make_csr(key)})
+    signed = ApiClient(state.server.url, signing.TerminalAuth(enrolled["terminal_id"], key))
+    return TerminalLookups(signed, service)
+
+
+def step_mykey_register(state: DemoState) -> str:
+    """Two residents create their MyKey ID with their card at home: one random, one of their own."""
+    from agent.mykey import MyKeyClient
+    from drivers.card.virtual.card import VirtualMyNumberCard
+    from drivers.card.virtual.cardfile import new_card
+    from drivers.card.virtual.pcscd import card_present, wait_for
+    from drivers.card.virtual.vpcd import VpcdLink, reader_name
+
+    second = VpcdLink(VirtualMyNumberCard(new_card(state.facts["test_ca"], pin="1234")), slot=1).insert()
+    state.running.callback(second.remove)
+    wait_for(lambda: card_present(reader_name(1)), 5, "pcscd to see the second card")
+    cards = [_open_card(state, 0), _open_card(state, 1)]
+    holder = MyKeyClient(ApiClient(state.server.url))  # no credential: the card is the credential
+    first = holder.register(cards[0])
+    chosen = holder.register(cards[1], "Hanako24")
+    again = holder.register(cards[0])
+    assert again["mykey_id"] == first["mykey_id"] and not again["created"], "a card got a second ID"
+    state.facts.update(cards=cards, mykeys=[first["mykey_id"], chosen["mykey_id"]])
+    return f"card 1: random MyKey ID {first['mykey_id']} (asked again: the same); card 2 chose {chosen['mykey_id']}"
+
+
+def step_mykey_services(state: DemoState) -> str:
+    """A shopping street and a library join; the residents link their member and patron numbers."""
+    from agent.mykey import MyKeyClient
+
+    api = state.api
+    api.post(
+        "/v1/services",
+        {"code": "A1", "name": "中央商店街", "kind": "shopping-street", "municipality": YOKOSUKA},
+    )
+    api.post(
+        "/v1/services",
+        {
+            "code": "A2",
+            "name": "横須賀市立中央図書館",
+            "kind": "library",
+            "municipality": YOKOSUKA,
+            "confirm_links": True,
+        },
+    )
+    for place, name, kind, service in (
+        ("chuo-street", "中央商店街事務所", "office", "A1"),
+        ("chuo-library", "横須賀市立中央図書館", "library", "A2"),
+    ):
+        api.post(
+            "/v1/places",
+            {"place_id": place, "name": name, "kind": kind, "municipality": YOKOSUKA, "service": service},
+        )
+    state.facts["a1"] = _enroll_terminal(state, "chuo-street", "counter", "A1")
+    state.facts["a2"] = _enroll_terminal(state, "chuo-library", "desk", "A2")
+    holder = MyKeyClient(ApiClient(state.server.url))
+    one, two = state.facts["cards"]
+    holder.link(one, "A1", "789")
+    pending = holder.link(one, "A2", "280212")
+    holder.link(two, "A1", "1024")
+    confirmed = state.facts["a2"].confirm_link(one)  # the librarian checked the library card
+    return (
+        f"A1 中央商店街 and A2 図書館 (links confirmed by staff); card 1 linked A1: 789 and A2: 280212 "
+        f"({pending['status']}, then {confirmed['status']} at the library desk); card 2 linked A1: 1024"
+    )
+
+
+def step_mykey_lookups(state: DemoState) -> str:
+    """Each terminal is told its own service's ID for the card, and nothing else; nothing is kept."""
+    from mkp_core.client import ApiError
+
+    one, two = state.facts["cards"]
+    a1, a2 = state.facts["a1"], state.facts["a2"]
+    answers = [a1.lookup(one), a2.lookup(one), a1.lookup(two)]
+    try:
+        a2.lookup(two)
+        raise RuntimeError("card 2 has no library link, yet the library was answered")
+    except ApiError as e:
+        refused = e.code
+    shown = ", ".join(f"{a['service']}: {a['service_id']}" for a in answers)
+    return f"card 1 at A1, card 1 at A2, card 2 at A1 → {shown}; card 2 at A2 → {refused}"
+
+
+def step_mykey_lost(state: DemoState) -> str:
+    """Card 2 is lost: the call centre suspends its MyKey ID at once, before J-LIS's next CRL."""
+    from mkp_core.client import ApiError
+
+    lost = state.facts["mykeys"][1]
+    state.api.post(f"/v1/mykeys/{lost}/suspend", {"reason": "lost"})
+    try:
+        state.facts["a1"].lookup(state.facts["cards"][1])
+        raise RuntimeError("a suspended MyKey ID was answered")
+    except ApiError as e:
+        return f"MyKey ID {lost} suspended (reason lost); its lookup at A1 is refused: {e.code}"
+
+
+def step_mykey_crl_sweep(state: DemoState) -> str:
+    """Next morning J-LIS's CRL lists the lost card; the import sweeps and reports it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    ca = state.facts["test_ca"]
+    lost_card = state.facts["cards"][1]
+    ca.revoke(x509.load_der_x509_certificate(lost_card.certificate).serial_number)
+    info = state.api.post("/v1/crls", {"crl": ca.issue_crl().public_bytes(Encoding.PEM).decode()})
+    sweep = info["sweep"]
+    assert sweep["already_suspended"] == [state.facts["mykeys"][1]], sweep
+    return (
+        f"CRL number {info['number']} imported: {sweep['checked']} MyKey certificates checked, "
+        f"{sweep['revoked']} revoked: {', '.join(sweep['already_suspended'])} (suspended already since the call)"
+    )
+
+
 def step_verify(state: DemoState) -> str:
     report = state.api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
@@ -207,6 +340,11 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("upload the CRL", step_crl),
     ("read and check a My Number card", step_card),
     ("enroll and provision a terminal", step_terminal),
+    ("register two MyKey IDs with the card", step_mykey_register),
+    ("link a shopping street and a library", step_mykey_services),
+    ("look the cards up at each service", step_mykey_lookups),
+    ("suspend a lost card", step_mykey_lost),
+    ("sweep the next CRL", step_mykey_crl_sweep),
     ("verify the ledger", step_verify),
 ]
 

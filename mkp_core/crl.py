@@ -40,6 +40,7 @@ __all__ = [
     "CrlFormatError",
     "CrlSignatureError",
     "CrlStore",
+    "CrlUnknownIssuerError",
     "CrlUnsupportedError",
     "download_entries",
     "load_current",
@@ -70,6 +71,12 @@ class CrlSignatureError(CrlError):
     """The CRL is not signed by any configured trust anchor (foreign CA or tampered)."""
 
     code = "untrusted_crl"
+
+
+class CrlUnknownIssuerError(CrlSignatureError):
+    """The CRL's issuer is no configured trust anchor at all (a CRL of another CA)."""
+
+    code = "unknown_crl_issuer"
 
 
 class CrlUnsupportedError(CrlError):
@@ -242,7 +249,7 @@ def _verify(crl: x509.CertificateRevocationList, der: bytes, trust: TrustStore, 
                 f"{label}: signature does not verify with any trust anchor named {issuer!r} "
                 "(foreign CA with the same name, or tampered CRL)"
             )
-        raise CrlSignatureError(f"{label}: issuer {issuer!r} is not a configured trust anchor")
+        raise CrlUnknownIssuerError(f"{label}: issuer {issuer!r} is not a configured trust anchor")
     return anchor
 
 

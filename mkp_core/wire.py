@@ -368,12 +368,13 @@ class CrlUpload(Strict):
 
 
 class SweepReport(Out):
-    """What a CRL sweep did: certificates checked, found revoked, and the IDs it suspended."""
+    """What a CRL sweep did: certificates checked and found revoked, the MyKey IDs it suspended, and
+    those it found suspended already (a lost card reported before its CRL entry arrived)."""
 
     checked: int
     revoked: int
     suspended: list[str]
-    already_suspended: int
+    already_suspended: list[str]
 
 
 class CrlInfo(Out):

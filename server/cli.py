@@ -253,9 +253,9 @@ def _sweep_text(report: dict) -> str:
     lines = [
         f"{head}; {sweep['checked']} MyKey certificates checked, {sweep['revoked']} newly revoked, "
         f"{len(sweep['suspended'])} MyKey IDs suspended"
-        + (f", {sweep['already_suspended']} suspended already" if sweep["already_suspended"] else "")
     ]
     lines += [f"suspended: {mykey_id}" for mykey_id in sweep["suspended"]]
+    lines += [f"suspended already (reported before): {mykey_id}" for mykey_id in sweep["already_suspended"]]
     lines += [f"warning: {reason}" for reason in report["stale"]]
     return "\n".join(lines)
 

@@ -20,4 +20,11 @@ def test_demo_runs_end_to_end():
     assert "balance 700" in details["grant and spend points"]
     assert "valid, PIN ok" in details["read and check a My Number card"]
     assert "enrolled" in details["enroll and provision a terminal"]
+    assert "Hanako24" in details["register two MyKey IDs with the card"]
+    assert (
+        "A1: 789, A2: 280212, A1: 1024; card 2 at A2 → not_linked"
+        in details["look the cards up at each service"]
+    )
+    assert "mykey_suspended" in details["suspend a lost card"]
+    assert "1 revoked: Hanako24" in details["sweep the next CRL"]
     assert "ledger verified" in details["verify the ledger"]

@@ -23,7 +23,11 @@ def _sweep_line(sweep: dict[str, Any] | None) -> str:
     return (
         f"\nsweep: {sweep['checked']} MyKey certificates checked, {sweep['revoked']} newly revoked; "
         f"{len(sweep['suspended'])} MyKey IDs suspended{': ' + ids if ids else ''}"
-        + (f"; {sweep['already_suspended']} were suspended already" if sweep["already_suspended"] else "")
+        + (
+            f"; suspended already: {', '.join(sweep['already_suspended'])}"
+            if sweep["already_suspended"]
+            else ""
+        )
     )
 
 

@@ -69,8 +69,8 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
                 raise Conflict("no_base_crl", "upload the CA's full CRL before its deltas")
             store = CrlStore.load(full.der, trust).apply_delta(der, trust)
             kind, base, entries = "delta", indicator.crl_number, len(parsed)
-    except CrlError as e:
-        raise MkpError("invalid_crl", str(e)) from None
+    except CrlError as e:  # untrusted_crl, unknown_crl_issuer, bad_delta_crl, invalid_crl ...
+        raise MkpError(e.code, str(e)) from None
     issuer, number = store.issuer_fingerprint, store.crl_number or 0
     for what, value in (("CRL number", number), ("base CRL number", base)):
         if value is not None and not 0 <= value <= MAX_CRL_NUMBER:

@@ -43,7 +43,7 @@ def sweep(conn: Connection, stores: Sequence[CrlStore], now: datetime | None = N
         if (store := by_issuer.get(r.issuer_fingerprint)) is not None and store.is_revoked(int(r.serial, 16))
     ]
     suspended: list[str] = []
-    already = 0
+    already: list[str] = []
     for start in range(0, len(revoked), _BATCH):
         batch = revoked[start : start + _BATCH]
         conn.execute(
@@ -54,7 +54,7 @@ def sweep(conn: Connection, stores: Sequence[CrlStore], now: datetime | None = N
         holders = conn.execute(select(mykeys).where(mykeys.c.id.in_([r.mykey for r in batch]))).all()
         for holder in map(registry.from_row, holders):
             if holder.status != registry.ACTIVE:  # suspended before (a lost card reported): kept so
-                already += 1
+                already.append(holder.mykey_id)
                 registry.audit(conn, holder.number, "certificate-revoked", SWEEP_ACTOR, "on the CRL", now)
                 continue
             registry.suspend(conn, holder, SWEEP_ACTOR, "revoked", now)
@@ -63,5 +63,5 @@ def sweep(conn: Connection, stores: Sequence[CrlStore], now: datetime | None = N
         "checked": len(rows),
         "revoked": len(revoked),
         "suspended": sorted(suspended),
-        "already_suspended": already,
+        "already_suspended": sorted(already),
     }

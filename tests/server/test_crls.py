@@ -94,7 +94,7 @@ def test_full_then_delta_reach_the_terminal(client, operators, test_ca, terminal
 def test_bad_uploads_change_nothing(client, operators, test_ca, tmp_path, terminal):
     other = TestCA.init(tmp_path / "foreign")  # same DN, another key
     cases = [
-        (pem(other.issue_crl()), 422, "invalid_crl"),
+        (pem(other.issue_crl()), 422, "untrusted_crl"),
         ("not a crl", 422, "invalid_crl"),
         ("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----", 422, "invalid_crl"),
         (pem(delta(test_ca, 9, 8, [1])), 409, "no_base_crl"),
