@@ -274,5 +274,5 @@ def test_the_sweep_is_idempotent(mykey, linked):
         "checked": 0,
         "revoked": 0,
         "suspended": [],
-        "already_suspended": 0,
+        "already_suspended": [],
     }
