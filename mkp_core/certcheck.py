@@ -171,6 +171,78 @@ def _crl_for(anchor: Anchor, crl: RevocationList | Sequence[RevocationList] | No
     return max(matching, key=lambda s: (s.crl_number or 0, s.this_update), default=None)
 
 
+@dataclass(frozen=True)
+class _Examined:
+    """What a certificate is against one trust store, whatever the time and the CRL: its fields,
+    its anchor, and the refusal that no clock or CRL can change (``static``), if any."""
+
+    subject: str
+    serial: int
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+    anchor: Anchor | None
+    static: tuple[CertStatus, str] | None
+
+
+#: Certificates examined lately, per trust store: a card shown again (a lookup at every visit) is
+#: not parsed and its CA signature not verified again. Keyed by the exact bytes received.
+_EXAMINED: dict[tuple[tuple[str, ...], bytes], _Examined] = {}
+_EXAMINED_MAX = 4096
+
+
+def _examine(cert_der: bytes, trust: TrustStore) -> _Examined:
+    key = (trust.identity, bytes(cert_der))
+    found = _EXAMINED.get(key)
+    if found is not None:
+        return found
+    cert, der = _parse_certificate(cert_der)
+    examined = _examine_parsed(cert, der, trust)
+    if len(_EXAMINED) >= _EXAMINED_MAX:
+        _EXAMINED.pop(next(iter(_EXAMINED)))
+    _EXAMINED[key] = examined
+    return examined
+
+
+def _examine_parsed(cert: x509.Certificate, der: bytes, trust: TrustStore) -> _Examined:
+    issuer = cert.issuer
+    anchor = trust.issuer_of(cert)
+    nb = cert.not_valid_before_utc
+    static: tuple[CertStatus, str] | None = None
+    if anchor is None:
+        issuer_dn = issuer.rfc4514_string()
+        same_dn = trust.named(issuer)
+        if same_dn:
+            why = (
+                f"signature does not verify with any of the {len(same_dn)} trust anchor(s) named "
+                f"{issuer_dn!r} (foreign CA with the same name, or tampered certificate)"
+            )
+        else:
+            why = f"issuer {issuer_dn!r} is not a configured trust anchor"
+        static = (CertStatus.UNTRUSTED, why)
+    elif _is_ca(cert):
+        static = (CertStatus.UNTRUSTED, "a CA certificate, not a user certificate")
+    elif nb > anchor.not_after:
+        static = (
+            CertStatus.UNTRUSTED,
+            f"issued {nb:%Y-%m-%d}, after its CA expired ({anchor.not_after:%Y-%m-%d})",
+        )
+    elif (ku := key_usage(cert)) is not None and not ku.digital_signature:
+        static = (
+            CertStatus.WRONG_KEY_USAGE,
+            "key usage does not allow digitalSignature (not a user-authentication key)",
+        )
+    return _Examined(
+        subject=cert.subject.rfc4514_string(),
+        serial=cert.serial_number,
+        not_before=nb,
+        not_after=cert.not_valid_after_utc,
+        sha256=sha256_hex(der),
+        anchor=anchor,
+        static=static,
+    )
+
+
 def check_certificate(
     cert_der: bytes,
     trust: TrustStore,
@@ -185,71 +257,41 @@ def check_certificate(
     order of checks. Raises :class:`CertificateFormatError` for bytes that are no certificate.
     """
     when = utc_instant(at)
-    cert, der = _parse_certificate(cert_der)
-    subject = cert.subject.rfc4514_string()
+    e = _examine(cert_der, trust)
+    anchor = e.anchor
 
-    def result(status: CertStatus, reason: str, anchor: Anchor | None) -> CheckResult:
+    def result(status: CertStatus, reason: str) -> CheckResult:
         return CheckResult(
             status=status,
             reason=reason,
-            subject=subject,
-            serial=cert.serial_number,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            sha256=sha256_hex(der),
+            subject=e.subject,
+            serial=e.serial,
+            not_before=e.not_before,
+            not_after=e.not_after,
+            sha256=e.sha256,
             issuer_fingerprint=anchor.fingerprint if anchor else None,
         )
 
-    issuer_dn = cert.issuer.rfc4514_string()
-    anchor = trust.issuer_of(cert)
-    if anchor is None:
-        same_dn = trust.named(cert.issuer)
-        if same_dn:
-            why = (
-                f"signature does not verify with any of the {len(same_dn)} trust anchor(s) named "
-                f"{issuer_dn!r} (foreign CA with the same name, or tampered certificate)"
-            )
-        else:
-            why = f"issuer {issuer_dn!r} is not a configured trust anchor"
-        return result(CertStatus.UNTRUSTED, why, None)
-    if _is_ca(cert):
-        return result(CertStatus.UNTRUSTED, "a CA certificate, not a user certificate", anchor)
-    nb = cert.not_valid_before_utc
-    if nb > anchor.not_after:
-        return result(
-            CertStatus.UNTRUSTED,
-            f"issued {nb:%Y-%m-%d}, after its CA expired ({anchor.not_after:%Y-%m-%d})",
-            anchor,
-        )
-    ku = key_usage(cert)
-    if ku is not None and not ku.digital_signature:
-        return result(
-            CertStatus.WRONG_KEY_USAGE,
-            "key usage does not allow digitalSignature (not a user-authentication key)",
-            anchor,
-        )
-
-    if when < nb:
-        return result(CertStatus.NOT_YET_VALID, f"not valid before {nb.isoformat()}", anchor)
-    na = cert.not_valid_after_utc
-    if when > na:
-        return result(CertStatus.EXPIRED, f"expired {na.isoformat()}", anchor)
+    if e.static is not None or anchor is None:
+        status, reason = e.static or (CertStatus.UNTRUSTED, "no anchor")
+        return result(status, reason)
+    if when < e.not_before:
+        return result(CertStatus.NOT_YET_VALID, f"not valid before {e.not_before.isoformat()}")
+    if when > e.not_after:
+        return result(CertStatus.EXPIRED, f"expired {e.not_after.isoformat()}")
 
     store = _crl_for(anchor, crl)
-    if store is not None and store.is_revoked(cert.serial_number):
+    if store is not None and store.is_revoked(e.serial):
         number = f" number {store.crl_number}" if store.crl_number is not None else ""
         return result(
             CertStatus.REVOKED,
-            f"serial {cert.serial_number:X} is on the CRL{number} of {store.this_update:%Y-%m-%d %H:%M} UTC",
-            anchor,
+            f"serial {e.serial:X} is on the CRL{number} of {store.this_update:%Y-%m-%d %H:%M} UTC",
         )
     if store is None:
         return result(
-            CertStatus.CRL_STALE,
-            f"no CRL from the issuing CA (sha256 {anchor.fingerprint[:16]}…) is loaded",
-            anchor,
+            CertStatus.CRL_STALE, f"no CRL from the issuing CA (sha256 {anchor.fingerprint[:16]}…) is loaded"
         )
     stale = store.stale_reason(when, crl_max_age)
     if stale is not None:
-        return result(CertStatus.CRL_STALE, stale, anchor)
-    return result(CertStatus.VALID, f"valid until {na.isoformat()}, not on the CRL", anchor)
+        return result(CertStatus.CRL_STALE, stale)
+    return result(CertStatus.VALID, f"valid until {e.not_after.isoformat()}, not on the CRL")

@@ -119,6 +119,8 @@ class TrustStore:
         if not anchors:
             raise TrustStoreError("no trust anchor given")
         self._anchors: tuple[Anchor, ...] = tuple(anchors.values())
+        #: Names the set of anchors: two stores of the same anchors trust the same certificates.
+        self.identity: tuple[str, ...] = tuple(sorted(anchors))
 
     @classmethod
     def from_pem(cls, data: bytes | str, source: str = "PEM data") -> TrustStore:

@@ -11,6 +11,8 @@ data (tokens' hashes, certificates, names), and error messages end up in logs.
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,8 @@ from mkp_core.errors import MkpError
 from server.files import make_private, private_dir, private_file
 
 READ_OPTION = "mkp_read"
+# SQLite engines' in-process writer locks (see ``write``).
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 T = TypeVar("T")
 
 
@@ -92,6 +96,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _tune_sqlite(engine: Engine) -> None:
+    _WRITE_LOCKS[engine] = threading.Lock()
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
@@ -114,8 +120,18 @@ def is_postgres(conn: Connection | Engine) -> bool:
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: committed on success, rolled back on any exception."""
-    with engine.begin() as conn:
+    """A write transaction: committed on success, rolled back on any exception.
+
+    SQLite lets one writer in at a time; the threads of one process queue for it on a lock here
+    rather than in SQLite's busy handler, which sleeps in growing steps (a wait of up to 100 ms
+    per try) and turned eight threads' 2 ms transactions into a p99 of a second.
+    """
+    lock = _WRITE_LOCKS.get(engine)
+    if lock is None:
+        with engine.begin() as conn:
+            yield conn
+        return
+    with lock, engine.begin() as conn:
         yield conn
 
 

@@ -25,7 +25,7 @@ import secrets
 import struct
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, bindparam, delete, insert
 
 from mkp_core.errors import Conflict, MkpError
 from server.db.tables import card_challenges
@@ -80,11 +80,14 @@ def verify(key: bytes, challenge: str, purpose: str, terminal_id: str | None, no
         raise Conflict("challenge_expired", "the challenge has expired: ask for a new one and sign again")
 
 
+_SPEND = delete(card_challenges).where(card_challenges.c.nonce == bindparam("nonce"))
+
+
 def spend(conn: Connection, challenge: str) -> None:
     """Mark a verified ``challenge`` answered, once: its row goes, in the caller's transaction (if
     what the answer was for is then refused, the challenge stays open until it expires)."""
     nonce = _decode(challenge)[4 : 4 + NONCE_BYTES]
-    gone = conn.execute(delete(card_challenges).where(card_challenges.c.nonce == nonce.hex()))
+    gone = conn.execute(_SPEND, {"nonce": nonce.hex()})
     if gone.rowcount != 1:
         raise Conflict("challenge_used", "the challenge was answered already: ask for a new one")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from mkp_core import mykey_id as rules
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
@@ -98,25 +98,29 @@ def by_number(conn: Connection, number: int) -> MyKey:
     return from_row(row)
 
 
+# Built once: the card-to-holder query runs on every lookup.
+_HOLDER_OF_CERTIFICATE = (
+    select(mykeys, mykey_certificates.c.status.label("certificate_status"))
+    .join(mykey_certificates, mykey_certificates.c.mykey == mykeys.c.id)
+    .where(mykey_certificates.c.sha256 == bindparam("sha256"))
+)
+
+
 def holder_of(conn: Connection, card: Card) -> MyKey:
     """The MyKey ID whose *current* certificate ``card`` is, or why there is none.
 
     A certificate a renewal replaced stops working at once (``certificate_replaced``).
     """
-    row = conn.execute(
-        select(mykey_certificates.c.mykey, mykey_certificates.c.status).where(
-            mykey_certificates.c.sha256 == card.sha256
-        )
-    ).first()
+    row = conn.execute(_HOLDER_OF_CERTIFICATE, {"sha256": card.sha256}).first()
     if row is None:
         raise NotFound("not_registered", "this card has no MyKey ID yet: register it first")
-    if row.status == REPLACED:
+    if row.certificate_status == REPLACED:
         raise Forbidden(
             "certificate_replaced", "this card's certificate was replaced by a newer card: use the new card"
         )
-    if row.status == REVOKED:
+    if row.certificate_status == REVOKED:
         raise Forbidden("certificate_revoked", "this card's certificate is revoked")
-    return by_number(conn, row.mykey)
+    return from_row(row)
 
 
 def active_holder_of(conn: Connection, card: Card) -> MyKey:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
 from mkp_core.errors import Conflict, Forbidden, NotFound
 from mkp_core.ids import POINT_CLOUD_KIND
@@ -84,16 +84,24 @@ def _service(row: Any) -> dict[str, Any]:
     }
 
 
+# Built once: these run on every lookup.
+_SERVICE_OF_TERMINAL = (
+    select(services)
+    .join(places, places.c.service_code == services.c.code)
+    .join(terminals, terminals.c.place_id == places.c.id)
+    .where(terminals.c.id == bindparam("terminal_id"))
+)
+_LINK = select(service_links.c.local_id, service_links.c.status).where(
+    service_links.c.mykey == bindparam("mykey"), service_links.c.service_code == bindparam("service")
+)
+
+
 def service_of_terminal(conn: Connection, terminal_id: str) -> dict[str, Any]:
     """The service whose terminal ``terminal_id`` is (through its place), or ``no_service``."""
-    code = conn.execute(
-        select(places.c.service_code)
-        .join(terminals, terminals.c.place_id == places.c.id)
-        .where(terminals.c.id == terminal_id)
-    ).scalar_one_or_none()
-    if code is None:
+    row = conn.execute(_SERVICE_OF_TERMINAL, {"terminal_id": terminal_id}).first()
+    if row is None:
         raise Forbidden("no_service", "this terminal's place belongs to no service: ask the operator")
-    return get_service(conn, code)
+    return _service(row)
 
 
 # --- links (the holder, and the service's staff) ------------------------------------------------
@@ -222,11 +230,7 @@ def lookup(conn: Connection, holder: MyKey, service: dict[str, Any]) -> dict[str
     holder.require_active()
     if service["kind"] == POINT_CLOUD_KIND:
         return {"service": service["code"], "service_id": holder.mykey_id}
-    row = conn.execute(
-        select(service_links.c.local_id, service_links.c.status).where(
-            service_links.c.mykey == holder.number, service_links.c.service_code == service["code"]
-        )
-    ).first()
+    row = conn.execute(_LINK, {"mykey": holder.number, "service": service["code"]}).first()
     if row is None:
         raise NotFound("not_linked", f"this card has no {service['code']} ID linked")
     if row.status != ACTIVE:

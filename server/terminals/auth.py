@@ -9,10 +9,11 @@ its status is read on each one.
 
 from __future__ import annotations
 
+import functools
 import random
 
 from flask import Blueprint, g, request
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mkp_core import signing
@@ -45,16 +46,26 @@ class DatabaseNonceStore:
         return False
 
 
+_TERMINAL_KEY = select(terminals.c.status, terminals.c.public_key_pem).where(
+    terminals.c.id == bindparam("id")
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _public_key(pem: str) -> signing.PublicKey:
+    """Parsed once per key: the PEM is read from the database on every request (a revocation counts
+    at once), the key object made from it only the first time."""
+    return signing.load_public_key(pem.encode())
+
+
 def _resolver(conn: Connection):
     def resolve(key_id: str):
-        row = conn.execute(
-            select(terminals.c.status, terminals.c.public_key_pem).where(terminals.c.id == key_id)
-        ).first()
+        row = conn.execute(_TERMINAL_KEY, {"id": key_id}).first()
         if row is None or row.public_key_pem is None:
             raise signing.UnknownKey(f"no enrolled terminal has key id {key_id!r}")
         if row.status == "revoked":
             raise signing.RevokedKey(f"terminal {key_id} has been revoked")
-        return signing.load_public_key(row.public_key_pem.encode())
+        return _public_key(row.public_key_pem)
 
     return resolve
 

@@ -224,7 +224,7 @@ def test_operator_cli_keygen_publish_and_crl_upload(app, operators, tmp_path):
         pem_file.write_bytes(ca.issue_crl().public_bytes(Encoding.PEM))
         der_file.write_bytes(ca.issue_crl().public_bytes(Encoding.DER))
         done = cli("mkp-admin", "crl", "upload", str(pem_file), env=admin)
-        assert done.returncode == 0 and "full CRL number 1 uploaded: 1 entries" in done.stdout, done.stderr
+        assert done.returncode == 0 and "full CRL number 1 imported: 1 entries" in done.stdout, done.stderr
         done = cli("mkp-admin", "--json", "crl", "upload", str(der_file), env=admin)
         assert done.returncode == 0 and json.loads(done.stdout)["number"] == 2
         assert (
