@@ -40,12 +40,12 @@ class Look:
 def thermal(paper: np.ndarray, rng: np.random.Generator, dot_loss: float = 0.10) -> np.ndarray:
     """The printed paper: ``paper`` is 0 (burn) / 255 (blank) at the printer's dots."""
     ink = paper < 128
-    ink &= rng.random(ink.shape) >= dot_loss  # lost dots
+    ink &= rng.random(ink.shape, dtype=np.float32) >= dot_loss  # lost dots
     for column in rng.integers(0, ink.shape[1], size=rng.integers(0, 3)):
         ink[:, column] = False  # a dead heating element
     black, white = int(rng.integers(20, 90)), int(rng.integers(225, 250))
-    out = np.where(ink, black, white).astype(np.float32)
-    out += rng.normal(0, 4, out.shape)
+    out = np.where(ink, np.float32(black), np.float32(white))
+    out += 4 * rng.standard_normal(out.shape, dtype=np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -74,18 +74,23 @@ def _into_frame(warp: np.ndarray, box: tuple[int, int, int, int], margin: float 
     return shift.astype(np.float32)
 
 
-def photograph(
+def around_qr(
     paper: np.ndarray, qr_box: tuple[int, int, int, int], rng: np.random.Generator
-) -> tuple[np.ndarray, Look]:
-    """A JPEG-decoded 1280 x 720 grey frame of ``paper`` (already :func:`thermal`), aimed at the QR code.
-
-    ``qr_box`` is the code's (left, top, width, height) on the paper, in dots.
-    """
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The part of the paper a camera aimed at the QR code sees, and where the code is in it."""
     left, top, qr_w, qr_h = qr_box
     margin = int(rng.integers(qr_w // 8, qr_w // 2))
     y0, y1 = max(0, top - margin), min(paper.shape[0], top + qr_h + margin)
     x0, x1 = max(0, left - margin), min(paper.shape[1], left + qr_w + margin)
-    crop = paper[y0:y1, x0:x1]
+    return paper[y0:y1, x0:x1], (left - x0, top - y0, qr_w, qr_h)
+
+
+def photograph(
+    crop: np.ndarray, qr_box: tuple[int, int, int, int], rng: np.random.Generator
+) -> tuple[np.ndarray, Look]:
+    """A JPEG-decoded 1280 x 720 grey frame of printed paper, the QR code at ``qr_box`` in it
+    (left, top, width, height, in dots) kept whole in the frame."""
+    qr_w = qr_box[2]
     qr_pixels = int(rng.integers(200, 460))
     angle = float(rng.uniform(-180, 180) if rng.random() < 0.3 else rng.uniform(-25, 25))
     scale = qr_pixels / qr_w
@@ -93,21 +98,22 @@ def photograph(
         [[0, 0], [crop.shape[1], 0], [crop.shape[1], crop.shape[0]], [0, crop.shape[0]]], np.float32
     )
     target = _corners(crop.shape[1], crop.shape[0], scale, angle, 0.06, rng)
-    target += _into_frame(cv2.getPerspectiveTransform(source, target), (left - x0, top - y0, qr_w, qr_h))
+    target += _into_frame(cv2.getPerspectiveTransform(source, target), qr_box)
     warp = cv2.getPerspectiveTransform(source, target)
     background = int(rng.integers(30, 110))
     frame = cv2.warpPerspective(
-        crop, warp, FRAME, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT, borderValue=background
+        crop, warp, FRAME, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=background
     ).astype(np.float32)
-    # Uneven light: a gradient across the frame, then the contrast squeezed into [low, high].
-    ramp = np.linspace(rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0), FRAME[0], dtype=np.float32)
-    frame *= ramp[np.newaxis, :]
+    # Uneven light (a gradient across the frame) and the contrast squeezed into [low, high], in one pass.
     low, high = int(rng.integers(30, 90)), int(rng.integers(150, 220))
-    frame = low + frame * (high - low) / 255.0
+    light = np.linspace(rng.uniform(0.7, 1.0), rng.uniform(0.7, 1.0), FRAME[0], dtype=np.float32)
+    frame *= light * np.float32((high - low) / 255)
+    frame += np.float32(low)
     blur = float(rng.uniform(0.3, 1.4))
     frame = cv2.GaussianBlur(frame, (0, 0), blur)
-    frame += rng.normal(0, rng.uniform(1, 5), frame.shape).astype(np.float32)
-    frame = np.clip(frame, 0, 255).astype(np.uint8)
+    grain = rng.standard_normal((FRAME[1] // 2, FRAME[0] // 2), dtype=np.float32)  # sensor noise, 2 px grain
+    frame += cv2.resize(grain, FRAME, interpolation=cv2.INTER_LINEAR) * np.float32(rng.uniform(1, 5))
+    frame = np.clip(frame, 0, 255, out=frame).astype(np.uint8)
     jpeg = int(rng.integers(30, 80))
     ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, jpeg])
     assert ok
@@ -118,4 +124,5 @@ def photograph(
 def degraded(paper: np.ndarray, qr_box: tuple[int, int, int, int], seed: int) -> tuple[np.ndarray, Look]:
     """One degraded frame of a printed receipt, made again the same from ``seed``."""
     rng = np.random.default_rng(seed)
-    return photograph(thermal(paper, rng), qr_box, rng)
+    crop, box = around_qr(paper, qr_box, rng)
+    return photograph(thermal(crop, rng), box, rng)

@@ -19,6 +19,7 @@ library at the module size and error correction the job set, as the printer's ow
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import qrcode
@@ -75,7 +76,7 @@ class EscPosRenderer:
         self.width = profile.paper.print_width_dots
         self.dpi = profile.paper.dpi
         self.line_pitch = round(LINE_SPACING_IN * self.dpi)
-        self.font = ImageFont.truetype(str(find_japanese_font()), CELL_H - 2)
+        self.font = _font()
         self.rows: list[np.ndarray] = []
         self.line: list[tuple[str, int, int]] = []  # (character, cell width, height multiplier)
         self.state = _State()
@@ -95,11 +96,7 @@ class EscPosRenderer:
         self.rows.append(row)
 
     def _glyph(self, ch: str, width: int, height: int) -> np.ndarray:
-        cell = Image.new("L", (width, height), 255)
-        glyph = Image.new("L", (KANJI_W if width >= KANJI_W else ANK_W, CELL_H), 255)
-        ImageDraw.Draw(glyph).text((0, 1), ch, font=self.font, fill=0)
-        cell.paste(glyph.resize((width, height)), (0, 0))
-        return np.asarray(cell) < 128
+        return _glyph(self.font, ch, width, height)
 
     def _print_line(self, feed: bool = True) -> None:
         if self.line:
@@ -297,10 +294,7 @@ class EscPosRenderer:
         if s.qr_data is None:
             raise RenderError("GS ( k print with no QR data stored")
         text = s.qr_data.decode("ascii")
-        qr = qrcode.QRCode(error_correction=_EC[s.qr_ec], box_size=1, border=0)
-        qr.add_data(text)
-        qr.make(fit=True)
-        modules = np.array(qr.get_matrix(), dtype=bool)
+        modules = _qr_modules(text, _EC[s.qr_ec])
         self._print_line(feed=False)
         self._block(np.kron(modules, np.ones((s.qr_module, s.qr_module), bool)))
         self.receipt.qr_codes.append(text)
@@ -331,6 +325,25 @@ class EscPosRenderer:
         return self.receipt
 
 
+@lru_cache(maxsize=4096)
+def _glyph(font: ImageFont.FreeTypeFont, ch: str, width: int, height: int) -> np.ndarray:
+    """One character in its cell (Font A's 12 x 24, 24 x 24 for Kanji; scaled for bigger sizes)."""
+    cell = Image.new("L", (width, height), 255)
+    glyph = Image.new("L", (KANJI_W if width >= KANJI_W else ANK_W, CELL_H), 255)
+    ImageDraw.Draw(glyph).text((0, 1), ch, font=font, fill=0)
+    cell.paste(glyph.resize((width, height)), (0, 0))
+    return np.asarray(cell) < 128
+
+
+@lru_cache(maxsize=64)
+def _qr_modules(text: str, ec: int) -> np.ndarray:
+    """The symbol the printer's encoder makes of ``text``: smallest version, automatic modes."""
+    qr = qrcode.QRCode(error_correction=ec, box_size=1, border=0)
+    qr.add_data(text)
+    qr.make(fit=True)
+    return np.array(qr.get_matrix(), dtype=bool)
+
+
 def _unpack(bits: bytes, width_bytes: int, height: int) -> np.ndarray:
     """Raster bytes (MSB first, 1 = black) as rows of booleans."""
     array = np.frombuffer(bytes(bits), np.uint8).reshape(height, width_bytes)
@@ -352,6 +365,11 @@ _COMMANDS = {
     (FS, 0x2E): ("FS .", EscPosRenderer._kanji_off),
     (FS, 0x43): ("FS C", EscPosRenderer._kanji_system),
 }
+
+
+@lru_cache(maxsize=1)
+def _font() -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(find_japanese_font()), CELL_H - 2)
 
 
 def render(profile: PrinterProfile, data: bytes) -> Receipt:

@@ -20,7 +20,7 @@ from voucher_helpers import (
 )
 
 from drivers.printer import PrinterError, ReceiptPrinter, open_printer, parse_connection
-from drivers.printer.job import PrintJob, qr_module_dots
+from drivers.printer.job import PrintJob, qr_module_dots, qr_symbol
 from drivers.printer.voucher import print_voucher, voucher_job
 from drivers.profiles import ProfileError, load_profile
 
@@ -90,6 +90,7 @@ def test_the_qr_with_its_quiet_zone_fits_the_paper(name):
     profile = printer_profile(name)
     _, text = issue(point_code="142018-ABCDEFGHIJKLMNOP", amount=1_000_000_000)
     module = qr_module_dots(profile, text)
+    assert qr_symbol(text).shape == (53, 53)  # version 9 (the qrcode library agrees: test_voucher_codec)
     assert (53 + 8) * module <= profile.paper.print_width_dots
     assert 0.5 <= module * 25.4 / profile.paper.dpi <= 0.9  # mm per module: readable by a webcam
 
