@@ -39,9 +39,9 @@ def test_a_printed_voucher_reads_back_as_the_same_voucher(name):
 
 
 def test_zxing_reads_what_zbar_cannot():
-    printed = print_voucher_on("epson-tm-t88vi")
+    printed = print_voucher_on("epson-tm-t20ii")
     paper = np.asarray(printed.paper.image)
-    readers = [Decoder().decode(degraded(paper, printed.qr_box, seed)[0])[0].decoder for seed in range(4)]
+    readers = [Decoder().decode(degraded(paper, printed.qr_box, seed)[0])[0].decoder for seed in range(2)]
     assert "zbar" in readers and "zxing" in readers
 
 
