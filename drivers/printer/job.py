@@ -129,9 +129,8 @@ def qr_module_dots(profile: PrinterProfile, data: str) -> int:
 
 def qr_image(data: str, module: int) -> Image.Image:
     """The QR code as a 1-bit image, ``module`` dots a module, quiet zone of 4 modules included."""
-    dark = np.pad(qr_symbol(data), QR_QUIET_ZONE, constant_values=False)
-    dots = np.kron(dark, np.ones((module, module), dtype=bool))
-    return Image.fromarray(~dots)  # mode "1": True is white
+    light = Image.fromarray(~np.pad(qr_symbol(data), QR_QUIET_ZONE, constant_values=False))  # "1": True white
+    return light.resize((light.width * module, light.height * module), Image.Resampling.NEAREST)
 
 
 @lru_cache(maxsize=512)
