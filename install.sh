@@ -16,8 +16,10 @@ for arg in "$@"; do
 done
 
 # Debian packages: Python to build the venv, PC/SC for the card reader (pyscard builds
-# against libpcsclite with swig), zbar for QR decoding.
-packages=(python3 python3-venv python3-dev build-essential pcscd libpcsclite-dev swig libzbar0)
+# against libpcsclite with swig), zbar for QR decoding, a Japanese font (IPA Gothic) for
+# receipts on printers without a Kanji font (the text is printed as an image).
+packages=(python3 python3-venv python3-dev build-essential pcscd libpcsclite-dev swig libzbar0
+          fonts-ipafont-gothic)
 if [ "$kiosk" = 1 ]; then
   packages+=(libccid)               # USB CCID card readers
 else

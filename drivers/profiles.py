@@ -107,6 +107,39 @@ class PrinterProfile(_Strict):
     paper: Paper
     text: TextSettings
     memory: MemorySettings | None = None
+    qr: Literal["native", "image"] | None = Field(
+        default=None,
+        description="QR codes: 'native' (GS ( k, drawn by the printer) or 'image' (drawn here, sent as a "
+        "raster image); default: native where the python-escpos profile has qrCode",
+    )
+    image_command: Literal["raster", "graphics"] = Field(
+        default="raster", description="images: 'raster' (GS v 0, every model) or 'graphics' (GS ( L)"
+    )
+
+    @property
+    def native_qr(self) -> bool:
+        """Whether QR codes are sent as GS ( k for the printer to draw."""
+        if self.qr is not None:
+            return self.qr == "native"
+        return bool(escpos_profiles()[self.escpos_profile].get("features", {}).get("qrCode"))
+
+    @model_validator(mode="after")
+    def _graphics_supported(self) -> PrinterProfile:
+        known = escpos_profiles()
+        if self.escpos_profile not in known:
+            return self  # _matches_escpos names the unknown profile
+        features = known[self.escpos_profile].get("features", {})
+        if self.qr == "native" and not features.get("qrCode"):
+            raise ValueError(
+                f"qr: 'native', but python-escpos profile {self.escpos_profile} has no QR command"
+            )
+        needed = {"raster": "bitImageRaster", "graphics": "graphics"}[self.image_command]
+        if not features.get(needed):
+            raise ValueError(
+                f"image_command: {self.image_command!r} needs {needed}, which python-escpos profile "
+                f"{self.escpos_profile} does not have"
+            )
+        return self
 
     @model_validator(mode="after")
     def _matches_escpos(self) -> PrinterProfile:

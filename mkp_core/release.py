@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from packaging.version import InvalidVersion, Version
 
 from mkp_core.errors import MkpError
+from mkp_core.keyring import KeyRing, KeyRingError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")  # a plain file name: no folders, no '..'
@@ -211,18 +212,7 @@ def verify_manifest(
     The same version as installed is allowed (re-install after a failed update); an older
     one is refused, so a captured old manifest cannot roll a terminal back to a known bug.
     """
-    try:
-        operator_key.verify(signature, manifest)
-    except InvalidSignature:
-        raise ReleaseError(
-            "bad_signature", "release manifest signature does not verify with the operator key"
-        ) from None
-    parsed = parse_manifest(manifest)
-    if installed_version is not None and parse_version(parsed.version) < _installed_order(installed_version):
-        raise ReleaseError(
-            "downgrade", f"release {parsed.version} is older than the installed {installed_version}; refused"
-        )
-    return parsed
+    return verify_with_any(manifest, signature, [operator_key], installed_version)
 
 
 def verify_with_any(
@@ -231,21 +221,30 @@ def verify_with_any(
     operator_keys: Iterable[ed25519.Ed25519PublicKey],
     installed_version: str | None = None,
 ) -> Manifest:
-    """:func:`verify_manifest` with the first of the operator's release keys that signed it.
+    """:func:`verify_manifest` with whichever of the operator's release keys signed it.
 
-    Several keys are configured while a release key is rotated. Only a signature that no key
-    verifies is ``bad_signature``; any other refusal (bad manifest, downgrade) is the answer.
+    Several keys are configured while a release key is rotated; which one signed is the key
+    ring's question (:class:`mkp_core.keyring.KeyRing`, shared with the voucher keys). Only a
+    signature that no key verifies is ``bad_signature``; any other refusal (bad manifest,
+    downgrade) is the answer.
     """
     keys = list(operator_keys)
     if not keys:
         raise ReleaseError("no_release_key", "no operator release key is configured")
-    for key in keys[:-1]:
-        try:
-            return verify_manifest(manifest, signature, key, installed_version)
-        except ReleaseError as e:
-            if e.code != "bad_signature":
-                raise
-    return verify_manifest(manifest, signature, keys[-1], installed_version)
+    try:
+        ring = KeyRing(keys)
+    except KeyRingError as exc:
+        raise ReleaseError("bad_release_key", f"operator release keys: {exc}") from None
+    if ring.signer(signature, manifest) is None:
+        raise ReleaseError(
+            "bad_signature", "release manifest signature does not verify with the operator key"
+        )
+    parsed = parse_manifest(manifest)
+    if installed_version is not None and parse_version(parsed.version) < _installed_order(installed_version):
+        raise ReleaseError(
+            "downgrade", f"release {parsed.version} is older than the installed {installed_version}; refused"
+        )
+    return parsed
 
 
 def verify_file(manifest: Manifest, path: str | os.PathLike[str], name: str | None = None) -> ReleaseFile:

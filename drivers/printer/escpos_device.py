@@ -22,7 +22,8 @@ from escpos.constants import QR_ECLEVEL_M
 from escpos.exceptions import DeviceNotFoundError
 from escpos.exceptions import Error as EscposError
 
-from mkp_core.errors import MkpError
+from drivers.printer.errors import PrinterError
+from drivers.printer.japanese import shift_jis
 
 if TYPE_CHECKING:
     from drivers.profiles import PrinterProfile
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
 KANJI_ON = b"\x1c\x26"  # FS &
 KANJI_SHIFT_JIS = b"\x1c\x43\x01"  # FS C 1
 KANJI_OFF = b"\x1c\x2e"  # FS .
-
-
-class PrinterError(MkpError):
-    """The printer cannot be used. ``code``: bad_connection, offline, not_writable, unsupported, no_kanji."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +88,16 @@ class ReceiptPrinter:
     def __enter__(self) -> ReceiptPrinter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            self.close()
+        except PrinterError:
+            if exc_type is None:
+                raise  # a failure while closing is the news; on top of another, it is not
 
     def close(self) -> None:
-        """Close the connection (flushes a file printer)."""
-        self.device.close()
+        """Close the connection (flushes a file printer): ``offline`` if what was sent is lost."""
+        self._guard(lambda: self.device.close())
 
     def _guard(self, action):
         try:
@@ -126,12 +127,7 @@ class ReceiptPrinter:
             raise PrinterError(
                 "no_kanji", f"{self.profile.model} has no Kanji font (profile {self.profile.id})"
             )
-        try:
-            data = text.encode("cp932")
-        except UnicodeEncodeError as exc:
-            raise PrinterError(
-                "no_kanji", f"{text[exc.start : exc.end]!r} is not in the printer's Shift JIS set"
-            ) from None
+        data = shift_jis(text)
 
         def act() -> None:
             self.device.set(align=align)
@@ -147,6 +143,14 @@ class ReceiptPrinter:
     def cut(self) -> None:
         """Feed past the tear bar and cut (full cut where the model has one)."""
         self._guard(lambda: self.device.cut())
+
+    def send(self, job: bytes) -> None:
+        """Send a whole job (see :class:`drivers.printer.job.PrintJob`) in one write.
+
+        One write: the printer gets the receipt whole or the caller gets ``offline`` (and can void
+        what the receipt stood for); never half a voucher followed by a silent failure.
+        """
+        self._guard(lambda: self.device._raw(job))
 
 
 def open_printer(profile: PrinterProfile, spec: str, *, timeout: float = 5.0) -> ReceiptPrinter:

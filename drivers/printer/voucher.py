@@ -1,0 +1,90 @@
+"""The paper point voucher as printed: what it says, laid out for 58 and 80 mm receipt paper.
+
+The printer module knows nothing of the ledger or the codec: the caller (the server's batch
+issue, a street-office kiosk) hands it a :class:`VoucherReceipt` of plain data, the QR text it
+already signed included. If :func:`print_voucher` raises :class:`PrinterError`, nothing usable
+came out of the printer (the job is one write), and the caller voids the voucher.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from drivers.printer.errors import PrinterError
+from drivers.printer.escpos_device import ReceiptPrinter
+from drivers.printer.job import PrintJob
+from drivers.profiles import PrinterProfile
+
+TITLE = "ポイント利用券"
+PLACES_HEADING = "ご利用いただけるお店・施設"
+ONCE = "この券は1回限り有効です。おつりは出ません。"
+_QR_TEXT = re.compile(r"[0-9A-Z $%*+\-./:]{1,300}")  # the QR's alphanumeric mode
+
+
+@dataclass(frozen=True)
+class VoucherReceipt:
+    """What a voucher receipt shows. Plain data: any caller can fill it in."""
+
+    qr_text: str  # the signed voucher text, e.g. "MKP1:..."
+    municipality: str  # 横須賀市
+    amount: int  # points, a whole number
+    expires_on: date  # the last day it can be used
+    places: tuple[str, ...]  # where it can be used
+    serial_text: str  # the serial, grouped for reading: 7K3M-Q9XD-2RWB-F0TE
+    point_name: str = ""  # an event's points: よこすか開国祭ポイント
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.qr_text, str) or not _QR_TEXT.fullmatch(self.qr_text):
+            raise PrinterError(
+                "invalid_receipt",
+                "qr_text must be 1-300 characters of the QR alphanumeric set (0-9 A-Z $%*+-./: )",
+            )
+        if type(self.amount) is not int or self.amount < 1:
+            raise PrinterError(
+                "invalid_receipt", f"amount must be a whole number of points, not {self.amount!r}"
+            )
+        if not isinstance(self.expires_on, date):
+            raise PrinterError("invalid_receipt", "expires_on must be a date")
+        if (
+            isinstance(self.places, str)
+            or not self.places
+            or not all(isinstance(p, str) and p for p in self.places)
+        ):
+            raise PrinterError(
+                "invalid_receipt", "places must name at least one place where the voucher is good"
+            )
+        for name in ("municipality", "serial_text"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise PrinterError("invalid_receipt", f"{name} must not be empty")
+
+
+def voucher_job(profile: PrinterProfile, receipt: VoucherReceipt) -> PrintJob:
+    """The voucher as one print job for ``profile``: text, QR code, serial, cut."""
+    job = PrintJob(profile)
+    job.text(receipt.municipality, align="center", big=True)
+    job.text(TITLE, align="center")
+    if receipt.point_name:
+        job.text(receipt.point_name, align="center")
+    job.text(f"{receipt.amount:,}ポイント", align="center", big=True)
+    day = receipt.expires_on
+    job.text(f"有効期限 {day.year}年{day.month}月{day.day}日まで", align="center")
+    job.feed()
+    job.text(PLACES_HEADING)
+    for place in receipt.places:
+        job.text(f"・{place}")
+    job.feed()
+    job.qr(receipt.qr_text)
+    job.feed()
+    job.text(receipt.serial_text, align="center")
+    job.text(ONCE, align="center")
+    job.cut()
+    return job
+
+
+def print_voucher(printer: ReceiptPrinter, receipt: VoucherReceipt) -> int:
+    """Print one voucher in one write; return the bytes sent. ``PrinterError`` if it did not go out."""
+    data = voucher_job(printer.profile, receipt).data
+    printer.send(data)
+    return len(data)
