@@ -35,3 +35,35 @@ def test_empty_database_has_no_revision(database_url):
     with fresh.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM transfers")).scalar_one() == 0
     fresh.dispose()
+
+
+def test_upgrade_to_mykey_keeps_places_and_their_terminals(database_url):
+    """0004 adds places.service_code; on SQLite a table copy would have dropped the places that
+    terminals refer to (refused by the foreign keys): the column is added in place."""
+    old = make_engine(database_url)
+    migrate.upgrade(old, "0003")
+    with write(old) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO municipalities (code, name, prefecture, kana, kind, created_at) "
+                "VALUES ('142018', '横須賀市', '神奈川県', 'ヨコスカシ', 'city', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO places (id, name, kind, municipality_code, created_at) "
+                "VALUES ('yokosuka-museum', '横須賀美術館', 'museum', '142018', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO terminals (id, place_id, name, status, created_at) "
+                "VALUES ('t0123456789ab', 'yokosuka-museum', 'counter 1', 'pending', CURRENT_TIMESTAMP)"
+            )
+        )
+    assert migrate.upgrade(old) == migrate.head_revision()
+    with read(old) as conn:
+        place = conn.execute(text("SELECT id, service_code FROM places")).one()
+        assert tuple(place) == ("yokosuka-museum", None)
+        assert conn.execute(text("SELECT place_id FROM terminals")).scalar_one() == "yokosuka-museum"
+    old.dispose()
