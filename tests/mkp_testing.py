@@ -315,3 +315,18 @@ def migrate(engine: Engine) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", record)
     _SCHEMA_STATEMENTS[dialect] = sent
+
+
+def tables_snapshot(engine: Engine) -> dict[str, list]:
+    """Every row of every table, in a stable order: what 'nothing changed' is compared by."""
+    from sqlalchemy import inspect, text
+
+    from server.db.engine import read
+
+    names = sorted(inspect(engine).get_table_names())
+    out: dict[str, list] = {}
+    with read(engine) as conn:
+        for name in names:
+            rows = conn.execute(text(f'SELECT * FROM "{name}"')).all()
+            out[name] = sorted(tuple(str(v) for v in r) for r in rows)
+    return out

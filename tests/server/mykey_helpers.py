@@ -195,18 +195,3 @@ def configure(app: Flask, ca: TestCA) -> None:
     app.extensions["mkp.config"] = replace(config, jpki_anchor_files=str(ca.cert_path))
     for cached in ("mkp.trust", "mkp.crls"):
         app.extensions.pop(cached, None)
-
-
-def tables_snapshot(engine: Any) -> dict[str, list]:
-    """Every row of every table, in a stable order: what 'nothing changed' is compared by."""
-    from sqlalchemy import inspect, text
-
-    from server.db.engine import read
-
-    names = sorted(inspect(engine).get_table_names())
-    out: dict[str, list] = {}
-    with read(engine) as conn:
-        for name in names:
-            rows = conn.execute(text(f'SELECT * FROM "{name}"')).all()
-            out[name] = sorted(tuple(str(v) for v in r) for r in rows)
-    return out

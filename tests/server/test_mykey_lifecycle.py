@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from mykey_helpers import tables_snapshot
+from mkp_testing import tables_snapshot
 from terminal_helpers import error_code
 
 from mkp_core.cardproof import certificate_sha256

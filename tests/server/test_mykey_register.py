@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from mykey_helpers import tables_snapshot
+from mkp_testing import tables_snapshot
 from terminal_helpers import error_code
 
 from drivers.card.virtual.ca import TestCA
