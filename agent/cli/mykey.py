@@ -7,11 +7,13 @@ server. ``lookup`` and ``confirm-link`` are the terminal's own calls (signed wit
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -30,28 +32,59 @@ from mkp_core.ids import validate_local_service_id, validate_service_code
 PROG = "mkp-agent mykey"
 
 
-def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
-    f = click.option(
+@dataclass(frozen=True)
+class HolderOptions:
+    """What every holder command takes: where the server is, which reader, the PIN, the output."""
+
+    server: str | None
+    home: Path | None
+    reader: str | None
+    pin: str | None
+    pin_stdin: bool
+    ask_pin: bool
+    as_json: bool
+
+    def api(self) -> ApiClient:
+        if self.server:
+            return ApiClient(self.server)
+        if self.home is not None:
+            url = read_agent_toml(Home(self.home)).get("server", {}).get("url")
+            if url:
+                return ApiClient(url)
+        raise click.UsageError("which server? give --server URL (or --home DIR of an enrolled terminal)")
+
+    def pins(self, *names: str) -> list[str]:
+        return read_pins(self.pin, self.pin_stdin, self.ask_pin, names or ("PIN",))
+
+    def fail(self, e: BaseException) -> NoReturn:
+        fail(e, self.as_json, PROG)
+
+    def done(self, result: dict[str, Any], text: str) -> None:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2) if self.as_json else text)
+
+
+_HOLDER_FIELDS = ("server", "home", "reader", "pin", "pin_stdin", "ask_pin", "as_json")
+
+
+def holder_command(f: Callable[..., None]) -> click.Command:
+    """A `mkp-agent mykey` command: the holder options come to ``f`` as one ``HolderOptions``."""
+
+    @functools.wraps(f)
+    def command(**kwargs: Any) -> None:
+        options = HolderOptions(**{name: kwargs.pop(name) for name in _HOLDER_FIELDS})
+        f(options, **kwargs)
+
+    command = click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+    command = click.option(
         "--reader", default=None, help="Reader name (or a unique part); default: the first card found."
-    )(f)
-    f = click.option(
+    )(command)
+    command = click.option(
         "--home",
         type=click.Path(file_okay=False, path_type=Path),
         help="A terminal's folder: use its server (a kiosk helping a resident).",
-    )(f)
-    f = click.option("--server", envvar="MKP_SERVER", help="The server's URL (at home).")(f)
-    return pin_options(f)
-
-
-def _holder_api(server: str | None, home: Path | None) -> ApiClient:
-    if server:
-        return ApiClient(server)
-    if home is not None:
-        url = read_agent_toml(Home(home)).get("server", {}).get("url")
-        if url:
-            return ApiClient(url)
-    raise click.UsageError("which server? give --server URL (or --home DIR of an enrolled terminal)")
+    )(command)
+    command = click.option("--server", envvar="MKP_SERVER", help="The server's URL (at home).")(command)
+    return mykey.command(epilog=EXIT_CODES_HELP)(pin_options(command))
 
 
 @contextmanager
@@ -65,27 +98,28 @@ def _cards(readers: list[str | None], pins: list[str]) -> Iterator[list[ProvingC
         ]
 
 
-def _done(result: dict[str, Any], as_json: bool, text: str) -> None:
-    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else text)
-
-
-def _holder_command(
+def _with_card(
+    o: HolderOptions,
     work: Callable[[MyKeyClient, ProvingCard], dict[str, Any]],
     text: Callable[[dict[str, Any]], str],
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pins: tuple[str | None, bool, bool],
-    as_json: bool,
 ) -> None:
+    """Open the card with its PIN, do ``work`` with the server, print the answer (or fail)."""
     try:
-        api = _holder_api(server, home)
-        pin = read_pins(*pins)[0]
-        with _cards([reader], [pin]) as (card,):
+        api = o.api()
+        (pin,) = o.pins()
+        with _cards([o.reader], [pin]) as (card,):
             result = work(MyKeyClient(api), card)
     except HANDLED as e:
-        fail(e, as_json, PROG)
-    _done(result, as_json, text(result))
+        o.fail(e)
+    o.done(result, text(result))
+
+
+def _checked(o: HolderOptions, check: Callable[[str], str], value: str) -> str:
+    """A rule applied before the card is touched (a bad ID is refused without spending a try)."""
+    try:
+        return check(value)
+    except MkpError as e:
+        o.fail(e)
 
 
 @click.group()
@@ -93,239 +127,110 @@ def mykey() -> None:
     """Your MyKey ID, with your My Number card: register, link services, renew, suspend."""
 
 
-@mykey.command(epilog=EXIT_CODES_HELP)
-@_server_options
 @click.option(
     "--id", "chosen", help="An 8-character ID of your own (letters and digits); default: a random one."
 )
 @click.option("--home-municipality", help="Where converted points go when you name none (6-digit code).")
-def register(
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pin: str | None,
-    pin_stdin: bool,
-    ask_pin: bool,
-    as_json: bool,
-    chosen: str | None,
-    home_municipality: str | None,
-) -> None:
+@holder_command
+def register(o: HolderOptions, chosen: str | None, home_municipality: str | None) -> None:
     """Create the MyKey ID of the card in the reader (a card that has one gets it back)."""
     if chosen is not None:
-        try:
-            rules.validate_chosen(chosen)  # refused here, before the card is even touched
-        except rules.InvalidMyKeyId as e:
-            fail(e, as_json, PROG)
+        _checked(o, rules.validate_chosen, chosen)
 
     def text(r: dict[str, Any]) -> str:
         return f"MyKey ID {r['mykey_id']}" + (
             " (new)" if r["created"] else " (this card's, registered before)"
         )
 
-    _holder_command(
-        lambda c, card: c.register(card, chosen, home_municipality),
-        text,
-        server,
-        home,
-        reader,
-        (pin, pin_stdin, ask_pin),
-        as_json,
-    )
+    _with_card(o, lambda c, card: c.register(card, chosen, home_municipality), text)
 
 
 def _show_text(r: dict[str, Any]) -> str:
-    lines = [
-        f"MyKey ID {r['mykey_id']}: {r['status']}"
-        + (f" ({r['suspend_reason']})" if r.get("suspend_reason") else "")
-    ]
+    reason = f" ({r['suspend_reason']})" if r.get("suspend_reason") else ""
+    lines = [f"MyKey ID {r['mykey_id']}: {r['status']}{reason}"]
     lines += [
         f"  {x['service']:<12} {x['local_id']:<20} {x['status']}  {x['name']}" for x in r.get("links", [])
     ]
     return "\n".join(lines)
 
 
-@mykey.command(epilog=EXIT_CODES_HELP)
-@_server_options
-def show(
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pin: str | None,
-    pin_stdin: bool,
-    ask_pin: bool,
-    as_json: bool,
-) -> None:
+@holder_command
+def show(o: HolderOptions) -> None:
     """Your MyKey ID, its state and the services linked to it."""
-    _holder_command(
-        lambda c, card: c.show(card), _show_text, server, home, reader, (pin, pin_stdin, ask_pin), as_json
-    )
+    _with_card(o, lambda c, card: c.show(card), _show_text)
 
 
-@mykey.command("change-id", epilog=EXIT_CODES_HELP)
 @click.argument("new_id")
-@_server_options
-def change_id(
-    new_id: str,
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pin: str | None,
-    pin_stdin: bool,
-    ask_pin: bool,
-    as_json: bool,
-) -> None:
+@holder_command
+def change_id(o: HolderOptions, new_id: str) -> None:
     """Change your MyKey ID to one of your own (a limited number of times; your points stay)."""
-    try:
-        rules.validate_chosen(new_id)
-    except rules.InvalidMyKeyId as e:
-        fail(e, as_json, PROG)
-    _holder_command(
+    _checked(o, rules.validate_chosen, new_id)
+    _with_card(
+        o,
         lambda c, card: c.change_id(card, new_id),
         lambda r: f"MyKey ID {r['mykey_id']} ({r['changes_left']} change(s) left)",
-        server,
-        home,
-        reader,
-        (pin, pin_stdin, ask_pin),
-        as_json,
     )
 
 
-def _service_args(service: str, local_id: str | None, as_json: bool) -> str:
-    try:
-        code = validate_service_code(service.upper())
-        if local_id is not None:
-            validate_local_service_id(local_id)
-    except MkpError as e:
-        fail(e, as_json, PROG)
-    return code
-
-
-@mykey.command(epilog=EXIT_CODES_HELP)
-@click.argument("service")
 @click.argument("local_id")
-@_server_options
-def link(
-    service: str,
-    local_id: str,
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pin: str | None,
-    pin_stdin: bool,
-    ask_pin: bool,
-    as_json: bool,
-) -> None:
+@click.argument("service")
+@holder_command
+def link(o: HolderOptions, service: str, local_id: str) -> None:
     """Link your number LOCAL_ID at SERVICE, such as A1 789: its terminals then know you by your card."""
-    code = _service_args(service, local_id, as_json)
+    code = _checked(o, validate_service_code, service.upper())
+    _checked(o, validate_local_service_id, local_id)
 
     def text(r: dict[str, Any]) -> str:
-        pending = (
-            " (waits for the staff of " + r["name"] + " to confirm it)" if r["status"] == "pending" else ""
-        )
+        pending = f" (waits for the staff of {r['name']} to confirm it)" if r["status"] == "pending" else ""
         return f"linked {r['service']}: {r['local_id']}{pending}"
 
-    _holder_command(
-        lambda c, card: c.link(card, code, local_id),
-        text,
-        server,
-        home,
-        reader,
-        (pin, pin_stdin, ask_pin),
-        as_json,
-    )
+    _with_card(o, lambda c, card: c.link(card, code, local_id), text)
 
 
-@mykey.command(epilog=EXIT_CODES_HELP)
 @click.argument("service")
-@_server_options
-def unlink(
-    service: str,
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pin: str | None,
-    pin_stdin: bool,
-    ask_pin: bool,
-    as_json: bool,
-) -> None:
+@holder_command
+def unlink(o: HolderOptions, service: str) -> None:
     """Remove the link to SERVICE."""
-    code = _service_args(service, None, as_json)
-    _holder_command(
-        lambda c, card: c.unlink(card, code),
-        lambda r: f"unlinked {r['service']} ({r['local_id']})",
-        server,
-        home,
-        reader,
-        (pin, pin_stdin, ask_pin),
-        as_json,
+    code = _checked(o, validate_service_code, service.upper())
+    _with_card(
+        o, lambda c, card: c.unlink(card, code), lambda r: f"unlinked {r['service']} ({r['local_id']})"
     )
 
 
-@mykey.command(epilog=EXIT_CODES_HELP)
-@_server_options
-def suspend(
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pin: str | None,
-    pin_stdin: bool,
-    ask_pin: bool,
-    as_json: bool,
-) -> None:
+@holder_command
+def suspend(o: HolderOptions) -> None:
     """Suspend your MyKey ID now (only the municipal office can resume it)."""
-    _holder_command(
+    _with_card(
+        o,
         lambda c, card: c.suspend(card),
         lambda r: f"MyKey ID {r['mykey_id']} is suspended; ask the municipal office to resume it",
-        server,
-        home,
-        reader,
-        (pin, pin_stdin, ask_pin),
-        as_json,
     )
 
 
-@mykey.command(epilog=EXIT_CODES_HELP)
-@_server_options
 @click.option(
     "--code", help="The renewal code the municipal office gave you (then only the new card is needed)."
 )
 @click.option(
     "--old-reader", help="The reader holding the old card (both cards present; its PIN is asked first)."
 )
-def renew(
-    server: str | None,
-    home: Path | None,
-    reader: str | None,
-    pin: str | None,
-    pin_stdin: bool,
-    ask_pin: bool,
-    as_json: bool,
-    code: str | None,
-    old_reader: str | None,
-) -> None:
+@holder_command
+def renew(o: HolderOptions, code: str | None, old_reader: str | None) -> None:
     """Move your MyKey ID to a new card (in --reader): with the old card too, or a renewal code."""
     if (code is None) == (old_reader is None):
         raise click.UsageError("give either --code CODE or --old-reader READER (with the old card in it)")
     try:
-        api = _holder_api(server, home)
-        client = MyKeyClient(api)
+        client = MyKeyClient(o.api())
         if code is not None:
-            (new_pin,) = read_pins(pin, pin_stdin, ask_pin, ("PIN of the new card",))
-            with _cards([reader], [new_pin]) as (new,):
+            (new_pin,) = o.pins("PIN of the new card")
+            with _cards([o.reader], [new_pin]) as (new,):
                 result = client.renew_with_code(new, code)
         else:
-            old_pin, new_pin = read_pins(
-                pin, pin_stdin, ask_pin, ("PIN of the old card", "PIN of the new card")
-            )
-            with _cards([old_reader, reader], [old_pin, new_pin]) as (old, new):
+            pins = o.pins("PIN of the old card", "PIN of the new card")
+            with _cards([old_reader, o.reader], pins) as (old, new):
                 result = client.renew_with_old_card(old, new)
     except HANDLED as e:
-        fail(e, as_json, PROG)
-    _done(
-        result,
-        as_json,
-        f"MyKey ID {result['mykey_id']} now works with the new card; the old one no longer does",
-    )
+        o.fail(e)
+    o.done(result, f"MyKey ID {result['mykey_id']} now works with the new card; the old one no longer does")
 
 
 # --- the terminal's own calls --------------------------------------------------------------------
@@ -360,6 +265,7 @@ def _terminal_command(
     work: Callable[[TerminalLookups, ProvingCard], dict[str, Any]],
     prog: str,
 ) -> dict[str, Any]:
+    """Open the terminal and the card, check the card locally, then ``work`` with the server."""
     try:
         t, lookups = _terminal_lookups(home)
         (pin,) = read_pins(*pins)
@@ -392,7 +298,7 @@ def confirm_link(
     r = _terminal_command(
         home, reader, (pin, pin_stdin, ask_pin), as_json, lambda lk, card: lk.confirm_link(card), PROG
     )
-    _done(r, as_json, f"{r['service']}: {r['local_id']} confirmed")
+    _echo(r, as_json, f"{r['service']}: {r['local_id']} confirmed")
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -407,4 +313,8 @@ def lookup(
     r = _terminal_command(
         home, reader, (pin, pin_stdin, ask_pin), as_json, lambda lk, card: lk.lookup(card), "mkp-agent lookup"
     )
-    _done(r, as_json, f"{r['service']}: {r['service_id']}")
+    _echo(r, as_json, f"{r['service']}: {r['service_id']}")
+
+
+def _echo(result: dict[str, Any], as_json: bool, text: str) -> None:
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2) if as_json else text)
