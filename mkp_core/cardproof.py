@@ -41,10 +41,16 @@ RENEW = "renew"
 SUSPEND = "suspend"
 LOOKUP = "lookup"
 CONFIRM_LINK = "confirm-link"
+SPEND = "spend"
+BALANCE = "balance"
+REFUND = "refund"
+#: A spend taken while the server could not be reached: the card signs the transaction itself
+#: (the challenge is the transaction's client id, which the ledger takes once).
+OFFLINE_SPEND = "offline-spend"
 #: Purposes a holder asks for at home (no terminal); the rest only a terminal may ask for.
 HOLDER_PURPOSES = (REGISTER, CHANGE_ID, SHOW, LINK, UNLINK, RENEW, SUSPEND)
-TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK)
-PURPOSES = HOLDER_PURPOSES + TERMINAL_PURPOSES
+TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND)
+PURPOSES = HOLDER_PURPOSES + TERMINAL_PURPOSES + (OFFLINE_SPEND,)
 
 #: Largest certificate accepted (a JPKI user certificate is about 1.5 kB).
 MAX_CERTIFICATE_BYTES = 8192
@@ -78,6 +84,29 @@ def renew_by_old_card_action(other_certificate_sha256: str) -> dict[str, str]:
 
 def renew_by_code_action() -> dict[str, str]:
     return {"by": "renewal-code"}
+
+
+def spend_action(
+    client_id: str,
+    place: str,
+    amount: int | None,
+    item: str | None = None,
+    quantity: int = 1,
+    point_code: str | None = None,
+) -> dict[str, str]:
+    """A spend at ``place``, online or offline: the card consents to this one transaction."""
+    return {
+        "client_id": client_id,
+        "place": place,
+        "amount": "" if amount is None else str(amount),
+        "item": item or "",
+        "quantity": str(quantity),
+        "point_code": point_code or "",
+    }
+
+
+def refund_action(transfer_id: int, client_id: str) -> dict[str, str]:
+    return {"transfer": str(transfer_id), "client_id": client_id}
 
 
 class CardProofError(FixedCodeError):

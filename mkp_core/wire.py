@@ -332,9 +332,13 @@ class Ping(Out):
 
 
 class OfflineLimits(Out):
-    max_spend: int
-    max_total: int
-    max_hours: int
+    """What a terminal may take on a card's word while the server cannot be reached."""
+
+    max_spend: int  # points, one spend
+    max_card_day: int = 5000  # points, one card, one day, at this terminal
+    max_total: int  # points held unsent
+    max_hours: int  # longest time without the server
+    max_crl_hours: int = 48  # oldest CRL cards are checked against
 
 
 class TerminalPlace(Out):

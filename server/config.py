@@ -52,8 +52,10 @@ class ServerConfig:
     crl_source: str = ""
     # What a terminal may do while the server cannot be reached.
     offline_max_spend: int = 3000
+    offline_max_card_day: int = 5000
     offline_max_total: int = 20000
     offline_max_hours: int = 24
+    offline_max_crl_hours: int = 48
 
     @classmethod
     def load(

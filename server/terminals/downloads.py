@@ -43,8 +43,10 @@ def terminal_config():
     c = config()
     offline = {
         "max_spend": c.offline_max_spend,
+        "max_card_day": c.offline_max_card_day,
         "max_total": c.offline_max_total,
         "max_hours": c.offline_max_hours,
+        "max_crl_hours": c.offline_max_crl_hours,
     }
     with read(engine()) as conn:
         payload = service.terminal_config(conn, tid, offline)

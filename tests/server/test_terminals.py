@@ -132,7 +132,13 @@ def test_signed_requests(client, enrolled):
     assert ping.status_code == 200 and ping.json["terminal_id"] == terminal_id
     config = signed(client, key, terminal_id, "/v1/terminal/config")
     assert config.json["place"]["municipality"] == "142018" and config.json["point_codes"] == ["142018"]
-    assert config.json["offline"] == {"max_spend": 3000, "max_total": 20000, "max_hours": 24}
+    assert config.json["offline"] == {
+        "max_spend": 3000,
+        "max_card_day": 5000,
+        "max_total": 20000,
+        "max_hours": 24,
+        "max_crl_hours": 48,
+    }
 
 
 def test_downloads_send_only_what_changed(client, enrolled):

@@ -42,9 +42,14 @@ class DirectChannel(CardChannel):
         self._open = False
 
 
-class _NoWatch(CardWatch):
+class _Watch(CardWatch):
+    def __init__(self, backend: DirectBackend, callback: Callable[[CardEvent], None]) -> None:
+        self.backend = backend
+        self.callback = callback
+
     def stop(self) -> None:
-        pass
+        if self in self.backend.watches:
+            self.backend.watches.remove(self)
 
 
 class DirectBackend(ReaderBackend):
@@ -52,13 +57,18 @@ class DirectBackend(ReaderBackend):
 
     def __init__(self, readers: dict[str, ServedCard | None] | None = None) -> None:
         self.slots: dict[str, ServedCard | None] = dict(readers or {})
+        self.watches: list[_Watch] = []
 
     def insert(self, card: ServedCard, reader: str = "Direct 00") -> None:
         self.slots[reader] = card
         card.power_on()
+        for watch in list(self.watches):
+            watch.callback(CardEvent("inserted", reader, card.atr))
 
     def remove(self, reader: str = "Direct 00") -> None:
         self.slots[reader] = None
+        for watch in list(self.watches):
+            watch.callback(CardEvent("removed", reader))
 
     def readers(self) -> list[str]:
         return list(self.slots)
@@ -77,4 +87,6 @@ class DirectBackend(ReaderBackend):
         return DirectChannel(card, reader)
 
     def watch(self, callback: Callable[[CardEvent], None]) -> CardWatch:
-        return _NoWatch()
+        watch = _Watch(self, callback)
+        self.watches.append(watch)
+        return watch

@@ -1,0 +1,76 @@
+"""Offline limits: how much the counter may take, on the card's word alone, while the server is away.
+
+The server sets them in the terminal's config (``offline``): the most for one spend, the most one
+card may spend here offline in a day, the most the terminal may hold unsent, the longest it may go
+without the server, and the oldest CRL a card may be checked against. A spend past any of them is
+refused at the counter with a clear reason, and nothing is queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from mkp_core.errors import Forbidden
+
+DEFAULTS = {
+    "max_spend": 3000,
+    "max_card_day": 5000,
+    "max_total": 20000,
+    "max_hours": 24,
+    "max_crl_hours": 48,
+}
+
+
+class OfflineRefused(Forbidden):
+    """A spend the offline limits do not allow (``details`` fill in the counter's message)."""
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(code, message)
+        self.details = details
+
+
+@dataclass(frozen=True)
+class OfflineLimits:
+    max_spend: int
+    max_card_day: int
+    max_total: int
+    max_hours: int
+    max_crl_hours: int
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OfflineLimits:
+        given = config.get("offline") or {}
+        return cls(**{k: int(given.get(k, v)) for k, v in DEFAULTS.items()})
+
+    def check(
+        self,
+        amount: int,
+        card_today: int,
+        pending_total: int,
+        last_contact: datetime | None,
+        crl_this_update: datetime | None,
+        now: datetime,
+    ) -> None:
+        """Refuse (``OfflineRefused``) unless this spend fits every limit."""
+        if last_contact is None or now - last_contact > timedelta(hours=self.max_hours):
+            raise OfflineRefused(
+                "offline_too_long", f"no contact with the server for more than {self.max_hours} h"
+            )
+        if crl_this_update is None or now - crl_this_update > timedelta(hours=self.max_crl_hours):
+            raise OfflineRefused("offline_crl_too_old", f"the CRL here is older than {self.max_crl_hours} h")
+        if amount > self.max_spend:
+            raise OfflineRefused(
+                "offline_limit", f"at most {self.max_spend} points a spend offline", limit=self.max_spend
+            )
+        if card_today + amount > self.max_card_day:
+            left = max(0, self.max_card_day - card_today)
+            raise OfflineRefused(
+                "offline_limit", f"this card may spend {left} more points offline today", limit=left
+            )
+        if pending_total + amount > self.max_total:
+            left = max(0, self.max_total - pending_total)
+            raise OfflineRefused(
+                "offline_limit", f"this terminal may take {left} more points before it syncs", limit=left
+            )

@@ -1,0 +1,168 @@
+"""What the counter says, in Japanese first and in English: one line per outcome, by error code.
+
+Residents at a counter are often elderly and may not have used the card since they got it, so
+each message says what happened and what to do next, in plain words, never a code. The code is
+still sent with it (the page and the logs key on it); the wording lives only here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: code → (Japanese, English). ``{tries}`` and similar are filled from the error's details.
+MESSAGES: dict[str, tuple[str, str]] = {
+    # the card and the reader
+    "no_card": ("カードをカードリーダーに置いてください。", "Please place the card on the card reader."),
+    "card_removed": (
+        "カードが離れました。もう一度カードを置いて、終わるまでそのままにしてください。",
+        "The card was taken away. Place it again and leave it until the end.",
+    ),
+    "no_reader": (
+        "カードリーダーがつながっていません。係の者をお呼びください。",
+        "No card reader is connected. Please call a member of staff.",
+    ),
+    "pcscd_not_running": (
+        "カードリーダーが使えません。係の者をお呼びください。",
+        "The card reader is not working. Please call a member of staff.",
+    ),
+    "reader_error": (
+        "カードリーダーが使えません。係の者をお呼びください。",
+        "The card reader is not working. Please call a member of staff.",
+    ),
+    "not_my_number_card": (
+        "マイナンバーカードではありません。マイナンバーカードを置いてください。",
+        "This is not a My Number card. Please use your My Number card.",
+    ),
+    "invalid_pin_format": ("暗証番号は数字4けたです。", "The PIN is 4 digits."),
+    "wrong_pin": (
+        "暗証番号が違います。あと{tries}回まちがえるとロックされます。",
+        "Wrong PIN. After {tries} more wrong tries the card locks.",
+    ),
+    "pin_blocked": (
+        "暗証番号がロックされています。お住まいの市区町村の窓口で解除してください。",
+        "The PIN is locked. Please have it reset at your municipal office.",
+    ),
+    "card_error": (
+        "カードを読めませんでした。もう一度お試しください。",
+        "The card could not be read. Please try again.",
+    ),
+    "card_command_failed": (
+        "カードを読めませんでした。もう一度お試しください。",
+        "The card could not be read. Please try again.",
+    ),
+    # the card's certificate
+    "certificate_expired": (
+        "カードの電子証明書の有効期限が切れています。市区町村の窓口で更新してください。",
+        "The card's certificate has expired. Please renew it at your municipal office.",
+    ),
+    "certificate_not_yet_valid": (
+        "カードの電子証明書はまだ使えません。",
+        "The card's certificate is not valid yet.",
+    ),
+    "certificate_revoked": (
+        "このカードは使えません（電子証明書が失効しています）。市区町村の窓口にご相談ください。",
+        "This card cannot be used (its certificate is revoked). Please ask your municipal office.",
+    ),
+    "certificate_untrusted": (
+        "このカードの電子証明書を確認できません。",
+        "This card's certificate cannot be verified.",
+    ),
+    "not_user_auth_certificate": (
+        "このカードの電子証明書は使えません。",
+        "This card's certificate cannot be used here.",
+    ),
+    "certificate_replaced": (
+        "新しいカードに切り替わっています。新しいカードをお使いください。",
+        "Your MyKey ID moved to your new card. Please use the new card.",
+    ),
+    "crl_stale": (
+        "ただいまカードを確認できません。しばらくしてからお試しください。",
+        "Cards cannot be checked just now. Please try again later.",
+    ),
+    # the MyKey ID
+    "not_registered": (
+        "マイキーIDがまだありません。係の者にお申し出ください（ここで作れます）。",
+        "This card has no MyKey ID yet. Staff can create one for you here.",
+    ),
+    "mykey_suspended": (
+        "このマイキーIDは利用停止中です。市区町村の窓口にご相談ください。",
+        "This MyKey ID is suspended. Please ask your municipal office.",
+    ),
+    "not_linked": (
+        "このお店のIDがまだ登録されていません。",
+        "Your ID for this shop is not linked yet.",
+    ),
+    "link_pending": (
+        "登録の確認待ちです。係の者にお申し出ください。",
+        "Your link waits for staff to confirm it.",
+    ),
+    # points
+    "insufficient_points": (
+        "ポイントが足りません（残高 {balance}ポイント）。",
+        "Not enough points (balance {balance} points).",
+    ),
+    "points_expired": ("ポイントの有効期限が切れています。", "These points have expired."),
+    "not_allowed_here": (
+        "このポイントはここでは使えません。",
+        "These points cannot be used here.",
+    ),
+    "above_maximum": (
+        "1回にお使いいただけるポイントを超えています。",
+        "That is more than one payment may be.",
+    ),
+    "below_minimum": (
+        "お使いいただけるポイントの最低額に足りません。",
+        "That is less than one payment may be.",
+    ),
+    "refund_too_late": ("払い戻しの期限を過ぎています。", "The time for a refund has passed."),
+    "not_refundable": ("この取引は払い戻しできません。", "This payment cannot be refunded here."),
+    # offline
+    "offline_limit": (
+        "ネットワークにつながっていないため、この金額は受け付けられません（上限 {limit}ポイント）。",
+        "The network is down: this amount cannot be taken now (limit {limit} points).",
+    ),
+    "offline_too_long": (
+        "ネットワークに長くつながっていないため、受け付けられません。係の者をお呼びください。",
+        "The network has been down too long: payments are stopped. Please call staff.",
+    ),
+    "offline_crl_too_old": (
+        "カードの確認情報が古いため、受け付けられません。係の者をお呼びください。",
+        "The card check data is too old: payments are stopped. Please call staff.",
+    ),
+    "offline_not_possible": (
+        "ネットワークにつながっていないため、ただいまご利用いただけません。",
+        "The network is down: this cannot be done just now.",
+    ),
+    "server_unreachable": (
+        "ネットワークにつながっていません。",
+        "The network is not reachable.",
+    ),
+    # the printer
+    "offline": (
+        "レシートを印刷できませんでした（プリンタ）。取引は完了しています。再印刷できます。",
+        "The receipt could not be printed (printer). The payment is done; it can be reprinted.",
+    ),
+    "paper_out": (
+        "レシートの紙がありません。取引は完了しています。紙を入れて再印刷してください。",
+        "The printer is out of paper. The payment is done; add paper and reprint.",
+    ),
+}
+
+GENERIC = (
+    "処理できませんでした。係の者をお呼びください。",
+    "This could not be done. Please call a member of staff.",
+)
+
+
+class _Details(dict[str, Any]):
+    """Details to fill in; one the wording wants and the error did not carry shows as '…'."""
+
+    def __missing__(self, key: str) -> str:
+        return "…"
+
+
+def message(code: str, **details: Any) -> dict[str, str]:
+    """The counter's words for ``code``: ``{"ja": ..., "en": ...}`` (a generic line if unknown)."""
+    ja, en = MESSAGES.get(code, GENERIC)
+    values = _Details(details)
+    return {"ja": ja.format_map(values), "en": en.format_map(values)}

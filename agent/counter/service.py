@@ -1,0 +1,363 @@
+"""The counter's actions: the card in the reader, the server (or the offline queue), the receipt.
+
+Each action is one card session: the certificate is read and checked against the terminal's own
+trust list and CRL, the PIN verified on the card, and the card signs a challenge of the server
+(online) or the transaction itself (offline). One card session at a time: the reader is one.
+
+**Spends never get lost or doubled.** Online, the request is journaled before it is sent; its
+client id is the ledger's idempotency key, so a repeat (after a lost answer, or after the agent
+died and restarted) gets the first result. If the server cannot be reached, the same client id
+goes into the offline queue (on disk before anything prints), within the offline limits; the
+receipt says オフライン取引. :meth:`Counter.sync` sends the queue in batches and records the
+server's answer for each entry exactly once; refusals are final (the server keeps them in its
+exceptions report).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agent import failpoints
+from agent.card_session import ProvingCard, proving_card
+from agent.counter.limits import OfflineLimits, OfflineRefused
+from agent.counter.messages import message
+from agent.counter.receipts import JST, ReceiptPrinting, receipt_body
+from agent.home import read_json, write_atomic
+from agent.queue import ACCEPTED, DONE, REFUSED, VOID, OfflineQueue, day_start
+from agent.terminal import Terminal
+from drivers.card.reader import CardError, CardEvent, ReaderBackend, WrongPinError
+from mkp_core import cardproof, offline
+from mkp_core.certcheck import REFUSAL_CODES, CertStatus, check_certificate
+from mkp_core.client import ApiClient, ApiError, Unreachable
+from mkp_core.errors import Forbidden, MkpError
+
+TERMINAL = "/v1/terminal"
+SYNC_BATCH = 200
+
+
+@dataclass(frozen=True)
+class SpendRequest:
+    amount: int | None
+    item: str | None = None
+    quantity: int = 1
+    point_code: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"quantity": self.quantity}
+        for name in ("amount", "item", "point_code"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+def refusal(e: BaseException) -> dict[str, Any]:
+    """A failed action as the page shows it: the code and the counter's words for it."""
+    code = getattr(e, "code", None) or "error"
+    details: dict[str, Any] = dict(getattr(e, "details", {}) or {})
+    out: dict[str, Any] = {"ok": False, "error": {"code": code}}
+    if isinstance(e, WrongPinError):
+        details["tries"] = e.tries_left
+        out["pin_tries_left"] = e.tries_left
+    out["error"]["message"] = message(code, **details)
+    out["error"]["detail"] = str(e)
+    return out
+
+
+class Counter:
+    """The counter of one enrolled terminal (``backend``: its card reader)."""
+
+    def __init__(
+        self,
+        terminal: Terminal,
+        backend: ReaderBackend,
+        reader: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.terminal = terminal
+        self.backend = backend
+        self.reader = reader
+        self.clock = clock
+        self.api: ApiClient = terminal.client(timeout=5.0)
+        self.queue = OfflineQueue(terminal.home.root / "counter.sqlite3")
+        self.receipts = ReceiptPrinting(terminal.home, queue=self.queue)
+        self._card = threading.Lock()
+        self._contact_file = terminal.home.root / "contact.json"
+        self.online = True  # until a call finds the server away
+        self.card_present = False  # kept by the card watch (see :meth:`watch_cards`)
+        self.language = "ja"
+        self.idle_timeout_s = 60
+        self.zone = JST
+
+    # -- what the page shows ----------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return self.terminal.config()
+
+    @property
+    def place(self) -> dict[str, Any]:
+        return self.config().get("place") or {}
+
+    def last_contact(self) -> datetime | None:
+        """When the server last answered this terminal (kept across restarts)."""
+        data = read_json(self._contact_file) or {}
+        return datetime.fromisoformat(data["at"]) if data.get("at") else None
+
+    def _contacted(self) -> None:
+        self.online = True
+        write_atomic(self._contact_file, f'{{"at": "{self.clock().isoformat()}"}}'.encode())
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A signed request to the server; remembers whether the server answered (a refusal is an answer)."""
+        try:
+            reply = self.api.request(method, path, body)
+        except ApiError:
+            self._contacted()
+            raise
+        except Unreachable:
+            self.online = False
+            raise
+        self._contacted()
+        return reply
+
+    def watch_cards(self) -> Callable[[], None]:
+        """Follow card insertions and removals (for the page); returns the function that stops it."""
+
+        def event(e: CardEvent) -> None:
+            self.card_present = e.kind == "inserted"
+
+        try:
+            self.card_present = any(self._has_card(r) for r in self.backend.readers())
+        except CardError:
+            self.card_present = False
+        watch = self.backend.watch(event)
+        return watch.stop
+
+    def _has_card(self, reader: str) -> bool:
+        if self.reader is not None and self.reader not in reader:
+            return False
+        try:
+            with self._card, self.backend.connect(reader):
+                return True
+        except CardError:
+            return False
+
+    # -- card sessions --------------------------------------------------------------------------
+
+    @contextmanager
+    def _card_session(self, pin: str) -> Iterator[ProvingCard]:
+        """The card opened with its PIN, after the terminal's own check of its certificate."""
+        with self._card, proving_card(self.backend, pin, self.reader) as card:
+            self._check_locally(card)
+            yield card
+
+    def _check_locally(self, card: ProvingCard) -> None:
+        trust = self.terminal.jpki_trust()
+        result = check_certificate(card.certificate, trust, self.terminal.crl_stores(trust), at=self.clock())
+        if result.status not in (CertStatus.VALID, CertStatus.CRL_STALE):
+            raise Forbidden(
+                REFUSAL_CODES[result.status], f"the card's certificate cannot be used: {result.reason}"
+            )
+
+    def _challenge(self, purpose: str) -> str:
+        return str(self._call("POST", f"{TERMINAL}/mykey/challenges", {"purpose": purpose})["challenge"])
+
+    # -- spend ----------------------------------------------------------------------------------
+
+    def spend(
+        self,
+        pin: str,
+        amount: int | None = None,
+        item: str | None = None,
+        quantity: int = 1,
+        point_code: str | None = None,
+    ) -> dict[str, Any]:
+        """Spend points from the card's holder here: online, else offline within the limits."""
+        request = SpendRequest(amount, item, quantity, point_code)
+        client_id = f"{self.terminal.terminal_id}-{uuid.uuid4()}"
+        try:
+            with self._card_session(pin) as card:
+                try:
+                    result, was_offline = self._spend_online(card, request, client_id), False
+                except Unreachable:
+                    result, was_offline = self._spend_offline(card, request, client_id), True
+        except (MkpError, CardError) as e:
+            return refusal(e)
+        return self._finish("spend", result, was_offline)
+
+    def _spend_online(self, card: ProvingCard, request: SpendRequest, client_id: str) -> dict[str, Any]:
+        place = self.place["id"]
+        challenge = self._challenge(cardproof.SPEND)
+        action = cardproof.spend_action(
+            client_id, place, request.amount, request.item, request.quantity, request.point_code
+        )
+        proof = card.prove(cardproof.SPEND, challenge, action)
+        failpoints.reach("spend:card-signed")
+        body = {"client_id": client_id, "proof": proof.to_wire(), **request.fields()}
+        self.queue.attempt(client_id, body)
+        try:
+            reply = self._call("POST", f"{TERMINAL}/spend", body)
+        except ApiError:
+            self.queue.attempt_done(client_id, VOID)  # refused: nothing was taken
+            raise
+        failpoints.reach("spend:sent")
+        self.queue.attempt_done(client_id, DONE, reply)
+        return dict(reply)
+
+    def _offline_amount(self, request: SpendRequest) -> int:
+        if request.item is None:
+            if request.amount is None:
+                raise OfflineRefused("missing_amount", "give the amount, or an item of the price list")
+            return request.amount
+        item = next((i for i in self.config().get("price_list") or [] if i.get("code") == request.item), None)
+        if item is None:
+            raise OfflineRefused("unknown_item", f"no item {request.item} in this place's price list")
+        return int(item["price"]) * request.quantity
+
+    def _spend_offline(self, card: ProvingCard, request: SpendRequest, client_id: str) -> dict[str, Any]:
+        now = self.clock()
+        amount = self._offline_amount(request)
+        sha = cardproof.certificate_sha256(card.certificate)
+        trust = self.terminal.jpki_trust()
+        stores = self.terminal.crl_stores(trust)
+        newest = max((s.this_update for s in stores), default=None)
+        totals = self.queue.totals()
+        OfflineLimits.from_config(self.config()).check(
+            amount,
+            self.queue.card_total_since(sha, day_start(now)),
+            totals.pending_amount,
+            self.last_contact(),
+            newest,
+            now,
+        )
+        seq = self.queue.next_seq()
+        transaction = offline.Transaction(
+            terminal=self.terminal.terminal_id,
+            seq=seq,
+            client_id=client_id,
+            place=self.place["id"],
+            at=now,
+            amount=request.amount,
+            item=request.item,
+            quantity=request.quantity,
+            point_code=request.point_code,
+        )
+        proof = card.prove(cardproof.OFFLINE_SPEND, client_id, transaction.action())
+        entry = offline.seal(self.terminal.key, transaction, proof)
+        failpoints.reach("spend:before-queue")
+        self.queue.add_after_attempt(seq, client_id, sha, amount, entry)
+        failpoints.reach("spend:after-queue")
+        return {"amount": amount, "reference": f"{self.terminal.terminal_id}-{seq}", "client_id": client_id}
+
+    def _finish(self, kind: str, result: dict[str, Any], was_offline: bool) -> dict[str, Any]:
+        body = receipt_body(kind, self.place.get("name", ""), result, was_offline, self.clock())
+        printed = self.receipts.print_new(body)
+        out = {"ok": True, "kind": kind, "offline": was_offline, **result, "receipt": printed.to_dict()}
+        if printed.error:
+            out["receipt"]["message"] = message(printed.error)
+        return out
+
+    # -- the other actions ----------------------------------------------------------------------
+
+    def _online(
+        self, pin: str, purpose: str, path: str, fields: dict[str, Any], action: dict[str, str]
+    ) -> Any:
+        with self._card_session(pin) as card:
+            challenge = self._challenge(purpose)
+            proof = card.prove(purpose, challenge, action)
+            return self._call("POST", path, {**fields, "proof": proof.to_wire()})
+
+    def balance(self, pin: str) -> dict[str, Any]:
+        """The holder's balances by point code, with what expires next (online only)."""
+        try:
+            reply = self._online(pin, cardproof.BALANCE, f"{TERMINAL}/balance", {}, {})
+        except Unreachable as e:
+            return refusal(OfflineRefused("offline_not_possible", str(e)))
+        except (MkpError, CardError) as e:
+            return refusal(e)
+        return {"ok": True, "kind": "balance", **reply}
+
+    def lookup(self, pin: str) -> dict[str, Any]:
+        """This place's service ID for the card."""
+        service = self.place.get("service") or ""
+        try:
+            reply = self._online(
+                pin, cardproof.LOOKUP, f"{TERMINAL}/lookup", {}, cardproof.service_action(service)
+            )
+        except Unreachable as e:
+            return refusal(OfflineRefused("offline_not_possible", str(e)))
+        except (MkpError, CardError) as e:
+            return refusal(e)
+        return {"ok": True, "kind": "lookup", **reply}
+
+    def refund(self, pin: str, transfer_id: int) -> dict[str, Any]:
+        """Give back a spend made here (the holder's card must be the one that paid)."""
+        client_id = f"{self.terminal.terminal_id}-{uuid.uuid4()}"
+        fields = {"client_id": client_id, "transfer_id": transfer_id}
+        try:
+            reply = self._online(
+                pin,
+                cardproof.REFUND,
+                f"{TERMINAL}/refund",
+                fields,
+                cardproof.refund_action(transfer_id, client_id),
+            )
+        except Unreachable as e:
+            return refusal(OfflineRefused("offline_not_possible", str(e)))
+        except (MkpError, CardError) as e:
+            return refusal(e)
+        return self._finish("refund", dict(reply), False)
+
+    def reprint(self, receipt_id: int) -> dict[str, Any]:
+        printed = self.receipts.print_kept(receipt_id)
+        out: dict[str, Any] = {"ok": printed.printed, "kind": "reprint", "receipt": printed.to_dict()}
+        if printed.error:
+            out["error"] = {"code": printed.error, "message": message(printed.error)}
+        return out
+
+    # -- the queue and the journal ----------------------------------------------------------------
+
+    def resolve_attempts(self) -> dict[str, int]:
+        """Send again the online spends whose answer was never heard (the agent died, the network
+        went); the server answers each with its first result, or says it never took it."""
+        done = void = 0
+        for client_id, request in self.queue.unfinished_attempts():
+            try:
+                reply = self._call("POST", f"{TERMINAL}/spend", request)
+            except ApiError:
+                self.queue.attempt_done(client_id, VOID)  # the server never took it
+                void += 1
+                continue
+            self.queue.attempt_done(client_id, DONE, reply)
+            done += 1
+        return {"resolved": done, "void": void}
+
+    def sync(self, batch: int = SYNC_BATCH) -> dict[str, Any]:
+        """Send every pending entry, in batches; record each answer once. ``Unreachable`` if the
+        server is away (nothing changes then)."""
+        resolved = self.resolve_attempts()
+        accepted = refused = 0
+        while entries := self.queue.pending(batch):
+            failpoints.reach("sync:before-send")
+            reply = self._call("POST", f"{TERMINAL}/sync", {"entries": [e.entry for e in entries]})
+            failpoints.reach("sync:sent")
+            answers: dict[str, tuple[str, dict[str, Any]]] = {}
+            for answer in reply["results"]:
+                status = ACCEPTED if answer["status"] == "accepted" else REFUSED
+                answers[answer["client_id"]] = (status, answer)
+            self._record(answers)
+            accepted += sum(1 for s, _ in answers.values() if s == ACCEPTED)
+            refused += sum(1 for s, _ in answers.values() if s == REFUSED)
+        return {"accepted": accepted, "refused": refused, **resolved, "pending": self.queue.totals().pending}
+
+    def _record(self, answers: dict[str, tuple[str, dict[str, Any]]]) -> None:
+        items = list(answers.items())
+        half = len(items) // 2
+        self.queue.answer(dict(items[:half]))
+        failpoints.reach("sync:mid-answer")
+        self.queue.answer(dict(items[half:]))

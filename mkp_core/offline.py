@@ -1,0 +1,148 @@
+"""An offline spend as it travels from the counter's queue to the ledger, and how both ends check it.
+
+When the server cannot be reached, the counter still takes a spend within its offline limits:
+the card signs the transaction itself (there is no server challenge: the transaction's client id
+stands in for it, and the ledger takes a client id once), and the terminal signs the whole entry
+with its own key, so the server can tell, entry by entry and however late, that this terminal
+took this card's consent to exactly this transaction. The entry's fields are strings and whole
+numbers only, serialised canonically, so both ends sign and verify the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from mkp_core import cardproof
+from mkp_core.cardproof import CardProof, CardProofError
+from mkp_core.errors import FixedCodeError
+
+#: Domain of the terminal's signature over an entry.
+DOMAIN = "mkp-offline-entry/1"
+
+
+class EntryError(FixedCodeError):
+    """An offline entry that cannot be read or whose terminal signature does not verify."""
+
+    code = "invalid_entry"
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """What was taken offline, as the card consented to it."""
+
+    terminal: str
+    seq: int
+    client_id: str
+    place: str
+    at: datetime  # when the card was tapped (the terminal's clock, UTC)
+    amount: int | None
+    item: str | None = None
+    quantity: int = 1
+    point_code: str | None = None
+
+    def action(self) -> dict[str, str]:
+        """What the card signs (with the client id as its challenge)."""
+        return {
+            **cardproof.spend_action(
+                self.client_id, self.place, self.amount, self.item, self.quantity, self.point_code
+            ),
+            "terminal": self.terminal,
+            "seq": str(self.seq),
+            "at": self.at.isoformat(),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terminal": self.terminal,
+            "seq": self.seq,
+            "client_id": self.client_id,
+            "place": self.place,
+            "at": self.at.isoformat(),
+            "amount": self.amount,
+            "item": self.item,
+            "quantity": self.quantity,
+            "point_code": self.point_code,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Transaction:
+        try:
+            at = datetime.fromisoformat(str(data["at"]))
+            if at.tzinfo is None:
+                raise ValueError("a naive time")
+            amount = data.get("amount")
+            return cls(
+                terminal=_text(data["terminal"]),
+                seq=_whole(data["seq"]),
+                client_id=_text(data["client_id"]),
+                place=_text(data["place"]),
+                at=at,
+                amount=None if amount is None else _whole(amount),
+                item=None if data.get("item") is None else _text(data["item"]),
+                quantity=_whole(data.get("quantity", 1)),
+                point_code=None if data.get("point_code") is None else _text(data["point_code"]),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise EntryError(f"not an offline transaction: {e}") from None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > 128:
+        raise ValueError(f"{value!r} is not a short text")
+    return value
+
+
+def _whole(value: object) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+def _signed_bytes(transaction: Transaction, proof: CardProof) -> bytes:
+    document = {"domain": DOMAIN, "transaction": transaction.to_dict(), "proof": proof.to_wire()}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def seal(key: ec.EllipticCurvePrivateKey, transaction: Transaction, proof: CardProof) -> dict[str, Any]:
+    """The entry as it is queued and sent: transaction, card proof, the terminal's signature."""
+    signature = key.sign(_signed_bytes(transaction, proof), ec.ECDSA(hashes.SHA256()))
+    return {
+        "transaction": transaction.to_dict(),
+        "proof": proof.to_wire(),
+        "terminal_signature": base64.b64encode(signature).decode(),
+    }
+
+
+def open_entry(
+    entry: Mapping[str, Any], terminal_key: ec.EllipticCurvePublicKey
+) -> tuple[Transaction, CardProof]:
+    """Read an entry and check the terminal's signature over it; :class:`EntryError` if it fails.
+
+    The card's signature is checked by whoever trusts the card (``proof.verifies(OFFLINE_SPEND,
+    transaction.action())``) once the certificate itself is checked.
+    """
+    if not isinstance(entry, Mapping):
+        raise EntryError("an entry is an object")
+    transaction = Transaction.from_dict(entry.get("transaction") or {})
+    try:
+        proof = CardProof.from_wire(entry.get("proof") or {})
+        signature = base64.b64decode(str(entry.get("terminal_signature", "")), validate=True)
+    except (CardProofError, binascii.Error, ValueError) as e:
+        raise EntryError(f"the entry's proof or signature is unreadable: {e}") from None
+    if proof.challenge != transaction.client_id:
+        raise EntryError("the card's proof answers another transaction")
+    try:
+        terminal_key.verify(signature, _signed_bytes(transaction, proof), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise EntryError("the terminal's signature over the entry does not verify") from None
+    return transaction, proof
