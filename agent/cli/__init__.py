@@ -4,6 +4,7 @@ import click
 
 from agent.cli.card import card
 from agent.cli.config import config
+from agent.cli.counter import balance, queue, refund, reprint, spend, status
 from agent.cli.mykey import lookup, mykey
 from agent.cli.terminal import run, sync, update
 
@@ -18,5 +19,5 @@ main.add_command(card)
 main.add_command(config)
 main.add_command(mykey)
 main.add_command(lookup)
-for command in (run, sync, update):
+for command in (run, sync, update, spend, balance, refund, reprint, status, queue):
     main.add_command(command)

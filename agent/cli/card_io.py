@@ -76,6 +76,33 @@ _BY_CLASS: list[tuple[type[BaseException], int]] = [
 HANDLED = (MkpError,)
 
 
+#: The same table by error code, for results that come back as data (the counter's actions).
+_BY_CODE = {
+    "invalid_pin_format": EXIT_USAGE,
+    "pcscd_not_running": EXIT_READER,
+    "no_reader": EXIT_READER,
+    "no_card": EXIT_READER,
+    "card_removed": EXIT_READER,
+    "reader_error": EXIT_READER,
+    "not_my_number_card": EXIT_NOT_MY_NUMBER,
+    "wrong_pin": EXIT_WRONG_PIN,
+    "pin_blocked": EXIT_PIN_BLOCKED,
+    "card_error": EXIT_CARD,
+    "card_command_failed": EXIT_CARD,
+    "pin_required": EXIT_CARD,
+    "invalid_certificate": EXIT_CARD,
+    "server_unreachable": EXIT_UNREACHABLE,
+    "offline_not_possible": EXIT_UNREACHABLE,
+}
+
+
+def exit_code_for_code(code: str) -> int:
+    """The exit code of a refusal known only by its code."""
+    if code in TECHNICIAN_CODES:
+        return EXIT_TECHNICIAN
+    return _BY_CODE.get(code, EXIT_REFUSED)
+
+
 def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, ApiError):
         return EXIT_TECHNICIAN if exc.code in TECHNICIAN_CODES else EXIT_REFUSED
