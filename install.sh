@@ -18,8 +18,10 @@ done
 # Debian packages: Python to build the venv, PC/SC for the card reader (pyscard builds
 # against libpcsclite with swig), zbar for QR decoding, a Japanese font (IPA Gothic) for
 # receipts on printers without a Kanji font (the text is printed as an image).
+# Chromium shows the counter page on a kiosk's touch screen (and the tests drive it with
+# Playwright: Debian's own build, no browser is downloaded).
 packages=(python3 python3-venv python3-dev build-essential pcscd libpcsclite-dev swig libzbar0
-          fonts-ipafont-gothic)
+          fonts-ipafont-gothic chromium)
 if [ "$kiosk" = 1 ]; then
   packages+=(libccid)               # USB CCID card readers
 else
