@@ -71,31 +71,153 @@ def step_municipality(state: DemoState) -> str:
     return f"added {m['code']} {m['prefecture']}{m['name']} with point code {m['point_code']}"
 
 
-def step_points(state: DemoState) -> str:
-    grant = {
-        "municipality": YOKOSUKA,
-        "holder": "demo-resident",
-        "amount": 1000,
-        "memo": "volunteer points",
-        "client_id": "demo-grant-0001",
+# --- municipal points (issue 9) ---------------------------------------------------------------
+# Until the MyKey steps land here, step_mykeys registers the two MyKey IDs the points go to.
+
+DEPARTMENT = "142018-kosodate"
+FESTIVAL = "142018-FEST2026"
+
+
+def _place(state: DemoState, place_id: str, name: str, kind: str) -> None:
+    """A place of 横須賀市 (the museum was added already when its terminal was enrolled)."""
+    known = {p["id"] for p in state.api.get("/v1/places")["places"]}
+    if place_id not in known:
+        state.api.post(
+            "/v1/places", {"place_id": place_id, "name": name, "kind": kind, "municipality": YOKOSUKA}
+        )
+    state.facts.setdefault("places", []).append(place_id)
+
+
+def step_points_setup(state: DemoState) -> str:
+    """Places, the rules of 横須賀市ポイント, a department with its budget, a museum's prices."""
+    _place(state, "yokosuka-museum", "横須賀美術館", "museum")
+    _place(state, "dobuita-shop", "どぶ板通り商店", "shop")
+    _place(state, "kaikokusai", "よこすか開国祭実行委員会", "facility")
+    rule = {
+        "place_kinds": ["shop", "museum"],
+        "expiry": {"policy": "month_end", "count": 6},
+        "max_amount": 5000,
     }
-    first = state.api.post("/v1/grants", grant)
-    again = state.api.post("/v1/grants", grant)  # a retry: same id, same body, same transfer
-    assert again["id"] == first["id"], "a retried grant made a second transfer"
+    state.api.post(f"/v1/point-codes/{YOKOSUKA}/rules", rule)
     state.api.post(
-        "/v1/spends",
-        {
-            "holder": "demo-resident",
-            "payee": "yokosuka-museum",
-            "point_code": YOKOSUKA,
-            "amount": 300,
-            "memo": "museum admission",
-        },
+        f"/v1/municipalities/{YOKOSUKA}/departments",
+        {"code": "kosodate", "name": "子育て支援課", "budget": 100_000},
     )
-    balances = state.api.get("/v1/holders/demo-resident/balances")["balances"]
-    state.facts["balance"] = balances[0]["balance"]
-    assert state.facts["balance"] == 700, f"balance is {state.facts['balance']}, expected 700"
-    return "granted 1000 (retried once, posted once), spent 300 at the museum, balance 700"
+    for code, name in (("volunteer", "子育てボランティア"), ("childcare", "子育て応援")):
+        state.api.post(f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": code, "name": name})
+    for code, name, price in (("ippan", "一般", 500), ("koukou", "高校生", 300)):
+        state.api.post("/v1/places/yokosuka-museum/items", {"code": code, "name": name, "price": price})
+    return "shops and museums of 横須賀市 take its points (6 months past the month of the credit, at most 5,000 a spend); 子育て支援課 has 100,000"
+
+
+def step_grant_csv(state: DemoState) -> str:
+    """子育て支援課 grants by a Shift_JIS CSV file: a dry run, the run, and a second run that changes nothing."""
+    import base64
+
+    first, second = state.facts["mykeys"]
+    rows = [
+        "自治体コード,マイキーID,ポイント,付与種別,備考",
+        f"{YOKOSUKA},{first},1500,volunteer,清掃活動",
+        f"{YOKOSUKA},{second},1000,childcare,",
+    ]
+    data = ("\r\n".join(rows) + "\r\n").encode("cp932")
+    (state.workdir / "grants.csv").write_bytes(data)
+    body = {"department": DEPARTMENT, "file": base64.b64encode(data).decode(), "filename": "grants.csv"}
+    dry = state.api.post("/v1/grant-batches", {**body, "dry_run": True})
+    applied = state.api.post("/v1/grant-batches", body)
+    again = state.api.post("/v1/grant-batches", body)
+    assert applied["applied"] and again["already_applied"], "the file was applied twice"
+    verified = state.api.get(f"/v1/departments/{DEPARTMENT}")["granted"]
+    assert verified == 2500, f"the department granted {verified}, expected 2500"
+    return f"dry run {dry['rows']} rows / {dry['points']:,} points, applied in batch {applied['batch_id']}, the second run changed nothing"
+
+
+def step_spend(state: DemoState) -> str:
+    """Points spent at a shop (retried once: one transfer) and as museum admission from the price list."""
+    first = state.facts["mykeys"][0]
+    spend = {"mykey_id": first, "place": "dobuita-shop", "amount": 300, "client_id": "demo-spend-0001"}
+    shop = state.api.post("/v1/spends", spend)
+    again = state.api.post("/v1/spends", spend)
+    assert again["id"] == shop["id"], "a retried spend made a second transfer"
+    museum = state.api.post("/v1/spends", {"mykey_id": first, "place": "yokosuka-museum", "item": "ippan"})
+    held = next(
+        b for b in state.api.get(f"/v1/mykeys/{first}/balances")["balances"] if b["point_code"] == YOKOSUKA
+    )
+    state.facts["balance"] = held["spendable"]
+    assert held["spendable"] == 700, f"{first} can spend {held['spendable']}, expected 700"
+    return (
+        f"{first} spent 300 at どぶ板通り商店 (retried, posted once) and {museum['amount']} for 一般 admission; "
+        f"balance 700, valid until {held['next_expiry']['last_day']}"
+    )
+
+
+def step_event(state: DemoState) -> str:
+    """よこすか開国祭's own points: granted to visitors, directed to the festival's pool, handed over."""
+    state.api.post(
+        f"/v1/municipalities/{YOKOSUKA}/point-codes", {"suffix": "FEST2026", "name": "よこすか開国祭"}
+    )
+    state.api.post(
+        f"/v1/municipalities/{YOKOSUKA}/departments",
+        {"code": "kanko", "name": "観光課", "budget": 10_000, "point_code": FESTIVAL},
+    )
+    state.api.post("/v1/departments/142018-kanko/grant-kinds", {"code": "visit", "name": "来場"})
+    state.api.post("/v1/events", {"point_code": FESTIVAL, "organiser": "kaikokusai"})
+    for mykey, amount, nickname in zip(state.facts["mykeys"], (400, 250), ("はなこ", None), strict=True):
+        state.api.post(
+            "/v1/grants",
+            {"department": "142018-kanko", "mykey_id": mykey, "amount": amount, "grant_kind": "visit"},
+        )
+        support = {"mykey_id": mykey, "amount": amount, **({"nickname": nickname} if nickname else {})}
+        state.api.post(f"/v1/events/{FESTIVAL}/supports", support)
+    report = state.api.post(f"/v1/events/{FESTIVAL}/handover", {})
+    supporters = ", ".join(
+        f"{s['mykey_id']} {s['amount']}" + (f" ({s['nickname']})" if s["nickname"] else "")
+        for s in report["supporters"]
+    )
+    return f"{len(report['supporters'])} supporters ({supporters}); {report['total']} points handed over in transfer {report['handover']['id']}"
+
+
+def step_reward(state: DemoState) -> str:
+    """A seat at the fireworks, one left: the first claim gets it with a claim number, the second is refused."""
+    from datetime import UTC, datetime, timedelta
+
+    from mkp_core.client import ApiError
+
+    now = datetime.now(UTC)
+    offer = {
+        "code": "hanabi-seat",
+        "municipality": YOKOSUKA,
+        "name": "花火大会 観覧席",
+        "price": 500,
+        "stock": 1,
+    }
+    window = {"starts_at": now.isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()}
+    state.api.post("/v1/rewards", {**offer, **window})
+    first, second = state.facts["mykeys"]
+    claim = state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": first})
+    try:
+        state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": second})
+        raise RuntimeError("the last seat was claimed twice")
+    except ApiError as e:
+        refused = e.code
+    public = state.api.get("/v1/public/rewards")["rewards"]
+    return f"{first} claimed it ({claim['claim_number']}); {second} was refused ({refused}); public list shows {public[0]['left']} left"
+
+
+def step_expire(state: DemoState) -> str:
+    """The expiry sweep runs (as of now: nothing has expired yet) and a second run moves nothing either."""
+    from datetime import UTC, datetime
+
+    as_of = datetime.now(UTC).isoformat()
+    report = state.api.post("/v1/points/expire", {"as_of": as_of})
+    again = state.api.post("/v1/points/expire", {"as_of": as_of})
+    first = state.facts["mykeys"][0]
+    balances = state.api.get(f"/v1/mykeys/{first}/balances")["balances"]
+    nxt = next(b for b in balances if b["point_code"] == YOKOSUKA)["next_expiry"]
+    return (
+        f"swept {report['points']} expired points ({report['lots']} lots), again {again['points']}; "
+        f"{first}'s next {nxt['amount']} points expire after {nxt['last_day']}"
+    )
 
 
 def step_crl(state: DemoState) -> str:
@@ -147,10 +269,16 @@ def step_terminal(state: DemoState) -> str:
 
     from drivers.card.virtual.vpcd import reader_name
 
-    state.api.post(
-        "/v1/places",
-        {"place_id": "yokosuka-museum", "name": "横須賀美術館", "kind": "museum", "municipality": YOKOSUKA},
-    )
+    if "yokosuka-museum" not in state.facts.get("places", ()):
+        state.api.post(
+            "/v1/places",
+            {
+                "place_id": "yokosuka-museum",
+                "name": "横須賀美術館",
+                "kind": "museum",
+                "municipality": YOKOSUKA,
+            },
+        )
     code = state.api.post("/v1/terminals/enrollments", {"place": "yokosuka-museum", "name": "counter 1"})[
         "code"
     ]
@@ -336,13 +464,21 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("make a JPKI test CA", step_test_ca),
     ("start the ledger server", step_server),
     ("add 横須賀市", step_municipality),
-    ("grant and spend points", step_points),
     ("upload the CRL", step_crl),
     ("read and check a My Number card", step_card),
     ("enroll and provision a terminal", step_terminal),
+    # The MyKey Platform: IDs from the cards, services, lookups.
     ("register two MyKey IDs with the card", step_mykey_register),
     ("link a shopping street and a library", step_mykey_services),
     ("look the cards up at each service", step_mykey_lookups),
+    # Municipal points for those MyKey IDs.
+    ("set the points' rules and a department", step_points_setup),
+    ("grant points by CSV", step_grant_csv),
+    ("spend at a shop and as museum admission", step_spend),
+    ("support an event and hand it over", step_event),
+    ("claim a special reward", step_reward),
+    ("run the expiry sweep", step_expire),
+    # A card is lost: suspended at once, then the CRL.
     ("suspend a lost card", step_mykey_lost),
     ("sweep the next CRL", step_mykey_crl_sweep),
     ("verify the ledger", step_verify),

@@ -39,8 +39,10 @@ _transports: dict[str, BaseAdapter] = {}
 class ApiError(MkpError):
     """The server refused a request: HTTP ``status``, machine ``code``, human ``message``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(code, message)
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(code, message, details)
         self.status = status
 
     @classmethod
@@ -48,8 +50,14 @@ class ApiError(MkpError):
         """The error a reply of status >= 400 carries (``http_error`` if its body is not ours)."""
         try:
             error = response.json()["error"]
-            return cls(response.status_code, str(error["code"]), str(error["message"]))
-        except (ValueError, KeyError, TypeError):
+            details = error.get("details")
+            return cls(
+                response.status_code,
+                str(error["code"]),
+                str(error["message"]),
+                details if isinstance(details, list) else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             return cls(response.status_code, "http_error", f"HTTP {response.status_code} from {response.url}")
 
 

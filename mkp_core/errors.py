@@ -11,7 +11,7 @@ take only a message; the others take ``(code, message)``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class MkpError(Exception):
@@ -20,18 +20,25 @@ class MkpError(Exception):
     code: str = "error"
     #: invalid | not_found | conflict | forbidden | unauthorized | too_large | unavailable
     kind: ClassVar[str] = "invalid"
+    #: What a refusal of many things at once found, one entry each (every bad row of a CSV file).
+    details: list[dict[str, Any]] | None = None
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        if details is not None:
+            self.details = details
 
     def __str__(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """The error as the API's error body shows it."""
-        return {"code": self.code, "message": self.message}
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
 
 
 class FixedCodeError(MkpError):

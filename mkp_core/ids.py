@@ -1,4 +1,4 @@
-"""Identifier rules both sides agree on: municipality codes, point codes, holders, client ids,
+"""Identifier rules both sides agree on: municipality codes, point codes, departments, client ids,
 place kinds, one-time codes, services and service IDs (MyKey IDs: ``mkp_core.mykey_id``).
 
 Everything here is pure: a string in, a normalised string out or ``InvalidId`` with a code
@@ -17,7 +17,6 @@ MUNICIPALITY_CODE_RE = re.compile(r"^[0-9]{6}$")
 # A point code is a municipality's general code ("142018") or one of its event codes
 # ("142018-FEST2026"): the municipality always stands in front, so its rules can follow.
 POINT_CODE_RE = re.compile(r"^([0-9]{6})(?:-([A-Z0-9]{1,16}))?$")
-HOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 # MyKey IDs have their own module (mkp_core/mykey_id.py): format, random IDs, look-alikes.
 
@@ -25,8 +24,16 @@ CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 MAX_AMOUNT = 1_000_000_000
 
 
-# What a place where terminals stand may be.
-PLACE_KINDS = ("shop", "museum", "library", "office", "facility")
+# What a place where terminals stand may be (a point code's rules name the kinds its points buy at).
+PLACE_KINDS = ("shop", "museum", "library", "office", "facility", "transport")
+
+# A municipality's department (原課: 子育て支援課, 介護保険課): "<municipality>-<code>", like an event's
+# point code, so the municipality always stands in front ("142018-kosodate").
+DEPARTMENT_CODE_RE = re.compile(r"[a-z][a-z0-9-]{1,31}")
+DEPARTMENT_ID_RE = re.compile(r"^([0-9]{6})-([a-z][a-z0-9-]{1,31})$")
+# Short lowercase names people type: grant kinds (volunteer, health), price-list items (adult),
+# special rewards (fireworks-2026).
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 # One-time codes (terminal enrollment, MyKey renewal): 16 characters of a Crockford-style
 # alphabet (no 0/O, 1/I/L, U), so a code read aloud or typed is unambiguous; shown in groups of
@@ -86,13 +93,6 @@ def point_code_municipality(code: str) -> str:
 def general_point_code(municipality_code: str) -> str:
     """Each municipality's own general points share its code."""
     return validate_municipality_code(municipality_code)
-
-
-def validate_holder_id(holder: str) -> str:
-    """Opaque wallet holder ids (later: MyKey IDs) — letters, digits, '.', '_', '-'; 1–64."""
-    if not isinstance(holder, str) or not HOLDER_ID_RE.fullmatch(holder):
-        raise InvalidId("invalid_holder", f"holder id must be 1-64 of A-Z a-z 0-9 . _ -, got {holder!r}")
-    return holder
 
 
 def validate_client_id(client_id: str) -> str:
@@ -172,3 +172,37 @@ def validate_local_service_id(local_id: str) -> str:
             f"a service ID is 1-32 half-width letters, digits, '.', '_' or '-', got {local_id!r}",
         )
     return local_id
+
+
+def validate_department_code(code: str) -> str:
+    """A department's own part of its ID (``kosodate``): 2-32 of a-z, 0-9 and '-', a letter first."""
+    if not isinstance(code, str) or not DEPARTMENT_CODE_RE.fullmatch(code):
+        raise InvalidId(
+            "invalid_department",
+            f"a department code is 2-32 of a-z, 0-9 and '-', starting with a letter, got {code!r}",
+        )
+    return code
+
+
+def validate_department_id(department: str) -> str:
+    """``<municipality code>-<department code>`` (``142018-kosodate``), the municipality check-digit valid."""
+    m = DEPARTMENT_ID_RE.fullmatch(department) if isinstance(department, str) else None
+    if not m:
+        raise InvalidId(
+            "invalid_department",
+            f"a department is '<municipality code>-<code>', e.g. 142018-kosodate, got {department!r}",
+        )
+    validate_municipality_code(m.group(1))
+    return department
+
+
+def department_municipality(department: str) -> str:
+    """The municipality a department belongs to."""
+    return validate_department_id(department)[:6]
+
+
+def validate_slug(value: str, what: str = "name", code: str = "invalid_name") -> str:
+    """A grant kind, price-list item or reward code: 1-32 of a-z, 0-9 and '-'."""
+    if not isinstance(value, str) or not SLUG_RE.fullmatch(value):
+        raise InvalidId(code, f"a {what} is 1-32 of a-z, 0-9 and '-', got {value!r}")
+    return value

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from mkp_core import cardproof, ids
+from mkp_core import cardproof, dates, ids
 from mkp_core import mykey_id as mykey_rules
 from mkp_core.errors import MkpError
 
@@ -37,9 +37,19 @@ def _string_schema(pattern: str) -> WithJsonSchema:
 
 MunicipalityCode = Annotated[str, _checked_by(ids.validate_municipality_code), _string_schema(r"^[0-9]{6}$")]
 PointCode = Annotated[str, _checked_by(ids.validate_point_code), _string_schema(ids.POINT_CODE_RE.pattern)]
-HolderId = Annotated[str, _checked_by(ids.validate_holder_id), _string_schema(ids.HOLDER_ID_RE.pattern)]
 ClientId = Annotated[str, _checked_by(ids.validate_client_id), _string_schema(ids.CLIENT_ID_RE.pattern)]
 Amount = Annotated[int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT, description="points, a whole number")]
+PlaceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,39}$", description="slug: a-z, 0-9, '-'")]
+DepartmentId = Annotated[
+    str, _checked_by(ids.validate_department_id), _string_schema(ids.DEPARTMENT_ID_RE.pattern)
+]
+DepartmentCode = Annotated[
+    str, _checked_by(ids.validate_department_code), _string_schema("^" + ids.DEPARTMENT_CODE_RE.pattern + "$")
+]
+Slug = Annotated[str, Field(pattern="^" + ids.SLUG_RE.pattern + "$", description="a-z, 0-9, '-'; up to 32")]
+MyKeyIdText = Annotated[
+    str, _checked_by(mykey_rules.validate_format), _string_schema(mykey_rules.MYKEY_ID_RE.pattern)
+]
 
 
 def _plain_text(value: str) -> str:
@@ -60,8 +70,6 @@ FIELD_ERROR_CODES = {
     "code": "invalid_municipality_code",
     "municipality": "invalid_municipality_code",
     "point_code": "invalid_point_code",
-    "holder": "invalid_holder",
-    "payee": "invalid_holder",
     "client_id": "invalid_client_id",
     "service": "invalid_service_code",
     "local_id": "invalid_service_id",
@@ -71,6 +79,33 @@ FIELD_ERROR_CODES = {
     "reason": "invalid_reason",
     "proof": "invalid_card_proof",
     "old_proof": "invalid_card_proof",
+    "department": "invalid_department",
+    "grant_kind": "invalid_grant_kind",
+    "place": "invalid_place",
+    "places": "invalid_place",
+    "place_kinds": "invalid_place_kind",
+    "item": "invalid_item",
+    "quantity": "invalid_quantity",
+    "nickname": "invalid_nickname",
+    "price": "invalid_amount",
+    "budget": "invalid_amount",
+    "min_amount": "invalid_amount",
+    "max_amount": "invalid_amount",
+    "stock": "invalid_stock",
+    "per_holder": "invalid_limit",
+    "expiry": "invalid_expiry",
+    "as_of": "invalid_date",
+    "effective_from": "invalid_date",
+    "starts_at": "invalid_date",
+    "ends_at": "invalid_date",
+    "date": "invalid_date",
+    "from": "invalid_date",
+    "to": "invalid_date",
+    "file": "invalid_file",
+    "points_of": "invalid_municipality_code",
+    "usable_in": "invalid_municipality_code",
+    "by": "invalid_municipality_code",
+    "organiser": "invalid_place",
 }
 
 
@@ -147,24 +182,28 @@ class PointCodeList(Out):
 
 
 class GrantCreate(Strict):
-    """A municipality grants points from its budget to a holder's wallet."""
+    """A department grants points from its budget to a MyKey holder (the expiry comes from the rule)."""
 
     client_id: ClientId
-    municipality: MunicipalityCode
-    holder: HolderId
+    department: DepartmentId
+    mykey_id: MyKeyIdText
     amount: Amount
-    point_code: PointCode | None = None
+    grant_kind: Slug
     memo: Memo | None = None
 
 
 class SpendCreate(Strict):
-    """A holder spends points at a payee (a shop or facility)."""
+    """A MyKey holder spends points at a place: an ``amount``, or an ``item`` of its price list.
+
+    ``point_code`` omitted: of the holder's codes valid at the place, the one expiring first."""
 
     client_id: ClientId
-    holder: HolderId
-    payee: HolderId
-    point_code: PointCode
-    amount: Amount
+    mykey_id: MyKeyIdText
+    place: PlaceId
+    amount: Amount | None = None
+    point_code: PointCode | None = None
+    item: Slug | None = None
+    quantity: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
     memo: Memo | None = None
 
 
@@ -188,19 +227,61 @@ class Transfer(Out):
     memo: str | None = None
     reverses: int | None = None
     created_at: datetime
+    # The expiry of the lot a credit to a wallet made (None: never expires, or no lot made).
+    expires_at: datetime | None = None
 
 
-class HolderPath(Strict):
-    holder: HolderId
+class Grant(Transfer):
+    department: str
+    grant_kind: str
+    mykey_id: str
+
+
+class LotMove(Out):
+    """Points a transfer took from one lot of the wallet (or gave back to it), and that lot's expiry."""
+
+    expires_at: datetime | None = None
+    last_day: str | None = None
+    amount: int
+
+
+class SpendItem(Out):
+    code: str
+    name: str
+    price: int
+    quantity: int
+
+
+class SpendResult(Transfer):
+    mykey_id: str | None = None
+    place: str
+    place_name: str | None = None
+    item: SpendItem | None = None
+    lots: list[LotMove] = []
+
+
+class RefundCreate(Strict):
+    client_id: ClientId
+    memo: Memo | None = None
+
+
+class NextExpiry(Out):
+    amount: int
+    expires_at: datetime
+    last_day: str
 
 
 class Balance(Out):
     point_code: str
+    name: str
     balance: int
+    spendable: int
+    expired: int
+    next_expiry: NextExpiry | None = None
 
 
 class Balances(Out):
-    holder: str
+    mykey_id: str
     balances: list[Balance]
 
 
@@ -217,6 +298,7 @@ class VerifyReport(Out):
     accounts: int
     transfers: int
     point_codes: int
+    lots: int = 0
     breaches: list[Breach]
 
 
@@ -228,7 +310,6 @@ class Health(Out):
 
 # --- places and terminals -------------------------------------------------------------------
 
-PlaceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{2,39}$", description="slug: a-z, 0-9, '-'")]
 PlaceKind = Annotated[str, Field(pattern="^(" + "|".join(ids.PLACE_KINDS) + ")$")]
 
 
@@ -403,9 +484,6 @@ class CrlDownload(Out):
 
 # --- MyKey Platform --------------------------------------------------------------------------
 
-MyKeyIdText = Annotated[
-    str, _checked_by(mykey_rules.validate_format), _string_schema(mykey_rules.MYKEY_ID_RE.pattern)
-]
 ChosenMyKeyId = Annotated[
     str, _checked_by(mykey_rules.validate_chosen), _string_schema(mykey_rules.MYKEY_ID_RE.pattern)
 ]
@@ -662,3 +740,445 @@ class ReleaseDownload(Out):
 class ReleaseFilePath(Strict):
     version: ReleaseVersion
     name: FileName
+
+
+# --- municipal points: rules, departments and grants, expiry, events, rewards, transit ---------
+
+
+def _checked_text(check: Callable[[str], object]) -> AfterValidator:
+    """A validator running a rule that raises an ``MkpError`` (dates), reporting the rule's code."""
+
+    def validate(value: str) -> str:
+        try:
+            check(value)
+        except MkpError as e:
+            raise PydanticCustomError(e.code, e.message) from None
+        return value
+
+    return AfterValidator(validate)
+
+
+IsoDate = Annotated[
+    str, _checked_text(dates.parse_date), WithJsonSchema({"type": "string", "format": "date"})
+]
+Instant = Annotated[
+    str,
+    _checked_text(dates.parse_instant),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "YYYY-MM-DD (the day's start in JST), or an ISO 8601 time with offset",
+        }
+    ),
+]
+Nickname = Annotated[str, Field(min_length=1, max_length=32), PlainText]
+Description = Annotated[str, Field(max_length=400), PlainText]
+Flag = Annotated[bool, Field(strict=True)]
+MAX_BUDGET = 10**12
+
+
+class PointCodePath(Strict):
+    point_code: PointCode
+
+
+class ExpiryBody(Strict):
+    """none | days (N days from the credit) | month_end (end of the credit's month + N months) | fixed."""
+
+    policy: Annotated[str, Field(pattern="^(none|days|month_end|fixed)$")] = "none"
+    count: Annotated[int, Field(strict=True, ge=0, le=3660)] | None = None
+    last_day: IsoDate | None = None
+
+
+class RuleCreate(Strict):
+    """A new version of a point code's rules; ``effective_from`` omitted: from now (never the past)."""
+
+    client_id: ClientId
+    effective_from: Instant | None = None
+    place_kinds: Annotated[list[PlaceKind], Field(max_length=len(ids.PLACE_KINDS))] = list(ids.PLACE_KINDS)
+    places: Annotated[list[PlaceId], Field(max_length=500)] = []
+    expiry: ExpiryBody = ExpiryBody()
+    min_amount: Amount = 1
+    max_amount: Amount | None = None
+    vouchers: Flag = False
+
+
+class ExpiryOut(Out):
+    policy: str
+    count: int | None = None
+    last_day: str | None = None
+    text: str
+
+
+class Rule(Out):
+    point_code: str
+    version: int | None = None
+    effective_from: datetime | None = None
+    place_kinds: list[str]
+    places: list[str]
+    expiry: ExpiryOut
+    min_amount: int
+    max_amount: int | None = None
+    vouchers: bool
+
+
+class RuleList(Out):
+    point_code: str
+    in_force: Rule
+    versions: list[Rule]
+
+
+class AgreementRecord(Strict):
+    """One municipality's side of a たすきがけ agreement: ``points_of``'s points usable in ``usable_in``."""
+
+    client_id: ClientId
+    points_of: MunicipalityCode
+    usable_in: MunicipalityCode
+    by: MunicipalityCode
+
+
+class Agreement(Out):
+    points_of: str
+    usable_in: str
+    points_of_recorded_at: datetime | None = None
+    usable_in_recorded_at: datetime | None = None
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    in_force: bool
+
+
+class AgreementList(Out):
+    agreements: list[Agreement]
+
+
+class DepartmentCreate(Strict):
+    client_id: ClientId
+    code: DepartmentCode
+    name: LongName
+    budget: Annotated[int, Field(strict=True, ge=0, le=MAX_BUDGET)]
+    point_code: PointCode | None = None
+
+
+class DepartmentPath(Strict):
+    department: DepartmentId
+
+
+class BudgetSet(Strict):
+    client_id: ClientId
+    budget: Annotated[int, Field(strict=True, ge=0, le=MAX_BUDGET)]
+
+
+class GrantKindCreate(Strict):
+    client_id: ClientId
+    code: Slug
+    name: LongName
+    max_amount: Amount | None = None
+
+
+class GrantKind(Out):
+    code: str
+    name: str
+    max_amount: int | None = None
+
+
+class Department(Out):
+    id: str
+    municipality: str
+    name: str
+    point_code: str
+    budget: int
+    granted: int
+    left: int
+    grant_kinds: list[GrantKind]
+    created_at: datetime
+
+
+class DepartmentList(Out):
+    departments: list[Department]
+
+
+class GrantBatchCreate(Strict):
+    """A CSV file of grants (base64 of its bytes: UTF-8 or cp932). ``dry_run``: check and total only."""
+
+    client_id: ClientId
+    department: DepartmentId
+    file: Annotated[str, Field(min_length=1, max_length=64 * 1024 * 1024)]
+    filename: Annotated[str, Field(max_length=200), PlainText] | None = None
+    dry_run: Flag = False
+
+
+class GrantBatchKind(Out):
+    grant_kind: str
+    name: str
+    rows: int
+    points: int
+
+
+class GrantBatch(Out):
+    department: str
+    point_code: str
+    file_sha256: str
+    encoding: str | None = None
+    rows: int
+    holders: int
+    points: int
+    by_kind: list[GrantBatchKind]
+    budget_left_before: int | None = None
+    budget_left_after: int
+    expires_at: datetime | None = None
+    applied: bool
+    already_applied: bool
+    batch_id: int | None = None
+    applied_at: datetime | None = None
+
+
+class GrantReportQuery(Strict):
+    municipality: MunicipalityCode
+    from_date: IsoDate
+    to_date: IsoDate
+    department: DepartmentId | None = None
+
+
+class GrantReportRow(Out):
+    department: str
+    department_name: str
+    grant_kind: str
+    grant_kind_name: str
+    grants: int
+    holders: int
+    points: int
+    reversed: int
+    net: int
+
+
+class GrantReportTotal(Out):
+    grants: int
+    points: int
+    reversed: int
+    net: int
+
+
+class GrantReport(Out):
+    municipality: str
+    from_date: str
+    to_date: str
+    department: str | None = None
+    rows: list[GrantReportRow]
+    total: GrantReportTotal
+
+
+class PlacePath(Strict):
+    place_id: PlaceId
+
+
+class PlaceItemPath(Strict):
+    place_id: PlaceId
+    code: Slug
+
+
+class PriceItemSet(Strict):
+    client_id: ClientId
+    code: Slug
+    name: Name
+    price: Amount
+
+
+class ClientOnly(Strict):
+    client_id: ClientId
+
+
+class PriceItem(Out):
+    code: str
+    name: str
+    price: int
+
+
+class PriceList(Out):
+    place: str
+    name: str
+    items: list[PriceItem]
+
+
+class ExpireCreate(Strict):
+    """Sweep what expired by ``as_of`` (a date: its start in JST; never in the future)."""
+
+    client_id: ClientId
+    as_of: Instant
+    municipality: MunicipalityCode | None = None
+
+
+class ExpiredCode(Out):
+    point_code: str
+    municipality: str
+    breakage_account: str
+    lots: int
+    holders: int
+    points: int
+
+
+class ExpiryReport(Out):
+    as_of: datetime
+    municipality: str | None = None
+    transfers: int
+    lots: int
+    holders: int
+    points: int
+    point_codes: list[ExpiredCode]
+
+
+class EventCreate(Strict):
+    client_id: ClientId
+    point_code: PointCode
+    organiser: PlaceId
+
+
+class Event(Out):
+    point_code: str
+    name: str
+    organiser: str
+    status: str
+    pool_balance: int
+    created_at: datetime
+    handed_over_at: datetime | None = None
+    handover_transfer: int | None = None
+
+
+class EventList(Out):
+    events: list[Event]
+
+
+class SupportCreate(Strict):
+    """A holder directs points of the event's code to its pool; ``nickname``: how the organiser may
+    thank them (the MyKey ID and this are all the organiser sees)."""
+
+    client_id: ClientId
+    mykey_id: MyKeyIdText
+    amount: Amount
+    nickname: Nickname | None = None
+
+
+class Support(Transfer):
+    mykey_id: str
+    nickname: str | None = None
+    lots: list[LotMove] = []
+
+
+class Supporter(Out):
+    mykey_id: str
+    nickname: str | None = None
+    amount: int
+    supports: int
+
+
+class EventReport(Event):
+    supporters: list[Supporter]
+    total: int
+    handover: Transfer | None = None
+
+
+class RewardCreate(Strict):
+    client_id: ClientId
+    code: Slug
+    municipality: MunicipalityCode
+    name: LongName
+    description: Description | None = None
+    price: Amount
+    stock: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    per_holder: Annotated[int, Field(strict=True, ge=1, le=1000)] = 1
+    starts_at: Instant
+    ends_at: Instant
+    point_code: PointCode | None = None
+    place: PlaceId | None = None
+
+
+class PublicReward(Out):
+    code: str
+    municipality: str
+    point_code: str
+    name: str
+    description: str | None = None
+    price: int
+    left: int
+    per_holder: int
+    starts_at: datetime
+    ends_at: datetime
+    place: str | None = None
+
+
+class Reward(PublicReward):
+    stock: int
+    claimed: int
+    created_at: datetime
+
+
+class RewardList(Out):
+    rewards: list[Reward]
+
+
+class PublicRewardList(Out):
+    rewards: list[PublicReward]
+
+
+class RewardPath(Strict):
+    code: Slug
+
+
+class ClaimCreate(Strict):
+    client_id: ClientId
+    mykey_id: MyKeyIdText
+
+
+class Claim(Out):
+    claim_number: str
+    reward: str
+    name: str
+    mykey_id: str
+    points: int
+    point_code: str
+    transfer_id: int
+    claimed_at: datetime
+    lots: list[LotMove] = []
+
+
+class ClaimEntry(Out):
+    claim_number: str
+    mykey_id: str
+    transfer_id: int
+    claimed_at: datetime
+
+
+class RewardClaims(Reward):
+    claims: list[ClaimEntry]
+
+
+class TransitExchangeCreate(Strict):
+    """Points to the transit card the holder linked at the company's service (kind transport)."""
+
+    client_id: ClientId
+    mykey_id: MyKeyIdText
+    place: PlaceId
+    amount: Amount
+    point_code: PointCode | None = None
+
+
+class TransitExchange(SpendResult):
+    card_number: str
+    service: str
+
+
+class TransitDailyQuery(Strict):
+    date: IsoDate
+
+
+class TransitLine(Out):
+    transfer_id: int
+    card_number: str
+    points: int
+    at: datetime
+
+
+class TransitDaily(Out):
+    place: str
+    name: str
+    date: str
+    exchanges: list[TransitLine]
+    total: int

@@ -10,7 +10,18 @@ import os
 
 import click
 
-from server.admin import crls, mykeys, points, releases, terminals
+from server.admin import (
+    crls,
+    departments,
+    events,
+    mykeys,
+    points,
+    releases,
+    rewards,
+    rules,
+    terminals,
+    transit,
+)
 from server.admin.base import DEFAULT_CONFIG, Ctx, json_option, load_config
 
 
@@ -35,11 +46,21 @@ def main(ctx: click.Context, server: str | None, config_file: str | None, as_jso
 for command in (
     points.municipality,
     points.point_code,
-    points.grant,
+    departments.grant,
     points.spend,
+    points.refund,
     points.reverse,
     points.balance,
+    points.points,
     points.ledger,
+    rules.rule,
+    rules.agreement,
+    rules.price_list,
+    departments.department,
+    departments.report,
+    events.event,
+    rewards.reward,
+    transit.transit,
     terminals.place,
     terminals.terminal,
     crls.crl,

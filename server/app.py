@@ -101,6 +101,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.extensions["mkp.engine"] = engine
 
     from server.crls.api import bp as crls_bp
+    from server.departments.api import batch_bp as grant_batches_bp
+    from server.departments.api import bp as departments_bp
+    from server.events.api import bp as events_bp
     from server.municipalities.api import bp as municipalities_bp
     from server.mykey.api import holder_bp as mykey_bp
     from server.mykey.api import operator_bp as mykey_admin_bp
@@ -108,9 +111,12 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     from server.points.api import bp as points_bp
     from server.releases.api import bp as releases_bp
     from server.releases.api import terminal_bp as terminal_release_bp
+    from server.rewards.api import bp as rewards_bp
+    from server.rewards.api import public_bp as public_rewards_bp
     from server.terminals.api import bp as terminals_bp
     from server.terminals.api import enroll_bp
     from server.terminals.downloads import bp as terminal_bp
+    from server.transit.api import bp as transit_bp
 
     for blueprint in (
         municipalities_bp,
@@ -124,6 +130,12 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         mykey_bp,
         terminal_mykey_bp,
         mykey_admin_bp,
+        departments_bp,
+        grant_batches_bp,
+        events_bp,
+        rewards_bp,
+        public_rewards_bp,
+        transit_bp,
     ):
         app.register_api(blueprint)
 
@@ -147,7 +159,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
 
     @app.errorhandler(MkpError)
     def domain_error(e: MkpError) -> Response:
-        return error_response(STATUS_BY_KIND.get(e.kind, 400), e.code, e.message)
+        return error_response(STATUS_BY_KIND.get(e.kind, 400), e.code, e.message, e.details)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Response:

@@ -50,6 +50,10 @@ class ServerConfig:
     crl_max_age_hours: int = 48
     # Where `mkp-server crl-sweep` fetches the JPKI CRL from (a file path or an http(s) URL).
     crl_source: str = ""
+    # Municipal points: how many days after a spend it may be refunded (its points go back to the
+    # lots they came from), and the largest grant CSV upload (100,000 rows are about 5 MB).
+    refund_days: int = 30
+    max_batch_bytes: int = 32 * 1024 * 1024
     # What a terminal may do while the server cannot be reached.
     offline_max_spend: int = 3000
     offline_max_card_day: int = 5000

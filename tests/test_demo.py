@@ -17,7 +17,11 @@ def test_demo_runs_end_to_end():
     assert summary["ok"] is True
     assert all(step["ok"] for step in summary["steps"])
     details = {step["step"]: step["detail"] for step in summary["steps"]}
-    assert "balance 700" in details["grant and spend points"]
+    assert "the second run changed nothing" in details["grant points by CSV"]
+    assert "balance 700" in details["spend at a shop and as museum admission"]
+    assert "handed over" in details["support an event and hand it over"]
+    assert "sold_out" in details["claim a special reward"]
+    assert "again 0" in details["run the expiry sweep"]
     assert "valid, PIN ok" in details["read and check a My Number card"]
     assert "enrolled" in details["enroll and provision a terminal"]
     assert "Hanako24" in details["register two MyKey IDs with the card"]

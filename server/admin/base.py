@@ -32,10 +32,17 @@ class Ctx:
         return ApiClient(self.server, BearerToken(self.token))
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """The server's reply; a refusal is one line (exit 1), after one line per bad line of a
+        file if the refusal names them (a grant CSV); an unreachable server exit 3."""
         client = self.client()
         try:
             return client.post(path, body or {}) if method == "POST" else client.get(path)
         except ApiError as e:
+            for detail in e.details or []:
+                if "line" in detail:
+                    click.echo(
+                        f"  line {detail['line']}: {detail.get('code')}: {detail.get('message')}", err=True
+                    )
             fail(1, f"{e.code}: {e.message}")
         except Unreachable as e:
             fail(3, str(e))
@@ -106,3 +113,26 @@ def path_part(value: str, what: str = "an ID") -> str:
 def request_body(**fields: Any) -> dict[str, Any]:
     """A request body of the options given (None: left out, the server's default applies)."""
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], title: str | None = None) -> None:
+    """Rows as an aligned table on stdout (``columns``: (key, heading)); Japanese names keep their width."""
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(title=title, show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for key, heading in columns:
+        grid.add_column(heading, justify="right" if rows and isinstance(rows[0].get(key), int) else "left")
+    for row in rows:
+        grid.add_row(
+            *(
+                "" if row.get(k) is None else f"{row[k]:,}" if isinstance(row[k], int) else str(row[k])
+                for k, _ in columns
+            )
+        )
+    Console(width=200 if not sys.stdout.isatty() else None, highlight=False).print(grid)
+
+
+def on_terminal() -> bool:
+    """True when a person watches stderr (progress bars go there, never into --json output)."""
+    return sys.stderr.isatty()

@@ -1,11 +1,10 @@
-"""`mkp-admin municipality | point-code | grant | spend | reverse | balance | ledger`: points."""
+"""`mkp-admin municipality | point-code | spend | refund | reverse | balance | points | ledger`: points."""
 
 from __future__ import annotations
 
 import click
 
 from server.admin.base import (
-    amount_option,
     client_id_option,
     ctx_for,
     fail,
@@ -41,60 +40,60 @@ def municipality_list(as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--municipality", required=True, help="6-digit municipality code.")
-@click.option("--holder", required=True, help="Wallet holder id.")
-@amount_option
-@click.option("--point-code", help="Point code (default: the municipality's general points).")
+@click.option("--mykey", "mykey_id", required=True, help="The holder's MyKey ID.")
+@click.option("--place", required=True, help="Place ID where the points are spent.")
+@click.option("--amount", type=click.IntRange(min=1), help="Points, a whole number (or --item).")
+@click.option("--item", help="An item of the place's price list (its price is the amount).")
+@click.option("--quantity", type=click.IntRange(1, 100), help="How many of --item (default 1).")
+@click.option("--point-code", help="Which points (default: the holder's valid here that expire first).")
 @click.option("--memo")
 @client_id_option
 @json_option
-def grant(
-    municipality: str,
-    holder: str,
-    amount: int,
+def spend(
+    mykey_id: str,
+    place: str,
+    amount: int | None,
+    item: str | None,
+    quantity: int | None,
     point_code: str | None,
     memo: str | None,
     client_id: str | None,
     as_json: bool,
 ) -> None:
-    """Grant points from a municipality's budget to a holder."""
+    """Spend a MyKey holder's points at a place (as its point code's rules allow)."""
     ctx = ctx_for(as_json)
     body = request_body(
-        municipality=municipality,
-        holder=holder,
+        mykey_id=mykey_id,
+        place=place,
         amount=amount,
+        item=item,
+        quantity=quantity,
         point_code=point_code,
         memo=memo,
         client_id=client_id,
     )
-    t = ctx.call("POST", "/v1/grants", body)
-    ctx.show(t, f"transfer {t['id']}: granted {t['amount']} {t['point_code']} points to {holder}")
+    t = ctx.call("POST", "/v1/spends", body)
+    taken = ", ".join(f"{m['amount']} valid until {m['last_day'] or 'no end'}" for m in t["lots"])
+    ctx.show(
+        t,
+        f"transfer {t['id']}: {t['mykey_id']} spent {t['amount']} {t['point_code']} points at "
+        f"{t['place_name']} ({taken})",
+    )
 
 
 @click.command()
-@click.option("--holder", required=True)
-@click.option("--payee", required=True, help="Shop or facility id.")
-@click.option("--point-code", required=True)
-@amount_option
+@click.argument("transfer_id", type=click.IntRange(min=1))
 @click.option("--memo")
 @client_id_option
 @json_option
-def spend(
-    holder: str,
-    payee: str,
-    point_code: str,
-    amount: int,
-    memo: str | None,
-    client_id: str | None,
-    as_json: bool,
-) -> None:
-    """Spend a holder's points at a payee."""
+def refund(transfer_id: int, memo: str | None, client_id: str | None, as_json: bool) -> None:
+    """Refund a spend (within the refund period): the points go back to the lots they came from."""
     ctx = ctx_for(as_json)
-    body = request_body(
-        holder=holder, payee=payee, point_code=point_code, amount=amount, memo=memo, client_id=client_id
+    t = ctx.call("POST", f"/v1/spends/{transfer_id}/refund", request_body(memo=memo, client_id=client_id))
+    ctx.show(
+        t,
+        f"transfer {t['id']} refunds {transfer_id}: {t['amount']} {t['point_code']} points back to {t['mykey_id']}",
     )
-    t = ctx.call("POST", "/v1/spends", body)
-    ctx.show(t, f"transfer {t['id']}: {holder} spent {t['amount']} {t['point_code']} points at {payee}")
 
 
 @click.command()
@@ -112,14 +111,51 @@ def reverse(transfer_id: int, memo: str | None, client_id: str | None, as_json: 
 
 
 @click.command()
-@click.argument("holder")
+@click.argument("mykey_id", metavar="MYKEY_ID")
 @json_option
-def balance(holder: str, as_json: bool) -> None:
-    """A holder's balance per point code."""
+def balance(mykey_id: str, as_json: bool) -> None:
+    """A MyKey holder's points per code: balance, spendable now, expired, what expires next."""
     ctx = ctx_for(as_json)
-    data = ctx.call("GET", f"/v1/holders/{holder}/balances")
-    lines = [f"{b['point_code']}  {b['balance']:>12,}" for b in data["balances"]]
-    ctx.show(data, "\n".join(lines) if lines else f"{holder} holds no points")
+    data = ctx.call("GET", f"/v1/mykeys/{path_part(mykey_id, 'a MyKey ID')}/balances")
+    lines = []
+    for b in data["balances"]:
+        line = f"{b['point_code']:<18} {b['balance']:>10,}  spendable {b['spendable']:,}"
+        if b["expired"]:
+            line += f", expired {b['expired']:,}"
+        nxt = b.get("next_expiry")
+        if nxt:
+            line += f"; {nxt['amount']:,} expire after {nxt['last_day']}"
+        lines.append(line + f"  ({b['name']})")
+    ctx.show(data, "\n".join(lines) if lines else f"{data['mykey_id']} holds no points")
+
+
+@click.group()
+def points() -> None:
+    """The points themselves: the expiry sweep."""
+
+
+@points.command("expire")
+@click.option(
+    "--as-of", "as_of", required=True, help="YYYY-MM-DD (its start in Japan) or an ISO time: not the future."
+)
+@click.option("--municipality", help="Only this municipality's point codes (a scoped token: its own).")
+@client_id_option
+@json_option
+def points_expire(as_of: str, municipality: str | None, client_id: str | None, as_json: bool) -> None:
+    """Move every point expired by --as-of to its municipality's breakage account; a report.
+
+    Safe to run again: what was swept once is not swept twice."""
+    ctx = ctx_for(as_json)
+    body = request_body(as_of=as_of, municipality=municipality, client_id=client_id)
+    r = ctx.call("POST", "/v1/points/expire", body)
+    lines = [
+        f"expired as of {r['as_of']}: {r['points']:,} points in {r['lots']:,} lots of {r['holders']:,} holders"
+    ]
+    lines += [
+        f"  {c['point_code']:<18} {c['points']:>10,} points, {c['lots']:,} lots -> {c['breakage_account']}"
+        for c in r["point_codes"]
+    ]
+    ctx.show(r, "\n".join(lines))
 
 
 @click.group()
@@ -137,7 +173,7 @@ def ledger_verify(as_json: bool) -> None:
         ctx.show(
             report,
             f"ledger ok: {report['transfers']} transfers, {report['accounts']} accounts, "
-            f"{report['point_codes']} point codes",
+            f"{report['point_codes']} point codes, {report.get('lots', 0)} lots",
         )
         return
     first = report["breaches"][0]

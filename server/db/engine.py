@@ -11,10 +11,12 @@ data (tokens' hashes, certificates, names), and error messages end up in logs.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +30,11 @@ from server.files import make_private, private_dir, private_file
 READ_OPTION = "mkp_read"
 # SQLite engines' in-process writer locks (see ``write``).
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:\?, )*\?\)")
 T = TypeVar("T")
+#: Values per ``IN (...)`` list: SQLite allows 32766 parameters per statement, and huge lists
+#: compile slowly on both databases.
+IN_CHUNK = 500
 
 
 class DatabaseUrlError(MkpError, ValueError):
@@ -167,6 +173,86 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dic
     else:
         from sqlalchemy.dialects.sqlite import insert
     conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``sql`` (``?`` placeholders) once per row, straight through the driver's executemany.
+
+    For the ledger's hot statements, whose values are plain integers: SQLAlchemy's per-row
+    parameter processing costs more than the database's work there. psycopg gets ``%s``.
+    """
+    if not rows:
+        return
+    cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
+    try:
+        plain_insert = _PLAIN_INSERT.fullmatch(sql)
+        if is_postgres(conn) and plain_insert:
+            # PostgreSQL takes rows fastest by COPY (a pipelined INSERT costs a statement a row).
+            table, columns = plain_insert.group(1), plain_insert.group(2)
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elif is_postgres(conn):
+            cursor.executemany(sql.replace("?", "%s"), rows)
+        else:
+            cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def fetch_raw(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (``?`` placeholders; ``(?*)`` stands for one per param) as the driver
+    returns them: no type processing (timestamps: see :func:`db_datetime`)."""
+    sql = sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
+    cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
+    try:
+        if is_postgres(conn):
+            # Never a prepared statement: its generic plan for a long IN list scans the table.
+            cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)
+        else:
+            cursor.execute(sql, tuple(params))
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def new_ids(conn: Connection, table: str, count: int) -> list[int]:
+    """``count`` fresh primary keys for rows about to be inserted into ``table`` with explicit ids.
+
+    PostgreSQL: taken from the table's own sequence (concurrent writers get distinct ones).
+    SQLite: after the largest id, which is safe because a write transaction (``BEGIN IMMEDIATE``)
+    is the only writer, and the ledger's tables are never deleted from.
+    """
+    if count <= 0:
+        return []
+    if is_postgres(conn):
+        rows = conn.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", (table, count)
+        )
+        return [int(r[0]) for r in rows]
+    top = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()
+    return list(range(int(top) + 1, int(top) + 1 + count))
+
+
+def db_timestamp(conn: Connection, value: datetime | None) -> Any:
+    """An aware datetime as :func:`executemany` passes it: SQLite stores the text SQLAlchemy would
+    (UTC, microseconds), psycopg takes the datetime itself."""
+    if value is None or is_postgres(conn):
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def db_datetime(value: Any) -> datetime | None:
+    """A timestamp column read through ``exec_driver_sql``, as an aware UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def chunked(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most ``size`` (for ``IN`` lists)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def run_write(engine: Engine, work: Callable[[Connection], T], attempts: int = 3) -> T:

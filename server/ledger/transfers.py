@@ -4,36 +4,59 @@
 transfer changes nothing, the others still apply. Inside the caller's write transaction it
 locks the accounts it touches (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
 already serialises writers), so concurrent spends from one wallet cannot overdraw it.
+
+Wallets hold their points in expiry lots (``server.ledger.lots``): a credit to a wallet makes a
+lot with the request's ``expires_at``, a debit takes lots earliest-expiring first and never an
+expired one. A department's account may go below zero down to its floor, never further.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, select
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
-from server.db.engine import insert_ignoring_conflicts, is_postgres
-from server.db.tables import accounts, point_codes, transfers
-from server.ledger.accounts import account_kind
+from server.db.engine import (
+    chunked,
+    db_timestamp,
+    executemany,
+    fetch_raw,
+    is_postgres,
+    new_ids,
+)
+from server.db.tables import accounts, lots, point_codes, transfers
+from server.ledger.accounts import AccountKind, account_kind
+from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
+from server.ledger.lots import LotBook
 
 TRANSFER_KINDS = frozenset(
-    {"grant", "convert", "premium", "spend", "voucher", "redeem", "expire", "settle", "reverse", "adjust"}
+    {
+        "grant",
+        "convert",
+        "premium",
+        "spend",
+        "voucher",
+        "redeem",
+        "expire",
+        "settle",
+        "reverse",
+        "adjust",
+        "support",
+        "handover",
+        "reward",
+        "transit",
+    }
 )
 
-
-class InsufficientPoints(Conflict):
-    pass
-
-
-class IdempotencyConflict(Conflict):
-    pass
+__all__ = ["IdempotencyConflict", "InsufficientPoints", "Transfer", "TransferRequest", "create_transfers"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +71,42 @@ class TransferRequest:
     kind: str
     memo: str | None = None
     reverses: int | None = None
+    #: When the points a credit to a wallet gives stop being valid (None: never).
+    expires_at: datetime | None = None
 
     def body_hash(self) -> str:
-        """Everything but the client id: a retry must repeat exactly this."""
-        body = [self.point_code, self.debit, self.credit, self.amount, self.kind, self.memo, self.reverses]
-        return hashlib.sha256(json.dumps(body).encode()).hexdigest()
+        """Everything but the client id: a retry must repeat exactly this.
+
+        The SHA-256 of ``json.dumps([point_code, debit, credit, amount, kind, memo, reverses])``
+        (the expiry appended when there is one), written out by :func:`_json_list`, which gives
+        the very same text faster: hashes stored by earlier versions still match their retries."""
+        body: list[str | int | None] = [self.point_code, self.debit, self.credit, self.amount, self.kind]
+        body += [self.memo, self.reverses]
+        if self.expires_at is not None:
+            body.append(_utc_text(self.expires_at))
+        return hashlib.sha256(_json_list(body).encode()).hexdigest()
+
+
+def _json_list(values: list[str | int | None]) -> str:
+    """``json.dumps(values)`` for a list of strings, whole numbers and None (tests/server/
+    test_ledger.py holds the two to the same text)."""
+    return "[" + ", ".join(_json_value(v) for v in values) + "]"
+
+
+def _json_value(value: str | int | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return repr(value)
+    return str(_quoted(value))
+
+
+@lru_cache(maxsize=256)
+def _utc_text(when: datetime) -> str:
+    """An expiry as a body hash writes it (a batch's lots share a handful of expiries)."""
+    return when.astimezone(UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -69,6 +123,7 @@ class Transfer:
     memo: str | None
     reverses: int | None
     created_at: datetime
+    expires_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,25 +137,34 @@ class Transfer:
             "memo": self.memo,
             "reverses": self.reverses,
             "created_at": self.created_at,
+            "expires_at": self.expires_at,
         }
 
 
-def transfer(conn: Connection, request: TransferRequest, actor: str) -> Transfer:
+def transfer(conn: Connection, request: TransferRequest, actor: str, now: datetime | None = None) -> Transfer:
     """Post one transfer or raise its ``MkpError``."""
-    (result,) = create_transfers(conn, [request], actor)
+    (result,) = create_transfers(conn, [request], actor, now)
     if isinstance(result, MkpError):
         raise result
     return result
 
 
 def create_transfers(
-    conn: Connection, requests: Sequence[TransferRequest], actor: str, now: datetime | None = None
+    conn: Connection,
+    requests: Sequence[TransferRequest],
+    actor: str,
+    now: datetime | None = None,
+    cutoff: datetime | None = None,
 ) -> list[Transfer | MkpError]:
     """Post a batch; one result per request, in order. Call inside a write transaction.
 
     The steps: refuse malformed requests and unknown point codes; open and lock the accounts
-    the rest touch; decide each request in order against the locked balances (an earlier
-    transfer of the batch counts for a later one); post the new transfers and their totals.
+    the rest touch, and load the lots of the wallets they debit; decide each request in order
+    against the locked balances and lots (an earlier transfer of the batch counts for a later
+    one); post the new transfers, their lots and their totals.
+
+    ``now``: when the batch happens (lots valid then can be spent); ``cutoff``: what an
+    ``expire`` transfer takes (lots expired by then; default ``now``).
     """
     now = now or datetime.now(UTC)
     results: list[Transfer | MkpError | None] = [_check_shape(r) for r in requests]
@@ -108,15 +172,30 @@ def create_transfers(
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
         states = _open_and_lock_accounts(conn, [requests[i] for i in todo], now)
-        plan = _decide(conn, requests, todo, states, actor, now, results)
-        _post(conn, requests, plan, states, now, results)
+        debited = {(requests[i].debit, requests[i].point_code) for i in todo}
+        reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
+        book = LotBook.load(
+            conn, [s.id for key, s in states.items() if s.holds_lots and key in debited], reversed_ids
+        )
+        clock = _Clock(now, cutoff or now, db_timestamp(conn, now))
+        plan = _decide(conn, requests, todo, states, book, actor, clock, results)
+        _post(conn, requests, plan, states, book, now, results)
     return cast(list[Transfer | MkpError], results)  # every request has its answer by now
 
 
 def reverse(
-    conn: Connection, transfer_id: int, client_id: str, actor: str, memo: str | None = None
+    conn: Connection,
+    transfer_id: int,
+    client_id: str,
+    actor: str,
+    memo: str | None = None,
+    now: datetime | None = None,
 ) -> Transfer:
-    """Undo a transfer with a new, opposite one (history is never edited)."""
+    """Undo a transfer with a new, opposite one (history is never edited).
+
+    A reversal of a debit from a wallet gives back to the very lots it took (a refund keeps the
+    points' expiry); a reversal of a credit takes back the lot that credit made.
+    """
     original = get_transfer(conn, transfer_id)
     if original.kind == "reverse":
         raise Conflict("cannot_reverse", f"transfer {transfer_id} is itself a reversal")
@@ -135,7 +214,10 @@ def reverse(
     ).scalar_one_or_none()
     if already is not None and already != client_id:
         raise Conflict("already_reversed", f"transfer {transfer_id} was already reversed")
-    return transfer(conn, request, actor)
+    (result,) = create_transfers(conn, [request], actor, now)
+    if isinstance(result, MkpError):
+        raise result
+    return result
 
 
 def get_transfer(conn: Connection, transfer_id: int) -> Transfer:
@@ -145,7 +227,28 @@ def get_transfer(conn: Connection, transfer_id: int) -> Transfer:
     return rows[0][0]
 
 
+def reversal_of(conn: Connection, transfer_id: int) -> int | None:
+    """The id of the transfer that reversed ``transfer_id``, if one did."""
+    found = conn.execute(select(transfers.c.id).where(transfers.c.reverses_id == transfer_id)).scalar()
+    return None if found is None else int(found)
+
+
 # The steps of create_transfers, in the order it takes them.
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """When a batch happens, and what its ``expire`` transfers take (lots expired by ``cutoff``)."""
+
+    now: datetime
+    cutoff: datetime
+    stored_now: Any  # ``now`` as the transfers' ``created_at`` is written
+    now_ts: float = 0.0  # ``now`` and ``cutoff`` as the lot book compares them
+    cutoff_ts: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "now_ts", self.now.timestamp())
+        object.__setattr__(self, "cutoff_ts", self.cutoff.timestamp())
 
 
 @dataclass(slots=True)
@@ -157,7 +260,10 @@ class _AccountState:
     """
 
     id: int
+    owner: str
     may_go_negative: bool
+    holds_lots: bool
+    floor: int | None
     debits_posted: int
     credits_posted: int
     pending_debits: int = 0
@@ -171,8 +277,21 @@ class _AccountState:
     def changed(self) -> bool:
         return bool(self.pending_debits or self.pending_credits)
 
-    def can_pay(self, amount: int) -> bool:
-        return self.may_go_negative or self.balance >= amount
+    def refusal(self, amount: int, point_code: str) -> InsufficientPoints | None:
+        """Why this account cannot pay ``amount`` (lots aside), or None."""
+        if self.floor is not None:
+            if self.balance - amount < self.floor:
+                return OverBudget(
+                    "over_budget",
+                    f"{self.owner} has {self.balance - self.floor} of its {-self.floor} {point_code} "
+                    f"budget left, {amount} needed",
+                )
+            return None
+        if self.may_go_negative or self.balance >= amount:
+            return None
+        return InsufficientPoints(
+            "insufficient_points", f"{self.owner} holds {self.balance} of {point_code}, {amount} needed"
+        )
 
     def debit(self, amount: int) -> None:
         self.pending_debits += amount
@@ -193,7 +312,7 @@ class _Plan:
     same batch that it repeats: it gets that request's answer once it is posted.
     """
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     posted: list[int] = field(default_factory=list)
     first_in_batch: dict[str, int] = field(default_factory=dict)
     replays: dict[int, int] = field(default_factory=dict)
@@ -214,27 +333,32 @@ def _refuse_unknown_point_codes(
 def _open_and_lock_accounts(
     conn: Connection, requests: list[TransferRequest], now: datetime
 ) -> dict[_AccountKey, _AccountState]:
-    """Open the accounts the batch may need, then lock every account it touches.
+    """Lock every account the batch touches, opening those it may need first.
 
     Accounts that may receive points, or may go negative, are opened on first use; a debit
-    from a wallet that was never credited fails later without leaving an empty account.
+    from a wallet that was never credited fails later without leaving an empty account. An
+    account with a floor (a department's) is never opened here: only with its floor. Most
+    accounts exist already: they are found first, and only the missing ones are inserted.
     """
-    opened = {
-        (owner, r.point_code)
-        for r in requests
-        for owner in (r.credit, r.debit)
-        if owner == r.credit or account_kind(owner).may_go_negative
-    }
-    insert_ignoring_conflicts(
-        conn,
-        accounts,
-        [
-            {"owner": o, "point_code": p, "kind": account_kind(o).name, "created_at": now}
-            for o, p in sorted(opened)
-        ],
+    kinds = {owner: account_kind(owner) for r in requests for owner in (r.credit, r.debit)}
+    credited = {(r.credit, r.point_code) for r in requests}
+    touched = credited | {(r.debit, r.point_code) for r in requests}
+    states = _lock_accounts(conn, touched, kinds)
+    missing = sorted(
+        (owner, code)
+        for owner, code in touched - states.keys()
+        if not kinds[owner].has_floor and ((owner, code) in credited or kinds[owner].may_go_negative)
     )
-    touched = {(r.debit, r.point_code) for r in requests} | {(r.credit, r.point_code) for r in requests}
-    return _lock_accounts(conn, touched)
+    if missing:
+        stamp = db_timestamp(conn, now)
+        executemany(
+            conn,
+            "INSERT INTO accounts (owner, point_code, kind, debits_posted, credits_posted, created_at) "
+            "VALUES (?, ?, ?, 0, 0, ?) ON CONFLICT (owner, point_code) DO NOTHING",
+            [(owner, code, kinds[owner].name, stamp) for owner, code in missing],
+        )
+        states.update(_lock_accounts(conn, set(missing), kinds))
+    return states
 
 
 def _decide(
@@ -242,8 +366,9 @@ def _decide(
     requests: Sequence[TransferRequest],
     todo: list[int],
     states: dict[_AccountKey, _AccountState],
+    book: LotBook,
     actor: str,
-    now: datetime,
+    clock: _Clock,
     results: list[Transfer | MkpError | None],
 ) -> _Plan:
     """Answer retries and refusals in ``results``; plan the rest as new transfers, in order.
@@ -266,43 +391,64 @@ def _decide(
             else:
                 results[i] = _conflict(req.client_id)
         else:
-            results[i] = _move(req, states)
+            results[i] = _move(i, req, states, book, clock)
             if results[i] is None:
                 plan.first_in_batch[req.client_id] = i
                 plan.posted.append(i)
-                plan.rows.append(_transfer_row(req, body_hash, states, actor, now))
+                plan.rows.append(_transfer_row(req, body_hash, states, actor, clock.stored_now))
     return plan
 
 
-def _move(req: TransferRequest, states: dict[_AccountKey, _AccountState]) -> InsufficientPoints | None:
-    """Debit and credit the two accounts' states, or say why the debit account cannot pay."""
+def _move(
+    index: int, req: TransferRequest, states: dict[_AccountKey, _AccountState], book: LotBook, clock: _Clock
+) -> MkpError | None:
+    """Debit and credit the two accounts' states (and lots), or say why the debit cannot be made."""
     debit = states.get((req.debit, req.point_code))
-    if debit is None or not debit.can_pay(req.amount):
-        balance = debit.balance if debit is not None else 0
+    credit = states.get((req.credit, req.point_code))
+    if credit is None:
+        return NotFound("unknown_account", f"{req.credit} has no {req.point_code} account")
+    if debit is None:
+        if account_kind(req.debit).has_floor:
+            return NotFound("unknown_account", f"{req.debit} has no {req.point_code} account")
         return InsufficientPoints(
-            "insufficient_points", f"{req.debit} holds {balance} of {req.point_code}, {req.amount} needed"
+            "insufficient_points", f"{req.debit} holds 0 of {req.point_code}, {req.amount} needed"
         )
+    refused: MkpError | None
+    if debit.holds_lots:
+        refused = book.take(index, req, debit.id, clock.now_ts, clock.cutoff_ts)
+    else:
+        refused = debit.refusal(req.amount, req.point_code)
+    if refused is not None:
+        return refused
     debit.debit(req.amount)
-    states[(req.credit, req.point_code)].credit(req.amount)
+    credit.credit(req.amount)
+    if credit.holds_lots:
+        book.credit(index, req, credit.id)
     return None
 
 
 def _transfer_row(
-    req: TransferRequest, body_hash: str, states: dict[_AccountKey, _AccountState], actor: str, now: datetime
-) -> dict[str, Any]:
-    return {
-        "client_id": req.client_id,
-        "body_hash": body_hash,
-        "kind": req.kind,
-        "point_code": req.point_code,
-        "debit_account_id": states[(req.debit, req.point_code)].id,
-        "credit_account_id": states[(req.credit, req.point_code)].id,
-        "amount": req.amount,
-        "memo": req.memo,
-        "reverses_id": req.reverses,
-        "actor": actor,
-        "created_at": now,
-    }
+    req: TransferRequest,
+    body_hash: str,
+    states: dict[_AccountKey, _AccountState],
+    actor: str,
+    stored_now: Any,
+) -> tuple[Any, ...]:
+    """A transfer's column values as :func:`_post` inserts them (the id is added there)."""
+    return (
+        None,  # the id's place: filled in once the batch's ids are drawn
+        req.client_id,
+        body_hash,
+        req.kind,
+        req.point_code,
+        states[(req.debit, req.point_code)].id,
+        states[(req.credit, req.point_code)].id,
+        req.amount,
+        req.memo,
+        req.reverses,
+        actor,
+        stored_now,
+    )
 
 
 def _post(
@@ -310,14 +456,23 @@ def _post(
     requests: Sequence[TransferRequest],
     plan: _Plan,
     states: dict[_AccountKey, _AccountState],
+    book: LotBook,
     now: datetime,
     results: list[Transfer | MkpError | None],
 ) -> None:
-    """Insert the planned transfers, add the pending amounts to the posted totals, answer."""
+    """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer."""
     if plan.rows:
-        # Unordered RETURNING lets SQLAlchemy batch the rows into multi-VALUES statements.
-        returning = insert(transfers).returning(transfers.c.client_id, transfers.c.id)
-        ids: dict[str, int] = dict(conn.execute(returning, plan.rows).all())
+        ids = dict(
+            zip((row[1] for row in plan.rows), new_ids(conn, "transfers", len(plan.rows)), strict=True)
+        )
+        executemany(
+            conn,
+            "INSERT INTO transfers (client_id, body_hash, kind, point_code, debit_account_id, "
+            "credit_account_id, amount, memo, reverses_id, actor, created_at, id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row[1:], ids[row[1]]) for row in plan.rows],
+        )
+        book.post(conn, {i: ids[requests[i].client_id] for i in plan.posted})
         for i in plan.posted:
             r = requests[i]
             results[i] = Transfer(
@@ -331,22 +486,25 @@ def _post(
                 r.memo,
                 r.reverses,
                 now,
+                _made_lot_expiry(r, states),
             )
         _add_pending_to_posted(conn, [a for a in states.values() if a.changed])
     for i, first in plan.replays.items():
         results[i] = results[first]
 
 
+def _made_lot_expiry(r: TransferRequest, states: dict[_AccountKey, _AccountState]) -> datetime | None:
+    """The expiry of the lot a transfer made, as a replay reads it back (None if it made none)."""
+    return r.expires_at if states[(r.credit, r.point_code)].holds_lots else None
+
+
 def _add_pending_to_posted(conn: Connection, changed: list[_AccountState]) -> None:
     """``posted += pending`` in SQL, one executemany for the batch."""
-    conn.execute(
-        update(accounts)
-        .where(accounts.c.id == bindparam("aid"))
-        .values(
-            debits_posted=accounts.c.debits_posted + bindparam("dd"),
-            credits_posted=accounts.c.credits_posted + bindparam("cd"),
-        ),
-        [{"aid": a.id, "dd": a.pending_debits, "cd": a.pending_credits} for a in changed],
+    executemany(
+        conn,
+        "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ? "
+        "WHERE id = ?",
+        [(a.pending_debits, a.pending_credits, a.id) for a in changed],
     )
 
 
@@ -362,6 +520,8 @@ def _check_shape(r: TransferRequest) -> MkpError | None:
         return MkpError("invalid_kind", f"unknown transfer kind {r.kind!r}")
     if r.debit == r.credit:
         return MkpError("same_account", "a transfer needs two different accounts")
+    if r.expires_at is not None and r.expires_at.tzinfo is None:
+        return MkpError("invalid_expiry", "an expiry must be an aware datetime")
     try:
         account_kind(r.debit)
         account_kind(r.credit)
@@ -377,31 +537,60 @@ def _conflict(client_id: str) -> IdempotencyConflict:
 
 
 def _existing_point_codes(conn: Connection, codes: set[str]) -> set[str]:
-    return set(conn.execute(select(point_codes.c.code).where(point_codes.c.code.in_(codes))).scalars())
+    found: set[str] = set()
+    for part in chunked(sorted(codes)):
+        found.update(conn.execute(select(point_codes.c.code).where(point_codes.c.code.in_(part))).scalars())
+    return found
 
 
-def _lock_accounts(conn: Connection, pairs: set[_AccountKey]) -> dict[_AccountKey, _AccountState]:
-    query = (
-        select(
-            accounts.c.id,
-            accounts.c.owner,
-            accounts.c.point_code,
-            accounts.c.debits_posted,
-            accounts.c.credits_posted,
-        )
-        .where(tuple_(accounts.c.owner, accounts.c.point_code).in_(sorted(pairs)))
-        .order_by(accounts.c.id)
-    )
+_ACCOUNTS = "SELECT id, owner, point_code, debits_posted, credits_posted, floor FROM accounts WHERE "
+
+
+def _lock_accounts(
+    conn: Connection, pairs: set[_AccountKey], kinds: dict[str, AccountKind]
+) -> dict[_AccountKey, _AccountState]:
+    """The accounts named by ``pairs``, locked (PostgreSQL: ``FOR UPDATE`` in id order, so two
+    batches never wait on each other in a circle; SQLite's write transaction locks everything).
+
+    Found by owner (the unique index leads with it), the owners' other point codes left out.
+    """
+    owners = sorted({owner for owner, _ in pairs})
+    rows: list[tuple[Any, ...]] = []
+    for part in chunked(owners):
+        rows.extend(r for r in fetch_raw(conn, _ACCOUNTS + "owner IN (?*)", part) if (r[1], r[2]) in pairs)
     if is_postgres(conn):
-        query = query.with_for_update()
-    return {
-        (owner, code): _AccountState(aid, account_kind(owner).may_go_negative, int(d), int(c))
-        for aid, owner, code, d, c in conn.execute(query)
-    }
+        ids = sorted(r[0] for r in rows)
+        rows = []
+        for part_ids in chunked(ids):
+            rows.extend(fetch_raw(conn, _ACCOUNTS + "id IN (?*) ORDER BY id FOR UPDATE", part_ids))
+    states = {}
+    for aid, owner, code, d, c, floor in rows:
+        kind = kinds[owner]
+        states[(owner, code)] = _AccountState(
+            aid,
+            owner,
+            kind.may_go_negative,
+            kind.holds_lots,
+            None if floor is None else int(floor),
+            int(d),
+            int(c),
+        )
+    return states
 
 
 def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str, tuple[Transfer, str]]:
-    return {t.client_id: (t, h) for t, h in _select_transfers(conn, transfers.c.client_id.in_(client_ids))}
+    """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first)."""
+    used: list[str] = []
+    for part in chunked(sorted(client_ids)):
+        used.extend(
+            r[0] for r in fetch_raw(conn, "SELECT client_id FROM transfers WHERE client_id IN (?*)", part)
+        )
+    found: dict[str, tuple[Transfer, str]] = {}
+    for part in chunked(used):
+        found.update(
+            (t.client_id, (t, h)) for t, h in _select_transfers(conn, transfers.c.client_id.in_(part))
+        )
+    return found
 
 
 def _select_transfers(conn: Connection, condition: ColumnElement[bool]) -> list[tuple[Transfer, str]]:
@@ -418,10 +607,12 @@ def _select_transfers(conn: Connection, condition: ColumnElement[bool]) -> list[
             transfers.c.memo,
             transfers.c.reverses_id,
             transfers.c.created_at,
+            lots.c.expires_at,
             transfers.c.body_hash,
         )
         .join(debit, debit.c.id == transfers.c.debit_account_id)
         .join(credit, credit.c.id == transfers.c.credit_account_id)
+        .outerjoin(lots, lots.c.transfer_id == transfers.c.id)
         .where(condition)
         .order_by(transfers.c.id)
     )

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, union_all
 
-from server.db.tables import accounts, transfers
-from server.ledger.accounts import NON_NEGATIVE_KINDS
+from server.db.tables import accounts, lot_moves, lots, transfers
+from server.ledger.accounts import LOT_KINDS, NON_NEGATIVE_KINDS
 
 
 @dataclass
@@ -16,6 +16,7 @@ class VerifyReport:
     accounts: int = 0
     transfers: int = 0
     point_codes: int = 0
+    lots: int = 0
     breaches: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -28,16 +29,31 @@ class VerifyReport:
             "accounts": self.accounts,
             "transfers": self.transfers,
             "point_codes": self.point_codes,
+            "lots": self.lots,
             "breaches": self.breaches,
         }
 
+    def breach(self, code: str, message: str) -> None:
+        self.breaches.append({"code": code, "message": message})
+
 
 def verify(conn: Connection) -> VerifyReport:
-    """Every point code sums to zero, no wallet is below zero, posted totals equal the transfers."""
+    """Every point code sums to zero, no wallet is below zero and no account below its floor,
+    posted totals equal the transfers, and each wallet's lots sum to its balance."""
     report = VerifyReport()
-    balance = accounts.c.credits_posted - accounts.c.debits_posted
     report.accounts = conn.execute(select(func.count()).select_from(accounts)).scalar_one()
     report.transfers = conn.execute(select(func.count()).select_from(transfers)).scalar_one()
+    report.lots = conn.execute(select(func.count()).select_from(lots)).scalar_one()
+    _point_codes_sum_to_zero(conn, report)
+    _no_account_below_its_limit(conn, report)
+    _posted_totals_equal_transfers(conn, report)
+    _lots_sum_to_balances(conn, report)
+    _lots_equal_their_moves(conn, report)
+    return report
+
+
+def _point_codes_sum_to_zero(conn: Connection, report: VerifyReport) -> None:
+    balance = accounts.c.credits_posted - accounts.c.debits_posted
 
     sums = conn.execute(
         select(accounts.c.point_code, func.sum(balance))
@@ -51,15 +67,24 @@ def verify(conn: Connection) -> VerifyReport:
                 {"code": "point_code_unbalanced", "message": f"point code {code} sums to {int(total)}, not 0"}
             )
 
+
+def _no_account_below_its_limit(conn: Connection, report: VerifyReport) -> None:
+    balance = accounts.c.credits_posted - accounts.c.debits_posted
     for owner, code, value in conn.execute(
         select(accounts.c.owner, accounts.c.point_code, balance)
         .where(accounts.c.kind.in_(NON_NEGATIVE_KINDS), balance < 0)
         .order_by(accounts.c.id)
     ):
-        report.breaches.append(
-            {"code": "negative_balance", "message": f"{owner} holds {int(value)} of {code}, below zero"}
-        )
+        report.breach("negative_balance", f"{owner} holds {int(value)} of {code}, below zero")
+    for owner, code, value, floor in conn.execute(
+        select(accounts.c.owner, accounts.c.point_code, balance, accounts.c.floor)
+        .where(accounts.c.floor.is_not(None), balance < accounts.c.floor)
+        .order_by(accounts.c.id)
+    ):
+        report.breach("below_floor", f"{owner} holds {int(value)} of {code}, below its floor {int(floor)}")
 
+
+def _posted_totals_equal_transfers(conn: Connection, report: VerifyReport) -> None:
     moves = union_all(
         select(
             transfers.c.debit_account_id.label("aid"), transfers.c.amount.label("d"), literal(0).label("c")
@@ -89,10 +114,49 @@ def verify(conn: Connection) -> VerifyReport:
         )
         .order_by(accounts.c.id)
     ):
-        report.breaches.append(
-            {
-                "code": "posted_mismatch",
-                "message": f"{owner} {code}: posted debits/credits {int(dp)}/{int(cp)}, transfers say {int(d)}/{int(c)}",
-            }
+        report.breach(
+            "posted_mismatch",
+            f"{owner} {code}: posted debits/credits {int(dp)}/{int(cp)}, transfers say {int(d)}/{int(c)}",
         )
-    return report
+
+
+def _lots_sum_to_balances(conn: Connection, report: VerifyReport) -> None:
+    """A wallet's balance is exactly the points left in its lots."""
+    left = select(lots.c.account_id, func.sum(lots.c.remaining).label("left")).group_by(lots.c.account_id)
+    left_sq = left.subquery()
+    balance = accounts.c.credits_posted - accounts.c.debits_posted
+    in_lots = func.coalesce(left_sq.c.left, 0)
+    for owner, code, value, held in conn.execute(
+        select(accounts.c.owner, accounts.c.point_code, balance, in_lots)
+        .select_from(accounts.outerjoin(left_sq, left_sq.c.account_id == accounts.c.id))
+        .where(accounts.c.kind.in_(LOT_KINDS), balance != in_lots)
+        .order_by(accounts.c.id)
+    ):
+        report.breach("lots_mismatch", f"{owner} holds {int(value)} of {code}, but its lots hold {int(held)}")
+    for account_id, held in conn.execute(
+        select(left_sq.c.account_id, left_sq.c.left)
+        .select_from(left_sq.join(accounts, accounts.c.id == left_sq.c.account_id))
+        .where(accounts.c.kind.not_in(LOT_KINDS))
+    ):
+        report.breach("lots_mismatch", f"account {account_id} is no wallet but has lots holding {int(held)}")
+
+
+def _lots_equal_their_moves(conn: Connection, report: VerifyReport) -> None:
+    """What is left of each lot is what it was given minus what transfers took from it."""
+    moved = (
+        select(lot_moves.c.lot_id, func.sum(lot_moves.c.amount).label("moved"))
+        .group_by(lot_moves.c.lot_id)
+        .subquery()
+    )
+    taken = func.coalesce(moved.c.moved, 0)
+    for lot_id, amount, remaining, total in conn.execute(
+        select(lots.c.id, lots.c.amount, lots.c.remaining, taken)
+        .select_from(lots.outerjoin(moved, moved.c.lot_id == lots.c.id))
+        .where(lots.c.remaining != lots.c.amount - taken)
+        .order_by(lots.c.id)
+        .limit(100)
+    ):
+        report.breach(
+            "lot_moves_mismatch",
+            f"lot {lot_id} of {int(amount)} has {int(remaining)} left, but its moves took {int(total)}",
+        )

@@ -1,53 +1,222 @@
-"""HTTP: /v1/grants, /v1/spends, /v1/transfers/<id>/reverse, /v1/holders/<holder>/balances, /v1/ledger/verify."""
+"""HTTP for points: spends and refunds, balances, point-code rules, たすきがけ agreements, price
+lists, the expiry sweep, reversals and the ledger check. Thin: the rules live in the modules."""
 
 from __future__ import annotations
 
-from flask_openapi3 import APIBlueprint, Tag
+from datetime import UTC, datetime
 
-from mkp_core import wire
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
+
+from mkp_core import dates, wire
 from server import ledger
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, config, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
-from server.points import service
+from server.idempotency import write_once
+from server.points import agreements, balances, expiry, holders, price_lists, rules, service, spending
+from server.points.expiry_policy import ExpiryPolicy
 
 bp = APIBlueprint("points", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
-tag = Tag(name="points", description="Grants, spends, balances")
+tag = Tag(name="points", description="Spends, refunds, balances, reversals, the expiry sweep")
+rules_tag = Tag(name="point rules", description="Where points may be spent, expiry, limits, agreements")
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-@bp.post("/grants", tags=[tag], responses={201: wire.Transfer, **ERRORS})
-def grant(body: wire.GrantCreate):
-    """Grant points from a municipality's budget to a holder (idempotent by client_id)."""
-    op = operator()
-    return run_write(engine(), lambda conn: service.grant(conn, op, body)).to_dict(), 201
-
-
-@bp.post("/spends", tags=[tag], responses={201: wire.Transfer, **ERRORS})
+@bp.post("/spends", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
 def spend(body: wire.SpendCreate):
-    """Spend a holder's points at a payee (idempotent by client_id; never overdraws)."""
+    """A MyKey holder spends points at a place: wallet → the place's payee account, as the point
+    code's rules allow, taking the earliest-expiring valid lots (idempotent by client_id)."""
     op = operator()
-    return run_write(engine(), lambda conn: service.spend(conn, op, body)).to_dict(), 201
+    request = spending.Spend(
+        body.client_id, body.place, body.amount, body.point_code, body.item, body.quantity, body.memo
+    )
+
+    def work(conn: Connection) -> dict:
+        holder = holders.find(conn, body.mykey_id)
+        return spending.spend(conn, holder, request, op.actor, op.municipality)
+
+    return run_write(engine(), work), 201
+
+
+@bp.post("/spends/<int:transfer_id>/refund", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
+def refund(path: wire.TransferPath, body: wire.RefundCreate):
+    """Refund a spend within the refund period: the points go back to the lots they came from."""
+    op, days = operator(), config().refund_days
+    return run_write(
+        engine(),
+        lambda conn: spending.refund(
+            conn, path.transfer_id, body.client_id, op.actor, days, op.municipality, body.memo
+        ),
+    ), 201
+
+
+@bp.get("/mykeys/<mykey_id>/balances", tags=[tag], responses={200: wire.Balances, **ERRORS})
+def holder_balances(path: wire.MyKeyPath):
+    """A holder's points per code: balance, spendable now, expired (not swept yet), what expires next."""
+    op = operator()
+    now = datetime.now(UTC)
+    with read(engine()) as conn:
+        holder = holders.find(conn, path.mykey_id)
+        held = [
+            h.to_dict()
+            for h in balances.holdings(conn, holder.wallet, now)
+            if op.municipality is None or h.point_code.startswith(op.municipality)
+        ]
+        return {"mykey_id": holder.mykey_id, "balances": held}
 
 
 @bp.post("/transfers/<int:transfer_id>/reverse", tags=[tag], responses={201: wire.Transfer, **ERRORS})
 def reverse(path: wire.TransferPath, body: wire.ReverseCreate):
-    """Undo a transfer with an opposite one."""
+    """Undo a transfer with an opposite one (a wallet's lots are given back, or taken back)."""
     op = operator()
     return run_write(engine(), lambda conn: service.reverse(conn, op, path.transfer_id, body)).to_dict(), 201
 
 
-@bp.get("/holders/<holder>/balances", tags=[tag], responses={200: wire.Balances, **ERRORS})
-def balances(path: wire.HolderPath):
-    """A holder's balance per point code."""
-    op = operator()
-    with read(engine()) as conn:
-        return {"holder": path.holder, "balances": service.holder_balances(conn, op, path.holder)}
-
-
 @bp.get("/ledger/verify", tags=[tag], responses={200: wire.VerifyReport, **ERRORS})
 def verify():
-    """Check every ledger invariant in one snapshot (central operators only)."""
+    """Check every ledger invariant in one snapshot, lots included (central operators only)."""
     operator().require_central()
     with read(engine()) as conn:
         return ledger.verify(conn).to_dict()
+
+
+@bp.post("/points/expire", tags=[tag], responses={201: wire.ExpiryReport, **ERRORS})
+def expire(body: wire.ExpireCreate):
+    """Move what expired by ``as_of`` to the municipalities' breakage accounts; the report.
+
+    A scoped operator sweeps its own municipality's codes only. Sweeping again moves nothing."""
+    op = operator()
+    municipality = body.municipality or op.municipality
+    if municipality is not None:
+        op.require_scope(municipality)
+    as_of = dates.parse_instant(body.as_of)
+    return write_once(
+        engine(),
+        body.client_id,
+        f"points.expire:{op.name}",
+        {**body.model_dump(), "municipality": municipality},
+        lambda conn: expiry.sweep(conn, body.client_id, as_of, op.actor, municipality),
+    )
+
+
+# --- rules and agreements ------------------------------------------------------------------------
+
+
+@bp.post("/point-codes/<point_code>/rules", tags=[rules_tag], responses={201: wire.Rule, **ERRORS})
+def add_rule(path: wire.PointCodePath, body: wire.RuleCreate):
+    """A new version of the point code's rules, from ``effective_from`` (never a past moment)."""
+    op = operator()
+    change = rules.RuleChange(
+        effective_from=dates.parse_instant(body.effective_from) if body.effective_from else None,
+        place_kinds=body.place_kinds,
+        places=body.places,
+        expiry=ExpiryPolicy(
+            body.expiry.policy,
+            body.expiry.count,
+            dates.parse_date(body.expiry.last_day) if body.expiry.last_day else None,
+        ),
+        min_amount=body.min_amount,
+        max_amount=body.max_amount,
+        vouchers=body.vouchers,
+    )
+    return write_once(
+        engine(),
+        body.client_id,
+        f"points.rule:{op.name}:{path.point_code}",
+        body.model_dump(),
+        lambda conn: rules.add_rule(conn, op, path.point_code, change).to_dict(),
+    )
+
+
+@bp.get("/point-codes/<point_code>/rules", tags=[rules_tag], responses={200: wire.RuleList, **ERRORS})
+def list_rules(path: wire.PointCodePath):
+    """The rules in force now and every version (future ones included)."""
+    op = operator()
+    with read(engine()) as conn:
+        versions = rules.history(conn, path.point_code)
+        if op.municipality is not None:
+            op.require_scope(path.point_code[:6])
+        now_rule = rules.rule_at(conn, path.point_code, datetime.now(UTC))
+        return {
+            "point_code": path.point_code,
+            "in_force": now_rule.to_dict(),
+            "versions": [r.to_dict() for r in versions],
+        }
+
+
+@bp.post("/agreements", tags=[rules_tag], responses={200: wire.Agreement, **ERRORS})
+def record_agreement(body: wire.AgreementRecord):
+    """Record one side of a たすきがけ agreement; it is in force once both sides have recorded it."""
+    op = operator()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"points.agreement:{op.name}",
+        body.model_dump(),
+        lambda conn: agreements.record(conn, op, body.points_of, body.usable_in, body.by),
+        status=200,
+    )
+
+
+@bp.post("/agreements/end", tags=[rules_tag], responses={200: wire.Agreement, **ERRORS})
+def end_agreement(body: wire.AgreementRecord):
+    """Either side ends an agreement: from now on, the points are refused there again."""
+    op = operator()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"points.agreement-end:{op.name}",
+        body.model_dump(),
+        lambda conn: agreements.end(conn, op, body.points_of, body.usable_in, body.by),
+        status=200,
+    )
+
+
+@bp.get("/agreements", tags=[rules_tag], responses={200: wire.AgreementList, **ERRORS})
+def list_agreements():
+    """Agreements (a scoped operator's municipality's, on either side)."""
+    op = operator()
+    with read(engine()) as conn:
+        return {"agreements": agreements.list_agreements(conn, op)}
+
+
+# --- price lists -------------------------------------------------------------------------------
+
+
+@bp.post("/places/<place_id>/items", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS})
+def set_item(path: wire.PlacePath, body: wire.PriceItemSet):
+    """Add an item to a place's price list, or change it (spends made before keep their amount)."""
+    op = operator()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"points.item:{op.name}:{path.place_id}",
+        body.model_dump(),
+        lambda conn: price_lists.set_item(conn, op, path.place_id, body.code, body.name, body.price),
+        status=200,
+    )
+
+
+@bp.post(
+    "/places/<place_id>/items/<code>/remove", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS}
+)
+def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly):
+    """Take an item off a place's price list."""
+    op = operator()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"points.item-remove:{op.name}:{path.place_id}:{path.code}",
+        body.model_dump(),
+        lambda conn: price_lists.remove_item(conn, op, path.place_id, path.code),
+        status=200,
+    )
+
+
+@bp.get("/places/<place_id>/items", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS})
+def list_items(path: wire.PlacePath):
+    """A place's price list."""
+    operator()
+    with read(engine()) as conn:
+        return price_lists.items(conn, path.place_id)

@@ -16,9 +16,10 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core.errors import Conflict, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
 from mkp_core.signing import key_fingerprint
-from server.db.tables import enrollment_codes, places, point_codes, services, terminals
+from server.db.tables import enrollment_codes, places, services, terminals
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
+from server.points import agreements, rules
 from server.terminals.ca import TerminalCA, parse_csr
 
 
@@ -242,18 +243,12 @@ def _terminal(row) -> dict:
 
 
 def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict:
-    """What a terminal needs to work: its place, the point codes accepted there, offline limits."""
+    """What a terminal needs to work: its place, the point codes its rules accept there now
+    (agreements and listed places included), offline limits."""
     t = get_terminal(conn, terminal_id)
     place = get_place(conn, t["place"])
-    codes = (
-        conn.execute(
-            select(point_codes.c.code)
-            .where(point_codes.c.municipality_code == place["municipality"])
-            .order_by(point_codes.c.code)
-        )
-        .scalars()
-        .all()
-    )
+    agreed = agreements.in_force(conn, place["municipality"])
+    codes = rules.codes_spendable_at(conn, place, agreed, datetime.now(UTC))
     return {
         "terminal_id": terminal_id,
         "name": t["name"],

@@ -122,3 +122,12 @@ def mykey(app: Flask, client: FlaskClient, operators: Operators, jpki_ca: TestCA
         world.upload_crl()
         with world.sessions:
             yield world
+
+
+@pytest.fixture
+def town(client, engine, operators):
+    """The points tests' town (tests/server/points_helpers.py): places, a department, MyKey IDs."""
+    from points_helpers import furnish
+
+    furnish(client, engine, operators.central)
+    return operators

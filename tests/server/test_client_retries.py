@@ -39,11 +39,17 @@ def test_a_retried_terminal_request_is_signed_anew(app, enrolled):
     assert len(gateway.nonces) == 2 and gateway.nonces[0] != gateway.nonces[1]
 
 
-def test_a_retried_grant_posts_once(app, operators):
+def test_a_retried_grant_posts_once(app, town):
     app.wsgi_app = GatewayTimingOutOnce(app.wsgi_app)
     with served_in_process(app) as url:
-        api = ApiClient(url, BearerToken(operators.central["Authorization"].split()[1]))
-        transfer = api.post("/v1/grants", {"municipality": "142018", "holder": "alice", "amount": 500})
-        balances = api.get("/v1/holders/alice/balances")["balances"]
+        api = ApiClient(url, BearerToken(town.central["Authorization"].split()[1]))
+        body = {
+            "department": "142018-kosodate",
+            "mykey_id": "HANAKO23",
+            "amount": 500,
+            "grant_kind": "childcare",
+        }
+        transfer = api.post("/v1/grants", body)
+        balances = api.get("/v1/mykeys/HANAKO23/balances")["balances"]
     assert transfer["amount"] == 500
-    assert balances == [{"point_code": "142018", "balance": 500}]
+    assert [(b["point_code"], b["balance"]) for b in balances] == [("142018", 500)]

@@ -77,3 +77,61 @@ def test_eight_processes_retrying_one_client_id_post_once(engine, operators, dat
     assert len(ids) == 1
     with read(engine) as conn:
         assert ledger.balances(conn, "holder:bob") == {YOKOSUKA: 10}
+
+
+def _claimer(url: str, worker: int, start: mp.Event, out: mp.Queue) -> None:
+    from mkp_core.errors import MkpError
+    from server.points import holders
+    from server.rewards import service as rewards
+
+    engine = make_engine(url)
+    start.wait()
+
+    def claim(conn):
+        holder = holders.find(conn, f"RACER{worker:03d}")
+        return rewards.claim(conn, holder, "last-seat", f"claim-{worker:04d}", f"worker-{worker}")
+
+    try:
+        out.put(run_write(engine, claim)["claim_number"])
+    except MkpError as e:
+        out.put(e.code)
+    engine.dispose()
+
+
+def test_eight_processes_claiming_the_last_reward_item_get_it_once(engine, town, database_url):
+    from datetime import UTC, datetime, timedelta
+
+    from points_helpers import DEPARTMENT, register_mykeys
+
+    from server.departments import grants
+    from server.operators.service import Operator
+    from server.rewards import service as rewards
+
+    central = Operator(1, "central", None)
+    register_mykeys(engine, tuple(f"RACER{n:03d}" for n in range(PROCESSES)))
+    now = datetime.now(UTC)
+    with write(engine) as conn:
+        for n in range(PROCESSES):
+            grants.grant(
+                conn,
+                central,
+                DEPARTMENT,
+                f"g-race-{n:04d}",
+                grants.GrantAsked(f"RACER{n:03d}", 5000, "childcare"),
+            )
+        offer = {"name": "最後の一席", "price": 3000, "stock": 1, "per_holder": 1}
+        window = {"starts_at": now - timedelta(hours=1), "ends_at": now + timedelta(days=1)}
+        rewards.add_reward(conn, central, "last-seat", YOKOSUKA, {**offer, **window})
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_claimer, args=(database_url, w, start, out)) for w in range(PROCESSES)]
+    for w in workers:
+        w.start()
+    start.set()
+    results = sorted(out.get(timeout=120) for _ in workers)
+    for w in workers:
+        w.join(timeout=30)
+    assert results == ["LAST-SEAT-00001"] + ["sold_out"] * (PROCESSES - 1)
+    with read(engine) as conn:
+        assert rewards.get_reward(conn, "last-seat")["left"] == 0
+        assert ledger.verify(conn).ok

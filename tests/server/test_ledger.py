@@ -196,7 +196,7 @@ def test_verify_finds_a_tampered_balance(ready):
     report = verified(ready)
     codes = [b["code"] for b in report.breaches]
     assert not report.ok
-    assert codes == ["point_code_unbalanced", "posted_mismatch"]
+    assert codes == ["point_code_unbalanced", "posted_mismatch", "lots_mismatch"]
 
 
 def test_verify_finds_a_negative_wallet(ready):
@@ -207,3 +207,30 @@ def test_verify_finds_a_negative_wallet(ready):
     report = verified(ready)
     assert "negative_balance" in [b["code"] for b in report.breaches]
     assert any("holder:alice holds -50" in b["message"] for b in report.breaches)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [
+            "142018",
+            "dept:142018-kosodate",
+            "mykey:1",
+            1000,
+            "grant",
+            "清掃活動 4月",
+            None,
+            "2027-05-01T15:00:00+00:00",
+        ],
+        ["142018-FEST2026", "mykey:12", "payee:shop", 7, "spend", 'a "quoted" \\ memo\n\t\x01', 42],
+        ["", "", "", 0, "", "", None],
+        ["x", "y", "z", -(10**20), "k", "\U0001f600 \u2028", True, False],
+    ],
+)
+def test_the_body_hash_text_is_json_dumps_itself(body):
+    """Transfers stored by earlier versions hashed json.dumps(body): retries of them must still match."""
+    import json
+
+    from server.ledger.transfers import _json_list
+
+    assert _json_list(body) == json.dumps(body)

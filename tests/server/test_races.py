@@ -168,3 +168,49 @@ def test_an_anonymous_huge_upload_is_answered_before_its_body_is_sent(live):
             while b"unauthorized" not in answer and (chunk := sock.recv(65536)):
                 answer += chunk
         assert answer.startswith(b"HTTP/1.1 401") and b'"unauthorized"' in answer, answer[:300]
+
+
+def test_the_last_reward_item_claimed_by_eight_holders_at_once_goes_once(live):
+    """Issue 9: eight holders claim the last item of a reward at the same moment, across workers."""
+    from datetime import UTC, datetime, timedelta
+
+    from points_helpers import register_mykeys
+
+    from server.db.engine import make_engine
+
+    server, operator, *_ = live
+    holders = tuple(f"RACER{n:03d}" for n in range(AT_ONCE))
+    engine = make_engine(server.database_url)
+    register_mykeys(engine, holders)
+    engine.dispose()
+    base = server.url + "/v1"
+
+    def post(path: str, body: dict) -> dict:
+        reply = operator.post(base + path, json={"client_id": f"race-{uuid.uuid4().hex[:12]}", **body})
+        assert reply.status_code in (200, 201), reply.text
+        return reply.json()
+
+    post("/municipalities/142018/departments", {"code": "race", "name": "競争課", "budget": 10**6})
+    post("/departments/142018-race/grant-kinds", {"code": "gift", "name": "贈与"})
+    for holder in holders:
+        post(
+            "/grants",
+            {"department": "142018-race", "mykey_id": holder, "amount": 10_000, "grant_kind": "gift"},
+        )
+    now = datetime.now(UTC)
+    for round in range(ROUNDS):
+        code = f"last-seat-{round}"
+        offer = {"code": code, "municipality": "142018", "name": "最後の観覧席", "price": 1000, "stock": 1}
+        window = {
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(days=1)).isoformat(),
+        }
+        post("/rewards", {**offer, **window})
+        bodies = [{"client_id": f"claim-{round}-{n:04d}", "mykey_id": holders[n]} for n in range(AT_ONCE)]
+        replies = post_at_once(operator, f"{base}/rewards/{code}/claims", bodies)
+        assert statuses(replies) == [(201, None)] + [(409, "sold_out")] * (AT_ONCE - 1)
+        claims = operator.get(f"{base}/rewards/{code}/claims").json()
+        assert [c["claim_number"] for c in claims["claims"]] == [f"LAST-SEAT-{round}-00001"]
+        assert claims["left"] == 0
+    report = operator.get(base + "/ledger/verify").json()
+    assert report["ok"] and report["transfers"] == AT_ONCE + ROUNDS

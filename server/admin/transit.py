@@ -1,0 +1,71 @@
+"""`mkp-admin transit`: points to linked transit cards, and the company's daily list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from server.admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body
+
+
+@click.group()
+def transit() -> None:
+    """The transit exchange: for a bus company whose card cannot read the My Number card."""
+
+
+@transit.command("exchange")
+@click.option("--mykey", "mykey_id", required=True)
+@click.option("--place", required=True, help="The transit company's place (kind transport).")
+@click.option("--amount", required=True, type=click.IntRange(min=1))
+@click.option("--point-code", help="Which points (default: valid there, expiring first).")
+@client_id_option
+@json_option
+def transit_exchange(
+    mykey_id: str, place: str, amount: int, point_code: str | None, client_id: str | None, as_json: bool
+) -> None:
+    """Send points to the transit card the holder linked at the company's service."""
+    ctx = ctx_for(as_json)
+    body = request_body(
+        mykey_id=mykey_id, place=place, amount=amount, point_code=point_code, client_id=client_id
+    )
+    t = ctx.call("POST", "/v1/transit/exchanges", body)
+    ctx.show(
+        t, f"transfer {t['id']}: {t['amount']:,} points for card {t['card_number']} at {t['place_name']}"
+    )
+
+
+@transit.command("daily")
+@click.argument("place_id", metavar="PLACE")
+@click.option("--date", "day", required=True, help="YYYY-MM-DD (JST).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here (0600), not stdout."
+)
+@json_option
+def transit_daily(place_id: str, day: str, out: Path | None, as_json: bool) -> None:
+    """The day's list for the company: card number and points to load (CSV, UTF-8 with a BOM)."""
+    ctx = ctx_for(as_json)
+    data = ctx.call("GET", f"/v1/transit/{path_part(place_id, 'a place')}/daily?date={day}")
+    if ctx.as_json:
+        ctx.show(data, "")
+        return
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(["date", "card_number", "points", "transfer_id", "exchanged_at"])
+    writer.writerows(
+        [data["date"], e["card_number"], e["points"], e["transfer_id"], e["at"]] for e in data["exchanges"]
+    )
+    if out is None:
+        sys.stdout.write("\ufeff" + text.getvalue())
+        return
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
+            f.write(text.getvalue())
+    except OSError as e:
+        fail(2, f"cannot write {out}: {e.strerror}")
+    click.echo(f"wrote {len(data['exchanges'])} exchanges, {data['total']:,} points, to {out}", err=True)

@@ -1,0 +1,69 @@
+"""HTTP for event pools: open one, support it, the hand-over report, the hand-over."""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
+
+from mkp_core import wire
+from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.db.engine import read, run_write
+from server.events import service
+from server.idempotency import write_once
+from server.points import holders
+
+bp = APIBlueprint("events", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(bp)
+tag = Tag(name="events", description="Event pools: support, hand-over report, hand-over")
+ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+@bp.post("/events", tags=[tag], responses={201: wire.Event, **ERRORS})
+def add_event(body: wire.EventCreate):
+    """Open an event point code's pool for its organiser (a place)."""
+    op = operator()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"events.add:{op.name}",
+        body.model_dump(),
+        lambda conn: service.add_event(conn, op, body.point_code, body.organiser),
+    )
+
+
+@bp.get("/events", tags=[tag], responses={200: wire.EventList, **ERRORS})
+def list_events():
+    """Event pools (a scoped operator sees its municipality's)."""
+    op = operator()
+    with read(engine()) as conn:
+        return {"events": service.list_events(conn, op)}
+
+
+@bp.post("/events/<point_code>/supports", tags=[tag], responses={201: wire.Support, **ERRORS})
+def support(path: wire.PointCodePath, body: wire.SupportCreate):
+    """A holder directs points of the event's code to its pool (idempotent by client_id)."""
+    op = operator()
+
+    def work(conn: Connection) -> dict:
+        holder = holders.find(conn, body.mykey_id)
+        service.get_event(conn, path.point_code, op)
+        return service.support(
+            conn, holder, path.point_code, body.amount, body.nickname, body.client_id, op.actor
+        )
+
+    return run_write(engine(), work), 201
+
+
+@bp.get("/events/<point_code>/report", tags=[tag], responses={200: wire.EventReport, **ERRORS})
+def report(path: wire.PointCodePath):
+    """Who supported how much (MyKey ID, nickname if given), and the total."""
+    op = operator()
+    with read(engine()) as conn:
+        return service.report(conn, path.point_code, op)
+
+
+@bp.post("/events/<point_code>/handover", tags=[tag], responses={201: wire.EventReport, **ERRORS})
+def handover(path: wire.PointCodePath, body: wire.ClientOnly):
+    """Hand the whole pool to the organiser's payee account in one transfer; closes the event."""
+    op = operator()
+    return run_write(engine(), lambda conn: service.handover(conn, op, path.point_code, body.client_id)), 201

@@ -1,0 +1,244 @@
+"""Spending points at a place, and refunds: the one spend that every way of spending goes through.
+
+An operator's tool calls it now; the shop's counter (a card tap, holder resolved from the card)
+and the transit exchange call the very same :func:`spend`. In order:
+
+1. the holder's MyKey ID must be active (``mykey_suspended`` otherwise);
+2. an item of the place's price list gives the amount (price times quantity);
+3. the point code is the caller's, or picked: of the holder's codes valid at the place, the one
+   whose points expire first (one that can pay the whole amount, if any can);
+4. the code's rules in force now must allow the place (``not_allowed_here``) and the amount
+   (``below_minimum``, ``above_maximum``);
+5. the ledger moves the points wallet → the place's payee account, taking the earliest-expiring
+   lots still valid (``insufficient_points``, ``points_expired``).
+
+Every spend is idempotent by its client id: a retry gets the first answer, whatever changed since.
+A refund reverses the spend within ``refund_days`` and gives back the very lots it took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from mkp_core.dates import last_valid_day
+from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
+from mkp_core.ids import point_code_municipality
+from server import ledger
+from server.idempotency import once
+from server.ledger.lots import moves_of
+from server.mykey.registry import MyKey
+from server.points import agreements, balances, holders, price_lists
+from server.points.rules import Rule, rule_at, rules_at
+from server.terminals.service import get_place
+
+SPEND_KINDS = ("spend", "transit")
+
+
+class NotAllowedHere(Forbidden):
+    """The point code's rules do not let its points be spent at this place."""
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A spend as a caller asks for it (``point_code`` None: picked; ``item``: from the price list)."""
+
+    client_id: str
+    place: str
+    amount: int | None = None
+    point_code: str | None = None
+    item: str | None = None
+    quantity: int = 1
+    memo: str | None = None
+
+
+def payee(place_id: str) -> str:
+    """The ledger account a place is paid into."""
+    return f"payee:{place_id}"
+
+
+def spend(
+    conn: Connection,
+    holder: MyKey,
+    request: Spend,
+    actor: str,
+    scope: str | None = None,
+    kind: str = "spend",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Spend ``holder``'s points at ``request.place`` (see the module docstring); the reply.
+
+    ``scope``: the one municipality whose points the caller may spend (None: any).
+    ``kind``: the transfer's kind (``transit`` for an exchange to a transit card).
+    """
+    body = {**asdict(request), "holder": holder.number, "kind": kind, "scope": scope}
+    reply, _ = once(
+        conn,
+        request.client_id,
+        "points.spend",
+        body,
+        lambda: perform(conn, holder, request, actor, scope, kind, now or datetime.now(UTC)),
+    )
+    return reply
+
+
+def perform(
+    conn: Connection,
+    holder: MyKey,
+    request: Spend,
+    actor: str,
+    scope: str | None,
+    kind: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The spend itself, without its idempotency record: for callers that keep their own."""
+    holder.require_active()
+    place = get_place(conn, request.place)
+    amount, item = _amount(conn, place, request)
+    agreed = agreements.in_force(conn, place["municipality"])
+    code = request.point_code or _pick(conn, holder, place, amount, agreed, scope, now)
+    if scope is not None and point_code_municipality(code) != scope:
+        raise Forbidden("out_of_scope", f"this caller may spend only {scope}'s points, not {code}")
+    rule = rule_at(conn, code, now)
+    _require_allowed(rule, place, agreed)
+    rule.check_amount(amount)
+    memo = request.memo or (f"{item['name']} x{request.quantity}" if item else None)
+    transfer = ledger.transfer(
+        conn,
+        ledger.TransferRequest(
+            request.client_id, code, holder.wallet, payee(place["id"]), amount, kind, memo
+        ),
+        actor,
+        now,
+    )
+    return {
+        **transfer.to_dict(),
+        "mykey_id": holder.mykey_id,
+        "place": place["id"],
+        "place_name": place["name"],
+        "item": {**item, "quantity": request.quantity} if item else None,
+        "lots": lot_moves_view(conn, transfer.id),
+    }
+
+
+def _amount(conn: Connection, place: dict[str, Any], request: Spend) -> tuple[int, dict[str, Any] | None]:
+    if request.item is None:
+        if request.amount is None:
+            raise MkpError("missing_amount", "give the amount, or an item of the place's price list")
+        return request.amount, None
+    item = price_lists.find_item(conn, place["id"], request.item)
+    if item is None:
+        raise NotFound("unknown_item", f"{place['id']} has no item {request.item} on its price list")
+    amount = item["price"] * request.quantity
+    if request.amount is not None and request.amount != amount:
+        raise MkpError(
+            "amount_mismatch",
+            f"{request.quantity} x {item['name']} costs {amount} points, not {request.amount}",
+        )
+    return amount, item
+
+
+def _pick(
+    conn: Connection,
+    holder: MyKey,
+    place: dict[str, Any],
+    amount: int,
+    agreed: set[tuple[str, str]],
+    scope: str | None,
+    now: datetime,
+) -> str:
+    """The holder's point code valid at ``place`` whose points expire first (one that can pay)."""
+    held = [
+        h
+        for h in balances.holdings(conn, holder.wallet, now)
+        if h.balance > 0 and (scope is None or point_code_municipality(h.point_code) == scope)
+    ]
+    if not held:
+        raise ledger.InsufficientPoints("insufficient_points", f"MyKey ID {holder.mykey_id} holds no points")
+    rules = rules_at(conn, [h.point_code for h in held], now)
+    allowed = [h for h in held if rules[h.point_code].allows(place, agreed)]
+    if not allowed:
+        codes = ", ".join(h.point_code for h in held)
+        raise NotAllowedHere(
+            "not_allowed_here",
+            f"none of MyKey ID {holder.mykey_id}'s points ({codes}) may be spent at {place['id']}",
+        )
+    fits = [h for h in allowed if h.spendable >= amount and _within_limits(rules[h.point_code], amount)]
+    return min(fits or allowed, key=lambda h: h.expiry_key).point_code
+
+
+def _within_limits(rule: Rule, amount: int) -> bool:
+    try:
+        rule.check_amount(amount)
+    except MkpError:
+        return False
+    return True
+
+
+def _require_allowed(rule: Rule, place: dict[str, Any], agreed: set[tuple[str, str]]) -> None:
+    if not rule.allows(place, agreed):
+        raise NotAllowedHere(
+            "not_allowed_here",
+            f"{rule.point_code} points may not be spent at {place['id']} ({place['kind']}, "
+            f"municipality {place['municipality']})",
+        )
+
+
+def lot_moves_view(conn: Connection, transfer_id: int) -> list[dict[str, Any]]:
+    """The lots a transfer took points from (or gave back to): expiry and points, for receipts."""
+    return [
+        {
+            "expires_at": when,
+            "last_day": last_valid_day(when).isoformat() if when else None,
+            "amount": abs(amount),
+        }
+        for when, amount in moves_of(conn, transfer_id)
+    ]
+
+
+# --- refunds -----------------------------------------------------------------------------------
+
+
+def refund(
+    conn: Connection,
+    transfer_id: int,
+    client_id: str,
+    actor: str,
+    refund_days: int,
+    scope: str | None = None,
+    memo: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Reverse a spend within ``refund_days`` of it: the points go back to the lots they came from."""
+    body = {"transfer_id": transfer_id, "memo": memo, "scope": scope}
+
+    def work() -> dict[str, Any]:
+        when = now or datetime.now(UTC)
+        original = ledger.get_transfer(conn, transfer_id)
+        if scope is not None and point_code_municipality(original.point_code) != scope:
+            raise Forbidden("out_of_scope", f"this caller may refund only {scope}'s points")
+        if original.kind not in SPEND_KINDS or not original.credit.startswith("payee:"):
+            raise Conflict(
+                "not_a_spend", f"transfer {transfer_id} is a {original.kind}, not a spend at a place"
+            )
+        if when - original.created_at > timedelta(days=refund_days):
+            raise Conflict(
+                "refund_period_over",
+                f"transfer {transfer_id} was made {original.created_at:%Y-%m-%d}: refunds are possible "
+                f"within {refund_days} days",
+            )
+        reversal = ledger.reverse(conn, transfer_id, client_id, actor, memo, when)
+        number = holders.number_of(original.debit)
+        shown = holders.mykey_ids(conn, [number]).get(number) if number is not None else None
+        return {
+            **reversal.to_dict(),
+            "mykey_id": shown,
+            "place": original.credit.removeprefix("payee:"),
+            "lots": lot_moves_view(conn, reversal.id),
+        }
+
+    reply, _ = once(conn, client_id, "points.refund", body, work)
+    return reply

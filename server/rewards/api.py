@@ -1,0 +1,82 @@
+"""HTTP for special rewards: offer one, claim one, the claims list; and the public listing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
+
+from mkp_core import dates, wire
+from server.api import BEARER, config, engine, error_responses, limit_body, operator, operator_endpoints
+from server.db.engine import read, run_write
+from server.idempotency import write_once
+from server.points import holders
+from server.rewards import service
+
+bp = APIBlueprint("rewards", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(bp)
+# The Point Navi page lists rewards for anyone: no token, nothing but the offers.
+public_bp = APIBlueprint("public_rewards", __name__, url_prefix="/v1/public")
+tag = Tag(name="rewards", description="Special rewards (特典): offers, claims")
+ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+@public_bp.before_request
+def limit_public_body() -> None:
+    limit_body(config().max_request_bytes)
+
+
+@bp.post("/rewards", tags=[tag], responses={201: wire.Reward, **ERRORS})
+def add_reward(body: wire.RewardCreate):
+    """Offer a reward: its price in points, stock, period and limit per holder."""
+    op = operator()
+    offer = {
+        **body.model_dump(exclude={"client_id", "code", "municipality"}),
+        "starts_at": dates.parse_instant(body.starts_at),
+        "ends_at": dates.parse_instant(body.ends_at),
+    }
+    return write_once(
+        engine(),
+        body.client_id,
+        f"rewards.add:{op.name}",
+        body.model_dump(),
+        lambda conn: service.add_reward(conn, op, body.code, body.municipality, offer),
+    )
+
+
+@bp.get("/rewards", tags=[tag], responses={200: wire.RewardList, **ERRORS})
+def list_rewards():
+    """Every reward with its stock and claims count (a scoped operator sees its municipality's)."""
+    op = operator()
+    with read(engine()) as conn:
+        return {"rewards": service.list_rewards(conn, op)}
+
+
+@bp.post("/rewards/<code>/claims", tags=[tag], responses={201: wire.Claim, **ERRORS})
+def claim(path: wire.RewardPath, body: wire.ClaimCreate):
+    """A holder claims one: atomic (the last item is never claimed twice); a claim number back."""
+    op = operator()
+
+    def work(conn: Connection) -> dict:
+        holder = holders.find(conn, body.mykey_id)
+        service.get_reward(conn, path.code, op)
+        return service.claim(conn, holder, path.code, body.client_id, op.actor)
+
+    return run_write(engine(), work), 201
+
+
+@bp.get("/rewards/<code>/claims", tags=[tag], responses={200: wire.RewardClaims, **ERRORS})
+def claims(path: wire.RewardPath):
+    """The municipality's list of claims of a reward."""
+    op = operator()
+    with read(engine()) as conn:
+        return service.claims(conn, op, path.code)
+
+
+@public_bp.get("/rewards", tags=[tag], responses={200: wire.PublicRewardList})
+def public_rewards():
+    """Rewards on offer or coming (for the Point Navi page): no claims, no holders."""
+    with read(engine()) as conn:
+        offers = service.list_rewards(conn, None, datetime.now(UTC))
+    return {"rewards": [service.public_view(r) for r in offers]}

@@ -1,0 +1,39 @@
+"""HTTP for the transit exchange: points to a linked transit card, the company's daily list."""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
+
+from mkp_core import dates, wire
+from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.db.engine import read, run_write
+from server.points import holders
+from server.transit import service
+
+bp = APIBlueprint("transit", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(bp)
+tag = Tag(name="transit", description="Points exchanged to transit cards in the back office")
+ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+@bp.post("/transit/exchanges", tags=[tag], responses={201: wire.TransitExchange, **ERRORS})
+def exchange(body: wire.TransitExchangeCreate):
+    """Points to the holder's linked transit card: a spend at the company's place (idempotent)."""
+    op = operator()
+
+    def work(conn: Connection) -> dict:
+        holder = holders.find(conn, body.mykey_id)
+        return service.exchange(
+            conn, holder, body.place, body.amount, body.point_code, body.client_id, op.actor, op.municipality
+        )
+
+    return run_write(engine(), work), 201
+
+
+@bp.get("/transit/<place_id>/daily", tags=[tag], responses={200: wire.TransitDaily, **ERRORS})
+def daily(path: wire.PlacePath, query: wire.TransitDailyQuery):
+    """What the company loads onto which card for one day (JST)."""
+    op = operator()
+    with read(engine()) as conn:
+        return service.daily(conn, op, path.place_id, dates.parse_date(query.date))
