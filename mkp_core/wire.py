@@ -431,11 +431,18 @@ class TerminalPlace(Out):
     service: str | None = None
 
 
+class PriceListItem(Out):
+    code: str
+    name: str
+    price: int
+
+
 class TerminalConfig(Out):
     terminal_id: str
     name: str
     place: TerminalPlace
     point_codes: list[str]
+    price_list: list[PriceListItem] = []
     offline: OfflineLimits
     version: str
 
@@ -1182,3 +1189,117 @@ class TransitDaily(Out):
     date: str
     exchanges: list[TransitLine]
     total: int
+
+
+# --- the counter ----------------------------------------------------------------------------
+
+
+class CounterSpend(Strict):
+    """The card's holder spends at this terminal's place: an ``amount``, or an ``item`` of its
+    price list. The card signed the request (``cardproof.spend_action``) over a server challenge."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    amount: Amount | None = None
+    item: Slug | None = None
+    quantity: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
+    point_code: PointCode | None = None
+
+
+class CounterRefund(Strict):
+    """Give back a spend made at this place today, with the card that paid for it."""
+
+    client_id: ClientId
+    transfer_id: Annotated[int, Field(strict=True, ge=1)]
+    proof: CardProofBody
+
+
+class CounterBalances(Out):
+    mykey_id: str
+    status: str
+    balances: list[Balance]
+    total: int
+
+
+class SyncRequest(Strict):
+    """Offline entries as the terminal queued them (``mkp_core.offline.seal``), oldest first."""
+
+    entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=500)]
+
+
+class SyncAnswerError(Out):
+    code: str
+    message: str
+
+
+class SyncAnswer(Out):
+    client_id: str | None
+    seq: int | None
+    status: str  # accepted | refused
+    transfer_id: int | None = None
+    amount: int | None = None
+    error: SyncAnswerError | None = None
+
+
+class SyncResult(Out):
+    results: list[SyncAnswer]
+
+
+class Heartbeat(Strict):
+    """What a counter reports of itself every few minutes."""
+
+    version: Annotated[str, Field(max_length=40)] | None = None
+    reader: Annotated[str, Field(max_length=200), PlainText] | None = None
+    printer: Annotated[str, Field(max_length=200), PlainText] | None = None
+    queue_pending: Annotated[int, Field(strict=True, ge=0)] = 0
+    queue_amount: Annotated[int, Field(strict=True, ge=0, le=2**62)] = 0
+    queue_oldest: datetime | None = None
+    crl_this_update: datetime | None = None
+
+
+class HeartbeatReply(Out):
+    server_time: datetime
+
+
+class OfflineException(Out):
+    client_id: str
+    terminal_id: str
+    seq: int
+    place: str
+    place_name: str
+    municipality: str
+    amount: int | None
+    item: str | None
+    taken_at: datetime | None
+    received_at: datetime
+    mykey_id: str | None
+    code: str | None
+    message: str | None
+
+
+class OfflineExceptionList(Out):
+    exceptions: list[OfflineException]
+
+
+class ExceptionQuery(Strict):
+    place: PlaceId | None = None
+    since: datetime | None = None
+
+
+class TerminalStatus(Out):
+    terminal_id: str
+    name: str
+    status: str
+    place: str
+    seen_at: datetime | None
+    version: str | None
+    reader: str | None
+    printer: str | None
+    queue_pending: int | None
+    queue_amount: int | None
+    queue_oldest: datetime | None
+    crl_this_update: datetime | None
+
+
+class TerminalStatusList(Out):
+    terminals: list[TerminalStatus]

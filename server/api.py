@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, g, request
@@ -17,6 +18,7 @@ from server.config import ServerConfig
 from server.crls.service import CurrentCrls, trust_from_config
 from server.db.engine import read
 from server.files import secret_key
+from server.mykey.cards import CardCheck
 from server.operators.service import Operator, authenticate
 from server.terminals.ca import TerminalCA
 
@@ -68,6 +70,17 @@ def challenge_key() -> bytes:
     if "mkp.challenge_key" not in ext:
         ext["mkp.challenge_key"] = secret_key(Path(config().secrets_dir) / "challenge.key")
     return ext["mkp.challenge_key"]
+
+
+def card_check() -> CardCheck:
+    """What checking a card proof needs: the JPKI anchors, the current CRLs, the challenge key."""
+    c = config()
+    return CardCheck(
+        trust=trust_store(),
+        crls=current_crls(),
+        challenge_key=challenge_key(),
+        crl_max_age=timedelta(hours=c.crl_max_age_hours),
+    )
 
 
 def limit_body(limit: int) -> None:

@@ -100,6 +100,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     engine = make_engine(config.database_url)
     app.extensions["mkp.engine"] = engine
 
+    from server.counter.api import card_bp as counter_card_bp
+    from server.counter.api import operator_bp as counter_admin_bp
+    from server.counter.api import queue_bp as counter_queue_bp
     from server.crls.api import bp as crls_bp
     from server.departments.api import batch_bp as grant_batches_bp
     from server.departments.api import bp as departments_bp
@@ -136,6 +139,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         rewards_bp,
         public_rewards_bp,
         transit_bp,
+        counter_card_bp,
+        counter_queue_bp,
+        counter_admin_bp,
     ):
         app.register_api(blueprint)
 

@@ -20,15 +20,14 @@ from mkp_core.cardproof import CardProof
 from mkp_core.errors import MkpError
 from server.api import (
     BEARER,
+    card_check,
     challenge_key,
     config,
-    current_crls,
     engine,
     error_responses,
     limit_body,
     operator,
     operator_endpoints,
-    trust_store,
 )
 from server.db.engine import read, run_write
 from server.idempotency import write_once
@@ -53,16 +52,6 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 @holder_bp.before_request
 def limit_holder_body() -> None:
     limit_body(config().max_request_bytes)
-
-
-def _check() -> cards.CardCheck:
-    c = config()
-    return cards.CardCheck(
-        trust=trust_store(),
-        crls=current_crls(),
-        challenge_key=challenge_key(),
-        crl_max_age=timedelta(hours=c.crl_max_age_hours),
-    )
 
 
 def _proof(body: wire.CardProofBody) -> CardProof:
@@ -94,7 +83,7 @@ def new_challenge(body: wire.ChallengeRequest):
 )
 def register(body: wire.MyKeyRegister):
     """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200)."""
-    check, proof = _check(), _proof(body.proof)
+    check, proof = card_check(), _proof(body.proof)
     action = cardproof.register_action(body.mykey_id, body.home_municipality)
 
     def work(conn: Connection) -> dict:
@@ -110,7 +99,7 @@ def register(body: wire.MyKeyRegister):
 @holder_bp.post("/show", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
 def show(body: wire.MyKeyProve):
     """The card's MyKey ID, its state and its service links (links only while it is active)."""
-    check, proof = _check(), _proof(body.proof)
+    check, proof = card_check(), _proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.SHOW)
@@ -124,7 +113,7 @@ def show(body: wire.MyKeyProve):
 @holder_bp.post("/id", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
 def change_id(body: wire.MyKeyIdChange):
     """Change the MyKey ID to one of the holder's own (a limited number of times; the points stay)."""
-    check, proof = _check(), _proof(body.proof)
+    check, proof = card_check(), _proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.CHANGE_ID, cardproof.change_id_action(body.new_id))
@@ -137,7 +126,7 @@ def change_id(body: wire.MyKeyIdChange):
 @holder_bp.post("/links", tags=[holder_tag], responses={201: wire.ServiceLink, **CARD_ERRORS})
 def link(body: wire.LinkCreate):
     """Link the holder's ID at a service (A1 → 789): pending if the service's staff confirm links."""
-    check, proof = _check(), _proof(body.proof)
+    check, proof = card_check(), _proof(body.proof)
     action = cardproof.link_action(body.service, body.local_id)
 
     def work(conn: Connection) -> dict:
@@ -150,7 +139,7 @@ def link(body: wire.LinkCreate):
 @holder_bp.post("/unlink", tags=[holder_tag], responses={200: wire.ServiceLink, **CARD_ERRORS})
 def unlink(body: wire.LinkRemove):
     """Remove the link to a service (it may be linked again afterwards)."""
-    check, proof = _check(), _proof(body.proof)
+    check, proof = card_check(), _proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.UNLINK, cardproof.service_action(body.service))
@@ -164,7 +153,7 @@ def renew(body: wire.MyKeyRenew):
     """Move the MyKey ID to a new card: with the old card's proof too, or an operator's renewal code."""
     if (body.old_proof is None) == (body.renewal_code is None):
         raise MkpError("renewal_consent", "give either the old card's proof or a renewal code, not both")
-    check, proof = _check(), _proof(body.proof)
+    check, proof = card_check(), _proof(body.proof)
     old = _proof(body.old_proof) if body.old_proof is not None else None
 
     def work(conn: Connection) -> dict:
@@ -206,7 +195,7 @@ def _renew_by_old_card(
 @holder_bp.post("/suspend", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
 def self_suspend(body: wire.MyKeySelfSuspend):
     """The holder suspends their own MyKey ID (only an operator can resume it)."""
-    check, proof = _check(), _proof(body.proof)
+    check, proof = card_check(), _proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.SUSPEND)
@@ -229,7 +218,7 @@ def terminal_challenge(body: wire.TerminalChallengeRequest):
 @terminal_bp.post("/lookup", tags=[terminal_tag], responses={200: wire.LookupResult, **CARD_ERRORS})
 def lookup(body: wire.MyKeyProve):
     """This terminal's service ID for the card ("A1: 789"), and nothing else. Nothing is recorded."""
-    tid, check, proof = terminal_id(keep_nonce=False), _check(), _proof(body.proof)
+    tid, check, proof = terminal_id(keep_nonce=False), card_check(), _proof(body.proof)
 
     def work(conn: Connection) -> dict:
         service = services.service_of_terminal(conn, tid)
@@ -245,7 +234,7 @@ def lookup(body: wire.MyKeyProve):
 )
 def confirm_link(body: wire.LinkConfirm):
     """The service's staff confirm the card holder's pending link at one of its terminals."""
-    tid, check, proof = terminal_id(keep_nonce=False), _check(), _proof(body.proof)
+    tid, check, proof = terminal_id(keep_nonce=False), card_check(), _proof(body.proof)
 
     def work(conn: Connection) -> dict:
         service = services.service_of_terminal(conn, tid)

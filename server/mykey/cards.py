@@ -69,21 +69,26 @@ def prove(
     allow_expired: bool = False,
     now: datetime | None = None,
     spend: bool = True,
+    challenge: bool = True,
 ) -> Card:
     """Check ``proof`` for ``purpose`` and ``action`` and spend its challenge; see the module docstring.
 
     ``allow_expired``: an expired certificate still proves its key (the old card's consent to a
     renewal, when it is renewed because it expired); revocation and trust still count.
     ``spend=False``: a second card answering the same challenge (a renewal); the first spends it.
+    ``challenge=False``: the proof answers no server challenge, steps 1 and 4 are left out; only
+    for a caller whose own replay guard is the ledger's client id (an offline spend signs its
+    client id; a repeat of a spend already taken gets its first answer).
     """
     now = now or datetime.now(UTC)
-    challenges.verify(check.challenge_key, proof.challenge, purpose, terminal_id, now)
+    if challenge:
+        challenges.verify(check.challenge_key, proof.challenge, purpose, terminal_id, now)
     card = _certificate(conn, check, proof.certificate, allow_expired, now)
     if not proof.verifies(purpose, action):
         raise Unauthorized(
             "bad_card_signature", "the card's signature does not cover this challenge and request"
         )
-    if spend:
+    if spend and challenge:
         challenges.spend(conn, proof.challenge)
     return card
 

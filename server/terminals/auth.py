@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Callable
 
 from flask import Blueprint, g, request
 from sqlalchemy import Connection, bindparam, delete, insert, select
@@ -18,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mkp_core import signing
 from server.api import config, engine, limit_body
+from server.config import ServerConfig
 from server.db.engine import read, run_write
 from server.db.tables import terminal_nonces, terminals
 from server.wsgi import wsgi_request_url
@@ -58,6 +60,15 @@ def _public_key(pem: str) -> signing.PublicKey:
     return signing.load_public_key(pem.encode())
 
 
+def terminal_public_key(conn: Connection, terminal_id: str) -> signing.PublicKey:
+    """The enrolled key of a terminal (one whose request was just verified): its offline entries
+    are signed with it too."""
+    row = conn.execute(_TERMINAL_KEY, {"id": terminal_id}).first()
+    if row is None or row.public_key_pem is None:
+        raise signing.UnknownKey(f"no enrolled terminal has key id {terminal_id!r}")
+    return _public_key(row.public_key_pem)
+
+
 def _resolver(conn: Connection):
     def resolve(key_id: str):
         row = conn.execute(_TERMINAL_KEY, {"id": key_id}).first()
@@ -80,10 +91,11 @@ class ChallengeAnswers:
         return False
 
 
-def terminal_id(keep_nonce: bool = True) -> str:
+def terminal_id(keep_nonce: bool = True, body_limit: int | None = None) -> str:
     """The terminal that signed this request, or ``Unauthorized`` with the signature's error code.
 
     ``keep_nonce=False``: the request answers a card challenge (see :class:`ChallengeAnswers`).
+    ``body_limit``: the largest body this endpoint takes (default: the server's request limit).
     """
     if "terminal_id" not in g:
         url = wsgi_request_url(request.environ)
@@ -91,7 +103,7 @@ def terminal_id(keep_nonce: bool = True) -> str:
             signed = signing.verify_signature(
                 request.method, url, list(request.headers.items()), _resolver(conn)
             )
-        limit_body(config().max_request_bytes)
+        limit_body(body_limit or config().max_request_bytes)
         body = request.get_data(cache=True)
         if keep_nonce:
             verified = run_write(engine(), lambda conn: signed.accept(body, DatabaseNonceStore(conn)))
@@ -101,9 +113,14 @@ def terminal_id(keep_nonce: bool = True) -> str:
     return g.terminal_id
 
 
-def terminal_endpoints(bp: Blueprint, keep_nonce: bool = True) -> None:
-    """Every request to ``bp`` is a signed terminal request, checked before its path or body is."""
+def terminal_endpoints(
+    bp: Blueprint, keep_nonce: bool = True, body_limit: Callable[[ServerConfig], int] | None = None
+) -> None:
+    """Every request to ``bp`` is a signed terminal request, checked before its path or body is.
+
+    ``body_limit``: the largest body the blueprint's endpoints take, from the server's config.
+    """
 
     @bp.before_request
     def authenticate_terminal() -> None:
-        terminal_id(keep_nonce)
+        terminal_id(keep_nonce, body_limit(config()) if body_limit else None)

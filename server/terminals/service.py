@@ -19,7 +19,7 @@ from mkp_core.signing import key_fingerprint
 from server.db.tables import enrollment_codes, places, services, terminals
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
-from server.points import agreements, rules
+from server.points import agreements, price_lists, rules
 from server.terminals.ca import TerminalCA, parse_csr
 
 
@@ -254,5 +254,6 @@ def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int])
         "name": t["name"],
         "place": {k: place[k] for k in ("id", "name", "kind", "municipality", "street", "service")},
         "point_codes": list(codes),
+        "price_list": price_lists.items(conn, place["id"])["items"],
         "offline": offline,
     }

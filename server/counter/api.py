@@ -1,0 +1,116 @@
+"""HTTP for the counter: what a shop's or museum's terminal calls with a card in its reader, the
+offline entries it sends when the server is back, its heartbeat; and the operator's view of them.
+
+* ``/v1/terminal/spend|balance|refund`` answer a card challenge: like a lookup they keep no nonce
+  (the challenge is the replay guard; a spend's client id is the ledger's).
+* ``/v1/terminal/sync`` and ``/v1/terminal/heartbeat``: ordinary signed terminal requests; a
+  sync's body may be large (a batch of entries), so it has its own limit.
+* ``/v1/offline-exceptions``, ``/v1/terminal-status``: operators, scoped to their municipality.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
+
+from mkp_core import wire
+from mkp_core.cardproof import CardProof
+from server.api import BEARER, card_check, config, engine, error_responses, operator, operator_endpoints
+from server.counter import service
+from server.db.engine import read, run_write
+from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id, terminal_public_key
+from server.terminals.service import get_place
+
+card_bp = APIBlueprint("counter_card", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
+terminal_endpoints(card_bp, keep_nonce=False)
+queue_bp = APIBlueprint("counter_queue", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
+terminal_endpoints(queue_bp, body_limit=lambda c: c.max_sync_bytes)
+operator_bp = APIBlueprint("counter_admin", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(operator_bp)
+
+tag = Tag(name="terminal", description="What an enrolled terminal calls (RFC 9421 signed requests)")
+admin_tag = Tag(name="counter admin", description="Offline exceptions and terminal status (operators)")
+CARD_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
+ERRORS = error_responses(401, 403, 404, 409, 413, 422)
+
+
+def _at() -> service.CardAtCounter:
+    return service.CardAtCounter(card_check(), terminal_id(keep_nonce=False))
+
+
+def _proof(body: wire.CardProofBody) -> CardProof:
+    return CardProof.from_wire(body.model_dump())
+
+
+@card_bp.post("/spend", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
+def spend(body: wire.CounterSpend):
+    """The card's holder spends points here (idempotent by client_id: a repeat gets the first answer)."""
+    at, proof = _at(), _proof(body.proof)
+    return run_write(
+        engine(),
+        lambda conn: service.spend(
+            conn, at, proof, body.client_id, body.amount, body.item, body.quantity, body.point_code
+        ),
+    ), 201
+
+
+@card_bp.post("/balance", tags=[tag], responses={200: wire.CounterBalances, **CARD_ERRORS})
+def balance(body: wire.MyKeyProve):
+    """The card's holder's points by code, what can be spent now and what expires next."""
+    at, proof = _at(), _proof(body.proof)
+    return run_write(engine(), lambda conn: service.balance(conn, at, proof))
+
+
+@card_bp.post("/refund", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
+def refund(body: wire.CounterRefund):
+    """Give back today's spend made here, with the card that paid (the same lots come back)."""
+    at, proof, days = _at(), _proof(body.proof), config().refund_days
+    return run_write(
+        engine(), lambda conn: service.refund(conn, at, proof, body.client_id, body.transfer_id, days)
+    ), 201
+
+
+@queue_bp.post("/sync", tags=[tag], responses={200: wire.SyncResult, **ERRORS})
+def sync(body: wire.SyncRequest):
+    """Offline entries, answered once each: accepted into the ledger, or refused for good (and
+    kept for the exceptions report). A batch sent again gets the same answers."""
+    tid = terminal_id()
+    at = service.CardAtCounter(card_check(), tid)
+
+    def work(conn: Connection) -> dict:
+        key = terminal_public_key(conn, tid)
+        return {"results": service.sync(conn, at, key, body.entries)}
+
+    return run_write(engine(), work)
+
+
+@queue_bp.post("/heartbeat", tags=[tag], responses={200: wire.HeartbeatReply, **ERRORS})
+def heartbeat(body: wire.Heartbeat):
+    """The counter's status (reader, printer, queue, CRL, version), kept for the operator."""
+    tid = terminal_id()
+    now = datetime.now(UTC)
+    run_write(engine(), lambda conn: service.heartbeat(conn, tid, body.model_dump(), now))
+    return {"server_time": now}
+
+
+@operator_bp.get(
+    "/offline-exceptions", tags=[admin_tag], responses={200: wire.OfflineExceptionList, **ERRORS}
+)
+def list_exceptions(query: wire.ExceptionQuery):
+    """Offline spends the ledger refused at sync (the balance was gone, the card revoked since ...)."""
+    op = operator()
+    with read(engine()) as conn:
+        if query.place is not None:
+            op.require_scope(get_place(conn, query.place)["municipality"])
+        rows = service.exceptions(conn, op.municipality, query.place, query.since)
+    return {"exceptions": rows}
+
+
+@operator_bp.get("/terminal-status", tags=[admin_tag], responses={200: wire.TerminalStatusList, **ERRORS})
+def terminal_statuses():
+    """Every terminal with its last heartbeat."""
+    op = operator()
+    with read(engine()) as conn:
+        return {"terminals": service.statuses(conn, op.municipality)}

@@ -1,0 +1,416 @@
+"""The counter as the ledger sees it: spends, balances and refunds by a card tapped at a terminal,
+the offline entries a terminal sends later, and its heartbeats. No HTTP here.
+
+A card at a counter is proved exactly as a lookup is (:func:`server.mykey.cards.prove`: the
+certificate, its signature over a one-time server challenge, the request). The holder comes
+from the card, the place from the terminal, so a terminal can only spend at its own place.
+
+**A spend is taken once.** Its client id is the ledger's idempotency key. A repeat of a spend
+the ledger already took (the agent never heard the answer, or died) carries a challenge that is
+spent by now: it is still checked for the card's signature, then answered with the first result.
+An offline entry has no server challenge at all: the card signed its client id, so the same
+rule holds, and a spend that reached the ledger online before its terminal gave up and queued
+it gets that first answer at sync instead of a second transfer.
+
+**Offline entries are answered once each, for good.** Every entry received is kept in
+``offline_entries`` with its answer: accepted (with its transfer) or refused with the reason
+(the balance was gone, the card was revoked since): the exceptions report. Sending an entry again
+gets the same answer; a refusal is never retried by the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from mkp_core import cardproof, offline, signing
+from mkp_core.cardproof import CardProof
+from mkp_core.errors import Conflict, Forbidden, MkpError
+from server import ledger
+from server.db.engine import insert_ignoring_conflicts, lock_key
+from server.db.tables import idempotency, offline_entries, places, terminal_status, terminals
+from server.mykey import cards, registry
+from server.points import balances, holders, spending
+from server.points.spending import Spend
+from server.terminals.service import get_terminal
+
+ACCEPTED, REFUSED = "accepted", "refused"
+MAX_ENTRIES = 500  # per sync request
+JST = timedelta(hours=9)
+
+
+class TooManyEntries(MkpError):
+    kind = "too_large"
+
+    def __init__(self, count: int) -> None:
+        super().__init__("too_many_entries", f"{count} entries in one sync; send at most {MAX_ENTRIES}")
+
+
+@dataclass(frozen=True)
+class CardAtCounter:
+    """What every card action needs: the checks, the terminal and its place."""
+
+    check: cards.CardCheck
+    terminal_id: str
+
+    def actor(self) -> str:
+        return f"terminal:{self.terminal_id}"
+
+
+def place_of(conn: Connection, terminal_id: str) -> str:
+    return str(get_terminal(conn, terminal_id)["place"])
+
+
+def _known(conn: Connection, client_id: str) -> bool:
+    """Has the ledger answered this client id already? (Held until the transaction ends.)"""
+    lock_key(conn, f"idempotency:{client_id}")
+    found = conn.execute(select(idempotency.c.client_id).where(idempotency.c.client_id == client_id))
+    return found.first() is not None
+
+
+def _prove(
+    conn: Connection,
+    at: CardAtCounter,
+    proof: CardProof,
+    purpose: str,
+    action: Mapping[str, str],
+    repeat: bool,
+    now: datetime,
+) -> registry.MyKey:
+    card = cards.prove(
+        conn, at.check, proof, purpose, action, terminal_id=at.terminal_id, now=now, challenge=not repeat
+    )
+    return registry.holder_of(conn, card)
+
+
+# --- online ------------------------------------------------------------------------------------
+
+
+def spend(
+    conn: Connection,
+    at: CardAtCounter,
+    proof: CardProof,
+    client_id: str,
+    amount: int | None,
+    item: str | None,
+    quantity: int,
+    point_code: str | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The card's holder spends points at the terminal's place; idempotent by ``client_id``."""
+    now = now or datetime.now(UTC)
+    place = place_of(conn, at.terminal_id)
+    action = cardproof.spend_action(client_id, place, amount, item, quantity, point_code)
+    holder = _prove(conn, at, proof, cardproof.SPEND, action, _known(conn, client_id), now)
+    request = Spend(client_id, place, amount, point_code, item, quantity)
+    return spending.spend(conn, holder, request, at.actor(), now=now)
+
+
+def balance(
+    conn: Connection, at: CardAtCounter, proof: CardProof, now: datetime | None = None
+) -> dict[str, Any]:
+    """The card's holder's points by code, with what expires next. Nothing is written."""
+    now = now or datetime.now(UTC)
+    holder = _prove(conn, at, proof, cardproof.BALANCE, {}, False, now)
+    held = sorted(balances.holdings(conn, holder.wallet, now), key=lambda h: h.expiry_key)
+    return {
+        "mykey_id": holder.mykey_id,
+        "status": holder.status,
+        "balances": [h.to_dict() for h in held],
+        "total": sum(h.spendable for h in held),
+    }
+
+
+def refund(
+    conn: Connection,
+    at: CardAtCounter,
+    proof: CardProof,
+    client_id: str,
+    transfer_id: int,
+    refund_days: int,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Give back a spend made at this place today (Japan time) by the card that paid for it."""
+    now = now or datetime.now(UTC)
+    place = place_of(conn, at.terminal_id)
+    action = cardproof.refund_action(transfer_id, client_id)
+    repeat = _known(conn, client_id)
+    holder = _prove(conn, at, proof, cardproof.REFUND, action, repeat, now)
+    if not repeat:
+        original = ledger.get_transfer(conn, transfer_id)
+        if original.credit != spending.payee(place):
+            raise Forbidden("not_spent_here", f"transfer {transfer_id} was not a spend at this place")
+        if original.debit != holder.wallet:
+            raise Forbidden("not_this_card", f"transfer {transfer_id} was paid with another card")
+        if (original.created_at + JST).date() != (now + JST).date():
+            raise Conflict(
+                "refund_not_today",
+                f"transfer {transfer_id} was made on {(original.created_at + JST):%Y-%m-%d}: the counter "
+                "refunds today's spends; ask the municipal office for older ones",
+            )
+    return spending.refund(conn, transfer_id, client_id, at.actor(), refund_days, now=now)
+
+
+# --- offline entries -----------------------------------------------------------------------------
+
+
+def sync(
+    conn: Connection,
+    at: CardAtCounter,
+    terminal_key: signing.PublicKey,
+    entries: Iterable[Any],
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Answer each offline entry once (see the module docstring); the answers, in order.
+
+    Each entry runs in its own savepoint: a refusal undoes that entry only and is kept.
+    """
+    items = list(entries)
+    if len(items) > MAX_ENTRIES:
+        raise TooManyEntries(len(items))
+    now = now or datetime.now(UTC)
+    place = place_of(conn, at.terminal_id)
+    return [_sync_entry(conn, at, terminal_key, place, entry, now) for entry in items]
+
+
+def _sync_entry(
+    conn: Connection,
+    at: CardAtCounter,
+    terminal_key: signing.PublicKey,
+    place: str,
+    entry: Any,
+    now: datetime,
+) -> dict[str, Any]:
+    client_id = _client_id_of(entry)
+    if client_id is not None:
+        lock_key(conn, f"offline:{client_id}")
+        prior = conn.execute(select(offline_entries).where(offline_entries.c.client_id == client_id)).first()
+        if prior is not None:
+            if prior.terminal_id != at.terminal_id:
+                return _answer(client_id, None, REFUSED, code="entry_of_another_terminal")
+            return _answer_of(prior)
+    holder_number = None
+    transaction = None
+    try:
+        with conn.begin_nested():
+            transaction, proof = offline.open_entry(entry, terminal_key)  # type: ignore[arg-type]
+            _require_ours(transaction, at.terminal_id, place)
+            card = cards.prove(
+                conn, at.check, proof, cardproof.OFFLINE_SPEND, transaction.action(), now=now, challenge=False
+            )
+            holder = registry.holder_of(conn, card)
+            holder_number = holder.number
+            request = Spend(
+                transaction.client_id,
+                place,
+                transaction.amount,
+                transaction.point_code,
+                transaction.item,
+                transaction.quantity,
+            )
+            reply = spending.spend(conn, holder, request, at.actor(), now=now)
+    except MkpError as e:
+        if client_id is None:
+            return _answer(None, None, REFUSED, code=e.code, message=e.message)
+        return _keep(conn, at, client_id, transaction, entry, now, REFUSED, holder_number, None, e)
+    return _keep(conn, at, client_id or "", transaction, entry, now, ACCEPTED, holder_number, reply, None)
+
+
+def _client_id_of(entry: Any) -> str | None:
+    """The entry's client id if it can be read at all (a garbled entry is refused, not kept)."""
+    if not isinstance(entry, Mapping):
+        return None
+    value = (
+        (entry.get("transaction") or {}).get("client_id")
+        if isinstance(entry.get("transaction"), Mapping)
+        else None
+    )
+    if isinstance(value, str) and 0 < len(value) <= 128:
+        return value
+    return None
+
+
+def _require_ours(transaction: offline.Transaction, terminal_id: str, place: str) -> None:
+    if transaction.terminal != terminal_id:
+        raise Forbidden(
+            "entry_of_another_terminal", f"the entry was taken by terminal {transaction.terminal}"
+        )
+    if transaction.place != place:
+        raise Forbidden(
+            "wrong_place", f"the entry was taken at {transaction.place}, not at this terminal's place"
+        )
+
+
+def _keep(
+    conn: Connection,
+    at: CardAtCounter,
+    client_id: str,
+    transaction: offline.Transaction | None,
+    entry: Any,
+    now: datetime,
+    status: str,
+    holder_number: int | None,
+    reply: dict[str, Any] | None,
+    error: MkpError | None,
+) -> dict[str, Any]:
+    raw = entry.get("transaction") if isinstance(entry, Mapping) else None
+    seq = transaction.seq if transaction else _int_or_zero(raw.get("seq") if isinstance(raw, Mapping) else 0)
+    row = {
+        "client_id": client_id,
+        "terminal_id": at.terminal_id,
+        "seq": seq,
+        "place_id": transaction.place if transaction else None,
+        "amount": reply["amount"] if reply else (transaction.amount if transaction else None),
+        "item": transaction.item if transaction else None,
+        "taken_at": transaction.at if transaction else None,
+        "received_at": now,
+        "status": status,
+        "transfer_id": reply["id"] if reply else None,
+        "mykey": holder_number,
+        "code": error.code if error else None,
+        "message": error.message[:400] if error else None,
+    }
+    conn.execute(insert(offline_entries).values(**row))
+    return _answer_of_row(row)
+
+
+def _int_or_zero(value: Any) -> int:
+    return value if type(value) is int and 0 <= value < 2**62 else 0
+
+
+def _answer_of(row: Any) -> dict[str, Any]:
+    return _answer_of_row(row._mapping)
+
+
+def _answer_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return _answer(
+        row["client_id"],
+        row["seq"],
+        row["status"],
+        transfer_id=row["transfer_id"],
+        amount=row["amount"],
+        code=row["code"],
+        message=row["message"],
+    )
+
+
+def _answer(
+    client_id: str | None,
+    seq: int | None,
+    status: str,
+    transfer_id: int | None = None,
+    amount: int | None = None,
+    code: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"client_id": client_id, "seq": seq, "status": status}
+    if status == ACCEPTED:
+        out.update(transfer_id=transfer_id, amount=amount)
+    else:
+        out["error"] = {"code": code or "refused", "message": message or code or "refused"}
+    return out
+
+
+def exceptions(
+    conn: Connection,
+    municipality: str | None = None,
+    place: str | None = None,
+    since: datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Offline entries the ledger refused, newest first: for the operator and the place to settle."""
+    query = (
+        select(offline_entries, places.c.name.label("place_name"), places.c.municipality_code)
+        .join(terminals, terminals.c.id == offline_entries.c.terminal_id)
+        .join(places, places.c.id == terminals.c.place_id)
+        .where(offline_entries.c.status == REFUSED)
+        .order_by(offline_entries.c.received_at.desc(), offline_entries.c.seq.desc())
+        .limit(limit)
+    )
+    if municipality is not None:
+        query = query.where(places.c.municipality_code == municipality)
+    if place is not None:
+        query = query.where(terminals.c.place_id == place)
+    if since is not None:
+        query = query.where(offline_entries.c.received_at >= since)
+    rows = conn.execute(query).all()
+    ids = holders.mykey_ids(conn, [r.mykey for r in rows if r.mykey is not None])
+    return [
+        {
+            "client_id": r.client_id,
+            "terminal_id": r.terminal_id,
+            "seq": r.seq,
+            "place": r.place_id or "",
+            "place_name": r.place_name,
+            "municipality": r.municipality_code,
+            "amount": r.amount,
+            "item": r.item,
+            "taken_at": r.taken_at,
+            "received_at": r.received_at,
+            "mykey_id": ids.get(r.mykey) if r.mykey is not None else None,
+            "code": r.code,
+            "message": r.message,
+        }
+        for r in rows
+    ]
+
+
+# --- heartbeats ----------------------------------------------------------------------------------
+
+STATUS_FIELDS = (
+    "version",
+    "reader",
+    "printer",
+    "queue_pending",
+    "queue_amount",
+    "queue_oldest",
+    "crl_this_update",
+)
+
+
+def heartbeat(
+    conn: Connection, terminal_id: str, status: Mapping[str, Any], now: datetime | None = None
+) -> None:
+    """Keep the terminal's last status (one row per terminal, replaced each time)."""
+    row = {"terminal_id": terminal_id, "seen_at": now or datetime.now(UTC)}
+    row.update({name: status.get(name) for name in STATUS_FIELDS})
+    row["queue_pending"] = row["queue_pending"] or 0
+    row["queue_amount"] = row["queue_amount"] or 0
+    changed = conn.execute(
+        update(terminal_status).where(terminal_status.c.terminal_id == terminal_id).values(**row)
+    ).rowcount
+    if not changed:
+        insert_ignoring_conflicts(conn, terminal_status, [row])
+        conn.execute(
+            update(terminal_status).where(terminal_status.c.terminal_id == terminal_id).values(**row)
+        )
+
+
+def statuses(conn: Connection, municipality: str | None = None) -> list[dict[str, Any]]:
+    """Every terminal with its last heartbeat (None: never heard from)."""
+    query = (
+        select(terminals.c.id, terminals.c.name, terminals.c.status, terminals.c.place_id, terminal_status)
+        .join(places, places.c.id == terminals.c.place_id)
+        .outerjoin(terminal_status, terminal_status.c.terminal_id == terminals.c.id)
+        .order_by(terminals.c.id)
+    )
+    if municipality is not None:
+        query = query.where(places.c.municipality_code == municipality)
+    out = []
+    for r in conn.execute(query):
+        m = r._mapping
+        out.append(
+            {
+                "terminal_id": m["id"],
+                "name": m["name"],
+                "status": m["status"],
+                "place": m["place_id"],
+                "seen_at": m["seen_at"],
+                **{name: m[name] for name in STATUS_FIELDS},
+            }
+        )
+    return out
