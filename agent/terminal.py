@@ -20,6 +20,10 @@ class NotEnrolled(FixedCodeError):
     code = "not_enrolled"
 
 
+#: The last CRLs loaded per file: (file, mtime, size, trust) -> stores.
+_CRL_CACHE: dict[str, tuple[tuple[object, ...], list[CrlStore]]] = {}
+
+
 @dataclass(frozen=True)
 class Terminal:
     home: Home
@@ -65,6 +69,20 @@ class Terminal:
         return TrustStore.from_pem("".join(pems).encode(), source=str(self.home.trust_list))
 
     def crl_stores(self, trust: TrustStore) -> list[CrlStore]:
-        """The downloaded CRLs, each full list with its deltas (empty if none was downloaded)."""
+        """The downloaded CRLs, each full list with its deltas (empty if none was downloaded).
+
+        Read and checked once per download: a counter taps many cards between CRL downloads, and a
+        national CRL of a million serials takes seconds to load.
+        """
+        try:
+            stat = self.home.crl.stat()
+        except FileNotFoundError:
+            return []
+        stamp = (str(self.home.crl), stat.st_mtime_ns, stat.st_size, trust.identity)
+        cached = _CRL_CACHE.get(str(self.home.crl))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         entries = download_entries(read_json(self.home.crl))
-        return load_current(entries, trust, self.home.crl.name)
+        stores = load_current(entries, trust, self.home.crl.name)
+        _CRL_CACHE[str(self.home.crl)] = (stamp, stores)
+        return stores

@@ -1253,8 +1253,8 @@ class Heartbeat(Strict):
     printer: Annotated[str, Field(max_length=200), PlainText] | None = None
     queue_pending: Annotated[int, Field(strict=True, ge=0)] = 0
     queue_amount: Annotated[int, Field(strict=True, ge=0, le=2**62)] = 0
-    queue_oldest: datetime | None = None
-    crl_this_update: datetime | None = None
+    queue_oldest: Annotated[datetime, Field(strict=False)] | None = None  # ISO 8601 in the JSON
+    crl_this_update: Annotated[datetime, Field(strict=False)] | None = None
 
 
 class HeartbeatReply(Out):
@@ -1283,7 +1283,7 @@ class OfflineExceptionList(Out):
 
 class ExceptionQuery(Strict):
     place: PlaceId | None = None
-    since: datetime | None = None
+    since: Annotated[datetime, Field(strict=False)] | None = None
 
 
 class TerminalStatus(Out):

@@ -11,6 +11,7 @@ import os
 import click
 
 from server.admin import (
+    counter,
     crls,
     departments,
     events,
@@ -67,8 +68,10 @@ for command in (
     mykeys.service,
     mykeys.mykey,
     releases.release_group,
+    counter.exceptions,
 ):
     main.add_command(command)
+terminals.terminal.add_command(counter.terminal_status)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,23 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from agent import update as updates
+from agent.counter.loop import CounterLoop, TerminalRefused
+from agent.counter.service import Counter
+from agent.counter.web import CounterServer
+from agent.home import read_agent_toml
 from agent.sync import Downloads, refresh_downloads
 from agent.terminal import NotEnrolled, Terminal
+from drivers.card.pcsc import PcscBackend
+from drivers.card.reader import CardError
 from mkp_core import release
+from mkp_core.client import ApiError, Unreachable
 from mkp_core.errors import MkpError
 
 NEEDS_TECHNICIAN = {"not_enrolled", "revoked_key", "unknown_key", "no_release_key"}
@@ -67,25 +75,43 @@ def _report(result: Downloads) -> str:
     )
 
 
+def _send_queue(t: Terminal) -> dict:
+    """Send the offline queue (and the online spends whose answer was never heard)."""
+    counter = Counter(t, PcscBackend())
+    try:
+        return {"ok": True, **counter.sync()}
+    except Unreachable as e:
+        return {"ok": False, "code": UNREACHABLE, "detail": str(e), "pending": counter.queue.totals().pending}
+    except ApiError as e:
+        return {"ok": False, "code": e.code, "detail": e.message, "pending": counter.queue.totals().pending}
+    finally:
+        counter.queue.close()
+
+
 @click.command()
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sync(home: Path, as_json: bool) -> None:
-    """Fetch config, trust list and CRL now (only what changed)."""
+    """Fetch config, trust list and CRL now (only what changed), and send the offline queue."""
     t = _open(home)
     result = refresh_downloads(t.client(), t.home)
+    queue = _send_queue(t)
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {"name": d.name, "status": d.status, "code": d.code, "detail": d.detail}
-                    for d in result.items
-                ]
-            )
-        )
+        downloads = [
+            {"name": d.name, "status": d.status, "code": d.code, "detail": d.detail} for d in result.items
+        ]
+        click.echo(json.dumps({"downloads": downloads, "queue": queue}, ensure_ascii=False))
     else:
-        click.echo(_report(result))
-    sys.exit(_exit_code(result))
+        sent = (
+            f"queue: {queue['accepted']} accepted, {queue['refused']} refused, {queue['pending']} waiting"
+            if queue["ok"]
+            else f"queue not sent ({queue['code']}: {queue['detail']}), {queue['pending']} waiting"
+        )
+        click.echo(f"{_report(result)}; {sent}")
+    code = _exit_code(result)
+    if code == 0 and not queue["ok"]:
+        code = exit_code_for(queue["code"])
+    sys.exit(code)
 
 
 @click.command()
@@ -95,27 +121,74 @@ def sync(home: Path, as_json: bool) -> None:
     default=300,
     show_default=True,
     type=click.IntRange(1, 86400),
-    help="Seconds between refreshes.",
+    help="Seconds between downloads of config, trust list and CRL.",
 )
-def run(home: Path, interval: int) -> None:
-    """Run the terminal: keep config, trust list and CRL fresh until stopped (SIGTERM / Ctrl-C)."""
+@click.option(
+    "--tick",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds between heartbeats (and sends of the offline queue while entries wait).",
+)
+@click.option(
+    "--page-port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the counter page on 127.0.0.1 (0: no page).",
+)
+def run(home: Path, interval: int, tick: int, page_port: int) -> None:
+    """Run the counter until stopped (SIGTERM / Ctrl-C): its page, the card reader, downloads,
+    heartbeats and the offline queue."""
     t = _open(home)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"mkp-agent: terminal {t.terminal_id} serving from {t.home.root}, server {t.server}", err=True)
-    client = t.client()
-    while not stop.is_set():
-        result = refresh_downloads(client, t.home)
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        click.echo(f"{stamp} sync: {_report(result)}", err=True)
-        if _exit_code(result) == 4:
-            click.echo(
-                "error: the server no longer accepts this terminal; a technician must re-enroll it", err=True
-            )
-            sys.exit(4)
-        stop.wait(interval)
+    reader = read_agent_toml(t.home).get("reader", {}).get("name")
+    counter = Counter(t, PcscBackend(), reader=reader)
+    page = _start_page(counter, page_port)
+    stop_watch = _watch(counter)
+
+    def log(line: str) -> None:
+        click.echo(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}", err=True)
+
+    loop = CounterLoop(counter, interval, log)
+    try:
+        while not stop.is_set():
+            loop.tick()
+            stop.wait(min(tick, interval))
+    except TerminalRefused as e:
+        click.echo(
+            f"error: {e.code}: the server no longer accepts this terminal; a technician must re-enroll it",
+            err=True,
+        )
+        sys.exit(4)
+    finally:
+        stop_watch()
+        if page is not None:
+            page.stop()
     click.echo("mkp-agent: stopped", err=True)
+
+
+def _start_page(counter: Counter, port: int) -> CounterServer | None:
+    if port == 0:
+        return None
+    try:
+        page = CounterServer(counter, port).start()
+    except OSError as e:
+        click.echo(f"error: the counter page cannot listen on 127.0.0.1:{port}: {e}", err=True)
+        return None
+    click.echo(f"mkp-agent: counter page on {page.url}", err=True)
+    return page
+
+
+def _watch(counter: Counter) -> Callable[[], None]:
+    try:
+        return counter.watch_cards()
+    except CardError as e:
+        click.echo(f"mkp-agent: not watching the card reader: {e.code}: {e}", err=True)
+        return lambda: None
 
 
 @click.command()

@@ -106,9 +106,15 @@ class Counter:
     def last_contact(self) -> datetime | None:
         """When the server last answered this terminal (kept across restarts)."""
         data = read_json(self._contact_file) or {}
-        return datetime.fromisoformat(data["at"]) if data.get("at") else None
+        if data.get("at"):
+            return datetime.fromisoformat(data["at"])
+        try:  # never called yet: the config download (provisioning, mkp-agent run) was the last contact
+            return datetime.fromtimestamp(self.terminal.home.config.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
 
-    def _contacted(self) -> None:
+    def contacted(self) -> None:
+        """The server answered (a refusal is an answer): the offline limits count from here."""
         self.online = True
         write_atomic(self._contact_file, f'{{"at": "{self.clock().isoformat()}"}}'.encode())
 
@@ -117,12 +123,12 @@ class Counter:
         try:
             reply = self.api.request(method, path, body)
         except ApiError:
-            self._contacted()
+            self.contacted()
             raise
         except Unreachable:
             self.online = False
             raise
-        self._contacted()
+        self.contacted()
         return reply
 
     def watch_cards(self) -> Callable[[], None]:
@@ -319,6 +325,38 @@ class Counter:
         if printed.error:
             out["error"] = {"code": printed.error, "message": message(printed.error)}
         return out
+
+    # -- heartbeat ------------------------------------------------------------------------------
+
+    def device_status(self) -> dict[str, Any]:
+        """What the heartbeat says of this counter (and ``mkp-agent status`` shows)."""
+        from agent.update import installed_version
+
+        try:
+            readers = self.backend.readers()
+            reader = ", ".join(readers) if readers else "no reader"
+        except CardError as e:
+            reader = f"error: {e.code}"
+        last = self.queue.last_receipts(1)
+        printer = self.receipts.profile or "no printer"
+        if last and last[0]["error"]:
+            printer += f" (last receipt: {last[0]['error']})"
+        totals = self.queue.totals()
+        trust = self.terminal.jpki_trust()
+        newest = max((s.this_update for s in self.terminal.crl_stores(trust)), default=None)
+        return {
+            "version": installed_version(),
+            "reader": reader[:200],
+            "printer": printer[:200],
+            "queue_pending": totals.pending,
+            "queue_amount": totals.pending_amount,
+            "queue_oldest": totals.oldest.isoformat() if totals.oldest else None,
+            "crl_this_update": newest.isoformat() if newest else None,
+        }
+
+    def heartbeat(self) -> dict[str, Any]:
+        """Tell the server how this counter is; ``Unreachable`` if it cannot be told."""
+        return dict(self._call("POST", f"{TERMINAL}/heartbeat", self.device_status()))
 
     # -- the queue and the journal ----------------------------------------------------------------
 

@@ -29,7 +29,7 @@ def test_sync_fetches_only_what_changed(platform, tmp_path):
     home = provisioned(platform, tmp_path)
     done = platform.agent("sync", "--home", str(home), "--json")
     assert done.returncode == 0, done.stderr
-    assert {d["name"]: d["status"] for d in json.loads(done.stdout)} == {
+    assert {d["name"]: d["status"] for d in json.loads(done.stdout)["downloads"]} == {
         "config": "unchanged",
         "trust-list": "unchanged",
         "crl": "unchanged",
@@ -37,7 +37,7 @@ def test_sync_fetches_only_what_changed(platform, tmp_path):
     platform.ca.revoke(4242)
     platform.upload_crl()
     done = platform.agent("sync", "--home", str(home), "--json")
-    assert {d["name"]: d["status"] for d in json.loads(done.stdout)}["crl"] == "new"
+    assert {d["name"]: d["status"] for d in json.loads(done.stdout)["downloads"]}["crl"] == "new"
     assert json.loads((home / "crl.json").read_text())["crls"][0]["entries"] == 1
 
 
@@ -114,13 +114,15 @@ def test_sync_without_a_server_exits_3_and_says_so_once_per_file(tmp_path):
     home = enrolled_home_without_a_server(tmp_path)
     done = CliRunner().invoke(main, ["sync", "--home", str(home), "--json"])
     assert done.exit_code == 3, done.output
-    items = json.loads(done.stdout)
+    items = json.loads(done.stdout)["downloads"]
     assert [(d["name"], d["status"], d["code"]) for d in items] == [
         ("config", "failed", "server_unreachable"),
         ("trust-list", "failed", "server_unreachable"),
         ("crl", "failed", "server_unreachable"),
     ]
     assert "cannot reach the server" in items[0]["detail"]
+    queue = json.loads(done.stdout)["queue"]  # an empty queue has nothing to send
+    assert (queue["ok"], queue["accepted"], queue["pending"]) == (True, 0, 0)
 
 
 def test_update_without_a_server_exits_3_with_one_error_line(tmp_path):

@@ -7,18 +7,21 @@ request is signed by an enrolled terminal. Both databases.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
+from mkp_testing import invoke
 from mykey_helpers import Card, MyKeyWorld, Terminal
 from points_helpers import grant
 from terminal_helpers import error_code, signed
 
 from mkp_core import cardproof, offline, signing
 from mkp_core.cardproof import CardProof
+from server import admin_cli
 
 
 @dataclass
@@ -307,3 +310,27 @@ def test_the_config_carries_the_price_list(counter, town):
         counter.world.client, counter.terminal.key, counter.terminal.terminal_id, "/v1/terminal/config"
     )
     assert config.json["price_list"] == [{"code": "ippan", "name": "一般", "price": 500}]
+
+
+def test_mkp_admin_lists_exceptions_and_terminal_status(counter, card, town):
+    counter.sync([counter.entry(card, 5000, 1)])
+    counter.post("/heartbeat", {"version": "1.2.0", "queue_pending": 0})
+    env = {
+        "MKP_SERVER": counter.world.url,
+        "MKP_TOKEN": town.central["Authorization"].split()[1],
+        "MKP_ADMIN_CONFIG": "/nonexistent/none.toml",
+    }
+    listed = invoke(admin_cli.main, "exceptions", "list", "--json", env=env)
+    assert listed.exit_code == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)["exceptions"]
+    assert (row["code"], row["amount"], row["seq"]) == ("insufficient_points", 5000, 1)
+    text = invoke(admin_cli.main, "exceptions", "list", "--place", counter.place, env=env)
+    assert "insufficient_points" in text.stdout and "5,000" in text.stdout
+    status = invoke(admin_cli.main, "terminal", "status", "--json", env=env)
+    assert status.exit_code == 0, status.stderr
+    mine = [
+        t for t in json.loads(status.stdout)["terminals"] if t["terminal_id"] == counter.terminal.terminal_id
+    ]
+    assert mine[0]["version"] == "1.2.0"
+    bad = invoke(admin_cli.main, "exceptions", "list", "--since", "yesterday", env=env)
+    assert bad.exit_code == 1 and "error" in bad.stderr

@@ -1,0 +1,72 @@
+"""`mkp-admin exceptions` and `mkp-admin terminal status`: what the counters left for people to settle
+(offline spends the ledger refused at sync) and how each counter was at its last heartbeat."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import click
+
+from server.admin.base import ctx_for, json_option, table
+
+
+@click.group()
+def exceptions() -> None:
+    """Offline spends refused at sync: the balance was gone, the card revoked since ..."""
+
+
+@exceptions.command("list")
+@click.option("--place", help="Only this place's.")
+@click.option("--since", help="Only those received since (ISO date or time, UTC).")
+@json_option
+def exceptions_list(place: str | None, since: str | None, as_json: bool) -> None:
+    """Each refused entry: when it was taken and received, where, how much, whose, and why."""
+    ctx = ctx_for(as_json)
+    query = urlencode({k: v for k, v in (("place", place), ("since", since)) if v})
+    data = ctx.call("GET", "/v1/offline-exceptions" + (f"?{query}" if query else ""))
+    if ctx.as_json:
+        ctx.show(data, "")
+        return
+    rows = data["exceptions"]
+    if not rows:
+        click.echo("no offline exceptions")
+        return
+    table(
+        [
+            ("taken_at", "taken"),
+            ("received_at", "received"),
+            ("place_name", "place"),
+            ("terminal_id", "terminal"),
+            ("seq", "seq"),
+            ("amount", "points"),
+            ("mykey_id", "MyKey ID"),
+            ("code", "reason"),
+        ],
+        rows,
+        title=f"{len(rows)} offline exception(s)",
+    )
+
+
+@click.command("status")
+@json_option
+def terminal_status(as_json: bool) -> None:
+    """Every terminal with its last heartbeat: when, version, reader, printer, queue, CRL."""
+    ctx = ctx_for(as_json)
+    data = ctx.call("GET", "/v1/terminal-status")
+    if ctx.as_json:
+        ctx.show(data, "")
+        return
+    table(
+        [
+            ("terminal_id", "terminal"),
+            ("place", "place"),
+            ("status", "status"),
+            ("seen_at", "last heartbeat"),
+            ("version", "version"),
+            ("reader", "reader"),
+            ("printer", "printer"),
+            ("queue_pending", "queued"),
+            ("crl_this_update", "CRL of"),
+        ],
+        data["terminals"],
+    )
