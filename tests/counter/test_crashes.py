@@ -1,0 +1,123 @@
+"""Never lose, never double: the agent killed with SIGKILL at every step of a spend and of a sync.
+
+The server runs as its own process (gunicorn) on each database; the counter runs as its own
+process (tests/counter/counter_proc.py) and dies at one place of agent/failpoints.py. Then it
+starts again and syncs; every spend the clerk began is in the ledger at most once, and exactly
+once if the server or the queue took it; every receipt printed matches one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DEPARTMENT, furnish_points
+
+from agent.card_session import proving_card
+from agent.failpoints import ENV, PLACES
+from agent.mykey import MyKeyClient
+from agent.queue import OfflineQueue
+from drivers.card.virtual.card import VirtualMyNumberCard
+from drivers.card.virtual.cardfile import load_card, new_card, save_card
+from drivers.card.virtual.direct import DirectBackend
+
+pytestmark = pytest.mark.slow
+SCRIPT = Path(__file__).with_name("counter_proc.py")
+AMOUNT = 100
+
+# (place, offline?, does the spend end up in the ledger once the agent restarted and synced?)
+CASES = [
+    ("spend:card-signed", False, False),  # died before anything was sent or written
+    ("spend:sent", False, True),  # the server took it; the journal sends it again, first answer back
+    ("spend:before-print", False, True),
+    ("spend:after-print", False, True),
+    ("spend:before-queue", True, False),  # offline, died before the queue write
+    ("spend:after-queue", True, True),  # offline, queued: power lost before the receipt
+    ("spend:before-print", True, True),
+    ("sync:before-send", True, True),
+    ("sync:sent", True, True),  # the server committed the batch, the agent never heard
+    ("sync:mid-answer", True, True),
+]
+
+
+def counter(home: Path, card: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent.parent)}
+    env.pop(ENV, None)
+    if crash_at:
+        env[ENV] = crash_at
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), str(home), str(card), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_every_place_covers_every_failpoint():
+    assert {place for place, _, _ in CASES} == set(PLACES)
+
+
+def test_sigkill_at_every_step_loses_and_doubles_nothing(live_server, tmp_path):
+    platform = live_server
+    furnish_points(platform)
+    home = tmp_path / "term" / "home"
+    platform.provision(home, code=platform.new_code()["code"])
+    assert (home / "agent.toml").exists()
+    card = tmp_path / "card.json"
+    save_card(new_card(platform.ca), card)
+    backend = DirectBackend()
+    backend.insert(VirtualMyNumberCard(load_card(card)))
+    with proving_card(backend, "1234") as opened:
+        mykey_id = MyKeyClient(platform.api).register(opened)["mykey_id"]
+    platform.api.post(
+        "/v1/grants",
+        {"department": DEPARTMENT, "mykey_id": mykey_id, "amount": 5000, "grant_kind": "childcare"},
+    )
+
+    def balance() -> int:
+        return sum(b["balance"] for b in platform.api.get(f"/v1/mykeys/{mykey_id}/balances")["balances"])
+
+    expected = balance()
+    for place, offline, taken in CASES:
+        offline_args = ["--offline"] if offline else []
+        if place.startswith("sync:"):
+            queued = counter(home, card, "spend", str(AMOUNT), *offline_args)
+            assert queued.returncode == 0 and json.loads(queued.stdout)["offline"], queued.stderr
+            died = counter(home, card, "sync", crash_at=place)
+        else:
+            died = counter(home, card, "spend", str(AMOUNT), *offline_args, crash_at=place)
+        assert died.returncode == -signal.SIGKILL, (place, died.stdout, died.stderr)
+        restarted = counter(home, card, "sync")
+        assert restarted.returncode == 0, (place, restarted.stderr)
+        assert json.loads(restarted.stdout)["pending"] == 0, place
+        expected -= AMOUNT if taken else 0
+        assert balance() == expected, place
+    again = counter(home, card, "sync")  # a last sync changes nothing
+    assert json.loads(again.stdout)["accepted"] == 0 and balance() == expected
+    _receipts_match(home)
+    assert platform.api.get("/v1/ledger/verify")["ok"]
+
+
+def _receipts_match(home: Path) -> None:
+    """Every receipt printed is of one spend in the ledger (online) or one accepted entry (offline)."""
+    queue = OfflineQueue(home / "counter.sqlite3")
+    try:
+        accepted = {f"{e.entry['transaction']['terminal']}-{e.seq}" for e in queue.entries("accepted")}
+        seen: set[str] = set()
+        for receipt in queue.last_receipts(1000):
+            body = receipt["body"]
+            key = body["reference"] if body["offline"] else str(body["transfer_id"])
+            assert key not in seen, receipt  # no spend has two receipts
+            seen.add(key)
+            if body["offline"]:
+                assert key in accepted, receipt
+            else:
+                assert body["transfer_id"] and body["amount"] == AMOUNT, receipt
+    finally:
+        queue.close()
