@@ -59,6 +59,7 @@ def step_server(state: DemoState) -> str:
         "MKP_SECRETS_DIR": str(state.workdir / "secrets"),
     }
     state.server = start_server(db, state.workdir, extra_env=env)
+    state.facts["server_start"] = (db, env)
     token = run_server_command("create-operator", "demo-operator", env=state.server.env)
     state.api = ApiClient(state.server.url, BearerToken(token))
     state.facts["server"] = state.server.url
@@ -452,6 +453,67 @@ def step_mykey_crl_sweep(state: DemoState) -> str:
     )
 
 
+# --- the counter ------------------------------------------------------------------------------------
+
+
+def _agent(state: DemoState, *args: str, pin: bool = False) -> dict[str, Any]:
+    """`mkp-agent ARGS --home terminal --json` as the clerk's terminal runs it; its JSON answer."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "mkp-agent"),
+            *args,
+            "--home",
+            str(state.workdir / "terminal"),
+            "--json",
+        ]
+        + (["--pin-stdin"] if pin else []),
+        input="1234\n" if pin else None,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if not done.stdout.strip():
+        raise RuntimeError(f"mkp-agent {args[0]} exit {done.returncode}: {done.stderr[-600:]}")
+    return json.loads(done.stdout)
+
+
+def step_counter_day(state: DemoState) -> str:
+    """A day at the museum's counter: admission online, the network cut, two spends taken offline
+    (card-signed, queued, receipts say オフライン取引), the network back, the queue synced once."""
+    first = state.facts["mykeys"][0]
+    state.api.post(
+        "/v1/grants", {"department": DEPARTMENT, "mykey_id": first, "amount": 2000, "grant_kind": "childcare"}
+    )
+    before = _points(state, first)
+    admission = _agent(state, "spend", "--item", "ippan", pin=True)
+    assert admission["ok"] and not admission["offline"], admission
+    port = int(state.server.url.rsplit(":", 1)[1])
+    state.server.stop()  # the network is cut
+    offline = [_agent(state, "spend", "--amount", str(amount), pin=True) for amount in (300, 200)]
+    assert all(o["ok"] and o["offline"] for o in offline), offline
+    queued = _agent(state, "queue")["pending"]
+    db, env = state.facts["server_start"]
+    state.server = start_server(db, state.workdir, extra_env=env, port=port)  # back
+    synced = _agent(state, "sync")["queue"]
+    again = _agent(state, "sync")["queue"]
+    after = _points(state, first)
+    assert synced["accepted"] == 2 and again["accepted"] == 0, (synced, again)
+    assert before - after == 500 + 300 + 200, f"{first} paid {before - after}, expected 1,000"
+    return (
+        f"{first}: 一般 admission online (transfer {admission['id']}); network cut: 300 and 200 taken "
+        f"offline ({queued} queued, receipts marked オフライン取引); back: {synced['accepted']} accepted, "
+        f"a second sync sent nothing; paid {before - after:,} in all"
+    )
+
+
+def _points(state: DemoState, mykey_id: str) -> int:
+    held = state.api.get(f"/v1/mykeys/{mykey_id}/balances")["balances"]
+    return sum(b["balance"] for b in held if b["point_code"] == YOKOSUKA)
+
+
 def step_verify(state: DemoState) -> str:
     report = state.api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
@@ -478,6 +540,8 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("support an event and hand it over", step_event),
     ("claim a special reward", step_reward),
     ("run the expiry sweep", step_expire),
+    # The counter: card taps at the museum, a network cut, the queue synced.
+    ("a day at the counter", step_counter_day),
     # A card is lost: suspended at once, then the CRL.
     ("suspend a lost card", step_mykey_lost),
     ("sweep the next CRL", step_mykey_crl_sweep),

@@ -60,11 +60,13 @@ def start_server(
     workers: int = 1,
     threads: int = 4,
     extra_env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> ServerProcess:
     """`mkp-server init` then `mkp-server run` on a free port; returns once /healthz answers.
 
     The terminal CA and the release folder go under ``log_dir`` unless the caller names them
-    (the defaults are relative to the working directory: a checkout's var/).
+    (the defaults are relative to the working directory: a checkout's var/). ``port``: where to
+    listen (default: a free one); the same port again brings a stopped server back at its address.
     """
     env = {
         "MKP_TERMINAL_CA_DIR": str(Path(log_dir) / "terminal-ca"),
@@ -75,7 +77,7 @@ def start_server(
         "MKP_DATABASE_URL": database_url,
     }
     run_server_command("init", env=env)
-    port = free_port()
+    port = port or free_port()
     log_path = Path(log_dir) / f"server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
