@@ -1,0 +1,190 @@
+"""The counter's figures: tap to result, a big queue synced, the agent's memory with a national CRL.
+
+    .venv/bin/python bench/counter.py [--spends 50] [--entries 10000] [--crl-serials 1000000]
+
+Against the server as in production (`mkp-server run`: gunicorn, SQLite here), a terminal enrolled
+by the real protocol (`mkp-provision`), the agent's own Counter with a virtual card in a reader of
+this process (the card's APDUs without pcscd: pcscd adds its own few milliseconds per APDU).
+
+1. **Tap to result**: card session (certificate checked on the terminal, PIN), server challenge,
+   card signature, spend, receipt printed to a file printer; p50 / p95 (target p50 <= 300 ms).
+2. **Sync**: N entries queued offline (card-signed and terminal-signed, not timed), then sent in
+   batches as `mkp-agent sync` does (target: 10,000 in <= 10 s).
+3. **Memory**: a fresh agent process with the CRL of N serials downloaded, checking a card (target
+   <= 150 MB RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from agent.card_session import proving_card
+from agent.counter.service import Counter, SpendRequest
+from agent.mykey import MyKeyClient
+from agent.sync import terminal_client
+from agent.terminal import Terminal
+from drivers.card.virtual.ca import TestCA
+from drivers.card.virtual.card import VirtualMyNumberCard
+from drivers.card.virtual.cardfile import new_card
+from drivers.card.virtual.direct import DirectBackend
+from drivers.card.virtual.pki import build_crl
+from mkp_core.client import ApiClient, BearerToken
+from server.launcher import run_server_command, start_server
+
+BIN = Path(sys.executable).parent
+PLACE = "bench-museum"
+DEPARTMENT = "142018-kosodate"
+
+
+def pct(values: list[float], p: int) -> float:
+    return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else values[0]
+
+
+def setup(work: Path, ca: TestCA) -> tuple[object, ApiClient, Path]:
+    env = {
+        "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path),
+        "MKP_MAX_CRL_BYTES": str(256 * 1024 * 1024),
+        # A whole queue of one card at one terminal: the offline limits are not what is measured.
+        "MKP_OFFLINE_MAX_TOTAL": str(10**9),
+        "MKP_OFFLINE_MAX_CARD_DAY": str(10**9),
+    }
+    server = start_server(f"sqlite:///{work / 'mkp.sqlite3'}", work, workers=1, threads=8, extra_env=env)
+    token = run_server_command("create-operator", "bench", env=server.env)
+    api = ApiClient(server.url, BearerToken(token))
+    api.post("/v1/municipalities", {"code": "142018"})
+    api.post("/v1/places", {"place_id": PLACE, "name": "美術館", "kind": "museum", "municipality": "142018"})
+    api.post(
+        "/v1/municipalities/142018/departments", {"code": "kosodate", "name": "子育て支援課", "budget": 10**9}
+    )
+    api.post(f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": "childcare", "name": "子育て応援"})
+    upload_crl(api, ca, [])
+    code = api.post("/v1/terminals/enrollments", {"place": PLACE, "name": "bench"})["code"]
+    home = work / "terminal"
+    subprocess.run(
+        [
+            str(BIN / "mkp-provision"),
+            "--home",
+            str(home),
+            "--server",
+            server.url,
+            "--code",
+            code,
+            "--printer",
+            "epson-tm-t88vi",
+            "--printer-at",
+            f"file:{work / 'receipts.bin'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # exits 1 without pcscd (no reader): enrolled all the same
+    assert (home / "agent.toml").exists(), "the terminal was not enrolled"
+    return server, api, home
+
+
+def upload_crl(api: ApiClient, ca: TestCA, serials: list[int], number: int = 1) -> None:
+    crl = build_crl(ca.certificate, ca.key, serials, number=number)
+    api.post("/v1/crls", {"crl": crl.public_bytes(Encoding.PEM).decode()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spends", type=int, default=50)
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--crl-serials", type=int, default=1_000_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="mkp-bench-counter-"))
+    ca = TestCA.init(work / "ca")
+    server, api, home = setup(work, ca)
+    try:
+        backend = DirectBackend()
+        backend.insert(VirtualMyNumberCard(new_card(ca)))
+        with proving_card(backend, "1234") as card:
+            mykey_id = MyKeyClient(api).register(card)["mykey_id"]
+        api.post(
+            "/v1/grants",
+            {"department": DEPARTMENT, "mykey_id": mykey_id, "amount": 10**8, "grant_kind": "childcare"},
+        )
+        counter = Counter(Terminal.open(home), backend)
+        counter.spend("1234", amount=1)  # warm: the CRL and trust list loaded once
+        times = []
+        for _ in range(args.spends):
+            t0 = time.perf_counter()
+            done = counter.spend("1234", amount=10)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert done["ok"] and not done["offline"], done
+        print(
+            f"tap to result (card session, challenge, signature, spend, receipt): p50 {pct(times, 50):.0f} ms, "
+            f"p95 {pct(times, 95):.0f} ms over {args.spends} spends; target p50 <= 300 ms"
+        )
+
+        terminal = counter.terminal
+        counter.api = terminal_client("http://127.0.0.1:9", terminal.terminal_id, terminal.key, timeout=0.2)
+        t0 = time.perf_counter()
+        queued = _queue_entries(counter, args.entries)
+        print(f"  (queued {queued:,} offline entries in {time.perf_counter() - t0:.0f} s: not measured)")
+        counter.api = terminal.client(timeout=60)
+        t0 = time.perf_counter()
+        sent = counter.sync()
+        elapsed = time.perf_counter() - t0
+        assert sent["accepted"] == queued and sent["pending"] == 0, sent
+        print(
+            f"sync: {queued:,} entries in {elapsed:.1f} s ({queued / elapsed:,.0f}/s, batches of 200); target 10,000 <= 10 s"
+        )
+
+        upload_crl(api, ca, list(range(0x7000_0000, 0x7000_0000 + args.crl_serials)), number=2)
+        subprocess.run(
+            [str(BIN / "mkp-agent"), "sync", "--home", str(home)], capture_output=True, timeout=600
+        )
+        rss = subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, str(home)], capture_output=True, text=True, timeout=600
+        )
+        figures = json.loads(rss.stdout)
+        print(
+            f"agent memory: {figures['rss_mb']:.0f} MB RSS with a CRL of {figures['entries']:,} entries "
+            f"(loaded in {figures['load_s']:.1f} s, a card checked in {figures['check_ms']:.2f} ms); target <= 150 MB"
+        )
+    finally:
+        server.stop()
+
+
+def _queue_entries(counter: Counter, count: int) -> int:
+    """Offline spends as the counter takes them, without the card session's PIN each time."""
+    with proving_card(counter.backend, "1234") as card:
+        for _ in range(count):
+            client_id = f"{counter.terminal.terminal_id}-{uuid.uuid4()}"
+            counter._spend_offline(card, SpendRequest(10), client_id)
+    return counter.queue.totals().pending
+
+
+MEMORY_PROBE = """
+import json, resource, sys, time
+from agent.terminal import Terminal
+from mkp_core.certcheck import check_certificate
+t = Terminal.open(sys.argv[1])
+t0 = time.perf_counter()
+trust = t.jpki_trust()
+stores = t.crl_stores(trust)
+load = time.perf_counter() - t0
+t0 = time.perf_counter()
+for store in stores:
+    store.is_revoked(0x7000_0001)
+check = (time.perf_counter() - t0) * 1000
+print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "entries": sum(s.count for s in stores),
+                  "load_s": load, "check_ms": check}))
+"""
+
+
+if __name__ == "__main__":
+    main()
