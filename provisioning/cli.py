@@ -25,7 +25,7 @@ from rich.text import Text
 from agent.home import Home, read_agent_toml, write_agent_toml
 from agent.sync import refresh_downloads, terminal_client
 from mkp_core.signing import PrivateKey, key_fingerprint
-from provisioning import checks
+from provisioning import checks, kiosk
 from provisioning.checks import CheckResult
 from provisioning.enroll import (
     ProvisionError,
@@ -123,6 +123,11 @@ def _check_printer_options(printer: str | None, printer_at: str | None) -> None:
 @click.option(
     "--user", "unit_user", metavar="USER", help="User the service runs as (default: owner of HOME)."
 )
+@click.option(
+    "--kiosk-browser",
+    is_flag=True,
+    help="Also start Debian's Chromium in kiosk mode on the counter page at login (of --user).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.version_option(package_name="mkp")
 def main(
@@ -134,11 +139,14 @@ def main(
     reader: str | None,
     unit_path: Path | None,
     unit_user: str | None,
+    kiosk_browser: bool,
     as_json: bool,
 ) -> None:
     """Enroll this terminal with the server and test everything it needs."""
     try:
-        provision(begin(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json))
+        run = begin(server, code, home_dir, printer, printer_at, reader, unit_path, unit_user, as_json)
+        run.kiosk_browser = kiosk_browser
+        provision(run)
     except OSError as e:  # disk full, permissions changed under us: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
         click.echo(
@@ -168,6 +176,7 @@ class Provisioning:
     clock: CheckResult | None = None
     ping: CheckResult | None = None
     place_name: str = "(not enrolled)"
+    kiosk_browser: bool = False
 
     @property
     def reached(self) -> bool:
@@ -342,6 +351,22 @@ def step_service_file(run: Provisioning) -> list[CheckResult]:
     return [_unit(run.unit_path, run.home, run.unit_user, run.terminal_id)]
 
 
+def step_kiosk_browser(run: Provisioning) -> list[CheckResult]:
+    """The counter page full screen at login, when --kiosk-browser asks for it."""
+    if not run.kiosk_browser:
+        return []
+    name = "Kiosk browser"
+    if not Path(kiosk.CHROMIUM).exists():
+        return [
+            CheckResult(name, False, True, f"{kiosk.CHROMIUM} is missing", "sudo apt-get install chromium")
+        ]
+    try:
+        written = kiosk.write_autostart(kiosk.autostart_dir(run.unit_user))
+    except ProvisionError as e:
+        return [CheckResult(name, False, True, e.message, e.fix)]
+    return [CheckResult(name, True, True, f"Chromium opens {kiosk.PAGE} full screen at login ({written})")]
+
+
 STEPS: tuple[Callable[[Provisioning], list[CheckResult]], ...] = (
     step_server,
     step_enrollment,
@@ -351,6 +376,7 @@ STEPS: tuple[Callable[[Provisioning], list[CheckResult]], ...] = (
     step_printer,
     step_agent_settings,
     step_service_file,
+    step_kiosk_browser,
 )
 
 #: The checklist's order, whatever order the checks run in (enrollment needs the server first).
@@ -364,6 +390,7 @@ CHECKLIST = (
     "Card reader",
     "Printer",
     "Service file",
+    "Kiosk browser",
 )
 
 

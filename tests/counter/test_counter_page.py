@@ -20,33 +20,37 @@ SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
 
 @pytest.fixture
-def page(desk, tmp_path, request) -> Iterator:
+def database_url(tmp_path: Path) -> str:
+    """The page is the point here: SQLite only (the counter's server side runs on both elsewhere)."""
+    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    """One headless Chromium for the module (starting it is the slow part); a page per test."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (install.sh installs it)")
-    server = CounterServer(desk.counter, 0).start()
-    stop_watch = desk.counter.watch_cards()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        tab = browser.new_page(viewport={"width": 1024, "height": 768})
-        tab.goto(server.url)
-        try:
-            yield tab
-        except BaseException:
-            raise
-        finally:
-            if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
-                tab.screenshot(path=str(tmp_path / "failure.png"))
-            browser.close()
-            stop_watch()
-            server.stop()
+        yield browser
+        browser.close()
 
 
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
+@pytest.fixture
+def page(browser, desk, tmp_path, request) -> Iterator:
+    server = CounterServer(desk.counter, 0).start()
+    stop_watch = desk.counter.watch_cards()
+    tab = browser.new_page(viewport={"width": 1024, "height": 768})
+    tab.goto(server.url)
+    yield tab
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        tab.screenshot(path=str(tmp_path / "failure.png"))
+        print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
+    tab.close()
+    stop_watch()
+    server.stop()
 
 
 def type_keys(page, target: str, digits: str) -> None:

@@ -326,3 +326,44 @@ def test_home_is_handed_to_the_service_user_when_run_with_sudo(tmp_path: Path) -
         )
     else:
         assert problem is not None and "does not own" in problem
+
+
+# --- the kiosk browser ---------------------------------------------------------------------------
+
+
+def test_the_kiosk_browser_opens_the_counter_page_full_screen_at_login(tmp_path: Path, monkeypatch) -> None:
+    from provisioning import kiosk
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    written = kiosk.write_autostart(kiosk.autostart_dir(None))
+    assert written == tmp_path / "config" / "autostart" / "mkp-counter.desktop"
+    entry = dict(
+        line.split("=", 1)
+        for line in written.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert entry["Type"] == "Application"
+    command = entry["Exec"].split()
+    assert (
+        command[0] == "/usr/bin/chromium" and "--kiosk" in command and command[-1] == "http://127.0.0.1:8765/"
+    )
+
+
+def test_the_kiosk_browser_for_a_user_that_does_not_exist_is_one_clear_error() -> None:
+    from provisioning import kiosk
+    from provisioning.enroll import ProvisionError
+
+    with pytest.raises(ProvisionError) as raised:
+        kiosk.autostart_dir("no-such-user-mkp")
+    assert raised.value.code == "unknown_user"
+
+
+def test_the_kiosk_browser_where_it_cannot_write(tmp_path: Path) -> None:
+    from provisioning import kiosk
+    from provisioning.enroll import ProvisionError
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(ProvisionError) as raised:
+        kiosk.write_autostart(blocked / "autostart")
+    assert raised.value.code == "autostart_unwritable"
