@@ -174,7 +174,8 @@ def sync(
         raise TooManyEntries(len(items))
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
-    return [_sync_entry(conn, at, terminal_key, place, entry, now) for entry in items]
+    context = spending.SpendContext(now)  # one place, one moment: its rules are read once
+    return [_sync_entry(conn, at, terminal_key, place, entry, now, context) for entry in items]
 
 
 def _sync_entry(
@@ -184,6 +185,7 @@ def _sync_entry(
     place: str,
     entry: Any,
     now: datetime,
+    context: spending.SpendContext,
 ) -> dict[str, Any]:
     client_id = _client_id_of(entry)
     if client_id is not None:
@@ -212,7 +214,7 @@ def _sync_entry(
                 transaction.item,
                 transaction.quantity,
             )
-            reply = spending.spend(conn, holder, request, at.actor(), now=now)
+            reply = spending.spend(conn, holder, request, at.actor(), now=now, context=context)
     except MkpError as e:
         if client_id is None:
             return _answer(None, None, REFUSED, code=e.code, message=e.message)

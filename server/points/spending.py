@@ -18,7 +18,7 @@ A refund reverses the spend within ``refund_days`` and gives back the very lots 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from server.idempotency import once
 from server.ledger.lots import moves_of
 from server.mykey.registry import MyKey
 from server.points import agreements, balances, holders, price_lists
-from server.points.rules import Rule, rule_at, rules_at
+from server.points.rules import Rule, rules_at
 from server.terminals.service import get_place
 
 SPEND_KINDS = ("spend", "transit")
@@ -55,6 +55,34 @@ class Spend:
     memo: str | None = None
 
 
+@dataclass
+class SpendContext:
+    """What the spends of one transaction at one moment share, read once: places, agreements,
+    rules in force. A terminal's sync of a batch of offline entries spends at one place for many
+    holders; without it, every entry would read the same rules again."""
+
+    now: datetime
+    places: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agreed: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)
+
+    def place(self, conn: Connection, place_id: str) -> dict[str, Any]:
+        if place_id not in self.places:
+            self.places[place_id] = get_place(conn, place_id)
+        return self.places[place_id]
+
+    def agreements(self, conn: Connection, municipality: str) -> set[tuple[str, str]]:
+        if municipality not in self.agreed:
+            self.agreed[municipality] = agreements.in_force(conn, municipality)
+        return self.agreed[municipality]
+
+    def rules_at(self, conn: Connection, codes: list[str]) -> dict[str, Rule]:
+        missing = [c for c in codes if c not in self.rules]
+        if missing:
+            self.rules.update(rules_at(conn, missing, self.now))
+        return {c: self.rules[c] for c in codes}
+
+
 def payee(place_id: str) -> str:
     """The ledger account a place is paid into."""
     return f"payee:{place_id}"
@@ -68,11 +96,13 @@ def spend(
     scope: str | None = None,
     kind: str = "spend",
     now: datetime | None = None,
+    context: SpendContext | None = None,
 ) -> dict[str, Any]:
     """Spend ``holder``'s points at ``request.place`` (see the module docstring); the reply.
 
     ``scope``: the one municipality whose points the caller may spend (None: any).
     ``kind``: the transfer's kind (``transit`` for an exchange to a transit card).
+    ``context``: shared by the spends of one transaction (its ``now`` is theirs).
     """
     body = {**asdict(request), "holder": holder.number, "kind": kind, "scope": scope}
     reply, _ = once(
@@ -80,7 +110,7 @@ def spend(
         request.client_id,
         "points.spend",
         body,
-        lambda: perform(conn, holder, request, actor, scope, kind, now or datetime.now(UTC)),
+        lambda: perform(conn, holder, request, actor, scope, kind, now or datetime.now(UTC), context),
     )
     return reply
 
@@ -93,16 +123,18 @@ def perform(
     scope: str | None,
     kind: str,
     now: datetime,
+    context: SpendContext | None = None,
 ) -> dict[str, Any]:
     """The spend itself, without its idempotency record: for callers that keep their own."""
     holder.require_active()
-    place = get_place(conn, request.place)
+    context = context or SpendContext(now)
+    place = context.place(conn, request.place)
     amount, item = _amount(conn, place, request)
-    agreed = agreements.in_force(conn, place["municipality"])
-    code = request.point_code or _pick(conn, holder, place, amount, agreed, scope, now)
+    agreed = context.agreements(conn, place["municipality"])
+    code = request.point_code or _pick(conn, holder, place, amount, agreed, scope, now, context)
     if scope is not None and point_code_municipality(code) != scope:
         raise Forbidden("out_of_scope", f"this caller may spend only {scope}'s points, not {code}")
-    rule = rule_at(conn, code, now)
+    rule = context.rules_at(conn, [code])[code]
     _require_allowed(rule, place, agreed)
     rule.check_amount(amount)
     memo = request.memo or (f"{item['name']} x{request.quantity}" if item else None)
@@ -149,6 +181,7 @@ def _pick(
     agreed: set[tuple[str, str]],
     scope: str | None,
     now: datetime,
+    context: SpendContext,
 ) -> str:
     """The holder's point code valid at ``place`` whose points expire first (one that can pay)."""
     held = [
@@ -158,7 +191,7 @@ def _pick(
     ]
     if not held:
         raise ledger.InsufficientPoints("insufficient_points", f"MyKey ID {holder.mykey_id} holds no points")
-    rules = rules_at(conn, [h.point_code for h in held], now)
+    rules = context.rules_at(conn, [h.point_code for h in held])
     allowed = [h for h in held if rules[h.point_code].allows(place, agreed)]
     if not allowed:
         codes = ", ".join(h.point_code for h in held)
