@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -186,6 +187,8 @@ class Platform:
     in_process: bool
     stop_server: Callable[[], None]
     log_path: Path | None = None  # the server's log, when it is a process
+    server_process: Any = None  # the ServerProcess, when it is one (see :meth:`kill_server`)
+    restart_server: Callable[[], None] | None = None
 
     @property
     def api(self) -> ApiClient:
@@ -202,6 +205,17 @@ class Platform:
     def stop(self) -> None:
         """The server goes away (unplugged network, stopped process): nothing answers at ``url``."""
         self.stop_server()
+
+    def kill_server(self) -> None:
+        """SIGKILL to the server's master and workers, as a power cut would: no request finishes."""
+        process = self.server_process.process
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        for pid in [process.pid, *map(int, children)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait()
 
     def new_code(self, name: str = "counter 1", **extra: object) -> dict:
         return self.api.post("/v1/terminals/enrollments", {"place": PLACE, "name": name, **extra})
@@ -271,6 +285,16 @@ def platform_process(
         platform = Platform(
             server.url, token, database_url, tmp, ca, False, server.stop, log_path=server.log_path
         )
+        port = int(server.url.rsplit(":", 1)[1])
+
+        def restart() -> None:
+            """The server back at its address, on the same database (after a stop or a kill)."""
+            nonlocal server
+            server = start_server(database_url, tmp, workers=workers, threads=4, extra_env=env, port=port)
+            platform.server_process = server
+            platform.stop_server = server.stop
+
+        platform.server_process, platform.restart_server = server, restart
         yield platform.furnish()
     finally:
         server.stop()

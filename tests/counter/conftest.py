@@ -5,11 +5,11 @@ the server behind the in-process transport (both databases)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from mkp_testing import PLACE, Platform
+from counter_helpers import DEPARTMENT, PIN, Desk, furnish_points
+from mkp_testing import Platform
 
 from agent.card_session import proving_card
 from agent.counter.service import Counter
@@ -18,44 +18,6 @@ from agent.terminal import Terminal
 from drivers.card.virtual.card import VirtualMyNumberCard
 from drivers.card.virtual.cardfile import new_card
 from drivers.card.virtual.direct import DirectBackend
-
-PIN = "1234"
-DEPARTMENT = "142018-kosodate"
-
-
-@dataclass
-class Desk:
-    platform: Platform
-    home: Path
-    counter: Counter
-    backend: DirectBackend
-    mykey_id: str
-
-    def points(self) -> int:
-        held = self.platform.api.get(f"/v1/mykeys/{self.mykey_id}/balances")["balances"]
-        return sum(b["balance"] for b in held)
-
-    def verify(self) -> dict:
-        report = self.platform.api.get("/v1/ledger/verify")
-        assert report["ok"], report
-        return report
-
-    def reopen(self) -> Counter:
-        """The counter as a restarted agent finds it (its queue file and journal on disk)."""
-        self.counter.queue.close()
-        self.counter = Counter(Terminal.open(self.home), self.backend)
-        return self.counter
-
-
-def furnish_points(platform: Platform) -> None:
-    platform.api.post(
-        "/v1/municipalities/142018/departments",
-        {"code": "kosodate", "name": "子育て支援課", "budget": 100_000},
-    )
-    platform.api.post(
-        f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": "childcare", "name": "子育て応援"}
-    )
-    platform.api.post(f"/v1/places/{PLACE}/items", {"code": "ippan", "name": "一般", "price": 500})
 
 
 @pytest.fixture

@@ -4,20 +4,9 @@ and its sync, the offline limits, a printer that fails, a card that is wrong."""
 from __future__ import annotations
 
 import pytest
-from conftest import PIN, Desk
+from counter_helpers import PIN, offline, online
 
 from agent.queue import REFUSED
-from agent.sync import terminal_client
-
-
-def offline(desk: Desk) -> None:
-    """The network is cut: nothing answers at the server's address."""
-    terminal = desk.counter.terminal
-    desk.counter.api = terminal_client("http://127.0.0.1:9", terminal.terminal_id, terminal.key, timeout=0.5)
-
-
-def online(desk: Desk) -> None:
-    desk.counter.api = desk.counter.terminal.client(timeout=5.0)
 
 
 def test_an_online_spend_is_taken_printed_and_shown(desk):

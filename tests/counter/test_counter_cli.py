@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DEPARTMENT, furnish_points
+from counter_helpers import DEPARTMENT, furnish_points
 from mkp_testing import READER0
 
 from drivers.card.virtual.cardfile import new_card, save_card

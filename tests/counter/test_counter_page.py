@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_counter_agent import offline, online
+from counter_helpers import offline, online
 
 from agent.counter.web import CounterServer
 

@@ -13,10 +13,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import DEPARTMENT, furnish_points
+from counter_helpers import DEPARTMENT, furnish_points
 
 from agent.card_session import proving_card
 from agent.failpoints import ENV, PLACES
@@ -65,23 +66,7 @@ def test_every_place_covers_every_failpoint():
 
 def test_sigkill_at_every_step_loses_and_doubles_nothing(live_server, tmp_path):
     platform = live_server
-    furnish_points(platform)
-    home = tmp_path / "term" / "home"
-    platform.provision(home, code=platform.new_code()["code"])
-    assert (home / "agent.toml").exists()
-    card = tmp_path / "card.json"
-    save_card(new_card(platform.ca), card)
-    backend = DirectBackend()
-    backend.insert(VirtualMyNumberCard(load_card(card)))
-    with proving_card(backend, "1234") as opened:
-        mykey_id = MyKeyClient(platform.api).register(opened)["mykey_id"]
-    platform.api.post(
-        "/v1/grants",
-        {"department": DEPARTMENT, "mykey_id": mykey_id, "amount": 5000, "grant_kind": "childcare"},
-    )
-
-    def balance() -> int:
-        return sum(b["balance"] for b in platform.api.get(f"/v1/mykeys/{mykey_id}/balances")["balances"])
+    home, card, balance = _counter_with_points(platform, tmp_path, points=5000)
 
     expected = balance()
     for place, offline, taken in CASES:
@@ -121,3 +106,56 @@ def _receipts_match(home: Path) -> None:
                 assert body["transfer_id"] and body["amount"] == AMOUNT, receipt
     finally:
         queue.close()
+
+
+def test_the_server_killed_mid_batch_loses_and_doubles_nothing(live_server, tmp_path):
+    """A sync of two batches; the server dies (SIGKILL, master and workers) while one is in
+    flight: its transaction never commits, the agent keeps the entries, the next sync takes each once."""
+    platform = live_server
+    home, card, balance = _counter_with_points(platform, tmp_path, points=5000)
+    queued = counter(home, card, "queue", "400", "1", "--offline")
+    assert json.loads(queued.stdout)["pending"] == 400, queued.stderr
+    before = balance()
+    sync = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(home), str(card), "sync"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent.parent)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while before - balance() < 200 and time.monotonic() < deadline:  # the first batch committed:
+        time.sleep(0.05)  # the second is on its way or on the server
+    platform.kill_server()
+    out, err = sync.communicate(timeout=120)
+    assert sync.returncode != 0 and "Unreachable" in err, (out, err[-500:])  # it died under the sync
+    platform.restart_server()
+    partial = before - balance()
+    assert partial == 200, partial  # the first batch whole, the second not at all
+    again = counter(home, card, "sync")
+    assert again.returncode == 0 and json.loads(again.stdout)["pending"] == 0, again.stderr
+    assert before - balance() == 400  # every entry once
+    assert platform.api.get("/v1/ledger/verify")["ok"]
+
+
+def _counter_with_points(platform, tmp_path: Path, points: int):
+    """A terminal enrolled at the museum, a registered card file with ``points``; (home, card, balance())."""
+    furnish_points(platform)
+    home = tmp_path / "term" / "home"
+    platform.provision(home, code=platform.new_code()["code"])
+    assert (home / "agent.toml").exists()
+    card = tmp_path / "card.json"
+    save_card(new_card(platform.ca), card)
+    backend = DirectBackend()
+    backend.insert(VirtualMyNumberCard(load_card(card)))
+    with proving_card(backend, "1234") as opened:
+        mykey_id = MyKeyClient(platform.api).register(opened)["mykey_id"]
+    platform.api.post(
+        "/v1/grants",
+        {"department": DEPARTMENT, "mykey_id": mykey_id, "amount": points, "grant_kind": "childcare"},
+    )
+
+    def balance() -> int:
+        return sum(b["balance"] for b in platform.api.get(f"/v1/mykeys/{mykey_id}/balances")["balances"])
+
+    return home, card, balance

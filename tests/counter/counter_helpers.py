@@ -1,0 +1,62 @@
+"""What the counter tests share: the desk (a counter with a registered card holding points), the
+town's department and price list, the network cut and back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mkp_testing import PLACE, Platform
+
+from agent.counter.service import Counter
+from agent.sync import terminal_client
+from agent.terminal import Terminal
+from drivers.card.virtual.direct import DirectBackend
+
+PIN = "1234"
+DEPARTMENT = "142018-kosodate"
+
+
+@dataclass
+class Desk:
+    platform: Platform
+    home: Path
+    counter: Counter
+    backend: DirectBackend
+    mykey_id: str
+
+    def points(self) -> int:
+        held = self.platform.api.get(f"/v1/mykeys/{self.mykey_id}/balances")["balances"]
+        return sum(b["balance"] for b in held)
+
+    def verify(self) -> dict:
+        report = self.platform.api.get("/v1/ledger/verify")
+        assert report["ok"], report
+        return report
+
+    def reopen(self) -> Counter:
+        """The counter as a restarted agent finds it (its queue file and journal on disk)."""
+        self.counter.queue.close()
+        self.counter = Counter(Terminal.open(self.home), self.backend)
+        return self.counter
+
+
+def furnish_points(platform: Platform) -> None:
+    platform.api.post(
+        "/v1/municipalities/142018/departments",
+        {"code": "kosodate", "name": "子育て支援課", "budget": 100_000},
+    )
+    platform.api.post(
+        f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": "childcare", "name": "子育て応援"}
+    )
+    platform.api.post(f"/v1/places/{PLACE}/items", {"code": "ippan", "name": "一般", "price": 500})
+
+
+def offline(desk: Desk) -> None:
+    """The network is cut: nothing answers at the server's address."""
+    terminal = desk.counter.terminal
+    desk.counter.api = terminal_client("http://127.0.0.1:9", terminal.terminal_id, terminal.key, timeout=0.5)
+
+
+def online(desk: Desk) -> None:
+    desk.counter.api = desk.counter.terminal.client(timeout=5.0)
