@@ -123,3 +123,63 @@ def test_the_heartbeat_reaches_the_operator(desk):
     rows = desk.platform.api.get("/v1/terminal-status")["terminals"]
     (mine,) = [t for t in rows if t["terminal_id"] == desk.counter.terminal.terminal_id]
     assert mine["queue_pending"] == 1 and mine["version"] and mine["crl_this_update"]
+
+
+# --- the card and the devices -------------------------------------------------------------------
+
+
+def _swap_card(desk, card) -> None:
+    desk.backend.remove()
+    desk.backend.insert(card)
+
+
+def test_not_a_my_number_card(desk):
+    from drivers.card.virtual.card import NonJpkiCard
+
+    _swap_card(desk, NonJpkiCard())
+    done = desk.counter.spend(PIN, amount=100)
+    assert done["error"]["code"] == "not_my_number_card" and done["error"]["message"]["ja"]
+
+
+def test_no_reader(desk):
+    desk.backend.slots.clear()
+    done = desk.counter.spend(PIN, amount=100)
+    assert done["error"]["code"] == "no_reader" and done["error"]["message"]["ja"]
+
+
+def test_two_readers_the_card_is_found_in_either(desk):
+    card = desk.backend.slots["Direct 00"]
+    desk.backend.remove()
+    desk.backend.insert(card, reader="Direct 01")  # the first reader is empty now
+    assert desk.counter.spend(PIN, amount=100)["ok"]
+    assert desk.points() == 2900
+
+
+def test_a_revoked_card_is_refused_at_the_counter_before_anything_is_sent(desk):
+    from cryptography import x509
+
+    certificate = x509.load_der_x509_certificate(desk.backend.slots["Direct 00"].data.auth_certificate)
+    desk.platform.ca.revoke(certificate.serial_number)
+    desk.platform.upload_crl()
+    from agent.sync import refresh_downloads
+
+    refresh_downloads(desk.counter.terminal.client(), desk.counter.terminal.home)  # the terminal's CRL
+    offline(desk)  # even offline, the local CRL refuses it
+    done = desk.counter.spend(PIN, amount=100)
+    assert done["error"]["code"] == "certificate_revoked" and desk.counter.queue.entries() == []
+
+
+def test_an_expired_card_is_refused(desk):
+    from drivers.card.virtual.card import VirtualMyNumberCard
+    from drivers.card.virtual.cardfile import new_card
+
+    _swap_card(desk, VirtualMyNumberCard(new_card(desk.platform.ca, expired=True)))
+    done = desk.counter.spend(PIN, amount=100)
+    assert done["error"]["code"] == "certificate_expired" and done["error"]["message"]["ja"]
+
+
+def test_a_suspended_mykey_id_is_refused(desk):
+    desk.platform.api.post(f"/v1/mykeys/{desk.mykey_id}/suspend", {"reason": "lost"})
+    done = desk.counter.spend(PIN, amount=100)
+    assert done["error"]["code"] == "mykey_suspended" and done["error"]["message"]["ja"]
+    assert desk.points() == 3000
