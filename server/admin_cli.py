@@ -22,6 +22,7 @@ from server.admin import (
     terminals,
     transit,
 )
+from server.admin import vouchers as voucher_commands
 from server.admin.base import DEFAULT_CONFIG, Ctx, json_option, load_config
 
 
@@ -69,6 +70,9 @@ for command in (
     releases.release_group,
 ):
     main.add_command(command)
+
+# --- paper vouchers (issue 12) ---
+main.add_command(voucher_commands.voucher)
 
 
 if __name__ == "__main__":
