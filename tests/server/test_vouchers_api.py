@@ -365,3 +365,32 @@ def test_the_phone_page_needs_its_link_and_redeems_a_typed_serial_once(client, e
         stored = conn.exec_driver_sql("SELECT token_hash FROM voucher_phone_links").scalars().all()
     assert link["token"] not in stored and len(stored) == 1
     _verify_ok(client, central)
+
+
+def test_the_phone_page_reads_a_photo_of_the_voucher(client, engine, vouchers_town):
+    import io
+    from datetime import date
+
+    from drivers.printer.render import render
+    from drivers.printer.voucher import VoucherReceipt, voucher_job
+    from drivers.profiles import load_printer_profile
+
+    central = vouchers_town.central
+    batch = _issue(client, central)
+    _printed(client, central, batch)
+    v = batch["vouchers"][0]
+    receipt = VoucherReceipt(
+        v["text"], batch["municipality_name"], v["amount"], date.fromisoformat(v["last_day"]),
+        tuple(batch["places"]), v["serial"],
+    )  # fmt: skip
+    profile = load_printer_profile("seiko-rp-f10-58")
+    photo = io.BytesIO()
+    render(profile, voucher_job(profile, receipt).data).image.save(photo, "PNG")
+    link = post(client, central, "/v1/vouchers/phone-links", {"place": "yokosuka-museum"}, 201)
+    sent = {"client_id": "phone-photo-1", "photo": (io.BytesIO(photo.getvalue()), "voucher.png")}
+    done = client.post(link["path"], data=sent, content_type="multipart/form-data")
+    assert done.status_code == 201, done.get_data(as_text=True)
+    assert _balance(engine, "payee:yokosuka-museum") == 500
+    junk = {"client_id": "phone-photo-2", "photo": (io.BytesIO(b"not an image"), "x.png")}
+    refused = client.post(link["path"], data=junk, content_type="multipart/form-data")
+    assert refused.status_code == 422 and "unreadable_image" in refused.get_data(as_text=True)
