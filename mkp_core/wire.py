@@ -1235,7 +1235,8 @@ class VoucherBatchCreate(Strict):
 
 class IssuedVoucher(Out):
     serial: str
-    text: str  # what the QR code carries: print it, never show it again
+    # What the QR code carries: print it. Never stored: a retry of the issue gets None.
+    text: str | None = None
     amount: int
     point_code: str
     issued_at: datetime
@@ -1257,6 +1258,8 @@ class VoucherBatch(Out):
     places: list[str]
     vouchers: list[IssuedVoucher]
     replaces: str | None = None
+    # True when this is the stored answer to a retry (same client id): the texts are not in it.
+    replayed: bool = False
 
 
 class VoucherSerials(Strict):

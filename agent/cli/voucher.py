@@ -207,6 +207,12 @@ def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any
 
     printer = read_agent_toml(terminal.home).get("printer", {})
     serials = [v["serial"] for v in batch["vouchers"]]
+    if batch.get("replayed"):  # a retried request: the voucher exists, its text is not sent again
+        return {
+            "ok": False,
+            "serials": serials,
+            "error": "voucher_replayed: issued before, not printed twice",
+        }
     error = None
     try:
         profile = load_printer_profile(printer.get("profile") or "")

@@ -119,6 +119,13 @@ def _pdf(path: Path, profile: Any, jobs: list[bytes]) -> None:
 def _settle(ctx: Ctx, batch: dict[str, Any], output: Output, profile: Any) -> dict[str, Any]:
     """Print the batch, then mark what came out printed and void the rest (their points go back)."""
     serials = [v["serial"] for v in batch["vouchers"]]
+    if batch.get("replayed"):
+        fail(
+            1,
+            f"voucher_replayed: this client id issued {len(serials)} vouchers before ({', '.join(serials[:3])}"
+            f"{' …' if len(serials) > 3 else ''}); they are not printed twice: reprint a lost one with "
+            "mkp-admin voucher reprint SERIAL",
+        )
     done, error = _print(output, profile, _receipts(batch))
     if done:
         ctx.call("POST", "/v1/vouchers/printed", {"serials": serials[:done]})

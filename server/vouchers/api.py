@@ -60,7 +60,14 @@ def issue_batch(body: wire.VoucherBatchCreate):
         request = service.Issue(body.point_code, body.amount, body.count, source, body.client_id, last)
         return service.issue(conn, request, _secrets(), op.actor)
 
-    return write_once(engine(), body.client_id, f"vouchers.issue:{op.name}", body.model_dump(), work)
+    return write_once(
+        engine(),
+        body.client_id,
+        f"vouchers.issue:{op.name}",
+        body.model_dump(),
+        work,
+        keep=service.without_texts,
+    )
 
 
 @bp.post("/vouchers/printed", tags=[tag], responses={200: wire.VoucherPrinted, **ERRORS})
@@ -101,6 +108,7 @@ def reprint(path: wire.VoucherPath, body: wire.ClientOnly):
         f"vouchers.reprint:{op.name}:{path.serial}",
         body.model_dump(),
         lambda conn: service.reprint(conn, path.serial, op, _secrets(), op.actor),
+        keep=service.without_texts,
     )
 
 
@@ -205,7 +213,14 @@ def issue_for_card(body: wire.TerminalVoucherIssue):
             conn, holder, code, body.amount, body.client_id, _secrets(), f"terminal:{tid}"
         )
 
-    return write_once(engine(), body.client_id, f"vouchers.terminal-issue:{tid}", body.model_dump(), work)
+    return write_once(
+        engine(),
+        body.client_id,
+        f"vouchers.terminal-issue:{tid}",
+        body.model_dump(),
+        work,
+        keep=service.without_texts,
+    )
 
 
 def _own(conn: Connection, tid: str, serials: list[str]) -> None:

@@ -268,6 +268,16 @@ def issue(
     }
 
 
+def without_texts(reply: dict[str, Any]) -> dict[str, Any]:
+    """What a retry of an issue gets: the vouchers without their signed texts.
+
+    A voucher's text is as good as the paper, so it is printed once and never stored; a retry
+    (the same client id) is told what was issued, and ``replayed``, so nothing is printed twice
+    (a lost voucher is reprinted under a new serial instead).
+    """
+    return {**reply, "replayed": True, "vouchers": [{**v, "text": None} for v in reply["vouchers"]]}
+
+
 def _lots_expiry(conn: Connection, transfer: ledger.Transfer) -> datetime | None:
     """The earliest expiry of the wallet lots a resident's voucher took (None: none expire)."""
     if not transfer.debit.startswith("mykey:"):

@@ -394,3 +394,19 @@ def test_the_phone_page_reads_a_photo_of_the_voucher(client, engine, vouchers_to
     junk = {"client_id": "phone-photo-2", "photo": (io.BytesIO(b"not an image"), "x.png")}
     refused = client.post(link["path"], data=junk, content_type="multipart/form-data")
     assert refused.status_code == 422 and "unreadable_image" in refused.get_data(as_text=True)
+
+
+def test_a_retried_batch_is_answered_without_the_texts_and_issues_nothing_more(client, engine, vouchers_town):
+    body = {"client_id": "batch-retry-0001", "point_code": YOKOSUKA, "amount": 500, "count": 2}
+    first = client.post("/v1/vouchers/batches", json=body, headers=vouchers_town.central)
+    again = client.post("/v1/vouchers/batches", json=body, headers=vouchers_town.central)
+    assert first.status_code == again.status_code == 201
+    assert all(v["text"] for v in first.json["vouchers"]) and not first.json.get("replayed")
+    assert again.json["replayed"] and all(v["text"] is None for v in again.json["vouchers"])
+    assert [v["serial"] for v in again.json["vouchers"]] == [v["serial"] for v in first.json["vouchers"]]
+    assert _balance(engine, LIABILITY) == 1000
+    with read(engine) as conn:
+        stored = conn.exec_driver_sql("SELECT response FROM idempotency").scalars().all()
+    assert not any(v["text"] in r for r in stored for v in first.json["vouchers"])  # never kept
+    changed = client.post("/v1/vouchers/batches", json={**body, "count": 3}, headers=vouchers_town.central)
+    assert error_of(changed) == (409, "idempotency_conflict")

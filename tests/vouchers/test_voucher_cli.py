@@ -190,3 +190,15 @@ def test_voucher_keys_rotate_list_withdraw(street, tmp_path):
     platform.agent("sync", "--home", str(home))
     refused = platform.agent("voucher", "verify", "--home", str(home), "--image", str(png), "--json")
     assert refused.returncode == 1 and json.loads(refused.stdout)["error"] == "voucher_key_withdrawn"
+
+
+def test_a_retried_issue_prints_nothing_twice(street, tmp_path):
+    platform, _ = street
+    out = tmp_path / "once.bin"
+    args = ["voucher", "issue", "--point-code", YOKOSUKA, "--amount", "200", "--count", "2"]
+    args += ["--printer-at", f"file:{out}", "--client-id", "issue-retry-0001"]
+    assert platform.admin(*args).returncode == 0
+    size = out.stat().st_size
+    again = platform.admin(*args)
+    assert again.returncode == 1 and "voucher_replayed" in again.stderr
+    assert out.stat().st_size == size  # the file printer was not opened again (it would be emptied)
