@@ -202,3 +202,22 @@ def test_a_retried_issue_prints_nothing_twice(street, tmp_path):
     again = platform.admin(*args)
     assert again.returncode == 1 and "voucher_replayed" in again.stderr
     assert out.stat().st_size == size  # the file printer was not opened again (it would be emptied)
+
+
+def test_redeem_by_text_or_typed_serial_and_without_the_server(street, tmp_path):
+    platform, home = street
+    out = tmp_path / "two.bin"
+    done = platform.admin(
+        "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "250", "--count", "2",
+        "--printer-at", f"file:{out}", "--json",
+    )  # fmt: skip
+    first, second = json.loads(done.stdout)["printed"]
+    platform.agent("sync", "--home", str(home))
+    bogus = platform.agent("voucher", "redeem", "--home", str(home), "--text", "MKP1:ABC", "--json")
+    assert bogus.returncode == 1 and json.loads(bogus.stdout)["error"] == "voucher_truncated"
+    typed = platform.agent("voucher", "redeem", "--home", str(home), "--serial", first.lower(), "--json")
+    assert typed.returncode == 0, typed.stderr
+    assert json.loads(typed.stdout)["amount"] == 250
+    platform.stop()
+    away = platform.agent("voucher", "redeem", "--home", str(home), "--serial", second)
+    assert away.returncode == 8 and "server_unreachable" in away.stderr
