@@ -147,14 +147,23 @@ def withdraw(
 
 
 def signing_key(conn: Connection, secrets_dir: str | Path, actor: str) -> SigningKey:
-    """The key new vouchers are signed with (made now if there is none that may sign)."""
-    row = conn.execute(
+    """The key new vouchers are signed with (made now if there is none that may sign).
+
+    Two workers making the first key at once take turns on a lock; the second finds the first's.
+    """
+    key_id = _signing_key_id(conn)
+    if key_id is None:
+        lock_key(conn, "voucher-keys")
+        key_id = _signing_key_id(conn) or rotate(conn, secrets_dir, actor)["key_id"]
+    return SigningKey(key_id, load_private(secrets_dir, key_id))
+
+
+def _signing_key_id(conn: Connection) -> str | None:
+    return conn.execute(
         select(voucher_keys.c.key_id)
         .where(voucher_keys.c.retired_at.is_(None), voucher_keys.c.withdrawn_at.is_(None))
         .order_by(voucher_keys.c.valid_from.desc())
-    ).first()
-    key_id = row.key_id if row is not None else rotate(conn, secrets_dir, actor)["key_id"]
-    return SigningKey(key_id, load_private(secrets_dir, key_id))
+    ).scalar()
 
 
 def ring(conn: Connection) -> KeyRing:
