@@ -1341,6 +1341,8 @@ class VoucherKey(Out):
     retired_at: datetime | None = None
     withdrawn_at: datetime | None = None
     withdraw_reason: str | None = None
+    # On withdrawal: its vouchers still unused (reprint them: a new serial under a good key).
+    outstanding: int | None = None
 
 
 class VoucherKeyList(Out):

@@ -321,7 +321,13 @@ def key_withdraw(key_id: str, reason: str | None, client_id: str | None, as_json
         f"/v1/voucher-keys/{path_part(key_id, 'a key id')}/withdraw",
         request_body(reason=reason, client_id=client_id),
     )
-    ctx.show(k, f"withdrawn: {_key_line(k)}")
+    left = k.get("outstanding") or 0
+    hint = (
+        f"; {left} of its vouchers are unused: reprint them (mkp-admin voucher reprint SERIAL)"
+        if left
+        else ""
+    )
+    ctx.show(k, f"withdrawn: {_key_line(k)}{hint}")
 
 
 @key.command("list")

@@ -19,13 +19,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from mkp_core.errors import Conflict, NotFound
 from mkp_core.keyring import KeyRing, RingKey, key_id_of, load_public_key
 from mkp_core.voucher import generate_voucher_key
 from server.db.engine import lock_key
-from server.db.tables import voucher_keys
+from server.db.tables import voucher_keys, vouchers
 from server.files import folder_lock, private_dir, write_private_atomic
 
 KEY_FOLDER = "voucher-keys"
@@ -143,7 +143,19 @@ def withdraw(
             .where(voucher_keys.c.key_id == key_id)
             .values(withdrawn_at=now, withdraw_reason=reason, retired_at=row.retired_at or now)
         )
-    return _view(conn.execute(select(voucher_keys).where(voucher_keys.c.key_id == key_id)).one())
+    view = _view(conn.execute(select(voucher_keys).where(voucher_keys.c.key_id == key_id)).one())
+    return {**view, "outstanding": _outstanding(conn, key_id)}
+
+
+def _outstanding(conn: Connection, key_id: str) -> int:
+    """Vouchers of this key not yet used, voided or expired: to reprint (a new serial, a good key)."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(vouchers)
+            .where(vouchers.c.key_id == key_id, vouchers.c.status.in_(("issued", "printed")))
+        ).scalar_one()
+    )
 
 
 def signing_key(conn: Connection, secrets_dir: str | Path, actor: str) -> SigningKey:

@@ -112,7 +112,7 @@ def test_a_retried_redemption_gets_the_first_answer(client, engine, vouchers_tow
     answers = [
         signed(client, key, tid, "/v1/terminal/vouchers/redeem", method="POST", body=body) for _ in range(2)
     ]
-    assert [a.status_code for a in answers] == [201, 201]
+    assert [a.status_code for a in answers] == [201, 201], [a.json for a in answers]
     assert answers[0].json == answers[1].json
     assert _balance(engine, "payee:yokosuka-shop") == 500
 
@@ -178,7 +178,8 @@ def test_rotated_keys_still_verify_and_withdrawn_keys_are_refused(client, engine
     ring = KeyRing.from_dict(trust["voucher_keys"])
     assert decode_voucher(old["vouchers"][0]["text"], ring).amount == 500  # offline, as a terminal checks
     assert _redeem(client, shop, voucher=old["vouchers"][0]["text"]).status_code == 201
-    post(client, central, f"/v1/voucher-keys/{old['key_id']}/withdraw", {"reason": "leaked"}, 200)
+    withdrawn = post(client, central, f"/v1/voucher-keys/{old['key_id']}/withdraw", {"reason": "leaked"}, 200)
+    assert (withdrawn["status"], withdrawn["outstanding"]) == ("withdrawn", 1)
     assert error_of(_redeem(client, shop, voucher=old["vouchers"][1]["text"])) == (
         422,
         "voucher_key_withdrawn",
@@ -190,6 +191,8 @@ def test_rotated_keys_still_verify_and_withdrawn_keys_are_refused(client, engine
     trust = signed(client, key, tid, "/v1/terminal/trust-list").json
     assert trust["voucher_keys"]["withdrawn"] == [old["key_id"]]
     assert _redeem(client, shop, voucher=new["vouchers"][0]["text"]).status_code == 201
+    again = post(client, central, f"/v1/vouchers/{old['vouchers'][1]['serial']}/reprint", {}, 201)
+    assert again["key_id"] == rotated["key_id"]  # the holder of the withdrawn key's voucher gets a good one
     scoped = client.post(
         "/v1/voucher-keys/rotate", json={"client_id": new_id()}, headers=vouchers_town.yokosuka
     )
