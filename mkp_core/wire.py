@@ -1025,6 +1025,8 @@ class VoucherExpiry(Out):
     returned_to: str
     vouchers: int
     points: int
+    # Vouchers past their date whose print was never confirmed: voided, points back to their source.
+    never_printed: int = 0
 
 
 class ExpiryReport(Out):

@@ -552,52 +552,67 @@ def expire(
     municipality: str | None = None,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Unused vouchers past their date: their points go back to the municipality. Per point code."""
+    """Unused vouchers past their date: their points go back to the municipality. Per point code.
+
+    A voucher still ``issued`` (its print never confirmed, so never valid) is voided instead:
+    its points go back where they came from (a resident's to their lots). Each voucher is taken
+    by a conditional UPDATE ... RETURNING, so one a shop redeems at that moment is either
+    redeemed or expired, never both.
+    """
     now = now or datetime.now(UTC)
-    query = select(vouchers).where(vouchers.c.status.in_(OPEN), vouchers.c.expires_at <= as_of)
+    due = vouchers.c.expires_at <= as_of
     if municipality is not None:
-        query = query.where(
-            vouchers.c.point_code.in_(
-                select(point_codes.c.code).where(point_codes.c.municipality_code == municipality)
-            )
-        )
-    rows = list(conn.execute(query.order_by(vouchers.c.serial)))
+        codes = select(point_codes.c.code).where(point_codes.c.municipality_code == municipality)
+        due = due & vouchers.c.point_code.in_(codes)
     per_code: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        changed = conn.execute(
-            update(vouchers)
-            .where(vouchers.c.serial == row.serial, vouchers.c.status.in_(OPEN))
-            .values(status=EXPIRED)
-        ).rowcount
-        if changed != 1:
-            continue
-        t = ledger.transfer(
-            conn,
+    for row in conn.execute(select(vouchers).where(due, vouchers.c.status == ISSUED)).all():
+        _void_row(conn, row, "never_printed", actor, now)
+        _entry(per_code, row.point_code)["never_printed"] += 1
+    taken = conn.execute(
+        update(vouchers)
+        .where(due, vouchers.c.status == PRINTED)
+        .values(status=EXPIRED)
+        .returning(vouchers.c.serial, vouchers.c.point_code, vouchers.c.amount)
+    ).all()
+    taken = sorted(taken, key=lambda r: r.serial)
+    made = ledger.create_transfers(
+        conn,
+        [
             ledger.TransferRequest(
-                f"vex-{row.serial}",
-                row.point_code,
-                liability(row.point_code),
-                municipality_account(row.point_code),
-                int(row.amount),
+                f"vex-{r.serial}",
+                r.point_code,
+                liability(r.point_code),
+                municipality_account(r.point_code),
+                int(r.amount),
                 "expire",
-                f"voucher {codec.format_serial(bytes.fromhex(row.serial))} expired",
-            ),
-            actor,
-            now,
-        )
-        conn.execute(update(vouchers).where(vouchers.c.serial == row.serial).values(closing_transfer_id=t.id))
-        entry = per_code.setdefault(
-            row.point_code,
-            {
-                "point_code": row.point_code,
-                "returned_to": municipality_account(row.point_code),
-                "vouchers": 0,
-                "points": 0,
-            },
-        )
+                f"voucher {codec.format_serial(bytes.fromhex(r.serial))} expired",
+            )
+            for r in taken
+        ],
+        actor,
+        now,
+    )
+    for r, t in zip(taken, made, strict=True):
+        if isinstance(t, MkpError):
+            raise t
+        conn.execute(update(vouchers).where(vouchers.c.serial == r.serial).values(closing_transfer_id=t.id))
+        entry = _entry(per_code, r.point_code)
         entry["vouchers"] += 1
-        entry["points"] += int(row.amount)
+        entry["points"] += int(r.amount)
     return [per_code[c] for c in sorted(per_code)]
+
+
+def _entry(per_code: dict[str, dict[str, Any]], point_code: str) -> dict[str, Any]:
+    return per_code.setdefault(
+        point_code,
+        {
+            "point_code": point_code,
+            "returned_to": municipality_account(point_code),
+            "vouchers": 0,
+            "points": 0,
+            "never_printed": 0,
+        },
+    )
 
 
 # --- phone links (a shop without a terminal) -------------------------------------------------------------

@@ -209,6 +209,10 @@ def test_an_expired_voucher_is_refused_and_swept_back_to_the_municipality(client
         client, central, amount=700, last_day=(datetime.now(UTC) + timedelta(days=2)).date().isoformat()
     )
     _printed(client, central, batch)
+    last_day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    unprinted = _issue(client, central, amount=300, last_day=last_day)["vouchers"][
+        0
+    ]  # its print never confirmed
     later = datetime.now(UTC) + timedelta(days=5)
     text, serial = batch["vouchers"][0]["text"], batch["vouchers"][0]["serial"]
     shop = service.Redemption("yokosuka-shop", "terminal:t", text=text)
@@ -220,9 +224,16 @@ def test_an_expired_voucher_is_refused_and_swept_back_to_the_municipality(client
     with write(engine) as conn:
         report = sweep(conn, "sweep-vouchers-1", later, "operator:central", now=later)
     assert report["vouchers"] == [
-        {"point_code": YOKOSUKA, "returned_to": f"muni:{YOKOSUKA}", "vouchers": 1, "points": 700}
+        {
+            "point_code": YOKOSUKA,
+            "returned_to": f"muni:{YOKOSUKA}",
+            "vouchers": 1,
+            "points": 700,
+            "never_printed": 1,
+        }
     ]
     assert _balance(engine, f"muni:{YOKOSUKA}") == 0 and _balance(engine, LIABILITY) == 0
+    assert client.get(f"/v1/vouchers/{unprinted['serial']}", headers=central).json["status"] == "voided"
     with write(engine) as conn:
         assert sweep(conn, "sweep-vouchers-2", later, "operator:central", now=later)["vouchers"] == []
     terminal = _terminal(client, vouchers_town, "yokosuka-shop")
