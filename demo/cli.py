@@ -496,7 +496,8 @@ def step_vouchers(state: DemoState) -> str:
         raise RuntimeError(f"a voucher was taken twice (second scan: {again.returncode}, {refused})")
     place = json.loads(first.stdout)["place_name"]
     return (
-        f"voucher {serial} (500 points) printed to {out.name} ({out.stat().st_size:,} bytes), drawn as {png}; "
+        f"voucher {serial} (500 points) printed to {out.name} ({out.stat().st_size:,} bytes), drawn as {png} "
+        "(--keep keeps it); "
         f"scanned and redeemed at {place}; scanned again: {refused}"
     )
 

@@ -42,6 +42,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 
 
 def source_options(f: Any) -> Any:
+    """--image / --camera / --timeout: where the voucher's QR code is read from."""
     f = click.option("--camera", type=int, help="Read the QR code from this camera (V4L2 index).")(f)
     f = click.option(
         "--image", type=click.Path(dir_okay=False, path_type=Path), help="Read the QR code from a photo."
@@ -71,6 +72,7 @@ def _scanned(image: Path | None, camera: int | None, timeout: float) -> str:
 
 
 def voucher_view(v: Voucher) -> dict[str, Any]:
+    """A verified voucher as --json shows it (the serial grouped as printed, times in ISO 8601)."""
     return {
         "serial": v.serial_text,
         "point_code": v.point_code,

@@ -176,6 +176,7 @@ printer_options = [
 
 
 def with_printer_options(f: Any) -> Any:
+    """--printer-at / --printer / --pdf, shared by issue and reprint."""
     for option in reversed(printer_options):
         f = option(f)
     return f

@@ -74,6 +74,7 @@ def liability(point_code: str) -> str:
 
 
 def municipality_account(point_code: str) -> str:
+    """Where an expired voucher's points go: back to the municipality that issued the points."""
     return f"muni:{point_code_municipality(point_code)}"
 
 
@@ -127,6 +128,7 @@ def view(row: Any, place_name: str | None = None) -> dict[str, Any]:
 
 
 def show(conn: Connection, serial_text: str, op: Operator | None = None) -> dict[str, Any]:
+    """One voucher by its serial as printed (a scoped operator sees its municipality's only)."""
     row = _row(conn, codec.parse_serial(serial_text))
     if op is not None:
         op.require_scope(point_code_municipality(row.point_code))
@@ -619,6 +621,7 @@ def _entry(per_code: dict[str, dict[str, Any]], point_code: str) -> dict[str, An
 
 
 def hash_token(token: str) -> str:
+    """How a phone link's token is kept: its SHA-256 (the link itself is shown once)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
