@@ -15,7 +15,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from mkp_core.errors import MkpError
+from mkp_core.ids import validate_client_id
 from server.api import engine, limit_body
+from server.app import STATUS_BY_KIND
 from server.db.engine import read
 from server.idempotency import write_once
 from server.vouchers import keys, service
@@ -47,7 +49,7 @@ def _page(place: str, result: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/html")
 
 
-def _refusal(e: MkpError, status: int) -> str:
+def _refusal(e: MkpError) -> str:
     return (
         f'<p role="alert"><strong>受け付けできません</strong> ({html.escape(e.code)})<br>'
         f"{html.escape(e.message)}</p>"
@@ -55,8 +57,7 @@ def _refusal(e: MkpError, status: int) -> str:
 
 
 def _status(e: MkpError) -> int:
-    from server.app import STATUS_BY_KIND
-
+    """The HTTP status of a refusal, as the API's error handler would answer it."""
     return STATUS_BY_KIND.get(e.kind, 400)
 
 
@@ -68,7 +69,7 @@ def page(token: str | None) -> Response:
         with read(engine()) as conn:
             place = service.place_of_token(conn, token)
     except MkpError as e:
-        return _page("", _refusal(e, 403), _status(e))
+        return _page("", _refusal(e), _status(e))
     return _page(place["name"], "")
 
 
@@ -81,11 +82,11 @@ def redeem(token: str | None) -> Response:
         with read(engine()) as conn:
             place = service.place_of_token(conn, token)
     except MkpError as e:
-        return _page("", _refusal(e, 403), _status(e))
+        return _page("", _refusal(e), _status(e))
     try:
         reply = _redeem(place, request.form, request.files.get("photo"))
     except MkpError as e:
-        return _page(place["name"], _refusal(e, _status(e)), _status(e))
+        return _page(place["name"], _refusal(e), _status(e))
     done = (
         f'<p role="status"><strong>受け付けました</strong>: {reply["amount"]:,}ポイント '
         f"(券番号 {html.escape(reply['serial'])})</p>"
@@ -100,8 +101,6 @@ def _redeem(place: dict[str, Any], form: Any, photo: Any) -> dict[str, Any]:
     if text is None and serial is None:
         raise MkpError("voucher_or_serial", "take a photo of the voucher's QR code, or type its serial")
     redemption = service.Redemption(place["id"], f"phone:{place['id']}", text, None if text else serial)
-    from mkp_core.ids import validate_client_id
-
     validate_client_id(client_id)
     return write_once(
         engine(),
