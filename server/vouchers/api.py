@@ -39,6 +39,7 @@ terminal_endpoints(terminal_bp)
 tag = Tag(name="vouchers", description="Paper point vouchers: issue, print, void, reprint, voucher keys")
 terminal_tag = Tag(name="terminal", description="What an enrolled terminal calls (RFC 9421 signed requests)")
 ERRORS = error_responses(401, 403, 404, 409, 422)
+CARD_ERRORS = error_responses(401, 403, 404, 409, 422, 503)  # 503: no current CRL to check the card on
 
 
 def _secrets() -> str:
@@ -196,7 +197,7 @@ def _card_check() -> cards.CardCheck:
     )
 
 
-@terminal_bp.post("/issue", tags=[terminal_tag], responses={201: wire.VoucherBatch, **error_responses(503)})
+@terminal_bp.post("/issue", tags=[terminal_tag], responses={201: wire.VoucherBatch, **CARD_ERRORS})
 def issue_for_card(body: wire.TerminalVoucherIssue):
     """The card's holder turns points into one voucher, printed on this terminal's printer (then
     ``/printed``, or ``/void`` if the print failed). Point code default: the place's municipality's."""
