@@ -1365,6 +1365,12 @@ class PhoneLinkCreate(Strict):
     place: PlaceId
 
 
+class PhoneLinksRevoked(Out):
+    place: str
+    place_name: str
+    revoked: int
+
+
 class PhoneLink(Out):
     place: str
     place_name: str

@@ -271,11 +271,18 @@ def show(serial: str, as_json: bool) -> None:
 
 @voucher.command("phone-link")
 @click.option("--place", required=True, help="The shop the link is for.")
+@click.option("--revoke", is_flag=True, help="Stop every link of the place instead (a lost phone).")
 @client_id_option
 @json_option
-def phone_link(place: str, client_id: str | None, as_json: bool) -> None:
+def phone_link(place: str, revoke: bool, client_id: str | None, as_json: bool) -> None:
     """A link for a shop without a terminal to redeem vouchers on its phone (shown once: keep it)."""
     ctx = ctx_for(as_json)
+    if revoke:
+        gone = ctx.call(
+            "POST", "/v1/vouchers/phone-links/revoke", request_body(place=place, client_id=client_id)
+        )
+        ctx.show(gone, f"{gone['place_name']}: {gone['revoked']} phone link(s) revoked")
+        return
     r = ctx.call("POST", "/v1/vouchers/phone-links", request_body(place=place, client_id=client_id))
     if not r.get("token"):
         ctx.show(r, f"a link for {r['place']} was made by this client id before; it is shown only once")

@@ -172,6 +172,20 @@ def phone_link(body: wire.PhoneLinkCreate):
     )
 
 
+@bp.post("/vouchers/phone-links/revoke", tags=[tag], responses={200: wire.PhoneLinksRevoked, **ERRORS})
+def revoke_phone_links(body: wire.PhoneLinkCreate):
+    """Every phone link of the place stops working at once (issue a new one afterwards)."""
+    op = operator()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"vouchers.phone-link-revoke:{op.name}",
+        body.model_dump(),
+        lambda conn: service.revoke_phone_links(conn, op, body.place),
+        status=200,
+    )
+
+
 # --- terminals -----------------------------------------------------------------------------------
 
 

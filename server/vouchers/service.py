@@ -647,6 +647,19 @@ def create_phone_link(
     }
 
 
+def revoke_phone_links(
+    conn: Connection, op: Operator, place_id: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Every phone link of ``place_id`` stops working at once (a phone lost, a shop that left)."""
+    place = get_place(conn, place_id, op)
+    revoked = conn.execute(
+        update(voucher_phone_links)
+        .where(voucher_phone_links.c.place_id == place["id"], voucher_phone_links.c.revoked_at.is_(None))
+        .values(revoked_at=now or datetime.now(UTC))
+    ).rowcount
+    return {"place": place["id"], "place_name": place["name"], "revoked": int(revoked)}
+
+
 def phone_link_without_token(reply: dict[str, Any]) -> dict[str, Any]:
     """What a retry of the link's creation gets: no token (it was shown once)."""
     return {**reply, "token": None, "path": None}

@@ -378,6 +378,13 @@ def test_the_phone_page_needs_its_link_and_redeems_a_typed_serial_once(client, e
     with read(engine) as conn:
         stored = conn.exec_driver_sql("SELECT token_hash FROM voucher_phone_links").scalars().all()
     assert link["token"] not in stored and len(stored) == 1
+    revoked = post(client, central, "/v1/vouchers/phone-links/revoke", {"place": "yokosuka-shop"}, 200)
+    assert revoked["revoked"] == 1
+    assert client.get(link["path"]).status_code == 403
+    late = client.post(
+        link["path"], data={"serial": batch["vouchers"][0]["serial"], "client_id": "phone-0004"}
+    )
+    assert late.status_code == 403 and "unknown_link" in late.get_data(as_text=True)
     _verify_ok(client, central)
 
 

@@ -221,3 +221,14 @@ def test_redeem_by_text_or_typed_serial_and_without_the_server(street, tmp_path)
     platform.stop()
     away = platform.agent("voucher", "redeem", "--home", str(home), "--serial", second)
     assert away.returncode == 8 and "server_unreachable" in away.stderr
+
+
+def test_a_phone_link_is_shown_once_and_revoked(street):
+    platform, _ = street
+    args = ("voucher", "phone-link", "--place", "yokosuka-museum", "--client-id", "phone-link-0001")
+    made = platform.admin(*args)
+    assert made.returncode == 0 and "/vouchers/phone/mkp_vp_" in made.stdout
+    again = platform.admin(*args)
+    assert again.returncode == 0 and "mkp_vp_" not in again.stdout and "shown only once" in again.stdout
+    gone = platform.admin("voucher", "phone-link", "--place", "yokosuka-museum", "--revoke")
+    assert gone.returncode == 0 and "1 phone link(s) revoked" in gone.stdout
