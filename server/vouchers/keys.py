@@ -158,15 +158,19 @@ def _outstanding(conn: Connection, key_id: str) -> int:
     )
 
 
-def signing_key(conn: Connection, secrets_dir: str | Path, actor: str) -> SigningKey:
+def signing_key(
+    conn: Connection, secrets_dir: str | Path, actor: str, now: datetime | None = None
+) -> SigningKey:
     """The key new vouchers are signed with (made now if there is none that may sign).
 
-    Two workers making the first key at once take turns on a lock; the second finds the first's.
+    ``now``: when the vouchers about to be signed are issued; a key made for them signs from
+    then (made a moment later, it would claim to postdate them: ``voucher_before_key``). Two
+    workers making the first key at once take turns on a lock; the second finds the first's.
     """
     key_id = _signing_key_id(conn)
     if key_id is None:
         lock_key(conn, "voucher-keys")
-        key_id = _signing_key_id(conn) or rotate(conn, secrets_dir, actor)["key_id"]
+        key_id = _signing_key_id(conn) or rotate(conn, secrets_dir, actor, now)["key_id"]
     return SigningKey(key_id, load_private(secrets_dir, key_id))
 
 

@@ -201,7 +201,7 @@ def issue(
         raise MkpError("invalid_count", f"issue 1 to {MAX_BATCH} vouchers at a time, not {request.count}")
     rule = _allowed_rule(conn, request.point_code, request.amount, now)
     expires = _expiry(rule, request.expires_at, now)
-    key = keys.signing_key(conn, secrets_dir, actor)
+    key = keys.signing_key(conn, secrets_dir, actor, now)
     serials = [codec.new_serial() for _ in range(request.count)]
     made = ledger.create_transfers(
         conn,

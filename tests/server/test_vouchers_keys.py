@@ -4,12 +4,14 @@ already trust it), private to the server's user, kept across runs, never printed
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 
 import pytest
 from mkp_testing import invoke
 
+from mkp_core.voucher import Voucher, decode_voucher, encode_voucher, new_serial
 from server.cli import main
-from server.db.engine import make_engine, read
+from server.db.engine import make_engine, read, write
 from server.vouchers import keys
 
 
@@ -47,3 +49,21 @@ def test_a_key_file_others_can_read_is_refused(database_url, tmp_path):
     keys._LOADED.clear()  # another process, reading the file afresh
     with pytest.raises(PermissionError, match="chmod 600"):
         keys.load_private(secrets, path.stem)
+
+
+def test_a_key_made_for_a_voucher_signs_from_the_vouchers_own_second(engine, tmp_path):
+    """The first voucher makes the key: issued at .999 of a second, the key made a moment later
+    (the next second) must still verify it (found as a flaky redemption under load)."""
+    issued = datetime(2026, 12, 2, 1, 0, 0, 999_000, tzinfo=UTC)
+    with write(engine) as conn:
+        key = keys.signing_key(conn, tmp_path / "secrets", "test", issued)
+        ring = keys.ring(conn)
+    voucher = Voucher(
+        new_serial(),
+        "142018",
+        500,
+        issued.replace(microsecond=0),
+        datetime(2027, 1, 1, tzinfo=UTC),
+        key.key_id,
+    )
+    assert decode_voucher(encode_voucher(voucher, key.private_key), ring, now=issued) == voucher
