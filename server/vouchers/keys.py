@@ -35,6 +35,7 @@ KEY_FOLDER = "voucher-keys"
 class SigningKey:
     key_id: str
     private_key: ed25519.Ed25519PrivateKey
+    valid_from: datetime  # what it signs claims no earlier a time (whole seconds)
 
 
 def _key_path(secrets_dir: str | Path, key_id: str) -> Path:
@@ -171,7 +172,10 @@ def signing_key(
     if key_id is None:
         lock_key(conn, "voucher-keys")
         key_id = _signing_key_id(conn) or rotate(conn, secrets_dir, actor, now)["key_id"]
-    return SigningKey(key_id, load_private(secrets_dir, key_id))
+    valid_from = conn.execute(
+        select(voucher_keys.c.valid_from).where(voucher_keys.c.key_id == key_id)
+    ).scalar_one()
+    return SigningKey(key_id, load_private(secrets_dir, key_id), valid_from)
 
 
 def _signing_key_id(conn: Connection) -> str | None:

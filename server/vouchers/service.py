@@ -202,6 +202,7 @@ def issue(
     rule = _allowed_rule(conn, request.point_code, request.amount, now)
     expires = _expiry(rule, request.expires_at, now)
     key = keys.signing_key(conn, secrets_dir, actor, now)
+    stamp = max(stamp, key.valid_from)  # a key rotated in meanwhile: never claim to predate it
     serials = [codec.new_serial() for _ in range(request.count)]
     made = ledger.create_transfers(
         conn,
