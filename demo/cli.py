@@ -514,6 +514,56 @@ def _points(state: DemoState, mykey_id: str) -> int:
     return sum(b["balance"] for b in held if b["point_code"] == YOKOSUKA)
 
 
+# --- paper vouchers (issue 12) ----------------------------------------------------------------------
+
+
+def _run_cli(state: DemoState, module: str, *args: str) -> Any:
+    """One of mkp's commands as a person runs it (its own process); the completed process."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "MKP_SERVER": state.server.url, "MKP_TOKEN": state.api.session.auth.token}
+    env["MKP_ADMIN_CONFIG"] = str(state.workdir / "no-admin.toml")
+    code = f"import sys; from {module} import main; sys.argv[0] = {module!r}; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def step_vouchers(state: DemoState) -> str:
+    """A voucher printed to a file printer, drawn as paper (PNG), scanned and redeemed at the museum's
+    terminal, then scanned again and refused."""
+    from drivers.printer.render import render
+    from drivers.profiles import load_printer_profile
+
+    rule = {"place_kinds": ["shop", "museum"], "expiry": {"policy": "month_end", "count": 6}}
+    state.api.post(f"/v1/point-codes/{YOKOSUKA}/rules", {**rule, "max_amount": 5000, "vouchers": True})
+    out, png = state.workdir / "voucher.bin", state.workdir / "voucher.png"
+    issued = _run_cli(
+        state, "server.admin_cli", "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "500",
+        "--printer-at", f"file:{out}", "--json",
+    )  # fmt: skip
+    if issued.returncode != 0:
+        raise RuntimeError(f"mkp-admin voucher issue: {issued.stderr.strip()}")
+    serial = json.loads(issued.stdout)["printed"][0]
+    render(load_printer_profile("epson-tm-t88vi"), out.read_bytes()).image.save(png)
+    home = str(state.workdir / "terminal")
+    _run_cli(state, "agent.cli", "sync", "--home", home)  # the trust list with the voucher key
+    first = _run_cli(state, "agent.cli", "voucher", "redeem", "--home", home, "--image", str(png), "--json")
+    if first.returncode != 0:
+        raise RuntimeError(f"mkp-agent voucher redeem: {first.stderr.strip()}")
+    again = _run_cli(state, "agent.cli", "voucher", "redeem", "--home", home, "--image", str(png), "--json")
+    refused = json.loads(again.stdout or "{}").get("error")
+    if again.returncode == 0 or refused != "voucher_used":
+        raise RuntimeError(f"a voucher was taken twice (second scan: {again.returncode}, {refused})")
+    place = json.loads(first.stdout)["place_name"]
+    return (
+        f"voucher {serial} (500 points) printed to {out.name} ({out.stat().st_size:,} bytes), drawn as {png} "
+        "(--keep keeps it); "
+        f"scanned and redeemed at {place}; scanned again: {refused}"
+    )
+
+
 def step_verify(state: DemoState) -> str:
     report = state.api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
@@ -542,6 +592,8 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("run the expiry sweep", step_expire),
     # The counter: card taps at the museum, a network cut, the queue synced.
     ("a day at the counter", step_counter_day),
+    # Paper vouchers (issue 12): printed, scanned, redeemed once.
+    ("print a voucher and redeem it once", step_vouchers),
     # A card is lost: suspended at once, then the CRL.
     ("suspend a lost card", step_mykey_lost),
     ("sweep the next CRL", step_mykey_crl_sweep),

@@ -44,12 +44,14 @@ CONFIRM_LINK = "confirm-link"
 SPEND = "spend"
 BALANCE = "balance"
 REFUND = "refund"
+#: A resident turns points into a paper voucher at a street-office terminal (issue 12).
+VOUCHER = "voucher"
 #: A spend taken while the server could not be reached: the card signs the transaction itself
 #: (the challenge is the transaction's client id, which the ledger takes once).
 OFFLINE_SPEND = "offline-spend"
 #: Purposes a holder asks for at home (no terminal); the rest only a terminal may ask for.
 HOLDER_PURPOSES = (REGISTER, CHANGE_ID, SHOW, LINK, UNLINK, RENEW, SUSPEND)
-TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND)
+TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND, VOUCHER)
 PURPOSES = HOLDER_PURPOSES + TERMINAL_PURPOSES + (OFFLINE_SPEND,)
 
 #: Largest certificate accepted (a JPKI user certificate is about 1.5 kB).
@@ -107,6 +109,11 @@ def spend_action(
 
 def refund_action(transfer_id: int, client_id: str) -> dict[str, str]:
     return {"transfer": str(transfer_id), "client_id": client_id}
+
+
+def voucher_action(client_id: str, amount: int, point_code: str | None) -> dict[str, str]:
+    """A paper voucher of ``amount`` points (of ``point_code``, or the place's own) for this card's holder."""
+    return {"client_id": client_id, "amount": str(amount), "point_code": point_code or ""}
 
 
 class CardProofError(FixedCodeError):

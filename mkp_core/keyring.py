@@ -70,10 +70,15 @@ def key_id_bytes(key_id: str) -> bytes:
 
 @dataclass(frozen=True)
 class RingKey:
-    """One trusted public key; ``retired`` is when it stopped signing (None: it still signs)."""
+    """One trusted public key; ``retired`` is when it stopped signing (None: it still signs).
+
+    ``valid_from``: when it started signing, where the signer publishes it (voucher keys): what
+    claims to be signed before the key existed is refused (None: not published, not checked).
+    """
 
     public_key: ed25519.Ed25519PublicKey
     retired: datetime | None = None
+    valid_from: datetime | None = None
 
     @property
     def key_id(self) -> str:
@@ -102,8 +107,9 @@ class KeyRing:
             public_key: object = ring_key.public_key  # callers outside mypy may pass any key
             if not isinstance(public_key, ed25519.Ed25519PublicKey):
                 raise KeyRingError("a ring key must be an Ed25519 public key")
-            if ring_key.retired is not None and ring_key.retired.tzinfo is None:
-                raise KeyRingError(f"key {ring_key.key_id}: retired must be an aware datetime (UTC)")
+            for when in (ring_key.retired, ring_key.valid_from):
+                if when is not None and when.tzinfo is None:
+                    raise KeyRingError(f"key {ring_key.key_id}: times must be aware datetimes (UTC)")
             if ring_key.key_id in self._keys:
                 if self._keys[ring_key.key_id] == ring_key:
                     continue  # the same key listed twice (two config files naming one key)
@@ -163,18 +169,10 @@ class KeyRing:
     # --- JSON (the trust list's form) ---------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"keys": [{"key_id", "public_key" (PEM), "retired" (ISO 8601 or null)}], "withdrawn": [...]}``."""
+        """``{"keys": [{"key_id", "public_key" (PEM), "retired" (ISO 8601 or null), "valid_from"
+        (only if known)}], "withdrawn": [...]}``."""
         return {
-            "keys": [
-                {
-                    "key_id": k.key_id,
-                    "public_key": k.public_key.public_bytes(
-                        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                    ).decode(),
-                    "retired": _iso(k.retired) if k.retired is not None else None,
-                }
-                for k in self._keys.values()
-            ],
+            "keys": [_entry(k) for k in self._keys.values()],
             "withdrawn": sorted(self._withdrawn),
         }
 
@@ -213,6 +211,19 @@ def load_public_key(pem: str | bytes) -> ed25519.Ed25519PublicKey:
     return key
 
 
+def _entry(k: RingKey) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "key_id": k.key_id,
+        "public_key": k.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        "retired": _iso(k.retired) if k.retired is not None else None,
+    }
+    if k.valid_from is not None:
+        entry["valid_from"] = _iso(k.valid_from)
+    return entry
+
+
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -223,18 +234,23 @@ def _ring_key(index: int, entry: object) -> RingKey:
         "key_id",
         "public_key",
         "retired",
+        "valid_from",
     }:
-        raise KeyRingError(f"{where} needs key_id and public_key (and optionally retired)")
+        raise KeyRingError(f"{where} needs key_id and public_key (and optionally retired, valid_from)")
     pem, retired = entry["public_key"], entry.get("retired")
     if not isinstance(pem, str):
         raise KeyRingError(f"{where}.public_key must be a PEM string")
-    key = RingKey(load_public_key(pem), _retired(where, retired))
+    key = RingKey(
+        load_public_key(pem),
+        _when(f"{where}.retired", retired),
+        _when(f"{where}.valid_from", entry.get("valid_from")),
+    )
     if entry["key_id"] != key.key_id:
         raise KeyRingError(f"{where}.key_id {entry['key_id']!r} is not the id of its key ({key.key_id})")
     return key
 
 
-def _retired(where: str, value: object) -> datetime | None:
+def _when(where: str, value: object) -> datetime | None:
     if value is None:
         return None
     try:
@@ -242,5 +258,5 @@ def _retired(where: str, value: object) -> datetime | None:
     except ValueError:
         at = None
     if at is None or at.tzinfo is None:
-        raise KeyRingError(f"{where}.retired must be an ISO 8601 time with a zone, or null")
+        raise KeyRingError(f"{where} must be an ISO 8601 time with a zone, or null")
     return at

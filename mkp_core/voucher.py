@@ -37,8 +37,10 @@ import base64
 import re
 import secrets
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 
 import base45
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -64,6 +66,7 @@ __all__ = [
     "issue_voucher",
     "new_serial",
     "parse_serial",
+    "ring_of_trust_list",
 ]
 
 PREFIX = "MKP1:"
@@ -165,6 +168,10 @@ class VoucherKeyWithdrawn(VoucherError):
 
 class VoucherKeyRetired(VoucherError):
     code = "voucher_key_retired"
+
+
+class VoucherBeforeKey(VoucherError):
+    code = "voucher_before_key"
 
 
 class VoucherBadSignature(VoucherError):
@@ -362,8 +369,24 @@ def decode_voucher(
             f"after its key {key.key_id} was retired ({key.retired:%Y-%m-%d %H:%M} UTC)",
             voucher=voucher,
         )
+    if key.valid_from is not None and voucher.issued < key.valid_from.replace(microsecond=0):
+        raise VoucherBeforeKey(
+            f"voucher {voucher.serial_text} claims to be issued {voucher.issued:%Y-%m-%d %H:%M} UTC, "
+            f"before its key {key.key_id} signed anything ({key.valid_from:%Y-%m-%d %H:%M} UTC)",
+            voucher=voucher,
+        )
     _check_time(voucher, utc_instant(now), leeway)
     return voucher
+
+
+def ring_of_trust_list(trust_list: Mapping[str, Any]) -> KeyRing:
+    """The voucher keys of a terminal's downloaded trust list (``voucher_keys``) as a key ring.
+
+    What ``mkp-agent voucher verify`` checks offline with; an empty ring (a trust list from a
+    server before vouchers) verifies nothing, and says so as ``voucher_unknown_key``.
+    """
+    doc = trust_list.get("voucher_keys") or {"keys": [], "withdrawn": []}
+    return KeyRing.from_dict(doc)
 
 
 def _base45_text(text: str | bytes) -> str:

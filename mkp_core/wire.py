@@ -452,6 +452,9 @@ class TrustList(Out):
     jpki_anchors: list[str]
     terminal_ca: str
     release_keys: list[str]
+    # The server's voucher keys as a key ring (mkp_core.keyring: key id, PEM, valid from, retired;
+    # withdrawn ids): what a terminal verifies paper vouchers with, offline.
+    voucher_keys: dict[str, Any] = {"keys": [], "withdrawn": []}
 
 
 class CrlUpload(Strict):
@@ -1022,6 +1025,17 @@ class ExpiredCode(Out):
     points: int
 
 
+class VoucherExpiry(Out):
+    """Unused vouchers of one point code past their date, returned to the municipality."""
+
+    point_code: str
+    returned_to: str
+    vouchers: int
+    points: int
+    # Vouchers past their date whose print was never confirmed: voided, points back to their source.
+    never_printed: int = 0
+
+
 class ExpiryReport(Out):
     as_of: datetime
     municipality: str | None = None
@@ -1030,6 +1044,8 @@ class ExpiryReport(Out):
     holders: int
     points: int
     point_codes: list[ExpiredCode]
+    # Unused paper vouchers past their date, returned to their municipality (issue 12).
+    vouchers: list[VoucherExpiry] = []
 
 
 class EventCreate(Strict):
@@ -1303,3 +1319,181 @@ class TerminalStatus(Out):
 
 class TerminalStatusList(Out):
     terminals: list[TerminalStatus]
+
+
+# --- paper vouchers (issue 12) -------------------------------------------------------------------
+
+#: A voucher serial as printed or typed (``7K3M-Q9XD-2RWB-F0TE``; checked by the codec's rule).
+VoucherSerial = Annotated[str, Field(min_length=16, max_length=40, description="e.g. 7K3M-Q9XD-2RWB-F0TE")]
+#: A voucher's QR text as scanned (``MKP1:...``); the codec refuses anything else with its own code.
+VoucherText = Annotated[str, Field(min_length=1, max_length=400)]
+VoucherCount = Annotated[int, Field(strict=True, ge=1, le=1000)]
+Serials = Annotated[list[VoucherSerial], Field(min_length=1, max_length=1000)]
+VoidReason = Annotated[str, Field(min_length=1, max_length=32, examples=["print_failed"]), PlainText]
+VoucherKeyId = Annotated[str, Field(pattern="^[0-9a-f]{8}$")]
+
+FIELD_ERROR_CODES.update(
+    {
+        "count": "invalid_count",
+        "serials": "invalid_voucher_serial",
+        "serial": "invalid_voucher_serial",
+        "voucher": "invalid_voucher",
+        "last_day": "invalid_date",
+        "key_id": "unknown_voucher_key",
+    }
+)
+
+
+class VoucherBatchCreate(Strict):
+    """``count`` vouchers of ``amount`` points from the municipality's account (or a department's),
+    good through ``last_day`` (default: as the code's rule would expire points credited now)."""
+
+    client_id: ClientId
+    point_code: PointCode
+    amount: Amount
+    count: VoucherCount = 1
+    department: DepartmentId | None = None
+    last_day: IsoDate | None = None
+
+
+class IssuedVoucher(Out):
+    serial: str
+    # What the QR code carries: print it. Never stored: a retry of the issue gets None.
+    text: str | None = None
+    amount: int
+    point_code: str
+    issued_at: datetime
+    expires_at: datetime
+    last_day: str
+    transfer_id: int
+
+
+class VoucherBatch(Out):
+    batch: str
+    point_code: str
+    amount: int
+    count: int
+    total: int
+    source: str
+    key_id: str
+    municipality_name: str
+    point_name: str
+    places: list[str]
+    vouchers: list[IssuedVoucher]
+    replaces: str | None = None
+    # True when this is the stored answer to a retry (same client id): the texts are not in it.
+    replayed: bool = False
+
+
+class VoucherSerials(Strict):
+    client_id: ClientId
+    serials: Serials
+
+
+class VoucherVoid(Strict):
+    client_id: ClientId
+    serials: Serials
+    reason: VoidReason = "operator"
+
+
+class VoucherPath(Strict):
+    serial: VoucherSerial
+
+
+class VoucherPrinted(Out):
+    printed: int
+    serials: list[str]
+
+
+class VoucherVoided(Out):
+    voided: int
+    points_returned: int
+    serials: list[str]
+
+
+class VoucherInfo(Out):
+    serial: str
+    point_code: str
+    amount: int
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    last_day: str
+    key_id: str
+    batch: str | None = None
+    printed_at: datetime | None = None
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+    replaced_by: str | None = None
+    redeemed_at: datetime | None = None
+    redeemed_place: str | None = None
+    redeemed_place_name: str | None = None
+
+
+class VoucherRedeem(Strict):
+    """A voucher shown at this terminal's place: its scanned text (or the serial, typed)."""
+
+    client_id: ClientId
+    voucher: VoucherText | None = None
+    serial: VoucherSerial | None = None
+
+
+class VoucherRedeemed(Out):
+    serial: str
+    point_code: str
+    amount: int
+    place: str
+    place_name: str
+    redeemed_at: datetime
+    transfer_id: int
+
+
+class TerminalVoucherIssue(Strict):
+    """The card holder turns ``amount`` of their points into a voucher printed here."""
+
+    client_id: ClientId
+    amount: Amount
+    point_code: PointCode | None = None
+    proof: CardProofBody
+
+
+class VoucherKey(Out):
+    key_id: str
+    status: str  # signing | retired | withdrawn
+    valid_from: datetime
+    retired_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    withdraw_reason: str | None = None
+    # On withdrawal: its vouchers still unused (reprint them: a new serial under a good key).
+    outstanding: int | None = None
+
+
+class VoucherKeyList(Out):
+    keys: list[VoucherKey]
+
+
+class VoucherKeyPath(Strict):
+    key_id: VoucherKeyId
+
+
+class VoucherKeyWithdraw(Strict):
+    client_id: ClientId
+    reason: Annotated[str, Field(min_length=1, max_length=200), PlainText] | None = None
+
+
+class PhoneLinkCreate(Strict):
+    client_id: ClientId
+    place: PlaceId
+
+
+class PhoneLinksRevoked(Out):
+    place: str
+    place_name: str
+    revoked: int
+
+
+class PhoneLink(Out):
+    place: str
+    place_name: str
+    token: str | None = None  # shown once; a retry gets none
+    path: str | None = None

@@ -23,6 +23,7 @@ from server.admin import (
     terminals,
     transit,
 )
+from server.admin import vouchers as voucher_commands
 from server.admin.base import DEFAULT_CONFIG, Ctx, json_option, load_config
 
 
@@ -72,6 +73,9 @@ for command in (
 ):
     main.add_command(command)
 terminals.terminal.add_command(counter.terminal_status)
+
+# --- paper vouchers (issue 12) ---
+main.add_command(voucher_commands.voucher)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,15 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     ):
         app.register_api(blueprint)
 
+    # --- paper vouchers (issue 12) ---
+    from server.vouchers.api import bp as vouchers_bp
+    from server.vouchers.api import terminal_bp as terminal_vouchers_bp
+    from server.vouchers.phone import bp as voucher_phone_bp
+
+    app.register_api(vouchers_bp)
+    app.register_api(terminal_vouchers_bp)
+    app.register_blueprint(voucher_phone_bp)  # an HTML page, not part of the API document
+
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 

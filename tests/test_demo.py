@@ -31,4 +31,5 @@ def test_demo_runs_end_to_end():
     )
     assert "mykey_suspended" in details["suspend a lost card"]
     assert "1 revoked: Hanako24" in details["sweep the next CRL"]
+    assert "scanned again: voucher_used" in details["print a voucher and redeem it once"]
     assert "ledger verified" in details["verify the ledger"]

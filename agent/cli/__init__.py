@@ -7,6 +7,7 @@ from agent.cli.config import config
 from agent.cli.counter import balance, queue, refund, reprint, spend, status
 from agent.cli.mykey import lookup, mykey
 from agent.cli.terminal import run, sync, update
+from agent.cli.voucher import voucher
 
 
 @click.group()
@@ -21,3 +22,6 @@ main.add_command(mykey)
 main.add_command(lookup)
 for command in (run, sync, update, spend, balance, refund, reprint, status, queue):
     main.add_command(command)
+
+# --- paper vouchers (issue 12) ---
+main.add_command(voucher)

@@ -6,6 +6,9 @@ the lots expired by the cutoff, to ``breakage:<municipality>`` (the ledger's bul
 :func:`server.ledger.expire_lots`). Sweeping twice moves nothing the
 second time (the lots are empty by then), and a retry with the sweep's client id gets its first
 report. The sweep runs in one transaction: all of it happens, or none.
+
+Paper vouchers past their date and never used go back to their municipality in the same sweep
+(:func:`server.vouchers.service.expire`), listed in the report's ``vouchers``.
 """
 
 from __future__ import annotations
@@ -54,7 +57,12 @@ def sweep(
         memo=f"expired by {jst_date(as_of)}",
         point_codes=codes,
     )
-    return _report(as_of, municipality, expired)
+    report = _report(as_of, municipality, expired)
+    # --- paper vouchers (issue 12) ---
+    from server.vouchers.service import expire as expire_vouchers
+
+    report["vouchers"] = expire_vouchers(conn, as_of, actor, municipality, now)
+    return report
 
 
 def _codes_of(conn: Connection, municipality: str) -> list[str]:

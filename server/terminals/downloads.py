@@ -20,6 +20,7 @@ from server.db.engine import read
 from server.releases.service import load_release_keys
 from server.terminals import service
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.vouchers import keys as voucher_keys
 
 bp = APIBlueprint("terminal", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
 terminal_endpoints(bp)
@@ -55,7 +56,8 @@ def terminal_config():
 
 @bp.get("/trust-list", tags=[tag], responses={200: wire.TrustList, 304: None, **ERRORS})
 def trust_list():
-    """JPKI trust anchors, the terminal CA certificate, the operator's release keys."""
+    """JPKI trust anchors, the terminal CA certificate, the operator's release keys, the server's
+    voucher keys (a key ring: vouchers are verified offline with it)."""
     terminal_id()
     anchors = [a.certificate.public_bytes(serialization.Encoding.PEM).decode() for a in trust_store().anchors]
     release_keys = [
@@ -67,6 +69,8 @@ def trust_list():
         "terminal_ca": terminal_ca().certificate_pem,
         "release_keys": release_keys,
     }
+    with read(engine()) as conn:
+        payload["voucher_keys"] = voucher_keys.published(conn)
     return etagged({**payload, "version": content_version(payload)})
 
 

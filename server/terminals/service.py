@@ -19,7 +19,7 @@ from mkp_core.signing import key_fingerprint
 from server.db.tables import enrollment_codes, places, services, terminals
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
-from server.points import agreements, price_lists, rules
+from server.points import agreements, rules
 from server.terminals.ca import TerminalCA, parse_csr
 
 
@@ -245,6 +245,8 @@ def _terminal(row) -> dict:
 def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict:
     """What a terminal needs to work: its place, the point codes its rules accept there now
     (agreements and listed places included), offline limits."""
+    from server.points import price_lists  # it stands on get_place: imported here, not in a cycle
+
     t = get_terminal(conn, terminal_id)
     place = get_place(conn, t["place"])
     agreed = agreements.in_force(conn, place["municipality"])

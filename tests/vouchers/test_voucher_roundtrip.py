@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from degrade import FRAME, degraded
 from escpos.printer import Dummy
-from escpos_render import RenderError, render
 from voucher_helpers import ALL_PRINTERS, RING, print_voucher_on, printer_profile
 
+from drivers.printer.render import RenderError, render
 from drivers.scanner import Decoder
 from mkp_core.voucher import decode_voucher
 

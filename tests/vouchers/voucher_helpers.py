@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from escpos_render import Receipt, render
 from pyzbar import pyzbar
 
+from drivers.printer.render import Receipt, render
 from drivers.printer.voucher import VoucherReceipt, voucher_job
 from drivers.profiles import PrinterProfile, load_printer_profile
 from mkp_core.keyring import KeyRing

@@ -1,5 +1,9 @@
 """A small ESC/POS printer in software: the bytes a receipt printer gets, drawn as its paper.
 
+Shipped (not only a test tool) because people need to see a voucher without a printer: the demo
+shows one as a PNG, and ``mkp-admin voucher issue --pdf`` lays the vouchers out for a print
+shop exactly as a receipt printer would print them. The round-trip tests draw with it too.
+
 It knows only the commands mkp's printer module sends (the list below); any other control byte
 or command is a :class:`RenderError`, so a receipt that would print garbage on a real printer
 fails its test. Japanese is read as a printer in Kanji mode reads it (FS C 1: Shift JIS) and
@@ -26,6 +30,7 @@ import qrcode
 import qrcode.constants
 from PIL import Image, ImageDraw, ImageFont
 
+from drivers.printer.errors import PrinterError
 from drivers.printer.japanese import find_japanese_font
 from drivers.profiles import PrinterProfile
 
@@ -36,8 +41,11 @@ _EC = {48: qrcode.constants.ERROR_CORRECT_L, 49: qrcode.constants.ERROR_CORRECT_
        50: qrcode.constants.ERROR_CORRECT_Q, 51: qrcode.constants.ERROR_CORRECT_H}  # fmt: skip
 
 
-class RenderError(AssertionError):
-    """Bytes a receipt printer would not print as meant."""
+class RenderError(PrinterError):
+    """Bytes a receipt printer would not print as meant (``unprintable``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unprintable", message)
 
 
 @dataclass

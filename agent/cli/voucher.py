@@ -1,0 +1,241 @@
+"""`mkp-agent voucher verify | redeem | issue`: paper point vouchers at a terminal.
+
+``verify`` is offline: the QR code read from a photo or the camera is checked with the voucher
+keys of the trust list the terminal downloaded (signature, key not withdrawn, dates); whether it
+was used already only the server knows. ``redeem`` checks the same way first, then asks the
+server to mark the serial used and credit this place. ``issue`` turns the card holder's points
+into a voucher printed here; a print that fails voids it and the points go back.
+
+A redemption while the server cannot be reached is refused (exit 8): queueing it offline is the
+counter's offline queue's to do, and that is not built for vouchers yet.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent.cli.card_io import EXIT_CODES_HELP, HANDLED, fail, pin_options, read_pins
+from agent.home import read_agent_toml
+from agent.terminal import Terminal
+from mkp_core import cardproof
+from mkp_core.errors import MkpError
+from mkp_core.voucher import Voucher, decode_voucher, ring_of_trust_list
+
+PROG = "mkp-agent voucher"
+TERMINAL = "/v1/terminal"
+
+home_option = click.option(
+    "--home",
+    default=".",
+    envvar="MKP_HOME",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The terminal's home folder (written by mkp-provision).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+def source_options(f: Any) -> Any:
+    """--image / --camera / --timeout: where the voucher's QR code is read from."""
+    f = click.option("--camera", type=int, help="Read the QR code from this camera (V4L2 index).")(f)
+    f = click.option(
+        "--image", type=click.Path(dir_okay=False, path_type=Path), help="Read the QR code from a photo."
+    )(f)
+    f = click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the camera.")(f)
+    return f
+
+
+@click.group()
+def voucher() -> None:
+    """Paper point vouchers: verify offline, redeem once, issue for the card holder."""
+
+
+def _scanned(image: Path | None, camera: int | None, timeout: float) -> str:
+    """The voucher text of the first QR code in the photo, or seen by the camera."""
+    from drivers.scanner import Camera, ImageFiles, scan
+
+    if (image is None) == (camera is None):
+        raise click.UsageError("give --image FILE or --camera N")
+    if image is not None:
+        found = scan(ImageFiles([image]))
+    else:
+        with Camera(camera or 0) as source:
+            found = scan(source, timeout=timeout)
+    texts = [d.text for d in found if d.text.startswith("MKP")]
+    return texts[0] if texts else found[0].text
+
+
+def voucher_view(v: Voucher) -> dict[str, Any]:
+    """A verified voucher as --json shows it (the serial grouped as printed, times in ISO 8601)."""
+    return {
+        "serial": v.serial_text,
+        "point_code": v.point_code,
+        "amount": v.amount,
+        "issued_at": v.issued.isoformat(),
+        "expires_at": v.expires.isoformat(),
+        "last_day": v.last_valid_day.isoformat(),
+        "key_id": v.key_id,
+    }
+
+
+def _verify(terminal: Terminal, text: str) -> Voucher:
+    return decode_voucher(text, ring_of_trust_list(terminal.trust_list()), now=datetime.now(UTC))
+
+
+def _echo(result: dict[str, Any], as_json: bool, text: str) -> None:
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str) if as_json else text)
+
+
+@voucher.command(epilog=EXIT_CODES_HELP)
+@home_option
+@source_options
+@json_option
+def verify(home: Path, image: Path | None, camera: int | None, timeout: float, as_json: bool) -> None:
+    """Check a voucher offline with the downloaded trust list (not whether it was used)."""
+    try:
+        terminal = Terminal.open(home)
+        v = _verify(terminal, _scanned(image, camera, timeout))
+    except HANDLED as e:
+        fail(e, as_json, PROG)
+    result = {"ok": True, "offline": True, **voucher_view(v)}
+    _echo(
+        result,
+        as_json,
+        f"valid: {v.amount:,} {v.point_code} points, {v.serial_text}, good through {v.last_valid_day}",
+    )
+
+
+@voucher.command(epilog=EXIT_CODES_HELP)
+@home_option
+@source_options
+@click.option("--text", help="The voucher's text as scanned (MKP1:...).")
+@click.option(
+    "--serial", help="The serial printed on the voucher, typed in (when the QR code will not read)."
+)
+@json_option
+def redeem(
+    home: Path,
+    image: Path | None,
+    camera: int | None,
+    timeout: float,
+    text: str | None,
+    serial: str | None,
+    as_json: bool,
+) -> None:
+    """Accept a voucher here: checked offline, then used once at the server (``voucher_used`` after)."""
+    try:
+        terminal = Terminal.open(home)
+        body: dict[str, Any] = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}"}
+        if serial is not None:
+            body["serial"] = serial
+        else:
+            scanned = text if text is not None else _scanned(image, camera, timeout)
+            _verify(terminal, scanned)
+            body["voucher"] = scanned
+        result = terminal.client().request("POST", f"{TERMINAL}/vouchers/redeem", body)
+    except HANDLED as e:
+        fail(e, as_json, PROG)
+    _echo(
+        {"ok": True, **result},
+        as_json,
+        f"accepted: {result['amount']:,} {result['point_code']} points ({result['serial']}) at {result['place_name']}",
+    )
+
+
+@voucher.command(epilog=EXIT_CODES_HELP)
+@home_option
+@click.option("--amount", required=True, type=click.IntRange(min=1), help="Points on the voucher.")
+@click.option("--point-code", help="Whose points (default: this place's municipality's).")
+@pin_options
+@json_option
+def issue(
+    home: Path,
+    amount: int,
+    point_code: str | None,
+    pin: str | None,
+    pin_stdin: bool,
+    ask_pin: bool,
+    as_json: bool,
+) -> None:
+    """Turn the card holder's points into a voucher printed on this terminal's printer."""
+    from agent.card_session import proving_card
+    from drivers.card.pcsc import PcscBackend
+
+    try:
+        (code,) = read_pins(pin, pin_stdin, ask_pin)
+        terminal = Terminal.open(home)
+        api = terminal.client()
+        client_id = f"{terminal.terminal_id}-{uuid.uuid4()}"
+        reader = read_agent_toml(terminal.home).get("reader", {}).get("name")
+        with proving_card(PcscBackend(), code, reader) as card:
+            challenge = api.request("POST", f"{TERMINAL}/mykey/challenges", {"purpose": cardproof.VOUCHER})
+            action = cardproof.voucher_action(client_id, amount, point_code)
+            proof = card.prove(cardproof.VOUCHER, challenge["challenge"], action).to_wire()
+        body = {"client_id": client_id, "amount": amount, "proof": proof}
+        if point_code:
+            body["point_code"] = point_code
+        batch = api.request("POST", f"{TERMINAL}/vouchers/issue", body)
+        result = print_and_settle(terminal, batch)
+    except HANDLED as e:
+        fail(e, as_json, PROG)
+    if result["error"]:
+        fail(
+            MkpError(
+                "print_failed", f"the voucher did not print ({result['error']}): voided, points returned"
+            ),
+            as_json,
+            PROG,
+        )
+    v = batch["vouchers"][0]
+    _echo(
+        result,
+        as_json,
+        f"voucher {v['serial']} printed: {v['amount']:,} points, good through {v['last_day']}",
+    )
+
+
+def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any]:
+    """Print the vouchers on the terminal's printer, then tell the server: printed, or void."""
+    from drivers.printer.errors import PrinterError
+    from drivers.printer.escpos_device import open_printer
+    from drivers.printer.voucher import VoucherReceipt, print_voucher
+    from drivers.profiles import ProfileError, load_printer_profile
+
+    printer = read_agent_toml(terminal.home).get("printer", {})
+    serials = [v["serial"] for v in batch["vouchers"]]
+    if batch.get("replayed"):  # a retried request: the voucher exists, its text is not sent again
+        return {
+            "ok": False,
+            "serials": serials,
+            "error": "voucher_replayed: issued before, not printed twice",
+        }
+    error = None
+    try:
+        profile = load_printer_profile(printer.get("profile") or "")
+        with open_printer(profile, printer.get("connection") or "") as device:
+            for v in batch["vouchers"]:
+                receipt = VoucherReceipt(
+                    qr_text=v["text"],
+                    municipality=batch["municipality_name"],
+                    amount=v["amount"],
+                    expires_on=date.fromisoformat(v["last_day"]),
+                    places=tuple(batch["places"]),
+                    serial_text=v["serial"],
+                    point_name=batch.get("point_name") or "",
+                )
+                print_voucher(device, receipt)
+    except (PrinterError, ProfileError) as e:
+        error = f"{e.code}: {e.message}"
+    api = terminal.client()
+    settle = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}", "serials": serials}
+    if error is None:
+        api.request("POST", f"{TERMINAL}/vouchers/printed", settle)
+    else:
+        api.request("POST", f"{TERMINAL}/vouchers/void", {**settle, "reason": "print_failed"})
+    return {"ok": error is None, "serials": serials, "error": error}
