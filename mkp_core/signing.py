@@ -208,8 +208,57 @@ def _body_bytes(body: bytes | str | None) -> bytes:
     raise ValueError("streamed request bodies cannot be signed: pass bytes, str or json")
 
 
+@dataclass
+class _OutgoingMessage:
+    """The message interface the library signs: method, absolute URL, mutable headers."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+
+
+class RequestSigner:
+    """Signs terminal requests with one key: the one signing function behind every client.
+
+    :class:`TerminalAuth` (the agent's ``requests`` client) and the connection-test simulator
+    (``bench/conntest.py``, asyncio over aiohttp) both call :meth:`headers`, so a simulated
+    terminal speaks exactly the protocol a real one does.
+    """
+
+    def __init__(
+        self,
+        key_id: str,
+        private_key: PrivateKey,
+        *,
+        clock: Callable[[], float] = time.time,
+        nonce_factory: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+    ) -> None:
+        self.key_id = key_id
+        self._signer = HTTPMessageSigner(signature_algorithm=ALGORITHM, key_resolver=_SingleKey(private_key))
+        self.clock = clock
+        self._nonce_factory = nonce_factory
+
+    def headers(self, method: str, url: str, body: bytes | str | None) -> dict[str, str]:
+        """The ``Content-Digest``, ``Signature-Input`` and ``Signature`` fields for this request.
+
+        ``url`` is the absolute URL the request goes to; ``body`` exactly the bytes sent.
+        """
+        message = _OutgoingMessage(method.upper(), url, {})
+        self._signer.sign(
+            message,
+            key_id=self.key_id,
+            created=datetime.fromtimestamp(int(self.clock()), tz=UTC),
+            nonce=self._nonce_factory(),
+            label=LABEL,
+            tag=TAG,
+            covered_component_ids=COVERED_COMPONENTS[:-1],  # the library adds content-digest itself
+            body=_body_bytes(body),
+        )
+        return message.headers
+
+
 class TerminalAuth(requests.auth.AuthBase):
-    """`requests` auth that signs each request with the terminal key.
+    """`requests` auth that signs each request with the terminal key (through :class:`RequestSigner`).
 
     Usage: ``requests.post(url, json=..., auth=TerminalAuth("T-0001", key))``.
     ``clock`` and ``nonce_factory`` exist so tests and the benchmark can fix them.
@@ -224,9 +273,7 @@ class TerminalAuth(requests.auth.AuthBase):
         nonce_factory: Callable[[], str] = lambda: secrets.token_urlsafe(16),
     ) -> None:
         self.key_id = key_id
-        self._signer = HTTPMessageSigner(signature_algorithm=ALGORITHM, key_resolver=_SingleKey(private_key))
-        self._clock = clock
-        self._nonce_factory = nonce_factory
+        self.signer = RequestSigner(key_id, private_key, clock=clock, nonce_factory=nonce_factory)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         body = _body_bytes(r.body)
@@ -235,16 +282,7 @@ class TerminalAuth(requests.auth.AuthBase):
             r.headers["Content-Length"] = str(len(body))
         for name in ("Content-Digest", "Signature", "Signature-Input"):
             r.headers.pop(name, None)
-        self._signer.sign(
-            r,
-            key_id=self.key_id,
-            created=datetime.fromtimestamp(int(self._clock()), tz=UTC),
-            nonce=self._nonce_factory(),
-            label=LABEL,
-            tag=TAG,
-            covered_component_ids=COVERED_COMPONENTS[:-1],  # the library adds content-digest itself
-            body=body,
-        )
+        r.headers.update(self.signer.headers(str(r.method), str(r.url), body))
         return r
 
 

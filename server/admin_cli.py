@@ -70,6 +70,11 @@ for command in (
 ):
     main.add_command(command)
 
+# --- the connection test (#13) ---
+from server.admin.conntest import conntest  # noqa: E402
+
+main.add_command(conntest)
+
 
 if __name__ == "__main__":
     main()

@@ -100,6 +100,8 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     engine = make_engine(config.database_url)
     app.extensions["mkp.engine"] = engine
 
+    from server.conntest.api import bp as conntests_bp  # the connection test (#13)
+    from server.conntest.api import terminal_bp as terminal_conntests_bp
     from server.crls.api import bp as crls_bp
     from server.departments.api import batch_bp as grant_batches_bp
     from server.departments.api import bp as departments_bp
@@ -136,6 +138,8 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         rewards_bp,
         public_rewards_bp,
         transit_bp,
+        conntests_bp,
+        terminal_conntests_bp,
     ):
         app.register_api(blueprint)
 

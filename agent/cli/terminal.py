@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from agent import update as updates
+from agent.conntest import ConntestRunner
 from agent.sync import Downloads, refresh_downloads
 from agent.terminal import NotEnrolled, Terminal
 from mkp_core import release
@@ -105,8 +106,10 @@ def run(home: Path, interval: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"mkp-agent: terminal {t.terminal_id} serving from {t.home.root}, server {t.server}", err=True)
     client = t.client()
+    tests = ConntestRunner(t, stop, log=lambda line: click.echo(line, err=True))  # connection tests (#13)
     while not stop.is_set():
         result = refresh_downloads(client, t.home)
+        tests.offer(t.config().get("conntest"))
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         click.echo(f"{stamp} sync: {_report(result)}", err=True)
         if _exit_code(result) == 4:
