@@ -117,9 +117,16 @@ def server_time(server: str) -> datetime | None:
     """The server's clock, from the HTTP Date header of /healthz (no signature needed, so a bad clock
     cannot hide the reason it is bad)."""
     try:
-        date = ApiClient(server).send("GET", "/healthz").headers.get("Date")
-        return parsedate_to_datetime(date).astimezone(UTC) if date else None
-    except (MkpError, TypeError, ValueError):
+        return parse_http_date(ApiClient(server).send("GET", "/healthz").headers.get("Date"))
+    except MkpError:
+        return None
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP Date header as an aware UTC datetime (None if absent or malformed)."""
+    try:
+        return parsedate_to_datetime(value).astimezone(UTC) if value else None
+    except (TypeError, ValueError):
         return None
 
 

@@ -127,24 +127,29 @@ class Checklist:
         )
 
 
+#: The signed-request check as a report states it: the report is itself a signed request, so a
+#: report the server accepted proves it (a refused one is resent only for a wrong clock, below).
+SIGNED = CheckResult("Signed request", True, True, "this report, signed with the terminal key")
+
+
 def run_checklist(terminal: Terminal, clock: Callable[[], float] = time.time) -> Checklist:
     """The checklist against the server and this terminal's own reader and printer.
 
     The clock is read from the server's Date header (unsigned, so a wrong clock cannot hide why
-    it is wrong); the latency is the round trip of the signed request.
+    it is wrong), and that round trip is the latency reported. The signed request is the report.
+    ``Unreachable`` if the server cannot be reached: the test is then run again when it is back.
     """
     started = datetime.fromtimestamp(clock(), UTC)
-    server_now = checklist.server_time(terminal.server)
-    clock_check = checklist.check_clock(server_now, started)
-    offset_ms = int((started - server_now).total_seconds() * 1000) if server_now else None
     t0 = time.perf_counter()
-    ping = checklist.check_ping(terminal.server, terminal.terminal_id, terminal.key, clock=clock)
-    latency_ms = int((time.perf_counter() - t0) * 1000) if ping.ok else None
+    response = ApiClient(terminal.server).send("GET", "/healthz")
+    latency_ms = int((time.perf_counter() - t0) * 1000)
+    server_now = checklist.parse_http_date(response.headers.get("Date"))
+    offset_ms = int((started - server_now).total_seconds() * 1000) if server_now else None
     settings = read_agent_toml(terminal.home)
     printer = settings.get("printer", {})
     checks = [
-        ping,
-        clock_check,
+        SIGNED,
+        checklist.check_clock(server_now, started),
         checklist.check_crl(terminal.home, started),
         checklist.check_reader(settings.get("reader", {}).get("name")),
         checklist.check_printer_status(printer.get("profile"), printer.get("connection")),
@@ -161,19 +166,20 @@ def send_report(
     """Send the report, signed; the receipt (``late``, ``ok``). Retried sends are the same report.
 
     A clock so wrong that the server refuses the signature (``clock_skew``) is exactly what the
-    operator must hear of: the report is then signed once more on the server's time, as measured.
+    operator must hear of: the report then says so and is signed on the server's time, as measured.
     """
-    body = found.body()
     try:
-        return dict(terminal.client().request("POST", report_path(test_id), body))
+        return dict(terminal.client().request("POST", report_path(test_id), found.body()))
     except ApiError as e:
         if e.code != "clock_skew" or found.clock_offset_ms is None:
             raise
+        refused = CheckResult("Signed request", False, True, e.message[:200], code=e.code)
+    found.checks = [refused if c.name == SIGNED.name else c for c in found.checks]
     offset = found.clock_offset_ms / 1000
     corrected: ApiClient = terminal_client(
         terminal.server, terminal.terminal_id, terminal.key, clock=lambda: clock() - offset
     )
-    return dict(corrected.request("POST", report_path(test_id), body))
+    return dict(corrected.request("POST", report_path(test_id), found.body()))
 
 
 @dataclass
@@ -204,7 +210,10 @@ def run_conntest(
     delay = (at - datetime.fromtimestamp(clock(), UTC)).total_seconds()
     if delay > 0 and wait(delay):
         return Outcome(test_id, error=MkpError("stopped", "the agent stopped before the test"))
-    found = run_checklist(terminal, clock)
+    try:
+        found = run_checklist(terminal, clock)
+    except MkpError as e:  # the server is not there: run again when it is (late)
+        return Outcome(test_id, error=e)
     try:
         return Outcome(test_id, send_report(terminal, test_id, found, clock), checks=found.checks)
     except MkpError as e:

@@ -10,14 +10,14 @@ from server.api import BEARER, engine, error_responses, operator, operator_endpo
 from server.conntest import service
 from server.db.engine import read, run_write
 from server.idempotency import write_once
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.terminals.auth import TERMINAL_SIGNATURE, accept_terminal_request, signed_terminal_endpoints
 
 bp = APIBlueprint("conntests", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
 terminal_bp = APIBlueprint(
     "terminal_conntests", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE
 )
-terminal_endpoints(terminal_bp)
+signed_terminal_endpoints(terminal_bp)  # the nonce is kept with the report: one commit
 tag = Tag(
     name="conntest", description="The nationwide simultaneous connection test (全国一斉同時アクセステスト)"
 )
@@ -68,8 +68,10 @@ def test_report(path: wire.ConntestPath):
 )
 def report_result(path: wire.ConntestPath, body: wire.ConntestReportCreate):
     """This terminal's checklist result, committed before the answer; a retry gets the first receipt."""
-    tid = terminal_id()
     receipt, made = run_write(
-        engine(), lambda conn: service.record_report(conn, path.test_id, tid, body.model_dump())
+        engine(),
+        lambda conn: service.record_report(
+            conn, path.test_id, accept_terminal_request(conn), body.model_dump()
+        ),
     )
     return receipt, 201 if made else 200

@@ -213,15 +213,23 @@ def _receipt(test_id: int, terminal_id: str, row: Any) -> dict[str, Any]:
     }
 
 
-def _check_can_report(conn: Connection, test: Any, terminal_id: str, now: datetime) -> None:
-    where = conn.execute(
-        select(places.c.municipality_code)
+def _test_and_place(conn: Connection, test_id: int, terminal_id: str) -> Any:
+    """The test and the reporting terminal's municipality, in one query."""
+    row = conn.execute(
+        select(conntests, places.c.municipality_code.label("terminal_municipality"))
+        .select_from(conntests)
+        .join(terminals, terminals.c.id == terminal_id)
         .join(places, places.c.id == terminals.c.place_id)
-        .where(terminals.c.id == terminal_id)
+        .where(conntests.c.id == test_id)
     ).first()
-    if where is None:
+    if row is None:
+        _test_row(conn, test_id)  # unknown_conntest
         raise NotFound("unknown_terminal", f"no terminal {terminal_id}")
-    if test.municipality_code is not None and where.municipality_code != test.municipality_code:
+    return row
+
+
+def _check_can_report(test: Any, now: datetime) -> None:
+    if test.municipality_code is not None and test.terminal_municipality != test.municipality_code:
         raise Forbidden(
             "not_in_conntest", f"connection test {test.id} is for municipality {test.municipality_code} only"
         )
@@ -245,7 +253,7 @@ def record_report(
     another report for the same test and terminal is refused (``report_conflict``).
     """
     now = now or datetime.now(UTC)
-    test = _test_row(conn, test_id)
+    test = _test_and_place(conn, test_id, terminal_id)
     digest = report_hash(report)
     prior = conn.execute(
         select(conntest_reports).where(
@@ -259,7 +267,7 @@ def record_report(
                 f"terminal {terminal_id} already reported for connection test {test_id}, with other results",
             )
         return _receipt(test_id, terminal_id, prior), False
-    _check_can_report(conn, test, terminal_id, now)
+    _check_can_report(test, now)
     checks = report["checks"]
     names = [c["name"] for c in checks]
     if len(set(names)) != len(names):
