@@ -45,6 +45,19 @@ WIRE_NAMES = {
 RETRIED = {"server_unreachable", "stopped"}
 
 
+#: Unsigned, no database: the server's time to the millisecond (server/conntest/api.py).
+CLOCK_PATH = "/v1/terminal/clock"
+
+
+def server_clock(answer: Any, sent: datetime, round_trip_ms: int) -> datetime | None:
+    """The server's time as it was when ``sent`` (its answer, less half the round trip), or None."""
+    try:
+        when = _instant(answer["server_time"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return when - timedelta(milliseconds=round_trip_ms / 2)
+
+
 def report_path(test_id: int) -> str:
     return f"/v1/terminal/conntests/{int(test_id)}/report"
 
@@ -135,15 +148,16 @@ SIGNED = CheckResult("Signed request", True, True, "this report, signed with the
 def run_checklist(terminal: Terminal, clock: Callable[[], float] = time.time) -> Checklist:
     """The checklist against the server and this terminal's own reader and printer.
 
-    The clock is read from the server's Date header (unsigned, so a wrong clock cannot hide why
-    it is wrong), and that round trip is the latency reported. The signed request is the report.
+    The clock is read from ``/v1/terminal/clock`` (unsigned, so a wrong clock cannot hide why it
+    is wrong, and without the database), and that round trip is the latency reported. The signed
+    request is the report itself.
     ``Unreachable`` if the server cannot be reached: the test is then run again when it is back.
     """
     started = datetime.fromtimestamp(clock(), UTC)
     t0 = time.perf_counter()
-    response = ApiClient(terminal.server).send("GET", "/healthz")
+    answer = ApiClient(terminal.server).get(CLOCK_PATH)
     latency_ms = int((time.perf_counter() - t0) * 1000)
-    server_now = checklist.parse_http_date(response.headers.get("Date"))
+    server_now = server_clock(answer, started, latency_ms)
     offset_ms = int((started - server_now).total_seconds() * 1000) if server_now else None
     settings = read_agent_toml(terminal.home)
     printer = settings.get("printer", {})

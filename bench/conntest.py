@@ -10,7 +10,7 @@ Each simulated terminal is enrolled as a real one is (an operator's one-time cod
 ``POST /v1/enroll`` with a CSR for a key made here: its own key and certificate), learns of the
 test from its signed config download, waits for ``starts_at`` plus its random moment of the window
 (``agent.conntest.planned_time``), runs the network half of the checklist (the server's clock and
-the round trip from ``/healthz``) with the reader and printer simulated, and sends its report
+the round trip from ``/v1/terminal/clock``) with the reader and printer simulated, and sends its report
 (``agent.conntest.report_body``) signed by ``mkp_core.signing.RequestSigner``: the same code as
 the agent. asyncio with aiohttp, one event loop; the server runs as in production (``mkp-server
 run``: gunicorn on PostgreSQL, or one worker on SQLite).
@@ -46,8 +46,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.checklist import CheckResult, check_clock, parse_http_date
-from agent.conntest import SIGNED, planned_time, report_body, report_path
+from agent.checklist import CheckResult, check_clock
+from agent.conntest import CLOCK_PATH, SIGNED, planned_time, report_body, report_path, server_clock
 from mkp_core.signing import RequestSigner, generate_terminal_key
 from provisioning.enroll import make_csr
 
@@ -248,9 +248,9 @@ async def take_part(
         return
     try:
         started = datetime.now(UTC)
-        status, _, ms, headers = await server.call("GET", "/healthz")
-        figures.latencies["healthz"].append(ms)
-        server_now = parse_http_date(headers.get("Date"))
+        status, answer, ms, _ = await server.call("GET", CLOCK_PATH)
+        figures.latencies["clock"].append(ms)
+        server_now = server_clock(answer, started, int(ms))
         body = report_body(
             simulated_checks(t, SIGNED, check_clock(server_now, started)),
             started_at=started,
@@ -328,7 +328,7 @@ async def simulate(
             t.silent = True
         for t in rng.sample([t for t in sims if not t.silent], int(terminals * failing)):
             t.failing = "reader"
-        lead = lead if lead is not None else 10 + terminals / 40
+        lead = lead if lead is not None else 10 + terminals / 25
         starts = datetime.now(UTC) + timedelta(seconds=lead)
         test = await server.op("/v1/conntests", {"starts_at": starts.isoformat(), "window_seconds": window})
         t0 = time.perf_counter()
@@ -456,7 +456,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--terminals", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=60, help="seconds")
-    parser.add_argument("--lead", type=float, help="seconds from scheduling to the start (default 10 + N/40)")
+    parser.add_argument(
+        "--lead",
+        type=float,
+        help="seconds from scheduling to the start (default 10 + N/25: every terminal downloads its config first)",
+    )
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (a throwaway database is made)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)

@@ -1339,3 +1339,9 @@ FIELD_ERROR_CODES.update(
 
 
 TerminalConfig.model_rebuild()  # its ``conntest`` field names a model of this section
+
+
+class ServerClock(Out):
+    """The server's clock, to the millisecond: what a terminal's clock and round trip are measured by."""
+
+    server_time: datetime

@@ -101,6 +101,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.extensions["mkp.engine"] = engine
 
     from server.conntest.api import bp as conntests_bp  # the connection test (#13)
+    from server.conntest.api import clock_bp as terminal_clock_bp
     from server.conntest.api import terminal_bp as terminal_conntests_bp
     from server.crls.api import bp as crls_bp
     from server.departments.api import batch_bp as grant_batches_bp
@@ -140,6 +141,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         transit_bp,
         conntests_bp,
         terminal_conntests_bp,
+        terminal_clock_bp,
     ):
         app.register_api(blueprint)
 

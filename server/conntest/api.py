@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
@@ -18,6 +20,7 @@ terminal_bp = APIBlueprint(
     "terminal_conntests", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE
 )
 signed_terminal_endpoints(terminal_bp)  # the nonce is kept with the report: one commit
+clock_bp = APIBlueprint("terminal_clock", __name__, url_prefix="/v1/terminal")
 tag = Tag(
     name="conntest", description="The nationwide simultaneous connection test (全国一斉同時アクセステスト)"
 )
@@ -75,3 +78,10 @@ def report_result(path: wire.ConntestPath, body: wire.ConntestReportCreate):
         ),
     )
     return receipt, 201 if made else 200
+
+
+@clock_bp.get("/clock", tags=[tag], responses={200: wire.ServerClock})
+def clock():
+    """The server's time, unsigned and without the database: in the connection test every terminal
+    asks it once, to measure its clock's offset and its round trip, so it must cost next to nothing."""
+    return {"server_time": datetime.now(UTC).isoformat(timespec="milliseconds")}
