@@ -103,18 +103,28 @@ class Server:
         signer: RequestSigner | None = None,
         operator: bool = False,
     ) -> tuple[int, Any, float, Any]:
-        """(status, JSON or None, milliseconds, headers). Signing happens here, just before sending."""
+        """(status, JSON or None, milliseconds, headers). Signing happens here, just before sending,
+        anew for each attempt: a kept-alive connection the server closed meanwhile is tried again
+        (as ``ApiClient`` does; every request here is idempotent)."""
         data = json.dumps(body).encode() if body is not None else b""
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if operator:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if signer is not None:
-            headers.update(signer.headers(method, self.url + path, data))
-        t0 = time.perf_counter()
-        async with self.session.request(method, self.url + path, data=data or None, headers=headers) as r:
-            payload = await r.read()
-            ms = (time.perf_counter() - t0) * 1000
-            return r.status, json.loads(payload) if payload else None, ms, r.headers
+        for attempt in range(3):
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            if operator:
+                headers["Authorization"] = f"Bearer {self.token}"
+            if signer is not None:
+                headers.update(signer.headers(method, self.url + path, data))
+            t0 = time.perf_counter()
+            try:
+                async with self.session.request(
+                    method, self.url + path, data=data or None, headers=headers
+                ) as r:
+                    payload = await r.read()
+                    ms = (time.perf_counter() - t0) * 1000
+                    return r.status, json.loads(payload) if payload else None, ms, r.headers
+            except aiohttp.ClientConnectionError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def op(self, path: str, body: dict[str, Any]) -> Any:
         status, data, _, _ = await self.call(

@@ -3,7 +3,7 @@ in the config download, reports (idempotent, late, refused), status, report, a r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import SAPPORO_PLACE, body, soon
@@ -213,3 +213,12 @@ def test_a_server_restart_mid_window_loses_nothing(town):
             town.report(t, test["id"], b, url=url)
         status = town.api.__class__(url, town.api.session.auth).get(f"/v1/conntests/{test['id']}")
         assert (status["expected"], status["reported"], status["ok"]) == (6, 6, 6)
+
+
+def test_the_clock_needs_no_signature_and_no_database(town):
+    from mkp_core.client import ApiClient
+
+    before = datetime.now(UTC)
+    answer = ApiClient(town.url).get("/v1/terminal/clock")
+    server_time = datetime.fromisoformat(answer["server_time"])
+    assert before - timedelta(seconds=1) <= server_time <= datetime.now(UTC) + timedelta(seconds=1)
