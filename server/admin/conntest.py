@@ -159,7 +159,7 @@ def _status_text(s: dict[str, Any]) -> str:
 )
 @json_option
 def status(test_id: int, once: bool, interval: float, as_json: bool) -> None:
-    """Progress of a test, refreshed in place until its window has closed and every terminal reported."""
+    """Progress of a test, refreshed in place until its window has closed (and late reports stop coming)."""
     ctx = ctx_for(as_json)
     path = f"/v1/conntests/{test_id}"
     s = ctx.call("GET", path)
@@ -174,14 +174,20 @@ def _live(ctx: Ctx, path: str, s: dict[str, Any], interval: float) -> None:
 
     with Live(_status_renderable(s), refresh_per_second=4) as live:
         try:
-            while not (s["test"]["state"] == "closed" and s["reported"] >= s["expected"]):
+            while s["test"]["state"] != "closed" or s["reported"] < s["expected"]:
                 time.sleep(interval)
                 s = ctx.call("GET", path)
                 live.update(_status_renderable(s))
-            if s["test"]["state"] != "closed":
-                return
+                if s["test"]["state"] == "closed" and not _arriving(s, path, ctx):
+                    break
         except KeyboardInterrupt:
             return
+
+
+def _arriving(s: dict[str, Any], path: str, ctx: Ctx) -> bool:
+    """After the window, late reports may still come in; stop watching once a refresh brings none."""
+    time.sleep(2)
+    return int(ctx.call("GET", path)["reported"]) > s["reported"]
 
 
 # --- report: afterwards ------------------------------------------------------------------------------

@@ -10,52 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from conntest_helpers import SAPPORO_PLACE, SimTerminal, body
 from mkp_testing import PLACE, Platform, served_in_process, server_settings
 
-from agent.checklist import CheckResult
-from agent.conntest import report_body, report_path
-from agent.sync import terminal_client
+from agent.conntest import report_path
 from mkp_core.client import ApiClient
-from mkp_core.signing import PrivateKey, generate_terminal_key
+from mkp_core.signing import generate_terminal_key
 from provisioning.enroll import make_csr
 from server.app import create_app
 from server.config import ServerConfig
-
-SAPPORO_PLACE = "sapporo-library"
-
-
-@dataclass
-class SimTerminal:
-    terminal_id: str
-    key: PrivateKey
-    place: str
-
-    def client(self, url: str) -> ApiClient:
-        return terminal_client(url, self.terminal_id, self.key)
-
-
-def good_checks(**failed: str) -> list[CheckResult]:
-    """A checklist where every check passed, except those named (check=code)."""
-    names = ["Signed request", "Clock", "Revocation list (CRL)", "Card reader", "Printer", "Software"]
-    wire = ["signed_request", "clock", "crl", "reader", "printer", "software"]
-    out = []
-    for name, key in zip(names, wire, strict=True):
-        code = failed.get(key)
-        out.append(
-            CheckResult(name, code is None, True, f"{key} {'failed' if code else 'fine'}", code=code or "")
-        )
-    return out
-
-
-def body(latency_ms: int = 20, **failed: str) -> dict[str, Any]:
-    return report_body(
-        good_checks(**failed),
-        started_at=datetime.now(UTC),
-        software_version="0.1.0",
-        latency_ms=latency_ms,
-        clock_offset_ms=0,
-        crl_version="abc",
-    )
 
 
 @dataclass
@@ -143,7 +106,3 @@ def town(platform: Platform) -> Town:
         },
     )
     return Town(platform, platform.url)
-
-
-def soon(seconds: float = 0) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import SAPPORO_PLACE, body, soon
+from conntest_helpers import SAPPORO_PLACE, body, soon
 from mkp_testing import tables_snapshot
 
 from mkp_core.client import ApiError

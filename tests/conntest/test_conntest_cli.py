@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import SAPPORO_PLACE, body, soon
+from conntest_helpers import SAPPORO_PLACE, body, soon
 
 from mkp_core.dates import JST
 from server.admin.conntest import parse_at, parse_duration
