@@ -445,6 +445,7 @@ class TerminalConfig(Out):
     price_list: list[PriceListItem] = []
     offline: OfflineLimits
     version: str
+    conntest: ConntestAnnouncement | None = None  # the connection test to run next (#13)
 
 
 class TrustList(Out):
@@ -1275,6 +1276,7 @@ class Heartbeat(Strict):
 
 class HeartbeatReply(Out):
     server_time: datetime
+    conntest: ConntestAnnouncement | None = None
 
 
 class OfflineException(Out):
@@ -1340,6 +1342,159 @@ FIELD_ERROR_CODES.update(
         "voucher": "invalid_voucher",
         "last_day": "invalid_date",
         "key_id": "unknown_voucher_key",
+    }
+)
+
+
+# --- the nationwide connection test (全国一斉同時アクセステスト) ------------------------------------
+
+#: Longest window a test may spread its terminals over, seconds (an hour).
+CONNTEST_MAX_WINDOW = 3600
+#: The checks a terminal runs and reports, in checklist order (agent/checklist.py runs them).
+CONNTEST_CHECKS = ("signed_request", "clock", "crl", "reader", "printer", "software")
+ConntestCheckName = Annotated[str, Field(pattern="^(" + "|".join(CONNTEST_CHECKS) + ")$")]
+CheckReason = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$", description="machine-readable reason")]
+Detail = Annotated[str, Field(max_length=200), PlainText]
+
+
+class ConntestCreate(Strict):
+    """A test at ``starts_at``: terminals report at a random moment inside ``window_seconds``."""
+
+    client_id: ClientId
+    starts_at: Instant
+    window_seconds: Annotated[int, Field(strict=True, ge=1, le=CONNTEST_MAX_WINDOW)] = 60
+    municipality: MunicipalityCode | None = None
+
+
+class ConntestPath(Strict):
+    test_id: Annotated[int, Field(strict=False, ge=1, le=2**63 - 1)]
+
+
+class Conntest(Out):
+    id: int
+    starts_at: datetime
+    window_seconds: int
+    ends_at: datetime
+    municipality: str | None = None
+    state: str  # scheduled | running | closed
+    created_by: str
+    created_at: datetime
+
+
+class ConntestList(Out):
+    tests: list[Conntest]
+
+
+class ConntestAnnouncement(Out):
+    """What a terminal is told of a test it has not reported for yet (config download, heartbeat)."""
+
+    test_id: int
+    starts_at: datetime
+    window_seconds: int
+    ends_at: datetime
+
+
+class ConntestCheck(Strict):
+    name: ConntestCheckName
+    ok: Flag
+    code: CheckReason | None = None  # why it failed (or warned): clock_skew, crl_stale, no_reader ...
+    detail: Detail = ""
+
+
+class ConntestReportCreate(Strict):
+    """One terminal's checklist for one test. Sent again (a retry), the same body gets the first answer."""
+
+    started_at: Instant
+    checks: Annotated[list[ConntestCheck], Field(min_length=1, max_length=len(CONNTEST_CHECKS))]
+    latency_ms: Annotated[int, Field(strict=True, ge=0, le=600_000)] | None = None
+    clock_offset_ms: Annotated[int, Field(strict=True, ge=-(10**10), le=10**10)] | None = None
+    software_version: Annotated[str, Field(min_length=1, max_length=32), PlainText]
+    crl_version: Annotated[str, Field(max_length=64), PlainText] | None = None
+
+
+class ConntestReceipt(Out):
+    test_id: int
+    terminal_id: str
+    received_at: datetime
+    late: bool
+    ok: bool
+
+
+class ConntestFailureCount(Out):
+    check: str
+    code: str
+    count: int
+
+
+class ConntestLatency(Out):
+    count: int
+    p50: int | None = None
+    p95: int | None = None
+    p99: int | None = None
+
+
+class ConntestStatus(Out):
+    test: Conntest
+    expected: int
+    reported: int
+    ok: int
+    failed: int
+    late: int
+    failures: list[ConntestFailureCount]
+    latency_ms: ConntestLatency
+
+
+class ConntestArea(Out):
+    prefecture: str
+    municipality: str
+    municipality_name: str
+    expected: int
+    reported: int
+    ok: int
+    failed: int
+    late: int
+    missing: int
+
+
+class ConntestMissing(Out):
+    terminal_id: str
+    name: str
+    place: str
+    place_name: str
+    address: str
+    municipality: str
+    prefecture: str
+
+
+class ConntestFailure(Out):
+    terminal_id: str
+    name: str
+    place: str
+    place_name: str
+    municipality: str
+    prefecture: str
+    check: str
+    code: str
+    detail: str
+    late: bool
+
+
+class ConntestReport(ConntestStatus):
+    areas: list[ConntestArea]
+    missing: list[ConntestMissing]
+    failed_terminals: list[ConntestFailure]
+
+
+FIELD_ERROR_CODES.update(
+    {
+        "window_seconds": "invalid_window",
+        "started_at": "invalid_date",
+        "checks": "invalid_checks",
+        "latency_ms": "invalid_report",
+        "clock_offset_ms": "invalid_report",
+        "software_version": "invalid_report",
+        "crl_version": "invalid_report",
+        "test_id": "invalid_test_id",
     }
 )
 
@@ -1497,3 +1652,12 @@ class PhoneLink(Out):
     place_name: str
     token: str | None = None  # shown once; a retry gets none
     path: str | None = None
+
+
+TerminalConfig.model_rebuild()  # its ``conntest`` field names a model of this section
+
+
+class ServerClock(Out):
+    """The server's clock, to the millisecond: what a terminal's clock and round trip are measured by."""
+
+    server_time: datetime

@@ -77,6 +77,11 @@ terminals.terminal.add_command(counter.terminal_status)
 # --- paper vouchers (issue 12) ---
 main.add_command(voucher_commands.voucher)
 
+# --- the connection test (#13) ---
+from server.admin.conntest import conntest  # noqa: E402
+
+main.add_command(conntest)
+
 
 if __name__ == "__main__":
     main()

@@ -100,6 +100,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     engine = make_engine(config.database_url)
     app.extensions["mkp.engine"] = engine
 
+    from server.conntest.api import bp as conntests_bp  # the connection test (#13)
+    from server.conntest.api import clock_bp as terminal_clock_bp
+    from server.conntest.api import terminal_bp as terminal_conntests_bp
     from server.counter.api import card_bp as counter_card_bp
     from server.counter.api import operator_bp as counter_admin_bp
     from server.counter.api import queue_bp as counter_queue_bp
@@ -142,6 +145,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         counter_card_bp,
         counter_queue_bp,
         counter_admin_bp,
+        conntests_bp,
+        terminal_conntests_bp,
+        terminal_clock_bp,
     ):
         app.register_api(blueprint)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from agent import update as updates
+from agent.conntest import ConntestRunner
 from agent.counter.loop import CounterLoop, TerminalRefused
 from agent.counter.service import Counter
 from agent.counter.web import CounterServer
@@ -153,7 +154,8 @@ def run(home: Path, interval: int, tick: int, page_port: int) -> None:
     def log(line: str) -> None:
         click.echo(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}", err=True)
 
-    loop = CounterLoop(counter, interval, log)
+    tests = ConntestRunner(t, stop, log=log)  # connection tests the heartbeat or config announce
+    loop = CounterLoop(counter, interval, log, conntests=tests)
     try:
         while not stop.is_set():
             loop.tick()

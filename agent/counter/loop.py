@@ -3,7 +3,8 @@
 1. **downloads**: config, trust list and CRL, every ``interval`` seconds (only what changed);
 2. **answers**: online spends whose answer was never heard are sent again (first answer back);
 3. **queue**: offline entries are sent while any wait and the server answers;
-4. **heartbeat**: the counter's status (reader, printer, queue, CRL age, version) to the server.
+4. **heartbeat**: the counter's status (reader, printer, queue, CRL age, version) to the server;
+5. **connection test**: a test the heartbeat or the config announced runs (agent/conntest.py).
 
 A step that cannot reach the server leaves everything as it was and the next tick tries again;
 a terminal the server no longer accepts stops the loop (a technician must act).
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent.conntest import ConntestRunner
 from agent.counter.service import Counter
 from agent.sync import Downloads, refresh_downloads
 from mkp_core.client import ApiError, Unreachable
@@ -35,6 +37,7 @@ class CounterLoop:
     counter: Counter
     interval: float  # seconds between downloads
     log: Callable[[str], None]
+    conntests: ConntestRunner | None = None
     clock: Callable[[], float] = time.monotonic
     _next_download: float = field(default=0.0)
 
@@ -50,7 +53,9 @@ class CounterLoop:
                     f"sync: {done['accepted']} accepted, {done['refused']} refused, "
                     f"{done['resolved']} answers heard again, {done['pending']} waiting"
                 )
-            self.counter.heartbeat()
+            reply = self.counter.heartbeat()
+            if self.conntests is not None:
+                self.conntests.offer(reply.get("conntest") or self.counter.config().get("conntest"))
         except Unreachable as e:
             self.log(f"offline: {e}")
         except ApiError as e:

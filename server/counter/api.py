@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from mkp_core import wire
 from mkp_core.cardproof import CardProof
 from server.api import BEARER, card_check, config, engine, error_responses, operator, operator_endpoints
+from server.conntest import service as conntests
 from server.counter import service
 from server.db.engine import read, run_write
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id, terminal_public_key
@@ -88,11 +89,16 @@ def sync(body: wire.SyncRequest):
 
 @queue_bp.post("/heartbeat", tags=[tag], responses={200: wire.HeartbeatReply, **ERRORS})
 def heartbeat(body: wire.Heartbeat):
-    """The counter's status (reader, printer, queue, CRL, version), kept for the operator."""
+    """The counter's status (reader, printer, queue, CRL, version), kept for the operator; the
+    answer announces the connection test this terminal should run next, if any."""
     tid = terminal_id()
     now = datetime.now(UTC)
-    run_write(engine(), lambda conn: service.heartbeat(conn, tid, body.model_dump(), now))
-    return {"server_time": now}
+
+    def work(conn: Connection) -> dict:
+        service.heartbeat(conn, tid, body.model_dump(), now)
+        return {"server_time": now, "conntest": conntests.announcement_for(conn, tid, now)}
+
+    return run_write(engine(), work)
 
 
 @operator_bp.get(

@@ -124,3 +124,37 @@ def terminal_endpoints(
     @bp.before_request
     def authenticate_terminal() -> None:
         terminal_id(keep_nonce, body_limit(config()) if body_limit else None)
+
+
+# --- endpoints that write anyway: the nonce kept in their own transaction (#13) -------------------
+
+
+def terminal_signature() -> signing.SignedRequest:
+    """This request's signature checked from its headers (key known and not revoked, clock), then
+    its body's size; the body and nonce wait for :func:`accept_terminal_request`. Cached per request."""
+    if "terminal_signature" not in g:
+        url = wsgi_request_url(request.environ)
+        with read(engine()) as conn:
+            g.terminal_signature = signing.verify_signature(
+                request.method, url, list(request.headers.items()), _resolver(conn)
+            )
+        limit_body(config().max_request_bytes)
+    return g.terminal_signature
+
+
+def accept_terminal_request(conn: Connection) -> str:
+    """The terminal that signed this request: body checked against the signed digest and the nonce
+    kept in ``conn``, the caller's write transaction, so a request that writes anyway (the
+    connection test's report, a hundred thousand of them in one window) commits once, not twice."""
+    verified = terminal_signature().accept(request.get_data(cache=True), DatabaseNonceStore(conn))
+    g.terminal_id = verified.key_id
+    return verified.key_id
+
+
+def signed_terminal_endpoints(bp: Blueprint) -> None:
+    """Like :func:`terminal_endpoints`, for views that call :func:`accept_terminal_request` in their
+    write transaction: the signature is checked from the headers before the body is read."""
+
+    @bp.before_request
+    def check_terminal_signature() -> None:
+        terminal_signature()

@@ -15,6 +15,7 @@ from werkzeug.http import quote_etag
 from mkp_core import wire
 from mkp_core.errors import NotFound
 from server.api import config, content_version, engine, error_responses, etagged, terminal_ca, trust_store
+from server.conntest import service as conntest
 from server.crls import service as crl_service
 from server.db.engine import read
 from server.releases.service import load_release_keys
@@ -39,7 +40,7 @@ def ping():
 
 @bp.get("/config", tags=[tag], responses={200: wire.TerminalConfig, 304: None, **ERRORS})
 def terminal_config():
-    """Place, point codes accepted, offline limits."""
+    """Place, point codes accepted, offline limits, the connection test to run next (if any)."""
     tid = terminal_id()
     c = config()
     offline = {
@@ -51,7 +52,16 @@ def terminal_config():
     }
     with read(engine()) as conn:
         payload = service.terminal_config(conn, tid, offline)
+        payload["conntest"] = _announcement(conn, tid)
     return etagged({**payload, "version": content_version(payload)})
+
+
+def _announcement(conn, tid: str) -> dict | None:
+    """The connection test this terminal should run next (#13), its times in ISO 8601."""
+    found = conntest.announcement_for(conn, tid, datetime.now(UTC))
+    if found is None:
+        return None
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in found.items()}
 
 
 @bp.get("/trust-list", tags=[tag], responses={200: wire.TrustList, 304: None, **ERRORS})

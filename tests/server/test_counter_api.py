@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
@@ -334,3 +334,16 @@ def test_mkp_admin_lists_exceptions_and_terminal_status(counter, card, town):
     assert mine[0]["version"] == "1.2.0"
     bad = invoke(admin_cli.main, "exceptions", "list", "--since", "yesterday", env=env)
     assert bad.exit_code == 1 and "error" in bad.stderr
+
+
+def test_the_heartbeat_announces_the_connection_test(counter, town):
+    assert counter.post("/heartbeat", {"queue_pending": 0}).json["conntest"] is None
+    starts = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    r = counter.world.client.post(
+        "/v1/conntests",
+        json={"client_id": new_client_id(), "starts_at": starts, "window_seconds": 60},
+        headers=town.central,
+    )
+    assert r.status_code == 201, r.json
+    announced = counter.post("/heartbeat", {"queue_pending": 0}).json["conntest"]
+    assert announced["test_id"] == r.json["id"] and announced["window_seconds"] == 60

@@ -463,3 +463,33 @@ def test_real_server_refuses_a_stale_clock(server, key):
     auth = TerminalAuth("T-0001", key, clock=lambda: time.time() - 600)
     r = requests.get(f"{server}/api/v1/trust-list", auth=auth, timeout=5)
     assert (r.status_code, r.json()["code"]) == (401, "clock_skew")
+
+
+# --- the fast signing path (RequestSigner without the library's serialiser, #13) ---------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/v1/terminal/conntests/1/report",
+        "https://MKP.example.jp:443/v1/x?a=1&b=%20",
+        "http://h",
+        "http://h:80/",
+        "HTTP://Host.Example:8080/a%20b",
+        "http://[::1]:8080/p",
+        "http://h:0443/x",
+        "https://user@h/x",
+    ],
+)
+@pytest.mark.parametrize("nonce", ["n-plain_1.2:3", 'needs "escaping"'])
+def test_both_signing_paths_verify_with_the_library(url, nonce):
+    from http_message_signatures import ContentDigest
+
+    key = signing.generate_terminal_key()
+    signer = signing.RequestSigner("t0123456789ab", key, nonce_factory=lambda: nonce)
+    body = b'{"checks": []}'
+    assert signing.content_digest(body) == ContentDigest.create(body)
+    headers = signer.headers("POST", url, body)
+    resolver = signing.InMemoryKeyResolver({"t0123456789ab": key.public_key()})
+    verified = signing.verify_request("POST", url, headers, body, resolver, signing.InMemoryNonceStore())
+    assert verified.key_id == "t0123456789ab" and verified.nonce == nonce

@@ -1,0 +1,510 @@
+"""Connection tests: scheduling, what a terminal is told, its report, the live status and the report.
+
+No HTTP here (``server/conntest/api.py`` is the blueprint). Before go-live every enrolled terminal
+runs its checklist at one scheduled moment, spread at random over the test's window so the
+server sees a steady peak rather than one spike, and reports the result once. A report is one
+committed row (and one row per failed check) before the terminal is answered, so a server
+restart during the window loses nothing; a retry of the same report gets the first answer.
+
+Who is expected: the terminals of the test's municipality (or all, for a nationwide test) that
+are active now, plus any that reported (a terminal revoked after reporting still counts). A
+terminal enrolled after the window is told of the test too, and its report is late: before
+go-live every terminal takes part. Status and report are SQL aggregates over those rows,
+so 10,000 terminals cost a few indexed queries, never a Python loop over every terminal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+
+from mkp_core import dates
+from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
+from mkp_core.signing import DEFAULT_MAX_SKEW
+from mkp_core.wire import CONNTEST_MAX_WINDOW
+from server.db.tables import (
+    conntest_failures,
+    conntest_reports,
+    conntests,
+    municipalities,
+    places,
+    terminals,
+)
+from server.municipalities.service import get_municipality
+from server.operators.service import Operator
+
+#: A terminal that was offline at the test's time reports when it is back, up to this long after
+#: the window (marked late); after that the test is closed to reports and no longer announced.
+LATE_REPORTS = timedelta(days=7)
+#: How far ahead a test may be scheduled.
+MAX_AHEAD = timedelta(days=366)
+#: A time this far in the past is still "now" (the operator's command took a moment to arrive).
+PAST_GRACE = timedelta(seconds=60)
+#: A report may arrive this much before the start: the terminal's clock may be ahead by as much as
+#: a signature allows.
+EARLY_GRACE = timedelta(seconds=DEFAULT_MAX_SKEW)
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+def schedule(
+    conn: Connection,
+    op: Operator,
+    starts_at: str | datetime,
+    window_seconds: int,
+    municipality: str | None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A new test at ``starts_at`` (an ISO 8601 time with offset) over ``window_seconds``.
+
+    A scoped operator schedules only for its own municipality; a nationwide test (no
+    municipality) needs the central operator. A past time, a window outside 1 s..1 h and an
+    unknown municipality are refused and nothing is made.
+    """
+    now = now or datetime.now(UTC)
+    start = dates.parse_instant(starts_at) if isinstance(starts_at, str) else starts_at.astimezone(UTC)
+    if not 1 <= window_seconds <= CONNTEST_MAX_WINDOW:
+        raise MkpError(
+            "invalid_window", f"the window is 1 to {CONNTEST_MAX_WINDOW} seconds, not {window_seconds}"
+        )
+    if start < now - PAST_GRACE:
+        raise MkpError("conntest_in_past", f"{start:%Y-%m-%d %H:%M:%S} UTC has passed: choose a time ahead")
+    if start > now + MAX_AHEAD:
+        raise MkpError("conntest_too_far", f"a test is scheduled at most {MAX_AHEAD.days} days ahead")
+    if municipality is None:
+        op.require_central()
+    else:
+        op.require_scope(municipality)
+        get_municipality(conn, municipality)
+    ends = start + timedelta(seconds=window_seconds)
+    made = conn.execute(
+        insert(conntests).values(
+            starts_at=start,
+            window_seconds=window_seconds,
+            ends_at=ends,
+            municipality_code=municipality,
+            created_by=op.actor,
+            created_at=now,
+        )
+    )
+    return get_test(conn, int(made.inserted_primary_key[0]), now=now)
+
+
+def _state(row: Any, now: datetime) -> str:
+    if now < row.starts_at:
+        return "scheduled"
+    return "running" if now < row.ends_at else "closed"
+
+
+def _test(row: Any, now: datetime) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "starts_at": row.starts_at,
+        "window_seconds": row.window_seconds,
+        "ends_at": row.ends_at,
+        "municipality": row.municipality_code,
+        "state": _state(row, now),
+        "created_by": row.created_by,
+        "created_at": row.created_at,
+    }
+
+
+def _test_row(conn: Connection, test_id: int) -> Any:
+    row = conn.execute(select(conntests).where(conntests.c.id == test_id)).first()
+    if row is None:
+        raise NotFound("unknown_conntest", f"no connection test {test_id}")
+    return row
+
+
+def get_test(
+    conn: Connection, test_id: int, op: Operator | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """One test; a scoped operator sees its municipality's tests and the nationwide ones."""
+    row = _test_row(conn, test_id)
+    if op is not None and row.municipality_code is not None:
+        op.require_scope(row.municipality_code)
+    return _test(row, now or datetime.now(UTC))
+
+
+def list_tests(conn: Connection, op: Operator, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every test, newest first (a scoped operator: its municipality's and the nationwide ones)."""
+    query = select(conntests).order_by(conntests.c.starts_at.desc(), conntests.c.id.desc())
+    if op.municipality:
+        query = query.where(
+            or_(conntests.c.municipality_code.is_(None), conntests.c.municipality_code == op.municipality)
+        )
+    now = now or datetime.now(UTC)
+    return [_test(r, now) for r in conn.execute(query)]
+
+
+# --- what a terminal is told ---------------------------------------------------------------------
+
+
+def announcement_for(conn: Connection, terminal_id: str, now: datetime) -> dict[str, Any] | None:
+    """The test ``terminal_id`` should run next, or None: the earliest one of its municipality (or
+    nationwide) that it has not reported for, whose window ended at most ``LATE_REPORTS`` ago.
+
+    One indexed query: the config download (and the agent's heartbeat) call it on every poll.
+    """
+    reported = (
+        select(literal(1))
+        .where(conntest_reports.c.test_id == conntests.c.id, conntest_reports.c.terminal_id == terminal_id)
+        .exists()
+    )
+    row = conn.execute(
+        select(conntests.c.id, conntests.c.starts_at, conntests.c.window_seconds, conntests.c.ends_at)
+        .select_from(conntests)
+        .join(terminals, terminals.c.id == terminal_id)
+        .join(places, places.c.id == terminals.c.place_id)
+        .where(
+            conntests.c.ends_at > now - LATE_REPORTS,
+            or_(
+                conntests.c.municipality_code.is_(None),
+                conntests.c.municipality_code == places.c.municipality_code,
+            ),
+            terminals.c.status == "active",
+            ~reported,
+        )
+        .order_by(conntests.c.starts_at, conntests.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {
+        "test_id": row.id,
+        "starts_at": row.starts_at,
+        "window_seconds": row.window_seconds,
+        "ends_at": row.ends_at,
+    }
+
+
+# --- a terminal's report -------------------------------------------------------------------------
+
+
+def report_hash(report: dict[str, Any]) -> str:
+    """What makes two sends of a report the same report: its whole body, canonically."""
+    return hashlib.sha256(json.dumps(report, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _receipt(test_id: int, terminal_id: str, row: Any) -> dict[str, Any]:
+    return {
+        "test_id": test_id,
+        "terminal_id": terminal_id,
+        "received_at": row.received_at,
+        "late": bool(row.late),
+        "ok": bool(row.ok),
+    }
+
+
+def _test_and_place(conn: Connection, test_id: int, terminal_id: str) -> Any:
+    """The test and the reporting terminal's municipality, in one query."""
+    row = conn.execute(
+        select(conntests, places.c.municipality_code.label("terminal_municipality"))
+        .select_from(conntests)
+        .join(terminals, terminals.c.id == terminal_id)
+        .join(places, places.c.id == terminals.c.place_id)
+        .where(conntests.c.id == test_id)
+    ).first()
+    if row is None:
+        _test_row(conn, test_id)  # unknown_conntest
+        raise NotFound("unknown_terminal", f"no terminal {terminal_id}")
+    return row
+
+
+def _check_can_report(test: Any, now: datetime) -> None:
+    if test.municipality_code is not None and test.terminal_municipality != test.municipality_code:
+        raise Forbidden(
+            "not_in_conntest", f"connection test {test.id} is for municipality {test.municipality_code} only"
+        )
+    if now < test.starts_at - EARLY_GRACE:
+        raise Conflict(
+            "conntest_not_started",
+            f"connection test {test.id} starts at {test.starts_at:%Y-%m-%d %H:%M:%S} UTC: report then",
+        )
+    if now > test.ends_at + LATE_REPORTS:
+        raise Conflict(
+            "conntest_closed", f"connection test {test.id} closed {LATE_REPORTS.days} days after its window"
+        )
+
+
+def record_report(
+    conn: Connection, test_id: int, terminal_id: str, report: dict[str, Any], now: datetime | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Keep one terminal's report (in the caller's write transaction): (receipt, made now).
+
+    Late when it arrives after the window. The same report again returns the first receipt;
+    another report for the same test and terminal is refused (``report_conflict``).
+    """
+    now = now or datetime.now(UTC)
+    test = _test_and_place(conn, test_id, terminal_id)
+    digest = report_hash(report)
+    prior = conn.execute(
+        select(conntest_reports).where(
+            conntest_reports.c.test_id == test_id, conntest_reports.c.terminal_id == terminal_id
+        )
+    ).first()
+    if prior is not None:
+        if prior.body_hash != digest:
+            raise Conflict(
+                "report_conflict",
+                f"terminal {terminal_id} already reported for connection test {test_id}, with other results",
+            )
+        return _receipt(test_id, terminal_id, prior), False
+    _check_can_report(test, now)
+    checks = report["checks"]
+    names = [c["name"] for c in checks]
+    if len(set(names)) != len(names):
+        raise MkpError("invalid_checks", "each check is reported once")
+    ok = all(c["ok"] for c in checks)
+    row = {
+        "test_id": test_id,
+        "terminal_id": terminal_id,
+        "received_at": now,
+        "started_at": dates.parse_instant(report["started_at"]),
+        "late": now > test.ends_at,
+        "ok": ok,
+        "latency_ms": report.get("latency_ms"),
+        "clock_offset_ms": report.get("clock_offset_ms"),
+        "software_version": report["software_version"],
+        "crl_version": report.get("crl_version"),
+        "checks": json.dumps(checks, ensure_ascii=False),
+        "body_hash": digest,
+    }
+    conn.execute(insert(conntest_reports).values(**row))
+    failed = [
+        {
+            "test_id": test_id,
+            "terminal_id": terminal_id,
+            "check_name": c["name"],
+            "code": c.get("code") or "failed",
+            "detail": c.get("detail") or "",
+        }
+        for c in checks
+        if not c["ok"]
+    ]
+    if failed:
+        conn.execute(insert(conntest_failures), failed)
+    return {
+        "test_id": test_id,
+        "terminal_id": terminal_id,
+        "received_at": now,
+        "late": row["late"],
+        "ok": ok,
+    }, True
+
+
+# --- status and report: SQL aggregates -------------------------------------------------------------
+
+
+def _scope(test: Any, op: Operator) -> str | None:
+    """The municipality a view covers: the test's own, else a scoped operator's, else all."""
+    if test.municipality_code is not None:
+        op.require_scope(test.municipality_code)
+        return str(test.municipality_code)
+    return op.municipality
+
+
+def _expected(test: Any, scope: str | None, columns: list[Any]) -> Select:
+    """SELECT ``columns`` over the expected terminals of ``test``, each with its report (or NULLs)."""
+    report = conntest_reports
+    query = (
+        select(*columns)
+        .select_from(terminals)
+        .join(places, places.c.id == terminals.c.place_id)
+        .join(municipalities, municipalities.c.code == places.c.municipality_code)
+        .outerjoin(report, and_(report.c.test_id == test.id, report.c.terminal_id == terminals.c.id))
+        .where(or_(terminals.c.status == "active", report.c.terminal_id.is_not(None)))
+    )
+    if scope is not None:
+        query = query.where(places.c.municipality_code == scope)
+    return query
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _tallies() -> list[Any]:
+    r = conntest_reports
+    reported = r.c.terminal_id.is_not(None)
+    return [
+        func.count().label("expected"),
+        _count_if(reported).label("reported"),
+        _count_if(and_(reported, r.c.ok.is_(True))).label("ok"),
+        _count_if(and_(reported, r.c.ok.is_(False))).label("failed"),
+        _count_if(and_(reported, r.c.late.is_(True))).label("late"),
+    ]
+
+
+def _failures(conn: Connection, test: Any, scope: str | None) -> list[dict[str, Any]]:
+    f = conntest_failures
+    query = (
+        select(f.c.check_name, f.c.code, func.count().label("n"))
+        .where(f.c.test_id == test.id)
+        .group_by(f.c.check_name, f.c.code)
+        .order_by(func.count().desc(), f.c.check_name, f.c.code)
+    )
+    if scope is not None:
+        query = query.join(terminals, terminals.c.id == f.c.terminal_id).join(
+            places, and_(places.c.id == terminals.c.place_id, places.c.municipality_code == scope)
+        )
+    return [{"check": c, "code": code, "count": int(n)} for c, code, n in conn.execute(query)]
+
+
+def _latency(conn: Connection, test: Any, scope: str | None) -> dict[str, Any]:
+    """p50/p95/p99 of the terminals' signed round trips (nearest rank), by ORDER BY ... OFFSET on
+    the (test, latency) index: the same SQL on SQLite (which has no percentile function) and
+    PostgreSQL, and three index probes however many terminals reported."""
+    r = conntest_reports
+    base = select(r.c.latency_ms).where(r.c.test_id == test.id, r.c.latency_ms.is_not(None))
+    if scope is not None:
+        base = base.join(terminals, terminals.c.id == r.c.terminal_id).join(
+            places, and_(places.c.id == terminals.c.place_id, places.c.municipality_code == scope)
+        )
+    count = int(conn.execute(select(func.count()).select_from(base.subquery())).scalar_one())
+    out: dict[str, Any] = {"count": count}
+    for p in (50, 95, 99):
+        if count:
+            rank = max(1, math.ceil(p / 100 * count))
+            out[f"p{p}"] = conn.execute(base.order_by(r.c.latency_ms).offset(rank - 1).limit(1)).scalar_one()
+        else:
+            out[f"p{p}"] = None
+    return out
+
+
+def status(conn: Connection, op: Operator, test_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """Reported / expected, ok, failed, late, failures by reason and latency percentiles, now."""
+    now = now or datetime.now(UTC)
+    test = _test_row(conn, test_id)
+    scope = _scope(test, op)
+    totals = conn.execute(_expected(test, scope, _tallies())).one()
+    return {
+        "test": _test(test, now),
+        "expected": int(totals.expected),
+        "reported": int(totals.reported),
+        "ok": int(totals.ok),
+        "failed": int(totals.failed),
+        "late": int(totals.late),
+        "failures": _failures(conn, test, scope),
+        "latency_ms": _latency(conn, test, scope),
+    }
+
+
+def _address(prefecture: str, municipality: str, street: str | None) -> str:
+    return f"{prefecture}{municipality}" + (f" {street}" if street else "")
+
+
+def report(conn: Connection, op: Operator, test_id: int, now: datetime | None = None) -> dict[str, Any]:
+    """The status, then per prefecture and municipality, the terminals that never reported (with
+    their place and address, for someone to go and look) and the failed checks with why."""
+    out = status(conn, op, test_id, now)
+    test = _test_row(conn, test_id)
+    scope = _scope(test, op)
+    m = municipalities
+    area_query = (
+        _expected(test, scope, [m.c.prefecture, m.c.code, m.c.name, *_tallies()])
+        .group_by(m.c.prefecture, m.c.code, m.c.name)
+        .order_by(m.c.code)
+    )
+    out["areas"] = [
+        {
+            "prefecture": a.prefecture,
+            "municipality": a.code,
+            "municipality_name": a.name,
+            "expected": int(a.expected),
+            "reported": int(a.reported),
+            "ok": int(a.ok),
+            "failed": int(a.failed),
+            "late": int(a.late),
+            "missing": int(a.expected) - int(a.reported),
+        }
+        for a in conn.execute(area_query)
+    ]
+    missing_query = (
+        _expected(
+            test,
+            scope,
+            [terminals.c.id, terminals.c.name, places.c.id.label("place"), places.c.name.label("place_name")]
+            + [places.c.street, m.c.code, m.c.name.label("municipality_name"), m.c.prefecture],
+        )
+        .where(conntest_reports.c.terminal_id.is_(None))
+        .order_by(m.c.code, places.c.id, terminals.c.id)
+    )
+    out["missing"] = [
+        {
+            "terminal_id": t.id,
+            "name": t.name,
+            "place": t.place,
+            "place_name": t.place_name,
+            "address": _address(t.prefecture, t.municipality_name, t.street),
+            "municipality": t.code,
+            "prefecture": t.prefecture,
+        }
+        for t in conn.execute(missing_query)
+    ]
+    out["failed_terminals"] = _failed_terminals(conn, test, scope)
+    return out
+
+
+def _failed_terminals(conn: Connection, test: Any, scope: str | None) -> list[dict[str, Any]]:
+    f, m = conntest_failures, municipalities
+    query = (
+        select(
+            f.c.terminal_id,
+            terminals.c.name,
+            places.c.id.label("place"),
+            places.c.name.label("place_name"),
+            m.c.code,
+            m.c.prefecture,
+            f.c.check_name,
+            f.c.code.label("reason"),
+            f.c.detail,
+            conntest_reports.c.late,
+        )
+        .select_from(f)
+        .join(
+            conntest_reports,
+            and_(
+                conntest_reports.c.test_id == f.c.test_id, conntest_reports.c.terminal_id == f.c.terminal_id
+            ),
+        )
+        .join(terminals, terminals.c.id == f.c.terminal_id)
+        .join(places, places.c.id == terminals.c.place_id)
+        .join(m, m.c.code == places.c.municipality_code)
+        .where(f.c.test_id == test.id)
+        .order_by(m.c.code, places.c.id, f.c.terminal_id, f.c.check_name)
+    )
+    if scope is not None:
+        query = query.where(places.c.municipality_code == scope)
+    return [
+        {
+            "terminal_id": r.terminal_id,
+            "name": r.name,
+            "place": r.place,
+            "place_name": r.place_name,
+            "municipality": r.code,
+            "prefecture": r.prefecture,
+            "check": r.check_name,
+            "code": r.reason,
+            "detail": r.detail,
+            "late": bool(r.late),
+        }
+        for r in conn.execute(query)
+    ]
