@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from counter_helpers import DEPARTMENT, PIN, Desk, furnish_points
+from counter_helpers import DEPARTMENT, PIN, Desk, furnish_points, quick_card
 from mkp_testing import Platform
 
 from agent.card_session import proving_card
@@ -16,7 +16,6 @@ from agent.counter.service import Counter
 from agent.mykey import MyKeyClient
 from agent.terminal import Terminal
 from drivers.card.virtual.card import VirtualMyNumberCard
-from drivers.card.virtual.cardfile import new_card
 from drivers.card.virtual.direct import DirectBackend
 
 
@@ -27,7 +26,7 @@ def desk(platform: Platform, tmp_path: Path) -> Iterator[Desk]:
     done = platform.provision(home, code=platform.new_code()["code"])
     assert (home / "agent.toml").exists(), done.stdout + done.stderr  # enrolled (no pcscd: no reader)
     backend = DirectBackend()
-    backend.insert(VirtualMyNumberCard(new_card(platform.ca)))
+    backend.insert(VirtualMyNumberCard(quick_card(platform.ca)))
     with proving_card(backend, PIN) as card:
         mykey_id = MyKeyClient(platform.api).register(card)["mykey_id"]
     platform.api.post(

@@ -11,6 +11,7 @@ from mkp_testing import PLACE, Platform
 from agent.counter.service import Counter
 from agent.sync import terminal_client
 from agent.terminal import Terminal
+from drivers.card.virtual.card import CardData
 from drivers.card.virtual.direct import DirectBackend
 
 PIN = "1234"
@@ -60,3 +61,24 @@ def offline(desk: Desk) -> None:
 
 def online(desk: Desk) -> None:
     desk.counter.api = desk.counter.terminal.client(timeout=5.0)
+
+
+_KEYS: list = []
+
+
+def quick_card(ca) -> CardData:
+    """A fresh card of ``ca`` (its own certificate) on an RSA key made once per test process: the
+    key is the slow part, and the server keys on the certificate."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from drivers.card.virtual.pki import build_auth_certificate, new_rsa_key
+
+    if not _KEYS:
+        _KEYS.append(new_rsa_key())
+    certificate = build_auth_certificate(ca.certificate, ca.key, _KEYS[0].public_key())
+    return CardData(
+        auth_key=_KEYS[0],
+        auth_certificate=certificate.public_bytes(Encoding.DER),
+        ca_certificate=ca.certificate.public_bytes(Encoding.DER),
+        pin=PIN,
+    )

@@ -9,6 +9,13 @@ from counter_helpers import PIN, offline, online
 from agent.queue import REFUSED
 
 
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    """The counter as a clerk sees it, on SQLite: its server side runs on both databases in
+    tests/server/test_counter_api.py, and the crash tests run the counter against both."""
+    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+
+
 def test_an_online_spend_is_taken_printed_and_shown(desk):
     done = desk.counter.spend(PIN, amount=300)
     assert done["ok"] and not done["offline"], done

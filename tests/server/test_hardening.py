@@ -142,6 +142,8 @@ def test_init_makes_the_database_and_folders_private(tmp_path):
         mode["var"] = var.stat().st_mode & 0o777
         mode |= {p.name: p.stat().st_mode & 0o777 for p in (var / "terminal-ca").iterdir()}
         mode |= {f"secrets/{p.name}": p.stat().st_mode & 0o777 for p in (var / "secrets").iterdir()}
+        voucher_keys = list((var / "secrets" / "voucher-keys").iterdir())
+        assert voucher_keys and all(p.stat().st_mode & 0o777 == 0o600 for p in voucher_keys)
         assert mode == {
             "var": 0o700,
             "mkp.sqlite3": 0o600,
@@ -155,6 +157,7 @@ def test_init_makes_the_database_and_folders_private(tmp_path):
             ".lock": 0o600,
             "secrets/challenge.key": 0o600,
             "secrets/.lock": 0o600,
+            "secrets/voucher-keys": 0o700,
         }, mode
         # A database made by an older version (0644) is made private at the next init.
         os.chmod(var / "mkp.sqlite3", 0o644)

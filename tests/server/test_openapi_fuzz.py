@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 RANDOM = os.environ.get("MKP_FUZZ_RANDOM") == "1"
-EXAMPLES = int(os.environ.get("MKP_FUZZ_EXAMPLES", "20"))
+EXAMPLES = int(os.environ.get("MKP_FUZZ_EXAMPLES", "12"))
 SHARDS = 4  # the operations split four ways, so that xdist's workers share them
 
 pytestmark = pytest.mark.slow  # about a thousand requests per database
