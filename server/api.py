@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy import Engine
 
 from mkp_core import wire
+from mkp_core.cardproof import CardProof
 from mkp_core.errors import TooLarge
 from mkp_core.trust import TrustStore
 from server.config import ServerConfig
@@ -81,6 +82,11 @@ def card_check() -> CardCheck:
         challenge_key=challenge_key(),
         crl_max_age=timedelta(hours=c.crl_max_age_hours),
     )
+
+
+def card_proof(body: wire.CardProofBody) -> CardProof:
+    """A request's card proof as the checks take it."""
+    return CardProof.from_wire(body.model_dump())
 
 
 def limit_body(limit: int) -> None:

@@ -32,6 +32,13 @@ def body_hash(scope: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps([scope, data], sort_keys=True, default=str).encode()).hexdigest()
 
 
+def answered(conn: Connection, client_id: str) -> bool:
+    """Was this client id answered already? Held, like :func:`once`, until the transaction ends."""
+    lock_key(conn, f"idempotency:{client_id}")
+    found = conn.execute(select(idempotency.c.client_id).where(idempotency.c.client_id == client_id))
+    return found.first() is not None
+
+
 def once(
     conn: Connection,
     client_id: str,

@@ -16,8 +16,16 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import wire
-from mkp_core.cardproof import CardProof
-from server.api import BEARER, card_check, config, engine, error_responses, operator, operator_endpoints
+from server.api import (
+    BEARER,
+    card_check,
+    card_proof,
+    config,
+    engine,
+    error_responses,
+    operator,
+    operator_endpoints,
+)
 from server.conntest import service as conntests
 from server.counter import service
 from server.db.engine import read, run_write
@@ -41,14 +49,10 @@ def _at() -> service.CardAtCounter:
     return service.CardAtCounter(card_check(), terminal_id(keep_nonce=False))
 
 
-def _proof(body: wire.CardProofBody) -> CardProof:
-    return CardProof.from_wire(body.model_dump())
-
-
 @card_bp.post("/spend", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
 def spend(body: wire.CounterSpend):
     """The card's holder spends points here (idempotent by client_id: a repeat gets the first answer)."""
-    at, proof = _at(), _proof(body.proof)
+    at, proof = _at(), card_proof(body.proof)
     return run_write(
         engine(),
         lambda conn: service.spend(
@@ -60,14 +64,14 @@ def spend(body: wire.CounterSpend):
 @card_bp.post("/balance", tags=[tag], responses={200: wire.CounterBalances, **CARD_ERRORS})
 def balance(body: wire.MyKeyProve):
     """The card's holder's points by code, what can be spent now and what expires next."""
-    at, proof = _at(), _proof(body.proof)
+    at, proof = _at(), card_proof(body.proof)
     return run_write(engine(), lambda conn: service.balance(conn, at, proof))
 
 
 @card_bp.post("/refund", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
 def refund(body: wire.CounterRefund):
     """Give back today's spend made here, with the card that paid (the same lots come back)."""
-    at, proof, days = _at(), _proof(body.proof), config().refund_days
+    at, proof, days = _at(), card_proof(body.proof), config().refund_days
     return run_write(
         engine(), lambda conn: service.refund(conn, at, proof, body.client_id, body.transfer_id, days)
     ), 201

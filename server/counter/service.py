@@ -30,9 +30,9 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import cardproof, offline, signing
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
-from server import ledger
+from server import idempotency, ledger
 from server.db.engine import insert_ignoring_conflicts, lock_key
-from server.db.tables import idempotency, offline_entries, places, terminal_status, terminals
+from server.db.tables import offline_entries, places, terminal_status, terminals
 from server.mykey import cards, registry
 from server.points import balances, holders, spending
 from server.points.spending import Spend
@@ -63,13 +63,6 @@ class CardAtCounter:
 
 def place_of(conn: Connection, terminal_id: str) -> str:
     return str(get_terminal(conn, terminal_id)["place"])
-
-
-def _known(conn: Connection, client_id: str) -> bool:
-    """Has the ledger answered this client id already? (Held until the transaction ends.)"""
-    lock_key(conn, f"idempotency:{client_id}")
-    found = conn.execute(select(idempotency.c.client_id).where(idempotency.c.client_id == client_id))
-    return found.first() is not None
 
 
 def _prove(
@@ -105,7 +98,7 @@ def spend(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     action = cardproof.spend_action(client_id, place, amount, item, quantity, point_code)
-    holder = _prove(conn, at, proof, cardproof.SPEND, action, _known(conn, client_id), now)
+    holder = _prove(conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now)
     request = Spend(client_id, place, amount, point_code, item, quantity)
     return spending.spend(conn, holder, request, at.actor(), now=now)
 
@@ -138,7 +131,7 @@ def refund(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     action = cardproof.refund_action(transfer_id, client_id)
-    repeat = _known(conn, client_id)
+    repeat = idempotency.answered(conn, client_id)
     holder = _prove(conn, at, proof, cardproof.REFUND, action, repeat, now)
     if not repeat:
         original = ledger.get_transfer(conn, transfer_id)

@@ -21,6 +21,7 @@ from mkp_core.errors import MkpError
 from server.api import (
     BEARER,
     card_check,
+    card_proof,
     challenge_key,
     config,
     engine,
@@ -54,10 +55,6 @@ def limit_holder_body() -> None:
     limit_body(config().max_request_bytes)
 
 
-def _proof(body: wire.CardProofBody) -> CardProof:
-    return CardProof.from_wire(body.model_dump())
-
-
 def _ttl() -> timedelta:
     return timedelta(seconds=config().challenge_seconds)
 
@@ -83,7 +80,7 @@ def new_challenge(body: wire.ChallengeRequest):
 )
 def register(body: wire.MyKeyRegister):
     """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200)."""
-    check, proof = card_check(), _proof(body.proof)
+    check, proof = card_check(), card_proof(body.proof)
     action = cardproof.register_action(body.mykey_id, body.home_municipality)
 
     def work(conn: Connection) -> dict:
@@ -99,7 +96,7 @@ def register(body: wire.MyKeyRegister):
 @holder_bp.post("/show", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
 def show(body: wire.MyKeyProve):
     """The card's MyKey ID, its state and its service links (links only while it is active)."""
-    check, proof = card_check(), _proof(body.proof)
+    check, proof = card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.SHOW)
@@ -113,7 +110,7 @@ def show(body: wire.MyKeyProve):
 @holder_bp.post("/id", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
 def change_id(body: wire.MyKeyIdChange):
     """Change the MyKey ID to one of the holder's own (a limited number of times; the points stay)."""
-    check, proof = card_check(), _proof(body.proof)
+    check, proof = card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.CHANGE_ID, cardproof.change_id_action(body.new_id))
@@ -126,7 +123,7 @@ def change_id(body: wire.MyKeyIdChange):
 @holder_bp.post("/links", tags=[holder_tag], responses={201: wire.ServiceLink, **CARD_ERRORS})
 def link(body: wire.LinkCreate):
     """Link the holder's ID at a service (A1 → 789): pending if the service's staff confirm links."""
-    check, proof = card_check(), _proof(body.proof)
+    check, proof = card_check(), card_proof(body.proof)
     action = cardproof.link_action(body.service, body.local_id)
 
     def work(conn: Connection) -> dict:
@@ -139,7 +136,7 @@ def link(body: wire.LinkCreate):
 @holder_bp.post("/unlink", tags=[holder_tag], responses={200: wire.ServiceLink, **CARD_ERRORS})
 def unlink(body: wire.LinkRemove):
     """Remove the link to a service (it may be linked again afterwards)."""
-    check, proof = card_check(), _proof(body.proof)
+    check, proof = card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.UNLINK, cardproof.service_action(body.service))
@@ -153,8 +150,8 @@ def renew(body: wire.MyKeyRenew):
     """Move the MyKey ID to a new card: with the old card's proof too, or an operator's renewal code."""
     if (body.old_proof is None) == (body.renewal_code is None):
         raise MkpError("renewal_consent", "give either the old card's proof or a renewal code, not both")
-    check, proof = card_check(), _proof(body.proof)
-    old = _proof(body.old_proof) if body.old_proof is not None else None
+    check, proof = card_check(), card_proof(body.proof)
+    old = card_proof(body.old_proof) if body.old_proof is not None else None
 
     def work(conn: Connection) -> dict:
         now = datetime.now(UTC)
@@ -195,7 +192,7 @@ def _renew_by_old_card(
 @holder_bp.post("/suspend", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
 def self_suspend(body: wire.MyKeySelfSuspend):
     """The holder suspends their own MyKey ID (only an operator can resume it)."""
-    check, proof = card_check(), _proof(body.proof)
+    check, proof = card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.SUSPEND)
@@ -218,7 +215,7 @@ def terminal_challenge(body: wire.TerminalChallengeRequest):
 @terminal_bp.post("/lookup", tags=[terminal_tag], responses={200: wire.LookupResult, **CARD_ERRORS})
 def lookup(body: wire.MyKeyProve):
     """This terminal's service ID for the card ("A1: 789"), and nothing else. Nothing is recorded."""
-    tid, check, proof = terminal_id(keep_nonce=False), card_check(), _proof(body.proof)
+    tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> dict:
         service = services.service_of_terminal(conn, tid)
@@ -234,7 +231,7 @@ def lookup(body: wire.MyKeyProve):
 )
 def confirm_link(body: wire.LinkConfirm):
     """The service's staff confirm the card holder's pending link at one of its terminals."""
-    tid, check, proof = terminal_id(keep_nonce=False), card_check(), _proof(body.proof)
+    tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> dict:
         service = services.service_of_terminal(conn, tid)

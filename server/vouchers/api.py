@@ -9,19 +9,17 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import cardproof, dates, wire
-from mkp_core.cardproof import CardProof
 from mkp_core.errors import Forbidden
 from mkp_core.ids import general_point_code
 from server.api import (
     BEARER,
-    challenge_key,
+    card_check,
+    card_proof,
     config,
-    current_crls,
     engine,
     error_responses,
     operator,
     operator_endpoints,
-    trust_store,
 )
 from server.db.engine import read
 from server.idempotency import write_once
@@ -202,21 +200,12 @@ def redeem(body: wire.VoucherRedeem):
     return write_once(engine(), body.client_id, f"vouchers.redeem:{tid}", body.model_dump(), work)
 
 
-def _card_check() -> cards.CardCheck:
-    return cards.CardCheck(
-        trust=trust_store(),
-        crls=current_crls(),
-        challenge_key=challenge_key(),
-        crl_max_age=timedelta(hours=config().crl_max_age_hours),
-    )
-
-
 @terminal_bp.post("/issue", tags=[terminal_tag], responses={201: wire.VoucherBatch, **CARD_ERRORS})
 def issue_for_card(body: wire.TerminalVoucherIssue):
     """The card's holder turns points into one voucher, printed on this terminal's printer (then
     ``/printed``, or ``/void`` if the print failed). Point code default: the place's municipality's."""
-    tid, check = terminal_id(), _card_check()
-    proof = CardProof.from_wire(body.proof.model_dump())
+    tid, check = terminal_id(), card_check()
+    proof = card_proof(body.proof)
     action = cardproof.voucher_action(body.client_id, body.amount, body.point_code)
 
     def work(conn: Connection) -> dict:
