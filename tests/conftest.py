@@ -22,7 +22,7 @@ from mkp_testing import Platform, Slots, migrate, platform_process, served_in_pr
 from sqlalchemy import create_engine, text
 
 from drivers.card.virtual.ca import TestCA
-from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, vpcd_slots
+from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, card_present, vpcd_slots, wait_for
 from drivers.card.virtual.vpcd import reader_name
 from mkp_core.client import unmount_transport
 from server.app import create_app
@@ -74,6 +74,10 @@ def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscDaemon]:
 
 @pytest.fixture
 def slots(pcscd: PcscDaemon, vpcd_lock: None) -> Iterator[Slots]:
+    """vpcd's two slots, empty as pcscd sees them: a card another process left (the demo's, when it
+    exits) is gone from pcscd only at its next reader poll."""
+    for slot in (0, 1):
+        wait_for(lambda s=slot: not card_present(reader_name(s)), 5, f"pcscd to see slot {slot} empty")
     s = Slots()
     yield s
     s.remove()
