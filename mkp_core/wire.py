@@ -1239,7 +1239,8 @@ class CounterBalances(Out):
 
 
 class SyncRequest(Strict):
-    """Offline entries as the terminal queued them (``mkp_core.offline.seal``), oldest first."""
+    """Offline entries as the terminal queued them (``mkp_core.offline.seal`` for a card spend,
+    ``seal_voucher`` for a paper voucher), oldest first."""
 
     entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=500)]
 
@@ -1293,6 +1294,8 @@ class OfflineException(Out):
     mykey_id: str | None
     code: str | None
     message: str | None
+    kind: str = "spend"  # spend | voucher
+    voucher: str | None = None  # a voucher entry's serial, as printed
 
 
 class OfflineExceptionList(Out):

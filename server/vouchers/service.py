@@ -465,32 +465,39 @@ class Redemption:
 
 
 def redeem(
-    conn: Connection, request: Redemption, ring: KeyRing, actor: str, now: datetime | None = None
+    conn: Connection,
+    request: Redemption,
+    ring: KeyRing,
+    actor: str,
+    now: datetime | None = None,
+    used_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Mark the voucher used, once, and credit the place from the liability; see the module docstring."""
+    """Mark the voucher used, once, and credit the place from the liability; see the module docstring.
+
+    ``used_at``: when the voucher was shown, if not now (accepted offline, sent at the terminal's
+    sync): its dates and the code's rules are judged at that moment, and that is when it was
+    used; the place is credited now. A voucher good when it was shown offline is paid even if it
+    has expired since, from the municipality's account if the sweep already took it back.
+    """
     now = now or datetime.now(UTC)
-    serial = _verified_serial(conn, request, ring, now)
+    at = used_at or now
+    serial = _verified_serial(conn, request, ring, at)
     row = _row(conn, serial)
-    if row.status != PRINTED:
-        _refuse_closed(conn, serial)
-    if now >= row.expires_at:
-        raise codec.VoucherExpired(
-            f"voucher {codec.format_serial(serial)} expired on {last_valid_day(row.expires_at)}"
-        )
+    source = _paid_from(conn, row, serial, at, shown_offline=used_at is not None)
     if ring.is_withdrawn(row.key_id):
         raise codec.VoucherKeyWithdrawn(
             f"voucher key {row.key_id} was withdrawn: its vouchers are not accepted"
         )
     place = get_place(conn, request.place)
-    rule = rule_at(conn, row.point_code, now)
+    rule = rule_at(conn, row.point_code, at)
     if not rule.allows(place, agreements.in_force(conn, place["municipality"])):
         raise Forbidden(
             "not_allowed_here", f"{row.point_code} vouchers cannot be used at {place['name']} ({place['id']})"
         )
     changed = conn.execute(
         update(vouchers)
-        .where(vouchers.c.serial == row.serial, vouchers.c.status == PRINTED)
-        .values(status=REDEEMED, redeemed_at=now, redeemed_place=place["id"], redeemed_by=request.by)
+        .where(vouchers.c.serial == row.serial, vouchers.c.status == row.status)
+        .values(status=REDEEMED, redeemed_at=at, redeemed_place=place["id"], redeemed_by=request.by)
     ).rowcount
     if changed != 1:  # another place was quicker
         _refuse_closed(conn, serial)
@@ -499,7 +506,7 @@ def redeem(
         ledger.TransferRequest(
             f"vrd-{row.serial}",
             row.point_code,
-            liability(row.point_code),
+            source,
             f"payee:{place['id']}",
             int(row.amount),
             "redeem",
@@ -517,9 +524,22 @@ def redeem(
         "amount": int(row.amount),
         "place": place["id"],
         "place_name": place["name"],
-        "redeemed_at": now,
+        "redeemed_at": at,
         "transfer_id": transfer.id,
     }
+
+
+def _paid_from(conn: Connection, row: Any, serial: bytes, at: datetime, shown_offline: bool) -> str:
+    """The account a voucher shown at ``at`` is paid from, or why it cannot be used."""
+    if shown_offline and row.status == EXPIRED and at < row.expires_at:
+        return municipality_account(row.point_code)  # shown offline in time; swept back before the sync
+    if row.status != PRINTED:
+        _refuse_closed(conn, serial)
+    if at >= row.expires_at:
+        raise codec.VoucherExpired(
+            f"voucher {codec.format_serial(serial)} expired on {last_valid_day(row.expires_at)}"
+        )
+    return liability(row.point_code)
 
 
 def _verified_serial(conn: Connection, request: Redemption, ring: KeyRing, now: datetime) -> bytes:
