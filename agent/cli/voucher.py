@@ -6,8 +6,10 @@ was used already only the server knows. ``redeem`` checks the same way first, th
 server to mark the serial used and credit this place. ``issue`` turns the card holder's points
 into a voucher printed here; a print that fails voids it and the points go back.
 
-A redemption while the server cannot be reached is refused (exit 8): queueing it offline is the
-counter's offline queue's to do, and that is not built for vouchers yet.
+When the server cannot be reached, ``redeem`` accepts a voucher read from its QR code offline,
+within the terminal's offline limits, and queues it in the counter's offline queue ("accepted
+offline, queued"; ``mkp-agent sync`` sends it, the server redeems it once): see
+:mod:`agent.vouchers`. A typed serial cannot be checked offline (exit 8).
 """
 
 from __future__ import annotations
@@ -128,24 +130,28 @@ def redeem(
     serial: str | None,
     as_json: bool,
 ) -> None:
-    """Accept a voucher here: checked offline, then used once at the server (``voucher_used`` after)."""
+    """Accept a voucher here: checked offline, then used once at the server (``voucher_used`` after);
+    while the server is away, accepted offline within the limits and queued for the next sync."""
+    from agent.vouchers import VoucherDesk
+
     try:
         terminal = Terminal.open(home)
-        body: dict[str, Any] = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}"}
-        if serial is not None:
-            body["serial"] = serial
-        else:
-            scanned = text if text is not None else _scanned(image, camera, timeout)
-            _verify(terminal, scanned)
-            body["voucher"] = scanned
-        result = terminal.client().request("POST", f"{TERMINAL}/vouchers/redeem", body)
+        if serial is None and text is None:
+            text = _scanned(image, camera, timeout)
+        result = VoucherDesk(terminal).redeem(text=text if serial is None else None, serial=serial)
     except HANDLED as e:
         fail(e, as_json, PROG)
-    _echo(
-        {"ok": True, **result},
-        as_json,
-        f"accepted: {result['amount']:,} {result['point_code']} points ({result['serial']}) at {result['place_name']}",
-    )
+    if result["offline"]:
+        line = (
+            f"accepted offline, queued: {result['amount']:,} {result['point_code']} points "
+            f"({result['serial']}), reference {result['reference']}; sent at the next sync"
+        )
+    else:
+        line = (
+            f"accepted: {result['amount']:,} {result['point_code']} points ({result['serial']}) "
+            f"at {result['place_name']}"
+        )
+    _echo(result, as_json, line)
 
 
 @voucher.command(epilog=EXIT_CODES_HELP)
