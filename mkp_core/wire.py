@@ -1622,8 +1622,18 @@ class VoucherKey(Out):
     retired_at: datetime | None = None
     withdrawn_at: datetime | None = None
     withdraw_reason: str | None = None
-    # On withdrawal: its vouchers still unused (reprint them: a new serial under a good key).
+    # On withdrawal: its vouchers still unused, and their points (void them: void-unused).
     outstanding: int | None = None
+    outstanding_points: int | None = None
+
+
+class VoucherKeyVoided(Out):
+    """A withdrawn key's unused vouchers, voided: their points went back where they came from."""
+
+    key_id: str
+    voided: int
+    points_returned: int
+    serials: list[str]  # to reprint when their holders bring them (mkp-admin voucher reprint)
 
 
 class VoucherKeyList(Out):

@@ -406,6 +406,52 @@ def void(
     return {"voided": len(rows), "points_returned": returned, "serials": list(serial_texts)}
 
 
+#: Why a withdrawn key's unused vouchers were voided: they may be reprinted (once) all the same.
+KEY_WITHDRAWN = "key_withdrawn"
+
+
+def void_unused_of_key(
+    conn: Connection, key_id: str, actor: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Void every unused voucher of a withdrawn key: their points go back where they came from
+    (a batch's to the municipality or department, a resident's to their lots); the serials listed
+    are the ones to reprint for whoever brings the old paper (``reprint`` takes them).
+
+    Only for a withdrawn key (``voucher_key_not_withdrawn``): a retired key's vouchers stay good.
+    Run again, it finds nothing more to void.
+    """
+    now = now or datetime.now(UTC)
+    if not keys.is_withdrawn(conn, key_id):
+        raise Conflict(
+            "voucher_key_not_withdrawn",
+            f"voucher key {key_id} is not withdrawn: its vouchers are good (mkp-admin voucher key withdraw first)",
+        )
+    rows = conn.execute(
+        select(vouchers)
+        .where(vouchers.c.key_id == key_id, vouchers.c.status.in_(OPEN))
+        .order_by(vouchers.c.serial)
+    ).all()
+    for row in rows:
+        _void_row(conn, row, KEY_WITHDRAWN, actor, now)
+    return {
+        "key_id": key_id,
+        "voided": len(rows),
+        "points_returned": sum(int(r.amount) for r in rows),
+        "serials": [codec.format_serial(bytes.fromhex(r.serial)) for r in rows],
+    }
+
+
+def _void_before_reprint(conn: Connection, row: Any) -> bool:
+    """True for an open voucher (void it first); False for one voided with its withdrawn key and
+    not reprinted yet (its points went back already); anything else is refused."""
+    if row.status in OPEN:
+        return True
+    if row.status == VOIDED and row.void_reason == KEY_WITHDRAWN and row.replaced_by is None:
+        return False
+    _refuse_closed(conn, bytes.fromhex(row.serial))
+    return False  # not reached: _refuse_closed raises
+
+
 def reprint(
     conn: Connection,
     serial_text: str,
@@ -415,16 +461,23 @@ def reprint(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A lost voucher: its serial is voided first, then a new voucher of the same points is issued
-    (state ``issued``: print it, then mark it printed). Both or neither."""
+    (state ``issued``: print it, then mark it printed). Both or neither. A voucher voided with its
+    withdrawn key (its points already went back) is reprinted once: the new one is paid from
+    the same source again."""
     now = now or datetime.now(UTC)
     (row,) = _serial_rows(conn, [serial_text], op)
-    if row.status not in OPEN:
-        _refuse_closed(conn, bytes.fromhex(row.serial))
-    _void_row(conn, row, "reprint", actor, now)
+    if _void_before_reprint(conn, row):
+        _void_row(conn, row, "reprint", actor, now)
     request = Issue(row.point_code, int(row.amount), 1, row.source, row.batch or "", row.expires_at)
     reply = issue(conn, request, secrets_dir, actor, now)
     new = codec.parse_serial(reply["vouchers"][0]["serial"]).hex()
-    conn.execute(update(vouchers).where(vouchers.c.serial == row.serial).values(replaced_by=new))
+    replaced = conn.execute(
+        update(vouchers)
+        .where(vouchers.c.serial == row.serial, vouchers.c.replaced_by.is_(None))
+        .values(replaced_by=new)
+    ).rowcount
+    if replaced != 1:  # reprinted meanwhile by someone else: this one is rolled back whole
+        raise Conflict("voucher_voided", f"voucher {serial_text} was reprinted meanwhile")
     return {**reply, "replaces": codec.format_serial(bytes.fromhex(row.serial))}
 
 

@@ -14,14 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mkp_testing import invoke, served_in_process
-from points_helpers import YOKOSUKA, error_of, new_id, post
-from terminal_helpers import csr_for, new_code, signed
+from points_helpers import YOKOSUKA, error_of, post
+from voucher_offline_helpers import Desk, balance, exceptions, ledger_ok, vouchers
 
-from mkp_core import offline, signing
+from mkp_core import signing
 from server import admin_cli
 from server.counter import service as counter
 from server.db.engine import read, write
-from server.ledger.accounts import balances
 from server.points.expiry import sweep
 from server.vouchers import service
 
@@ -39,80 +38,21 @@ def vouchers_town(client, town):
     return town
 
 
-class Desk:
-    """An enrolled terminal at a place, sending what its agent would."""
-
-    def __init__(self, client, operators, place: str) -> None:
-        self.client, self.place = client, place
-        self.key = signing.generate_terminal_key()
-        code = new_code(client, operators, place=place, name=f"counter {new_id()}")["code"]
-        r = client.post("/v1/enroll", json={"code": code, "csr": csr_for(self.key)})
-        assert r.status_code == 201, r.json
-        self.tid = r.json["terminal_id"]
-        self.seq = 0
-
-    def entry(self, text: str, at: datetime | None = None, client_id: str | None = None, **kw) -> dict:
-        self.seq += 1
-        redemption = offline.VoucherRedemption(
-            terminal=kw.get("terminal", self.tid),
-            seq=self.seq,
-            client_id=client_id or f"{self.tid}-{uuid.uuid4()}",
-            place=kw.get("place", self.place),
-            at=at or datetime.now(UTC),
-            voucher=text,
-        )
-        return offline.seal_voucher(kw.get("key", self.key), redemption)
-
-    def sync(self, *entries: dict) -> list[dict]:
-        r = self.post("/v1/terminal/sync", {"entries": list(entries)})
-        assert r.status_code == 200, r.json
-        return r.json["results"]
-
-    def post(self, path: str, body: dict):
-        return signed(self.client, self.key, self.tid, path, method="POST", body=body)
-
-    def redeem_online(self, text: str, client_id: str | None = None):
-        body = {"client_id": client_id or new_id("r"), "voucher": text}
-        return self.post("/v1/terminal/vouchers/redeem", body)
-
-
-def _vouchers(client, headers, count=1, amount=500, **extra) -> list[dict]:
-    body = {"point_code": YOKOSUKA, "amount": amount, "count": count, **extra}
-    batch = post(client, headers, "/v1/vouchers/batches", body, 201)
-    post(client, headers, "/v1/vouchers/printed", {"serials": [v["serial"] for v in batch["vouchers"]]}, 200)
-    return batch["vouchers"]
-
-
-def _balance(engine, owner: str) -> int:
-    with read(engine) as conn:
-        return balances(conn, owner).get(YOKOSUKA, 0)
-
-
-def _ledger_ok(client, headers) -> int:
-    report = client.get("/v1/ledger/verify", headers=headers).json
-    assert report["ok"], report["breaches"]
-    return int(report["transfers"])
-
-
-def _exceptions(client, headers) -> list[dict]:
-    return client.get("/v1/offline-exceptions", headers=headers).json["exceptions"]
-
-
 def test_a_voucher_accepted_offline_is_redeemed_once_at_sync_as_of_its_scan(client, engine, vouchers_town):
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central)
+    (voucher,) = vouchers(client, central)
     shop = Desk(client, vouchers_town, "yokosuka-shop")
     scanned = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)  # not the sync's time
     entry = shop.entry(voucher["text"], at=scanned)
     (answer,) = shop.sync(entry)
     assert (answer["status"], answer["amount"], answer["seq"]) == ("accepted", 500, 1), answer
-    assert _balance(engine, "payee:yokosuka-shop") == 500 and _balance(engine, LIABILITY) == 0
+    assert balance(engine, "payee:yokosuka-shop") == 500 and balance(engine, LIABILITY) == 0
     shown = client.get(f"/v1/vouchers/{voucher['serial']}", headers=central).json
     assert (shown["status"], shown["redeemed_place"]) == ("redeemed", "yokosuka-shop")
     assert datetime.fromisoformat(shown["redeemed_at"]) == scanned  # used when scanned
-    transfers = _ledger_ok(client, central)
+    transfers = ledger_ok(client, central)
     assert shop.sync(entry) == [answer]  # sent again (the answer was lost): the same answer
-    assert _ledger_ok(client, central) == transfers
+    assert ledger_ok(client, central) == transfers
     with read(engine) as conn:
         kept = counter.exceptions(conn)
     assert kept == []  # accepted entries are no exceptions
@@ -122,7 +62,7 @@ def test_a_voucher_accepted_offline_is_redeemed_once_at_sync_as_of_its_scan(clie
 
 def test_a_voucher_used_elsewhere_first_is_an_exception_never_retried(app, client, engine, vouchers_town):
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central, amount=800)
+    (voucher,) = vouchers(client, central, amount=800)
     museum, shop = (Desk(client, vouchers_town, p) for p in ("yokosuka-museum", "yokosuka-shop"))
     entry = shop.entry(voucher["text"])  # the shop took it offline ...
     assert museum.redeem_online(voucher["text"]).status_code == 201  # ... a copy was used online first
@@ -130,7 +70,7 @@ def test_a_voucher_used_elsewhere_first_is_an_exception_never_retried(app, clien
     assert answer["status"] == "refused" and answer["error"]["code"] == "voucher_used"
     assert "横須賀美術館" in answer["error"]["message"] and "JST" in answer["error"]["message"]
     assert shop.sync(entry) == [answer]  # never judged again
-    (kept,) = _exceptions(client, central)
+    (kept,) = exceptions(client, central)
     assert (kept["kind"], kept["voucher"], kept["amount"], kept["code"]) == (
         "voucher",
         voucher["serial"],
@@ -138,8 +78,8 @@ def test_a_voucher_used_elsewhere_first_is_an_exception_never_retried(app, clien
         "voucher_used",
     )
     assert kept["place"] == "yokosuka-shop" and kept["taken_at"] is not None
-    assert _balance(engine, "payee:yokosuka-shop") == 0 and _balance(engine, "payee:yokosuka-museum") == 800
-    _ledger_ok(client, central)
+    assert balance(engine, "payee:yokosuka-shop") == 0 and balance(engine, "payee:yokosuka-museum") == 800
+    ledger_ok(client, central)
     with served_in_process(app) as url:
         listed = _admin(url, central, "exceptions", "list")
     assert listed.exit_code == 0, listed.stderr
@@ -157,15 +97,15 @@ def _admin(url: str, headers: dict, *args: str):
 
 def test_the_same_voucher_queued_at_two_terminals_one_wins(client, engine, vouchers_town):
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central)
+    (voucher,) = vouchers(client, central)
     first, second = (Desk(client, vouchers_town, "yokosuka-shop") for _ in range(2))
     one, other = first.entry(voucher["text"]), second.entry(voucher["text"])
     assert second.sync(other)[0]["status"] == "accepted"
     (lost,) = first.sync(one)
     assert (lost["status"], lost["error"]["code"]) == ("refused", "voucher_used")
-    assert _balance(engine, "payee:yokosuka-shop") == 500
-    assert [e["terminal_id"] for e in _exceptions(client, central)] == [first.tid]
-    _ledger_ok(client, central)
+    assert balance(engine, "payee:yokosuka-shop") == 500
+    assert [e["terminal_id"] for e in exceptions(client, central)] == [first.tid]
+    ledger_ok(client, central)
 
 
 def test_valid_when_scanned_expired_at_sync_is_paid_even_after_the_sweep(client, engine, vouchers_town):
@@ -173,7 +113,7 @@ def test_valid_when_scanned_expired_at_sync_is_paid_even_after_the_sweep(client,
     at the scan. Swept back to the municipality before the sync, it is paid from there."""
     central = vouchers_town.central
     last_day = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
-    kept, swept = _vouchers(client, central, count=2, amount=400, last_day=last_day)
+    kept, swept = vouchers(client, central, count=2, amount=400, last_day=last_day)
     shop = Desk(client, vouchers_town, "yokosuka-shop")
     entries = [shop.entry(v["text"]) for v in (kept, swept)]
     later = datetime.now(UTC) + timedelta(days=4)
@@ -190,15 +130,15 @@ def test_valid_when_scanned_expired_at_sync_is_paid_even_after_the_sweep(client,
         key = signing.load_public_key(signing.public_key_pem(shop.key))
         answers = counter.sync(conn, at, key, entries, now=later)
     assert [a["status"] for a in answers] == ["accepted", "accepted"], answers
-    assert _balance(engine, "payee:yokosuka-shop") == 800
-    assert _balance(engine, LIABILITY) == 0 and _balance(engine, f"muni:{YOKOSUKA}") == -800
-    _ledger_ok(client, central)
+    assert balance(engine, "payee:yokosuka-shop") == 800
+    assert balance(engine, LIABILITY) == 0 and balance(engine, f"muni:{YOKOSUKA}") == -800
+    ledger_ok(client, central)
 
 
 def test_a_voucher_scanned_after_its_date_is_refused(client, engine, vouchers_town):
     central = vouchers_town.central
     last_day = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
-    (voucher,) = _vouchers(client, central, last_day=last_day)
+    (voucher,) = vouchers(client, central, last_day=last_day)
     shop = Desk(client, vouchers_town, "yokosuka-shop")
     (answer,) = shop.sync(shop.entry(voucher["text"], at=datetime.now(UTC) + timedelta(days=3)))
     assert answer["error"]["code"] == "voucher_expired"
@@ -209,29 +149,29 @@ def test_a_voucher_of_a_withdrawn_key_is_refused_at_sync(client, engine, voucher
     """A withdrawn key may have signed forgeries, and its unused vouchers are reprinted under a new
     key: paying the old paper would pay twice. The shop's claim is an exception to settle by hand."""
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central)
+    (voucher,) = vouchers(client, central)
     key_id = client.get(f"/v1/vouchers/{voucher['serial']}", headers=central).json["key_id"]
     shop = Desk(client, vouchers_town, "yokosuka-shop")
     entry = shop.entry(voucher["text"])
     post(client, central, f"/v1/voucher-keys/{key_id}/withdraw", {"reason": "leaked"}, 200)
     (answer,) = shop.sync(entry)
     assert answer["error"]["code"] == "voucher_key_withdrawn"
-    assert _exceptions(client, central)[0]["voucher"] == voucher["serial"]
-    assert _balance(engine, LIABILITY) == 500
+    assert exceptions(client, central)[0]["voucher"] == voucher["serial"]
+    assert balance(engine, LIABILITY) == 500
 
 
 def test_an_online_redemption_that_was_queued_too_is_taken_once(client, engine, vouchers_town):
     """The terminal's request reached the server, the answer did not reach the terminal, so it
     queued the voucher with the same client id: the sync gets the first answer, not voucher_used."""
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central)
+    (voucher,) = vouchers(client, central)
     shop = Desk(client, vouchers_town, "yokosuka-shop")
     client_id = f"{shop.tid}-{uuid.uuid4()}"
     online = shop.redeem_online(voucher["text"], client_id=client_id)
     assert online.status_code == 201
     (answer,) = shop.sync(shop.entry(voucher["text"], client_id=client_id))
     assert (answer["status"], answer["transfer_id"]) == ("accepted", online.json["transfer_id"])
-    assert _balance(engine, "payee:yokosuka-shop") == 500
+    assert balance(engine, "payee:yokosuka-shop") == 500
 
 
 def _tampered_body(entry: dict) -> dict:
@@ -259,19 +199,19 @@ def _other_amount(text: str) -> str:
 )
 def test_forged_or_altered_entries_are_refused_and_change_nothing(client, engine, vouchers_town, make, code):
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central)
+    (voucher,) = vouchers(client, central)
     shop = Desk(client, vouchers_town, "yokosuka-shop")
-    before = _ledger_ok(client, central)
+    before = ledger_ok(client, central)
     (answer,) = shop.sync(make(shop, voucher["text"]))
     assert (answer["status"], answer["error"]["code"]) == ("refused", code), answer
-    assert _ledger_ok(client, central) == before
+    assert ledger_ok(client, central) == before
     assert client.get(f"/v1/vouchers/{voucher['serial']}", headers=central).json["status"] == "printed"
     assert shop.sync(shop.entry(voucher["text"]))[0]["status"] == "accepted"  # the real one still is
 
 
 def test_a_replayed_entry_is_answered_once_and_not_for_another_terminal(client, engine, vouchers_town):
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central)
+    (voucher,) = vouchers(client, central)
     shop, thief = (Desk(client, vouchers_town, "yokosuka-shop") for _ in range(2))
     entry = shop.entry(voucher["text"])
     first = shop.sync(entry)
@@ -280,14 +220,14 @@ def test_a_replayed_entry_is_answered_once_and_not_for_another_terminal(client, 
     assert stolen["error"]["code"] == "entry_of_another_terminal"
     again = shop.entry(voucher["text"])  # the same voucher under a new client id
     assert shop.sync(again)[0]["error"]["code"] == "voucher_used"
-    assert _balance(engine, "payee:yokosuka-shop") == 500
-    _ledger_ok(client, central)
+    assert balance(engine, "payee:yokosuka-shop") == 500
+    ledger_ok(client, central)
 
 
 def test_card_and_voucher_entries_share_a_batch(client, engine, vouchers_town):
     """A version 1 card entry (unchanged) and a version 2 voucher entry in one sync; garbage too."""
     central = vouchers_town.central
-    (voucher,) = _vouchers(client, central)
+    (voucher,) = vouchers(client, central)
     shop = Desk(client, vouchers_town, "yokosuka-shop")
     card_like = {"transaction": {"client_id": "c-card-1", "seq": 9}, "proof": {}, "terminal_signature": ""}
     answers = shop.sync(shop.entry(voucher["text"]), card_like, {"version": 2})

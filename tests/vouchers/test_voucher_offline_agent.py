@@ -172,3 +172,23 @@ def test_a_voucher_whose_key_was_withdrawn_is_refused_offline(street):
         done, refused = _redeem(platform, home, png, "--json")
     assert done.returncode == 1 and refused["error"] == "voucher_key_withdrawn"
     assert json.loads(platform.agent("queue", "--home", str(home), "--json").stdout)["entries"] == []
+
+
+def test_a_key_withdrawn_while_a_voucher_waited_in_the_queue(street):
+    """mkp-admin: withdraw reports the unused vouchers, void-unused returns their points and lists
+    what to reprint; the voucher taken offline meanwhile is an exception at the sync, not paid."""
+    platform, home, png, serial = street
+    with Away(platform):
+        assert _redeem(platform, home, png)[0].returncode == 0
+    key_id = json.loads(platform.admin("voucher", "show", serial, "--json").stdout)["key_id"]
+    withdrawn = platform.admin("voucher", "key", "withdraw", key_id, "--reason", "leaked")
+    assert withdrawn.returncode == 0 and "1 of its vouchers (500 points) are unused" in withdrawn.stdout
+    voided = platform.admin("voucher", "key", "void-unused", key_id)
+    assert voided.returncode == 0, voided.stderr
+    assert "1 vouchers of key" in voided.stdout and serial in voided.stdout
+    synced = json.loads(platform.agent("sync", "--home", str(home), "--json").stdout)["queue"]
+    assert synced["refused"] == 1
+    assert "voucher_key_withdrawn" in platform.admin("exceptions", "list").stdout
+    reprinted = platform.admin("voucher", "reprint", serial, "--printer-at", f"file:{home.parent / 'r.bin'}")
+    assert reprinted.returncode == 0, reprinted.stderr
+    assert platform.api.get("/v1/ledger/verify")["ok"]
