@@ -207,13 +207,9 @@ def issue(
 
 
 def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any]:
-    """Print the vouchers on the terminal's printer, then tell the server: printed, or void."""
-    from drivers.printer.errors import PrinterError
-    from drivers.printer.escpos_device import open_printer
-    from drivers.printer.voucher import VoucherReceipt, print_voucher
-    from drivers.profiles import ProfileError, load_printer_profile
-
-    printer = read_agent_toml(terminal.home).get("printer", {})
+    """Print the vouchers on the terminal's printer, in order, then tell the server: those that
+    came out are printed (valid from now on), the one that failed and every one after it void
+    (their points go back). Nothing valid is left unprinted."""
     serials = [v["serial"] for v in batch["vouchers"]]
     if batch.get("replayed"):  # a retried request: the voucher exists, its text is not sent again
         return {
@@ -221,7 +217,32 @@ def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any
             "serials": serials,
             "error": "voucher_replayed: issued before, not printed twice",
         }
-    error = None
+    done, error = _print_in_order(terminal, batch)
+    api = terminal.client()
+    settle = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}"}
+    if done:
+        api.request("POST", f"{TERMINAL}/vouchers/printed", {**settle, "serials": serials[:done]})
+    if done < len(serials):
+        void = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}", "reason": "print_failed"}
+        api.request("POST", f"{TERMINAL}/vouchers/void", {**void, "serials": serials[done:]})
+    return {
+        "ok": error is None,
+        "serials": serials,
+        "printed": serials[:done],
+        "voided": serials[done:],
+        "error": error,
+    }
+
+
+def _print_in_order(terminal: Terminal, batch: dict[str, Any]) -> tuple[int, str | None]:
+    """(how many vouchers came out whole, the error that stopped the printer or None)."""
+    from drivers.printer.errors import PrinterError
+    from drivers.printer.escpos_device import open_printer
+    from drivers.printer.voucher import VoucherReceipt, print_voucher
+    from drivers.profiles import ProfileError, load_printer_profile
+
+    printer = read_agent_toml(terminal.home).get("printer", {})
+    done = 0
     try:
         profile = load_printer_profile(printer.get("profile") or "")
         with open_printer(profile, printer.get("connection") or "") as device:
@@ -236,12 +257,7 @@ def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any
                     point_name=batch.get("point_name") or "",
                 )
                 print_voucher(device, receipt)
+                done += 1
     except (PrinterError, ProfileError) as e:
-        error = f"{e.code}: {e.message}"
-    api = terminal.client()
-    settle = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}", "serials": serials}
-    if error is None:
-        api.request("POST", f"{TERMINAL}/vouchers/printed", settle)
-    else:
-        api.request("POST", f"{TERMINAL}/vouchers/void", {**settle, "reason": "print_failed"})
-    return {"ok": error is None, "serials": serials, "error": error}
+        return done, f"{e.code}: {e.message}"
+    return done, None
