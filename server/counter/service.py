@@ -180,8 +180,22 @@ def sync(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     context = spending.SpendContext(now)  # one place, one moment: its rules are read once
-    ring = voucher_keys.ring(conn) if any(_is_voucher(e) for e in items) else None
-    return [_sync_entry(conn, at, terminal_key, place, entry, now, context, ring) for entry in items]
+    rings = _Rings.of(conn) if any(_is_voucher(e) for e in items) else None
+    return [_sync_entry(conn, at, terminal_key, place, entry, now, context, rings) for entry in items]
+
+
+@dataclass(frozen=True)
+class _Rings:
+    """The voucher keys, read once a sync: as they judge (withdrawn ones refused), and all of them
+    (to name a withdrawn key's voucher in the exceptions report)."""
+
+    judging: KeyRing
+    every: KeyRing
+
+    @classmethod
+    def of(cls, conn: Connection) -> _Rings:
+        ring = voucher_keys.ring(conn)
+        return cls(ring, KeyRing.from_dict({**ring.to_dict(), "withdrawn": []}))
 
 
 def _is_voucher(entry: Any) -> bool:
@@ -213,7 +227,7 @@ def _sync_entry(
     entry: Any,
     now: datetime,
     context: spending.SpendContext,
-    ring: KeyRing | None,
+    rings: _Rings | None,
 ) -> dict[str, Any]:
     client_id = offline.client_id_of(entry)
     if client_id is not None:
@@ -227,7 +241,7 @@ def _sync_entry(
     try:
         with conn.begin_nested():
             if offline.kind_of(entry) == offline.VOUCHER:
-                reply = _redeem_voucher(conn, at, terminal_key, place, entry, now, ring, seen)
+                reply = _redeem_voucher(conn, at, terminal_key, place, entry, now, rings, seen)
             else:
                 reply = _spend_entry(conn, at, terminal_key, place, entry, now, context, seen)
     except MkpError as e:
@@ -275,7 +289,7 @@ def _redeem_voucher(
     place: str,
     entry: Any,
     now: datetime,
-    ring: KeyRing | None,
+    rings: _Rings | None,
     seen: _Seen,
 ) -> dict[str, Any]:
     """A paper voucher accepted offline: redeemed once, as of when it was scanned, credited now.
@@ -292,8 +306,9 @@ def _redeem_voucher(
         redemption.at,
     )
     _require_ours(redemption, at.terminal_id, place)
-    assert ring is not None
-    _note_voucher(redemption, ring, seen)
+    assert rings is not None
+    ring = rings.judging
+    _note_voucher(redemption, rings.every, seen)
     request = vouchers.Redemption(place, at.actor(), text=redemption.voucher)
     reply, _ = idempotency.once(
         conn,
@@ -305,12 +320,11 @@ def _redeem_voucher(
     return {"id": reply["transfer_id"], "amount": reply["amount"]}
 
 
-def _note_voucher(redemption: offline.VoucherRedemption, ring: KeyRing, seen: _Seen) -> None:
+def _note_voucher(redemption: offline.VoucherRedemption, every: KeyRing, seen: _Seen) -> None:
     """The voucher's serial and amount for the report, if its signature verifies under any key we
     ever had (a withdrawn key's voucher too: it is refused, and the report says which)."""
-    unwithdrawn = KeyRing.from_dict({**ring.to_dict(), "withdrawn": []})
     try:
-        shown = voucher_codec.decode_voucher(redemption.voucher, unwithdrawn, now=redemption.at)
+        shown = voucher_codec.decode_voucher(redemption.voucher, every, now=redemption.at)
     except voucher_codec.VoucherError as e:
         if e.voucher is None:
             return  # the redemption below refuses it with the reason
