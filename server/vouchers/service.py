@@ -6,9 +6,11 @@ Where a voucher's points are, at each state:
 * ``issued`` / ``printed``: in ``voucher:<municipality>`` (a liability account per point code),
   moved there from the resident's wallet (earliest-expiring lots first, the voucher expiring no
   later than the lots it took) or from the municipality's or a department's account (a batch);
-* ``voided`` (the print failed, a reprint, an operator's decision): back where they came from, by
-  a reversal of the issue transfer (a resident's points go back to the very lots they left);
-* ``redeemed``: in the place's payee account;
+* ``voided`` (the print failed, a reprint, an operator's decision, its key withdrawn): back where
+  they came from, by a reversal of the issue transfer (a resident's points go back to the very
+  lots they left);
+* ``redeemed``: in the place's payee account (a voucher accepted offline: when the terminal's
+  queue reaches the server, judged as of its scan; see ``redeem``'s ``used_at``);
 * ``expired``: back to the municipality (``muni:<municipality>``), by the expiry sweep.
 
 A voucher is valid only once it is ``printed``: the issuer prints, then says so; a print that
