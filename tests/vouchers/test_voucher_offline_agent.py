@@ -192,3 +192,27 @@ def test_a_key_withdrawn_while_a_voucher_waited_in_the_queue(street):
     reprinted = platform.admin("voucher", "reprint", serial, "--printer-at", f"file:{home.parent / 'r.bin'}")
     assert reprinted.returncode == 0, reprinted.stderr
     assert platform.api.get("/v1/ledger/verify")["ok"]
+
+
+def test_an_answer_lost_on_its_way_back_is_redeemed_once(street, monkeypatch):
+    """The redemption reached the server, its answer did not reach the terminal: the terminal
+    queues it with the same client id, and the sync gets the first answer, not voucher_used."""
+    from mkp_core.client import ApiClient, Unreachable
+
+    platform, home, png, serial = street
+    real = ApiClient.request
+
+    def lost(self, method, path, json=None):  # type: ignore[no-untyped-def]
+        real(self, method, path, json)
+        raise Unreachable("the connection dropped before the answer came")
+
+    monkeypatch.setattr(ApiClient, "request", lost)
+    done, taken = _redeem(platform, home, png, "--json")
+    monkeypatch.undo()
+    assert done.returncode == 0 and taken["offline"] is True, done.stderr
+    synced = json.loads(platform.agent("sync", "--home", str(home), "--json").stdout)["queue"]
+    assert (synced["accepted"], synced["refused"]) == (1, 0), synced
+    balances = platform.api.get("/v1/ledger/verify")
+    assert balances["ok"]
+    shown = json.loads(platform.admin("voucher", "show", serial, "--json").stdout)
+    assert (shown["status"], shown["redeemed_place"]) == ("redeemed", "yokosuka-museum")
