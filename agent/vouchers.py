@@ -1,11 +1,11 @@
 """Redeeming a paper voucher at this terminal: at the server, or offline into the counter's queue.
 
 The voucher is checked here first with the trust list's voucher keys (signature, key not
-withdrawn, dates) and against this terminal's own record: a serial it redeemed or queued before
-is refused (``voucher_used``): a serial queued here at once, one redeemed here by the server
-(which says when and where) or, offline, by this terminal. The redemption is written down before
-it is sent, so one whose answer was lost goes again with the same client id (the server answers
-it with its first answer).
+withdrawn, dates), then against this terminal's own record of the serials it took: one queued
+here and not yet synced is refused at once (``voucher_used``); one redeemed here is refused by
+the server when it answers (saying when and where), by this terminal when it does not. The
+redemption is written down before it is sent, so one whose answer was lost goes again with the
+same client id (the server answers it with its first answer).
 
 When the server cannot be reached, a voucher read from its QR code is accepted offline within
 the terminal's offline limits (:meth:`OfflineLimits.check_voucher`: its points count like a
