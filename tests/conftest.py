@@ -22,6 +22,7 @@ from mkp_testing import (
     Platform,
     SchemaPool,
     Slots,
+    migrate,
     platform_process,
     served_in_process,
     server_settings,
@@ -188,6 +189,7 @@ def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
     """The server app with 横須賀市, a museum and a current CRL of a test JPKI CA; a central operator."""
     ca = TestCA.init(tmp_path / "jpki-ca")
     engine = make_engine(database_url)
+    migrate(engine)  # a folder's own database_url may hand an empty database
     with write(engine) as conn:
         token = create_operator(conn, "central")
     engine.dispose()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from mkp_testing import sqlite_database
 
 from agent.home import Home, read_json, write_atomic
 from drivers.printer.render import render
@@ -22,7 +23,7 @@ YOKOSUKA = "142018"
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+    return sqlite_database(tmp_path)
 
 
 @pytest.fixture

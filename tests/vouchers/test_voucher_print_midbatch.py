@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mkp_testing import sqlite_database
 from pyzbar import pyzbar
 
 from agent.cli.voucher import print_and_settle
@@ -32,7 +33,7 @@ YOKOSUKA = "142018"
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+    return sqlite_database(tmp_path)
 
 
 @pytest.fixture
