@@ -40,11 +40,15 @@ def _times_a(v: int) -> int:
     return v ^ _POLY if v & 0b100000 else v
 
 
+_TIMES_A = [_times_a(v) for v in range(32)]
+
+
 def _syndrome(values: list[int]) -> int:
     """Horner's rule: ``sum(a**(n-1-k) * values[k])`` in GF(32) (addition is XOR)."""
     r = 0
+    times_a = _TIMES_A
     for v in values:
-        r = _times_a(r) ^ v
+        r = times_a[r] ^ v
     return r
 
 
@@ -92,7 +96,11 @@ def normalise(typed: str) -> str:
 
 def check_ok(code: str) -> bool:
     """True if a normalised code's check character fits: False means a typo, surely."""
-    return _syndrome([_VALUE[c] for c in code]) == 0
+    r = 0
+    times_a, value = _TIMES_A, _VALUE
+    for c in code:
+        r = times_a[r] ^ value[c]
+    return r == 0
 
 
 def digest(code: str) -> str:
