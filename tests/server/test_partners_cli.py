@@ -42,7 +42,9 @@ def test_add_makes_the_key_pair_here_and_sends_only_the_public_key(admin, mykey,
     assert not (tmp_path / "other.key").exists()  # refused: no key left for nothing
 
     listed = json.loads(admin("partner", "list", "--json").stdout)["partners"]
-    assert [(p["partner_id"], p["rate_from"], p["rate_to"], p["hold_days"]) for p in listed] == [("ANA", 500, 100, 7)]
+    assert [(p["partner_id"], p["rate_from"], p["rate_to"], p["hold_days"]) for p in listed] == [
+        ("ANA", 500, 100, 7)
+    ]
     assert "全日本空輸" in admin("partner", "list").stdout
 
     revoked = admin("partner", "revoke", "ANA")
@@ -53,10 +55,15 @@ def test_add_makes_the_key_pair_here_and_sends_only_the_public_key(admin, mykey,
 def test_partner_with_its_own_public_key(admin, tmp_path):
     key = signing.generate_terminal_key()
     (tmp_path / "jal.pub").write_bytes(signing.public_key_pem(key))
-    done = admin("partner", "add", "JAL", "--name", "日本航空", "--public-key", str(tmp_path / "jal.pub"), "--json")
+    done = admin(
+        "partner", "add", "JAL", "--name", "日本航空", "--public-key", str(tmp_path / "jal.pub"), "--json"
+    )
     assert done.exit_code == 0 and "private_key_file" not in json.loads(done.stdout)
     (tmp_path / "bad.pub").write_text("nope")
-    assert admin("partner", "add", "JL2", "--name", "x", "--public-key", str(tmp_path / "bad.pub")).exit_code == 2
+    assert (
+        admin("partner", "add", "JL2", "--name", "x", "--public-key", str(tmp_path / "bad.pub")).exit_code
+        == 2
+    )
 
 
 @pytest.mark.parametrize("rate", ["0:1", "a:b", "5:-1"])
@@ -75,7 +82,10 @@ def test_coupons_to_a_private_file_then_redeemed_and_released(admin, mykey, tmp_
     codes = codes_file.read_text().split()
     assert len(codes) == 20 and all(coupon.check_ok(coupon.normalise(c)) for c in codes)
     shown = admin("partner", "coupons", "ANA", "--count", "2", "--points", "10")
-    assert shown.exit_code == 0 and len([line for line in shown.stdout.splitlines() if line.count("-") == 4]) == 2
+    assert (
+        shown.exit_code == 0
+        and len([line for line in shown.stdout.splitlines() if line.count("-") == 4]) == 2
+    )
 
     now = datetime.now(UTC)
     camp = admin(
@@ -105,4 +115,7 @@ def test_coupons_to_a_private_file_then_redeemed_and_released(admin, mykey, tmp_
     assert admin("partner", "cancel-code", codes[0]).exit_code == 1  # redeemed: cannot be
     assert admin("partner", "cancel-batch", "1").exit_code == 0
     assert admin("partner", "coupons", "NOPE", "--count", "1", "--points", "1").exit_code == 1
-    assert admin("partner", "coupons", "ANA", "--count", "1", "--points", "1", "--out", "codes.txt").exit_code == 2
+    assert (
+        admin("partner", "coupons", "ANA", "--count", "1", "--points", "1", "--out", "codes.txt").exit_code
+        == 2
+    )
