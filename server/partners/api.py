@@ -34,7 +34,12 @@ from server.idempotency import once, write_once
 from server.mykey import cards
 from server.mykey import registry as mykeys
 from server.partners import coupons, holding, links, premiums, registry, service
-from server.partners.auth import PARTNER_SIGNATURE, partner_endpoints, partner_id
+from server.partners.auth import (
+    PARTNER_SIGNATURE,
+    accept_partner_request,
+    partner_endpoints,
+    signed_partner_id,
+)
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 
 partner_bp = APIBlueprint("partner_api", __name__, url_prefix="/partner/v1", abp_security=PARTNER_SIGNATURE)
@@ -71,8 +76,12 @@ def limit_holder_body() -> None:
 @partner_bp.post("/links/confirm", tags=[partner_tag], responses={200: wire.PartnerLink, **ERRORS})
 def confirm_link(body: wire.PartnerLinkConfirm):
     """Confirm that ``member`` is the member who asked to link their MyKey ID (from the partner's login)."""
-    pid = partner_id()
-    return run_write(engine(), lambda conn: links.confirm(conn, registry.active(conn, pid), body.member))
+
+    def work(conn: Connection) -> dict[str, Any]:
+        pid = accept_partner_request(conn)
+        return links.confirm(conn, registry.active(conn, pid), body.member)
+
+    return run_write(engine(), work)
 
 
 @partner_bp.post(
@@ -82,37 +91,48 @@ def convert(body: wire.ConversionCreate):
     """Convert ``amount`` of the partner's points for a linked member: they wait in holding, then go to
     ``destination`` (else the holder's home municipality). ``order_id`` is the idempotency key, scoped
     to this partner: the same order again gets the first answer; with another body, ``idempotency_conflict``."""
-    pid = partner_id()
-    data = body.model_dump()
+    pid, data = signed_partner_id(), body.model_dump()
 
-    def work(conn: Connection) -> dict[str, Any]:
-        return service.convert_online(conn, pid, body.order_id, body.member, body.amount, body.destination)
+    def work(conn: Connection) -> tuple[dict[str, Any], int]:
+        accept_partner_request(conn)
+        return once(
+            conn,
+            f"partner:{pid}:{body.order_id}",
+            f"partner.convert:{pid}",
+            data,
+            lambda: service.convert_online(
+                conn, pid, body.order_id, body.member, body.amount, body.destination
+            ),
+        )
 
-    return run_write(
-        engine(),
-        lambda conn: once(
-            conn, f"partner:{pid}:{body.order_id}", f"partner.convert:{pid}", data, lambda: work(conn)
-        ),
-    )
+    return run_write(engine(), work)
 
 
 @partner_bp.post("/coupons", tags=[partner_tag], responses={201: wire.CouponBatch, **ERRORS})
 def partner_coupons(body: wire.CouponBatchCreate):
     """A batch of single-use coupon codes worth ``points`` each (the codes are in this answer only)."""
-    pid = partner_id()
-    return _issue(pid, body, f"partner:{pid}")
+    pid = signed_partner_id()
+    return _issue(pid, body, f"partner:{pid}", accept_partner_request)
 
 
-def _issue(pid: str, body: wire.CouponBatchCreate, actor: str) -> Any:
+def _issue(
+    pid: str, body: wire.CouponBatchCreate, actor: str, accept: Callable[[Connection], object] | None = None
+) -> Any:
     expires = dates.parse_instant(body.expires_at) if body.expires_at else None
-    return write_once(
-        engine(),
-        body.client_id,
-        f"coupons.issue:{pid}",
-        body.model_dump(),
-        lambda conn: service.issue_coupons(conn, pid, body.count, body.points, actor, expires),
-        keep=coupons.without_codes,
-    )
+
+    def work(conn: Connection) -> tuple[dict[str, Any], int]:
+        if accept is not None:
+            accept(conn)
+        return once(
+            conn,
+            body.client_id,
+            f"coupons.issue:{pid}",
+            body.model_dump(),
+            lambda: service.issue_coupons(conn, pid, body.count, body.points, actor, expires),
+            keep=coupons.without_codes,
+        )
+
+    return run_write(engine(), work)
 
 
 # --- holders, with their card ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -69,21 +70,21 @@ def convert(
     now = now or datetime.now(UTC)
     municipality = ids.validate_point_code(order.point_code)[:6]
     premium = premiums.premium_for(conn, partner, order.holder, municipality, order.points, now)
-    result = conn.execute(
-        insert(conversions).values(
-            partner_id=partner.id,
-            order_id=order.order_id,
-            coupon_hash=order.coupon_hash,
-            mykey=order.holder,
-            point_code=order.point_code,
-            partner_amount=order.partner_amount,
-            points=order.points,
-            premium=premium.amount if premium else 0,
-            campaign_id=premium.campaign_id if premium else None,
-            created_at=now,
-            due_at=now + timedelta(days=partner.hold_days),
-        )
-    )
+    row = {
+        "partner_id": partner.id,
+        "order_id": order.order_id,
+        "coupon_hash": order.coupon_hash,
+        "mykey": order.holder,
+        "point_code": order.point_code,
+        "partner_amount": order.partner_amount,
+        "points": order.points,
+        "premium": premium.amount if premium else 0,
+        "campaign_id": premium.campaign_id if premium else None,
+        "created_at": now,
+        "due_at": now + timedelta(days=partner.hold_days),
+        "released_at": None,
+    }
+    result = conn.execute(insert(conversions).values(**row))
     conversion_id = int(result.inserted_primary_key[0])
     holding = holding_account(order.holder)
     requests = [
@@ -112,7 +113,7 @@ def convert(
     for posted in ledger.create_transfers(conn, requests, actor, now):
         if isinstance(posted, MkpError):
             raise posted
-    return get(conn, conversion_id)
+    return view(SimpleNamespace(id=conversion_id, **row))
 
 
 def _memo(partner: Partner, order: Order) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from mkp_core.errors import Conflict, NotFound
-from server.db.tables import partner_links
-from server.mykey.registry import MyKey
+from server.db.tables import mykeys, partner_links
+from server.mykey.registry import MyKey, from_row
 from server.partners.registry import Partner
 
 PENDING = "pending"
@@ -79,17 +79,21 @@ def confirm(conn: Connection, partner: Partner, member: str) -> dict[str, Any]:
     return _view(row)
 
 
-def linked_holder(conn: Connection, partner: Partner, member: str) -> int:
-    """The MyKey number of ``member``'s confirmed link, or why points cannot go to them."""
-    row = _row(conn, partner.id, member=member)
+def linked_holder(conn: Connection, partner: Partner, member: str) -> MyKey:
+    """The MyKey ID of ``member``'s confirmed link, or why points cannot go to them."""
+    row = conn.execute(
+        select(mykeys, partner_links.c.status.label("link_status"))
+        .join(partner_links, partner_links.c.mykey == mykeys.c.id)
+        .where(partner_links.c.partner_id == partner.id, partner_links.c.member == member)
+    ).first()
     if row is None:
         raise NotFound(
             "member_not_linked",
             f"member {member} has not linked a MyKey ID at {partner.id}: the holder links it with their card first",
         )
-    if row.status != ACTIVE:
+    if row.link_status != ACTIVE:
         raise Conflict(
             "link_not_confirmed",
             f"member {member}'s link at {partner.id} waits for the partner's confirmation",
         )
-    return int(row.mykey)
+    return from_row(row)

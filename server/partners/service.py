@@ -22,7 +22,7 @@ def convert_online(
     """The partner converts ``amount`` of its points for ``member`` (whose link it confirmed)."""
     partner = registry.active(conn, partner_id)
     points = partner.points_for(amount)
-    holder = mykeys.by_number(conn, links.linked_holder(conn, partner, member))
+    holder = links.linked_holder(conn, partner, member)
     order = holding.Order(
         holder=holder.number,
         point_code=holding.destination(conn, holder, destination),

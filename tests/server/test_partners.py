@@ -138,10 +138,25 @@ def test_credentials_are_not_interchangeable(mykey, ana):
 
 
 def test_a_partner_nonce_is_taken_once(mykey, ana):
+    """Kept in the conversion's own transaction: an accepted request's nonce is refused again; a
+    refused request keeps none (sent again, it is judged again, and orders are idempotent anyway)."""
+    link(mykey, new_holder(mykey), ana, "A-1")
     auth = signing.partner_auth("ANA", ana.key, nonce_factory=lambda: "same-nonce-1")
-    first = signed_by(mykey.client, auth, "/partner/v1/links/confirm", {"member": "m1"})
-    again = signed_by(mykey.client, auth, "/partner/v1/links/confirm", {"member": "m1"})
-    assert first.status_code == 404 and error_code(again) == (401, "replayed_nonce")
+    body = {"order_id": "o-1", "member": "A-1", "amount": 100}
+    assert signed_by(mykey.client, auth, "/partner/v1/conversions", body).status_code == 201
+    again = signed_by(mykey.client, auth, "/partner/v1/conversions", body)
+    assert error_code(again) == (401, "replayed_nonce")
+    other = signing.partner_auth("ANA", ana.key, nonce_factory=lambda: "same-nonce-2")
+    unlinked = {"order_id": "o-2", "member": "A-404", "amount": 100}
+    assert (
+        error_code(signed_by(mykey.client, other, "/partner/v1/conversions", unlinked))[1]
+        == "member_not_linked"
+    )
+    assert (
+        error_code(signed_by(mykey.client, other, "/partner/v1/conversions", unlinked))[1]
+        == "member_not_linked"
+    )
+    assert len(_transfers(mykey, "convert")) == 1
 
 
 # --- online linkage and conversions ------------------------------------------------------------
