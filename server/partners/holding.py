@@ -25,6 +25,7 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
+from server.db.engine import chunked
 from server.db.tables import conversions, point_codes
 from server.mykey.registry import MyKey
 from server.partners import premiums
@@ -185,10 +186,10 @@ def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | N
     for posted in ledger.create_transfers(conn, requests, actor, now):
         if isinstance(posted, MkpError):
             raise posted
-    if due:
+    for part in chunked([r.id for r in due]):
         conn.execute(
             update(conversions)
-            .where(conversions.c.id.in_([r.id for r in due]), conversions.c.released_at.is_(None))
+            .where(conversions.c.id.in_(part), conversions.c.released_at.is_(None))
             .values(released_at=now)
         )
     return {
