@@ -43,3 +43,22 @@ def test_agent_refuses_a_typo_before_asking_for_the_card():
     assert done.exit_code == 1 and "coupon_typo" in done.stderr
     bad = invoke(agent_main, "coupon", "redeem", "HELLO", "--server", "http://127.0.0.1:9", "--pin", "1234")
     assert bad.exit_code == 1 and "invalid_coupon_code" in bad.stderr
+
+
+def test_the_demo_step_in_process(mykey):
+    """mkp-demo's partner step against the server in-process, with cards in a reader of this
+    process (the demo itself puts them behind pcscd)."""
+    from types import SimpleNamespace
+
+    from demo.cli import DemoState, step_partners
+    from mkp_core.client import ApiClient, BearerToken
+
+    cards = [mykey.card(), mykey.card()]
+    ids = [mykey.holder.register(c.open)["mykey_id"] for c in cards]
+    state = DemoState(workdir=None)  # type: ignore[arg-type]
+    state.server = SimpleNamespace(url=mykey.url)  # type: ignore[assignment]
+    state.api = ApiClient(mykey.url, BearerToken(mykey.operators.central["Authorization"].split()[1]))
+    state.facts.update(cards=[c.open for c in cards], mykeys=ids)
+    detail = step_partners(state)
+    assert "2,000 + 200 premium" in detail and "coupon" in detail and "again: 0 moved" in detail
+    assert "3,300 points to 2 wallets (+3,300)" in detail
