@@ -589,9 +589,8 @@ def step_partners(state: DemoState) -> str:
     )  # fmt: skip
     holder = PartnerPoints(ApiClient(state.server.url))
     ana = ApiClient(state.server.url, signing.partner_auth("ANA", key))
-    one, two = state.facts["cards"]
-    first, second = state.facts["mykeys"]
-    holder.link_partner(one, "ANA", "1234567890")
+    card, mykey_id = state.facts["cards"][1], state.facts["mykeys"][1]  # card 1 is the counter's now
+    holder.link_partner(card, "ANA", "1234567890")
     ana.request("POST", "/partner/v1/links/confirm", {"member": "1234567890"})
     order = {
         "order_id": "ANA-20270401-0001",
@@ -602,20 +601,20 @@ def step_partners(state: DemoState) -> str:
     converted = ana.request("POST", "/partner/v1/conversions", order)
     again = ana.request("POST", "/partner/v1/conversions", order)  # the partner retries: the first answer
     assert again["conversion_id"] == converted["conversion_id"], "a retried order converted twice"
-    holder.set_home(two, YOKOSUKA)
+    holder.set_home(card, YOKOSUKA)
     (code,) = state.api.post("/v1/partners/ANA/coupons", {"count": 1, "points": 1000})["codes"]
-    redeemed = holder.redeem_coupon(two, code)
-    on_hold = holder.pending(two)["conversions"]
-    before = _points(state, first) + _points(state, second)
+    redeemed = holder.redeem_coupon(card, code)
+    on_hold = holder.pending(card)["conversions"]
+    before = _points(state, mykey_id)
     due = dates.jst_date(now + timedelta(days=15)).isoformat()
     released = state.api.post("/v1/points/release-held", {"as_of": due})
     nothing = state.api.post("/v1/points/release-held", {"as_of": due})["conversions"]
-    gained = _points(state, first) + _points(state, second) - before
+    gained = _points(state, mykey_id) - before
     return (
-        f"10,000 miles → {converted['points']:,} + {converted['premium']:,} premium (retried order: one "
-        f"conversion); coupon {code} → {redeemed['points']:,} + {redeemed['premium']:,}; "
+        f"{mykey_id}: 10,000 miles → {converted['points']:,} + {converted['premium']:,} premium (retried "
+        f"order: one conversion); coupon {code} → {redeemed['points']:,} + {redeemed['premium']:,}; "
         f"{len(on_hold)} on hold until {on_hold[0]['due_at'][:10]}; release-held --as-of {due}: "
-        f"{released['points']:,} points to {released['holders']} wallets (+{gained:,}), again: {nothing} moved"
+        f"{released['points']:,} points to the wallet (+{gained:,}), run again: {nothing} moved"
     )
 
 

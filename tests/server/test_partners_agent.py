@@ -61,4 +61,4 @@ def test_the_demo_step_in_process(mykey):
     state.facts.update(cards=[c.open for c in cards], mykeys=ids)
     detail = step_partners(state)
     assert "2,000 + 200 premium" in detail and "coupon" in detail and "again: 0 moved" in detail
-    assert "3,300 points to 2 wallets (+3,300)" in detail
+    assert "3,300 points to the wallet (+3,300)" in detail
