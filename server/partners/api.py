@@ -330,7 +330,11 @@ def release_held(body: wire.ReleaseHeld):
     "/mykeys/<mykey_id>/conversions", tags=[admin_tag], responses={200: wire.ConversionList, **ERRORS}
 )
 def holder_conversions(path: wire.MyKeyPath):
-    """A holder's conversions on hold (what the holder sees with their card)."""
-    operator()
+    """A holder's conversions on hold (what the holder sees with their card); a scoped operator sees
+    those into its own municipality's points."""
+    op = operator()
     with read(engine()) as conn:
-        return service.pending(conn, mykeys.find(conn, path.mykey_id))
+        seen = service.pending(conn, mykeys.find(conn, path.mykey_id))
+    if op.municipality is not None:
+        seen["conversions"] = [c for c in seen["conversions"] if c["point_code"][:6] == op.municipality]
+    return seen

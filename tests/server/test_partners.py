@@ -329,4 +329,6 @@ def test_destination_event_code_home_and_none(mykey, ana):
     assert sorted(c["point_code"] for c in seen["conversions"]) == ["011002", "142018-FEST2026"]
     admin = mykey.client.get(f"/v1/mykeys/{homeless.mykey_id}/conversions", headers=mykey.operators.central)
     assert admin.status_code == 200 and len(admin.json["conversions"]) == 2
+    scoped = mykey.client.get(f"/v1/mykeys/{homeless.mykey_id}/conversions", headers=mykey.operators.sapporo)
+    assert [c["point_code"] for c in scoped.json["conversions"]] == ["011002"]
     verified(mykey)
