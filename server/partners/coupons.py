@@ -15,11 +15,12 @@ the wrong ones (shape, typo, unknown) per source, a holder or a terminal: ``MAX_
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from mkp_core import coupon
 from mkp_core.errors import Conflict, MkpError, NotFound, Throttled
@@ -33,6 +34,7 @@ CANCELLED = "cancelled"
 DEFAULT_VALIDITY = timedelta(days=365)
 MAX_FAILURES = 10
 WINDOW = timedelta(hours=1)
+PRUNE_PROBABILITY = 0.01
 
 
 class WrongCode(MkpError):
@@ -191,6 +193,8 @@ def refuse_if_throttled(conn: Connection, source: str, now: datetime) -> None:
 def record_failure(conn: Connection, source: str, now: datetime | None = None) -> None:
     """Count one wrong code for ``source`` (its own transaction: the refusal itself changed nothing)."""
     now = now or datetime.now(UTC)
+    if random.random() < PRUNE_PROBABILITY:  # windows long over say nothing any more
+        conn.execute(delete(coupon_failures).where(coupon_failures.c.window_start < now - 2 * WINDOW))
     insert_ignoring_conflicts(conn, coupon_failures, [{"source": source, "window_start": now, "failures": 0}])
     row = conn.execute(
         select(coupon_failures).where(coupon_failures.c.source == source).with_for_update()

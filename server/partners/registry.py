@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from sqlalchemy import Connection, insert, select, update
 
 from mkp_core import signing
@@ -101,7 +102,7 @@ def add(
     op.require_central()
     try:
         signing.load_public_key(public_key_pem.encode())
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         raise MkpError(
             "invalid_public_key", "the partner's key must be an ECDSA P-256 public key (PEM)"
         ) from None

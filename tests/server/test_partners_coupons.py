@@ -160,6 +160,20 @@ def test_a_thousand_guesses_win_nothing(mykey, ana, engine):
         assert conn.execute(select(func.count()).where(coupons.c.status == "redeemed")).scalar_one() == 0
 
 
+def test_the_throttle_lifts_when_its_window_ends(mykey, ana, engine):
+    (code,) = _batch(mykey, count=1)["codes"]
+    start = datetime.now(UTC)
+    with write(engine) as conn:
+        for _ in range(coupon_service.MAX_FAILURES):
+            coupon_service.record_failure(conn, "terminal:T-1", start)
+    with pytest.raises(Throttled), write(engine) as conn:
+        coupon_service.claim(conn, code, "terminal:T-1", start + coupon_service.WINDOW - timedelta(seconds=1))
+    with write(engine) as conn:
+        found = coupon_service.claim(conn, code, "terminal:T-1", start + coupon_service.WINDOW)
+        assert found.points == 1000
+        coupon_service.record_failure(conn, "terminal:T-1", start + coupon_service.WINDOW)  # a new window: 1
+
+
 def test_redeem_at_a_terminal(mykey, ana):
     holder = new_holder(mykey)
     code = _batch(mykey, count=1)["codes"][0]
