@@ -12,6 +12,11 @@ or ``refused`` (with the server's code: the balance was gone, the card was revok
 final: a refused entry goes to the operator's exceptions report on the server and is never sent
 again. Nothing is ever deleted.
 
+Paper vouchers (``vouchers``): every serial this terminal redeemed online, or took offline into the
+queue (an entry of kind ``voucher``, its ``card`` column ``voucher:<serial>``), so the same
+voucher shown here twice is refused here, even offline; a redemption is written down before it is
+sent, and one whose answer was lost goes again with its first client id.
+
 Online spends are journaled in the same file (``attempts``): the request is written before it is
 sent, so a counter that dies between sending and hearing the answer sends the very same request
 again when it restarts, and the server answers it with its first result. Receipts printed (or
@@ -33,6 +38,7 @@ from typing import Any
 
 PENDING, ACCEPTED, REFUSED = "pending", "accepted", "refused"
 SENDING, DONE, OFFLINE, VOID = "sending", "done", "offline", "void"
+REDEEMED, QUEUED = "redeemed", "queued"  # a voucher's state here
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -53,6 +59,13 @@ CREATE TABLE IF NOT EXISTS attempts (
     request TEXT NOT NULL,       -- the spend exactly as sent (JSON), proof included
     status TEXT NOT NULL,        -- sending | done | offline | void
     result TEXT
+);
+CREATE TABLE IF NOT EXISTS vouchers (
+    serial TEXT PRIMARY KEY,     -- hex: a voucher this terminal redeemed, queued or is redeeming
+    client_id TEXT NOT NULL,     -- of its redemption (sent again as is after a lost answer)
+    status TEXT NOT NULL,        -- sending | redeemed | queued | void
+    seq INTEGER,                 -- its queue entry, if taken offline
+    updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS receipts (
     id INTEGER PRIMARY KEY,
@@ -84,9 +97,15 @@ class Entry:
             "amount": self.amount,
             "status": self.status,
             "result": self.result,
-            "place": self.entry.get("transaction", {}).get("place"),
-            "item": self.entry.get("transaction", {}).get("item"),
+            "kind": self.entry.get("kind", "spend"),
+            "place": self._inner().get("place"),
+            "item": self._inner().get("item"),
         }
+
+    def _inner(self) -> dict[str, Any]:
+        """The transaction (a card spend) or the body (a version 2 entry: a voucher)."""
+        inner = self.entry.get("body") if self.entry.get("version") == 2 else self.entry.get("transaction")
+        return inner if isinstance(inner, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -258,6 +277,65 @@ class OfflineQueue:
                 "SELECT client_id, request FROM attempts WHERE status = ? ORDER BY created_at", (SENDING,)
             ).fetchall()
         return [(r[0], json.loads(r[1])) for r in rows]
+
+    # -- paper vouchers -----------------------------------------------------------------------------
+
+    def voucher(self, serial: str) -> tuple[str, str, int | None, datetime] | None:
+        """What this terminal did with the voucher ``serial`` (hex): (status, client id, queue seq, when)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT status, client_id, seq, updated_at FROM vouchers WHERE serial = ?", (serial,)
+            ).fetchone()
+        return (row[0], row[1], row[2], datetime.fromisoformat(row[3])) if row else None
+
+    def is_pending(self, seq: int) -> bool:
+        """Is queue entry ``seq`` still waiting for the server's answer?"""
+        with self._lock:
+            row = self._db.execute("SELECT status FROM entries WHERE seq = ?", (seq,)).fetchone()
+        return bool(row) and row[0] == PENDING
+
+    def voucher_sending(self, serial: str, client_id: str) -> None:
+        """Write down a redemption before it is sent (on disk when this returns)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO vouchers (serial, client_id, status, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (serial) DO UPDATE SET client_id = excluded.client_id, "
+                "status = excluded.status, updated_at = excluded.updated_at",
+                (serial, client_id, SENDING, _now().isoformat()),
+            )
+
+    def voucher_done(self, serial: str, status: str) -> None:
+        """The server redeemed it (``redeemed``) or refused it (``void``: nothing was taken here)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE vouchers SET status = ?, updated_at = ? WHERE serial = ?",
+                (status, _now().isoformat(), serial),
+            )
+
+    def add_voucher_entry(
+        self, seq: int, client_id: str, serial: str, amount: int, entry: dict[str, Any]
+    ) -> Entry:
+        """Queue a voucher taken offline and mark its serial queued, in one transaction."""
+        created = _now()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO entries (seq, client_id, created_at, card, amount, entry, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    client_id,
+                    created.isoformat(),
+                    f"voucher:{serial}",
+                    amount,
+                    json.dumps(entry),
+                    PENDING,
+                ),
+            )
+            db.execute(
+                "UPDATE vouchers SET status = ?, seq = ?, updated_at = ? WHERE serial = ?",
+                (QUEUED, seq, created.isoformat(), serial),
+            )
+        return Entry(seq, client_id, created, f"voucher:{serial}", amount, entry, PENDING, None)
 
     # -- receipts -------------------------------------------------------------------------------
 

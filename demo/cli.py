@@ -618,6 +618,39 @@ def step_partners(state: DemoState) -> str:
     )
 
 
+def step_voucher_offline(state: DemoState) -> str:
+    """The network cut again: a voucher scanned at the museum is accepted offline and queued;
+    the network back, the sync redeems it once."""
+    from drivers.printer.render import render
+    from drivers.profiles import load_printer_profile
+
+    out, png = state.workdir / "voucher-offline.bin", state.workdir / "voucher-offline.png"
+    issued = _run_cli(
+        state, "server.admin_cli", "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "300",
+        "--printer-at", f"file:{out}", "--json",
+    )  # fmt: skip
+    if issued.returncode != 0:
+        raise RuntimeError(f"mkp-admin voucher issue: {issued.stderr.strip()}")
+    serial = json.loads(issued.stdout)["printed"][0]
+    render(load_printer_profile("epson-tm-t88vi"), out.read_bytes()).image.save(png)
+    home = str(state.workdir / "terminal")
+    port = int(state.server.url.rsplit(":", 1)[1])
+    state.server.stop()  # the network is cut
+    taken = _run_cli(state, "agent.cli", "voucher", "redeem", "--home", home, "--image", str(png), "--json")
+    if taken.returncode != 0 or not json.loads(taken.stdout)["offline"]:
+        raise RuntimeError(f"mkp-agent voucher redeem offline: {taken.stderr.strip()}")
+    db, env = state.facts["server_start"]
+    state.server = start_server(db, state.workdir, extra_env=env, port=port)  # back
+    synced = json.loads(_run_cli(state, "agent.cli", "sync", "--home", home, "--json").stdout)["queue"]
+    shown = state.api.get(f"/v1/vouchers/{serial}")
+    if synced.get("accepted") != 1 or shown["status"] != "redeemed":
+        raise RuntimeError(f"the voucher taken offline was not redeemed once: {synced}, {shown['status']}")
+    return (
+        f"network cut: voucher {serial} (300 points) accepted offline, queued "
+        f"({json.loads(taken.stdout)['reference']}); back: synced, redeemed once at {shown['redeemed_place']}"
+    )
+
+
 def step_verify(state: DemoState) -> str:
     report = state.api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
@@ -648,6 +681,7 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("a day at the counter", step_counter_day),
     # Paper vouchers (issue 12): printed, scanned, redeemed once.
     ("print a voucher and redeem it once", step_vouchers),
+    ("a voucher taken offline, synced", step_voucher_offline),
     # Partner points (issue 10): converted online with a premium, a coupon code, the hold ends.
     ("convert partner points and end the hold", step_partners),
     # A card is lost: suspended at once, then the CRL.

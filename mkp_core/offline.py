@@ -6,6 +6,16 @@ stands in for it, and the ledger takes a client id once), and the terminal signs
 with its own key, so the server can tell, entry by entry and however late, that this terminal
 took this card's consent to exactly this transaction. The entry's fields are strings and whole
 numbers only, serialised canonically, so both ends sign and verify the same bytes.
+
+**Two versions, one queue.** Version 1 (domain ``mkp-offline-entry/1``, no ``version`` field) is a
+card spend: ``{"transaction", "proof", "terminal_signature"}``; entries queued before version 2
+existed still verify, byte for byte. Version 2 (domain ``mkp-offline-entry/2``) names its
+``kind`` and carries a ``body`` of that kind: ``{"version": 2, "kind": "voucher", "body": {...},
+"terminal_signature"}``, the terminal signing ``{"domain", "kind", "body"}``. The first kind is a
+paper voucher accepted offline (:class:`VoucherRedemption`): no card is involved, the voucher's
+own signature (checked against the trust list's voucher keys) is its proof, and the terminal's
+signature says this terminal took it at this place at this moment. :func:`kind_of` tells an
+entry's kind before it is opened.
 """
 
 from __future__ import annotations
@@ -26,8 +36,14 @@ from mkp_core import cardproof
 from mkp_core.cardproof import CardProof, CardProofError
 from mkp_core.errors import FixedCodeError
 
-#: Domain of the terminal's signature over an entry.
+#: Domain of the terminal's signature over an entry (version 1: a card spend).
 DOMAIN = "mkp-offline-entry/1"
+#: Domain of version 2 entries, which name their kind.
+DOMAIN_V2 = "mkp-offline-entry/2"
+SPEND, VOUCHER = "spend", "voucher"
+KINDS = (SPEND, VOUCHER)
+#: A voucher's QR text is at most a few hundred characters (the codec refuses longer ones itself).
+MAX_VOUCHER_TEXT = 400
 
 
 class EntryError(FixedCodeError):
@@ -146,3 +162,107 @@ def open_entry(
     except InvalidSignature:
         raise EntryError("the terminal's signature over the entry does not verify") from None
     return transaction, proof
+
+
+# --- version 2: entries that name their kind -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoucherRedemption:
+    """A paper voucher this terminal accepted while the server could not be reached."""
+
+    terminal: str
+    seq: int
+    client_id: str
+    place: str
+    at: datetime  # when the voucher was scanned (the terminal's clock, UTC)
+    voucher: str  # its QR text as scanned (MKP1:...): the server verifies it again
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terminal": self.terminal,
+            "seq": self.seq,
+            "client_id": self.client_id,
+            "place": self.place,
+            "at": self.at.isoformat(),
+            "voucher": self.voucher,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VoucherRedemption:
+        try:
+            at = datetime.fromisoformat(str(data["at"]))
+            if at.tzinfo is None:
+                raise ValueError("a naive time")
+            text = data["voucher"]
+            if not isinstance(text, str) or not text or len(text) > MAX_VOUCHER_TEXT:
+                raise ValueError("the voucher text is missing or too long")
+            return cls(
+                terminal=_text(data["terminal"]),
+                seq=_whole(data["seq"]),
+                client_id=_text(data["client_id"]),
+                place=_text(data["place"]),
+                at=at,
+                voucher=text,
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise EntryError(f"not an offline voucher redemption: {e}") from None
+
+
+def kind_of(entry: Any) -> str:
+    """``spend`` (a version 1 entry) or the kind a version 2 entry names; :class:`EntryError` else."""
+    if not isinstance(entry, Mapping):
+        raise EntryError("an entry is an object")
+    version = entry.get("version", 1)
+    if version == 1 and "kind" not in entry:
+        return SPEND
+    if version != 2 or entry.get("kind") not in KINDS[1:]:
+        raise EntryError(f"unknown entry version {version!r} or kind {entry.get('kind')!r}")
+    return str(entry["kind"])
+
+
+def _signed_bytes_v2(kind: str, body: Mapping[str, Any]) -> bytes:
+    document = {"domain": DOMAIN_V2, "kind": kind, "body": dict(body)}
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def seal_voucher(key: ec.EllipticCurvePrivateKey, redemption: VoucherRedemption) -> dict[str, Any]:
+    """A voucher redemption as it is queued and sent (version 2, kind ``voucher``)."""
+    body = redemption.to_dict()
+    signature = key.sign(_signed_bytes_v2(VOUCHER, body), ec.ECDSA(hashes.SHA256()))
+    return {
+        "version": 2,
+        "kind": VOUCHER,
+        "body": body,
+        "terminal_signature": base64.b64encode(signature).decode(),
+    }
+
+
+def open_voucher_entry(entry: Any, terminal_key: ec.EllipticCurvePublicKey) -> VoucherRedemption:
+    """Read a voucher entry and check the terminal's signature over it; :class:`EntryError` if it fails."""
+    if kind_of(entry) != VOUCHER:
+        raise EntryError("not a voucher entry")
+    body = entry.get("body")
+    if not isinstance(body, Mapping):
+        raise EntryError("a voucher entry's body is an object")
+    redemption = VoucherRedemption.from_dict(body)
+    try:
+        signature = base64.b64decode(str(entry.get("terminal_signature", "")), validate=True)
+        signed = _signed_bytes_v2(VOUCHER, redemption.to_dict())  # what is used is what was signed
+        terminal_key.verify(signature, signed, ec.ECDSA(hashes.SHA256()))
+    except (binascii.Error, ValueError):
+        raise EntryError("the entry's signature is unreadable") from None
+    except InvalidSignature:
+        raise EntryError("the terminal's signature over the entry does not verify") from None
+    return redemption
+
+
+def client_id_of(entry: Any) -> str | None:
+    """The entry's client id if it can be read at all, whatever its kind (None: garbled)."""
+    if not isinstance(entry, Mapping):
+        return None
+    inner = entry.get("body") if entry.get("version") == 2 else entry.get("transaction")
+    value = inner.get("client_id") if isinstance(inner, Mapping) else None
+    if isinstance(value, str) and 0 < len(value) <= 128:
+        return value
+    return None

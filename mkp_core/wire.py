@@ -1239,7 +1239,8 @@ class CounterBalances(Out):
 
 
 class SyncRequest(Strict):
-    """Offline entries as the terminal queued them (``mkp_core.offline.seal``), oldest first."""
+    """Offline entries as the terminal queued them (``mkp_core.offline.seal`` for a card spend,
+    ``seal_voucher`` for a paper voucher), oldest first."""
 
     entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=500)]
 
@@ -1293,6 +1294,8 @@ class OfflineException(Out):
     mykey_id: str | None
     code: str | None
     message: str | None
+    kind: str = "spend"  # spend | voucher
+    voucher: str | None = None  # a voucher entry's serial, as printed
 
 
 class OfflineExceptionList(Out):
@@ -1619,8 +1622,18 @@ class VoucherKey(Out):
     retired_at: datetime | None = None
     withdrawn_at: datetime | None = None
     withdraw_reason: str | None = None
-    # On withdrawal: its vouchers still unused (reprint them: a new serial under a good key).
+    # On withdrawal: its vouchers still unused, and their points (void them: void-unused).
     outstanding: int | None = None
+    outstanding_points: int | None = None
+
+
+class VoucherKeyVoided(Out):
+    """A withdrawn key's unused vouchers, voided: their points went back where they came from."""
+
+    key_id: str
+    voided: int
+    points_returned: int
+    serials: list[str]  # to reprint when their holders bring them (mkp-admin voucher reprint)
 
 
 class VoucherKeyList(Out):

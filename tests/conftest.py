@@ -18,8 +18,17 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from mkp_testing import Platform, Slots, migrate, platform_process, served_in_process, server_settings
+from mkp_testing import (
+    Platform,
+    SchemaPool,
+    Slots,
+    platform_process,
+    served_in_process,
+    server_settings,
+    sqlite_database,
+)
 from sqlalchemy import create_engine, text
+from werkzeug.routing import Rule
 
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, card_present, vpcd_slots, wait_for
@@ -45,6 +54,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.pcsc)
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group(PCSC_GROUP))
+
+
+# --- one compiled URL builder per route for the whole run -------------------------------------
+
+
+def _remember_url_builders() -> None:
+    """Each test makes its own app (``create_app``), and a third of that time went to werkzeug
+    compiling the same hundred URL builders again (Python source made and compiled per route).
+    A builder is a plain function of the rule's parts, given the rule as its first argument when
+    called, so one compiled per (rule, parts) serves every app of the run. Rules with defaults
+    bake converted values in: those compile as before."""
+    compile_builder = Rule._compile_builder
+    builders: dict[tuple, object] = {}
+
+    def remembered(self: Rule, append_unknown: bool = True):
+        if self.defaults:
+            return compile_builder(self, append_unknown)
+        key = (self.rule, tuple(self._trace), append_unknown)
+        if key not in builders:
+            builders[key] = compile_builder(self, append_unknown)
+        return builders[key]
+
+    Rule._compile_builder = remembered  # type: ignore[method-assign]
+
+
+_remember_url_builders()
 
 
 # --- the card reader stack: one pcscd with vpcd, shared by every test that inserts a card ------
@@ -111,11 +146,32 @@ def _postgres_schema_url(base: str) -> tuple[str, str]:
     return schema, f"{base}?options={quote(f'-csearch_path={schema}')}"
 
 
+@pytest.fixture(scope="session")
+def postgres_schemas(postgres_database: str) -> Iterator[SchemaPool]:
+    """Migrated schemas, emptied of rows between tests (see :class:`SchemaPool`)."""
+    pool = SchemaPool(postgres_database)
+    yield pool
+    pool.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a SQLite file, or a fresh PostgreSQL schema."""
+    """A database with the schema `mkp-server init` makes and no rows: a SQLite file, or a
+    PostgreSQL schema of this worker's pool (emptied again when the test is done)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+        yield sqlite_database(tmp_path)
+        return
+    pool: SchemaPool = request.getfixturevalue("postgres_schemas")
+    schema, url = pool.take()
+    yield url
+    pool.give_back(schema)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it, not even the schema (the migrations' own tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
         return
     base = request.getfixturevalue("postgres_database")
     schema, url = _postgres_schema_url(base)
@@ -132,7 +188,6 @@ def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
     """The server app with 横須賀市, a museum and a current CRL of a test JPKI CA; a central operator."""
     ca = TestCA.init(tmp_path / "jpki-ca")
     engine = make_engine(database_url)
-    migrate(engine)
     with write(engine) as conn:
         token = create_operator(conn, "central")
     engine.dispose()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,13 +18,15 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from werkzeug.test import Client
 
 from drivers.card.virtual.ca import TestCA
@@ -31,6 +36,7 @@ from drivers.card.virtual.pcscd import card_present, wait_for
 from drivers.card.virtual.vpcd import VpcdLink, reader_name
 from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
+from server.db.engine import make_engine
 from server.db.migrate import upgrade
 from server.launcher import run_server_command, start_server
 
@@ -137,8 +143,19 @@ class Slots:
     def insert_card(self, card, *, slot: int = 0, pull_on=None, wait: bool = True) -> VpcdLink:
         link = VpcdLink(card, slot=slot, pull_on=pull_on).insert()
         self.links.append(link)
-        if wait:
-            wait_for(lambda: card_present(reader_name(slot)), 5, f"pcscd to see the card in slot {slot}")
+        if not wait or _seen_within(slot, 5):
+            return link
+        # Seen in full runs about once in 3,000 insertions, never alone: pcscd kept the slot
+        # empty for the whole wait although vpcd had accepted the card's connection. A person
+        # takes the card out and puts it back in; so does this helper, once, and says what the
+        # sockets looked like if that does not help either.
+        self.remove(link)
+        link = VpcdLink(card, slot=slot, pull_on=pull_on).insert()
+        self.links.append(link)
+        if not _seen_within(slot, 5):
+            raise TimeoutError(
+                f"pcscd did not see the card in slot {slot}, inserted twice:\n{_vpcd_sockets()}"
+            )
         return link
 
     def insert(self, card_file: Path, *, slot: int = 0, pull_on=None) -> VirtualMyNumberCard:
@@ -158,6 +175,24 @@ class Slots:
                 # reader poll (every 0.4 s) has seen the slot empty; a new card inserted within
                 # that window would look to pcscd like the old one never left.
                 time.sleep(0.6)
+
+
+def _seen_within(slot: int, seconds: float) -> bool:
+    """Whether pcscd shows a card in ``slot`` within ``seconds``."""
+    try:
+        wait_for(lambda: card_present(reader_name(slot)), seconds, f"pcscd to see the card in slot {slot}")
+    except TimeoutError:
+        return False
+    return True
+
+
+def _vpcd_sockets() -> str:
+    """The TCP connections on vpcd's ports, with their owners (for a failure message)."""
+    ports = " or ".join(f"sport = :{p} or dport = :{p}" for p in (35963, 35964))
+    try:
+        return subprocess.run(["ss", "-tanp", f"( {ports} )"], capture_output=True, text=True).stdout
+    except OSError as e:  # no iproute2
+        return f"(ss: {e})"
 
 
 # --- a platform to enroll terminals on: the server, 横須賀市, a museum, a test JPKI CA and its CRL ----
@@ -339,6 +374,97 @@ def migrate(engine: Engine) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", record)
     _SCHEMA_STATEMENTS[dialect] = sent
+
+
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def sqlite_database(directory: Path) -> str:
+    """A SQLite database in ``directory`` with the schema and no rows: a copy of one this process
+    migrated once (a file copy takes a millisecond; migrating takes a tenth of a second)."""
+    if not _SQLITE_TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="mkp-template-")) / "template.sqlite3"
+        atexit.register(shutil.rmtree, template.parent, True)
+        engine = make_engine(f"sqlite:///{template}")
+        migrate(engine)
+        engine.dispose()  # the last connection checkpoints the WAL into the file
+        _SQLITE_TEMPLATE.append(template)
+    path = directory / "mkp.sqlite3"
+    shutil.copyfile(_SQLITE_TEMPLATE[0], path)
+    path.chmod(0o600)
+    return f"sqlite:///{path}"
+
+
+class SchemaPool:
+    """Migrated PostgreSQL schemas for one test process, handed out one test at a time.
+
+    Making a schema (its DDL) and dropping it cost half a second a test; emptying one costs about
+    ten milliseconds: every table's rows deleted and every sequence restarted in one round trip,
+    with triggers off (``session_replication_role = replica``: the append-only triggers, and the
+    foreign keys, whose order would otherwise matter). A schema that cannot be emptied in time (a
+    test left a transaction open on it) is not reused; the session's database goes at the end.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        self.free: list[str] = []
+        self._empty_sql: str | None = None
+
+    def take(self) -> tuple[str, str]:
+        """A schema with no rows, and the URL whose connections use it."""
+        schema = self.free.pop() if self.free else self._new_schema()
+        return schema, self.url(schema)
+
+    def url(self, schema: str) -> str:
+        return f"{self.base}?options={quote(f'-csearch_path={schema}')}"
+
+    def give_back(self, schema: str) -> None:
+        """Empty ``schema`` for the next test (or leave it, if a test still holds its rows)."""
+        try:
+            with self.admin.connect() as conn:
+                conn.connection.cursor().execute(self._empty(schema))
+        except DBAPIError:
+            return
+        self.free.append(schema)
+
+    def close(self) -> None:
+        self.admin.dispose()
+
+    def _new_schema(self) -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine = make_engine(self.url(schema))
+        migrate(engine)
+        engine.dispose()
+        return schema
+
+    def _empty(self, schema: str) -> str:
+        if self._empty_sql is None:
+            with self.admin.connect() as conn:
+                tables = conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"
+                    ),
+                    {"s": schema},
+                ).scalars()
+                deletes = [f'DELETE FROM "{{schema}}"."{t}"' for t in tables]
+                sequences = conn.execute(
+                    text("SELECT sequencename FROM pg_sequences WHERE schemaname = :s"), {"s": schema}
+                ).scalars()
+                restarts = [f'ALTER SEQUENCE "{{schema}}"."{q}" RESTART' for q in sequences]
+            self._empty_sql = ";\n".join(
+                [
+                    "SET lock_timeout = '2s'",
+                    "SET session_replication_role = replica",
+                    *deletes,
+                    *restarts,
+                    "RESET session_replication_role",
+                    "RESET lock_timeout",
+                ]
+            )
+        return self._empty_sql.replace("{schema}", schema)
 
 
 def tables_snapshot(engine: Engine) -> dict[str, list]:

@@ -6,8 +6,10 @@ was used already only the server knows. ``redeem`` checks the same way first, th
 server to mark the serial used and credit this place. ``issue`` turns the card holder's points
 into a voucher printed here; a print that fails voids it and the points go back.
 
-A redemption while the server cannot be reached is refused (exit 8): queueing it offline is the
-counter's offline queue's to do, and that is not built for vouchers yet.
+When the server cannot be reached, ``redeem`` accepts a voucher read from its QR code offline,
+within the terminal's offline limits, and queues it in the counter's offline queue ("accepted
+offline, queued"; ``mkp-agent sync`` sends it, the server redeems it once): see
+:mod:`agent.vouchers`. A typed serial cannot be checked offline (exit 8).
 """
 
 from __future__ import annotations
@@ -128,24 +130,28 @@ def redeem(
     serial: str | None,
     as_json: bool,
 ) -> None:
-    """Accept a voucher here: checked offline, then used once at the server (``voucher_used`` after)."""
+    """Accept a voucher here: checked offline, then used once at the server (``voucher_used`` after);
+    while the server is away, accepted offline within the limits and queued for the next sync."""
+    from agent.vouchers import VoucherDesk
+
     try:
         terminal = Terminal.open(home)
-        body: dict[str, Any] = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}"}
-        if serial is not None:
-            body["serial"] = serial
-        else:
-            scanned = text if text is not None else _scanned(image, camera, timeout)
-            _verify(terminal, scanned)
-            body["voucher"] = scanned
-        result = terminal.client().request("POST", f"{TERMINAL}/vouchers/redeem", body)
+        if serial is None and text is None:
+            text = _scanned(image, camera, timeout)
+        result = VoucherDesk(terminal).redeem(text=text if serial is None else None, serial=serial)
     except HANDLED as e:
         fail(e, as_json, PROG)
-    _echo(
-        {"ok": True, **result},
-        as_json,
-        f"accepted: {result['amount']:,} {result['point_code']} points ({result['serial']}) at {result['place_name']}",
-    )
+    if result["offline"]:
+        line = (
+            f"accepted offline, queued: {result['amount']:,} {result['point_code']} points "
+            f"({result['serial']}), reference {result['reference']}; sent at the next sync"
+        )
+    else:
+        line = (
+            f"accepted: {result['amount']:,} {result['point_code']} points ({result['serial']}) "
+            f"at {result['place_name']}"
+        )
+    _echo(result, as_json, line)
 
 
 @voucher.command(epilog=EXIT_CODES_HELP)
@@ -201,13 +207,9 @@ def issue(
 
 
 def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any]:
-    """Print the vouchers on the terminal's printer, then tell the server: printed, or void."""
-    from drivers.printer.errors import PrinterError
-    from drivers.printer.escpos_device import open_printer
-    from drivers.printer.voucher import VoucherReceipt, print_voucher
-    from drivers.profiles import ProfileError, load_printer_profile
-
-    printer = read_agent_toml(terminal.home).get("printer", {})
+    """Print the vouchers on the terminal's printer, in order, then tell the server: those that
+    came out are printed (valid from now on), the one that failed and every one after it void
+    (their points go back). Nothing valid is left unprinted."""
     serials = [v["serial"] for v in batch["vouchers"]]
     if batch.get("replayed"):  # a retried request: the voucher exists, its text is not sent again
         return {
@@ -215,7 +217,32 @@ def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any
             "serials": serials,
             "error": "voucher_replayed: issued before, not printed twice",
         }
-    error = None
+    done, error = _print_in_order(terminal, batch)
+    api = terminal.client()
+    settle = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}"}
+    if done:
+        api.request("POST", f"{TERMINAL}/vouchers/printed", {**settle, "serials": serials[:done]})
+    if done < len(serials):
+        void = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}", "reason": "print_failed"}
+        api.request("POST", f"{TERMINAL}/vouchers/void", {**void, "serials": serials[done:]})
+    return {
+        "ok": error is None,
+        "serials": serials,
+        "printed": serials[:done],
+        "voided": serials[done:],
+        "error": error,
+    }
+
+
+def _print_in_order(terminal: Terminal, batch: dict[str, Any]) -> tuple[int, str | None]:
+    """(how many vouchers came out whole, the error that stopped the printer or None)."""
+    from drivers.printer.errors import PrinterError
+    from drivers.printer.escpos_device import open_printer
+    from drivers.printer.voucher import VoucherReceipt, print_voucher
+    from drivers.profiles import ProfileError, load_printer_profile
+
+    printer = read_agent_toml(terminal.home).get("printer", {})
+    done = 0
     try:
         profile = load_printer_profile(printer.get("profile") or "")
         with open_printer(profile, printer.get("connection") or "") as device:
@@ -230,12 +257,7 @@ def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any
                     point_name=batch.get("point_name") or "",
                 )
                 print_voucher(device, receipt)
+                done += 1
     except (PrinterError, ProfileError) as e:
-        error = f"{e.code}: {e.message}"
-    api = terminal.client()
-    settle = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}", "serials": serials}
-    if error is None:
-        api.request("POST", f"{TERMINAL}/vouchers/printed", settle)
-    else:
-        api.request("POST", f"{TERMINAL}/vouchers/void", {**settle, "reason": "print_failed"})
-    return {"ok": error is None, "serials": serials, "error": error}
+        return done, f"{e.code}: {e.message}"
+    return done, None

@@ -54,21 +54,40 @@ class OfflineLimits:
         now: datetime,
     ) -> None:
         """Refuse (``OfflineRefused``) unless this spend fits every limit."""
-        if last_contact is None or now - last_contact > timedelta(hours=self.max_hours):
-            raise OfflineRefused(
-                "offline_too_long", f"no contact with the server for more than {self.max_hours} h"
-            )
+        self._check_contact(last_contact, now)
         if crl_this_update is None or now - crl_this_update > timedelta(hours=self.max_crl_hours):
             raise OfflineRefused("offline_crl_too_old", f"the CRL here is older than {self.max_crl_hours} h")
-        if amount > self.max_spend:
-            raise OfflineRefused(
-                "offline_limit", f"at most {self.max_spend} points a spend offline", limit=self.max_spend
-            )
+        self._check_entry(amount)
         if card_today + amount > self.max_card_day:
             left = max(0, self.max_card_day - card_today)
             raise OfflineRefused(
                 "offline_limit", f"this card may spend {left} more points offline today", limit=left
             )
+        self._check_total(amount, pending_total)
+
+    def check_voucher(
+        self, amount: int, pending_total: int, last_contact: datetime | None, now: datetime
+    ) -> None:
+        """Refuse unless a paper voucher of ``amount`` points fits: it counts like a spend (per
+        entry, and in the terminal's unsent total, within the hours without the server); no card
+        is involved, so neither the per-card day nor the CRL's age applies."""
+        self._check_contact(last_contact, now)
+        self._check_entry(amount)
+        self._check_total(amount, pending_total)
+
+    def _check_contact(self, last_contact: datetime | None, now: datetime) -> None:
+        if last_contact is None or now - last_contact > timedelta(hours=self.max_hours):
+            raise OfflineRefused(
+                "offline_too_long", f"no contact with the server for more than {self.max_hours} h"
+            )
+
+    def _check_entry(self, amount: int) -> None:
+        if amount > self.max_spend:
+            raise OfflineRefused(
+                "offline_limit", f"at most {self.max_spend} points a spend offline", limit=self.max_spend
+            )
+
+    def _check_total(self, amount: int, pending_total: int) -> None:
         if pending_total + amount > self.max_total:
             left = max(0, self.max_total - pending_total)
             raise OfflineRefused(

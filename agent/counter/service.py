@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agent import failpoints
+from agent import contact, failpoints
 from agent.card_session import ProvingCard, proving_card
 from agent.counter.limits import OfflineLimits, OfflineRefused
 from agent.counter.messages import message
 from agent.counter.receipts import JST, ReceiptPrinting, receipt_body
-from agent.home import read_json, write_atomic
 from agent.queue import ACCEPTED, DONE, REFUSED, VOID, OfflineQueue, day_start
 from agent.terminal import Terminal
 from drivers.card.reader import CardError, CardEvent, ReaderBackend, WrongPinError
@@ -87,7 +86,6 @@ class Counter:
         self.queue = OfflineQueue(terminal.home.root / "counter.sqlite3")
         self.receipts = ReceiptPrinting(terminal.home, queue=self.queue)
         self._card = threading.Lock()
-        self._contact_file = terminal.home.root / "contact.json"
         self.online = True  # until a call finds the server away
         self.card_present = False  # kept by the card watch (see :meth:`watch_cards`)
         self.language = "ja"
@@ -105,18 +103,12 @@ class Counter:
 
     def last_contact(self) -> datetime | None:
         """When the server last answered this terminal (kept across restarts)."""
-        data = read_json(self._contact_file) or {}
-        if data.get("at"):
-            return datetime.fromisoformat(data["at"])
-        try:  # never called yet: the config download (provisioning, mkp-agent run) was the last contact
-            return datetime.fromtimestamp(self.terminal.home.config.stat().st_mtime, UTC)
-        except FileNotFoundError:
-            return None
+        return contact.last_contact(self.terminal.home)
 
     def contacted(self) -> None:
         """The server answered (a refusal is an answer): the offline limits count from here."""
         self.online = True
-        write_atomic(self._contact_file, f'{{"at": "{self.clock().isoformat()}"}}'.encode())
+        contact.contacted(self.terminal.home, self.clock())
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """A signed request to the server; remembers whether the server answered (a refusal is an answer)."""

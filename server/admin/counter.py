@@ -12,7 +12,7 @@ from server.admin.base import ctx_for, json_option, table
 
 @click.group()
 def exceptions() -> None:
-    """Offline spends refused at sync: the balance was gone, the card revoked since ..."""
+    """Offline spends and vouchers refused at sync: the balance gone, a voucher used elsewhere ..."""
 
 
 @exceptions.command("list")
@@ -20,7 +20,8 @@ def exceptions() -> None:
 @click.option("--since", help="Only those received since (ISO date or time, UTC).")
 @json_option
 def exceptions_list(place: str | None, since: str | None, as_json: bool) -> None:
-    """Each refused entry: when it was taken and received, where, how much, whose, and why."""
+    """Each refused entry: when it was taken and received, where, how much, whose (or which
+    voucher), and why; a voucher used elsewhere first says when and where below the table."""
     ctx = ctx_for(as_json)
     query = urlencode({k: v for k, v in (("place", place), ("since", since)) if v})
     data = ctx.call("GET", "/v1/offline-exceptions" + (f"?{query}" if query else ""))
@@ -40,11 +41,15 @@ def exceptions_list(place: str | None, since: str | None, as_json: bool) -> None
             ("seq", "seq"),
             ("amount", "points"),
             ("mykey_id", "MyKey ID"),
+            ("voucher", "voucher"),
             ("code", "reason"),
         ],
         rows,
         title=f"{len(rows)} offline exception(s)",
     )
+    for row in rows:
+        if row.get("voucher"):
+            click.echo(f"voucher {row['voucher']}: {row.get('message') or row.get('code')}")
 
 
 @click.command("status")

@@ -331,11 +331,33 @@ def key_withdraw(key_id: str, reason: str | None, client_id: str | None, as_json
     )
     left = k.get("outstanding") or 0
     hint = (
-        f"; {left} of its vouchers are unused: reprint them (mkp-admin voucher reprint SERIAL)"
+        f"\n{left} of its vouchers ({k.get('outstanding_points') or 0:,} points) are unused and no longer "
+        f"accepted: void them (their points go back) with mkp-admin voucher key void-unused {k['key_id']}, "
+        "then reprint each for whoever brings one (mkp-admin voucher reprint SERIAL)"
         if left
         else ""
     )
     ctx.show(k, f"withdrawn: {_key_line(k)}{hint}")
+
+
+@key.command("void-unused")
+@click.argument("key_id")
+@client_id_option
+@json_option
+def key_void_unused(key_id: str, client_id: str | None, as_json: bool) -> None:
+    """A withdrawn key's unused vouchers: void them all (their points go back where they came
+    from) and list their serials, to reprint for whoever brings one."""
+    ctx = ctx_for(as_json)
+    r = ctx.call(
+        "POST",
+        f"/v1/voucher-keys/{path_part(key_id, 'a key id')}/void-unused",
+        request_body(client_id=client_id),
+    )
+    lines = [f"{r['voided']} vouchers of key {r['key_id']} voided, {r['points_returned']:,} points returned"]
+    if r["serials"]:
+        lines.append("to reprint when their holders bring them (mkp-admin voucher reprint SERIAL):")
+        lines += [f"  {s}" for s in r["serials"]]
+    ctx.show(r, "\n".join(lines))
 
 
 @key.command("list")

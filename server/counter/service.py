@@ -16,6 +16,14 @@ it gets that first answer at sync instead of a second transfer.
 ``offline_entries`` with its answer: accepted (with its transfer) or refused with the reason
 (the balance was gone, the card was revoked since): the exceptions report. Sending an entry again
 gets the same answer; a refusal is never retried by the server.
+
+**A paper voucher accepted offline** (an entry of kind ``voucher``) is redeemed through
+:func:`server.vouchers.service.redeem`, its conditional UPDATE included, as of the moment it was
+scanned: its signature, key and dates are judged then, and that is when it was used; the place is
+credited at the sync (the transfer's time), the scan's time kept beside it (``taken_at``) for
+settlement. A voucher used elsewhere first (a copy, or the same voucher queued at two terminals)
+is refused with ``voucher_used``, saying when and where, and kept as an exception; a voucher
+under a withdrawn key, voided or unknown is refused the same way.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from mkp_core import cardproof, offline, signing
+from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
+from mkp_core.keyring import KeyRing
 from server import idempotency, ledger
 from server.db.engine import insert_ignoring_conflicts, lock_key
 from server.db.tables import offline_entries, places, terminal_status, terminals
@@ -37,6 +47,8 @@ from server.mykey import cards, registry
 from server.points import balances, holders, spending
 from server.points.spending import Spend
 from server.terminals.service import get_terminal
+from server.vouchers import keys as voucher_keys
+from server.vouchers import service as vouchers
 
 ACCEPTED, REFUSED = "accepted", "refused"
 MAX_ENTRIES = 500  # per sync request
@@ -168,7 +180,43 @@ def sync(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     context = spending.SpendContext(now)  # one place, one moment: its rules are read once
-    return [_sync_entry(conn, at, terminal_key, place, entry, now, context) for entry in items]
+    rings = _Rings.of(conn) if any(_is_voucher(e) for e in items) else None
+    return [_sync_entry(conn, at, terminal_key, place, entry, now, context, rings) for entry in items]
+
+
+@dataclass(frozen=True)
+class _Rings:
+    """The voucher keys, read once a sync: as they judge (withdrawn ones refused), and all of them
+    (to name a withdrawn key's voucher in the exceptions report)."""
+
+    judging: KeyRing
+    every: KeyRing
+
+    @classmethod
+    def of(cls, conn: Connection) -> _Rings:
+        ring = voucher_keys.ring(conn)
+        return cls(ring, KeyRing.from_dict({**ring.to_dict(), "withdrawn": []}))
+
+
+def _is_voucher(entry: Any) -> bool:
+    try:
+        return offline.kind_of(entry) == offline.VOUCHER
+    except offline.EntryError:
+        return False
+
+
+@dataclass
+class _Seen:
+    """What could be read of an entry before it was accepted or refused: kept with its answer."""
+
+    kind: str = offline.SPEND
+    seq: int | None = None
+    place: str | None = None
+    at: datetime | None = None
+    amount: int | None = None
+    item: str | None = None
+    voucher: str | None = None  # the serial (hex) of a voucher entry whose text could be read
+    holder: int | None = None
 
 
 def _sync_entry(
@@ -179,8 +227,9 @@ def _sync_entry(
     entry: Any,
     now: datetime,
     context: spending.SpendContext,
+    rings: _Rings | None,
 ) -> dict[str, Any]:
-    client_id = _client_id_of(entry)
+    client_id = offline.client_id_of(entry)
     if client_id is not None:
         lock_key(conn, f"offline:{client_id}")
         prior = conn.execute(select(offline_entries).where(offline_entries.c.client_id == client_id)).first()
@@ -188,48 +237,112 @@ def _sync_entry(
             if prior.terminal_id != at.terminal_id:
                 return _answer(client_id, None, REFUSED, code="entry_of_another_terminal")
             return _answer_of(prior)
-    holder_number = None
-    transaction = None
+    seen = _Seen(seq=_raw_seq(entry))
     try:
         with conn.begin_nested():
-            transaction, proof = offline.open_entry(entry, terminal_key)  # type: ignore[arg-type]
-            _require_ours(transaction, at.terminal_id, place)
-            card = cards.prove(
-                conn, at.check, proof, cardproof.OFFLINE_SPEND, transaction.action(), now=now, challenge=False
-            )
-            holder = registry.holder_of(conn, card)
-            holder_number = holder.number
-            request = Spend(
-                transaction.client_id,
-                place,
-                transaction.amount,
-                transaction.point_code,
-                transaction.item,
-                transaction.quantity,
-            )
-            reply = spending.spend(conn, holder, request, at.actor(), now=now, context=context)
+            if offline.kind_of(entry) == offline.VOUCHER:
+                reply = _redeem_voucher(conn, at, terminal_key, place, entry, now, rings, seen)
+            else:
+                reply = _spend_entry(conn, at, terminal_key, place, entry, now, context, seen)
     except MkpError as e:
         if client_id is None:
             return _answer(None, None, REFUSED, code=e.code, message=e.message)
-        return _keep(conn, at, client_id, transaction, entry, now, REFUSED, holder_number, None, e)
-    return _keep(conn, at, client_id or "", transaction, entry, now, ACCEPTED, holder_number, reply, None)
+        return _keep(conn, at, client_id, seen, now, REFUSED, None, e)
+    return _keep(conn, at, client_id or "", seen, now, ACCEPTED, reply, None)
 
 
-def _client_id_of(entry: Any) -> str | None:
-    """The entry's client id if it can be read at all (a garbled entry is refused, not kept)."""
+def _spend_entry(
+    conn: Connection,
+    at: CardAtCounter,
+    terminal_key: signing.PublicKey,
+    place: str,
+    entry: Any,
+    now: datetime,
+    context: spending.SpendContext,
+    seen: _Seen,
+) -> dict[str, Any]:
+    """A card spend taken offline (a version 1 entry): the card's consent, then the ledger's spend."""
+    transaction, proof = offline.open_entry(entry, terminal_key)
+    seen.seq, seen.place, seen.at = transaction.seq, transaction.place, transaction.at
+    seen.amount, seen.item = transaction.amount, transaction.item
+    _require_ours(transaction, at.terminal_id, place)
+    card = cards.prove(
+        conn, at.check, proof, cardproof.OFFLINE_SPEND, transaction.action(), now=now, challenge=False
+    )
+    holder = registry.holder_of(conn, card)
+    seen.holder = holder.number
+    request = Spend(
+        transaction.client_id,
+        place,
+        transaction.amount,
+        transaction.point_code,
+        transaction.item,
+        transaction.quantity,
+    )
+    return spending.spend(conn, holder, request, at.actor(), now=now, context=context)
+
+
+def _redeem_voucher(
+    conn: Connection,
+    at: CardAtCounter,
+    terminal_key: signing.PublicKey,
+    place: str,
+    entry: Any,
+    now: datetime,
+    rings: _Rings | None,
+    seen: _Seen,
+) -> dict[str, Any]:
+    """A paper voucher accepted offline: redeemed once, as of when it was scanned, credited now.
+
+    The redemption is the very one an online request with this client id would have made (same
+    scope, same body): a voucher whose online request reached the server before the terminal gave
+    up and queued it gets that first answer, not ``voucher_used``.
+    """
+    redemption = offline.open_voucher_entry(entry, terminal_key)
+    seen.kind, seen.seq, seen.place, seen.at = (
+        offline.VOUCHER,
+        redemption.seq,
+        redemption.place,
+        redemption.at,
+    )
+    _require_ours(redemption, at.terminal_id, place)
+    assert rings is not None
+    ring = rings.judging
+    _note_voucher(redemption, rings.every, seen)
+    request = vouchers.Redemption(place, at.actor(), text=redemption.voucher)
+    reply, _ = idempotency.once(
+        conn,
+        redemption.client_id,
+        f"vouchers.redeem:{at.terminal_id}",
+        {"voucher": redemption.voucher, "serial": None},
+        lambda: vouchers.redeem(conn, request, ring, at.actor(), now=now, used_at=redemption.at),
+    )
+    return {"id": reply["transfer_id"], "amount": reply["amount"]}
+
+
+def _note_voucher(redemption: offline.VoucherRedemption, every: KeyRing, seen: _Seen) -> None:
+    """The voucher's serial and amount for the report, if its signature verifies under any key we
+    ever had (a withdrawn key's voucher too: it is refused, and the report says which)."""
+    try:
+        shown = voucher_codec.decode_voucher(redemption.voucher, every, now=redemption.at)
+    except voucher_codec.VoucherError as e:
+        if e.voucher is None:
+            return  # the redemption below refuses it with the reason
+        shown = e.voucher
+    seen.amount, seen.voucher = shown.amount, shown.serial.hex()
+
+
+def _raw_seq(entry: Any) -> int | None:
+    """The entry's sequence number as sent, before anything is checked (for the exceptions report)."""
     if not isinstance(entry, Mapping):
         return None
-    value = (
-        (entry.get("transaction") or {}).get("client_id")
-        if isinstance(entry.get("transaction"), Mapping)
-        else None
-    )
-    if isinstance(value, str) and 0 < len(value) <= 128:
-        return value
-    return None
+    inner = entry.get("body") if entry.get("version") == 2 else entry.get("transaction")
+    return _int_or_zero(inner.get("seq")) if isinstance(inner, Mapping) else None
 
 
-def _require_ours(transaction: offline.Transaction, terminal_id: str, place: str) -> None:
+def _require_ours(
+    transaction: offline.Transaction | offline.VoucherRedemption, terminal_id: str, place: str
+) -> None:
     if transaction.terminal != terminal_id:
         raise Forbidden(
             "entry_of_another_terminal", f"the entry was taken by terminal {transaction.terminal}"
@@ -244,30 +357,28 @@ def _keep(
     conn: Connection,
     at: CardAtCounter,
     client_id: str,
-    transaction: offline.Transaction | None,
-    entry: Any,
+    seen: _Seen,
     now: datetime,
     status: str,
-    holder_number: int | None,
     reply: dict[str, Any] | None,
     error: MkpError | None,
 ) -> dict[str, Any]:
-    raw = entry.get("transaction") if isinstance(entry, Mapping) else None
-    seq = transaction.seq if transaction else _int_or_zero(raw.get("seq") if isinstance(raw, Mapping) else 0)
     row = {
         "client_id": client_id,
         "terminal_id": at.terminal_id,
-        "seq": seq,
-        "place_id": transaction.place if transaction else None,
-        "amount": reply["amount"] if reply else (transaction.amount if transaction else None),
-        "item": transaction.item if transaction else None,
-        "taken_at": transaction.at if transaction else None,
+        "seq": seen.seq or 0,
+        "place_id": seen.place,
+        "amount": reply["amount"] if reply else seen.amount,
+        "item": seen.item,
+        "taken_at": seen.at,
         "received_at": now,
         "status": status,
         "transfer_id": reply["id"] if reply else None,
-        "mykey": holder_number,
+        "mykey": seen.holder,
         "code": error.code if error else None,
         "message": error.message[:400] if error else None,
+        "kind": seen.kind,
+        "voucher_serial": seen.voucher,
     }
     conn.execute(insert(offline_entries).values(**row))
     return _answer_of_row(row)
@@ -349,6 +460,10 @@ def exceptions(
             "mykey_id": ids.get(r.mykey) if r.mykey is not None else None,
             "code": r.code,
             "message": r.message,
+            "kind": r.kind,
+            "voucher": voucher_codec.format_serial(bytes.fromhex(r.voucher_serial))
+            if r.voucher_serial
+            else None,
         }
         for r in rows
     ]

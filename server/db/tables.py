@@ -559,6 +559,8 @@ offline_entries = Table(
     Column("mykey", Id, ForeignKey("mykeys.id"), nullable=True),
     Column("code", String(64), nullable=True),
     Column("message", String(400), nullable=True),
+    Column("kind", String(16), nullable=False, server_default="spend"),  # spend | voucher (0009)
+    Column("voucher_serial", String(20), nullable=True),  # a voucher entry's serial, hex
 )
 Index("ix_offline_entries_status", offline_entries.c.status, offline_entries.c.received_at)
 Index("ix_offline_entries_terminal_id", offline_entries.c.terminal_id, offline_entries.c.seq)

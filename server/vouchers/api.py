@@ -156,6 +156,22 @@ def withdraw_key(path: wire.VoucherKeyPath, body: wire.VoucherKeyWithdraw):
     )
 
 
+@bp.post("/voucher-keys/<key_id>/void-unused", tags=[tag], responses={200: wire.VoucherKeyVoided, **ERRORS})
+def void_unused(path: wire.VoucherKeyPath, body: wire.ClientOnly):
+    """A withdrawn key's unused vouchers are voided: their points go back where they came from;
+    the serials are listed, to reprint for whoever brings one (``/vouchers/<serial>/reprint``)."""
+    op = operator()
+    op.require_central()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"vouchers.key-void-unused:{op.name}:{path.key_id}",
+        body.model_dump(),
+        lambda conn: service.void_unused_of_key(conn, path.key_id, op.actor),
+        status=200,
+    )
+
+
 @bp.post("/vouchers/phone-links", tags=[tag], responses={201: wire.PhoneLink, **ERRORS})
 def phone_link(body: wire.PhoneLinkCreate):
     """A link for a shop without a terminal to redeem vouchers on its phone (shown once)."""

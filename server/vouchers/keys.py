@@ -145,18 +145,27 @@ def withdraw(
             .values(withdrawn_at=now, withdraw_reason=reason, retired_at=row.retired_at or now)
         )
     view = _view(conn.execute(select(voucher_keys).where(voucher_keys.c.key_id == key_id)).one())
-    return {**view, "outstanding": _outstanding(conn, key_id)}
+    count, points = _outstanding(conn, key_id)
+    return {**view, "outstanding": count, "outstanding_points": points}
 
 
-def _outstanding(conn: Connection, key_id: str) -> int:
-    """Vouchers of this key not yet used, voided or expired: to reprint (a new serial, a good key)."""
-    return int(
-        conn.execute(
-            select(func.count())
-            .select_from(vouchers)
-            .where(vouchers.c.key_id == key_id, vouchers.c.status.in_(("issued", "printed")))
-        ).scalar_one()
-    )
+def _outstanding(conn: Connection, key_id: str) -> tuple[int, int]:
+    """Vouchers of this key not yet used, voided or expired, and their points: to void (their
+    points go back) and reprint for whoever brings one (a new serial under a good key)."""
+    count, points = conn.execute(
+        select(func.count(), func.coalesce(func.sum(vouchers.c.amount), 0))
+        .select_from(vouchers)
+        .where(vouchers.c.key_id == key_id, vouchers.c.status.in_(("issued", "printed")))
+    ).one()
+    return int(count), int(points)
+
+
+def is_withdrawn(conn: Connection, key_id: str) -> bool:
+    """True if ``key_id`` was withdrawn; ``unknown_voucher_key`` if there is no such key."""
+    row = conn.execute(select(voucher_keys.c.withdrawn_at).where(voucher_keys.c.key_id == key_id)).first()
+    if row is None:
+        raise NotFound("unknown_voucher_key", f"no voucher key {key_id}")
+    return row.withdrawn_at is not None
 
 
 def signing_key(

@@ -6,9 +6,11 @@ Where a voucher's points are, at each state:
 * ``issued`` / ``printed``: in ``voucher:<municipality>`` (a liability account per point code),
   moved there from the resident's wallet (earliest-expiring lots first, the voucher expiring no
   later than the lots it took) or from the municipality's or a department's account (a batch);
-* ``voided`` (the print failed, a reprint, an operator's decision): back where they came from, by
-  a reversal of the issue transfer (a resident's points go back to the very lots they left);
-* ``redeemed``: in the place's payee account;
+* ``voided`` (the print failed, a reprint, an operator's decision, its key withdrawn): back where
+  they came from, by a reversal of the issue transfer (a resident's points go back to the very
+  lots they left);
+* ``redeemed``: in the place's payee account (a voucher accepted offline: when the terminal's
+  queue reaches the server, judged as of its scan; see ``redeem``'s ``used_at``);
 * ``expired``: back to the municipality (``muni:<municipality>``), by the expiry sweep.
 
 A voucher is valid only once it is ``printed``: the issuer prints, then says so; a print that
@@ -406,6 +408,52 @@ def void(
     return {"voided": len(rows), "points_returned": returned, "serials": list(serial_texts)}
 
 
+#: Why a withdrawn key's unused vouchers were voided: they may be reprinted (once) all the same.
+KEY_WITHDRAWN = "key_withdrawn"
+
+
+def void_unused_of_key(
+    conn: Connection, key_id: str, actor: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Void every unused voucher of a withdrawn key: their points go back where they came from
+    (a batch's to the municipality or department, a resident's to their lots); the serials listed
+    are the ones to reprint for whoever brings the old paper (``reprint`` takes them).
+
+    Only for a withdrawn key (``voucher_key_not_withdrawn``): a retired key's vouchers stay good.
+    Run again, it finds nothing more to void.
+    """
+    now = now or datetime.now(UTC)
+    if not keys.is_withdrawn(conn, key_id):
+        raise Conflict(
+            "voucher_key_not_withdrawn",
+            f"voucher key {key_id} is not withdrawn: its vouchers are good (mkp-admin voucher key withdraw first)",
+        )
+    rows = conn.execute(
+        select(vouchers)
+        .where(vouchers.c.key_id == key_id, vouchers.c.status.in_(OPEN))
+        .order_by(vouchers.c.serial)
+    ).all()
+    for row in rows:
+        _void_row(conn, row, KEY_WITHDRAWN, actor, now)
+    return {
+        "key_id": key_id,
+        "voided": len(rows),
+        "points_returned": sum(int(r.amount) for r in rows),
+        "serials": [codec.format_serial(bytes.fromhex(r.serial)) for r in rows],
+    }
+
+
+def _void_before_reprint(conn: Connection, row: Any) -> bool:
+    """True for an open voucher (void it first); False for one voided with its withdrawn key and
+    not reprinted yet (its points went back already); anything else is refused."""
+    if row.status in OPEN:
+        return True
+    if row.status == VOIDED and row.void_reason == KEY_WITHDRAWN and row.replaced_by is None:
+        return False
+    _refuse_closed(conn, bytes.fromhex(row.serial))
+    return False  # not reached: _refuse_closed raises
+
+
 def reprint(
     conn: Connection,
     serial_text: str,
@@ -415,16 +463,23 @@ def reprint(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """A lost voucher: its serial is voided first, then a new voucher of the same points is issued
-    (state ``issued``: print it, then mark it printed). Both or neither."""
+    (state ``issued``: print it, then mark it printed). Both or neither. A voucher voided with its
+    withdrawn key (its points already went back) is reprinted once: the new one is paid from
+    the same source again."""
     now = now or datetime.now(UTC)
     (row,) = _serial_rows(conn, [serial_text], op)
-    if row.status not in OPEN:
-        _refuse_closed(conn, bytes.fromhex(row.serial))
-    _void_row(conn, row, "reprint", actor, now)
+    if _void_before_reprint(conn, row):
+        _void_row(conn, row, "reprint", actor, now)
     request = Issue(row.point_code, int(row.amount), 1, row.source, row.batch or "", row.expires_at)
     reply = issue(conn, request, secrets_dir, actor, now)
     new = codec.parse_serial(reply["vouchers"][0]["serial"]).hex()
-    conn.execute(update(vouchers).where(vouchers.c.serial == row.serial).values(replaced_by=new))
+    replaced = conn.execute(
+        update(vouchers)
+        .where(vouchers.c.serial == row.serial, vouchers.c.replaced_by.is_(None))
+        .values(replaced_by=new)
+    ).rowcount
+    if replaced != 1:  # reprinted meanwhile by someone else: this one is rolled back whole
+        raise Conflict("voucher_voided", f"voucher {serial_text} was reprinted meanwhile")
     return {**reply, "replaces": codec.format_serial(bytes.fromhex(row.serial))}
 
 
@@ -465,32 +520,39 @@ class Redemption:
 
 
 def redeem(
-    conn: Connection, request: Redemption, ring: KeyRing, actor: str, now: datetime | None = None
+    conn: Connection,
+    request: Redemption,
+    ring: KeyRing,
+    actor: str,
+    now: datetime | None = None,
+    used_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Mark the voucher used, once, and credit the place from the liability; see the module docstring."""
+    """Mark the voucher used, once, and credit the place from the liability; see the module docstring.
+
+    ``used_at``: when the voucher was shown, if not now (accepted offline, sent at the terminal's
+    sync): its dates and the code's rules are judged at that moment, and that is when it was
+    used; the place is credited now. A voucher good when it was shown offline is paid even if it
+    has expired since, from the municipality's account if the sweep already took it back.
+    """
     now = now or datetime.now(UTC)
-    serial = _verified_serial(conn, request, ring, now)
+    at = used_at or now
+    serial = _verified_serial(conn, request, ring, at)
     row = _row(conn, serial)
-    if row.status != PRINTED:
-        _refuse_closed(conn, serial)
-    if now >= row.expires_at:
-        raise codec.VoucherExpired(
-            f"voucher {codec.format_serial(serial)} expired on {last_valid_day(row.expires_at)}"
-        )
+    source = _paid_from(conn, row, serial, at, shown_offline=used_at is not None)
     if ring.is_withdrawn(row.key_id):
         raise codec.VoucherKeyWithdrawn(
             f"voucher key {row.key_id} was withdrawn: its vouchers are not accepted"
         )
     place = get_place(conn, request.place)
-    rule = rule_at(conn, row.point_code, now)
+    rule = rule_at(conn, row.point_code, at)
     if not rule.allows(place, agreements.in_force(conn, place["municipality"])):
         raise Forbidden(
             "not_allowed_here", f"{row.point_code} vouchers cannot be used at {place['name']} ({place['id']})"
         )
     changed = conn.execute(
         update(vouchers)
-        .where(vouchers.c.serial == row.serial, vouchers.c.status == PRINTED)
-        .values(status=REDEEMED, redeemed_at=now, redeemed_place=place["id"], redeemed_by=request.by)
+        .where(vouchers.c.serial == row.serial, vouchers.c.status == row.status)
+        .values(status=REDEEMED, redeemed_at=at, redeemed_place=place["id"], redeemed_by=request.by)
     ).rowcount
     if changed != 1:  # another place was quicker
         _refuse_closed(conn, serial)
@@ -499,7 +561,7 @@ def redeem(
         ledger.TransferRequest(
             f"vrd-{row.serial}",
             row.point_code,
-            liability(row.point_code),
+            source,
             f"payee:{place['id']}",
             int(row.amount),
             "redeem",
@@ -517,9 +579,22 @@ def redeem(
         "amount": int(row.amount),
         "place": place["id"],
         "place_name": place["name"],
-        "redeemed_at": now,
+        "redeemed_at": at,
         "transfer_id": transfer.id,
     }
+
+
+def _paid_from(conn: Connection, row: Any, serial: bytes, at: datetime, shown_offline: bool) -> str:
+    """The account a voucher shown at ``at`` is paid from, or why it cannot be used."""
+    if shown_offline and row.status == EXPIRED and at < row.expires_at:
+        return municipality_account(row.point_code)  # shown offline in time; swept back before the sync
+    if row.status != PRINTED:
+        _refuse_closed(conn, serial)
+    if at >= row.expires_at:
+        raise codec.VoucherExpired(
+            f"voucher {codec.format_serial(serial)} expired on {last_valid_day(row.expires_at)}"
+        )
+    return liability(row.point_code)
 
 
 def _verified_serial(conn: Connection, request: Redemption, ring: KeyRing, now: datetime) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from counter_helpers import PIN, offline, online
+from mkp_testing import sqlite_database
 
 from agent.queue import REFUSED
 
@@ -13,7 +14,7 @@ from agent.queue import REFUSED
 def database_url(tmp_path) -> str:
     """The counter as a clerk sees it, on SQLite: its server side runs on both databases in
     tests/server/test_counter_api.py, and the crash tests run the counter against both."""
-    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+    return sqlite_database(tmp_path)
 
 
 def test_an_online_spend_is_taken_printed_and_shown(desk):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from counter_helpers import DEPARTMENT, furnish_points
-from mkp_testing import READER0
+from mkp_testing import READER0, sqlite_database
 
 from drivers.card.virtual.cardfile import new_card, save_card
 from mkp_core import client as mkp_client
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.pcsc
 @pytest.fixture
 def database_url(tmp_path):
     """Through pcscd once, on SQLite: the server side runs on both databases in tests/server."""
-    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+    return sqlite_database(tmp_path)
 
 
 def agent(platform, *args: str, pin: bool = True):

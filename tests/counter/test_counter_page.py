@@ -1,16 +1,18 @@
 """The counter page in a real browser: Playwright drives Debian's headless Chromium (no browser is
 downloaded) against the agent's page on 127.0.0.1, with the virtual card in the reader and the
-server in this process. A screenshot is kept when a test fails; one of each screen goes to
-docs/screens/ (README shows them)."""
+server in this process. A screenshot is kept when a test fails; with MKP_SCREENS=1 one of each
+screen goes to docs/screens/ (README shows them), so a test run leaves the work tree as it was."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from counter_helpers import offline, online
+from mkp_testing import sqlite_database
 
 from agent.counter.web import CounterServer
 
@@ -22,7 +24,7 @@ SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """The page is the point here: SQLite only (the counter's server side runs on both elsewhere)."""
-    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+    return sqlite_database(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,11 @@ def pay(page, amount: str, pin: str, shoot: bool = False) -> None:
 
 
 def keep(page, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENS / f"{name}.png"))
+    """The screen as README shows it, when asked for (``MKP_SCREENS=1``); drawn either way."""
+    image = page.screenshot()
+    if os.environ.get("MKP_SCREENS") == "1":
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        (SCREENS / f"{name}.png").write_bytes(image)
 
 
 def test_a_spend_from_button_to_printed_receipt(page, desk):

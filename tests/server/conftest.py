@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from mkp_testing import migrate, served_in_process
+from mkp_testing import served_in_process
 from mykey_helpers import KeyPool, MyKeyWorld, configure
 from sqlalchemy import Engine
 from terminal_helpers import csr_for, new_code
@@ -24,9 +24,8 @@ from server.operators.service import create_operator
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    """A migrated database."""
+    """The database (migrated, no rows yet)."""
     engine = make_engine(database_url)
-    migrate(engine)
     yield engine
     engine.dispose()
 

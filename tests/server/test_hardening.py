@@ -91,10 +91,10 @@ def test_a_replayed_enrollment_gets_no_code_and_none_is_stored(client, operators
     assert r.status_code == 201
 
 
-def test_upgrade_drops_codes_already_stored(database_url):
+def test_upgrade_drops_codes_already_stored(empty_database_url):
     from server.db import migrate
 
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     migrate.upgrade(engine, "0002")
     reply = {
         "code": "ABCD-EFGH-JKMN-PQRS",

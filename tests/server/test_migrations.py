@@ -28,8 +28,8 @@ def test_upgrade_is_repeatable_and_keeps_data(engine, operators, database_url):
     again.dispose()
 
 
-def test_empty_database_has_no_revision(database_url):
-    fresh = make_engine(database_url)
+def test_empty_database_has_no_revision(empty_database_url):
+    fresh = make_engine(empty_database_url)
     assert migrate.current_revision(fresh) is None
     migrate.upgrade(fresh)
     with fresh.connect() as conn:
@@ -37,10 +37,10 @@ def test_empty_database_has_no_revision(database_url):
     fresh.dispose()
 
 
-def test_upgrade_to_mykey_keeps_places_and_their_terminals(database_url):
+def test_upgrade_to_mykey_keeps_places_and_their_terminals(empty_database_url):
     """0004 adds places.service_code; on SQLite a table copy would have dropped the places that
     terminals refer to (refused by the foreign keys): the column is added in place."""
-    old = make_engine(database_url)
+    old = make_engine(empty_database_url)
     migrate.upgrade(old, "0003")
     with write(old) as conn:
         conn.execute(

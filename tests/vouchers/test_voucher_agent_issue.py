@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mkp_testing import READER0
+from mkp_testing import READER0, sqlite_database
 from pyzbar import pyzbar
 
 from agent.home import Home, write_agent_toml
@@ -27,7 +27,7 @@ PIN = "1234\n"
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mkp.sqlite3'}"
+    return sqlite_database(tmp_path)
 
 
 @pytest.fixture
