@@ -564,6 +564,60 @@ def step_vouchers(state: DemoState) -> str:
     )
 
 
+# --- partner points (issue 10) ----------------------------------------------------------------------
+
+
+def step_partners(state: DemoState) -> str:
+    """ANA converts miles online with a +10 % premium, a coupon code is redeemed with the card, both
+    wait in holding, and the hold ends: the points reach the wallets."""
+    from datetime import UTC, datetime, timedelta
+
+    from agent.partner_points import PartnerPoints
+    from mkp_core import dates, signing
+
+    key = signing.generate_terminal_key()  # made on the partner's side; the server gets the public half
+    state.api.post(
+        "/v1/partners",
+        {"partner_id": "ANA", "name": "全日本空輸", "rate_from": 500, "rate_to": 100,
+         "public_key": signing.public_key_pem(key).decode()},
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    state.api.post(
+        "/v1/partners/ANA/campaigns",
+        {"name": "春の応援", "percent": 10, "budget": 100_000, "cap_per_holder": 5000,
+         "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()},
+    )  # fmt: skip
+    holder = PartnerPoints(ApiClient(state.server.url))
+    ana = ApiClient(state.server.url, signing.partner_auth("ANA", key))
+    card, mykey_id = state.facts["cards"][1], state.facts["mykeys"][1]  # card 1 is the counter's now
+    holder.link_partner(card, "ANA", "1234567890")
+    ana.request("POST", "/partner/v1/links/confirm", {"member": "1234567890"})
+    order = {
+        "order_id": "ANA-20270401-0001",
+        "member": "1234567890",
+        "amount": 10_000,
+        "destination": YOKOSUKA,
+    }
+    converted = ana.request("POST", "/partner/v1/conversions", order)
+    again = ana.request("POST", "/partner/v1/conversions", order)  # the partner retries: the first answer
+    assert again["conversion_id"] == converted["conversion_id"], "a retried order converted twice"
+    holder.set_home(card, YOKOSUKA)
+    (code,) = state.api.post("/v1/partners/ANA/coupons", {"count": 1, "points": 1000})["codes"]
+    redeemed = holder.redeem_coupon(card, code)
+    on_hold = holder.pending(card)["conversions"]
+    before = _points(state, mykey_id)
+    due = dates.jst_date(now + timedelta(days=15)).isoformat()
+    released = state.api.post("/v1/points/release-held", {"as_of": due})
+    nothing = state.api.post("/v1/points/release-held", {"as_of": due})["conversions"]
+    gained = _points(state, mykey_id) - before
+    return (
+        f"{mykey_id}: 10,000 miles → {converted['points']:,} + {converted['premium']:,} premium (retried "
+        f"order: one conversion); coupon {code} → {redeemed['points']:,} + {redeemed['premium']:,}; "
+        f"{len(on_hold)} on hold until {on_hold[0]['due_at'][:10]}; release-held --as-of {due}: "
+        f"{released['points']:,} points to the wallet (+{gained:,}), run again: {nothing} moved"
+    )
+
+
 def step_voucher_offline(state: DemoState) -> str:
     """The network cut again: a voucher scanned at the museum is accepted offline and queued;
     the network back, the sync redeems it once."""
@@ -628,6 +682,8 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     # Paper vouchers (issue 12): printed, scanned, redeemed once.
     ("print a voucher and redeem it once", step_vouchers),
     ("a voucher taken offline, synced", step_voucher_offline),
+    # Partner points (issue 10): converted online with a premium, a coupon code, the hold ends.
+    ("convert partner points and end the hold", step_partners),
     # A card is lost: suspended at once, then the CRL.
     ("suspend a lost card", step_mykey_lost),
     ("sweep the next CRL", step_mykey_crl_sweep),

@@ -49,9 +49,27 @@ VOUCHER = "voucher"
 #: A spend taken while the server could not be reached: the card signs the transaction itself
 #: (the challenge is the transaction's client id, which the ledger takes once).
 OFFLINE_SPEND = "offline-spend"
+# Partner points (issue 10): link a partner member number, see conversions on hold, redeem a
+# coupon code (at home or at a kiosk), set the home municipality converted points go to.
+PARTNER_LINK = "partner-link"
+CONVERSIONS = "conversions"
+COUPON = "coupon"
+HOME = "home"
 #: Purposes a holder asks for at home (no terminal); the rest only a terminal may ask for.
-HOLDER_PURPOSES = (REGISTER, CHANGE_ID, SHOW, LINK, UNLINK, RENEW, SUSPEND)
-TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND, VOUCHER)
+HOLDER_PURPOSES = (
+    REGISTER,
+    CHANGE_ID,
+    SHOW,
+    LINK,
+    UNLINK,
+    RENEW,
+    SUSPEND,
+    PARTNER_LINK,
+    CONVERSIONS,
+    COUPON,
+    HOME,
+)
+TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND, VOUCHER, COUPON)
 PURPOSES = HOLDER_PURPOSES + TERMINAL_PURPOSES + (OFFLINE_SPEND,)
 
 #: Largest certificate accepted (a JPKI user certificate is about 1.5 kB).
@@ -114,6 +132,20 @@ def refund_action(transfer_id: int, client_id: str) -> dict[str, str]:
 def voucher_action(client_id: str, amount: int, point_code: str | None) -> dict[str, str]:
     """A paper voucher of ``amount`` points (of ``point_code``, or the place's own) for this card's holder."""
     return {"client_id": client_id, "amount": str(amount), "point_code": point_code or ""}
+
+
+def partner_link_action(partner: str, member: str) -> dict[str, str]:
+    """Link partner ``partner``'s member number ``member`` to this card's MyKey ID."""
+    return {"partner": partner, "member": member}
+
+
+def coupon_action(code: str, destination: str | None) -> dict[str, str]:
+    """Redeem coupon ``code`` (as typed) into ``destination`` (else the home municipality)."""
+    return {"code": code, "destination": destination or ""}
+
+
+def home_action(municipality: str | None) -> dict[str, str]:
+    return {"home_municipality": municipality or ""}
 
 
 class CardProofError(FixedCodeError):

@@ -18,7 +18,7 @@ class MkpError(Exception):
     """A request or operation that was refused; nothing was changed."""
 
     code: str = "error"
-    #: invalid | not_found | conflict | forbidden | unauthorized | too_large | unavailable
+    #: invalid | not_found | conflict | forbidden | unauthorized | too_large | unavailable | throttled
     kind: ClassVar[str] = "invalid"
     #: What a refusal of many things at once found, one entry each (every bad row of a CSV file).
     details: list[dict[str, Any]] | None = None
@@ -66,3 +66,9 @@ class Unauthorized(MkpError):
 
 class TooLarge(MkpError):
     kind = "too_large"
+
+
+class Throttled(MkpError):
+    """Too many refused tries from one source (coupon codes guessed): wait, then try again."""
+
+    kind = "throttled"

@@ -55,6 +55,9 @@ from mkp_core.errors import FixedCodeError
 ALGORITHM = algorithms.ECDSA_P256_SHA256
 #: Signed application tag: a signature made for another protocol with the same key is not accepted.
 TAG = "mkp-terminal"
+#: A partner company's requests (issue 10) carry their own tag: a terminal's signature is never a
+#: partner's, and the reverse, even were a key id to match.
+PARTNER_TAG = "mkp-partner"
 LABEL = "mkp"
 COVERED_COMPONENTS = ("@method", "@authority", "@path", "@query", "content-digest")
 DEFAULT_MAX_SKEW = 300
@@ -242,8 +245,10 @@ class RequestSigner:
         *,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+        tag: str = TAG,
     ) -> None:
         self.key_id = key_id
+        self.tag = tag
         self._private = private_key
         self._signer = HTTPMessageSigner(signature_algorithm=ALGORITHM, key_resolver=_SingleKey(private_key))
         self.clock = clock
@@ -264,7 +269,7 @@ class RequestSigner:
             created=datetime.fromtimestamp(created, tz=UTC),
             nonce=nonce,
             label=LABEL,
-            tag=TAG,
+            tag=self.tag,
             covered_component_ids=COVERED_COMPONENTS[:-1],  # the library adds content-digest itself
             body=data,
         )
@@ -296,7 +301,7 @@ class RequestSigner:
         params = (
             "(" + " ".join(f'"{c}"' for c in COVERED_COMPONENTS) + ")"
             f';created={created};keyid="{self.key_id}";alg="{ALGORITHM.algorithm_id}"'
-            f';nonce="{nonce}";tag="{TAG}"'
+            f';nonce="{nonce}";tag="{self.tag}"'
         )
         base = "\n".join(
             (
@@ -332,9 +337,10 @@ class TerminalAuth(requests.auth.AuthBase):
         *,
         clock: Callable[[], float] = time.time,
         nonce_factory: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+        tag: str = TAG,
     ) -> None:
         self.key_id = key_id
-        self.signer = RequestSigner(key_id, private_key, clock=clock, nonce_factory=nonce_factory)
+        self.signer = RequestSigner(key_id, private_key, clock=clock, nonce_factory=nonce_factory, tag=tag)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         body = _body_bytes(r.body)
@@ -519,6 +525,7 @@ def verify_signature(
     key_resolver: Callable[[str], PublicKey],
     now: float | None = None,
     max_skew: int = DEFAULT_MAX_SKEW,
+    tag: str = TAG,
 ) -> SignedRequest:
     """Check a terminal request's signature from its headers alone; raise a :class:`SignatureError`.
 
@@ -539,18 +546,18 @@ def verify_signature(
     needed = [(k, v) for k, v in pairs if k.lower() in _SIGNATURE_FIELDS]
     message = _Message(method=method.upper(), url=url, headers=_Headers(needed))
     try:
-        results = verifier.verify(message, max_age=None, expect_tag=TAG)
+        results = verifier.verify(message, max_age=None, expect_tag=tag)
     except InvalidSignature as exc:
         refusal = verifier.key_resolver.refusal  # type: ignore[union-attr]
         if refusal is not None:
             raise refusal from None
         if "No signatures found matching" in str(exc):
-            raise MissingSignature(f"no signature tagged {TAG!r} in the request") from None
+            raise MissingSignature(f"no signature tagged {tag!r} in the request") from None
         raise BadSignature(f"signature does not verify: {exc}") from None
     except HTTPMessageSignaturesException as exc:
         raise BadSignature(f"signature does not verify: {exc}") from None
     if len(results) != 1:
-        raise BadSignature(f"more than one signature tagged {TAG!r}")
+        raise BadSignature(f"more than one signature tagged {tag!r}")
     result = results[0]
     # Exactly our components, compared as the library serialises them (cheaper than its
     # require_components option, which re-parses every identifier on every call).
@@ -590,3 +597,9 @@ def verify_request(
     """
     signed = verify_signature(method, url, headers, key_resolver, now=now, max_skew=max_skew)
     return signed.accept(body, nonce_store)
+
+
+def partner_auth(partner_id: str, private_key: PrivateKey, **kwargs: Any) -> TerminalAuth:
+    """`requests` auth for a partner company's server (issue 10): key id ``partner:<ID>``, tag
+    ``mkp-partner``; the same signatures as a terminal's otherwise."""
+    return TerminalAuth(f"partner:{partner_id}", private_key, tag=PARTNER_TAG, **kwargs)

@@ -1674,3 +1674,225 @@ class ServerClock(Out):
     """The server's clock, to the millisecond: what a terminal's clock and round trip are measured by."""
 
     server_time: datetime
+
+
+# --- partner points (issue 10): partners, member links, conversions, holding, premiums, coupons ---
+
+PartnerId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,7}$", description="ANA: 2-8 of A-Z, 0-9")]
+MemberNumber = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$", description="the partner's member number")
+]
+OrderId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$",
+        description="the partner's order id: its idempotency key, scoped to the partner",
+    ),
+]
+#: A municipality (its general points) or an event's point code (142018-FEST2026).
+Destination = PointCode
+PartnerAmount = Annotated[
+    int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT, description="the partner's own points (miles)")
+]
+CouponText = Annotated[str, Field(min_length=1, max_length=40, description="XXXX-XXXX-XXXX-XXXX-C, as typed")]
+FIELD_ERROR_CODES.update(
+    {
+        "partner_id": "invalid_partner",
+        "partner": "invalid_partner",
+        "member": "invalid_member",
+        "order_id": "invalid_order_id",
+        "destination": "invalid_point_code",
+        "rate_from": "invalid_rate",
+        "rate_to": "invalid_rate",
+        "hold_days": "invalid_hold_days",
+        "public_key": "invalid_public_key",
+        "count": "invalid_count",
+        "points": "invalid_amount",
+        "percent": "invalid_premium",
+        "fixed": "invalid_premium",
+        "cap_per_holder": "invalid_amount",
+        "expires_at": "invalid_date",
+        "funded_by": "invalid_funder",
+        "batch_id": "invalid_batch",
+    }
+)
+
+
+class PartnerCreate(Strict):
+    client_id: ClientId
+    partner_id: PartnerId
+    name: Name
+    rate_from: Annotated[int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT)] = 1
+    rate_to: Annotated[int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT)] = 1
+    hold_days: Annotated[int, Field(strict=True, ge=0, le=365)] = 14
+    public_key: Annotated[str, Field(min_length=1, max_length=4096, description="P-256 public key, PEM")]
+
+
+class Partner(Out):
+    partner_id: str
+    name: str
+    rate_from: int
+    rate_to: int
+    hold_days: int
+    status: str
+    key_id: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class PartnerList(Out):
+    partners: list[Partner]
+
+
+class PartnerPath(Strict):
+    partner_id: PartnerId
+
+
+class PartnerLinkCreate(Strict):
+    """The holder asks to link their member number at a partner (the partner then confirms)."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    partner: PartnerId
+    member: MemberNumber
+
+
+class PartnerLink(Out):
+    partner: str
+    member: str
+    status: str  # pending | active
+    created_at: datetime
+    confirmed_at: datetime | None = None
+
+
+class PartnerLinkConfirm(Strict):
+    """The partner confirms that this member number is the member who asked (its own login)."""
+
+    member: MemberNumber
+
+
+class ConversionCreate(Strict):
+    order_id: OrderId
+    member: MemberNumber
+    amount: PartnerAmount
+    destination: Destination | None = None
+
+
+class Conversion(Out):
+    conversion_id: int
+    partner: str
+    order_id: str | None = None
+    point_code: str
+    partner_amount: int | None = None
+    points: int
+    premium: int
+    campaign_id: int | None = None
+    created_at: datetime
+    due_at: datetime
+    released_at: datetime | None = None
+
+
+class ConversionList(Out):
+    mykey_id: str
+    home_municipality: str | None = None
+    conversions: list[Conversion]
+
+
+class HolderProve(Strict):
+    proof: CardProofBody
+
+
+class HomeSet(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+    municipality: MunicipalityCode | None = None
+
+
+class HomeInfo(Out):
+    mykey_id: str
+    home_municipality: str | None = None
+
+
+class ReleaseHeld(Strict):
+    """Release what is due by ``as_of`` from holding into the holders' wallets."""
+
+    client_id: ClientId
+    as_of: Instant
+
+
+class ReleaseReport(Out):
+    as_of: datetime
+    conversions: int
+    points: int
+    holders: int
+
+
+class CouponBatchCreate(Strict):
+    client_id: ClientId
+    count: Annotated[int, Field(strict=True, gt=0, le=100_000)]
+    points: Amount
+    expires_at: Instant | None = None
+
+
+class CouponBatch(Out):
+    batch_id: int
+    partner: str
+    points: int
+    count: int
+    expires_at: datetime
+    cancelled_at: datetime | None = None
+    created_at: datetime
+    codes: list[str] | None = None  # shown once: a retry gets none
+
+
+class CouponBatchPath(Strict):
+    batch_id: Annotated[int, Field(strict=False, gt=0, le=2**62)]
+
+
+class CouponRedeem(Strict):
+    client_id: ClientId
+    proof: CardProofBody
+    code: CouponText
+    destination: Destination | None = None
+
+
+class CouponCancel(Strict):
+    client_id: ClientId
+    code: CouponText
+
+
+class CouponCancelled(Out):
+    status: str
+
+
+class CampaignCreate(Strict):
+    client_id: ClientId
+    name: Name
+    percent: Annotated[int, Field(strict=True, gt=0, le=1000)] | None = None
+    fixed: Amount | None = None
+    starts_at: Instant
+    ends_at: Instant
+    cap_per_holder: Amount | None = None
+    budget: Annotated[int, Field(strict=True, gt=0, le=MAX_BUDGET)]
+    funded_by: Annotated[str, Field(pattern="^(partner|municipality)$")] = "partner"
+    municipality: MunicipalityCode | None = None
+
+
+class Campaign(Out):
+    campaign_id: int
+    partner: str
+    name: str
+    percent: int | None = None
+    fixed: int | None = None
+    starts_at: datetime
+    ends_at: datetime
+    cap_per_holder: int | None = None
+    budget: int
+    used: int
+    funded_by: str
+    municipality: str | None = None
+    status: str  # scheduled | running | exhausted | ended
+
+
+class CampaignList(Out):
+    campaigns: list[Campaign]

@@ -82,6 +82,12 @@ from server.admin.conntest import conntest  # noqa: E402
 
 main.add_command(conntest)
 
+# --- partner points (issue 10) ---
+from server.admin import partners as partner_commands  # noqa: E402
+
+main.add_command(partner_commands.partner)
+points.points.add_command(partner_commands.release_held)
+
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,7 @@ STATUS_BY_KIND = {
     "unauthorized": 401,
     "too_large": 413,
     "unavailable": 503,
+    "throttled": 429,  # too many wrong coupon codes from one source (issue 10)
 }
 
 
@@ -87,6 +88,12 @@ def create_app(config: ServerConfig | None = None) -> Flask:
                 "in": "header",
                 "name": "Signature",
                 "description": "RFC 9421 HTTP Message Signature by the terminal key (with Signature-Input, Content-Digest)",
+            },
+            "partner_signature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Signature",
+                "description": "RFC 9421 HTTP Message Signature by a partner's key (key id partner:<ID>, tag mkp-partner)",
             },
         },
         validation_error_status=422,
@@ -159,6 +166,17 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.register_api(vouchers_bp)
     app.register_api(terminal_vouchers_bp)
     app.register_blueprint(voucher_phone_bp)  # an HTML page, not part of the API document
+
+    # --- partner points (issue 10) ---
+    from server.partners import api as partners_api
+
+    for blueprint in (
+        partners_api.partner_bp,
+        partners_api.holder_bp,
+        partners_api.terminal_bp,
+        partners_api.operator_bp,
+    ):
+        app.register_api(blueprint)
 
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)

@@ -25,3 +25,9 @@ for command in (run, sync, update, spend, balance, refund, reprint, status, queu
 
 # --- paper vouchers (issue 12) ---
 main.add_command(voucher)
+
+# --- partner points (issue 10) ---
+from agent.cli.coupon import coupon, partner  # noqa: E402
+
+main.add_command(coupon)
+main.add_command(partner)

@@ -66,8 +66,9 @@ class HolderOptions:
 _HOLDER_FIELDS = ("server", "home", "reader", "pin", "pin_stdin", "ask_pin", "as_json")
 
 
-def holder_command(f: Callable[..., None]) -> click.Command:
-    """A `mkp-agent mykey` command: the holder options come to ``f`` as one ``HolderOptions``."""
+def holder_command(f: Callable[..., None], group: click.Group | None = None) -> click.Command:
+    """A `mkp-agent mykey` command (or one of ``group``'s): the holder options come to ``f`` as one
+    ``HolderOptions``."""
 
     @functools.wraps(f)
     def command(**kwargs: Any) -> None:
@@ -84,7 +85,7 @@ def holder_command(f: Callable[..., None]) -> click.Command:
         help="A terminal's folder: use its server (a kiosk helping a resident).",
     )(command)
     command = click.option("--server", envvar="MKP_SERVER", help="The server's URL (at home).")(command)
-    return mykey.command(epilog=EXIT_CODES_HELP)(pin_options(command))
+    return (group or mykey).command(epilog=EXIT_CODES_HELP)(pin_options(command))
 
 
 @contextmanager

@@ -53,6 +53,9 @@ TRANSFER_KINDS = frozenset(
         "handover",
         "reward",
         "transit",
+        # Converted partner points (and their premium) leave the holding account for the holder's
+        # wallet when the hold ends (issue 10): not a grant, so the settlement can tell them apart.
+        "release",
     }
 )
 

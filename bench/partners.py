@@ -1,0 +1,157 @@
+"""Partner points' figures: online conversions over HTTP per second, coupon codes made and stored.
+
+    .venv/bin/python bench/partners.py [--seconds 5] [--clients 8] [--members 1000]
+                                       [--coupons 1000000] [--db postgresql://...] [--workers 1]
+
+1. **Online conversions**: the server as in production (`mkp-server run`: gunicorn; SQLite unless
+   ``--db``), a partner registered with its key, ``--members`` holders linked to it (written
+   straight into the database: linking is not what is measured), then ``--clients`` threads of
+   this process post signed conversions (RFC 9421, a new order id each) for ``--seconds``; the load
+   generator shares the machine's cores with the server. Target: >= 1,000/s on 2 cores.
+2. **Coupon codes**: ``--coupons`` codes generated and stored as hashes by the domain function
+   the API calls (``coupons.issue_batch``), in one transaction (a fresh SQLite file, or ``--db``). Target:
+   1,000,000 in <= 30 s; with fewer (a busy machine) the figure is extrapolated linearly, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from mkp_core import signing
+from mkp_core.client import ApiClient, BearerToken, new_session
+from server.db.engine import make_engine, write
+from server.db.migrate import upgrade
+from server.db.tables import mykeys, partner_links
+from server.launcher import run_server_command, start_server
+from server.operators.service import Operator
+from server.partners import coupons, registry
+
+YOKOSUKA = "142018"
+
+
+def link_members(database_url: str, members: int) -> None:
+    """``members`` holders linked to ANA, written straight into the database (not what is measured)."""
+    engine = make_engine(database_url)
+    now = datetime.now(UTC)
+    with write(engine) as conn:
+        for i in range(members):
+            mid = f"B{i:07d}"
+            number = conn.execute(
+                insert(mykeys).values(
+                    mykey_id=mid,
+                    folded=mid,
+                    status="active",
+                    changes_left=3,
+                    home_municipality=YOKOSUKA,
+                    created_at=now,
+                )  # fmt: skip
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(partner_links).values(
+                    partner_id="ANA",
+                    member=f"M{i}",
+                    mykey=number,
+                    status="active",
+                    created_at=now,
+                    confirmed_at=now,
+                )
+            )
+    engine.dispose()
+
+
+def conversions_per_second(database_url: str, work: Path, args: argparse.Namespace) -> None:
+    server = start_server(database_url, work, workers=args.workers, threads=8)
+    try:
+        token = run_server_command("create-operator", "bench", env=server.env)
+        api = ApiClient(server.url, BearerToken(token))
+        api.post("/v1/municipalities", {"code": YOKOSUKA})
+        key = signing.generate_terminal_key()
+        api.post(
+            "/v1/partners",
+            {"partner_id": "ANA", "name": "全日本空輸", "public_key": signing.public_key_pem(key).decode()},
+        )
+        link_members(database_url, args.members)
+        done, refused = [0] * args.clients, [0] * args.clients
+        stop = time.monotonic() + args.seconds
+
+        def client(n: int) -> None:
+            session = new_session(signing.partner_auth("ANA", key), retries=False)
+            i = 0
+            while time.monotonic() < stop:
+                i += 1
+                body = {
+                    "order_id": f"c{n}-{i}-{uuid.uuid4().hex[:8]}",
+                    "member": f"M{(n * 7919 + i) % args.members}",
+                    "amount": 1000,
+                }
+                r = session.post(server.url + "/partner/v1/conversions", json=body, timeout=30)
+                if r.status_code == 201:
+                    done[n] += 1
+                else:
+                    refused[n] += 1
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+        verify = api.get("/v1/ledger/verify")
+        print(
+            f"online conversions: {sum(done):,} in {elapsed:.1f} s = {sum(done) / elapsed:,.0f}/s over HTTP "
+            f"({args.clients} client threads, {args.workers} gunicorn worker(s) x 8 threads, "
+            f"{database_url.split(':')[0]}); refused {sum(refused)}; ledger verify ok={verify['ok']}"
+        )
+    finally:
+        server.stop()
+
+
+def coupon_codes(database_url: str, count: int) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    pem = signing.public_key_pem(signing.generate_terminal_key()).decode()
+    op = Operator(0, "bench", None)
+    with write(engine) as conn:
+        partner = registry.add(conn, op, "CPN", "coupon bench", pem)
+    started = time.monotonic()
+    with write(engine) as conn:
+        batch = coupons.issue_batch(conn, partner, count, 1000, "bench")
+    elapsed = time.monotonic() - started
+    engine.dispose()
+    assert len(batch["codes"]) == count
+    line = f"coupon codes: {count:,} generated and stored in {elapsed:.1f} s ({count / elapsed:,.0f}/s)"
+    if count < 1_000_000:
+        line += f"; 1,000,000 extrapolated: {elapsed * 1_000_000 / count:.1f} s"
+    print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--coupons", type=int, default=1_000_000)
+    parser.add_argument(
+        "--db", help="A PostgreSQL URL (a throwaway database); default: SQLite in a temp folder."
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mkp-bench-partners-") as tmp:
+        work = Path(tmp)
+        conversions_per_second(args.db or f"sqlite:///{work / 'conv.sqlite3'}", work, args)
+        coupon_codes(args.db or f"sqlite:///{work / 'coupons.sqlite3'}", args.coupons)
+
+
+if __name__ == "__main__":
+    main()

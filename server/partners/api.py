@@ -1,0 +1,340 @@
+"""HTTP for partner points: the partner API, the holder's card-proven calls, operators.
+
+* ``/partner/v1/...`` — a partner's server, every request signed with its key (RFC 9421, tag
+  ``mkp-partner``): confirm a member link, convert points for an order, ask for coupon codes.
+* ``/v1/holder/...`` — a holder with their card (the proof is the credential): link a member
+  number, see conversions on hold, set the home municipality, redeem a coupon code.
+* ``/v1/terminal/coupons/redeem`` — the same redemption at a kiosk (a signed terminal request).
+* ``/v1/partners``, ``/v1/coupon...``, ``/v1/points/release-held`` — operators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
+
+from mkp_core import cardproof, dates, wire
+from server.api import (
+    BEARER,
+    card_check,
+    card_proof,
+    config,
+    engine,
+    error_responses,
+    limit_body,
+    operator,
+    operator_endpoints,
+)
+from server.db.engine import read, run_write
+from server.idempotency import once, write_once
+from server.mykey import cards
+from server.mykey import registry as mykeys
+from server.partners import coupons, holding, links, premiums, registry, service
+from server.partners.auth import (
+    PARTNER_SIGNATURE,
+    accept_partner_request,
+    partner_endpoints,
+    signed_partner_id,
+)
+from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+
+partner_bp = APIBlueprint("partner_api", __name__, url_prefix="/partner/v1", abp_security=PARTNER_SIGNATURE)
+partner_endpoints(partner_bp)
+holder_bp = APIBlueprint("partner_holder", __name__, url_prefix="/v1/holder")
+terminal_bp = APIBlueprint(
+    "partner_terminal", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE
+)
+terminal_endpoints(terminal_bp, keep_nonce=False)
+operator_bp = APIBlueprint("partners", __name__, url_prefix="/v1", abp_security=BEARER)
+operator_endpoints(operator_bp)
+
+partner_tag = Tag(
+    name="partner API", description="What a partner company's server calls (RFC 9421, tag mkp-partner)"
+)
+holder_tag = Tag(
+    name="partner points", description="Member links, conversions on hold, coupon codes (card proof)"
+)
+admin_tag = Tag(
+    name="partners", description="Partners, coupon batches, premium campaigns, the hold's release"
+)
+ERRORS = error_responses(401, 403, 404, 409, 422)
+CARD_ERRORS = error_responses(401, 403, 404, 409, 422, 429, 503)
+
+
+@holder_bp.before_request
+def limit_holder_body() -> None:
+    limit_body(config().max_request_bytes)
+
+
+# --- the partner API ------------------------------------------------------------------------------
+
+
+@partner_bp.post("/links/confirm", tags=[partner_tag], responses={200: wire.PartnerLink, **ERRORS})
+def confirm_link(body: wire.PartnerLinkConfirm):
+    """Confirm that ``member`` is the member who asked to link their MyKey ID (from the partner's login)."""
+
+    def work(conn: Connection) -> dict[str, Any]:
+        pid = accept_partner_request(conn)
+        return links.confirm(conn, registry.active(conn, pid), body.member)
+
+    return run_write(engine(), work)
+
+
+@partner_bp.post(
+    "/conversions", tags=[partner_tag], responses={200: wire.Conversion, 201: wire.Conversion, **ERRORS}
+)
+def convert(body: wire.ConversionCreate):
+    """Convert ``amount`` of the partner's points for a linked member: they wait in holding, then go to
+    ``destination`` (else the holder's home municipality). ``order_id`` is the idempotency key, scoped
+    to this partner: the same order again gets the first answer; with another body, ``idempotency_conflict``."""
+    pid, data = signed_partner_id(), body.model_dump()
+
+    def work(conn: Connection) -> tuple[dict[str, Any], int]:
+        accept_partner_request(conn)
+        return once(
+            conn,
+            f"partner:{pid}:{body.order_id}",
+            f"partner.convert:{pid}",
+            data,
+            lambda: service.convert_online(
+                conn, pid, body.order_id, body.member, body.amount, body.destination
+            ),
+        )
+
+    return run_write(engine(), work)
+
+
+@partner_bp.post("/coupons", tags=[partner_tag], responses={201: wire.CouponBatch, **ERRORS})
+def partner_coupons(body: wire.CouponBatchCreate):
+    """A batch of single-use coupon codes worth ``points`` each (the codes are in this answer only)."""
+    pid = signed_partner_id()
+    return _issue(pid, body, f"partner:{pid}", accept_partner_request)
+
+
+def _issue(
+    pid: str, body: wire.CouponBatchCreate, actor: str, accept: Callable[[Connection], object] | None = None
+) -> Any:
+    expires = dates.parse_instant(body.expires_at) if body.expires_at else None
+
+    def work(conn: Connection) -> tuple[dict[str, Any], int]:
+        if accept is not None:
+            accept(conn)
+        return once(
+            conn,
+            body.client_id,
+            f"coupons.issue:{pid}",
+            body.model_dump(),
+            lambda: service.issue_coupons(conn, pid, body.count, body.points, actor, expires),
+            keep=coupons.without_codes,
+        )
+
+    return run_write(engine(), work)
+
+
+# --- holders, with their card ---------------------------------------------------------------------
+
+
+@holder_bp.post("/partner-links", tags=[holder_tag], responses={201: wire.PartnerLink, **CARD_ERRORS})
+def request_link(body: wire.PartnerLinkCreate):
+    """Link the holder's member number at a partner to their MyKey ID (pending until the partner confirms)."""
+    check, proof = card_check(), card_proof(body.proof)
+    action = cardproof.partner_link_action(body.partner, body.member)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        card = cards.prove(conn, check, proof, cardproof.PARTNER_LINK, action)
+        holder = mykeys.active_holder_of(conn, card)
+        return links.request_link(conn, holder, registry.active(conn, body.partner), body.member)
+
+    return write_once(engine(), body.client_id, "partner.link", body.model_dump(), work)
+
+
+@holder_bp.post("/conversions", tags=[holder_tag], responses={200: wire.ConversionList, **CARD_ERRORS})
+def my_conversions(body: wire.HolderProve):
+    """The card holder's conversions on hold and the day each reaches their wallet."""
+    check, proof = card_check(), card_proof(body.proof)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        card = cards.prove(conn, check, proof, cardproof.CONVERSIONS)
+        return service.pending(conn, mykeys.holder_of(conn, card))
+
+    return run_write(engine(), work)
+
+
+@holder_bp.post("/home", tags=[holder_tag], responses={200: wire.HomeInfo, **CARD_ERRORS})
+def set_home(body: wire.HomeSet):
+    """Set (or clear) the home municipality: where converted points go when no destination is named."""
+    check, proof = card_check(), card_proof(body.proof)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        card = cards.prove(conn, check, proof, cardproof.HOME, cardproof.home_action(body.municipality))
+        return service.set_home(conn, mykeys.active_holder_of(conn, card), body.municipality)
+
+    return write_once(engine(), body.client_id, "partner.home", body.model_dump(), work, status=200)
+
+
+@holder_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
+def redeem(body: wire.CouponRedeem):
+    """Redeem a coupon code with the card: its points wait in holding like a conversion's."""
+    return _redeem(body, None)
+
+
+@terminal_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
+def terminal_redeem(body: wire.CouponRedeem):
+    """Redeem a coupon code for the card in this terminal's reader (wrong codes count against the terminal)."""
+    return _redeem(body, terminal_id(keep_nonce=False))
+
+
+def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
+    """Wrong codes are counted for the source (the terminal, else the holder) in a transaction of
+    their own, after the refusal has rolled everything else back."""
+    check, proof, now = card_check(), card_proof(body.proof), datetime.now(UTC)
+    action = cardproof.coupon_action(body.code, body.destination)
+    seen: dict[str, str] = {}
+
+    def work(conn: Connection) -> dict[str, Any]:
+        if tid is not None:
+            seen["source"] = f"terminal:{tid}"
+            coupons.refuse_if_throttled(conn, seen["source"], now)
+        card = cards.prove(conn, check, proof, cardproof.COUPON, action, terminal_id=tid)
+        holder = mykeys.active_holder_of(conn, card)
+        seen.setdefault("source", holder.wallet)
+        return service.redeem_coupon(conn, holder, body.code, body.destination, seen["source"], now)
+
+    scope = f"coupon.redeem:{tid or 'holder'}"
+    try:
+        return write_once(engine(), body.client_id, scope, body.model_dump(), work)
+    except coupons.WrongCode:
+        run_write(engine(), lambda conn: coupons.record_failure(conn, seen["source"], now))
+        raise
+
+
+# --- operators ------------------------------------------------------------------------------------
+
+
+def _admin(body: Any, scope: str, work: Callable[[Connection], dict[str, Any]], status: int = 201) -> Any:
+    op = operator()
+    return write_once(engine(), body.client_id, f"{scope}:{op.name}", body.model_dump(), work, status=status)
+
+
+@operator_bp.post("/partners", tags=[admin_tag], responses={201: wire.Partner, **ERRORS})
+def add_partner(body: wire.PartnerCreate):
+    """Register a partner with the public key it signs with (its private key never reaches the server)."""
+    op = operator()
+    rate = (body.rate_from, body.rate_to)
+    return _admin(
+        body,
+        "partner.add",
+        lambda conn: registry.add(
+            conn, op, body.partner_id, body.name, body.public_key, rate, body.hold_days
+        ).view(),
+    )
+
+
+@operator_bp.get("/partners", tags=[admin_tag], responses={200: wire.PartnerList, **ERRORS})
+def list_partners():
+    """Every partner, its rate, hold and key status."""
+    operator()
+    with read(engine()) as conn:
+        return {"partners": registry.list_partners(conn)}
+
+
+@operator_bp.post("/partners/<partner_id>/revoke", tags=[admin_tag], responses={200: wire.Partner, **ERRORS})
+def revoke_partner(path: wire.PartnerPath, body: wire.ClientOnly):
+    """Revoke the partner's key: its next request is refused (``revoked_key``)."""
+    op = operator()
+    return _admin(
+        body,
+        f"partner.revoke:{path.partner_id}",
+        lambda conn: registry.revoke(conn, op, path.partner_id).view(),
+        200,
+    )
+
+
+@operator_bp.post(
+    "/partners/<partner_id>/coupons", tags=[admin_tag], responses={201: wire.CouponBatch, **ERRORS}
+)
+def admin_coupons(path: wire.PartnerPath, body: wire.CouponBatchCreate):
+    """A batch of coupon codes for the partner (the codes are in this answer only)."""
+    op = operator()
+    op.require_central()
+    return _issue(path.partner_id, body, op.actor)
+
+
+@operator_bp.post(
+    "/coupon-batches/<batch_id>/cancel", tags=[admin_tag], responses={200: wire.CouponBatch, **ERRORS}
+)
+def cancel_batch(path: wire.CouponBatchPath, body: wire.ClientOnly):
+    """Cancel every code of a batch not redeemed yet (``coupon_cancelled`` from then on)."""
+    operator().require_central()
+    return _admin(
+        body, f"coupons.cancel:{path.batch_id}", lambda conn: coupons.cancel_batch(conn, path.batch_id), 200
+    )
+
+
+@operator_bp.post("/coupons/cancel", tags=[admin_tag], responses={200: wire.CouponCancelled, **ERRORS})
+def cancel_code(body: wire.CouponCancel):
+    """Cancel one code (reported lost or stolen)."""
+    operator().require_central()
+    return _admin(body, "coupon.cancel", lambda conn: coupons.cancel_code(conn, body.code), 200)
+
+
+@operator_bp.post(
+    "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={201: wire.Campaign, **ERRORS}
+)
+def add_campaign(path: wire.PartnerPath, body: wire.CampaignCreate):
+    """A premium campaign on the partner's conversions (funded by the partner or a municipality)."""
+    op = operator()
+    terms = premiums.CampaignTerms(
+        name=body.name,
+        starts_at=dates.parse_instant(body.starts_at),
+        ends_at=dates.parse_instant(body.ends_at),
+        budget=body.budget,
+        percent=body.percent,
+        fixed=body.fixed,
+        cap_per_holder=body.cap_per_holder,
+        funded_by=body.funded_by,
+        municipality=body.municipality,
+    )
+    return _admin(
+        body,
+        f"campaign.add:{path.partner_id}",
+        lambda conn: premiums.add(conn, op, registry.get(conn, path.partner_id), terms),
+    )
+
+
+@operator_bp.get(
+    "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={200: wire.CampaignList, **ERRORS}
+)
+def list_campaigns(path: wire.PartnerPath):
+    """The partner's campaigns, with what each has used of its budget."""
+    operator()
+    with read(engine()) as conn:
+        return {"campaigns": premiums.list_campaigns(conn, registry.get(conn, path.partner_id))}
+
+
+@operator_bp.post("/points/release-held", tags=[admin_tag], responses={201: wire.ReleaseReport, **ERRORS})
+def release_held(body: wire.ReleaseHeld):
+    """Move every conversion due by ``as_of`` from holding to its holder's wallet (running it again
+    moves nothing more)."""
+    op = operator()
+    op.require_central()
+    as_of = dates.parse_instant(body.as_of)
+    return _admin(body, "points.release-held", lambda conn: holding.release_due(conn, as_of, op.actor))
+
+
+@operator_bp.get(
+    "/mykeys/<mykey_id>/conversions", tags=[admin_tag], responses={200: wire.ConversionList, **ERRORS}
+)
+def holder_conversions(path: wire.MyKeyPath):
+    """A holder's conversions on hold (what the holder sees with their card); a scoped operator sees
+    those into its own municipality's points."""
+    op = operator()
+    with read(engine()) as conn:
+        seen = service.pending(conn, mykeys.find(conn, path.mykey_id))
+    if op.municipality is not None:
+        seen["conversions"] = [c for c in seen["conversions"] if c["point_code"][:6] == op.municipality]
+    return seen

@@ -1,0 +1,200 @@
+"""Converted points on hold: booked into ``holding:<mykey>``, released to the wallet when due.
+
+A conversion (online, or a redeemed coupon) is, in the ledger, a ``convert`` transfer from the
+partner's issuer account ``partner:<ID>`` into the holder's holding account, in the destination's
+point code, and its premium (if a campaign pays one) a ``premium`` transfer from the partner or
+the municipality into the same holding account. Both wait there ``hold_days`` (the partner's;
+14 by default). :func:`release_due` then moves each due conversion, points and premium together,
+with one ``release`` transfer to the holder's wallet; the lot it makes expires as the point code's
+rules say, counted from the day the hold ended. Nothing goes back: conversion is one-way.
+
+The destination is the municipality or event point code the caller named, else the holder's home
+municipality (set at registration, changeable with the card); with neither the conversion is
+refused (``no_destination``) and nothing is booked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from mkp_core import ids
+from mkp_core.errors import MkpError, NotFound
+from server import ledger
+from server.db.engine import chunked
+from server.db.tables import conversions, point_codes
+from server.mykey.registry import MyKey
+from server.partners import premiums
+from server.partners.registry import Partner
+from server.points.rules import rule_at
+
+
+def holding_account(holder: int) -> str:
+    return f"holding:{holder}"
+
+
+def destination(conn: Connection, holder: MyKey, requested: str | None) -> str:
+    """The point code converted points go to: the one asked for, else the home municipality's."""
+    code = requested or holder.home_municipality
+    if code is None:
+        raise MkpError(
+            "no_destination",
+            f"MyKey ID {holder.mykey_id} has no home municipality and none was named: "
+            "name a destination or set the home municipality",
+        )
+    ids.validate_point_code(code)
+    if conn.execute(select(point_codes.c.code).where(point_codes.c.code == code)).first() is None:
+        raise NotFound("unknown_point_code", f"no point code {code} on the platform")
+    return code
+
+
+@dataclass(frozen=True)
+class Order:
+    """What is converted, for whom, into which points."""
+
+    holder: int
+    point_code: str
+    points: int
+    partner_amount: int | None = None
+    order_id: str | None = None
+    coupon_hash: str | None = None
+
+
+def convert(
+    conn: Connection, partner: Partner, order: Order, actor: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Book ``order`` into holding (with its premium, if a campaign pays one); the conversion."""
+    now = now or datetime.now(UTC)
+    municipality = ids.validate_point_code(order.point_code)[:6]
+    premium = premiums.premium_for(conn, partner, order.holder, municipality, order.points, now)
+    row = {
+        "partner_id": partner.id,
+        "order_id": order.order_id,
+        "coupon_hash": order.coupon_hash,
+        "mykey": order.holder,
+        "point_code": order.point_code,
+        "partner_amount": order.partner_amount,
+        "points": order.points,
+        "premium": premium.amount if premium else 0,
+        "campaign_id": premium.campaign_id if premium else None,
+        "created_at": now,
+        "due_at": now + timedelta(days=partner.hold_days),
+        "released_at": None,
+    }
+    result = conn.execute(insert(conversions).values(**row))
+    conversion_id = int(result.inserted_primary_key[0])
+    holding = holding_account(order.holder)
+    requests = [
+        ledger.TransferRequest(
+            f"conversion:{conversion_id}",
+            order.point_code,
+            partner.account,
+            holding,
+            order.points,
+            "convert",
+            memo=_memo(partner, order),
+        )
+    ]
+    if premium:
+        requests.append(
+            ledger.TransferRequest(
+                f"premium:{conversion_id}",
+                order.point_code,
+                premium.funder,
+                holding,
+                premium.amount,
+                "premium",
+                memo=f"campaign {premium.campaign_id}",
+            )
+        )
+    for posted in ledger.create_transfers(conn, requests, actor, now):
+        if isinstance(posted, MkpError):
+            raise posted
+    return view(SimpleNamespace(id=conversion_id, **row))
+
+
+def _memo(partner: Partner, order: Order) -> str:
+    if order.order_id is not None:
+        return f"{partner.id} order {order.order_id}"
+    return f"{partner.id} coupon"
+
+
+def view(row: Any) -> dict[str, Any]:
+    return {
+        "conversion_id": row.id,
+        "partner": row.partner_id,
+        "order_id": row.order_id,
+        "point_code": row.point_code,
+        "partner_amount": row.partner_amount,
+        "points": int(row.points),
+        "premium": int(row.premium),
+        "campaign_id": row.campaign_id,
+        "created_at": row.created_at,
+        "due_at": row.due_at,
+        "released_at": row.released_at,
+    }
+
+
+def get(conn: Connection, conversion_id: int) -> dict[str, Any]:
+    return view(conn.execute(select(conversions).where(conversions.c.id == conversion_id)).one())
+
+
+def pending_of(conn: Connection, holder: MyKey) -> list[dict[str, Any]]:
+    """The holder's conversions still on hold, soonest due first."""
+    rows = conn.execute(
+        select(conversions)
+        .where(conversions.c.mykey == holder.number, conversions.c.released_at.is_(None))
+        .order_by(conversions.c.due_at, conversions.c.id)
+    )
+    return [view(r) for r in rows]
+
+
+def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | None = None) -> dict[str, Any]:
+    """Move every conversion due by ``as_of`` from holding to its holder's wallet; the report.
+
+    Each conversion is one ``release`` transfer with client id ``release:<conversion>``, and is
+    marked released in the same transaction: a second run finds nothing due and moves nothing."""
+    now = now or datetime.now(UTC)
+    due = conn.execute(
+        select(conversions)
+        .where(conversions.c.released_at.is_(None), conversions.c.due_at <= as_of)
+        .order_by(conversions.c.id)
+        .with_for_update()
+    ).all()
+    rules: dict[str, Any] = {}
+    requests = []
+    for row in due:
+        rule = rules.get(row.point_code) or rules.setdefault(
+            row.point_code, rule_at(conn, row.point_code, row.due_at)
+        )
+        requests.append(
+            ledger.TransferRequest(
+                f"release:{row.id}",
+                row.point_code,
+                holding_account(row.mykey),
+                f"mykey:{row.mykey}",
+                int(row.points) + int(row.premium),
+                "release",
+                memo=f"conversion {row.id}",
+                expires_at=rule.expires_at(row.due_at),
+            )
+        )
+    for posted in ledger.create_transfers(conn, requests, actor, now):
+        if isinstance(posted, MkpError):
+            raise posted
+    for part in chunked([r.id for r in due]):
+        conn.execute(
+            update(conversions)
+            .where(conversions.c.id.in_(part), conversions.c.released_at.is_(None))
+            .values(released_at=now)
+        )
+    return {
+        "as_of": as_of,
+        "conversions": len(due),
+        "points": sum(r.amount for r in requests),
+        "holders": len({r.mykey for r in due}),
+    }

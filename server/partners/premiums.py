@@ -1,0 +1,172 @@
+"""Premium campaigns: a bonus on conversions in a period, capped per holder and in total.
+
+A campaign of a partner gives ``percent`` % of each conversion's points (rounded down) or a
+``fixed`` bonus, between ``starts_at`` and ``ends_at``, at most ``cap_per_holder`` to one holder,
+at most ``budget`` in all. It is funded by the partner (``partner:<ID>`` pays) or by one
+municipality (``muni:<code>`` pays, and only for conversions into that municipality's points).
+The bonus is its own ``premium`` transfer into holding, so the settlement shows who paid it.
+
+Past the budget: a conversion that would go over it gets the rest of the budget (the campaign then
+stops by itself: ``exhausted``), and the conversions after it none; the conversion itself always
+goes through. The campaign row is locked while its bonus is decided, so two conversions at once
+never spend the same rest twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from mkp_core.errors import MkpError
+from server.db.tables import conversions, premium_campaigns
+from server.municipalities.service import get_municipality
+from server.operators.service import Operator
+from server.partners.registry import Partner
+
+
+@dataclass(frozen=True)
+class Premium:
+    campaign_id: int
+    amount: int
+    funder: str  # the account that pays it
+
+
+@dataclass(frozen=True)
+class CampaignTerms:
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    budget: int
+    percent: int | None = None
+    fixed: int | None = None
+    cap_per_holder: int | None = None
+    funded_by: str = "partner"
+    municipality: str | None = None
+
+
+def _check(conn: Connection, op: Operator, terms: CampaignTerms) -> None:
+    if (terms.percent is None) == (terms.fixed is None):
+        raise MkpError(
+            "invalid_premium", "a campaign gives either a percentage or a fixed bonus, one of them"
+        )
+    if terms.ends_at <= terms.starts_at:
+        raise MkpError("invalid_period", "a campaign ends after it starts")
+    if terms.funded_by == "municipality":
+        if terms.municipality is None:
+            raise MkpError("municipality_required", "a campaign funded by a municipality names it")
+        get_municipality(conn, terms.municipality)
+        op.require_scope(terms.municipality)
+    else:
+        op.require_central()
+        if terms.municipality is not None:
+            raise MkpError("invalid_funder", "a partner-funded campaign names no municipality")
+
+
+def add(conn: Connection, op: Operator, partner: Partner, terms: CampaignTerms) -> dict[str, Any]:
+    """Start a campaign (a municipality's operator may fund one for its own points only)."""
+    _check(conn, op, terms)
+    result = conn.execute(
+        insert(premium_campaigns).values(
+            partner_id=partner.id,
+            name=terms.name,
+            percent=terms.percent,
+            fixed=terms.fixed,
+            starts_at=terms.starts_at,
+            ends_at=terms.ends_at,
+            cap_per_holder=terms.cap_per_holder,
+            budget=terms.budget,
+            used=0,
+            funded_by=terms.funded_by,
+            municipality_code=terms.municipality,
+            created_by=op.actor,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return get(conn, int(result.inserted_primary_key[0]))
+
+
+def _status(row: Any, now: datetime) -> str:
+    if row.used >= row.budget:
+        return "exhausted"
+    if now < row.starts_at:
+        return "scheduled"
+    return "running" if now < row.ends_at else "ended"
+
+
+def _view(row: Any, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "campaign_id": row.id,
+        "partner": row.partner_id,
+        "name": row.name,
+        "percent": row.percent,
+        "fixed": row.fixed,
+        "starts_at": row.starts_at,
+        "ends_at": row.ends_at,
+        "cap_per_holder": row.cap_per_holder,
+        "budget": int(row.budget),
+        "used": int(row.used),
+        "funded_by": row.funded_by,
+        "municipality": row.municipality_code,
+        "status": _status(row, now or datetime.now(UTC)),
+    }
+
+
+def get(conn: Connection, campaign_id: int) -> dict[str, Any]:
+    return _view(conn.execute(select(premium_campaigns).where(premium_campaigns.c.id == campaign_id)).one())
+
+
+def list_campaigns(conn: Connection, partner: Partner) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(premium_campaigns)
+        .where(premium_campaigns.c.partner_id == partner.id)
+        .order_by(premium_campaigns.c.id)
+    )
+    return [_view(r) for r in rows]
+
+
+def premium_for(
+    conn: Connection, partner: Partner, holder: int, point_code_municipality: str, points: int, now: datetime
+) -> Premium | None:
+    """The bonus this conversion earns (the first running campaign that applies), booked against its
+    budget here; None when no campaign runs, or its budget or the holder's cap is used up."""
+    rows = conn.execute(
+        select(premium_campaigns)
+        .where(
+            premium_campaigns.c.partner_id == partner.id,
+            premium_campaigns.c.starts_at <= now,
+            premium_campaigns.c.ends_at > now,
+            premium_campaigns.c.used < premium_campaigns.c.budget,
+        )
+        .order_by(premium_campaigns.c.id)
+        .with_for_update()
+    ).all()
+    for row in rows:
+        if row.funded_by == "municipality" and row.municipality_code != point_code_municipality:
+            continue
+        amount = _capped(conn, row, holder, points)
+        if amount <= 0:
+            continue
+        conn.execute(
+            update(premium_campaigns)
+            .where(premium_campaigns.c.id == row.id)
+            .values(used=premium_campaigns.c.used + amount)
+        )
+        funder = partner.account if row.funded_by == "partner" else f"muni:{row.municipality_code}"
+        return Premium(int(row.id), amount, funder)
+    return None
+
+
+def _capped(conn: Connection, row: Any, holder: int, points: int) -> int:
+    amount = points * row.percent // 100 if row.percent is not None else int(row.fixed)
+    amount = min(amount, int(row.budget) - int(row.used))
+    if row.cap_per_holder is not None:
+        had = conn.execute(
+            select(func.coalesce(func.sum(conversions.c.premium), 0)).where(
+                conversions.c.campaign_id == row.id, conversions.c.mykey == holder
+            )
+        ).scalar_one()
+        amount = min(amount, int(row.cap_per_holder) - int(had))
+    return amount

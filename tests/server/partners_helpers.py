@@ -1,0 +1,147 @@
+"""Partner points in tests: a partner with its key, its signed requests, a linked holder."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from mykey_helpers import Card, MyKeyWorld
+from terminal_helpers import error_code
+
+from mkp_core import cardproof, signing
+from server import ledger
+from server.db.engine import read
+
+YOKOSUKA = "142018"
+SAPPORO = "011002"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def signed_by(client, auth: requests.auth.AuthBase, path: str, body: dict | None, method: str = "POST"):
+    """Sign with a real requests auth (partner or terminal), then send through the app."""
+    req = requests.Request(method, "http://localhost" + path, json=body, auth=auth).prepare()
+    return client.open(path, method=method, headers=dict(req.headers), data=req.body or b"")
+
+
+@dataclass
+class PartnerCo:
+    """A partner company as its own server sees itself: its id and private key."""
+
+    world: MyKeyWorld
+    partner_id: str
+    key: Any
+
+    @property
+    def auth(self) -> requests.auth.AuthBase:
+        return signing.partner_auth(self.partner_id, self.key)
+
+    def post(self, path: str, body: dict) -> Any:
+        return signed_by(self.world.client, self.auth, path, body)
+
+    def convert(self, order_id: str, member: str, amount: int, **extra: Any) -> Any:
+        return self.post(
+            "/partner/v1/conversions", {"order_id": order_id, "member": member, "amount": amount, **extra}
+        )
+
+    def confirm(self, member: str) -> Any:
+        return self.post("/partner/v1/links/confirm", {"member": member})
+
+
+@dataclass
+class Holder:
+    card: Card
+    mykey_id: str
+    members: dict[str, str] = field(default_factory=dict)
+
+
+def add_partner(world: MyKeyWorld, partner_id: str = "ANA", **extra: Any) -> PartnerCo:
+    key = signing.generate_terminal_key()
+    body = {
+        "client_id": new_id("partner"),
+        "partner_id": partner_id,
+        "name": extra.pop("name", f"partner {partner_id}"),
+        "public_key": signing.public_key_pem(key).decode(),
+        **extra,
+    }
+    r = world.client.post("/v1/partners", json=body, headers=world.operators.central)
+    assert r.status_code == 201, r.json
+    return PartnerCo(world, partner_id, key)
+
+
+def holder_post(world: MyKeyWorld, card: Card, purpose: str, path: str, body: dict, action=None) -> Any:
+    """A holder's card-proven request (a fresh challenge for ``purpose``)."""
+    proof = card.proof(purpose, world.challenge(purpose), action)
+    return world.client.post(path, json={**body, "proof": proof})
+
+
+def new_holder(world: MyKeyWorld, home: str | None = YOKOSUKA) -> Holder:
+    card = world.card()
+    mykey_id = world.holder.register(card.open, None, home)["mykey_id"]
+    return Holder(card, mykey_id)
+
+
+def link(world: MyKeyWorld, holder: Holder, partner: PartnerCo, member: str, confirm: bool = True) -> Any:
+    r = holder_post(
+        world,
+        holder.card,
+        cardproof.PARTNER_LINK,
+        "/v1/holder/partner-links",
+        {"client_id": new_id("link"), "partner": partner.partner_id, "member": member},
+        cardproof.partner_link_action(partner.partner_id, member),
+    )
+    assert r.status_code == 201, r.json
+    if confirm:
+        c = partner.confirm(member)
+        assert c.status_code == 200, c.json
+        assert c.json["status"] == "active"
+    holder.members[partner.partner_id] = member
+    return r
+
+
+def redeem(world: MyKeyWorld, holder: Holder, code: str, destination: str | None = None) -> Any:
+    body = {"client_id": new_id("redeem"), "code": code}
+    if destination:
+        body["destination"] = destination
+    return holder_post(
+        world,
+        holder.card,
+        cardproof.COUPON,
+        "/v1/holder/coupons/redeem",
+        body,
+        cardproof.coupon_action(code, destination),
+    )
+
+
+def pending(world: MyKeyWorld, holder: Holder) -> dict:
+    r = holder_post(world, holder.card, cardproof.CONVERSIONS, "/v1/holder/conversions", {})
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+def release(world: MyKeyWorld, as_of: str) -> dict:
+    r = world.client.post(
+        "/v1/points/release-held",
+        json={"client_id": new_id("release"), "as_of": as_of},
+        headers=world.operators.central,
+    )
+    assert r.status_code == 201, r.json
+    return r.json
+
+
+def balances(world: MyKeyWorld, owner: str) -> dict[str, int]:
+    with read(world.app.extensions["mkp.engine"]) as conn:
+        return ledger.balances(conn, owner)
+
+
+def verified(world: MyKeyWorld) -> None:
+    """The ledger keeps every invariant (what each bad-input test ends with)."""
+    r = world.client.get("/v1/ledger/verify", headers=world.operators.central)
+    assert r.status_code == 200 and r.json["ok"], r.json
+
+
+__all__ = ["error_code"]

@@ -1,0 +1,133 @@
+"""Partner points under concurrency (the domain, eight threads on their own connections; on
+PostgreSQL they really run side by side): a coupon code is redeemed once, an order converts once,
+and a premium budget is never overspent."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from mkp_core import signing
+from mkp_core.errors import MkpError
+from server import ledger
+from server.db.engine import read, run_write, write
+from server.db.tables import mykeys, partner_links
+from server.idempotency import once
+from server.mykey import registry as mykey_registry
+from server.operators.service import Operator
+from server.partners import coupons, premiums, registry, service
+
+AT_ONCE = 8
+CENTRAL = Operator(0, "central", None)
+
+
+def _setup(engine, holders: int = AT_ONCE):
+    now = datetime.now(UTC)
+    pem = signing.public_key_pem(signing.generate_terminal_key()).decode()
+    with write(engine) as conn:
+        partner = registry.add(conn, CENTRAL, "ANA", "全日本空輸", pem)
+        for i in range(holders):
+            number = conn.execute(
+                insert(mykeys).values(
+                    mykey_id=f"RACE{i:04d}",
+                    folded=f"RACE{i:04d}",
+                    status="active",
+                    changes_left=3,
+                    home_municipality="142018",
+                    created_at=now,
+                )  # fmt: skip
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(partner_links).values(
+                    partner_id="ANA",
+                    member=f"M{i}",
+                    mykey=number,
+                    status="active",
+                    created_at=now,
+                    confirmed_at=now,
+                )
+            )
+    return partner
+
+
+def _race(work) -> list[object]:
+    results: list[object] = [None] * AT_ONCE
+    start = threading.Barrier(AT_ONCE)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = work(i)
+        except MkpError as e:
+            results[i] = e.code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(AT_ONCE)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_one_coupon_redeemed_once(engine, operators):
+    partner = _setup(engine)
+    with write(engine) as conn:
+        (code,) = coupons.issue_batch(conn, partner, 1, 1000, "test")["codes"]
+
+    def redeem(i: int) -> object:
+        def work(conn):
+            holder = mykey_registry.find(conn, f"RACE{i:04d}")
+            return service.redeem_coupon(conn, holder, code, None, holder.wallet, datetime.now(UTC))
+
+        return run_write(engine, work)["points"]
+
+    results = _race(redeem)
+    assert sorted(map(str, results)) == ["1000"] + ["coupon_used"] * (AT_ONCE - 1)
+    with read(engine) as conn:
+        assert ledger.balances(conn, "partner:ANA") == {"142018": -1000}
+        assert ledger.verify(conn).ok
+
+
+def test_one_order_converts_once(engine, operators):
+    _setup(engine)
+
+    def convert(i: int) -> object:
+        def work(conn):
+            return once(
+                conn,
+                "partner:ANA:order-1",
+                "partner.convert:ANA",
+                {"order_id": "order-1", "member": "M0", "amount": 500},
+                lambda: service.convert_online(conn, "ANA", "order-1", "M0", 500, None),
+            )[0]["conversion_id"]
+
+        return run_write(engine, work)
+
+    results = _race(convert)
+    assert len(set(results)) == 1 and isinstance(results[0], int)
+    with read(engine) as conn:
+        assert ledger.balances(conn, "partner:ANA") == {"142018": -500}
+
+
+def test_premium_budget_never_overspent(engine, operators):
+    partner = _setup(engine)
+    now = datetime.now(UTC)
+    terms = premiums.CampaignTerms(
+        "春", now - timedelta(days=1), now + timedelta(days=1), budget=250, percent=10
+    )
+    with write(engine) as conn:
+        campaign = premiums.add(conn, CENTRAL, partner, terms)
+
+    def convert(i: int) -> object:
+        return run_write(
+            engine, lambda conn: service.convert_online(conn, "ANA", f"o-{i}", f"M{i}", 1000, None)["premium"]
+        )
+
+    results = _race(convert)
+    assert sum(results) == 250 and sorted(results)[-3:] == [50, 100, 100]  # 100, 100, the rest 50, then none
+    with read(engine) as conn:
+        assert premiums.get(conn, campaign["campaign_id"])["used"] == 250
+        assert ledger.balances(conn, "partner:ANA") == {"142018": -(AT_ONCE * 1000 + 250)}
+        assert ledger.verify(conn).ok
