@@ -1661,3 +1661,83 @@ class ServerClock(Out):
     """The server's clock, to the millisecond: what a terminal's clock and round trip are measured by."""
 
     server_time: datetime
+
+
+# --- settlement (会計データ連携, #10) and the shopping-street points migration -------------------
+
+
+def _period_text(value: str) -> str:
+    if not (len(value) == 7 and value[4] == "-" and value[:4].isdigit() and value[5:].isdigit()):
+        raise PydanticCustomError("invalid_period", "a period is a month, YYYY-MM (e.g. 2026-11)")
+    if not 1 <= int(value[5:]) <= 12 or int(value[:4]) < 2000:
+        raise PydanticCustomError("invalid_period", "a period is a month, YYYY-MM (e.g. 2026-11)")
+    return value
+
+
+PeriodText = Annotated[str, AfterValidator(_period_text), _string_schema(r"^[0-9]{4}-[0-9]{2}$")]
+
+
+class SettlementClose(Strict):
+    """Close a month (JST) for one municipality, or (central operators, no municipality) for all."""
+
+    client_id: ClientId
+    period: PeriodText
+    municipality: MunicipalityCode | None = None
+
+
+class SettlementClosed(Out):
+    municipality: str
+    period: str
+    watermark: int
+    closed_by: str
+    closed_at: datetime
+
+
+class SettlementCloseResult(Out):
+    period: str
+    closed: list[SettlementClosed]
+
+
+class SettlementQuery(Strict):
+    period: PeriodText
+    municipality: MunicipalityCode | None = None
+
+
+class SettlementLine(Out):
+    """One counterparty's movement in the period. ``points`` = credits - debits: positive, it
+    received points (a place: the municipality owes it); negative, it gave them (a partner owes
+    the municipality, a department granted)."""
+
+    point_code: str
+    point_code_name: str
+    counterparty_kind: str
+    counterparty_id: str
+    counterparty_name: str
+    debits: int
+    credits: int
+    points: int
+    transfers: int
+
+
+class SettlementStatement(Out):
+    municipality: str
+    municipality_name: str
+    period: str
+    closed: bool
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    watermark: int | None = None
+    lines: list[SettlementLine]
+
+
+class SettlementStatements(Out):
+    period: str
+    statements: list[SettlementStatement]
+
+
+class SettlementCloseList(Out):
+    closes: list[SettlementClosed]
+
+
+class SettlementQueryMunicipality(Strict):
+    municipality: MunicipalityCode | None = None

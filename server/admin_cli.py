@@ -82,6 +82,11 @@ from server.admin.conntest import conntest  # noqa: E402
 
 main.add_command(conntest)
 
+# --- settlement and the shopping-street points migration (#10) ---
+from server.admin.settlement import settlement  # noqa: E402
+
+main.add_command(settlement)
+
 
 if __name__ == "__main__":
     main()

@@ -160,6 +160,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.register_api(terminal_vouchers_bp)
     app.register_blueprint(voucher_phone_bp)  # an HTML page, not part of the API document
 
+    # --- settlement and the shopping-street points migration (#10) ---
+    from server.settlement.api import bp as settlement_bp
+
+    app.register_api(settlement_bp)
+
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 
