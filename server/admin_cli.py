@@ -83,9 +83,11 @@ from server.admin.conntest import conntest  # noqa: E402
 main.add_command(conntest)
 
 # --- settlement and the shopping-street points migration (#10) ---
+from server.admin.migration import migrate  # noqa: E402
 from server.admin.settlement import settlement  # noqa: E402
 
 main.add_command(settlement)
+main.add_command(migrate)
 
 
 if __name__ == "__main__":
