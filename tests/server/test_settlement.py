@@ -8,6 +8,8 @@ import csv
 import io
 import json
 import stat
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -358,3 +360,57 @@ def test_the_cli_closes_and_lists(admin):
     listed = admin("settlement", "closes")
     assert listed.exit_code == 0 and "2026-10" in listed.stdout
     assert admin("settlement", "export", "--period", "11-2026").exit_code == 1
+
+
+def test_a_close_waits_for_a_transfer_that_drew_its_id_before_it(engine, town):
+    """PostgreSQL: transfer A draws its id and has not committed; B, drawn later, has. A close
+    must not take B's id as its watermark while A can still commit below it, into the closed
+    month: it waits for A (SQLite lets one writer in at a time, so there is nothing to race)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's single writer serialises a close and every booking")
+    hanako = wallet(engine, "HANAKO23")
+    booked, release = threading.Event(), threading.Event()
+
+    def transfer_a() -> None:
+        with write(engine) as conn:
+            (a,) = ledger.create_transfers(
+                conn, [T("race-a", CODE, f"muni:{CODE}", hanako, 7, "grant")], "t", NOVEMBER
+            )
+            assert isinstance(a, ledger.Transfer)
+            booked.set()
+            release.wait(30)
+
+    first = threading.Thread(target=transfer_a)
+    first.start()
+    assert booked.wait(30)
+    book(engine, [T("race-b", CODE, "partner:ANA", wallet(engine, "TAROU234"), 11, "convert")])
+    closed: list[periods.Close | Exception] = []
+
+    def close() -> None:
+        try:
+            with write(engine) as conn:
+                closed.append(periods.close_period(conn, CODE, periods.parse_period("2026-11"), "test"))
+        except Exception as e:  # shown by the assertion below
+            closed.append(e)
+
+    closing = threading.Thread(target=close)
+    closing.start()
+    with engine.connect() as probe:  # until the close waits on the lock A holds
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        for _ in range(300):
+            if probe.execute(text(waiting)).scalar_one() or closed:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the close never waited for the uncommitted transfer")
+    assert not closed, closed
+    release.set()
+    first.join(30)
+    closing.join(30)
+    with read(engine) as conn:
+        (done,) = closed
+        assert isinstance(done, periods.Close), done
+        stored = {m.owner: m for m in periods.stored_movements(conn, done.id)}
+        assert done.watermark == 2
+        assert (stored[f"muni:{CODE}"].debits, stored["partner:ANA"].debits) == (7, 11)
+        assert ledger.verify(conn).ok
