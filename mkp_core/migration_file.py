@@ -7,8 +7,8 @@ taken is reported with its line number and why. Columns, in English or Japanese,
     member_number,balance
     会員番号,残高
 
-A member number is letters, digits and '-' (full-width ones are read as half-width), at most
-32; a balance a whole number of 0 or more (a member with 0 is left out). A member number twice
+A member number is a MyKey service ID (letters, digits, '.', '_', '-'; full-width ones are read
+as half-width), at most 32; a balance a whole number of 0 or more (a member with 0 is left out). A member number twice
 in one file is refused, both lines named.
 """
 
@@ -17,14 +17,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from mkp_core.errors import MkpError
 from mkp_core.grant_file import GrantFile, _decode
-from mkp_core.ids import MAX_AMOUNT
+from mkp_core.ids import LOCAL_SERVICE_ID_RE, MAX_AMOUNT
 
 MAX_ROWS = 200_000
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -32,7 +31,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "balance": ("balance", "points", "残高", "ポイント", "ポイント残高"),
 }
 _BY_NAME = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
-MEMBER_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,31}")
+#: A member number is what the member will link as their ID at the street (a MyKey service ID).
+MEMBER_RE = LOCAL_SERVICE_ID_RE
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def _row(
     balance_text = unicodedata.normalize("NFKC", fields[header["balance"]]).strip().replace(",", "")
     if not MEMBER_RE.fullmatch(member):
         problem(
-            line, "invalid_member_number", f"member number {member!r} is not letters, digits and '-' (1-32)"
+            line, "invalid_member_number", f"member number {member!r} is not letters, digits, '.', '_' and '-' (1-32)"
         )
         return
     if balance_text.startswith("-") and balance_text[1:].isdigit():
