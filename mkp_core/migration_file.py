@@ -126,7 +126,9 @@ def _row(
     balance_text = unicodedata.normalize("NFKC", fields[header["balance"]]).strip().replace(",", "")
     if not MEMBER_RE.fullmatch(member):
         problem(
-            line, "invalid_member_number", f"member number {member!r} is not letters, digits, '.', '_' and '-' (1-32)"
+            line,
+            "invalid_member_number",
+            f"member number {member!r} is not letters, digits, '.', '_' and '-' (1-32)",
         )
         return
     if balance_text.startswith("-") and balance_text[1:].isdigit():
