@@ -716,7 +716,7 @@ settlement_lines = Table(
     Column("credits", BigInteger, nullable=False),
     Column("transfers", BigInteger, nullable=False),
 )
-Index("ix_transfers_created_at", transfers.c.created_at)
+Index("ix_transfers_point_code_created_at", transfers.c.point_code, transfers.c.created_at)
 
 # A shopping street's member balances, uploaded whole when it retires its own card; each waits
 # until the member links that number to a MyKey ID, then is credited once (``migration_claims``).

@@ -22,9 +22,9 @@ has a larger id than its watermark, so it never joins a closed period: a late of
 reversal of a transfer in a closed month, lands in the next open period. A transfer explicitly
 dated into a closed month (``create_transfers(now=...)``) is refused (``period_closed``).
 
-As SQL over one period P: ``created_at < end(P)``, and ``id <= W(P)`` if P is closed, and, if
-P-1 is closed, ``id > W(P-1) OR created_at >= start(P)`` (else ``created_at >= start(P)``,
-unless P is the first close).
+As SQL over one period P (``id <= W(P)`` if P is closed): booked in P, or, if P-1 is closed,
+booked before P with ``id > W(P-1)``; a municipality's first close takes everything booked before
+its end.
 
 **The watermark is exact.** Everything that books transfers takes a shared lock first
 (:func:`hold_booking`; PostgreSQL: a transaction-scoped shared advisory lock) and a close takes
@@ -270,23 +270,30 @@ def stored_movements(conn: Connection, close_id: int) -> list[Movement]:
 
 
 def membership(conn: Connection, municipality: str, period: Period) -> tuple[str, list[Any]]:
-    """The SQL condition on ``transfers t`` (``?`` placeholders) for the transfers of ``period``."""
+    """The SQL condition on ``transfers t`` (``?`` placeholders) for the transfers of ``period``.
+
+    Two disjoint ranges, each an index range: those booked in the month, and the late ones (booked
+    before it, after the previous close: an id range). Only a municipality's first close reads
+    everything before it, once."""
     done = {c.period: c for c in closes(conn, municipality)}
-    where = "t.point_code IN (SELECT code FROM point_codes WHERE municipality_code = ?) AND t.created_at < ?"
-    params: list[Any] = [municipality, db_timestamp(conn, period.end)]
-    closed = done.get(period)
+    where = "t.point_code IN (SELECT code FROM point_codes WHERE municipality_code = ?)"
+    params: list[Any] = [municipality]
+    closed, before = done.get(period), done.get(period.previous())
+    start, end = db_timestamp(conn, period.start), db_timestamp(conn, period.end)
     if closed is not None:
         where += " AND t.id <= ?"
         params.append(closed.watermark)
-    before = done.get(period.previous())
     if before is not None:
-        where += " AND (t.id > ? OR t.created_at >= ?)"
-        params += [before.watermark, db_timestamp(conn, period.start)]
+        where += " AND ((t.created_at >= ? AND t.created_at < ?) OR (t.id > ? AND t.created_at < ?))"
+        params += [start, end, before.watermark, start]
+    elif closed is not None:  # the municipality's first close: everything booked before its end
+        where += " AND t.created_at < ?"
+        params.append(end)
     elif done and period < min(done):
         where += " AND 1 = 0"  # everything before a municipality's first close is in that close
-    elif closed is None:
-        where += " AND t.created_at >= ?"
-        params.append(db_timestamp(conn, period.start))
+    else:
+        where += " AND t.created_at >= ? AND t.created_at < ?"
+        params += [start, end]
     return where, params
 
 

@@ -38,7 +38,7 @@ def upgrade() -> None:
     )
     for table in ("settlement_closes", "settlement_lines"):
         _make_append_only(table)
-    op.create_index("ix_transfers_created_at", "transfers", ["created_at"])
+    op.create_index("ix_transfers_point_code_created_at", "transfers", ["point_code", "created_at"])
     op.create_table(
         "migration_batches",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
@@ -94,7 +94,7 @@ def downgrade() -> None:
     op.drop_table("migration_claims")
     op.drop_table("migration_balances")
     op.drop_table("migration_batches")
-    op.drop_index("ix_transfers_created_at", "transfers")
+    op.drop_index("ix_transfers_point_code_created_at", "transfers")
     op.drop_table("settlement_lines")
     op.drop_table("settlement_closes")
     if op.get_bind().dialect.name == "postgresql":
