@@ -18,7 +18,8 @@ from server.db.engine import read, write
 from server.migration import service as migration
 from server.mykey import services
 from server.operators.service import Operator
-from server.points import holders
+from server.points import holders, rules
+from server.points.expiry_policy import ExpiryPolicy
 
 CENTRAL = Operator(0, "central", None)
 LAST_DAY = (jst_date(datetime.now(UTC)) + timedelta(days=90)).isoformat()
@@ -84,6 +85,23 @@ def test_a_balance_waits_until_linked_then_is_credited_once(client, engine, stre
     with read(engine) as conn:
         moved = conn.execute(text("SELECT count(*), sum(amount) FROM transfers WHERE kind = 'migrate'")).one()
     assert tuple(moved) == (1, 1200)
+
+
+def test_the_credit_expires_as_the_codes_rules_say(client, engine, street):
+    with write(engine) as conn:
+        change = rules.RuleChange(None, ("museum", "shop"), (), ExpiryPolicy("days", 30), 1, None, False)
+        rules.add_rule(conn, CENTRAL, YOKOSUKA, change)
+    upload(client, street.central)
+    link(engine, "HANAKO23", "A1", "789")
+    expected = ExpiryPolicy("days", 30).expires_at(datetime.now(UTC))
+    with read(engine) as conn:
+        made = conn.execute(
+            text(
+                "SELECT l.expires_at FROM lots l JOIN transfers t ON t.id = l.transfer_id WHERE t.kind = 'migrate'"
+            )
+        ).scalar_one()
+    made = made if isinstance(made, datetime) else datetime.fromisoformat(made).replace(tzinfo=UTC)
+    assert made == expected
 
 
 def test_full_width_member_numbers_are_read_as_typed_at_the_kiosk(client, engine, street):
