@@ -88,7 +88,7 @@ def statement(conn: Connection, municipality: str, period: periods.Period) -> di
         if closed is not None
         else periods.movements(conn, municipality, period)
     )
-    names = _Names(conn, municipality)
+    names = _Names(conn, municipality, moved)
     return {
         "municipality": municipality,
         "municipality_name": names.municipality,
@@ -116,9 +116,9 @@ def _municipalities(conn: Connection, op: Operator, municipality: str | None) ->
 
 
 class _Names:
-    """Names for a statement's lines, read once per statement."""
+    """Names for a statement's lines: only the counterparties it has, a query per kind."""
 
-    def __init__(self, conn: Connection, municipality: str) -> None:
+    def __init__(self, conn: Connection, municipality: str, moved: list[periods.Movement]) -> None:
         self.municipality = conn.execute(
             select(municipalities.c.name).where(municipalities.c.code == municipality)
         ).scalar_one()
@@ -129,15 +129,25 @@ class _Names:
                 )
             ).all()
         )
-        self.by_kind: dict[str, dict[str, str]] = {
-            "place": dict(conn.execute(select(places.c.id, places.c.name)).all()),
-            "department": dict(conn.execute(select(departments.c.id, departments.c.name)).all()),
-            "service": dict(conn.execute(select(services.c.code, services.c.name)).all()),
-            "event_pool": self.codes,
+        wanted: dict[str, set[str]] = {}
+        for m in moved:
+            prefix, _, ident = m.owner.partition(":")
+            wanted.setdefault(KINDS.get(prefix, prefix), set()).add(ident)
+        tables = {
+            "place": (places.c.id, places.c.name),
+            "department": (departments.c.id, departments.c.name),
+            "service": (services.c.code, services.c.name),
+            "municipality": (municipalities.c.code, municipalities.c.name),
         }
-        self.by_kind["municipality"] = dict(
-            conn.execute(select(municipalities.c.code, municipalities.c.name)).all()
-        )
+        self.by_kind: dict[str, dict[str, str]] = {"event_pool": self.codes}
+        for kind, (key, name) in tables.items():
+            found: dict[str, str] = {}
+            idents = sorted(wanted.get(kind, ()))
+            for start in range(0, len(idents), 500):
+                found.update(
+                    conn.execute(select(key, name).where(key.in_(idents[start : start + 500]))).all()
+                )
+            self.by_kind[kind] = found
 
     def line(self, m: periods.Movement) -> dict[str, Any]:
         prefix, _, ident = m.owner.partition(":")
