@@ -651,6 +651,63 @@ def step_voucher_offline(state: DemoState) -> str:
     )
 
 
+# --- a street's points migrated; the month settled (#10) -------------------------------------------
+
+
+def step_migrate_and_settle(state: DemoState) -> str:
+    """A shopping street retires its card: its members' balances are imported, card 1's is claimed by
+    linking the member number; last month is closed and this month's statement exported in
+    Shift_JIS, summing to zero."""
+    import csv
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    from agent.mykey import MyKeyClient
+    from mkp_core.dates import JST
+
+    state.api.post(
+        "/v1/services",
+        {"code": "A3", "name": "どぶ板通り商店街", "kind": "shopping-street", "municipality": YOKOSUKA},
+    )
+    members = state.workdir / "dobuita-members.csv"
+    members.write_bytes("会員番号,残高\r\n5501,1200\r\n5502,800\r\n".encode("cp932"))
+    last_day = (datetime.now(JST) + timedelta(days=180)).date().isoformat()
+    imported = _run_cli(
+        state, "server.admin_cli", "--json", "migrate", "import", "--service", "A3", str(members),
+        "--claim-until", last_day,
+    )  # fmt: skip
+    if imported.returncode != 0:
+        raise RuntimeError(f"mkp-admin migrate import: {imported.stderr.strip()}")
+    mykey_id = state.facts["mykeys"][0]
+    before = _points(state, mykey_id)
+    MyKeyClient(ApiClient(state.server.url)).link(state.facts["cards"][0], "A3", "5501")
+    claimed = _points(state, mykey_id) - before
+    if claimed != 1200:
+        raise RuntimeError(f"linking member 5501 credited {claimed}, not 1200")
+    waiting = state.api.get("/v1/migrations/A3")["waiting"]
+    now = datetime.now(UTC).astimezone(JST)
+    this_month, last_month = f"{now:%Y-%m}", f"{now.replace(day=1) - timedelta(days=1):%Y-%m}"
+    closed = _run_cli(state, "server.admin_cli", "settlement", "close", "--period", last_month)
+    if closed.returncode != 0:
+        raise RuntimeError(f"mkp-admin settlement close: {closed.stderr.strip()}")
+    out = state.workdir / f"settlement-{this_month}.csv"
+    exported = _run_cli(
+        state, "server.admin_cli", "settlement", "export", "--period", this_month, "--municipality", YOKOSUKA,
+        "--format", "csv-sjis", "--out", str(out),
+    )  # fmt: skip
+    if exported.returncode != 0:
+        raise RuntimeError(f"mkp-admin settlement export: {exported.stderr.strip()}")
+    rows = list(csv.DictReader(io.StringIO(out.read_bytes().decode("cp932"), newline="")))
+    if sum(int(r["points"]) for r in rows) != 0:
+        raise RuntimeError("the month's statement does not sum to zero")
+    places = sum(int(r["points"]) for r in rows if r["counterparty_kind"] == "place")
+    return (
+        f"どぶ板通り商店街's 2 members imported; card 1 linked member 5501 and got {claimed:,} points, "
+        f"{waiting['members']} balance ({waiting['points']:,}) waits; {last_month} closed; {this_month} "
+        f"exported to {out.name} (Shift_JIS, {len(rows)} lines summing to 0; places are owed {places:,})"
+    )
+
+
 def step_verify(state: DemoState) -> str:
     report = state.api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
@@ -677,6 +734,8 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("support an event and hand it over", step_event),
     ("claim a special reward", step_reward),
     ("run the expiry sweep", step_expire),
+    # A street's points migrated, the month settled (#10); card 1 links before the counter takes it.
+    ("migrate a street's points and settle the month", step_migrate_and_settle),
     # The counter: card taps at the museum, a network cut, the queue synced.
     ("a day at the counter", step_counter_day),
     # Paper vouchers (issue 12): printed, scanned, redeemed once.

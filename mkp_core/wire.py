@@ -1896,3 +1896,137 @@ class Campaign(Out):
 
 class CampaignList(Out):
     campaigns: list[Campaign]
+
+
+# --- settlement (会計データ連携, #10) and the shopping-street points migration -------------------
+
+
+def _period_text(value: str) -> str:
+    if not (len(value) == 7 and value[4] == "-" and value[:4].isdigit() and value[5:].isdigit()):
+        raise PydanticCustomError("invalid_period", "a period is a month, YYYY-MM (e.g. 2026-11)")
+    if not 1 <= int(value[5:]) <= 12 or int(value[:4]) < 2000:
+        raise PydanticCustomError("invalid_period", "a period is a month, YYYY-MM (e.g. 2026-11)")
+    return value
+
+
+PeriodText = Annotated[str, AfterValidator(_period_text), _string_schema(r"^[0-9]{4}-[0-9]{2}$")]
+
+
+class SettlementClose(Strict):
+    """Close a month (JST) for one municipality, or (central operators, no municipality) for all."""
+
+    client_id: ClientId
+    period: PeriodText
+    municipality: MunicipalityCode | None = None
+
+
+class SettlementClosed(Out):
+    municipality: str
+    period: str
+    watermark: int
+    closed_by: str
+    closed_at: datetime
+
+
+class SettlementCloseResult(Out):
+    period: str
+    closed: list[SettlementClosed]
+
+
+class SettlementQuery(Strict):
+    period: PeriodText
+    municipality: MunicipalityCode | None = None
+
+
+class SettlementLine(Out):
+    """One counterparty's movement in the period. ``points`` = credits - debits: positive, it
+    received points (a place: the municipality owes it); negative, it gave them (a partner owes
+    the municipality, a department granted)."""
+
+    point_code: str
+    point_code_name: str
+    counterparty_kind: str
+    counterparty_id: str
+    counterparty_name: str
+    debits: int
+    credits: int
+    points: int
+    transfers: int
+
+
+class SettlementStatement(Out):
+    municipality: str
+    municipality_name: str
+    period: str
+    closed: bool
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    watermark: int | None = None
+    lines: list[SettlementLine]
+
+
+class SettlementStatements(Out):
+    period: str
+    statements: list[SettlementStatement]
+
+
+class SettlementCloseList(Out):
+    closes: list[SettlementClosed]
+
+
+class SettlementQueryMunicipality(Strict):
+    municipality: MunicipalityCode | None = None
+
+
+class MigrationImport(Strict):
+    """A street's member balances (CSV, base64 of its bytes: UTF-8 or cp932): each waits until the
+    member links the number to a MyKey ID, then is credited once; unclaimed after ``claim_until``
+    (JST, the last day) they lapse."""
+
+    client_id: ClientId
+    service: ServiceCode
+    file: Annotated[str, Field(min_length=1, max_length=64 * 1024 * 1024)]
+    claim_until: IsoDate
+    point_code: PointCode | None = None
+    dry_run: Flag = False
+
+
+class MigrationSummary(Out):
+    service: str
+    point_code: str
+    file_sha256: str
+    encoding: str | None = None
+    members: int
+    points: int
+    zero_balances: int
+    lapses_at: datetime
+    batch_id: int | None = None
+    imported: bool
+    already_imported: bool
+    claimed_at_import: int
+
+
+class MigrationServicePath(Strict):
+    service: ServiceCode
+
+
+class MigrationCount(Out):
+    members: int
+    points: int
+
+
+class MigrationUnclaimed(Out):
+    member_number: str
+    balance: int
+    point_code: str
+    lapses_at: datetime
+    state: str  # waiting | lapsed
+
+
+class MigrationReport(Out):
+    service: str
+    service_name: str
+    claimed: MigrationCount
+    waiting: MigrationCount
+    lapsed: MigrationCount
+    unclaimed: list[MigrationUnclaimed]

@@ -87,6 +87,12 @@ from server.admin import partners as partner_commands  # noqa: E402
 
 main.add_command(partner_commands.partner)
 points.points.add_command(partner_commands.release_held)
+# --- settlement and the shopping-street points migration (#10) ---
+from server.admin.migration import migrate  # noqa: E402
+from server.admin.settlement import settlement  # noqa: E402
+
+main.add_command(settlement)
+main.add_command(migrate)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,12 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         partners_api.operator_bp,
     ):
         app.register_api(blueprint)
+    # --- settlement and the shopping-street points migration (#10) ---
+    from server.migration.api import bp as migrations_bp
+    from server.settlement.api import bp as settlement_bp
+
+    app.register_api(settlement_bp)
+    app.register_api(migrations_bp)
 
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)

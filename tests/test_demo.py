@@ -32,4 +32,6 @@ def test_demo_runs_end_to_end():
     assert "mykey_suspended" in details["suspend a lost card"]
     assert "1 revoked: Hanako24" in details["sweep the next CRL"]
     assert "scanned again: voucher_used" in details["print a voucher and redeem it once"]
+    assert "got 1,200 points" in details["migrate a street's points and settle the month"]
+    assert "summing to 0" in details["migrate a street's points and settle the month"]
     assert "ledger verified" in details["verify the ledger"]

@@ -20,6 +20,7 @@ import click
 from agent.card_session import ProvingCard, proving_card
 from agent.cli.card_io import EXIT_CODES_HELP, HANDLED, fail, pin_options, read_pins
 from agent.home import Home, read_agent_toml
+from agent.member_card import number_from_barcode
 from agent.mykey import MyKeyClient, TerminalLookups
 from agent.terminal import Terminal
 from drivers.card.pcsc import PcscBackend
@@ -173,19 +174,36 @@ def change_id(o: HolderOptions, new_id: str) -> None:
     )
 
 
-@click.argument("local_id")
+@click.option(
+    "--scan-image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A photo of your old member card's barcode: its number is LOCAL_ID.",
+)
+@click.option("--scan-camera", type=int, help="Read your old member card's barcode with camera N instead.")
+@click.argument("local_id", required=False)
 @click.argument("service")
 @holder_command
-def link(o: HolderOptions, service: str, local_id: str) -> None:
-    """Link your number LOCAL_ID at SERVICE, such as A1 789: its terminals then know you by your card."""
+def link(
+    o: HolderOptions, service: str, local_id: str | None, scan_image: Path | None, scan_camera: int | None
+) -> None:
+    """Link your number LOCAL_ID at SERVICE, such as A1 789: its terminals then know you by your card.
+    A street's old card may be scanned instead of typed (a balance moved from it is credited then)."""
     code = _checked(o, validate_service_code, service.upper())
+    if [local_id, scan_image, scan_camera].count(None) != 2:
+        raise click.UsageError("give LOCAL_ID, or --scan-image FILE, or --scan-camera N (one of them)")
+    if local_id is None:
+        try:
+            local_id = number_from_barcode(scan_image, scan_camera)
+        except HANDLED as e:
+            o.fail(e)
     _checked(o, validate_local_service_id, local_id)
+    number = local_id
 
     def text(r: dict[str, Any]) -> str:
         pending = f" (waits for the staff of {r['name']} to confirm it)" if r["status"] == "pending" else ""
         return f"linked {r['service']}: {r['local_id']}{pending}"
 
-    _with_card(o, lambda c, card: c.link(card, code, local_id), text)
+    _with_card(o, lambda c, card: c.link(card, code, number), text)
 
 
 @click.argument("service")

@@ -798,3 +798,67 @@ conversions = Table(
 )
 Index("ix_conversions_due_at", conversions.c.due_at)
 Index("ix_conversions_mykey", conversions.c.mykey)
+
+# --- settlement (会計データ連携, #10) and the shopping-street points migration -------------------
+
+# A municipality's settlement period (a JST month, "2026-11") closed: never updated or deleted.
+# ``watermark`` is the largest transfer id when it closed (server.ledger.periods says which
+# transfers a period holds); ``settlement_lines`` is its statement as it stood then.
+settlement_closes = Table(
+    "settlement_closes",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("municipality_code", String(6), ForeignKey("municipalities.code"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("watermark", BigInteger, nullable=False),
+    Column("closed_by", String(80), nullable=False),
+    Column("closed_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("municipality_code", "period", name="uq_settlement_closes_municipality_period"),
+)
+settlement_lines = Table(
+    "settlement_lines",
+    metadata,
+    Column("close_id", Id, ForeignKey("settlement_closes.id"), primary_key=True),
+    Column("point_code", String(24), ForeignKey("point_codes.code"), primary_key=True),
+    Column("owner", String(80), primary_key=True),  # an account owner, or "mykey:*" for all wallets
+    Column("debits", BigInteger, nullable=False),
+    Column("credits", BigInteger, nullable=False),
+    Column("transfers", BigInteger, nullable=False),
+)
+Index("ix_transfers_point_code_created_at", transfers.c.point_code, transfers.c.created_at)
+
+# A shopping street's member balances, uploaded whole when it retires its own card; each waits
+# until the member links that number to a MyKey ID, then is credited once (``migration_claims``).
+migration_batches = Table(
+    "migration_batches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("service_code", String(16), ForeignKey("services.code"), nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("point_code", String(24), ForeignKey("point_codes.code"), nullable=False),
+    Column("lapses_at", UTCDateTime(), nullable=False),  # unclaimed balances lapse then
+    Column("members", Integer, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("service_code", "file_sha256", name="uq_migration_batches_service_file"),
+)
+migration_balances = Table(
+    "migration_balances",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("batch_id", Id, ForeignKey("migration_batches.id"), nullable=False),
+    Column("service_code", String(16), ForeignKey("services.code"), nullable=False),
+    Column("member_number", String(32), nullable=False),
+    Column("balance", BigInteger, nullable=False),
+    Column("line", Integer, nullable=False),
+    UniqueConstraint("service_code", "member_number", name="uq_migration_balances_service_member"),
+)
+migration_claims = Table(
+    "migration_claims",
+    metadata,
+    Column("balance_id", Id, ForeignKey("migration_balances.id"), primary_key=True),
+    Column("mykey", Id, ForeignKey("mykeys.id"), nullable=False),
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=False),
+)

@@ -41,6 +41,9 @@ ACCOUNT_KINDS: dict[str, AccountKind] = {
     "voucher": AccountKind("voucher", False),
     "breakage": AccountKind("breakage", False),
     "pool": AccountKind("pool", False),
+    # A MyKey service (a shopping street) whose own points were migrated: it issued them, so its
+    # negative balance is what its members have claimed (server/migration).
+    "service": AccountKind("service", True),
 }
 NON_NEGATIVE_KINDS = sorted({k.name for k in ACCOUNT_KINDS.values() if not k.may_go_negative})
 LOT_KINDS = sorted({k.name for k in ACCOUNT_KINDS.values() if k.holds_lots})

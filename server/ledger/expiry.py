@@ -31,6 +31,7 @@ from server.db.engine import (
     new_ids,
 )
 from server.db.tables import accounts
+from server.ledger import periods
 from server.ledger.accounts import account_kind
 from server.ledger.transfers import TransferRequest
 
@@ -61,6 +62,7 @@ def expire_lots(
     if point_codes is not None and not point_codes:
         return []
     expired = _Expired(conn, cutoff, point_codes)
+    periods.hold_booking(conn)
     if is_postgres(conn):
         fetch_raw(
             conn,

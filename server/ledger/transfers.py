@@ -33,6 +33,7 @@ from server.db.engine import (
     new_ids,
 )
 from server.db.tables import accounts, lots, point_codes, transfers
+from server.ledger import periods
 from server.ledger.accounts import AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
 from server.ledger.lots import LotBook
@@ -56,6 +57,7 @@ TRANSFER_KINDS = frozenset(
         # Converted partner points (and their premium) leave the holding account for the holder's
         # wallet when the hold ends (issue 10): not a grant, so the settlement can tell them apart.
         "release",
+        "migrate",
     }
 )
 
@@ -172,8 +174,10 @@ def create_transfers(
     now = now or datetime.now(UTC)
     results: list[Transfer | MkpError | None] = [_check_shape(r) for r in requests]
     _refuse_unknown_point_codes(conn, requests, results)
+    _refuse_closed_periods(conn, requests, results, now)
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
+        periods.hold_booking(conn)
         states = _open_and_lock_accounts(conn, [requests[i] for i in todo], now)
         debited = {(requests[i].debit, requests[i].point_code) for i in todo}
         reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
@@ -331,6 +335,21 @@ def _refuse_unknown_point_codes(
     for i in todo:
         if requests[i].point_code not in known_codes:
             results[i] = NotFound("unknown_point_code", f"point code {requests[i].point_code} does not exist")
+
+
+def _refuse_closed_periods(
+    conn: Connection,
+    requests: Sequence[TransferRequest],
+    results: list[Transfer | MkpError | None],
+    now: datetime,
+) -> None:
+    """A batch explicitly dated (``now``) into a settlement period its municipality closed is refused."""
+    closed = periods.refuse_dated_into_closed(
+        conn, [r.point_code if results[i] is None else None for i, r in enumerate(requests)], now
+    )
+    for i, r in enumerate(requests):
+        if results[i] is None and r.point_code in closed:
+            results[i] = closed[r.point_code]
 
 
 def _open_and_lock_accounts(

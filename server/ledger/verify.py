@@ -9,6 +9,7 @@ from sqlalchemy import Connection, func, literal, select, union_all
 
 from server.db.tables import accounts, lot_moves, lots, transfers
 from server.ledger.accounts import LOT_KINDS, NON_NEGATIVE_KINDS
+from server.ledger.periods import check_closed_periods
 
 
 @dataclass
@@ -39,7 +40,8 @@ class VerifyReport:
 
 def verify(conn: Connection) -> VerifyReport:
     """Every point code sums to zero, no wallet is below zero and no account below its floor,
-    posted totals equal the transfers, and each wallet's lots sum to its balance."""
+    posted totals equal the transfers, each wallet's lots sum to its balance, and every closed
+    settlement period still holds what its stored statement says (``server.ledger.periods``)."""
     report = VerifyReport()
     report.accounts = conn.execute(select(func.count()).select_from(accounts)).scalar_one()
     report.transfers = conn.execute(select(func.count()).select_from(transfers)).scalar_one()
@@ -49,6 +51,8 @@ def verify(conn: Connection) -> VerifyReport:
     _posted_totals_equal_transfers(conn, report)
     _lots_sum_to_balances(conn, report)
     _lots_equal_their_moves(conn, report)
+    for code, message in check_closed_periods(conn):
+        report.breach(code, message)
     return report
 
 

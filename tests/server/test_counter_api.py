@@ -347,3 +347,38 @@ def test_the_heartbeat_announces_the_connection_test(counter, town):
     assert r.status_code == 201, r.json
     announced = counter.post("/heartbeat", {"queue_pending": 0}).json["conntest"]
     assert announced["test_id"] == r.json["id"] and announced["window_seconds"] == 60
+
+
+def test_an_offline_spend_tapped_in_a_closed_month_lands_in_the_next_one(counter, card, town):
+    """Settlement (#10): tapped on 30 November, synced after November was closed, it is booked
+    when it reached the server; November's statement stays as it was closed."""
+    client, central = counter.world.client, town.central
+    r = client.post(
+        "/v1/settlement/close", json={"client_id": new_client_id(), "period": "2026-11"}, headers=central
+    )
+    assert r.status_code == 201, r.json
+    november = client.get(
+        "/v1/settlement/statements?period=2026-11&municipality=142018", headers=central
+    ).json
+    tapped = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # 23:00 JST
+    transaction = offline.Transaction(
+        terminal=counter.terminal.terminal_id, seq=1, client_id=new_client_id(), place=counter.place,
+        at=tapped, amount=250,
+    )  # fmt: skip
+    proof = card.open.prove(cardproof.OFFLINE_SPEND, transaction.client_id, transaction.action())
+    entry = offline.seal(counter.terminal.key, transaction, proof)
+    (answer,) = counter.sync([entry])
+    assert answer["status"] == "accepted", answer
+    again = client.get("/v1/settlement/statements?period=2026-11&municipality=142018", headers=central).json
+    assert again == november
+    now = datetime.now(UTC) + timedelta(hours=9)
+    current = client.get(
+        f"/v1/settlement/statements?period={now:%Y-%m}&municipality=142018", headers=central
+    ).json
+    places = {
+        x["counterparty_id"]: x["points"]
+        for x in current["statements"][0]["lines"]
+        if x["counterparty_kind"] == "place"
+    }
+    assert places[counter.place] == 250
+    verified(counter.world)

@@ -1,0 +1,47 @@
+"""HTTP for settlement: close a month, list the closed ones, read a month's statements."""
+
+from __future__ import annotations
+
+from flask_openapi3 import APIBlueprint, Tag
+
+from mkp_core import wire
+from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.db.engine import read
+from server.idempotency import write_once
+from server.settlement import service
+
+bp = APIBlueprint("settlement", __name__, url_prefix="/v1/settlement", abp_security=BEARER)
+operator_endpoints(bp)
+tag = Tag(name="settlement", description="Settlement periods (JST months) and statements (会計データ連携)")
+ERRORS = error_responses(401, 403, 404, 409, 422)
+
+
+@bp.post("/close", tags=[tag], responses={201: wire.SettlementCloseResult, **ERRORS})
+def close(body: wire.SettlementClose):
+    """Close a month for a municipality (or, central operators without one, for all): its statement
+    is stored and never changes; later transfers land in the next open month."""
+    op = operator()
+    return write_once(
+        engine(),
+        body.client_id,
+        f"settlement.close:{op.name}",
+        body.model_dump(),
+        lambda conn: service.close(conn, op, body.period, body.municipality),
+    )
+
+
+@bp.get("/closes", tags=[tag], responses={200: wire.SettlementCloseList, **ERRORS})
+def closes(query: wire.SettlementQueryMunicipality):
+    """The closed months of the municipalities this operator may see."""
+    op = operator()
+    with read(engine()) as conn:
+        return service.list_closes(conn, op, query.municipality)
+
+
+@bp.get("/statements", tags=[tag], responses={200: wire.SettlementStatements, **ERRORS})
+def statements(query: wire.SettlementQuery):
+    """A month's statement per municipality: per place, partner, department, breakage ... the
+    points moved and the transfers that moved them (a closed month: as stored when it closed)."""
+    op = operator()
+    with read(engine()) as conn:
+        return service.statements(conn, op, query.period, query.municipality)
