@@ -17,6 +17,7 @@ another spreadsheet) is a ``mixed_encoding`` error naming the line, not mojibake
 
 from __future__ import annotations
 
+import _csv
 import csv
 import hashlib
 import io
@@ -25,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from mkp_core.errors import MkpError
+
+CsvReader = _csv.Reader
 
 MAX_ROWS = 200_000
 MAX_ERRORS = 1000  # reported in detail; the rest are counted
@@ -37,7 +40,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "memo": ("memo", "note", "備考", "メモ"),
 }
 REQUIRED = ("municipality", "mykey_id", "amount", "grant_kind")
-_BY_NAME = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
 
 
 @dataclass(frozen=True)
@@ -72,25 +74,14 @@ class GrantFile:
 def read_grant_file(data: bytes, progress: Callable[[int], None] | None = None) -> GrantFile:
     """Decode and parse a grant file; problems are collected, never raised (the caller reports all)."""
     found = GrantFile(hashlib.sha256(data).hexdigest(), "")
-    text = _decode(data, found)
+    text = decode(data, found)
     if text is None:
         return found
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = _header(reader, found)
+    header = read_header(reader, found)
     if header is None:
         return found
-    line = reader.line_num
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            found.problem(reader.line_num, "bad_row", f"this row cannot be read as CSV: {e}")
-            break
-        start, line = line + 1, reader.line_num
-        if not any(f.strip() for f in fields):
-            continue
+    for start, fields in data_rows(reader, found):
         if len(found.rows) >= MAX_ROWS:
             found.problem(start, "too_many_rows", f"a file may hold at most {MAX_ROWS} rows; split it")
             break
@@ -98,14 +89,14 @@ def read_grant_file(data: bytes, progress: Callable[[int], None] | None = None) 
         if progress is not None and len(found.rows) % 5000 == 0:
             progress(len(found.rows))
     if not found.rows and not found.problem_count:
-        found.problem(line, "no_rows", "the file has a header and no rows")
+        found.problem(reader.line_num, "no_rows", "the file has a header and no rows")
     return found
 
 
 # --- decoding ------------------------------------------------------------------------------------
 
 
-def _decode(data: bytes, found: GrantFile) -> str | None:
+def decode(data: bytes, found: GrantFile) -> str | None:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         found.problem(1, "bad_encoding", "the file is UTF-16: save it as UTF-8 or Shift_JIS (cp932)")
         return None
@@ -150,7 +141,33 @@ def _line_encoding(raw: bytes) -> str | None:
 # --- parsing -------------------------------------------------------------------------------------
 
 
-def _header(reader: Iterator[list[str]], found: GrantFile) -> dict[str, int] | None:
+def data_rows(reader: CsvReader, found: GrantFile) -> Iterator[tuple[int, list[str]]]:
+    """The rows after the header that are not blank, each with the line it starts on (a quoted
+    field may span lines); a row CSV cannot read is a problem and ends them."""
+    line = reader.line_num
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            found.problem(reader.line_num, "bad_row", f"this row cannot be read as CSV: {e}")
+            return
+        start, line = line + 1, reader.line_num
+        if any(f.strip() for f in fields):
+            yield start, fields
+
+
+def read_header(
+    reader: Iterator[list[str]],
+    found: GrantFile,
+    columns: dict[str, tuple[str, ...]] = COLUMNS,
+    required: tuple[str, ...] = REQUIRED,
+) -> dict[str, int] | None:
+    """The header row as column -> index, by any of each column's names (English or Japanese,
+    full-width or not, any case); ``None`` once a problem is found. Member-balance files
+    (``mkp_core.migration_file``) read theirs with their own ``columns``."""
+    by_name = {alias: column for column, aliases in columns.items() for alias in aliases}
     try:
         names = next(reader)
     except StopIteration:
@@ -161,15 +178,14 @@ def _header(reader: Iterator[list[str]], found: GrantFile) -> dict[str, int] | N
         return None
     header: dict[str, int] = {}
     for index, name in enumerate(names):
-        key = unicodedata.normalize("NFKC", name).strip().lower()
-        column = _BY_NAME.get(key)
+        column = by_name.get(unicodedata.normalize("NFKC", name).strip().lower())
         if column is None:
-            found.problem(1, "unknown_column", f"column {name!r} is not one of {', '.join(COLUMNS)}")
+            found.problem(1, "unknown_column", f"column {name!r} is not one of {', '.join(columns)}")
         elif column in header:
             found.problem(1, "duplicate_column", f"column {column} is named twice")
         else:
             header[column] = index
-    for column in REQUIRED:
+    for column in required:
         if column not in header:
             found.problem(1, "missing_column", f"the header has no {column} column")
     return None if found.problem_count else header

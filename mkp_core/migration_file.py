@@ -18,11 +18,10 @@ import csv
 import hashlib
 import io
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from mkp_core.errors import MkpError
-from mkp_core.grant_file import GrantFile, _decode
+from mkp_core.grant_file import GrantFile, data_rows, decode, read_header
 from mkp_core.ids import LOCAL_SERVICE_ID_RE, MAX_AMOUNT
 
 MAX_ROWS = 200_000
@@ -30,7 +29,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "member_number": ("member_number", "member", "card_number", "会員番号", "会員id", "カード番号"),
     "balance": ("balance", "points", "残高", "ポイント", "ポイント残高"),
 }
-_BY_NAME = {alias: column for column, aliases in COLUMNS.items() for alias in aliases}
 #: A member number is what the member will link as their ID at the street (a MyKey service ID).
 MEMBER_RE = LOCAL_SERVICE_ID_RE
 
@@ -58,61 +56,26 @@ class MigrationFile:
 def read_migration_file(data: bytes) -> MigrationFile:
     """Decode and parse a member-balance file; problems collected in ``found.read``, never raised."""
     found = MigrationFile(GrantFile(_sha256(data), ""))
-    text = _decode(data, found.read)
+    text = decode(data, found.read)
     if text is None:
         return found
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = _header(reader, found.read)
+    header = read_header(reader, found.read, COLUMNS, tuple(COLUMNS))
     if header is None:
         return found
     seen: dict[str, int] = {}
-    line = reader.line_num
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            found.read.problem(reader.line_num, "bad_row", f"this row cannot be read as CSV: {e}")
-            break
-        start, line = line + 1, reader.line_num
-        if not any(f.strip() for f in fields):
-            continue
+    for start, fields in data_rows(reader, found.read):
         if len(found.rows) >= MAX_ROWS:
             found.read.problem(start, "too_many_rows", f"a file may hold at most {MAX_ROWS} rows; split it")
             break
         _row(found, header, fields, start, seen)
     if not found.rows and not found.read.problem_count:
-        found.read.problem(line, "no_rows", "the file has no member with a balance")
+        found.read.problem(reader.line_num, "no_rows", "the file has no member with a balance")
     return found
 
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _header(reader: Iterator[list[str]], found: GrantFile) -> dict[str, int] | None:
-    try:
-        names = next(reader)
-    except StopIteration:
-        found.problem(1, "empty_file", "the file is empty")
-        return None
-    except csv.Error as e:
-        found.problem(1, "bad_row", f"the header cannot be read as CSV: {e}")
-        return None
-    header: dict[str, int] = {}
-    for index, name in enumerate(names):
-        column = _BY_NAME.get(unicodedata.normalize("NFKC", name).strip().lower())
-        if column is None:
-            found.problem(1, "unknown_column", f"column {name!r} is not one of {', '.join(COLUMNS)}")
-        elif column in header:
-            found.problem(1, "duplicate_column", f"column {column} is named twice")
-        else:
-            header[column] = index
-    for column in COLUMNS:
-        if column not in header:
-            found.problem(1, "missing_column", f"the header has no {column} column")
-    return None if found.problem_count else header
 
 
 def _row(
