@@ -65,8 +65,11 @@ def _remember_url_builders() -> None:
     compiling the same hundred URL builders again (Python source made and compiled per route).
     A builder is a plain function of the rule's parts, given the rule as its first argument when
     called, so one compiled per (rule, parts) serves every app of the run. Rules with defaults
-    bake converted values in: those compile as before."""
-    compile_builder = Rule._compile_builder
+    bake converted values in: those compile as before. (A werkzeug without this private method
+    is left alone: the tests only run slower.)"""
+    compile_builder = getattr(Rule, "_compile_builder", None)
+    if compile_builder is None:
+        return
     builders: dict[tuple, object] = {}
 
     def remembered(self: Rule, append_unknown: bool = True):
