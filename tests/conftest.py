@@ -22,6 +22,7 @@ from mkp_testing import (
     Platform,
     SchemaPool,
     Slots,
+    fresh_test_ca,
     migrate,
     platform_process,
     served_in_process,
@@ -31,7 +32,6 @@ from mkp_testing import (
 from sqlalchemy import create_engine, text
 from werkzeug.routing import Rule
 
-from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, card_present, vpcd_slots, wait_for
 from drivers.card.virtual.vpcd import reader_name
 from mkp_core.client import unmount_transport
@@ -194,7 +194,7 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 @pytest.fixture
 def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
     """The server app with 横須賀市, a museum and a current CRL of a test JPKI CA; a central operator."""
-    ca = TestCA.init(tmp_path / "jpki-ca")
+    ca = fresh_test_ca(tmp_path / "jpki-ca")
     engine = make_engine(database_url)
     migrate(engine)  # a folder's own database_url may hand an empty database
     with write(engine) as conn:

@@ -7,6 +7,7 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from mkp_testing import fresh_test_ca
 from terminal_helpers import csr_for, new_code
 
 from drivers.card.virtual.ca import TestCA
@@ -18,7 +19,7 @@ from mkp_core.trust import TrustStore
 
 @pytest.fixture
 def test_ca(tmp_path):
-    return TestCA.init(tmp_path / "jpki-test-ca")
+    return fresh_test_ca(tmp_path / "jpki-test-ca")
 
 
 @pytest.fixture
