@@ -191,6 +191,20 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dic
     conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
 
 
+def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT one row unless it clashes with a unique key: was it new? One statement (no savepoint:
+    a twin still in flight on another connection is waited for, as a plain INSERT would)."""
+    if is_postgres(conn):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    key = next(iter(table.primary_key.columns))
+    return (
+        conn.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first()
+        is not None
+    )
+
+
 def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Run ``sql`` (``?`` placeholders) once per row, straight through the driver's executemany.
 

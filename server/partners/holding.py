@@ -26,7 +26,7 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
-from server.db.engine import chunked, new_ids
+from server.db.engine import chunked
 from server.db.tables import conversions, point_codes
 from server.mykey.registry import MyKey
 from server.partners import premiums
@@ -103,9 +103,11 @@ def convert_many(
     book = premiums.PremiumBook.open(conn, partner, [o.holder for o in orders], now)
     decided = [_row(partner, order, book, now) for order in orders]
     rows = [row for row, _ in decided]
-    for row, conversion_id in zip(rows, new_ids(conn, "conversions", len(rows)), strict=True):
-        row["id"] = conversion_id
-    conn.execute(insert(conversions), rows)
+    inserted = conn.execute(
+        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True), rows
+    )
+    for row, conversion_id in zip(rows, inserted.scalars(), strict=True):
+        row["id"] = int(conversion_id)
     requests = [r for row, funder in decided for r in _transfers(partner, row, funder)]
     for posted in ledger.create_transfers(conn, requests, actor, now):
         if isinstance(posted, MkpError):
