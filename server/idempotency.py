@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from mkp_core.errors import Conflict
-from server.db.engine import chunked, lock_key, lock_keys, run_write
+from server.db.engine import chunked, db_timestamp, executemany, lock_key, lock_keys, run_write
 from server.db.tables import idempotency
 
 Reply = dict[str, Any]
@@ -128,15 +128,12 @@ def priors(conn: Connection, client_ids: Sequence[str]) -> dict[str, Prior]:
 
 def record_many(conn: Connection, answers: Sequence[tuple[str, str, int, Reply]]) -> None:
     """Store many answers at once: (client id, body hash, status, reply as :func:`as_stored` made it)."""
-    if answers:
-        now = datetime.now(UTC)
-        conn.execute(
-            insert(idempotency),
-            [
-                {"client_id": c, "body_hash": h, "status": s, "response": json.dumps(r), "created_at": now}
-                for c, h, s, r in answers
-            ],
-        )
+    now = db_timestamp(conn, datetime.now(UTC))
+    executemany(
+        conn,
+        "INSERT INTO idempotency (client_id, body_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)",
+        [(c, h, s, json.dumps(r), now) for c, h, s, r in answers],
+    )
 
 
 def _json_value(value: Any) -> Any:

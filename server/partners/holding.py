@@ -26,7 +26,7 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
-from server.db.engine import chunked
+from server.db.engine import chunked, db_timestamp, executemany, new_ids
 from server.db.tables import conversions, point_codes
 from server.mykey.registry import MyKey
 from server.partners import premiums
@@ -103,17 +103,34 @@ def convert_many(
     book = premiums.PremiumBook.open(conn, partner, [o.holder for o in orders], now)
     decided = [_row(partner, order, book, now) for order in orders]
     rows = [row for row, _ in decided]
-    inserted = conn.execute(
-        insert(conversions).returning(conversions.c.id, sort_by_parameter_order=True), rows
-    )
-    for row, conversion_id in zip(rows, inserted.scalars(), strict=True):
-        row["id"] = int(conversion_id)
+    _insert(conn, rows)
     requests = [r for row, funder in decided for r in _transfers(partner, row, funder)]
     for posted in ledger.create_transfers(conn, requests, actor, now):
         if isinstance(posted, MkpError):
             raise posted
     book.save(conn)
     return [view(SimpleNamespace(**row)) for row in rows]
+
+
+_COLUMNS = tuple(c.name for c in conversions.columns)
+_TIMES = {"created_at", "due_at", "released_at"}
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert the conversions, each given its id: one row by an INSERT .. RETURNING, many straight
+    through the driver (COPY on PostgreSQL), as the ledger inserts its transfers."""
+    if len(rows) == 1:
+        rows[0]["id"] = int(
+            conn.execute(insert(conversions).returning(conversions.c.id), rows[0]).scalar_one()
+        )
+        return
+    for row, conversion_id in zip(rows, new_ids(conn, "conversions", len(rows)), strict=True):
+        row["id"] = conversion_id
+    executemany(
+        conn,
+        f"INSERT INTO conversions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+        [tuple(db_timestamp(conn, r[c]) if c in _TIMES else r[c] for c in _COLUMNS) for r in rows],
+    )
 
 
 def _row(
