@@ -1,4 +1,4 @@
-"""A partner's orders in batches: up to :data:`MAX_ORDERS` conversions in one signed request.
+"""A partner's orders in batches: up to 500 conversions in one signed request.
 
 Each order is judged as ``POST /partner/v1/conversions`` judges one, and answered on its own, in
 order: ``accepted`` with its conversion, or ``refused`` with a code and message (the others still
@@ -26,10 +26,10 @@ from sqlalchemy import Connection
 
 from mkp_core.errors import Conflict, MkpError
 from server import idempotency
+from server.mykey.registry import MyKey
 from server.partners import holding, links
 from server.partners.registry import Partner
 
-MAX_ORDERS = 500
 ACCEPTED, REFUSED = "accepted", "refused"
 
 
@@ -151,21 +151,19 @@ def _judge(
     """The orders still open, as conversions to book (index, order); the others refused."""
     todo = [i for i, r in enumerate(results) if r is None]
     holders = links.linked_holders(conn, partner, [orders[i].member for i in todo])
-    chosen: dict[int, str] = {}
+    chosen: dict[int, tuple[MyKey, str, int]] = {}  # order -> holder, destination, points
     for i in todo:
         holder = holders[orders[i].member]
         try:
-            partner.points_for(orders[i].amount)
+            points = partner.points_for(orders[i].amount)
             if isinstance(holder, MkpError):
                 raise holder
-            chosen[i] = holding.chosen_destination(holder, orders[i].destination)
+            chosen[i] = (holder, holding.chosen_destination(holder, orders[i].destination), points)
         except MkpError as e:
             results[i] = refused(orders[i].order_id, e)
-    known = holding.known_point_codes(conn, chosen.values())
+    known = holding.known_point_codes(conn, [code for _, code, _ in chosen.values()])
     judged = []
-    for i, code in chosen.items():
-        holder = holders[orders[i].member]
-        assert not isinstance(holder, MkpError)
+    for i, (holder, code, points) in chosen.items():
         try:
             point_code = holding.checked_destination(code, known)
         except MkpError as e:
@@ -174,7 +172,7 @@ def _judge(
         order = holding.Order(
             holder=holder.number,
             point_code=point_code,
-            points=partner.points_for(orders[i].amount),
+            points=points,
             partner_amount=orders[i].amount,
             order_id=orders[i].order_id,
         )

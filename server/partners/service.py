@@ -1,7 +1,8 @@
 """Partner points as the API's views call them: each a step of the domain modules, no Flask.
 
-``convert_online`` (a partner's order for a linked member), ``convert_batch`` (many at once), ``redeem_coupon`` (a holder's code),
-``issue_coupons``, ``pending`` (what a holder has on hold), ``set_home``.
+``convert_online`` (a partner's order for a linked member), ``convert_batch`` (many at once),
+``redeem_coupon`` (a holder's code), ``issue_coupons``, ``pending`` (what a holder has on hold),
+``set_home``.
 """
 
 from __future__ import annotations
