@@ -1,13 +1,16 @@
 """Partner points' figures: online conversions over HTTP per second, coupon codes made and stored.
 
-    .venv/bin/python bench/partners.py [--seconds 5] [--clients 8] [--members 1000]
-                                       [--coupons 1000000] [--db postgresql://...] [--workers 1]
+    .venv/bin/python bench/partners.py [--seconds 5] [--clients 8] [--batch 500] [--batch-clients 2]
+                                       [--members 1000] [--coupons 1000000] [--db postgresql://...]
+                                       [--workers 1]
 
 1. **Online conversions**: the server as in production (`mkp-server run`: gunicorn; SQLite unless
    ``--db``), a partner registered with its key, ``--members`` holders linked to it (written
-   straight into the database: linking is not what is measured), then ``--clients`` threads of
-   this process post signed conversions (RFC 9421, a new order id each) for ``--seconds``; the load
-   generator shares the machine's cores with the server. Target: >= 1,000/s on 2 cores.
+   straight into the database: linking is not what is measured), then, for ``--seconds`` each,
+   ``--clients`` threads of this process post signed conversions one a request
+   (``/partner/v1/conversions``, RFC 9421, a new order id each), and ``--batch-clients`` threads
+   post batches of ``--batch`` orders (``/partner/v1/conversions/batch``); the load generator
+   shares the machine's cores with the server. Target: >= 1,000/s on 2 cores.
 2. **Coupon codes**: ``--coupons`` codes generated and stored as hashes by the domain function
    the API calls (``coupons.issue_batch``), in one transaction (a fresh SQLite file, or ``--db``). Target:
    1,000,000 in <= 30 s; with fewer (a busy machine) the figure is extrapolated linearly, and says so.
@@ -68,6 +71,7 @@ def link_members(database_url: str, members: int) -> None:
 
 
 def conversions_per_second(database_url: str, work: Path, args: argparse.Namespace) -> None:
+    """Online conversions over HTTP, one order a request and then in batches, against one server."""
     server = start_server(database_url, work, workers=args.workers, threads=8)
     try:
         token = run_server_command("create-operator", "bench", env=server.env)
@@ -79,40 +83,63 @@ def conversions_per_second(database_url: str, work: Path, args: argparse.Namespa
             {"partner_id": "ANA", "name": "全日本空輸", "public_key": signing.public_key_pem(key).decode()},
         )
         link_members(database_url, args.members)
-        done, refused = [0] * args.clients, [0] * args.clients
-        stop = time.monotonic() + args.seconds
-
-        def client(n: int) -> None:
-            session = new_session(signing.partner_auth("ANA", key), retries=False)
-            i = 0
-            while time.monotonic() < stop:
-                i += 1
-                body = {
-                    "order_id": f"c{n}-{i}-{uuid.uuid4().hex[:8]}",
-                    "member": f"M{(n * 7919 + i) % args.members}",
-                    "amount": 1000,
-                }
-                r = session.post(server.url + "/partner/v1/conversions", json=body, timeout=30)
-                if r.status_code == 201:
-                    done[n] += 1
-                else:
-                    refused[n] += 1
-
-        started = time.monotonic()
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - started
-        verify = api.get("/v1/ledger/verify")
-        print(
-            f"online conversions: {sum(done):,} in {elapsed:.1f} s = {sum(done) / elapsed:,.0f}/s over HTTP "
-            f"({args.clients} client threads, {args.workers} gunicorn worker(s) x 8 threads, "
-            f"{database_url.split(':')[0]}); refused {sum(refused)}; ledger verify ok={verify['ok']}"
+        where = (
+            f"{args.workers} gunicorn worker(s) x 8 threads, {database_url.split(':')[0]}, "
+            "load generator on the same cores"
         )
+        for size, clients in ((1, args.clients), (args.batch, args.batch_clients)):
+            done, refused, requests, elapsed = _post_orders(server.url, key, args, size, clients)
+            verify = api.get("/v1/ledger/verify")
+            what = "one order a request" if size == 1 else f"batches of {size}"
+            print(
+                f"online conversions, {what}: {done:,} in {elapsed:.1f} s = {done / elapsed:,.0f}/s over HTTP "
+                f"({requests:,} requests, {clients} client threads, {where}); refused {refused}; "
+                f"ledger verify ok={verify['ok']}"
+            )
     finally:
         server.stop()
+
+
+def _post_orders(
+    url: str, key: signing.PrivateKey, args: argparse.Namespace, size: int, clients: int
+) -> tuple[int, int, int, float]:
+    """``clients`` threads post signed orders (``size`` a request: the single endpoint for 1, the
+    batch endpoint else) for ``args.seconds``: (accepted, refused, requests, seconds)."""
+    done, refused, sent = [0] * clients, [0] * clients, [0] * clients
+    stop = time.monotonic() + args.seconds
+    run = uuid.uuid4().hex[:6]
+
+    def order(n: int, i: int) -> dict:
+        return {"order_id": f"{run}-{n}-{i}", "member": f"M{(n * 7919 + i) % args.members}", "amount": 1000}
+
+    def client(n: int) -> None:
+        session = new_session(signing.partner_auth("ANA", key), retries=False)
+        i = 0
+        while time.monotonic() < stop:
+            sent[n] += 1
+            if size == 1:
+                i += 1
+                r = session.post(url + "/partner/v1/conversions", json=order(n, i), timeout=60)
+                done[n] += r.status_code == 201
+                refused[n] += r.status_code != 201
+                continue
+            orders = [order(n, i + k) for k in range(1, size + 1)]
+            i += size
+            r = session.post(url + "/partner/v1/conversions/batch", json={"orders": orders}, timeout=60)
+            if r.status_code != 200:
+                refused[n] += size
+                continue
+            answer = r.json()
+            done[n] += answer["accepted"]
+            refused[n] += answer["refused"]
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done), sum(refused), sum(sent), time.monotonic() - started
 
 
 def coupon_codes(database_url: str, count: int) -> None:
@@ -139,10 +166,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=8, help="client threads, one order a request")
+    parser.add_argument("--batch", type=int, default=500, help="orders a batch request")
+    parser.add_argument("--batch-clients", type=int, default=2, help="client threads posting batches")
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--coupons", type=int, default=1_000_000)
+    parser.add_argument("--coupons", type=int, default=1_000_000, help="0: no coupon figure")
     parser.add_argument(
         "--db", help="A PostgreSQL URL (a throwaway database); default: SQLite in a temp folder."
     )
@@ -150,7 +179,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mkp-bench-partners-") as tmp:
         work = Path(tmp)
         conversions_per_second(args.db or f"sqlite:///{work / 'conv.sqlite3'}", work, args)
-        coupon_codes(args.db or f"sqlite:///{work / 'coupons.sqlite3'}", args.coupons)
+        if args.coupons:
+            coupon_codes(args.db or f"sqlite:///{work / 'coupons.sqlite3'}", args.coupons)
 
 
 if __name__ == "__main__":

@@ -1714,6 +1714,7 @@ FIELD_ERROR_CODES.update(
         "expires_at": "invalid_date",
         "funded_by": "invalid_funder",
         "batch_id": "invalid_batch",
+        "orders": "invalid_orders",
     }
 )
 
@@ -1790,6 +1791,31 @@ class Conversion(Out):
     created_at: datetime
     due_at: datetime
     released_at: datetime | None = None
+
+
+class ConversionBatchCreate(Strict):
+    """Up to 500 orders in one signed request, each as ``POST /partner/v1/conversions`` takes one
+    (a malformed order refuses the whole batch, 422; a refused order refuses only itself)."""
+
+    orders: Annotated[list[ConversionCreate], Field(min_length=1, max_length=500)]
+
+
+class ConversionBatchError(Out):
+    code: str
+    message: str
+
+
+class ConversionBatchAnswer(Out):
+    order_id: str
+    status: str  # accepted | refused
+    conversion: Conversion | None = None
+    error: ConversionBatchError | None = None
+
+
+class ConversionBatchResult(Out):
+    accepted: int
+    refused: int
+    results: list[ConversionBatchAnswer]
 
 
 class ConversionList(Out):

@@ -28,6 +28,7 @@ class ServerConfig:
     # Largest request body accepted, bytes.
     max_request_bytes: int = 64 * 1024
     max_sync_bytes: int = 4 * 1024 * 1024  # a terminal's batch of offline entries
+    max_partner_batch_bytes: int = 256 * 1024  # a partner's batch of orders (500 at most)
     # CRL uploads are large (a million revoked serials is about 40 MB of DER).
     max_crl_bytes: int = 128 * 1024 * 1024
     testing: bool = False

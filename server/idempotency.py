@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
 from mkp_core.errors import Conflict
-from server.db.engine import lock_key, run_write
+from server.db.engine import chunked, db_timestamp, executemany, lock_key, lock_keys, run_write
 from server.db.tables import idempotency
 
 Reply = dict[str, Any]
@@ -66,7 +67,7 @@ def once(
                 "idempotency_conflict", f"client id {client_id} was already used for a different request"
             )
         return json.loads(prior.response), prior.status
-    reply = json.loads(json.dumps(work(), default=_json_value))  # as a replay will read it
+    reply = as_stored(work())
     code = status(reply) if callable(status) else status
     conn.execute(
         insert(idempotency).values(
@@ -92,6 +93,46 @@ def write_once(
     """:func:`once` in its own write transaction: what an idempotent endpoint returns to Flask."""
     return run_write(
         engine, lambda conn: once(conn, client_id, scope, body, lambda: work(conn), status, keep)
+    )
+
+
+def as_stored(reply: Reply) -> Reply:
+    """``reply`` as a replay will read it back (datetimes as ISO text)."""
+    result: Reply = json.loads(json.dumps(reply, default=_json_value))
+    return result
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A client id's stored answer."""
+
+    body_hash: str
+    status: int
+    reply: Reply
+
+
+def priors(conn: Connection, client_ids: Sequence[str]) -> dict[str, Prior]:
+    """The stored answers of those of ``client_ids`` answered already, each locked as :func:`once`
+    locks one (a batch's ids: one lock statement, one query a chunk, not one transaction an id)."""
+    lock_keys(conn, [f"idempotency:{c}" for c in client_ids])
+    found: dict[str, Prior] = {}
+    for part in chunked(sorted(set(client_ids))):
+        rows = conn.execute(
+            select(
+                idempotency.c.client_id, idempotency.c.body_hash, idempotency.c.status, idempotency.c.response
+            ).where(idempotency.c.client_id.in_(part))
+        )
+        found.update({r.client_id: Prior(r.body_hash, r.status, json.loads(r.response)) for r in rows})
+    return found
+
+
+def record_many(conn: Connection, answers: Sequence[tuple[str, str, int, Reply]]) -> None:
+    """Store many answers at once: (client id, body hash, status, reply as :func:`as_stored` made it)."""
+    now = db_timestamp(conn, datetime.now(UTC))
+    executemany(
+        conn,
+        "INSERT INTO idempotency (client_id, body_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)",
+        [(c, h, s, json.dumps(r), now) for c, h, s, r in answers],
     )
 
 

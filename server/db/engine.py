@@ -14,7 +14,7 @@ import hashlib
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,8 +160,24 @@ def lock_key(conn: Connection, key: str) -> None:
     writer in at a time, so there is nothing to do.
     """
     if is_postgres(conn):
-        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": _lock_number(key)})
+
+
+def lock_keys(conn: Connection, keys: Iterable[str]) -> None:
+    """:func:`lock_key` for many keys in one statement (a batch's), taken in a fixed order so two
+    transactions naming some of the same keys never wait on each other both ways."""
+    if is_postgres(conn):
+        numbers = sorted({_lock_number(k) for k in keys})
+        if numbers:
+            conn.execute(
+                text("SELECT count(pg_advisory_xact_lock(n)) FROM unnest(CAST(:ns AS bigint[])) AS n"),
+                {"ns": numbers},
+            )
+
+
+def _lock_number(key: str) -> int:
+    """The advisory lock of ``key``: a 64-bit hash of it."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
 def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -173,6 +189,20 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dic
     else:
         from sqlalchemy.dialects.sqlite import insert
     conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
+    """INSERT one row unless it clashes with a unique key: was it new? One statement (no savepoint:
+    a twin still in flight on another connection is waited for, as a plain INSERT would)."""
+    if is_postgres(conn):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    key = next(iter(table.primary_key.columns))
+    return (
+        conn.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first()
+        is not None
+    )
 
 
 def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:

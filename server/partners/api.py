@@ -33,7 +33,7 @@ from server.db.engine import read, run_write
 from server.idempotency import once, write_once
 from server.mykey import cards
 from server.mykey import registry as mykeys
-from server.partners import coupons, holding, links, premiums, registry, service
+from server.partners import batch, coupons, holding, links, premiums, registry, service
 from server.partners.auth import (
     PARTNER_SIGNATURE,
     accept_partner_request,
@@ -97,13 +97,32 @@ def convert(body: wire.ConversionCreate):
         accept_partner_request(conn)
         return once(
             conn,
-            f"partner:{pid}:{body.order_id}",
-            f"partner.convert:{pid}",
+            batch.order_key(pid, body.order_id),
+            batch.order_scope(pid),
             data,
             lambda: service.convert_online(
                 conn, pid, body.order_id, body.member, body.amount, body.destination
             ),
         )
+
+    return run_write(engine(), work)
+
+
+@partner_bp.post(
+    "/conversions/batch", tags=[partner_tag], responses={200: wire.ConversionBatchResult, **ERRORS}
+)
+def convert_batch(body: wire.ConversionBatchCreate):
+    """Up to 500 orders in one request, each judged as ``/conversions`` judges one and answered on its
+    own, in order: ``accepted`` with its conversion, or ``refused`` with a code and message (the others
+    still go). Each ``order_id`` is its idempotency key as there: an order answered already (singly or
+    in a batch) gets its first answer; the same id with another body is refused ``idempotency_conflict``;
+    an id twice in the batch, ``duplicate_order_id``. A malformed order refuses the whole batch (422)."""
+    pid = signed_partner_id()
+    orders = [batch.OrderIn(o.order_id, o.member, o.amount, o.destination) for o in body.orders]
+
+    def work(conn: Connection) -> dict[str, Any]:
+        accept_partner_request(conn)
+        return service.convert_batch(conn, pid, orders)
 
     return run_write(engine(), work)
 

@@ -40,8 +40,18 @@ def partner_signature() -> signing.SignedRequest:
                 lambda key_id: registry.public_key(conn, key_id),
                 tag=signing.PARTNER_TAG,
             )
-        limit_body(config().max_request_bytes)
+        limit_body(_body_limit())
     return g.partner_signature
+
+
+BATCH_ENDPOINTS = {"partner_api.convert_batch"}
+
+
+def _body_limit() -> int:
+    """A batch of orders may be larger than any other partner request."""
+    if request.endpoint in BATCH_ENDPOINTS:
+        return config().max_partner_batch_bytes
+    return config().max_request_bytes
 
 
 def signed_partner_id() -> str:

@@ -15,6 +15,7 @@ refused (``no_destination``) and nothing is booked.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
-from server.db.engine import chunked
+from server.db.engine import chunked, db_timestamp, executemany, new_ids
 from server.db.tables import conversions, point_codes
 from server.mykey.registry import MyKey
 from server.partners import premiums
@@ -39,6 +40,12 @@ def holding_account(holder: int) -> str:
 
 def destination(conn: Connection, holder: MyKey, requested: str | None) -> str:
     """The point code converted points go to: the one asked for, else the home municipality's."""
+    code = chosen_destination(holder, requested)
+    return checked_destination(code, known_point_codes(conn, [code]))
+
+
+def chosen_destination(holder: MyKey, requested: str | None) -> str:
+    """The point code asked for, else the holder's home municipality (``no_destination``: neither)."""
     code = requested or holder.home_municipality
     if code is None:
         raise MkpError(
@@ -47,9 +54,22 @@ def destination(conn: Connection, holder: MyKey, requested: str | None) -> str:
             "name a destination or set the home municipality",
         )
     ids.validate_point_code(code)
-    if conn.execute(select(point_codes.c.code).where(point_codes.c.code == code)).first() is None:
+    return code
+
+
+def checked_destination(code: str, known: Collection[str]) -> str:
+    """``code`` if it is one of the platform's point codes (``known``), else ``unknown_point_code``."""
+    if code not in known:
         raise NotFound("unknown_point_code", f"no point code {code} on the platform")
     return code
+
+
+def known_point_codes(conn: Connection, codes: Iterable[str]) -> set[str]:
+    """Which of ``codes`` the platform has (one query a chunk: a batch's destinations read once)."""
+    found: set[str] = set()
+    for part in chunked(sorted(set(codes))):
+        found.update(conn.execute(select(point_codes.c.code).where(point_codes.c.code.in_(part))).scalars())
+    return found
 
 
 @dataclass(frozen=True)
@@ -68,9 +88,57 @@ def convert(
     conn: Connection, partner: Partner, order: Order, actor: str, now: datetime | None = None
 ) -> dict[str, Any]:
     """Book ``order`` into holding (with its premium, if a campaign pays one); the conversion."""
+    return convert_many(conn, partner, [order], actor, now)[0]
+
+
+def convert_many(
+    conn: Connection, partner: Partner, orders: Sequence[Order], actor: str, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Book ``orders`` into holding, in their order: their premiums decided one after the other (as
+    many requests would), their rows inserted together and their transfers posted with one
+    ``ledger.create_transfers``; the conversions, in order. A ledger refusal refuses them all."""
+    if not orders:
+        return []
     now = now or datetime.now(UTC)
+    book = premiums.PremiumBook.open(conn, partner, [o.holder for o in orders], now)
+    decided = [_row(partner, order, book, now) for order in orders]
+    rows = [row for row, _ in decided]
+    _insert(conn, rows)
+    requests = [r for row, funder in decided for r in _transfers(partner, row, funder)]
+    for posted in ledger.create_transfers(conn, requests, actor, now):
+        if isinstance(posted, MkpError):
+            raise posted
+    book.save(conn)
+    return [view(SimpleNamespace(**row)) for row in rows]
+
+
+_COLUMNS = tuple(c.name for c in conversions.columns)
+_TIMES = {"created_at", "due_at", "released_at"}
+
+
+def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert the conversions, each given its id: one row by an INSERT .. RETURNING, many straight
+    through the driver (COPY on PostgreSQL), as the ledger inserts its transfers."""
+    if len(rows) == 1:
+        rows[0]["id"] = int(
+            conn.execute(insert(conversions).returning(conversions.c.id), rows[0]).scalar_one()
+        )
+        return
+    for row, conversion_id in zip(rows, new_ids(conn, "conversions", len(rows)), strict=True):
+        row["id"] = conversion_id
+    executemany(
+        conn,
+        f"INSERT INTO conversions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+        [tuple(db_timestamp(conn, r[c]) if c in _TIMES else r[c] for c in _COLUMNS) for r in rows],
+    )
+
+
+def _row(
+    partner: Partner, order: Order, book: premiums.PremiumBook, now: datetime
+) -> tuple[dict[str, Any], str | None]:
+    """The conversion's row (its premium decided by ``book``), without its id yet; who pays the premium."""
     municipality = ids.validate_point_code(order.point_code)[:6]
-    premium = premiums.premium_for(conn, partner, order.holder, municipality, order.points, now)
+    premium = book.premium(order.holder, municipality, order.points)
     row = {
         "partner_id": partner.id,
         "order_id": order.order_id,
@@ -85,41 +153,41 @@ def convert(
         "due_at": now + timedelta(days=partner.hold_days),
         "released_at": None,
     }
-    result = conn.execute(insert(conversions).values(**row))
-    conversion_id = int(result.inserted_primary_key[0])
-    holding = holding_account(order.holder)
+    return row, premium.funder if premium else None
+
+
+def _transfers(partner: Partner, row: dict[str, Any], funder: str | None) -> list[ledger.TransferRequest]:
+    """The conversion's ``convert`` transfer into holding, and its ``premium`` one if it earned one."""
+    holding = holding_account(row["mykey"])
     requests = [
         ledger.TransferRequest(
-            f"conversion:{conversion_id}",
-            order.point_code,
+            f"conversion:{row['id']}",
+            row["point_code"],
             partner.account,
             holding,
-            order.points,
+            row["points"],
             "convert",
-            memo=_memo(partner, order),
+            memo=_memo(partner, row["order_id"]),
         )
     ]
-    if premium:
+    if funder is not None:
         requests.append(
             ledger.TransferRequest(
-                f"premium:{conversion_id}",
-                order.point_code,
-                premium.funder,
+                f"premium:{row['id']}",
+                row["point_code"],
+                funder,
                 holding,
-                premium.amount,
+                row["premium"],
                 "premium",
-                memo=f"campaign {premium.campaign_id}",
+                memo=f"campaign {row['campaign_id']}",
             )
         )
-    for posted in ledger.create_transfers(conn, requests, actor, now):
-        if isinstance(posted, MkpError):
-            raise posted
-    return view(SimpleNamespace(id=conversion_id, **row))
+    return requests
 
 
-def _memo(partner: Partner, order: Order) -> str:
-    if order.order_id is not None:
-        return f"{partner.id} order {order.order_id}"
+def _memo(partner: Partner, order_id: str | None) -> str:
+    if order_id is not None:
+        return f"{partner.id} order {order_id}"
     return f"{partner.id} coupon"
 
 

@@ -9,12 +9,14 @@ A member number links to one MyKey ID at a partner, and a MyKey ID to one member
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from mkp_core.errors import Conflict, NotFound
+from mkp_core.errors import Conflict, MkpError, NotFound
+from server.db.engine import chunked
 from server.db.tables import mykeys, partner_links
 from server.mykey.registry import MyKey, from_row
 from server.partners.registry import Partner
@@ -81,18 +83,34 @@ def confirm(conn: Connection, partner: Partner, member: str) -> dict[str, Any]:
 
 def linked_holder(conn: Connection, partner: Partner, member: str) -> MyKey:
     """The MyKey ID of ``member``'s confirmed link, or why points cannot go to them."""
-    row = conn.execute(
-        select(mykeys, partner_links.c.status.label("link_status"))
-        .join(partner_links, partner_links.c.mykey == mykeys.c.id)
-        .where(partner_links.c.partner_id == partner.id, partner_links.c.member == member)
-    ).first()
+    found = linked_holders(conn, partner, [member])[member]
+    if isinstance(found, MkpError):
+        raise found
+    return found
+
+
+def linked_holders(conn: Connection, partner: Partner, members: Iterable[str]) -> dict[str, MyKey | MkpError]:
+    """Each member's MyKey ID, or the refusal of points for them (a batch's members: one query a chunk)."""
+    rows: dict[str, Any] = {}
+    wanted = sorted(set(members))
+    for part in chunked(wanted):
+        found = conn.execute(
+            select(mykeys, partner_links.c.member, partner_links.c.status.label("link_status"))
+            .join(partner_links, partner_links.c.mykey == mykeys.c.id)
+            .where(partner_links.c.partner_id == partner.id, partner_links.c.member.in_(part))
+        )
+        rows.update({r.member: r for r in found})
+    return {m: _holder(partner, m, rows.get(m)) for m in wanted}
+
+
+def _holder(partner: Partner, member: str, row: Any) -> MyKey | MkpError:
     if row is None:
-        raise NotFound(
+        return NotFound(
             "member_not_linked",
             f"member {member} has not linked a MyKey ID at {partner.id}: the holder links it with their card first",
         )
     if row.link_status != ACTIVE:
-        raise Conflict(
+        return Conflict(
             "link_not_confirmed",
             f"member {member}'s link at {partner.id} waits for the partner's confirmation",
         )

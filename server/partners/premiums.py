@@ -14,13 +14,15 @@ never spend the same rest twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from mkp_core.errors import MkpError
+from server.db.engine import chunked
 from server.db.tables import conversions, premium_campaigns
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
@@ -127,46 +129,73 @@ def list_campaigns(conn: Connection, partner: Partner) -> list[dict[str, Any]]:
     return [_view(r) for r in rows]
 
 
-def premium_for(
-    conn: Connection, partner: Partner, holder: int, point_code_municipality: str, points: int, now: datetime
-) -> Premium | None:
-    """The bonus this conversion earns (the first running campaign that applies), booked against its
-    budget here; None when no campaign runs, or its budget or the holder's cap is used up."""
-    rows = conn.execute(
-        select(premium_campaigns)
-        .where(
-            premium_campaigns.c.partner_id == partner.id,
-            premium_campaigns.c.starts_at <= now,
-            premium_campaigns.c.ends_at > now,
-            premium_campaigns.c.used < premium_campaigns.c.budget,
-        )
-        .order_by(premium_campaigns.c.id)
-        .with_for_update()
-    ).all()
-    for row in rows:
-        if row.funded_by == "municipality" and row.municipality_code != point_code_municipality:
-            continue
-        amount = _capped(conn, row, holder, points)
-        if amount <= 0:
-            continue
-        conn.execute(
-            update(premium_campaigns)
-            .where(premium_campaigns.c.id == row.id)
-            .values(used=premium_campaigns.c.used + amount)
-        )
-        funder = partner.account if row.funded_by == "partner" else f"muni:{row.municipality_code}"
-        return Premium(int(row.id), amount, funder)
-    return None
+@dataclass
+class PremiumBook:
+    """A partner's running campaigns, locked for the transaction, and the bonuses of many conversions
+    decided in memory one after the other (a batch's orders, in their order): each sees what the
+    ones before it used of the budgets and of each holder's cap, as one conversion a request would.
+    :meth:`save` then books what they used, one statement a campaign."""
 
+    partner: Partner
+    campaigns: list[Any]
+    used: dict[int, int]
+    had: dict[tuple[int, int], int]  # (campaign, holder) -> the premium paid to them so far
+    spent: dict[int, int] = field(default_factory=dict)
 
-def _capped(conn: Connection, row: Any, holder: int, points: int) -> int:
-    amount = points * row.percent // 100 if row.percent is not None else int(row.fixed)
-    amount = min(amount, int(row.budget) - int(row.used))
-    if row.cap_per_holder is not None:
-        had = conn.execute(
-            select(func.coalesce(func.sum(conversions.c.premium), 0)).where(
-                conversions.c.campaign_id == row.id, conversions.c.mykey == holder
+    @classmethod
+    def open(cls, conn: Connection, partner: Partner, holders: Collection[int], now: datetime) -> PremiumBook:
+        """The campaigns running at ``now`` with budget left (locked), and what ``holders`` had of them."""
+        rows = conn.execute(
+            select(premium_campaigns)
+            .where(
+                premium_campaigns.c.partner_id == partner.id,
+                premium_campaigns.c.starts_at <= now,
+                premium_campaigns.c.ends_at > now,
+                premium_campaigns.c.used < premium_campaigns.c.budget,
             )
-        ).scalar_one()
-        amount = min(amount, int(row.cap_per_holder) - int(had))
-    return amount
+            .order_by(premium_campaigns.c.id)
+            .with_for_update()
+        ).all()
+        capped = [r.id for r in rows if r.cap_per_holder is not None]
+        had: dict[tuple[int, int], int] = {}
+        for part in chunked(sorted(set(holders)) if capped else []):
+            paid = conn.execute(
+                select(conversions.c.campaign_id, conversions.c.mykey, func.sum(conversions.c.premium))
+                .where(conversions.c.campaign_id.in_(capped), conversions.c.mykey.in_(part))
+                .group_by(conversions.c.campaign_id, conversions.c.mykey)
+            )
+            had.update({(int(c), int(m)): int(total) for c, m, total in paid})
+        return cls(partner, list(rows), {int(r.id): int(r.used) for r in rows}, had)
+
+    def premium(self, holder: int, point_code_municipality: str, points: int) -> Premium | None:
+        """The bonus of one conversion of ``points`` for ``holder``: counted against the budget now."""
+        for row in self.campaigns:
+            if row.funded_by == "municipality" and row.municipality_code != point_code_municipality:
+                continue
+            amount = self._capped(row, holder, points)
+            if amount <= 0:
+                continue
+            campaign = int(row.id)
+            self.used[campaign] += amount
+            self.spent[campaign] = self.spent.get(campaign, 0) + amount
+            self.had[(campaign, holder)] = self.had.get((campaign, holder), 0) + amount
+            funder = self.partner.account if row.funded_by == "partner" else f"muni:{row.municipality_code}"
+            return Premium(campaign, amount, funder)
+        return None
+
+    def _capped(self, row: Any, holder: int, points: int) -> int:
+        amount = points * row.percent // 100 if row.percent is not None else int(row.fixed)
+        amount = min(amount, int(row.budget) - self.used[int(row.id)])
+        if row.cap_per_holder is not None:
+            amount = min(amount, int(row.cap_per_holder) - self.had.get((int(row.id), holder), 0))
+        return amount
+
+    def save(self, conn: Connection) -> None:
+        """Book what the decided bonuses used of each campaign's budget."""
+        for campaign, amount in self.spent.items():
+            conn.execute(
+                update(premium_campaigns)
+                .where(premium_campaigns.c.id == campaign)
+                .values(used=premium_campaigns.c.used + amount)
+            )
+        self.spent.clear()

@@ -1,11 +1,13 @@
 """Partner points as the API's views call them: each a step of the domain modules, no Flask.
 
-``convert_online`` (a partner's order for a linked member), ``redeem_coupon`` (a holder's code),
-``issue_coupons``, ``pending`` (what a holder has on hold), ``set_home``.
+``convert_online`` (a partner's order for a linked member), ``convert_batch`` (many at once),
+``redeem_coupon`` (a holder's code), ``issue_coupons``, ``pending`` (what a holder has on hold),
+``set_home``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +15,7 @@ from sqlalchemy import Connection
 
 from server.mykey import registry as mykeys
 from server.mykey.registry import MyKey
-from server.partners import coupons, holding, links, registry
+from server.partners import batch, coupons, holding, links, registry
 
 
 def convert_online(
@@ -31,6 +33,11 @@ def convert_online(
         order_id=order_id,
     )
     return holding.convert(conn, partner, order, actor=partner.key_id)
+
+
+def convert_batch(conn: Connection, partner_id: str, orders: Sequence[batch.OrderIn]) -> dict[str, Any]:
+    """The partner's batch of orders, each answered on its own (``server.partners.batch``)."""
+    return batch.convert_batch(conn, registry.active(conn, partner_id), orders)
 
 
 def redeem_coupon(

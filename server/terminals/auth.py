@@ -14,13 +14,12 @@ import random
 from collections.abc import Callable
 
 from flask import Blueprint, g, request
-from sqlalchemy import Connection, bindparam, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, bindparam, delete, select
 
 from mkp_core import signing
 from server.api import config, engine, limit_body
 from server.config import ServerConfig
-from server.db.engine import read, run_write
+from server.db.engine import insert_if_new, read, run_write
 from server.db.tables import terminal_nonces, terminals
 from server.wsgi import wsgi_request_url
 
@@ -39,13 +38,10 @@ class DatabaseNonceStore:
             self.conn.execute(
                 delete(terminal_nonces).where(terminal_nonces.c.created < created - 2 * self.window)
             )
-        try:
-            with self.conn.begin_nested():
-                # verify_signature refused nonces longer than the column: stored whole, never cut.
-                self.conn.execute(insert(terminal_nonces).values(key_id=key_id, nonce=nonce, created=created))
-        except IntegrityError:
-            return True
-        return False
+        # verify_signature refused nonces longer than the column: stored whole, never cut.
+        return not insert_if_new(
+            self.conn, terminal_nonces, {"key_id": key_id, "nonce": nonce, "created": created}
+        )
 
 
 _TERMINAL_KEY = select(terminals.c.status, terminals.c.public_key_pem).where(

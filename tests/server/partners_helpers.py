@@ -28,6 +28,13 @@ def signed_by(client, auth: requests.auth.AuthBase, path: str, body: dict | None
     return client.open(path, method=method, headers=dict(req.headers), data=req.body or b"")
 
 
+def order_body(order_id: str, member: str, amount: Any, destination: str | None = None) -> dict:
+    body = {"order_id": order_id, "member": member, "amount": amount}
+    if destination is not None:
+        body["destination"] = destination
+    return body
+
+
 @dataclass
 class PartnerCo:
     """A partner company as its own server sees itself: its id and private key."""
@@ -47,6 +54,10 @@ class PartnerCo:
         return self.post(
             "/partner/v1/conversions", {"order_id": order_id, "member": member, "amount": amount, **extra}
         )
+
+    def convert_batch(self, *orders: tuple) -> Any:
+        """One signed batch of (order id, member, amount[, destination]) orders."""
+        return self.post("/partner/v1/conversions/batch", {"orders": [order_body(*o) for o in orders]})
 
     def confirm(self, member: str) -> Any:
         return self.post("/partner/v1/links/confirm", {"member": member})

@@ -24,6 +24,7 @@ def test_partner_api_never_fails_with_a_server_error(mykey):
     assert {o.path for o in operations} == {
         "/partner/v1/links/confirm",
         "/partner/v1/conversions",
+        "/partner/v1/conversions/batch",
         "/partner/v1/coupons",
     }
     for operation in operations:

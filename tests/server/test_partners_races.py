@@ -17,7 +17,7 @@ from server.db.tables import mykeys, partner_links
 from server.idempotency import once
 from server.mykey import registry as mykey_registry
 from server.operators.service import Operator
-from server.partners import coupons, premiums, registry, service
+from server.partners import batch, coupons, premiums, registry, service
 
 AT_ONCE = 8
 CENTRAL = Operator(0, "central", None)
@@ -130,4 +130,44 @@ def test_premium_budget_never_overspent(engine, operators):
     with read(engine) as conn:
         assert premiums.get(conn, campaign["campaign_id"])["used"] == 250
         assert ledger.balances(conn, "partner:ANA") == {"142018": -(AT_ONCE * 1000 + 250)}
+        assert ledger.verify(conn).ok
+
+
+def test_batches_at_once_convert_each_order_once_and_share_the_budget(engine, operators):
+    """Eight batches at once, sharing two orders and a campaign, beside the single endpoint's path:
+    each shared order converts once (every batch gets its conversion), the budget is spent exactly."""
+    partner = _setup(engine)
+    now = datetime.now(UTC)
+    terms = premiums.CampaignTerms(
+        "春", now - timedelta(days=1), now + timedelta(days=1), budget=1750, percent=10
+    )
+    with write(engine) as conn:
+        campaign = premiums.add(conn, CENTRAL, partner, terms)
+    shared = [batch.OrderIn("shared-1", "M0", 1000), batch.OrderIn("shared-2", "M1", 1000)]
+
+    def convert(i: int) -> object:
+        if i == AT_ONCE - 1:  # one of them the single endpoint's way, with a shared order id
+            return run_write(
+                engine,
+                lambda conn: once(
+                    conn,
+                    batch.order_key("ANA", "shared-2"),
+                    batch.order_scope("ANA"),
+                    shared[1].body(),
+                    lambda: service.convert_online(conn, "ANA", "shared-2", "M1", 1000, None),
+                )[0]["conversion_id"],
+            )
+        orders = [*shared, *(batch.OrderIn(f"o-{i}-{k}", f"M{(i + k) % AT_ONCE}", 1000) for k in range(3))]
+        answer = run_write(engine, lambda conn: service.convert_batch(conn, "ANA", orders))
+        assert answer["refused"] == 0, answer
+        return [a["conversion"]["conversion_id"] for a in answer["results"][:2]]
+
+    results = _race(convert)
+    firsts = {r[0] for r in results[:-1]}  # type: ignore[index]
+    seconds = {r[1] for r in results[:-1]} | {results[-1]}  # type: ignore[index]
+    assert len(firsts) == len(seconds) == 1
+    with read(engine) as conn:
+        assert premiums.get(conn, campaign["campaign_id"])["used"] == 1750
+        orders = 2 + (AT_ONCE - 1) * 3
+        assert ledger.balances(conn, "partner:ANA") == {"142018": -(orders * 1000 + 1750)}
         assert ledger.verify(conn).ok
