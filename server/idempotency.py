@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
 from mkp_core.errors import Conflict
-from server.db.engine import lock_key, run_write
+from server.db.engine import chunked, lock_key, lock_keys, run_write
 from server.db.tables import idempotency
 
 Reply = dict[str, Any]
@@ -37,6 +37,39 @@ def answered(conn: Connection, client_id: str) -> bool:
     lock_key(conn, f"idempotency:{client_id}")
     found = conn.execute(select(idempotency.c.client_id).where(idempotency.c.client_id == client_id))
     return found.first() is not None
+
+
+def answered_among(conn: Connection, client_ids: Sequence[str]) -> set[str]:
+    """:func:`answered` for many client ids at once: those answered already, every one held."""
+    lock_keys(conn, [f"idempotency:{c}" for c in client_ids])
+    found: set[str] = set()
+    for part in chunked(sorted(set(client_ids))):
+        found.update(
+            conn.execute(select(idempotency.c.client_id).where(idempotency.c.client_id.in_(part))).scalars()
+        )
+    return found
+
+
+def keep_all(
+    conn: Connection, scope: str, records: Sequence[tuple[str, dict[str, Any], Reply]], status: int = 201
+) -> None:
+    """Store the replies of many client ids (held by :func:`answered_among`, none answered yet) in
+    one statement, as :func:`once` stores each: (client id, body, reply)."""
+    if records:
+        stamp = datetime.now(UTC)
+        conn.execute(
+            insert(idempotency),
+            [
+                {
+                    "client_id": client_id,
+                    "body_hash": body_hash(scope, body),
+                    "status": status,
+                    "response": json.dumps(reply, default=_json_value),
+                    "created_at": stamp,
+                }
+                for client_id, body, reply in records
+            ],
+        )
 
 
 def once(
