@@ -24,6 +24,7 @@ All of it runs in the sync's one transaction: a crash leaves the whole batch, or
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -43,6 +44,8 @@ from server.mykey import cards, registry
 from server.mykey.cards import Card, CardCheck
 from server.points import balances, spending
 from server.points.spending import Spend
+
+log = logging.getLogger("mkp.server")
 
 
 @dataclass
@@ -99,9 +102,14 @@ def book_spends(
     try:
         with conn.begin_nested():
             _book(conn, terminal, batch, now)
-    except _Diverged:
+    except _Diverged as diverged:
+        log.warning(
+            "sync of terminal %s: the ledger judged entry %s otherwise: entry by entry",
+            terminal.terminal_id,
+            diverged,
+        )
         return {}, sorted(e.index for e in verified)
-    done = [e for e in entries if e.index not in set(left)]
+    done = [e for e in entries if e.request is None or e.request.client_id not in known]
     return _keep(conn, terminal.terminal_id, done, now), left
 
 

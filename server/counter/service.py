@@ -15,7 +15,9 @@ it gets that first answer at sync instead of a second transfer.
 **Offline entries are answered once each, for good.** Every entry received is kept in
 ``offline_entries`` with its answer: accepted (with its transfer) or refused with the reason
 (the balance was gone, the card was revoked since): the exceptions report. Sending an entry again
-gets the same answer; a refusal is never retried by the server.
+gets the same answer; a refusal is never retried by the server. The card spends of one sync
+request are booked together (:mod:`server.counter.batch`: one ledger call for the batch), with
+the answers entry by entry would give.
 
 **A paper voucher accepted offline** (an entry of kind ``voucher``) is redeemed through
 :func:`server.vouchers.service.redeem`, its conditional UPDATE included, as of the moment it was
