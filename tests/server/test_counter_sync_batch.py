@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from points_helpers import YOKOSUKA, grant, post
+from points_helpers import DEPARTMENT, YOKOSUKA, grant, post
 from terminal_helpers import signed
 from test_counter_api import Counter, points, verified
 from voucher_offline_helpers import vouchers
@@ -22,9 +22,14 @@ from voucher_offline_helpers import vouchers
 from mkp_core import offline
 from server.api import card_check
 from server.counter import service
-from server.db.engine import run_write
-from server.points import balances
+from server.db.engine import run_write, write
+from server.departments import grants
+from server.operators.service import Operator
+from server.points import balances, rules
+from server.points.expiry_policy import ExpiryPolicy
 from server.terminals.auth import terminal_public_key
+
+CENTRAL = Operator(1, "central", None)
 
 
 @pytest.fixture
@@ -181,3 +186,47 @@ def test_a_refused_entry_sent_again_after_the_points_came_back_is_still_refused(
     grant(desk.world.client, town.central, desk.balance(alice)["mykey_id"], 1000)
     assert desk.sync(entries + [desk.entry(alice, 80, 3)])[:2] == answers  # never retried
     assert points(desk, alice) == 1100 - 160
+
+
+def test_the_batch_foresees_the_ledger_through_expired_and_expiring_lots(desk, town, engine, monkeypatch):
+    """Lots expired (600), expiring (300) and never expiring (200): the batch decides each spend
+    against the lots as the ledger takes them (expired ones never), so it books them all at once."""
+    card = desk.world.card()
+    mykey_id = desk.world.register(card)["mykey_id"]
+    now = datetime.now(UTC)
+    for days_ago, policy, amount in ((10, ExpiryPolicy("days", 1), 600), (9, ExpiryPolicy("days", 30), 300)):
+        at = now - timedelta(days=days_ago)
+        give_dated(engine, mykey_id, amount, at, policy)
+    give_dated(engine, mykey_id, 200, now - timedelta(days=8), ExpiryPolicy())
+    one_by_one = []
+    entry_by_entry = service._sync_entry
+    monkeypatch.setattr(service, "_sync_entry", lambda *a: one_by_one.append(a) or entry_by_entry(*a))
+    answers = desk.sync(
+        [
+            desk.entry(card, 250, 1),
+            desk.entry(card, 200, 2),
+            desk.entry(card, 100, 3),
+            desk.entry(card, 50, 4),
+        ]
+    )
+    assert [a["status"] for a in answers] == ["accepted", "accepted", "refused", "accepted"]
+    assert answers[2]["error"]["code"] in ("insufficient_points", "points_expired")
+    assert one_by_one == []  # the ledger agreed with every forecast: no entry went one by one
+    held = desk.balance(card)
+    assert (held["total"], held["balances"][0]["balance"]) == (0, 600)  # the expired lot untouched
+    verified(desk.world)
+
+
+def give_dated(engine, mykey_id: str, amount: int, at: datetime, policy: ExpiryPolicy) -> None:
+    """Points granted at ``at`` under ``policy`` (the expiry rule set just before)."""
+    change = rules.RuleChange(at, ("museum", "shop"), (), policy, 1, 5000, False)
+    with write(engine) as conn:
+        rules.add_rule(conn, CENTRAL, YOKOSUKA, change, now=at)
+        grants.grant(
+            conn,
+            CENTRAL,
+            DEPARTMENT,
+            f"g-{uuid.uuid4()}",
+            grants.GrantAsked(mykey_id, amount, "childcare"),
+            now=at,
+        )
