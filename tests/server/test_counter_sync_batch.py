@@ -19,7 +19,7 @@ from terminal_helpers import signed
 from test_counter_api import Counter, points, verified
 from voucher_offline_helpers import vouchers
 
-from mkp_core import offline
+from mkp_core import cardproof, offline
 from server.api import card_check
 from server.counter import service
 from server.db.engine import run_write, write
@@ -230,3 +230,60 @@ def give_dated(engine, mykey_id: str, amount: int, at: datetime, policy: ExpiryP
             grants.GrantAsked(mykey_id, amount, "childcare"),
             now=at,
         )
+
+
+def test_the_batch_answers_as_entry_by_entry_does(desk, town, client, monkeypatch):
+    """The same kinds of entries (price-list items, a named point code, bad amounts, an overdraw)
+    for two holders alike: booked as a batch for one, entry by entry for the other; the same answers."""
+    r = client.post(
+        f"/v1/places/{desk.place}/items",
+        json={"client_id": f"i-{uuid.uuid4()}", "code": "ippan", "name": "一般", "price": 300},
+        headers=town.central,
+    )
+    assert r.status_code in (200, 201), r.json
+
+    def entries(card) -> list[dict]:
+        return [
+            entry_of(desk, card, 1, amount=None, item="ippan", quantity=2),
+            entry_of(desk, card, 2, amount=None, item="nope"),
+            entry_of(desk, card, 3, amount=100, item="ippan"),
+            entry_of(desk, card, 4, amount=None),
+            entry_of(desk, card, 5, amount=100, point_code=YOKOSUKA),
+            entry_of(desk, card, 6, amount=500),
+            entry_of(desk, card, 7, amount=300),
+        ]
+
+    def shape(answers: list[dict]) -> list[tuple]:
+        return [(a["seq"], a["status"], a.get("amount"), a.get("error", {}).get("code")) for a in answers]
+
+    batched = desk.sync(entries(holder(desk, town, 1000)))
+    monkeypatch.setattr(
+        "server.counter.batch.book_spends",
+        lambda conn, terminal, items, now, context: ({}, [i for i, _, _ in items]),
+    )
+    one_by_one = desk.sync(entries(holder(desk, town, 1000)))
+    assert shape(batched) == shape(one_by_one)
+    assert shape(batched) == [
+        (1, "accepted", 600, None),
+        (2, "refused", None, "unknown_item"),
+        (3, "refused", None, "amount_mismatch"),
+        (4, "refused", None, "missing_amount"),
+        (5, "accepted", 100, None),
+        (6, "refused", None, "insufficient_points"),
+        (7, "accepted", 300, None),
+    ]
+    verified(desk.world)
+
+
+def entry_of(desk: Counter, card, seq: int, **fields) -> dict:
+    """An offline spend of any shape the counter can take (an item, a quantity, a point code)."""
+    transaction = offline.Transaction(
+        terminal=desk.terminal.terminal_id,
+        seq=seq,
+        client_id=f"t-{uuid.uuid4()}",
+        place=desk.place,
+        at=datetime.now(UTC),
+        **fields,
+    )
+    proof = card.open.prove(cardproof.OFFLINE_SPEND, transaction.client_id, transaction.action())
+    return offline.seal(desk.terminal.key, transaction, proof)
