@@ -56,6 +56,7 @@ class _Entry:
     client_id: str  # as the entry gives it (its answer is kept under it)
     seen: Seen
     request: Spend | None = None
+    card: Card | None = None
     holder: registry.MyKey | None = None
     decided: spending.Decided | None = None
     fits: bool = False  # step 3's forecast: the ledger will take it
@@ -92,8 +93,8 @@ def book_spends(
     if not items:
         return {}, []
     terminal = replace(terminal, check=replace(terminal.check, crls=PinnedCrls(terminal.check.crls, conn)))
-    holders: dict[str, registry.MyKey | MkpError] = {}
-    entries = [_verify(conn, terminal, holders, i, client_id, entry, now) for i, client_id, entry in items]
+    entries = [_verify(conn, terminal, i, client_id, entry, now) for i, client_id, entry in items]
+    _find_holders(conn, entries)
     verified = [e for e in entries if e.error is None]
     known = _answered_before(conn, [e for e in verified if e.request is not None])
     batch = [e for e in verified if e.request is not None and e.request.client_id not in known]
@@ -114,22 +115,15 @@ def book_spends(
 
 
 def _verify(
-    conn: Connection,
-    terminal: Terminal,
-    holders: dict[str, registry.MyKey | MkpError],
-    index: int,
-    client_id: str,
-    entry: Any,
-    now: datetime,
+    conn: Connection, terminal: Terminal, index: int, client_id: str, entry: Any, now: datetime
 ) -> _Entry:
-    """Step 1: the terminal's signature, the card's consent, the card's holder (``holders``: by
-    certificate, looked up once a batch); nothing written."""
+    """Step 1: the terminal's signature and the card's consent; nothing written."""
     out = _Entry(index, client_id, Seen(seq=raw_seq(entry)))
     try:
         transaction, proof = offline.open_entry(entry, terminal.key)
         out.seen.read(transaction)
         require_ours(transaction, terminal.terminal_id, terminal.place)
-        card = cards.prove(
+        out.card = cards.prove(
             conn,
             terminal.check,
             proof,
@@ -138,8 +132,6 @@ def _verify(
             now=now,
             challenge=False,
         )
-        out.holder = _holder(conn, holders, card)
-        out.seen.holder = out.holder.number
     except MkpError as e:
         out.error = e
         return out
@@ -154,16 +146,17 @@ def _verify(
     return out
 
 
-def _holder(conn: Connection, holders: dict[str, registry.MyKey | MkpError], card: Card) -> registry.MyKey:
-    if card.sha256 not in holders:
-        try:
-            holders[card.sha256] = registry.holder_of(conn, card)
-        except MkpError as e:
-            holders[card.sha256] = e
-    found = holders[card.sha256]
-    if isinstance(found, MkpError):
-        raise found
-    return found
+def _find_holders(conn: Connection, entries: list[_Entry]) -> None:
+    """Step 1, the end: each card's holder, every card of the batch in one query."""
+    found = registry.holders_of(conn, [e.card.sha256 for e in entries if e.card is not None])
+    for e in entries:
+        if e.card is None or e.error is not None:
+            continue
+        holder = found[e.card.sha256]
+        if isinstance(holder, MkpError):
+            e.error, e.request = holder, None
+        else:
+            e.holder, e.seen.holder = holder, holder.number
 
 
 def _answered_before(conn: Connection, entries: list[_Entry]) -> set[str]:

@@ -95,6 +95,7 @@ def test_a_batch_mixing_good_refused_resent_taken_and_voucher_entries(desk, town
         twice,
         twice,
         {"transaction": "nonsense"},
+        desk.entry(desk.world.card(), 100, 8),  # a card never registered
     ]
     answers = desk.sync(batch)
     assert statuses(answers) == [
@@ -107,6 +108,7 @@ def test_a_batch_mixing_good_refused_resent_taken_and_voucher_entries(desk, town
         "accepted",
         "accepted",
         "invalid_entry",
+        "not_registered",
     ]
     assert answers[1] == first and answers[2]["transfer_id"] == taken["id"]
     assert answers[3]["amount"] == 500 and answers[6] == answers[7]
@@ -115,6 +117,7 @@ def test_a_batch_mixing_good_refused_resent_taken_and_voucher_entries(desk, town
     assert sorted((e["seq"], e["code"]) for e in report) == [
         (5, "certificate_revoked"),
         (6, "insufficient_points"),
+        (8, "not_registered"),
     ]
     assert desk.sync(batch) == answers
     verified(desk.world)
