@@ -1,8 +1,8 @@
 """The counter's figures: tap to result, a big queue synced, the agent's memory with a national CRL.
 
-    .venv/bin/python bench/counter.py [--spends 50] [--entries 10000] [--crl-serials 1000000]
+    .venv/bin/python bench/counter.py [--spends 50] [--entries 10000] [--crl-serials 1000000] [--database URL]
 
-Against the server as in production (`mkp-server run`: gunicorn, SQLite here), a terminal enrolled
+Against the server as in production (`mkp-server run`: gunicorn, SQLite or `--database`), a terminal enrolled
 by the real protocol (`mkp-provision`), the agent's own Counter with a virtual card in a reader of
 this process (the card's APDUs without pcscd: pcscd adds its own few milliseconds per APDU).
 
@@ -49,7 +49,7 @@ def pct(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100)[p - 1] if len(values) > 1 else values[0]
 
 
-def setup(work: Path, ca: TestCA) -> tuple[object, ApiClient, Path]:
+def setup(work: Path, ca: TestCA, database: str | None) -> tuple[object, ApiClient, Path]:
     env = {
         "MKP_JPKI_ANCHOR_FILES": str(ca.cert_path),
         "MKP_MAX_CRL_BYTES": str(256 * 1024 * 1024),
@@ -57,7 +57,9 @@ def setup(work: Path, ca: TestCA) -> tuple[object, ApiClient, Path]:
         "MKP_OFFLINE_MAX_TOTAL": str(10**9),
         "MKP_OFFLINE_MAX_CARD_DAY": str(10**9),
     }
-    server = start_server(f"sqlite:///{work / 'mkp.sqlite3'}", work, workers=1, threads=8, extra_env=env)
+    server = start_server(
+        database or f"sqlite:///{work / 'mkp.sqlite3'}", work, workers=1, threads=8, extra_env=env
+    )
     token = run_server_command("create-operator", "bench", env=server.env)
     api = ApiClient(server.url, BearerToken(token))
     api.post("/v1/municipalities", {"code": "142018"})
@@ -101,10 +103,11 @@ def main() -> None:
     parser.add_argument("--spends", type=int, default=50)
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--crl-serials", type=int, default=1_000_000)
+    parser.add_argument("--database", help="an empty database's URL (default: a new SQLite file)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mkp-bench-counter-"))
     ca = TestCA.init(work / "ca")
-    server, api, home = setup(work, ca)
+    server, api, home = setup(work, ca, args.database)
     try:
         backend = DirectBackend()
         backend.insert(VirtualMyNumberCard(new_card(ca)))

@@ -40,6 +40,19 @@ def answered(conn: Connection, client_id: str) -> bool:
     return found.first() is not None
 
 
+def answered_among(conn: Connection, client_ids: Sequence[str]) -> set[str]:
+    """:func:`answered` for many client ids at once: those answered already, every one held."""
+    return set(priors(conn, client_ids))
+
+
+def keep_all(
+    conn: Connection, scope: str, records: Sequence[tuple[str, dict[str, Any], Reply]], status: int = 201
+) -> None:
+    """Store the replies of many client ids (held by :func:`answered_among`, none answered yet) in
+    one statement, as :func:`once` stores each: (client id, body, reply)."""
+    record_many(conn, [(c, body_hash(scope, body), status, as_stored(reply)) for c, body, reply in records])
+
+
 def once(
     conn: Connection,
     client_id: str,
@@ -128,6 +141,8 @@ def priors(conn: Connection, client_ids: Sequence[str]) -> dict[str, Prior]:
 
 def record_many(conn: Connection, answers: Sequence[tuple[str, str, int, Reply]]) -> None:
     """Store many answers at once: (client id, body hash, status, reply as :func:`as_stored` made it)."""
+    if not answers:
+        return
     now = db_timestamp(conn, datetime.now(UTC))
     executemany(
         conn,

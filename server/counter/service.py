@@ -15,7 +15,9 @@ it gets that first answer at sync instead of a second transfer.
 **Offline entries are answered once each, for good.** Every entry received is kept in
 ``offline_entries`` with its answer: accepted (with its transfer) or refused with the reason
 (the balance was gone, the card was revoked since): the exceptions report. Sending an entry again
-gets the same answer; a refusal is never retried by the server.
+gets the same answer; a refusal is never retried by the server. The card spends of one sync
+request are booked together (:mod:`server.counter.batch`: one ledger call for the batch), with
+the answers entry by entry would give.
 
 **A paper voucher accepted offline** (an entry of kind ``voucher``) is redeemed through
 :func:`server.vouchers.service.redeem`, its conditional UPDATE included, as of the moment it was
@@ -41,7 +43,9 @@ from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
 from server import idempotency, ledger
-from server.db.engine import insert_ignoring_conflicts, lock_key
+from server.counter import batch
+from server.counter.answers import REFUSED, Seen, answer, answer_of_row, entry_row, raw_seq, require_ours
+from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
 from server.db.tables import offline_entries, places, terminal_status, terminals
 from server.mykey import cards, registry
 from server.points import balances, holders, spending
@@ -50,7 +54,6 @@ from server.terminals.service import get_terminal
 from server.vouchers import keys as voucher_keys
 from server.vouchers import service as vouchers
 
-ACCEPTED, REFUSED = "accepted", "refused"
 MAX_ENTRIES = 500  # per sync request
 JST = timedelta(hours=9)
 
@@ -172,7 +175,11 @@ def sync(
 ) -> list[dict[str, Any]]:
     """Answer each offline entry once (see the module docstring); the answers, in order.
 
-    Each entry runs in its own savepoint: a refusal undoes that entry only and is kept.
+    Card spends not seen before are booked as one batch (:mod:`server.counter.batch`); the rest
+    (vouchers, entries that cannot be read, the second of a client id sent twice in one request:
+    it gets the first one's answer) and any spend the batch leaves run entry by entry, each in
+    its own savepoint: a refusal undoes that entry only and is kept. Spends and vouchers touch no account in common but the place's, which
+    only receives, so answering the batch first changes no answer.
     """
     items = list(entries)
     if len(items) > MAX_ENTRIES:
@@ -181,7 +188,41 @@ def sync(
     place = place_of(conn, at.terminal_id)
     context = spending.SpendContext(now)  # one place, one moment: its rules are read once
     rings = _Rings.of(conn) if any(_is_voucher(e) for e in items) else None
-    return [_sync_entry(conn, at, terminal_key, place, entry, now, context, rings) for entry in items]
+    answers, later = _answer_known(conn, at, items)
+    firsts = {cid: i for i, cid in reversed(later.items()) if cid is not None}
+    spends = [
+        (i, cid, items[i]) for cid, i in sorted(firsts.items(), key=lambda x: x[1]) if _is_spend(items[i])
+    ]
+    terminal = batch.Terminal(at.check, at.terminal_id, terminal_key, place)
+    booked, _ = batch.book_spends(conn, terminal, spends, now, context)
+    answers.update(booked)
+    for i in sorted(set(later) - set(booked)):
+        answers[i] = _sync_entry(conn, at, terminal_key, place, items[i], now, context, rings)
+    return [answers[i] for i in range(len(items))]
+
+
+def _answer_known(
+    conn: Connection, at: CardAtCounter, items: list[Any]
+) -> tuple[dict[int, Any], dict[int, str | None]]:
+    """Hold every entry's client id (in one order) and answer those answered before: (answers by
+    index, the client id of each entry still to answer)."""
+    client_ids = [offline.client_id_of(e) for e in items]
+    named = sorted({c for c in client_ids if c is not None})
+    lock_keys(conn, [f"offline:{c}" for c in named])
+    prior = {}
+    for part in chunked(named):
+        query = select(offline_entries).where(offline_entries.c.client_id.in_(part))
+        prior.update((row.client_id, row) for row in conn.execute(query))
+    answers: dict[int, Any] = {}
+    later: dict[int, str | None] = {}
+    for i, cid in enumerate(client_ids):
+        if cid is None or cid not in prior:
+            later[i] = cid
+        elif prior[cid].terminal_id == at.terminal_id:
+            answers[i] = answer_of_row(prior[cid]._mapping)
+        else:
+            answers[i] = answer(cid, None, REFUSED, code="entry_of_another_terminal")
+    return answers, later
 
 
 @dataclass(frozen=True)
@@ -199,24 +240,18 @@ class _Rings:
 
 
 def _is_voucher(entry: Any) -> bool:
+    return _kind(entry) == offline.VOUCHER
+
+
+def _is_spend(entry: Any) -> bool:
+    return _kind(entry) == offline.SPEND
+
+
+def _kind(entry: Any) -> str | None:
     try:
-        return offline.kind_of(entry) == offline.VOUCHER
+        return offline.kind_of(entry)
     except offline.EntryError:
-        return False
-
-
-@dataclass
-class _Seen:
-    """What could be read of an entry before it was accepted or refused: kept with its answer."""
-
-    kind: str = offline.SPEND
-    seq: int | None = None
-    place: str | None = None
-    at: datetime | None = None
-    amount: int | None = None
-    item: str | None = None
-    voucher: str | None = None  # the serial (hex) of a voucher entry whose text could be read
-    holder: int | None = None
+        return None
 
 
 def _sync_entry(
@@ -235,9 +270,9 @@ def _sync_entry(
         prior = conn.execute(select(offline_entries).where(offline_entries.c.client_id == client_id)).first()
         if prior is not None:
             if prior.terminal_id != at.terminal_id:
-                return _answer(client_id, None, REFUSED, code="entry_of_another_terminal")
-            return _answer_of(prior)
-    seen = _Seen(seq=_raw_seq(entry))
+                return answer(client_id, None, REFUSED, code="entry_of_another_terminal")
+            return answer_of_row(prior._mapping)
+    seen = Seen(seq=raw_seq(entry))
     try:
         with conn.begin_nested():
             if offline.kind_of(entry) == offline.VOUCHER:
@@ -246,9 +281,9 @@ def _sync_entry(
                 reply = _spend_entry(conn, at, terminal_key, place, entry, now, context, seen)
     except MkpError as e:
         if client_id is None:
-            return _answer(None, None, REFUSED, code=e.code, message=e.message)
-        return _keep(conn, at, client_id, seen, now, REFUSED, None, e)
-    return _keep(conn, at, client_id or "", seen, now, ACCEPTED, reply, None)
+            return answer(None, None, REFUSED, code=e.code, message=e.message)
+        return _keep(conn, at, client_id, seen, now, None, e)
+    return _keep(conn, at, client_id or "", seen, now, reply, None)
 
 
 def _spend_entry(
@@ -259,13 +294,12 @@ def _spend_entry(
     entry: Any,
     now: datetime,
     context: spending.SpendContext,
-    seen: _Seen,
+    seen: Seen,
 ) -> dict[str, Any]:
     """A card spend taken offline (a version 1 entry): the card's consent, then the ledger's spend."""
     transaction, proof = offline.open_entry(entry, terminal_key)
-    seen.seq, seen.place, seen.at = transaction.seq, transaction.place, transaction.at
-    seen.amount, seen.item = transaction.amount, transaction.item
-    _require_ours(transaction, at.terminal_id, place)
+    seen.read(transaction)
+    require_ours(transaction, at.terminal_id, place)
     card = cards.prove(
         conn, at.check, proof, cardproof.OFFLINE_SPEND, transaction.action(), now=now, challenge=False
     )
@@ -290,7 +324,7 @@ def _redeem_voucher(
     entry: Any,
     now: datetime,
     rings: _Rings | None,
-    seen: _Seen,
+    seen: Seen,
 ) -> dict[str, Any]:
     """A paper voucher accepted offline: redeemed once, as of when it was scanned, credited now.
 
@@ -305,7 +339,7 @@ def _redeem_voucher(
         redemption.place,
         redemption.at,
     )
-    _require_ours(redemption, at.terminal_id, place)
+    require_ours(redemption, at.terminal_id, place)
     assert rings is not None
     ring = rings.judging
     _note_voucher(redemption, rings.every, seen)
@@ -320,7 +354,7 @@ def _redeem_voucher(
     return {"id": reply["transfer_id"], "amount": reply["amount"]}
 
 
-def _note_voucher(redemption: offline.VoucherRedemption, every: KeyRing, seen: _Seen) -> None:
+def _note_voucher(redemption: offline.VoucherRedemption, every: KeyRing, seen: Seen) -> None:
     """The voucher's serial and amount for the report, if its signature verifies under any key we
     ever had (a withdrawn key's voucher too: it is refused, and the report says which)."""
     try:
@@ -332,93 +366,18 @@ def _note_voucher(redemption: offline.VoucherRedemption, every: KeyRing, seen: _
     seen.amount, seen.voucher = shown.amount, shown.serial.hex()
 
 
-def _raw_seq(entry: Any) -> int | None:
-    """The entry's sequence number as sent, before anything is checked (for the exceptions report)."""
-    if not isinstance(entry, Mapping):
-        return None
-    inner = entry.get("body") if entry.get("version") == 2 else entry.get("transaction")
-    return _int_or_zero(inner.get("seq")) if isinstance(inner, Mapping) else None
-
-
-def _require_ours(
-    transaction: offline.Transaction | offline.VoucherRedemption, terminal_id: str, place: str
-) -> None:
-    if transaction.terminal != terminal_id:
-        raise Forbidden(
-            "entry_of_another_terminal", f"the entry was taken by terminal {transaction.terminal}"
-        )
-    if transaction.place != place:
-        raise Forbidden(
-            "wrong_place", f"the entry was taken at {transaction.place}, not at this terminal's place"
-        )
-
-
 def _keep(
     conn: Connection,
     at: CardAtCounter,
     client_id: str,
-    seen: _Seen,
+    seen: Seen,
     now: datetime,
-    status: str,
     reply: dict[str, Any] | None,
     error: MkpError | None,
 ) -> dict[str, Any]:
-    row = {
-        "client_id": client_id,
-        "terminal_id": at.terminal_id,
-        "seq": seen.seq or 0,
-        "place_id": seen.place,
-        "amount": reply["amount"] if reply else seen.amount,
-        "item": seen.item,
-        "taken_at": seen.at,
-        "received_at": now,
-        "status": status,
-        "transfer_id": reply["id"] if reply else None,
-        "mykey": seen.holder,
-        "code": error.code if error else None,
-        "message": error.message[:400] if error else None,
-        "kind": seen.kind,
-        "voucher_serial": seen.voucher,
-    }
+    row = entry_row(at.terminal_id, client_id, seen, now, reply, error)
     conn.execute(insert(offline_entries).values(**row))
-    return _answer_of_row(row)
-
-
-def _int_or_zero(value: Any) -> int:
-    return value if type(value) is int and 0 <= value < 2**62 else 0
-
-
-def _answer_of(row: Any) -> dict[str, Any]:
-    return _answer_of_row(row._mapping)
-
-
-def _answer_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return _answer(
-        row["client_id"],
-        row["seq"],
-        row["status"],
-        transfer_id=row["transfer_id"],
-        amount=row["amount"],
-        code=row["code"],
-        message=row["message"],
-    )
-
-
-def _answer(
-    client_id: str | None,
-    seq: int | None,
-    status: str,
-    transfer_id: int | None = None,
-    amount: int | None = None,
-    code: str | None = None,
-    message: str | None = None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"client_id": client_id, "seq": seq, "status": status}
-    if status == ACCEPTED:
-        out.update(transfer_id=transfer_id, amount=amount)
-    else:
-        out["error"] = {"code": code or "refused", "message": message or code or "refused"}
-    return out
+    return answer_of_row(row)
 
 
 def exceptions(

@@ -220,3 +220,15 @@ class CurrentCrls:
                     )
                     self._version = version
         return self._stores
+
+
+class PinnedCrls(CurrentCrls):
+    """The CRLs as they stood when a transaction first read them: for checking many cards in that
+    one transaction (a terminal's sync) without reading the stored version for each."""
+
+    def __init__(self, crls: CurrentCrls, conn: Connection) -> None:
+        super().__init__(crls.trust)
+        self._stores = crls.stores(conn)
+
+    def stores(self, conn: Connection) -> list[CrlStore]:
+        return self._stores

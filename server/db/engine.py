@@ -163,21 +163,24 @@ def lock_key(conn: Connection, key: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": _lock_number(key)})
 
 
+def _lock_number(key: str) -> int:
+    """The advisory lock of ``key``: a 64-bit hash of it."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
 def lock_keys(conn: Connection, keys: Iterable[str]) -> None:
-    """:func:`lock_key` for many keys in one statement (a batch's), taken in a fixed order so two
-    transactions naming some of the same keys never wait on each other both ways."""
+    """:func:`lock_key` for many keys in one statement (a batch's), taken in one order (the
+    hashes'), so two transactions locking overlapping sets never wait on each other in a circle."""
     if is_postgres(conn):
         numbers = sorted({_lock_number(k) for k in keys})
         if numbers:
             conn.execute(
-                text("SELECT count(pg_advisory_xact_lock(n)) FROM unnest(CAST(:ns AS bigint[])) AS n"),
+                text(
+                    "SELECT count(pg_advisory_xact_lock(n)) FROM "
+                    "(SELECT unnest(CAST(:ns AS bigint[])) AS n ORDER BY n) AS keys"
+                ),
                 {"ns": numbers},
             )
-
-
-def _lock_number(key: str) -> int:
-    """The advisory lock of ``key``: a 64-bit hash of it."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 
 def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

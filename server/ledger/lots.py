@@ -286,6 +286,23 @@ def open_lots(conn: Connection, account_ids: Sequence[int]) -> dict[int, list[tu
     return found
 
 
+def moves_of_many(
+    conn: Connection, transfer_ids: Sequence[int]
+) -> dict[int, list[tuple[datetime | None, int]]]:
+    """:func:`moves_of` for many transfers, a query a chunk (a batch's receipts)."""
+    found: dict[int, list[tuple[datetime | None, int]]] = {t: [] for t in transfer_ids}
+    for part in chunked(sorted(set(transfer_ids))):
+        rows = conn.execute(
+            select(lot_moves.c.transfer_id, lots.c.expires_at, lot_moves.c.amount, lots.c.id)
+            .join(lots, lots.c.id == lot_moves.c.lot_id)
+            .where(lot_moves.c.transfer_id.in_(part))
+            .order_by(lot_moves.c.transfer_id, lots.c.id)
+        )
+        for transfer_id, expires_at, amount, _ in rows:
+            found[transfer_id].append((expires_at, int(amount)))
+    return found
+
+
 def moves_of(conn: Connection, transfer_id: int) -> list[tuple[datetime | None, int]]:
     """(expiry, points) of each lot a transfer took from (> 0) or gave back to (< 0)."""
     rows = conn.execute(

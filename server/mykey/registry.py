@@ -11,6 +11,7 @@ why); no use of an ID is ever recorded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from mkp_core import mykey_id as rules
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
+from server.db.engine import chunked
 from server.db.tables import (
     mykey_audit,
     mykey_certificates,
@@ -111,7 +113,33 @@ def holder_of(conn: Connection, card: Card) -> MyKey:
 
     A certificate a renewal replaced stops working at once (``certificate_replaced``).
     """
-    row = conn.execute(_HOLDER_OF_CERTIFICATE, {"sha256": card.sha256}).first()
+    return _holder_of_row(conn.execute(_HOLDER_OF_CERTIFICATE, {"sha256": card.sha256}).first())
+
+
+def holders_of(conn: Connection, certificates: Iterable[str]) -> dict[str, MyKey | MkpError]:
+    """:func:`holder_of` for many cards at once, by certificate SHA-256: the holder, or why there
+    is none (a query a chunk: a terminal's sync checks hundreds of cards)."""
+    wanted = sorted(set(certificates))
+    rows: dict[str, Any] = {}
+    for part in chunked(wanted):
+        query = (
+            select(
+                mykeys, mykey_certificates.c.status.label("certificate_status"), mykey_certificates.c.sha256
+            )
+            .join(mykey_certificates, mykey_certificates.c.mykey == mykeys.c.id)
+            .where(mykey_certificates.c.sha256.in_(part))
+        )
+        rows.update((row.sha256, row) for row in conn.execute(query))
+    found: dict[str, MyKey | MkpError] = {}
+    for sha256 in wanted:
+        try:
+            found[sha256] = _holder_of_row(rows.get(sha256))
+        except MkpError as e:
+            found[sha256] = e
+    return found
+
+
+def _holder_of_row(row: Any) -> MyKey:
     if row is None:
         raise NotFound("not_registered", "this card has no MyKey ID yet: register it first")
     if row.certificate_status == REPLACED:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mkp_core.dates import last_valid_day
+from server.db.engine import chunked
 from server.db.tables import accounts, point_codes
 from server.ledger.lots import open_lots
 
@@ -50,19 +51,62 @@ class Holding:
 
 def holdings(conn: Connection, wallet: str, now: datetime) -> list[Holding]:
     """The wallet's holdings per point code, in point-code order."""
-    rows = conn.execute(
-        select(
-            accounts.c.id,
-            accounts.c.point_code,
-            point_codes.c.name,
-            accounts.c.credits_posted - accounts.c.debits_posted,
+    return [held.holding(now) for held in held_by(conn, [wallet])[wallet]]
+
+
+@dataclass
+class Held:
+    """One of a wallet's accounts as a batch of its spends sees it: the balance and the open lots
+    (earliest-expiring first), less what the batch has taken so far (see :meth:`take`)."""
+
+    point_code: str
+    name: str
+    balance: int
+    lots: list[tuple[datetime | None, int]]
+
+    def holding(self, now: datetime) -> Holding:
+        return _holding(self.point_code, self.name, self.balance, self.lots, now)
+
+    def take(self, amount: int, now: datetime) -> bool:
+        """Take ``amount`` from the lots valid ``now``, earliest-expiring first, as the ledger's
+        lot book does; False (nothing taken) if they hold less."""
+        if self.holding(now).spendable < amount:
+            return False
+        kept: list[tuple[datetime | None, int]] = []
+        needed = amount
+        for when, points in self.lots:
+            step = min(points, needed) if when is None or when > now else 0
+            needed -= step
+            if points > step:
+                kept.append((when, points - step))
+        self.lots = kept
+        self.balance -= amount
+        return True
+
+
+def held_by(conn: Connection, wallets: list[str]) -> dict[str, list[Held]]:
+    """Each wallet's accounts with their open lots, in point-code order: two queries a chunk."""
+    found: dict[str, list[Held]] = {w: [] for w in wallets}
+    rows = []
+    for part in chunked(sorted(set(wallets))):
+        rows.extend(
+            conn.execute(
+                select(
+                    accounts.c.owner,
+                    accounts.c.id,
+                    accounts.c.point_code,
+                    point_codes.c.name,
+                    accounts.c.credits_posted - accounts.c.debits_posted,
+                )
+                .join(point_codes, point_codes.c.code == accounts.c.point_code)
+                .where(accounts.c.owner.in_(part))
+                .order_by(accounts.c.owner, accounts.c.point_code)
+            ).all()
         )
-        .join(point_codes, point_codes.c.code == accounts.c.point_code)
-        .where(accounts.c.owner == wallet)
-        .order_by(accounts.c.point_code)
-    ).all()
-    lots = open_lots(conn, [r[0] for r in rows])
-    return [_holding(code, name, int(balance), lots[aid], now) for aid, code, name, balance in rows]
+    lots = open_lots(conn, [r[1] for r in rows])
+    for owner, aid, code, name, balance in rows:
+        found[owner].append(Held(code, name, int(balance), lots[aid]))
+    return found
 
 
 def _holding(

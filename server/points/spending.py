@@ -18,6 +18,7 @@ A refund reverses the spend within ``refund_days`` and gives back the very lots 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -104,15 +105,24 @@ def spend(
     ``kind``: the transfer's kind (``transit`` for an exchange to a transit card).
     ``context``: shared by the spends of one transaction (its ``now`` is theirs).
     """
-    body = {**asdict(request), "holder": holder.number, "kind": kind, "scope": scope}
     reply, _ = once(
         conn,
         request.client_id,
-        "points.spend",
-        body,
+        SCOPE,
+        idempotency_body(holder, request, kind, scope),
         lambda: perform(conn, holder, request, actor, scope, kind, now or datetime.now(UTC), context),
     )
     return reply
+
+
+SCOPE = "points.spend"  # the idempotency scope of a spend
+
+
+def idempotency_body(
+    holder: MyKey, request: Spend, kind: str = "spend", scope: str | None = None
+) -> dict[str, Any]:
+    """What a spend's idempotency record holds it to: a retry must ask exactly this."""
+    return {**asdict(request), "holder": holder.number, "kind": kind, "scope": scope}
 
 
 def perform(
@@ -126,34 +136,68 @@ def perform(
     context: SpendContext | None = None,
 ) -> dict[str, Any]:
     """The spend itself, without its idempotency record: for callers that keep their own."""
-    holder.require_active()
     context = context or SpendContext(now)
+    decided = decide(
+        conn, holder, request, scope, kind, context, lambda: balances.holdings(conn, holder.wallet, now)
+    )
+    transfer = ledger.transfer(conn, decided.transfer, actor, now)
+    return decided.reply(holder, transfer, lot_moves_view(conn, transfer.id))
+
+
+@dataclass(frozen=True)
+class Decided:
+    """A spend judged by the rules (steps 1 to 4 of the module docstring), ready for the ledger."""
+
+    transfer: ledger.TransferRequest
+    place: dict[str, Any]
+    item: dict[str, Any] | None
+    quantity: int
+
+    def reply(self, holder: MyKey, transfer: ledger.Transfer, lots: list[dict[str, Any]]) -> dict[str, Any]:
+        """The spend's answer once the ledger took it (``lots``: :func:`lot_moves_view`)."""
+        return {
+            **transfer.to_dict(),
+            "mykey_id": holder.mykey_id,
+            "place": self.place["id"],
+            "place_name": self.place["name"],
+            "item": {**self.item, "quantity": self.quantity} if self.item else None,
+            "lots": lots,
+        }
+
+
+def decide(
+    conn: Connection,
+    holder: MyKey,
+    request: Spend,
+    scope: str | None,
+    kind: str,
+    context: SpendContext,
+    held: Callable[[], list[balances.Holding]],
+) -> Decided:
+    """Steps 1 to 4: the transfer a spend asks the ledger for, or the rule's refusal.
+
+    ``held``: the holder's holdings now, asked for only when the point code must be picked (a
+    batch of spends passes what its earlier spends left).
+    """
+    holder.require_active()
     place = context.place(conn, request.place)
     amount, item = _amount(conn, place, request)
     agreed = context.agreements(conn, place["municipality"])
-    code = request.point_code or _pick(conn, holder, place, amount, agreed, scope, now, context)
+    code = request.point_code or _pick(held(), holder, place, amount, agreed, scope, context, conn)
     if scope is not None and point_code_municipality(code) != scope:
         raise Forbidden("out_of_scope", f"this caller may spend only {scope}'s points, not {code}")
     rule = context.rules_at(conn, [code])[code]
     _require_allowed(rule, place, agreed)
     rule.check_amount(amount)
     memo = request.memo or (f"{item['name']} x{request.quantity}" if item else None)
-    transfer = ledger.transfer(
-        conn,
+    return Decided(
         ledger.TransferRequest(
             request.client_id, code, holder.wallet, payee(place["id"]), amount, kind, memo
         ),
-        actor,
-        now,
+        place,
+        item,
+        request.quantity,
     )
-    return {
-        **transfer.to_dict(),
-        "mykey_id": holder.mykey_id,
-        "place": place["id"],
-        "place_name": place["name"],
-        "item": {**item, "quantity": request.quantity} if item else None,
-        "lots": lot_moves_view(conn, transfer.id),
-    }
 
 
 def _amount(conn: Connection, place: dict[str, Any], request: Spend) -> tuple[int, dict[str, Any] | None]:
@@ -174,19 +218,19 @@ def _amount(conn: Connection, place: dict[str, Any], request: Spend) -> tuple[in
 
 
 def _pick(
-    conn: Connection,
+    holdings: list[balances.Holding],
     holder: MyKey,
     place: dict[str, Any],
     amount: int,
     agreed: set[tuple[str, str]],
     scope: str | None,
-    now: datetime,
     context: SpendContext,
+    conn: Connection,
 ) -> str:
     """The holder's point code valid at ``place`` whose points expire first (one that can pay)."""
     held = [
         h
-        for h in balances.holdings(conn, holder.wallet, now)
+        for h in holdings
         if h.balance > 0 and (scope is None or point_code_municipality(h.point_code) == scope)
     ]
     if not held:
@@ -222,13 +266,18 @@ def _require_allowed(rule: Rule, place: dict[str, Any], agreed: set[tuple[str, s
 
 def lot_moves_view(conn: Connection, transfer_id: int) -> list[dict[str, Any]]:
     """The lots a transfer took points from (or gave back to): expiry and points, for receipts."""
+    return moves_view(moves_of(conn, transfer_id))
+
+
+def moves_view(moves: list[tuple[datetime | None, int]]) -> list[dict[str, Any]]:
+    """:func:`lot_moves_view` of moves read already (a batch reads its transfers' moves at once)."""
     return [
         {
             "expires_at": when,
             "last_day": last_valid_day(when).isoformat() if when else None,
             "amount": abs(amount),
         }
-        for when, amount in moves_of(conn, transfer_id)
+        for when, amount in moves
     ]
 
 

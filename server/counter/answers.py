@@ -1,0 +1,120 @@
+"""How a sync answers an offline entry, and the ``offline_entries`` row that keeps the answer.
+
+Shared by the entry-by-entry path (:mod:`server.counter.service`) and the batch of card spends
+(:mod:`server.counter.batch`): both must answer an entry the same way, and a resent entry gets
+its kept answer back, so the row and the answer are made in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mkp_core import offline
+from mkp_core.errors import Forbidden, MkpError
+
+ACCEPTED, REFUSED = "accepted", "refused"
+
+
+@dataclass
+class Seen:
+    """What could be read of an entry before it was accepted or refused: kept with its answer."""
+
+    kind: str = offline.SPEND
+    seq: int | None = None
+    place: str | None = None
+    at: datetime | None = None
+    amount: int | None = None
+    item: str | None = None
+    voucher: str | None = None  # the serial (hex) of a voucher entry whose text could be read
+    holder: int | None = None
+
+    def read(self, transaction: offline.Transaction) -> None:
+        """What a card spend entry says, once its terminal signature verified."""
+        self.seq, self.place, self.at = transaction.seq, transaction.place, transaction.at
+        self.amount, self.item = transaction.amount, transaction.item
+
+
+def raw_seq(entry: Any) -> int | None:
+    """The entry's sequence number as sent, before anything is checked (for the exceptions report)."""
+    if not isinstance(entry, Mapping):
+        return None
+    inner = entry.get("body") if entry.get("version") == 2 else entry.get("transaction")
+    return _int_or_zero(inner.get("seq")) if isinstance(inner, Mapping) else None
+
+
+def require_ours(
+    transaction: offline.Transaction | offline.VoucherRedemption, terminal_id: str, place: str
+) -> None:
+    if transaction.terminal != terminal_id:
+        raise Forbidden(
+            "entry_of_another_terminal", f"the entry was taken by terminal {transaction.terminal}"
+        )
+    if transaction.place != place:
+        raise Forbidden(
+            "wrong_place", f"the entry was taken at {transaction.place}, not at this terminal's place"
+        )
+
+
+def entry_row(
+    terminal_id: str,
+    client_id: str,
+    seen: Seen,
+    now: datetime,
+    reply: Mapping[str, Any] | None,
+    error: MkpError | None,
+) -> dict[str, Any]:
+    """The ``offline_entries`` row of an entry: accepted with ``reply`` (its transfer), or refused
+    with ``error``."""
+    return {
+        "client_id": client_id,
+        "terminal_id": terminal_id,
+        "seq": seen.seq or 0,
+        "place_id": seen.place,
+        "amount": reply["amount"] if reply else seen.amount,
+        "item": seen.item,
+        "taken_at": seen.at,
+        "received_at": now,
+        "status": ACCEPTED if error is None else REFUSED,
+        "transfer_id": reply["id"] if reply else None,
+        "mykey": seen.holder,
+        "code": error.code if error else None,
+        "message": error.message[:400] if error else None,
+        "kind": seen.kind,
+        "voucher_serial": seen.voucher,
+    }
+
+
+def _int_or_zero(value: Any) -> int:
+    return value if type(value) is int and 0 <= value < 2**62 else 0
+
+
+def answer_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return answer(
+        row["client_id"],
+        row["seq"],
+        row["status"],
+        transfer_id=row["transfer_id"],
+        amount=row["amount"],
+        code=row["code"],
+        message=row["message"],
+    )
+
+
+def answer(
+    client_id: str | None,
+    seq: int | None,
+    status: str,
+    transfer_id: int | None = None,
+    amount: int | None = None,
+    code: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"client_id": client_id, "seq": seq, "status": status}
+    if status == ACCEPTED:
+        out.update(transfer_id=transfer_id, amount=amount)
+    else:
+        out["error"] = {"code": code or "refused", "message": message or code or "refused"}
+    return out
