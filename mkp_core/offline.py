@@ -32,7 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mkp_core import cardproof
+from mkp_core import cardproof, ids
 from mkp_core.cardproof import CardProof, CardProofError
 from mkp_core.errors import FixedCodeError
 
@@ -100,7 +100,7 @@ class Transaction:
             return cls(
                 terminal=_text(data["terminal"]),
                 seq=_whole(data["seq"]),
-                client_id=_text(data["client_id"]),
+                client_id=_client_id(data["client_id"]),
                 place=_text(data["place"]),
                 at=at,
                 amount=None if amount is None else _whole(amount),
@@ -110,6 +110,14 @@ class Transaction:
             )
         except (KeyError, TypeError, ValueError) as e:
             raise EntryError(f"not an offline transaction: {e}") from None
+
+
+def _client_id(value: object) -> str:
+    """A client id by the one rule every mutation's id follows (``mkp_core.ids``): the ledger and
+    the idempotency records keep nothing longer or odder, whoever signed it."""
+    if not isinstance(value, str) or not ids.CLIENT_ID_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a client id (8-64 of A-Z a-z 0-9 . _ : -)")
+    return value
 
 
 def _text(value: object) -> str:
@@ -200,7 +208,7 @@ class VoucherRedemption:
             return cls(
                 terminal=_text(data["terminal"]),
                 seq=_whole(data["seq"]),
-                client_id=_text(data["client_id"]),
+                client_id=_client_id(data["client_id"]),
                 place=_text(data["place"]),
                 at=at,
                 voucher=text,
@@ -263,6 +271,6 @@ def client_id_of(entry: Any) -> str | None:
         return None
     inner = entry.get("body") if entry.get("version") == 2 else entry.get("transaction")
     value = inner.get("client_id") if isinstance(inner, Mapping) else None
-    if isinstance(value, str) and 0 < len(value) <= 128:
+    if isinstance(value, str) and ids.CLIENT_ID_RE.fullmatch(value):
         return value
     return None

@@ -34,8 +34,8 @@ def test_a_voucher_entry_opens_as_it_was_sealed():
 
 
 def test_a_version_1_entry_is_a_card_spend():
-    v1 = {"transaction": {"client_id": "c-1"}, "proof": {}, "terminal_signature": ""}
-    assert offline.kind_of(v1) == "spend" and offline.client_id_of(v1) == "c-1"
+    v1 = {"transaction": {"client_id": "c-000001"}, "proof": {}, "terminal_signature": ""}
+    assert offline.kind_of(v1) == "spend" and offline.client_id_of(v1) == "c-000001"
     with pytest.raises(EntryError):
         offline.open_voucher_entry(v1, KEY.public_key())
 

@@ -382,3 +382,16 @@ def test_an_offline_spend_tapped_in_a_closed_month_lands_in_the_next_one(counter
     }
     assert places[counter.place] == 250
     verified(counter.world)
+
+
+def test_an_entry_whose_client_id_breaks_the_rules_is_refused_and_the_rest_go(counter, card):
+    """A client id is 8-64 of A-Z a-z 0-9 . _ : - everywhere (mkp_core.ids): an entry signed with
+    a longer or odder one is refused as invalid, and the entries beside it are taken."""
+    too_long = counter.entry(card, 100, 1, client_id="t-" + "x" * 98)
+    odd = counter.entry(card, 100, 2, client_id="t-with spaces/and slashes")
+    good = counter.entry(card, 100, 3)
+    answers = counter.sync([too_long, odd, good])
+    assert [a.get("error", {}).get("code") for a in answers[:2]] == ["invalid_entry", "invalid_entry"]
+    assert answers[2]["status"] == "accepted"
+    assert points(counter, card) == 900
+    verified(counter.world)
