@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS entries (
     answered_at TEXT
 );
 CREATE INDEX IF NOT EXISTS entries_status ON entries (status, seq);
+-- The offline limits are judged on every offline tap: these answer from the index alone,
+-- without reading the (large) signed entries, however long the queue has grown.
+CREATE INDEX IF NOT EXISTS entries_pending_amounts ON entries (status, amount, created_at);
+CREATE INDEX IF NOT EXISTS entries_card_day ON entries (card, created_at, amount);
 CREATE TABLE IF NOT EXISTS attempts (
     client_id TEXT PRIMARY KEY,
     created_at TEXT NOT NULL,
