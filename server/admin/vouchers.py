@@ -127,8 +127,7 @@ def _settle(ctx: Ctx, batch: dict[str, Any], output: Output, profile: Any) -> di
             "mkp-admin voucher reprint SERIAL",
         )
     done, error = _print(output, profile, _receipts(batch))
-    if done:
-        ctx.call("POST", "/v1/vouchers/printed", {"serials": serials[:done]})
+    unconfirmed = _confirm(ctx, serials[:done]) if done else None
     voided = None
     if done < len(serials):
         voided = ctx.call("POST", "/v1/vouchers/void", {"serials": serials[done:], "reason": "print_failed"})
@@ -138,8 +137,32 @@ def _settle(ctx: Ctx, batch: dict[str, Any], output: Output, profile: Any) -> di
         "voided": serials[done:],
         "points_returned": voided["points_returned"] if voided else 0,
         "error": error,
+        "unconfirmed": serials[:done] if unconfirmed else [],
+        "confirm_error": unconfirmed,
         "output": str(output.pdf or output.printer_at),
     }
+
+
+def _confirm(ctx: Ctx, serials: list[str]) -> str | None:
+    """Tell the server these came out; why it could not be told (None: it was). The paper is out,
+    so nothing printed is voided: the operator confirms later with ``mkp-admin voucher printed``."""
+    from mkp_core.client import ApiError, Unreachable
+
+    try:
+        ctx.client().post("/v1/vouchers/printed", {"serials": serials})
+    except ApiError as e:
+        return f"{e.code}: {e.message}"
+    except Unreachable as e:
+        return f"server_unreachable: {e}"
+    return None
+
+
+def _unconfirmed_hint(result: dict[str, Any]) -> str:
+    serials = result["unconfirmed"]
+    return (
+        f"printed but not confirmed ({result['confirm_error']}): {' '.join(serials)}\n"
+        "they are not valid until confirmed: run mkp-admin voucher printed " + " ".join(serials)
+    )
 
 
 def _report(ctx: Ctx, result: dict[str, Any]) -> None:
@@ -154,8 +177,21 @@ def _report(ctx: Ctx, result: dict[str, Any]) -> None:
             f"{result['points_returned']:,} points returned"
         )
     ctx.show(result, text)
+    if result["unconfirmed"]:
+        fail(1, _unconfirmed_hint(result))
     if result["error"]:
         fail(1, f"printing failed: {result['error']}")
+
+
+@voucher.command("printed")
+@click.argument("serials", nargs=-1, required=True)
+@client_id_option
+@json_option
+def printed(serials: tuple[str, ...], client_id: str | None, as_json: bool) -> None:
+    """Confirm vouchers printed whose confirmation was lost: from now on they can be used."""
+    ctx = ctx_for(as_json)
+    r = ctx.call("POST", "/v1/vouchers/printed", request_body(serials=list(serials), client_id=client_id))
+    ctx.show(r, f"{r['printed']} vouchers confirmed printed: valid from now on")
 
 
 printer_options = [
