@@ -26,7 +26,7 @@ from agent.cli.card_io import EXIT_CODES_HELP, HANDLED, fail, pin_options, read_
 from agent.home import read_agent_toml
 from agent.terminal import Terminal
 from mkp_core import cardproof
-from mkp_core.client import Unreachable
+from mkp_core.client import ApiError, Unreachable
 from mkp_core.errors import MkpError
 from mkp_core.voucher import Voucher, decode_voucher, ring_of_trust_list
 
@@ -250,7 +250,7 @@ def _confirm_printed(terminal: Terminal, serials: list[str]) -> tuple[list[str],
     try:
         queue.printed_unconfirmed(serials, client_id)
         refused = confirm(queue, terminal.client().request, client_id, serials)
-    except Unreachable:
+    except (Unreachable, ApiError):  # away, or a 5xx: the mark stays, the sync sends it again
         return serials, []
     finally:
         queue.close()

@@ -253,3 +253,21 @@ def test_confirming_an_unknown_or_voided_voucher_by_hand_is_refused(platform, tm
     unknown = platform.admin("voucher", "printed", "not-a-serial")
     assert unknown.returncode == 1 and "invalid_voucher_serial" in unknown.stderr
     assert platform.admin("voucher", "printed").returncode == 2  # no serial: usage
+
+
+def test_a_server_error_on_the_confirmation_keeps_the_mark_for_the_sync(office, monkeypatch):
+    platform, home, terminal, issue = office
+    real = mkp_client.ApiClient.request
+
+    def busy(self, method, path, body=None, *args, **kwargs):
+        if path.endswith("/vouchers/printed"):
+            raise mkp_client.ApiError(503, "server_busy", "the database is restarting")
+        return real(self, method, path, body, *args, **kwargs)
+
+    monkeypatch.setattr(mkp_client.ApiClient, "request", busy)
+    result = print_and_settle(terminal, issue())
+    serial = result["printed"][0]
+    assert result["unconfirmed"] == [serial] and _status(platform, serial)["status"] == "issued"
+    monkeypatch.setattr(mkp_client.ApiClient, "request", real)
+    assert _sync(platform, home)["prints_confirmed"] == 1
+    assert _status(platform, serial)["status"] == "printed"
