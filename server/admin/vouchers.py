@@ -129,12 +129,15 @@ def _settle(ctx: Ctx, batch: dict[str, Any], output: Output, profile: Any) -> di
     done, error = _print(output, profile, _receipts(batch))
     unconfirmed = _confirm(ctx, serials[:done]) if done else None
     voided = None
-    if done < len(serials):
+    if done < len(serials) and unconfirmed is None:
         voided = ctx.call("POST", "/v1/vouchers/void", {"serials": serials[done:], "reason": "print_failed"})
+    elif done < len(serials):  # the server did not hear the confirmation: say that first
+        voided, _ = _send(ctx, "/v1/vouchers/void", {"serials": serials[done:], "reason": "print_failed"})
     return {
         **{k: v for k, v in batch.items() if k != "vouchers"},
         "printed": serials[:done],
-        "voided": serials[done:],
+        "voided": serials[done:] if voided else [],
+        "not_voided": [] if voided else serials[done:],
         "points_returned": voided["points_returned"] if voided else 0,
         "error": error,
         "unconfirmed": serials[:done] if unconfirmed else [],
@@ -143,18 +146,22 @@ def _settle(ctx: Ctx, batch: dict[str, Any], output: Output, profile: Any) -> di
     }
 
 
-def _confirm(ctx: Ctx, serials: list[str]) -> str | None:
-    """Tell the server these came out; why it could not be told (None: it was). The paper is out,
-    so nothing printed is voided: the operator confirms later with ``mkp-admin voucher printed``."""
+def _send(ctx: Ctx, path: str, body: dict[str, Any]) -> tuple[Any, str | None]:
+    """(the server's reply, None) or (None, why it did not answer yes), without exiting."""
     from mkp_core.client import ApiError, Unreachable
 
     try:
-        ctx.client().post("/v1/vouchers/printed", {"serials": serials})
+        return ctx.client().post(path, body), None
     except ApiError as e:
-        return f"{e.code}: {e.message}"
+        return None, f"{e.code}: {e.message}"
     except Unreachable as e:
-        return f"server_unreachable: {e}"
-    return None
+        return None, f"server_unreachable: {e}"
+
+
+def _confirm(ctx: Ctx, serials: list[str]) -> str | None:
+    """Tell the server these came out; why it could not be told (None: it was). The paper is out,
+    so nothing printed is voided: the operator confirms later with ``mkp-admin voucher printed``."""
+    return _send(ctx, "/v1/vouchers/printed", {"serials": serials})[1]
 
 
 def _unconfirmed_hint(result: dict[str, Any]) -> str:
@@ -178,7 +185,14 @@ def _report(ctx: Ctx, result: dict[str, Any]) -> None:
         )
     ctx.show(result, text)
     if result["unconfirmed"]:
-        fail(1, _unconfirmed_hint(result))
+        unsettled = result["not_voided"]
+        more = (
+            f"\nnot printed and not voided yet (never valid; void them with mkp-admin voucher void "
+            f"{' '.join(unsettled)})"
+            if unsettled
+            else ""
+        )
+        fail(1, _unconfirmed_hint(result) + more)
     if result["error"]:
         fail(1, f"printing failed: {result['error']}")
 

@@ -271,3 +271,37 @@ def test_a_server_error_on_the_confirmation_keeps_the_mark_for_the_sync(office, 
     monkeypatch.setattr(mkp_client.ApiClient, "request", real)
     assert _sync(platform, home)["prints_confirmed"] == 1
     assert _status(platform, serial)["status"] == "printed"
+
+
+def test_a_batch_cut_midway_lists_the_unconfirmed_and_the_not_yet_voided(
+    platform, cut_after_paper, monkeypatch, tmp_path
+):
+    """Two vouchers out, then the server goes and the printer stops on the third: the two are
+    kept (not voided), the rest are said to be neither printed nor voided yet."""
+    from drivers.printer import PrinterError
+
+    platform.api.post(f"/v1/point-codes/{YOKOSUKA}/rules", {"vouchers": True})
+    away = cut_after_paper(2)
+    cut_send = ReceiptPrinter.send
+    count = {"n": 0}
+
+    def third_fails(self: ReceiptPrinter, job: bytes) -> None:
+        count["n"] += 1
+        if count["n"] == 3:
+            raise PrinterError("offline", "paper out")
+        cut_send(self, job)
+
+    monkeypatch.setattr(ReceiptPrinter, "send", third_fails)
+    out = tmp_path / "batch.bin"
+    done = platform.admin(
+        "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "300", "--count", "4",
+        "--printer-at", f"file:{out}", "--json",
+    )  # fmt: skip
+    away.back()
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert len(result["unconfirmed"]) == 2 and len(result["not_voided"]) == 2 and result["voided"] == []
+    assert f"void them with mkp-admin voucher void {' '.join(result['not_voided'])}" in done.stderr
+    assert [_status(platform, s)["status"] for s in result["printed"] + result["not_voided"]] == [
+        "issued"
+    ] * 4
