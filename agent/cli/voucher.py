@@ -4,7 +4,10 @@
 keys of the trust list the terminal downloaded (signature, key not withdrawn, dates); whether it
 was used already only the server knows. ``redeem`` checks the same way first, then asks the
 server to mark the serial used and credit this place. ``issue`` turns the card holder's points
-into a voucher printed here; a print that fails voids it and the points go back.
+into a voucher printed here; a print that fails voids it and the points go back. A voucher that
+printed but whose "printed" the server did not hear is marked in the queue file first and
+confirmed at the next sync (:mod:`agent.voucher_prints`): "printed; the server will be told at
+the next sync", exit 0 as for an offline redemption.
 
 When the server cannot be reached, ``redeem`` accepts a voucher read from its QR code offline,
 within the terminal's offline limits, and queues it in the counter's offline queue ("accepted

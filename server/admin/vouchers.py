@@ -1,9 +1,11 @@
-"""`mkp-admin voucher issue | void | reprint | show | phone-link | key`: paper point vouchers.
+"""`mkp-admin voucher issue | printed | void | reprint | show | phone-link | key`: paper point vouchers.
 
 ``issue`` asks the server for the vouchers (state ``issued``), prints them here through
 ``drivers/printer`` (a receipt printer by profile, or a PDF for a print shop), then tells the
 server which were printed and voids the rest: a print that fails (paper out, offline, a full
-disk) leaves nothing valid unprinted, and the points of what did not come out go back.
+disk) leaves nothing valid unprinted, and the points of what did not come out go back. What
+came out is never voided: if the server does not hear "printed", the serials are listed (exit 1)
+to confirm with ``printed SERIAL...``.
 """
 
 from __future__ import annotations
