@@ -15,7 +15,10 @@ again. Nothing is ever deleted.
 Paper vouchers (``vouchers``): every serial this terminal redeemed online, or took offline into the
 queue (an entry of kind ``voucher``, its ``card`` column ``voucher:<serial>``), so the same
 voucher shown here twice is refused here, even offline; a redemption is written down before it is
-sent, and one whose answer was lost goes again with its first client id.
+sent, and one whose answer was lost goes again with its first client id. Vouchers printed here
+(``prints``): the paper came out, so the mark "printed, not yet confirmed" is written before the
+server is told; it stays until the server answers (``mkp-agent sync`` sends it again), so a voucher
+whose confirmation was lost still becomes valid.
 
 Online spends are journaled in the same file (``attempts``): the request is written before it is
 sent, so a counter that dies between sending and hearing the answer sends the very same request
@@ -39,6 +42,7 @@ from typing import Any
 PENDING, ACCEPTED, REFUSED = "pending", "accepted", "refused"
 SENDING, DONE, OFFLINE, VOID = "sending", "done", "offline", "void"
 REDEEMED, QUEUED = "redeemed", "queued"  # a voucher's state here
+UNCONFIRMED, CONFIRMED = "unconfirmed", "confirmed"  # a voucher printed here, as the server knows it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -70,6 +74,14 @@ CREATE TABLE IF NOT EXISTS vouchers (
     status TEXT NOT NULL,        -- sending | redeemed | queued | void
     seq INTEGER,                 -- its queue entry, if taken offline
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prints (
+    serial TEXT PRIMARY KEY,     -- a voucher issued here whose paper came out of the printer
+    client_id TEXT NOT NULL,     -- of its "printed" confirmation (sent again as is until answered)
+    status TEXT NOT NULL,        -- unconfirmed | confirmed | refused
+    code TEXT,                   -- the server's refusal (voucher_voided ...)
+    printed_at TEXT NOT NULL,
+    answered_at TEXT
 );
 CREATE TABLE IF NOT EXISTS receipts (
     id INTEGER PRIMARY KEY,
@@ -340,6 +352,40 @@ class OfflineQueue:
                 (QUEUED, seq, created.isoformat(), serial),
             )
         return Entry(seq, client_id, created, f"voucher:{serial}", amount, entry, PENDING, None)
+
+    # -- vouchers printed here ----------------------------------------------------------------------
+
+    def printed_unconfirmed(self, serials: list[str], client_id: str) -> None:
+        """The paper of ``serials`` came out: write it down before the server is told (on disk
+        when this returns)."""
+        now = _now().isoformat()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO prints (serial, client_id, status, printed_at) VALUES (?, ?, ?, ?)",
+                [(s, client_id, UNCONFIRMED, now) for s in serials],
+            )
+
+    def unconfirmed_prints(self) -> dict[str, list[str]]:
+        """The confirmations the server has not answered: client id -> serials, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT client_id, serial FROM prints WHERE status = ? ORDER BY printed_at, rowid",
+                (UNCONFIRMED,),
+            ).fetchall()
+        found: dict[str, list[str]] = {}
+        for client_id, serial in rows:
+            found.setdefault(client_id, []).append(serial)
+        return found
+
+    def print_answered(self, serials: list[str], code: str | None = None) -> None:
+        """The server answered: confirmed (``code`` None) or refused with ``code``; the mark goes."""
+        status = CONFIRMED if code is None else REFUSED
+        now = _now().isoformat()
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE prints SET status = ?, code = ?, answered_at = ? WHERE serial = ? AND status = ?",
+                [(status, code, now, s, UNCONFIRMED) for s in serials],
+            )
 
     # -- receipts -------------------------------------------------------------------------------
 

@@ -89,6 +89,20 @@ def _send_queue(t: Terminal) -> dict:
         counter.queue.close()
 
 
+def _prints_report(queue: dict) -> str:
+    """Vouchers printed here whose confirmation went now, and those the server refused (voided
+    meanwhile: the paper is not valid, reprint it for its holder)."""
+    text = (
+        f"; {queue['prints_confirmed']} printed vouchers confirmed" if queue.get("prints_confirmed") else ""
+    )
+    for r in queue.get("prints_refused") or []:
+        text += (
+            f"\nvoucher {r['serial']} was printed here but the server refused it ({r['code']}: "
+            f"{r['message']}): the paper is not valid; reprint it for its holder"
+        )
+    return text
+
+
 @click.command()
 @home_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -108,7 +122,7 @@ def sync(home: Path, as_json: bool) -> None:
             if queue["ok"]
             else f"queue not sent ({queue['code']}: {queue['detail']}), {queue['pending']} waiting"
         )
-        click.echo(f"{_report(result)}; {sent}")
+        click.echo(f"{_report(result)}; {sent}{_prints_report(queue)}")
     code = _exit_code(result)
     if code == 0 and not queue["ok"]:
         code = exit_code_for(queue["code"])

@@ -4,7 +4,10 @@
 keys of the trust list the terminal downloaded (signature, key not withdrawn, dates); whether it
 was used already only the server knows. ``redeem`` checks the same way first, then asks the
 server to mark the serial used and credit this place. ``issue`` turns the card holder's points
-into a voucher printed here; a print that fails voids it and the points go back.
+into a voucher printed here; a print that fails voids it and the points go back. A voucher that
+printed but whose "printed" the server did not hear is marked in the queue file first and
+confirmed at the next sync (:mod:`agent.voucher_prints`): "printed; the server will be told at
+the next sync", exit 0 as for an offline redemption.
 
 When the server cannot be reached, ``redeem`` accepts a voucher read from its QR code offline,
 within the terminal's offline limits, and queues it in the counter's offline queue ("accepted
@@ -26,6 +29,7 @@ from agent.cli.card_io import EXIT_CODES_HELP, HANDLED, fail, pin_options, read_
 from agent.home import read_agent_toml
 from agent.terminal import Terminal
 from mkp_core import cardproof
+from mkp_core.client import ApiError, Unreachable
 from mkp_core.errors import MkpError
 from mkp_core.voucher import Voucher, decode_voucher, ring_of_trust_list
 
@@ -199,11 +203,11 @@ def issue(
             PROG,
         )
     v = batch["vouchers"][0]
-    _echo(
-        result,
-        as_json,
-        f"voucher {v['serial']} printed: {v['amount']:,} points, good through {v['last_day']}",
-    )
+    line = f"voucher {v['serial']} printed: {v['amount']:,} points, good through {v['last_day']}"
+    if result["unconfirmed"]:  # done offline, as an offline redemption: exit 0, said in one line
+        result["offline"] = True
+        line = f"voucher {v['serial']} printed; the server will be told at the next sync"
+    _echo(result, as_json, line)
 
 
 def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any]:
@@ -219,19 +223,41 @@ def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any
         }
     done, error = _print_in_order(terminal, batch)
     api = terminal.client()
-    settle = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}"}
-    if done:
-        api.request("POST", f"{TERMINAL}/vouchers/printed", {**settle, "serials": serials[:done]})
+    unconfirmed, refused = _confirm_printed(terminal, serials[:done]) if done else ([], [])
     if done < len(serials):
         void = {"client_id": f"{terminal.terminal_id}-{uuid.uuid4()}", "reason": "print_failed"}
         api.request("POST", f"{TERMINAL}/vouchers/void", {**void, "serials": serials[done:]})
+    if refused:
+        first = refused[0]
+        raise MkpError(
+            first["code"], f"voucher {first['serial']} was printed but refused: {first['message']}"
+        )
     return {
         "ok": error is None,
         "serials": serials,
         "printed": serials[:done],
         "voided": serials[done:],
+        "unconfirmed": unconfirmed,
         "error": error,
     }
+
+
+def _confirm_printed(terminal: Terminal, serials: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Mark ``serials`` printed in the queue file, then tell the server: (the serials whose
+    confirmation could not be sent: ``mkp-agent sync`` sends it again, the server's refusals)."""
+    from agent.queue import OfflineQueue
+    from agent.voucher_prints import confirm
+
+    client_id = f"{terminal.terminal_id}-{uuid.uuid4()}"
+    queue = OfflineQueue(terminal.home.root / "counter.sqlite3")
+    try:
+        queue.printed_unconfirmed(serials, client_id)
+        refused = confirm(queue, terminal.client().request, client_id, serials)
+    except (Unreachable, ApiError):  # away, or a 5xx: the mark stays, the sync sends it again
+        return serials, []
+    finally:
+        queue.close()
+    return [], refused
 
 
 def _print_in_order(terminal: Terminal, batch: dict[str, Any]) -> tuple[int, str | None]:

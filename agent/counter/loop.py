@@ -47,12 +47,16 @@ class CounterLoop:
             self._downloads()
             self._next_download = self.clock() + self.interval
         try:
-            if self.counter.queue.unfinished_attempts() or self.counter.queue.totals().pending:
+            queue = self.counter.queue
+            if queue.unfinished_attempts() or queue.totals().pending or queue.unconfirmed_prints():
                 done = self.counter.sync()
                 self.log(
                     f"sync: {done['accepted']} accepted, {done['refused']} refused, "
-                    f"{done['resolved']} answers heard again, {done['pending']} waiting"
+                    f"{done['resolved']} answers heard again, {done['pending']} waiting, "
+                    f"{done['prints_confirmed']} prints confirmed"
                 )
+                for r in done["prints_refused"]:
+                    self.log(f"voucher {r['serial']} printed here, refused: {r['code']}: {r['message']}")
             reply = self.counter.heartbeat()
             if self.conntests is not None:
                 self.conntests.offer(reply.get("conntest") or self.counter.config().get("conntest"))

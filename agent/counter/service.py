@@ -30,6 +30,7 @@ from agent.counter.messages import message
 from agent.counter.receipts import JST, ReceiptPrinting, receipt_body
 from agent.queue import ACCEPTED, DONE, REFUSED, VOID, OfflineQueue, day_start
 from agent.terminal import Terminal
+from agent.voucher_prints import confirm_pending
 from drivers.card.reader import CardError, CardEvent, ReaderBackend, WrongPinError
 from mkp_core import cardproof, offline
 from mkp_core.certcheck import REFUSAL_CODES, CertStatus, check_certificate
@@ -371,6 +372,7 @@ class Counter:
         """Send every pending entry, in batches; record each answer once. ``Unreachable`` if the
         server is away (nothing changes then)."""
         resolved = self.resolve_attempts()
+        prints = confirm_pending(self.queue, self._call)  # vouchers printed here, not yet confirmed
         accepted = refused = 0
         while entries := self.queue.pending(batch):
             failpoints.reach("sync:before-send")
@@ -383,7 +385,8 @@ class Counter:
             self._record(answers)
             accepted += sum(1 for s, _ in answers.values() if s == ACCEPTED)
             refused += sum(1 for s, _ in answers.values() if s == REFUSED)
-        return {"accepted": accepted, "refused": refused, **resolved, "pending": self.queue.totals().pending}
+        pending = self.queue.totals().pending
+        return {"accepted": accepted, "refused": refused, **resolved, **prints, "pending": pending}
 
     def _record(self, answers: dict[str, tuple[str, dict[str, Any]]]) -> None:
         items = list(answers.items())

@@ -1,9 +1,11 @@
-"""`mkp-admin voucher issue | void | reprint | show | phone-link | key`: paper point vouchers.
+"""`mkp-admin voucher issue | printed | void | reprint | show | phone-link | key`: paper point vouchers.
 
 ``issue`` asks the server for the vouchers (state ``issued``), prints them here through
 ``drivers/printer`` (a receipt printer by profile, or a PDF for a print shop), then tells the
 server which were printed and voids the rest: a print that fails (paper out, offline, a full
-disk) leaves nothing valid unprinted, and the points of what did not come out go back.
+disk) leaves nothing valid unprinted, and the points of what did not come out go back. What
+came out is never voided: if the server does not hear "printed", the serials are listed (exit 1)
+to confirm with ``printed SERIAL...``.
 """
 
 from __future__ import annotations
@@ -127,19 +129,49 @@ def _settle(ctx: Ctx, batch: dict[str, Any], output: Output, profile: Any) -> di
             "mkp-admin voucher reprint SERIAL",
         )
     done, error = _print(output, profile, _receipts(batch))
-    if done:
-        ctx.call("POST", "/v1/vouchers/printed", {"serials": serials[:done]})
+    unconfirmed = _confirm(ctx, serials[:done]) if done else None
     voided = None
-    if done < len(serials):
+    if done < len(serials) and unconfirmed is None:
         voided = ctx.call("POST", "/v1/vouchers/void", {"serials": serials[done:], "reason": "print_failed"})
+    elif done < len(serials):  # the server did not hear the confirmation: say that first
+        voided, _ = _send(ctx, "/v1/vouchers/void", {"serials": serials[done:], "reason": "print_failed"})
     return {
         **{k: v for k, v in batch.items() if k != "vouchers"},
         "printed": serials[:done],
-        "voided": serials[done:],
+        "voided": serials[done:] if voided else [],
+        "not_voided": [] if voided else serials[done:],
         "points_returned": voided["points_returned"] if voided else 0,
         "error": error,
+        "unconfirmed": serials[:done] if unconfirmed else [],
+        "confirm_error": unconfirmed,
         "output": str(output.pdf or output.printer_at),
     }
+
+
+def _send(ctx: Ctx, path: str, body: dict[str, Any]) -> tuple[Any, str | None]:
+    """(the server's reply, None) or (None, why it did not answer yes), without exiting."""
+    from mkp_core.client import ApiError, Unreachable
+
+    try:
+        return ctx.client().post(path, body), None
+    except ApiError as e:
+        return None, f"{e.code}: {e.message}"
+    except Unreachable as e:
+        return None, f"server_unreachable: {e}"
+
+
+def _confirm(ctx: Ctx, serials: list[str]) -> str | None:
+    """Tell the server these came out; why it could not be told (None: it was). The paper is out,
+    so nothing printed is voided: the operator confirms later with ``mkp-admin voucher printed``."""
+    return _send(ctx, "/v1/vouchers/printed", {"serials": serials})[1]
+
+
+def _unconfirmed_hint(result: dict[str, Any]) -> str:
+    serials = result["unconfirmed"]
+    return (
+        f"printed but not confirmed ({result['confirm_error']}): {' '.join(serials)}\n"
+        "they are not valid until confirmed: run mkp-admin voucher printed " + " ".join(serials)
+    )
 
 
 def _report(ctx: Ctx, result: dict[str, Any]) -> None:
@@ -154,8 +186,28 @@ def _report(ctx: Ctx, result: dict[str, Any]) -> None:
             f"{result['points_returned']:,} points returned"
         )
     ctx.show(result, text)
+    if result["unconfirmed"]:
+        unsettled = result["not_voided"]
+        more = (
+            f"\nnot printed and not voided yet (never valid; void them with mkp-admin voucher void "
+            f"{' '.join(unsettled)})"
+            if unsettled
+            else ""
+        )
+        fail(1, _unconfirmed_hint(result) + more)
     if result["error"]:
         fail(1, f"printing failed: {result['error']}")
+
+
+@voucher.command("printed")
+@click.argument("serials", nargs=-1, required=True)
+@client_id_option
+@json_option
+def printed(serials: tuple[str, ...], client_id: str | None, as_json: bool) -> None:
+    """Confirm vouchers printed whose confirmation was lost: from now on they can be used."""
+    ctx = ctx_for(as_json)
+    r = ctx.call("POST", "/v1/vouchers/printed", request_body(serials=list(serials), client_id=client_id))
+    ctx.show(r, f"{r['printed']} vouchers confirmed printed: valid from now on")
 
 
 printer_options = [

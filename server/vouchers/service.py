@@ -348,11 +348,22 @@ def _serial_rows(conn: Connection, serial_texts: Sequence[str], op: Operator | N
 def mark_printed(
     conn: Connection, serial_texts: Sequence[str], op: Operator | None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The printer took these vouchers: from now on they can be redeemed."""
+    """The printer took these vouchers: from now on they can be redeemed.
+
+    Said again (a confirmation whose answer was lost, sent at the next sync), it changes nothing
+    and answers the same, also for a voucher used since (it was printed). A voucher voided before
+    its confirmation arrived (the expiry sweep, an operator) is refused with ``voucher_voided``:
+    its paper is not valid and its points went back."""
     now = now or datetime.now(UTC)
     rows = _serial_rows(conn, serial_texts, op)
     for row in rows:
-        if row.status not in OPEN:
+        if row.status == VOIDED:
+            raise Conflict(
+                "voucher_voided",
+                f"voucher {codec.format_serial(bytes.fromhex(row.serial))} was voided ({row.void_reason}) "
+                "before its print was confirmed: the paper is not valid, its points went back",
+            )
+        if row.status not in (*OPEN, REDEEMED):
             raise Conflict(
                 f"voucher_{row.status}",
                 f"voucher {codec.format_serial(bytes.fromhex(row.serial))} is {row.status}: it cannot be printed",

@@ -84,3 +84,33 @@ def test_a_printer_that_fails_voids_the_voucher_and_the_points_come_back(office)
     assert done.returncode == 1 and json.loads(done.stdout)["error"] == "print_failed"
     assert _spendable(platform, mykey_id) == 2000
     assert platform.api.get("/v1/ledger/verify")["ok"]
+
+
+def test_a_voucher_printed_as_the_server_went_is_confirmed_at_the_next_sync(office, monkeypatch):
+    """The paper came out, then the server went away before it heard "printed": the command says
+    so in one line and exits 0 (done offline, as an offline redemption); the sync confirms it."""
+    from drivers.printer import ReceiptPrinter
+    from mkp_core import client as mkp_client
+
+    platform, home, mykey_id = office
+    transport = mkp_client._transports[platform.url]
+    real = ReceiptPrinter.send
+
+    def send_then_cut(self: ReceiptPrinter, job: bytes) -> None:
+        real(self, job)
+        platform.stop()
+
+    monkeypatch.setattr(ReceiptPrinter, "send", send_then_cut)
+    done = platform.agent(
+        "voucher", "issue", "--home", str(home), "--amount", "800", "--pin-stdin", input=PIN
+    )
+    mkp_client.mount_transport(platform.url, transport)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = done.stdout.strip()
+    assert line.startswith("voucher ") and line.endswith(" printed; the server will be told at the next sync")
+    serial = line.split()[1]
+    assert json.loads(platform.admin("voucher", "show", serial, "--json").stdout)["status"] == "issued"
+    synced = platform.agent("sync", "--home", str(home))
+    assert synced.returncode == 0 and "1 printed vouchers confirmed" in synced.stdout, synced.stdout
+    assert json.loads(platform.admin("voucher", "show", serial, "--json").stdout)["status"] == "printed"
+    assert _spendable(platform, mykey_id) == 1200
