@@ -131,6 +131,23 @@ def served_in_process(app: Any) -> Iterator[str]:
         mkp_client.unmount_transport(url)
 
 
+# --- fuzzing -----------------------------------------------------------------------------------
+
+
+def fuzz_settings(default_examples: int) -> Any:
+    """Hypothesis settings for the schemathesis fuzz tests: the same examples on every run, so CI
+    repeats itself; MKP_FUZZ_RANDOM=1 (with MKP_FUZZ_EXAMPLES=500) explores new ones."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=int(os.environ.get("MKP_FUZZ_EXAMPLES", str(default_examples))),
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=os.environ.get("MKP_FUZZ_RANDOM") != "1",
+    )
+
+
 # --- virtual cards in vpcd's two slots ----------------------------------------------------------
 
 

@@ -131,3 +131,17 @@ def town(client, engine, operators):
 
     furnish(client, engine, operators.central)
     return operators
+
+
+@pytest.fixture
+def vouchers_town(client, town):
+    """The points town with 横須賀市's points allowed as vouchers (shops and museums)."""
+    from points_helpers import YOKOSUKA, post
+
+    post(
+        client,
+        town.central,
+        f"/v1/point-codes/{YOKOSUKA}/rules",
+        {"vouchers": True, "place_kinds": ["shop", "museum"]},
+    )
+    return town

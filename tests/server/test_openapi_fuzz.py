@@ -7,15 +7,13 @@ The examples are the same on every run, so CI is repeatable; set MKP_FUZZ_RANDOM
 MKP_FUZZ_EXAMPLES=500) to explore new ones, as random runs found NUL bytes reaching PostgreSQL.
 """
 
-import os
-
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
+from mkp_testing import fuzz_settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
-RANDOM = os.environ.get("MKP_FUZZ_RANDOM") == "1"
-EXAMPLES = int(os.environ.get("MKP_FUZZ_EXAMPLES", "12"))
+FUZZ = fuzz_settings(12)
 SHARDS = 4  # the operations split four ways, so that xdist's workers share them
 
 pytestmark = pytest.mark.slow  # about a thousand requests per database
@@ -29,13 +27,7 @@ def test_no_input_gets_a_server_error(app, operators, shard):
     for operation in operations[shard::SHARDS]:
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-            derandomize=not RANDOM,
-        )
+        @FUZZ
         def fuzz(case):
             response = case.call(headers=operators.central)
             assert response.status_code < 500, (

@@ -267,35 +267,25 @@ def test_unlinked_and_unconfirmed_members(mykey, ana):
     verified(mykey)
 
 
+def _ask_link(mykey, holder, member: str, consented_to: str | None = None):
+    """The holder asks, with the card, to link ANA member ``member`` (the card consenting to
+    ``consented_to``, by default the same member)."""
+    return holder_post(
+        mykey,
+        holder.card,
+        cardproof.PARTNER_LINK,
+        "/v1/holder/partner-links",
+        {"client_id": new_id("l"), "partner": "ANA", "member": member},
+        cardproof.partner_link_action("ANA", consented_to or member),
+    )
+
+
 def test_link_refusals(mykey, ana):
     one, two = new_holder(mykey), new_holder(mykey)
     link(mykey, one, ana, "A-1")
-    taken = holder_post(
-        mykey,
-        two.card,
-        cardproof.PARTNER_LINK,
-        "/v1/holder/partner-links",
-        {"client_id": new_id("l"), "partner": "ANA", "member": "A-1"},
-        cardproof.partner_link_action("ANA", "A-1"),
-    )
-    assert error_code(taken) == (409, "member_taken")
-    second = holder_post(
-        mykey,
-        one.card,
-        cardproof.PARTNER_LINK,
-        "/v1/holder/partner-links",
-        {"client_id": new_id("l"), "partner": "ANA", "member": "A-2"},
-        cardproof.partner_link_action("ANA", "A-2"),
-    )
-    assert error_code(second) == (409, "partner_already_linked")
-    unsigned = holder_post(
-        mykey,
-        two.card,
-        cardproof.PARTNER_LINK,
-        "/v1/holder/partner-links",
-        {"client_id": new_id("l"), "partner": "ANA", "member": "A-9"},
-        cardproof.partner_link_action("ANA", "A-1"),  # the card consented to another member
-    )
+    assert error_code(_ask_link(mykey, two, "A-1")) == (409, "member_taken")
+    assert error_code(_ask_link(mykey, one, "A-2")) == (409, "partner_already_linked")
+    unsigned = _ask_link(mykey, two, "A-9", consented_to="A-1")  # the card consented to another member
     assert error_code(unsigned) == (401, "bad_card_signature")
 
 

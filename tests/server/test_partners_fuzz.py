@@ -3,15 +3,14 @@ fuzz, tests/server/test_openapi_fuzz.py, rides an operator token, which the part
 before it reads a body): no input gets a 500, every answer matches the document. Both databases."""
 
 import json
-import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
+from mkp_testing import fuzz_settings
 from partners_helpers import add_partner, link, new_holder, signed_by
 
-RANDOM = os.environ.get("MKP_FUZZ_RANDOM") == "1"
-EXAMPLES = int(os.environ.get("MKP_FUZZ_EXAMPLES", "25"))
+FUZZ = fuzz_settings(25)
 
 pytestmark = pytest.mark.slow
 
@@ -30,13 +29,7 @@ def test_partner_api_never_fails_with_a_server_error(mykey):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-            derandomize=not RANDOM,
-        )
+        @FUZZ
         def fuzz(case):
             body = case.body if isinstance(case.body, dict | list | str | int | float | bool) else None
             if isinstance(body, dict) and "count" in body and isinstance(body["count"], int):

@@ -22,18 +22,6 @@ from server.vouchers import keys, service
 LIABILITY = f"voucher:{YOKOSUKA}"
 
 
-@pytest.fixture
-def vouchers_town(client, engine, town):
-    """The points town with 横須賀市's points allowed as vouchers (shops and museums)."""
-    post(
-        client,
-        town.central,
-        f"/v1/point-codes/{YOKOSUKA}/rules",
-        {"vouchers": True, "place_kinds": ["shop", "museum"]},
-    )
-    return town
-
-
 def _terminal(client, operators, place):
     key = signing.generate_terminal_key()
     code = new_code(client, operators, place=place, name=f"counter {new_id()}")["code"]

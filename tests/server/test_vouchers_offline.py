@@ -27,17 +27,6 @@ from server.vouchers import service
 LIABILITY = f"voucher:{YOKOSUKA}"
 
 
-@pytest.fixture
-def vouchers_town(client, town):
-    post(
-        client,
-        town.central,
-        f"/v1/point-codes/{YOKOSUKA}/rules",
-        {"vouchers": True, "place_kinds": ["shop", "museum"]},
-    )
-    return town
-
-
 def test_a_voucher_accepted_offline_is_redeemed_once_at_sync_as_of_its_scan(client, engine, vouchers_town):
     central = vouchers_town.central
     (voucher,) = vouchers(client, central)

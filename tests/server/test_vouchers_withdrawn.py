@@ -13,6 +13,7 @@ LIABILITY = f"voucher:{YOKOSUKA}"
 
 @pytest.fixture
 def vouchers_town(client, town):
+    """Vouchers of 横須賀市 taken at shops only (not the conftest's shops and museums)."""
     post(
         client, town.central, f"/v1/point-codes/{YOKOSUKA}/rules", {"vouchers": True, "place_kinds": ["shop"]}
     )
