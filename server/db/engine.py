@@ -16,6 +16,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -136,9 +137,31 @@ def write(engine: Engine) -> Iterator[Connection]:
     if lock is None:
         with engine.begin() as conn:
             yield conn
+            _run_before_commit(conn)
         return
     with lock, engine.begin() as conn:
         yield conn
+        _run_before_commit(conn)
+
+
+# What every write transaction does last, before it commits, while a caller has asked for it (the
+# web layer, for the length of one request): the audit trail's entry is written in the same
+# transaction as the change it records, so there is never a change without its entry, and a
+# refused request (rolled back) leaves none. A context variable: each request thread has its own.
+_BEFORE_COMMIT: ContextVar[tuple[Callable[[Connection], None], ...]] = ContextVar(
+    "mkp_before_commit", default=()
+)
+
+
+def set_before_commit(hooks: tuple[Callable[[Connection], None], ...]) -> None:
+    """Run ``hooks`` (in order) at the end of every write transaction of this context, until
+    changed; ``()`` stops them."""
+    _BEFORE_COMMIT.set(hooks)
+
+
+def _run_before_commit(conn: Connection) -> None:
+    for hook in _BEFORE_COMMIT.get():
+        hook(conn)
 
 
 @contextmanager

@@ -862,3 +862,22 @@ migration_claims = Table(
     Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
     Column("claimed_at", UTCDateTime(), nullable=False),
 )
+
+# The audit trail: every state change made by an operator, partner or staff member, in the same
+# transaction as the change (append-only: the database refuses UPDATE and DELETE). Who, what, on
+# which municipality's behalf, the request it came with and the reason given. MyKey lookups are
+# never here: the platform keeps no record of use.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("municipality_code", String(6), nullable=True),
+    Column("action", String(80), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("reason", String(500), nullable=True),
+)
+Index("ix_audit_log_municipality_at", audit_log.c.municipality_code, audit_log.c.at)
+Index("ix_audit_log_at", audit_log.c.at)
