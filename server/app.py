@@ -184,6 +184,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.register_api(settlement_bp)
     app.register_api(migrations_bp)
 
+    # --- the audit trail: every operator's and partner's state change ---
+    from server import audit
+
+    audit.init_app(app)
+
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 
