@@ -94,6 +94,11 @@ from server.admin.settlement import settlement  # noqa: E402
 main.add_command(settlement)
 main.add_command(migrate)
 
+# --- the audit trail ---
+from server.admin.audit import audit  # noqa: E402
+
+main.add_command(audit)
+
 
 if __name__ == "__main__":
     main()
