@@ -11,7 +11,7 @@ Limits: anyone may ask for a holder's challenge, so a client address gets
 ``challenges_per_address_minute`` a minute and at most ``max_open_challenges`` are open at once
 (429 ``too_many_challenges``, with ``Retry-After``), both counted in the database so every worker
 and host shares them. A holder gets ``mykey_id_tries_hour`` ID change tries an hour, refused ones
-included (each tells whether an ID is taken). A refused lookup discards its challenge, as an
+included (each tells whether an ID is taken); registering with a chosen ID counts so per card. A refused lookup discards its challenge, as an
 accepted one spends it: no row is left behind either way.
 """
 
@@ -116,21 +116,31 @@ def _discarding_refused(purpose: str, terminal: str | None, challenge: str, work
 @holder_bp.post(
     "/register",
     tags=[holder_tag],
-    responses={200: wire.MyKeyRegistered, 201: wire.MyKeyRegistered, **CARD_ERRORS},
+    responses={200: wire.MyKeyRegistered, 201: wire.MyKeyRegistered, **CARD_ERRORS, **THROTTLED},
 )
 def register(body: wire.MyKeyRegister):
-    """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200)."""
+    """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200).
+
+    Choosing an ID tells whether it is taken: those tries count as ID change tries, per card."""
     check, proof = card_check(), card_proof(body.proof)
     action = cardproof.register_action(body.mykey_id, body.home_municipality)
+    tried: list[str] = []
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.REGISTER, action)
+        if body.mykey_id is not None:
+            _count_id_try(conn, f"mykey-id:card:{card.sha256[:40]}", tried)
         holder, created = registry.register(
             conn, card, body.mykey_id, body.home_municipality, config().mykey_id_changes
         )
         return {"mykey_id": holder.mykey_id, "created": created, "status": holder.status}
 
-    return write_once(engine(), body.client_id, "mykey.register", body.model_dump(), work, status=_created)
+    return _counting_refused(
+        tried,
+        lambda: write_once(
+            engine(), body.client_id, "mykey.register", body.model_dump(), work, status=_created
+        ),
+    )
 
 
 @holder_bp.post("/show", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
@@ -152,26 +162,25 @@ def change_id(body: wire.MyKeyIdChange):
     """Change the MyKey ID to one of the holder's own (a limited number of times; the points stay).
 
     Each holder has ``mykey_id_tries_hour`` tries an hour, refused ones included (429 after)."""
-    check, proof, tries = card_check(), card_proof(body.proof), config().mykey_id_tries_hour
-    proven: list[registry.MyKey] = []
+    check, proof = card_check(), card_proof(body.proof)
+    tried: list[str] = []
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.CHANGE_ID, cardproof.change_id_action(body.new_id))
         holder = registry.active_holder_of(conn, card)
-        _count_id_try(conn, holder, tries)
-        proven.append(holder)
+        _count_id_try(conn, f"mykey-id:{holder.number}", tried)
         return registry.holder_view(registry.change_id(conn, holder, body.new_id))
 
-    try:
-        return write_once(engine(), body.client_id, "mykey.change-id", body.model_dump(), work, status=200)
-    except MkpError:
-        if proven:  # a refused try counts too: its transaction is gone, so in one of its own
-            with contextlib.suppress(Throttled):  # the refusal it had stays the answer
-                run_write(engine(), lambda conn: _count_id_try(conn, proven[-1], tries))
-        raise
+    return _counting_refused(
+        tried,
+        lambda: write_once(engine(), body.client_id, "mykey.change-id", body.model_dump(), work, status=200),
+    )
 
 
-def _count_id_try(conn: Connection, holder: registry.MyKey, tries: int) -> None:
+def _count_id_try(conn: Connection, bucket: str, tried: list[str]) -> None:
+    """Count one try of a chosen MyKey ID in ``bucket`` (a holder, or a card not registered yet),
+    or refuse it past ``mykey_id_tries_hour``; ``tried`` remembers the bucket if it was counted."""
+
     def refusal(wait: int) -> Throttled:
         minutes = -(-wait // 60)
         return Throttled(
@@ -180,8 +189,20 @@ def _count_id_try(conn: Connection, holder: registry.MyKey, tries: int) -> None:
             wait,
         )
 
-    bucket = f"mykey-id:{holder.number}"
+    tries = config().mykey_id_tries_hour
     throttles.take(conn, bucket, tries, timedelta(hours=1), datetime.now(UTC), refusal)
+    tried.append(bucket)
+
+
+def _counting_refused(tried: list[str], send: Callable[[], T]) -> T:
+    """``send()``; a try it counted and then refused counts still, in a transaction of its own."""
+    try:
+        return send()
+    except MkpError:
+        if tried:
+            with contextlib.suppress(Throttled):  # the refusal it had stays the answer
+                run_write(engine(), lambda conn: _count_id_try(conn, tried[-1], []))
+        raise
 
 
 @holder_bp.post("/links", tags=[holder_tag], responses={201: wire.ServiceLink, **CARD_ERRORS})

@@ -171,3 +171,24 @@ def test_mykey_id_change_tries_are_limited_per_holder(app, mykey):
     changed = _change_id(mykey, other, "SAKURA05")  # another holder has tries of their own
     assert changed.status_code == 200, changed.json
     assert changed.json["mykey_id"] == "SAKURA05" != mine
+
+
+def _register(mykey, card, chosen):
+    challenge = mykey.challenge(cardproof.REGISTER)
+    proof = card.proof(cardproof.REGISTER, challenge, cardproof.register_action(chosen, None))
+    body = {"client_id": f"reg-{uuid.uuid4().hex[:12]}", "mykey_id": chosen, "proof": proof}
+    return mykey.client.post("/v1/mykey/register", json=body)
+
+
+def test_registering_with_chosen_ids_is_limited_per_card_too(app, mykey):
+    """The same probe by a card with no MyKey ID yet: a register refused as taken creates nothing,
+    so it could be asked again and again."""
+    _settings(app, mykey_id_tries_hour=2)
+    taken = [mykey.register(mykey.card(), chosen)["mykey_id"] for chosen in ("HANA0001", "HANA0002")]
+    prober = mykey.card()
+    for mykey_id in taken:
+        assert error_code(_register(mykey, prober, mykey_id)) == (409, "mykey_taken")
+    refused = _register(mykey, prober, "HANA0003")
+    assert error_code(refused) == (429, "too_many_id_changes")
+    assert "Retry-After" in refused.headers
+    assert _register(mykey, mykey.card(), "HANA0004").status_code == 201  # another card
