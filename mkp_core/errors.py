@@ -69,6 +69,14 @@ class TooLarge(MkpError):
 
 
 class Throttled(MkpError):
-    """Too many refused tries from one source (coupon codes guessed): wait, then try again."""
+    """Too many tries from one source (coupon codes guessed, challenges asked): wait, then try again.
+
+    ``retry_after``: the seconds to wait, when known (the server sends it as ``Retry-After``).
+    """
 
     kind = "throttled"
+    retry_after: int | None = None
+
+    def __init__(self, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after

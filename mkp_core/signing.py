@@ -5,9 +5,16 @@ leaving it). The cryptography and the RFC 9421 signature base come from the PyPI
 `http-message-signatures`; this module only fixes the policy the platform needs:
 
 * what is covered: ``@method``, ``@authority``, ``@path``, ``@query`` and ``content-digest``
-  (sha-256 of the body, also for an empty body, so a body can never be added or changed);
+  (sha-256 of the body; our agents cover it also for an empty body, so a body can never be added
+  or changed);
 * the signed parameters: ``keyid``, ``created``, ``nonce``, ``alg`` and the tag ``mkp-terminal``;
 * what the server rejects, each as a :class:`SignatureError` with a machine-readable ``code``.
+
+What the server accepts is wider than what our agents send, as RFC 9421 lets other
+implementations write it: a signature may cover more fields the request carries (say
+``content-type``) besides the required ones, and a request with no body (a GET) need not cover
+``content-digest``; a request with a body must, and its digest is checked. Messages name the kind
+of caller (terminal or partner) the tag says was expected.
 
 Key choice: ECDSA P-256 (``ecdsa-p256-sha256``). It is what TPM 2.0 chips and secure elements in
 terminal PCs can hold (Ed25519 mostly cannot yet), and OpenSSL verifies it in tens of µs.
@@ -60,13 +67,17 @@ TAG = "mkp-terminal"
 PARTNER_TAG = "mkp-partner"
 LABEL = "mkp"
 COVERED_COMPONENTS = ("@method", "@authority", "@path", "@query", "content-digest")
+#: What every signature must cover; ``content-digest`` too when the request has a body.
+REQUIRED_COMPONENTS = COVERED_COMPONENTS[:-1]
+#: Who signs with each tag, as refusals name them.
+CALLERS = {TAG: "terminal", PARTNER_TAG: "partner"}
 DEFAULT_MAX_SKEW = 300
 #: Longest nonce accepted (what servers store; a longer one is refused, never cut).
 MAX_NONCE_LENGTH = 64
 #: Key ids and nonces that need no escaping as Structured Field Strings (the fast signing path).
 _PLAIN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-_SIGNATURE_FIELDS = frozenset({"signature", "signature-input", "content-digest"})
-_COVERED_IDS = {f'"{c}"' for c in COVERED_COMPONENTS}
+_REQUIRED_IDS = frozenset(f'"{c}"' for c in REQUIRED_COMPONENTS)
+_DIGEST_ID = '"content-digest"'
 
 PublicKey = ec.EllipticCurvePublicKey
 PrivateKey = ec.EllipticCurvePrivateKey
@@ -425,8 +436,10 @@ class _Verifier(HTTPMessageVerifier):
       is kept so it is not reported as a mere bad signature.
     """
 
-    def __init__(self, key_resolver: Callable[[str], PublicKey], now: float, max_skew: int) -> None:
-        super().__init__(signature_algorithm=ALGORITHM, key_resolver=_CallerKeys(key_resolver))
+    def __init__(
+        self, key_resolver: Callable[[str], PublicKey], now: float, max_skew: int, caller: str
+    ) -> None:
+        super().__init__(signature_algorithm=ALGORITHM, key_resolver=_CallerKeys(key_resolver, caller))
         self.now = now
         self.max_skew = max_skew
 
@@ -448,8 +461,9 @@ class _Verifier(HTTPMessageVerifier):
 
 
 class _CallerKeys(HTTPSignatureKeyResolver):
-    def __init__(self, key_resolver: Callable[[str], PublicKey]) -> None:
+    def __init__(self, key_resolver: Callable[[str], PublicKey], caller: str) -> None:
         self._resolve = key_resolver
+        self._caller = caller
         self.refusal: SignatureError | None = None
 
     def resolve_public_key(self, key_id: str) -> PublicKey | None:
@@ -458,7 +472,7 @@ class _CallerKeys(HTTPSignatureKeyResolver):
         except SignatureError as exc:
             self.refusal = exc
         except KeyError:
-            self.refusal = UnknownKey(f"no enrolled terminal has key id {key_id!r}")
+            self.refusal = UnknownKey(f"no {self._caller} has key id {key_id!r}")
         return None
 
 
@@ -490,7 +504,11 @@ def _header_pairs(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> lis
     return [(str(k), str(v)) for k, v in items]
 
 
-def _check_digest(signed_digest: str, body: bytes) -> None:
+def _check_digest(signed_digest: str | None, body: bytes) -> None:
+    if signed_digest is None:  # verify_signature let it go only for a request with no body
+        if body:
+            raise BadSignature("a request with a body must cover content-digest in its signature")
+        return
     # Fast path: the field exactly as our agents write it (the library's own serialiser);
     # anything else (other spelling, sha-512 too) goes through the library's full parser.
     if hmac.compare_digest(signed_digest, ContentDigest.create(body)):
@@ -501,6 +519,15 @@ def _check_digest(signed_digest: str, body: bytes) -> None:
         raise DigestMismatch(f"body does not match the signed Content-Digest: {exc}") from None
 
 
+def _announces_body(pairs: list[tuple[str, str]]) -> bool:
+    """Whether the headers say a body follows (RFC 9110: a Content-Length above 0, or chunks)."""
+    for name, value in pairs:
+        lowered = name.lower()
+        if lowered == "transfer-encoding" or (lowered == "content-length" and value.strip() not in ("", "0")):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class SignedRequest:
     """A request whose signature verified from its headers; its body is not checked yet."""
@@ -508,13 +535,16 @@ class SignedRequest:
     key_id: str
     created: int
     nonce: str
-    content_digest: str
+    #: The signed Content-Digest; None when the signature left it out (a request with no body).
+    content_digest: str | None
+    #: Who signed, as refusals name them: "terminal" or "partner".
+    caller: str = "terminal"
 
     def accept(self, body: bytes, nonce_store: NonceStore) -> VerifiedRequest:
         """Check the body against the signed Content-Digest, then record the nonce (once)."""
         _check_digest(self.content_digest, bytes(body))
         if nonce_store.seen(self.key_id, self.nonce, self.created):
-            raise ReplayedNonce(f"nonce already used by terminal key {self.key_id!r}")
+            raise ReplayedNonce(f"nonce already used by {self.caller} key {self.key_id!r}")
         return VerifiedRequest(key_id=self.key_id, created=self.created, nonce=self.nonce)
 
 
@@ -541,10 +571,10 @@ def verify_signature(
     if "signature" not in names or "signature-input" not in names:
         raise MissingSignature("the request carries no Signature / Signature-Input header")
 
-    verifier = _Verifier(key_resolver, now, max_skew)
-    # The library sees only the fields our signatures involve: nothing else can be covered.
-    needed = [(k, v) for k, v in pairs if k.lower() in _SIGNATURE_FIELDS]
-    message = _Message(method=method.upper(), url=url, headers=_Headers(needed))
+    caller = CALLERS.get(tag, "caller")
+    verifier = _Verifier(key_resolver, now, max_skew, caller)
+    # Every field the request carries: a signature may cover more than mkp requires.
+    message = _Message(method=method.upper(), url=url, headers=_Headers(pairs))
     try:
         results = verifier.verify(message, max_age=None, expect_tag=tag)
     except InvalidSignature as exc:
@@ -559,12 +589,15 @@ def verify_signature(
     if len(results) != 1:
         raise BadSignature(f"more than one signature tagged {tag!r}")
     result = results[0]
-    # Exactly our components, compared as the library serialises them (cheaper than its
+    # At least our components, compared as the library serialises them (cheaper than its
     # require_components option, which re-parses every identifier on every call).
     covered = set(result.covered_components) - {'"@signature-params"'}
-    if covered != _COVERED_IDS:
+    required = _REQUIRED_IDS | ({_DIGEST_ID} if _announces_body(pairs) else set())
+    if not required <= covered:
+        missing = ", ".join(sorted(c.strip('"') for c in required - covered))
         raise BadSignature(
-            f"signature must cover {', '.join(COVERED_COMPONENTS)}; it covers {', '.join(sorted(covered))}"
+            f"signature must cover {', '.join(REQUIRED_COMPONENTS)} (and content-digest when the "
+            f"request has a body); it leaves out {missing}"
         )
     key_id, created, nonce = result.parameters["keyid"], result.parameters["created"], result.nonce
     if not isinstance(nonce, str) or not nonce:
@@ -575,7 +608,8 @@ def verify_signature(
         key_id=str(key_id),
         created=int(created),
         nonce=nonce,
-        content_digest=result.covered_components['"content-digest"'],
+        content_digest=result.covered_components.get(_DIGEST_ID),
+        caller=caller,
     )
 
 

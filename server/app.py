@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from mkp_core.errors import MkpError
+from mkp_core.errors import MkpError, Throttled
 from mkp_core.wire import FIELD_ERROR_CODES, Health
 from server.config import ServerConfig
 from server.db.engine import make_engine, read
@@ -43,6 +44,21 @@ def error_response(status: int, code: str, message: str, details: list | None = 
     response = jsonify({"error": error})
     response.status_code = status
     return response
+
+
+def refusal_response(e: MkpError) -> Response:
+    """A domain refusal as the one error shape; a throttled one says when to try again."""
+    response = error_response(STATUS_BY_KIND.get(e.kind, 400), e.code, e.message, e.details)
+    if isinstance(e, Throttled) and e.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, e.retry_after))
+    return response
+
+
+def _trust_forwarded_for(app: Flask, hops: int) -> None:
+    """Behind ``hops`` proxies, the client's address is the one they add to X-Forwarded-For
+    (the per-address challenge limit counts by it); with none, the peer's address is the client's."""
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
 
 NOT_AN_OBJECT = ("model_type", "model_attributes_type", "dict_type")
@@ -104,6 +120,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.config["TESTING"] = config.testing
     app.extensions["mkp.config"] = config
+    _trust_forwarded_for(app, config.forwarded_hops)
     engine = make_engine(config.database_url)
     app.extensions["mkp.engine"] = engine
 
@@ -209,7 +226,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
 
     @app.errorhandler(MkpError)
     def domain_error(e: MkpError) -> Response:
-        return error_response(STATUS_BY_KIND.get(e.kind, 400), e.code, e.message, e.details)
+        return refusal_response(e)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> Response:

@@ -187,6 +187,11 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
             self.cfg.set("accesslog", None)
             self.cfg.set("logconfig_dict", logging_config())
             self.cfg.set("graceful_timeout", 5)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1
+                # Its control socket (for gunicornc, which mkp does not use) defaults to one path
+                # per user ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/): a second server on the
+                # host would take it over, and gunicornc would then stop or scale the wrong one.
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return create_app(config)

@@ -48,6 +48,14 @@ class ServerConfig:
     # their ID, how long an operator's renewal code lasts, and the oldest CRL cards are checked on.
     challenge_seconds: int = 120
     mykey_id_changes: int = 1
+    # Challenges asked for with no credential (a holder's): at most so many a minute from one
+    # client address, and so many open (unanswered, unexpired) at once from everyone; a holder
+    # may try so many MyKey ID changes an hour (each try tells whether an ID is taken).
+    challenges_per_address_minute: int = 60
+    max_open_challenges: int = 10000
+    mykey_id_tries_hour: int = 10
+    # Proxies in front of the server that add X-Forwarded-For (0: the peer is the client).
+    forwarded_hops: int = 0
     renewal_code_hours: int = 72
     crl_max_age_hours: int = 48
     # Where `mkp-server crl-sweep` fetches the JPKI CRL from (a file path or an http(s) URL).

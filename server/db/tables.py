@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -327,6 +328,8 @@ card_challenges = Table(
     metadata,
     Column("nonce", String(32), primary_key=True),
     Column("expires_at", UTCDateTime(), nullable=False),
+    # Asked for with no credential (a holder's): these count against max_open_challenges.
+    Column("anonymous", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_card_challenges_expires_at", card_challenges.c.expires_at)
 
@@ -765,6 +768,16 @@ coupons = Table(
     Column("batch_id", Id, ForeignKey("coupon_batches.id"), nullable=False),
     Column("status", String(16), nullable=False),  # issued | redeemed | cancelled
     Column("redeemed_at", UTCDateTime(), nullable=True),
+)
+
+# Requests counted per bucket in a fixed window (``server.mykey.throttles``): challenges per
+# client address (its keyed hash, never the address), MyKey ID change tries per holder.
+throttle_counts = Table(
+    "throttle_counts",
+    metadata,
+    Column("bucket", String(80), primary_key=True),
+    Column("window_start", UTCDateTime(), nullable=False),
+    Column("count", Integer, nullable=False),
 )
 
 # Wrong coupon codes per source (a holder, a terminal) in the current window: the throttle.

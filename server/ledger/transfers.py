@@ -202,7 +202,12 @@ def reverse(
 
     A reversal of a debit from a wallet gives back to the very lots it took (a refund keeps the
     points' expiry); a reversal of a credit takes back the lot that credit made.
+
+    Reversals of one transfer take turns on its row (a lock, not an edit): one racing another
+    with another client id then sees the first and is told ``already_reversed``, rather than
+    failing on the points the first took back or on the unique ``reverses_id``.
     """
+    conn.execute(select(transfers.c.id).where(transfers.c.id == transfer_id).with_for_update())
     original = get_transfer(conn, transfer_id)
     if original.kind == "reverse":
         raise Conflict("cannot_reverse", f"transfer {transfer_id} is itself a reversal")

@@ -6,18 +6,29 @@
   — signed terminal requests that answer a card challenge. They keep no nonce (the challenge is
   their replay guard), so a lookup writes nothing anywhere.
 * ``/v1/services``, ``/v1/mykeys/<id>/...`` — operators: services, suspension, renewal codes.
+
+Limits: anyone may ask for a holder's challenge, so a client address gets
+``challenges_per_address_minute`` a minute and at most ``max_open_challenges`` are open at once
+(429 ``too_many_challenges``, with ``Retry-After``), both counted in the database so every worker
+and host shares them. A holder gets ``mykey_id_tries_hour`` ID change tries an hour, refused ones
+included (each tells whether an ID is taken); registering with a chosen ID counts so per card. A refused lookup discards its challenge, as an
+accepted one spends it: no row is left behind either way.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
+from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import cardproof, wire
 from mkp_core.cardproof import CardProof
-from mkp_core.errors import MkpError
+from mkp_core.errors import MkpError, Throttled
 from server.api import (
     BEARER,
     card_check,
@@ -32,7 +43,7 @@ from server.api import (
 )
 from server.db.engine import read, run_write
 from server.idempotency import write_once
-from server.mykey import cards, challenges, registry, services
+from server.mykey import cards, challenges, registry, services, throttles
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 
 holder_bp = APIBlueprint("mykey", __name__, url_prefix="/v1/mykey")
@@ -48,6 +59,8 @@ terminal_tag = Tag(name="terminal", description="What an enrolled terminal calls
 admin_tag = Tag(name="mykey admin", description="Services, suspensions and renewal codes (operators)")
 CARD_ERRORS = error_responses(401, 403, 404, 409, 422, 503)
 ERRORS = error_responses(401, 403, 404, 409, 422)
+THROTTLED = error_responses(429)
+T = TypeVar("T")
 
 
 @holder_bp.before_request
@@ -66,31 +79,68 @@ def _created(reply: dict) -> int:
 # --- holders ---------------------------------------------------------------------------------
 
 
-@holder_bp.post("/challenges", tags=[holder_tag], responses={201: wire.Challenge, **ERRORS})
+@holder_bp.post("/challenges", tags=[holder_tag], responses={201: wire.Challenge, **ERRORS, **THROTTLED})
 def new_challenge(body: wire.ChallengeRequest):
-    """A one-time challenge for the card to sign (expires in two minutes, answered once)."""
-    key = challenge_key()
-    return run_write(engine(), lambda conn: challenges.issue(conn, key, body.purpose, None, _ttl())), 201
+    """A one-time challenge for the card to sign (expires in two minutes, answered once).
+
+    Limited per client address and in all (429 ``too_many_challenges``, with ``Retry-After``)."""
+    key, c = challenge_key(), config()
+    bucket = throttles.address_bucket("challenges", key, request.remote_addr or "")
+
+    def work(conn: Connection) -> dict:
+        now = datetime.now(UTC)
+        throttles.take(
+            conn, bucket, c.challenges_per_address_minute, timedelta(minutes=1), now, _too_many_challenges
+        )
+        return challenges.issue(conn, key, body.purpose, None, _ttl(), now, max_open=c.max_open_challenges)
+
+    return run_write(engine(), work), 201
+
+
+def _too_many_challenges(wait: int) -> Throttled:
+    return Throttled(
+        "too_many_challenges", f"too many challenges asked for from here: ask again in {wait} seconds", wait
+    )
+
+
+def _discarding_refused(purpose: str, terminal: str | None, challenge: str, work: Callable[[], T]) -> T:
+    """``work()``; if it is refused, the challenge it answered is discarded (its own transaction)."""
+    try:
+        return work()
+    except MkpError:
+        key = challenge_key()
+        run_write(engine(), lambda conn: challenges.discard(conn, key, challenge, purpose, terminal))
+        raise
 
 
 @holder_bp.post(
     "/register",
     tags=[holder_tag],
-    responses={200: wire.MyKeyRegistered, 201: wire.MyKeyRegistered, **CARD_ERRORS},
+    responses={200: wire.MyKeyRegistered, 201: wire.MyKeyRegistered, **CARD_ERRORS, **THROTTLED},
 )
 def register(body: wire.MyKeyRegister):
-    """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200)."""
+    """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200).
+
+    Choosing an ID tells whether it is taken: those tries count as ID change tries, per card."""
     check, proof = card_check(), card_proof(body.proof)
     action = cardproof.register_action(body.mykey_id, body.home_municipality)
+    tried: list[str] = []
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.REGISTER, action)
+        if body.mykey_id is not None:
+            _count_id_try(conn, f"mykey-id:card:{card.sha256[:40]}", tried)
         holder, created = registry.register(
             conn, card, body.mykey_id, body.home_municipality, config().mykey_id_changes
         )
         return {"mykey_id": holder.mykey_id, "created": created, "status": holder.status}
 
-    return write_once(engine(), body.client_id, "mykey.register", body.model_dump(), work, status=_created)
+    return _counting_refused(
+        tried,
+        lambda: write_once(
+            engine(), body.client_id, "mykey.register", body.model_dump(), work, status=_created
+        ),
+    )
 
 
 @holder_bp.post("/show", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
@@ -104,20 +154,55 @@ def show(body: wire.MyKeyProve):
         links = services.links_of(conn, holder) if holder.status == registry.ACTIVE else []
         return {**registry.holder_view(holder), "certificate_not_after": card.not_after, "links": links}
 
-    return run_write(engine(), work)
+    return _discarding_refused(cardproof.SHOW, None, proof.challenge, lambda: run_write(engine(), work))
 
 
-@holder_bp.post("/id", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
+@holder_bp.post("/id", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS, **THROTTLED})
 def change_id(body: wire.MyKeyIdChange):
-    """Change the MyKey ID to one of the holder's own (a limited number of times; the points stay)."""
+    """Change the MyKey ID to one of the holder's own (a limited number of times; the points stay).
+
+    Each holder has ``mykey_id_tries_hour`` tries an hour, refused ones included (429 after)."""
     check, proof = card_check(), card_proof(body.proof)
+    tried: list[str] = []
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.CHANGE_ID, cardproof.change_id_action(body.new_id))
-        holder = registry.change_id(conn, registry.active_holder_of(conn, card), body.new_id)
-        return registry.holder_view(holder)
+        holder = registry.active_holder_of(conn, card)
+        _count_id_try(conn, f"mykey-id:{holder.number}", tried)
+        return registry.holder_view(registry.change_id(conn, holder, body.new_id))
 
-    return write_once(engine(), body.client_id, "mykey.change-id", body.model_dump(), work, status=200)
+    return _counting_refused(
+        tried,
+        lambda: write_once(engine(), body.client_id, "mykey.change-id", body.model_dump(), work, status=200),
+    )
+
+
+def _count_id_try(conn: Connection, bucket: str, tried: list[str]) -> None:
+    """Count one try of a chosen MyKey ID in ``bucket`` (a holder, or a card not registered yet),
+    or refuse it past ``mykey_id_tries_hour``; ``tried`` remembers the bucket if it was counted."""
+
+    def refusal(wait: int) -> Throttled:
+        minutes = -(-wait // 60)
+        return Throttled(
+            "too_many_id_changes",
+            f"too many MyKey ID change tries for this card: try again in {minutes} minutes",
+            wait,
+        )
+
+    tries = config().mykey_id_tries_hour
+    throttles.take(conn, bucket, tries, timedelta(hours=1), datetime.now(UTC), refusal)
+    tried.append(bucket)
+
+
+def _counting_refused(tried: list[str], send: Callable[[], T]) -> T:
+    """``send()``; a try it counted and then refused counts still, in a transaction of its own."""
+    try:
+        return send()
+    except MkpError:
+        if tried:
+            with contextlib.suppress(Throttled):  # the refusal it had stays the answer
+                run_write(engine(), lambda conn: _count_id_try(conn, tried[-1], []))
+        raise
 
 
 @holder_bp.post("/links", tags=[holder_tag], responses={201: wire.ServiceLink, **CARD_ERRORS})
@@ -223,7 +308,7 @@ def lookup(body: wire.MyKeyProve):
         card = cards.prove(conn, check, proof, cardproof.LOOKUP, action, terminal_id=tid)
         return services.lookup(conn, registry.active_holder_of(conn, card), service)
 
-    return run_write(engine(), work)
+    return _discarding_refused(cardproof.LOOKUP, tid, proof.challenge, lambda: run_write(engine(), work))
 
 
 @terminal_bp.post(

@@ -9,7 +9,12 @@ server tell apart a challenge it never issued (or issued for another purpose or 
 
 Single use needs state: the nonce and expiry are a row in ``card_challenges`` from issue until the
 answer is accepted, when the row is deleted in the same transaction as what the answer did. A
-lookup therefore leaves the tables as it found them. Unanswered rows are pruned once expired.
+lookup therefore leaves the tables as it found them; a refused one too, as the server then
+discards its challenge (:func:`discard`). Unanswered rows are pruned once expired.
+
+Anyone may ask for a holder's challenge (no credential), so those rows are marked ``anonymous``
+and at most ``max_open`` of them may be open at once (``too_many_challenges``, 429, with the
+seconds until the oldest expires): the table cannot be filled however many ask.
 
 The key is a file (``secrets_dir/challenge.key``, 0600) that every worker and server host shares.
 """
@@ -25,10 +30,11 @@ import secrets
 import struct
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, delete, insert
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
-from mkp_core.errors import Conflict, MkpError
+from mkp_core.errors import Conflict, MkpError, Throttled
 from server.db.tables import card_challenges
+from server.mykey.throttles import seconds_until
 
 NONCE_BYTES = 16
 MAC_BYTES = 16
@@ -55,21 +61,46 @@ def issue(
     terminal_id: str | None,
     ttl: timedelta,
     now: datetime | None = None,
+    max_open: int | None = None,
 ) -> dict[str, object]:
-    """A fresh challenge for ``purpose`` (bound to ``terminal_id`` if a terminal asked)."""
+    """A fresh challenge for ``purpose`` (bound to ``terminal_id`` if a terminal asked).
+
+    ``max_open``: the challenge is asked for with no credential (``anonymous``), and is refused
+    while that many anonymous challenges are open.
+    """
     now = now or datetime.now(UTC)
     if random.random() < PRUNE_PROBABILITY:
         conn.execute(delete(card_challenges).where(card_challenges.c.expires_at < now))
+    if max_open is not None:
+        _refuse_if_full(conn, max_open, now)
     expires_at = now.replace(microsecond=0) + ttl
     expires = int(expires_at.timestamp())
     nonce = secrets.token_bytes(NONCE_BYTES)
     token = struct.pack(">I", expires) + nonce + _mac(key, expires, nonce, purpose, terminal_id)
-    conn.execute(insert(card_challenges).values(nonce=nonce.hex(), expires_at=expires_at))
+    conn.execute(
+        insert(card_challenges).values(
+            nonce=nonce.hex(), expires_at=expires_at, anonymous=max_open is not None
+        )
+    )
     return {
         "challenge": base64.urlsafe_b64encode(token).rstrip(b"=").decode(),
         "purpose": purpose,
         "expires_at": expires_at,
     }
+
+
+def _refuse_if_full(conn: Connection, max_open: int, now: datetime) -> None:
+    is_open = (card_challenges.c.anonymous.is_(True), card_challenges.c.expires_at >= now)
+    count, oldest = conn.execute(
+        select(func.count(), func.min(card_challenges.c.expires_at)).where(*is_open)
+    ).one()
+    if count >= max_open:
+        wait = seconds_until(oldest, now)
+        raise Throttled(
+            "too_many_challenges",
+            f"the server has too many open challenges: ask again in {wait} seconds",
+            retry_after=wait,
+        )
 
 
 def verify(key: bytes, challenge: str, purpose: str, terminal_id: str | None, now: datetime) -> None:
@@ -90,6 +121,17 @@ def spend(conn: Connection, challenge: str) -> None:
     gone = conn.execute(_SPEND, {"nonce": nonce.hex()})
     if gone.rowcount != 1:
         raise Conflict("challenge_used", "the challenge was answered already: ask for a new one")
+
+
+def discard(conn: Connection, key: bytes, challenge: str, purpose: str, terminal_id: str | None) -> None:
+    """Delete the row of a challenge whose answer was refused (a lookup's: it is answered once,
+    refused or not). Only a challenge this server issued for ``purpose`` and caller; nothing
+    else happens if it is not one, or its row is gone already."""
+    try:
+        nonce, _ = _open(key, challenge, purpose, terminal_id)
+    except UnknownChallenge:
+        return
+    conn.execute(_SPEND, {"nonce": nonce.hex()})
 
 
 def _decode(challenge: str) -> bytes:

@@ -1,0 +1,85 @@
+"""The phone page's photo limits, on SQLite and PostgreSQL: a photo's pixel size is read from its
+header and a huge one refused before it is decoded (a small PNG can hold 144 megapixels: decoding
+it took seconds and most of a gigabyte); a normal phone-sized JPEG is still read."""
+
+from __future__ import annotations
+
+import io
+import time
+from datetime import date
+
+from mkp_testing import tables_snapshot
+from points_helpers import YOKOSUKA, post
+
+from server.vouchers import phone
+
+
+def _link(client, vouchers_town):
+    return post(client, vouchers_town.central, "/v1/vouchers/phone-links", {"place": "yokosuka-shop"}, 201)
+
+
+def _send(client, link, data: bytes, name: str, client_id: str):
+    sent = {"client_id": client_id, "photo": (io.BytesIO(data), name)}
+    return client.post(link["path"], data=sent, content_type="multipart/form-data")
+
+
+def test_a_photo_of_huge_pixel_size_is_refused_before_it_is_decoded(client, engine, vouchers_town):
+    """An attacker's PNG: 12000 x 12000 pixels of one colour compress to a few dozen kB."""
+    from PIL import Image
+
+    bomb = io.BytesIO()
+    Image.new("1", (12000, 12000), 1).save(bomb, "PNG")
+    assert len(bomb.getvalue()) < phone.MAX_PHOTO_BYTES // 100
+    link = _link(client, vouchers_town)
+    before = tables_snapshot(engine)
+    started = time.monotonic()
+    refused = _send(client, link, bomb.getvalue(), "voucher.png", "phone-huge-1")
+    took = time.monotonic() - started
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 413, page
+    assert "photo_too_large" in page and "12000 x 12000 pixels" in page and "type the serial" in page
+    assert took < 1.0
+    assert tables_snapshot(engine) == before
+
+
+def test_a_photo_that_is_no_image_of_a_phone_format_is_refused(client, engine, vouchers_town):
+    from PIL import Image
+
+    tiff = io.BytesIO()
+    Image.new("L", (64, 64), 255).save(tiff, "TIFF")
+    link = _link(client, vouchers_town)
+    before = tables_snapshot(engine)
+    for n, data in enumerate([tiff.getvalue(), b"\x89PNG\r\n\x1a\n" + b"\0" * 40, b""]):
+        refused = _send(client, link, data, "voucher.png", f"phone-odd-{n}")
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 422 and "unreadable_image" in page, page
+    assert tables_snapshot(engine) == before
+
+
+def test_a_full_size_phone_jpeg_of_the_voucher_is_read(client, engine, vouchers_town):
+    from PIL import Image
+
+    from drivers.printer.render import render
+    from drivers.printer.voucher import VoucherReceipt, voucher_job
+    from drivers.profiles import load_printer_profile
+
+    central = vouchers_town.central
+    batch = post(
+        client, central, "/v1/vouchers/batches", {"point_code": YOKOSUKA, "amount": 500, "count": 1}, 201
+    )
+    post(client, central, "/v1/vouchers/printed", {"serials": [v["serial"] for v in batch["vouchers"]]}, 200)
+    v = batch["vouchers"][0]
+    receipt = VoucherReceipt(
+        v["text"], batch["municipality_name"], v["amount"], date.fromisoformat(v["last_day"]),
+        tuple(batch["places"]), v["serial"],
+    )  # fmt: skip
+    profile = load_printer_profile("seiko-rp-f10-58")
+    printed = render(profile, voucher_job(profile, receipt).data).image.convert("RGB")
+    scale = 4000 / printed.height  # a 12 MP-class photo: the receipt fills its long side
+    photo = Image.new("RGB", (3000, 4000), (250, 250, 245))
+    photo.paste(printed.resize((int(printed.width * scale), 4000)), (0, 0))
+    jpeg = io.BytesIO()
+    photo.save(jpeg, "JPEG", quality=90)
+    done = _send(client, _link(client, vouchers_town), jpeg.getvalue(), "IMG_0001.jpg", "phone-jpeg-1")
+    assert done.status_code == 201, done.get_data(as_text=True)
+    assert "500ポイント" in done.get_data(as_text=True)
