@@ -33,7 +33,7 @@ from server.db.engine import read, run_write
 from server.idempotency import once, write_once
 from server.mykey import cards
 from server.mykey import registry as mykeys
-from server.partners import batch, coupons, holding, links, premiums, registry, service
+from server.partners import batch, coupons, holding, links, premiums, registry, service, throttle
 from server.partners.auth import (
     PARTNER_SIGNATURE,
     accept_partner_request,
@@ -203,32 +203,31 @@ def redeem(body: wire.CouponRedeem):
 
 @terminal_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
 def terminal_redeem(body: wire.CouponRedeem):
-    """Redeem a coupon code for the card in this terminal's reader (wrong codes count against the terminal)."""
+    """Redeem a coupon code for the card in this terminal's reader (wrong codes count against the holder)."""
     return _redeem(body, terminal_id(keep_nonce=False))
 
 
 def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
-    """Wrong codes are counted for the source (the terminal, else the holder) in a transaction of
-    their own, after the refusal has rolled everything else back."""
+    """Wrong codes are counted for the holder (the same count at home and at every terminal), in
+    the request's own transaction, which then commits the count and no more before the refusal."""
     check, proof, now = card_check(), card_proof(body.proof), datetime.now(UTC)
     action = cardproof.coupon_action(body.code, body.destination)
-    seen: dict[str, str] = {}
 
-    def work(conn: Connection) -> dict[str, Any]:
-        if tid is not None:
-            seen["source"] = f"terminal:{tid}"
-            coupons.refuse_if_throttled(conn, seen["source"], now)
+    def redeem_once(conn: Connection) -> dict[str, Any]:
         card = cards.prove(conn, check, proof, cardproof.COUPON, action, terminal_id=tid)
         holder = mykeys.active_holder_of(conn, card)
-        seen.setdefault("source", holder.wallet)
-        return service.redeem_coupon(conn, holder, body.code, body.destination, seen["source"], now)
+        return service.redeem_coupon(conn, holder, body.code, body.destination, now)
 
     scope = f"coupon.redeem:{tid or 'holder'}"
-    try:
-        return write_once(engine(), body.client_id, scope, body.model_dump(), work)
-    except coupons.WrongCode:
-        run_write(engine(), lambda conn: coupons.record_failure(conn, seen["source"], now))
-        raise
+    answer = run_write(
+        engine(),
+        lambda conn: throttle.refusal_kept(
+            lambda: once(conn, body.client_id, scope, body.model_dump(), lambda: redeem_once(conn))
+        ),
+    )
+    if isinstance(answer, throttle.WrongCode):
+        raise answer
+    return answer
 
 
 # --- operators ------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +13,7 @@ from mykey_helpers import Card, MyKeyWorld
 from terminal_helpers import error_code
 
 from mkp_core import cardproof, signing
+from mkp_core.errors import MkpError
 from server import ledger
 from server.db.engine import read
 
@@ -153,6 +156,29 @@ def verified(world: MyKeyWorld) -> None:
     """The ledger keeps every invariant (what each bad-input test ends with)."""
     r = world.client.get("/v1/ledger/verify", headers=world.operators.central)
     assert r.status_code == 200 and r.json["ok"], r.json
+
+
+AT_ONCE = 8
+
+
+def race(work: Callable[[int], object], at_once: int = AT_ONCE) -> list[object]:
+    """``work(i)`` in ``at_once`` threads released together: each result, or the code it was refused with."""
+    results: list[object] = [None] * at_once
+    start = threading.Barrier(at_once)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = work(i)
+        except MkpError as e:
+            results[i] = e.code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(at_once)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 __all__ = ["error_code"]
