@@ -1846,11 +1846,21 @@ class ReleaseHeld(Strict):
     as_of: Instant
 
 
+class ReleaseRefused(Out):
+    """A conversion the release could not book: it stays on hold (the operator sees why)."""
+
+    conversion_id: int
+    points: int
+    code: str
+    message: str
+
+
 class ReleaseReport(Out):
     as_of: datetime
     conversions: int
     points: int
     holders: int
+    refused: list[ReleaseRefused] = []
 
 
 class CouponBatchCreate(Strict):

@@ -337,7 +337,8 @@ def list_campaigns(path: wire.PartnerPath):
 @operator_bp.post("/points/release-held", tags=[admin_tag], responses={201: wire.ReleaseReport, **ERRORS})
 def release_held(body: wire.ReleaseHeld):
     """Move every conversion due by ``as_of`` from holding to its holder's wallet (running it again
-    moves nothing more)."""
+    moves nothing more). ``as_of`` in the future is refused (``as_of_in_future``); a conversion the
+    ledger cannot book stays on hold and is listed in ``refused``, the others go."""
     op = operator()
     op.require_central()
     as_of = dates.parse_instant(body.as_of)

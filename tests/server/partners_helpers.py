@@ -6,16 +6,19 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from mykey_helpers import Card, MyKeyWorld
+from sqlalchemy import update
 from terminal_helpers import error_code
 
 from mkp_core import cardproof, signing
 from mkp_core.errors import MkpError
 from server import ledger
-from server.db.engine import read
+from server.db.engine import read, write
+from server.db.tables import conversions
 
 YOKOSUKA = "142018"
 SAPPORO = "011002"
@@ -137,14 +140,23 @@ def pending(world: MyKeyWorld, holder: Holder) -> dict:
     return r.json
 
 
-def release(world: MyKeyWorld, as_of: str) -> dict:
+def release(world: MyKeyWorld, as_of: str | None = None) -> dict:
+    """``mkp-admin points release-held --as-of`` (default: now)."""
     r = world.client.post(
         "/v1/points/release-held",
-        json={"client_id": new_id("release"), "as_of": as_of},
+        json={"client_id": new_id("release"), "as_of": as_of or datetime.now(UTC).isoformat()},
         headers=world.operators.central,
     )
     assert r.status_code == 201, r.json
     return r.json
+
+
+def end_holds(world: MyKeyWorld) -> None:
+    """The holds end, as they would days later: every conversion on hold is due now."""
+    with write(world.app.extensions["mkp.engine"]) as conn:
+        conn.execute(
+            update(conversions).where(conversions.c.released_at.is_(None)).values(due_at=datetime.now(UTC))
+        )
 
 
 def balances(world: MyKeyWorld, owner: str) -> dict[str, int]:

@@ -10,6 +10,7 @@ from partners_helpers import (
     YOKOSUKA,
     add_partner,
     balances,
+    end_holds,
     holder_post,
     link,
     new_holder,
@@ -183,24 +184,17 @@ def test_conversion_waits_in_holding_then_reaches_the_wallet(mykey, ana):
 
     today = dates.jst_date(datetime.now(UTC)).isoformat()
     assert release(mykey, today)["conversions"] == 0  # not due yet
-    later = (dates.jst_date(due) + timedelta(days=1)).isoformat()
-    assert release(mykey, later) == {
-        "as_of": release_as_of(later),
-        "conversions": 1,
-        "points": 10_000,
-        "holders": 1,
-    }
-    assert release(mykey, later)["conversions"] == 0  # run twice: the second moves nothing
+    end_holds(mykey)
+    now = datetime.now(UTC)
+    done = release(mykey, now.isoformat())
+    assert (done["conversions"], done["points"], done["holders"], done["refused"]) == (1, 10_000, 1, [])
+    assert release(mykey)["conversions"] == 0  # run twice: the second moves nothing
     assert balances(mykey, f"mykey:{n}") == {YOKOSUKA: 10_000}
     assert balances(mykey, f"holding:{n}") == {YOKOSUKA: 0}
     (moved,) = _transfers(mykey, "release")
     assert (moved.debit, moved.credit, moved.amount) == (f"holding:{n}", f"mykey:{n}", 10_000)
     assert pending(mykey, holder)["conversions"] == []
     verified(mykey)
-
-
-def release_as_of(day: str) -> str:
-    return dates.parse_instant(day).isoformat()
 
 
 def test_released_points_expire_by_the_rules(mykey, ana):
@@ -212,8 +206,10 @@ def test_released_points_expire_by_the_rules(mykey, ana):
     assert r.status_code == 201, r.json
     holder = new_holder(mykey)
     link(mykey, holder, ana, "ANA-0002")
-    due = datetime.fromisoformat(ana.convert("order-1", "ANA-0002", 300).json["due_at"])
-    release(mykey, (dates.jst_date(due) + timedelta(days=1)).isoformat())
+    assert ana.convert("order-1", "ANA-0002", 300).status_code == 201
+    end_holds(mykey)
+    due = datetime.now(UTC)  # the hold ended: the lot's 30 days count from then
+    release(mykey)
     n = _number(mykey, holder.mykey_id)
     with read(mykey.app.extensions["mkp.engine"]) as conn:
         (lot,) = conn.execute(select(lots.c.expires_at, lots.c.remaining)).all()

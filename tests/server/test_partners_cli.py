@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mkp_testing import invoke
-from partners_helpers import PartnerCo, link, new_holder, redeem
+from partners_helpers import PartnerCo, end_holds, link, new_holder, redeem
 
 from mkp_core import coupon, dates, signing
 from server import admin_cli
@@ -102,7 +102,11 @@ def test_coupons_to_a_private_file_then_redeemed_and_released(admin, mykey, tmp_
     held = admin("partner", "conversions", holder.mykey_id)
     assert held.exit_code == 0 and "2 conversions on hold" in held.stdout
 
-    due = dates.jst_date(now + timedelta(days=15)).isoformat()
+    later = dates.jst_date(now + timedelta(days=15)).isoformat()
+    refused = admin("points", "release-held", "--as-of", later)
+    assert refused.exit_code == 1 and "as_of_in_future" in refused.stderr
+    end_holds(mykey)
+    due = datetime.now(UTC).isoformat()
     first = admin("points", "release-held", "--as-of", due, "--json")
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["points"] == 1000 + 100 + 500 + 50
