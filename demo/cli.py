@@ -592,8 +592,10 @@ def step_partners(state: DemoState) -> str:
     holder = PartnerPoints(ApiClient(state.server.url))
     ana = ApiClient(state.server.url, signing.partner_auth("ANA", key))
     card, mykey_id = state.facts["cards"][1], state.facts["mykeys"][1]  # card 1 is the counter's now
-    holder.link_partner(card, "ANA", "1234567890")
-    ana.request("POST", "/partner/v1/links/confirm", {"member": "1234567890"})
+    asked = holder.link_partner(card, "ANA", "1234567890")  # the member enters the code at ANA's site
+    ana.request(
+        "POST", "/partner/v1/links/confirm", {"member": "1234567890", "link_code": asked["link_code"]}
+    )
     order = {
         "order_id": "ANA-20270401-0001",
         "member": "1234567890",

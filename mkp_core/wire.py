@@ -1695,11 +1695,16 @@ PartnerAmount = Annotated[
     int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT, description="the partner's own points (miles)")
 ]
 CouponText = Annotated[str, Field(min_length=1, max_length=40, description="XXXX-XXXX-XXXX-XXXX-C, as typed")]
+LinkCodeText = Annotated[
+    str,
+    Field(min_length=1, max_length=40, description="the holder's link code, XXXX-XXXX-XXXX-XXXX-C, as typed"),
+]
 FIELD_ERROR_CODES.update(
     {
         "partner_id": "invalid_partner",
         "partner": "invalid_partner",
         "member": "invalid_member",
+        "link_code": "invalid_link_code",
         "order_id": "invalid_order_id",
         "destination": "invalid_point_code",
         "rate_from": "invalid_rate",
@@ -1764,12 +1769,17 @@ class PartnerLink(Out):
     status: str  # pending | active
     created_at: datetime
     confirmed_at: datetime | None = None
+    #: The request's one-time link code, in the answer to the holder's request only (shown once).
+    link_code: str | None = None
+    code_expires_at: datetime | None = None
 
 
 class PartnerLinkConfirm(Strict):
-    """The partner confirms that this member number is the member who asked (its own login)."""
+    """The partner confirms the member number with the link code the member gave it in the
+    partner's own site or app (where the partner knows its member from its own login)."""
 
     member: MemberNumber
+    link_code: LinkCodeText
 
 
 class ConversionCreate(Strict):

@@ -75,13 +75,21 @@ def limit_holder_body() -> None:
 
 @partner_bp.post("/links/confirm", tags=[partner_tag], responses={200: wire.PartnerLink, **ERRORS})
 def confirm_link(body: wire.PartnerLinkConfirm):
-    """Confirm that ``member`` is the member who asked to link their MyKey ID (from the partner's login)."""
+    """Confirm ``member``'s link with the ``link_code`` the member gave the partner in its own site or
+    app (where it knows its member from its own login): the request that code belongs to becomes
+    the link. Wrong codes: ``wrong_link_code`` (counted per member number; too many in an hour,
+    ``too_many_attempts``), ``link_code_typo``, ``invalid_link_code``; ``link_code_expired``."""
+    now = datetime.now(UTC)
 
-    def work(conn: Connection) -> dict[str, Any]:
+    def work(conn: Connection) -> dict[str, Any] | throttle.WrongCode:
         pid = accept_partner_request(conn)
-        return links.confirm(conn, registry.active(conn, pid), body.member)
+        partner = registry.active(conn, pid)
+        return throttle.refusal_kept(lambda: links.confirm(conn, partner, body.member, body.link_code, now))
 
-    return run_write(engine(), work)
+    answer = run_write(engine(), work)
+    if isinstance(answer, throttle.WrongCode):
+        raise answer
+    return answer
 
 
 @partner_bp.post(
@@ -159,7 +167,9 @@ def _issue(
 
 @holder_bp.post("/partner-links", tags=[holder_tag], responses={201: wire.PartnerLink, **CARD_ERRORS})
 def request_link(body: wire.PartnerLinkCreate):
-    """Link the holder's member number at a partner to their MyKey ID (pending until the partner confirms)."""
+    """Ask to link the holder's member number at a partner to their MyKey ID: pending until the
+    partner confirms it with the ``link_code`` in this answer (shown once: the member gives it to
+    the partner in the partner's own site or app). Asking again gives a new code."""
     check, proof = card_check(), card_proof(body.proof)
     action = cardproof.partner_link_action(body.partner, body.member)
 
@@ -168,7 +178,9 @@ def request_link(body: wire.PartnerLinkCreate):
         holder = mykeys.active_holder_of(conn, card)
         return links.request_link(conn, holder, registry.active(conn, body.partner), body.member)
 
-    return write_once(engine(), body.client_id, "partner.link", body.model_dump(), work)
+    return write_once(
+        engine(), body.client_id, "partner.link", body.model_dump(), work, keep=links.without_code
+    )
 
 
 @holder_bp.post("/conversions", tags=[holder_tag], responses={200: wire.ConversionList, **CARD_ERRORS})

@@ -14,13 +14,15 @@ from mykey_helpers import Card, MyKeyWorld
 from sqlalchemy import update
 from terminal_helpers import error_code
 
-from mkp_core import cardproof, signing
+from mkp_core import cardproof, coupon, signing
 from mkp_core.errors import MkpError
 from server import ledger
 from server.db.engine import read, write
 from server.db.tables import conversions
 
 YOKOSUKA = "142018"
+#: A well-formed link code that no request gave (for calls judged before the code is).
+NO_CODE = coupon.pretty("2" * 16 + coupon.check_char("2" * 16))
 SAPPORO = "011002"
 
 
@@ -65,8 +67,9 @@ class PartnerCo:
         """One signed batch of (order id, member, amount[, destination]) orders."""
         return self.post("/partner/v1/conversions/batch", {"orders": [order_body(*o) for o in orders]})
 
-    def confirm(self, member: str) -> Any:
-        return self.post("/partner/v1/links/confirm", {"member": member})
+    def confirm(self, member: str, link_code: str) -> Any:
+        """The member gave the partner ``link_code`` in the partner's own site: the partner confirms."""
+        return self.post("/partner/v1/links/confirm", {"member": member, "link_code": link_code})
 
 
 @dataclass
@@ -113,7 +116,7 @@ def link(world: MyKeyWorld, holder: Holder, partner: PartnerCo, member: str, con
     )
     assert r.status_code == 201, r.json
     if confirm:
-        c = partner.confirm(member)
+        c = partner.confirm(member, r.json["link_code"])
         assert c.status_code == 200, c.json
         assert c.json["status"] == "active"
     holder.members[partner.partner_id] = member

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from partners_helpers import (
+    NO_CODE,
     YOKOSUKA,
     add_partner,
     balances,
@@ -68,13 +69,15 @@ def test_partner_listed_and_revoked_at_once(mykey, ana):
         for p in listed
     ] == [("ANA", "全日本空輸", 1, 1, 14, "active")]
     assert listed[0]["key_id"] == "partner:ANA"
-    assert ana.confirm("nobody").status_code == 404  # signed and accepted: only the member is unknown
+    assert (
+        ana.confirm("nobody", NO_CODE).status_code == 404
+    )  # signed and accepted: only the member is unknown
 
     r = mykey.client.post(
         "/v1/partners/ANA/revoke", json={"client_id": new_id("revoke")}, headers=mykey.operators.central
     )
     assert r.status_code == 200 and r.json["status"] == "revoked"
-    assert error_code(ana.confirm("nobody")) == (401, "revoked_key")
+    assert error_code(ana.confirm("nobody", NO_CODE)) == (401, "revoked_key")
 
 
 def test_partner_refusals(mykey, ana):
@@ -253,10 +256,10 @@ def test_order_id_is_the_idempotency_key_per_partner(mykey, ana):
 def test_unlinked_and_unconfirmed_members(mykey, ana):
     holder = new_holder(mykey)
     assert error_code(ana.convert("o-1", "A-404", 100)) == (404, "member_not_linked")
-    link(mykey, holder, ana, "A-1", confirm=False)
+    code = link(mykey, holder, ana, "A-1", confirm=False).json["link_code"]
     assert error_code(ana.convert("o-2", "A-1", 100)) == (409, "link_not_confirmed")
-    assert ana.confirm("A-1").json["status"] == "active"
-    assert ana.confirm("A-1").json["status"] == "active"  # again: changes nothing
+    assert ana.confirm("A-1", code).json["status"] == "active"
+    assert ana.confirm("A-1", code).json["status"] == "active"  # again: changes nothing
     # The refused orders changed nothing: their ids are free for a real order.
     assert ana.convert("o-1", "A-1", 100).status_code == 201
     assert len(_transfers(mykey, "convert")) == 1
