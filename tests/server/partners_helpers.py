@@ -58,6 +58,10 @@ class PartnerCo:
     def post(self, path: str, body: dict) -> Any:
         return signed_by(self.world.client, self.auth, path, body)
 
+    def post_with(self, client: Any, path: str, body: dict) -> Any:
+        """:meth:`post` through ``client`` (a thread's own test client)."""
+        return signed_by(client, self.auth, path, body)
+
     def convert(self, order_id: str, member: str, amount: int, **extra: Any) -> Any:
         return self.post(
             "/partner/v1/conversions", {"order_id": order_id, "member": member, "amount": amount, **extra}

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from partners_helpers import (
+    AT_ONCE,
     YOKOSUKA,
     add_partner,
     balances,
@@ -16,13 +17,16 @@ from partners_helpers import (
     new_holder,
     new_id,
     pending,
+    race,
     verified,
 )
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from terminal_helpers import error_code
 
 from mkp_core import cardproof, coupon, link_code
-from server.db.engine import read, write
+from server.db import migrate
+from server.db.engine import make_engine, read, write
 from server.db.tables import idempotency, partner_links
 from server.mykey import registry
 from server.partners import throttle
@@ -159,3 +163,68 @@ def test_an_expired_code_confirms_nothing(mykey, ana):
     assert error_code(ana.confirm("A-1", code)) == (409, "link_code_expired")
     fresh = _ask(mykey, holder, "A-1").json["link_code"]
     assert ana.confirm("A-1", fresh).json["status"] == "active"
+
+
+def test_confirmations_racing_for_one_member_number_make_one_link(mykey, ana):
+    """AT_ONCE holders asked for one member number; the partner's confirmations with each code
+    arrive at once (on PostgreSQL really side by side): one link, the others ``member_taken``."""
+    holders = [new_holder(mykey) for _ in range(AT_ONCE)]
+    codes = [_ask(mykey, h, "M-1").json["link_code"] for h in holders]
+
+    def confirm(i: int) -> object:
+        r = ana.post_with(
+            mykey.app.test_client(), "/partner/v1/links/confirm", {"member": "M-1", "link_code": codes[i]}
+        )
+        return r.json["error"]["code"] if r.status_code >= 400 else r.json["status"]
+
+    answers = race(confirm)
+    assert sorted(map(str, answers)) == ["active"] + ["member_taken"] * (AT_ONCE - 1)
+    with read(mykey.app.extensions["mkp.engine"]) as conn:
+        rows = conn.execute(select(partner_links.c.status)).scalars().all()
+    assert rows == ["active"]
+
+
+def test_upgrade_keeps_links_and_lets_requests_share_a_member_number(empty_database_url):
+    """0014 on a database with links: they are kept (a pending one has no code, so nothing confirms
+    it until its holder asks again); a member number may then wait in several requests, but be
+    in one active link only."""
+    old = make_engine(empty_database_url)
+    migrate.upgrade(old, "0013")
+    with write(old) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO partners (id, name, rate_from, rate_to, hold_days, public_key_pem, status, "
+                "created_at) VALUES ('ANA', 'ANA', 1, 1, 14, 'pem', 'active', CURRENT_TIMESTAMP)"
+            )
+        )
+        for n, mykey_id in enumerate(["HANAKO23", "TAROU234", "JIROU345"], start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO mykeys (id, mykey_id, folded, status, changes_left, created_at) "
+                    "VALUES (:n, :m, :m, 'active', 3, CURRENT_TIMESTAMP)"
+                ),
+                {"n": n, "m": mykey_id},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO partner_links (partner_id, member, mykey, status, created_at, confirmed_at) "
+                "VALUES ('ANA', 'A-1', 1, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), "
+                "('ANA', 'A-2', 2, 'pending', CURRENT_TIMESTAMP, NULL)"
+            )
+        )
+    assert migrate.upgrade(old) == migrate.head_revision()
+    with read(old) as conn:
+        kept = conn.execute(
+            text("SELECT member, mykey, status, code_hash FROM partner_links ORDER BY member")
+        ).all()
+    assert [tuple(r) for r in kept] == [("A-1", 1, "active", None), ("A-2", 2, "pending", None)]
+    with write(old) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO partner_links (partner_id, member, mykey, status, created_at) "
+                "VALUES ('ANA', 'A-2', 3, 'pending', CURRENT_TIMESTAMP)"
+            )
+        )
+    with pytest.raises(IntegrityError), write(old) as conn:
+        conn.execute(text("UPDATE partner_links SET status = 'active' WHERE member = 'A-2'"))
+    old.dispose()
