@@ -120,13 +120,14 @@ def convert_many(
     now = now or datetime.now(UTC)
     book = premiums.PremiumBook.open(conn, partner, [o.holder for o in orders], now)
     decided = [_row(partner, order, book, now) for order in orders]
-    rows = [d[0] for d in decided if not isinstance(d, MkpError)]
-    _insert(conn, rows)
-    requests = [r for d in decided if not isinstance(d, MkpError) for r in _transfers(partner, *d)]
-    for posted in ledger.create_transfers(conn, requests, actor, now):
-        if isinstance(posted, MkpError):
-            raise posted
-    book.save(conn)
+    booked = [d for d in decided if not isinstance(d, MkpError)]
+    if booked:
+        _insert(conn, [row for row, _ in booked])
+        requests = [r for row, funder in booked for r in _transfers(partner, row, funder)]
+        for posted in ledger.create_transfers(conn, requests, actor, now):
+            if isinstance(posted, MkpError):
+                raise posted
+        book.save(conn)
     return [d if isinstance(d, MkpError) else view(SimpleNamespace(**d[0])) for d in decided]
 
 

@@ -123,6 +123,8 @@ def test_in_a_batch_the_too_large_order_is_refused_alone(mykey, ana):
     assert balances(mykey, f"holding:{_number(mykey, holder)}") == {YOKOSUKA: 3300}
     again = ana.convert("o-big", "A-1", 1000)  # a refused order is kept nowhere: its id is free
     assert again.status_code == 201, again.json
+    alone = ana.convert_batch(("o-big-2", "A-1", ids.MAX_AMOUNT))
+    assert (alone.status_code, alone.json["accepted"], alone.json["refused"]) == (200, 0, 1)
     verified(mykey)
 
 
