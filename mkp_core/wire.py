@@ -1755,7 +1755,8 @@ class PartnerPath(Strict):
 
 
 class PartnerLinkCreate(Strict):
-    """The holder asks to link their member number at a partner (the partner then confirms)."""
+    """The holder asks to link their member number at a partner; the answer's one-time link code is
+    what the partner confirms it with (the member enters it in the partner's own site or app)."""
 
     client_id: ClientId
     proof: CardProofBody

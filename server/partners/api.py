@@ -1,9 +1,11 @@
 """HTTP for partner points: the partner API, the holder's card-proven calls, operators.
 
 * ``/partner/v1/...`` — a partner's server, every request signed with its key (RFC 9421, tag
-  ``mkp-partner``): confirm a member link, convert points for an order, ask for coupon codes.
-* ``/v1/holder/...`` — a holder with their card (the proof is the credential): link a member
-  number, see conversions on hold, set the home municipality, redeem a coupon code.
+  ``mkp-partner``): confirm a member link (with the link code the member gave the partner),
+  convert points for an order, ask for coupon codes.
+* ``/v1/holder/...`` — a holder with their card (the proof is the credential): ask to link a
+  member number (the answer's one-time link code is shown once), see conversions on hold, set
+  the home municipality, redeem a coupon code.
 * ``/v1/terminal/coupons/redeem`` — the same redemption at a kiosk (a signed terminal request).
 * ``/v1/partners``, ``/v1/coupon...``, ``/v1/points/release-held`` — operators.
 """
