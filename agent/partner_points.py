@@ -44,6 +44,8 @@ class PartnerPoints:
         )
 
     def link_partner(self, card: ProvingCard, partner: str, member: str) -> dict[str, Any]:
+        """Ask to link ``member`` at ``partner``; the answer's ``link_code`` (shown once) is what the
+        member enters in the partner's own site or app, so that the partner confirms the link."""
         fields = {"client_id": new_client_id(), "partner": partner, "member": member}
         return self._send(
             card,

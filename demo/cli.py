@@ -569,16 +569,18 @@ def step_vouchers(state: DemoState) -> str:
 
 def step_partners(state: DemoState) -> str:
     """ANA converts miles online with a +10 % premium, a coupon code is redeemed with the card, both
-    wait in holding, and the hold ends: the points reach the wallets."""
+    wait in holding, and the hold ends: the points reach the wallets. (The demo's ANA holds for 0
+    days, so that the hold can end while the demo runs: a release ahead of the clock is refused.)"""
     from datetime import UTC, datetime, timedelta
 
     from agent.partner_points import PartnerPoints
     from mkp_core import dates, signing
+    from mkp_core.client import ApiError
 
     key = signing.generate_terminal_key()  # made on the partner's side; the server gets the public half
     state.api.post(
         "/v1/partners",
-        {"partner_id": "ANA", "name": "全日本空輸", "rate_from": 500, "rate_to": 100,
+        {"partner_id": "ANA", "name": "全日本空輸", "rate_from": 500, "rate_to": 100, "hold_days": 0,
          "public_key": signing.public_key_pem(key).decode()},
     )  # fmt: skip
     now = datetime.now(UTC)
@@ -590,8 +592,10 @@ def step_partners(state: DemoState) -> str:
     holder = PartnerPoints(ApiClient(state.server.url))
     ana = ApiClient(state.server.url, signing.partner_auth("ANA", key))
     card, mykey_id = state.facts["cards"][1], state.facts["mykeys"][1]  # card 1 is the counter's now
-    holder.link_partner(card, "ANA", "1234567890")
-    ana.request("POST", "/partner/v1/links/confirm", {"member": "1234567890"})
+    asked = holder.link_partner(card, "ANA", "1234567890")  # the member enters the code at ANA's site
+    ana.request(
+        "POST", "/partner/v1/links/confirm", {"member": "1234567890", "link_code": asked["link_code"]}
+    )
     order = {
         "order_id": "ANA-20270401-0001",
         "member": "1234567890",
@@ -606,15 +610,21 @@ def step_partners(state: DemoState) -> str:
     redeemed = holder.redeem_coupon(card, code)
     on_hold = holder.pending(card)["conversions"]
     before = _points(state, mykey_id)
-    due = dates.jst_date(now + timedelta(days=15)).isoformat()
+    ahead = dates.jst_date(now + timedelta(days=15)).isoformat()
+    try:
+        state.api.post("/v1/points/release-held", {"as_of": ahead})
+        raise RuntimeError("release-held ran ahead of the clock")
+    except ApiError as e:
+        early = e.code
+    due = datetime.now(UTC).isoformat()
     released = state.api.post("/v1/points/release-held", {"as_of": due})
     nothing = state.api.post("/v1/points/release-held", {"as_of": due})["conversions"]
     gained = _points(state, mykey_id) - before
     return (
         f"{mykey_id}: 10,000 miles → {converted['points']:,} + {converted['premium']:,} premium (retried "
         f"order: one conversion); coupon {code} → {redeemed['points']:,} + {redeemed['premium']:,}; "
-        f"{len(on_hold)} on hold until {on_hold[0]['due_at'][:10]}; release-held --as-of {due}: "
-        f"{released['points']:,} points to the wallet (+{gained:,}), run again: {nothing} moved"
+        f"{len(on_hold)} on hold until {on_hold[0]['due_at'][:16]}; release-held --as-of {ahead}: {early}; "
+        f"--as-of {due}: {released['points']:,} points to the wallet (+{gained:,}), run again: {nothing} moved"
     )
 
 

@@ -135,7 +135,8 @@ def voucher_action(client_id: str, amount: int, point_code: str | None) -> dict[
 
 
 def partner_link_action(partner: str, member: str) -> dict[str, str]:
-    """Link partner ``partner``'s member number ``member`` to this card's MyKey ID."""
+    """Ask to link partner ``partner``'s member number ``member`` to this card's MyKey ID (the
+    partner confirms it with the one-time link code the request gives: ``mkp_core.link_code``)."""
     return {"partner": partner, "member": member}
 
 

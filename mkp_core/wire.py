@@ -1695,11 +1695,16 @@ PartnerAmount = Annotated[
     int, Field(strict=True, gt=0, le=ids.MAX_AMOUNT, description="the partner's own points (miles)")
 ]
 CouponText = Annotated[str, Field(min_length=1, max_length=40, description="XXXX-XXXX-XXXX-XXXX-C, as typed")]
+LinkCodeText = Annotated[
+    str,
+    Field(min_length=1, max_length=40, description="the holder's link code, XXXX-XXXX-XXXX-XXXX-C, as typed"),
+]
 FIELD_ERROR_CODES.update(
     {
         "partner_id": "invalid_partner",
         "partner": "invalid_partner",
         "member": "invalid_member",
+        "link_code": "invalid_link_code",
         "order_id": "invalid_order_id",
         "destination": "invalid_point_code",
         "rate_from": "invalid_rate",
@@ -1750,7 +1755,8 @@ class PartnerPath(Strict):
 
 
 class PartnerLinkCreate(Strict):
-    """The holder asks to link their member number at a partner (the partner then confirms)."""
+    """The holder asks to link their member number at a partner; the answer's one-time link code is
+    what the partner confirms it with (the member enters it in the partner's own site or app)."""
 
     client_id: ClientId
     proof: CardProofBody
@@ -1764,12 +1770,17 @@ class PartnerLink(Out):
     status: str  # pending | active
     created_at: datetime
     confirmed_at: datetime | None = None
+    #: The request's one-time link code, in the answer to the holder's request only (shown once).
+    link_code: str | None = None
+    code_expires_at: datetime | None = None
 
 
 class PartnerLinkConfirm(Strict):
-    """The partner confirms that this member number is the member who asked (its own login)."""
+    """The partner confirms the member number with the link code the member gave it in the
+    partner's own site or app (where the partner knows its member from its own login)."""
 
     member: MemberNumber
+    link_code: LinkCodeText
 
 
 class ConversionCreate(Strict):
@@ -1846,11 +1857,21 @@ class ReleaseHeld(Strict):
     as_of: Instant
 
 
+class ReleaseRefused(Out):
+    """A conversion the release could not book: it stays on hold (the operator sees why)."""
+
+    conversion_id: int
+    points: int
+    code: str
+    message: str
+
+
 class ReleaseReport(Out):
     as_of: datetime
     conversions: int
     points: int
     holders: int
+    refused: list[ReleaseRefused] = []
 
 
 class CouponBatchCreate(Strict):

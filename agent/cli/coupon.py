@@ -6,6 +6,7 @@ card is asked for its PIN, and before the server counts it as a wrong try."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 from agent.cli.mykey import HolderOptions, _with_card, holder_command
 from agent.partner_points import PartnerPoints
 from mkp_core import coupon as codec
+from mkp_core import dates
 from mkp_core.errors import MkpError
 
 
@@ -64,15 +66,26 @@ def pending(o: HolderOptions) -> None:
     _with_card(o, lambda api, card: PartnerPoints(api.api).pending(card), text)
 
 
+def _link_text(r: dict[str, Any]) -> str:
+    if r["status"] == "active" or not r.get("link_code"):
+        return f"linked {r['partner']}: {r['member']} ({r['status']})"
+    until = datetime.fromisoformat(r["code_expires_at"]).astimezone(dates.JST)
+    return (
+        f"asked to link {r['partner']}: {r['member']} (pending)\n"
+        f"your link code: {r['link_code']} (valid until {until:%Y-%m-%d %H:%M} JST)\n"
+        f"enter it in {r['partner']}'s own site or app to confirm the link; it is shown only now "
+        "(lost: ask again for a new one)"
+    )
+
+
 @click.argument("member")
 @click.argument("partner_id")
 @partial(holder_command, group=partner)
 def link(o: HolderOptions, partner_id: str, member: str) -> None:
-    """Link your member number MEMBER at PARTNER_ID (the partner then confirms it)."""
+    """Link your member number MEMBER at PARTNER_ID: you get a one-time link code, which you enter in
+    the partner's own site or app, and the partner confirms the link with it."""
     _with_card(
-        o,
-        lambda api, card: PartnerPoints(api.api).link_partner(card, partner_id.upper(), member),
-        lambda r: f"linked {r['partner']}: {r['member']} ({r['status']})",
+        o, lambda api, card: PartnerPoints(api.api).link_partner(card, partner_id.upper(), member), _link_text
     )
 
 

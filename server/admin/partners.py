@@ -276,9 +276,15 @@ def conversions(mykey_id: str, as_json: bool) -> None:
 @client_id_option
 @json_option
 def release_held(as_of: str, client_id: str | None, as_json: bool) -> None:
-    """Move converted points whose hold has ended to the holders' wallets (again: moves nothing)."""
+    """Move converted points whose hold has ended to the holders' wallets (again: moves nothing;
+    a future --as-of is refused; a conversion that cannot be booked stays on hold, listed)."""
     ctx = ctx_for(as_json)
     r = ctx.call("POST", "/v1/points/release-held", request_body(as_of=as_of, client_id=client_id))
-    ctx.show(
-        r, f"released {r['points']:,} points of {r['conversions']:,} conversions to {r['holders']:,} holders"
-    )
+    lines = [
+        f"released {r['points']:,} points of {r['conversions']:,} conversions to {r['holders']:,} holders"
+    ]
+    lines += [
+        f"  conversion {f['conversion_id']} ({f['points']:,} points) stays on hold: {f['code']}: {f['message']}"
+        for f in r.get("refused") or []
+    ]
+    ctx.show(r, "\n".join(lines))

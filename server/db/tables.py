@@ -712,7 +712,9 @@ partners = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
-# A partner member number linked to a MyKey ID: asked for with the card, confirmed by the partner.
+# A partner member number linked to a MyKey ID: asked for with the card (which gives the holder a
+# one-time link code, kept here as its hash), confirmed by the partner with that code. Several
+# holders may ask for one member number; only one link of it is active.
 partner_links = Table(
     "partner_links",
     metadata,
@@ -723,8 +725,17 @@ partner_links = Table(
     Column("status", String(16), nullable=False),  # pending | active
     Column("created_at", UTCDateTime(), nullable=False),
     Column("confirmed_at", UTCDateTime(), nullable=True),
-    UniqueConstraint("partner_id", "member", name="uq_partner_links_member"),
+    Column("code_hash", String(64), nullable=True),  # SHA-256 of the request's link code
+    Column("code_expires_at", UTCDateTime(), nullable=True),
     UniqueConstraint("partner_id", "mykey", name="uq_partner_links_mykey"),
+)
+Index(
+    "uq_partner_links_active_member",
+    partner_links.c.partner_id,
+    partner_links.c.member,
+    unique=True,
+    sqlite_where=partner_links.c.status == "active",
+    postgresql_where=partner_links.c.status == "active",
 )
 
 # A premium campaign: a bonus on conversions in a period, capped per holder and in total.

@@ -1,9 +1,11 @@
 """HTTP for partner points: the partner API, the holder's card-proven calls, operators.
 
 * ``/partner/v1/...`` — a partner's server, every request signed with its key (RFC 9421, tag
-  ``mkp-partner``): confirm a member link, convert points for an order, ask for coupon codes.
-* ``/v1/holder/...`` — a holder with their card (the proof is the credential): link a member
-  number, see conversions on hold, set the home municipality, redeem a coupon code.
+  ``mkp-partner``): confirm a member link (with the link code the member gave the partner),
+  convert points for an order, ask for coupon codes.
+* ``/v1/holder/...`` — a holder with their card (the proof is the credential): ask to link a
+  member number (the answer's one-time link code is shown once), see conversions on hold, set
+  the home municipality, redeem a coupon code.
 * ``/v1/terminal/coupons/redeem`` — the same redemption at a kiosk (a signed terminal request).
 * ``/v1/partners``, ``/v1/coupon...``, ``/v1/points/release-held`` — operators.
 """
@@ -33,7 +35,7 @@ from server.db.engine import read, run_write
 from server.idempotency import once, write_once
 from server.mykey import cards
 from server.mykey import registry as mykeys
-from server.partners import batch, coupons, holding, links, premiums, registry, service
+from server.partners import batch, coupons, holding, links, premiums, registry, service, throttle
 from server.partners.auth import (
     PARTNER_SIGNATURE,
     accept_partner_request,
@@ -75,13 +77,21 @@ def limit_holder_body() -> None:
 
 @partner_bp.post("/links/confirm", tags=[partner_tag], responses={200: wire.PartnerLink, **ERRORS})
 def confirm_link(body: wire.PartnerLinkConfirm):
-    """Confirm that ``member`` is the member who asked to link their MyKey ID (from the partner's login)."""
+    """Confirm ``member``'s link with the ``link_code`` the member gave the partner in its own site or
+    app (where it knows its member from its own login): the request that code belongs to becomes
+    the link. Wrong codes: ``wrong_link_code`` (counted per member number; too many in an hour,
+    ``too_many_attempts``), ``link_code_typo``, ``invalid_link_code``; ``link_code_expired``."""
+    now = datetime.now(UTC)
 
-    def work(conn: Connection) -> dict[str, Any]:
+    def work(conn: Connection) -> dict[str, Any] | throttle.WrongCode:
         pid = accept_partner_request(conn)
-        return links.confirm(conn, registry.active(conn, pid), body.member)
+        partner = registry.active(conn, pid)
+        return throttle.refusal_kept(lambda: links.confirm(conn, partner, body.member, body.link_code, now))
 
-    return run_write(engine(), work)
+    answer = run_write(engine(), work)
+    if isinstance(answer, throttle.WrongCode):
+        raise answer
+    return answer
 
 
 @partner_bp.post(
@@ -159,7 +169,9 @@ def _issue(
 
 @holder_bp.post("/partner-links", tags=[holder_tag], responses={201: wire.PartnerLink, **CARD_ERRORS})
 def request_link(body: wire.PartnerLinkCreate):
-    """Link the holder's member number at a partner to their MyKey ID (pending until the partner confirms)."""
+    """Ask to link the holder's member number at a partner to their MyKey ID: pending until the
+    partner confirms it with the ``link_code`` in this answer (shown once: the member gives it to
+    the partner in the partner's own site or app). Asking again gives a new code."""
     check, proof = card_check(), card_proof(body.proof)
     action = cardproof.partner_link_action(body.partner, body.member)
 
@@ -168,7 +180,9 @@ def request_link(body: wire.PartnerLinkCreate):
         holder = mykeys.active_holder_of(conn, card)
         return links.request_link(conn, holder, registry.active(conn, body.partner), body.member)
 
-    return write_once(engine(), body.client_id, "partner.link", body.model_dump(), work)
+    return write_once(
+        engine(), body.client_id, "partner.link", body.model_dump(), work, keep=links.without_code
+    )
 
 
 @holder_bp.post("/conversions", tags=[holder_tag], responses={200: wire.ConversionList, **CARD_ERRORS})
@@ -203,32 +217,31 @@ def redeem(body: wire.CouponRedeem):
 
 @terminal_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
 def terminal_redeem(body: wire.CouponRedeem):
-    """Redeem a coupon code for the card in this terminal's reader (wrong codes count against the terminal)."""
+    """Redeem a coupon code for the card in this terminal's reader (wrong codes count against the holder)."""
     return _redeem(body, terminal_id(keep_nonce=False))
 
 
 def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
-    """Wrong codes are counted for the source (the terminal, else the holder) in a transaction of
-    their own, after the refusal has rolled everything else back."""
+    """Wrong codes are counted for the holder (the same count at home and at every terminal), in
+    the request's own transaction, which then commits the count and no more before the refusal."""
     check, proof, now = card_check(), card_proof(body.proof), datetime.now(UTC)
     action = cardproof.coupon_action(body.code, body.destination)
-    seen: dict[str, str] = {}
 
-    def work(conn: Connection) -> dict[str, Any]:
-        if tid is not None:
-            seen["source"] = f"terminal:{tid}"
-            coupons.refuse_if_throttled(conn, seen["source"], now)
+    def redeem_once(conn: Connection) -> dict[str, Any]:
         card = cards.prove(conn, check, proof, cardproof.COUPON, action, terminal_id=tid)
         holder = mykeys.active_holder_of(conn, card)
-        seen.setdefault("source", holder.wallet)
-        return service.redeem_coupon(conn, holder, body.code, body.destination, seen["source"], now)
+        return service.redeem_coupon(conn, holder, body.code, body.destination, now)
 
     scope = f"coupon.redeem:{tid or 'holder'}"
-    try:
-        return write_once(engine(), body.client_id, scope, body.model_dump(), work)
-    except coupons.WrongCode:
-        run_write(engine(), lambda conn: coupons.record_failure(conn, seen["source"], now))
-        raise
+    answer = run_write(
+        engine(),
+        lambda conn: throttle.refusal_kept(
+            lambda: once(conn, body.client_id, scope, body.model_dump(), lambda: redeem_once(conn))
+        ),
+    )
+    if isinstance(answer, throttle.WrongCode):
+        raise answer
+    return answer
 
 
 # --- operators ------------------------------------------------------------------------------------
@@ -338,7 +351,8 @@ def list_campaigns(path: wire.PartnerPath):
 @operator_bp.post("/points/release-held", tags=[admin_tag], responses={201: wire.ReleaseReport, **ERRORS})
 def release_held(body: wire.ReleaseHeld):
     """Move every conversion due by ``as_of`` from holding to its holder's wallet (running it again
-    moves nothing more)."""
+    moves nothing more). ``as_of`` in the future is refused (``as_of_in_future``); a conversion the
+    ledger cannot book stays on hold and is listed in ``refused``, the others go."""
     op = operator()
     op.require_central()
     as_of = dates.parse_instant(body.as_of)

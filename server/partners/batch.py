@@ -91,6 +91,9 @@ def convert_batch(
         conversions = holding.convert_many(conn, partner, [order for _, order in judged], partner.key_id, now)
         answers = []
         for (i, _), conversion in zip(judged, conversions, strict=True):
+            if isinstance(conversion, MkpError):  # too large to release: refused alone, kept nowhere
+                results[i] = refused(orders[i].order_id, conversion)
+                continue
             stored = idempotency.as_stored(conversion)
             results[i] = accepted(orders[i].order_id, stored)
             digest = idempotency.body_hash(order_scope(partner.id), orders[i].body())

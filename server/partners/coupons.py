@@ -8,37 +8,33 @@ online conversion does (``server.partners.holding``), premiums included.
 Refusals are distinct, in this order: ``too_many_attempts`` (this source got too many codes wrong
 lately), ``invalid_coupon_code`` (not even a code's shape), ``coupon_typo`` (the check character
 does not fit: one character mistyped, or two swapped), ``coupon_unknown`` (well formed, never
-issued: a guess), ``coupon_cancelled``, ``coupon_expired``, ``coupon_used``. The throttle counts
-the wrong ones (shape, typo, unknown) per source, a holder or a terminal: ``MAX_FAILURES`` in
-``WINDOW``, then every try from there is refused until the window ends.
+issued: a guess), ``coupon_cancelled``, ``coupon_expired``, ``coupon_used``. The throttle
+(``server.partners.throttle``) counts the wrong ones (shape, typo, unknown) per holder, at home and
+at every terminal alike: ``MAX_FAILURES`` in ``WINDOW``, then every try of theirs is refused until
+the window ends.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from mkp_core import coupon
-from mkp_core.errors import Conflict, MkpError, NotFound, Throttled
-from server.db.engine import chunked, executemany, insert_ignoring_conflicts
-from server.db.tables import coupon_batches, coupon_failures, coupons
+from mkp_core.errors import Conflict, MkpError, NotFound
+from server.db.engine import chunked, executemany
+from server.db.tables import coupon_batches, coupons
 from server.partners.registry import Partner
+from server.partners.throttle import MAX_FAILURES, WINDOW, WrongCode
+
+__all__ = ["MAX_FAILURES", "WINDOW", "WrongCode"]  # the throttle's, named where coupons are
 
 ISSUED = "issued"
 REDEEMED = "redeemed"
 CANCELLED = "cancelled"
 DEFAULT_VALIDITY = timedelta(days=365)
-MAX_FAILURES = 10
-WINDOW = timedelta(hours=1)
-PRUNE_PROBABILITY = 0.01
-
-
-class WrongCode(MkpError):
-    """A code that is no code: mistyped, misshapen or never issued (counted by the throttle)."""
 
 
 @dataclass(frozen=True)
@@ -160,10 +156,10 @@ def _find(conn: Connection, code: str) -> Any:
     return row
 
 
-def claim(conn: Connection, typed: str, source: str, now: datetime | None = None) -> Redeemable:
-    """Take a code for redemption (marked redeemed in the caller's transaction), or refuse it."""
+def claim(conn: Connection, typed: str, now: datetime | None = None) -> Redeemable:
+    """Take a code for redemption (marked redeemed in the caller's transaction), or refuse it
+    (:class:`WrongCode` for what the throttle counts: the caller judges it under the throttle)."""
     now = now or datetime.now(UTC)
-    refuse_if_throttled(conn, source, now)
     row = _find(conn, _normalised(typed))
     if row.status == CANCELLED:
         raise Conflict("coupon_cancelled", "this coupon code was cancelled by its issuer")
@@ -179,28 +175,3 @@ def claim(conn: Connection, typed: str, source: str, now: datetime | None = None
     if done.rowcount != 1:  # redeemed a moment ago by a request that raced this one
         raise Conflict("coupon_used", "this coupon code was redeemed already")
     return Redeemable(row.code_hash, int(row.batch_id), row.partner_id, int(row.points))
-
-
-def refuse_if_throttled(conn: Connection, source: str, now: datetime) -> None:
-    row = conn.execute(select(coupon_failures).where(coupon_failures.c.source == source)).first()
-    if row is not None and row.failures >= MAX_FAILURES and now < row.window_start + WINDOW:
-        wait = int((row.window_start + WINDOW - now).total_seconds() // 60) + 1
-        raise Throttled(
-            "too_many_attempts", f"too many wrong coupon codes from here: try again in {wait} minutes"
-        )
-
-
-def record_failure(conn: Connection, source: str, now: datetime | None = None) -> None:
-    """Count one wrong code for ``source`` (its own transaction: the refusal itself changed nothing)."""
-    now = now or datetime.now(UTC)
-    if random.random() < PRUNE_PROBABILITY:  # windows long over say nothing any more
-        conn.execute(delete(coupon_failures).where(coupon_failures.c.window_start < now - 2 * WINDOW))
-    insert_ignoring_conflicts(conn, coupon_failures, [{"source": source, "window_start": now, "failures": 0}])
-    row = conn.execute(
-        select(coupon_failures).where(coupon_failures.c.source == source).with_for_update()
-    ).one()
-    if now >= row.window_start + WINDOW:
-        values = {"window_start": now, "failures": 1}
-    else:
-        values = {"failures": row.failures + 1}
-    conn.execute(update(coupon_failures).where(coupon_failures.c.source == source).values(**values))

@@ -11,10 +11,17 @@ rules say, counted from the day the hold ended. Nothing goes back: conversion is
 The destination is the municipality or event point code the caller named, else the holder's home
 municipality (set at registration, changeable with the card); with neither the conversion is
 refused (``no_destination``) and nothing is booked.
+
+Limits that hold: a conversion whose release (points plus premium) would be more than one
+transfer may carry (``mkp_core.ids.MAX_AMOUNT``) is refused when it is converted
+(``conversion_too_large``), never left to stop the release; the release refuses an ``as_of``
+in the future (``as_of_in_future``: that would end holds before their time); and a release
+that the ledger cannot book is refused alone and reported, the others go.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,6 +39,8 @@ from server.mykey.registry import MyKey
 from server.partners import premiums
 from server.partners.registry import Partner
 from server.points.rules import rule_at
+
+log = logging.getLogger(__name__)
 
 
 def holding_account(holder: int) -> str:
@@ -84,32 +93,42 @@ class Order:
     coupon_hash: str | None = None
 
 
+#: Clock difference allowed between the operator's machine and the server for ``as_of``.
+CLOCK_ALLOWANCE = timedelta(minutes=5)
+
+
 def convert(
     conn: Connection, partner: Partner, order: Order, actor: str, now: datetime | None = None
 ) -> dict[str, Any]:
     """Book ``order`` into holding (with its premium, if a campaign pays one); the conversion."""
-    return convert_many(conn, partner, [order], actor, now)[0]
+    (done,) = convert_many(conn, partner, [order], actor, now)
+    if isinstance(done, MkpError):
+        raise done
+    return done
 
 
 def convert_many(
     conn: Connection, partner: Partner, orders: Sequence[Order], actor: str, now: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any] | MkpError]:
     """Book ``orders`` into holding, in their order: their premiums decided one after the other (as
     many requests would), their rows inserted together and their transfers posted with one
-    ``ledger.create_transfers``; the conversions, in order. A ledger refusal refuses them all."""
+    ``ledger.create_transfers``; the conversions, in order, or each one's refusal
+    (``conversion_too_large``: nothing of it booked, nothing of a budget spent on it). A ledger
+    refusal refuses them all."""
     if not orders:
         return []
     now = now or datetime.now(UTC)
     book = premiums.PremiumBook.open(conn, partner, [o.holder for o in orders], now)
     decided = [_row(partner, order, book, now) for order in orders]
-    rows = [row for row, _ in decided]
-    _insert(conn, rows)
-    requests = [r for row, funder in decided for r in _transfers(partner, row, funder)]
-    for posted in ledger.create_transfers(conn, requests, actor, now):
-        if isinstance(posted, MkpError):
-            raise posted
-    book.save(conn)
-    return [view(SimpleNamespace(**row)) for row in rows]
+    booked = [d for d in decided if not isinstance(d, MkpError)]
+    if booked:
+        _insert(conn, [row for row, _ in booked])
+        requests = [r for row, funder in booked for r in _transfers(partner, row, funder)]
+        for posted in ledger.create_transfers(conn, requests, actor, now):
+            if isinstance(posted, MkpError):
+                raise posted
+        book.save(conn)
+    return [d if isinstance(d, MkpError) else view(SimpleNamespace(**d[0])) for d in decided]
 
 
 _COLUMNS = tuple(c.name for c in conversions.columns)
@@ -135,10 +154,21 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def _row(
     partner: Partner, order: Order, book: premiums.PremiumBook, now: datetime
-) -> tuple[dict[str, Any], str | None]:
-    """The conversion's row (its premium decided by ``book``), without its id yet; who pays the premium."""
+) -> tuple[dict[str, Any], str | None] | MkpError:
+    """The conversion's row (its premium decided by ``book``), without its id yet, and who pays the
+    premium; or ``conversion_too_large`` if its release would be more than one transfer may carry."""
     municipality = ids.validate_point_code(order.point_code)[:6]
-    premium = book.premium(order.holder, municipality, order.points)
+    premium = book.offer(order.holder, municipality, order.points)
+    released = order.points + (premium.amount if premium else 0)
+    if released > ids.MAX_AMOUNT:
+        bonus = f" with its premium of {premium.amount:,}" if premium else ""
+        return MkpError(
+            "conversion_too_large",
+            f"this conversion would release {released:,} points{bonus}: at most "
+            f"{ids.MAX_AMOUNT:,} can reach a wallet in one transfer; convert less at a time",
+        )
+    if premium:
+        book.take(order.holder, premium)
     row = {
         "partner_id": partner.id,
         "order_id": order.order_id,
@@ -224,9 +254,21 @@ def pending_of(conn: Connection, holder: MyKey) -> list[dict[str, Any]]:
 def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | None = None) -> dict[str, Any]:
     """Move every conversion due by ``as_of`` from holding to its holder's wallet; the report.
 
-    Each conversion is one ``release`` transfer with client id ``release:<conversion>``, and is
-    marked released in the same transaction: a second run finds nothing due and moves nothing."""
+    ``as_of`` may not be in the future (``as_of_in_future``; ``CLOCK_ALLOWANCE`` of a fast clock is
+    forgiven, but nothing is released before it is due by the server's clock). Each conversion is
+    one ``release`` transfer with client id ``release:<conversion>``, and is marked released in the
+    same transaction: a second run finds nothing due and moves nothing. A release the ledger
+    refuses (or whose point code takes no new points) stays on hold and is reported in
+    ``refused``: the others go."""
     now = now or datetime.now(UTC)
+    if as_of > now + CLOCK_ALLOWANCE:
+        raise MkpError(
+            "as_of_in_future",
+            f"--as-of {as_of:%Y-%m-%d %H:%M} UTC is in the future: converted points are released "
+            "when their hold has ended, never before (the server's time is "
+            f"{now:%Y-%m-%d %H:%M} UTC)",
+        )
+    as_of = min(as_of, now)
     due = conn.execute(
         select(conversions)
         .where(conversions.c.released_at.is_(None), conversions.c.due_at <= as_of)
@@ -234,35 +276,56 @@ def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | N
         .with_for_update()
     ).all()
     rules: dict[str, Any] = {}
-    requests = []
+    asked: list[tuple[Any, ledger.TransferRequest]] = []
+    refused: list[dict[str, Any]] = []
     for row in due:
         rule = rules.get(row.point_code) or rules.setdefault(
             row.point_code, rule_at(conn, row.point_code, row.due_at)
         )
-        requests.append(
-            ledger.TransferRequest(
-                f"release:{row.id}",
-                row.point_code,
-                holding_account(row.mykey),
-                f"mykey:{row.mykey}",
-                int(row.points) + int(row.premium),
-                "release",
-                memo=f"conversion {row.id}",
-                expires_at=rule.expires_at(row.due_at),
-            )
+        try:
+            expires_at = rule.expires_at(row.due_at)
+        except MkpError as e:
+            refused.append(_refusal(row, e))
+            continue
+        request = ledger.TransferRequest(
+            f"release:{row.id}",
+            row.point_code,
+            holding_account(row.mykey),
+            f"mykey:{row.mykey}",
+            int(row.points) + int(row.premium),
+            "release",
+            memo=f"conversion {row.id}",
+            expires_at=expires_at,
         )
-    for posted in ledger.create_transfers(conn, requests, actor, now):
-        if isinstance(posted, MkpError):
-            raise posted
-    for part in chunked([r.id for r in due]):
+        asked.append((row, request))
+    released = []
+    posted = ledger.create_transfers(conn, [request for _, request in asked], actor, now)
+    for (row, request), result in zip(asked, posted, strict=True):
+        if isinstance(result, MkpError):
+            refused.append(_refusal(row, result))
+        else:
+            released.append((row, request))
+    for part in chunked([row.id for row, _ in released]):
         conn.execute(
             update(conversions)
             .where(conversions.c.id.in_(part), conversions.c.released_at.is_(None))
             .values(released_at=now)
         )
+    if refused:
+        log.warning("release-held: %d conversions stay on hold, refused: %s", len(refused), refused)
     return {
         "as_of": as_of,
-        "conversions": len(due),
-        "points": sum(r.amount for r in requests),
-        "holders": len({r.mykey for r in due}),
+        "conversions": len(released),
+        "points": sum(request.amount for _, request in released),
+        "holders": len({row.mykey for row, _ in released}),
+        "refused": sorted(refused, key=lambda r: r["conversion_id"]),
+    }
+
+
+def _refusal(row: Any, error: MkpError) -> dict[str, Any]:
+    return {
+        "conversion_id": row.id,
+        "points": int(row.points) + int(row.premium),
+        "code": error.code,
+        "message": error.message,
     }

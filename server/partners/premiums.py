@@ -167,21 +167,24 @@ class PremiumBook:
             had.update({(int(c), int(m)): int(total) for c, m, total in paid})
         return cls(partner, list(rows), {int(r.id): int(r.used) for r in rows}, had)
 
-    def premium(self, holder: int, point_code_municipality: str, points: int) -> Premium | None:
-        """The bonus of one conversion of ``points`` for ``holder``: counted against the budget now."""
+    def offer(self, holder: int, point_code_municipality: str, points: int) -> Premium | None:
+        """The bonus one conversion of ``points`` for ``holder`` would get (nothing counted yet)."""
         for row in self.campaigns:
             if row.funded_by == "municipality" and row.municipality_code != point_code_municipality:
                 continue
             amount = self._capped(row, holder, points)
             if amount <= 0:
                 continue
-            campaign = int(row.id)
-            self.used[campaign] += amount
-            self.spent[campaign] = self.spent.get(campaign, 0) + amount
-            self.had[(campaign, holder)] = self.had.get((campaign, holder), 0) + amount
             funder = self.partner.account if row.funded_by == "partner" else f"muni:{row.municipality_code}"
-            return Premium(campaign, amount, funder)
+            return Premium(int(row.id), amount, funder)
         return None
+
+    def take(self, holder: int, premium: Premium) -> None:
+        """Count an offered bonus against its campaign's budget and the holder's cap."""
+        campaign = premium.campaign_id
+        self.used[campaign] += premium.amount
+        self.spent[campaign] = self.spent.get(campaign, 0) + premium.amount
+        self.had[(campaign, holder)] = self.had.get((campaign, holder), 0) + premium.amount
 
     def _capped(self, row: Any, holder: int, points: int) -> int:
         amount = points * row.percent // 100 if row.percent is not None else int(row.fixed)

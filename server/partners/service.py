@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from server.mykey import registry as mykeys
 from server.mykey.registry import MyKey
-from server.partners import batch, coupons, holding, links, registry
+from server.partners import batch, coupons, holding, links, registry, throttle
 
 
 def convert_online(
@@ -41,16 +41,22 @@ def convert_batch(conn: Connection, partner_id: str, orders: Sequence[batch.Orde
 
 
 def redeem_coupon(
-    conn: Connection, holder: MyKey, typed: str, destination: str | None, source: str, now: datetime
+    conn: Connection, holder: MyKey, typed: str, destination: str | None, now: datetime
 ) -> dict[str, Any]:
-    """The holder redeems a coupon code: its points go into holding as a conversion does."""
-    found = coupons.claim(conn, typed, source, now)
-    point_code = holding.destination(conn, holder, destination)
-    partner = registry.get(conn, found.partner_id)
-    order = holding.Order(
-        holder=holder.number, point_code=point_code, points=found.points, coupon_hash=found.code_hash
-    )
-    return holding.convert(conn, partner, order, actor=holder.wallet, now=now)
+    """The holder redeems a coupon code: its points go into holding as a conversion does. Wrong
+    codes count against the holder wherever they try (at home, at any terminal): the caller keeps
+    the refusal with :func:`throttle.refusal_kept` so that the count is committed."""
+
+    def judged() -> dict[str, Any]:
+        found = coupons.claim(conn, typed, now)
+        point_code = holding.destination(conn, holder, destination)
+        partner = registry.get(conn, found.partner_id)
+        order = holding.Order(
+            holder=holder.number, point_code=point_code, points=found.points, coupon_hash=found.code_hash
+        )
+        return holding.convert(conn, partner, order, actor=holder.wallet, now=now)
+
+    return throttle.counted(conn, holder.wallet, now, judged)
 
 
 def issue_coupons(

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 from mykey_helpers import Card, MyKeyWorld
+from sqlalchemy import update
 from terminal_helpers import error_code
 
-from mkp_core import cardproof, signing
+from mkp_core import cardproof, coupon, signing
+from mkp_core.errors import MkpError
 from server import ledger
-from server.db.engine import read
+from server.db.engine import read, write
+from server.db.tables import conversions
 
 YOKOSUKA = "142018"
+#: A well-formed link code that no request gave (for calls judged before the code is).
+NO_CODE = coupon.pretty("2" * 16 + coupon.check_char("2" * 16))
 SAPPORO = "011002"
 
 
@@ -50,6 +58,10 @@ class PartnerCo:
     def post(self, path: str, body: dict) -> Any:
         return signed_by(self.world.client, self.auth, path, body)
 
+    def post_with(self, client: Any, path: str, body: dict) -> Any:
+        """:meth:`post` through ``client`` (a thread's own test client)."""
+        return signed_by(client, self.auth, path, body)
+
     def convert(self, order_id: str, member: str, amount: int, **extra: Any) -> Any:
         return self.post(
             "/partner/v1/conversions", {"order_id": order_id, "member": member, "amount": amount, **extra}
@@ -59,8 +71,9 @@ class PartnerCo:
         """One signed batch of (order id, member, amount[, destination]) orders."""
         return self.post("/partner/v1/conversions/batch", {"orders": [order_body(*o) for o in orders]})
 
-    def confirm(self, member: str) -> Any:
-        return self.post("/partner/v1/links/confirm", {"member": member})
+    def confirm(self, member: str, link_code: str) -> Any:
+        """The member gave the partner ``link_code`` in the partner's own site: the partner confirms."""
+        return self.post("/partner/v1/links/confirm", {"member": member, "link_code": link_code})
 
 
 @dataclass
@@ -107,7 +120,7 @@ def link(world: MyKeyWorld, holder: Holder, partner: PartnerCo, member: str, con
     )
     assert r.status_code == 201, r.json
     if confirm:
-        c = partner.confirm(member)
+        c = partner.confirm(member, r.json["link_code"])
         assert c.status_code == 200, c.json
         assert c.json["status"] == "active"
     holder.members[partner.partner_id] = member
@@ -134,14 +147,23 @@ def pending(world: MyKeyWorld, holder: Holder) -> dict:
     return r.json
 
 
-def release(world: MyKeyWorld, as_of: str) -> dict:
+def release(world: MyKeyWorld, as_of: str | None = None) -> dict:
+    """``mkp-admin points release-held --as-of`` (default: now)."""
     r = world.client.post(
         "/v1/points/release-held",
-        json={"client_id": new_id("release"), "as_of": as_of},
+        json={"client_id": new_id("release"), "as_of": as_of or datetime.now(UTC).isoformat()},
         headers=world.operators.central,
     )
     assert r.status_code == 201, r.json
     return r.json
+
+
+def end_holds(world: MyKeyWorld) -> None:
+    """The holds end, as they would days later: every conversion on hold is due now."""
+    with write(world.app.extensions["mkp.engine"]) as conn:
+        conn.execute(
+            update(conversions).where(conversions.c.released_at.is_(None)).values(due_at=datetime.now(UTC))
+        )
 
 
 def balances(world: MyKeyWorld, owner: str) -> dict[str, int]:
@@ -153,6 +175,29 @@ def verified(world: MyKeyWorld) -> None:
     """The ledger keeps every invariant (what each bad-input test ends with)."""
     r = world.client.get("/v1/ledger/verify", headers=world.operators.central)
     assert r.status_code == 200 and r.json["ok"], r.json
+
+
+AT_ONCE = 8
+
+
+def race(work: Callable[[int], object], at_once: int = AT_ONCE) -> list[object]:
+    """``work(i)`` in ``at_once`` threads released together: each result, or the code it was refused with."""
+    results: list[object] = [None] * at_once
+    start = threading.Barrier(at_once)
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = work(i)
+        except MkpError as e:
+            results[i] = e.code
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(at_once)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 __all__ = ["error_code"]

@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from partners_helpers import (
+    NO_CODE,
     YOKOSUKA,
     add_partner,
     balances,
+    end_holds,
     holder_post,
     link,
     new_holder,
@@ -67,13 +69,15 @@ def test_partner_listed_and_revoked_at_once(mykey, ana):
         for p in listed
     ] == [("ANA", "全日本空輸", 1, 1, 14, "active")]
     assert listed[0]["key_id"] == "partner:ANA"
-    assert ana.confirm("nobody").status_code == 404  # signed and accepted: only the member is unknown
+    assert (
+        ana.confirm("nobody", NO_CODE).status_code == 404
+    )  # signed and accepted: only the member is unknown
 
     r = mykey.client.post(
         "/v1/partners/ANA/revoke", json={"client_id": new_id("revoke")}, headers=mykey.operators.central
     )
     assert r.status_code == 200 and r.json["status"] == "revoked"
-    assert error_code(ana.confirm("nobody")) == (401, "revoked_key")
+    assert error_code(ana.confirm("nobody", NO_CODE)) == (401, "revoked_key")
 
 
 def test_partner_refusals(mykey, ana):
@@ -183,24 +187,17 @@ def test_conversion_waits_in_holding_then_reaches_the_wallet(mykey, ana):
 
     today = dates.jst_date(datetime.now(UTC)).isoformat()
     assert release(mykey, today)["conversions"] == 0  # not due yet
-    later = (dates.jst_date(due) + timedelta(days=1)).isoformat()
-    assert release(mykey, later) == {
-        "as_of": release_as_of(later),
-        "conversions": 1,
-        "points": 10_000,
-        "holders": 1,
-    }
-    assert release(mykey, later)["conversions"] == 0  # run twice: the second moves nothing
+    end_holds(mykey)
+    now = datetime.now(UTC)
+    done = release(mykey, now.isoformat())
+    assert (done["conversions"], done["points"], done["holders"], done["refused"]) == (1, 10_000, 1, [])
+    assert release(mykey)["conversions"] == 0  # run twice: the second moves nothing
     assert balances(mykey, f"mykey:{n}") == {YOKOSUKA: 10_000}
     assert balances(mykey, f"holding:{n}") == {YOKOSUKA: 0}
     (moved,) = _transfers(mykey, "release")
     assert (moved.debit, moved.credit, moved.amount) == (f"holding:{n}", f"mykey:{n}", 10_000)
     assert pending(mykey, holder)["conversions"] == []
     verified(mykey)
-
-
-def release_as_of(day: str) -> str:
-    return dates.parse_instant(day).isoformat()
 
 
 def test_released_points_expire_by_the_rules(mykey, ana):
@@ -212,8 +209,10 @@ def test_released_points_expire_by_the_rules(mykey, ana):
     assert r.status_code == 201, r.json
     holder = new_holder(mykey)
     link(mykey, holder, ana, "ANA-0002")
-    due = datetime.fromisoformat(ana.convert("order-1", "ANA-0002", 300).json["due_at"])
-    release(mykey, (dates.jst_date(due) + timedelta(days=1)).isoformat())
+    assert ana.convert("order-1", "ANA-0002", 300).status_code == 201
+    end_holds(mykey)
+    due = datetime.now(UTC)  # the hold ended: the lot's 30 days count from then
+    release(mykey)
     n = _number(mykey, holder.mykey_id)
     with read(mykey.app.extensions["mkp.engine"]) as conn:
         (lot,) = conn.execute(select(lots.c.expires_at, lots.c.remaining)).all()
@@ -257,10 +256,10 @@ def test_order_id_is_the_idempotency_key_per_partner(mykey, ana):
 def test_unlinked_and_unconfirmed_members(mykey, ana):
     holder = new_holder(mykey)
     assert error_code(ana.convert("o-1", "A-404", 100)) == (404, "member_not_linked")
-    link(mykey, holder, ana, "A-1", confirm=False)
+    code = link(mykey, holder, ana, "A-1", confirm=False).json["link_code"]
     assert error_code(ana.convert("o-2", "A-1", 100)) == (409, "link_not_confirmed")
-    assert ana.confirm("A-1").json["status"] == "active"
-    assert ana.confirm("A-1").json["status"] == "active"  # again: changes nothing
+    assert ana.confirm("A-1", code).json["status"] == "active"
+    assert ana.confirm("A-1", code).json["status"] == "active"  # again: changes nothing
     # The refused orders changed nothing: their ids are free for a real order.
     assert ana.convert("o-1", "A-1", 100).status_code == 201
     assert len(_transfers(mykey, "convert")) == 1

@@ -7,6 +7,7 @@ from mkp_testing import invoke
 from partners_helpers import YOKOSUKA, add_partner, new_id
 
 from agent.cli import main as agent_main
+from agent.cli.coupon import _link_text
 from agent.partner_points import PartnerPoints
 from mkp_core import coupon
 from mkp_core.client import ApiError
@@ -17,8 +18,9 @@ def test_holder_links_sets_home_redeems_and_sees_the_hold(mykey):
     card = mykey.card()
     mykey.holder.register(card.open)
     points = PartnerPoints(mykey.api)
-    assert points.link_partner(card.open, "ANA", "A-1")["status"] == "pending"
-    assert ana.confirm("A-1").json["status"] == "active"
+    asked = points.link_partner(card.open, "ANA", "A-1")
+    assert asked["status"] == "pending" and asked["link_code"]
+    assert ana.confirm("A-1", asked["link_code"]).json["status"] == "active"
     assert points.set_home(card.open, YOKOSUKA)["home_municipality"] == YOKOSUKA
     r = mykey.client.post(
         "/v1/partners/ANA/coupons",
@@ -62,3 +64,19 @@ def test_the_demo_step_in_process(mykey):
     detail = step_partners(state)
     assert "2,000 + 200 premium" in detail and "coupon" in detail and "again: 0 moved" in detail
     assert "3,300 points to the wallet (+3,300)" in detail
+
+
+def test_the_agent_shows_the_link_code_once_with_what_to_do():
+    text = _link_text(
+        {
+            "partner": "ANA",
+            "member": "A-1",
+            "status": "pending",
+            "link_code": "7KQ2-M9XD-H4TR-PZ3E-W",
+            "code_expires_at": "2027-04-08T01:00:00+00:00",
+        }
+    )
+    assert "7KQ2-M9XD-H4TR-PZ3E-W" in text and "2027-04-08 10:00 JST" in text
+    assert "ANA's own site or app" in text and "shown only now" in text
+    linked = _link_text({"partner": "ANA", "member": "A-1", "status": "active", "link_code": None})
+    assert linked == "linked ANA: A-1 (active)"

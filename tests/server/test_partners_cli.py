@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mkp_testing import invoke
-from partners_helpers import PartnerCo, link, new_holder, redeem
+from partners_helpers import NO_CODE, PartnerCo, end_holds, link, new_holder, redeem
 
 from mkp_core import coupon, dates, signing
 from server import admin_cli
@@ -33,7 +33,7 @@ def test_add_makes_the_key_pair_here_and_sends_only_the_public_key(admin, mykey,
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     key = signing.load_private_key(key_file)
     partner = PartnerCo(mykey, "ANA", key)
-    assert partner.confirm("nobody").status_code == 404  # the key made here signs for ANA
+    assert partner.confirm("nobody", NO_CODE).status_code == 404  # the key made here signs for ANA
 
     again = admin("partner", "add", "ANA", "--name", "x")
     assert again.exit_code == 2 and "exists already" in again.stderr  # the key file is never overwritten
@@ -49,7 +49,7 @@ def test_add_makes_the_key_pair_here_and_sends_only_the_public_key(admin, mykey,
 
     revoked = admin("partner", "revoke", "ANA")
     assert revoked.exit_code == 0 and "revoked" in revoked.stdout
-    assert partner.confirm("nobody").json["error"]["code"] == "revoked_key"
+    assert partner.confirm("nobody", NO_CODE).json["error"]["code"] == "revoked_key"
 
 
 def test_partner_with_its_own_public_key(admin, tmp_path):
@@ -102,7 +102,11 @@ def test_coupons_to_a_private_file_then_redeemed_and_released(admin, mykey, tmp_
     held = admin("partner", "conversions", holder.mykey_id)
     assert held.exit_code == 0 and "2 conversions on hold" in held.stdout
 
-    due = dates.jst_date(now + timedelta(days=15)).isoformat()
+    later = dates.jst_date(now + timedelta(days=15)).isoformat()
+    refused = admin("points", "release-held", "--as-of", later)
+    assert refused.exit_code == 1 and "as_of_in_future" in refused.stderr
+    end_holds(mykey)
+    due = datetime.now(UTC).isoformat()
     first = admin("points", "release-held", "--as-of", due, "--json")
     assert first.exit_code == 0, first.stderr
     assert json.loads(first.stdout)["points"] == 1000 + 100 + 500 + 50

@@ -23,10 +23,11 @@ from terminal_helpers import error_code
 
 from mkp_core import cardproof, coupon
 from mkp_core.errors import Throttled
-from server.db.engine import read, write
+from server.db.engine import read, run_write, write
 from server.db.tables import coupon_batches, coupons
 from server.mykey import registry
 from server.partners import coupons as coupon_service
+from server.partners import service, throttle
 
 
 @pytest.fixture
@@ -141,37 +142,45 @@ def test_wrong_codes_are_throttled_per_source(mykey, ana):
 
 
 def test_a_thousand_guesses_win_nothing(mykey, ana, engine):
-    """1,000 guesses from one source (the domain, as the endpoint calls it, each refusal counted in
-    its own transaction): the first MAX_FAILURES are unknown, the rest throttled, nothing redeemed."""
+    """1,000 guesses from one holder (the domain, as the endpoint calls it, each refusal's count
+    committed by its own request's transaction): the first MAX_FAILURES are unknown, the rest
+    throttled, nothing redeemed."""
     _batch(mykey, count=10)
+    guesser = new_holder(mykey)
     answers: dict[str, int] = {}
     for guess in coupon.new_codes(1000):
         try:
-            with write(engine) as conn:
-                coupon_service.claim(conn, guess, "mykey:999")
-        except coupon_service.WrongCode as e:
-            answers[e.code] = answers.get(e.code, 0) + 1
-            with write(engine) as conn:
-                coupon_service.record_failure(conn, "mykey:999")
+            refused = run_write(engine, lambda conn, guess=guess: _redeem_in(conn, guesser, guess))
         except Throttled as e:
-            answers[e.code] = answers.get(e.code, 0) + 1
+            refused = e
+        assert isinstance(refused, throttle.WrongCode | Throttled)
+        answers[refused.code] = answers.get(refused.code, 0) + 1
     assert answers == {"coupon_unknown": coupon_service.MAX_FAILURES, "too_many_attempts": 990}
     with read(engine) as conn:
         assert conn.execute(select(func.count()).where(coupons.c.status == "redeemed")).scalar_one() == 0
 
 
+def _redeem_in(conn, holder, code: str, now: datetime | None = None):
+    """The endpoint's redemption for ``holder`` in ``conn``: the conversion, or the wrong code counted."""
+    found = registry.find(conn, holder.mykey_id)
+    return throttle.refusal_kept(
+        lambda: service.redeem_coupon(conn, found, code, None, now or datetime.now(UTC))
+    )
+
+
 def test_the_throttle_lifts_when_its_window_ends(mykey, ana, engine):
     (code,) = _batch(mykey, count=1)["codes"]
+    holder = new_holder(mykey)
+    with read(engine) as conn:
+        wallet = registry.find(conn, holder.mykey_id).wallet
     start = datetime.now(UTC)
     with write(engine) as conn:
         for _ in range(coupon_service.MAX_FAILURES):
-            coupon_service.record_failure(conn, "terminal:T-1", start)
+            throttle.record_failure(conn, wallet, start)
     with pytest.raises(Throttled), write(engine) as conn:
-        coupon_service.claim(conn, code, "terminal:T-1", start + coupon_service.WINDOW - timedelta(seconds=1))
+        _redeem_in(conn, holder, code, start + coupon_service.WINDOW - timedelta(seconds=1))
     with write(engine) as conn:
-        found = coupon_service.claim(conn, code, "terminal:T-1", start + coupon_service.WINDOW)
-        assert found.points == 1000
-        coupon_service.record_failure(conn, "terminal:T-1", start + coupon_service.WINDOW)  # a new window: 1
+        assert _redeem_in(conn, holder, code, start + coupon_service.WINDOW)["points"] == 1000
 
 
 def test_redeem_at_a_terminal(mykey, ana):

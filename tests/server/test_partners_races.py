@@ -4,13 +4,12 @@ and a premium budget is never overspent."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
+from partners_helpers import AT_ONCE, race
 from sqlalchemy import insert
 
 from mkp_core import signing
-from mkp_core.errors import MkpError
 from server import ledger
 from server.db.engine import read, run_write, write
 from server.db.tables import mykeys, partner_links
@@ -19,7 +18,6 @@ from server.mykey import registry as mykey_registry
 from server.operators.service import Operator
 from server.partners import batch, coupons, premiums, registry, service
 
-AT_ONCE = 8
 CENTRAL = Operator(0, "central", None)
 
 
@@ -52,25 +50,6 @@ def _setup(engine, holders: int = AT_ONCE):
     return partner
 
 
-def _race(work) -> list[object]:
-    results: list[object] = [None] * AT_ONCE
-    start = threading.Barrier(AT_ONCE)
-
-    def run(i: int) -> None:
-        start.wait()
-        try:
-            results[i] = work(i)
-        except MkpError as e:
-            results[i] = e.code
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(AT_ONCE)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_one_coupon_redeemed_once(engine, operators):
     partner = _setup(engine)
     with write(engine) as conn:
@@ -79,11 +58,11 @@ def test_one_coupon_redeemed_once(engine, operators):
     def redeem(i: int) -> object:
         def work(conn):
             holder = mykey_registry.find(conn, f"RACE{i:04d}")
-            return service.redeem_coupon(conn, holder, code, None, holder.wallet, datetime.now(UTC))
+            return service.redeem_coupon(conn, holder, code, None, datetime.now(UTC))
 
         return run_write(engine, work)["points"]
 
-    results = _race(redeem)
+    results = race(redeem)
     assert sorted(map(str, results)) == ["1000"] + ["coupon_used"] * (AT_ONCE - 1)
     with read(engine) as conn:
         assert ledger.balances(conn, "partner:ANA") == {"142018": -1000}
@@ -105,7 +84,7 @@ def test_one_order_converts_once(engine, operators):
 
         return run_write(engine, work)
 
-    results = _race(convert)
+    results = race(convert)
     assert len(set(results)) == 1 and isinstance(results[0], int)
     with read(engine) as conn:
         assert ledger.balances(conn, "partner:ANA") == {"142018": -500}
@@ -125,7 +104,7 @@ def test_premium_budget_never_overspent(engine, operators):
             engine, lambda conn: service.convert_online(conn, "ANA", f"o-{i}", f"M{i}", 1000, None)["premium"]
         )
 
-    results = _race(convert)
+    results = race(convert)
     assert sum(results) == 250 and sorted(results)[-3:] == [50, 100, 100]  # 100, 100, the rest 50, then none
     with read(engine) as conn:
         assert premiums.get(conn, campaign["campaign_id"])["used"] == 250
@@ -162,7 +141,7 @@ def test_batches_at_once_convert_each_order_once_and_share_the_budget(engine, op
         assert answer["refused"] == 0, answer
         return [a["conversion"]["conversion_id"] for a in answer["results"][:2]]
 
-    results = _race(convert)
+    results = race(convert)
     firsts = {r[0] for r in results[:-1]}  # type: ignore[index]
     seconds = {r[1] for r in results[:-1]} | {results[-1]}  # type: ignore[index]
     assert len(firsts) == len(seconds) == 1
