@@ -342,7 +342,7 @@ def _redeem_voucher(
         offline.VOUCHER,
         redemption.seq,
         redemption.place,
-        redemption.at,
+        redemption.at.astimezone(UTC),  # kept in UTC: SQLite would drop another offset
     )
     require_ours(redemption, terminal.terminal_id, terminal.place)
     assert rings is not None
