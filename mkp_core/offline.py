@@ -205,8 +205,11 @@ def open_entry(
     if not isinstance(entry, Mapping):
         raise EntryError("an entry is an object")
     transaction = Transaction.from_dict(entry.get("transaction") or {})
+    wire_proof = entry.get("proof") or {}
+    if not isinstance(wire_proof, Mapping):
+        raise EntryError("the entry's card proof is an object")
     try:
-        proof = CardProof.from_wire(entry.get("proof") or {})
+        proof = CardProof.from_wire(wire_proof)
         signature = base64.b64decode(str(entry.get("terminal_signature", "")), validate=True)
     except (CardProofError, binascii.Error, ValueError) as e:
         raise EntryError(f"the entry's proof or signature is unreadable: {e}") from None

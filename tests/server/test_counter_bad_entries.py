@@ -65,7 +65,10 @@ def signed_entry(desk: Counter, card, **changes: Any) -> dict:
         **changes,
     }
     proof = card.open.prove(cardproof.OFFLINE_SPEND, client_id, {"signed": "whatever"})
-    return offline.seal(desk.terminal.key, Written(fields), proof)  # type: ignore[arg-type]
+    try:
+        return offline.seal(desk.terminal.key, Written(fields), proof)  # type: ignore[arg-type]
+    except UnicodeEncodeError:  # a lone surrogate cannot be signed: sent as it is, unsigned
+        return {"transaction": fields, "proof": proof.to_wire(), "terminal_signature": "AAAA"}
 
 
 BAD_FIELDS = {
@@ -148,3 +151,19 @@ def test_a_heartbeat_with_a_field_the_database_cannot_keep_is_refused(desk, town
     (mine,) = [t for t in listed.json["terminals"] if t["terminal_id"] == desk.terminal.terminal_id]
     assert mine["seen_at"] is None  # nothing kept
     assert desk.post("/heartbeat", {"queue_pending": 0}).status_code == 200
+
+
+def test_an_entry_whose_parts_are_not_objects_is_refused_alone(desk, card):
+    """An entry whose card proof or transaction is a number or a list (found by the property test
+    in tests/server/test_entries_fuzz.py: a 500)."""
+    good = desk.entry(card, 200, 9)
+    broken = [{**desk.entry(card, 100, i), part: value} for i, (part, value) in enumerate(
+        [("proof", 1), ("proof", ["x"]), ("transaction", [1]), ("transaction", "t")], start=1
+    )]  # fmt: skip
+    r = desk.post("/sync", {"entries": [*broken, good]})
+    assert r.status_code == 200, r.json
+    answers = r.json["results"]
+    assert [a["error"]["code"] for a in answers[:4]] == ["invalid_entry"] * 4
+    assert answers[4]["status"] == "accepted"
+    assert points(desk, card) == 800
+    verified(desk.world)
