@@ -25,7 +25,8 @@ as an exception, never paid.
 
 The contacts kept (``terminal_contacts``) are those since the last clear one, one row per
 :data:`ALLOWANCE` at most: a clear heartbeat replaces them all, so a terminal that is well has
-one row. Other signed requests (downloads, card lookups) are not counted: they would cost a write
+one row; one that never reports an empty queue keeps :data:`KEPT` of them (an older one dropped
+only makes the window stricter). Other signed requests (downloads, card lookups) are not counted: they would cost a write
 each, and the agent heartbeats every pass of its loop.
 """
 
@@ -43,6 +44,8 @@ from server.db.tables import terminal_contacts, terminals
 
 #: The clocks' allowance on every bound (and the spacing of the contacts kept).
 ALLOWANCE = timedelta(minutes=5)
+#: How long contacts while entries wait are kept (the last clear one is kept however old).
+KEPT = timedelta(days=7)
 
 
 class EntryTimeRefused(MkpError):
@@ -59,6 +62,13 @@ def record(conn: Connection, terminal_id: str, now: datetime, queue_clear: bool)
         ).scalar()
         if newest is not None and _utc(newest) > now - ALLOWANCE:
             return  # one kept within the allowance already says as much
+        conn.execute(
+            delete(terminal_contacts).where(
+                terminal_contacts.c.terminal_id == terminal_id,
+                terminal_contacts.c.at < now - KEPT,
+                terminal_contacts.c.queue_clear.is_(False),
+            )
+        )
     insert_ignoring_conflicts(
         conn, terminal_contacts, [{"terminal_id": terminal_id, "at": now, "queue_clear": queue_clear}]
     )

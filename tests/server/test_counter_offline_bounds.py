@@ -13,13 +13,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from points_helpers import grant
+from sqlalchemy import select
 from terminal_helpers import signed
 from test_counter_api import Counter, new_client_id, points, verified
 from voucher_offline_helpers import Desk, balance, exceptions, ledger_ok, vouchers
 
 from mkp_core import cardproof, offline, signing
 from server.counter import service as counter
-from server.db.engine import write
+from server.db.engine import read, write
+from server.db.tables import terminal_contacts
 
 SHOP = "yokosuka-shop"
 
@@ -175,3 +177,32 @@ def test_card_spends_dated_1999_2099_and_9999_are_refused_and_never_paid(mykey, 
     assert desk.sync(entries) == answers  # answered once, for good
     assert points(desk, card) == 900
     verified(mykey)
+
+
+def test_a_terminal_keeps_few_contact_rows(client, engine, vouchers_town):
+    """A clear heartbeat replaces the terminal's contacts; while entries wait, one row per five
+    minutes, and none older than a week."""
+    shop = Desk(client, vouchers_town, SHOP)
+    t0 = datetime.now(UTC)
+    for minute in range(0, 60):
+        contact(engine, shop, t0 + timedelta(minutes=minute))
+    assert _contact_rows(engine, shop) == [(t0 + timedelta(minutes=59), True)]
+    for minute in range(60, 120):
+        contact(engine, shop, t0 + timedelta(minutes=minute), pending=1)
+    rows = _contact_rows(engine, shop)
+    assert len(rows) == 1 + 12 and rows[0] == (t0 + timedelta(minutes=59), True)
+    contact(engine, shop, t0 + timedelta(days=8), pending=1)
+    assert _contact_rows(engine, shop) == [
+        (t0 + timedelta(minutes=59), True),
+        (t0 + timedelta(days=8), False),
+    ]
+
+
+def _contact_rows(engine, shop: Desk) -> list[tuple[datetime, bool]]:
+    with read(engine) as conn:
+        query = (
+            select(terminal_contacts.c.at, terminal_contacts.c.queue_clear)
+            .where(terminal_contacts.c.terminal_id == shop.tid)
+            .order_by(terminal_contacts.c.at)
+        )
+        return [(at, clear) for at, clear in conn.execute(query)]
