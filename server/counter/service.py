@@ -338,12 +338,8 @@ def _redeem_voucher(
     up and queued it gets that first answer, not ``voucher_used``.
     """
     redemption = offline.open_voucher_entry(entry, terminal.key)
-    seen.kind, seen.seq, seen.place, seen.at = (
-        offline.VOUCHER,
-        redemption.seq,
-        redemption.place,
-        redemption.at.astimezone(UTC),  # kept in UTC: SQLite would drop another offset
-    )
+    scanned = redemption.at.astimezone(UTC)  # kept in UTC: SQLite would drop another offset
+    seen.kind, seen.seq, seen.place, seen.at = offline.VOUCHER, redemption.seq, redemption.place, scanned
     require_ours(redemption, terminal.terminal_id, terminal.place)
     assert rings is not None
     ring = rings.judging
@@ -356,7 +352,7 @@ def _redeem_voucher(
         redemption.client_id,
         f"vouchers.redeem:{terminal.terminal_id}",
         {"voucher": redemption.voucher, "serial": None},
-        lambda: vouchers.redeem(conn, request, ring, actor, now=now, used_at=redemption.at),
+        lambda: vouchers.redeem(conn, request, ring, actor, now=now, used_at=scanned),
     )
     return {"id": reply["transfer_id"], "amount": reply["amount"]}
 

@@ -10,7 +10,7 @@ and, at the present time over HTTP, card spends.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from points_helpers import grant
 from sqlalchemy import select
@@ -206,3 +206,16 @@ def _contact_rows(engine, shop: Desk) -> list[tuple[datetime, bool]]:
             .order_by(terminal_contacts.c.at)
         )
         return [(at, clear) for at, clear in conn.execute(query)]
+
+
+def test_a_scan_time_with_another_offset_is_kept_as_the_same_instant(client, engine, vouchers_town):
+    """A terminal may write its clock with Japan's offset: SQLite kept the clock reading and
+    dropped the offset (nine hours off in the voucher's record and the exceptions report)."""
+    central = vouchers_town.central
+    (voucher,) = vouchers(client, central, amount=100)
+    shop = Desk(client, vouchers_town, SHOP)
+    scanned = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+    (answer,) = shop.sync(shop.entry(voucher["text"], at=scanned.astimezone(timezone(timedelta(hours=9)))))
+    assert answer["status"] == "accepted", answer
+    shown = client.get(f"/v1/vouchers/{voucher['serial']}", headers=central).json
+    assert datetime.fromisoformat(shown["redeemed_at"]) == scanned
