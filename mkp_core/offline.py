@@ -16,6 +16,13 @@ paper voucher accepted offline (:class:`VoucherRedemption`): no card is involved
 own signature (checked against the trust list's voucher keys) is its proof, and the terminal's
 signature says this terminal took it at this place at this moment. :func:`kind_of` tells an
 entry's kind before it is opened.
+
+**Every field fits where the server keeps it.** A signature says who wrote an entry, not that it
+is sane: a terminal's key can sign a sequence number past 2^63, an item longer than its column, a
+NUL, or a time in year 1 (which PostgreSQL, shifted to UTC, kept as 1 BC). Reading an entry
+refuses such a field with :class:`EntryError` naming it, so that entry alone is refused and kept
+as an exception, and nothing unstorable reaches the database. Whether a sane time is *plausible*
+(after the terminal's last contact, before the sync) is the server's to judge.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -44,6 +51,15 @@ SPEND, VOUCHER = "spend", "voucher"
 KINDS = (SPEND, VOUCHER)
 #: A voucher's QR text is at most a few hundred characters (the codec refuses longer ones itself).
 MAX_VOUCHER_TEXT = 400
+#: Largest sequence number (the server keeps it in a signed 64-bit column, and adds to nothing).
+MAX_SEQ = 2**62
+#: Largest quantity of an item (as an online spend allows).
+MAX_QUANTITY = 100
+#: Longest text of each field, as the server's columns keep it.
+MAX_TERMINAL, MAX_PLACE, MAX_ITEM, MAX_POINT_CODE = 16, 40, 32, 24
+#: Times an entry may name at all, in UTC (both ends of the calendar are refused: one hour either
+#: way would leave it, and PostgreSQL keeps year 1 shifted to UTC as 1 BC).
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class EntryError(FixedCodeError):
@@ -92,23 +108,26 @@ class Transaction:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Transaction:
+        if not isinstance(data, Mapping):
+            raise EntryError("not an offline transaction: a transaction is an object")
         try:
-            at = datetime.fromisoformat(str(data["at"]))
-            if at.tzinfo is None:
-                raise ValueError("a naive time")
             amount = data.get("amount")
             return cls(
-                terminal=_text(data["terminal"]),
-                seq=_whole(data["seq"]),
+                terminal=_text("terminal", data["terminal"], MAX_TERMINAL),
+                seq=_whole("seq", data["seq"], 0, MAX_SEQ),
                 client_id=_client_id(data["client_id"]),
-                place=_text(data["place"]),
-                at=at,
-                amount=None if amount is None else _whole(amount),
-                item=None if data.get("item") is None else _text(data["item"]),
-                quantity=_whole(data.get("quantity", 1)),
-                point_code=None if data.get("point_code") is None else _text(data["point_code"]),
+                place=_text("place", data["place"], MAX_PLACE),
+                at=_time(data["at"]),
+                amount=None if amount is None else _whole("amount", amount, 1, ids.MAX_AMOUNT),
+                item=None if data.get("item") is None else _text("item", data["item"], MAX_ITEM),
+                quantity=_whole("quantity", data.get("quantity", 1), 1, MAX_QUANTITY),
+                point_code=None
+                if data.get("point_code") is None
+                else _text("point_code", data["point_code"], MAX_POINT_CODE),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except KeyError as e:
+            raise EntryError(f"not an offline transaction: {e} is missing") from None
+        except (TypeError, ValueError) as e:
             raise EntryError(f"not an offline transaction: {e}") from None
 
 
@@ -120,16 +139,44 @@ def _client_id(value: object) -> str:
     return value
 
 
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > 128:
-        raise ValueError(f"{value!r} is not a short text")
+def _text(field: str, value: object, longest: int) -> str:
+    """A short printable text: no control characters (a NUL cannot even be stored), no lone
+    surrogates (not UTF-8), at most ``longest`` characters (its column's width)."""
+    if not isinstance(value, str) or not value or len(value) > longest:
+        raise ValueError(f"{field} must be a text of 1 to {longest} characters")
+    if not _printable(value):
+        raise ValueError(f"{field} must not contain control characters")
     return value
 
 
-def _whole(value: object) -> int:
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{value!r} is not a whole number")
+def _printable(value: str) -> bool:
+    return not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 or 0xD800 <= ord(ch) < 0xE000 for ch in value)
+
+
+def _whole(field: str, value: object, least: int, most: int) -> int:
+    if type(value) is not int or not least <= value <= most:
+        raise ValueError(f"{field} must be a whole number from {least} to {most}")
     return value
+
+
+def _time(value: object) -> datetime:
+    """An ISO 8601 time with its offset, between :data:`EARLIEST` and :data:`LATEST` once in UTC.
+    It is kept as written (the signatures cover its text); the server compares it in UTC."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("at must be an ISO 8601 time")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"at is not an ISO 8601 time: {value!r}") from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("at must say its offset from UTC (a naive time)")
+    try:
+        utc = at.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"at is out of range: {value!r} (from {EARLIEST:%Y} to {LATEST:%Y})")
+    return at
 
 
 def _signed_bytes(transaction: Transaction, proof: CardProof) -> bytes:
@@ -158,8 +205,11 @@ def open_entry(
     if not isinstance(entry, Mapping):
         raise EntryError("an entry is an object")
     transaction = Transaction.from_dict(entry.get("transaction") or {})
+    wire_proof = entry.get("proof") or {}
+    if not isinstance(wire_proof, Mapping):
+        raise EntryError("the entry's card proof is an object")
     try:
-        proof = CardProof.from_wire(entry.get("proof") or {})
+        proof = CardProof.from_wire(wire_proof)
         signature = base64.b64decode(str(entry.get("terminal_signature", "")), validate=True)
     except (CardProofError, binascii.Error, ValueError) as e:
         raise EntryError(f"the entry's proof or signature is unreadable: {e}") from None
@@ -198,22 +248,20 @@ class VoucherRedemption:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VoucherRedemption:
+        if not isinstance(data, Mapping):
+            raise EntryError("not an offline voucher redemption: its body is an object")
         try:
-            at = datetime.fromisoformat(str(data["at"]))
-            if at.tzinfo is None:
-                raise ValueError("a naive time")
-            text = data["voucher"]
-            if not isinstance(text, str) or not text or len(text) > MAX_VOUCHER_TEXT:
-                raise ValueError("the voucher text is missing or too long")
             return cls(
-                terminal=_text(data["terminal"]),
-                seq=_whole(data["seq"]),
+                terminal=_text("terminal", data["terminal"], MAX_TERMINAL),
+                seq=_whole("seq", data["seq"], 0, MAX_SEQ),
                 client_id=_client_id(data["client_id"]),
-                place=_text(data["place"]),
-                at=at,
-                voucher=text,
+                place=_text("place", data["place"], MAX_PLACE),
+                at=_time(data["at"]),
+                voucher=_text("voucher", data["voucher"], MAX_VOUCHER_TEXT),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except KeyError as e:
+            raise EntryError(f"not an offline voucher redemption: {e} is missing") from None
+        except (TypeError, ValueError) as e:
             raise EntryError(f"not an offline voucher redemption: {e}") from None
 
 

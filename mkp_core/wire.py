@@ -8,7 +8,7 @@ are not amounts, unknown fields are refused.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
@@ -1240,9 +1240,10 @@ class CounterBalances(Out):
 
 class SyncRequest(Strict):
     """Offline entries as the terminal queued them (``mkp_core.offline.seal`` for a card spend,
-    ``seal_voucher`` for a paper voucher), oldest first."""
+    ``seal_voucher`` for a paper voucher), oldest first. Each is read on its own: one that is not
+    an object, or not a good entry, is refused alone in the answers."""
 
-    entries: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=500)]
+    entries: Annotated[list[Any], Field(min_length=1, max_length=500)]
 
 
 class SyncAnswerError(Out):
@@ -1263,16 +1264,41 @@ class SyncResult(Out):
     results: list[SyncAnswer]
 
 
+def _storable_time(value: datetime) -> datetime:
+    """A time a terminal reports, kept as it is: from 1970 to 9000 in UTC (year 1 with an offset
+    was kept by PostgreSQL as 1 BC, and a list holding it failed)."""
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not datetime(1970, 1, 1, tzinfo=UTC) <= utc < datetime(9000, 1, 1, tzinfo=UTC):
+        raise PydanticCustomError("invalid_time", "a time must lie between 1970 and 9000")
+    return value
+
+
+TerminalTime = Annotated[datetime, Field(strict=False), AfterValidator(_storable_time)]
+
+
 class Heartbeat(Strict):
     """What a counter reports of itself every few minutes."""
 
-    version: Annotated[str, Field(max_length=40)] | None = None
+    version: Annotated[str, Field(max_length=40), PlainText] | None = None
     reader: Annotated[str, Field(max_length=200), PlainText] | None = None
     printer: Annotated[str, Field(max_length=200), PlainText] | None = None
-    queue_pending: Annotated[int, Field(strict=True, ge=0)] = 0
+    queue_pending: Annotated[int, Field(strict=True, ge=0, le=2**31 - 1)] = 0
     queue_amount: Annotated[int, Field(strict=True, ge=0, le=2**62)] = 0
-    queue_oldest: Annotated[datetime, Field(strict=False)] | None = None  # ISO 8601 in the JSON
-    crl_this_update: Annotated[datetime, Field(strict=False)] | None = None
+    queue_oldest: TerminalTime | None = None  # ISO 8601 in the JSON
+    crl_this_update: TerminalTime | None = None
+
+
+FIELD_ERROR_CODES.update(
+    {
+        "queue_pending": "invalid_count",
+        "queue_amount": "invalid_amount",
+        "queue_oldest": "invalid_time",
+        "crl_this_update": "invalid_time",
+    }
+)
 
 
 class HeartbeatReply(Out):
@@ -1806,9 +1832,13 @@ class Conversion(Out):
 
 class ConversionBatchCreate(Strict):
     """Up to 500 orders in one signed request, each as ``POST /partner/v1/conversions`` takes one
-    (a malformed order refuses the whole batch, 422; a refused order refuses only itself)."""
+    (a :class:`ConversionCreate`). Each is read on its own: a malformed order (not an object, a
+    field out of range) is refused alone with its field's code, as a refused order is."""
 
-    orders: Annotated[list[ConversionCreate], Field(min_length=1, max_length=500)]
+    orders: Annotated[
+        list[Any],
+        Field(min_length=1, max_length=500, description="orders, each a ConversionCreate"),
+    ]
 
 
 class ConversionBatchError(Out):
@@ -1817,7 +1847,7 @@ class ConversionBatchError(Out):
 
 
 class ConversionBatchAnswer(Out):
-    order_id: str
+    order_id: str | None  # None: a malformed order whose order id could not be read
     status: str  # accepted | refused
     conversion: Conversion | None = None
     error: ConversionBatchError | None = None

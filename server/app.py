@@ -14,7 +14,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mkp_core.errors import MkpError, Throttled
-from mkp_core.wire import FIELD_ERROR_CODES, Health
+from mkp_core.wire import Health
+from server import validation
 from server.config import ServerConfig
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
@@ -61,25 +62,11 @@ def _trust_forwarded_for(app: Flask, hops: int) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
 
 
-NOT_AN_OBJECT = ("model_type", "model_attributes_type", "dict_type")
-
-
 def validation_error(e: ValidationError) -> Response:
     """Pydantic errors in the one error shape; the first error names the code."""
     errors = e.errors(include_url=True, include_context=False, include_input=False)
-    first = errors[0]
-    field = str(first["loc"][0]) if first["loc"] else ""
-    if "url" not in first:  # our own rules (PydanticCustomError) carry their code; pydantic's link to docs
-        code = first["type"]
-    elif first["type"] == "missing":
-        code = "missing_field"
-    elif first["type"] in NOT_AN_OBJECT:
-        code = "invalid_body"
-    elif first["type"] == "extra_forbidden":
-        code = "unknown_field"
-    else:
-        code = FIELD_ERROR_CODES.get(field, "invalid_request")
-    if first["type"] in NOT_AN_OBJECT:
+    first, code = errors[0], validation.error_code(e)
+    if first["type"] in validation.NOT_AN_OBJECT:
         message = "the request body must be a JSON object"
     else:
         where = ".".join(str(p) for p in first["loc"])

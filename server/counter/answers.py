@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from mkp_core import offline
@@ -33,7 +33,8 @@ class Seen:
 
     def read(self, transaction: offline.Transaction) -> None:
         """What a card spend entry says, once its terminal signature verified."""
-        self.seq, self.place, self.at = transaction.seq, transaction.place, transaction.at
+        self.seq, self.place = transaction.seq, transaction.place
+        self.at = transaction.at.astimezone(UTC)  # kept in UTC: SQLite would drop another offset
         self.amount, self.item = transaction.amount, transaction.item
 
 

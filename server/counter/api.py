@@ -86,7 +86,8 @@ def sync(body: wire.SyncRequest):
 
     def work(conn: Connection) -> dict:
         key = terminal_public_key(conn, tid)
-        return {"results": service.sync(conn, at, key, body.entries)}
+        hours = config().offline_max_hours
+        return {"results": service.sync(conn, at, key, body.entries, max_offline_hours=hours)}
 
     return run_write(engine(), work)
 

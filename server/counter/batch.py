@@ -4,8 +4,8 @@ Entry by entry, a spend costs a savepoint and some fourteen statements (its idem
 the holder's holdings, the point codes, the accounts, the lots, the transfer, its lot moves, the
 kept answer). A terminal back online sends hundreds of entries at a time, so here, in steps:
 
-1. **verify** every entry (the terminal's signature, the card's proof over its client id, the
-   card's holder): CPU and reads only; a refusal is kept as an exception, as before;
+1. **verify** every entry (the terminal's signature, its tap time within the terminal's contacts'
+   bounds, the card's proof over its client id, the card's holder): CPU and reads only; a refusal is kept as an exception, as before;
 2. **hold** every client id (``idempotency:`` locks, in one order): an entry whose client id
    the ledger already answered (the online spend that was also queued) is left to the
    entry-by-entry path, which gives it that first answer;
@@ -35,6 +35,7 @@ from sqlalchemy import Connection, insert, select
 from mkp_core import cardproof, offline, signing
 from mkp_core.errors import MkpError
 from server import idempotency, ledger
+from server.counter import contacts
 from server.counter.answers import Seen, answer_of_row, entry_row, raw_seq, require_ours
 from server.crls.service import PinnedCrls
 from server.db.engine import chunked
@@ -72,6 +73,7 @@ class Terminal:
     terminal_id: str
     key: signing.PublicKey
     place: str
+    bounds: contacts.Bounds
 
     def actor(self) -> str:
         return f"terminal:{self.terminal_id}"
@@ -123,6 +125,7 @@ def _verify(
         transaction, proof = offline.open_entry(entry, terminal.key)
         out.seen.read(transaction)
         require_ours(transaction, terminal.terminal_id, terminal.place)
+        terminal.bounds.check(transaction.at)
         out.card = cards.prove(
             conn,
             terminal.check,

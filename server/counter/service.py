@@ -19,6 +19,11 @@ gets the same answer; a refusal is never retried by the server. The card spends 
 request are booked together (:mod:`server.counter.batch`: one ledger call for the batch), with
 the answers entry by entry would give.
 
+**An entry's tap time is bounded** by the terminal's contacts (:mod:`server.counter.contacts`):
+not before its last contact with nothing queued, not after the sync, within the offline window.
+An entry outside them is refused and kept as an exception, never paid; each heartbeat and sync
+is kept as a contact.
+
 **A paper voucher accepted offline** (an entry of kind ``voucher``) is redeemed through
 :func:`server.vouchers.service.redeem`, its conditional UPDATE included, as of the moment it was
 scanned: its signature, key and dates are judged then, and that is when it was used; the place is
@@ -43,7 +48,7 @@ from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
 from server import idempotency, ledger
-from server.counter import batch
+from server.counter import batch, contacts
 from server.counter.answers import REFUSED, Seen, answer, answer_of_row, entry_row, raw_seq, require_ours
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
 from server.db.tables import offline_entries, places, terminal_status, terminals
@@ -172,6 +177,7 @@ def sync(
     terminal_key: signing.PublicKey,
     entries: Iterable[Any],
     now: datetime | None = None,
+    max_offline_hours: int = 24,
 ) -> list[dict[str, Any]]:
     """Answer each offline entry once (see the module docstring); the answers, in order.
 
@@ -179,13 +185,16 @@ def sync(
     (vouchers, entries that cannot be read, the second of a client id sent twice in one request:
     it gets the first one's answer) and any spend the batch leaves run entry by entry, each in
     its own savepoint: a refusal undoes that entry only and is kept. Spends and vouchers touch no account in common but the place's, which
-    only receives, so answering the batch first changes no answer.
+    only receives, so answering the batch first changes no answer. Each entry's tap time is judged
+    against the terminal's contacts before this sync, which is kept as one.
     """
     items = list(entries)
     if len(items) > MAX_ENTRIES:
         raise TooManyEntries(len(items))
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
+    bounds = contacts.Bounds.of(conn, at.terminal_id, now, max_offline_hours)
+    contacts.record(conn, at.terminal_id, now, queue_clear=False)
     context = spending.SpendContext(now)  # one place, one moment: its rules are read once
     rings = _Rings.of(conn) if any(_is_voucher(e) for e in items) else None
     answers, later = _answer_known(conn, at, items)
@@ -193,11 +202,11 @@ def sync(
     spends = [
         (i, cid, items[i]) for cid, i in sorted(firsts.items(), key=lambda x: x[1]) if _is_spend(items[i])
     ]
-    terminal = batch.Terminal(at.check, at.terminal_id, terminal_key, place)
+    terminal = batch.Terminal(at.check, at.terminal_id, terminal_key, place, bounds)
     booked, _ = batch.book_spends(conn, terminal, spends, now, context)
     answers.update(booked)
     for i in sorted(set(later) - set(booked)):
-        answers[i] = _sync_entry(conn, at, terminal_key, place, items[i], now, context, rings)
+        answers[i] = _sync_entry(conn, terminal, items[i], now, context, rings)
     return [answers[i] for i in range(len(items))]
 
 
@@ -256,14 +265,13 @@ def _kind(entry: Any) -> str | None:
 
 def _sync_entry(
     conn: Connection,
-    at: CardAtCounter,
-    terminal_key: signing.PublicKey,
-    place: str,
+    terminal: batch.Terminal,
     entry: Any,
     now: datetime,
     context: spending.SpendContext,
     rings: _Rings | None,
 ) -> dict[str, Any]:
+    at = CardAtCounter(terminal.check, terminal.terminal_id)
     client_id = offline.client_id_of(entry)
     if client_id is not None:
         lock_key(conn, f"offline:{client_id}")
@@ -276,9 +284,9 @@ def _sync_entry(
     try:
         with conn.begin_nested():
             if offline.kind_of(entry) == offline.VOUCHER:
-                reply = _redeem_voucher(conn, at, terminal_key, place, entry, now, rings, seen)
+                reply = _redeem_voucher(conn, terminal, entry, now, rings, seen)
             else:
-                reply = _spend_entry(conn, at, terminal_key, place, entry, now, context, seen)
+                reply = _spend_entry(conn, terminal, entry, now, context, seen)
     except MkpError as e:
         if client_id is None:
             return answer(None, None, REFUSED, code=e.code, message=e.message)
@@ -288,39 +296,36 @@ def _sync_entry(
 
 def _spend_entry(
     conn: Connection,
-    at: CardAtCounter,
-    terminal_key: signing.PublicKey,
-    place: str,
+    terminal: batch.Terminal,
     entry: Any,
     now: datetime,
     context: spending.SpendContext,
     seen: Seen,
 ) -> dict[str, Any]:
     """A card spend taken offline (a version 1 entry): the card's consent, then the ledger's spend."""
-    transaction, proof = offline.open_entry(entry, terminal_key)
+    transaction, proof = offline.open_entry(entry, terminal.key)
     seen.read(transaction)
-    require_ours(transaction, at.terminal_id, place)
+    require_ours(transaction, terminal.terminal_id, terminal.place)
+    terminal.bounds.check(transaction.at)
     card = cards.prove(
-        conn, at.check, proof, cardproof.OFFLINE_SPEND, transaction.action(), now=now, challenge=False
+        conn, terminal.check, proof, cardproof.OFFLINE_SPEND, transaction.action(), now=now, challenge=False
     )
     holder = registry.holder_of(conn, card)
     seen.holder = holder.number
     request = Spend(
         transaction.client_id,
-        place,
+        terminal.place,
         transaction.amount,
         transaction.point_code,
         transaction.item,
         transaction.quantity,
     )
-    return spending.spend(conn, holder, request, at.actor(), now=now, context=context)
+    return spending.spend(conn, holder, request, terminal.actor(), now=now, context=context)
 
 
 def _redeem_voucher(
     conn: Connection,
-    at: CardAtCounter,
-    terminal_key: signing.PublicKey,
-    place: str,
+    terminal: batch.Terminal,
     entry: Any,
     now: datetime,
     rings: _Rings | None,
@@ -332,24 +337,22 @@ def _redeem_voucher(
     scope, same body): a voucher whose online request reached the server before the terminal gave
     up and queued it gets that first answer, not ``voucher_used``.
     """
-    redemption = offline.open_voucher_entry(entry, terminal_key)
-    seen.kind, seen.seq, seen.place, seen.at = (
-        offline.VOUCHER,
-        redemption.seq,
-        redemption.place,
-        redemption.at,
-    )
-    require_ours(redemption, at.terminal_id, place)
+    redemption = offline.open_voucher_entry(entry, terminal.key)
+    scanned = redemption.at.astimezone(UTC)  # kept in UTC: SQLite would drop another offset
+    seen.kind, seen.seq, seen.place, seen.at = offline.VOUCHER, redemption.seq, redemption.place, scanned
+    require_ours(redemption, terminal.terminal_id, terminal.place)
     assert rings is not None
     ring = rings.judging
     _note_voucher(redemption, rings.every, seen)
-    request = vouchers.Redemption(place, at.actor(), text=redemption.voucher)
+    terminal.bounds.check(redemption.at)  # the report names the voucher it refuses
+    place, actor = terminal.place, terminal.actor()
+    request = vouchers.Redemption(place, actor, text=redemption.voucher)
     reply, _ = idempotency.once(
         conn,
         redemption.client_id,
-        f"vouchers.redeem:{at.terminal_id}",
+        f"vouchers.redeem:{terminal.terminal_id}",
         {"voucher": redemption.voucher, "serial": None},
-        lambda: vouchers.redeem(conn, request, ring, at.actor(), now=now, used_at=redemption.at),
+        lambda: vouchers.redeem(conn, request, ring, actor, now=now, used_at=scanned),
     )
     return {"id": reply["transfer_id"], "amount": reply["amount"]}
 
@@ -444,8 +447,11 @@ STATUS_FIELDS = (
 def heartbeat(
     conn: Connection, terminal_id: str, status: Mapping[str, Any], now: datetime | None = None
 ) -> None:
-    """Keep the terminal's last status (one row per terminal, replaced each time)."""
-    row = {"terminal_id": terminal_id, "seen_at": now or datetime.now(UTC)}
+    """Keep the terminal's last status (one row per terminal, replaced each time), and the contact
+    (:mod:`server.counter.contacts`: nothing pending in its queue bounds its later entries)."""
+    now = now or datetime.now(UTC)
+    contacts.record(conn, terminal_id, now, queue_clear=not status.get("queue_pending"))
+    row = {"terminal_id": terminal_id, "seen_at": now}
     row.update({name: status.get(name) for name in STATUS_FIELDS})
     row["queue_pending"] = row["queue_pending"] or 0
     row["queue_amount"] = row["queue_amount"] or 0

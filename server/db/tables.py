@@ -583,6 +583,17 @@ terminal_status = Table(
     Column("crl_this_update", UTCDateTime(), nullable=True),
 )
 
+# A terminal's contacts with the server since the last one at which nothing of its offline queue
+# waited (a heartbeat with ``queue_pending`` 0, ``queue_clear``): the bounds of its offline entries'
+# times (server/counter/contacts.py). A clear contact replaces the terminal's rows (0015).
+terminal_contacts = Table(
+    "terminal_contacts",
+    metadata,
+    Column("terminal_id", String(16), ForeignKey("terminals.id"), primary_key=True),
+    Column("at", UTCDateTime(), primary_key=True),
+    Column("queue_clear", Boolean, nullable=False),
+)
+
 # --- paper vouchers (issue 12): the server's voucher keys, vouchers, shops' phone links ------------
 
 # The server's Ed25519 voucher signing keys: the public half here (what the terminals' trust list

@@ -126,9 +126,11 @@ def convert_batch(body: wire.ConversionBatchCreate):
     own, in order: ``accepted`` with its conversion, or ``refused`` with a code and message (the others
     still go). Each ``order_id`` is its idempotency key as there: an order answered already (singly or
     in a batch) gets its first answer; the same id with another body is refused ``idempotency_conflict``;
-    an id twice in the batch, ``duplicate_order_id``. A malformed order refuses the whole batch (422)."""
+    an id twice in the batch, ``duplicate_order_id``. A malformed order is refused alone, with the code
+    the single endpoint would answer it with; a body that is no batch (no ``orders``, more than 500)
+    is refused whole (422)."""
     pid = signed_partner_id()
-    orders = [batch.OrderIn(o.order_id, o.member, o.amount, o.destination) for o in body.orders]
+    orders = batch.read_orders(body.orders)
 
     def work(conn: Connection) -> dict[str, Any]:
         accept_partner_request(conn)

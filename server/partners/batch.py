@@ -7,7 +7,9 @@ order sent singly and then in a batch, or the other way round, is one order): an
 already gets its first answer again; the same id with another body is refused
 ``idempotency_conflict``; a refused order is kept nowhere and is judged afresh when sent again.
 An order id twice in one batch: the first is judged, the later ones refused
-``duplicate_order_id``.
+``duplicate_order_id``. A malformed order (not an object, a field out of range: see
+:func:`read_orders`) is refused on its own with its field's code, as the single endpoint would
+answer it, and counts for nothing else (its order id is no duplicate of a good one).
 
 Why batches: one request a conversion costs a signature check, a transaction and ~37 statements
 each; a batch of 500 costs one of each step (the members, destinations, campaigns and prior
@@ -22,10 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 
+from mkp_core import wire
 from mkp_core.errors import Conflict, MkpError
-from server import idempotency
+from server import idempotency, validation
 from server.mykey.registry import MyKey
 from server.partners import holding, links
 from server.partners.registry import Partner
@@ -61,11 +65,50 @@ class OrderIn:
         }
 
 
+@dataclass(frozen=True)
+class Malformed:
+    """An order that is not one (the single endpoint would answer it 422): refused alone."""
+
+    order_id: str | None  # as sent, if it is a good order id
+    error: MkpError
+
+
+_ORDER_ID: TypeAdapter[str] = TypeAdapter(wire.OrderId)
+
+
+def read_orders(raw: Sequence[Any]) -> list[OrderIn | Malformed]:
+    """Each order of a batch read as the single endpoint reads its body, on its own."""
+    out: list[OrderIn | Malformed] = []
+    for i, item in enumerate(raw):
+        try:
+            o = wire.ConversionCreate.model_validate(item)
+        except ValidationError as e:
+            out.append(Malformed(_order_id_of(item), _malformed(i, e)))
+            continue
+        out.append(OrderIn(o.order_id, o.member, o.amount, o.destination))
+    return out
+
+
+def _order_id_of(item: Any) -> str | None:
+    """The order id of a malformed order, if it is a good one (to name the answer by)."""
+    try:
+        return _ORDER_ID.validate_python(item.get("order_id")) if isinstance(item, dict) else None
+    except ValidationError:
+        return None
+
+
+def _malformed(index: int, e: ValidationError) -> MkpError:
+    first = e.errors(include_url=False, include_context=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    message = f"order {index + 1}: {where}: {first['msg']}" if where else f"order {index + 1}: {first['msg']}"
+    return MkpError(validation.error_code(e, not_an_object="invalid_order"), message)
+
+
 def accepted(order_id: str, conversion: dict[str, Any]) -> dict[str, Any]:
     return {"order_id": order_id, "status": ACCEPTED, "conversion": conversion, "error": None}
 
 
-def refused(order_id: str, error: MkpError) -> dict[str, Any]:
+def refused(order_id: str | None, error: MkpError) -> dict[str, Any]:
     return {
         "order_id": order_id,
         "status": REFUSED,
@@ -75,15 +118,23 @@ def refused(order_id: str, error: MkpError) -> dict[str, Any]:
 
 
 def convert_batch(
-    conn: Connection, partner: Partner, orders: Sequence[OrderIn], now: datetime | None = None
+    conn: Connection,
+    partner: Partner,
+    sent: Sequence[OrderIn | Malformed],
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Judge and book ``orders`` in the caller's write transaction; one answer each, in order.
+    """Judge and book the orders ``sent`` in the caller's write transaction; one answer each, in order.
 
-    The steps: refuse repeated order ids; answer those answered before (or refuse them, if their
-    body changed); judge the rest (rate, member link, destination); book the good ones together;
-    store their answers."""
+    The steps: refuse malformed orders; refuse repeated order ids; answer those answered before
+    (or refuse them, if their body changed); judge the rest (rate, member link, destination);
+    book the good ones together; store their answers."""
     now = now or datetime.now(UTC)
-    results: list[dict[str, Any] | None] = [None] * len(orders)
+    results: list[dict[str, Any] | None] = [None] * len(sent)
+    for i, order in enumerate(sent):
+        if isinstance(order, Malformed):
+            results[i] = refused(order.order_id, order.error)
+    placeholder = OrderIn("", "", 0)  # never judged: its answer is given above
+    orders = [o if isinstance(o, OrderIn) else placeholder for o in sent]
     _refuse_repeats(orders, results)
     _answer_priors(conn, partner, orders, results)
     judged = _judge(conn, partner, orders, results)
@@ -111,6 +162,8 @@ def convert_batch(
 def _refuse_repeats(orders: Sequence[OrderIn], results: list[dict[str, Any] | None]) -> None:
     first: dict[str, int] = {}
     for i, order in enumerate(orders):
+        if results[i] is not None:
+            continue
         if order.order_id in first:
             results[i] = refused(
                 order.order_id,

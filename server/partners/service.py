@@ -35,7 +35,9 @@ def convert_online(
     return holding.convert(conn, partner, order, actor=partner.key_id)
 
 
-def convert_batch(conn: Connection, partner_id: str, orders: Sequence[batch.OrderIn]) -> dict[str, Any]:
+def convert_batch(
+    conn: Connection, partner_id: str, orders: Sequence[batch.OrderIn | batch.Malformed]
+) -> dict[str, Any]:
     """The partner's batch of orders, each answered on its own (``server.partners.batch``)."""
     return batch.convert_batch(conn, registry.active(conn, partner_id), orders)
 

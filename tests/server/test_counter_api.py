@@ -22,6 +22,8 @@ from terminal_helpers import error_code, signed
 from mkp_core import cardproof, offline, signing
 from mkp_core.cardproof import CardProof
 from server import admin_cli
+from server.counter import service
+from server.db.engine import write
 
 
 @dataclass
@@ -349,7 +351,7 @@ def test_the_heartbeat_announces_the_connection_test(counter, town):
     assert announced["test_id"] == r.json["id"] and announced["window_seconds"] == 60
 
 
-def test_an_offline_spend_tapped_in_a_closed_month_lands_in_the_next_one(counter, card, town):
+def test_an_offline_spend_tapped_in_a_closed_month_lands_in_the_next_one(counter, card, town, engine):
     """Settlement (#10): tapped on 30 November, synced after November was closed, it is booked
     when it reached the server; November's statement stays as it was closed."""
     client, central = counter.world.client, town.central
@@ -361,6 +363,8 @@ def test_an_offline_spend_tapped_in_a_closed_month_lands_in_the_next_one(counter
         "/v1/settlement/statements?period=2026-11&municipality=142018", headers=central
     ).json
     tapped = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)  # 23:00 JST
+    with write(engine) as conn:  # its last contact, nothing queued, an hour before the tap
+        service.heartbeat(conn, counter.terminal.terminal_id, {}, now=tapped - timedelta(hours=1))
     transaction = offline.Transaction(
         terminal=counter.terminal.terminal_id, seq=1, client_id=new_client_id(), place=counter.place,
         at=tapped, amount=250,

@@ -129,7 +129,13 @@ def test_a_voucher_scanned_after_its_date_is_refused(client, engine, vouchers_to
     last_day = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     (voucher,) = vouchers(client, central, last_day=last_day)
     shop = Desk(client, vouchers_town, "yokosuka-shop")
-    (answer,) = shop.sync(shop.entry(voucher["text"], at=datetime.now(UTC) + timedelta(days=3)))
+    scanned = datetime.now(UTC) + timedelta(days=3)
+    with write(engine) as conn:  # in contact an hour before the scan, synced a minute after it
+        counter.heartbeat(conn, shop.tid, {}, now=scanned - timedelta(hours=1))
+        at = counter.CardAtCounter(None, shop.tid)  # type: ignore[arg-type]  # no card in a voucher entry
+        key = signing.load_public_key(signing.public_key_pem(shop.key))
+        entry = shop.entry(voucher["text"], at=scanned)
+        (answer,) = counter.sync(conn, at, key, [entry], now=scanned + timedelta(minutes=1))
     assert answer["error"]["code"] == "voucher_expired"
     assert client.get(f"/v1/vouchers/{voucher['serial']}", headers=central).json["status"] == "printed"
 
