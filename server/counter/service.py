@@ -42,7 +42,7 @@ from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
-from server import idempotency, ledger
+from server import authority, idempotency, ledger
 from server.counter import batch
 from server.counter.answers import REFUSED, Seen, answer, answer_of_row, entry_row, raw_seq, require_ours
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
@@ -114,8 +114,10 @@ def spend(
     place = place_of(conn, at.terminal_id)
     action = cardproof.spend_action(client_id, place, amount, item, quantity, point_code)
     holder = _prove(conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now)
+    card = authority.HolderCard(holder.number, at.terminal_id)
+    allowed = authority.authorize(authority.Action.SPEND, card, holder)
     request = Spend(client_id, place, amount, point_code, item, quantity)
-    return spending.spend(conn, holder, request, at.actor(), now=now)
+    return spending.spend(conn, holder, request, allowed.actor, now=now)
 
 
 def balance(
@@ -124,6 +126,9 @@ def balance(
     """The card's holder's points by code, with what expires next. Nothing is written."""
     now = now or datetime.now(UTC)
     holder = _prove(conn, at, proof, cardproof.BALANCE, {}, False, now)
+    authority.authorize(
+        authority.Action.READ_BALANCES, authority.HolderCard(holder.number, at.terminal_id), holder
+    )
     held = sorted(balances.holdings(conn, holder.wallet, now), key=lambda h: h.expiry_key)
     return {
         "mykey_id": holder.mykey_id,
@@ -160,7 +165,8 @@ def refund(
                 f"transfer {transfer_id} was made on {(original.created_at + JST):%Y-%m-%d}: the counter "
                 "refunds today's spends; ask the municipal office for older ones",
             )
-    return spending.refund(conn, transfer_id, client_id, at.actor(), refund_days, now=now)
+    card = authority.HolderCard(holder.number, at.terminal_id)
+    return spending.refund(conn, transfer_id, client_id, card, refund_days, now=now)
 
 
 # --- offline entries -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import cardproof, dates, wire
+from server import authority
 from server.api import (
     BEARER,
     card_check,
@@ -166,6 +167,7 @@ def request_link(body: wire.PartnerLinkCreate):
     def work(conn: Connection) -> dict[str, Any]:
         card = cards.prove(conn, check, proof, cardproof.PARTNER_LINK, action)
         holder = mykeys.active_holder_of(conn, card)
+        authority.authorize(authority.Action.PARTNER_LINK, authority.HolderCard(holder.number), holder)
         return links.request_link(conn, holder, registry.active(conn, body.partner), body.member)
 
     return write_once(engine(), body.client_id, "partner.link", body.model_dump(), work)
@@ -190,7 +192,9 @@ def set_home(body: wire.HomeSet):
 
     def work(conn: Connection) -> dict[str, Any]:
         card = cards.prove(conn, check, proof, cardproof.HOME, cardproof.home_action(body.municipality))
-        return service.set_home(conn, mykeys.active_holder_of(conn, card), body.municipality)
+        holder = mykeys.active_holder_of(conn, card)
+        authority.authorize(authority.Action.HOME_MUNICIPALITY, authority.HolderCard(holder.number), holder)
+        return service.set_home(conn, holder, body.municipality)
 
     return write_once(engine(), body.client_id, "partner.home", body.model_dump(), work, status=200)
 
@@ -220,6 +224,7 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
             coupons.refuse_if_throttled(conn, seen["source"], now)
         card = cards.prove(conn, check, proof, cardproof.COUPON, action, terminal_id=tid)
         holder = mykeys.active_holder_of(conn, card)
+        authority.authorize(authority.Action.COUPON_REDEEM, authority.HolderCard(holder.number, tid), holder)
         seen.setdefault("source", holder.wallet)
         return service.redeem_coupon(conn, holder, body.code, body.destination, seen["source"], now)
 
@@ -353,7 +358,9 @@ def holder_conversions(path: wire.MyKeyPath):
     those into its own municipality's points."""
     op = operator()
     with read(engine()) as conn:
-        seen = service.pending(conn, mykeys.find(conn, path.mykey_id))
+        holder = authority.find_holder(conn, op, path.mykey_id)  # another town's resident: unknown_mykey
+        authority.authorize(authority.Action.READ_BALANCES, authority.OperatorAct(op), holder)
+        seen = service.pending(conn, holder)
     if op.municipality is not None:
         seen["conversions"] = [c for c in seen["conversions"] if c["point_code"][:6] == op.municipality]
     return seen
