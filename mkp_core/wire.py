@@ -1242,6 +1242,38 @@ class CounterSpend(Strict):
     point_code: PointCode | None = None
 
 
+class CounterSupport(Strict):
+    """The card's holder directs ``amount`` of an event's points to its pool; the card signed
+    ``cardproof.support_action`` over a server challenge."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    point_code: PointCode
+    amount: Amount
+    nickname: Nickname | None = None
+
+
+class CounterClaim(Strict):
+    """The card's holder claims one of a special reward for ``points`` (its price, as the card
+    signed it in ``cardproof.reward_action``: a changed price is refused)."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    reward: Slug
+    points: Amount
+
+
+class CounterTransit(Strict):
+    """The card's holder sends ``amount`` points to the transit card linked at ``place``'s company
+    (``cardproof.transit_action``)."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    place: PlaceId
+    amount: Amount
+    point_code: PointCode | None = None
+
+
 class CounterRefund(Strict):
     """Give back a spend made at this place today, with the card that paid for it."""
 

@@ -135,9 +135,23 @@ RULES: dict[Action, Rule] = {
             POINTS_TOWN,
             "the card that paid, at that place, the same day; an operator refunds a named transfer",
         ),
-        Rule(Action.EVENT_SUPPORT, NO_CARD, True, CENTRAL_CORRECTION, "no card endpoint yet"),
-        Rule(Action.REWARD_CLAIM, NO_CARD, True, CENTRAL_CORRECTION, "no card endpoint yet"),
-        Rule(Action.TRANSIT_EXCHANGE, NO_CARD, True, CENTRAL_CORRECTION, "no card endpoint yet"),
+        Rule(
+            Action.EVENT_SUPPORT,
+            CARD_AT_TERMINAL,
+            True,
+            CENTRAL_CORRECTION,
+            "the card signs event and amount",
+        ),
+        Rule(
+            Action.REWARD_CLAIM, CARD_AT_TERMINAL, True, CENTRAL_CORRECTION, "the card signs reward and price"
+        ),
+        Rule(
+            Action.TRANSIT_EXCHANGE,
+            CARD_AT_TERMINAL,
+            True,
+            CENTRAL_CORRECTION,
+            "the card signs place and amount",
+        ),
         Rule(Action.COUPON_REDEEM, CARD_ANYWHERE, True, NO_OPERATOR, "the card signs the code"),
         Rule(Action.PARTNER_LINK, CARD_ANYWHERE, True, NO_OPERATOR, "the card signs partner and member"),
         Rule(Action.HOME_MUNICIPALITY, CARD_ANYWHERE, True, NO_OPERATOR, "where converted points go"),

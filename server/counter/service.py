@@ -80,7 +80,7 @@ def place_of(conn: Connection, terminal_id: str) -> str:
     return str(get_terminal(conn, terminal_id)["place"])
 
 
-def _prove(
+def prove_holder(
     conn: Connection,
     at: CardAtCounter,
     proof: CardProof,
@@ -89,6 +89,8 @@ def _prove(
     repeat: bool,
     now: datetime,
 ) -> registry.MyKey:
+    """The holder of the card that signed ``action`` for ``purpose`` at this terminal (``repeat``:
+    the client id was answered already, so the challenge, used then, is not asked for again)."""
     card = cards.prove(
         conn, at.check, proof, purpose, action, terminal_id=at.terminal_id, now=now, challenge=not repeat
     )
@@ -113,7 +115,9 @@ def spend(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     action = cardproof.spend_action(client_id, place, amount, item, quantity, point_code)
-    holder = _prove(conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now)
+    holder = prove_holder(
+        conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now
+    )
     card = authority.HolderCard(holder.number, at.terminal_id)
     allowed = authority.authorize(authority.Action.SPEND, card, holder)
     request = Spend(client_id, place, amount, point_code, item, quantity)
@@ -125,7 +129,7 @@ def balance(
 ) -> dict[str, Any]:
     """The card's holder's points by code, with what expires next. Nothing is written."""
     now = now or datetime.now(UTC)
-    holder = _prove(conn, at, proof, cardproof.BALANCE, {}, False, now)
+    holder = prove_holder(conn, at, proof, cardproof.BALANCE, {}, False, now)
     authority.authorize(
         authority.Action.READ_BALANCES, authority.HolderCard(holder.number, at.terminal_id), holder
     )
@@ -152,7 +156,7 @@ def refund(
     place = place_of(conn, at.terminal_id)
     action = cardproof.refund_action(transfer_id, client_id)
     repeat = idempotency.answered(conn, client_id)
-    holder = _prove(conn, at, proof, cardproof.REFUND, action, repeat, now)
+    holder = prove_holder(conn, at, proof, cardproof.REFUND, action, repeat, now)
     if not repeat:
         original = ledger.get_transfer(conn, transfer_id)
         if original.credit != spending.payee(place):
