@@ -19,28 +19,24 @@ from sqlalchemy import Connection
 from mkp_core import cardproof
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict
-from server import authority, idempotency
+from server import authority, idempotency, resident_points
 from server.counter.service import CardAtCounter, prove_holder
-from server.events import service as events
 from server.mykey.registry import MyKey
 from server.rewards import service as rewards
-from server.transit import service as transit
 
 
-def _holder(
+def _card(
     conn: Connection,
     at: CardAtCounter,
     proof: CardProof,
     purpose: str,
     action: dict[str, str],
-    what: authority.Action,
     client_id: str,
     now: datetime,
-) -> tuple[MyKey, str]:
-    """The card's holder, and the actor the authority allows ``what`` as."""
+) -> tuple[MyKey, authority.HolderCard]:
+    """The holder of the card that signed ``action``, and the card as the authority's proof."""
     holder = prove_holder(conn, at, proof, purpose, action, idempotency.answered(conn, client_id), now)
-    allowed = authority.authorize(what, authority.HolderCard(holder.number, at.terminal_id), holder)
-    return holder, allowed.actor
+    return holder, authority.HolderCard(holder.number, at.terminal_id)
 
 
 def support(
@@ -56,10 +52,8 @@ def support(
     """The card's holder directs ``amount`` of their ``point_code`` points to the event's pool."""
     now = now or datetime.now(UTC)
     action = cardproof.support_action(client_id, point_code, amount, nickname)
-    holder, actor = _holder(
-        conn, at, proof, cardproof.SUPPORT, action, authority.Action.EVENT_SUPPORT, client_id, now
-    )
-    return events.support(conn, holder, point_code, amount, nickname, client_id, actor, now)
+    holder, card = _card(conn, at, proof, cardproof.SUPPORT, action, client_id, now)
+    return resident_points.support(conn, holder, card, client_id, point_code, amount, nickname, now)
 
 
 def claim(
@@ -74,16 +68,14 @@ def claim(
     """The card's holder claims one of ``reward`` for ``points``: the price the card consented to."""
     now = now or datetime.now(UTC)
     action = cardproof.reward_action(client_id, reward, points)
-    holder, actor = _holder(
-        conn, at, proof, cardproof.REWARD, action, authority.Action.REWARD_CLAIM, client_id, now
-    )
+    holder, card = _card(conn, at, proof, cardproof.REWARD, action, client_id, now)
     if not idempotency.answered(conn, client_id):
         price = rewards.get_reward(conn, reward)["price"]
         if price != points:
             raise Conflict(
                 "price_changed", f"{reward} costs {price} points now, not {points}: show the holder again"
             )
-    return rewards.claim(conn, holder, reward, client_id, actor, now)
+    return resident_points.claim(conn, holder, card, client_id, reward, now)
 
 
 def exchange(
@@ -99,7 +91,5 @@ def exchange(
     """The card's holder sends ``amount`` points to the transit card linked at ``place``'s company."""
     now = now or datetime.now(UTC)
     action = cardproof.transit_action(client_id, place, amount, point_code)
-    holder, actor = _holder(
-        conn, at, proof, cardproof.TRANSIT, action, authority.Action.TRANSIT_EXCHANGE, client_id, now
-    )
-    return transit.exchange(conn, holder, place, amount, point_code, client_id, actor, now=now)
+    holder, card = _card(conn, at, proof, cardproof.TRANSIT, action, client_id, now)
+    return resident_points.exchange(conn, holder, card, client_id, place, amount, point_code, now)

@@ -42,7 +42,7 @@ from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
-from server import authority, idempotency, ledger
+from server import authority, idempotency, ledger, resident_points
 from server.counter import batch
 from server.counter.answers import REFUSED, Seen, answer, answer_of_row, entry_row, raw_seq, require_ours
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
@@ -119,9 +119,8 @@ def spend(
         conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now
     )
     card = authority.HolderCard(holder.number, at.terminal_id)
-    allowed = authority.authorize(authority.Action.SPEND, card, holder)
     request = Spend(client_id, place, amount, point_code, item, quantity)
-    return spending.spend(conn, holder, request, allowed.actor, now=now)
+    return resident_points.spend(conn, holder, card, request, now)
 
 
 def balance(

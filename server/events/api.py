@@ -6,7 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import wire
-from server import authority
+from server import authority, resident_points
 from server.api import BEARER, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.events import service
@@ -51,16 +51,8 @@ def support(path: wire.PointCodePath, body: wire.SupportCreate):
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
         service.get_event(conn, path.point_code, proof.operator)
-        allowed = authority.authorize(authority.Action.EVENT_SUPPORT, proof, holder)
-        return service.support(
-            conn,
-            holder,
-            path.point_code,
-            body.amount,
-            body.nickname,
-            body.client_id,
-            allowed.actor,
-            memo=allowed.memo(),
+        return resident_points.support(
+            conn, holder, proof, body.client_id, path.point_code, body.amount, body.nickname
         )
 
     return run_write(engine(), work), 201

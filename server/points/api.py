@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from mkp_core.ids import point_code_municipality
-from server import authority, ledger
+from server import authority, ledger, resident_points
 from server.api import BEARER, config, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.idempotency import write_once
@@ -34,19 +34,12 @@ def spend(body: wire.SpendCreate):
     proof = authority.OperatorCorrection(operator(), body.reason)
     authority.require_correction(proof.operator, proof.reason)
 
+    request = spending.Spend(
+        body.client_id, body.place, body.amount, body.point_code, body.item, body.quantity, body.memo
+    )
+
     def work(conn: Connection) -> dict:
-        holder = holders.find(conn, body.mykey_id)
-        allowed = authority.authorize(authority.Action.SPEND, proof, holder)
-        request = spending.Spend(
-            body.client_id,
-            body.place,
-            body.amount,
-            body.point_code,
-            body.item,
-            body.quantity,
-            allowed.memo(body.memo),
-        )
-        return spending.spend(conn, holder, request, allowed.actor)
+        return resident_points.spend(conn, holders.find(conn, body.mykey_id), proof, request)
 
     return run_write(engine(), work), 201
 

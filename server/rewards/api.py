@@ -8,7 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import dates, wire
-from server import authority
+from server import authority, resident_points
 from server.api import BEARER, config, engine, error_responses, limit_body, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.idempotency import write_once
@@ -65,8 +65,7 @@ def claim(path: wire.RewardPath, body: wire.ClaimCreate):
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
         service.get_reward(conn, path.code, proof.operator)
-        allowed = authority.authorize(authority.Action.REWARD_CLAIM, proof, holder)
-        return service.claim(conn, holder, path.code, body.client_id, allowed.actor)
+        return resident_points.claim(conn, holder, proof, body.client_id, path.code)
 
     return run_write(engine(), work), 201
 

@@ -6,7 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import dates, wire
-from server import authority
+from server import authority, resident_points
 from server.api import BEARER, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.points import holders
@@ -28,9 +28,8 @@ def exchange(body: wire.TransitExchangeCreate):
 
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
-        allowed = authority.authorize(authority.Action.TRANSIT_EXCHANGE, proof, holder)
-        return service.exchange(
-            conn, holder, body.place, body.amount, body.point_code, body.client_id, allowed.actor
+        return resident_points.exchange(
+            conn, holder, proof, body.client_id, body.place, body.amount, body.point_code
         )
 
     return run_write(engine(), work), 201

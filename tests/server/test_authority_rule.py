@@ -5,14 +5,15 @@ and a correction is on the record as one."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from points_helpers import REASON, YOKOSUKA, error_of, grant, new_id
+from points_helpers import REASON, YOKOSUKA, error_of, grant, new_id, post
 from sqlalchemy import select
 
 from mkp_core.errors import MkpError
-from server import authority
+from server import authority, resident_points
 from server.authority import (
     Action,
     HolderCard,
@@ -21,10 +22,11 @@ from server.authority import (
     OperatorCorrection,
     authorize,
 )
-from server.db.engine import read
+from server.db.engine import read, write
 from server.db.tables import transfers
 from server.mykey import registry
 from server.operators.service import Operator
+from server.points import spending
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CENTRAL = Operator(1, "central", None)
@@ -55,8 +57,6 @@ def test_readme_says_what_the_authority_module_says():
 
 
 def holder(number: int = 7, home: str | None = YOKOSUKA) -> registry.MyKey:
-    from datetime import UTC, datetime
-
     return registry.MyKey(number, "HANAKO23", "active", 1, home, datetime.now(UTC), None, None)
 
 
@@ -182,3 +182,34 @@ def test_a_correction_without_a_fit_reason_is_refused(client, town, path, body, 
         payload["reason"] = reason
     r = client.post(path, json=payload, headers=town.central)
     assert error_of(r) == expected, r.json
+
+
+def test_the_services_take_a_residents_session_as_my_page_will_send_it(client, engine, town):
+    """My Page (a later issue) builds a HolderSession after login and calls the same services the
+    counter and the office call: the points leave the wallet, on the record as the session's."""
+    grant(client, town.central, "HANAKO23", 1000)
+    now = datetime.now(UTC)
+    reward = {"code": "hanabi", "municipality": YOKOSUKA, "name": "花火", "price": 300, "stock": 5}
+    window = {
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(days=1)).isoformat(),
+    }
+    post(client, town.central, "/v1/rewards", {**reward, **window}, 201)
+    with write(engine) as conn:
+        resident = registry.find(conn, "HANAKO23")
+        claimed = resident_points.claim(
+            conn, resident, HolderSession(resident.number, "s-1"), new_id(), "hanabi"
+        )
+        with pytest.raises(MkpError) as shop:  # a shop's spend needs the card itself
+            request = spending.Spend(new_id(), "yokosuka-shop", 100)
+            resident_points.spend(conn, resident, HolderSession(resident.number, "s-1"), request)
+        with pytest.raises(MkpError) as other:  # another resident's session
+            resident_points.claim(
+                conn, resident, HolderSession(resident.number + 1, "s-2"), new_id(), "hanabi"
+            )
+    assert (shop.value.code, other.value.code) == ("card_required", "not_your_points")
+    with read(engine) as conn:
+        actor = conn.execute(
+            select(transfers.c.actor).where(transfers.c.id == claimed["transfer_id"])
+        ).scalar_one()
+    assert (claimed["points"], actor) == (300, "holder:session")
