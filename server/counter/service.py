@@ -314,6 +314,9 @@ def _spend_entry(
     )
     holder = registry.holder_of(conn, card)
     seen.holder = holder.number
+    allowed = authority.authorize(
+        authority.Action.SPEND, authority.HolderCard(holder.number, at.terminal_id), holder
+    )
     request = Spend(
         transaction.client_id,
         place,
@@ -322,7 +325,7 @@ def _spend_entry(
         transaction.item,
         transaction.quantity,
     )
-    return spending.spend(conn, holder, request, at.actor(), now=now, context=context)
+    return spending.spend(conn, holder, request, allowed.actor, now=now, context=context)
 
 
 def _redeem_voucher(
