@@ -168,7 +168,7 @@ RULES: dict[Action, Rule] = {
 
 @dataclass(frozen=True)
 class Allowed:
-    """What the ledger and the MyKey audit record of an allowed action: who, and why."""
+    """What the ledger records of an allowed action: who did it (its actor) and, for a correction, why."""
 
     actor: str
     correction: bool = False
