@@ -86,6 +86,7 @@ def http_spends(url: str, workdir: Path, count: int) -> list[float]:
                 "payee": "shop",
                 "point_code": CODE,
                 "amount": 1,
+                "reason": "bench: the central operator's correction path",
             }
             t0 = time.perf_counter()
             r = s.post(server.url + "/v1/spends", json=body)

@@ -77,6 +77,8 @@ def step_municipality(state: DemoState) -> str:
 
 DEPARTMENT = "142018-kosodate"
 FESTIVAL = "142018-FEST2026"
+#: Why the demo's (central) operator spends for its residents: the demo has no card at a terminal here.
+CORRECTION = "demo: paper form signed at the town hall"
 
 
 def _place(state: DemoState, place_id: str, name: str, kind: str) -> None:
@@ -134,13 +136,24 @@ def step_grant_csv(state: DemoState) -> str:
 
 
 def step_spend(state: DemoState) -> str:
-    """Points spent at a shop (retried once: one transfer) and as museum admission from the price list."""
+    """Points spent at a shop (retried once: one transfer) and as museum admission from the price list.
+
+    The demo's operator is central and spends for the resident as a correction (with a reason):
+    without a card in the demo's script, that is the one way an operator may."""
     first = state.facts["mykeys"][0]
-    spend = {"mykey_id": first, "place": "dobuita-shop", "amount": 300, "client_id": "demo-spend-0001"}
+    spend = {
+        "mykey_id": first,
+        "place": "dobuita-shop",
+        "amount": 300,
+        "client_id": "demo-spend-0001",
+        "reason": CORRECTION,
+    }
     shop = state.api.post("/v1/spends", spend)
     again = state.api.post("/v1/spends", spend)
     assert again["id"] == shop["id"], "a retried spend made a second transfer"
-    museum = state.api.post("/v1/spends", {"mykey_id": first, "place": "yokosuka-museum", "item": "ippan"})
+    museum = state.api.post(
+        "/v1/spends", {"mykey_id": first, "place": "yokosuka-museum", "item": "ippan", "reason": CORRECTION}
+    )
     held = next(
         b for b in state.api.get(f"/v1/mykeys/{first}/balances")["balances"] if b["point_code"] == YOKOSUKA
     )
@@ -168,7 +181,12 @@ def step_event(state: DemoState) -> str:
             "/v1/grants",
             {"department": "142018-kanko", "mykey_id": mykey, "amount": amount, "grant_kind": "visit"},
         )
-        support = {"mykey_id": mykey, "amount": amount, **({"nickname": nickname} if nickname else {})}
+        support = {
+            "mykey_id": mykey,
+            "amount": amount,
+            "reason": CORRECTION,
+            **({"nickname": nickname} if nickname else {}),
+        }
         state.api.post(f"/v1/events/{FESTIVAL}/supports", support)
     report = state.api.post(f"/v1/events/{FESTIVAL}/handover", {})
     supporters = ", ".join(
@@ -195,9 +213,9 @@ def step_reward(state: DemoState) -> str:
     window = {"starts_at": now.isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()}
     state.api.post("/v1/rewards", {**offer, **window})
     first, second = state.facts["mykeys"]
-    claim = state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": first})
+    claim = state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": first, "reason": CORRECTION})
     try:
-        state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": second})
+        state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": second, "reason": CORRECTION})
         raise RuntimeError("the last seat was claimed twice")
     except ApiError as e:
         refused = e.code

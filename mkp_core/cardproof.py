@@ -55,6 +55,11 @@ PARTNER_LINK = "partner-link"
 CONVERSIONS = "conversions"
 COUPON = "coupon"
 HOME = "home"
+# A resident's own points at a terminal, without the office: to an event's pool, for a special
+# reward, to their linked transit card. The card signs what and how much.
+SUPPORT = "support"
+REWARD = "reward"
+TRANSIT = "transit"
 #: Purposes a holder asks for at home (no terminal); the rest only a terminal may ask for.
 HOLDER_PURPOSES = (
     REGISTER,
@@ -69,7 +74,7 @@ HOLDER_PURPOSES = (
     COUPON,
     HOME,
 )
-TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND, VOUCHER, COUPON)
+TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND, VOUCHER, COUPON, SUPPORT, REWARD, TRANSIT)
 PURPOSES = HOLDER_PURPOSES + TERMINAL_PURPOSES + (OFFLINE_SPEND,)
 
 #: Largest certificate accepted (a JPKI user certificate is about 1.5 kB).
@@ -147,6 +152,26 @@ def coupon_action(code: str, destination: str | None) -> dict[str, str]:
 
 def home_action(municipality: str | None) -> dict[str, str]:
     return {"home_municipality": municipality or ""}
+
+
+def support_action(client_id: str, point_code: str, amount: int, nickname: str | None) -> dict[str, str]:
+    """``amount`` of the holder's ``point_code`` points to that event's pool (shown as ``nickname``)."""
+    return {
+        "client_id": client_id,
+        "point_code": point_code,
+        "amount": str(amount),
+        "nickname": nickname or "",
+    }
+
+
+def reward_action(client_id: str, reward: str, points: int) -> dict[str, str]:
+    """One of special reward ``reward``, for ``points`` of the holder's points (its price)."""
+    return {"client_id": client_id, "reward": reward, "points": str(points)}
+
+
+def transit_action(client_id: str, place: str, amount: int, point_code: str | None) -> dict[str, str]:
+    """``amount`` points to the transit card the holder linked at ``place``'s transit company."""
+    return {"client_id": client_id, "place": place, "amount": str(amount), "point_code": point_code or ""}
 
 
 class CardProofError(FixedCodeError):

@@ -64,6 +64,21 @@ Name = Annotated[str, Field(min_length=1, max_length=64), PlainText]
 LongName = Annotated[str, Field(min_length=1, max_length=128), PlainText]
 Memo = Annotated[str, Field(max_length=200), PlainText]
 
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("invalid_reason", "the reason must say something")
+    return value.strip()
+
+
+#: Why the central operator acts on a resident's behalf (a correction; see server/authority.py).
+CorrectionReason = Annotated[
+    str,
+    Field(min_length=1, max_length=180, examples=["damaged card; paper form signed at the town hall"]),
+    PlainText,
+    AfterValidator(_not_blank),
+]
+
 # Codes reported for a field whose value breaks a generic constraint (type, range, length).
 FIELD_ERROR_CODES = {
     "amount": "invalid_amount",
@@ -205,6 +220,7 @@ class SpendCreate(Strict):
     item: Slug | None = None
     quantity: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
     memo: Memo | None = None
+    reason: CorrectionReason
 
 
 class ReverseCreate(Strict):
@@ -1078,6 +1094,7 @@ class SupportCreate(Strict):
     mykey_id: MyKeyIdText
     amount: Amount
     nickname: Nickname | None = None
+    reason: CorrectionReason
 
 
 class Support(Transfer):
@@ -1149,6 +1166,7 @@ class RewardPath(Strict):
 class ClaimCreate(Strict):
     client_id: ClientId
     mykey_id: MyKeyIdText
+    reason: CorrectionReason
 
 
 class Claim(Out):
@@ -1182,6 +1200,7 @@ class TransitExchangeCreate(Strict):
     place: PlaceId
     amount: Amount
     point_code: PointCode | None = None
+    reason: CorrectionReason
 
 
 class TransitExchange(SpendResult):
@@ -1220,6 +1239,38 @@ class CounterSpend(Strict):
     amount: Amount | None = None
     item: Slug | None = None
     quantity: Annotated[int, Field(strict=True, ge=1, le=100)] = 1
+    point_code: PointCode | None = None
+
+
+class CounterSupport(Strict):
+    """The card's holder directs ``amount`` of an event's points to its pool; the card signed
+    ``cardproof.support_action`` over a server challenge."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    point_code: PointCode
+    amount: Amount
+    nickname: Nickname | None = None
+
+
+class CounterClaim(Strict):
+    """The card's holder claims one of a special reward for ``points`` (its price, as the card
+    signed it in ``cardproof.reward_action``: a changed price is refused)."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    reward: Slug
+    points: Amount
+
+
+class CounterTransit(Strict):
+    """The card's holder sends ``amount`` points to the transit card linked at ``place``'s company
+    (``cardproof.transit_action``)."""
+
+    client_id: ClientId
+    proof: CardProofBody
+    place: PlaceId
+    amount: Amount
     point_code: PointCode | None = None
 
 

@@ -79,6 +79,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 amount_option = click.option(
     "--amount", required=True, type=click.IntRange(min=1), help="Points, a whole number."
 )
+#: Spending, supporting, claiming, exchanging for a resident: a central operator's correction.
+reason_option = click.option(
+    "--reason",
+    required=True,
+    help="Why the central operator acts for the resident (their card could not be used); on the record.",
+)
 client_id_option = click.option(
     "--client-id", help="Idempotency id (default: a new UUID; reuse it to retry safely)."
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from server.admin.base import client_id_option, ctx_for, json_option, path_part, request_body
+from server.admin.base import client_id_option, ctx_for, json_option, path_part, reason_option, request_body
 
 
 @click.group()
@@ -50,17 +50,25 @@ def event_list(as_json: bool) -> None:
 @click.option("--mykey", "mykey_id", required=True)
 @click.option("--amount", required=True, type=click.IntRange(min=1))
 @click.option("--nickname", help="How the organiser may thank the supporter (nothing else is shown).")
+@reason_option
 @client_id_option
 @json_option
 def event_support(
-    point_code: str, mykey_id: str, amount: int, nickname: str | None, client_id: str | None, as_json: bool
+    point_code: str,
+    mykey_id: str,
+    amount: int,
+    nickname: str | None,
+    reason: str,
+    client_id: str | None,
+    as_json: bool,
 ) -> None:
-    """A holder directs points of the event's code to its pool."""
+    """A correction: direct a resident's points of the event's code to its pool for them (central
+    operator only, with --reason)."""
     ctx = ctx_for(as_json)
     t = ctx.call(
         "POST",
         f"/v1/events/{path_part(point_code, 'a point code')}/supports",
-        request_body(mykey_id=mykey_id, amount=amount, nickname=nickname, client_id=client_id),
+        request_body(mykey_id=mykey_id, amount=amount, nickname=nickname, reason=reason, client_id=client_id),
     )
     ctx.show(t, f"transfer {t['id']}: {t['mykey_id']} gave {t['amount']} points to {point_code}")
 

@@ -10,6 +10,7 @@ from server.admin.base import (
     fail,
     json_option,
     path_part,
+    reason_option,
     request_body,
 )
 
@@ -47,6 +48,7 @@ def municipality_list(as_json: bool) -> None:
 @click.option("--quantity", type=click.IntRange(1, 100), help="How many of --item (default 1).")
 @click.option("--point-code", help="Which points (default: the holder's valid here that expire first).")
 @click.option("--memo")
+@reason_option
 @client_id_option
 @json_option
 def spend(
@@ -57,10 +59,14 @@ def spend(
     quantity: int | None,
     point_code: str | None,
     memo: str | None,
+    reason: str,
     client_id: str | None,
     as_json: bool,
 ) -> None:
-    """Spend a MyKey holder's points at a place (as its point code's rules allow)."""
+    """A correction: spend a resident's points at a place for them (as its code's rules allow).
+
+    Only the central operator, with --reason (a damaged card, a paper form signed at the town
+    hall); residents spend with their card at the place's terminal."""
     ctx = ctx_for(as_json)
     body = request_body(
         mykey_id=mykey_id,
@@ -70,6 +76,7 @@ def spend(
         quantity=quantity,
         point_code=point_code,
         memo=memo,
+        reason=reason,
         client_id=client_id,
     )
     t = ctx.call("POST", "/v1/spends", body)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from server.admin.base import client_id_option, ctx_for, json_option, path_part, request_body
+from server.admin.base import client_id_option, ctx_for, json_option, path_part, reason_option, request_body
 
 
 @click.group()
@@ -80,15 +80,17 @@ def reward_list(public: bool, as_json: bool) -> None:
 @reward.command("claim")
 @click.argument("code")
 @click.option("--mykey", "mykey_id", required=True)
+@reason_option
 @client_id_option
 @json_option
-def reward_claim(code: str, mykey_id: str, client_id: str | None, as_json: bool) -> None:
-    """A holder claims one: the points are spent, a claim number comes back."""
+def reward_claim(code: str, mykey_id: str, reason: str, client_id: str | None, as_json: bool) -> None:
+    """A correction: claim one for a resident (central operator only, with --reason); the points
+    are spent, a claim number comes back."""
     ctx = ctx_for(as_json)
     c = ctx.call(
         "POST",
         f"/v1/rewards/{path_part(code, 'a reward')}/claims",
-        request_body(mykey_id=mykey_id, client_id=client_id),
+        request_body(mykey_id=mykey_id, reason=reason, client_id=client_id),
     )
     ctx.show(c, f"claim {c['claim_number']}: {c['mykey_id']} spent {c['points']:,} points on {c['name']}")
 

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import click
 
-from server.admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body
+from server.admin.base import (
+    client_id_option,
+    ctx_for,
+    fail,
+    json_option,
+    path_part,
+    reason_option,
+    request_body,
+)
 
 
 @click.group()
@@ -23,15 +31,28 @@ def transit() -> None:
 @click.option("--place", required=True, help="The transit company's place (kind transport).")
 @click.option("--amount", required=True, type=click.IntRange(min=1))
 @click.option("--point-code", help="Which points (default: valid there, expiring first).")
+@reason_option
 @client_id_option
 @json_option
 def transit_exchange(
-    mykey_id: str, place: str, amount: int, point_code: str | None, client_id: str | None, as_json: bool
+    mykey_id: str,
+    place: str,
+    amount: int,
+    point_code: str | None,
+    reason: str,
+    client_id: str | None,
+    as_json: bool,
 ) -> None:
-    """Send points to the transit card the holder linked at the company's service."""
+    """A correction: send a resident's points to the transit card they linked at the company's
+    service (central operator only, with --reason)."""
     ctx = ctx_for(as_json)
     body = request_body(
-        mykey_id=mykey_id, place=place, amount=amount, point_code=point_code, client_id=client_id
+        mykey_id=mykey_id,
+        place=place,
+        amount=amount,
+        point_code=point_code,
+        reason=reason,
+        client_id=client_id,
     )
     t = ctx.call("POST", "/v1/transit/exchanges", body)
     ctx.show(

@@ -129,8 +129,13 @@ def _test(row: Any, now: datetime) -> dict[str, Any]:
 def _test_row(conn: Connection, test_id: int) -> Any:
     row = conn.execute(select(conntests).where(conntests.c.id == test_id)).first()
     if row is None:
-        raise NotFound("unknown_conntest", f"no connection test {test_id}")
+        raise unknown_conntest(test_id)
     return row
+
+
+def unknown_conntest(test_id: int) -> NotFound:
+    """The refusal for a test that is not there (or another municipality's)."""
+    return NotFound("unknown_conntest", f"no connection test {test_id}")
 
 
 def get_test(
@@ -138,8 +143,8 @@ def get_test(
 ) -> dict[str, Any]:
     """One test; a scoped operator sees its municipality's tests and the nationwide ones."""
     row = _test_row(conn, test_id)
-    if op is not None and row.municipality_code is not None:
-        op.require_scope(row.municipality_code)
+    if op is not None and row.municipality_code is not None and not op.covers(row.municipality_code):
+        raise unknown_conntest(test_id)
     return _test(row, now or datetime.now(UTC))
 
 
@@ -316,7 +321,8 @@ def record_report(
 def _scope(test: Any, op: Operator) -> str | None:
     """The municipality a view covers: the test's own, else a scoped operator's, else all."""
     if test.municipality_code is not None:
-        op.require_scope(test.municipality_code)
+        if not op.covers(test.municipality_code):
+            raise unknown_conntest(test.id)
         return str(test.municipality_code)
     return op.municipality
 

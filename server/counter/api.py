@@ -1,7 +1,8 @@
 """HTTP for the counter: what a shop's or museum's terminal calls with a card in its reader, the
 offline entries it sends when the server is back, its heartbeat; and the operator's view of them.
 
-* ``/v1/terminal/spend|balance|refund`` answer a card challenge: like a lookup they keep no nonce
+* ``/v1/terminal/spend|balance|refund`` and ``/v1/terminal/supports|reward-claims|transit-exchanges``
+  (a resident's event support, reward claim, transit exchange) answer a card challenge: like a lookup they keep no nonce
   (the challenge is the replay guard; a spend's client id is the ledger's).
 * ``/v1/terminal/sync`` and ``/v1/terminal/heartbeat``: ordinary signed terminal requests; a
   sync's body may be large (a batch of entries), so it has its own limit.
@@ -27,7 +28,7 @@ from server.api import (
     operator_endpoints,
 )
 from server.conntest import service as conntests
-from server.counter import service
+from server.counter import resident, service
 from server.db.engine import read, run_write
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id, terminal_public_key
 from server.terminals.service import get_place
@@ -77,6 +78,39 @@ def refund(body: wire.CounterRefund):
     ), 201
 
 
+@card_bp.post("/supports", tags=[tag], responses={201: wire.Support, **CARD_ERRORS})
+def support(body: wire.CounterSupport):
+    """The card's holder directs points of an event's code to its pool (idempotent by client_id)."""
+    at, proof = _at(), card_proof(body.proof)
+    return run_write(
+        engine(),
+        lambda conn: resident.support(
+            conn, at, proof, body.client_id, body.point_code, body.amount, body.nickname
+        ),
+    ), 201
+
+
+@card_bp.post("/reward-claims", tags=[tag], responses={201: wire.Claim, **CARD_ERRORS})
+def claim(body: wire.CounterClaim):
+    """The card's holder claims one of a special reward at its price (a claim number back)."""
+    at, proof = _at(), card_proof(body.proof)
+    return run_write(
+        engine(), lambda conn: resident.claim(conn, at, proof, body.client_id, body.reward, body.points)
+    ), 201
+
+
+@card_bp.post("/transit-exchanges", tags=[tag], responses={201: wire.TransitExchange, **CARD_ERRORS})
+def exchange(body: wire.CounterTransit):
+    """The card's holder sends points to the transit card they linked at the company's service."""
+    at, proof = _at(), card_proof(body.proof)
+    return run_write(
+        engine(),
+        lambda conn: resident.exchange(
+            conn, at, proof, body.client_id, body.place, body.amount, body.point_code
+        ),
+    ), 201
+
+
 @queue_bp.post("/sync", tags=[tag], responses={200: wire.SyncResult, **ERRORS})
 def sync(body: wire.SyncRequest):
     """Offline entries, answered once each: accepted into the ledger, or refused for good (and
@@ -114,7 +148,7 @@ def list_exceptions(query: wire.ExceptionQuery):
     op = operator()
     with read(engine()) as conn:
         if query.place is not None:
-            op.require_scope(get_place(conn, query.place)["municipality"])
+            get_place(conn, query.place, op)  # another municipality's: unknown_place
         rows = service.exceptions(conn, op.municipality, query.place, query.since)
     return {"exceptions": rows}
 

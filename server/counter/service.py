@@ -47,7 +47,7 @@ from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
-from server import idempotency, ledger
+from server import authority, idempotency, ledger, resident_points
 from server.counter import batch, contacts
 from server.counter.answers import REFUSED, Seen, answer, answer_of_row, entry_row, raw_seq, require_ours
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
@@ -85,7 +85,7 @@ def place_of(conn: Connection, terminal_id: str) -> str:
     return str(get_terminal(conn, terminal_id)["place"])
 
 
-def _prove(
+def prove_holder(
     conn: Connection,
     at: CardAtCounter,
     proof: CardProof,
@@ -94,6 +94,8 @@ def _prove(
     repeat: bool,
     now: datetime,
 ) -> registry.MyKey:
+    """The holder of the card that signed ``action`` for ``purpose`` at this terminal (``repeat``:
+    the client id was answered already, so the challenge, used then, is not asked for again)."""
     card = cards.prove(
         conn, at.check, proof, purpose, action, terminal_id=at.terminal_id, now=now, challenge=not repeat
     )
@@ -118,9 +120,12 @@ def spend(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     action = cardproof.spend_action(client_id, place, amount, item, quantity, point_code)
-    holder = _prove(conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now)
+    holder = prove_holder(
+        conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now
+    )
+    card = authority.HolderCard(holder.number, at.terminal_id)
     request = Spend(client_id, place, amount, point_code, item, quantity)
-    return spending.spend(conn, holder, request, at.actor(), now=now)
+    return resident_points.spend(conn, holder, card, request, now)
 
 
 def balance(
@@ -128,7 +133,10 @@ def balance(
 ) -> dict[str, Any]:
     """The card's holder's points by code, with what expires next. Nothing is written."""
     now = now or datetime.now(UTC)
-    holder = _prove(conn, at, proof, cardproof.BALANCE, {}, False, now)
+    holder = prove_holder(conn, at, proof, cardproof.BALANCE, {}, False, now)
+    authority.authorize(
+        authority.Action.READ_BALANCES, authority.HolderCard(holder.number, at.terminal_id), holder
+    )
     held = sorted(balances.holdings(conn, holder.wallet, now), key=lambda h: h.expiry_key)
     return {
         "mykey_id": holder.mykey_id,
@@ -152,7 +160,7 @@ def refund(
     place = place_of(conn, at.terminal_id)
     action = cardproof.refund_action(transfer_id, client_id)
     repeat = idempotency.answered(conn, client_id)
-    holder = _prove(conn, at, proof, cardproof.REFUND, action, repeat, now)
+    holder = prove_holder(conn, at, proof, cardproof.REFUND, action, repeat, now)
     if not repeat:
         original = ledger.get_transfer(conn, transfer_id)
         if original.credit != spending.payee(place):
@@ -165,7 +173,8 @@ def refund(
                 f"transfer {transfer_id} was made on {(original.created_at + JST):%Y-%m-%d}: the counter "
                 "refunds today's spends; ask the municipal office for older ones",
             )
-    return spending.refund(conn, transfer_id, client_id, at.actor(), refund_days, now=now)
+    card = authority.HolderCard(holder.number, at.terminal_id)
+    return spending.refund(conn, transfer_id, client_id, card, refund_days, now=now)
 
 
 # --- offline entries -----------------------------------------------------------------------------
@@ -312,6 +321,9 @@ def _spend_entry(
     )
     holder = registry.holder_of(conn, card)
     seen.holder = holder.number
+    allowed = authority.authorize(
+        authority.Action.SPEND, authority.HolderCard(holder.number, terminal.terminal_id), holder
+    )
     request = Spend(
         transaction.client_id,
         terminal.place,
@@ -320,7 +332,7 @@ def _spend_entry(
         transaction.item,
         transaction.quantity,
     )
-    return spending.spend(conn, holder, request, terminal.actor(), now=now, context=context)
+    return spending.spend(conn, holder, request, allowed.actor, now=now, context=context)
 
 
 def _redeem_voucher(

@@ -88,10 +88,8 @@ def add_grant_kind(
 def get_department(conn: Connection, department_id: str, op: Operator | None = None) -> dict[str, Any]:
     """A department with its budget, what it granted and has left, and its grant kinds."""
     row = conn.execute(select(departments).where(departments.c.id == department_id)).first()
-    if row is None:
+    if row is None or (op is not None and not op.covers(row.municipality_code)):
         raise NotFound("unknown_department", f"no department {department_id}")
-    if op is not None:
-        op.require_scope(row.municipality_code)
     state = account_state(conn, owner(row.id), row.point_code)
     balance, floor = state if state is not None else (0, 0)
     budget = -(floor or 0)

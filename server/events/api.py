@@ -6,6 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import wire
+from server import authority, resident_points
 from server.api import BEARER, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.events import service
@@ -41,14 +42,17 @@ def list_events():
 
 @bp.post("/events/<point_code>/supports", tags=[tag], responses={201: wire.Support, **ERRORS})
 def support(path: wire.PointCodePath, body: wire.SupportCreate):
-    """A holder directs points of the event's code to its pool (idempotent by client_id)."""
-    op = operator()
+    """A correction: the central operator directs a resident's points of the event's code to its
+    pool on their behalf, with a ``reason`` (idempotent by client_id). A scoped operator is
+    refused (``out_of_scope``)."""
+    proof = authority.OperatorCorrection(operator(), body.reason)
+    authority.require_correction(proof.operator, proof.reason)
 
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
-        service.get_event(conn, path.point_code, op)
-        return service.support(
-            conn, holder, path.point_code, body.amount, body.nickname, body.client_id, op.actor
+        service.get_event(conn, path.point_code, proof.operator)
+        return resident_points.support(
+            conn, holder, proof, body.client_id, path.point_code, body.amount, body.nickname
         )
 
     return run_write(engine(), work), 201

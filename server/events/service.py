@@ -62,8 +62,11 @@ def support(
     client_id: str,
     actor: str,
     now: datetime | None = None,
+    memo: str | None = None,
 ) -> dict[str, Any]:
-    """``holder`` directs ``amount`` of their ``point_code`` points to the event's pool."""
+    """``holder`` directs ``amount`` of their ``point_code`` points to the event's pool.
+
+    ``actor`` and ``memo``: as :func:`server.authority.authorize` allowed it (a correction says so)."""
 
     def work() -> dict[str, Any]:
         holder.require_active()
@@ -74,7 +77,9 @@ def support(
             )
         transfer = ledger.transfer(
             conn,
-            ledger.TransferRequest(client_id, point_code, holder.wallet, pool(point_code), amount, "support"),
+            ledger.TransferRequest(
+                client_id, point_code, holder.wallet, pool(point_code), amount, "support", memo
+            ),
             actor,
             now,
         )
@@ -159,10 +164,8 @@ def handover(
 
 def get_event(conn: Connection, point_code: str, op: Operator | None = None) -> dict[str, Any]:
     row = _event_row(conn, point_code)
-    if row is None:
+    if row is None or (op is not None and not op.covers(point_code_municipality(point_code))):
         raise NotFound("unknown_event", f"{point_code} has no event pool")
-    if op is not None:
-        op.require_scope(point_code_municipality(point_code))
     name = conn.execute(select(point_codes.c.name).where(point_codes.c.code == point_code)).scalar_one()
     state = account_state(conn, pool(point_code), point_code)
     return {

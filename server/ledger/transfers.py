@@ -235,8 +235,13 @@ def reverse(
 def get_transfer(conn: Connection, transfer_id: int) -> Transfer:
     rows = _select_transfers(conn, transfers.c.id == transfer_id)
     if not rows:
-        raise NotFound("unknown_transfer", f"no transfer {transfer_id}")
+        raise unknown_transfer(transfer_id)
     return rows[0][0]
+
+
+def unknown_transfer(transfer_id: int) -> NotFound:
+    """The refusal for a transfer that is not there (or not the caller's to see)."""
+    return NotFound("unknown_transfer", f"no transfer {transfer_id}")
 
 
 def reversal_of(conn: Connection, transfer_id: int) -> int | None:

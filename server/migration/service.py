@@ -97,9 +97,8 @@ def import_file(
 
 def _service(conn: Connection, op: Operator, code: str) -> Any:
     row = conn.execute(select(services).where(services.c.code == code)).first()
-    if row is None:
+    if row is None or not op.covers(row.municipality_code):
         raise NotFound("unknown_service", f"no service {code}")
-    op.require_scope(row.municipality_code)
     return row
 
 

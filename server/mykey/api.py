@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 from mkp_core import cardproof, wire
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import MkpError, Throttled
+from server import authority
 from server.api import (
     BEARER,
     card_check,
@@ -44,6 +45,7 @@ from server.api import (
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.mykey import cards, challenges, registry, services, throttles
+from server.operators.service import Operator
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 
 holder_bp = APIBlueprint("mykey", __name__, url_prefix="/v1/mykey")
@@ -150,7 +152,7 @@ def show(body: wire.MyKeyProve):
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.SHOW)
-        holder = registry.holder_of(conn, card)
+        holder = _by_card(registry.holder_of(conn, card), authority.Action.READ_RECORD)
         links = services.links_of(conn, holder) if holder.status == registry.ACTIVE else []
         return {**registry.holder_view(holder), "certificate_not_after": card.not_after, "links": links}
 
@@ -167,7 +169,7 @@ def change_id(body: wire.MyKeyIdChange):
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.CHANGE_ID, cardproof.change_id_action(body.new_id))
-        holder = registry.active_holder_of(conn, card)
+        holder = _by_card(registry.active_holder_of(conn, card), authority.Action.MYKEY_ID_CHANGE)
         _count_id_try(conn, f"mykey-id:{holder.number}", tried)
         return registry.holder_view(registry.change_id(conn, holder, body.new_id))
 
@@ -213,7 +215,8 @@ def link(body: wire.LinkCreate):
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.LINK, action)
-        return services.link(conn, registry.active_holder_of(conn, card), body.service, body.local_id)
+        holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
+        return services.link(conn, holder, body.service, body.local_id)
 
     return write_once(engine(), body.client_id, "mykey.link", body.model_dump(), work)
 
@@ -225,7 +228,8 @@ def unlink(body: wire.LinkRemove):
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.UNLINK, cardproof.service_action(body.service))
-        return services.unlink(conn, registry.active_holder_of(conn, card), body.service)
+        holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
+        return services.unlink(conn, holder, body.service)
 
     return write_once(engine(), body.client_id, "mykey.unlink", body.model_dump(), work, status=200)
 
@@ -281,10 +285,17 @@ def self_suspend(body: wire.MyKeySelfSuspend):
 
     def work(conn: Connection) -> dict:
         card = cards.prove(conn, check, proof, cardproof.SUSPEND)
-        holder, _ = registry.suspend(conn, registry.holder_of(conn, card), "holder", "self")
+        holder = _by_card(registry.holder_of(conn, card), authority.Action.SUSPEND)
+        holder, _ = registry.suspend(conn, holder, "holder", "self")
         return registry.holder_view(holder)
 
     return write_once(engine(), body.client_id, "mykey.suspend", body.model_dump(), work, status=200)
+
+
+def _by_card(holder: registry.MyKey, action: authority.Action) -> registry.MyKey:
+    """``holder``, whose own card (at home) asks for ``action``, once the authority allows it."""
+    authority.authorize(action, authority.HolderCard(holder.number), holder)
+    return holder
 
 
 # --- terminals -------------------------------------------------------------------------------
@@ -363,21 +374,32 @@ def _admin_view(conn: Connection, holder: registry.MyKey) -> dict:
 
 @operator_bp.get("/mykeys/<mykey_id>", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS})
 def show_mykey(path: wire.MyKeyPath):
-    """A MyKey ID's state, certificate and audit (never its service IDs)."""
-    operator()
+    """A MyKey ID's state, certificate and audit (never its service IDs). A scoped operator sees
+    only its own town's residents (by home municipality): any other is ``unknown_mykey``."""
+    op = operator()
     with read(engine()) as conn:
-        return _admin_view(conn, registry.find(conn, path.mykey_id))
+        holder = _holder_for(conn, op, authority.Action.READ_RECORD, path.mykey_id)
+        return _admin_view(conn, holder)
+
+
+def _holder_for(conn: Connection, op: Operator, action: authority.Action, mykey_id: str) -> registry.MyKey:
+    """The resident ``op`` may do ``action`` on (another town's: as if missing)."""
+    holder = authority.find_holder(conn, op, mykey_id)
+    authority.authorize(action, authority.OperatorAct(op), holder)
+    return holder
 
 
 @operator_bp.post(
     "/mykeys/<mykey_id>/suspend", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS}
 )
 def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend):
-    """Suspend at once (a lost card): lookups, spending and vouchers refuse it (``mykey_suspended``)."""
+    """Suspend at once (a lost card): lookups, spending and vouchers refuse it (``mykey_suspended``).
+    A scoped operator suspends, resumes and issues renewal codes for its own town's residents only."""
     op = operator()
 
     def work(conn: Connection) -> dict:
-        holder, _ = registry.suspend(conn, registry.find(conn, path.mykey_id), op.actor, body.reason)
+        holder = _holder_for(conn, op, authority.Action.SUSPEND, path.mykey_id)
+        holder, _ = registry.suspend(conn, holder, op.actor, body.reason)
         return _admin_view(conn, holder)
 
     scope = f"mykey.suspend:{op.name}:{path.mykey_id}"
@@ -392,7 +414,8 @@ def resume(path: wire.MyKeyPath, body: wire.MyKeyResume):
     op = operator()
 
     def work(conn: Connection) -> dict:
-        holder = registry.resume(conn, registry.find(conn, path.mykey_id), op.actor, body.reason)
+        holder = _holder_for(conn, op, authority.Action.RESUME, path.mykey_id)
+        holder = registry.resume(conn, holder, op.actor, body.reason)
         return _admin_view(conn, holder)
 
     scope = f"mykey.resume:{op.name}:{path.mykey_id}"
@@ -408,7 +431,7 @@ def renewal_code(path: wire.MyKeyPath, body: wire.RenewalCodeCreate):
     hours = body.ttl_hours or config().renewal_code_hours
 
     def work(conn: Connection) -> dict:
-        holder = registry.find(conn, path.mykey_id)
+        holder = _holder_for(conn, op, authority.Action.RENEWAL_CODE, path.mykey_id)
         return registry.issue_renewal_code(conn, holder, op.actor, timedelta(hours=hours))
 
     scope = f"mykey.renewal-code:{op.name}:{path.mykey_id}"

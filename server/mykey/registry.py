@@ -89,8 +89,13 @@ def find(conn: Connection, mykey_id: str) -> MyKey:
     """The MyKey ID typed as ``mykey_id`` (any case, look-alikes alike), or ``unknown_mykey``."""
     row = conn.execute(select(mykeys).where(mykeys.c.folded == rules.fold(mykey_id))).first()
     if row is None:
-        raise NotFound("unknown_mykey", f"no MyKey ID {mykey_id}")
+        raise unknown_mykey(mykey_id)
     return from_row(row)
+
+
+def unknown_mykey(mykey_id: str) -> NotFound:
+    """The refusal for a MyKey ID typed as ``mykey_id`` that is not there (or not the caller's to see)."""
+    return NotFound("unknown_mykey", f"no MyKey ID {mykey_id}")
 
 
 def by_number(conn: Connection, number: int) -> MyKey:

@@ -38,6 +38,13 @@ class Operator:
                 f"operator {self.name} may act only for municipality {self.municipality}, not {municipality_code}",
             )
 
+    def covers(self, municipality_code: str | None) -> bool:
+        """True if this operator may act for ``municipality_code`` (the central one: for any).
+
+        An object of another municipality is refused as if it did not exist (``unknown_...``), so
+        the answer says nothing about other towns (see server/authority.py)."""
+        return self.municipality is None or self.municipality == municipality_code
+
     def require_central(self) -> None:
         if self.municipality is not None:
             raise Forbidden("central_operator_only", "only an unscoped (central) operator may do this")

@@ -20,6 +20,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import cardproof, dates, wire
+from server import authority
 from server.api import (
     BEARER,
     card_check,
@@ -180,6 +181,7 @@ def request_link(body: wire.PartnerLinkCreate):
     def work(conn: Connection) -> dict[str, Any]:
         card = cards.prove(conn, check, proof, cardproof.PARTNER_LINK, action)
         holder = mykeys.active_holder_of(conn, card)
+        authority.authorize(authority.Action.PARTNER_LINK, authority.HolderCard(holder.number), holder)
         return links.request_link(conn, holder, registry.active(conn, body.partner), body.member)
 
     return write_once(
@@ -206,7 +208,9 @@ def set_home(body: wire.HomeSet):
 
     def work(conn: Connection) -> dict[str, Any]:
         card = cards.prove(conn, check, proof, cardproof.HOME, cardproof.home_action(body.municipality))
-        return service.set_home(conn, mykeys.active_holder_of(conn, card), body.municipality)
+        holder = mykeys.active_holder_of(conn, card)
+        authority.authorize(authority.Action.HOME_MUNICIPALITY, authority.HolderCard(holder.number), holder)
+        return service.set_home(conn, holder, body.municipality)
 
     return write_once(engine(), body.client_id, "partner.home", body.model_dump(), work, status=200)
 
@@ -232,6 +236,7 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
     def redeem_once(conn: Connection) -> dict[str, Any]:
         card = cards.prove(conn, check, proof, cardproof.COUPON, action, terminal_id=tid)
         holder = mykeys.active_holder_of(conn, card)
+        authority.authorize(authority.Action.COUPON_REDEEM, authority.HolderCard(holder.number, tid), holder)
         return service.redeem_coupon(conn, holder, body.code, body.destination, now)
 
     scope = f"coupon.redeem:{tid or 'holder'}"
@@ -369,7 +374,9 @@ def holder_conversions(path: wire.MyKeyPath):
     those into its own municipality's points."""
     op = operator()
     with read(engine()) as conn:
-        seen = service.pending(conn, mykeys.find(conn, path.mykey_id))
+        holder = authority.find_holder(conn, op, path.mykey_id)  # another town's resident: unknown_mykey
+        authority.authorize(authority.Action.READ_BALANCES, authority.OperatorAct(op), holder)
+        seen = service.pending(conn, holder)
     if op.municipality is not None:
         seen["conversions"] = [c for c in seen["conversions"] if c["point_code"][:6] == op.municipality]
     return seen

@@ -9,12 +9,14 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import dates, wire
-from server import ledger
+from mkp_core.ids import point_code_municipality
+from server import authority, ledger, resident_points
 from server.api import BEARER, config, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.points import agreements, balances, expiry, holders, price_lists, rules, service, spending
 from server.points.expiry_policy import ExpiryPolicy
+from server.terminals.service import get_place
 
 bp = APIBlueprint("points", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
@@ -25,39 +27,45 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 @bp.post("/spends", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
 def spend(body: wire.SpendCreate):
-    """A MyKey holder spends points at a place: wallet → the place's payee account, as the point
-    code's rules allow, taking the earliest-expiring valid lots (idempotent by client_id)."""
-    op = operator()
+    """A correction: the central operator spends a resident's points at a place on their behalf
+    (their card could not be used), with a ``reason``: wallet → the place's payee account, as the
+    point code's rules allow, taking the earliest-expiring valid lots (idempotent by client_id).
+    A scoped operator is refused (``out_of_scope``); residents spend with their card."""
+    proof = authority.OperatorCorrection(operator(), body.reason)
+    authority.require_correction(proof.operator, proof.reason)
+
     request = spending.Spend(
         body.client_id, body.place, body.amount, body.point_code, body.item, body.quantity, body.memo
     )
 
     def work(conn: Connection) -> dict:
-        holder = holders.find(conn, body.mykey_id)
-        return spending.spend(conn, holder, request, op.actor, op.municipality)
+        return resident_points.spend(conn, holders.find(conn, body.mykey_id), proof, request)
 
     return run_write(engine(), work), 201
 
 
 @bp.post("/spends/<int:transfer_id>/refund", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
 def refund(path: wire.TransferPath, body: wire.RefundCreate):
-    """Refund a spend within the refund period: the points go back to the lots they came from."""
-    op, days = operator(), config().refund_days
+    """Refund a spend within the refund period: the points go back to the lots they came from.
+    A scoped operator refunds its own municipality's points only (another's: as if missing)."""
+    proof, days = authority.OperatorAct(operator()), config().refund_days
     return run_write(
         engine(),
         lambda conn: spending.refund(
-            conn, path.transfer_id, body.client_id, op.actor, days, op.municipality, body.memo
+            conn, path.transfer_id, body.client_id, proof, days, proof.operator.municipality, body.memo
         ),
     ), 201
 
 
 @bp.get("/mykeys/<mykey_id>/balances", tags=[tag], responses={200: wire.Balances, **ERRORS})
 def holder_balances(path: wire.MyKeyPath):
-    """A holder's points per code: balance, spendable now, expired (not swept yet), what expires next."""
+    """A holder's points per code: balance, spendable now, expired (not swept yet), what expires next.
+    A scoped operator sees only the residents of its town, and only its own codes' points."""
     op = operator()
     now = datetime.now(UTC)
     with read(engine()) as conn:
-        holder = holders.find(conn, path.mykey_id)
+        holder = authority.find_holder(conn, op, path.mykey_id)
+        authority.authorize(authority.Action.READ_BALANCES, authority.OperatorAct(op), holder)
         held = [
             h.to_dict()
             for h in balances.holdings(conn, holder.wallet, now)
@@ -134,9 +142,8 @@ def list_rules(path: wire.PointCodePath):
     """The rules in force now and every version (future ones included)."""
     op = operator()
     with read(engine()) as conn:
+        op.require_scope(point_code_municipality(path.point_code))  # before the code is looked up
         versions = rules.history(conn, path.point_code)
-        if op.municipality is not None:
-            op.require_scope(path.point_code[:6])
         now_rule = rules.rule_at(conn, path.point_code, datetime.now(UTC))
         return {
             "point_code": path.point_code,
@@ -217,6 +224,7 @@ def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly):
 @bp.get("/places/<place_id>/items", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS})
 def list_items(path: wire.PlacePath):
     """A place's price list."""
-    operator()
+    op = operator()
     with read(engine()) as conn:
+        get_place(conn, path.place_id, op)  # another municipality's: unknown_place
         return price_lists.items(conn, path.place_id)

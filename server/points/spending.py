@@ -28,9 +28,11 @@ from sqlalchemy import Connection
 from mkp_core.dates import last_valid_day
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
-from server import ledger
+from server import authority, ledger
 from server.idempotency import once
 from server.ledger.lots import moves_of
+from server.ledger.transfers import unknown_transfer
+from server.mykey import registry
 from server.mykey.registry import MyKey
 from server.points import agreements, balances, holders, price_lists
 from server.points.rules import Rule, rules_at
@@ -288,20 +290,31 @@ def refund(
     conn: Connection,
     transfer_id: int,
     client_id: str,
-    actor: str,
+    proof: authority.Proof,
     refund_days: int,
     scope: str | None = None,
     memo: str | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Reverse a spend within ``refund_days`` of it: the points go back to the lots they came from."""
+    """Reverse a spend within ``refund_days`` of it: the points go back to the lots they came from.
+
+    ``proof``: the card that paid (at the place's terminal), or an operator of the points' town
+    (:mod:`server.authority`); ``scope``: the operator's municipality, kept with the idempotency record.
+    """
     body = {"transfer_id": transfer_id, "memo": memo, "scope": scope}
 
     def work() -> dict[str, Any]:
         when = now or datetime.now(UTC)
         original = ledger.get_transfer(conn, transfer_id)
-        if scope is not None and point_code_municipality(original.point_code) != scope:
-            raise Forbidden("out_of_scope", f"this caller may refund only {scope}'s points")
+        number = holders.number_of(original.debit)
+        payer = registry.by_number(conn, number) if number is not None else None
+        allowed = authority.authorize(
+            authority.Action.REFUND,
+            proof,
+            payer,
+            town=point_code_municipality(original.point_code),
+            hidden=unknown_transfer(transfer_id),
+        )
         if original.kind not in SPEND_KINDS or not original.credit.startswith("payee:"):
             raise Conflict(
                 "not_a_spend", f"transfer {transfer_id} is a {original.kind}, not a spend at a place"
@@ -312,8 +325,7 @@ def refund(
                 f"transfer {transfer_id} was made {original.created_at:%Y-%m-%d}: refunds are possible "
                 f"within {refund_days} days",
             )
-        reversal = ledger.reverse(conn, transfer_id, client_id, actor, memo, when)
-        number = holders.number_of(original.debit)
+        reversal = ledger.reverse(conn, transfer_id, client_id, allowed.actor, memo, when)
         shown = holders.mykey_ids(conn, [number]).get(number) if number is not None else None
         return {
             **reversal.to_dict(),

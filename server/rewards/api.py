@@ -8,6 +8,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import dates, wire
+from server import authority, resident_points
 from server.api import BEARER, config, engine, error_responses, limit_body, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.idempotency import write_once
@@ -55,13 +56,16 @@ def list_rewards():
 
 @bp.post("/rewards/<code>/claims", tags=[tag], responses={201: wire.Claim, **ERRORS})
 def claim(path: wire.RewardPath, body: wire.ClaimCreate):
-    """A holder claims one: atomic (the last item is never claimed twice); a claim number back."""
-    op = operator()
+    """A correction: the central operator claims one for a resident on their behalf, with a
+    ``reason``: atomic (the last item is never claimed twice); a claim number back. A scoped
+    operator is refused (``out_of_scope``)."""
+    proof = authority.OperatorCorrection(operator(), body.reason)
+    authority.require_correction(proof.operator, proof.reason)
 
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
-        service.get_reward(conn, path.code, op)
-        return service.claim(conn, holder, path.code, body.client_id, op.actor)
+        service.get_reward(conn, path.code, proof.operator)
+        return resident_points.claim(conn, holder, proof, body.client_id, path.code)
 
     return run_write(engine(), work), 201
 

@@ -44,7 +44,7 @@ def add_reward(
     if conn.execute(select(point_codes.c.code).where(point_codes.c.code == point_code)).first() is None:
         raise NotFound("unknown_point_code", f"point code {point_code} does not exist")
     if offer.get("place"):
-        get_place(conn, offer["place"])
+        get_place(conn, offer["place"], op)
     if offer["ends_at"] <= offer["starts_at"]:
         raise MkpError("invalid_period", "a reward's period must end after it starts")
     if _row(conn, code) is not None:
@@ -179,10 +179,8 @@ def claims(conn: Connection, op: Operator, code: str) -> dict[str, Any]:
 
 def get_reward(conn: Connection, code: str, op: Operator | None = None) -> dict[str, Any]:
     row = _row(conn, code)
-    if row is None:
+    if row is None or (op is not None and not op.covers(row.municipality_code)):
         raise NotFound("unknown_reward", f"no reward {code}")
-    if op is not None:
-        op.require_scope(row.municipality_code)
     return _view(row)
 
 

@@ -64,17 +64,15 @@ def add_place(
 
 def _require_service(conn: Connection, code: str, op: Operator) -> None:
     row = conn.execute(select(services.c.municipality_code).where(services.c.code == code)).first()
-    if row is None:
+    if row is None or not op.covers(row.municipality_code):
         raise NotFound("unknown_service", f"no service {code}: add it first (mkp-admin service add)")
-    op.require_scope(row.municipality_code)
 
 
 def get_place(conn: Connection, place_id: str, op: Operator | None = None) -> dict:
+    """A place; with ``op``, only one of the operator's municipality (another's: ``unknown_place``)."""
     row = conn.execute(select(places).where(places.c.id == place_id)).first()
-    if row is None:
+    if row is None or (op is not None and not op.covers(row.municipality_code)):
         raise NotFound("unknown_place", f"no place {place_id}")
-    if op is not None:
-        op.require_scope(row.municipality_code)
     return _place(row)
 
 
@@ -199,10 +197,8 @@ def get_terminal(conn: Connection, terminal_id: str, op: Operator | None = None)
         .join(places, places.c.id == terminals.c.place_id)
         .where(terminals.c.id == terminal_id)
     ).first()
-    if row is None:
+    if row is None or (op is not None and not op.covers(row.municipality_code)):
         raise NotFound("unknown_terminal", f"no terminal {terminal_id}")
-    if op is not None:
-        op.require_scope(row.municipality_code)
     return _terminal(row)
 
 

@@ -6,6 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import dates, wire
+from server import authority, resident_points
 from server.api import BEARER, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.points import holders
@@ -19,13 +20,16 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 @bp.post("/transit/exchanges", tags=[tag], responses={201: wire.TransitExchange, **ERRORS})
 def exchange(body: wire.TransitExchangeCreate):
-    """Points to the holder's linked transit card: a spend at the company's place (idempotent)."""
-    op = operator()
+    """A correction: the central operator sends a resident's points to their linked transit card
+    on their behalf, with a ``reason``: a spend at the company's place (idempotent). A scoped
+    operator is refused (``out_of_scope``)."""
+    proof = authority.OperatorCorrection(operator(), body.reason)
+    authority.require_correction(proof.operator, proof.reason)
 
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
-        return service.exchange(
-            conn, holder, body.place, body.amount, body.point_code, body.client_id, op.actor, op.municipality
+        return resident_points.exchange(
+            conn, holder, proof, body.client_id, body.place, body.amount, body.point_code
         )
 
     return run_write(engine(), work), 201

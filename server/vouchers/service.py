@@ -103,8 +103,13 @@ class Issue:
 def _row(conn: Connection, serial: bytes) -> Any:
     row = conn.execute(select(vouchers).where(vouchers.c.serial == serial.hex())).first()
     if row is None:
-        raise NotFound("unknown_voucher", f"no voucher {codec.format_serial(serial)}")
+        raise unknown_voucher(serial)
     return row
+
+
+def unknown_voucher(serial: bytes) -> NotFound:
+    """The refusal for a voucher that is not there (or not the caller's to see)."""
+    return NotFound("unknown_voucher", f"no voucher {codec.format_serial(serial)}")
 
 
 def view(row: Any, place_name: str | None = None) -> dict[str, Any]:
@@ -131,9 +136,10 @@ def view(row: Any, place_name: str | None = None) -> dict[str, Any]:
 
 def show(conn: Connection, serial_text: str, op: Operator | None = None) -> dict[str, Any]:
     """One voucher by its serial as printed (a scoped operator sees its municipality's only)."""
-    row = _row(conn, codec.parse_serial(serial_text))
-    if op is not None:
-        op.require_scope(point_code_municipality(row.point_code))
+    serial = codec.parse_serial(serial_text)
+    row = _row(conn, serial)
+    if op is not None and not op.covers(point_code_municipality(row.point_code)):
+        raise unknown_voucher(serial)
     return view(row, _place_name(conn, row.redeemed_place))
 
 
@@ -337,10 +343,8 @@ def _serial_rows(conn: Connection, serial_texts: Sequence[str], op: Operator | N
     rows = []
     for s in serials:
         row = found.get(s.hex())
-        if row is None:
-            raise NotFound("unknown_voucher", f"no voucher {codec.format_serial(s)}")
-        if op is not None:
-            op.require_scope(point_code_municipality(row.point_code))
+        if row is None or (op is not None and not op.covers(point_code_municipality(row.point_code))):
+            raise unknown_voucher(s)
         rows.append(row)
     return rows
 

@@ -150,7 +150,7 @@ def test_a_scoped_operator_sees_its_own_municipality(town):
         "central_operator_only",
     )
     yokosuka = town.schedule(soon(60), municipality="142018")
-    assert refusal(lambda: desk.get(f"/v1/conntests/{yokosuka['id']}")) == (403, "out_of_scope")
+    assert refusal(lambda: desk.get(f"/v1/conntests/{yokosuka['id']}")) == (404, "unknown_conntest")
 
 
 @pytest.mark.parametrize(

@@ -77,8 +77,9 @@ def test_an_entry_the_balance_no_longer_covers_is_refused_and_reported(desk):
     assert desk.counter.spend(PIN, amount=2500)["offline"]
     online(desk)
     desk.platform.api.post(
-        "/v1/spends", {"mykey_id": desk.mykey_id, "place": "yokosuka-museum", "amount": 1000}
-    )  # the card was used elsewhere meanwhile
+        "/v1/spends",
+        {"mykey_id": desk.mykey_id, "place": "yokosuka-museum", "amount": 1000, "reason": "paper form"},
+    )  # the points were spent elsewhere meanwhile (the central operator's correction)
     sent = desk.counter.sync()
     assert (sent["accepted"], sent["refused"]) == (0, 1)
     (entry,) = desk.counter.queue.entries()

@@ -140,8 +140,8 @@ class MyKeyWorld:
     def post(self, path: str, body: dict) -> Any:
         return self.client.post(path, json=body)
 
-    def register(self, card: Card, chosen: str | None = None) -> dict[str, Any]:
-        return self.holder.register(card.open, chosen)
+    def register(self, card: Card, chosen: str | None = None, home: str | None = None) -> dict[str, Any]:
+        return self.holder.register(card.open, chosen, home)
 
     def upload_crl(self) -> dict[str, Any]:
         crl = self.ca.issue_crl().public_bytes(serialization.Encoding.PEM).decode()

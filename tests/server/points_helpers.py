@@ -3,7 +3,7 @@
 The town (``furnish``): 横須賀市 and 札幌市 (added by the ``operators`` fixture) and 千代田区;
 places in Yokosuka (a museum, a shop, a library, a bus company's office), Yokosuka's antenna shop
 in Tokyo (a place of 千代田区) and a shop in Sapporo; Yokosuka's 子育て支援課 with a budget and
-two grant kinds; and the MyKey IDs of :data:`HOLDERS`.
+two grant kinds; and the MyKey IDs of :data:`HOLDERS`, residents of Yokosuka.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ def new_id(prefix: str = "c") -> str:
     return f"{prefix}-{next(_ids):08d}"
 
 
-def register_mykeys(engine: Engine, ids: tuple[str, ...] = HOLDERS) -> None:
-    """MyKey IDs as registration would leave them, without cards (a made-up certificate each)."""
+def register_mykeys(engine: Engine, ids: tuple[str, ...] = HOLDERS, home: str | None = YOKOSUKA) -> None:
+    """MyKey IDs as registration would leave them, without cards (a made-up certificate each);
+    residents of ``home`` (Yokosuka's desk reaches them, Sapporo's does not)."""
     with write(engine) as conn:
         for mykey_id in ids:
             digest = hashlib.sha256(mykey_id.encode()).hexdigest()
@@ -69,7 +70,7 @@ def register_mykeys(engine: Engine, ids: tuple[str, ...] = HOLDERS) -> None:
                 serial=digest[:16].upper(),
                 not_after=datetime.now(UTC) + timedelta(days=3650),
             )
-            registry.register(conn, card, mykey_id, None, 1)
+            registry.register(conn, card, mykey_id, home, 1)
 
 
 def post(client, headers, path: str, body: dict[str, Any], status: int | tuple[int, ...] = (200, 201)):
@@ -106,9 +107,13 @@ def grant(client, headers, mykey_id: str, amount: int, kind: str = "childcare", 
     return post(client, headers, "/v1/grants", body, 201)
 
 
+#: Why a test's central operator spends for a resident (operators spend only as a correction).
+REASON = "damaged card: paper form signed at the town hall"
+
+
 def try_spend(client, headers, mykey_id: str, place: str, **extra):
-    """The raw reply to a spend (for refusals)."""
-    body = {"client_id": new_id("s"), "mykey_id": mykey_id, "place": place, **extra}
+    """The raw reply to a spend (for refusals): a correction by the operator of ``headers``."""
+    body = {"client_id": new_id("s"), "mykey_id": mykey_id, "place": place, "reason": REASON, **extra}
     return client.post("/v1/spends", json=body, headers=headers)
 
 

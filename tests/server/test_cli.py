@@ -78,7 +78,12 @@ REFUSALS = [
     ),
     (("grant", "--department", "142018-kosodate", "--amount", "5"), 2, "needs --mykey, --amount and --kind"),
     (("department", "add", "131016", "kosodate", "--name", "x", "--budget", "5"), 1, "unknown_municipality"),
-    (("spend", "--mykey", "NOBODY99", "--place", "shop-1", "--amount", "5"), 1, "unknown_mykey"),
+    (
+        ("spend", "--mykey", "NOBODY99", "--place", "shop-1", "--amount", "5", "--reason", "paper form"),
+        1,
+        "unknown_mykey",
+    ),
+    (("spend", "--mykey", "NOBODY99", "--place", "shop-1", "--amount", "5"), 2, "Missing option '--reason'"),
 ]
 
 

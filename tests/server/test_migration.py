@@ -204,7 +204,7 @@ def test_member_numbers_migrated_already_are_refused_in_a_new_file(client, engin
     ("extra", "who", "status", "code"),
     [
         ({"service": "ZZ9"}, "central", 404, "unknown_service"),
-        ({}, "sapporo", 403, "out_of_scope"),
+        ({}, "sapporo", 404, "unknown_service"),  # another town's service: as if missing
         ({"point_code": "011002"}, "central", 422, "foreign_point_code"),
         ({"point_code": "142018-NONE"}, "central", 404, "unknown_point_code"),
         ({"claim_until": "2020-01-31"}, "central", 422, "invalid_claim_until"),

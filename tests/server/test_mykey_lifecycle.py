@@ -100,10 +100,10 @@ def test_the_holder_suspends_with_the_card(mykey, linked):
     assert [(a["action"], a["actor"]) for a in audit] == [("suspend", "holder")]
 
 
-def test_a_scoped_operator_may_suspend(mykey, linked):
-    _, mykey_id, _ = linked
-    r = admin(mykey, f"/v1/mykeys/{mykey_id}/suspend", {"reason": "lost"}, mykey.operators.sapporo)
-    assert r.status_code == 200
+def test_a_scoped_operator_may_suspend_its_own_residents(mykey):
+    mykey_id = mykey.register(mykey.card(), home="142018")["mykey_id"]
+    r = admin(mykey, f"/v1/mykeys/{mykey_id}/suspend", {"reason": "lost"}, mykey.operators.yokosuka)
+    assert r.status_code == 200 and r.json["status"] == "suspended"
 
 
 @pytest.mark.parametrize(

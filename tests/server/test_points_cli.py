@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mkp_testing import invoke, served_in_process
-from points_helpers import DEPARTMENT, YOKOSUKA
+from points_helpers import DEPARTMENT, REASON, YOKOSUKA
 
 from mkp_core.dates import jst_date
 from server import admin_cli
@@ -110,10 +110,21 @@ def test_one_grant_spend_refund_balance_and_the_expiry_sweep(admin, engine):
     assert (held["balance"], held["spendable"], held["expired"]) == (1400, 1000, 400)
     assert "400" in admin("balance", "HANAKO23")[1] and "expired 400" in admin("balance", "HANAKO23")[1]
 
-    code, _, err = admin("spend", "--mykey", "HANAKO23", "--place", "yokosuka-shop", "--amount", "1001")
+    code, _, err = admin(
+        "spend", "--reason", REASON, "--mykey", "HANAKO23", "--place", "yokosuka-shop", "--amount", "1001"
+    )
     assert code == 1 and "points_expired" in err and len(err.strip().splitlines()) == 1
     code, out, err = admin(
-        "--json", "spend", "--mykey", "HANAKO23", "--place", "yokosuka-shop", "--amount", "250"
+        "--json",
+        "spend",
+        "--reason",
+        REASON,
+        "--mykey",
+        "HANAKO23",
+        "--place",
+        "yokosuka-shop",
+        "--amount",
+        "250",
     )
     spent = json.loads(out)
     code, out, err = admin("refund", str(spent["id"]))
@@ -177,12 +188,24 @@ def test_rules_agreements_and_price_lists(admin):
     assert admin("rule", "set", YOKOSUKA, "--effective", "2001-01-01")[2].count("rule_in_past") == 1
     assert admin("rule", "set", YOKOSUKA, "--expiry", "weekly")[0] == 2
     assert "version" in admin("rule", "show", YOKOSUKA)[1]
-    code, _, err = admin("spend", "--mykey", "HANAKO23", "--place", "yokosuka-shop", "--amount", "10")
+    code, _, err = admin(
+        "spend", "--reason", REASON, "--mykey", "HANAKO23", "--place", "yokosuka-shop", "--amount", "10"
+    )
     assert code == 1 and "not_allowed_here" in err
     admin("price-list", "set", "yokosuka-museum", "ippan", "--name", "一般", "--price", "500")
     assert "一般" in admin("price-list", "show", "yokosuka-museum")[1]
     code, out, err = admin(
-        "spend", "--mykey", "HANAKO23", "--place", "yokosuka-museum", "--item", "ippan", "--quantity", "2"
+        "spend",
+        "--reason",
+        REASON,
+        "--mykey",
+        "HANAKO23",
+        "--place",
+        "yokosuka-museum",
+        "--item",
+        "ippan",
+        "--quantity",
+        "2",
     )
     assert code == 0 and "spent 1000 142018 points at 横須賀美術館" in out, err
     sides = ("--points-of", YOKOSUKA, "--usable-in", "011002")
@@ -214,7 +237,17 @@ def test_events_rewards_and_the_transit_exchange(admin, engine, tmp_path):
     )
     assert admin("event", "add", "142018-SCHOOL", "--organiser", "yokosuka-library")[0] == 0
     admin(
-        "event", "support", "142018-SCHOOL", "--mykey", "HANAKO23", "--amount", "600", "--nickname", "卒業生"
+        "event",
+        "support",
+        "142018-SCHOOL",
+        "--reason",
+        REASON,
+        "--mykey",
+        "HANAKO23",
+        "--amount",
+        "600",
+        "--nickname",
+        "卒業生",
     )
     code, out, _ = admin("event", "report", "142018-SCHOOL")
     assert code == 0 and "HANAKO23" in out and "卒業生" in out
@@ -240,7 +273,7 @@ def test_events_rewards_and_the_transit_exchange(admin, engine, tmp_path):
         end,
     )
     assert code == 0, err
-    code, out, err = admin("reward", "claim", "omikoshi", "--mykey", "HANAKO23")
+    code, out, err = admin("reward", "claim", "omikoshi", "--mykey", "HANAKO23", "--reason", REASON)
     assert code == 0 and "claim OMIKOSHI-00001" in out, err
     assert "OMIKOSHI-00001" in admin("reward", "claims", "omikoshi")[1]
     assert "0 left" in admin("reward", "list", "--public")[1] and "0 of 1 left" in admin("reward", "list")[1]
@@ -248,7 +281,16 @@ def test_events_rewards_and_the_transit_exchange(admin, engine, tmp_path):
     with write(engine) as conn:
         services.link(conn, registry.find(conn, "HANAKO23"), "KQBUS", "PASMO-0042")
     code, out, err = admin(
-        "transit", "exchange", "--mykey", "HANAKO23", "--place", "keikyu-bus", "--amount", "800"
+        "transit",
+        "exchange",
+        "--reason",
+        REASON,
+        "--mykey",
+        "HANAKO23",
+        "--place",
+        "keikyu-bus",
+        "--amount",
+        "800",
     )
     assert code == 0 and "card PASMO-0042" in out, err
     daily = tmp_path / "daily.csv"

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from mkp_core.errors import MkpError
-from server import ledger
+from server import authority, ledger
 from server.db.engine import read, write
 from server.departments import grants, service
 from server.operators.service import Operator
@@ -20,6 +20,7 @@ from server.points import balances, expiry, holders, rules, spending
 from server.points.expiry_policy import ExpiryPolicy
 
 CENTRAL = Operator(1, "central", None)
+BY_CENTRAL = authority.OperatorAct(CENTRAL)  # refunds of a named transfer: an operator's own
 T0 = datetime(2027, 4, 1, 3, 0, tzinfo=UTC)  # 12:00 in Japan
 
 
@@ -116,7 +117,7 @@ def test_expired_points_are_refused_one_second_past_expiry(lots):
 def test_a_refund_gives_back_the_very_lots_within_the_period(lots):
     spent = pay(lots, "HANAKO23", 250, T0 + timedelta(hours=1), "s-refund-1")
     with write(lots) as conn:
-        back = spending.refund(conn, spent["id"], "r-refund-1", "test", 30, now=T0 + timedelta(days=2))
+        back = spending.refund(conn, spent["id"], "r-refund-1", BY_CENTRAL, 30, now=T0 + timedelta(days=2))
     assert back["reverses"] == spent["id"] and back["mykey_id"] == "HANAKO23"
     assert sorted((m["last_day"], m["amount"]) for m in back["lots"]) == [
         ("2027-04-30", 100),
@@ -126,14 +127,15 @@ def test_a_refund_gives_back_the_very_lots_within_the_period(lots):
     assert (held.spendable, held.next_expiry, held.next_expiry_amount) == (600, END_OF_APRIL, 100)
     with write(lots) as conn:  # the same refund again: the first answer
         assert (
-            spending.refund(conn, spent["id"], "r-refund-1", "test", 30, now=T0 + timedelta(days=3)) == back
+            spending.refund(conn, spent["id"], "r-refund-1", BY_CENTRAL, 30, now=T0 + timedelta(days=3))
+            == back
         )
 
     late = pay(lots, "HANAKO23", 10, T0 + timedelta(hours=5), "s-refund-2")
 
     def refund_late():
         with write(lots) as conn:
-            spending.refund(conn, late["id"], "r-refund-2", "test", 30, now=T0 + timedelta(days=31))
+            spending.refund(conn, late["id"], "r-refund-2", BY_CENTRAL, 30, now=T0 + timedelta(days=31))
 
     assert refused(refund_late) == "refund_period_over"
     assert verified(lots).ok

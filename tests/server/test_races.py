@@ -206,7 +206,10 @@ def test_the_last_reward_item_claimed_by_eight_holders_at_once_goes_once(live):
             "ends_at": (now + timedelta(days=1)).isoformat(),
         }
         post("/rewards", {**offer, **window})
-        bodies = [{"client_id": f"claim-{round}-{n:04d}", "mykey_id": holders[n]} for n in range(AT_ONCE)]
+        bodies = [
+            {"client_id": f"claim-{round}-{n:04d}", "mykey_id": holders[n], "reason": "paper form"}
+            for n in range(AT_ONCE)
+        ]
         replies = post_at_once(operator, f"{base}/rewards/{code}/claims", bodies)
         assert statuses(replies) == [(201, None)] + [(409, "sold_out")] * (AT_ONCE - 1)
         claims = operator.get(f"{base}/rewards/{code}/claims").json()
