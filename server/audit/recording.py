@@ -6,7 +6,9 @@ run :func:`_record_entry` before every write transaction of this request commits
 (``server.db.engine.set_before_commit``). At that moment the caller has been authenticated, so the
 entry names them; a request refused on the way rolls back and leaves no entry; a retried
 transaction (a lost race) writes its entry once, with the transaction that commits. One entry per
-request: a request whose work spans several transactions is recorded with the first that commits.
+request: a request whose work spans several transactions is recorded with the first that commits
+a change. A retry answered with its first reply (idempotency by client id) changes nothing and
+leaves no entry.
 
 Terminals and residents are not in the trail: a card tap's proof is the card's own signature,
 kept with its transfer, and a MyKey lookup leaves no trace anywhere (the platform keeps no record
@@ -23,7 +25,7 @@ from sqlalchemy import Connection
 
 from mkp_core.ids import InvalidId, validate_municipality_code
 from server.audit.service import Entry, record
-from server.db.engine import set_before_commit
+from server.db.engine import set_before_commit, wrote
 from server.logs import request_id
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -56,7 +58,7 @@ def init_app(app: Flask) -> None:
 
 
 def _record_entry(conn: Connection) -> None:
-    if g.get("audit_recorded"):
+    if g.get("audit_recorded") or not wrote(conn):
         return
     actor = _actor()
     if actor is None:

@@ -96,10 +96,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    return create_engine(url, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_size", 10)
+        engine = create_engine(url, **kwargs)
+    event.listen(engine, "after_cursor_execute", _note_a_write)
+    return engine
+
+
+_WROTE = "mkp_wrote"
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def _note_a_write(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+    """Remember that this transaction changed a row (a driver that cannot count says -1: changed)."""
+    if cursor.rowcount != 0 and statement.lstrip()[:6].upper() in _WRITES:
+        conn.info[_WROTE] = True
+
+
+def wrote(conn: Connection) -> bool:
+    """Has this write transaction changed a row yet? (A retry answered from its first reply has not.)"""
+    return bool(conn.info.get(_WROTE))
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -136,10 +153,12 @@ def write(engine: Engine) -> Iterator[Connection]:
     lock = _WRITE_LOCKS.get(engine)
     if lock is None:
         with engine.begin() as conn:
+            conn.info.pop(_WROTE, None)
             yield conn
             _run_before_commit(conn)
         return
     with lock, engine.begin() as conn:
+        conn.info.pop(_WROTE, None)
         yield conn
         _run_before_commit(conn)
 

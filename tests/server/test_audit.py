@@ -137,3 +137,17 @@ def test_the_trail_cannot_be_edited(client, town, engine):
         with pytest.raises(DBAPIError), write(engine) as conn:
             conn.execute(statement)
     assert len(trail(client, town.central)) == 1
+
+
+def test_a_retry_answered_from_its_first_reply_leaves_no_second_entry(client, town):
+    body = {
+        "client_id": new_id(),
+        "department": DEPARTMENT,
+        "mykey_id": "HANAKO23",
+        "amount": 500,
+        "grant_kind": "childcare",
+    }
+    first = client.post("/v1/grants", json=body, headers=town.central)
+    again = client.post("/v1/grants", json=body, headers=town.central)
+    assert first.status_code == again.status_code == 201 and first.json == again.json
+    assert len(trail(client, town.central)) == 1

@@ -90,6 +90,7 @@ def yokosuka(client, engine, vouchers_town) -> dict[str, Any]:
 WALK: list[tuple[str, str, str, dict[str, Any] | None, int, str | None]] = [
     ("POST", "/v1/agreements", "", {"points_of": YOKOSUKA, "usable_in": SAPPORO, "by": YOKOSUKA}, 403, "out_of_scope"),
     ("GET", "/v1/agreements", "", None, 200, None),
+    ("GET", "/v1/audit", f"/v1/audit?municipality={YOKOSUKA}", None, 403, "out_of_scope"),
     ("POST", "/v1/agreements/end", "", {"points_of": YOKOSUKA, "usable_in": SAPPORO, "by": YOKOSUKA}, 403, "out_of_scope"),
     ("POST", "/v1/conntests", "", {"starts_at": SOON, "municipality": YOKOSUKA}, 403, "out_of_scope"),
     ("GET", "/v1/conntests", "", None, 200, None),
