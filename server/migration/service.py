@@ -31,6 +31,7 @@ from mkp_core.dates import start_of_day
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.migration_file import MigrationFile, MigrationFileRefused, read_migration_file
 from server import ledger
+from server.client_ids import server_key
 from server.db.tables import (
     migration_balances,
     migration_batches,
@@ -268,7 +269,7 @@ def claim(
         with conn.begin_nested():
             expires = rule_at(conn, row.point_code, when).expires_at(when)
             request = ledger.TransferRequest(
-                f"migrate-{row.id:08d}",
+                server_key(f"migrate-{row.id:08d}"),
                 row.point_code,
                 issuer(service_code),
                 f"mykey:{mykey}",

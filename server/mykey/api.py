@@ -20,6 +20,7 @@ from mkp_core.cardproof import CardProof
 from mkp_core.errors import MkpError
 from server.api import (
     BEARER,
+    caller_key,
     card_check,
     card_proof,
     challenge_key,
@@ -239,7 +240,9 @@ def confirm_link(body: wire.LinkConfirm):
         card = cards.prove(conn, check, proof, cardproof.CONFIRM_LINK, action, terminal_id=tid)
         return services.confirm(conn, registry.active_holder_of(conn, card), service)
 
-    return write_once(engine(), body.client_id, f"mykey.confirm:{tid}", body.model_dump(), work, status=200)
+    return write_once(
+        engine(), caller_key(body.client_id), f"mykey.confirm:{tid}", body.model_dump(), work, status=200
+    )
 
 
 # --- operators -------------------------------------------------------------------------------
@@ -251,7 +254,7 @@ def add_service(body: wire.ServiceCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"service.add:{op.name}",
         body.model_dump(),
         lambda conn: services.add_service(
@@ -296,7 +299,7 @@ def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend):
         return _admin_view(conn, holder)
 
     scope = f"mykey.suspend:{op.name}:{path.mykey_id}"
-    return write_once(engine(), body.client_id, scope, body.model_dump(), work, status=200)
+    return write_once(engine(), caller_key(body.client_id), scope, body.model_dump(), work, status=200)
 
 
 @operator_bp.post(
@@ -311,7 +314,7 @@ def resume(path: wire.MyKeyPath, body: wire.MyKeyResume):
         return _admin_view(conn, holder)
 
     scope = f"mykey.resume:{op.name}:{path.mykey_id}"
-    return write_once(engine(), body.client_id, scope, body.model_dump(), work, status=200)
+    return write_once(engine(), caller_key(body.client_id), scope, body.model_dump(), work, status=200)
 
 
 @operator_bp.post(
@@ -328,5 +331,10 @@ def renewal_code(path: wire.MyKeyPath, body: wire.RenewalCodeCreate):
 
     scope = f"mykey.renewal-code:{op.name}:{path.mykey_id}"
     return write_once(
-        engine(), body.client_id, scope, body.model_dump(), work, keep=registry.renewal_code_without_code
+        engine(),
+        caller_key(body.client_id),
+        scope,
+        body.model_dump(),
+        work,
+        keep=registry.renewal_code_without_code,
     )

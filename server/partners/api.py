@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from mkp_core import cardproof, dates, wire
 from server.api import (
     BEARER,
+    caller_key,
     card_check,
     card_proof,
     config,
@@ -144,7 +145,7 @@ def _issue(
             accept(conn)
         return once(
             conn,
-            body.client_id,
+            caller_key(body.client_id),
             f"coupons.issue:{pid}",
             body.model_dump(),
             lambda: service.issue_coupons(conn, pid, body.count, body.points, actor, expires),
@@ -224,8 +225,9 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
         return service.redeem_coupon(conn, holder, body.code, body.destination, seen["source"], now)
 
     scope = f"coupon.redeem:{tid or 'holder'}"
+    key = body.client_id if tid is None else caller_key(body.client_id)
     try:
-        return write_once(engine(), body.client_id, scope, body.model_dump(), work)
+        return write_once(engine(), key, scope, body.model_dump(), work)
     except coupons.WrongCode:
         run_write(engine(), lambda conn: coupons.record_failure(conn, seen["source"], now))
         raise
@@ -236,7 +238,9 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
 
 def _admin(body: Any, scope: str, work: Callable[[Connection], dict[str, Any]], status: int = 201) -> Any:
     op = operator()
-    return write_once(engine(), body.client_id, f"{scope}:{op.name}", body.model_dump(), work, status=status)
+    return write_once(
+        engine(), caller_key(body.client_id), f"{scope}:{op.name}", body.model_dump(), work, status=status
+    )
 
 
 @operator_bp.post("/partners", tags=[admin_tag], responses={201: wire.Partner, **ERRORS})

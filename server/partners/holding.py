@@ -26,6 +26,7 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
+from server.client_ids import server_key
 from server.db.engine import chunked, db_timestamp, executemany, new_ids
 from server.db.tables import conversions, point_codes
 from server.mykey.registry import MyKey
@@ -161,7 +162,7 @@ def _transfers(partner: Partner, row: dict[str, Any], funder: str | None) -> lis
     holding = holding_account(row["mykey"])
     requests = [
         ledger.TransferRequest(
-            f"conversion:{row['id']}",
+            server_key(f"conversion:{row['id']}"),
             row["point_code"],
             partner.account,
             holding,
@@ -173,7 +174,7 @@ def _transfers(partner: Partner, row: dict[str, Any], funder: str | None) -> lis
     if funder is not None:
         requests.append(
             ledger.TransferRequest(
-                f"premium:{row['id']}",
+                server_key(f"premium:{row['id']}"),
                 row["point_code"],
                 funder,
                 holding,
@@ -241,7 +242,7 @@ def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | N
         )
         requests.append(
             ledger.TransferRequest(
-                f"release:{row.id}",
+                server_key(f"release:{row.id}"),
                 row.point_code,
                 holding_account(row.mykey),
                 f"mykey:{row.mykey}",

@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from server import ledger
-from server.api import BEARER, config, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, config, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.points import agreements, balances, expiry, holders, price_lists, rules, service, spending
@@ -29,7 +29,13 @@ def spend(body: wire.SpendCreate):
     code's rules allow, taking the earliest-expiring valid lots (idempotent by client_id)."""
     op = operator()
     request = spending.Spend(
-        body.client_id, body.place, body.amount, body.point_code, body.item, body.quantity, body.memo
+        caller_key(body.client_id),
+        body.place,
+        body.amount,
+        body.point_code,
+        body.item,
+        body.quantity,
+        body.memo,
     )
 
     def work(conn: Connection) -> dict:
@@ -46,7 +52,7 @@ def refund(path: wire.TransferPath, body: wire.RefundCreate):
     return run_write(
         engine(),
         lambda conn: spending.refund(
-            conn, path.transfer_id, body.client_id, op.actor, days, op.municipality, body.memo
+            conn, path.transfer_id, caller_key(body.client_id), op.actor, days, op.municipality, body.memo
         ),
     ), 201
 
@@ -93,10 +99,10 @@ def expire(body: wire.ExpireCreate):
     as_of = dates.parse_instant(body.as_of)
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.expire:{op.name}",
         {**body.model_dump(), "municipality": municipality},
-        lambda conn: expiry.sweep(conn, body.client_id, as_of, op.actor, municipality),
+        lambda conn: expiry.sweep(conn, caller_key(body.client_id), as_of, op.actor, municipality),
     )
 
 
@@ -122,7 +128,7 @@ def add_rule(path: wire.PointCodePath, body: wire.RuleCreate):
     )
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.rule:{op.name}:{path.point_code}",
         body.model_dump(),
         lambda conn: rules.add_rule(conn, op, path.point_code, change).to_dict(),
@@ -151,7 +157,7 @@ def record_agreement(body: wire.AgreementRecord):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.agreement:{op.name}",
         body.model_dump(),
         lambda conn: agreements.record(conn, op, body.points_of, body.usable_in, body.by),
@@ -165,7 +171,7 @@ def end_agreement(body: wire.AgreementRecord):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.agreement-end:{op.name}",
         body.model_dump(),
         lambda conn: agreements.end(conn, op, body.points_of, body.usable_in, body.by),
@@ -190,7 +196,7 @@ def set_item(path: wire.PlacePath, body: wire.PriceItemSet):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.item:{op.name}:{path.place_id}",
         body.model_dump(),
         lambda conn: price_lists.set_item(conn, op, path.place_id, body.code, body.name, body.price),
@@ -206,7 +212,7 @@ def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.item-remove:{op.name}:{path.place_id}:{path.code}",
         body.model_dump(),
         lambda conn: price_lists.remove_item(conn, op, path.place_id, path.code),

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from mkp_core import wire
 from mkp_core.ids import point_code_municipality
 from server import ledger
+from server.client_ids import operator_key
 from server.operators.service import Operator
 
 
@@ -15,4 +16,4 @@ def reverse(conn: Connection, op: Operator, transfer_id: int, body: wire.Reverse
     """Undo a transfer by an opposite one (never by editing it); lots go back where they were."""
     original = ledger.get_transfer(conn, transfer_id)
     op.require_scope(point_code_municipality(original.point_code))
-    return ledger.reverse(conn, transfer_id, body.client_id, op.actor, body.memo)
+    return ledger.reverse(conn, transfer_id, operator_key(op.id, body.client_id), op.actor, body.memo)

@@ -8,7 +8,16 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import dates, wire
-from server.api import BEARER, config, engine, error_responses, limit_body, operator, operator_endpoints
+from server.api import (
+    BEARER,
+    caller_key,
+    config,
+    engine,
+    error_responses,
+    limit_body,
+    operator,
+    operator_endpoints,
+)
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.points import holders
@@ -38,7 +47,7 @@ def add_reward(body: wire.RewardCreate):
     }
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"rewards.add:{op.name}",
         body.model_dump(),
         lambda conn: service.add_reward(conn, op, body.code, body.municipality, offer),
@@ -61,7 +70,7 @@ def claim(path: wire.RewardPath, body: wire.ClaimCreate):
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
         service.get_reward(conn, path.code, op)
-        return service.claim(conn, holder, path.code, body.client_id, op.actor)
+        return service.claim(conn, holder, path.code, caller_key(body.client_id), op.actor)
 
     return run_write(engine(), work), 201
 

@@ -6,7 +6,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import dates, wire
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.points import holders
 from server.transit import service
@@ -25,7 +25,14 @@ def exchange(body: wire.TransitExchangeCreate):
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
         return service.exchange(
-            conn, holder, body.place, body.amount, body.point_code, body.client_id, op.actor, op.municipality
+            conn,
+            holder,
+            body.place,
+            body.amount,
+            body.point_code,
+            caller_key(body.client_id),
+            op.actor,
+            op.municipality,
         )
 
     return run_write(engine(), work), 201
