@@ -10,7 +10,8 @@ request's credential at the API boundary (``server.api.caller_key``), never from
 * ``op:<operator id>`` an operator's bearer token, ``t:<terminal id>`` a terminal's signed
   request (its offline entries too), ``p:<partner id>`` a partner's signed request,
   ``p:<partner id>/order/<order id>`` a partner's orders (keyed by partner and order), and
-  ``ph:<place id>`` a shop's phone page (its link names the place);
+  ``ph:<place id>`` a shop's phone page (its link names the place), ``c:<certificate SHA-256>``
+  a holder's own request with their card (at home: the card's proof is the credential);
 * ``srv/<what>`` the ids the server makes for its own bookings (``srv/conversion:7``).
 
 A caller's id never contains ``/`` (``mkp_core.ids.CLIENT_ID_RE``), so no caller can reach
@@ -37,6 +38,12 @@ def terminal_key(terminal_id: str, client_id: str) -> str:
 
 def partner_key(partner_id: str, client_id: str) -> str:
     return f"p:{partner_id}{SEPARATOR}{client_id}"
+
+
+def card_key(certificate_sha256: str, client_id: str) -> str:
+    """A holder's own request with their card (the card's proof is the credential): the card's
+    namespace, named by its certificate's SHA-256."""
+    return f"c:{certificate_sha256}{SEPARATOR}{client_id}"
 
 
 def partner_order_key(partner_id: str, order_id: str) -> str:

@@ -31,6 +31,7 @@ from server.api import (
     operator,
     operator_endpoints,
 )
+from server.client_ids import card_key
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.mykey import cards, challenges, registry, services
@@ -91,7 +92,14 @@ def register(body: wire.MyKeyRegister):
         )
         return {"mykey_id": holder.mykey_id, "created": created, "status": holder.status}
 
-    return write_once(engine(), body.client_id, "mykey.register", body.model_dump(), work, status=_created)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.register",
+        body.model_dump(),
+        work,
+        status=_created,
+    )
 
 
 @holder_bp.post("/show", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
@@ -118,7 +126,14 @@ def change_id(body: wire.MyKeyIdChange):
         holder = registry.change_id(conn, registry.active_holder_of(conn, card), body.new_id)
         return registry.holder_view(holder)
 
-    return write_once(engine(), body.client_id, "mykey.change-id", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.change-id",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 @holder_bp.post("/links", tags=[holder_tag], responses={201: wire.ServiceLink, **CARD_ERRORS})
@@ -131,7 +146,9 @@ def link(body: wire.LinkCreate):
         card = cards.prove(conn, check, proof, cardproof.LINK, action)
         return services.link(conn, registry.active_holder_of(conn, card), body.service, body.local_id)
 
-    return write_once(engine(), body.client_id, "mykey.link", body.model_dump(), work)
+    return write_once(
+        engine(), card_key(proof.certificate_sha256, body.client_id), "mykey.link", body.model_dump(), work
+    )
 
 
 @holder_bp.post("/unlink", tags=[holder_tag], responses={200: wire.ServiceLink, **CARD_ERRORS})
@@ -143,7 +160,14 @@ def unlink(body: wire.LinkRemove):
         card = cards.prove(conn, check, proof, cardproof.UNLINK, cardproof.service_action(body.service))
         return services.unlink(conn, registry.active_holder_of(conn, card), body.service)
 
-    return write_once(engine(), body.client_id, "mykey.unlink", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.unlink",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 @holder_bp.post("/renew", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
@@ -165,7 +189,14 @@ def renew(body: wire.MyKeyRenew):
             actor = "holder"
         return registry.holder_view(registry.renew(conn, holder, new_card, actor, now))
 
-    return write_once(engine(), body.client_id, "mykey.renew", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.renew",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 def _renew_by_old_card(
@@ -200,7 +231,14 @@ def self_suspend(body: wire.MyKeySelfSuspend):
         holder, _ = registry.suspend(conn, registry.holder_of(conn, card), "holder", "self")
         return registry.holder_view(holder)
 
-    return write_once(engine(), body.client_id, "mykey.suspend", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.suspend",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 # --- terminals -------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from server.api import (
     operator,
     operator_endpoints,
 )
+from server.client_ids import card_key
 from server.db.engine import read, run_write
 from server.idempotency import once, write_once
 from server.mykey import cards
@@ -169,7 +170,9 @@ def request_link(body: wire.PartnerLinkCreate):
         holder = mykeys.active_holder_of(conn, card)
         return links.request_link(conn, holder, registry.active(conn, body.partner), body.member)
 
-    return write_once(engine(), body.client_id, "partner.link", body.model_dump(), work)
+    return write_once(
+        engine(), card_key(proof.certificate_sha256, body.client_id), "partner.link", body.model_dump(), work
+    )
 
 
 @holder_bp.post("/conversions", tags=[holder_tag], responses={200: wire.ConversionList, **CARD_ERRORS})
@@ -193,7 +196,14 @@ def set_home(body: wire.HomeSet):
         card = cards.prove(conn, check, proof, cardproof.HOME, cardproof.home_action(body.municipality))
         return service.set_home(conn, mykeys.active_holder_of(conn, card), body.municipality)
 
-    return write_once(engine(), body.client_id, "partner.home", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "partner.home",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 @holder_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
@@ -225,7 +235,7 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
         return service.redeem_coupon(conn, holder, body.code, body.destination, seen["source"], now)
 
     scope = f"coupon.redeem:{tid or 'holder'}"
-    key = body.client_id if tid is None else caller_key(body.client_id)
+    key = card_key(proof.certificate_sha256, body.client_id) if tid is None else caller_key(body.client_id)
     try:
         return write_once(engine(), key, scope, body.model_dump(), work)
     except coupons.WrongCode:

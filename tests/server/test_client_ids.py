@@ -1,5 +1,5 @@
-"""Client ids belong to the caller that sent them: an operator's, a terminal's or a partner's id
-never collides with another caller's or with the ids the server makes for its own bookings
+"""Client ids belong to the caller that sent them: an operator's, a terminal's, a partner's or a
+holder's card's id never collides with another caller's or with the ids the server makes for its own bookings
 (``srv/conversion:7``); a partner's orders are keyed by partner and order. Both databases."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from partners_helpers import add_partner, new_holder, release, signed_by
+from partners_helpers import add_partner, holder_post, new_holder, release, signed_by
 from partners_helpers import link as link_member
 from points_helpers import DEPARTMENT, YOKOSUKA, error_of, grant, post
 from sqlalchemy import select, text
 
-from mkp_core import dates
+from mkp_core import cardproof, dates
 from server.db.engine import read, write
 from server.db.tables import conversions, idempotency, transfers, vouchers
 from server.ledger.accounts import balances
@@ -70,6 +70,24 @@ def test_the_same_client_id_from_two_operators_is_two_requests(client, engine, t
     assert error_of(r) == (409, "idempotency_conflict")
     assert "shared-id-0001" in r.json["error"]["message"] and "op:" not in r.json["error"]["message"]
     _verify_ok(client, town.central)
+
+
+def test_the_same_client_id_from_two_holders_cards_is_two_requests(mykey):
+    """Two residents at home whose apps pick one client id: each card's request is its own."""
+    first, second = new_holder(mykey), new_holder(mykey)
+    answers = [
+        holder_post(
+            mykey,
+            holder.card,
+            cardproof.HOME,
+            "/v1/holder/home",
+            {"client_id": "home-id-0001", "municipality": "011002"},
+            cardproof.home_action("011002"),
+        )
+        for holder in (first, second)
+    ]
+    assert [(a.status_code, a.json.get("home_municipality")) for a in answers] == [(200, "011002")] * 2
+    assert answers[0].json["mykey_id"] != answers[1].json["mykey_id"]
 
 
 # --- the server's own ids ------------------------------------------------------------------------
