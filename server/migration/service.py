@@ -8,7 +8,7 @@ to the point code the street chose, with the expiry that code's rules give point
 day. A member already linked when the file arrives is credited at once.
 
 **Once.** A balance's claim is a row keyed by the balance (``migration_claims``) and its transfer
-has the client id ``migrate-<balance id>``: linking again, after an unlink, or by another MyKey ID
+has the client id ``srv/migrate-<balance id>``: linking again, after an unlink, or by another MyKey ID
 credits nothing more.
 
 **The issuer account is ``service:<street>``**, the street itself, not the municipality's

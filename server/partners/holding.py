@@ -225,7 +225,7 @@ def pending_of(conn: Connection, holder: MyKey) -> list[dict[str, Any]]:
 def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | None = None) -> dict[str, Any]:
     """Move every conversion due by ``as_of`` from holding to its holder's wallet; the report.
 
-    Each conversion is one ``release`` transfer with client id ``release:<conversion>``, and is
+    Each conversion is one ``release`` transfer with client id ``srv/release:<conversion>``, and is
     marked released in the same transaction: a second run finds nothing due and moves nothing."""
     now = now or datetime.now(UTC)
     due = conn.execute(
