@@ -12,6 +12,7 @@ from partners_helpers import add_partner, holder_post, new_holder, release, sign
 from partners_helpers import link as link_member
 from points_helpers import DEPARTMENT, YOKOSUKA, error_of, grant, post
 from sqlalchemy import select, text
+from terminal_helpers import signed
 
 from mkp_core import cardproof, dates
 from server.db.engine import read, write
@@ -140,6 +141,29 @@ def test_an_operator_booking_a_vouchers_redemption_id_blocks_no_redemption(clien
     assert r.status_code == 201, r.json
     assert _balance(engine, "payee:yokosuka-shop") == 500
     _verify_ok(client, central)
+
+
+def test_a_terminal_booking_a_vouchers_redemption_id_blocks_no_redemption(mykey, vouchers_town, engine):
+    """A counter spends a card's points under client id ``vrd-<serial>`` before the voucher of that
+    serial is redeemed at a shop: the voucher is still redeemed."""
+    from test_counter_api import Counter
+    from voucher_offline_helpers import Desk
+    from voucher_offline_helpers import vouchers as printed_vouchers
+
+    terminal = mykey.terminal(None)
+    ping = signed(mykey.client, terminal.key, terminal.terminal_id, "/v1/terminal/ping")
+    counter = Counter(mykey, terminal, ping.json["place"])
+    card = mykey.card()
+    grant(mykey.client, vouchers_town.central, mykey.register(card)["mykey_id"], 1000)
+    (voucher,) = printed_vouchers(mykey.client, vouchers_town.central)
+    with read(engine) as conn:
+        (serial,) = conn.execute(select(vouchers.c.serial)).scalars()
+    spent = counter.post("/spend", counter.spend_body(card, 100, client_id=f"vrd-{serial}"))
+    assert spent.status_code == 201 and spent.json["client_id"] == f"vrd-{serial}"
+    r = Desk(mykey.client, vouchers_town, "yokosuka-shop").redeem_online(voucher["text"])
+    assert r.status_code == 201, r.json
+    assert _balance(engine, "payee:yokosuka-shop") == 500
+    _verify_ok(mykey.client, vouchers_town.central)
 
 
 def test_an_operator_booking_a_migration_credit_id_blocks_no_credit(client, engine, town):
