@@ -17,10 +17,10 @@ it gets that first answer at sync instead of a second transfer.
 (the balance was gone, the card was revoked since): the exceptions report. Sending an entry again
 gets the same answer; a refusal is never retried by the server. An entry's client id is the
 terminal's own (``server.client_ids``: another terminal's entry under the same id is another
-entry), and a refusal is kept under it only once the entry verified (:func:`kept_under`):
-a stolen or tampered copy sent first never takes the id from the genuine entry. The card spends of one sync
-request are booked together (:mod:`server.counter.batch`: one ledger call for the batch), with
-the answers entry by entry would give.
+entry), and a refusal is kept under it only once the entry verified (:func:`kept_under`): a
+stolen or tampered copy sent first never takes the id from the genuine entry. The card spends of
+one sync request are booked together (:mod:`server.counter.batch`: one ledger call for the
+batch), with the answers entry by entry would give.
 
 **A paper voucher accepted offline** (an entry of kind ``voucher``) is redeemed through
 :func:`server.vouchers.service.redeem`, its conditional UPDATE included, as of the moment it was
@@ -45,8 +45,7 @@ from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
-from server import idempotency, ledger
-from server.client_ids import as_sent, terminal_key
+from server import client_ids, idempotency, ledger
 from server.counter import batch
 from server.counter.answers import (
     REFUSED,
@@ -91,7 +90,7 @@ class CardAtCounter:
 
     def key(self, client_id: str) -> str:
         """The terminal's client id as stored: its own namespace (``server.client_ids``)."""
-        return terminal_key(self.terminal_id, client_id)
+        return client_ids.terminal_key(self.terminal_id, client_id)
 
 
 def place_of(conn: Connection, terminal_id: str) -> str:
@@ -363,8 +362,8 @@ def _redeem_voucher(
         redemption.place,
         redemption.at,
     )
-    seen.verified = True  # signed by this terminal's key: its own entry, whatever the voucher proves
     require_ours(redemption, at.terminal_id, place)
+    seen.verified = True  # this terminal's own entry (its key signed it), whatever the voucher proves
     assert rings is not None
     ring = rings.judging
     _note_voucher(redemption, rings.every, seen)
@@ -434,7 +433,7 @@ def exceptions(
     ids = holders.mykey_ids(conn, [r.mykey for r in rows if r.mykey is not None])
     return [
         {
-            "client_id": as_sent(r.client_id),
+            "client_id": client_ids.as_sent(r.client_id),
             "terminal_id": r.terminal_id,
             "seq": r.seq,
             "place": r.place_id or "",
