@@ -64,10 +64,11 @@ def phone_key(place_id: str, client_id: str) -> str:
 def unverified_entry_key(key: str, content_digest: str) -> str:
     """Where the refusal of an offline entry that did not verify is kept: beside the entry's key,
     never on it (a tampered copy must not take the id the genuine entry will be booked under)."""
-    return f"{key}{SEPARATOR}unverified:{content_digest[:32]}"
+    owner, _, client_id = key.rpartition(SEPARATOR)
+    return f"{owner}{SEPARATOR}unverified:{content_digest[:32]}{SEPARATOR}{client_id}"
 
 
 def as_sent(key: str) -> str:
-    """The client id as its caller sent it (a legacy key without an owner is shown as it is)."""
-    parts = key.split(SEPARATOR)
-    return parts[1] if len(parts) > 1 else key
+    """The client id (or order id) as its caller sent it: always a key's last part, as no caller's
+    id holds a ``/`` (a legacy key without an owner is shown as it is)."""
+    return key.rpartition(SEPARATOR)[2]

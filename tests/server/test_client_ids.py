@@ -195,6 +195,9 @@ def test_an_operator_sending_a_partners_order_key_blocks_no_order(mykey, town, a
     r = ana.convert("order-7", "ANA-0007", 700)
     assert r.status_code == 201, r.json
     assert ana.convert("order-7", "ANA-0007", 700).json == r.json  # its own retry: the first answer
+    other = ana.convert("order-7", "ANA-0007", 800)
+    assert error_of(other) == (409, "idempotency_conflict")
+    assert "order-7" in other.json["error"]["message"] and "p:ANA" not in other.json["error"]["message"]
     with read(engine) as conn:
         keys = set(conn.execute(select(idempotency.c.client_id)).scalars())
     assert "p:ANA/order/order-7" in keys

@@ -35,6 +35,9 @@ def test_a_callers_key_shows_its_id_and_is_no_one_elses(client_id, operator, ter
     assert all(len(k) <= 160 for k in keys)  # the widened columns (migration 0013)
     assert not any(k.startswith(f"{client_ids.SERVER}/") for k in keys)
     assert client_ids.partner_order_key("ANA", client_id) not in keys
+    assert client_ids.as_sent(client_ids.partner_order_key("ANA", client_id)) == client_id
+    apart = client_ids.unverified_entry_key(keys[1], "ab" * 32)
+    assert apart not in keys and client_ids.as_sent(apart) == client_id and len(apart) <= 160
 
 
 @given(client_id=CLIENT_IDS, other=CLIENT_IDS)

@@ -63,7 +63,7 @@ def test_answers_move_to_their_owners_keys_and_the_ledger_keeps_its_own(empty_da
     }
     assert ledger == {"spend-00000001", "grant-00000001"}  # append-only: never rewritten
     assert entries == {"t:t0123456789ab/spend-00000001"}
-    longest = f"t:t0123456789ab/{'x' * 64}/unverified:{'0' * 32}"
+    longest = f"t:t0123456789ab/unverified:{'0' * 32}/{'x' * 64}"
     with write(engine) as conn:
         conn.execute(
             text(
