@@ -17,6 +17,8 @@ MUNICIPALITY_CODE_RE = re.compile(r"^[0-9]{6}$")
 # A point code is a municipality's general code ("142018") or one of its event codes
 # ("142018-FEST2026"): the municipality always stands in front, so its rules can follow.
 POINT_CODE_RE = re.compile(r"^([0-9]{6})(?:-([A-Z0-9]{1,16}))?$")
+# Never a '/': the server keeps a caller's id as "<principal>/<id>" and its own as "srv/<id>", so
+# no caller can send an id that lands in another caller's namespace or the server's.
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$")
 # MyKey IDs have their own module (mkp_core/mykey_id.py): format, random IDs, look-alikes.
 

@@ -15,6 +15,7 @@ from mkp_core import wire
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import TooLarge
 from mkp_core.trust import TrustStore
+from server.client_ids import operator_key, partner_key, terminal_key
 from server.config import ServerConfig
 from server.crls.service import CurrentCrls, trust_from_config
 from server.db.engine import read
@@ -43,6 +44,19 @@ def operator() -> Operator:
         with read(engine()) as conn:
             g.operator = authenticate(conn, token.strip() if scheme.lower() == "bearer" else None)
     return g.operator
+
+
+def caller_key(client_id: str) -> str:
+    """``client_id`` under the principal that authenticated this request (operator, terminal or
+    partner: ``server.client_ids``); the endpoint's own authentication has run by then."""
+    if "operator" in g:
+        return operator_key(g.operator.id, client_id)
+    terminal = g.get("terminal_id") or getattr(g.get("terminal_signature"), "key_id", None)
+    if terminal is not None:
+        return terminal_key(terminal, client_id)
+    if "partner_signature" in g:
+        return partner_key(g.partner_signature.key_id.removeprefix("partner:"), client_id)
+    raise RuntimeError("caller_key needs an authenticated operator, terminal or partner")
 
 
 def config() -> ServerConfig:

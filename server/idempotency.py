@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from mkp_core.errors import Conflict
+from server.client_ids import as_sent
 from server.db.engine import chunked, db_timestamp, executemany, lock_key, lock_keys, run_write
 from server.db.tables import idempotency
 
@@ -77,7 +78,8 @@ def once(
     if prior is not None:
         if prior.body_hash != digest:
             raise Conflict(
-                "idempotency_conflict", f"client id {client_id} was already used for a different request"
+                "idempotency_conflict",
+                f"client id {as_sent(client_id)} was already used for a different request",
             )
         return json.loads(prior.response), prior.status
     reply = as_stored(work())

@@ -358,6 +358,8 @@ def platform_process(
 
 _SCHEMA_STATEMENTS: dict[str, list[tuple[str, Any]]] = {}
 _NOT_SCHEMA = ("SELECT", "PRAGMA", "SHOW", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+# ... but these change the schema (migration 0013 retypes a SQLite column in the schema's text).
+_SCHEMA_PRAGMAS = ("PRAGMA WRITABLE_SCHEMA", "PRAGMA SCHEMA_VERSION =")
 
 
 def migrate(engine: Engine) -> None:
@@ -386,7 +388,8 @@ def migrate(engine: Engine) -> None:
     def record(
         conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
     ) -> None:
-        if not statement.lstrip().upper().startswith(_NOT_SCHEMA):
+        upper = statement.lstrip().upper()
+        if not upper.startswith(_NOT_SCHEMA) or upper.startswith(_SCHEMA_PRAGMAS):
             sent.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", record)

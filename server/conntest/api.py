@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.conntest import service
 from server.db.engine import read, run_write
 from server.idempotency import write_once
@@ -33,7 +33,7 @@ def schedule_test(body: wire.ConntestCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"conntest.schedule:{op.name}",
         body.model_dump(),
         lambda conn: service.schedule(conn, op, body.starts_at, body.window_seconds, body.municipality),

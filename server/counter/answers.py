@@ -3,10 +3,18 @@
 Shared by the entry-by-entry path (:mod:`server.counter.service`) and the batch of card spends
 (:mod:`server.counter.batch`): both must answer an entry the same way, and a resent entry gets
 its kept answer back, so the row and the answer are made in one place.
+
+An entry's answer is kept under its client id in the namespace of the terminal that sent it
+(``server.client_ids``), and only once the entry verified (the terminal's signature over it and,
+for a card spend, the card's proof): a refusal of an entry that did not verify is kept under a key
+of its own content, so a tampered copy sent first never takes the id the genuine entry is booked
+under, and the same tampered copy sent again gets its first refusal.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +22,7 @@ from typing import Any
 
 from mkp_core import offline
 from mkp_core.errors import Forbidden, MkpError
+from server.client_ids import as_sent, unverified_entry_key
 
 ACCEPTED, REFUSED = "accepted", "refused"
 
@@ -30,6 +39,7 @@ class Seen:
     item: str | None = None
     voucher: str | None = None  # the serial (hex) of a voucher entry whose text could be read
     holder: int | None = None
+    verified: bool = False  # the terminal's signature and the card's proof (a spend's) hold
 
     def read(self, transaction: offline.Transaction) -> None:
         """What a card spend entry says, once its terminal signature verified."""
@@ -38,12 +48,34 @@ class Seen:
         self.amount, self.item = transaction.amount, transaction.item
 
 
+def kept_under(key: str, seen: Seen, entry: Any) -> str:
+    """Where an entry's answer is kept: ``key`` once the entry verified, else a key of its content."""
+    if seen.verified:
+        return key
+    content = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
+    return unverified_entry_key(key, hashlib.sha256(content.encode()).hexdigest())
+
+
 def raw_seq(entry: Any) -> int | None:
     """The entry's sequence number as sent, before anything is checked (for the exceptions report)."""
+    inner = _raw_body(entry)
+    return _int_or_zero(inner.get("seq")) if inner is not None else None
+
+
+def refuse_another_terminals(entry: Any, terminal_id: str) -> None:
+    """An entry that says another terminal took it is refused as such before its signature is
+    checked (it cannot verify under this terminal's key anyway; the report says what it is)."""
+    inner = _raw_body(entry)
+    claimed = inner.get("terminal") if inner is not None else None
+    if isinstance(claimed, str) and claimed != terminal_id:
+        raise Forbidden("entry_of_another_terminal", f"the entry was taken by terminal {claimed[:40]}")
+
+
+def _raw_body(entry: Any) -> Mapping[str, Any] | None:
     if not isinstance(entry, Mapping):
         return None
     inner = entry.get("body") if entry.get("version") == 2 else entry.get("transaction")
-    return _int_or_zero(inner.get("seq")) if isinstance(inner, Mapping) else None
+    return inner if isinstance(inner, Mapping) else None
 
 
 def require_ours(
@@ -94,7 +126,7 @@ def _int_or_zero(value: Any) -> int:
 
 def answer_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return answer(
-        row["client_id"],
+        as_sent(row["client_id"]),
         row["seq"],
         row["status"],
         transfer_id=row["transfer_id"],

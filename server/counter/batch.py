@@ -5,7 +5,9 @@ the holder's holdings, the point codes, the accounts, the lots, the transfer, it
 kept answer). A terminal back online sends hundreds of entries at a time, so here, in steps:
 
 1. **verify** every entry (the terminal's signature, its tap time within the terminal's contacts'
-   bounds, the card's proof over its client id, the card's holder): CPU and reads only; a refusal is kept as an exception, as before;
+   bounds, the card's proof over its client id, the card's holder): CPU and reads only; a refusal
+   is kept as an exception, as before (an entry that does not verify, under a key of its own
+   content: ``answers.kept_under``);
 2. **hold** every client id (``idempotency:`` locks, in one order): an entry whose client id
    the ledger already answered (the online spend that was also queued) is left to the
    entry-by-entry path, which gives it that first answer;
@@ -35,10 +37,19 @@ from sqlalchemy import Connection, insert, select
 from mkp_core import cardproof, offline, signing
 from mkp_core.errors import MkpError
 from server import authority, idempotency, ledger
+from server.client_ids import terminal_key
 from server.counter import contacts
-from server.counter.answers import Seen, answer_of_row, entry_row, raw_seq, require_ours
+from server.counter.answers import (
+    Seen,
+    answer_of_row,
+    entry_row,
+    kept_under,
+    raw_seq,
+    refuse_another_terminals,
+    require_ours,
+)
 from server.crls.service import PinnedCrls
-from server.db.engine import chunked
+from server.db.engine import chunked, insert_ignoring_conflicts
 from server.db.tables import offline_entries, transfers
 from server.ledger.lots import moves_of_many
 from server.mykey import cards, registry
@@ -54,7 +65,7 @@ class _Entry:
     """A card spend entry on its way through the steps."""
 
     index: int
-    client_id: str  # as the entry gives it (its answer is kept under it)
+    key: str  # the entry's client id in its terminal's namespace: its answer is kept under it
     seen: Seen
     request: Spend | None = None
     card: Card | None = None
@@ -90,12 +101,13 @@ def book_spends(
     now: datetime,
     context: spending.SpendContext,
 ) -> tuple[dict[int, dict[str, Any]], list[int]]:
-    """Answer the card spend entries ``items`` (index, client id, entry; client ids not seen
-    before, held by the caller): (answers by index, indices left to the entry-by-entry path)."""
+    """Answer the card spend entries ``items`` (index, key, entry; keys, the client ids in the
+    terminal's namespace, not seen before and held by the caller): (answers by index, indices left
+    to the entry-by-entry path)."""
     if not items:
         return {}, []
     terminal = replace(terminal, check=replace(terminal.check, crls=PinnedCrls(terminal.check.crls, conn)))
-    entries = [_verify(conn, terminal, i, client_id, entry, now) for i, client_id, entry in items]
+    entries = [_verify(conn, terminal, i, key, entry, now) for i, key, entry in items]
     _find_holders(conn, entries)
     _allow(terminal, entries)
     verified = [e for e in entries if e.error is None]
@@ -117,12 +129,12 @@ def book_spends(
     return _keep(conn, terminal.terminal_id, done, now), left
 
 
-def _verify(
-    conn: Connection, terminal: Terminal, index: int, client_id: str, entry: Any, now: datetime
-) -> _Entry:
-    """Step 1: the terminal's signature and the card's consent; nothing written."""
-    out = _Entry(index, client_id, Seen(seq=raw_seq(entry)))
+def _verify(conn: Connection, terminal: Terminal, index: int, key: str, entry: Any, now: datetime) -> _Entry:
+    """Step 1: the terminal's signature and the card's consent; nothing written. An entry that does
+    not verify is refused under a key of its own content, never under ``key``."""
+    out = _Entry(index, key, Seen(seq=raw_seq(entry)))
     try:
+        refuse_another_terminals(entry, terminal.terminal_id)
         transaction, proof = offline.open_entry(entry, terminal.key)
         out.seen.read(transaction)
         require_ours(transaction, terminal.terminal_id, terminal.place)
@@ -137,10 +149,11 @@ def _verify(
             challenge=False,
         )
     except MkpError as e:
-        out.error = e
+        out.error, out.key = e, kept_under(key, out.seen, entry)
         return out
+    out.seen.verified = True
     out.request = Spend(
-        transaction.client_id,
+        terminal_key(terminal.terminal_id, transaction.client_id),
         terminal.place,
         transaction.amount,
         transaction.point_code,
@@ -243,7 +256,10 @@ def _keep(
     conn: Connection, terminal_id: str, entries: list[_Entry], now: datetime
 ) -> dict[int, dict[str, Any]]:
     """Step 5: every answer kept in ``offline_entries`` (one statement), and given."""
-    rows = {e.index: entry_row(terminal_id, e.client_id, e.seen, now, e.reply, e.error) for e in entries}
-    if rows:
-        conn.execute(insert(offline_entries), list(rows.values()))
+    rows = {e.index: entry_row(terminal_id, e.key, e.seen, now, e.reply, e.error) for e in entries}
+    verified = [rows[e.index] for e in entries if e.seen.verified]
+    if verified:
+        conn.execute(insert(offline_entries), verified)
+    # the same unverifiable entry twice (or again): its first refusal stands
+    insert_ignoring_conflicts(conn, offline_entries, [rows[e.index] for e in entries if not e.seen.verified])
     return {i: answer_of_row(row) for i, row in rows.items()}

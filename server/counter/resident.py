@@ -34,8 +34,10 @@ def _card(
     client_id: str,
     now: datetime,
 ) -> tuple[MyKey, authority.HolderCard]:
-    """The holder of the card that signed ``action``, and the card as the authority's proof."""
-    holder = prove_holder(conn, at, proof, purpose, action, idempotency.answered(conn, client_id), now)
+    """The holder of the card that signed ``action``, and the card as the authority's proof (the
+    card signs the client id the terminal sent; the ledger keeps it in the terminal's namespace)."""
+    repeat = idempotency.answered(conn, at.key(client_id))
+    holder = prove_holder(conn, at, proof, purpose, action, repeat, now)
     return holder, authority.HolderCard(holder.number, at.terminal_id)
 
 
@@ -53,7 +55,7 @@ def support(
     now = now or datetime.now(UTC)
     action = cardproof.support_action(client_id, point_code, amount, nickname)
     holder, card = _card(conn, at, proof, cardproof.SUPPORT, action, client_id, now)
-    return resident_points.support(conn, holder, card, client_id, point_code, amount, nickname, now)
+    return resident_points.support(conn, holder, card, at.key(client_id), point_code, amount, nickname, now)
 
 
 def claim(
@@ -69,13 +71,13 @@ def claim(
     now = now or datetime.now(UTC)
     action = cardproof.reward_action(client_id, reward, points)
     holder, card = _card(conn, at, proof, cardproof.REWARD, action, client_id, now)
-    if not idempotency.answered(conn, client_id):
+    if not idempotency.answered(conn, at.key(client_id)):
         price = rewards.get_reward(conn, reward)["price"]
         if price != points:
             raise Conflict(
                 "price_changed", f"{reward} costs {price} points now, not {points}: show the holder again"
             )
-    return resident_points.claim(conn, holder, card, client_id, reward, now)
+    return resident_points.claim(conn, holder, card, at.key(client_id), reward, now)
 
 
 def exchange(
@@ -92,4 +94,4 @@ def exchange(
     now = now or datetime.now(UTC)
     action = cardproof.transit_action(client_id, place, amount, point_code)
     holder, card = _card(conn, at, proof, cardproof.TRANSIT, action, client_id, now)
-    return resident_points.exchange(conn, holder, card, client_id, place, amount, point_code, now)
+    return resident_points.exchange(conn, holder, card, at.key(client_id), place, amount, point_code, now)

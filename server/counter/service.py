@@ -15,9 +15,12 @@ it gets that first answer at sync instead of a second transfer.
 **Offline entries are answered once each, for good.** Every entry received is kept in
 ``offline_entries`` with its answer: accepted (with its transfer) or refused with the reason
 (the balance was gone, the card was revoked since): the exceptions report. Sending an entry again
-gets the same answer; a refusal is never retried by the server. The card spends of one sync
-request are booked together (:mod:`server.counter.batch`: one ledger call for the batch), with
-the answers entry by entry would give.
+gets the same answer; a refusal is never retried by the server. An entry's client id is the
+terminal's own (``server.client_ids``: another terminal's entry under the same id is another
+entry), and a refusal is kept under it only once the entry verified (:func:`kept_under`): a
+stolen or tampered copy sent first never takes the id from the genuine entry. The card spends of
+one sync request are booked together (:mod:`server.counter.batch`: one ledger call for the
+batch), with the answers entry by entry would give.
 
 **An entry's tap time is bounded** by the terminal's contacts (:mod:`server.counter.contacts`):
 not before its last contact with nothing queued, not after the sync, within the offline window.
@@ -47,9 +50,19 @@ from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
-from server import authority, idempotency, ledger, resident_points
+from server import authority, client_ids, idempotency, ledger, resident_points
 from server.counter import batch, contacts
-from server.counter.answers import REFUSED, Seen, answer, answer_of_row, entry_row, raw_seq, require_ours
+from server.counter.answers import (
+    REFUSED,
+    Seen,
+    answer,
+    answer_of_row,
+    entry_row,
+    kept_under,
+    raw_seq,
+    refuse_another_terminals,
+    require_ours,
+)
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
 from server.db.tables import offline_entries, places, terminal_status, terminals
 from server.mykey import cards, registry
@@ -79,6 +92,10 @@ class CardAtCounter:
 
     def actor(self) -> str:
         return f"terminal:{self.terminal_id}"
+
+    def key(self, client_id: str) -> str:
+        """The terminal's client id as stored: its own namespace (``server.client_ids``)."""
+        return client_ids.terminal_key(self.terminal_id, client_id)
 
 
 def place_of(conn: Connection, terminal_id: str) -> str:
@@ -120,11 +137,10 @@ def spend(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     action = cardproof.spend_action(client_id, place, amount, item, quantity, point_code)
-    holder = prove_holder(
-        conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, client_id), now
-    )
+    key = at.key(client_id)
+    holder = prove_holder(conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, key), now)
     card = authority.HolderCard(holder.number, at.terminal_id)
-    request = Spend(client_id, place, amount, point_code, item, quantity)
+    request = Spend(key, place, amount, point_code, item, quantity)
     return resident_points.spend(conn, holder, card, request, now)
 
 
@@ -159,7 +175,7 @@ def refund(
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     action = cardproof.refund_action(transfer_id, client_id)
-    repeat = idempotency.answered(conn, client_id)
+    repeat = idempotency.answered(conn, at.key(client_id))
     holder = prove_holder(conn, at, proof, cardproof.REFUND, action, repeat, now)
     if not repeat:
         original = ledger.get_transfer(conn, transfer_id)
@@ -174,7 +190,7 @@ def refund(
                 "refunds today's spends; ask the municipal office for older ones",
             )
     card = authority.HolderCard(holder.number, at.terminal_id)
-    return spending.refund(conn, transfer_id, client_id, card, refund_days, now=now)
+    return spending.refund(conn, transfer_id, at.key(client_id), card, refund_days, now=now)
 
 
 # --- offline entries -----------------------------------------------------------------------------
@@ -207,9 +223,9 @@ def sync(
     context = spending.SpendContext(now)  # one place, one moment: its rules are read once
     rings = _Rings.of(conn) if any(_is_voucher(e) for e in items) else None
     answers, later = _answer_known(conn, at, items)
-    firsts = {cid: i for i, cid in reversed(later.items()) if cid is not None}
+    firsts = {key: i for i, key in reversed(later.items()) if key is not None}
     spends = [
-        (i, cid, items[i]) for cid, i in sorted(firsts.items(), key=lambda x: x[1]) if _is_spend(items[i])
+        (i, key, items[i]) for key, i in sorted(firsts.items(), key=lambda x: x[1]) if _is_spend(items[i])
     ]
     terminal = batch.Terminal(at.check, at.terminal_id, terminal_key, place, bounds)
     booked, _ = batch.book_spends(conn, terminal, spends, now, context)
@@ -222,25 +238,29 @@ def sync(
 def _answer_known(
     conn: Connection, at: CardAtCounter, items: list[Any]
 ) -> tuple[dict[int, Any], dict[int, str | None]]:
-    """Hold every entry's client id (in one order) and answer those answered before: (answers by
-    index, the client id of each entry still to answer)."""
-    client_ids = [offline.client_id_of(e) for e in items]
-    named = sorted({c for c in client_ids if c is not None})
-    lock_keys(conn, [f"offline:{c}" for c in named])
+    """Hold every entry's key (its client id in the terminal's namespace, in one order) and answer
+    those answered before: (answers by index, the key of each entry still to answer)."""
+    keys = [_entry_key(at, e) for e in items]
+    named = sorted({k for k in keys if k is not None})
+    lock_keys(conn, [f"offline:{k}" for k in named])
     prior = {}
     for part in chunked(named):
         query = select(offline_entries).where(offline_entries.c.client_id.in_(part))
         prior.update((row.client_id, row) for row in conn.execute(query))
     answers: dict[int, Any] = {}
     later: dict[int, str | None] = {}
-    for i, cid in enumerate(client_ids):
-        if cid is None or cid not in prior:
-            later[i] = cid
-        elif prior[cid].terminal_id == at.terminal_id:
-            answers[i] = answer_of_row(prior[cid]._mapping)
+    for i, key in enumerate(keys):
+        if key is None or key not in prior:
+            later[i] = key
         else:
-            answers[i] = answer(cid, None, REFUSED, code="entry_of_another_terminal")
+            answers[i] = answer_of_row(prior[key]._mapping)
     return answers, later
+
+
+def _entry_key(at: CardAtCounter, entry: Any) -> str | None:
+    """An entry's client id as its answer is kept: in the namespace of the terminal that sent it."""
+    client_id = offline.client_id_of(entry)
+    return None if client_id is None else at.key(client_id)
 
 
 @dataclass(frozen=True)
@@ -281,13 +301,11 @@ def _sync_entry(
     rings: _Rings | None,
 ) -> dict[str, Any]:
     at = CardAtCounter(terminal.check, terminal.terminal_id)
-    client_id = offline.client_id_of(entry)
-    if client_id is not None:
-        lock_key(conn, f"offline:{client_id}")
-        prior = conn.execute(select(offline_entries).where(offline_entries.c.client_id == client_id)).first()
+    key = _entry_key(at, entry)
+    if key is not None:
+        lock_key(conn, f"offline:{key}")
+        prior = conn.execute(select(offline_entries).where(offline_entries.c.client_id == key)).first()
         if prior is not None:
-            if prior.terminal_id != at.terminal_id:
-                return answer(client_id, None, REFUSED, code="entry_of_another_terminal")
             return answer_of_row(prior._mapping)
     seen = Seen(seq=raw_seq(entry))
     try:
@@ -297,10 +315,10 @@ def _sync_entry(
             else:
                 reply = _spend_entry(conn, terminal, entry, now, context, seen)
     except MkpError as e:
-        if client_id is None:
+        if key is None:
             return answer(None, None, REFUSED, code=e.code, message=e.message)
-        return _keep(conn, at, client_id, seen, now, None, e)
-    return _keep(conn, at, client_id or "", seen, now, reply, None)
+        return _keep(conn, at, kept_under(key, seen, entry), seen, now, None, e)
+    return _keep(conn, at, key or "", seen, now, reply, None)
 
 
 def _spend_entry(
@@ -312,6 +330,7 @@ def _spend_entry(
     seen: Seen,
 ) -> dict[str, Any]:
     """A card spend taken offline (a version 1 entry): the card's consent, then the ledger's spend."""
+    refuse_another_terminals(entry, terminal.terminal_id)
     transaction, proof = offline.open_entry(entry, terminal.key)
     seen.read(transaction)
     require_ours(transaction, terminal.terminal_id, terminal.place)
@@ -319,13 +338,14 @@ def _spend_entry(
     card = cards.prove(
         conn, terminal.check, proof, cardproof.OFFLINE_SPEND, transaction.action(), now=now, challenge=False
     )
+    seen.verified = True
     holder = registry.holder_of(conn, card)
     seen.holder = holder.number
     allowed = authority.authorize(
         authority.Action.SPEND, authority.HolderCard(holder.number, terminal.terminal_id), holder
     )
     request = Spend(
-        transaction.client_id,
+        client_ids.terminal_key(terminal.terminal_id, transaction.client_id),
         terminal.place,
         transaction.amount,
         transaction.point_code,
@@ -349,10 +369,12 @@ def _redeem_voucher(
     scope, same body): a voucher whose online request reached the server before the terminal gave
     up and queued it gets that first answer, not ``voucher_used``.
     """
+    refuse_another_terminals(entry, terminal.terminal_id)
     redemption = offline.open_voucher_entry(entry, terminal.key)
     scanned = redemption.at.astimezone(UTC)  # kept in UTC: SQLite would drop another offset
     seen.kind, seen.seq, seen.place, seen.at = offline.VOUCHER, redemption.seq, redemption.place, scanned
     require_ours(redemption, terminal.terminal_id, terminal.place)
+    seen.verified = True  # this terminal's own entry (its key signed it), whatever the voucher proves
     assert rings is not None
     ring = rings.judging
     _note_voucher(redemption, rings.every, seen)
@@ -361,7 +383,7 @@ def _redeem_voucher(
     request = vouchers.Redemption(place, actor, text=redemption.voucher)
     reply, _ = idempotency.once(
         conn,
-        redemption.client_id,
+        client_ids.terminal_key(terminal.terminal_id, redemption.client_id),
         f"vouchers.redeem:{terminal.terminal_id}",
         {"voucher": redemption.voucher, "serial": None},
         lambda: vouchers.redeem(conn, request, ring, actor, now=now, used_at=scanned),
@@ -384,14 +406,17 @@ def _note_voucher(redemption: offline.VoucherRedemption, every: KeyRing, seen: S
 def _keep(
     conn: Connection,
     at: CardAtCounter,
-    client_id: str,
+    key: str,
     seen: Seen,
     now: datetime,
     reply: dict[str, Any] | None,
     error: MkpError | None,
 ) -> dict[str, Any]:
-    row = entry_row(at.terminal_id, client_id, seen, now, reply, error)
-    conn.execute(insert(offline_entries).values(**row))
+    row = entry_row(at.terminal_id, key, seen, now, reply, error)
+    if seen.verified:
+        conn.execute(insert(offline_entries).values(**row))
+    else:  # the same unverifiable entry again: its first refusal stands
+        insert_ignoring_conflicts(conn, offline_entries, [row])
     return answer_of_row(row)
 
 
@@ -421,7 +446,7 @@ def exceptions(
     ids = holders.mykey_ids(conn, [r.mykey for r in rows if r.mykey is not None])
     return [
         {
-            "client_id": r.client_id,
+            "client_id": client_ids.as_sent(r.client_id),
             "terminal_id": r.terminal_id,
             "seq": r.seq,
             "place": r.place_id or "",

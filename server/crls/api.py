@@ -11,6 +11,7 @@ from mkp_core import wire
 from mkp_core.errors import NotFound
 from server.api import (
     BEARER,
+    caller_key,
     current_crls,
     engine,
     error_responses,
@@ -42,7 +43,7 @@ def upload(body: wire.CrlUpload):
         info = service.upload(conn, trust, body.crl)
         return {**info, "sweep": sweep(conn, crls.stores(conn))}
 
-    return write_once(engine(), body.client_id, "crl.upload", data, work)
+    return write_once(engine(), caller_key(body.client_id), "crl.upload", data, work)
 
 
 @bp.get("/crls", tags=[tag], responses={200: wire.CrlDownload, **error_responses(404), **ERRORS})

@@ -102,7 +102,7 @@ transfers = Table(
     "transfers",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("client_id", String(64), nullable=False, unique=True),
+    Column("client_id", String(160), nullable=False, unique=True),
     Column("body_hash", String(64), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("point_code", String(24), ForeignKey("point_codes.code"), nullable=False),
@@ -123,7 +123,7 @@ Index("ix_transfers_credit", transfers.c.credit_account_id)
 idempotency = Table(
     "idempotency",
     metadata,
-    Column("client_id", String(64), primary_key=True),
+    Column("client_id", String(160), primary_key=True),
     Column("body_hash", String(64), nullable=False),
     Column("status", Integer, nullable=False),
     Column("response", Text, nullable=False),
@@ -549,7 +549,7 @@ Index("ix_transit_exchanges_place_created", transit_exchanges.c.place_id, transi
 offline_entries = Table(
     "offline_entries",
     metadata,
-    Column("client_id", String(128), primary_key=True),
+    Column("client_id", String(160), primary_key=True),
     Column("terminal_id", String(16), ForeignKey("terminals.id"), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("place_id", String(40), nullable=True),

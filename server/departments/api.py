@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.departments import grants, reports, service
 from server.idempotency import write_once
@@ -31,7 +31,7 @@ def add_department(path: wire.MunicipalityPath, body: wire.DepartmentCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"departments.add:{op.name}",
         {**body.model_dump(), "municipality": path.code},
         lambda conn: service.add_department(
@@ -62,7 +62,7 @@ def set_budget(path: wire.DepartmentPath, body: wire.BudgetSet):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"departments.budget:{op.name}:{path.department}",
         body.model_dump(),
         lambda conn: service.set_budget(conn, op, path.department, body.budget),
@@ -76,7 +76,7 @@ def add_grant_kind(path: wire.DepartmentPath, body: wire.GrantKindCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"departments.grant-kind:{op.name}:{path.department}",
         body.model_dump(),
         lambda conn: service.add_grant_kind(conn, op, path.department, body.code, body.name, body.max_amount),
@@ -89,7 +89,7 @@ def grant(body: wire.GrantCreate):
     op = operator()
     asked = grants.GrantAsked(body.mykey_id, body.amount, body.grant_kind, body.memo)
     return run_write(
-        engine(), lambda conn: grants.grant(conn, op, body.department, body.client_id, asked)
+        engine(), lambda conn: grants.grant(conn, op, body.department, caller_key(body.client_id), asked)
     ), 201
 
 
@@ -109,7 +109,9 @@ def grant_batch(body: wire.GrantBatchCreate):
         raise MkpError("invalid_file", "file must be the CSV file's bytes in base64") from None
 
     def work(conn: Connection) -> dict:
-        return grants.batch(conn, op, body.department, body.client_id, data, body.filename, body.dry_run)
+        return grants.batch(
+            conn, op, body.department, caller_key(body.client_id), data, body.filename, body.dry_run
+        )
 
     if body.dry_run:
         with read(engine()) as conn:

@@ -22,6 +22,7 @@ from mkp_core import mykey_id as mykey_rules
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.grant_file import FileRefused, FileRow, GrantFile, read_grant_file
 from server import ledger
+from server.client_ids import server_key
 from server.db.engine import executemany
 from server.db.tables import grant_batches, grants, transfers
 from server.departments.service import get_department, owner
@@ -274,7 +275,7 @@ def _apply(
     kinds = {k["code"]: k["name"] for k in department["grant_kinds"]}
     requests = [
         ledger.TransferRequest(
-            f"csv-{found.sha256[:32]}-{row.row}",
+            server_key(f"csv-{found.sha256[:32]}-{row.row}"),
             department["point_code"],
             owner(department["id"]),
             holder.wallet,

@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from mkp_core import wire
 from server import authority, resident_points
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.events import service
 from server.idempotency import write_once
@@ -25,7 +25,7 @@ def add_event(body: wire.EventCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"events.add:{op.name}",
         body.model_dump(),
         lambda conn: service.add_event(conn, op, body.point_code, body.organiser),
@@ -52,7 +52,7 @@ def support(path: wire.PointCodePath, body: wire.SupportCreate):
         holder = holders.find(conn, body.mykey_id)
         service.get_event(conn, path.point_code, proof.operator)
         return resident_points.support(
-            conn, holder, proof, body.client_id, path.point_code, body.amount, body.nickname
+            conn, holder, proof, caller_key(body.client_id), path.point_code, body.amount, body.nickname
         )
 
     return run_write(engine(), work), 201
@@ -70,4 +70,6 @@ def report(path: wire.PointCodePath):
 def handover(path: wire.PointCodePath, body: wire.ClientOnly):
     """Hand the whole pool to the organiser's payee account in one transfer; closes the event."""
     op = operator()
-    return run_write(engine(), lambda conn: service.handover(conn, op, path.point_code, body.client_id)), 201
+    return run_write(
+        engine(), lambda conn: service.handover(conn, op, path.point_code, caller_key(body.client_id))
+    ), 201

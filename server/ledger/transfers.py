@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
+from server.client_ids import as_sent
 from server.db.engine import (
     chunked,
     db_timestamp,
@@ -133,7 +134,7 @@ class Transfer:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "client_id": self.client_id,
+            "client_id": as_sent(self.client_id),  # the id its caller sent, not the stored key
             "kind": self.kind,
             "point_code": self.point_code,
             "debit": self.debit,
@@ -564,7 +565,7 @@ def _check_shape(r: TransferRequest) -> MkpError | None:
 
 def _conflict(client_id: str) -> IdempotencyConflict:
     return IdempotencyConflict(
-        "idempotency_conflict", f"client id {client_id} was already used for a different request"
+        "idempotency_conflict", f"client id {as_sent(client_id)} was already used for a different request"
     )
 
 

@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.migration import service
 
@@ -38,8 +38,10 @@ def import_balances(body: wire.MigrationImport):
     )
     if body.dry_run:
         with read(engine()) as conn:
-            return service.import_file(conn, op, body.client_id, asked), 200
-    summary = run_write(engine(), lambda conn: service.import_file(conn, op, body.client_id, asked))
+            return service.import_file(conn, op, caller_key(body.client_id), asked), 200
+    summary = run_write(
+        engine(), lambda conn: service.import_file(conn, op, caller_key(body.client_id), asked)
+    )
     return summary, 200 if summary.get("already_imported") else 201
 
 

@@ -8,7 +8,7 @@ to the point code the street chose, with the expiry that code's rules give point
 day. A member already linked when the file arrives is credited at once.
 
 **Once.** A balance's claim is a row keyed by the balance (``migration_claims``) and its transfer
-has the client id ``migrate-<balance id>``: linking again, after an unlink, or by another MyKey ID
+has the client id ``srv/migrate-<balance id>``: linking again, after an unlink, or by another MyKey ID
 credits nothing more.
 
 **The issuer account is ``service:<street>``**, the street itself, not the municipality's
@@ -31,6 +31,7 @@ from mkp_core.dates import start_of_day
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.migration_file import MigrationFile, MigrationFileRefused, read_migration_file
 from server import ledger
+from server.client_ids import server_key
 from server.db.tables import (
     migration_balances,
     migration_batches,
@@ -267,7 +268,7 @@ def claim(
         with conn.begin_nested():
             expires = rule_at(conn, row.point_code, when).expires_at(when)
             request = ledger.TransferRequest(
-                f"migrate-{row.id:08d}",
+                server_key(f"migrate-{row.id:08d}"),
                 row.point_code,
                 issuer(service_code),
                 f"mykey:{mykey}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read
 from server.idempotency import write_once
 from server.municipalities import service
@@ -23,7 +23,7 @@ def add(body: wire.MunicipalityCreate):
     op.require_central()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         "municipality.add",
         body.model_dump(),
         lambda conn: service.add_municipality(conn, body.code),
@@ -60,7 +60,7 @@ def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
     operator().require_scope(path.code)
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         "point_code.add",
         {**body.model_dump(), "municipality": path.code},
         lambda conn: service.add_point_code(conn, path.code, body.suffix, body.name),

@@ -32,6 +32,7 @@ from mkp_core.errors import MkpError, Throttled
 from server import authority
 from server.api import (
     BEARER,
+    caller_key,
     card_check,
     card_proof,
     challenge_key,
@@ -42,6 +43,7 @@ from server.api import (
     operator,
     operator_endpoints,
 )
+from server.client_ids import card_key
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.mykey import cards, challenges, registry, services, throttles
@@ -140,7 +142,12 @@ def register(body: wire.MyKeyRegister):
     return _counting_refused(
         tried,
         lambda: write_once(
-            engine(), body.client_id, "mykey.register", body.model_dump(), work, status=_created
+            engine(),
+            card_key(proof.certificate_sha256, body.client_id),
+            "mykey.register",
+            body.model_dump(),
+            work,
+            status=_created,
         ),
     )
 
@@ -175,7 +182,14 @@ def change_id(body: wire.MyKeyIdChange):
 
     return _counting_refused(
         tried,
-        lambda: write_once(engine(), body.client_id, "mykey.change-id", body.model_dump(), work, status=200),
+        lambda: write_once(
+            engine(),
+            card_key(proof.certificate_sha256, body.client_id),
+            "mykey.change-id",
+            body.model_dump(),
+            work,
+            status=200,
+        ),
     )
 
 
@@ -218,7 +232,9 @@ def link(body: wire.LinkCreate):
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
         return services.link(conn, holder, body.service, body.local_id)
 
-    return write_once(engine(), body.client_id, "mykey.link", body.model_dump(), work)
+    return write_once(
+        engine(), card_key(proof.certificate_sha256, body.client_id), "mykey.link", body.model_dump(), work
+    )
 
 
 @holder_bp.post("/unlink", tags=[holder_tag], responses={200: wire.ServiceLink, **CARD_ERRORS})
@@ -231,7 +247,14 @@ def unlink(body: wire.LinkRemove):
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
         return services.unlink(conn, holder, body.service)
 
-    return write_once(engine(), body.client_id, "mykey.unlink", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.unlink",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 @holder_bp.post("/renew", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
@@ -253,7 +276,14 @@ def renew(body: wire.MyKeyRenew):
             actor = "holder"
         return registry.holder_view(registry.renew(conn, holder, new_card, actor, now))
 
-    return write_once(engine(), body.client_id, "mykey.renew", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.renew",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 def _renew_by_old_card(
@@ -289,7 +319,14 @@ def self_suspend(body: wire.MyKeySelfSuspend):
         holder, _ = registry.suspend(conn, holder, "holder", "self")
         return registry.holder_view(holder)
 
-    return write_once(engine(), body.client_id, "mykey.suspend", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "mykey.suspend",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 def _by_card(holder: registry.MyKey, action: authority.Action) -> registry.MyKey:
@@ -335,7 +372,9 @@ def confirm_link(body: wire.LinkConfirm):
         card = cards.prove(conn, check, proof, cardproof.CONFIRM_LINK, action, terminal_id=tid)
         return services.confirm(conn, registry.active_holder_of(conn, card), service)
 
-    return write_once(engine(), body.client_id, f"mykey.confirm:{tid}", body.model_dump(), work, status=200)
+    return write_once(
+        engine(), caller_key(body.client_id), f"mykey.confirm:{tid}", body.model_dump(), work, status=200
+    )
 
 
 # --- operators -------------------------------------------------------------------------------
@@ -347,7 +386,7 @@ def add_service(body: wire.ServiceCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"service.add:{op.name}",
         body.model_dump(),
         lambda conn: services.add_service(
@@ -403,7 +442,7 @@ def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend):
         return _admin_view(conn, holder)
 
     scope = f"mykey.suspend:{op.name}:{path.mykey_id}"
-    return write_once(engine(), body.client_id, scope, body.model_dump(), work, status=200)
+    return write_once(engine(), caller_key(body.client_id), scope, body.model_dump(), work, status=200)
 
 
 @operator_bp.post(
@@ -419,7 +458,7 @@ def resume(path: wire.MyKeyPath, body: wire.MyKeyResume):
         return _admin_view(conn, holder)
 
     scope = f"mykey.resume:{op.name}:{path.mykey_id}"
-    return write_once(engine(), body.client_id, scope, body.model_dump(), work, status=200)
+    return write_once(engine(), caller_key(body.client_id), scope, body.model_dump(), work, status=200)
 
 
 @operator_bp.post(
@@ -436,5 +475,10 @@ def renewal_code(path: wire.MyKeyPath, body: wire.RenewalCodeCreate):
 
     scope = f"mykey.renewal-code:{op.name}:{path.mykey_id}"
     return write_once(
-        engine(), body.client_id, scope, body.model_dump(), work, keep=registry.renewal_code_without_code
+        engine(),
+        caller_key(body.client_id),
+        scope,
+        body.model_dump(),
+        work,
+        keep=registry.renewal_code_without_code,
     )

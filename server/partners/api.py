@@ -23,6 +23,7 @@ from mkp_core import cardproof, dates, wire
 from server import authority
 from server.api import (
     BEARER,
+    caller_key,
     card_check,
     card_proof,
     config,
@@ -32,6 +33,7 @@ from server.api import (
     operator,
     operator_endpoints,
 )
+from server.client_ids import card_key
 from server.db.engine import read, run_write
 from server.idempotency import once, write_once
 from server.mykey import cards
@@ -157,7 +159,7 @@ def _issue(
             accept(conn)
         return once(
             conn,
-            body.client_id,
+            caller_key(body.client_id),
             f"coupons.issue:{pid}",
             body.model_dump(),
             lambda: service.issue_coupons(conn, pid, body.count, body.points, actor, expires),
@@ -185,7 +187,12 @@ def request_link(body: wire.PartnerLinkCreate):
         return links.request_link(conn, holder, registry.active(conn, body.partner), body.member)
 
     return write_once(
-        engine(), body.client_id, "partner.link", body.model_dump(), work, keep=links.without_code
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "partner.link",
+        body.model_dump(),
+        work,
+        keep=links.without_code,
     )
 
 
@@ -212,7 +219,14 @@ def set_home(body: wire.HomeSet):
         authority.authorize(authority.Action.HOME_MUNICIPALITY, authority.HolderCard(holder.number), holder)
         return service.set_home(conn, holder, body.municipality)
 
-    return write_once(engine(), body.client_id, "partner.home", body.model_dump(), work, status=200)
+    return write_once(
+        engine(),
+        card_key(proof.certificate_sha256, body.client_id),
+        "partner.home",
+        body.model_dump(),
+        work,
+        status=200,
+    )
 
 
 @holder_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
@@ -240,10 +254,11 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
         return service.redeem_coupon(conn, holder, body.code, body.destination, now)
 
     scope = f"coupon.redeem:{tid or 'holder'}"
+    key = card_key(proof.certificate_sha256, body.client_id) if tid is None else caller_key(body.client_id)
     answer = run_write(
         engine(),
         lambda conn: throttle.refusal_kept(
-            lambda: once(conn, body.client_id, scope, body.model_dump(), lambda: redeem_once(conn))
+            lambda: once(conn, key, scope, body.model_dump(), lambda: redeem_once(conn))
         ),
     )
     if isinstance(answer, throttle.WrongCode):
@@ -256,7 +271,9 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
 
 def _admin(body: Any, scope: str, work: Callable[[Connection], dict[str, Any]], status: int = 201) -> Any:
     op = operator()
-    return write_once(engine(), body.client_id, f"{scope}:{op.name}", body.model_dump(), work, status=status)
+    return write_once(
+        engine(), caller_key(body.client_id), f"{scope}:{op.name}", body.model_dump(), work, status=status
+    )
 
 
 @operator_bp.post("/partners", tags=[admin_tag], responses={201: wire.Partner, **ERRORS})

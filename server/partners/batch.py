@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 from mkp_core import wire
 from mkp_core.errors import Conflict, MkpError
 from server import idempotency, validation
+from server.client_ids import partner_order_key
 from server.mykey.registry import MyKey
 from server.partners import holding, links
 from server.partners.registry import Partner
@@ -39,7 +40,7 @@ ACCEPTED, REFUSED = "accepted", "refused"
 
 def order_key(partner_id: str, order_id: str) -> str:
     """The idempotency client id of a partner's order (one per partner: its own id space)."""
-    return f"partner:{partner_id}:{order_id}"
+    return partner_order_key(partner_id, order_id)
 
 
 def order_scope(partner_id: str) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
+from server.client_ids import server_key
 from server.db.engine import chunked, db_timestamp, executemany, new_ids
 from server.db.tables import conversions, point_codes
 from server.mykey.registry import MyKey
@@ -191,7 +192,7 @@ def _transfers(partner: Partner, row: dict[str, Any], funder: str | None) -> lis
     holding = holding_account(row["mykey"])
     requests = [
         ledger.TransferRequest(
-            f"conversion:{row['id']}",
+            server_key(f"conversion:{row['id']}"),
             row["point_code"],
             partner.account,
             holding,
@@ -203,7 +204,7 @@ def _transfers(partner: Partner, row: dict[str, Any], funder: str | None) -> lis
     if funder is not None:
         requests.append(
             ledger.TransferRequest(
-                f"premium:{row['id']}",
+                server_key(f"premium:{row['id']}"),
                 row["point_code"],
                 funder,
                 holding,
@@ -256,8 +257,8 @@ def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | N
 
     ``as_of`` may not be in the future (``as_of_in_future``; ``CLOCK_ALLOWANCE`` of a fast clock is
     forgiven, but nothing is released before it is due by the server's clock). Each conversion is
-    one ``release`` transfer with client id ``release:<conversion>``, and is marked released in the
-    same transaction: a second run finds nothing due and moves nothing. A release the ledger
+    one ``release`` transfer with client id ``srv/release:<conversion>``, and is marked released in
+    the same transaction: a second run finds nothing due and moves nothing. A release the ledger
     refuses (or whose point code takes no new points) stays on hold and is reported in
     ``refused``: the others go."""
     now = now or datetime.now(UTC)
@@ -288,7 +289,7 @@ def release_due(conn: Connection, as_of: datetime, actor: str, now: datetime | N
             refused.append(_refusal(row, e))
             continue
         request = ledger.TransferRequest(
-            f"release:{row.id}",
+            server_key(f"release:{row.id}"),
             row.point_code,
             holding_account(row.mykey),
             f"mykey:{row.mykey}",

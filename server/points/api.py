@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from mkp_core import dates, wire
 from mkp_core.ids import point_code_municipality
 from server import authority, ledger, resident_points
-from server.api import BEARER, config, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, config, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.points import agreements, balances, expiry, holders, price_lists, rules, service, spending
@@ -35,7 +35,13 @@ def spend(body: wire.SpendCreate):
     authority.require_correction(proof.operator, proof.reason)
 
     request = spending.Spend(
-        body.client_id, body.place, body.amount, body.point_code, body.item, body.quantity, body.memo
+        caller_key(body.client_id),
+        body.place,
+        body.amount,
+        body.point_code,
+        body.item,
+        body.quantity,
+        body.memo,
     )
 
     def work(conn: Connection) -> dict:
@@ -52,7 +58,13 @@ def refund(path: wire.TransferPath, body: wire.RefundCreate):
     return run_write(
         engine(),
         lambda conn: spending.refund(
-            conn, path.transfer_id, body.client_id, proof, days, proof.operator.municipality, body.memo
+            conn,
+            path.transfer_id,
+            caller_key(body.client_id),
+            proof,
+            days,
+            proof.operator.municipality,
+            body.memo,
         ),
     ), 201
 
@@ -101,10 +113,10 @@ def expire(body: wire.ExpireCreate):
     as_of = dates.parse_instant(body.as_of)
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.expire:{op.name}",
         {**body.model_dump(), "municipality": municipality},
-        lambda conn: expiry.sweep(conn, body.client_id, as_of, op.actor, municipality),
+        lambda conn: expiry.sweep(conn, caller_key(body.client_id), as_of, op.actor, municipality),
     )
 
 
@@ -130,7 +142,7 @@ def add_rule(path: wire.PointCodePath, body: wire.RuleCreate):
     )
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.rule:{op.name}:{path.point_code}",
         body.model_dump(),
         lambda conn: rules.add_rule(conn, op, path.point_code, change).to_dict(),
@@ -158,7 +170,7 @@ def record_agreement(body: wire.AgreementRecord):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.agreement:{op.name}",
         body.model_dump(),
         lambda conn: agreements.record(conn, op, body.points_of, body.usable_in, body.by),
@@ -172,7 +184,7 @@ def end_agreement(body: wire.AgreementRecord):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.agreement-end:{op.name}",
         body.model_dump(),
         lambda conn: agreements.end(conn, op, body.points_of, body.usable_in, body.by),
@@ -197,7 +209,7 @@ def set_item(path: wire.PlacePath, body: wire.PriceItemSet):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.item:{op.name}:{path.place_id}",
         body.model_dump(),
         lambda conn: price_lists.set_item(conn, op, path.place_id, body.code, body.name, body.price),
@@ -213,7 +225,7 @@ def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"points.item-remove:{op.name}:{path.place_id}:{path.code}",
         body.model_dump(),
         lambda conn: price_lists.remove_item(conn, op, path.place_id, path.code),

@@ -24,6 +24,7 @@ from mkp_core.dates import jst_date
 from mkp_core.errors import MkpError
 from mkp_core.ids import point_code_municipality
 from server import ledger
+from server.client_ids import server_key
 from server.db.tables import lots, point_codes
 
 
@@ -74,7 +75,7 @@ def _codes_of(conn: Connection, municipality: str) -> list[str]:
 
 
 def _transfer_id(sweep_id: str, account_id: int) -> str:
-    return "exp-" + hashlib.sha256(f"{sweep_id}:{account_id}".encode()).hexdigest()[:40]
+    return server_key("exp-" + hashlib.sha256(f"{sweep_id}:{account_id}".encode()).hexdigest()[:40])
 
 
 @lru_cache(maxsize=4096)

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from mkp_core import wire
 from mkp_core.ids import point_code_municipality
 from server import ledger
+from server.client_ids import operator_key
 from server.ledger.transfers import unknown_transfer
 from server.operators.service import Operator
 
@@ -17,4 +18,4 @@ def reverse(conn: Connection, op: Operator, transfer_id: int, body: wire.Reverse
     original = ledger.get_transfer(conn, transfer_id)
     if not op.covers(point_code_municipality(original.point_code)):
         raise unknown_transfer(transfer_id)  # another municipality's: as if it were not there
-    return ledger.reverse(conn, transfer_id, body.client_id, op.actor, body.memo)
+    return ledger.reverse(conn, transfer_id, operator_key(op.id, body.client_id), op.actor, body.memo)

@@ -11,7 +11,16 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, config, engine, error_responses, etagged, operator, operator_endpoints
+from server.api import (
+    BEARER,
+    caller_key,
+    config,
+    engine,
+    error_responses,
+    etagged,
+    operator,
+    operator_endpoints,
+)
 from server.db.engine import read
 from server.idempotency import write_once
 from server.releases import service
@@ -45,7 +54,7 @@ def publish(body: wire.ReleasePublish):
     release_dir = config().release_dir
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         "release.publish",
         digest,
         lambda conn: service.publish(conn, release_dir, keys, manifest, signature, files),
@@ -67,7 +76,7 @@ def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw):
     operator().require_central()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"release.withdraw:{path.version}",
         body.model_dump(),
         lambda conn: service.withdraw(conn, path.version, body.reason),

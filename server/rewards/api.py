@@ -9,7 +9,16 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from server import authority, resident_points
-from server.api import BEARER, config, engine, error_responses, limit_body, operator, operator_endpoints
+from server.api import (
+    BEARER,
+    caller_key,
+    config,
+    engine,
+    error_responses,
+    limit_body,
+    operator,
+    operator_endpoints,
+)
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.points import holders
@@ -39,7 +48,7 @@ def add_reward(body: wire.RewardCreate):
     }
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"rewards.add:{op.name}",
         body.model_dump(),
         lambda conn: service.add_reward(conn, op, body.code, body.municipality, offer),
@@ -65,7 +74,7 @@ def claim(path: wire.RewardPath, body: wire.ClaimCreate):
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
         service.get_reward(conn, path.code, proof.operator)
-        return resident_points.claim(conn, holder, proof, body.client_id, path.code)
+        return resident_points.claim(conn, holder, proof, caller_key(body.client_id), path.code)
 
     return run_write(engine(), work), 201
 

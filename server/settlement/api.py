@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read
 from server.idempotency import write_once
 from server.settlement import service
@@ -23,7 +23,7 @@ def close(body: wire.SettlementClose):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"settlement.close:{op.name}",
         body.model_dump(),
         lambda conn: service.close(conn, op, body.period, body.municipality),

@@ -7,6 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from mkp_core import wire
 from server.api import (
     BEARER,
+    caller_key,
     config,
     engine,
     error_responses,
@@ -37,7 +38,7 @@ def add_place(body: wire.PlaceCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"place.add:{op.name}",
         body.model_dump(),
         lambda conn: service.add_place(
@@ -64,7 +65,7 @@ def create_enrollment(body: wire.EnrollmentCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"enrollment:{op.name}",
         body.model_dump(),
         lambda conn: service.create_enrollment(conn, op, body.place, body.name, body.ttl_hours),

@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from server import authority, resident_points
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.points import holders
 from server.transit import service
@@ -29,7 +29,7 @@ def exchange(body: wire.TransitExchangeCreate):
     def work(conn: Connection) -> dict:
         holder = holders.find(conn, body.mykey_id)
         return resident_points.exchange(
-            conn, holder, proof, body.client_id, body.place, body.amount, body.point_code
+            conn, holder, proof, caller_key(body.client_id), body.place, body.amount, body.point_code
         )
 
     return run_write(engine(), work), 201

@@ -13,6 +13,7 @@ from mkp_core.errors import Forbidden
 from mkp_core.ids import general_point_code
 from server.api import (
     BEARER,
+    caller_key,
     card_check,
     card_proof,
     config,
@@ -56,12 +57,14 @@ def issue_batch(body: wire.VoucherBatchCreate):
 
     def work(conn: Connection) -> dict:
         source = service.source_for_batch(conn, op, body.point_code, body.department)
-        request = service.Issue(body.point_code, body.amount, body.count, source, body.client_id, last)
+        request = service.Issue(
+            body.point_code, body.amount, body.count, source, caller_key(body.client_id), last
+        )
         return service.issue(conn, request, _secrets(), op.actor)
 
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.issue:{op.name}",
         body.model_dump(),
         work,
@@ -75,7 +78,7 @@ def printed(body: wire.VoucherSerials):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.printed:{op.name}",
         body.model_dump(),
         lambda conn: service.mark_printed(conn, body.serials, op),
@@ -89,7 +92,7 @@ def void(body: wire.VoucherVoid):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.void:{op.name}",
         body.model_dump(),
         lambda conn: service.void(conn, body.serials, body.reason, op, op.actor),
@@ -103,7 +106,7 @@ def reprint(path: wire.VoucherPath, body: wire.ClientOnly):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.reprint:{op.name}:{path.serial}",
         body.model_dump(),
         lambda conn: service.reprint(conn, path.serial, op, _secrets(), op.actor),
@@ -134,7 +137,7 @@ def rotate_key(body: wire.ClientOnly):
     op.require_central()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.key-rotate:{op.name}",
         body.model_dump(),
         lambda conn: keys.rotate(conn, _secrets(), op.actor),
@@ -148,7 +151,7 @@ def withdraw_key(path: wire.VoucherKeyPath, body: wire.VoucherKeyWithdraw):
     op.require_central()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.key-withdraw:{op.name}:{path.key_id}",
         body.model_dump(),
         lambda conn: keys.withdraw(conn, path.key_id, body.reason),
@@ -164,7 +167,7 @@ def void_unused(path: wire.VoucherKeyPath, body: wire.ClientOnly):
     op.require_central()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.key-void-unused:{op.name}:{path.key_id}",
         body.model_dump(),
         lambda conn: service.void_unused_of_key(conn, path.key_id, op.actor),
@@ -178,7 +181,7 @@ def phone_link(body: wire.PhoneLinkCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.phone-link:{op.name}",
         body.model_dump(),
         lambda conn: service.create_phone_link(conn, op, body.place),
@@ -192,7 +195,7 @@ def revoke_phone_links(body: wire.PhoneLinkCreate):
     op = operator()
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.phone-link-revoke:{op.name}",
         body.model_dump(),
         lambda conn: service.revoke_phone_links(conn, op, body.place),
@@ -213,7 +216,7 @@ def redeem(body: wire.VoucherRedeem):
         request = service.Redemption(place, f"terminal:{tid}", body.voucher, body.serial)
         return service.redeem(conn, request, keys.ring(conn), f"terminal:{tid}")
 
-    return write_once(engine(), body.client_id, f"vouchers.redeem:{tid}", body.model_dump(), work)
+    return write_once(engine(), caller_key(body.client_id), f"vouchers.redeem:{tid}", body.model_dump(), work)
 
 
 @terminal_bp.post("/issue", tags=[terminal_tag], responses={201: wire.VoucherBatch, **CARD_ERRORS})
@@ -230,12 +233,12 @@ def issue_for_card(body: wire.TerminalVoucherIssue):
         holder = registry.active_holder_of(conn, card)
         code = body.point_code or general_point_code(place["municipality"])
         return service.issue_for_holder(
-            conn, holder, code, body.amount, body.client_id, _secrets(), f"terminal:{tid}"
+            conn, holder, code, body.amount, caller_key(body.client_id), _secrets(), f"terminal:{tid}"
         )
 
     return write_once(
         engine(),
-        body.client_id,
+        caller_key(body.client_id),
         f"vouchers.terminal-issue:{tid}",
         body.model_dump(),
         work,
@@ -260,7 +263,12 @@ def terminal_printed(body: wire.VoucherSerials):
         return service.mark_printed(conn, body.serials, None)
 
     return write_once(
-        engine(), body.client_id, f"vouchers.terminal-printed:{tid}", body.model_dump(), work, status=200
+        engine(),
+        caller_key(body.client_id),
+        f"vouchers.terminal-printed:{tid}",
+        body.model_dump(),
+        work,
+        status=200,
     )
 
 
@@ -274,5 +282,10 @@ def terminal_void(body: wire.VoucherVoid):
         return service.void(conn, body.serials, body.reason, None, f"terminal:{tid}")
 
     return write_once(
-        engine(), body.client_id, f"vouchers.terminal-void:{tid}", body.model_dump(), work, status=200
+        engine(),
+        caller_key(body.client_id),
+        f"vouchers.terminal-void:{tid}",
+        body.model_dump(),
+        work,
+        status=200,
     )

@@ -25,6 +25,7 @@ from mkp_core.errors import MkpError, TooLarge
 from mkp_core.ids import validate_client_id
 from server.api import engine, limit_body
 from server.app import STATUS_BY_KIND
+from server.client_ids import phone_key
 from server.db.engine import read
 from server.idempotency import write_once
 from server.vouchers import keys, service
@@ -115,7 +116,7 @@ def _redeem(place: dict[str, Any], form: Any, photo: Any) -> dict[str, Any]:
     validate_client_id(client_id)
     return write_once(
         engine(),
-        client_id,
+        phone_key(place["id"], client_id),
         f"vouchers.phone:{place['id']}",
         {"text": text, "serial": serial},
         lambda conn: service.redeem(conn, redemption, keys.ring(conn), f"phone:{place['id']}"),

@@ -40,6 +40,7 @@ from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
 from mkp_core.keyring import KeyRing
 from server import ledger
+from server.client_ids import server_key
 from server.db.engine import chunked
 from server.db.tables import places, point_codes, voucher_phone_links, vouchers
 from server.ledger.lots import moves_of
@@ -216,7 +217,7 @@ def issue(
         conn,
         [
             ledger.TransferRequest(
-                f"vch-{s.hex()}",
+                server_key(f"vch-{s.hex()}"),
                 request.point_code,
                 request.source,
                 liability(request.point_code),
@@ -574,7 +575,7 @@ def redeem(
     transfer = ledger.transfer(
         conn,
         ledger.TransferRequest(
-            f"vrd-{row.serial}",
+            server_key(f"vrd-{row.serial}"),
             row.point_code,
             source,
             f"payee:{place['id']}",
@@ -672,7 +673,7 @@ def expire(
         conn,
         [
             ledger.TransferRequest(
-                f"vex-{r.serial}",
+                server_key(f"vex-{r.serial}"),
                 r.point_code,
                 liability(r.point_code),
                 municipality_account(r.point_code),
