@@ -40,10 +40,20 @@ Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator):
-    """Timestamps come back aware in UTC on both databases (SQLite alone hands back naive ones)."""
+    """Timestamps are kept and come back aware in UTC on both databases. SQLite keeps a timestamp as
+    text without its offset, so an aware time in JST would be kept as its wall-clock reading and
+    read back nine hours off: every aware time is turned to UTC before it is stored."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # at the edge of year 1 or 9999: kept as given (callers refuse such times)
+            return value
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
