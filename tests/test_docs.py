@@ -45,6 +45,8 @@ VENV_BIN = ".venv/bin/"
 SHARED_SHARE = 0.5
 #: Shell words that end one command and may start another on the same line.
 SHELL_SEPARATORS = {"&&", "||", "|", ";", "&"}
+#: README is read as GitHub shows it: CommonMark with tables.
+MARKDOWN = MarkdownIt("commonmark").enable("table")
 
 
 # --- the click tree, from the console-script entry points ------------------------------------------
@@ -148,7 +150,7 @@ class Section:
 def page_sections(path: Path) -> list[Section]:
     name = path.relative_to(ROOT).as_posix()
     sections = [Section(name, "(top of the page)")]
-    tokens = MarkdownIt("commonmark").enable("table").parse(path.read_text(encoding="utf-8"))
+    tokens = MARKDOWN.parse(path.read_text(encoding="utf-8"))
     for i, token in enumerate(tokens):
         if token.type == "heading_open":
             sections.append(Section(name, f"{token.markup} {tokens[i + 1].content}"))
@@ -207,9 +209,11 @@ def linked_pages(tokens: list[Token]) -> Iterator[Path]:
                 yield ROOT / href.split("#")[0]
 
 
+LINKED_PAGES = list(dict.fromkeys(linked_pages(MARKDOWN.parse(README.read_text(encoding="utf-8")))))
+
+
 def docs_sections() -> list[Section]:
-    readme_tokens = MarkdownIt("commonmark").parse(README.read_text(encoding="utf-8"))
-    pages = [README, *dict.fromkeys(linked_pages(readme_tokens))]
+    pages = [README, *(page for page in LINKED_PAGES if page.is_file())]
     return [section for page in pages for section in page_sections(page)]
 
 
@@ -374,6 +378,11 @@ def test_the_docs_test_sees_every_program_and_the_docs() -> None:
     }
     assert len(LEAVES) > 100
     assert len([m for m in MENTIONS if m.in_code_block]) > 50
+
+
+def test_every_docs_page_readme_links_exists() -> None:
+    missing = [page.relative_to(ROOT).as_posix() for page in LINKED_PAGES if not page.is_file()]
+    assert not missing, f"README links {', '.join(missing)}, which do not exist"
 
 
 @pytest.mark.parametrize("command", LEAVES, ids=lambda c: c.name)
