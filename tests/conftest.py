@@ -1,8 +1,9 @@
 """Fixtures several test folders share: the databases, the card reader stack, a live server process.
 
 Server tests take ``database_url``, which runs them once on SQLite and once on PostgreSQL: the
-server MKP_TEST_POSTGRES_URL names, else a throwaway one the session starts (throwaway_postgres). Folder-specific fixtures
-live in each folder's conftest (tests/server: the app and operators; tests/card: cards).
+server MKP_TEST_POSTGRES_URL names, else a throwaway one the session starts (the
+``throwaway_postgres`` plugin, loaded here). Folder-specific fixtures live in each folder's
+conftest (tests/server: the app and operators; tests/card: cards).
 Tests that start processes (pcscd, gunicorn, console scripts) are marked ``slow`` (``live_server``
 marks its users); the ones that use the machine's one pcscd share an xdist group, so they run in
 one worker, one at a time.
@@ -41,9 +42,8 @@ from server.db.engine import make_engine, write
 from server.operators.service import create_operator
 
 PCSC_GROUP = "pcsc"
-pytest_plugins = (
-    "throwaway_postgres",
-)  # postgres_admin_url: MKP_TEST_POSTGRES_URL's server, or one of its own
+# postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's throwaway one
+pytest_plugins = ("throwaway_postgres",)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
