@@ -52,7 +52,7 @@ def test_one_server_per_session_on_a_socket_and_gone_at_the_end(tmp_path: Path) 
     seen_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("MKP_TEST_POSTGRES_URL", "PYTEST_XDIST_WORKER")}
     env["SEEN"] = str(seen_dir)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(TESTS), env.get("PYTHONPATH")] if p)
     done = subprocess.run(
         [
             sys.executable,
@@ -70,7 +70,7 @@ def test_one_server_per_session_on_a_socket_and_gone_at_the_end(tmp_path: Path) 
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,  # two workers starting on a busy machine
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout
