@@ -26,7 +26,10 @@ if [ "$kiosk" = 1 ]; then
   packages+=(libccid)               # USB CCID card readers
 else
   # vpcd listens on all interfaces: development, tests and the demo only, never on a kiosk.
-  packages+=(vsmartcard-vpcd opensc)
+  # PostgreSQL's server: the tests start a throwaway one from its binaries when
+  # MKP_TEST_POSTGRES_URL is not set. Debian makes its main cluster (port 5432) when it first
+  # installs the package; an installed one is left as it is.
+  packages+=(vsmartcard-vpcd opensc postgresql)
 fi
 
 missing=()

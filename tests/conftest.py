@@ -1,8 +1,9 @@
 """Fixtures several test folders share: the databases, the card reader stack, a live server process.
 
-Server tests take ``database_url``, which runs them once on SQLite and once on PostgreSQL
-(when MKP_TEST_POSTGRES_URL is set; skipped with a reason otherwise). Folder-specific fixtures
-live in each folder's conftest (tests/server: the app and operators; tests/card: cards).
+Server tests take ``database_url``, which runs them once on SQLite and once on PostgreSQL: the
+server MKP_TEST_POSTGRES_URL names, else a throwaway one the session starts (the
+``throwaway_postgres`` plugin, loaded here). Folder-specific fixtures live in each folder's
+conftest (tests/server: the app and operators; tests/card: cards).
 Tests that start processes (pcscd, gunicorn, console scripts) are marked ``slow`` (``live_server``
 marks its users); the ones that use the machine's one pcscd share an xdist group, so they run in
 one worker, one at a time.
@@ -15,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from mkp_testing import (
@@ -25,6 +25,7 @@ from mkp_testing import (
     fresh_test_ca,
     migrate,
     platform_process,
+    postgres_url,
     served_in_process,
     server_settings,
     sqlite_database,
@@ -40,8 +41,9 @@ from server.config import ServerConfig
 from server.db.engine import make_engine, write
 from server.operators.service import create_operator
 
-POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 PCSC_GROUP = "pcsc"
+# postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's throwaway one
+pytest_plugins = ("throwaway_postgres",)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
@@ -126,12 +128,9 @@ def slots(pcscd: PcscDaemon, vpcd_lock: None) -> Iterator[Slots]:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """A throwaway PostgreSQL database for this test session; each test gets a schema in it."""
-    admin_url = os.environ.get(POSTGRES_ENV)
-    if not admin_url:
-        pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL half of the server tests skipped")
-    admin_url = admin_url.replace("postgresql://", "postgresql+psycopg://", 1)
+def postgres_database(postgres_admin_url: str) -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test process; each test gets a schema in it."""
+    admin_url = postgres_url(postgres_admin_url)
     name = f"mkp_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -140,7 +139,7 @@ def postgres_database() -> Iterator[str]:
         # could lose one, and this database is thrown away anyway (servers killed by the crash
         # tests lose nothing either way). This setting is the database's, not the machine's.
         conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-    base = admin_url.rsplit("/", 1)[0] + "/" + name
+    base = postgres_url(admin_url, database=name)
     yield base
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -151,7 +150,7 @@ def _postgres_schema_url(base: str) -> tuple[str, str]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with create_engine(base, isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    return schema, f"{base}?options={quote(f'-csearch_path={schema}')}"
+    return schema, postgres_url(base, schema=schema)
 
 
 @pytest.fixture(scope="session")

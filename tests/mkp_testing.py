@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import requests
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 from werkzeug.test import Client
 
@@ -36,7 +35,7 @@ from drivers.card.virtual.pcscd import card_present, wait_for
 from drivers.card.virtual.vpcd import VpcdLink, reader_name
 from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
-from server.db.engine import make_engine
+from server.db.engine import make_engine, normalize_url
 from server.db.migrate import upgrade
 from server.launcher import run_server_command, start_server
 
@@ -433,6 +432,18 @@ def sqlite_database(directory: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def postgres_url(url: str, database: str | None = None, schema: str | None = None) -> str:
+    """``url`` for psycopg 3, in ``database`` and with ``schema`` first on its search path. A URL
+    may name its server in its query (a unix socket's folder: ``?host=/tmp/...``), so parts are
+    set on the parsed URL, never by pasting strings."""
+    parsed = make_url(normalize_url(url))
+    if database is not None:
+        parsed = parsed.set(database=database)
+    if schema is not None:
+        parsed = parsed.update_query_dict({"options": f"-csearch_path={schema}"})
+    return parsed.render_as_string(hide_password=False)
+
+
 class SchemaPool:
     """Migrated PostgreSQL schemas for one test process, handed out one test at a time.
 
@@ -455,7 +466,7 @@ class SchemaPool:
         return schema, self.url(schema)
 
     def url(self, schema: str) -> str:
-        return f"{self.base}?options={quote(f'-csearch_path={schema}')}"
+        return postgres_url(self.base, schema=schema)
 
     def give_back(self, schema: str) -> None:
         """Empty ``schema`` for the next test (or leave it, if a test still holds its rows)."""

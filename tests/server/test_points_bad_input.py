@@ -10,10 +10,9 @@ import base64
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 import pytest
-from mkp_testing import migrate
+from mkp_testing import migrate, postgres_url
 from points_helpers import (
     DEPARTMENT,
     YOKOSUKA,
@@ -50,7 +49,7 @@ def module_database(
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{base}?options={quote(f'-csearch_path={schema}')}"
+    yield postgres_url(base, schema=schema)
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()

@@ -13,12 +13,11 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from urllib.parse import quote
 
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from mkp_testing import platform_process
+from mkp_testing import platform_process, postgres_url
 from sqlalchemy import create_engine, text
 from terminal_helpers import csr_for
 
@@ -41,7 +40,7 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{base}?options={quote(f'-csearch_path={schema}')}"
+    yield postgres_url(base, schema=schema)
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     admin.dispose()
