@@ -59,7 +59,7 @@ class SpendRequest:
 def refusal(e: BaseException) -> dict[str, Any]:
     """A failed action as the page shows it: the code and the counter's words for it."""
     code = getattr(e, "code", None) or "error"
-    details: dict[str, Any] = dict(getattr(e, "details", {}) or {})
+    details: dict[str, Any] = dict(e.values) if isinstance(e, OfflineRefused) else {}
     out: dict[str, Any] = {"ok": False, "error": {"code": code}}
     if isinstance(e, WrongPinError):
         details["tries"] = e.tries_left
