@@ -206,11 +206,17 @@ class Outcome:
     checks: list[CheckResult] = field(default_factory=list)
 
 
+def _sleep(seconds: float) -> bool:
+    """The default wait: sleep the whole time (nothing can ask it to stop early)."""
+    time.sleep(seconds)
+    return False
+
+
 def run_conntest(
     terminal: Terminal,
     announcement: dict[str, Any],
     *,
-    wait: Callable[[float], bool] = lambda s: bool(time.sleep(s)),
+    wait: Callable[[float], bool] = _sleep,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.time,
 ) -> Outcome:

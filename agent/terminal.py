@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.home import Home, read_agent_toml, read_json
 from agent.sync import terminal_client
@@ -51,10 +52,10 @@ class Terminal:
         """The server's API, every request signed with this terminal's key."""
         return terminal_client(self.server, self.terminal_id, self.key, timeout=timeout)
 
-    def trust_list(self) -> dict:
+    def trust_list(self) -> dict[str, Any]:
         return read_json(self.home.trust_list) or {}
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """The downloaded terminal config (place, its service, point codes, offline limits)."""
         return read_json(self.home.config) or {}
 

@@ -15,12 +15,20 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mkp_core.client import ApiClient, BearerToken
 from server.launcher import ServerProcess, run_server_command, start_server
+
+if TYPE_CHECKING:  # the steps import these where they run them; here only for annotations
+    import subprocess
+
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    from agent.card_session import ProvingCard
+    from agent.mykey import TerminalLookups
 
 YOKOSUKA = "142018"
 
@@ -34,6 +42,24 @@ class DemoState:
     # What the steps started, undone in reverse order when the demo ends.
     running: ExitStack = field(default_factory=ExitStack)
 
+    @property
+    def live_server(self) -> ServerProcess:
+        """The server the server step started (every later step needs it)."""
+        if self.server is None:
+            raise RuntimeError("the server step has not run")
+        return self.server
+
+    @property
+    def server_url(self) -> str:
+        return self.live_server.url
+
+    @property
+    def operator_api(self) -> ApiClient:
+        """The central operator's API client, made by the server step."""
+        if self.api is None:
+            raise RuntimeError("the server step has not run")
+        return self.api
+
 
 def step_test_ca(state: DemoState) -> str:
     """A JPKI-shaped test CA stands in for J-LIS; its CRL revokes one card that is not ours."""
@@ -45,7 +71,7 @@ def step_test_ca(state: DemoState) -> str:
     return f"test CA {ca.certificate.subject.rfc4514_string()} (a test key, not J-LIS)"
 
 
-def _throwaway_key():
+def _throwaway_key() -> RSAPublicKey:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
@@ -61,13 +87,13 @@ def step_server(state: DemoState) -> str:
     state.server = start_server(db, state.workdir, extra_env=env)
     state.facts["server_start"] = (db, env)
     token = run_server_command("create-operator", "demo-operator", env=state.server.env)
-    state.api = ApiClient(state.server.url, BearerToken(token))
-    state.facts["server"] = state.server.url
-    return f"server on {state.server.url}, SQLite at {state.workdir / 'mkp.sqlite3'}"
+    state.api = ApiClient(state.server_url, BearerToken(token))
+    state.facts["server"] = state.server_url
+    return f"server on {state.server_url}, SQLite at {state.workdir / 'mkp.sqlite3'}"
 
 
 def step_municipality(state: DemoState) -> str:
-    m = state.api.post("/v1/municipalities", {"code": YOKOSUKA})
+    m = state.operator_api.post("/v1/municipalities", {"code": YOKOSUKA})
     state.facts["municipality"] = m
     return f"added {m['code']} {m['prefecture']}{m['name']} with point code {m['point_code']}"
 
@@ -83,9 +109,9 @@ CORRECTION = "demo: paper form signed at the town hall"
 
 def _place(state: DemoState, place_id: str, name: str, kind: str) -> None:
     """A place of 横須賀市 (the museum was added already when its terminal was enrolled)."""
-    known = {p["id"] for p in state.api.get("/v1/places")["places"]}
+    known = {p["id"] for p in state.operator_api.get("/v1/places")["places"]}
     if place_id not in known:
-        state.api.post(
+        state.operator_api.post(
             "/v1/places", {"place_id": place_id, "name": name, "kind": kind, "municipality": YOKOSUKA}
         )
     state.facts.setdefault("places", []).append(place_id)
@@ -101,15 +127,17 @@ def step_points_setup(state: DemoState) -> str:
         "expiry": {"policy": "month_end", "count": 6},
         "max_amount": 5000,
     }
-    state.api.post(f"/v1/point-codes/{YOKOSUKA}/rules", rule)
-    state.api.post(
+    state.operator_api.post(f"/v1/point-codes/{YOKOSUKA}/rules", rule)
+    state.operator_api.post(
         f"/v1/municipalities/{YOKOSUKA}/departments",
         {"code": "kosodate", "name": "子育て支援課", "budget": 100_000},
     )
     for code, name in (("volunteer", "子育てボランティア"), ("childcare", "子育て応援")):
-        state.api.post(f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": code, "name": name})
+        state.operator_api.post(f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": code, "name": name})
     for code, name, price in (("ippan", "一般", 500), ("koukou", "高校生", 300)):
-        state.api.post("/v1/places/yokosuka-museum/items", {"code": code, "name": name, "price": price})
+        state.operator_api.post(
+            "/v1/places/yokosuka-museum/items", {"code": code, "name": name, "price": price}
+        )
     return "shops and museums of 横須賀市 take its points (6 months past the month of the credit, at most 5,000 a spend); 子育て支援課 has 100,000"
 
 
@@ -126,11 +154,11 @@ def step_grant_csv(state: DemoState) -> str:
     data = ("\r\n".join(rows) + "\r\n").encode("cp932")
     (state.workdir / "grants.csv").write_bytes(data)
     body = {"department": DEPARTMENT, "file": base64.b64encode(data).decode(), "filename": "grants.csv"}
-    dry = state.api.post("/v1/grant-batches", {**body, "dry_run": True})
-    applied = state.api.post("/v1/grant-batches", body)
-    again = state.api.post("/v1/grant-batches", body)
+    dry = state.operator_api.post("/v1/grant-batches", {**body, "dry_run": True})
+    applied = state.operator_api.post("/v1/grant-batches", body)
+    again = state.operator_api.post("/v1/grant-batches", body)
     assert applied["applied"] and again["already_applied"], "the file was applied twice"
-    verified = state.api.get(f"/v1/departments/{DEPARTMENT}")["granted"]
+    verified = state.operator_api.get(f"/v1/departments/{DEPARTMENT}")["granted"]
     assert verified == 2500, f"the department granted {verified}, expected 2500"
     return f"dry run {dry['rows']} rows / {dry['points']:,} points, applied in batch {applied['batch_id']}, the second run changed nothing"
 
@@ -148,14 +176,16 @@ def step_spend(state: DemoState) -> str:
         "client_id": "demo-spend-0001",
         "reason": CORRECTION,
     }
-    shop = state.api.post("/v1/spends", spend)
-    again = state.api.post("/v1/spends", spend)
+    shop = state.operator_api.post("/v1/spends", spend)
+    again = state.operator_api.post("/v1/spends", spend)
     assert again["id"] == shop["id"], "a retried spend made a second transfer"
-    museum = state.api.post(
+    museum = state.operator_api.post(
         "/v1/spends", {"mykey_id": first, "place": "yokosuka-museum", "item": "ippan", "reason": CORRECTION}
     )
     held = next(
-        b for b in state.api.get(f"/v1/mykeys/{first}/balances")["balances"] if b["point_code"] == YOKOSUKA
+        b
+        for b in state.operator_api.get(f"/v1/mykeys/{first}/balances")["balances"]
+        if b["point_code"] == YOKOSUKA
     )
     state.facts["balance"] = held["spendable"]
     assert held["spendable"] == 700, f"{first} can spend {held['spendable']}, expected 700"
@@ -167,17 +197,17 @@ def step_spend(state: DemoState) -> str:
 
 def step_event(state: DemoState) -> str:
     """よこすか開国祭's own points: granted to visitors, directed to the festival's pool, handed over."""
-    state.api.post(
+    state.operator_api.post(
         f"/v1/municipalities/{YOKOSUKA}/point-codes", {"suffix": "FEST2026", "name": "よこすか開国祭"}
     )
-    state.api.post(
+    state.operator_api.post(
         f"/v1/municipalities/{YOKOSUKA}/departments",
         {"code": "kanko", "name": "観光課", "budget": 10_000, "point_code": FESTIVAL},
     )
-    state.api.post("/v1/departments/142018-kanko/grant-kinds", {"code": "visit", "name": "来場"})
-    state.api.post("/v1/events", {"point_code": FESTIVAL, "organiser": "kaikokusai"})
+    state.operator_api.post("/v1/departments/142018-kanko/grant-kinds", {"code": "visit", "name": "来場"})
+    state.operator_api.post("/v1/events", {"point_code": FESTIVAL, "organiser": "kaikokusai"})
     for mykey, amount, nickname in zip(state.facts["mykeys"], (400, 250), ("はなこ", None), strict=True):
-        state.api.post(
+        state.operator_api.post(
             "/v1/grants",
             {"department": "142018-kanko", "mykey_id": mykey, "amount": amount, "grant_kind": "visit"},
         )
@@ -187,8 +217,8 @@ def step_event(state: DemoState) -> str:
             "reason": CORRECTION,
             **({"nickname": nickname} if nickname else {}),
         }
-        state.api.post(f"/v1/events/{FESTIVAL}/supports", support)
-    report = state.api.post(f"/v1/events/{FESTIVAL}/handover", {})
+        state.operator_api.post(f"/v1/events/{FESTIVAL}/supports", support)
+    report = state.operator_api.post(f"/v1/events/{FESTIVAL}/handover", {})
     supporters = ", ".join(
         f"{s['mykey_id']} {s['amount']}" + (f" ({s['nickname']})" if s["nickname"] else "")
         for s in report["supporters"]
@@ -211,15 +241,17 @@ def step_reward(state: DemoState) -> str:
         "stock": 1,
     }
     window = {"starts_at": now.isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()}
-    state.api.post("/v1/rewards", {**offer, **window})
+    state.operator_api.post("/v1/rewards", {**offer, **window})
     first, second = state.facts["mykeys"]
-    claim = state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": first, "reason": CORRECTION})
+    claim = state.operator_api.post(
+        "/v1/rewards/hanabi-seat/claims", {"mykey_id": first, "reason": CORRECTION}
+    )
     try:
-        state.api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": second, "reason": CORRECTION})
+        state.operator_api.post("/v1/rewards/hanabi-seat/claims", {"mykey_id": second, "reason": CORRECTION})
         raise RuntimeError("the last seat was claimed twice")
     except ApiError as e:
         refused = e.code
-    public = state.api.get("/v1/public/rewards")["rewards"]
+    public = state.operator_api.get("/v1/public/rewards")["rewards"]
     return f"{first} claimed it ({claim['claim_number']}); {second} was refused ({refused}); public list shows {public[0]['left']} left"
 
 
@@ -228,10 +260,10 @@ def step_expire(state: DemoState) -> str:
     from datetime import UTC, datetime
 
     as_of = datetime.now(UTC).isoformat()
-    report = state.api.post("/v1/points/expire", {"as_of": as_of})
-    again = state.api.post("/v1/points/expire", {"as_of": as_of})
+    report = state.operator_api.post("/v1/points/expire", {"as_of": as_of})
+    again = state.operator_api.post("/v1/points/expire", {"as_of": as_of})
     first = state.facts["mykeys"][0]
-    balances = state.api.get(f"/v1/mykeys/{first}/balances")["balances"]
+    balances = state.operator_api.get(f"/v1/mykeys/{first}/balances")["balances"]
     nxt = next(b for b in balances if b["point_code"] == YOKOSUKA)["next_expiry"]
     return (
         f"swept {report['points']} expired points ({report['lots']} lots), again {again['points']}; "
@@ -244,7 +276,7 @@ def step_crl(state: DemoState) -> str:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     crl = state.facts["test_ca"].issue_crl()
-    info = state.api.post("/v1/crls", {"crl": crl.public_bytes(Encoding.PEM).decode()})
+    info = state.operator_api.post("/v1/crls", {"crl": crl.public_bytes(Encoding.PEM).decode()})
     (state.workdir / "jpki.crl").write_bytes(crl.public_bytes(Encoding.DER))
     return f"CRL number {info['number']} uploaded ({info['entries']} revoked), next update {info['next_update'][:16]}"
 
@@ -289,7 +321,7 @@ def step_terminal(state: DemoState) -> str:
     from drivers.card.virtual.vpcd import reader_name
 
     if "yokosuka-museum" not in state.facts.get("places", ()):
-        state.api.post(
+        state.operator_api.post(
             "/v1/places",
             {
                 "place_id": "yokosuka-museum",
@@ -298,9 +330,9 @@ def step_terminal(state: DemoState) -> str:
                 "municipality": YOKOSUKA,
             },
         )
-    code = state.api.post("/v1/terminals/enrollments", {"place": "yokosuka-museum", "name": "counter 1"})[
-        "code"
-    ]
+    code = state.operator_api.post(
+        "/v1/terminals/enrollments", {"place": "yokosuka-museum", "name": "counter 1"}
+    )["code"]
     home = state.workdir / "terminal"
     receipt = state.workdir / "receipt.bin"
     done = subprocess.run(
@@ -309,7 +341,7 @@ def step_terminal(state: DemoState) -> str:
             "-m",
             "provisioning.cli",
             "--server",
-            state.server.url,
+            state.server_url,
             "--code",
             code,
             "--home",
@@ -341,7 +373,7 @@ def step_terminal(state: DemoState) -> str:
 # --- the MyKey Platform ----------------------------------------------------------------------------
 
 
-def _open_card(state: DemoState, slot: int):
+def _open_card(state: DemoState, slot: int) -> ProvingCard:
     """The virtual card in vpcd's ``slot``, opened through pcscd with its PIN (open until the demo ends)."""
     from agent.card_session import proving_card
     from drivers.card.pcsc import PcscBackend
@@ -350,16 +382,16 @@ def _open_card(state: DemoState, slot: int):
     return state.running.enter_context(proving_card(PcscBackend(), "1234", reader_name(slot)))
 
 
-def _enroll_terminal(state: DemoState, place: str, name: str, service: str):
+def _enroll_terminal(state: DemoState, place: str, name: str, service: str) -> TerminalLookups:
     """A terminal at ``place`` enrolled with its own key (what mkp-provision does, without the checklist)."""
     from agent.mykey import TerminalLookups
     from mkp_core import signing
     from provisioning.enroll import make_csr
 
-    code = state.api.post("/v1/terminals/enrollments", {"place": place, "name": name})["code"]
+    code = state.operator_api.post("/v1/terminals/enrollments", {"place": place, "name": name})["code"]
     key = signing.generate_terminal_key()
-    enrolled = ApiClient(state.server.url).request("POST", "/v1/enroll", {"code": code, "csr": make_csr(key)})
-    signed = ApiClient(state.server.url, signing.TerminalAuth(enrolled["terminal_id"], key))
+    enrolled = ApiClient(state.server_url).request("POST", "/v1/enroll", {"code": code, "csr": make_csr(key)})
+    signed = ApiClient(state.server_url, signing.TerminalAuth(enrolled["terminal_id"], key))
     return TerminalLookups(signed, service)
 
 
@@ -375,7 +407,7 @@ def step_mykey_register(state: DemoState) -> str:
     state.running.callback(second.remove)
     wait_for(lambda: card_present(reader_name(1)), 5, "pcscd to see the second card")
     cards = [_open_card(state, 0), _open_card(state, 1)]
-    holder = MyKeyClient(ApiClient(state.server.url))  # no credential: the card is the credential
+    holder = MyKeyClient(ApiClient(state.server_url))  # no credential: the card is the credential
     first = holder.register(cards[0])
     chosen = holder.register(cards[1], "Hanako24")
     again = holder.register(cards[0])
@@ -388,7 +420,7 @@ def step_mykey_services(state: DemoState) -> str:
     """A shopping street and a library join; the residents link their member and patron numbers."""
     from agent.mykey import MyKeyClient
 
-    api = state.api
+    api = state.operator_api
     api.post(
         "/v1/services",
         {"code": "A1", "name": "中央商店街", "kind": "shopping-street", "municipality": YOKOSUKA},
@@ -413,7 +445,7 @@ def step_mykey_services(state: DemoState) -> str:
         )
     state.facts["a1"] = _enroll_terminal(state, "chuo-street", "counter", "A1")
     state.facts["a2"] = _enroll_terminal(state, "chuo-library", "desk", "A2")
-    holder = MyKeyClient(ApiClient(state.server.url))
+    holder = MyKeyClient(ApiClient(state.server_url))
     one, two = state.facts["cards"]
     holder.link(one, "A1", "789")
     pending = holder.link(one, "A2", "280212")
@@ -446,7 +478,7 @@ def step_mykey_lost(state: DemoState) -> str:
     from mkp_core.client import ApiError
 
     lost = state.facts["mykeys"][1]
-    state.api.post(f"/v1/mykeys/{lost}/suspend", {"reason": "lost"})
+    state.operator_api.post(f"/v1/mykeys/{lost}/suspend", {"reason": "lost"})
     try:
         state.facts["a1"].lookup(state.facts["cards"][1])
         raise RuntimeError("a suspended MyKey ID was answered")
@@ -462,7 +494,7 @@ def step_mykey_crl_sweep(state: DemoState) -> str:
     ca = state.facts["test_ca"]
     lost_card = state.facts["cards"][1]
     ca.revoke(x509.load_der_x509_certificate(lost_card.certificate).serial_number)
-    info = state.api.post("/v1/crls", {"crl": ca.issue_crl().public_bytes(Encoding.PEM).decode()})
+    info = state.operator_api.post("/v1/crls", {"crl": ca.issue_crl().public_bytes(Encoding.PEM).decode()})
     sweep = info["sweep"]
     assert sweep["already_suspended"] == [state.facts["mykeys"][1]], sweep
     return (
@@ -495,21 +527,22 @@ def _agent(state: DemoState, *args: str, pin: bool = False) -> dict[str, Any]:
     )
     if not done.stdout.strip():
         raise RuntimeError(f"mkp-agent {args[0]} exit {done.returncode}: {done.stderr[-600:]}")
-    return json.loads(done.stdout)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
 
 
 def step_counter_day(state: DemoState) -> str:
     """A day at the museum's counter: admission online, the network cut, two spends taken offline
     (card-signed, queued, receipts say オフライン取引), the network back, the queue synced once."""
     first = state.facts["mykeys"][0]
-    state.api.post(
+    state.operator_api.post(
         "/v1/grants", {"department": DEPARTMENT, "mykey_id": first, "amount": 2000, "grant_kind": "childcare"}
     )
     before = _points(state, first)
     admission = _agent(state, "spend", "--item", "ippan", pin=True)
     assert admission["ok"] and not admission["offline"], admission
-    port = int(state.server.url.rsplit(":", 1)[1])
-    state.server.stop()  # the network is cut
+    port = int(state.server_url.rsplit(":", 1)[1])
+    state.live_server.stop()  # the network is cut
     offline = [_agent(state, "spend", "--amount", str(amount), pin=True) for amount in (300, 200)]
     assert all(o["ok"] and o["offline"] for o in offline), offline
     queued = _agent(state, "queue")["pending"]
@@ -528,19 +561,22 @@ def step_counter_day(state: DemoState) -> str:
 
 
 def _points(state: DemoState, mykey_id: str) -> int:
-    held = state.api.get(f"/v1/mykeys/{mykey_id}/balances")["balances"]
+    held = state.operator_api.get(f"/v1/mykeys/{mykey_id}/balances")["balances"]
     return sum(b["balance"] for b in held if b["point_code"] == YOKOSUKA)
 
 
 # --- paper vouchers (issue 12) ----------------------------------------------------------------------
 
 
-def _run_cli(state: DemoState, module: str, *args: str) -> Any:
+def _run_cli(state: DemoState, module: str, *args: str) -> subprocess.CompletedProcess[str]:
     """One of mkp's commands as a person runs it (its own process); the completed process."""
     import os
     import subprocess
 
-    env = {**os.environ, "MKP_SERVER": state.server.url, "MKP_TOKEN": state.api.session.auth.token}
+    auth = state.operator_api.session.auth
+    if not isinstance(auth, BearerToken):
+        raise RuntimeError("the operator's API client carries no bearer token")
+    env = {**os.environ, "MKP_SERVER": state.server_url, "MKP_TOKEN": auth.token}
     env["MKP_ADMIN_CONFIG"] = str(state.workdir / "no-admin.toml")
     code = f"import sys; from {module} import main; sys.argv[0] = {module!r}; main()"
     return subprocess.run(
@@ -555,7 +591,9 @@ def step_vouchers(state: DemoState) -> str:
     from drivers.profiles import load_printer_profile
 
     rule = {"place_kinds": ["shop", "museum"], "expiry": {"policy": "month_end", "count": 6}}
-    state.api.post(f"/v1/point-codes/{YOKOSUKA}/rules", {**rule, "max_amount": 5000, "vouchers": True})
+    state.operator_api.post(
+        f"/v1/point-codes/{YOKOSUKA}/rules", {**rule, "max_amount": 5000, "vouchers": True}
+    )
     out, png = state.workdir / "voucher.bin", state.workdir / "voucher.png"
     issued = _run_cli(
         state, "server.admin_cli", "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "500",
@@ -596,19 +634,19 @@ def step_partners(state: DemoState) -> str:
     from mkp_core.client import ApiError
 
     key = signing.generate_terminal_key()  # made on the partner's side; the server gets the public half
-    state.api.post(
+    state.operator_api.post(
         "/v1/partners",
         {"partner_id": "ANA", "name": "全日本空輸", "rate_from": 500, "rate_to": 100, "hold_days": 0,
          "public_key": signing.public_key_pem(key).decode()},
     )  # fmt: skip
     now = datetime.now(UTC)
-    state.api.post(
+    state.operator_api.post(
         "/v1/partners/ANA/campaigns",
         {"name": "春の応援", "percent": 10, "budget": 100_000, "cap_per_holder": 5000,
          "starts_at": now.isoformat(), "ends_at": (now + timedelta(days=30)).isoformat()},
     )  # fmt: skip
-    holder = PartnerPoints(ApiClient(state.server.url))
-    ana = ApiClient(state.server.url, signing.partner_auth("ANA", key))
+    holder = PartnerPoints(ApiClient(state.server_url))
+    ana = ApiClient(state.server_url, signing.partner_auth("ANA", key))
     card, mykey_id = state.facts["cards"][1], state.facts["mykeys"][1]  # card 1 is the counter's now
     asked = holder.link_partner(card, "ANA", "1234567890")  # the member enters the code at ANA's site
     ana.request(
@@ -624,19 +662,19 @@ def step_partners(state: DemoState) -> str:
     again = ana.request("POST", "/partner/v1/conversions", order)  # the partner retries: the first answer
     assert again["conversion_id"] == converted["conversion_id"], "a retried order converted twice"
     holder.set_home(card, YOKOSUKA)
-    (code,) = state.api.post("/v1/partners/ANA/coupons", {"count": 1, "points": 1000})["codes"]
+    (code,) = state.operator_api.post("/v1/partners/ANA/coupons", {"count": 1, "points": 1000})["codes"]
     redeemed = holder.redeem_coupon(card, code)
     on_hold = holder.pending(card)["conversions"]
     before = _points(state, mykey_id)
     ahead = dates.jst_date(now + timedelta(days=15)).isoformat()
     try:
-        state.api.post("/v1/points/release-held", {"as_of": ahead})
+        state.operator_api.post("/v1/points/release-held", {"as_of": ahead})
         raise RuntimeError("release-held ran ahead of the clock")
     except ApiError as e:
         early = e.code
     due = datetime.now(UTC).isoformat()
-    released = state.api.post("/v1/points/release-held", {"as_of": due})
-    nothing = state.api.post("/v1/points/release-held", {"as_of": due})["conversions"]
+    released = state.operator_api.post("/v1/points/release-held", {"as_of": due})
+    nothing = state.operator_api.post("/v1/points/release-held", {"as_of": due})["conversions"]
     gained = _points(state, mykey_id) - before
     return (
         f"{mykey_id}: 10,000 miles → {converted['points']:,} + {converted['premium']:,} premium (retried "
@@ -662,15 +700,15 @@ def step_voucher_offline(state: DemoState) -> str:
     serial = json.loads(issued.stdout)["printed"][0]
     render(load_printer_profile("epson-tm-t88vi"), out.read_bytes()).image.save(png)
     home = str(state.workdir / "terminal")
-    port = int(state.server.url.rsplit(":", 1)[1])
-    state.server.stop()  # the network is cut
+    port = int(state.server_url.rsplit(":", 1)[1])
+    state.live_server.stop()  # the network is cut
     taken = _run_cli(state, "agent.cli", "voucher", "redeem", "--home", home, "--image", str(png), "--json")
     if taken.returncode != 0 or not json.loads(taken.stdout)["offline"]:
         raise RuntimeError(f"mkp-agent voucher redeem offline: {taken.stderr.strip()}")
     db, env = state.facts["server_start"]
     state.server = start_server(db, state.workdir, extra_env=env, port=port)  # back
     synced = json.loads(_run_cli(state, "agent.cli", "sync", "--home", home, "--json").stdout)["queue"]
-    shown = state.api.get(f"/v1/vouchers/{serial}")
+    shown = state.operator_api.get(f"/v1/vouchers/{serial}")
     if synced.get("accepted") != 1 or shown["status"] != "redeemed":
         raise RuntimeError(f"the voucher taken offline was not redeemed once: {synced}, {shown['status']}")
     return (
@@ -693,7 +731,7 @@ def step_migrate_and_settle(state: DemoState) -> str:
     from agent.mykey import MyKeyClient
     from mkp_core.dates import JST
 
-    state.api.post(
+    state.operator_api.post(
         "/v1/services",
         {"code": "A3", "name": "どぶ板通り商店街", "kind": "shopping-street", "municipality": YOKOSUKA},
     )
@@ -708,11 +746,11 @@ def step_migrate_and_settle(state: DemoState) -> str:
         raise RuntimeError(f"mkp-admin migrate import: {imported.stderr.strip()}")
     mykey_id = state.facts["mykeys"][0]
     before = _points(state, mykey_id)
-    MyKeyClient(ApiClient(state.server.url)).link(state.facts["cards"][0], "A3", "5501")
+    MyKeyClient(ApiClient(state.server_url)).link(state.facts["cards"][0], "A3", "5501")
     claimed = _points(state, mykey_id) - before
     if claimed != 1200:
         raise RuntimeError(f"linking member 5501 credited {claimed}, not 1200")
-    waiting = state.api.get("/v1/migrations/A3")["waiting"]
+    waiting = state.operator_api.get("/v1/migrations/A3")["waiting"]
     now = datetime.now(UTC).astimezone(JST)
     this_month, last_month = f"{now:%Y-%m}", f"{now.replace(day=1) - timedelta(days=1):%Y-%m}"
     closed = _run_cli(state, "server.admin_cli", "settlement", "close", "--period", last_month)
@@ -737,7 +775,7 @@ def step_migrate_and_settle(state: DemoState) -> str:
 
 
 def step_verify(state: DemoState) -> str:
-    report = state.api.get("/v1/ledger/verify")
+    report = state.operator_api.get("/v1/ledger/verify")
     state.facts["ledger"] = report
     if not report["ok"]:
         raise RuntimeError(f"ledger breach: {report['breaches'][0]['message']}")
@@ -811,7 +849,7 @@ def main(as_json: bool, keep: bool) -> None:
     finally:
         state.running.close()
         if state.server:
-            state.server.stop()
+            state.live_server.stop()
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
     if as_json:

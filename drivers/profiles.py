@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -49,11 +49,12 @@ class _Strict(BaseModel):
 
 
 @cache
-def escpos_profiles() -> dict[str, dict]:
+def escpos_profiles() -> dict[str, dict[str, Any]]:
     """python-escpos' printer capabilities database, by profile name."""
     from escpos.capabilities import CAPABILITIES  # imported late: it reads and caches a JSON database
 
-    return CAPABILITIES["profiles"]
+    profiles: dict[str, dict[str, Any]] = CAPABILITIES["profiles"]  # python-escpos ships no types
+    return profiles
 
 
 # --- printers -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import sys
 import click
 
 from agent.card_session import CardSessionResult, load_crls, load_trust, run_card_session
-from agent.cli.card_io import EXIT_CODES_HELP, EXIT_OK, HANDLED, fail, pin_options, read_pins
+from agent.cli.card_io import EXIT_CODES_HELP, EXIT_OK, HANDLED, F, fail, pin_options, read_pins
 from drivers.card.pcsc import PcscBackend
 
 EXIT_NOT_VALID = 1
@@ -45,7 +45,7 @@ def _print(result: CardSessionResult, as_json: bool) -> None:
     click.echo(f"result:    {result.result}")
 
 
-def _common(f):
+def _common(f: F) -> F:
     f = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(f)
     f = click.option(
         "--crl",

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -76,7 +77,7 @@ def _report(result: Downloads) -> str:
     )
 
 
-def _send_queue(t: Terminal) -> dict:
+def _send_queue(t: Terminal) -> dict[str, Any]:
     """Send the offline queue (and the online spends whose answer was never heard)."""
     counter = Counter(t, PcscBackend())
     try:
@@ -89,7 +90,7 @@ def _send_queue(t: Terminal) -> dict:
         counter.queue.close()
 
 
-def _prints_report(queue: dict) -> str:
+def _prints_report(queue: dict[str, Any]) -> str:
     """Vouchers printed here whose confirmation went now, and those the server refused (voided
     meanwhile: the paper is not valid, reprint it for its holder)."""
     text = (

@@ -24,11 +24,14 @@ DEFAULTS = {
 
 
 class OfflineRefused(Forbidden):
-    """A spend the offline limits do not allow (``details`` fill in the counter's message)."""
+    """A spend the offline limits do not allow (``values`` fill in the counter's message).
 
-    def __init__(self, code: str, message: str, **details: Any) -> None:
+    Not ``details``: that is the error family's list of per-row findings, another thing.
+    """
+
+    def __init__(self, code: str, message: str, **values: Any) -> None:
         super().__init__(code, message)
-        self.details = details
+        self.values = values
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 Each action is one card session: the certificate is read and checked against the terminal's own
 trust list and CRL, the PIN verified on the card, and the card signs a challenge of the server
 (online) or the transaction itself (offline). One card session at a time: the reader is one.
+An action reads the terminal's downloads (config.json, the trust list) once, on first use, however
+often it looks at the place, the price list, the limits or the anchors (:class:`SessionFiles`).
 
 **Spends never get lost or doubled.** Online, the request is journaled before it is sent; its
 client id is the ledger's idempotency key, so a repeat (after a lost answer, or after the agent
@@ -15,13 +17,14 @@ exceptions report).
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from agent import contact, failpoints
 from agent.card_session import ProvingCard, proving_card
@@ -36,9 +39,43 @@ from mkp_core import cardproof, offline
 from mkp_core.certcheck import REFUSAL_CODES, CertStatus, check_certificate
 from mkp_core.client import ApiClient, ApiError, Unreachable
 from mkp_core.errors import Forbidden, MkpError
+from mkp_core.trust import TrustStore
 
 TERMINAL = "/v1/terminal"
 SYNC_BATCH = 200
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class SessionFiles:
+    """The terminal's downloads as one card action sees them, each file read on first use and
+    kept until the action ends: the sync loop may write new ones meanwhile, and the next action
+    reads those."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+
+    @functools.cached_property
+    def config(self) -> dict[str, Any]:
+        """config.json: the place, its price list, the offline limits."""
+        return self._terminal.config()
+
+    @functools.cached_property
+    def trust(self) -> TrustStore:
+        """The JPKI anchors of the trust list."""
+        return self._terminal.jpki_trust()
+
+
+def _card_action(action: Callable[Concatenate[Counter, _P], _R]) -> Callable[Concatenate[Counter, _P], _R]:
+    """One card action: within it, the terminal's downloads are read at most once each."""
+
+    @functools.wraps(action)
+    def run(counter: Counter, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with counter._session_files():
+            return action(counter, *args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -59,7 +96,7 @@ class SpendRequest:
 def refusal(e: BaseException) -> dict[str, Any]:
     """A failed action as the page shows it: the code and the counter's words for it."""
     code = getattr(e, "code", None) or "error"
-    details: dict[str, Any] = dict(getattr(e, "details", {}) or {})
+    details: dict[str, Any] = dict(e.values) if isinstance(e, OfflineRefused) else {}
     out: dict[str, Any] = {"ok": False, "error": {"code": code}}
     if isinstance(e, WrongPinError):
         details["tries"] = e.tries_left
@@ -92,11 +129,28 @@ class Counter:
         self.language = "ja"
         self.idle_timeout_s = 60
         self.zone = JST
+        self._session = threading.local()  # ``files``: the SessionFiles of this thread's card action
 
     # -- what the page shows ----------------------------------------------------------------
 
     def config(self) -> dict[str, Any]:
-        return self.terminal.config()
+        """config.json: as the card action of this thread read it, else read now."""
+        return self._files().config
+
+    def _files(self) -> SessionFiles:
+        files: SessionFiles | None = getattr(self._session, "files", None)
+        return files if files is not None else SessionFiles(self.terminal)
+
+    @contextmanager
+    def _session_files(self) -> Iterator[None]:
+        if getattr(self._session, "files", None) is not None:  # an action within an action
+            yield
+            return
+        self._session.files = SessionFiles(self.terminal)
+        try:
+            yield
+        finally:
+            self._session.files = None
 
     @property
     def place(self) -> dict[str, Any]:
@@ -156,7 +210,7 @@ class Counter:
             yield card
 
     def _check_locally(self, card: ProvingCard) -> None:
-        trust = self.terminal.jpki_trust()
+        trust = self._files().trust
         result = check_certificate(card.certificate, trust, self.terminal.crl_stores(trust), at=self.clock())
         if result.status not in (CertStatus.VALID, CertStatus.CRL_STALE):
             raise Forbidden(
@@ -168,6 +222,7 @@ class Counter:
 
     # -- spend ----------------------------------------------------------------------------------
 
+    @_card_action
     def spend(
         self,
         pin: str,
@@ -222,7 +277,7 @@ class Counter:
         now = self.clock()
         amount = self._offline_amount(request)
         sha = cardproof.certificate_sha256(card.certificate)
-        trust = self.terminal.jpki_trust()
+        trust = self._files().trust
         stores = self.terminal.crl_stores(trust)
         newest = max((s.this_update for s in stores), default=None)
         totals = self.queue.totals()
@@ -271,6 +326,7 @@ class Counter:
             proof = card.prove(purpose, challenge, action)
             return self._call("POST", path, {**fields, "proof": proof.to_wire()})
 
+    @_card_action
     def balance(self, pin: str) -> dict[str, Any]:
         """The holder's balances by point code, with what expires next (online only)."""
         try:
@@ -281,6 +337,7 @@ class Counter:
             return refusal(e)
         return {"ok": True, "kind": "balance", **reply}
 
+    @_card_action
     def lookup(self, pin: str) -> dict[str, Any]:
         """This place's service ID for the card."""
         service = self.place.get("service") or ""
@@ -294,6 +351,7 @@ class Counter:
             return refusal(e)
         return {"ok": True, "kind": "lookup", **reply}
 
+    @_card_action
     def refund(self, pin: str, transfer_id: int) -> dict[str, Any]:
         """Give back a spend made here (the holder's card must be the one that paid)."""
         client_id = f"{self.terminal.terminal_id}-{uuid.uuid4()}"

@@ -41,7 +41,8 @@ class CounterServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes | bytearray) else host  # typeshed allows bytes
+        return f"http://{name}:{port}"
 
     def start(self) -> CounterServer:
         threading.Thread(target=self.serve_forever, name="counter-page", daemon=True).start()

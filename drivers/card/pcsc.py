@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 
 from smartcard import scard
+from smartcard.Card import Card
 from smartcard.CardMonitoring import CardMonitor, CardMonitoringThread, CardObserver
 
 from drivers.card.reader import (
@@ -52,6 +53,7 @@ def _msg(hr: int) -> str:
 
 
 def _establish() -> int:
+    ctx: int  # pyscard ships no types: a PC/SC context handle is an int
     hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if _u32(hr) in _SERVICE_DOWN:
         raise PcscdNotRunningError(PCSCD_DOWN_MESSAGE)
@@ -199,11 +201,12 @@ def _reset_pyscard_monitor() -> None:
         CardMonitor.instance = None
 
 
-class _Observer(CardObserver):
+# pyscard ships no types, so its classes are Any to mypy; this is the one subclass of one.
+class _Observer(CardObserver):  # type: ignore[misc]
     def __init__(self, watch: PcscCardWatch) -> None:
         self._watch = watch
 
-    def update(self, observable: object, handlers: tuple[list, list]) -> None:
+    def update(self, observable: object, handlers: tuple[list[Card], list[Card]]) -> None:
         added, removed = handlers
         self._watch._deliver(added, removed)
 
@@ -228,7 +231,7 @@ class PcscCardWatch(CardWatch):
         self._thread = threading.Thread(target=self._supervise, name="card-watch", daemon=True)
         self._thread.start()
 
-    def _deliver(self, added: list, removed: list) -> None:
+    def _deliver(self, added: list[Card], removed: list[Card]) -> None:
         events = []
         with self._lock:
             if self._stop.is_set():

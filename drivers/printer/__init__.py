@@ -1,8 +1,8 @@
 """Receipt printers (python-escpos) driven by firmware-config printer profiles."""
 
+from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import (
     Connection,
-    PrinterError,
     ReceiptPrinter,
     open_printer,
     parse_connection,

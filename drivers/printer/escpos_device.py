@@ -12,10 +12,11 @@ Connection specs: ``file:PATH``, ``network:HOST[:PORT]`` (default 9100), ``usb:V
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from escpos import printer as escpos_printer
 from escpos.constants import QR_ECLEVEL_M
@@ -27,6 +28,8 @@ from drivers.printer.japanese import shift_jis
 
 if TYPE_CHECKING:
     from drivers.profiles import PrinterProfile
+
+_T = TypeVar("_T")
 
 KANJI_ON = b"\x1c\x26"  # FS &
 KANJI_SHIFT_JIS = b"\x1c\x43\x01"  # FS C 1
@@ -99,7 +102,7 @@ class ReceiptPrinter:
         """Close the connection (flushes a file printer): ``offline`` if what was sent is lost."""
         self._guard(lambda: self.device.close())
 
-    def _guard(self, action):
+    def _guard(self, action: Callable[[], _T]) -> _T:
         try:
             return action()
         except (OSError, EscposError) as exc:

@@ -177,7 +177,7 @@ class EscPosRenderer:
 
     def _command(self, data: bytes, i: int) -> int:
         prefix, op = data[i], data[i + 1] if i + 1 < len(data) else None
-        handler = _COMMANDS.get((prefix, op))
+        handler = _COMMANDS.get((prefix, op)) if op is not None else None
         if handler is None:
             raise RenderError(f"unknown command {bytes(data[i : i + 3]).hex(' ')} at {i}")
         name, method = handler

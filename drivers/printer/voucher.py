@@ -48,7 +48,8 @@ class VoucherReceipt:
         if not isinstance(self.expires_on, date):
             raise PrinterError("invalid_receipt", "expires_on must be a date")
         if (
-            isinstance(self.places, str)
+            # a caller without a type checker may hand one string, which would iterate as letters
+            isinstance(self.places, str)  # type: ignore[unreachable]
             or not self.places
             or not all(isinstance(p, str) and p for p in self.places)
         ):

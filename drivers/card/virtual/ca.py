@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -40,6 +41,18 @@ class CaError(FixedCodeError):
     """The CA directory is missing, incomplete, or already exists."""
 
     code = "ca_error"
+
+
+class _Revoked(TypedDict):
+    serial: int
+    revoked_at: str  # ISO 8601
+
+
+class _State(TypedDict):
+    """What ``revoked.json`` holds."""
+
+    crl_number: int
+    revoked: list[_Revoked]
 
 
 @dataclass
@@ -98,13 +111,13 @@ class TestCA:
         return cls(d, cert, key)
 
     # -- state -----------------------------------------------------------------------------
-    def _load_state(self) -> dict:
+    def _load_state(self) -> _State:
         try:
-            return json.loads(self._state_path.read_text())
+            return cast(_State, json.loads(self._state_path.read_text()))  # written by _save_state
         except FileNotFoundError:
             return {"crl_number": 0, "revoked": []}
 
-    def _save_state(self, state: dict) -> None:
+    def _save_state(self, state: _State) -> None:
         tmp = self._state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         os.replace(tmp, self._state_path)

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from drivers.card.virtual.ca import CaError, TestCA
-from drivers.card.virtual.card import VirtualMyNumberCard
+from drivers.card.virtual.card import CardData, VirtualMyNumberCard
 from drivers.card.virtual.cardfile import CardFileError, load_card, new_card, save_card
 from drivers.card.virtual.vpcd import VpcdLink, reader_name, vpcd_port
 
@@ -71,7 +71,7 @@ def _load_ca(directory: str) -> TestCA:
         raise  # unreachable
 
 
-def _load_card(path: str):
+def _load_card(path: str) -> CardData:
     try:
         return load_card(path)
     except CardFileError as e:
@@ -148,7 +148,7 @@ def insert(card_file: str, slot: int) -> None:
     """
     data = _load_card(card_file)
 
-    def persist(changed) -> None:
+    def persist(changed: CardData) -> None:
         save_card(changed, card_file)
 
     card = VirtualMyNumberCard(data, on_change=persist)

@@ -69,7 +69,7 @@ class PcscDaemon:
 
     def __init__(self, log: Path) -> None:
         self.log = log
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def owned(self) -> bool:

@@ -29,6 +29,7 @@ from cryptography.x509.oid import NameOID
 
 #: What may sign here: J-LIS uses RSA; the others exercise the checks' other code paths.
 CAKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+CAPublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 JLIS_UNIT = "Japan Agency for Local Authority Information Systems"
 TEST_NOTICE = "TEST CA made by mkp (drivers/card/virtual). Not a J-LIS key. Never trust it in production."
@@ -111,6 +112,14 @@ def auth_subject(common_name: str | None = None) -> x509.Name:
     )
 
 
+def _issuer_key(ca: x509.Certificate) -> CAPublicKey:
+    """The CA certificate's key, as one of the kinds that may sign here."""
+    key = ca.public_key()
+    if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey):
+        raise TypeError(f"a CA key must be RSA, EC or Ed25519, not {type(key).__name__}")
+    return key
+
+
 def _hash_for(key: CAKey) -> hashes.SHA256 | None:
     """SHA-256 as J-LIS signs; Ed25519 hashes internally and takes none."""
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
@@ -178,7 +187,7 @@ def build_auth_certificate(
         .serial_number(x509.random_serial_number() if serial is None else serial)
         .not_valid_before(nb)
         .not_valid_after(not_after or add_years(nb, CERT_YEARS))
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(_issuer_key(ca)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             # like J-LIS: the CRL is found by directory name, not by URL
@@ -240,7 +249,9 @@ def build_crl(
     entries go in at once; entries that share a date and reason share one half-made entry builder.
     """
     tu = this_update or utcnow()
-    templates: dict[tuple, x509.RevokedCertificateBuilder] = {}
+    templates: dict[
+        tuple[dt.datetime, x509.ReasonFlags | None, dt.datetime | None], x509.RevokedCertificateBuilder
+    ] = {}
     entries = []
     for item in revoked:
         entry = item if isinstance(item, Revocation) else Revocation(item)
@@ -254,7 +265,7 @@ def build_crl(
         .issuer_name(ca.subject)
         .last_update(tu)
         .next_update(next_update or tu + CRL_VALIDITY)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(_issuer_key(ca)), critical=False)
     )
     if number is not None:
         builder = builder.add_extension(x509.CRLNumber(number), critical=False)
