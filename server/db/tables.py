@@ -39,7 +39,7 @@ metadata = MetaData(
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps come back aware in UTC on both databases (SQLite alone hands back naive ones)."""
 
     impl = DateTime(timezone=True)
