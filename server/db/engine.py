@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
@@ -246,6 +246,14 @@ def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> boo
         conn.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first()
         is not None
     )
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id an INSERT of one row made (SQLAlchemy's type allows a statement that made none)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the statement inserted no row")
+    return int(key[0])
 
 
 def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
