@@ -7,8 +7,10 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
+from flask_openapi3.types import ResponseDict
 from sqlalchemy import Engine
 
 from mkp_core import wire
@@ -24,16 +26,22 @@ from server.mykey.cards import CardCheck
 from server.operators.service import Operator, authenticate
 from server.terminals.ca import TerminalCA
 
-BEARER = [{"operator_token": []}]
+BEARER: list[dict[str, list[str]]] = [{"operator_token": []}]
+
+Json = dict[str, Any]
+"""A JSON object as a view builds it: Flask serialises it."""
+View = Json | tuple[Json, int] | Response
+"""What a view returns to flask-openapi3: a JSON object, one with its status, or a response."""
 
 
-def error_responses(*statuses: int) -> dict[int, type[wire.ErrorResponse]]:
+def error_responses(*statuses: int) -> ResponseDict:
     """The OpenAPI ``responses`` entries of the errors an endpoint can answer: one shape for all."""
     return dict.fromkeys(statuses, wire.ErrorResponse)
 
 
 def engine() -> Engine:
-    return current_app.extensions["mkp.engine"]
+    found: Engine = current_app.extensions["mkp.engine"]
+    return found
 
 
 def operator() -> Operator:
@@ -43,7 +51,8 @@ def operator() -> Operator:
         scheme, _, token = header.partition(" ")
         with read(engine()) as conn:
             g.operator = authenticate(conn, token.strip() if scheme.lower() == "bearer" else None)
-    return g.operator
+    found: Operator = g.operator
+    return found
 
 
 def caller_key(client_id: str) -> str:
@@ -60,7 +69,8 @@ def caller_key(client_id: str) -> str:
 
 
 def config() -> ServerConfig:
-    return current_app.extensions["mkp.config"]
+    found: ServerConfig = current_app.extensions["mkp.config"]
+    return found
 
 
 def trust_store() -> TrustStore:
@@ -68,7 +78,8 @@ def trust_store() -> TrustStore:
     ext = current_app.extensions
     if "mkp.trust" not in ext:
         ext["mkp.trust"] = trust_from_config(config().jpki_anchor_files)
-    return ext["mkp.trust"]
+    found: TrustStore = ext["mkp.trust"]
+    return found
 
 
 def current_crls() -> CurrentCrls:
@@ -76,7 +87,8 @@ def current_crls() -> CurrentCrls:
     ext = current_app.extensions
     if "mkp.crls" not in ext:
         ext["mkp.crls"] = CurrentCrls(trust_store())
-    return ext["mkp.crls"]
+    found: CurrentCrls = ext["mkp.crls"]
+    return found
 
 
 def challenge_key() -> bytes:
@@ -84,7 +96,8 @@ def challenge_key() -> bytes:
     ext = current_app.extensions
     if "mkp.challenge_key" not in ext:
         ext["mkp.challenge_key"] = secret_key(Path(config().secrets_dir) / "challenge.key")
-    return ext["mkp.challenge_key"]
+    found: bytes = ext["mkp.challenge_key"]
+    return found
 
 
 def card_check() -> CardCheck:
@@ -130,22 +143,24 @@ def terminal_ca() -> TerminalCA:
     ext = current_app.extensions
     if "mkp.terminal_ca" not in ext:
         ext["mkp.terminal_ca"] = TerminalCA.open(config().terminal_ca_dir)
-    return ext["mkp.terminal_ca"]
+    found: TerminalCA = ext["mkp.terminal_ca"]
+    return found
 
 
-def _canonical(payload: dict) -> bytes:
+def _canonical(payload: Json) -> bytes:
     return json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode()
 
 
-def content_version(payload: dict) -> str:
+def content_version(payload: Json) -> str:
     """A short tag that changes exactly when the payload does."""
     return hashlib.sha256(_canonical(payload)).hexdigest()[:16]
 
 
-def etagged(payload: dict, etag: str | None = None) -> Response:
+def etagged(payload: Json, etag: str | None = None) -> Response:
     """A JSON reply with a strong ETag (``etag``, else a hash of the body); ``If-None-Match`` with
     it gets 304 and no body."""
     body = _canonical(payload)
     response = Response(body, mimetype="application/json")
     response.set_etag(etag or hashlib.sha256(body).hexdigest()[:32])
-    return response.make_conditional(request)
+    response.make_conditional(request)  # in place (it returns the same response, typed as werkzeug's)
+    return response

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 from flask_openapi3 import Info, OpenAPI
 from pydantic import ValidationError
 from sqlalchemy import text
@@ -37,7 +38,9 @@ STATUS_BY_KIND = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: list | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> Response:
     """The one error shape; it names the request so an operator can find its log lines."""
     error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id()}
     if details:
@@ -197,7 +200,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 
     @app.get("/healthz", responses={200: Health, 503: Health}, doc_ui=True)
-    def healthz():
+    def healthz() -> dict[str, Any] | tuple[dict[str, Any], int]:
         """Liveness and database reachability."""
         try:
             with read(engine) as conn:
@@ -216,7 +219,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         return refusal_response(e)
 
     @app.errorhandler(HTTPException)
-    def http_error(e: HTTPException) -> Response:
+    def http_error(e: HTTPException) -> ResponseReturnValue:
         if e.response is not None:  # already a complete reply (validation errors)
             return e.response
         if isinstance(e, RequestEntityTooLarge):  # a chunked body that grew past the limit

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +25,10 @@ from server.db import migrate
 from server.db.engine import DatabaseUrlError, make_engine, read, secure_sqlite_files, write
 from server.files import private_dir, secret_key
 
+if TYPE_CHECKING:
+    from flask import Flask
+    from sqlalchemy import Engine
+
 
 def _config(config_file: str | None, db: str | None) -> ServerConfig:
     try:
@@ -32,7 +37,7 @@ def _config(config_file: str | None, db: str | None) -> ServerConfig:
         raise click.ClickException(str(e)) from None
 
 
-def _engine(config: ServerConfig):
+def _engine(config: ServerConfig) -> Engine:
     try:
         return make_engine(config.database_url)
     except DatabaseUrlError as e:
@@ -178,7 +183,7 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
     config = _config(config_file, db)
     _require_schema(_engine(config))
 
-    class Server(BaseApplication):
+    class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types: its base is Any
         def load_config(self) -> None:
             self.cfg.set("bind", [bind])
             self.cfg.set("workers", workers)
@@ -193,7 +198,7 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
                 # host would take it over, and gunicornc would then stop or scale the wrong one.
                 self.cfg.set("control_socket_disable", True)
 
-        def load(self):
+        def load(self) -> Flask:
             return create_app(config)
 
     Server().run()
@@ -229,7 +234,7 @@ def crl_sweep(db: str | None, config_file: str | None, source: str | None, as_js
     sys.exit(1 if report["stale"] else 0)
 
 
-def sweep_from(engine, config: ServerConfig, source: str) -> dict:
+def sweep_from(engine: Engine, config: ServerConfig, source: str) -> dict[str, Any]:
     """Fetch the CRL at ``source``, keep it if new (checked as an upload is), sweep: the report."""
     from datetime import UTC, datetime, timedelta
 
@@ -254,7 +259,7 @@ def sweep_from(engine, config: ServerConfig, source: str) -> dict:
     return {"imported": imported, "sweep": report, "stale": stale}
 
 
-def _sweep_text(report: dict) -> str:
+def _sweep_text(report: dict[str, Any]) -> str:
     imported, sweep = report["imported"], report["sweep"]
     head = (
         f"{imported['kind']} CRL number {imported['number']} imported ({imported['entries']} entries)"
@@ -271,7 +276,7 @@ def _sweep_text(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _require_schema(engine) -> None:
+def _require_schema(engine: Engine) -> None:
     try:
         current = migrate.current_revision(engine)
     except SQLAlchemyError as e:

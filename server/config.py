@@ -7,6 +7,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from mkp_core.errors import MkpError
 
@@ -74,13 +75,13 @@ class ServerConfig:
     @classmethod
     def load(
         cls,
-        file: str | os.PathLike | None = None,
+        file: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         **overrides: object,
     ) -> ServerConfig:
         """Defaults, then the file (``MKP_CONFIG`` if none given), then ``MKP_<FIELD>`` variables, then overrides."""
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # field name -> value of that field's own type
         file = file or env.get("MKP_CONFIG")
         if file:
             path = Path(file)

@@ -18,7 +18,7 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 
 
-def private_dir(path: str | os.PathLike) -> Path:
+def private_dir(path: str | os.PathLike[str]) -> Path:
     """Make ``path`` and any missing parents, each new one 0700 (existing ones are left alone)."""
     folder = Path(path)
     missing = []
@@ -35,7 +35,7 @@ def private_dir(path: str | os.PathLike) -> Path:
     return folder
 
 
-def private_file(path: str | os.PathLike) -> Path:
+def private_file(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` empty and 0600 unless it exists (then it is left as it is)."""
     target = Path(path)
     try:
@@ -47,7 +47,7 @@ def private_file(path: str | os.PathLike) -> Path:
     return target
 
 
-def make_private(path: str | os.PathLike) -> bool:
+def make_private(path: str | os.PathLike[str]) -> bool:
     """chmod an existing file to 0600 (a folder to 0700); True if its mode changed."""
     target = Path(path)
     if not target.exists():
@@ -60,7 +60,7 @@ def make_private(path: str | os.PathLike) -> bool:
 
 
 @contextmanager
-def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
     """Hold ``folder``'s lock file (the folder is made private if missing): workers that would make
     the same file at once take turns, and the second finds what the first made."""
     path = private_dir(folder)
@@ -84,7 +84,7 @@ def write_private_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def secret_key(path: str | os.PathLike, size: int = 32) -> bytes:
+def secret_key(path: str | os.PathLike[str], size: int = 32) -> bytes:
     """A random key kept in ``path`` (0600), made the first time it is asked for.
 
     Every worker and every server host that shares the file shares the key; a file that others

@@ -16,7 +16,8 @@ import requests
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def server_command(*args: str) -> list[str]:
@@ -34,7 +35,7 @@ def run_server_command(*args: str, env: dict[str, str] | None = None) -> str:
 @dataclass
 class ServerProcess:
     url: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
 

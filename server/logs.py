@@ -28,7 +28,8 @@ def request_id() -> str:
     if "request_id" not in g:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
-    return g.request_id
+    found: str = g.request_id
+    return found
 
 
 class RequestIdFilter(logging.Filter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import dates
-from server.api import BEARER, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, View, engine, error_responses, operator, operator_endpoints
 from server.audit import service
 from server.audit.schemas import AuditList, AuditQuery
 from server.db.engine import read
@@ -16,7 +16,7 @@ tag = Tag(name="audit", description="Who changed what, when, and why (operators,
 
 
 @bp.get("/audit", tags=[tag], responses={200: AuditList, **error_responses(401, 403, 422)})
-def audit_list(query: AuditQuery):
+def audit_list(query: AuditQuery) -> View:
     """The trail, newest first. A municipality's operator sees its own town's entries (its own
     changes and the central operator's on its town); the central operator sees all, or one town's."""
     op = operator()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.conntest import service
 from server.db.engine import read, run_write
 from server.idempotency import write_once
@@ -28,7 +28,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/conntests", tags=[tag], responses={201: wire.Conntest, **ERRORS})
-def schedule_test(body: wire.ConntestCreate):
+def schedule_test(body: wire.ConntestCreate) -> View:
     """Schedule a test: every active terminal (of one municipality, or all) reports in the window."""
     op = operator()
     return write_once(
@@ -41,7 +41,7 @@ def schedule_test(body: wire.ConntestCreate):
 
 
 @bp.get("/conntests", tags=[tag], responses={200: wire.ConntestList, **ERRORS})
-def list_tests():
+def list_tests() -> View:
     """Tests, newest first."""
     op = operator()
     with read(engine()) as conn:
@@ -49,7 +49,7 @@ def list_tests():
 
 
 @bp.get("/conntests/<test_id>", tags=[tag], responses={200: wire.ConntestStatus, **ERRORS})
-def test_status(path: wire.ConntestPath):
+def test_status(path: wire.ConntestPath) -> View:
     """Live progress: reported / expected, failures by reason, latency percentiles."""
     op = operator()
     with read(engine()) as conn:
@@ -57,7 +57,7 @@ def test_status(path: wire.ConntestPath):
 
 
 @bp.get("/conntests/<test_id>/report", tags=[tag], responses={200: wire.ConntestReport, **ERRORS})
-def test_report(path: wire.ConntestPath):
+def test_report(path: wire.ConntestPath) -> View:
     """Per prefecture and municipality; terminals that never reported (place, address); failures."""
     op = operator()
     with read(engine()) as conn:
@@ -69,7 +69,7 @@ def test_report(path: wire.ConntestPath):
     tags=[tag],
     responses={201: wire.ConntestReceipt, 200: wire.ConntestReceipt, **ERRORS},
 )
-def report_result(path: wire.ConntestPath, body: wire.ConntestReportCreate):
+def report_result(path: wire.ConntestPath, body: wire.ConntestReportCreate) -> View:
     """This terminal's checklist result, committed before the answer; a retry gets the first receipt."""
     receipt, made = run_write(
         engine(),
@@ -81,7 +81,7 @@ def report_result(path: wire.ConntestPath, body: wire.ConntestReportCreate):
 
 
 @clock_bp.get("/clock", tags=[tag], responses={200: wire.ServerClock})
-def clock():
+def clock() -> View:
     """The server's time, unsigned and without the database: in the connection test every terminal
     asks it once, to measure its clock's offset and its round trip, so it must cost next to nothing."""
     return {"server_time": datetime.now(UTC).isoformat(timespec="milliseconds")}

@@ -38,6 +38,7 @@ from mkp_core import dates
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.signing import DEFAULT_MAX_SKEW
 from mkp_core.wire import CONNTEST_MAX_WINDOW
+from server.db.engine import inserted_id
 from server.db.tables import (
     conntest_failures,
     conntest_reports,
@@ -104,7 +105,7 @@ def schedule(
             created_at=now,
         )
     )
-    return get_test(conn, int(made.inserted_primary_key[0]), now=now)
+    return get_test(conn, inserted_id(made), now=now)
 
 
 def _state(row: Any, now: datetime) -> str:
@@ -327,7 +328,7 @@ def _scope(test: Any, op: Operator) -> str | None:
     return op.municipality
 
 
-def _expected(test: Any, scope: str | None, columns: list[Any]) -> Select:
+def _expected(test: Any, scope: str | None, columns: list[Any]) -> Select[*tuple[Any, ...]]:
     """SELECT ``columns`` over the expected terminals of ``test``, each with its report (or NULLs)."""
     report = conntest_reports
     query = (

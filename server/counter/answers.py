@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 from mkp_core import offline
 from mkp_core.errors import Forbidden, MkpError
 from server.client_ids import as_sent, unverified_entry_key
@@ -124,7 +126,7 @@ def _int_or_zero(value: Any) -> int:
     return value if type(value) is int and 0 <= value < 2**62 else 0
 
 
-def answer_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
+def answer_of_row(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
     return answer(
         as_sent(row["client_id"]),
         row["seq"],

@@ -19,6 +19,8 @@ from sqlalchemy import Connection
 from mkp_core import wire
 from server.api import (
     BEARER,
+    Json,
+    View,
     card_check,
     card_proof,
     config,
@@ -51,7 +53,7 @@ def _at() -> service.CardAtCounter:
 
 
 @card_bp.post("/spend", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
-def spend(body: wire.CounterSpend):
+def spend(body: wire.CounterSpend) -> View:
     """The card's holder spends points here (idempotent by client_id: a repeat gets the first answer)."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -63,14 +65,14 @@ def spend(body: wire.CounterSpend):
 
 
 @card_bp.post("/balance", tags=[tag], responses={200: wire.CounterBalances, **CARD_ERRORS})
-def balance(body: wire.MyKeyProve):
+def balance(body: wire.MyKeyProve) -> View:
     """The card's holder's points by code, what can be spent now and what expires next."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(engine(), lambda conn: service.balance(conn, at, proof))
 
 
 @card_bp.post("/refund", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
-def refund(body: wire.CounterRefund):
+def refund(body: wire.CounterRefund) -> View:
     """Give back today's spend made here, with the card that paid (the same lots come back)."""
     at, proof, days = _at(), card_proof(body.proof), config().refund_days
     return run_write(
@@ -79,7 +81,7 @@ def refund(body: wire.CounterRefund):
 
 
 @card_bp.post("/supports", tags=[tag], responses={201: wire.Support, **CARD_ERRORS})
-def support(body: wire.CounterSupport):
+def support(body: wire.CounterSupport) -> View:
     """The card's holder directs points of an event's code to its pool (idempotent by client_id)."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -91,7 +93,7 @@ def support(body: wire.CounterSupport):
 
 
 @card_bp.post("/reward-claims", tags=[tag], responses={201: wire.Claim, **CARD_ERRORS})
-def claim(body: wire.CounterClaim):
+def claim(body: wire.CounterClaim) -> View:
     """The card's holder claims one of a special reward at its price (a claim number back)."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -100,7 +102,7 @@ def claim(body: wire.CounterClaim):
 
 
 @card_bp.post("/transit-exchanges", tags=[tag], responses={201: wire.TransitExchange, **CARD_ERRORS})
-def exchange(body: wire.CounterTransit):
+def exchange(body: wire.CounterTransit) -> View:
     """The card's holder sends points to the transit card they linked at the company's service."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -112,13 +114,13 @@ def exchange(body: wire.CounterTransit):
 
 
 @queue_bp.post("/sync", tags=[tag], responses={200: wire.SyncResult, **ERRORS})
-def sync(body: wire.SyncRequest):
+def sync(body: wire.SyncRequest) -> View:
     """Offline entries, answered once each: accepted into the ledger, or refused for good (and
     kept for the exceptions report). A batch sent again gets the same answers."""
     tid = terminal_id()
     at = service.CardAtCounter(card_check(), tid)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         key = terminal_public_key(conn, tid)
         hours = config().offline_max_hours
         return {"results": service.sync(conn, at, key, body.entries, max_offline_hours=hours)}
@@ -127,13 +129,13 @@ def sync(body: wire.SyncRequest):
 
 
 @queue_bp.post("/heartbeat", tags=[tag], responses={200: wire.HeartbeatReply, **ERRORS})
-def heartbeat(body: wire.Heartbeat):
+def heartbeat(body: wire.Heartbeat) -> View:
     """The counter's status (reader, printer, queue, CRL, version), kept for the operator; the
     answer announces the connection test this terminal should run next, if any."""
     tid = terminal_id()
     now = datetime.now(UTC)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         service.heartbeat(conn, tid, body.model_dump(), now)
         return {"server_time": now, "conntest": conntests.announcement_for(conn, tid, now)}
 
@@ -143,7 +145,7 @@ def heartbeat(body: wire.Heartbeat):
 @operator_bp.get(
     "/offline-exceptions", tags=[admin_tag], responses={200: wire.OfflineExceptionList, **ERRORS}
 )
-def list_exceptions(query: wire.ExceptionQuery):
+def list_exceptions(query: wire.ExceptionQuery) -> View:
     """Offline spends the ledger refused at sync (the balance was gone, the card revoked since ...)."""
     op = operator()
     with read(engine()) as conn:
@@ -154,7 +156,7 @@ def list_exceptions(query: wire.ExceptionQuery):
 
 
 @operator_bp.get("/terminal-status", tags=[admin_tag], responses={200: wire.TerminalStatusList, **ERRORS})
-def terminal_statuses():
+def terminal_statuses() -> View:
     """Every terminal with its last heartbeat."""
     op = operator()
     with read(engine()) as conn:

@@ -26,6 +26,7 @@ All of it runs in the sync's one transaction: a crash leaves the whole batch, or
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -201,6 +202,10 @@ def _answered_before(conn: Connection, entries: list[_Entry]) -> set[str]:
     return known
 
 
+def _holdings(accounts: list[balances.Held], now: datetime) -> list[balances.Holding]:
+    return [h.holding(now) for h in accounts]
+
+
 def _decide(conn: Connection, batch: list[_Entry], now: datetime, context: spending.SpendContext) -> None:
     """Step 3: each spend judged in order against what its holder holds after the earlier ones."""
     held = balances.held_by(conn, sorted({e.holder.wallet for e in batch if e.holder is not None}))
@@ -215,7 +220,7 @@ def _decide(conn: Connection, batch: list[_Entry], now: datetime, context: spend
                 None,
                 "spend",
                 context,
-                lambda a=accounts: [h.holding(now) for h in a],
+                functools.partial(_holdings, accounts, now),
             )
         except MkpError as error:
             e.error = error

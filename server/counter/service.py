@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from mkp_core import cardproof, offline, signing
 from mkp_core import voucher as voucher_codec
@@ -243,7 +243,7 @@ def _answer_known(
     keys = [_entry_key(at, e) for e in items]
     named = sorted({k for k in keys if k is not None})
     lock_keys(conn, [f"offline:{k}" for k in named])
-    prior = {}
+    prior: dict[str, Row[Any]] = {}
     for part in chunked(named):
         query = select(offline_entries).where(offline_entries.c.client_id.in_(part))
         prior.update((row.client_id, row) for row in conn.execute(query))

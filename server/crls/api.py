@@ -11,6 +11,8 @@ from mkp_core import wire
 from mkp_core.errors import NotFound
 from server.api import (
     BEARER,
+    Json,
+    View,
     caller_key,
     current_crls,
     engine,
@@ -32,14 +34,14 @@ ERRORS = error_responses(401, 403, 409, 413, 422)
 
 
 @bp.post("/crls", tags=[tag], responses={201: wire.CrlInfo, **ERRORS})
-def upload(body: wire.CrlUpload):
+def upload(body: wire.CrlUpload) -> View:
     """Upload a CA-signed CRL (PEM or base64 DER), checked as terminals will check it; then sweep:
     MyKey IDs whose certificate it lists are suspended (the report names them)."""
     operator().require_central()
     trust, crls = trust_store(), current_crls()
     data = {"sha256": hashlib.sha256(body.crl.encode()).hexdigest()}
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         info = service.upload(conn, trust, body.crl)
         return {**info, "sweep": sweep(conn, crls.stores(conn))}
 
@@ -47,7 +49,7 @@ def upload(body: wire.CrlUpload):
 
 
 @bp.get("/crls", tags=[tag], responses={200: wire.CrlDownload, **error_responses(404), **ERRORS})
-def current():
+def current() -> View:
     """What terminals download now."""
     operator()
     with read(engine()) as conn:

@@ -14,11 +14,13 @@ import base64
 import binascii
 import hashlib
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, RowMapping, insert, select, update
 
 from mkp_core.crl import CrlError, CrlStore, load_current
 from mkp_core.errors import Conflict, MkpError
@@ -48,7 +50,7 @@ def decode_crl(text: str) -> bytes:
         raise MkpError("invalid_crl", "crl must be a PEM X.509 CRL or DER in base64") from None
 
 
-def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
+def upload(conn: Connection, trust: TrustStore, text: str) -> dict[str, Any]:
     """Check a CRL as terminals will (CA signature, delta on a held full list) and keep it."""
     der = decode_crl(text)
     try:
@@ -102,7 +104,7 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict:
     return _info(row)
 
 
-def _newest_full(conn: Connection, issuer: str):
+def _newest_full(conn: Connection, issuer: str) -> Row[Any] | None:
     return conn.execute(
         select(crls)
         .where(crls.c.issuer_fingerprint == issuer, crls.c.kind == "full")
@@ -111,7 +113,7 @@ def _newest_full(conn: Connection, issuer: str):
     ).first()
 
 
-def _current_rows(conn: Connection, with_der: bool) -> list:
+def _current_rows(conn: Connection, with_der: bool) -> list[Row[Any]]:
     """Per CA generation: the newest full CRL and the deltas based on it (DER only if asked)."""
     columns = [c for c in crls.c if with_der or c.name != "der"]
     issuers = (
@@ -143,7 +145,7 @@ def _current_rows(conn: Connection, with_der: bool) -> list:
     return rows
 
 
-def _version(rows: list) -> str | None:
+def _version(rows: list[Row[Any]]) -> str | None:
     """CRLs never change once uploaded (one per issuer, kind and number): naming them names the content."""
     if not rows:
         return None
@@ -172,7 +174,7 @@ def current_version(conn: Connection) -> str | None:
     return stored if stored is not None else _version(_current_rows(conn, with_der=False))
 
 
-def current(conn: Connection) -> dict | None:
+def current(conn: Connection) -> dict[str, Any] | None:
     """Per CA generation: the newest full CRL and the deltas based on it, plus its version."""
     rows = _current_rows(conn, with_der=True)
     if not rows:
@@ -184,7 +186,7 @@ def current(conn: Connection) -> dict | None:
     }
 
 
-def _info(row) -> dict:
+def _info(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
     return {
         "kind": row["kind"],
         "number": int(row["number"]),

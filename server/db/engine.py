@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 
@@ -229,25 +229,31 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dic
     """INSERT rows, skipping those that clash with a unique key (both dialects)."""
     if not rows:
         return
-    if is_postgres(conn):
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if is_postgres(conn) else sqlite.insert
     conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
 
 
 def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """INSERT one row unless it clashes with a unique key: was it new? One statement (no savepoint:
     a twin still in flight on another connection is waited for, as a plain INSERT would)."""
-    if is_postgres(conn):
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if is_postgres(conn) else sqlite.insert
     key = next(iter(table.primary_key.columns))
     return (
         conn.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first()
         is not None
     )
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The id an INSERT of one row made (SQLAlchemy's type allows a statement that made none)."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the statement inserted no row")
+    return int(key[0])
 
 
 def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -283,7 +289,8 @@ def fetch_raw(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[A
     try:
         if is_postgres(conn):
             # Never a prepared statement: its generic plan for a long IN list scans the table.
-            cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)
+            # `prepare` is psycopg's own keyword; the DB-API protocol SQLAlchemy types it with has none.
+            cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)  # type: ignore[call-arg]
         else:
             cursor.execute(sql, tuple(params))
         return [tuple(row) for row in cursor.fetchall()]

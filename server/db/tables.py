@@ -39,7 +39,7 @@ metadata = MetaData(
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps are kept and come back aware in UTC on both databases. SQLite keeps a timestamp as
     text without its offset, so an aware time in JST would be kept as its wall-clock reading and
     read back nine hours off: every aware time is turned to UTC before it is stored."""

@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, Json, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.departments import grants, reports, service
 from server.idempotency import write_once
@@ -26,7 +26,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/municipalities/<code>/departments", tags=[tag], responses={201: wire.Department, **ERRORS})
-def add_department(path: wire.MunicipalityPath, body: wire.DepartmentCreate):
+def add_department(path: wire.MunicipalityPath, body: wire.DepartmentCreate) -> View:
     """A department with its budget (its account may go below zero down to minus the budget)."""
     op = operator()
     return write_once(
@@ -41,7 +41,7 @@ def add_department(path: wire.MunicipalityPath, body: wire.DepartmentCreate):
 
 
 @bp.get("/municipalities/<code>/departments", tags=[tag], responses={200: wire.DepartmentList, **ERRORS})
-def list_departments(path: wire.MunicipalityPath):
+def list_departments(path: wire.MunicipalityPath) -> View:
     """A municipality's departments, with what each has granted and has left."""
     op = operator()
     with read(engine()) as conn:
@@ -49,7 +49,7 @@ def list_departments(path: wire.MunicipalityPath):
 
 
 @bp.get("/departments/<department>", tags=[tag], responses={200: wire.Department, **ERRORS})
-def show_department(path: wire.DepartmentPath):
+def show_department(path: wire.DepartmentPath) -> View:
     """One department."""
     op = operator()
     with read(engine()) as conn:
@@ -57,7 +57,7 @@ def show_department(path: wire.DepartmentPath):
 
 
 @bp.post("/departments/<department>/budget", tags=[tag], responses={200: wire.Department, **ERRORS})
-def set_budget(path: wire.DepartmentPath, body: wire.BudgetSet):
+def set_budget(path: wire.DepartmentPath, body: wire.BudgetSet) -> View:
     """A new budget (never below what the department has granted already)."""
     op = operator()
     return write_once(
@@ -71,7 +71,7 @@ def set_budget(path: wire.DepartmentPath, body: wire.BudgetSet):
 
 
 @bp.post("/departments/<department>/grant-kinds", tags=[tag], responses={201: wire.Department, **ERRORS})
-def add_grant_kind(path: wire.DepartmentPath, body: wire.GrantKindCreate):
+def add_grant_kind(path: wire.DepartmentPath, body: wire.GrantKindCreate) -> View:
     """A kind of grant the department gives (volunteer, health, child care ...)."""
     op = operator()
     return write_once(
@@ -84,7 +84,7 @@ def add_grant_kind(path: wire.DepartmentPath, body: wire.GrantKindCreate):
 
 
 @bp.post("/grants", tags=[tag], responses={201: wire.Grant, **ERRORS})
-def grant(body: wire.GrantCreate):
+def grant(body: wire.GrantCreate) -> View:
     """Grant points from a department's budget to a MyKey holder (idempotent by client_id)."""
     op = operator()
     asked = grants.GrantAsked(body.mykey_id, body.amount, body.grant_kind, body.memo)
@@ -98,7 +98,7 @@ def grant(body: wire.GrantCreate):
     tags=[tag],
     responses={200: wire.GrantBatch, 201: wire.GrantBatch, 413: wire.ErrorResponse, **ERRORS},
 )
-def grant_batch(body: wire.GrantBatchCreate):
+def grant_batch(body: wire.GrantBatchCreate) -> View:
     """A CSV file of grants: checked whole (every bad row in the error's ``details``, nothing
     applied), then applied in one transaction unless ``dry_run``. The same file again changes
     nothing (``already_applied``)."""
@@ -108,7 +108,7 @@ def grant_batch(body: wire.GrantBatchCreate):
     except (binascii.Error, ValueError):
         raise MkpError("invalid_file", "file must be the CSV file's bytes in base64") from None
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         return grants.batch(
             conn, op, body.department, caller_key(body.client_id), data, body.filename, body.dry_run
         )
@@ -121,7 +121,7 @@ def grant_batch(body: wire.GrantBatchCreate):
 
 
 @bp.get("/reports/grants", tags=[tag], responses={200: wire.GrantReport, **ERRORS})
-def grant_report(query: wire.GrantReportQuery):
+def grant_report(query: wire.GrantReportQuery) -> View:
     """Grants per department and grant kind over a period of days (JST), both ends included."""
     op = operator()
     with read(engine()) as conn:

@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from mkp_core import wire
 from server import authority, resident_points
-from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, Json, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.events import service
 from server.idempotency import write_once
@@ -20,7 +20,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/events", tags=[tag], responses={201: wire.Event, **ERRORS})
-def add_event(body: wire.EventCreate):
+def add_event(body: wire.EventCreate) -> View:
     """Open an event point code's pool for its organiser (a place)."""
     op = operator()
     return write_once(
@@ -33,7 +33,7 @@ def add_event(body: wire.EventCreate):
 
 
 @bp.get("/events", tags=[tag], responses={200: wire.EventList, **ERRORS})
-def list_events():
+def list_events() -> View:
     """Event pools (a scoped operator sees its municipality's)."""
     op = operator()
     with read(engine()) as conn:
@@ -41,14 +41,14 @@ def list_events():
 
 
 @bp.post("/events/<point_code>/supports", tags=[tag], responses={201: wire.Support, **ERRORS})
-def support(path: wire.PointCodePath, body: wire.SupportCreate):
+def support(path: wire.PointCodePath, body: wire.SupportCreate) -> View:
     """A correction: the central operator directs a resident's points of the event's code to its
     pool on their behalf, with a ``reason`` (idempotent by client_id). A scoped operator is
     refused (``out_of_scope``)."""
     proof = authority.OperatorCorrection(operator(), body.reason)
     authority.require_correction(proof.operator, proof.reason)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         holder = holders.find(conn, body.mykey_id)
         service.get_event(conn, path.point_code, proof.operator)
         return resident_points.support(
@@ -59,7 +59,7 @@ def support(path: wire.PointCodePath, body: wire.SupportCreate):
 
 
 @bp.get("/events/<point_code>/report", tags=[tag], responses={200: wire.EventReport, **ERRORS})
-def report(path: wire.PointCodePath):
+def report(path: wire.PointCodePath) -> View:
     """Who supported how much (MyKey ID, nickname if given), and the total."""
     op = operator()
     with read(engine()) as conn:
@@ -67,7 +67,7 @@ def report(path: wire.PointCodePath):
 
 
 @bp.post("/events/<point_code>/handover", tags=[tag], responses={201: wire.EventReport, **ERRORS})
-def handover(path: wire.PointCodePath, body: wire.ClientOnly):
+def handover(path: wire.PointCodePath, body: wire.ClientOnly) -> View:
     """Hand the whole pool to the organiser's payee account in one transfer; closes the event."""
     op = operator()
     return run_write(

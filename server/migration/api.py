@@ -9,7 +9,7 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.migration import service
 
@@ -25,7 +25,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
     tags=[tag],
     responses={200: wire.MigrationSummary, 201: wire.MigrationSummary, 413: wire.ErrorResponse, **ERRORS},
 )
-def import_balances(body: wire.MigrationImport):
+def import_balances(body: wire.MigrationImport) -> View:
     """A street's member balances, checked whole (every bad line in the error's ``details``,
     nothing imported), then kept unless ``dry_run``. The same file again changes nothing."""
     op = operator()
@@ -46,7 +46,7 @@ def import_balances(body: wire.MigrationImport):
 
 
 @bp.get("/<service>", tags=[tag], responses={200: wire.MigrationReport, **ERRORS})
-def report(path: wire.MigrationServicePath):
+def report(path: wire.MigrationServicePath) -> View:
     """Members claimed, waiting and lapsed, with the unclaimed ones listed."""
     op = operator()
     with read(engine()) as conn:

@@ -32,6 +32,7 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.migration_file import MigrationFile, MigrationFileRefused, read_migration_file
 from server import ledger
 from server.client_ids import server_key
+from server.db.engine import inserted_id
 from server.db.tables import (
     migration_balances,
     migration_batches,
@@ -154,18 +155,20 @@ def _keep(
     lapses_at: datetime,
     now: datetime,
 ) -> dict[str, Any]:
-    batch_id = conn.execute(
-        insert(migration_batches).values(
-            service_code=service_code,
-            file_sha256=found.read.sha256,
-            point_code=code,
-            lapses_at=lapses_at,
-            members=len(found.rows),
-            points=found.points,
-            created_by=op.actor,
-            created_at=now,
+    batch_id = inserted_id(
+        conn.execute(
+            insert(migration_batches).values(
+                service_code=service_code,
+                file_sha256=found.read.sha256,
+                point_code=code,
+                lapses_at=lapses_at,
+                members=len(found.rows),
+                points=found.points,
+                created_by=op.actor,
+                created_at=now,
+            )
         )
-    ).inserted_primary_key[0]
+    )
     conn.execute(
         insert(migration_balances),
         [

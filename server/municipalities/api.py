@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read
 from server.idempotency import write_once
 from server.municipalities import service
@@ -17,7 +17,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/municipalities", tags=[tag], responses={201: wire.Municipality, **ERRORS})
-def add(body: wire.MunicipalityCreate):
+def add(body: wire.MunicipalityCreate) -> View:
     """Add a municipality by its 6-digit code (central operators only)."""
     op = operator()
     op.require_central()
@@ -31,7 +31,7 @@ def add(body: wire.MunicipalityCreate):
 
 
 @bp.get("/municipalities", tags=[tag], responses={200: wire.MunicipalityList, **ERRORS})
-def list_all():
+def list_all() -> View:
     """Municipalities on the platform (a scoped operator sees its own)."""
     op = operator()
     with read(engine()) as conn:
@@ -43,7 +43,7 @@ def list_all():
     tags=[tag],
     responses={200: wire.Municipality, **ERRORS},
 )
-def get(path: wire.MunicipalityPath):
+def get(path: wire.MunicipalityPath) -> View:
     """One municipality."""
     operator().require_scope(path.code)
     with read(engine()) as conn:
@@ -55,7 +55,7 @@ def get(path: wire.MunicipalityPath):
     tags=[tag],
     responses={201: wire.PointCodeInfo, **ERRORS},
 )
-def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
+def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate) -> View:
     """Add an event's point code (e.g. 142018-FEST2026) to a municipality."""
     operator().require_scope(path.code)
     return write_once(
@@ -72,7 +72,7 @@ def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate):
     tags=[tag],
     responses={200: wire.PointCodeList, **ERRORS},
 )
-def point_codes(path: wire.MunicipalityPath):
+def point_codes(path: wire.MunicipalityPath) -> View:
     """A municipality's point codes: its general one and its events'."""
     operator().require_scope(path.code)
     with read(engine()) as conn:

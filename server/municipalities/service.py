@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Row, insert, select
 
 from mkp_core.errors import Conflict, MkpError, NotFound
-from mkp_core.ids import general_point_code
+from mkp_core.ids import InvalidId, general_point_code
 from mkp_core.municipalities import lookup_municipality
 from server.db.tables import municipalities, point_codes
 
 
-def add_municipality(conn: Connection, code: str) -> dict:
+def add_municipality(conn: Connection, code: str) -> dict[str, Any]:
     """Add a municipality from MIC's list (the name comes from the list, never from the caller)."""
     try:
         info = lookup_municipality(code)
-    except ValueError as e:
+    except InvalidId as e:
         raise (NotFound if e.code == "unknown_municipality" else MkpError)(e.code, e.message) from None
     if conn.execute(select(municipalities.c.code).where(municipalities.c.code == code)).first():
         raise Conflict("municipality_exists", f"municipality {code} {info.name} has been added already")
@@ -43,7 +44,7 @@ def add_municipality(conn: Connection, code: str) -> dict:
     return get_municipality(conn, code)
 
 
-def _row_to_dict(row) -> dict:
+def _row_to_dict(row: Row[Any]) -> dict[str, Any]:
     return {
         "code": row.code,
         "name": row.name,
@@ -55,21 +56,21 @@ def _row_to_dict(row) -> dict:
     }
 
 
-def get_municipality(conn: Connection, code: str) -> dict:
+def get_municipality(conn: Connection, code: str) -> dict[str, Any]:
     row = conn.execute(select(municipalities).where(municipalities.c.code == code)).first()
     if row is None:
         raise NotFound("unknown_municipality", f"municipality {code} has not been added")
     return _row_to_dict(row)
 
 
-def list_municipalities(conn: Connection, only: str | None = None) -> list[dict]:
+def list_municipalities(conn: Connection, only: str | None = None) -> list[dict[str, Any]]:
     query = select(municipalities).order_by(municipalities.c.code)
     if only is not None:
         query = query.where(municipalities.c.code == only)
     return [_row_to_dict(r) for r in conn.execute(query)]
 
 
-def add_point_code(conn: Connection, municipality: str, suffix: str, name: str) -> dict:
+def add_point_code(conn: Connection, municipality: str, suffix: str, name: str) -> dict[str, Any]:
     """An event's own points (a festival, a school's renovation), kept apart from the general ones."""
     get_municipality(conn, municipality)
     code = f"{municipality}-{suffix}"
@@ -83,7 +84,7 @@ def add_point_code(conn: Connection, municipality: str, suffix: str, name: str) 
     return list_point_codes(conn, municipality, only=code)[0]
 
 
-def list_point_codes(conn: Connection, municipality: str, only: str | None = None) -> list[dict]:
+def list_point_codes(conn: Connection, municipality: str, only: str | None = None) -> list[dict[str, Any]]:
     get_municipality(conn, municipality)
     query = (
         select(point_codes)

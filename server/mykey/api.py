@@ -32,6 +32,8 @@ from mkp_core.errors import MkpError, Throttled
 from server import authority
 from server.api import (
     BEARER,
+    Json,
+    View,
     caller_key,
     card_check,
     card_proof,
@@ -76,7 +78,7 @@ def _ttl() -> timedelta:
     return timedelta(seconds=config().challenge_seconds)
 
 
-def _created(reply: dict) -> int:
+def _created(reply: Json) -> int:
     return 201 if reply.get("created") else 200
 
 
@@ -84,14 +86,14 @@ def _created(reply: dict) -> int:
 
 
 @holder_bp.post("/challenges", tags=[holder_tag], responses={201: wire.Challenge, **ERRORS, **THROTTLED})
-def new_challenge(body: wire.ChallengeRequest):
+def new_challenge(body: wire.ChallengeRequest) -> View:
     """A one-time challenge for the card to sign (expires in two minutes, answered once).
 
     Limited per client address and in all (429 ``too_many_challenges``, with ``Retry-After``)."""
     key, c = challenge_key(), config()
     bucket = throttles.address_bucket("challenges", key, request.remote_addr or "")
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         now = datetime.now(UTC)
         throttles.take(
             conn, bucket, c.challenges_per_address_minute, timedelta(minutes=1), now, _too_many_challenges
@@ -122,7 +124,7 @@ def _discarding_refused(purpose: str, terminal: str | None, challenge: str, work
     tags=[holder_tag],
     responses={200: wire.MyKeyRegistered, 201: wire.MyKeyRegistered, **CARD_ERRORS, **THROTTLED},
 )
-def register(body: wire.MyKeyRegister):
+def register(body: wire.MyKeyRegister) -> View:
     """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200).
 
     Choosing an ID tells whether it is taken: those tries count as ID change tries, per card."""
@@ -130,7 +132,7 @@ def register(body: wire.MyKeyRegister):
     action = cardproof.register_action(body.mykey_id, body.home_municipality)
     tried: list[str] = []
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.REGISTER, action)
         if body.mykey_id is not None:
             _count_id_try(conn, f"mykey-id:card:{card.sha256[:40]}", tried)
@@ -153,11 +155,11 @@ def register(body: wire.MyKeyRegister):
 
 
 @holder_bp.post("/show", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
-def show(body: wire.MyKeyProve):
+def show(body: wire.MyKeyProve) -> View:
     """The card's MyKey ID, its state and its service links (links only while it is active)."""
     check, proof = card_check(), card_proof(body.proof)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.SHOW)
         holder = _by_card(registry.holder_of(conn, card), authority.Action.READ_RECORD)
         links = services.links_of(conn, holder) if holder.status == registry.ACTIVE else []
@@ -167,14 +169,14 @@ def show(body: wire.MyKeyProve):
 
 
 @holder_bp.post("/id", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS, **THROTTLED})
-def change_id(body: wire.MyKeyIdChange):
+def change_id(body: wire.MyKeyIdChange) -> View:
     """Change the MyKey ID to one of the holder's own (a limited number of times; the points stay).
 
     Each holder has ``mykey_id_tries_hour`` tries an hour, refused ones included (429 after)."""
     check, proof = card_check(), card_proof(body.proof)
     tried: list[str] = []
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.CHANGE_ID, cardproof.change_id_action(body.new_id))
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.MYKEY_ID_CHANGE)
         _count_id_try(conn, f"mykey-id:{holder.number}", tried)
@@ -222,12 +224,12 @@ def _counting_refused(tried: list[str], send: Callable[[], T]) -> T:
 
 
 @holder_bp.post("/links", tags=[holder_tag], responses={201: wire.ServiceLink, **CARD_ERRORS})
-def link(body: wire.LinkCreate):
+def link(body: wire.LinkCreate) -> View:
     """Link the holder's ID at a service (A1 → 789): pending if the service's staff confirm links."""
     check, proof = card_check(), card_proof(body.proof)
     action = cardproof.link_action(body.service, body.local_id)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.LINK, action)
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
         return services.link(conn, holder, body.service, body.local_id)
@@ -238,11 +240,11 @@ def link(body: wire.LinkCreate):
 
 
 @holder_bp.post("/unlink", tags=[holder_tag], responses={200: wire.ServiceLink, **CARD_ERRORS})
-def unlink(body: wire.LinkRemove):
+def unlink(body: wire.LinkRemove) -> View:
     """Remove the link to a service (it may be linked again afterwards)."""
     check, proof = card_check(), card_proof(body.proof)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.UNLINK, cardproof.service_action(body.service))
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
         return services.unlink(conn, holder, body.service)
@@ -258,14 +260,14 @@ def unlink(body: wire.LinkRemove):
 
 
 @holder_bp.post("/renew", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
-def renew(body: wire.MyKeyRenew):
+def renew(body: wire.MyKeyRenew) -> View:
     """Move the MyKey ID to a new card: with the old card's proof too, or an operator's renewal code."""
     if (body.old_proof is None) == (body.renewal_code is None):
         raise MkpError("renewal_consent", "give either the old card's proof or a renewal code, not both")
     check, proof = card_check(), card_proof(body.proof)
     old = card_proof(body.old_proof) if body.old_proof is not None else None
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         now = datetime.now(UTC)
         if old is None:
             new_card = cards.prove(conn, check, proof, cardproof.RENEW, cardproof.renew_by_code_action())
@@ -309,11 +311,11 @@ def _renew_by_old_card(
 
 
 @holder_bp.post("/suspend", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
-def self_suspend(body: wire.MyKeySelfSuspend):
+def self_suspend(body: wire.MyKeySelfSuspend) -> View:
     """The holder suspends their own MyKey ID (only an operator can resume it)."""
     check, proof = card_check(), card_proof(body.proof)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.SUSPEND)
         holder = _by_card(registry.holder_of(conn, card), authority.Action.SUSPEND)
         holder, _ = registry.suspend(conn, holder, "holder", "self")
@@ -339,18 +341,18 @@ def _by_card(holder: registry.MyKey, action: authority.Action) -> registry.MyKey
 
 
 @terminal_bp.post("/mykey/challenges", tags=[terminal_tag], responses={201: wire.Challenge, **ERRORS})
-def terminal_challenge(body: wire.TerminalChallengeRequest):
+def terminal_challenge(body: wire.TerminalChallengeRequest) -> View:
     """A challenge for the card in this terminal's reader (a lookup or a link confirmation)."""
     tid, key = terminal_id(keep_nonce=False), challenge_key()
     return run_write(engine(), lambda conn: challenges.issue(conn, key, body.purpose, tid, _ttl())), 201
 
 
 @terminal_bp.post("/lookup", tags=[terminal_tag], responses={200: wire.LookupResult, **CARD_ERRORS})
-def lookup(body: wire.MyKeyProve):
+def lookup(body: wire.MyKeyProve) -> View:
     """This terminal's service ID for the card ("A1: 789"), and nothing else. Nothing is recorded."""
     tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         service = services.service_of_terminal(conn, tid)
         action = cardproof.service_action(service["code"])
         card = cards.prove(conn, check, proof, cardproof.LOOKUP, action, terminal_id=tid)
@@ -362,11 +364,11 @@ def lookup(body: wire.MyKeyProve):
 @terminal_bp.post(
     "/mykey/confirm-link", tags=[terminal_tag], responses={200: wire.ServiceLink, **CARD_ERRORS}
 )
-def confirm_link(body: wire.LinkConfirm):
+def confirm_link(body: wire.LinkConfirm) -> View:
     """The service's staff confirm the card holder's pending link at one of its terminals."""
     tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         service = services.service_of_terminal(conn, tid)
         action = cardproof.service_action(service["code"])
         card = cards.prove(conn, check, proof, cardproof.CONFIRM_LINK, action, terminal_id=tid)
@@ -381,7 +383,7 @@ def confirm_link(body: wire.LinkConfirm):
 
 
 @operator_bp.post("/services", tags=[admin_tag], responses={201: wire.Service, **ERRORS})
-def add_service(body: wire.ServiceCreate):
+def add_service(body: wire.ServiceCreate) -> View:
     """Add a service (shopping street, library, museum ...) of a municipality."""
     op = operator()
     return write_once(
@@ -396,14 +398,14 @@ def add_service(body: wire.ServiceCreate):
 
 
 @operator_bp.get("/services", tags=[admin_tag], responses={200: wire.ServiceList, **ERRORS})
-def list_services():
+def list_services() -> View:
     """Services (a scoped operator sees its municipality's)."""
     op = operator()
     with read(engine()) as conn:
         return {"services": services.list_services(conn, op)}
 
 
-def _admin_view(conn: Connection, holder: registry.MyKey) -> dict:
+def _admin_view(conn: Connection, holder: registry.MyKey) -> Json:
     return {
         **registry.holder_view(holder),
         "certificate": registry.current_certificate(conn, holder),
@@ -412,7 +414,7 @@ def _admin_view(conn: Connection, holder: registry.MyKey) -> dict:
 
 
 @operator_bp.get("/mykeys/<mykey_id>", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS})
-def show_mykey(path: wire.MyKeyPath):
+def show_mykey(path: wire.MyKeyPath) -> View:
     """A MyKey ID's state, certificate and audit (never its service IDs). A scoped operator sees
     only its own town's residents (by home municipality): any other is ``unknown_mykey``."""
     op = operator()
@@ -431,12 +433,12 @@ def _holder_for(conn: Connection, op: Operator, action: authority.Action, mykey_
 @operator_bp.post(
     "/mykeys/<mykey_id>/suspend", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS}
 )
-def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend):
+def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend) -> View:
     """Suspend at once (a lost card): lookups, spending and vouchers refuse it (``mykey_suspended``).
     A scoped operator suspends, resumes and issues renewal codes for its own town's residents only."""
     op = operator()
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         holder = _holder_for(conn, op, authority.Action.SUSPEND, path.mykey_id)
         holder, _ = registry.suspend(conn, holder, op.actor, body.reason)
         return _admin_view(conn, holder)
@@ -448,11 +450,11 @@ def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend):
 @operator_bp.post(
     "/mykeys/<mykey_id>/resume", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS}
 )
-def resume(path: wire.MyKeyPath, body: wire.MyKeyResume):
+def resume(path: wire.MyKeyPath, body: wire.MyKeyResume) -> View:
     """Undo a suspension, after checking the holder's identity."""
     op = operator()
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         holder = _holder_for(conn, op, authority.Action.RESUME, path.mykey_id)
         holder = registry.resume(conn, holder, op.actor, body.reason)
         return _admin_view(conn, holder)
@@ -464,12 +466,12 @@ def resume(path: wire.MyKeyPath, body: wire.MyKeyResume):
 @operator_bp.post(
     "/mykeys/<mykey_id>/renewal-codes", tags=[admin_tag], responses={201: wire.RenewalCode, **ERRORS}
 )
-def renewal_code(path: wire.MyKeyPath, body: wire.RenewalCodeCreate):
+def renewal_code(path: wire.MyKeyPath, body: wire.RenewalCodeCreate) -> View:
     """A one-time code with which the holder's new card takes over the MyKey ID (shown once)."""
     op = operator()
     hours = body.ttl_hours or config().renewal_code_hours
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         holder = _holder_for(conn, op, authority.Action.RENEWAL_CODE, path.mykey_id)
         return registry.issue_renewal_code(conn, holder, op.actor, timedelta(hours=hours))
 

@@ -57,10 +57,12 @@ def take(
     row = conn.execute(
         select(throttle_counts).where(throttle_counts.c.bucket == bucket).with_for_update()
     ).one()
+    count: int = row._mapping["count"]  # `row.count` would read as Sequence.count to a type checker
+    values: dict[str, object]
     if now >= row.window_start + window:
         values = {"window_start": now, "count": 1}
-    elif row.count >= limit:
+    elif count >= limit:
         raise refusal(seconds_until(row.window_start + window, now))
     else:
-        values = {"count": row.count + 1}
+        values = {"count": count + 1}
     conn.execute(update(throttle_counts).where(throttle_counts.c.bucket == bucket).values(**values))

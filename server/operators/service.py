@@ -9,6 +9,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -93,7 +94,7 @@ def revoke_operator(conn: Connection, name: str) -> bool:
     return True
 
 
-def list_operators(conn: Connection) -> list[dict]:
+def list_operators(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(operators).order_by(operators.c.name))
     return [
         {

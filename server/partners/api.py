@@ -23,6 +23,8 @@ from mkp_core import cardproof, dates, wire
 from server import authority
 from server.api import (
     BEARER,
+    Json,
+    View,
     caller_key,
     card_check,
     card_proof,
@@ -79,7 +81,7 @@ def limit_holder_body() -> None:
 
 
 @partner_bp.post("/links/confirm", tags=[partner_tag], responses={200: wire.PartnerLink, **ERRORS})
-def confirm_link(body: wire.PartnerLinkConfirm):
+def confirm_link(body: wire.PartnerLinkConfirm) -> View:
     """Confirm ``member``'s link with the ``link_code`` the member gave the partner in its own site or
     app (where it knows its member from its own login): the request that code belongs to becomes
     the link. Wrong codes: ``wrong_link_code`` (counted per member number; too many in an hour,
@@ -100,7 +102,7 @@ def confirm_link(body: wire.PartnerLinkConfirm):
 @partner_bp.post(
     "/conversions", tags=[partner_tag], responses={200: wire.Conversion, 201: wire.Conversion, **ERRORS}
 )
-def convert(body: wire.ConversionCreate):
+def convert(body: wire.ConversionCreate) -> View:
     """Convert ``amount`` of the partner's points for a linked member: they wait in holding, then go to
     ``destination`` (else the holder's home municipality). ``order_id`` is the idempotency key, scoped
     to this partner: the same order again gets the first answer; with another body, ``idempotency_conflict``."""
@@ -124,7 +126,7 @@ def convert(body: wire.ConversionCreate):
 @partner_bp.post(
     "/conversions/batch", tags=[partner_tag], responses={200: wire.ConversionBatchResult, **ERRORS}
 )
-def convert_batch(body: wire.ConversionBatchCreate):
+def convert_batch(body: wire.ConversionBatchCreate) -> View:
     """Up to 500 orders in one request, each judged as ``/conversions`` judges one and answered on its
     own, in order: ``accepted`` with its conversion, or ``refused`` with a code and message (the others
     still go). Each ``order_id`` is its idempotency key as there: an order answered already (singly or
@@ -143,7 +145,7 @@ def convert_batch(body: wire.ConversionBatchCreate):
 
 
 @partner_bp.post("/coupons", tags=[partner_tag], responses={201: wire.CouponBatch, **ERRORS})
-def partner_coupons(body: wire.CouponBatchCreate):
+def partner_coupons(body: wire.CouponBatchCreate) -> View:
     """A batch of single-use coupon codes worth ``points`` each (the codes are in this answer only)."""
     pid = signed_partner_id()
     return _issue(pid, body, f"partner:{pid}", accept_partner_request)
@@ -151,7 +153,7 @@ def partner_coupons(body: wire.CouponBatchCreate):
 
 def _issue(
     pid: str, body: wire.CouponBatchCreate, actor: str, accept: Callable[[Connection], object] | None = None
-) -> Any:
+) -> tuple[Json, int]:
     expires = dates.parse_instant(body.expires_at) if body.expires_at else None
 
     def work(conn: Connection) -> tuple[dict[str, Any], int]:
@@ -173,7 +175,7 @@ def _issue(
 
 
 @holder_bp.post("/partner-links", tags=[holder_tag], responses={201: wire.PartnerLink, **CARD_ERRORS})
-def request_link(body: wire.PartnerLinkCreate):
+def request_link(body: wire.PartnerLinkCreate) -> View:
     """Ask to link the holder's member number at a partner to their MyKey ID: pending until the
     partner confirms it with the ``link_code`` in this answer (shown once: the member gives it to
     the partner in the partner's own site or app). Asking again gives a new code."""
@@ -197,7 +199,7 @@ def request_link(body: wire.PartnerLinkCreate):
 
 
 @holder_bp.post("/conversions", tags=[holder_tag], responses={200: wire.ConversionList, **CARD_ERRORS})
-def my_conversions(body: wire.HolderProve):
+def my_conversions(body: wire.HolderProve) -> View:
     """The card holder's conversions on hold and the day each reaches their wallet."""
     check, proof = card_check(), card_proof(body.proof)
 
@@ -209,7 +211,7 @@ def my_conversions(body: wire.HolderProve):
 
 
 @holder_bp.post("/home", tags=[holder_tag], responses={200: wire.HomeInfo, **CARD_ERRORS})
-def set_home(body: wire.HomeSet):
+def set_home(body: wire.HomeSet) -> View:
     """Set (or clear) the home municipality: where converted points go when no destination is named."""
     check, proof = card_check(), card_proof(body.proof)
 
@@ -230,18 +232,18 @@ def set_home(body: wire.HomeSet):
 
 
 @holder_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
-def redeem(body: wire.CouponRedeem):
+def redeem(body: wire.CouponRedeem) -> View:
     """Redeem a coupon code with the card: its points wait in holding like a conversion's."""
     return _redeem(body, None)
 
 
 @terminal_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
-def terminal_redeem(body: wire.CouponRedeem):
+def terminal_redeem(body: wire.CouponRedeem) -> View:
     """Redeem a coupon code for the card in this terminal's reader (wrong codes count against the holder)."""
     return _redeem(body, terminal_id(keep_nonce=False))
 
 
-def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
+def _redeem(body: wire.CouponRedeem, tid: str | None) -> tuple[Json, int]:
     """Wrong codes are counted for the holder (the same count at home and at every terminal), in
     the request's own transaction, which then commits the count and no more before the refusal."""
     check, proof, now = card_check(), card_proof(body.proof), datetime.now(UTC)
@@ -269,7 +271,9 @@ def _redeem(body: wire.CouponRedeem, tid: str | None) -> Any:
 # --- operators ------------------------------------------------------------------------------------
 
 
-def _admin(body: Any, scope: str, work: Callable[[Connection], dict[str, Any]], status: int = 201) -> Any:
+def _admin(
+    body: Any, scope: str, work: Callable[[Connection], dict[str, Any]], status: int = 201
+) -> tuple[Json, int]:
     op = operator()
     return write_once(
         engine(), caller_key(body.client_id), f"{scope}:{op.name}", body.model_dump(), work, status=status
@@ -277,7 +281,7 @@ def _admin(body: Any, scope: str, work: Callable[[Connection], dict[str, Any]], 
 
 
 @operator_bp.post("/partners", tags=[admin_tag], responses={201: wire.Partner, **ERRORS})
-def add_partner(body: wire.PartnerCreate):
+def add_partner(body: wire.PartnerCreate) -> View:
     """Register a partner with the public key it signs with (its private key never reaches the server)."""
     op = operator()
     rate = (body.rate_from, body.rate_to)
@@ -291,7 +295,7 @@ def add_partner(body: wire.PartnerCreate):
 
 
 @operator_bp.get("/partners", tags=[admin_tag], responses={200: wire.PartnerList, **ERRORS})
-def list_partners():
+def list_partners() -> View:
     """Every partner, its rate, hold and key status."""
     operator()
     with read(engine()) as conn:
@@ -299,7 +303,7 @@ def list_partners():
 
 
 @operator_bp.post("/partners/<partner_id>/revoke", tags=[admin_tag], responses={200: wire.Partner, **ERRORS})
-def revoke_partner(path: wire.PartnerPath, body: wire.ClientOnly):
+def revoke_partner(path: wire.PartnerPath, body: wire.ClientOnly) -> View:
     """Revoke the partner's key: its next request is refused (``revoked_key``)."""
     op = operator()
     return _admin(
@@ -313,7 +317,7 @@ def revoke_partner(path: wire.PartnerPath, body: wire.ClientOnly):
 @operator_bp.post(
     "/partners/<partner_id>/coupons", tags=[admin_tag], responses={201: wire.CouponBatch, **ERRORS}
 )
-def admin_coupons(path: wire.PartnerPath, body: wire.CouponBatchCreate):
+def admin_coupons(path: wire.PartnerPath, body: wire.CouponBatchCreate) -> View:
     """A batch of coupon codes for the partner (the codes are in this answer only)."""
     op = operator()
     op.require_central()
@@ -323,7 +327,7 @@ def admin_coupons(path: wire.PartnerPath, body: wire.CouponBatchCreate):
 @operator_bp.post(
     "/coupon-batches/<batch_id>/cancel", tags=[admin_tag], responses={200: wire.CouponBatch, **ERRORS}
 )
-def cancel_batch(path: wire.CouponBatchPath, body: wire.ClientOnly):
+def cancel_batch(path: wire.CouponBatchPath, body: wire.ClientOnly) -> View:
     """Cancel every code of a batch not redeemed yet (``coupon_cancelled`` from then on)."""
     operator().require_central()
     return _admin(
@@ -332,7 +336,7 @@ def cancel_batch(path: wire.CouponBatchPath, body: wire.ClientOnly):
 
 
 @operator_bp.post("/coupons/cancel", tags=[admin_tag], responses={200: wire.CouponCancelled, **ERRORS})
-def cancel_code(body: wire.CouponCancel):
+def cancel_code(body: wire.CouponCancel) -> View:
     """Cancel one code (reported lost or stolen)."""
     operator().require_central()
     return _admin(body, "coupon.cancel", lambda conn: coupons.cancel_code(conn, body.code), 200)
@@ -341,7 +345,7 @@ def cancel_code(body: wire.CouponCancel):
 @operator_bp.post(
     "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={201: wire.Campaign, **ERRORS}
 )
-def add_campaign(path: wire.PartnerPath, body: wire.CampaignCreate):
+def add_campaign(path: wire.PartnerPath, body: wire.CampaignCreate) -> View:
     """A premium campaign on the partner's conversions (funded by the partner or a municipality)."""
     op = operator()
     terms = premiums.CampaignTerms(
@@ -365,7 +369,7 @@ def add_campaign(path: wire.PartnerPath, body: wire.CampaignCreate):
 @operator_bp.get(
     "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={200: wire.CampaignList, **ERRORS}
 )
-def list_campaigns(path: wire.PartnerPath):
+def list_campaigns(path: wire.PartnerPath) -> View:
     """The partner's campaigns, with what each has used of its budget."""
     operator()
     with read(engine()) as conn:
@@ -373,7 +377,7 @@ def list_campaigns(path: wire.PartnerPath):
 
 
 @operator_bp.post("/points/release-held", tags=[admin_tag], responses={201: wire.ReleaseReport, **ERRORS})
-def release_held(body: wire.ReleaseHeld):
+def release_held(body: wire.ReleaseHeld) -> View:
     """Move every conversion due by ``as_of`` from holding to its holder's wallet (running it again
     moves nothing more). ``as_of`` in the future is refused (``as_of_in_future``); a conversion the
     ledger cannot book stays on hold and is listed in ``refused``, the others go."""
@@ -386,7 +390,7 @@ def release_held(body: wire.ReleaseHeld):
 @operator_bp.get(
     "/mykeys/<mykey_id>/conversions", tags=[admin_tag], responses={200: wire.ConversionList, **ERRORS}
 )
-def holder_conversions(path: wire.MyKeyPath):
+def holder_conversions(path: wire.MyKeyPath) -> View:
     """A holder's conversions on hold (what the holder sees with their card); a scoped operator sees
     those into its own municipality's points."""
     op = operator()

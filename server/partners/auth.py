@@ -20,7 +20,7 @@ from server.partners import registry
 from server.terminals.auth import DatabaseNonceStore
 from server.wsgi import wsgi_request_url
 
-PARTNER_SIGNATURE = [{"partner_signature": []}]
+PARTNER_SIGNATURE: list[dict[str, list[str]]] = [{"partner_signature": []}]
 
 
 def partner_signature() -> signing.SignedRequest:
@@ -41,7 +41,8 @@ def partner_signature() -> signing.SignedRequest:
                 tag=signing.PARTNER_TAG,
             )
         limit_body(_body_limit())
-    return g.partner_signature
+    found: signing.SignedRequest = g.partner_signature
+    return found
 
 
 BATCH_ENDPOINTS = {"partner_api.convert_batch"}

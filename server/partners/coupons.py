@@ -24,7 +24,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from mkp_core import coupon
 from mkp_core.errors import Conflict, MkpError, NotFound
-from server.db.engine import chunked, executemany
+from server.db.engine import chunked, executemany, inserted_id
 from server.db.tables import coupon_batches, coupons
 from server.partners.registry import Partner
 from server.partners.throttle import MAX_FAILURES, WINDOW, WrongCode
@@ -82,7 +82,7 @@ def issue_batch(
             created_at=now,
         )
     )
-    batch_id = int(result.inserted_primary_key[0])
+    batch_id = inserted_id(result)
     codes = coupon.new_codes(count)
     for part in chunked(codes, 5000):
         executemany(

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from mkp_core.errors import MkpError
-from server.db.engine import chunked
+from server.db.engine import chunked, inserted_id
 from server.db.tables import conversions, premium_campaigns
 from server.municipalities.service import get_municipality
 from server.operators.service import Operator
@@ -87,7 +87,7 @@ def add(conn: Connection, op: Operator, partner: Partner, terms: CampaignTerms) 
             created_at=datetime.now(UTC),
         )
     )
-    return get(conn, int(result.inserted_primary_key[0]))
+    return get(conn, inserted_id(result))
 
 
 def _status(row: Any, now: datetime) -> str:

@@ -73,6 +73,7 @@ def record_failure(conn: Connection, source: str, now: datetime) -> None:
     if random.random() < PRUNE_PROBABILITY:  # windows long over say nothing any more
         conn.execute(delete(coupon_failures).where(coupon_failures.c.window_start < now - 2 * WINDOW))
     row = conn.execute(select(coupon_failures).where(coupon_failures.c.source == source)).first()
+    values: dict[str, object]
     if row is not None and now < row.window_start + WINDOW:
         values = {"failures": coupon_failures.c.failures + 1}
     else:

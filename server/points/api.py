@@ -11,7 +11,17 @@ from sqlalchemy import Connection
 from mkp_core import dates, wire
 from mkp_core.ids import point_code_municipality
 from server import authority, ledger, resident_points
-from server.api import BEARER, caller_key, config, engine, error_responses, operator, operator_endpoints
+from server.api import (
+    BEARER,
+    Json,
+    View,
+    caller_key,
+    config,
+    engine,
+    error_responses,
+    operator,
+    operator_endpoints,
+)
 from server.db.engine import read, run_write
 from server.idempotency import write_once
 from server.points import agreements, balances, expiry, holders, price_lists, rules, service, spending
@@ -26,7 +36,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/spends", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
-def spend(body: wire.SpendCreate):
+def spend(body: wire.SpendCreate) -> View:
     """A correction: the central operator spends a resident's points at a place on their behalf
     (their card could not be used), with a ``reason``: wallet → the place's payee account, as the
     point code's rules allow, taking the earliest-expiring valid lots (idempotent by client_id).
@@ -44,14 +54,14 @@ def spend(body: wire.SpendCreate):
         body.memo,
     )
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         return resident_points.spend(conn, holders.find(conn, body.mykey_id), proof, request)
 
     return run_write(engine(), work), 201
 
 
 @bp.post("/spends/<int:transfer_id>/refund", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
-def refund(path: wire.TransferPath, body: wire.RefundCreate):
+def refund(path: wire.TransferPath, body: wire.RefundCreate) -> View:
     """Refund a spend within the refund period: the points go back to the lots they came from.
     A scoped operator refunds its own municipality's points only (another's: as if missing)."""
     proof, days = authority.OperatorAct(operator()), config().refund_days
@@ -70,7 +80,7 @@ def refund(path: wire.TransferPath, body: wire.RefundCreate):
 
 
 @bp.get("/mykeys/<mykey_id>/balances", tags=[tag], responses={200: wire.Balances, **ERRORS})
-def holder_balances(path: wire.MyKeyPath):
+def holder_balances(path: wire.MyKeyPath) -> View:
     """A holder's points per code: balance, spendable now, expired (not swept yet), what expires next.
     A scoped operator sees only the residents of its town, and only its own codes' points."""
     op = operator()
@@ -87,14 +97,14 @@ def holder_balances(path: wire.MyKeyPath):
 
 
 @bp.post("/transfers/<int:transfer_id>/reverse", tags=[tag], responses={201: wire.Transfer, **ERRORS})
-def reverse(path: wire.TransferPath, body: wire.ReverseCreate):
+def reverse(path: wire.TransferPath, body: wire.ReverseCreate) -> View:
     """Undo a transfer with an opposite one (a wallet's lots are given back, or taken back)."""
     op = operator()
     return run_write(engine(), lambda conn: service.reverse(conn, op, path.transfer_id, body)).to_dict(), 201
 
 
 @bp.get("/ledger/verify", tags=[tag], responses={200: wire.VerifyReport, **ERRORS})
-def verify():
+def verify() -> View:
     """Check every ledger invariant in one snapshot, lots included (central operators only)."""
     operator().require_central()
     with read(engine()) as conn:
@@ -102,7 +112,7 @@ def verify():
 
 
 @bp.post("/points/expire", tags=[tag], responses={201: wire.ExpiryReport, **ERRORS})
-def expire(body: wire.ExpireCreate):
+def expire(body: wire.ExpireCreate) -> View:
     """Move what expired by ``as_of`` to the municipalities' breakage accounts; the report.
 
     A scoped operator sweeps its own municipality's codes only. Sweeping again moves nothing."""
@@ -124,7 +134,7 @@ def expire(body: wire.ExpireCreate):
 
 
 @bp.post("/point-codes/<point_code>/rules", tags=[rules_tag], responses={201: wire.Rule, **ERRORS})
-def add_rule(path: wire.PointCodePath, body: wire.RuleCreate):
+def add_rule(path: wire.PointCodePath, body: wire.RuleCreate) -> View:
     """A new version of the point code's rules, from ``effective_from`` (never a past moment)."""
     op = operator()
     change = rules.RuleChange(
@@ -150,7 +160,7 @@ def add_rule(path: wire.PointCodePath, body: wire.RuleCreate):
 
 
 @bp.get("/point-codes/<point_code>/rules", tags=[rules_tag], responses={200: wire.RuleList, **ERRORS})
-def list_rules(path: wire.PointCodePath):
+def list_rules(path: wire.PointCodePath) -> View:
     """The rules in force now and every version (future ones included)."""
     op = operator()
     with read(engine()) as conn:
@@ -165,7 +175,7 @@ def list_rules(path: wire.PointCodePath):
 
 
 @bp.post("/agreements", tags=[rules_tag], responses={200: wire.Agreement, **ERRORS})
-def record_agreement(body: wire.AgreementRecord):
+def record_agreement(body: wire.AgreementRecord) -> View:
     """Record one side of a たすきがけ agreement; it is in force once both sides have recorded it."""
     op = operator()
     return write_once(
@@ -179,7 +189,7 @@ def record_agreement(body: wire.AgreementRecord):
 
 
 @bp.post("/agreements/end", tags=[rules_tag], responses={200: wire.Agreement, **ERRORS})
-def end_agreement(body: wire.AgreementRecord):
+def end_agreement(body: wire.AgreementRecord) -> View:
     """Either side ends an agreement: from now on, the points are refused there again."""
     op = operator()
     return write_once(
@@ -193,7 +203,7 @@ def end_agreement(body: wire.AgreementRecord):
 
 
 @bp.get("/agreements", tags=[rules_tag], responses={200: wire.AgreementList, **ERRORS})
-def list_agreements():
+def list_agreements() -> View:
     """Agreements (a scoped operator's municipality's, on either side)."""
     op = operator()
     with read(engine()) as conn:
@@ -204,7 +214,7 @@ def list_agreements():
 
 
 @bp.post("/places/<place_id>/items", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS})
-def set_item(path: wire.PlacePath, body: wire.PriceItemSet):
+def set_item(path: wire.PlacePath, body: wire.PriceItemSet) -> View:
     """Add an item to a place's price list, or change it (spends made before keep their amount)."""
     op = operator()
     return write_once(
@@ -220,7 +230,7 @@ def set_item(path: wire.PlacePath, body: wire.PriceItemSet):
 @bp.post(
     "/places/<place_id>/items/<code>/remove", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS}
 )
-def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly):
+def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly) -> View:
     """Take an item off a place's price list."""
     op = operator()
     return write_once(
@@ -234,7 +244,7 @@ def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly):
 
 
 @bp.get("/places/<place_id>/items", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS})
-def list_items(path: wire.PlacePath):
+def list_items(path: wire.PlacePath) -> View:
     """A place's price list."""
     op = operator()
     with read(engine()) as conn:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Row, select
 
 from mkp_core.dates import last_valid_day
 from server.db.engine import chunked
@@ -87,7 +87,7 @@ class Held:
 def held_by(conn: Connection, wallets: list[str]) -> dict[str, list[Held]]:
     """Each wallet's accounts with their open lots, in point-code order: two queries a chunk."""
     found: dict[str, list[Held]] = {w: [] for w in wallets}
-    rows = []
+    rows: list[Row[Any, Any, Any, Any, Any]] = []
     for part in chunked(sorted(set(wallets))):
         rows.extend(
             conn.execute(

@@ -13,6 +13,7 @@ from mkp_core import wire
 from mkp_core.errors import MkpError
 from server.api import (
     BEARER,
+    View,
     caller_key,
     config,
     engine,
@@ -44,7 +45,7 @@ def _b64(value: str, what: str) -> bytes:
 
 
 @bp.post("/releases", tags=[tag], responses={201: wire.ReleaseInfo, **ERRORS})
-def publish(body: wire.ReleasePublish):
+def publish(body: wire.ReleasePublish) -> View:
     """Publish a release: the manifest and its detached signature, made offline, and the files."""
     operator().require_central()
     files = {name: _b64(data, f"file {name}") for name, data in body.files.items()}
@@ -62,7 +63,7 @@ def publish(body: wire.ReleasePublish):
 
 
 @bp.get("/releases", tags=[tag], responses={200: wire.ReleaseList, **ERRORS})
-def list_releases():
+def list_releases() -> View:
     """Every release published, newest first; withdrawn ones say when and why."""
     operator()
     with read(engine()) as conn:
@@ -70,7 +71,7 @@ def list_releases():
 
 
 @bp.post("/releases/<version>/withdraw", tags=[tag], responses={200: wire.ReleaseInfo, **ERRORS})
-def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw):
+def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw) -> View:
     """Stop offering a release to terminals (central operators only); the newest remaining one is
     offered instead. Terminals that installed it keep it until a newer release comes."""
     operator().require_central()
@@ -89,7 +90,7 @@ def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw):
     tags=[tag],
     responses={200: wire.ReleaseDownload, 304: None, **error_responses(401, 404)},
 )
-def current_release():
+def current_release() -> View:
     """The newest release's manifest and signature, exactly as the operator signed them."""
     terminal_id()
     with read(engine()) as conn:
@@ -104,7 +105,7 @@ def current_release():
 
 
 @terminal_bp.get("/release/<version>/<name>", tags=[tag], responses=error_responses(401, 404))
-def release_file(path: wire.ReleaseFilePath):
+def release_file(path: wire.ReleaseFilePath) -> View:
     """One file of the current release (the terminal checks it against the signed manifest)."""
     terminal_id()
     with read(engine()) as conn:

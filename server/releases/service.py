@@ -18,9 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from mkp_core import release
 from mkp_core.errors import Conflict, MkpError, NotFound
@@ -48,12 +49,12 @@ def load_release_keys(files: str) -> list[ed25519.Ed25519PublicKey]:
 
 def publish(
     conn: Connection,
-    release_dir: str | os.PathLike,
+    release_dir: str | os.PathLike[str],
     keys: list[ed25519.Ed25519PublicKey],
     manifest: bytes,
     signature: bytes,
     files: dict[str, bytes],
-) -> dict:
+) -> dict[str, Any]:
     """Check and keep a release; its files appear whole or not at all, and its row with them."""
     if not keys:
         raise MkpError("no_release_key", "the server has no release key configured (release_key_files)")
@@ -113,7 +114,7 @@ def _place_files(root: Path, parsed: release.Manifest, files: dict[str, bytes]) 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def describe(m: release.Manifest, row=None) -> dict:
+def describe(m: release.Manifest, row: Row[Any] | None = None) -> dict[str, Any]:
     info = {
         "version": m.version,
         "created": m.created,
@@ -128,7 +129,7 @@ def describe(m: release.Manifest, row=None) -> dict:
     return info
 
 
-def withdraw(conn: Connection, version: str, reason: str | None) -> dict:
+def withdraw(conn: Connection, version: str, reason: str | None) -> dict[str, Any]:
     """Stop offering ``version`` to terminals; withdrawing twice is harmless."""
     lock_key(conn, f"release:{version}")
     row = conn.execute(select(releases).where(releases.c.version == version)).first()
@@ -140,11 +141,11 @@ def withdraw(conn: Connection, version: str, reason: str | None) -> dict:
             .where(releases.c.version == version)
             .values(withdrawn_at=datetime.now(UTC), withdraw_reason=reason)
         )
-        row = conn.execute(select(releases).where(releases.c.version == version)).first()
+        row = conn.execute(select(releases).where(releases.c.version == version)).one()
     return describe(release.parse_manifest(row.manifest), row)
 
 
-def list_releases(conn: Connection) -> list[dict]:
+def list_releases(conn: Connection) -> list[dict[str, Any]]:
     """Every release published, newest first, withdrawn ones included (marked)."""
     rows = sorted(
         conn.execute(select(releases)), key=lambda r: release.parse_version(r.version), reverse=True
@@ -152,7 +153,7 @@ def list_releases(conn: Connection) -> list[dict]:
     return [describe(release.parse_manifest(r.manifest), r) for r in rows]
 
 
-def latest(conn: Connection, release_dir: str | os.PathLike) -> StoredRelease:
+def latest(conn: Connection, release_dir: str | os.PathLike[str]) -> StoredRelease:
     """The newest release that is not withdrawn (versions ordered as MAJOR.MINOR.PATCH numbers)."""
     rows = conn.execute(
         select(releases.c.version, releases.c.manifest, releases.c.signature).where(
@@ -167,7 +168,7 @@ def latest(conn: Connection, release_dir: str | os.PathLike) -> StoredRelease:
     )
 
 
-def release_file(conn: Connection, release_dir: str | os.PathLike, version: str, name: str) -> Path:
+def release_file(conn: Connection, release_dir: str | os.PathLike[str], version: str, name: str) -> Path:
     stored = latest(conn, release_dir)
     if stored.version != version:
         raise NotFound("no_release", f"release {version} is not the current one ({stored.version})")
@@ -178,7 +179,7 @@ def release_file(conn: Connection, release_dir: str | os.PathLike, version: str,
     return stored.folder / name
 
 
-def adopt_folders(conn: Connection, release_dir: str | os.PathLike) -> list[str]:
+def adopt_folders(conn: Connection, release_dir: str | os.PathLike[str]) -> list[str]:
     """Take releases published before the database kept them (a folder with manifest.json and
     its signature) into the ``releases`` table; returns what it could not take, one line each."""
     root = Path(release_dir)

@@ -11,6 +11,8 @@ from mkp_core import dates, wire
 from server import authority, resident_points
 from server.api import (
     BEARER,
+    Json,
+    View,
     caller_key,
     config,
     engine,
@@ -38,7 +40,7 @@ def limit_public_body() -> None:
 
 
 @bp.post("/rewards", tags=[tag], responses={201: wire.Reward, **ERRORS})
-def add_reward(body: wire.RewardCreate):
+def add_reward(body: wire.RewardCreate) -> View:
     """Offer a reward: its price in points, stock, period and limit per holder."""
     op = operator()
     offer = {
@@ -56,7 +58,7 @@ def add_reward(body: wire.RewardCreate):
 
 
 @bp.get("/rewards", tags=[tag], responses={200: wire.RewardList, **ERRORS})
-def list_rewards():
+def list_rewards() -> View:
     """Every reward with its stock and claims count (a scoped operator sees its municipality's)."""
     op = operator()
     with read(engine()) as conn:
@@ -64,14 +66,14 @@ def list_rewards():
 
 
 @bp.post("/rewards/<code>/claims", tags=[tag], responses={201: wire.Claim, **ERRORS})
-def claim(path: wire.RewardPath, body: wire.ClaimCreate):
+def claim(path: wire.RewardPath, body: wire.ClaimCreate) -> View:
     """A correction: the central operator claims one for a resident on their behalf, with a
     ``reason``: atomic (the last item is never claimed twice); a claim number back. A scoped
     operator is refused (``out_of_scope``)."""
     proof = authority.OperatorCorrection(operator(), body.reason)
     authority.require_correction(proof.operator, proof.reason)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         holder = holders.find(conn, body.mykey_id)
         service.get_reward(conn, path.code, proof.operator)
         return resident_points.claim(conn, holder, proof, caller_key(body.client_id), path.code)
@@ -80,7 +82,7 @@ def claim(path: wire.RewardPath, body: wire.ClaimCreate):
 
 
 @bp.get("/rewards/<code>/claims", tags=[tag], responses={200: wire.RewardClaims, **ERRORS})
-def claims(path: wire.RewardPath):
+def claims(path: wire.RewardPath) -> View:
     """The municipality's list of claims of a reward."""
     op = operator()
     with read(engine()) as conn:
@@ -88,7 +90,7 @@ def claims(path: wire.RewardPath):
 
 
 @public_bp.get("/rewards", tags=[tag], responses={200: wire.PublicRewardList})
-def public_rewards():
+def public_rewards() -> View:
     """Rewards on offer or coming (for the Point Navi page): no claims, no holders."""
     with read(engine()) as conn:
         offers = service.list_rewards(conn, None, datetime.now(UTC))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read
 from server.idempotency import write_once
 from server.settlement import service
@@ -17,7 +17,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/close", tags=[tag], responses={201: wire.SettlementCloseResult, **ERRORS})
-def close(body: wire.SettlementClose):
+def close(body: wire.SettlementClose) -> View:
     """Close a month for a municipality (or, central operators without one, for all): its statement
     is stored and never changes; later transfers land in the next open month."""
     op = operator()
@@ -31,7 +31,7 @@ def close(body: wire.SettlementClose):
 
 
 @bp.get("/closes", tags=[tag], responses={200: wire.SettlementCloseList, **ERRORS})
-def closes(query: wire.SettlementQueryMunicipality):
+def closes(query: wire.SettlementQueryMunicipality) -> View:
     """The closed months of the municipalities this operator may see."""
     op = operator()
     with read(engine()) as conn:
@@ -39,7 +39,7 @@ def closes(query: wire.SettlementQueryMunicipality):
 
 
 @bp.get("/statements", tags=[tag], responses={200: wire.SettlementStatements, **ERRORS})
-def statements(query: wire.SettlementQuery):
+def statements(query: wire.SettlementQuery) -> View:
     """A month's statement per municipality: per place, partner, department, breakage ... the
     points moved and the transfers that moved them (a closed month: as stored when it closed)."""
     op = operator()

@@ -7,6 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from mkp_core import wire
 from server.api import (
     BEARER,
+    View,
     caller_key,
     config,
     engine,
@@ -33,7 +34,7 @@ def limit_enroll_body() -> None:
 
 
 @bp.post("/places", tags=[tag], responses={201: wire.Place, **ERRORS})
-def add_place(body: wire.PlaceCreate):
+def add_place(body: wire.PlaceCreate) -> View:
     """Add a shop, museum, library, office or facility (idempotent by client_id)."""
     op = operator()
     return write_once(
@@ -48,7 +49,7 @@ def add_place(body: wire.PlaceCreate):
 
 
 @bp.get("/places", tags=[tag], responses={200: wire.PlaceList, **ERRORS})
-def list_places():
+def list_places() -> View:
     """Places (a scoped operator sees its municipality's)."""
     op = operator()
     with read(engine()) as conn:
@@ -56,7 +57,7 @@ def list_places():
 
 
 @bp.post("/terminals/enrollments", tags=[tag], responses={201: wire.Enrollment, **ERRORS})
-def create_enrollment(body: wire.EnrollmentCreate):
+def create_enrollment(body: wire.EnrollmentCreate) -> View:
     """A pending terminal at a place and its one-time enrollment code (shown only in this reply).
 
     The server keeps only the code's hash: a retry with the same client id gets the same
@@ -74,7 +75,7 @@ def create_enrollment(body: wire.EnrollmentCreate):
 
 
 @bp.get("/terminals", tags=[tag], responses={200: wire.TerminalList, **ERRORS})
-def list_terminals():
+def list_terminals() -> View:
     """Terminals (a scoped operator sees its municipality's)."""
     op = operator()
     with read(engine()) as conn:
@@ -82,7 +83,7 @@ def list_terminals():
 
 
 @bp.get("/terminals/<terminal_id>", tags=[tag], responses={200: wire.Terminal, **ERRORS})
-def show_terminal(path: wire.TerminalPath):
+def show_terminal(path: wire.TerminalPath) -> View:
     """One terminal."""
     op = operator()
     with read(engine()) as conn:
@@ -90,7 +91,7 @@ def show_terminal(path: wire.TerminalPath):
 
 
 @bp.post("/terminals/<terminal_id>/revoke", tags=[tag], responses={200: wire.Terminal, **ERRORS})
-def revoke_terminal(path: wire.TerminalPath, body: wire.TerminalRevoke):
+def revoke_terminal(path: wire.TerminalPath, body: wire.TerminalRevoke) -> View:
     """Cut a terminal off: its next request is refused. Revoking twice is harmless."""
     op = operator()
     return run_write(engine(), lambda conn: service.revoke_terminal(conn, op, path.terminal_id, body.reason))
@@ -101,7 +102,7 @@ def revoke_terminal(path: wire.TerminalPath, body: wire.TerminalRevoke):
     tags=[tag],
     responses={201: wire.Enrolled, **error_responses(404, 409, 422)},
 )
-def enroll(body: wire.EnrollRequest):
+def enroll(body: wire.EnrollRequest) -> View:
     """Enroll a terminal: the one-time code and a CSR for the key made on the terminal."""
     ca = terminal_ca()
     return run_write(engine(), lambda conn: service.enroll(conn, ca, body.code, body.csr)), 201

@@ -23,7 +23,7 @@ from server.db.engine import insert_if_new, read, run_write
 from server.db.tables import terminal_nonces, terminals
 from server.wsgi import wsgi_request_url
 
-TERMINAL_SIGNATURE = [{"terminal_signature": []}]
+TERMINAL_SIGNATURE: list[dict[str, list[str]]] = [{"terminal_signature": []}]
 
 
 class DatabaseNonceStore:
@@ -65,8 +65,8 @@ def terminal_public_key(conn: Connection, terminal_id: str) -> signing.PublicKey
     return _public_key(row.public_key_pem)
 
 
-def _resolver(conn: Connection):
-    def resolve(key_id: str):
+def _resolver(conn: Connection) -> Callable[[str], signing.PublicKey]:
+    def resolve(key_id: str) -> signing.PublicKey:
         row = conn.execute(_TERMINAL_KEY, {"id": key_id}).first()
         if row is None or row.public_key_pem is None:
             raise signing.UnknownKey(f"no enrolled terminal has key id {key_id!r}")
@@ -106,7 +106,8 @@ def terminal_id(keep_nonce: bool = True, body_limit: int | None = None) -> str:
         else:
             verified = signed.accept(body, ChallengeAnswers())
         g.terminal_id = verified.key_id
-    return g.terminal_id
+    found: str = g.terminal_id
+    return found
 
 
 def terminal_endpoints(
@@ -135,7 +136,8 @@ def terminal_signature() -> signing.SignedRequest:
                 request.method, url, list(request.headers.items()), _resolver(conn)
             )
         limit_body(config().max_request_bytes)
-    return g.terminal_signature
+    found: signing.SignedRequest = g.terminal_signature
+    return found
 
 
 def accept_terminal_request(conn: Connection) -> str:

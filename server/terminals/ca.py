@@ -36,7 +36,7 @@ class TerminalCA:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
     @classmethod
-    def open(cls, directory: str | os.PathLike) -> TerminalCA:
+    def open(cls, directory: str | os.PathLike[str]) -> TerminalCA:
         """Load the CA from ``directory``, creating key and certificate the first time."""
         folder = Path(directory)
         key_path, cert_path = folder / "terminal-ca.key", folder / "terminal-ca.pem"
@@ -56,6 +56,8 @@ class TerminalCA:
         if key_path.stat().st_mode & 0o077:
             raise PermissionError(f"{key_path} must be readable by its owner only (chmod 600)")
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{key_path} is not the terminal CA's EC key")
         return cls(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
 
     @property

@@ -6,15 +6,27 @@ Downloads carry an ETag, so a terminal polling with ``If-None-Match`` fetches on
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from flask import Response, request
 from flask_openapi3 import APIBlueprint, Tag
+from sqlalchemy import Connection
 from werkzeug.http import quote_etag
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
-from server.api import config, content_version, engine, error_responses, etagged, terminal_ca, trust_store
+from server.api import (
+    Json,
+    View,
+    config,
+    content_version,
+    engine,
+    error_responses,
+    etagged,
+    terminal_ca,
+    trust_store,
+)
 from server.conntest import service as conntest
 from server.crls import service as crl_service
 from server.db.engine import read
@@ -30,7 +42,7 @@ ERRORS = error_responses(401, 404)
 
 
 @bp.get("/ping", tags=[tag], responses={200: wire.Ping, **ERRORS})
-def ping():
+def ping() -> View:
     """An authenticated round trip: who the server thinks this terminal is, and the time."""
     tid = terminal_id()
     with read(engine()) as conn:
@@ -39,7 +51,7 @@ def ping():
 
 
 @bp.get("/config", tags=[tag], responses={200: wire.TerminalConfig, 304: None, **ERRORS})
-def terminal_config():
+def terminal_config() -> View:
     """Place, point codes accepted, offline limits, the connection test to run next (if any)."""
     tid = terminal_id()
     c = config()
@@ -56,7 +68,7 @@ def terminal_config():
     return etagged({**payload, "version": content_version(payload)})
 
 
-def _announcement(conn, tid: str) -> dict | None:
+def _announcement(conn: Connection, tid: str) -> dict[str, Any] | None:
     """The connection test this terminal should run next (#13), its times in ISO 8601."""
     found = conntest.announcement_for(conn, tid, datetime.now(UTC))
     if found is None:
@@ -65,7 +77,7 @@ def _announcement(conn, tid: str) -> dict | None:
 
 
 @bp.get("/trust-list", tags=[tag], responses={200: wire.TrustList, 304: None, **ERRORS})
-def trust_list():
+def trust_list() -> View:
     """JPKI trust anchors, the terminal CA certificate, the operator's release keys, the server's
     voucher keys (a key ring: vouchers are verified offline with it)."""
     terminal_id()
@@ -74,7 +86,7 @@ def trust_list():
         k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         for k in load_release_keys(config().release_key_files)
     ]
-    payload = {
+    payload: Json = {
         "jpki_anchors": anchors,
         "terminal_ca": terminal_ca().certificate_pem,
         "release_keys": release_keys,
@@ -85,7 +97,7 @@ def trust_list():
 
 
 @bp.get("/crl", tags=[tag], responses={200: wire.CrlDownload, 304: None, **ERRORS})
-def crl():
+def crl() -> View:
     """The CA-signed CRLs: per CA generation the newest full list and the deltas on top of it.
 
     The ETag is the stored version: "not modified" is answered without loading a CRL.

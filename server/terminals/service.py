@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Connection, insert, select, update
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Connection, Row, insert, select, update
 
 from mkp_core.errors import Conflict, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
@@ -40,7 +42,7 @@ def add_place(
     municipality: str,
     street: str | None,
     service: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """A place at ``municipality``; ``service``: the MyKey service its terminals look cards up for."""
     op.require_scope(municipality)
     get_municipality(conn, municipality)
@@ -68,7 +70,7 @@ def _require_service(conn: Connection, code: str, op: Operator) -> None:
         raise NotFound("unknown_service", f"no service {code}: add it first (mkp-admin service add)")
 
 
-def get_place(conn: Connection, place_id: str, op: Operator | None = None) -> dict:
+def get_place(conn: Connection, place_id: str, op: Operator | None = None) -> dict[str, Any]:
     """A place; with ``op``, only one of the operator's municipality (another's: ``unknown_place``)."""
     row = conn.execute(select(places).where(places.c.id == place_id)).first()
     if row is None or (op is not None and not op.covers(row.municipality_code)):
@@ -76,14 +78,14 @@ def get_place(conn: Connection, place_id: str, op: Operator | None = None) -> di
     return _place(row)
 
 
-def list_places(conn: Connection, op: Operator) -> list[dict]:
+def list_places(conn: Connection, op: Operator) -> list[dict[str, Any]]:
     query = select(places).order_by(places.c.id)
     if op.municipality:
         query = query.where(places.c.municipality_code == op.municipality)
     return [_place(r) for r in conn.execute(query)]
 
 
-def _place(row) -> dict:
+def _place(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
@@ -98,7 +100,9 @@ def _place(row) -> dict:
 # --- terminals --------------------------------------------------------------------------------
 
 
-def create_enrollment(conn: Connection, op: Operator, place_id: str, name: str, ttl_hours: int) -> dict:
+def create_enrollment(
+    conn: Connection, op: Operator, place_id: str, name: str, ttl_hours: int
+) -> dict[str, Any]:
     """A pending terminal at ``place_id`` and its one-time code (returned only here)."""
     get_place(conn, place_id, op)
     terminal_id = "t" + secrets.token_hex(6)
@@ -125,19 +129,23 @@ def create_enrollment(conn: Connection, op: Operator, place_id: str, name: str, 
     }
 
 
-def enrollment_without_code(reply: dict) -> dict:
+def enrollment_without_code(reply: dict[str, Any]) -> dict[str, Any]:
     """An enrollment reply as it may be stored and replayed: the code was shown once and is gone."""
     return {**reply, "code": None, "code_shown_before": True}
 
 
-def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datetime | None = None) -> dict:
+def enroll(
+    conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datetime | None = None
+) -> dict[str, Any]:
     """Bind a terminal's key to its pending record with the one-time code; certify the key."""
     now = now or datetime.now(UTC)
     csr = parse_csr(csr_pem)
     public_pem = csr.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    fingerprint = key_fingerprint(csr.public_key())
+    public_key = csr.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)  # parse_csr takes no other key
+    fingerprint = key_fingerprint(public_key)
     row = conn.execute(
         select(enrollment_codes).where(enrollment_codes.c.code_hash == hash_code(code))
     ).first()
@@ -156,7 +164,7 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
     )
     if claimed.rowcount != 1:
         return _used_code(conn, row.terminal_id, fingerprint, ca, now)
-    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).first()
+    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).one()
     if terminal.status != "pending":  # the claim is rolled back with this refusal
         raise Conflict("terminal_revoked", "the terminal for this code was revoked")
     certificate = ca.issue(csr, terminal.id).public_bytes(serialization.Encoding.PEM).decode()
@@ -171,18 +179,20 @@ def enroll(conn: Connection, ca: TerminalCA, code: str, csr_pem: str, now: datet
             enrolled_at=now,
         )
     )
-    return _enrolled(conn.execute(select(terminals).where(terminals.c.id == terminal.id)).first(), ca, now)
+    return _enrolled(conn.execute(select(terminals).where(terminals.c.id == terminal.id)).one(), ca, now)
 
 
-def _used_code(conn: Connection, terminal_id: str, fingerprint: str, ca: TerminalCA, now: datetime) -> dict:
+def _used_code(
+    conn: Connection, terminal_id: str, fingerprint: str, ca: TerminalCA, now: datetime
+) -> dict[str, Any]:
     """A used code: the same key again is a re-run of the same provisioning; any other is refused."""
-    terminal = conn.execute(select(terminals).where(terminals.c.id == terminal_id)).first()
+    terminal = conn.execute(select(terminals).where(terminals.c.id == terminal_id)).one()
     if terminal.key_fingerprint == fingerprint and terminal.status == "active":
         return _enrolled(terminal, ca, now)
     raise Conflict("code_used", "this enrollment code was used already: ask the operator for a new one")
 
 
-def _enrolled(terminal, ca: TerminalCA, now: datetime) -> dict:
+def _enrolled(terminal: Row[Any], ca: TerminalCA, now: datetime) -> dict[str, Any]:
     return {
         "terminal_id": terminal.id,
         "certificate": terminal.certificate_pem,
@@ -191,7 +201,7 @@ def _enrolled(terminal, ca: TerminalCA, now: datetime) -> dict:
     }
 
 
-def get_terminal(conn: Connection, terminal_id: str, op: Operator | None = None) -> dict:
+def get_terminal(conn: Connection, terminal_id: str, op: Operator | None = None) -> dict[str, Any]:
     row = conn.execute(
         select(terminals, places.c.municipality_code)
         .join(places, places.c.id == terminals.c.place_id)
@@ -202,7 +212,7 @@ def get_terminal(conn: Connection, terminal_id: str, op: Operator | None = None)
     return _terminal(row)
 
 
-def list_terminals(conn: Connection, op: Operator, place_id: str | None = None) -> list[dict]:
+def list_terminals(conn: Connection, op: Operator, place_id: str | None = None) -> list[dict[str, Any]]:
     query = select(terminals, places.c.municipality_code).join(places, places.c.id == terminals.c.place_id)
     if op.municipality:
         query = query.where(places.c.municipality_code == op.municipality)
@@ -211,7 +221,7 @@ def list_terminals(conn: Connection, op: Operator, place_id: str | None = None) 
     return [_terminal(r) for r in conn.execute(query.order_by(terminals.c.created_at, terminals.c.id))]
 
 
-def revoke_terminal(conn: Connection, op: Operator, terminal_id: str, reason: str | None) -> dict:
+def revoke_terminal(conn: Connection, op: Operator, terminal_id: str, reason: str | None) -> dict[str, Any]:
     """Cut a terminal off: its very next request is refused."""
     current = get_terminal(conn, terminal_id, op)
     if current["status"] == "revoked":
@@ -224,7 +234,7 @@ def revoke_terminal(conn: Connection, op: Operator, terminal_id: str, reason: st
     return get_terminal(conn, terminal_id)
 
 
-def _terminal(row) -> dict:
+def _terminal(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
@@ -238,7 +248,7 @@ def _terminal(row) -> dict:
     }
 
 
-def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict:
+def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict[str, Any]:
     """What a terminal needs to work: its place, the point codes its rules accept there now
     (agreements and listed places included), offline limits."""
     from server.points import price_lists  # it stands on get_place: imported here, not in a cycle

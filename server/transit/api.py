@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from server import authority, resident_points
-from server.api import BEARER, caller_key, engine, error_responses, operator, operator_endpoints
+from server.api import BEARER, Json, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
 from server.points import holders
 from server.transit import service
@@ -19,14 +19,14 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/transit/exchanges", tags=[tag], responses={201: wire.TransitExchange, **ERRORS})
-def exchange(body: wire.TransitExchangeCreate):
+def exchange(body: wire.TransitExchangeCreate) -> View:
     """A correction: the central operator sends a resident's points to their linked transit card
     on their behalf, with a ``reason``: a spend at the company's place (idempotent). A scoped
     operator is refused (``out_of_scope``)."""
     proof = authority.OperatorCorrection(operator(), body.reason)
     authority.require_correction(proof.operator, proof.reason)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         holder = holders.find(conn, body.mykey_id)
         return resident_points.exchange(
             conn, holder, proof, caller_key(body.client_id), body.place, body.amount, body.point_code
@@ -36,7 +36,7 @@ def exchange(body: wire.TransitExchangeCreate):
 
 
 @bp.get("/transit/<place_id>/daily", tags=[tag], responses={200: wire.TransitDaily, **ERRORS})
-def daily(path: wire.PlacePath, query: wire.TransitDailyQuery):
+def daily(path: wire.PlacePath, query: wire.TransitDailyQuery) -> View:
     """What the company loads onto which card for one day (JST)."""
     op = operator()
     with read(engine()) as conn:

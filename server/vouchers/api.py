@@ -13,6 +13,8 @@ from mkp_core.errors import Forbidden
 from mkp_core.ids import general_point_code
 from server.api import (
     BEARER,
+    Json,
+    View,
     caller_key,
     card_check,
     card_proof,
@@ -46,7 +48,7 @@ def _secrets() -> str:
 
 
 @bp.post("/vouchers/batches", tags=[tag], responses={201: wire.VoucherBatch, **ERRORS})
-def issue_batch(body: wire.VoucherBatchCreate):
+def issue_batch(body: wire.VoucherBatchCreate) -> View:
     """Issue ``count`` vouchers (state ``issued``) from the municipality's or a department's account.
 
     Print each text, then say which were printed (``/vouchers/printed``) and void the rest
@@ -55,7 +57,7 @@ def issue_batch(body: wire.VoucherBatchCreate):
     op = operator()
     last = dates.start_of_day(dates.parse_date(body.last_day) + timedelta(days=1)) if body.last_day else None
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         source = service.source_for_batch(conn, op, body.point_code, body.department)
         request = service.Issue(
             body.point_code, body.amount, body.count, source, caller_key(body.client_id), last
@@ -73,7 +75,7 @@ def issue_batch(body: wire.VoucherBatchCreate):
 
 
 @bp.post("/vouchers/printed", tags=[tag], responses={200: wire.VoucherPrinted, **ERRORS})
-def printed(body: wire.VoucherSerials):
+def printed(body: wire.VoucherSerials) -> View:
     """The printer took these vouchers: from now on they can be redeemed."""
     op = operator()
     return write_once(
@@ -87,7 +89,7 @@ def printed(body: wire.VoucherSerials):
 
 
 @bp.post("/vouchers/void", tags=[tag], responses={200: wire.VoucherVoided, **ERRORS})
-def void(body: wire.VoucherVoid):
+def void(body: wire.VoucherVoid) -> View:
     """Void vouchers not yet redeemed (a failed print, a lost one): their points go back."""
     op = operator()
     return write_once(
@@ -101,7 +103,7 @@ def void(body: wire.VoucherVoid):
 
 
 @bp.post("/vouchers/<serial>/reprint", tags=[tag], responses={201: wire.VoucherBatch, **ERRORS})
-def reprint(path: wire.VoucherPath, body: wire.ClientOnly):
+def reprint(path: wire.VoucherPath, body: wire.ClientOnly) -> View:
     """A lost voucher: void its serial, and issue a new voucher of the same points to print."""
     op = operator()
     return write_once(
@@ -115,7 +117,7 @@ def reprint(path: wire.VoucherPath, body: wire.ClientOnly):
 
 
 @bp.get("/vouchers/<serial>", tags=[tag], responses={200: wire.VoucherInfo, **ERRORS})
-def show(path: wire.VoucherPath):
+def show(path: wire.VoucherPath) -> View:
     """A voucher's state: printed, used (when and where), voided, expired."""
     op = operator()
     with read(engine()) as conn:
@@ -123,7 +125,7 @@ def show(path: wire.VoucherPath):
 
 
 @bp.get("/voucher-keys", tags=[tag], responses={200: wire.VoucherKeyList, **ERRORS})
-def list_keys():
+def list_keys() -> View:
     """The server's voucher keys (public facts only: the private halves never leave the server)."""
     operator().require_central()
     with read(engine()) as conn:
@@ -131,7 +133,7 @@ def list_keys():
 
 
 @bp.post("/voucher-keys/rotate", tags=[tag], responses={201: wire.VoucherKey, **ERRORS})
-def rotate_key(body: wire.ClientOnly):
+def rotate_key(body: wire.ClientOnly) -> View:
     """A new signing key from now; the old one still verifies what it signed until that expires."""
     op = operator()
     op.require_central()
@@ -145,7 +147,7 @@ def rotate_key(body: wire.ClientOnly):
 
 
 @bp.post("/voucher-keys/<key_id>/withdraw", tags=[tag], responses={200: wire.VoucherKey, **ERRORS})
-def withdraw_key(path: wire.VoucherKeyPath, body: wire.VoucherKeyWithdraw):
+def withdraw_key(path: wire.VoucherKeyPath, body: wire.VoucherKeyWithdraw) -> View:
     """A leaked key: nothing it signed is accepted any more (terminals, once they sync)."""
     op = operator()
     op.require_central()
@@ -160,7 +162,7 @@ def withdraw_key(path: wire.VoucherKeyPath, body: wire.VoucherKeyWithdraw):
 
 
 @bp.post("/voucher-keys/<key_id>/void-unused", tags=[tag], responses={200: wire.VoucherKeyVoided, **ERRORS})
-def void_unused(path: wire.VoucherKeyPath, body: wire.ClientOnly):
+def void_unused(path: wire.VoucherKeyPath, body: wire.ClientOnly) -> View:
     """A withdrawn key's unused vouchers are voided: their points go back where they came from;
     the serials are listed, to reprint for whoever brings one (``/vouchers/<serial>/reprint``)."""
     op = operator()
@@ -176,7 +178,7 @@ def void_unused(path: wire.VoucherKeyPath, body: wire.ClientOnly):
 
 
 @bp.post("/vouchers/phone-links", tags=[tag], responses={201: wire.PhoneLink, **ERRORS})
-def phone_link(body: wire.PhoneLinkCreate):
+def phone_link(body: wire.PhoneLinkCreate) -> View:
     """A link for a shop without a terminal to redeem vouchers on its phone (shown once)."""
     op = operator()
     return write_once(
@@ -190,7 +192,7 @@ def phone_link(body: wire.PhoneLinkCreate):
 
 
 @bp.post("/vouchers/phone-links/revoke", tags=[tag], responses={200: wire.PhoneLinksRevoked, **ERRORS})
-def revoke_phone_links(body: wire.PhoneLinkCreate):
+def revoke_phone_links(body: wire.PhoneLinkCreate) -> View:
     """Every phone link of the place stops working at once (issue a new one afterwards)."""
     op = operator()
     return write_once(
@@ -207,11 +209,11 @@ def revoke_phone_links(body: wire.PhoneLinkCreate):
 
 
 @terminal_bp.post("/redeem", tags=[terminal_tag], responses={201: wire.VoucherRedeemed, **ERRORS})
-def redeem(body: wire.VoucherRedeem):
+def redeem(body: wire.VoucherRedeem) -> View:
     """Redeem a voucher at this terminal's place: once, anywhere (``voucher_used`` says when and where)."""
     tid = terminal_id()
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         place = terminals.get_terminal(conn, tid)["place"]
         request = service.Redemption(place, f"terminal:{tid}", body.voucher, body.serial)
         return service.redeem(conn, request, keys.ring(conn), f"terminal:{tid}")
@@ -220,14 +222,14 @@ def redeem(body: wire.VoucherRedeem):
 
 
 @terminal_bp.post("/issue", tags=[terminal_tag], responses={201: wire.VoucherBatch, **CARD_ERRORS})
-def issue_for_card(body: wire.TerminalVoucherIssue):
+def issue_for_card(body: wire.TerminalVoucherIssue) -> View:
     """The card's holder turns points into one voucher, printed on this terminal's printer (then
     ``/printed``, or ``/void`` if the print failed). Point code default: the place's municipality's."""
     tid, check = terminal_id(), card_check()
     proof = card_proof(body.proof)
     action = cardproof.voucher_action(body.client_id, body.amount, body.point_code)
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         place = terminals.get_place(conn, terminals.get_terminal(conn, tid)["place"])
         card = cards.prove(conn, check, proof, cardproof.VOUCHER, action, terminal_id=tid)
         holder = registry.active_holder_of(conn, card)
@@ -254,11 +256,11 @@ def _own(conn: Connection, tid: str, serials: list[str]) -> None:
 
 
 @terminal_bp.post("/printed", tags=[terminal_tag], responses={200: wire.VoucherPrinted, **ERRORS})
-def terminal_printed(body: wire.VoucherSerials):
+def terminal_printed(body: wire.VoucherSerials) -> View:
     """This terminal printed the vouchers it issued."""
     tid = terminal_id()
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         _own(conn, tid, body.serials)
         return service.mark_printed(conn, body.serials, None)
 
@@ -273,11 +275,11 @@ def terminal_printed(body: wire.VoucherSerials):
 
 
 @terminal_bp.post("/void", tags=[terminal_tag], responses={200: wire.VoucherVoided, **ERRORS})
-def terminal_void(body: wire.VoucherVoid):
+def terminal_void(body: wire.VoucherVoid) -> View:
     """The terminal's print failed: void its vouchers, the points go back to the holder."""
     tid = terminal_id()
 
-    def work(conn: Connection) -> dict:
+    def work(conn: Connection) -> Json:
         _own(conn, tid, body.serials)
         return service.void(conn, body.serials, body.reason, None, f"terminal:{tid}")
 
