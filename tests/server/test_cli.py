@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import pytest
 from mkp_testing import invoke, served_in_process
 
-from server import admin_cli
+from mkp_admin import cli as admin_cli
 from server import cli as server_cli
 from server.launcher import free_port
 
 
-def run(*args, env=None, prog="server.admin_cli"):
+def run(*args, env=None, prog="mkp_admin.cli"):
     command = server_cli.main if prog == "server.cli" else admin_cli.main
     result = invoke(command, *args, env=env)
     return result.exit_code, result.stdout, result.stderr

@@ -12,7 +12,7 @@ from mkp_testing import invoke
 
 from drivers.card.virtual.ca import TestCA
 from drivers.card.virtual.pki import build_crl, utcnow
-from server import admin_cli
+from mkp_admin import cli as admin_cli
 from server import cli as server_cli
 
 

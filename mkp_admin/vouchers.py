@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from server.admin.base import Ctx, client_id_option, ctx_for, fail, json_option, path_part, request_body
+from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, path_part, request_body
 
 DEFAULT_PROFILE = "epson-tm-t88vi"
 
