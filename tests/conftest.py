@@ -2,7 +2,8 @@
 
 Server tests take ``database_url``, which runs them once on SQLite and once on PostgreSQL
 (when MKP_TEST_POSTGRES_URL is set; skipped with a reason otherwise). Folder-specific fixtures
-live in each folder's conftest (tests/server: the app and operators; tests/card: cards).
+live in each folder's conftest (tests/card: cards); the app and its operators, which the server's
+tests and mkp-admin's share, in tests/server/server_app.py (a plugin, registered below).
 Tests that start processes (pcscd, gunicorn, console scripts) are marked ``slow`` (``live_server``
 marks its users); the ones that use the machine's one pcscd share an xdist group, so they run in
 one worker, one at a time.
@@ -39,6 +40,9 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.db.engine import make_engine, write
 from server.operators.service import create_operator
+
+#: The server app's fixtures, for tests/server and tests/mkp_admin alike.
+pytest_plugins = ["server_app"]
 
 POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 PCSC_GROUP = "pcsc"
