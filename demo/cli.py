@@ -596,7 +596,7 @@ def step_vouchers(state: DemoState) -> str:
     )
     out, png = state.workdir / "voucher.bin", state.workdir / "voucher.png"
     issued = _run_cli(
-        state, "server.admin_cli", "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "500",
+        state, "mkp_admin.cli", "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "500",
         "--printer-at", f"file:{out}", "--json",
     )  # fmt: skip
     if issued.returncode != 0:
@@ -692,7 +692,7 @@ def step_voucher_offline(state: DemoState) -> str:
 
     out, png = state.workdir / "voucher-offline.bin", state.workdir / "voucher-offline.png"
     issued = _run_cli(
-        state, "server.admin_cli", "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "300",
+        state, "mkp_admin.cli", "voucher", "issue", "--point-code", YOKOSUKA, "--amount", "300",
         "--printer-at", f"file:{out}", "--json",
     )  # fmt: skip
     if issued.returncode != 0:
@@ -739,7 +739,7 @@ def step_migrate_and_settle(state: DemoState) -> str:
     members.write_bytes("会員番号,残高\r\n5501,1200\r\n5502,800\r\n".encode("cp932"))
     last_day = (datetime.now(JST) + timedelta(days=180)).date().isoformat()
     imported = _run_cli(
-        state, "server.admin_cli", "--json", "migrate", "import", "--service", "A3", str(members),
+        state, "mkp_admin.cli", "--json", "migrate", "import", "--service", "A3", str(members),
         "--claim-until", last_day,
     )  # fmt: skip
     if imported.returncode != 0:
@@ -753,12 +753,12 @@ def step_migrate_and_settle(state: DemoState) -> str:
     waiting = state.operator_api.get("/v1/migrations/A3")["waiting"]
     now = datetime.now(UTC).astimezone(JST)
     this_month, last_month = f"{now:%Y-%m}", f"{now.replace(day=1) - timedelta(days=1):%Y-%m}"
-    closed = _run_cli(state, "server.admin_cli", "settlement", "close", "--period", last_month)
+    closed = _run_cli(state, "mkp_admin.cli", "settlement", "close", "--period", last_month)
     if closed.returncode != 0:
         raise RuntimeError(f"mkp-admin settlement close: {closed.stderr.strip()}")
     out = state.workdir / f"settlement-{this_month}.csv"
     exported = _run_cli(
-        state, "server.admin_cli", "settlement", "export", "--period", this_month, "--municipality", YOKOSUKA,
+        state, "mkp_admin.cli", "settlement", "export", "--period", this_month, "--municipality", YOKOSUKA,
         "--format", "csv-sjis", "--out", str(out),
     )  # fmt: skip
     if exported.returncode != 0:

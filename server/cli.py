@@ -238,8 +238,8 @@ def sweep_from(engine: Engine, config: ServerConfig, source: str) -> dict[str, A
     """Fetch the CRL at ``source``, keep it if new (checked as an upload is), sweep: the report."""
     from datetime import UTC, datetime, timedelta
 
+    from mkp_core.crl_source import as_upload_text, read_crl
     from server.crls import service as crls
-    from server.crls.source import as_upload_text, read_crl
     from server.mykey.sweep import sweep
 
     trust = crls.trust_from_config(config.jpki_anchor_files)

@@ -3,7 +3,8 @@
 Server tests take ``database_url``, which runs them once on SQLite and once on PostgreSQL: the
 server MKP_TEST_POSTGRES_URL names, else a throwaway one the session starts (the
 ``throwaway_postgres`` plugin, loaded here). Folder-specific fixtures live in each folder's
-conftest (tests/server: the app and operators; tests/card: cards).
+conftest (tests/card: cards); the app and its operators, which the server's tests and mkp-admin's
+share, in tests/server/server_app.py (a plugin, registered below).
 Tests that start processes (pcscd, gunicorn, console scripts) are marked ``slow`` (``live_server``
 marks its users); the ones that use the machine's one pcscd share an xdist group, so they run in
 one worker, one at a time.
@@ -41,9 +42,10 @@ from server.config import ServerConfig
 from server.db.engine import make_engine, write
 from server.operators.service import create_operator
 
+#: The throwaway PostgreSQL (postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's
+#: own) and the server app's fixtures, for tests/server and tests/mkp_admin alike.
+pytest_plugins = ("throwaway_postgres", "server_app")
 PCSC_GROUP = "pcsc"
-# postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's throwaway one
-pytest_plugins = ("throwaway_postgres",)
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers

@@ -219,7 +219,7 @@ PLACE = "yokosuka-museum"
 
 #: The console scripts tests run, by name: in-process through click, or as real processes.
 COMMANDS = {
-    "mkp-admin": ("server.admin_cli", "main"),
+    "mkp-admin": ("mkp_admin.cli", "main"),
     "mkp-provision": ("provisioning.cli", "main"),
     "mkp-agent": ("agent.cli", "main"),
     "mkp-server": ("server.cli", "main"),

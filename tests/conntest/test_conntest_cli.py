@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conntest_helpers import SAPPORO_PLACE, body, soon
 
+from mkp_admin.conntest import parse_at, parse_duration
 from mkp_core.dates import JST
-from server.admin.conntest import parse_at, parse_duration
 
 
 def test_schedule_list_status_report(town):

@@ -12,10 +12,13 @@ import datetime as dt
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask
 from flask.testing import FlaskClient
 from terminal_helpers import csr_for, new_code, signed
@@ -195,3 +198,15 @@ def configure(app: Flask, ca: TestCA) -> None:
     app.extensions["mkp.config"] = replace(config, jpki_anchor_files=str(ca.cert_path))
     for cached in ("mkp.trust", "mkp.crls"):
         app.extensions.pop(cached, None)
+
+
+def serial_of(card: Card) -> int:
+    """The serial number of the card's user-authentication certificate (what a CRL lists)."""
+    return x509.load_der_x509_certificate(card.certificate).serial_number
+
+
+def write_crl(ca: TestCA, path: Path, der: bool = False) -> Path:
+    """The CA's current CRL (its revocations so far), written to ``path`` as PEM or DER."""
+    crl = ca.issue_crl()
+    path.write_bytes(crl.public_bytes(Encoding.DER if der else Encoding.PEM))
+    return path

@@ -19,9 +19,9 @@ from mykey_helpers import Card, MyKeyWorld, Terminal
 from points_helpers import grant
 from terminal_helpers import error_code, signed
 
+from mkp_admin import cli as admin_cli
 from mkp_core import cardproof, offline, signing
 from mkp_core.cardproof import CardProof
-from server import admin_cli
 from server.counter import service
 from server.db.engine import write
 

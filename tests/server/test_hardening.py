@@ -383,7 +383,7 @@ def test_a_poll_that_is_not_modified_loads_no_crl(app, client, operators, tmp_pa
 
 
 def test_admin_warns_about_a_config_file_others_can_read(tmp_path):
-    from server.admin_cli import main
+    from mkp_admin.cli import main
 
     config = tmp_path / "admin.toml"
     config.write_text('server = "http://127.0.0.1:9"\ntoken = "mkp_op_x"\n')
@@ -399,7 +399,7 @@ def test_admin_warns_about_a_config_file_others_can_read(tmp_path):
 
 
 def test_admin_refuses_a_bad_version_before_signing(tmp_path):
-    from server.admin_cli import main
+    from mkp_admin.cli import main
 
     key = tmp_path / "release.key"
     assert CliRunner().invoke(main, ["release", "keygen", "--out", str(key)]).exit_code == 0
@@ -420,7 +420,7 @@ def test_admin_refuses_a_bad_version_before_signing(tmp_path):
 
 
 def test_admin_says_clearly_when_a_retry_cannot_show_the_code(app, operators, place):
-    from server.admin_cli import main
+    from mkp_admin.cli import main
 
     env = {
         "MKP_TOKEN": operators.central["Authorization"].split()[1],

@@ -12,8 +12,8 @@ from mkp_testing import invoke, served_in_process
 from points_helpers import YOKOSUKA, balances, error_of, new_id, observed
 from sqlalchemy import text
 
+from mkp_admin import cli as admin_cli
 from mkp_core.dates import jst_date
-from server import admin_cli
 from server.db.engine import read, write
 from server.migration import service as migration
 from server.mykey import services

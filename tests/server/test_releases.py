@@ -13,10 +13,10 @@ from sqlalchemy import select
 from terminal_helpers import csr_for, error_code, signed
 
 from agent import update
+from mkp_admin import cli as admin_cli
 from mkp_core import release, signing
 from mkp_core.client import ApiClient, new_session
 from mkp_core.errors import MkpError
-from server import admin_cli
 from server.db.engine import make_engine, write
 
 

@@ -18,9 +18,10 @@ from mkp_testing import invoke, served_in_process
 from points_helpers import DEPARTMENT, YOKOSUKA, error_of, new_id, observed, post
 from sqlalchemy import text
 
+from mkp_admin import cli as admin_cli
 from mkp_core import signing
 from mkp_core.dates import JST
-from server import admin_cli, ledger
+from server import ledger
 from server.db.engine import read, write
 from server.ledger import periods
 from server.ledger.transfers import TransferRequest as T

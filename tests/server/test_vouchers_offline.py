@@ -17,8 +17,8 @@ from mkp_testing import invoke, served_in_process
 from points_helpers import YOKOSUKA, error_of, post
 from voucher_offline_helpers import Desk, balance, exceptions, ledger_ok, vouchers
 
+from mkp_admin import cli as admin_cli
 from mkp_core import signing
-from server import admin_cli
 from server.counter import service as counter
 from server.db.engine import read, write
 from server.points.expiry import sweep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from server.admin.base import (
+from mkp_admin.base import (
     client_id_option,
     ctx_for,
     fail,

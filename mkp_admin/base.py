@@ -11,7 +11,7 @@ import os
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -51,7 +51,7 @@ class Ctx:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2) if self.as_json else text)
 
 
-def fail(code: int, message: str) -> None:
+def fail(code: int, message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
@@ -66,7 +66,6 @@ def load_config(path: str | None) -> dict[str, Any]:
         config = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
         fail(2, f"cannot read config file {file}: {e}")
-        return {}
     if config.get("token") and file.stat().st_mode & 0o077:
         click.echo(
             f"warning: {file} holds an operator token and other users can read it: chmod 600 {file}",
@@ -97,10 +96,12 @@ def ctx_for(as_json: bool) -> Ctx:
     return ctx
 
 
-def when(iso: str) -> str:
-    """A server timestamp as people read it: minutes, UTC."""
+def when(iso: str | None) -> str:
+    """A server timestamp as people read it: minutes, UTC (what is no timestamp, as it is)."""
     from datetime import UTC, datetime
 
+    if iso is None:
+        return str(iso)
     try:
         return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     except (TypeError, ValueError):

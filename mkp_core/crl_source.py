@@ -1,7 +1,8 @@
 """Where a CRL comes from: a file, or an http(s) URL (J-LIS's distribution point, a mirror).
 
 Used by `mkp-admin crl import` on the operator's machine and by `mkp-server crl-sweep` on the
-server; neither trusts the transport: the CRL's CA signature is what the server checks.
+server (so it lives here, where both can import it); neither trusts the transport: the CRL's CA
+signature is what the server checks.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
+from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, request_body, table, when
 from mkp_core.dates import JST
 from mkp_core.wire import CONNTEST_MAX_WINDOW
-from server.admin.base import Ctx, client_id_option, ctx_for, fail, json_option, request_body, table, when
 
 _DURATION = re.compile(r"^\s*(-?\d+)\s*([smh]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
@@ -113,14 +113,14 @@ def _latency_text(lat: dict[str, Any]) -> str:
 
 
 def _status_renderable(s: dict[str, Any]) -> Any:
-    from rich.console import Group
+    from rich.console import Group, RenderableType
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
     from rich.text import Text
 
     t = s["test"]
     bar = Progress(TextColumn("reported"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn())
     bar.add_task("", total=max(s["expected"], 1), completed=s["reported"])
-    lines = [
+    lines: list[RenderableType] = [
         Text(f"connection test {t['id']} ({t['state']}): {_when_text(t)}, {_scope_text(t)}", style="bold"),
         bar,
         Text(
@@ -187,7 +187,7 @@ def _live(ctx: Ctx, path: str, s: dict[str, Any], interval: float) -> None:
 def _arriving(s: dict[str, Any], path: str, ctx: Ctx) -> bool:
     """After the window, late reports may still come in; stop watching once a refresh brings none."""
     time.sleep(2)
-    return int(ctx.call("GET", path)["reported"]) > s["reported"]
+    return int(ctx.call("GET", path)["reported"]) > int(s["reported"])
 
 
 # --- report: afterwards ------------------------------------------------------------------------------

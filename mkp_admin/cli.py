@@ -10,21 +10,26 @@ import os
 
 import click
 
-from server.admin import (
+from mkp_admin import (
+    audit,
+    conntest,
     counter,
     crls,
     departments,
     events,
+    migration,
     mykeys,
+    partners,
     points,
     releases,
     rewards,
     rules,
+    settlement,
     terminals,
     transit,
+    vouchers,
 )
-from server.admin import vouchers as voucher_commands
-from server.admin.base import DEFAULT_CONFIG, Ctx, json_option, load_config
+from mkp_admin.base import DEFAULT_CONFIG, Ctx, json_option, load_config
 
 
 @click.group()
@@ -70,34 +75,16 @@ for command in (
     mykeys.mykey,
     releases.release_group,
     counter.exceptions,
+    vouchers.voucher,
+    conntest.conntest,
+    partners.partner,
+    settlement.settlement,
+    migration.migrate,
+    audit.audit,
 ):
     main.add_command(command)
 terminals.terminal.add_command(counter.terminal_status)
-
-# --- paper vouchers (issue 12) ---
-main.add_command(voucher_commands.voucher)
-
-# --- the connection test (#13) ---
-from server.admin.conntest import conntest  # noqa: E402
-
-main.add_command(conntest)
-
-# --- partner points (issue 10) ---
-from server.admin import partners as partner_commands  # noqa: E402
-
-main.add_command(partner_commands.partner)
-points.points.add_command(partner_commands.release_held)
-# --- settlement and the shopping-street points migration (#10) ---
-from server.admin.migration import migrate  # noqa: E402
-from server.admin.settlement import settlement  # noqa: E402
-
-main.add_command(settlement)
-main.add_command(migrate)
-
-# --- the audit trail ---
-from server.admin.audit import audit  # noqa: E402
-
-main.add_command(audit)
+points.points.add_command(partners.release_held)
 
 
 if __name__ == "__main__":

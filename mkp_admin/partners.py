@@ -13,8 +13,7 @@ from typing import Any
 
 import click
 
-from mkp_core import signing
-from server.admin.base import (
+from mkp_admin.base import (
     client_id_option,
     ctx_for,
     fail,
@@ -24,6 +23,7 @@ from server.admin.base import (
     table,
     when,
 )
+from mkp_core import signing
 
 
 @click.group()

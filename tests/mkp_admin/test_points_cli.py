@@ -13,8 +13,8 @@ import pytest
 from mkp_testing import invoke, served_in_process
 from points_helpers import DEPARTMENT, REASON, YOKOSUKA
 
+from mkp_admin import cli as admin_cli
 from mkp_core.dates import jst_date
-from server import admin_cli
 from server.db.engine import write
 from server.departments import grants
 from server.mykey import registry, services

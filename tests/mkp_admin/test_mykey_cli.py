@@ -1,19 +1,19 @@
 """The operator's side of the MyKey Platform on the command line: mkp-admin service | mykey | crl
-import, and the daily `mkp-server crl-sweep` (both in-process, against the real app and database)."""
+import (in-process, against the real app and database; the daily `mkp-server crl-sweep` is in
+tests/server/test_mykey_crl_sweep.py)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from mkp_testing import invoke
+from mykey_helpers import serial_of, write_crl
 
 from drivers.card.virtual.ca import TestCA
-from drivers.card.virtual.pki import build_crl, utcnow
-from server import admin_cli
-from server import cli as server_cli
+from drivers.card.virtual.pki import build_crl
+from mkp_admin import cli as admin_cli
 
 
 @pytest.fixture
@@ -28,25 +28,6 @@ def admin(mykey, tmp_path):
         return invoke(admin_cli.main, *args, env=env)
 
     return run
-
-
-@pytest.fixture
-def server_env(mykey, database_url, jpki_ca):
-    return {"MKP_DATABASE_URL": database_url, "MKP_JPKI_ANCHOR_FILES": str(jpki_ca.cert_path)}
-
-
-def sweep(server_env, *args: str):
-    return invoke(server_cli.main, "crl-sweep", *args, env=server_env)
-
-
-def serial_of(card) -> int:
-    return x509.load_der_x509_certificate(card.certificate).serial_number
-
-
-def write_crl(ca: TestCA, path, der: bool = False):
-    crl = ca.issue_crl()
-    path.write_bytes(crl.public_bytes(Encoding.DER if der else Encoding.PEM))
-    return path
 
 
 def test_services_and_places(admin):
@@ -185,70 +166,3 @@ def test_crl_for_another_issuer(mykey, admin, tmp_path):
     path.write_bytes(build_crl(other, key, [], number=99).public_bytes(Encoding.PEM))
     done = admin("crl", "import", str(path))
     assert done.exit_code == 1 and "unknown_crl_issuer" in done.stderr
-
-
-def test_crl_sweep_imports_a_new_crl_and_suspends(mykey, server_env, tmp_path):
-    card = mykey.card()
-    mykey_id = mykey.register(card)["mykey_id"]
-    mykey.ca.revoke(serial_of(card))
-    path = write_crl(mykey.ca, tmp_path / "jpki.crl")
-    done = sweep(server_env, "--crl", str(path), "--json")
-    assert done.exit_code == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert report["imported"]["number"] >= 2 and report["sweep"]["suspended"] == [mykey_id]
-    again = sweep(server_env, "--crl", str(path))  # the CA published nothing newer: sweep, no error
-    assert again.exit_code == 0 and "no new CRL" in again.stdout
-
-
-def test_crl_sweep_from_the_configured_url(mykey, server_env, tmp_path):
-    import http.server
-    import threading
-
-    path = write_crl(mykey.ca, tmp_path / "jpki.crl", der=True)
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(tmp_path), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        env = {**server_env, "MKP_CRL_SOURCE": f"http://127.0.0.1:{httpd.server_port}/{path.name}"}
-        done = sweep(env)
-        assert done.exit_code == 0 and "imported" in done.stdout, done.stderr
-        env["MKP_CRL_SOURCE"] = f"http://127.0.0.1:{httpd.server_port}/missing.crl"
-        missing = sweep(env)
-        assert missing.exit_code == 1 and "HTTP 404" in missing.stderr
-    finally:
-        httpd.shutdown()
-
-
-def test_crl_sweep_refuses_an_older_crl_and_says_when_the_crl_is_stale(mykey, server_env, tmp_path):
-    older = tmp_path / "older.crl"
-    older.write_bytes(build_crl(mykey.ca.certificate, mykey.ca.key, [], number=1).public_bytes(Encoding.PEM))
-    done = sweep(server_env, "--crl", str(older))
-    assert done.exit_code == 1 and "stale_crl" in done.stderr
-    import datetime as dt
-
-    old_day = utcnow() - dt.timedelta(days=5)
-    late = tmp_path / "late.crl"
-    late.write_bytes(
-        build_crl(
-            mykey.ca.certificate,
-            mykey.ca.key,
-            [],
-            number=10**6,
-            this_update=old_day,
-            next_update=old_day + dt.timedelta(days=1),
-        ).public_bytes(Encoding.PEM)
-    )
-    done = sweep(server_env, "--crl", str(late))
-    assert done.exit_code == 1 and "warning: CRL past its nextUpdate" in done.stdout
-
-
-def test_crl_sweep_needs_a_source(server_env):
-    done = sweep(server_env)
-    assert done.exit_code == 2 and "no CRL source" in done.stderr

@@ -8,7 +8,7 @@ import pytest
 from mkp_testing import invoke, served_in_process
 from points_helpers import grant
 
-from server import admin_cli
+from mkp_admin import cli as admin_cli
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import click
 
-from server.admin.base import ctx_for, json_option, table
+from mkp_admin.base import ctx_for, json_option, table
 
 
 @click.group()

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
+from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, when
 from mkp_core import mykey_id as rules
 from mkp_core.ids import SERVICE_KINDS
-from server.admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, when
 
 
 @click.group()

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from server.admin.base import client_id_option, ctx_for, json_option, path_part, reason_option, request_body
+from mkp_admin.base import client_id_option, ctx_for, json_option, path_part, reason_option, request_body
 
 
 @click.group()

@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 
 import click
 
+from mkp_admin.base import client_id_option, ctx_for, fail, json_option, request_body, table
 from mkp_core.errors import MkpError
 from mkp_core.settlement_export import FORMATS, export, rows
-from server.admin.base import client_id_option, ctx_for, fail, json_option, request_body, table
 
 period_option = click.option("--period", required=True, help="A month, YYYY-MM (JST), e.g. 2026-11.")
 municipality_option = click.option(
@@ -83,7 +83,6 @@ def settlement_export(
         content = export(data, "json" if as_json and out is None else fmt)
     except MkpError as e:
         fail(1, f"{e.code}: {e.message}")
-        return
     if out is None:
         sys.stdout.buffer.write(content)
         sys.stdout.flush()

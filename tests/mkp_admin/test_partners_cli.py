@@ -10,8 +10,8 @@ import pytest
 from mkp_testing import invoke
 from partners_helpers import NO_CODE, PartnerCo, end_holds, link, new_holder, redeem
 
+from mkp_admin import cli as admin_cli
 from mkp_core import coupon, dates, signing
-from server import admin_cli
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""mkp-server and mkp-admin as an operator uses them: the commands run in-process through click,
-against the real app behind the in-process transport; `mkp-server` works on a real database."""
+"""mkp-admin as an operator uses it: the commands run in-process through click, against the real
+app behind the in-process transport (`mkp-server create-operator` makes the operator, on the real
+database; mkp-server's own refusals are in tests/server/test_server_cli.py)."""
 
 import json
 from types import SimpleNamespace
@@ -7,12 +8,12 @@ from types import SimpleNamespace
 import pytest
 from mkp_testing import invoke, served_in_process
 
-from server import admin_cli
+from mkp_admin import cli as admin_cli
 from server import cli as server_cli
 from server.launcher import free_port
 
 
-def run(*args, env=None, prog="server.admin_cli"):
+def run(*args, env=None, prog="mkp_admin.cli"):
     command = server_cli.main if prog == "server.cli" else admin_cli.main
     result = invoke(command, *args, env=env)
     return result.exit_code, result.stdout, result.stderr
@@ -138,22 +139,6 @@ def test_unreachable_server(tmp_path):
     }
     code, _, err = run("ledger", "verify", env=env)
     assert code == 3 and "cannot reach the server" in err and "connection refused" in err
-
-
-def test_server_cli_errors(tmp_path):
-    db = f"sqlite:///{tmp_path / 'x.sqlite3'}"
-    code, _, err = run("create-operator", "a", "--db", db, prog="server.cli")
-    assert code == 1 and "run `mkp-server init` first" in err
-    code, _, err = run("init", "--db", "mysql://u@h/db", prog="server.cli")
-    assert code == 1 and "unsupported database" in err
-    assert run("init", "--db", db, prog="server.cli")[0] == 0
-    code, _, err = run("create-operator", "a", "--municipality", "142019", "--db", db, prog="server.cli")
-    assert code == 1 and "check digit" in err
-    code, _, err = run("create-operator", "a", "--municipality", "142018", "--db", db, prog="server.cli")
-    assert code == 1 and "has not been added" in err
-    assert run("create-operator", "a", "--db", db, prog="server.cli")[0] == 0
-    code, _, err = run("create-operator", "a", "--db", db, prog="server.cli")
-    assert code == 1 and "exists already" in err
 
 
 def test_event_point_codes_from_the_cli(live):

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
+from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, table
 from mkp_core.migration_file import read_migration_file
-from server.admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, table
 
 
 @click.group()

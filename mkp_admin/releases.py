@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from server.admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, when
+from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, when
 
 
 @click.group("release")
@@ -55,12 +55,15 @@ def release_publish(
 ) -> None:
     """Sign a manifest of FILES here, with the private key, and publish it with the files."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from mkp_core import release
 
     ctx = ctx_for(as_json)
     try:
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise TypeError(f"{key_file} holds no Ed25519 private key")
         manifest = release.build_manifest(version, list(files))
         signature = release.sign_manifest(manifest, key)
     except (ValueError, TypeError, release.ReleaseError) as e:

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body
 from mkp_core.ids import PLACE_KINDS
-from server.admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body
 
 
 def _expiry(text: str | None) -> dict[str, Any] | None:
@@ -22,7 +22,6 @@ def _expiry(text: str | None) -> dict[str, Any] | None:
     if name == "fixed" and value:
         return {"policy": "fixed", "last_day": value}
     fail(2, f"--expiry is none, days:N, month_end:N or fixed:YYYY-MM-DD, not {text!r}")
-    return None
 
 
 def _rule_line(r: dict[str, Any]) -> str:

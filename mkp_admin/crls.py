@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
+from mkp_admin.base import client_id_option, ctx_for, fail, json_option, request_body
+from mkp_core.crl_source import as_upload_text, read_crl
 from mkp_core.errors import MkpError
-from server.admin.base import client_id_option, ctx_for, fail, json_option, request_body
-from server.crls.source import as_upload_text, read_crl
 
 
 @click.group()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from server.admin.base import (
+from mkp_admin.base import (
     client_id_option,
     ctx_for,
     fail,

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from mkp_admin.base import client_id_option, ctx_for, json_option, path_part, request_body, when
 from mkp_core.ids import PLACE_KINDS
-from server.admin.base import client_id_option, ctx_for, json_option, path_part, request_body, when
 
 
 @click.group()

@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from mkp_core.grant_file import GrantFile, read_grant_file
-from server.admin.base import (
+from mkp_admin.base import (
     Ctx,
     client_id_option,
     ctx_for,
@@ -23,6 +22,7 @@ from server.admin.base import (
     request_body,
     table,
 )
+from mkp_core.grant_file import GrantFile, read_grant_file
 
 
 @click.group()

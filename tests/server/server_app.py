@@ -1,4 +1,9 @@
-"""Fixtures for server tests: a migrated database, the app in-process, operators, a place, a terminal."""
+"""Fixtures of the server app in-process: a migrated database, the app, operators, a place, a terminal.
+
+The server's tests (tests/server) and mkp-admin's (tests/mkp_admin, which drive the real app
+through the CLI) both use them: tests/conftest.py registers this module as a pytest plugin, and
+setup.cfg's pytest ``pythonpath`` puts tests/server (these fixtures and their helpers) on sys.path.
+"""
 
 from __future__ import annotations
 

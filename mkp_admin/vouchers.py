@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from server.admin.base import Ctx, client_id_option, ctx_for, fail, json_option, path_part, request_body
+from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, path_part, request_body
 
 DEFAULT_PROFILE = "epson-tm-t88vi"
 
@@ -36,11 +36,18 @@ class Output:
     pdf: Path | None
 
     def check(self) -> Any:
-        """The printer profile (the printing libraries must be here: they come with mkp[agent])."""
+        """The printer profile (the printing libraries must be here: they come with mkp[agent]).
+
+        Checked before the server issues anything: python-escpos for every output (the profile
+        and the receipt's bytes), Pillow and numpy for a PDF."""
         if (self.printer_at is None) == (self.pdf is None):
             raise click.UsageError("give --printer-at SPEC (e.g. file:out.bin) or --pdf FILE")
         try:
+            from drivers.printer import voucher as receipts  # noqa: F401 (python-escpos)
             from drivers.profiles import ProfileError, load_printer_profile
+
+            if self.pdf is not None:
+                from drivers.printer import render as pdf_pages  # noqa: F401 (Pillow, numpy)
         except ModuleNotFoundError as e:
             fail(2, f"printing needs {e.name}: install mkp[agent] on this machine")
         try:

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import click
 
+from mkp_admin.base import ctx_for, json_option, table
 from mkp_core.dates import JST
-from server.admin.base import ctx_for, json_option, table
 
 PAGE = 500
 
