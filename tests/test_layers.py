@@ -9,6 +9,7 @@ with ``.venv/bin/lint-imports``.
 from __future__ import annotations
 
 import configparser
+import logging
 import sys
 from pathlib import Path
 
@@ -33,7 +34,15 @@ def test_every_import_contract_is_kept(
     for package in config["importlinter"]["root_packages"].split():
         monkeypatch.delitem(sys.modules, package, raising=False)
 
-    status = lint_imports(config_filename=str(SETUP_CFG), no_cache=True, no_logo=True)
+    # lint_imports configures logging with dictConfig, which disables every logger that exists
+    # already (the server's among them): tests after this one would then see no log lines.
+    loggers = [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    disabled = {lg: lg.disabled for lg in loggers}
+    try:
+        status = lint_imports(config_filename=str(SETUP_CFG), no_cache=True, no_logo=True)
+    finally:
+        for logger, was in disabled.items():
+            logger.disabled = was
 
     report = capsys.readouterr().out
     assert status == EXIT_STATUS_SUCCESS, report
