@@ -26,7 +26,6 @@ from typing import Any
 import requests
 from sqlalchemy import Connection, Engine, create_engine, text
 
-ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "MKP_TEST_POSTGRES_URL"
 
 
