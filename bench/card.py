@@ -1,6 +1,6 @@
 """Card session through pcscd with the virtual My Number card: p50/p95 per session and per step.
 
-Run: ``.venv/bin/python bench/card.py [--sessions N] [--revoked N] [--no-crl-bench]``.
+Run: ``.venv/bin/python bench/card.py [--sessions N] [--revoked N] [--no-crl-bench] [--smoke]``.
 Prints one line per figure. Target (issue #3): card session p50 ≤ 150 ms.
 
 A session is what a kiosk does per card tap: connect to the card, identify the JPKI
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bench.common import add_smoke_option
 from drivers.card.jpki import JpkiCard
 from drivers.card.pcsc import PcscBackend
 from drivers.card.virtual.ca import TestCA
@@ -80,7 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sessions", type=int, default=200, help="sessions to time (after 5 warm-up)")
     ap.add_argument("--revoked", type=int, default=10_000, help="serials on the CRL")
     ap.add_argument("--no-crl-bench", action="store_true", help="do not run bench/crl.py afterwards")
+    add_smoke_option(ap)
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.sessions, args.revoked = 3, 10
 
     with vpcd_slots(), tempfile.TemporaryDirectory(prefix="mkp-bench-card-") as tmp:
         daemon = PcscDaemon.ensure(Path(tmp) / "pcscd.log")
@@ -117,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        module.main([])
+        module.main(["--smoke"] if args.smoke else [])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     .venv/bin/python bench/conntest.py --terminals 2000 --window 60        # SQLite, one worker
     .venv/bin/python bench/conntest.py --url http://mkp:8080 --token mkp_op_... --terminals 5000
                                                             # a running server (from another machine)
+    .venv/bin/python bench/conntest.py --smoke [--postgres URL]  # 10 terminals, a 2 s window
 
 Each simulated terminal is enrolled as a real one is (an operator's one-time code, then
 ``POST /v1/enroll`` with a CSR for a key made here: its own key and certificate), learns of the
@@ -29,14 +30,13 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.checklist import CheckResult, check_clock
 from agent.conntest import CLOCK_PATH, SIGNED, planned_time, report_body, report_path, server_clock
+from bench.common import add_smoke_option, pct, served, throwaway_postgres
 from mkp_core.signing import RequestSigner, generate_terminal_key
 from provisioning.enroll import make_csr
 
@@ -62,12 +63,6 @@ AREAS = (
     ("472018", "naha-market", "第一牧志公設市場", "松山2-10-1"),
 )
 SOFTWARE = "0.1.0"
-
-
-def pct(values: list[float], p: int) -> float:
-    if not values:
-        return float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1] if len(values) > 1 else values[0]
 
 
 @dataclass
@@ -419,47 +414,18 @@ async def _verify(
 
 
 @contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(
-        admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    name = f"mkp_bench_conntest_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
 def production_server(args: argparse.Namespace, work: Path) -> Iterator[tuple[str, str, str]]:
-    from server.launcher import run_server_command, start_server
-
     with (
-        postgres_database(args.postgres)
+        throwaway_postgres(args.postgres, "bench_conntest")
         if args.postgres
         else nullcontext(f"sqlite:///{work / 'mkp.sqlite3'}") as db
     ):
-        server = start_server(db, work, workers=args.workers, threads=args.threads)
-        try:
-            token = run_server_command("create-operator", "bench", env=server.env)
+        with served(db, work, workers=args.workers, threads=args.threads) as (server, token):
             kind = "PostgreSQL" if args.postgres else "SQLite"
             print(
                 f"  (server: mkp-server run, gunicorn {args.workers} worker(s) x {args.threads} threads, {kind}; log {server.log_path})"
             )
             yield server.url, token, db
-        finally:
-            server.stop()
-
-
-@contextmanager
-def nullcontext(value: str) -> Iterator[str]:
-    yield value
 
 
 def main() -> None:
@@ -480,7 +446,10 @@ def main() -> None:
     parser.add_argument("--failing", type=float, default=0.02, help="share that report a failed check")
     parser.add_argument("--concurrency", type=int, default=64, help="enrollments and downloads at once")
     parser.add_argument("--connections", type=int, default=256, help="open connections in the window")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.terminals, args.window, args.lead, args.silent, args.failing = 10, 2, 3, 0.1, 0.1
     run = lambda url, token, db=None: asyncio.run(  # noqa: E731
         simulate(
             url,

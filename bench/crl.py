@@ -1,7 +1,7 @@
 """CRL store: load time of a 1,000,000-serial CRL, lookups per second, memory.
 
-Run: ``.venv/bin/python bench/crl.py [--count N] [--big-serials] [--compare]``; from other code,
-``main()`` (or ``main(["--count", "100000"])``). Prints one line per figure.
+Run: ``.venv/bin/python bench/crl.py [--count N] [--big-serials] [--compare] [--smoke]``; from other
+code, ``main()`` (or ``main(["--count", "100000"])``). ``--smoke``: a small CRL, with ``--compare``. Prints one line per figure.
 Targets (issue #3): load ≤ 10 s, ≥ 200,000 lookups/s, ≤ 100 MB.
 
 The CRL is made by the shared test-PKI builder (``drivers/card/virtual/pki.py``) and signed by a
@@ -31,6 +31,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import add_smoke_option
 from drivers.card.virtual.pki import (
     Revocation,
     build_ca_certificate,
@@ -80,7 +83,7 @@ def _rss_mb(field: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(crl_path: str, ca_path: str, serials_path: str, compare: bool) -> None:
+def _child(crl_path: str, ca_path: str, serials_path: str, compare: bool, lookups: int) -> None:
     from mkp_core.crl import CrlStore
     from mkp_core.trust import TrustStore
 
@@ -99,10 +102,10 @@ def _child(crl_path: str, ca_path: str, serials_path: str, compare: bool) -> Non
         f"crl load: {store.count:,} serials, {os.path.getsize(crl_path) / 1e6:.1f} MB DER in {load_s:.2f} s"
     )
 
-    listed = [int(x) for x in Path(serials_path).read_text().split()[: LOOKUPS // 2]]
+    listed = [int(x) for x in Path(serials_path).read_text().split()[: lookups // 2]]
     rng = random.Random(2)
     top = max(listed)
-    probes = listed + [rng.randrange(1, top) for _ in range(LOOKUPS - len(listed))]
+    probes = listed + [rng.randrange(1, top) for _ in range(lookups - len(listed))]
     rng.shuffle(probes)
     is_revoked = store.is_revoked
     t0 = time.perf_counter()
@@ -162,10 +165,14 @@ def main(argv: Sequence[str] = ()) -> None:
     parser.add_argument(
         "--compare", action="store_true", help="also measure cryptography iteration and SQLite"
     )
+    parser.add_argument("--lookups", type=int, default=LOOKUPS, help="lookups timed")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    add_smoke_option(parser)
     args = parser.parse_args(list(argv))
+    if args.smoke:
+        args.count, args.lookups, args.compare = 2_000, 2_000, True
     if args.child:
-        _child(*args.child, compare=args.compare)
+        _child(*args.child, compare=args.compare, lookups=args.lookups)
         return
 
     rng = random.Random(1)
@@ -181,11 +188,10 @@ def main(argv: Sequence[str] = ()) -> None:
         paths = [Path(tmp, "bench.crl"), Path(tmp, "ca.pem"), Path(tmp, "serials.txt")]
         paths[0].write_bytes(der)
         paths[1].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-        paths[2].write_text("\n".join(map(str, serials[: LOOKUPS // 2])))
+        paths[2].write_text("\n".join(map(str, serials[: args.lookups // 2])))
         del der, serials
-        cmd = [sys.executable, __file__, "--child", *map(str, paths)] + (
-            ["--compare"] if args.compare else []
-        )
+        cmd = [sys.executable, __file__, "--child", *map(str, paths), "--lookups", str(args.lookups)]
+        cmd += ["--compare"] if args.compare else []
         subprocess.run(cmd, check=True)
 
 

@@ -1,15 +1,19 @@
 """Ledger throughput: transfers/s in-process (batched commits) and single HTTP spend latency.
 
-    .venv/bin/python bench/ledger.py [--postgres URL] [--transfers N] [--requests N]
+    .venv/bin/python bench/ledger.py [--postgres URL] [--transfers N] [--requests N] [--smoke]
 
-Prints one line per figure. PostgreSQL figures need --postgres or MKP_TEST_POSTGRES_URL.
+Prints one line per figure, each beside a raw baseline measured in the same run, and their ratio
+(a shared machine moves both alike): transfers/s against plain INSERTs of as many rows in the
+same batches into the same database; the spend's latency against ``GET /healthz`` on the same
+server and connection. The spend is the central operator's correction (``POST /v1/spends`` with
+a reason: README, "Who may act on whose points"); a resident's spend with the card at a terminal
+is bench/counter.py's "tap to result". PostgreSQL figures need --postgres or
+MKP_TEST_POSTGRES_URL (a throwaway database each).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 import tempfile
 import time
@@ -17,21 +21,32 @@ import uuid
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import (
+    add_postgres_option,
+    add_smoke_option,
+    healthz_latencies,
+    pct,
+    raw_inserts_per_second,
+    register_holders,
+    served,
+    throwaway_postgres,
+)
+from mkp_core.client import ApiClient, BearerToken
 from server import ledger
 from server.db.engine import make_engine, write
 from server.db.migrate import upgrade
-from server.launcher import run_server_command, start_server
 from server.municipalities.service import add_municipality
 
 CODE = "142018"
+DEPARTMENT = f"{CODE}-bench"
+HOLDER = "BENCH001"
 
 
-def in_process(url: str, total: int, batch: int) -> float:
-    """Post `total` transfers (half grants, half spends) in batches; transfers per second."""
+def in_process(url: str, total: int, batch: int) -> tuple[float, float]:
+    """Post ``total`` transfers (half grants, half spends) in batches: (transfers/s, raw inserts/s)."""
     engine = make_engine(url)
     upgrade(engine)
     with write(engine) as conn:
@@ -54,104 +69,88 @@ def in_process(url: str, total: int, batch: int) -> float:
         with write(engine) as conn:
             results = ledger.create_transfers(conn, requests_, "bench")
         assert all(isinstance(r, ledger.Transfer) for r in results)
-    elapsed = time.perf_counter() - started
+    rate = total / (time.perf_counter() - started)
+    raw = raw_inserts_per_second(engine, total, batch)
     engine.dispose()
-    return total / elapsed
+    return rate, raw
 
 
-def http_spends(url: str, workdir: Path, count: int) -> list[float]:
-    """Single spends over HTTP with keep-alive against a real server process; latencies in ms."""
-    server = start_server(url, workdir)
-    try:
-        token = run_server_command("create-operator", f"bench-{uuid.uuid4().hex[:6]}", env=server.env)
-        s = requests.Session()
-        s.headers["Authorization"] = f"Bearer {token}"
-        r = s.post(server.url + "/v1/municipalities", json={"client_id": str(uuid.uuid4()), "code": CODE})
-        assert r.status_code in (201, 409), r.text
-        r = s.post(
-            server.url + "/v1/grants",
-            json={
-                "client_id": str(uuid.uuid4()),
-                "municipality": CODE,
-                "holder": "bench",
-                "amount": count * 2,
-            },
+def http_spends(url: str, workdir: Path, count: int) -> tuple[list[float], list[float]]:
+    """Single spends over HTTP with keep-alive against a real server process, and as many
+    ``/healthz`` requests between them: (spend latencies, healthz latencies) in ms."""
+    engine = make_engine(url)
+    upgrade(engine)
+    with write(engine) as conn:
+        register_holders(conn, [HOLDER])
+    engine.dispose()
+    with served(url, workdir) as (server, token):
+        api = ApiClient(server.url, BearerToken(token))
+        api.post("/v1/municipalities", {"code": CODE})
+        api.post(
+            f"/v1/municipalities/{CODE}/departments", {"code": "bench", "name": "ベンチ課", "budget": 10**9}
         )
-        assert r.status_code == 201, r.text
+        api.post(f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": "bench", "name": "ベンチ"})
+        api.post("/v1/places", {"place_id": "shop", "name": "商店", "kind": "shop", "municipality": CODE})
+        grant = {"department": DEPARTMENT, "mykey_id": HOLDER, "amount": count * 2, "grant_kind": "bench"}
+        api.post("/v1/grants", grant)
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
         latencies = []
         for _ in range(count):
             body = {
                 "client_id": str(uuid.uuid4()),
-                "holder": "bench",
-                "payee": "shop",
+                "mykey_id": HOLDER,
+                "place": "shop",
                 "point_code": CODE,
                 "amount": 1,
                 "reason": "bench: the central operator's correction path",
             }
             t0 = time.perf_counter()
-            r = s.post(server.url + "/v1/spends", json=body)
+            r = session.post(server.url + "/v1/spends", json=body)
             latencies.append((time.perf_counter() - t0) * 1000)
             assert r.status_code == 201, r.text
-        return latencies
-    finally:
-        server.stop()
+        held = api.get(f"/v1/mykeys/{HOLDER}/balances")["balances"]
+        assert [b["balance"] for b in held] == [count], held
+        return latencies, healthz_latencies(server.url, session, count)
 
 
-def pct(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100)[int(p) - 1]
-
-
-def fresh_postgres(base: str) -> tuple[str, callable]:
-    name = f"mkp_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+def measure(label: str, url: str, work: Path, args: argparse.Namespace) -> None:
+    """Both figures on one database (``url``: a fresh one each; PostgreSQL's made by the caller)."""
+    rate, raw = in_process(url(), args.transfers, args.batch)
+    print(
+        f"{label} in-process: {rate:,.0f} transfers/s = {rate / raw:.2f} x raw INSERTs ({raw:,.0f} rows/s) "
+        f"({args.transfers:,} in batches of {args.batch}; target >= 20,000 on SQLite)",
+        flush=True,
     )
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return base.rsplit("/", 1)[0] + "/" + name, drop
+    spends, floor = http_spends(url(), work, args.requests)
+    print(
+        f"{label} HTTP spend (operator's correction): p50 {pct(spends, 50):.2f} ms = "
+        f"{pct(spends, 50) / pct(floor, 50):.1f} x GET /healthz ({pct(floor, 50):.2f} ms), "
+        f"p95 {pct(spends, 95):.2f} ms ({args.requests} requests; target p50 <= 5 ms on SQLite)",
+        flush=True,
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--postgres", default=os.environ.get("MKP_TEST_POSTGRES_URL"))
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    add_postgres_option(parser)
+    add_smoke_option(parser)
     parser.add_argument("--transfers", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
+    if args.smoke:
+        args.transfers, args.batch, args.requests = 2_000, 500, 5
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rate = in_process(f"sqlite:///{work / 'a.sqlite3'}", args.transfers, args.batch)
-        print(
-            f"sqlite in-process: {rate:,.0f} transfers/s ({args.transfers:,} in batches of {args.batch}; target >= 20,000)"
-        )
-        lat = http_spends(f"sqlite:///{work / 'b.sqlite3'}", work, args.requests)
-        print(
-            f"sqlite HTTP spend: p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms ({args.requests} requests; target p50 <= 5 ms)"
-        )
-        if args.postgres:
-            url, drop = fresh_postgres(args.postgres)
-            try:
-                rate = in_process(url, args.transfers, args.batch)
-                print(
-                    f"postgresql in-process: {rate:,.0f} transfers/s ({args.transfers:,} in batches of {args.batch})"
-                )
-            finally:
-                drop()
-            url, drop = fresh_postgres(args.postgres)
-            try:
-                lat = http_spends(url, work, args.requests)
-                print(
-                    f"postgresql HTTP spend: p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms ({args.requests} requests)"
-                )
-            finally:
-                drop()
-        else:
+        files = iter(range(10))
+        measure("sqlite", lambda: f"sqlite:///{work / f'{next(files)}.sqlite3'}", work, args)
+        if not args.postgres:
             print("postgresql: skipped (no --postgres / MKP_TEST_POSTGRES_URL)")
+            return
+        with throwaway_postgres(args.postgres) as one, throwaway_postgres(args.postgres) as two:
+            urls = iter((one, two))
+            measure("postgresql", lambda: next(urls), work, args)
 
 
 if __name__ == "__main__":

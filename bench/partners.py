@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/partners.py [--seconds 5] [--clients 8] [--batch 500] [--batch-clients 2]
                                        [--members 1000] [--coupons 1000000] [--db postgresql://...]
-                                       [--workers 1]
+                                       [--workers 1] [--postgres URL] [--smoke]
 
 1. **Online conversions**: the server as in production (`mkp-server run`: gunicorn; SQLite unless
    ``--db``), a partner registered with its key, ``--members`` holders linked to it (written
@@ -14,11 +14,14 @@
 2. **Coupon codes**: ``--coupons`` codes generated and stored as hashes by the domain function
    the API calls (``coupons.issue_batch``), in one transaction (a fresh SQLite file, or ``--db``). Target:
    1,000,000 in <= 30 s; with fewer (a busy machine) the figure is extrapolated linearly, and says so.
+
+``--postgres ADMIN_URL`` runs both once more on PostgreSQL, in a throwaway database on that server.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import threading
 import time
@@ -28,12 +31,14 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import add_smoke_option, served, throwaway_postgres
 from mkp_core import signing
 from mkp_core.client import ApiClient, BearerToken, new_session
 from server.db.engine import make_engine, write
 from server.db.migrate import upgrade
 from server.db.tables import mykeys, partner_links
-from server.launcher import run_server_command, start_server
 from server.operators.service import Operator
 from server.partners import coupons, registry
 
@@ -72,9 +77,7 @@ def link_members(database_url: str, members: int) -> None:
 
 def conversions_per_second(database_url: str, work: Path, args: argparse.Namespace) -> None:
     """Online conversions over HTTP, one order a request and then in batches, against one server."""
-    server = start_server(database_url, work, workers=args.workers, threads=8)
-    try:
-        token = run_server_command("create-operator", "bench", env=server.env)
+    with served(database_url, work, workers=args.workers, threads=8) as (server, token):
         api = ApiClient(server.url, BearerToken(token))
         api.post("/v1/municipalities", {"code": YOKOSUKA})
         key = signing.generate_terminal_key()
@@ -96,8 +99,6 @@ def conversions_per_second(database_url: str, work: Path, args: argparse.Namespa
                 f"({requests:,} requests, {clients} client threads, {where}); refused {refused}; "
                 f"ledger verify ok={verify['ok']}"
             )
-    finally:
-        server.stop()
 
 
 def _post_orders(
@@ -175,12 +176,30 @@ def main() -> None:
     parser.add_argument(
         "--db", help="A PostgreSQL URL (a throwaway database); default: SQLite in a temp folder."
     )
+    parser.add_argument(
+        "--postgres", help="a PostgreSQL server's URL: once more in a throwaway database there"
+    )
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.clients, args.batch, args.batch_clients = 0.3, 2, 10, 1
+        args.members, args.coupons = 20, 200
     with tempfile.TemporaryDirectory(prefix="mkp-bench-partners-") as tmp:
         work = Path(tmp)
-        conversions_per_second(args.db or f"sqlite:///{work / 'conv.sqlite3'}", work, args)
-        if args.coupons:
-            coupon_codes(args.db or f"sqlite:///{work / 'coupons.sqlite3'}", args.coupons)
+        both = (
+            args.db or f"sqlite:///{work / 'conv.sqlite3'}",
+            args.db or f"sqlite:///{work / 'coupons.sqlite3'}",
+        )
+        measure(*both, work, args)
+        if args.postgres:
+            with throwaway_postgres(args.postgres) as url:
+                measure(url, url, work, args)
+
+
+def measure(conversions_db: str, coupons_db: str, work: Path, args: argparse.Namespace) -> None:
+    conversions_per_second(conversions_db, work, args)
+    if args.coupons:
+        coupon_codes(coupons_db, args.coupons)
 
 
 if __name__ == "__main__":

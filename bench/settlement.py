@@ -1,6 +1,6 @@
 """Settlement, the figure of issue 10: a month's statement and export over a million transfers.
 
-    .venv/bin/python bench/settlement.py [--transfers N] [--postgres URL]
+    .venv/bin/python bench/settlement.py [--transfers N] [--postgres URL] [--smoke]
 
 A fresh SQLite file (and PostgreSQL with --postgres or MKP_TEST_POSTGRES_URL) gets N transfers
 booked in November 2026 across 200 places, 5 partners, 3 departments and 50,000 wallets (spends,
@@ -19,21 +19,20 @@ Times are wall-clock, with this process's CPU time beside them (a shared machine
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import common
+from bench.common import add_postgres_option, add_smoke_option, throwaway_postgres
 from mkp_core.dates import JST
 from mkp_core.settlement_export import export
 from server.db.engine import db_timestamp, executemany, make_engine, read, write
@@ -54,16 +53,18 @@ CHUNK = 100_000
 @contextmanager
 def timed() -> Iterator[Callable[[], str]]:
     """Yields a function giving 'wall s (cpu s)' since the block started."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    yield lambda: f"{time.perf_counter() - wall:.2f} s (cpu {time.process_time() - cpu:.2f} s)"
+    with common.timed() as took:
+        yield lambda: "{:.2f} s (cpu {:.2f} s)".format(*took())
 
 
 def build(engine: Engine, count: int) -> None:
-    """The month of the module docstring: accounts, ``count`` transfers, matching posted totals."""
+    """The month of the module docstring: accounts, ``count`` transfers, matching posted totals
+    (fewer wallets than transfers: as many wallets as transfers)."""
+    wallets_count = min(WALLETS, count)
     owners = (
         [f"payee:shop-{n}" for n in range(PLACES)]
         + [f"partner:P{n}" for n in range(PARTNERS)]
-        + [f"mykey:{n}" for n in range(WALLETS)]
+        + [f"mykey:{n}" for n in range(wallets_count)]
         + [f"breakage:{CODE}", f"muni:{CODE}"]
     )
     with write(engine) as conn:
@@ -77,13 +78,13 @@ def build(engine: Engine, count: int) -> None:
     places = [ids[f"payee:shop-{n}"] for n in range(PLACES)]
     partners = [ids[f"partner:P{n}"] for n in range(PARTNERS)]
     depts = [ids[f"dept:{CODE}-d{n}"] for n in range(DEPARTMENTS)]
-    wallets = [ids[f"mykey:{n}"] for n in range(WALLETS)]
+    wallets = [ids[f"mykey:{n}"] for n in range(wallets_count)]
     breakage = ids[f"breakage:{CODE}"]
     seconds = int((NOVEMBER.end - NOVEMBER.start).total_seconds())
 
     def leg(n: int) -> tuple[str, int, int]:
         roll = n % 20
-        wallet = wallets[rng.randrange(WALLETS)]
+        wallet = wallets[rng.randrange(wallets_count)]
         if roll < 2:
             return "grant", depts[roll % DEPARTMENTS], wallet
         if roll < 4:
@@ -162,37 +163,22 @@ def measure(label: str, url: str, count: int) -> None:
     engine.dispose()
 
 
-def fresh_postgres(base: str) -> tuple[str, Callable[[], None]]:
-    name = f"mkp_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    return base.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--postgres", default=os.environ.get("MKP_TEST_POSTGRES_URL"))
+    add_postgres_option(parser)
+    add_smoke_option(parser)
     parser.add_argument("--transfers", type=int, default=1_000_000)
     parser.add_argument("--skip-sqlite", action="store_true", help="Measure PostgreSQL only.")
     args = parser.parse_args()
+    if args.smoke:
+        args.transfers = 2_000
     assert datetime.now(JST) >= NOVEMBER.end, "the bench closes November 2026: run it after the month"
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_sqlite:
             measure("sqlite", f"sqlite:///{Path(tmp) / 'settlement.sqlite3'}", args.transfers)
     if args.postgres:
-        url, drop = fresh_postgres(args.postgres)
-        try:
+        with throwaway_postgres(args.postgres) as url:
             measure("postgresql", url, args.transfers)
-        finally:
-            drop()
     else:
         print("postgresql: skipped (no --postgres / MKP_TEST_POSTGRES_URL)")
 

@@ -1,7 +1,7 @@
 """Paper vouchers: issued and printed per second, frames decoded per second, and how many of a
 degraded set of photos read back as the right voucher.
 
-Run: ``.venv/bin/python bench/vouchers.py [--images N] [--seconds S] [--save DIR] [--postgres URL]``.
+Run: ``.venv/bin/python bench/vouchers.py [--images N] [--seconds S] [--save DIR] [--postgres URL] [--smoke]``.
 Prints one line per figure. Targets (issue #12): at least 200 vouchers/s issued (signed) and printed to a
 file printer; decode p50 at most 20 ms per 1280 x 720 frame; at least 99 % of at least 500
 degraded photos decoded to the same voucher.
@@ -20,10 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,6 +33,7 @@ import numpy as np  # noqa: E402
 from degrade import degraded  # noqa: E402
 from voucher_helpers import ALL_PRINTERS, KEY, RING, print_voucher_on, printer_profile, receipt_for  # noqa: E402
 
+from bench.common import add_postgres_option, add_smoke_option, app_in_process, throwaway_postgres  # noqa: E402
 from drivers.printer import open_printer  # noqa: E402
 from drivers.printer.voucher import print_voucher  # noqa: E402
 from drivers.scanner import Decoder  # noqa: E402
@@ -62,69 +60,22 @@ def _server_path_rate(seconds: float, folder: Path, database_url: str, batch: in
     """Vouchers per second the way ``mkp-admin voucher issue`` makes them: the server issues a batch
     (ledger transfers into the liability, rows, signatures), the printer prints each, the server
     marks them printed. The app runs in this process (Flask's test client: no sockets)."""
-    from server.app import create_app
-    from server.config import ServerConfig
-    from server.db.engine import make_engine, write
-    from server.db.migrate import upgrade
-    from server.municipalities.service import add_municipality
-    from server.operators.service import create_operator
-
-    engine = make_engine(database_url)
-    upgrade(engine)
-    with write(engine) as conn:
-        token = create_operator(conn, f"bench-{time.time_ns()}")
-        add_municipality(conn, "142018")
-    engine.dispose()
-    config = ServerConfig(
-        database_url=database_url, secrets_dir=str(folder / "secrets"), terminal_ca_dir=str(folder / "ca")
-    )
-    app = create_app(config)
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-    client.post(
-        "/v1/point-codes/142018/rules",
-        json={"client_id": f"r-{time.time_ns()}", "vouchers": True},
-        headers=headers,
-    )
+    town = app_in_process(folder, database_url)
+    town.post("/v1/point-codes/142018/rules", {"vouchers": True})
     profile = printer_profile("epson-tm-t88vi")
     receipts_of = _receipts_of
     count, start = 0, time.perf_counter()
     with open_printer(profile, f"file:{folder / 'server-path.bin'}") as printer:
         while time.perf_counter() - start < seconds:
-            body = {"client_id": f"b-{time.time_ns()}", "point_code": "142018", "amount": 500, "count": batch}
-            reply = client.post("/v1/vouchers/batches", json=body, headers=headers).json
+            reply = town.post("/v1/vouchers/batches", {"point_code": "142018", "amount": 500, "count": batch})
             for receipt in receipts_of(reply):
                 print_voucher(printer, receipt)
             serials = [v["serial"] for v in reply["vouchers"]]
-            done = client.post(
-                "/v1/vouchers/printed",
-                json={"client_id": f"p-{time.time_ns()}", "serials": serials},
-                headers=headers,
-            )
-            assert done.status_code == 200, done.json
+            town.post("/v1/vouchers/printed", {"serials": serials})
             count += batch
     rate = count / (time.perf_counter() - start)
-    app.extensions["mkp.engine"].dispose()  # before a throwaway database is dropped
+    town.dispose()  # before a throwaway database is dropped
     return rate
-
-
-@contextmanager
-def _throwaway_postgres(base: str) -> Iterator[str]:
-    """A new database on ``base``'s server for the run, dropped afterwards (never the one named)."""
-    from sqlalchemy import create_engine, text
-
-    name = f"mkp_bench_vouchers_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _receipts_of(reply: dict) -> list:
@@ -158,20 +109,21 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=504, help="degraded photos in the decode set")
     parser.add_argument("--seconds", type=float, default=3.0, help="time spent on each printing figure")
     parser.add_argument("--save", type=Path, help="write the degraded photos here as PNG")
-    parser.add_argument(
-        "--postgres",
-        help="also time the server path on PostgreSQL: in a throwaway database made on this server",
-    )
+    add_postgres_option(parser)
+    add_smoke_option(parser)
     parser.add_argument("--server-only", action="store_true", help="only the server-path figure")
     args = parser.parse_args()
+    batch = 200
+    if args.smoke:
+        args.images, args.seconds, batch = len(ALL_PRINTERS), 0.1, 5
 
     with tempfile.TemporaryDirectory() as tmp:
-        figure = "server path (issue 200 a batch, print to a file, mark printed)"
-        rate = _server_path_rate(args.seconds, Path(tmp), f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
+        figure = f"server path (issue {batch} a batch, print to a file, mark printed)"
+        rate = _server_path_rate(args.seconds, Path(tmp), f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", batch)
         print(f"{figure}, SQLite: {rate:,.0f} vouchers/s")
         if args.postgres:
-            with _throwaway_postgres(args.postgres) as url:
-                rate = _server_path_rate(args.seconds, Path(tmp), url)
+            with throwaway_postgres(args.postgres) as url:
+                rate = _server_path_rate(args.seconds, Path(tmp), url, batch)
             print(f"{figure}, PostgreSQL: {rate:,.0f} vouchers/s")
     if args.server_only:
         return

@@ -2,7 +2,7 @@
 its sync (each entry: the terminal's signature, the voucher's, the conditional UPDATE, a ledger
 transfer, the entry kept).
 
-Run: ``.venv/bin/python bench/vouchers_offline.py [--entries N] [--postgres URL]``. The app runs
+Run: ``.venv/bin/python bench/vouchers_offline.py [--entries N] [--postgres URL] [--smoke]``. The app runs
 in this process (Flask's test client: no sockets); one line per figure.
 """
 
@@ -19,50 +19,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "server"))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from terminal_helpers import csr_for, signed  # noqa: E402
 
+from bench.common import (  # noqa: E402
+    AppInProcess,
+    add_postgres_option,
+    add_smoke_option,
+    app_in_process,
+    throwaway_postgres,
+)
 from mkp_core import offline, signing  # noqa: E402
 
 
-def _town(folder: Path, database_url: str):  # type: ignore[no-untyped-def]
-    """The app, an operator's headers, 横須賀市 with vouchers allowed, a museum and an enrolled terminal."""
-    from server.app import create_app
-    from server.config import ServerConfig
-    from server.db.engine import make_engine, write
-    from server.db.migrate import upgrade
-    from server.municipalities.service import add_municipality
-    from server.operators.service import create_operator
-
-    engine = make_engine(database_url)
-    upgrade(engine)
-    with write(engine) as conn:
-        token = create_operator(conn, f"bench-{time.time_ns()}")
-        add_municipality(conn, "142018")
-    engine.dispose()
-    config = ServerConfig(
-        database_url=database_url, secrets_dir=str(folder / "secrets"), terminal_ca_dir=str(folder / "ca")
+def _town(folder: Path, database_url: str) -> tuple[AppInProcess, signing.PrivateKey, str]:
+    """The app with 横須賀市 allowing vouchers, a museum, and a terminal enrolled there (its key, id)."""
+    town = app_in_process(folder, database_url)
+    town.post("/v1/point-codes/142018/rules", {"vouchers": True})
+    town.post(
+        "/v1/places", {"place_id": "museum", "name": "美術館", "kind": "museum", "municipality": "142018"}
     )
-    app = create_app(config)
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
-
-    def post(path: str, body: dict) -> dict:
-        r = client.post(path, json={"client_id": f"b-{uuid.uuid4()}", **body}, headers=headers)
-        assert r.status_code in (200, 201), (path, r.json)
-        return r.json
-
-    post("/v1/point-codes/142018/rules", {"vouchers": True})
-    post("/v1/places", {"place_id": "museum", "name": "美術館", "kind": "museum", "municipality": "142018"})
     key = signing.generate_terminal_key()
-    code = post("/v1/terminals/enrollments", {"place": "museum", "name": "bench"})["code"]
-    tid = client.post("/v1/enroll", json={"code": code, "csr": csr_for(key)}).json["terminal_id"]
-    return app, client, post, key, tid
+    code = town.post("/v1/terminals/enrollments", {"place": "museum", "name": "bench"})["code"]
+    tid = town.client.post("/v1/enroll", json={"code": code, "csr": csr_for(key)}).json["terminal_id"]
+    return town, key, tid
 
 
 def _sync_rate(folder: Path, database_url: str, count: int) -> tuple[float, int]:
-    app, client, post, key, tid = _town(folder, database_url)
+    town, key, tid = _town(folder, database_url)
+    client, post = town.client, town.post
     texts: list[str] = []
     while len(texts) < count:
         batch = post(
@@ -85,24 +70,25 @@ def _sync_rate(folder: Path, database_url: str, count: int) -> tuple[float, int]
         assert r.status_code == 200, r.json
         accepted += sum(1 for a in r.json["results"] if a["status"] == "accepted")
     rate = count / (time.perf_counter() - start)
-    app.extensions["mkp.engine"].dispose()
+    town.dispose()
     return rate, accepted
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1000, help="voucher entries in the queue")
-    parser.add_argument("--postgres", help="also on PostgreSQL, in a throwaway database made on this server")
+    add_postgres_option(parser)
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.entries = 20
     with tempfile.TemporaryDirectory() as tmp:
         rate, accepted = _sync_rate(Path(tmp), f"sqlite:///{Path(tmp) / 'bench.sqlite3'}", args.entries)
         print(
             f"offline voucher entries redeemed at sync, SQLite: {rate:,.0f} entries/s ({accepted} accepted)"
         )
         if args.postgres:
-            from vouchers import _throwaway_postgres
-
-            with _throwaway_postgres(args.postgres) as url:
+            with throwaway_postgres(args.postgres) as url:
                 rate, accepted = _sync_rate(Path(tmp), url, args.entries)
             print(
                 f"offline voucher entries redeemed at sync, PostgreSQL: {rate:,.0f} entries/s ({accepted} accepted)"
