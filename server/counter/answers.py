@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping
+from sqlalchemy import Connection, RowMapping, select
 
 from mkp_core import offline
 from mkp_core.errors import Forbidden, MkpError
 from server.client_ids import as_sent, unverified_entry_key
+from server.db.engine import chunked, insert_ignoring_conflicts
+from server.db.tables import offline_entries
 
 ACCEPTED, REFUSED = "accepted", "refused"
 
@@ -56,6 +58,18 @@ def kept_under(key: str, seen: Seen, entry: Any) -> str:
         return key
     content = json.dumps(entry, sort_keys=True, separators=(",", ":"), default=str)
     return unverified_entry_key(key, hashlib.sha256(content.encode()).hexdigest())
+
+
+def keep_unverified(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Keep the answers of entries that did not verify, each under its content's key, unless that
+    very entry was refused before: then its first answer stands, and is what is given again (the
+    time of the first refusal, not of this sync). The answers as kept, by key."""
+    insert_ignoring_conflicts(conn, offline_entries, rows)
+    kept: dict[str, dict[str, Any]] = {}
+    for part in chunked([r["client_id"] for r in rows]):
+        found = conn.execute(select(offline_entries).where(offline_entries.c.client_id.in_(part)))
+        kept.update((r.client_id, answer_of_row(r._mapping)) for r in found)
+    return kept
 
 
 def raw_seq(entry: Any) -> int | None:

@@ -44,13 +44,14 @@ from server.counter.answers import (
     Seen,
     answer_of_row,
     entry_row,
+    keep_unverified,
     kept_under,
     raw_seq,
     refuse_another_terminals,
     require_ours,
 )
 from server.crls.service import PinnedCrls
-from server.db.engine import chunked, insert_ignoring_conflicts
+from server.db.engine import chunked
 from server.db.tables import offline_entries, transfers
 from server.ledger.lots import moves_of_many
 from server.mykey import cards, registry
@@ -265,6 +266,6 @@ def _keep(
     verified = [rows[e.index] for e in entries if e.seen.verified]
     if verified:
         conn.execute(insert(offline_entries), verified)
-    # the same unverifiable entry twice (or again): its first refusal stands
-    insert_ignoring_conflicts(conn, offline_entries, [rows[e.index] for e in entries if not e.seen.verified])
-    return {i: answer_of_row(row) for i, row in rows.items()}
+    # the same unverifiable entry twice (or again): its first refusal stands, and is given again
+    kept = keep_unverified(conn, [rows[e.index] for e in entries if not e.seen.verified])
+    return {i: kept.get(row["client_id"]) or answer_of_row(row) for i, row in rows.items()}

@@ -58,6 +58,7 @@ from server.counter.answers import (
     answer,
     answer_of_row,
     entry_row,
+    keep_unverified,
     kept_under,
     raw_seq,
     refuse_another_terminals,
@@ -413,10 +414,9 @@ def _keep(
     error: MkpError | None,
 ) -> dict[str, Any]:
     row = entry_row(at.terminal_id, key, seen, now, reply, error)
-    if seen.verified:
-        conn.execute(insert(offline_entries).values(**row))
-    else:  # the same unverifiable entry again: its first refusal stands
-        insert_ignoring_conflicts(conn, offline_entries, [row])
+    if not seen.verified:  # the same unverifiable entry again: its first refusal stands, and is given
+        return keep_unverified(conn, [row]).get(key) or answer_of_row(row)
+    conn.execute(insert(offline_entries).values(**row))
     return answer_of_row(row)
 
 

@@ -19,6 +19,7 @@ from test_counter_api import Counter, new_client_id, points, verified
 from voucher_offline_helpers import Desk, balance, exceptions, ledger_ok, vouchers
 
 from mkp_core import cardproof, offline, signing
+from server.api import card_check
 from server.counter import service as counter
 from server.db.engine import read, write
 from server.db.tables import terminal_contacts
@@ -176,6 +177,29 @@ def test_card_spends_dated_1999_2099_and_9999_are_refused_and_never_paid(mykey, 
     }
     assert desk.sync(entries) == answers  # answered once, for good
     assert points(desk, card) == 900
+    verified(mykey)
+
+
+def test_a_card_spend_refused_for_its_time_is_answered_again_as_it_was_first(mykey, town):
+    """Sent again at a later sync, a card spend refused for its time (before its card proof is
+    read) gets its first answer word for word, not a new judgement with the new sync's time."""
+    terminal = mykey.terminal(None)
+    ping = signed(mykey.client, terminal.key, terminal.terminal_id, "/v1/terminal/ping")
+    desk = Counter(mykey, terminal, ping.json["place"])
+    card = mykey.card()
+    grant(mykey.client, town.central, mykey.register(card)["mykey_id"], 1000)
+    assert desk.post("/heartbeat", {"queue_pending": 0}).status_code == 200
+    entries = [_spend_at(desk, card, 100, 1, datetime.now(UTC) + timedelta(days=2))]
+    first = desk.sync(entries)
+    assert codes(first) == ["taken_after_sync"]
+    with mykey.app.app_context():
+        at = counter.CardAtCounter(card_check(), terminal.terminal_id)
+    key = signing.load_public_key(signing.public_key_pem(terminal.key))
+    for later in (timedelta(minutes=7), timedelta(hours=3)):
+        with write(mykey.app.extensions["mkp.engine"]) as conn:
+            again = counter.sync(conn, at, key, entries, now=datetime.now(UTC) + later)
+        assert again == first
+    assert points(desk, card) == 1000
     verified(mykey)
 
 
