@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import request
 from flask_openapi3 import APIBlueprint, Tag
@@ -143,14 +143,7 @@ def register(body: wire.MyKeyRegister) -> View:
 
     return _counting_refused(
         tried,
-        lambda: write_once(
-            engine(),
-            card_key(proof.certificate_sha256, body.client_id),
-            "mykey.register",
-            body.model_dump(),
-            work,
-            status=_created,
-        ),
+        lambda: _once_by_card(proof, body, "mykey.register", work, status=_created),
     )
 
 
@@ -184,14 +177,7 @@ def change_id(body: wire.MyKeyIdChange) -> View:
 
     return _counting_refused(
         tried,
-        lambda: write_once(
-            engine(),
-            card_key(proof.certificate_sha256, body.client_id),
-            "mykey.change-id",
-            body.model_dump(),
-            work,
-            status=200,
-        ),
+        lambda: _once_by_card(proof, body, "mykey.change-id", work, status=200),
     )
 
 
@@ -234,9 +220,7 @@ def link(body: wire.LinkCreate) -> View:
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
         return services.link(conn, holder, body.service, body.local_id)
 
-    return write_once(
-        engine(), card_key(proof.certificate_sha256, body.client_id), "mykey.link", body.model_dump(), work
-    )
+    return _once_by_card(proof, body, "mykey.link", work)
 
 
 @holder_bp.post("/unlink", tags=[holder_tag], responses={200: wire.ServiceLink, **CARD_ERRORS})
@@ -249,14 +233,7 @@ def unlink(body: wire.LinkRemove) -> View:
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
         return services.unlink(conn, holder, body.service)
 
-    return write_once(
-        engine(),
-        card_key(proof.certificate_sha256, body.client_id),
-        "mykey.unlink",
-        body.model_dump(),
-        work,
-        status=200,
-    )
+    return _once_by_card(proof, body, "mykey.unlink", work, status=200)
 
 
 @holder_bp.post("/renew", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
@@ -278,14 +255,7 @@ def renew(body: wire.MyKeyRenew) -> View:
             actor = "holder"
         return registry.holder_view(registry.renew(conn, holder, new_card, actor, now))
 
-    return write_once(
-        engine(),
-        card_key(proof.certificate_sha256, body.client_id),
-        "mykey.renew",
-        body.model_dump(),
-        work,
-        status=200,
-    )
+    return _once_by_card(proof, body, "mykey.renew", work, status=200)
 
 
 def _renew_by_old_card(
@@ -321,14 +291,27 @@ def self_suspend(body: wire.MyKeySelfSuspend) -> View:
         holder, _ = registry.suspend(conn, holder, "holder", "self")
         return registry.holder_view(holder)
 
+    return _once_by_card(proof, body, "mykey.suspend", work, status=200)
+
+
+def _once_by_card(
+    proof: CardProof,
+    body: _ClientIdBody,
+    scope: str,
+    work: Callable[[Connection], Json],
+    status: int | Callable[[Json], int] = 201,
+) -> tuple[Json, int]:
+    """``write_once`` keyed in the namespace of the card that proves the request (a holder at home
+    or at a kiosk: ``server.client_ids.card_key``), so no other caller can take its client id."""
     return write_once(
-        engine(),
-        card_key(proof.certificate_sha256, body.client_id),
-        "mykey.suspend",
-        body.model_dump(),
-        work,
-        status=200,
+        engine(), card_key(proof.certificate_sha256, body.client_id), scope, body.model_dump(), work, status
     )
+
+
+class _ClientIdBody(Protocol):
+    client_id: str
+
+    def model_dump(self) -> dict[str, Any]: ...
 
 
 def _by_card(holder: registry.MyKey, action: authority.Action) -> registry.MyKey:

@@ -6,18 +6,17 @@ a 500 from the unique index on ``reverses_id``, nor ``idempotency_conflict``."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 
 import pytest
 import requests
 from mkp_testing import platform_process
 from points_helpers import register_mykeys
+from test_races import AT_ONCE, at_once, statuses
 
 from server.db.engine import make_engine
 
 pytestmark = pytest.mark.slow
-AT_ONCE = 8
 ROUNDS = 4
 
 
@@ -47,12 +46,12 @@ def test_reversals_racing_with_different_client_ids_make_one_and_name_it(databas
                 json.dumps({"client_id": f"rev-{round}-{n:04d}", "memo": "mistake"}).encode()
                 for n in range(AT_ONCE)
             ]
-            replies = _at_once(
+            replies = at_once(
                 lambda n, url=url, bodies=bodies: operator.post(
                     url, data=bodies[n], headers={"Content-Type": "application/json"}
                 )
             )
-            seen = sorted((r.status_code, r.json().get("error", {}).get("code")) for r in replies)
+            seen = statuses(replies)
             assert seen == [(201, None)] + [(409, "already_reversed")] * (AT_ONCE - 1), seen
             refused = [r.json()["error"]["message"] for r in replies if r.status_code == 409]
             assert all(f"transfer {grant['id']} was already reversed" in m for m in refused)
@@ -60,18 +59,3 @@ def test_reversals_racing_with_different_client_ids_make_one_and_name_it(databas
         assert sum(b["balance"] for b in balances) == 0
         assert operator.get(base + "/ledger/verify").json()["ok"]
         operator.close()
-
-
-def _at_once(send):
-    start, replies = threading.Barrier(AT_ONCE), [None] * AT_ONCE
-
-    def run(n: int) -> None:
-        start.wait()
-        replies[n] = send(n)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(AT_ONCE)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return replies
