@@ -21,7 +21,7 @@ from server.api import config, engine, limit_body
 from server.config import ServerConfig
 from server.db.engine import insert_if_new, read, run_write
 from server.db.tables import terminal_nonces, terminals
-from server.wsgi import wsgi_request_url
+from server.request_url import wsgi_request_url
 
 TERMINAL_SIGNATURE: list[dict[str, list[str]]] = [{"terminal_signature": []}]
 
