@@ -185,8 +185,8 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     ):
         app.register_api(blueprint)
     # --- settlement and the shopping-street points migration (#10) ---
-    from server.migration.api import bp as migrations_bp
     from server.settlement.api import bp as settlement_bp
+    from server.street_points.api import bp as migrations_bp
 
     app.register_api(settlement_bp)
     app.register_api(migrations_bp)

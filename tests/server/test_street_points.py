@@ -15,11 +15,11 @@ from sqlalchemy import text
 from mkp_admin import cli as admin_cli
 from mkp_core.dates import jst_date
 from server.db.engine import read, write
-from server.migration import service as migration
 from server.mykey import service_links
 from server.operators.service import Operator
 from server.points import holders, rules
 from server.points.expiry_policy import ExpiryPolicy
+from server.street_points import service as street_points
 
 CENTRAL = Operator(0, "central", None)
 LAST_DAY = (jst_date(datetime.now(UTC)) + timedelta(days=90)).isoformat()
@@ -155,8 +155,8 @@ def test_unclaimed_balances_lapse_after_the_last_day(client, engine, street):
     after = datetime.now(UTC) + timedelta(days=92)
     with write(engine) as conn:
         holder = holders.find(conn, "HANAKO23")
-        assert migration.claim(conn, holder.number, "A1", "789", after) is False
-        report = migration.report(conn, CENTRAL, "A1", after)
+        assert street_points.claim(conn, holder.number, "A1", "789", after) is False
+        report = street_points.report(conn, CENTRAL, "A1", after)
     assert report["lapsed"] == {"members": 3, "points": 1550}
     assert {u["state"] for u in report["unclaimed"]} == {"lapsed"}
     assert held(client, street.central, "HANAKO23") == 0
