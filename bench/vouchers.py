@@ -2,7 +2,7 @@
 degraded set of photos read back as the right voucher.
 
 Run: ``.venv/bin/python bench/vouchers.py [--images N] [--seconds S] [--save DIR] [--postgres URL] [--smoke]``.
-Prints one line per figure. Targets (issue #12): at least 200 vouchers/s issued (signed) and printed to a
+Prints one line per figure. Targets: at least 200 vouchers/s issued (signed) and printed to a
 file printer; decode p50 at most 20 ms per 1280 x 720 frame; at least 99 % of at least 500
 degraded photos decoded to the same voucher.
 

@@ -123,7 +123,7 @@ def terminal_endpoints(
         terminal_id(keep_nonce, body_limit(config()) if body_limit else None)
 
 
-# --- endpoints that write anyway: the nonce kept in their own transaction (#13) -------------------
+# --- endpoints that write anyway: the nonce kept in their own transaction -------------------
 
 
 def terminal_signature() -> signing.SignedRequest:

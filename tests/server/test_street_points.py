@@ -1,4 +1,4 @@
-"""Shopping-street points migrated (#10 item 6): a street's member balances, checked whole, each
+"""Shopping-street points migrated: a street's member balances, checked whole, each
 credited once when its member links the number to a MyKey ID, unclaimed ones reported and lapsing.
 Both databases."""
 

@@ -1,4 +1,4 @@
-"""Paper vouchers through the API (issue 12), on SQLite and PostgreSQL: issue into the liability,
+"""Paper vouchers through the API, on SQLite and PostgreSQL: issue into the liability,
 printed, redeemed once at a terminal (``voucher_used`` after, saying when and where), voided and
 reprinted, keys rotated and withdrawn, expiry, two terminals racing for one serial, bad input."""
 
