@@ -17,8 +17,9 @@ from typing import Any
 from drivers.card.jpki import JpkiCard, check_pin_format
 from drivers.card.reader import ReaderBackend
 from mkp_core.cardproof import CardProof, card_message, verify_card_signature
-from mkp_core.certcheck import CertStatus, CheckResult, check_certificate
+from mkp_core.certcheck import REFUSAL_CODES, CertStatus, CheckResult, check_certificate
 from mkp_core.crl import CrlStore
+from mkp_core.errors import Forbidden
 from mkp_core.trust import TrustStore
 
 SIGNATURE_INVALID = "signature_invalid"
@@ -119,6 +120,22 @@ class ProvingCard:
         """The card's signature over ``challenge`` for ``purpose``, consenting to ``action``."""
         signature = self.card.sign(card_message(purpose, challenge, action))
         return CardProof(self.certificate, challenge, signature)
+
+
+def check_card_locally(
+    card: ProvingCard, trust: TrustStore, crls: Sequence[CrlStore], at: datetime | None = None
+) -> None:
+    """The terminal's own check of the card (the trust list and CRLs it downloaded) before it asks
+    the server: a card the kiosk knows is bad is refused at once (:class:`Forbidden`, the
+    certificate's refusal code). A stale local CRL is left to the server, which has a fresh one.
+
+    The counter and ``mkp-agent mykey`` both call it before a card proof goes out.
+    """
+    result = check_certificate(card.certificate, trust, crls, at=at)
+    if result.status not in (CertStatus.VALID, CertStatus.CRL_STALE):
+        raise Forbidden(
+            REFUSAL_CODES[result.status], f"the card's certificate cannot be used: {result.reason}"
+        )
 
 
 @contextmanager

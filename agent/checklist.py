@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from agent.downloads import Downloads, terminal_client
 from agent.home import Home
-from agent.sync import Downloads, terminal_client
 from mkp_core.client import ApiClient, ApiError, Unreachable
 from mkp_core.crl import CrlError, download_entries, load_current
 from mkp_core.errors import MkpError

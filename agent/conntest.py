@@ -24,8 +24,8 @@ from typing import Any
 
 from agent import checklist
 from agent.checklist import CheckResult
+from agent.downloads import terminal_client
 from agent.home import read_agent_toml, read_json
-from agent.sync import terminal_client
 from agent.terminal import Terminal
 from mkp_core.client import ApiClient, ApiError
 from mkp_core.errors import MkpError

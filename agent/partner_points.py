@@ -1,4 +1,4 @@
-"""Partner points with the card (issue 10): redeem a coupon code, link a partner member number,
+"""Partner points with the card: redeem a coupon code, link a partner member number,
 see conversions on hold, set the home municipality. The card is the credential, as for MyKey."""
 
 from __future__ import annotations

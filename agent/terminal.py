@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.downloads import terminal_client
 from agent.home import Home, read_agent_toml, read_json
-from agent.sync import terminal_client
 from mkp_core.client import DEFAULT_TIMEOUT, ApiClient
 from mkp_core.crl import CrlStore, download_entries, load_current
 from mkp_core.errors import FixedCodeError

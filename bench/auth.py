@@ -1,7 +1,7 @@
 """Terminal request signatures: server verifications per second on one core, agent signing cost.
 
 Run: ``.venv/bin/python bench/auth.py [--seconds N] [--smoke]``. Prints one line per figure.
-Target (issue #4): at least 5,000 verifications/s on one core. The rate is also given as a share
+Target: at least 5,000 verifications/s on one core. The rate is also given as a share
 of raw ECDSA P-256 verifications of one message measured in the same run (a busy machine slows
 both alike); the signing overhead beside an unsigned prepare of the same request.
 """

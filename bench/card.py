@@ -1,7 +1,7 @@
 """Card session through pcscd with the virtual My Number card: p50/p95 per session and per step.
 
 Run: ``.venv/bin/python bench/card.py [--sessions N] [--revoked N] [--no-crl-bench] [--smoke]``.
-Prints one line per figure. Target (issue #3): card session p50 ≤ 150 ms.
+Prints one line per figure. Target: card session p50 ≤ 150 ms.
 
 A session is what a kiosk does per card tap: connect to the card, identify the JPKI
 application, read the user-authentication certificate, check it against the trust anchor and a

@@ -18,7 +18,7 @@ run``: gunicorn on PostgreSQL, or one worker on SQLite).
 
 Prints one line per figure: enrollment, the announcement, the window (completed / expected, late,
 lost, errors), request latencies in the window (p50/p95/p99), the live status and the report.
-Targets (issue #13), on this 2-core machine, load generator included: 10,000 terminals complete
+Targets, on this 2-core machine, load generator included: 10,000 terminals complete
 within a 60 s window, none lost (goal 30,000); the report for 10,000 in <= 2 s; enrolling
 10,000 in <= 60 s.
 """

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/crl.py [--count N] [--big-serials] [--compare] [--smoke]``; from other
 code, ``main()`` (or ``main(["--count", "100000"])``). ``--smoke``: a small CRL, with ``--compare``. Prints one line per figure.
-Targets (issue #3): load ≤ 10 s, ≥ 200,000 lookups/s, ≤ 100 MB.
+Targets: load ≤ 10 s, ≥ 200,000 lookups/s, ≤ 100 MB.
 
 The CRL is made by the shared test-PKI builder (``drivers/card/virtual/pki.py``) and signed by a
 throw-away test CA; each entry carries a reasonCode extension like a real CRL. Making a million

@@ -3,7 +3,7 @@
     .venv/bin/python bench/mykey.py [--registrations N] [--lookups N] [--clients N]
                                     [--workers N] [--threads N] [--crl-serials N] [--mykeys N] [--smoke]
 
-Prints one line per figure. Targets (issue #8), on SQLite, 2 cores, load generator included:
+Prints one line per figure. Targets, on SQLite, 2 cores, load generator included:
 registrations >= 500/s, lookups >= 2,000/s; a CRL of 1,000,000 entries imported and swept over
 100,000 MyKey IDs in <= 20 s.
 

@@ -1,4 +1,4 @@
-"""Municipal points, the figures of issue 9: a 100,000-row grant file, spends taking expiry lots,
+"""Municipal points in figures: a 100,000-row grant file, spends taking expiry lots,
 the expiry sweep over a million lots.
 
     .venv/bin/python bench/points.py [--rows N] [--spends N] [--lots N] [--postgres URL] [--smoke]

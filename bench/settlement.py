@@ -1,4 +1,4 @@
-"""Settlement, the figure of issue 10: a month's statement and export over a million transfers.
+"""Settlement in one figure: a month's statement and export over a million transfers.
 
     .venv/bin/python bench/settlement.py [--transfers N] [--postgres URL] [--smoke]
 

@@ -2,7 +2,7 @@
 degraded set of photos read back as the right voucher.
 
 Run: ``.venv/bin/python bench/vouchers.py [--images N] [--seconds S] [--save DIR] [--postgres URL] [--smoke]``.
-Prints one line per figure. Targets (issue #12): at least 200 vouchers/s issued (signed) and printed to a
+Prints one line per figure. Targets: at least 200 vouchers/s issued (signed) and printed to a
 file printer; decode p50 at most 20 ms per 1280 x 720 frame; at least 99 % of at least 500
 degraded photos decoded to the same voucher.
 
@@ -35,7 +35,7 @@ from voucher_helpers import ALL_PRINTERS, KEY, RING, print_voucher_on, printer_p
 
 from bench.common import add_postgres_option, add_smoke_option, app_in_process, throwaway_postgres  # noqa: E402
 from drivers.printer import open_printer  # noqa: E402
-from drivers.printer.voucher import print_voucher  # noqa: E402
+from drivers.printer.voucher import batch_receipts, print_voucher  # noqa: E402
 from drivers.scanner import Decoder  # noqa: E402
 from mkp_core.voucher import decode_voucher, issue_voucher  # noqa: E402
 
@@ -63,12 +63,11 @@ def _server_path_rate(seconds: float, folder: Path, database_url: str, batch: in
     town = app_in_process(folder, database_url)
     town.post("/v1/point-codes/142018/rules", {"vouchers": True})
     profile = printer_profile("epson-tm-t88vi")
-    receipts_of = _receipts_of
     count, start = 0, time.perf_counter()
     with open_printer(profile, f"file:{folder / 'server-path.bin'}") as printer:
         while time.perf_counter() - start < seconds:
             reply = town.post("/v1/vouchers/batches", {"point_code": "142018", "amount": 500, "count": batch})
-            for receipt in receipts_of(reply):
+            for receipt in batch_receipts(reply):
                 print_voucher(printer, receipt)
             serials = [v["serial"] for v in reply["vouchers"]]
             town.post("/v1/vouchers/printed", {"serials": serials})
@@ -76,25 +75,6 @@ def _server_path_rate(seconds: float, folder: Path, database_url: str, batch: in
     rate = count / (time.perf_counter() - start)
     town.dispose()  # before a throwaway database is dropped
     return rate
-
-
-def _receipts_of(reply: dict) -> list:
-    from datetime import date
-
-    from drivers.printer.voucher import VoucherReceipt
-
-    return [
-        VoucherReceipt(
-            qr_text=v["text"],
-            municipality=reply["municipality_name"],
-            amount=v["amount"],
-            expires_on=date.fromisoformat(v["last_day"]),
-            places=tuple(reply["places"]),
-            serial_text=v["serial"],
-            point_name=reply["point_name"],
-        )
-        for v in reply["vouchers"]
-    ]
 
 
 def _how_printed(name: str) -> str:

@@ -98,7 +98,7 @@ def step_municipality(state: DemoState) -> str:
     return f"added {m['code']} {m['prefecture']}{m['name']} with point code {m['point_code']}"
 
 
-# --- municipal points (issue 9) ---------------------------------------------------------------
+# --- municipal points ---------------------------------------------------------------
 # Until the MyKey steps land here, step_mykeys registers the two MyKey IDs the points go to.
 
 DEPARTMENT = "142018-kosodate"
@@ -565,7 +565,7 @@ def _points(state: DemoState, mykey_id: str) -> int:
     return sum(b["balance"] for b in held if b["point_code"] == YOKOSUKA)
 
 
-# --- paper vouchers (issue 12) ----------------------------------------------------------------------
+# --- paper vouchers ----------------------------------------------------------------------
 
 
 def _run_cli(state: DemoState, module: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -620,7 +620,7 @@ def step_vouchers(state: DemoState) -> str:
     )
 
 
-# --- partner points (issue 10) ----------------------------------------------------------------------
+# --- partner points ----------------------------------------------------------------------
 
 
 def step_partners(state: DemoState) -> str:
@@ -717,7 +717,7 @@ def step_voucher_offline(state: DemoState) -> str:
     )
 
 
-# --- a street's points migrated; the month settled (#10) -------------------------------------------
+# --- a street's points migrated; the month settled -------------------------------------------
 
 
 def step_migrate_and_settle(state: DemoState) -> str:
@@ -800,14 +800,14 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("support an event and hand it over", step_event),
     ("claim a special reward", step_reward),
     ("run the expiry sweep", step_expire),
-    # A street's points migrated, the month settled (#10); card 1 links before the counter takes it.
+    # A street's points migrated, the month settled; card 1 links before the counter takes it.
     ("migrate a street's points and settle the month", step_migrate_and_settle),
     # The counter: card taps at the museum, a network cut, the queue synced.
     ("a day at the counter", step_counter_day),
-    # Paper vouchers (issue 12): printed, scanned, redeemed once.
+    # Paper vouchers: printed, scanned, redeemed once.
     ("print a voucher and redeem it once", step_vouchers),
     ("a voucher taken offline, synced", step_voucher_offline),
-    # Partner points (issue 10): converted online with a premium, a coupon code, the hold ends.
+    # Partner points: converted online with a premium, a coupon code, the hold ends.
     ("convert partner points and end the hold", step_partners),
     # A card is lost: suspended at once, then the CRL.
     ("suspend a lost card", step_mykey_lost),

@@ -162,7 +162,7 @@ def points_expire(as_of: str, municipality: str | None, client_id: str | None, a
         f"  {c['point_code']:<18} {c['points']:>10,} points, {c['lots']:,} lots -> {c['breakage_account']}"
         for c in r["point_codes"]
     ]
-    # --- paper vouchers (issue 12): unused ones past their date, back to the municipality ---
+    # --- paper vouchers: unused ones past their date, back to the municipality ---
     lines += [
         f"  {v['point_code']:<18} {v['points']:>10,} points, {v['vouchers']:,} unused vouchers -> {v['returned_to']}"
         for v in r.get("vouchers", [])

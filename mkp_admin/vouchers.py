@@ -11,7 +11,6 @@ to confirm with ``printed SERIAL...``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +56,9 @@ class Output:
 
 
 def _receipts(batch: dict[str, Any]) -> list[Any]:
-    from drivers.printer.voucher import VoucherReceipt
+    from drivers.printer.voucher import batch_receipts
 
-    return [
-        VoucherReceipt(
-            qr_text=v["text"],
-            municipality=batch["municipality_name"],
-            amount=v["amount"],
-            expires_on=date.fromisoformat(v["last_day"]),
-            places=tuple(batch["places"]),
-            serial_text=v["serial"],
-            point_name=batch.get("point_name") or "",
-        )
-        for v in batch["vouchers"]
-    ]
+    return list(batch_receipts(batch))
 
 
 def _print(output: Output, profile: Any, receipts: list[Any]) -> tuple[int, str | None]:

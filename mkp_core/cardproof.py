@@ -44,12 +44,12 @@ CONFIRM_LINK = "confirm-link"
 SPEND = "spend"
 BALANCE = "balance"
 REFUND = "refund"
-#: A resident turns points into a paper voucher at a street-office terminal (issue 12).
+#: A resident turns points into a paper voucher at a street-office terminal.
 VOUCHER = "voucher"
 #: A spend taken while the server could not be reached: the card signs the transaction itself
 #: (the challenge is the transaction's client id, which the ledger takes once).
 OFFLINE_SPEND = "offline-spend"
-# Partner points (issue 10): link a partner member number, see conversions on hold, redeem a
+# Partner points: link a partner member number, see conversions on hold, redeem a
 # coupon code (at home or at a kiosk), set the home municipality converted points go to.
 PARTNER_LINK = "partner-link"
 CONVERSIONS = "conversions"

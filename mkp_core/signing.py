@@ -62,7 +62,7 @@ from mkp_core.errors import FixedCodeError
 ALGORITHM = algorithms.ECDSA_P256_SHA256
 #: Signed application tag: a signature made for another protocol with the same key is not accepted.
 TAG = "mkp-terminal"
-#: A partner company's requests (issue 10) carry their own tag: a terminal's signature is never a
+#: A partner company's requests carry their own tag: a terminal's signature is never a
 #: partner's, and the reverse, even were a key id to match.
 PARTNER_TAG = "mkp-partner"
 LABEL = "mkp"
@@ -634,6 +634,6 @@ def verify_request(
 
 
 def partner_auth(partner_id: str, private_key: PrivateKey, **kwargs: Any) -> TerminalAuth:
-    """`requests` auth for a partner company's server (issue 10): key id ``partner:<ID>``, tag
+    """`requests` auth for a partner company's server: key id ``partner:<ID>``, tag
     ``mkp-partner``; the same signatures as a terminal's otherwise."""
     return TerminalAuth(f"partner:{partner_id}", private_key, tag=PARTNER_TAG, **kwargs)

@@ -461,7 +461,7 @@ class TerminalConfig(Out):
     price_list: list[PriceListItem] = []
     offline: OfflineLimits
     version: str
-    conntest: ConntestAnnouncement | None = None  # the connection test to run next (#13)
+    conntest: ConntestAnnouncement | None = None  # the connection test to run next
 
 
 class TrustList(Out):
@@ -1061,7 +1061,7 @@ class ExpiryReport(Out):
     holders: int
     points: int
     point_codes: list[ExpiredCode]
-    # Unused paper vouchers past their date, returned to their municipality (issue 12).
+    # Unused paper vouchers past their date, returned to their municipality.
     vouchers: list[VoucherExpiry] = []
 
 
@@ -1403,7 +1403,7 @@ class TerminalStatusList(Out):
     terminals: list[TerminalStatus]
 
 
-# --- paper vouchers (issue 12) -------------------------------------------------------------------
+# --- paper vouchers -------------------------------------------------------------------
 
 #: A voucher serial as printed or typed (``7K3M-Q9XD-2RWB-F0TE``; checked by the codec's rule).
 VoucherSerial = Annotated[str, Field(min_length=16, max_length=40, description="e.g. 7K3M-Q9XD-2RWB-F0TE")]
@@ -1753,7 +1753,7 @@ class ServerClock(Out):
     server_time: datetime
 
 
-# --- partner points (issue 10): partners, member links, conversions, holding, premiums, coupons ---
+# --- partner points: partners, member links, conversions, holding, premiums, coupons ---
 
 PartnerId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{1,7}$", description="ANA: 2-8 of A-Z, 0-9")]
 MemberNumber = Annotated[
@@ -2026,7 +2026,7 @@ class CampaignList(Out):
     campaigns: list[Campaign]
 
 
-# --- settlement (会計データ連携, #10) and the shopping-street points migration -------------------
+# --- settlement (会計データ連携) and the shopping-street points migration -------------------
 
 
 def _period_text(value: str) -> str:

@@ -22,8 +22,8 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from agent.downloads import refresh_downloads, terminal_client
 from agent.home import Home, read_agent_toml, write_agent_toml
-from agent.sync import refresh_downloads, terminal_client
 from mkp_core.signing import PrivateKey, key_fingerprint
 from provisioning import checks, kiosk
 from provisioning.checks import CheckResult

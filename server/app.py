@@ -34,7 +34,7 @@ STATUS_BY_KIND = {
     "unauthorized": 401,
     "too_large": 413,
     "unavailable": 503,
-    "throttled": 429,  # too many wrong coupon codes from one source (issue 10)
+    "throttled": 429,  # too many wrong coupon codes from one source
 }
 
 
@@ -114,7 +114,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     engine = make_engine(config.database_url)
     app.extensions["mkp.engine"] = engine
 
-    from server.conntest.api import bp as conntests_bp  # the connection test (#13)
+    from server.conntest.api import bp as conntests_bp  # the connection test
     from server.conntest.api import clock_bp as terminal_clock_bp
     from server.conntest.api import terminal_bp as terminal_conntests_bp
     from server.counter.api import card_bp as counter_card_bp
@@ -165,7 +165,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     ):
         app.register_api(blueprint)
 
-    # --- paper vouchers (issue 12) ---
+    # --- paper vouchers ---
     from server.vouchers.api import bp as vouchers_bp
     from server.vouchers.api import terminal_bp as terminal_vouchers_bp
     from server.vouchers.phone import bp as voucher_phone_bp
@@ -174,7 +174,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.register_api(terminal_vouchers_bp)
     app.register_blueprint(voucher_phone_bp)  # an HTML page, not part of the API document
 
-    # --- partner points (issue 10) ---
+    # --- partner points ---
     from server.partners import api as partners_api
 
     for blueprint in (
@@ -184,9 +184,9 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         partners_api.operator_bp,
     ):
         app.register_api(blueprint)
-    # --- settlement and the shopping-street points migration (#10) ---
-    from server.migration.api import bp as migrations_bp
+    # --- settlement and the shopping-street points migration ---
     from server.settlement.api import bp as settlement_bp
+    from server.street_points.api import bp as migrations_bp
 
     app.register_api(settlement_bp)
     app.register_api(migrations_bp)

@@ -101,7 +101,7 @@ def init(db: str | None, config_file: str | None) -> None:
             f"cannot open or make the card-challenge key in {config.secrets_dir}: {e}"
         ) from None
     click.echo(f"card-challenge key ready in {config.secrets_dir}")
-    # --- paper vouchers (issue 12): a signing key before the first terminal downloads its trust list ---
+    # --- paper vouchers: a signing key before the first terminal downloads its trust list ---
     from server.vouchers import keys as voucher_keys
 
     with write(engine) as conn:

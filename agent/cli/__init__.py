@@ -23,10 +23,10 @@ main.add_command(lookup)
 for command in (run, sync, update, spend, balance, refund, reprint, status, queue):
     main.add_command(command)
 
-# --- paper vouchers (issue 12) ---
+# --- paper vouchers ---
 main.add_command(voucher)
 
-# --- partner points (issue 10) ---
+# --- partner points ---
 from agent.cli.coupon import coupon, partner  # noqa: E402
 
 main.add_command(coupon)

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from agent.card_session import ProvingCard, proving_card
+from agent.card_session import ProvingCard, check_card_locally, proving_card
 from agent.cli.card_io import EXIT_CODES_HELP, HANDLED, fail, pin_options, read_pins
 from agent.home import Home, read_agent_toml
 from agent.member_card import number_from_barcode
@@ -25,7 +25,6 @@ from agent.mykey import MyKeyClient, TerminalLookups
 from agent.terminal import Terminal
 from drivers.card.pcsc import PcscBackend
 from mkp_core import mykey_id as rules
-from mkp_core.certcheck import REFUSAL_CODES, CertStatus, check_certificate
 from mkp_core.client import ApiClient
 from mkp_core.errors import Forbidden, MkpError
 from mkp_core.ids import validate_local_service_id, validate_service_code
@@ -265,17 +264,6 @@ def _terminal_lookups(home: Path) -> tuple[Terminal, TerminalLookups]:
     return t, TerminalLookups(t.client(), service)
 
 
-def _check_locally(t: Terminal, card: ProvingCard) -> None:
-    """The terminal's own check of the card (trust list and CRL it downloaded) before it asks the
-    server: a card the kiosk knows is bad is refused at once. A stale local CRL is left to the server."""
-    trust = t.jpki_trust()
-    result = check_certificate(card.certificate, trust, t.crl_stores(trust))
-    if result.status not in (CertStatus.VALID, CertStatus.CRL_STALE):
-        raise Forbidden(
-            REFUSAL_CODES[result.status], f"the card's certificate cannot be used: {result.reason}"
-        )
-
-
 def _terminal_command(
     home: Path,
     reader: str | None,
@@ -289,7 +277,8 @@ def _terminal_command(
         t, lookups = _terminal_lookups(home)
         (pin,) = read_pins(*pins)
         with _cards([reader], [pin]) as (card,):
-            _check_locally(t, card)
+            trust = t.jpki_trust()
+            check_card_locally(card, trust, t.crl_stores(trust))
             return work(lookups, card)
     except HANDLED as e:
         fail(e, as_json, prog)

@@ -24,8 +24,8 @@ from agent.conntest import ConntestRunner
 from agent.counter.loop import CounterLoop, TerminalRefused
 from agent.counter.service import Counter
 from agent.counter.web import CounterServer
+from agent.downloads import Downloads, refresh_downloads
 from agent.home import read_agent_toml
-from agent.sync import Downloads, refresh_downloads
 from agent.terminal import NotEnrolled, Terminal
 from drivers.card.pcsc import PcscBackend
 from drivers.card.reader import CardError

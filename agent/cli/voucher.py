@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +264,7 @@ def _print_in_order(terminal: Terminal, batch: dict[str, Any]) -> tuple[int, str
     """(how many vouchers came out whole, the error that stopped the printer or None)."""
     from drivers.printer.errors import PrinterError
     from drivers.printer.escpos_device import open_printer
-    from drivers.printer.voucher import VoucherReceipt, print_voucher
+    from drivers.printer.voucher import batch_receipts, print_voucher
     from drivers.profiles import ProfileError, load_printer_profile
 
     printer = read_agent_toml(terminal.home).get("printer", {})
@@ -272,16 +272,7 @@ def _print_in_order(terminal: Terminal, batch: dict[str, Any]) -> tuple[int, str
     try:
         profile = load_printer_profile(printer.get("profile") or "")
         with open_printer(profile, printer.get("connection") or "") as device:
-            for v in batch["vouchers"]:
-                receipt = VoucherReceipt(
-                    qr_text=v["text"],
-                    municipality=batch["municipality_name"],
-                    amount=v["amount"],
-                    expires_on=date.fromisoformat(v["last_day"]),
-                    places=tuple(batch["places"]),
-                    serial_text=v["serial"],
-                    point_name=batch.get("point_name") or "",
-                )
+            for receipt in batch_receipts(batch):
                 print_voucher(device, receipt)
                 done += 1
     except (PrinterError, ProfileError) as e:

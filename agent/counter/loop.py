@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from agent.conntest import ConntestRunner
 from agent.counter.service import Counter
-from agent.sync import Downloads, refresh_downloads
+from agent.downloads import Downloads, refresh_downloads
 from mkp_core.client import ApiError, Unreachable
 
 NEEDS_TECHNICIAN = {"not_enrolled", "revoked_key", "unknown_key"}

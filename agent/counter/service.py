@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from agent import contact, failpoints
-from agent.card_session import ProvingCard, proving_card
+from agent.card_session import ProvingCard, check_card_locally, proving_card
 from agent.counter.limits import OfflineLimits, OfflineRefused
 from agent.counter.messages import message
 from agent.counter.receipts import JST, ReceiptPrinting, receipt_body
@@ -36,9 +36,8 @@ from agent.terminal import Terminal
 from agent.voucher_prints import confirm_pending
 from drivers.card.reader import CardError, CardEvent, ReaderBackend, WrongPinError
 from mkp_core import cardproof, offline
-from mkp_core.certcheck import REFUSAL_CODES, CertStatus, check_certificate
 from mkp_core.client import ApiClient, ApiError, Unreachable
-from mkp_core.errors import Forbidden, MkpError
+from mkp_core.errors import MkpError
 from mkp_core.trust import TrustStore
 
 TERMINAL = "/v1/terminal"
@@ -206,16 +205,9 @@ class Counter:
     def _card_session(self, pin: str) -> Iterator[ProvingCard]:
         """The card opened with its PIN, after the terminal's own check of its certificate."""
         with self._card, proving_card(self.backend, pin, self.reader) as card:
-            self._check_locally(card)
+            trust = self._files().trust
+            check_card_locally(card, trust, self.terminal.crl_stores(trust), at=self.clock())
             yield card
-
-    def _check_locally(self, card: ProvingCard) -> None:
-        trust = self._files().trust
-        result = check_certificate(card.certificate, trust, self.terminal.crl_stores(trust), at=self.clock())
-        if result.status not in (CertStatus.VALID, CertStatus.CRL_STALE):
-            raise Forbidden(
-                REFUSAL_CODES[result.status], f"the card's certificate cannot be used: {result.reason}"
-            )
 
     def _challenge(self, purpose: str) -> str:
         return str(self._call("POST", f"{TERMINAL}/mykey/challenges", {"purpose": purpose})["challenge"])

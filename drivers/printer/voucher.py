@@ -9,8 +9,10 @@ came out of the printer (the job is one write), and the caller voids the voucher
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import ReceiptPrinter
@@ -59,6 +61,26 @@ class VoucherReceipt:
         for name in ("municipality", "serial_text"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise PrinterError("invalid_receipt", f"{name} must not be empty")
+
+
+def batch_receipts(batch: Mapping[str, Any]) -> Iterator[VoucherReceipt]:
+    """The receipts of an issued batch as the server answers it (``mkp_core.wire.VoucherBatch`` as
+    JSON), one per voucher in the batch's order.
+
+    The street-office kiosk and ``mkp-admin voucher issue`` both print from the same answer. Each
+    receipt is made as it is asked for, so a voucher the printer refuses (``invalid_receipt``)
+    stops the run there and those before it are already out.
+    """
+    for v in batch["vouchers"]:
+        yield VoucherReceipt(
+            qr_text=v["text"],
+            municipality=batch["municipality_name"],
+            amount=v["amount"],
+            expires_on=date.fromisoformat(v["last_day"]),
+            places=tuple(batch["places"]),
+            serial_text=v["serial"],
+            point_name=batch.get("point_name") or "",
+        )
 
 
 def voucher_job(profile: PrinterProfile, receipt: VoucherReceipt) -> PrintJob:

@@ -604,7 +604,7 @@ terminal_contacts = Table(
     Column("queue_clear", Boolean, nullable=False),
 )
 
-# --- paper vouchers (issue 12): the server's voucher keys, vouchers, shops' phone links ------------
+# --- paper vouchers: the server's voucher keys, vouchers, shops' phone links ------------
 
 # The server's Ed25519 voucher signing keys: the public half here (what the terminals' trust list
 # publishes), the private half a 0600 file in the secrets folder. The newest key neither retired
@@ -716,7 +716,7 @@ conntest_failures = Table(
     ),
 )
 
-# --- partner points (issue 10): partners, member links, conversions on hold, premiums, coupons -----
+# --- partner points: partners, member links, conversions on hold, premiums, coupons -----
 
 # A partner company (an airline, a card issuer): its rate, its hold, the public key it signs with.
 partners = Table(
@@ -844,7 +844,7 @@ conversions = Table(
 Index("ix_conversions_due_at", conversions.c.due_at)
 Index("ix_conversions_mykey", conversions.c.mykey)
 
-# --- settlement (会計データ連携, #10) and the shopping-street points migration -------------------
+# --- settlement (会計データ連携) and the shopping-street points migration -------------------
 
 # A municipality's settlement period (a JST month, "2026-11") closed: never updated or deleted.
 # ``watermark`` is the largest transfer id when it closed (server.ledger.periods says which

@@ -42,7 +42,7 @@ ACCOUNT_KINDS: dict[str, AccountKind] = {
     "breakage": AccountKind("breakage", False),
     "pool": AccountKind("pool", False),
     # A MyKey service (a shopping street) whose own points were migrated: it issued them, so its
-    # negative balance is what its members have claimed (server/migration).
+    # negative balance is what its members have claimed (server/street_points).
     "service": AccountKind("service", True),
 }
 NON_NEGATIVE_KINDS = sorted({k.name for k in ACCOUNT_KINDS.values() if not k.may_go_negative})

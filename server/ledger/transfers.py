@@ -56,7 +56,7 @@ TRANSFER_KINDS = frozenset(
         "reward",
         "transit",
         # Converted partner points (and their premium) leave the holding account for the holder's
-        # wallet when the hold ends (issue 10): not a grant, so the settlement can tell them apart.
+        # wallet when the hold ends: not a grant, so the settlement can tell them apart.
         "release",
         "migrate",
     }

@@ -48,7 +48,7 @@ from server.api import (
 from server.client_ids import card_key
 from server.db.engine import read, run_write
 from server.idempotency import write_once
-from server.mykey import cards, challenges, registry, services, throttles
+from server.mykey import cards, challenges, registry, service_links, throttles
 from server.operators.service import Operator
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 
@@ -155,7 +155,7 @@ def show(body: wire.MyKeyProve) -> View:
     def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.SHOW)
         holder = _by_card(registry.holder_of(conn, card), authority.Action.READ_RECORD)
-        links = services.links_of(conn, holder) if holder.status == registry.ACTIVE else []
+        links = service_links.links_of(conn, holder) if holder.status == registry.ACTIVE else []
         return {**registry.holder_view(holder), "certificate_not_after": card.not_after, "links": links}
 
     return _discarding_refused(cardproof.SHOW, None, proof.challenge, lambda: run_write(engine(), work))
@@ -218,7 +218,7 @@ def link(body: wire.LinkCreate) -> View:
     def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.LINK, action)
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
-        return services.link(conn, holder, body.service, body.local_id)
+        return service_links.link(conn, holder, body.service, body.local_id)
 
     return _once_by_card(proof, body, "mykey.link", work)
 
@@ -231,7 +231,7 @@ def unlink(body: wire.LinkRemove) -> View:
     def work(conn: Connection) -> Json:
         card = cards.prove(conn, check, proof, cardproof.UNLINK, cardproof.service_action(body.service))
         holder = _by_card(registry.active_holder_of(conn, card), authority.Action.SERVICE_LINK)
-        return services.unlink(conn, holder, body.service)
+        return service_links.unlink(conn, holder, body.service)
 
     return _once_by_card(proof, body, "mykey.unlink", work, status=200)
 
@@ -336,10 +336,10 @@ def lookup(body: wire.MyKeyProve) -> View:
     tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> Json:
-        service = services.service_of_terminal(conn, tid)
+        service = service_links.service_of_terminal(conn, tid)
         action = cardproof.service_action(service["code"])
         card = cards.prove(conn, check, proof, cardproof.LOOKUP, action, terminal_id=tid)
-        return services.lookup(conn, registry.active_holder_of(conn, card), service)
+        return service_links.lookup(conn, registry.active_holder_of(conn, card), service)
 
     return _discarding_refused(cardproof.LOOKUP, tid, proof.challenge, lambda: run_write(engine(), work))
 
@@ -352,10 +352,10 @@ def confirm_link(body: wire.LinkConfirm) -> View:
     tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
 
     def work(conn: Connection) -> Json:
-        service = services.service_of_terminal(conn, tid)
+        service = service_links.service_of_terminal(conn, tid)
         action = cardproof.service_action(service["code"])
         card = cards.prove(conn, check, proof, cardproof.CONFIRM_LINK, action, terminal_id=tid)
-        return services.confirm(conn, registry.active_holder_of(conn, card), service)
+        return service_links.confirm(conn, registry.active_holder_of(conn, card), service)
 
     return write_once(
         engine(), caller_key(body.client_id), f"mykey.confirm:{tid}", body.model_dump(), work, status=200
@@ -374,7 +374,7 @@ def add_service(body: wire.ServiceCreate) -> View:
         caller_key(body.client_id),
         f"service.add:{op.name}",
         body.model_dump(),
-        lambda conn: services.add_service(
+        lambda conn: service_links.add_service(
             conn, op, body.code, body.name, body.kind, body.municipality, body.confirm_links
         ),
     )
@@ -385,7 +385,7 @@ def list_services() -> View:
     """Services (a scoped operator sees its municipality's)."""
     op = operator()
     with read(engine()) as conn:
-        return {"services": services.list_services(conn, op)}
+        return {"services": service_links.list_services(conn, op)}
 
 
 def _admin_view(conn: Connection, holder: registry.MyKey) -> Json:

@@ -1,1 +1,1 @@
-"""Partner points (issue 10): partner companies, member links, conversions on hold, premiums, coupons."""
+"""Partner points: partner companies, member links, conversions on hold, premiums, coupons."""

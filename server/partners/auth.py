@@ -17,8 +17,8 @@ from mkp_core.errors import Unauthorized
 from server.api import config, engine, limit_body
 from server.db.engine import read
 from server.partners import registry
+from server.request_url import wsgi_request_url
 from server.terminals.auth import DatabaseNonceStore
-from server.wsgi import wsgi_request_url
 
 PARTNER_SIGNATURE: list[dict[str, list[str]]] = [{"partner_signature": []}]
 

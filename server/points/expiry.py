@@ -59,7 +59,7 @@ def sweep(
         point_codes=codes,
     )
     report = _report(as_of, municipality, expired)
-    # --- paper vouchers (issue 12) ---
+    # --- paper vouchers ---
     from server.vouchers.service import expire as expire_vouchers
 
     report["vouchers"] = expire_vouchers(conn, as_of, actor, municipality, now)

@@ -1,1 +1,1 @@
-"""Settlement (会計データ連携): closing a municipality's month and its statement (#10 item 7)."""
+"""Settlement (会計データ連携): closing a municipality's month and its statement."""

@@ -21,7 +21,7 @@ from server.api import config, engine, limit_body
 from server.config import ServerConfig
 from server.db.engine import insert_if_new, read, run_write
 from server.db.tables import terminal_nonces, terminals
-from server.wsgi import wsgi_request_url
+from server.request_url import wsgi_request_url
 
 TERMINAL_SIGNATURE: list[dict[str, list[str]]] = [{"terminal_signature": []}]
 
@@ -123,7 +123,7 @@ def terminal_endpoints(
         terminal_id(keep_nonce, body_limit(config()) if body_limit else None)
 
 
-# --- endpoints that write anyway: the nonce kept in their own transaction (#13) -------------------
+# --- endpoints that write anyway: the nonce kept in their own transaction -------------------
 
 
 def terminal_signature() -> signing.SignedRequest:

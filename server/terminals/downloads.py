@@ -69,7 +69,7 @@ def terminal_config() -> View:
 
 
 def _announcement(conn: Connection, tid: str) -> dict[str, Any] | None:
-    """The connection test this terminal should run next (#13), its times in ISO 8601."""
+    """The connection test this terminal should run next, its times in ISO 8601."""
     found = conntest.announcement_for(conn, tid, datetime.now(UTC))
     if found is None:
         return None

@@ -18,7 +18,7 @@ from mkp_core.dates import start_of_day
 from mkp_core.errors import Conflict
 from server.db.tables import transfers, transit_exchanges
 from server.idempotency import once
-from server.mykey import services
+from server.mykey import service_links
 from server.mykey.registry import MyKey
 from server.operators.service import Operator
 from server.points.spending import Spend, perform
@@ -44,7 +44,7 @@ def exchange(
         when = now or datetime.now(UTC)
         place = get_place(conn, place_id)
         service = _transit_service(conn, place)
-        card = services.lookup(conn, holder, service)["service_id"]
+        card = service_links.lookup(conn, holder, service)["service_id"]
         request = Spend(client_id, place_id, amount, point_code, memo=f"transit card {card}")
         spent = perform(conn, holder, request, actor, scope, "transit", when)
         conn.execute(
@@ -71,7 +71,7 @@ def _transit_service(conn: Connection, place: dict[str, Any]) -> dict[str, Any]:
             "not_a_transit_place",
             f"{place['id']} is no transit company's place (a place of kind transport, of a transport service)",
         )
-    service = services.get_service(conn, place["service"])
+    service = service_links.get_service(conn, place["service"])
     if service["kind"] != TRANSPORT:
         raise Conflict(
             "not_a_transit_place", f"{place['id']}'s service {service['code']} is not a transport service"

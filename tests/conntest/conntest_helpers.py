@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.checklist import CheckResult
 from agent.conntest import report_body
-from agent.sync import terminal_client
+from agent.downloads import terminal_client
 from mkp_core.client import ApiClient
 from mkp_core.signing import PrivateKey
 

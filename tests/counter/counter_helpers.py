@@ -9,7 +9,7 @@ from pathlib import Path
 from mkp_testing import PLACE, Platform
 
 from agent.counter.service import Counter
-from agent.sync import terminal_client
+from agent.downloads import terminal_client
 from agent.terminal import Terminal
 from drivers.card.virtual.card import CardData
 from drivers.card.virtual.direct import DirectBackend

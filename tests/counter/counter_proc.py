@@ -14,7 +14,7 @@ import uuid
 
 from agent.card_session import proving_card
 from agent.counter.service import Counter, SpendRequest
-from agent.sync import terminal_client
+from agent.downloads import terminal_client
 from agent.terminal import Terminal
 from drivers.card.virtual.card import VirtualMyNumberCard
 from drivers.card.virtual.cardfile import load_card

@@ -170,7 +170,7 @@ def test_a_revoked_card_is_refused_at_the_counter_before_anything_is_sent(desk):
     certificate = x509.load_der_x509_certificate(desk.backend.slots["Direct 00"].data.auth_certificate)
     desk.platform.ca.revoke(certificate.serial_number)
     desk.platform.upload_crl()
-    from agent.sync import refresh_downloads
+    from agent.downloads import refresh_downloads
 
     refresh_downloads(desk.counter.terminal.client(), desk.counter.terminal.home)  # the terminal's CRL
     offline(desk)  # even offline, the local CRL refuses it

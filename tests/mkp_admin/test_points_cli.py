@@ -17,7 +17,7 @@ from mkp_admin import cli as admin_cli
 from mkp_core.dates import jst_date
 from server.db.engine import write
 from server.departments import grants
-from server.mykey import registry, services
+from server.mykey import registry, service_links
 from server.operators.service import Operator
 from server.points import rules
 from server.points.expiry_policy import ExpiryPolicy
@@ -279,7 +279,7 @@ def test_events_rewards_and_the_transit_exchange(admin, engine, tmp_path):
     assert "0 left" in admin("reward", "list", "--public")[1] and "0 of 1 left" in admin("reward", "list")[1]
 
     with write(engine) as conn:
-        services.link(conn, registry.find(conn, "HANAKO23"), "KQBUS", "PASMO-0042")
+        service_links.link(conn, registry.find(conn, "HANAKO23"), "KQBUS", "PASMO-0042")
     code, out, err = admin(
         "transit",
         "exchange",

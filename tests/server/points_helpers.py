@@ -87,13 +87,13 @@ def furnish(client, engine: Engine, central: dict[str, str]) -> None:
     Made with the domain functions in one transaction (the API's own tests exercise the
     endpoints): it is every points test's set-up, so it has to be quick."""
     from server.departments import service as departments
-    from server.mykey import services
+    from server.mykey import service_links
     from server.terminals.service import add_place
 
     op = Operator(0, "central", None)
     with write(engine) as conn:
         add_municipality(conn, CHIYODA)
-        services.add_service(conn, op, "KQBUS", "京急バス", "transport", YOKOSUKA, False)
+        service_links.add_service(conn, op, "KQBUS", "京急バス", "transport", YOKOSUKA, False)
         for place_id, name, kind, municipality, service in PLACES:
             add_place(conn, op, place_id, name, kind, municipality, None, service)
         departments.add_department(conn, op, YOKOSUKA, "kosodate", "子育て支援課", BUDGET)

@@ -18,7 +18,7 @@ from mkp_core import cardproof, dates
 from server.db.engine import read, write
 from server.db.tables import conversions, idempotency, transfers, vouchers
 from server.ledger.accounts import balances
-from server.mykey import services
+from server.mykey import service_links
 from server.operators.service import Operator
 from server.points import holders
 
@@ -170,7 +170,7 @@ def test_an_operator_booking_a_migration_credit_id_blocks_no_credit(client, engi
     """``migrate-<balance>`` booked first by an operator: the member's migrated balance is still
     credited when they link their number."""
     with write(engine) as conn:
-        services.add_service(conn, CENTRAL, "A1", "中央商店街", "shopping-street", YOKOSUKA, False)
+        service_links.add_service(conn, CENTRAL, "A1", "中央商店街", "shopping-street", YOKOSUKA, False)
     data = "会員番号,残高\r\n789,1200\r\n".encode("cp932")
     last_day = (dates.jst_date(datetime.now(UTC)) + timedelta(days=90)).isoformat()
     body = {"service": "A1", "file": base64.b64encode(data).decode(), "claim_until": last_day}
@@ -179,7 +179,7 @@ def test_an_operator_booking_a_migration_credit_id_blocks_no_credit(client, engi
         (balance_id,) = conn.execute(text("SELECT id FROM migration_balances")).scalars()
     _grant_as(client, town.central, f"migrate-{balance_id:08d}", mykey_id="TAROU234")
     with write(engine) as conn:
-        services.link(conn, holders.find(conn, "HANAKO23"), "A1", "789")
+        service_links.link(conn, holders.find(conn, "HANAKO23"), "A1", "789")
     assert _balance(engine, _wallet(engine, "HANAKO23")) == 1200
     _verify_ok(client, town.central)
 

@@ -352,7 +352,7 @@ def test_the_heartbeat_announces_the_connection_test(counter, town):
 
 
 def test_an_offline_spend_tapped_in_a_closed_month_lands_in_the_next_one(counter, card, town, engine):
-    """Settlement (#10): tapped on 30 November, synced after November was closed, it is booked
+    """Settlement: tapped on 30 November, synced after November was closed, it is booked
     when it reached the server; November's statement stays as it was closed."""
     client, central = counter.world.client, town.central
     r = client.post(

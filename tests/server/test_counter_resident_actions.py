@@ -16,7 +16,7 @@ from terminal_helpers import error_code
 from mkp_core import cardproof
 from server.db.engine import read, write
 from server.db.tables import transfers
-from server.mykey import registry, services
+from server.mykey import registry, service_links
 
 FEST = f"{YOKOSUKA}-FEST2026"
 
@@ -99,7 +99,7 @@ def resident(kiosk: Kiosk, town, engine) -> tuple[Card, str]:
     }
     post(world.client, c, "/v1/rewards", {**reward, **window})
     with write(engine) as conn:
-        services.link(conn, registry.find(conn, mykey_id), "KQBUS", "PASMO-0042")
+        service_links.link(conn, registry.find(conn, mykey_id), "KQBUS", "PASMO-0042")
     return card, mykey_id
 
 

@@ -1,4 +1,4 @@
-"""Issue #7: what an attack review found, each as the attacker or the clumsy caller would see it.
+"""What an attack review found, each as the attacker or the clumsy caller would see it.
 
 In-process (Flask's test client on SQLite and PostgreSQL); the races across real server workers
 are in test_races.py.

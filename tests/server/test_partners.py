@@ -1,4 +1,4 @@
-"""Partner points (issue 10): partners and their credentials, rates, member links, online
+"""Partner points: partners and their credentials, rates, member links, online
 conversions through holding, the release, the home municipality. Both databases."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A partner's orders in batches (issue 10's throughput): ``POST /partner/v1/conversions/batch``
+"""A partner's orders in batches (for throughput): ``POST /partner/v1/conversions/batch``
 answers each order on its own, books the good ones with one ledger batch, and each order is
 idempotent by its order id exactly as the single endpoint's. Every bad input of a batch. Both
 databases."""

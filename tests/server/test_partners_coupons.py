@@ -1,4 +1,4 @@
-"""Coupon codes and premium campaigns (issue 10): batches shown once and stored as hashes,
+"""Coupon codes and premium campaigns: batches shown once and stored as hashes,
 redemption through holding, each refusal its own code, the throttle; premiums from the partner or
 a municipality, capped per holder, stopping by themselves at their budget. Both databases."""
 

@@ -23,7 +23,7 @@ from points_helpers import (
 
 from mkp_core.dates import jst_date
 from server.db.engine import write
-from server.mykey import registry, services
+from server.mykey import registry, service_links
 
 
 def rule(client, headers, code=YOKOSUKA, status=201, **body):
@@ -255,7 +255,7 @@ def test_points_go_to_a_linked_transit_card(client, engine, town):
     unlinked = client.post("/v1/transit/exchanges", json={"client_id": new_id(), **body}, headers=c)
     assert error_of(unlinked) == (404, "not_linked")
     with write(engine) as conn:
-        services.link(conn, registry.find(conn, "HANAKO23"), "KQBUS", "PASMO-0042")
+        service_links.link(conn, registry.find(conn, "HANAKO23"), "KQBUS", "PASMO-0042")
     done = post(client, c, "/v1/transit/exchanges", body, 201)
     assert (done["card_number"], done["kind"], done["memo"]) == (
         "PASMO-0042",

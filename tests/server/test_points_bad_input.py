@@ -1,4 +1,4 @@
-"""Every bad input of issue 9, each a test: a clear code, nothing changed, `ledger verify` still passes.
+"""Every bad input to municipal points, each a test: a clear code, nothing changed, `ledger verify` still passes.
 
 The tests share one furnished town per database (a module fixture): refused requests change
 nothing, so each test also proves that by comparing what a caller sees before and after.

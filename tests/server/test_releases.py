@@ -232,7 +232,7 @@ def test_operator_cli_keygen_publish_and_crl_upload(app, operators, tmp_path):
         )  # older than what is there
 
 
-# --- versions, file names, withdrawal (issue 7: items 4 and 7) -------------------------------------------
+# --- versions, file names, withdrawal -------------------------------------------
 
 
 def signed_release(key, version: str, files: dict[str, bytes]) -> dict:

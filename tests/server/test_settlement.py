@@ -1,4 +1,4 @@
-"""Settlement (#10 item 7): a month's statement reconciles with the ledger to the point, a closed
+"""Settlement: a month's statement reconciles with the ledger to the point, a closed
 month never changes (late transfers land in the next one), and its exports (CSV UTF-8, Shift_JIS
 with CRLF, JSON) sum back to the ledger. Both databases."""
 

@@ -1,4 +1,4 @@
-"""Paper vouchers through the API (issue 12), on SQLite and PostgreSQL: issue into the liability,
+"""Paper vouchers through the API, on SQLite and PostgreSQL: issue into the liability,
 printed, redeemed once at a terminal (``voucher_used`` after, saying when and where), voided and
 reprinted, keys rotated and withdrawn, expiry, two terminals racing for one serial, bad input."""
 
@@ -378,20 +378,15 @@ def test_the_phone_page_needs_its_link_and_redeems_a_typed_serial_once(client, e
 
 def test_the_phone_page_reads_a_photo_of_the_voucher(client, engine, vouchers_town):
     import io
-    from datetime import date
 
     from drivers.printer.render import render
-    from drivers.printer.voucher import VoucherReceipt, voucher_job
+    from drivers.printer.voucher import batch_receipts, voucher_job
     from drivers.profiles import load_printer_profile
 
     central = vouchers_town.central
     batch = _issue(client, central)
     _printed(client, central, batch)
-    v = batch["vouchers"][0]
-    receipt = VoucherReceipt(
-        v["text"], batch["municipality_name"], v["amount"], date.fromisoformat(v["last_day"]),
-        tuple(batch["places"]), v["serial"],
-    )  # fmt: skip
+    receipt = next(batch_receipts(batch))  # the batch's first voucher, as printed
     profile = load_printer_profile("seiko-rp-f10-58")
     photo = io.BytesIO()
     render(profile, voucher_job(profile, receipt).data).image.save(photo, "PNG")

@@ -1,4 +1,4 @@
-"""Paper vouchers accepted offline (issue 12, the offline half), the server's side on both
+"""Paper vouchers accepted offline, the server's side on both
 databases: a voucher entry in a terminal's sync is redeemed once, as of its scan, through the
 vouchers' own conditional UPDATE; what cannot be redeemed (used elsewhere first, a withdrawn key,
 a forged or altered entry) is kept as an exception and answered the same way for good.

@@ -5,7 +5,6 @@ it took seconds and most of a gigabyte); a normal phone-sized JPEG is still read
 from __future__ import annotations
 
 import io
-from datetime import date
 
 from mkp_testing import tables_snapshot
 from points_helpers import YOKOSUKA, post
@@ -64,7 +63,7 @@ def test_a_full_size_phone_jpeg_of_the_voucher_is_read(client, engine, vouchers_
     from PIL import Image
 
     from drivers.printer.render import render
-    from drivers.printer.voucher import VoucherReceipt, voucher_job
+    from drivers.printer.voucher import batch_receipts, voucher_job
     from drivers.profiles import load_printer_profile
 
     central = vouchers_town.central
@@ -72,11 +71,7 @@ def test_a_full_size_phone_jpeg_of_the_voucher_is_read(client, engine, vouchers_
         client, central, "/v1/vouchers/batches", {"point_code": YOKOSUKA, "amount": 500, "count": 1}, 201
     )
     post(client, central, "/v1/vouchers/printed", {"serials": [v["serial"] for v in batch["vouchers"]]}, 200)
-    v = batch["vouchers"][0]
-    receipt = VoucherReceipt(
-        v["text"], batch["municipality_name"], v["amount"], date.fromisoformat(v["last_day"]),
-        tuple(batch["places"]), v["serial"],
-    )  # fmt: skip
+    receipt = next(batch_receipts(batch))  # the batch's first voucher, as printed
     profile = load_printer_profile("seiko-rp-f10-58")
     printed = render(profile, voucher_job(profile, receipt).data).image.convert("RGB")
     scale = 4000 / printed.height  # a 12 MP-class photo: the receipt fills its long side

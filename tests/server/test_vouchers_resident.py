@@ -1,4 +1,4 @@
-"""A resident turns points into a voucher at a street-office terminal, with their card (issue 12):
+"""A resident turns points into a voucher at a street-office terminal, with their card:
 the card consents to the voucher, the wallet pays from its earliest-expiring lots, the voucher
 expires no later than them, and a failed print gives the very lots back."""
 

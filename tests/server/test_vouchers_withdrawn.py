@@ -1,4 +1,4 @@
-"""A withdrawn voucher key's unused vouchers (issue 12): withdrawing reports them; void-unused voids
+"""A withdrawn voucher key's unused vouchers: withdrawing reports them; void-unused voids
 them all, their points going back where they came from, and lists the serials; each can then be
 reprinted once under a good key for whoever brings the old paper. Both databases."""
 

@@ -1,4 +1,4 @@
-"""A street's old member card scanned at a kiosk to link its number (#10 item 6): the number in
+"""A street's old member card scanned at a kiosk to link its number: the number in
 its barcode, or a clear refusal before the My Number card is touched."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Partner signatures (issue 10): a terminal's signature with its own tag, ``mkp-partner``; a
+"""Partner signatures: a terminal's signature with its own tag, ``mkp-partner``; a
 signature made under one tag never verifies under the other (fast path and library path alike)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Receipt printer driver (issue #4): test page bytes written to a file, and clear errors."""
+"""Receipt printer driver: test page bytes written to a file, and clear errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Device profiles (issue #4): shipped ones validate; broken ones give one clear line each."""
+"""Device profiles: shipped ones validate; broken ones give one clear line each."""
 
 from __future__ import annotations
 

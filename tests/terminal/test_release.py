@@ -1,4 +1,4 @@
-"""Signed release manifests (issue #4): the agent installs only what the operator signed."""
+"""Signed release manifests: the agent installs only what the operator signed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Terminal request signatures (issue #4): what the server accepts and each reason it refuses."""
+"""Terminal request signatures: what the server accepts and each reason it refuses."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from mkp_core.signing import (
     generate_terminal_key,
     verify_request,
 )
-from server.wsgi import wsgi_request_url
+from server.request_url import wsgi_request_url
 
 NOW = 1_790_000_000.0
 URL = "https://mkp.example.jp/api/v1/points/spend?shop=A1"
@@ -465,7 +465,7 @@ def test_real_server_refuses_a_stale_clock(server, key):
     assert (r.status_code, r.json()["code"]) == (401, "clock_skew")
 
 
-# --- the fast signing path (RequestSigner without the library's serialiser, #13) ---------------
+# --- the fast signing path (RequestSigner without the library's serialiser) ---------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Issue #12's Done-when, with the commands people run (in-process: click and the real app):
+"""Paper vouchers end to end, with the commands people run (in-process: click and the real app):
 `mkp-admin voucher issue ... --printer-at file:OUT.bin` writes ESC/POS bytes whose QR code,
 drawn as paper, `mkp-agent voucher verify --image PNG --json` accepts offline, and `redeem`
 accepts once and refuses the second time with `voucher_used`. Then what goes wrong: a printer

@@ -1,4 +1,4 @@
-"""Voucher codec (issue #12): signed QR text that fits the code, verified offline; every bad text refused clearly."""
+"""Voucher codec: signed QR text that fits the code, verified offline; every bad text refused clearly."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mkp-agent voucher redeem` while the server is away (issue 12's offline half), in-process: the
+"""`mkp-agent voucher redeem` while the server is away (the offline half), in-process: the
 voucher is checked with the downloaded trust list, accepted within the offline limits and queued
 ("accepted offline, queued"); `mkp-agent sync` sends it and the server redeems it once. The same
 voucher taken offline at two terminals: one wins, the other is an exception. The server's side of

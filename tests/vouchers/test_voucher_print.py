@@ -1,4 +1,4 @@
-"""Voucher printing (issue #12): Japanese right on every printer, the QR by the printer or drawn,
+"""Voucher printing: Japanese right on every printer, the QR by the printer or drawn,
 one write per voucher, and failures the caller can void the voucher on."""
 
 from __future__ import annotations

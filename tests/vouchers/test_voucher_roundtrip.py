@@ -1,4 +1,4 @@
-"""The round trip (issue #12): voucher → ESC/POS bytes → paper → thermal print and phone camera →
+"""The round trip: voucher → ESC/POS bytes → paper → thermal print and phone camera →
 scanner → the same voucher, on every printer profile. The big degraded set is bench/vouchers.py's;
 here a sample of each printer's paper, photographed as badly as a counter would."""
 

@@ -1,4 +1,4 @@
-"""Scanning (issue #12): codes read from image files, video and cameras behind one interface."""
+"""Scanning: codes read from image files, video and cameras behind one interface."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settlement periods and their statements (#10 item 7); shopping-street balances to migrate (item 6).
+"""Settlement periods and their statements; shopping-street balances to migrate.
 
 Revision ID: 0011
 Revises: 0010

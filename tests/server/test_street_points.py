@@ -1,4 +1,4 @@
-"""Shopping-street points migrated (#10 item 6): a street's member balances, checked whole, each
+"""Shopping-street points migrated: a street's member balances, checked whole, each
 credited once when its member links the number to a MyKey ID, unclaimed ones reported and lapsing.
 Both databases."""
 
@@ -15,11 +15,11 @@ from sqlalchemy import text
 from mkp_admin import cli as admin_cli
 from mkp_core.dates import jst_date
 from server.db.engine import read, write
-from server.migration import service as migration
-from server.mykey import services
+from server.mykey import service_links
 from server.operators.service import Operator
 from server.points import holders, rules
 from server.points.expiry_policy import ExpiryPolicy
+from server.street_points import service as street_points
 
 CENTRAL = Operator(0, "central", None)
 LAST_DAY = (jst_date(datetime.now(UTC)) + timedelta(days=90)).isoformat()
@@ -30,8 +30,8 @@ FILE = "会員番号,残高\r\n789,1200\r\n０４５６,300\r\nA-77,0\r\n1001,50
 def street(engine, town):
     """Shopping street A1 (links need no confirmation) and library-like A2 (its staff confirm)."""
     with write(engine) as conn:
-        services.add_service(conn, CENTRAL, "A1", "中央商店街", "shopping-street", YOKOSUKA, False)
-        services.add_service(conn, CENTRAL, "A2", "どぶ板通り商店街", "shopping-street", YOKOSUKA, True)
+        service_links.add_service(conn, CENTRAL, "A1", "中央商店街", "shopping-street", YOKOSUKA, False)
+        service_links.add_service(conn, CENTRAL, "A2", "どぶ板通り商店街", "shopping-street", YOKOSUKA, True)
     return town
 
 
@@ -51,12 +51,12 @@ def upload(client, headers, data: bytes = FILE, status: int | None = 201, **extr
 
 def link(engine, mykey_id: str, service: str, number: str) -> None:
     with write(engine) as conn:
-        services.link(conn, holders.find(conn, mykey_id), service, number)
+        service_links.link(conn, holders.find(conn, mykey_id), service, number)
 
 
 def unlink(engine, mykey_id: str, service: str) -> None:
     with write(engine) as conn:
-        services.unlink(conn, holders.find(conn, mykey_id), service)
+        service_links.unlink(conn, holders.find(conn, mykey_id), service)
 
 
 def held(client, headers, mykey_id: str) -> int:
@@ -130,7 +130,7 @@ def test_a_street_that_confirms_links_credits_at_the_confirmation(client, engine
     link(engine, "HANAKO23", "A2", "789")
     assert held(client, street.central, "HANAKO23") == 0  # pending
     with write(engine) as conn:
-        services.confirm(conn, holders.find(conn, "HANAKO23"), services.get_service(conn, "A2"))
+        service_links.confirm(conn, holders.find(conn, "HANAKO23"), service_links.get_service(conn, "A2"))
     assert held(client, street.central, "HANAKO23") == 1200
 
 
@@ -155,8 +155,8 @@ def test_unclaimed_balances_lapse_after_the_last_day(client, engine, street):
     after = datetime.now(UTC) + timedelta(days=92)
     with write(engine) as conn:
         holder = holders.find(conn, "HANAKO23")
-        assert migration.claim(conn, holder.number, "A1", "789", after) is False
-        report = migration.report(conn, CENTRAL, "A1", after)
+        assert street_points.claim(conn, holder.number, "A1", "789", after) is False
+        report = street_points.report(conn, CENTRAL, "A1", after)
     assert report["lapsed"] == {"members": 3, "points": 1550}
     assert {u["state"] for u in report["unclaimed"]} == {"lapsed"}
     assert held(client, street.central, "HANAKO23") == 0

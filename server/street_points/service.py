@@ -1,4 +1,4 @@
-"""Shopping-street points migrated into a municipality's points (#10 item 6).
+"""Shopping-street points migrated into a municipality's points.
 
 A street that retires its own point card uploads its members' balances (member number,
 balance), checked whole like a grant file. Each balance waits, unclaimed, until the member links

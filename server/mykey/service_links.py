@@ -20,10 +20,10 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, select, upda
 from mkp_core.errors import Conflict, Forbidden, NotFound
 from mkp_core.ids import POINT_CLOUD_KIND
 from server.db.tables import places, service_links, services, terminals
-from server.migration import service as migration
 from server.municipalities.service import get_municipality
 from server.mykey.registry import MyKey
 from server.operators.service import Operator
+from server.street_points import service as street_points
 
 PENDING = "pending"
 ACTIVE = "active"
@@ -136,7 +136,7 @@ def link(conn: Connection, holder: MyKey, service_code: str, local_id: str) -> d
         )
     )
     if status == ACTIVE:
-        migration.claim(conn, holder.number, service_code, local_id, now)  # a street's old balance
+        street_points.claim(conn, holder.number, service_code, local_id, now)  # a street's old balance
     return _link(service, _link_row(conn, holder, service_code))
 
 
@@ -185,7 +185,7 @@ def confirm(conn: Connection, holder: MyKey, service: dict[str, Any]) -> dict[st
         .where(service_links.c.mykey == holder.number, service_links.c.service_code == service["code"])
         .values(status=ACTIVE, confirmed_at=datetime.now(UTC))
     )
-    migration.claim(conn, holder.number, service["code"], existing.local_id)  # a street's old balance
+    street_points.claim(conn, holder.number, service["code"], existing.local_id)  # a street's old balance
     return _link(service, _link_row(conn, holder, service["code"]))
 
 

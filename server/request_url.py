@@ -1,4 +1,4 @@
-"""WSGI glue the server needs and mkp_core must not know: the URL a terminal signed."""
+"""The URL a terminal signed, rebuilt from the WSGI environ: server-only, so mkp_core need not know WSGI."""
 
 from __future__ import annotations
 

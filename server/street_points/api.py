@@ -11,7 +11,7 @@ from mkp_core import dates, wire
 from mkp_core.errors import MkpError
 from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
-from server.migration import service
+from server.street_points import service
 
 # Member files are as large as grant files.
 bp = APIBlueprint("migrations", __name__, url_prefix="/v1/migrations", abp_security=BEARER)

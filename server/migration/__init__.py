@@ -1,1 +1,0 @@
-"""Shopping-street points migrated into a municipality's points (#10 item 6)."""

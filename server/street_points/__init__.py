@@ -1,0 +1,1 @@
+"""Shopping-street points migrated into a municipality's points."""
