@@ -196,6 +196,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
 
     audit.init_app(app)
 
+    # --- the web pages' kernel: language, CSRF, cookies, security headers, static files ---
+    from server import site
+
+    site.init_app(app)
+
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 

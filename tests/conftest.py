@@ -44,8 +44,8 @@ from server.db.engine import make_engine, write
 from server.operators.service import create_operator
 
 #: The throwaway PostgreSQL (postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's
-#: own) and the server app's fixtures, for tests/server and tests/mkp_admin alike.
-pytest_plugins = ("throwaway_postgres", "server_app")
+#: own), the server app's fixtures (tests/server and tests/mkp_admin alike) and the browser's.
+pytest_plugins = ("throwaway_postgres", "server_app", "browser")
 PCSC_GROUP = "pcsc"
 
 
