@@ -59,5 +59,11 @@ if [ "$kiosk" = 1 ]; then
   echo "install.sh: ready. Enroll this terminal with .venv/bin/mkp-provision (see README)"
 else
   .venv/bin/python -m pip install -q -e '.[dev]'
+  # The browser tests' accessibility checker (axe-core), from npm's registry at its locked version.
+  if command -v npm >/dev/null; then
+    npm ci --prefix tests/web_tools --no-audit --no-fund --silent
+  else
+    echo "install.sh: npm is missing: the accessibility checks (axe-core) will be skipped" >&2
+  fi
   echo "install.sh: ready. Try .venv/bin/mkp-demo"
 fi

@@ -100,3 +100,13 @@ def test_a_browser_shows_the_page_without_breaking_its_policy(pages: FlaskClient
     assert tab.get_by_role("link", name="MyKey Points").is_visible()
     assert tab.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than a phone
     assert not refused  # the style sheet loaded under the CSP, nothing blocked
+
+
+@pytest.mark.slow
+def test_the_kernel_pages_pass_axe_core(pages: FlaskClient, site_page) -> None:  # type: ignore[no-untyped-def]
+    from axe import assert_no_serious_violations
+
+    tab = site_page(pages.application)
+    for address in ("/sample/", "/sample/nowhere", "/sample/?lang=en"):
+        tab.goto(address)
+        assert_no_serious_violations(tab)
