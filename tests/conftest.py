@@ -33,7 +33,7 @@ from mkp_testing import (
     sqlite_database,
 )
 from sqlalchemy import create_engine, text
-from werkzeug.routing import Rule
+from werkzeug.routing import Map, Rule
 
 from drivers.card.virtual.pcscd import PcscDaemon, PcscdUnavailable, card_present, vpcd_slots, wait_for
 from drivers.card.virtual.vpcd import reader_name
@@ -108,6 +108,47 @@ def _remember_url_builders() -> None:
 
 
 _remember_url_builders()
+
+
+def _remember_parsed_rules() -> None:
+    """Parsing the same hundred rule strings again for every test's app was most of what was left
+    of ``create_app``'s time (werkzeug's ``Rule._parse_rule``: regular expressions per part). The
+    parse of a rule string depends only on it and the map's converters, so each is parsed once per
+    run: later rules get the same parts, trace, converters and arguments. (Converters keep the map
+    they were made for, but none of werkzeug's reads it.)"""
+    parse = getattr(Rule, "_parse_rule", None)
+    if parse is None:
+        return
+    parsed: dict[str, tuple] = {}
+
+    def remembered(self: Rule, rule: str):
+        if self.map.converters != Map.default_converters:  # an app's own converters: parse as before
+            return parse(self, rule)
+        if rule not in parsed:
+            trace_from, converters_before, arguments_before = (
+                len(self._trace),
+                set(self._converters),
+                set(self.arguments),
+            )
+            parts = list(parse(self, rule))
+            new_converters = {k: v for k, v in self._converters.items() if k not in converters_before}
+            parsed[rule] = (
+                parts,
+                self._trace[trace_from:],
+                new_converters,
+                self.arguments - arguments_before,
+            )
+            return parts
+        parts, trace, converters, arguments = parsed[rule]
+        self._trace.extend(trace)
+        self._converters.update(converters)
+        self.arguments.update(arguments)
+        return parts
+
+    Rule._parse_rule = remembered  # type: ignore[method-assign]
+
+
+_remember_parsed_rules()
 
 
 # --- the card reader stack: one pcscd with vpcd, shared by every test that inserts a card ------
