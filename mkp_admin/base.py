@@ -15,7 +15,9 @@ from typing import Any, NoReturn
 
 import click
 
-from mkp_core.client import ApiClient, ApiError, BearerToken, Unreachable
+from mkp_core import cli_speech
+from mkp_core.cli_speech import local_time, say
+from mkp_core.client import ApiClient, ApiError, BadServerUrl, BearerToken, Unreachable
 
 DEFAULT_CONFIG = Path.home() / ".config" / "mkp" / "admin.toml"
 
@@ -28,47 +30,55 @@ class Ctx:
 
     def client(self) -> ApiClient:
         if not self.token:
-            fail(2, 'no operator token: set MKP_TOKEN or token = "..." in the config file')
-        return ApiClient(self.server, BearerToken(self.token))
+            fail(2, say('no operator token: set MKP_TOKEN or token = "..." in the config file'), "no_token")
+        try:
+            return ApiClient(self.server, BearerToken(self.token))
+        except BadServerUrl as e:
+            cli_speech.fail_with(2, e)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """The server's reply; a refusal is one line (exit 1), after one line per bad line of a
-        file if the refusal names them (a grant CSV); an unreachable server exit 3."""
+        file if the refusal names them (a grant CSV); an unreachable server exit 3. Under --json
+        the refusal is printed as JSON too (:func:`mkp_core.cli_speech.fail`)."""
         client = self.client()
         try:
             return client.post(path, body or {}) if method == "POST" else client.get(path)
         except ApiError as e:
-            for detail in e.details or []:
-                if "line" in detail:
-                    click.echo(
-                        f"  line {detail['line']}: {detail.get('code')}: {detail.get('message')}", err=True
-                    )
-            fail(1, f"{e.code}: {e.message}")
+            if not self.as_json:
+                for detail in e.details or []:
+                    if "line" in detail:
+                        where = say("line %(line)s", line=detail["line"])
+                        click.echo(f"  {where}: {detail.get('code')}: {detail.get('message')}", err=True)
+            cli_speech.fail_with(1, e)
         except Unreachable as e:
-            fail(3, str(e))
+            cli_speech.fail_with(3, e)
 
     def show(self, data: Any, text: str) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2) if self.as_json else text)
 
 
-def fail(code: int, message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+def fail(code: int, message: str, error_code: str | None = None, *, shown: bool = False) -> NoReturn:
+    """Stop with ``message`` on one line and exit ``code`` (as JSON too under --json, unless the
+    command has ``shown`` its JSON result)."""
+    cli_speech.fail(code, message, error_code, shown=shown)
 
 
 def load_config(path: str | None) -> dict[str, Any]:
     file = Path(path) if path else Path(os.environ.get("MKP_ADMIN_CONFIG", DEFAULT_CONFIG))
     if not file.exists():
         if path:
-            fail(2, f"config file {file} does not exist")
+            fail(2, say("config file %(file)s does not exist", file=file), "no_config")
         return {}
     try:
         config = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as e:
-        fail(2, f"cannot read config file {file}: {e}")
+        fail(2, say("cannot read config file %(file)s: %(reason)s", file=file, reason=e), "bad_config")
     if config.get("token") and file.stat().st_mode & 0o077:
         click.echo(
-            f"warning: {file} holds an operator token and other users can read it: chmod 600 {file}",
+            say(
+                "warning: %(file)s holds an operator token and other users can read it: chmod 600 %(file)s",
+                file=file,
+            ),
             err=True,
         )
     return config
@@ -97,15 +107,8 @@ def ctx_for(as_json: bool) -> Ctx:
 
 
 def when(iso: str | None) -> str:
-    """A server timestamp as people read it: minutes, UTC (what is no timestamp, as it is)."""
-    from datetime import UTC, datetime
-
-    if iso is None:
-        return str(iso)
-    try:
-        return f"{datetime.fromisoformat(iso).astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    except (TypeError, ValueError):
-        return str(iso)
+    """A server timestamp as people in Japan read it: minutes, JST (what is no timestamp, as it is)."""
+    return local_time(iso)
 
 
 def path_part(value: str, what: str = "an ID") -> str:
@@ -113,7 +116,7 @@ def path_part(value: str, what: str = "an ID") -> str:
     from urllib.parse import quote
 
     if not value or value in (".", ".."):
-        fail(2, f"{value!r} is not {what}")
+        fail(2, f"{value!r} is not {what}", "invalid_id")
     return quote(value, safe="")
 
 
@@ -131,13 +134,19 @@ def table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], title: str
     for key, heading in columns:
         grid.add_column(heading, justify="right" if rows and isinstance(rows[0].get(key), int) else "left")
     for row in rows:
-        grid.add_row(
-            *(
-                "" if row.get(k) is None else f"{row[k]:,}" if isinstance(row[k], int) else str(row[k])
-                for k, _ in columns
-            )
-        )
+        grid.add_row(*(_cell(k, row.get(k)) for k, _ in columns))
     Console(width=200 if not sys.stdout.isatty() else None, highlight=False).print(grid)
+
+
+def _cell(key: str, value: Any) -> str:
+    """A table cell: numbers with separators, instants (``*_at``) in Japan time."""
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    if key.endswith("_at") and isinstance(value, str):
+        return local_time(value)
+    return str(value)
 
 
 def on_terminal() -> bool:

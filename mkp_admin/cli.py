@@ -30,9 +30,10 @@ from mkp_admin import (
     vouchers,
 )
 from mkp_admin.base import DEFAULT_CONFIG, Ctx, json_option, load_config
+from mkp_core.cli_speech import CommandLine
 
 
-@click.group()
+@click.group(cls=CommandLine)
 @click.option(
     "--server", envvar="MKP_SERVER", help="Server URL (default from config, else http://127.0.0.1:8080)."
 )

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from mkp_admin.base import client_id_option, ctx_for, fail, json_option, request_body
+from mkp_admin.base import client_id_option, ctx_for, json_option, request_body, when
+from mkp_core.cli_speech import fail_with, say
 from mkp_core.crl_source import as_upload_text, read_crl
 from mkp_core.errors import MkpError
 
@@ -41,14 +42,20 @@ def crl_import(source: str, client_id: str | None, as_json: bool) -> None:
     certificate it lists. The report names the IDs suspended."""
     ctx = ctx_for(as_json)
     try:
-        text = as_upload_text(read_crl(source))
+        text = as_upload_text(read_crl(source), source)
     except MkpError as e:
-        fail(1, f"{e.code}: {e.message}")
+        fail_with(1, e)
     info = ctx.call("POST", "/v1/crls", request_body(crl=text, client_id=client_id))
     ctx.show(
         info,
-        f"{info['kind']} CRL number {info['number']} imported: {info['entries']} entries, "
-        f"next update {info['next_update']}" + _sweep_line(info.get("sweep")),
+        say(
+            "%(kind)s CRL number %(number)s imported: %(entries)s entries, next update %(next)s",
+            kind=info["kind"],
+            number=info["number"],
+            entries=info["entries"],
+            next=when(info["next_update"]),
+        )
+        + _sweep_line(info.get("sweep")),
     )
 
 

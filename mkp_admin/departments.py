@@ -21,7 +21,10 @@ from mkp_admin.base import (
     path_part,
     request_body,
     table,
+    when,
 )
+from mkp_core import cli_speech
+from mkp_core.cli_speech import say
 from mkp_core.grant_file import GrantFile, read_grant_file
 
 
@@ -178,9 +181,17 @@ def grant(
         client_id=client_id,
     )
     t = ctx.call("POST", "/v1/grants", body)
-    until = f", valid until {t['expires_at']}" if t.get("expires_at") else ""
+    until = say(", valid until %(time)s", time=when(t["expires_at"])) if t.get("expires_at") else ""
     ctx.show(
-        t, f"transfer {t['id']}: granted {t['amount']} {t['point_code']} points to {t['mykey_id']}{until}"
+        t,
+        say(
+            "transfer %(id)s: granted %(amount)s %(point_code)s points to %(mykey_id)s",
+            id=t["id"],
+            amount=t["amount"],
+            point_code=t["point_code"],
+            mykey_id=t["mykey_id"],
+        )
+        + until,
     )
 
 
@@ -189,12 +200,22 @@ def _grant_file(ctx: Ctx, department_id: str, path: Path, dry_run: bool, client_
     data = path.read_bytes()
     found = _read_with_progress(data, show=on_terminal() and not ctx.as_json)
     if found.problem_count:
-        for p in found.problems:
-            click.echo(f"  line {p['line']}: {p['code']}: {p['message']}", err=True)
+        if not ctx.as_json:  # under --json the problems are the error's details
+            for p in found.problems:
+                where = say("line %(line)s", line=p["line"])
+                click.echo(f"  {where}: {p['code']}: {p['message']}", err=True)
         first = found.problems[0]
-        fail(
+        cli_speech.fail(
             1,
-            f"{path.name}: line {first['line']}: {first['message']} ({found.problem_count} problems; nothing was granted)",
+            say(
+                "%(file)s: line %(line)s: %(message)s (%(count)s problems; nothing was granted)",
+                file=path.name,
+                line=first["line"],
+                message=first["message"],
+                count=found.problem_count,
+            ),
+            "invalid_file",
+            found.problems,
         )
     body = request_body(
         department=department_id,
@@ -232,23 +253,39 @@ def _read_with_progress(data: bytes, show: bool) -> GrantFile:
 
 def _batch_text(name: str, s: dict[str, Any]) -> str:
     if s["already_applied"]:
-        return (
-            f"{name} was applied already on {s['applied_at']} (batch {s['batch_id']}): nothing changed "
-            f"({s['rows']:,} rows, {s['points']:,} points)"
+        return say(
+            "%(file)s was applied already on %(time)s (batch %(batch)s): nothing changed "
+            "(%(rows)s rows, %(points)s points)",
+            file=name,
+            time=when(s["applied_at"]),
+            batch=s["batch_id"],
+            rows=f"{s['rows']:,}",
+            points=f"{s['points']:,}",
         )
-    head = "dry run" if not s["applied"] else f"applied (batch {s['batch_id']})"
+    head = say("dry run") if not s["applied"] else say("applied (batch %(batch)s)", batch=s["batch_id"])
     lines = [
-        f"{head}: {s['rows']:,} rows, {s['holders']:,} holders, {s['points']:,} {s['point_code']} points "
-        f"from {s['department']}; budget left {s['budget_left_before']:,} -> {s['budget_left_after']:,}"
+        head
+        + ": "
+        + say(
+            "%(rows)s rows, %(holders)s holders, %(points)s %(point_code)s points from %(department)s; "
+            "budget left %(before)s -> %(after)s",
+            rows=f"{s['rows']:,}",
+            holders=f"{s['holders']:,}",
+            points=f"{s['points']:,}",
+            point_code=s["point_code"],
+            department=s["department"],
+            before=f"{s['budget_left_before']:,}",
+            after=f"{s['budget_left_after']:,}",
+        )
     ]
     lines += [
         f"  {k['grant_kind']:<16} {k['rows']:>8,} rows {k['points']:>12,} points  {k['name']}"
         for k in s["by_kind"]
     ]
     if s.get("expires_at"):
-        lines.append(f"  the points expire at {s['expires_at']}")
+        lines.append("  " + say("the points expire at %(time)s", time=when(s["expires_at"])))
     if not s["applied"]:
-        lines.append("nothing was granted (run again without --dry-run to apply)")
+        lines.append(say("nothing was granted (run again without --dry-run to apply)"))
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, table
+from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, table, when
 from mkp_core.migration_file import read_migration_file
 
 
@@ -61,7 +61,7 @@ def _summary_text(name: str, s: dict[str, Any], dry_run: bool) -> str:
     head = "dry run: " if dry_run else "already imported: " if s["already_imported"] else ""
     text = (
         f"{head}{name}: {s['members']:,} members, {s['points']:,} {s['point_code']} points of {s['service']}, "
-        f"claimable until {s['lapses_at']}"
+        f"claimable until {when(s['lapses_at'])}"
     )
     if s.get("claimed_at_import"):
         text += f"; {s['claimed_at_import']} members linked already were credited"

@@ -8,7 +8,9 @@ from typing import Any
 import click
 
 from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, when
+from mkp_core import cli_speech
 from mkp_core import mykey_id as rules
+from mkp_core.cli_speech import say
 from mkp_core.ids import SERVICE_KINDS
 
 
@@ -76,14 +78,16 @@ def _path(mykey_id: str) -> str:
     try:
         rules.validate_format(mykey_id)
     except rules.InvalidMyKeyId as e:
-        fail(2, f"{e.code}: {e.message}")
+        cli_speech.fail_with(2, e)
     return f"/v1/mykeys/{path_part(mykey_id, 'a MyKey ID')}"
 
 
 def _state(v: dict[str, Any]) -> str:
     if v["status"] == "suspended":
-        return f"suspended since {when(v['suspended_at'])} ({v['suspend_reason']})"
-    return "active"
+        return say(
+            "suspended since %(time)s (%(reason)s)", time=when(v["suspended_at"]), reason=v["suspend_reason"]
+        )
+    return say("active")
 
 
 @mykey.command("show")
@@ -96,8 +100,17 @@ def mykey_show(mykey_id: str, as_json: bool) -> None:
     cert = v.get("certificate") or {}
     lines = [
         f"MyKey ID {v['mykey_id']}: {_state(v)}",
-        f"registered {when(v['created_at'])}, {v['changes_left']} ID change(s) left",
-        f"certificate serial {cert.get('serial')} ({cert.get('status')}), valid until {when(cert.get('not_after'))}",
+        say(
+            "registered %(time)s, %(changes)s ID change(s) left",
+            time=when(v["created_at"]),
+            changes=v["changes_left"],
+        ),
+        say(
+            "certificate serial %(serial)s (%(status)s), valid until %(time)s",
+            serial=cert.get("serial"),
+            status=cert.get("status"),
+            time=when(cert.get("not_after")),
+        ),
         *(f"  {when(a['at'])}  {a['action']:<20} {a['actor']}  {a.get('reason') or ''}" for a in v["audit"]),
     ]
     ctx.show(v, "\n".join(lines))
@@ -113,7 +126,12 @@ def mykey_suspend(mykey_id: str, reason: str, client_id: str | None, as_json: bo
     ctx = ctx_for(as_json)
     v = ctx.call("POST", f"{_path(mykey_id)}/suspend", request_body(reason=reason, client_id=client_id))
     ctx.show(
-        v, f"MyKey ID {v['mykey_id']} is {_state(v)}; `mkp-admin mykey resume {v['mykey_id']}` undoes it"
+        v,
+        say(
+            "MyKey ID %(mykey_id)s is %(state)s; `mkp-admin mykey resume %(mykey_id)s` undoes it",
+            mykey_id=v["mykey_id"],
+            state=_state(v),
+        ),
     )
 
 
@@ -126,7 +144,7 @@ def mykey_resume(mykey_id: str, reason: str | None, client_id: str | None, as_js
     """Resume a suspended MyKey ID, after checking the holder's identity."""
     ctx = ctx_for(as_json)
     v = ctx.call("POST", f"{_path(mykey_id)}/resume", request_body(reason=reason, client_id=client_id))
-    ctx.show(v, f"MyKey ID {v['mykey_id']} is {_state(v)}")
+    ctx.show(v, say("MyKey ID %(mykey_id)s is %(state)s", mykey_id=v["mykey_id"], state=_state(v)))
 
 
 @mykey.command("renewal-code")
@@ -144,9 +162,22 @@ def mykey_renewal_code(mykey_id: str, ttl_hours: int | None, client_id: str | No
         ctx.show(r, "")
         return
     if r.get("code") is None:
-        fail(1, "this code was shown when it was made and is not kept: make a new one (a new --client-id)")
+        fail(
+            1,
+            say("this code was shown when it was made and is not kept: make a new one (a new --client-id)"),
+            "code_shown_before",
+        )
     click.echo(
-        f"renewal code for MyKey ID {r['mykey_id']}, valid until {when(r['expires_at'])} (shown only now):"
+        say(
+            "renewal code for MyKey ID %(mykey_id)s, valid until %(time)s (shown only now):",
+            mykey_id=r["mykey_id"],
+            time=when(r["expires_at"]),
+        )
     )
     click.echo(f"\n    {r['code']}\n")
-    click.echo(f"with the new card in the reader: mkp-agent mykey renew --code {r['code']} --ask-pin")
+    click.echo(
+        say(
+            "with the new card in the reader: %(command)s",
+            command=f"mkp-agent mykey renew --code {r['code']} --ask-pin",
+        )
+    )

@@ -24,6 +24,7 @@ from mkp_admin.base import (
     when,
 )
 from mkp_core import signing
+from mkp_core.cli_speech import say
 
 
 @click.group()
@@ -101,12 +102,20 @@ def partner_add(
             made.unlink(missing_ok=True)  # refused: a key for nothing is not left lying around
         raise
     extra = {"private_key_file": str(made)} if made else {}
-    text = (
-        f"added partner {p['partner_id']} ({p['name']}): {p['rate_from']:,} -> {p['rate_to']:,} points, "
-        f"held {p['hold_days']} days, key id {p['key_id']}"
+    text = say(
+        "added partner %(partner)s (%(name)s): %(rate_from)s -> %(rate_to)s points, held %(days)s days, "
+        "key id %(key)s",
+        partner=p["partner_id"],
+        name=p["name"],
+        rate_from=f"{p['rate_from']:,}",
+        rate_to=f"{p['rate_to']:,}",
+        days=p["hold_days"],
+        key=p["key_id"],
     )
     if made:
-        text += f"\nprivate key: {made} (0600): hand it to the partner, then delete it here"
+        text += "\n" + say(
+            "private key: %(file)s (0600): hand it to the partner, then delete it here", file=made
+        )
     ctx.show({**p, **extra}, text)
 
 
@@ -140,7 +149,9 @@ def partner_revoke(partner_id: str, client_id: str | None, as_json: bool) -> Non
     """Revoke the partner's key at once."""
     ctx = ctx_for(as_json)
     p = ctx.call("POST", f"/v1/partners/{path_part(partner_id)}/revoke", request_body(client_id=client_id))
-    ctx.show(p, f"revoked partner {p['partner_id']}: its requests are refused from now on")
+    ctx.show(
+        p, say("revoked partner %(partner)s: its requests are refused from now on", partner=p["partner_id"])
+    )
 
 
 def _write_private(path: Path, text: str) -> None:

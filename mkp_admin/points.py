@@ -13,6 +13,7 @@ from mkp_admin.base import (
     reason_option,
     request_body,
 )
+from mkp_core.cli_speech import say
 
 
 @click.group()
@@ -27,7 +28,16 @@ def municipality_add(code: str, as_json: bool) -> None:
     """Add a municipality by its 6-digit code (check digit verified, name from MIC's list)."""
     ctx = ctx_for(as_json)
     m = ctx.call("POST", "/v1/municipalities", {"code": code})
-    ctx.show(m, f"added {m['code']} {m['prefecture']} {m['name']} (point code {m['point_code']})")
+    ctx.show(
+        m,
+        say(
+            "added %(code)s %(prefecture)s %(name)s (point code %(point_code)s)",
+            code=m["code"],
+            prefecture=m["prefecture"],
+            name=m["name"],
+            point_code=m["point_code"],
+        ),
+    )
 
 
 @municipality.command("list")
@@ -37,7 +47,7 @@ def municipality_list(as_json: bool) -> None:
     ctx = ctx_for(as_json)
     data = ctx.call("GET", "/v1/municipalities")
     lines = [f"{m['code']}  {m['prefecture']} {m['name']}" for m in data["municipalities"]]
-    ctx.show(data, "\n".join(lines) if lines else "no municipalities yet")
+    ctx.show(data, "\n".join(lines) if lines else say("no municipalities yet"))
 
 
 @click.command()
@@ -80,11 +90,23 @@ def spend(
         client_id=client_id,
     )
     t = ctx.call("POST", "/v1/spends", body)
-    taken = ", ".join(f"{m['amount']} valid until {m['last_day'] or 'no end'}" for m in t["lots"])
+    taken = ", ".join(
+        say(
+            "%(amount)s valid until %(last_day)s", amount=m["amount"], last_day=m["last_day"] or say("no end")
+        )
+        for m in t["lots"]
+    )
     ctx.show(
         t,
-        f"transfer {t['id']}: {t['mykey_id']} spent {t['amount']} {t['point_code']} points at "
-        f"{t['place_name']} ({taken})",
+        say(
+            "transfer %(id)s: %(mykey_id)s spent %(amount)s %(point_code)s points at %(place)s (%(lots)s)",
+            id=t["id"],
+            mykey_id=t["mykey_id"],
+            amount=t["amount"],
+            point_code=t["point_code"],
+            place=t["place_name"],
+            lots=taken,
+        ),
     )
 
 
@@ -99,7 +121,14 @@ def refund(transfer_id: int, memo: str | None, client_id: str | None, as_json: b
     t = ctx.call("POST", f"/v1/spends/{transfer_id}/refund", request_body(memo=memo, client_id=client_id))
     ctx.show(
         t,
-        f"transfer {t['id']} refunds {transfer_id}: {t['amount']} {t['point_code']} points back to {t['mykey_id']}",
+        say(
+            "transfer %(id)s refunds %(refunded)s: %(amount)s %(point_code)s points back to %(mykey_id)s",
+            id=t["id"],
+            refunded=transfer_id,
+            amount=t["amount"],
+            point_code=t["point_code"],
+            mykey_id=t["mykey_id"],
+        ),
     )
 
 
@@ -113,7 +142,15 @@ def reverse(transfer_id: int, memo: str | None, client_id: str | None, as_json: 
     ctx = ctx_for(as_json)
     t = ctx.call("POST", f"/v1/transfers/{transfer_id}/reverse", request_body(memo=memo, client_id=client_id))
     ctx.show(
-        t, f"transfer {t['id']} reverses {transfer_id}: {t['amount']} {t['point_code']} back to {t['credit']}"
+        t,
+        say(
+            "transfer %(id)s reverses %(reversed)s: %(amount)s %(point_code)s back to %(credit)s",
+            id=t["id"],
+            reversed=transfer_id,
+            amount=t["amount"],
+            point_code=t["point_code"],
+            credit=t["credit"],
+        ),
     )
 
 
@@ -126,14 +163,18 @@ def balance(mykey_id: str, as_json: bool) -> None:
     data = ctx.call("GET", f"/v1/mykeys/{path_part(mykey_id, 'a MyKey ID')}/balances")
     lines = []
     for b in data["balances"]:
-        line = f"{b['point_code']:<18} {b['balance']:>10,}  spendable {b['spendable']:,}"
+        line = f"{b['point_code']:<18} {b['balance']:>10,}  " + say(
+            "spendable %(n)s", n=f"{b['spendable']:,}"
+        )
         if b["expired"]:
-            line += f", expired {b['expired']:,}"
+            line += say(", expired %(n)s", n=f"{b['expired']:,}")
         nxt = b.get("next_expiry")
         if nxt:
-            line += f"; {nxt['amount']:,} expire after {nxt['last_day']}"
+            line += say("; %(n)s expire after %(day)s", n=f"{nxt['amount']:,}", day=nxt["last_day"])
         lines.append(line + f"  ({b['name']})")
-    ctx.show(data, "\n".join(lines) if lines else f"{data['mykey_id']} holds no points")
+    ctx.show(
+        data, "\n".join(lines) if lines else say("%(mykey_id)s holds no points", mykey_id=data["mykey_id"])
+    )
 
 
 @click.group()
@@ -184,14 +225,24 @@ def ledger_verify(as_json: bool) -> None:
     if report["ok"]:
         ctx.show(
             report,
-            f"ledger ok: {report['transfers']} transfers, {report['accounts']} accounts, "
-            f"{report['point_codes']} point codes, {report.get('lots', 0)} lots",
+            say(
+                "ledger ok: %(transfers)s transfers, %(accounts)s accounts, %(codes)s point codes, %(lots)s lots",
+                transfers=report["transfers"],
+                accounts=report["accounts"],
+                codes=report["point_codes"],
+                lots=report.get("lots", 0),
+            ),
         )
         return
     first = report["breaches"][0]
     if ctx.as_json:
         ctx.show(report, "")
-    fail(1, f"ledger breach: {first['code']}: {first['message']} ({len(report['breaches'])} in all)")
+    fail(
+        1,
+        f"ledger breach: {first['code']}: {first['message']} ({len(report['breaches'])} in all)",
+        "ledger_breach",
+        shown=True,
+    )
 
 
 @click.group("point-code")
@@ -213,7 +264,7 @@ def point_code_add(municipality: str, suffix: str, name: str, client_id: str | N
         f"/v1/municipalities/{path_part(municipality)}/point-codes",
         request_body(suffix=suffix, name=name, client_id=client_id),
     )
-    ctx.show(pc, f"added point code {pc['code']} ({pc['name']})")
+    ctx.show(pc, say("added point code %(code)s (%(name)s)", code=pc["code"], name=pc["name"]))
 
 
 @point_code.command("list")

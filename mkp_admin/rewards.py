@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from mkp_admin.base import client_id_option, ctx_for, json_option, path_part, reason_option, request_body
+from mkp_admin.base import (
+    client_id_option,
+    ctx_for,
+    json_option,
+    path_part,
+    reason_option,
+    request_body,
+    when,
+)
 
 
 @click.group()
@@ -16,7 +24,7 @@ def reward() -> None:
 
 def _line(r: dict[str, Any]) -> str:
     left = f"{r['left']} of {r['stock']} left" if "stock" in r else f"{r['left']} left"
-    return f"{r['code']}  {r['price']:,} {r['point_code']} points, {left}, {r['starts_at']} .. {r['ends_at']}  {r['name']}"
+    return f"{r['code']}  {r['price']:,} {r['point_code']} points, {left}, {when(r['starts_at'])} .. {when(r['ends_at'])}  {r['name']}"
 
 
 @reward.command("add")
@@ -103,6 +111,6 @@ def reward_claims(code: str, as_json: bool) -> None:
     ctx = ctx_for(as_json)
     data = ctx.call("GET", f"/v1/rewards/{path_part(code, 'a reward')}/claims")
     lines = [_line(data)] + [
-        f"  {c['claim_number']}  {c['mykey_id']}  {c['claimed_at']}" for c in data["claims"]
+        f"  {c['claim_number']}  {c['mykey_id']}  {when(c['claimed_at'])}" for c in data["claims"]
     ]
     ctx.show(data, "\n".join(lines))

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body
+from mkp_core.cli_speech import say
 from mkp_core.ids import PLACE_KINDS
 
 
@@ -22,6 +23,23 @@ def _expiry(text: str | None) -> dict[str, Any] | None:
     if name == "fixed" and value:
         return {"policy": "fixed", "last_day": value}
     fail(2, f"--expiry is none, days:N, month_end:N or fixed:YYYY-MM-DD, not {text!r}")
+
+
+def _place_kinds(text: str) -> list[str]:
+    """--kinds as a list; a kind that does not exist is refused here with the list of kinds."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    for kind in kinds:
+        if kind not in PLACE_KINDS:
+            fail(
+                2,
+                say(
+                    "--kinds: no place kind '%(kind)s': the kinds are %(kinds)s",
+                    kind=kind,
+                    kinds=", ".join(PLACE_KINDS),
+                ),
+                "invalid_place_kind",
+            )
+    return kinds
 
 
 def _rule_line(r: dict[str, Any]) -> str:
@@ -67,7 +85,7 @@ def rule_set(
     """Record a new version of POINT_CODE's rules (every setting given or its default)."""
     ctx = ctx_for(as_json)
     body = request_body(
-        place_kinds=None if kinds is None else [k.strip() for k in kinds.split(",") if k.strip()],
+        place_kinds=None if kinds is None else _place_kinds(kinds),
         places=list(places) or None,
         expiry=_expiry(expiry),
         min_amount=min_amount,

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from mkp_admin.base import client_id_option, ctx_for, json_option, path_part, request_body, when
+from mkp_core.cli_speech import say
 from mkp_core.ids import PLACE_KINDS
 
 
@@ -94,19 +95,33 @@ def terminal_enroll(
         return
     if e.get("code") is None:  # a retry of a client id whose reply was shown already
         click.echo(
-            f"the code for terminal {e['terminal_id']} ({e['name']!r} at {e['place']}) was shown when it was "
-            "made and is not kept: make a new one (a new --client-id), and revoke the pending terminal with "
-            f"mkp-admin terminal revoke {e['terminal_id']}"
+            say(
+                "the code for terminal %(terminal)s ('%(name)s' at %(place)s) was shown when it was made and "
+                "is not kept: make a new one (a new --client-id), and revoke the pending terminal with "
+                "mkp-admin terminal revoke %(terminal)s",
+                terminal=e["terminal_id"],
+                name=e["name"],
+                place=e["place"],
+            )
         )
         return
     click.echo(
-        f"enrollment code for {e['name']!r} at {e['place']}, valid until {when(e['expires_at'])} "
-        "(shown only now):"
+        say(
+            "enrollment code for '%(name)s' at %(place)s, valid until %(time)s (shown only now):",
+            name=e["name"],
+            place=e["place"],
+            time=when(e["expires_at"]),
+        )
     )
     click.echo(f"\n    {e['code']}\n")
     if qr:
         click.echo(_qr_text(e["code"]), nl=False)
-    click.echo(f"on the terminal: mkp-provision --server {ctx.server} --code {e['code']} --home /var/lib/mkp")
+    click.echo(
+        say(
+            "on the terminal: %(command)s",
+            command=f"mkp-provision --server {ctx.server} --code {e['code']} --home /var/lib/mkp",
+        )
+    )
 
 
 def _qr_text(data: str) -> str:
@@ -140,7 +155,7 @@ def terminal_list(place_id: str | None, as_json: bool) -> None:
     if place_id:
         data = {**data, "terminals": [t for t in data["terminals"] if t["place"] == place_id]}
     lines = [_terminal_line(t) for t in data["terminals"]]
-    ctx.show(data, "\n".join(lines) if lines else "no terminals yet")
+    ctx.show(data, "\n".join(lines) if lines else say("no terminals yet"))
 
 
 @terminal.command("show")
@@ -166,4 +181,9 @@ def terminal_revoke(terminal_id: str, reason: str | None, client_id: str | None,
         f"/v1/terminals/{path_part(terminal_id, 'a terminal id')}/revoke",
         request_body(reason=reason, client_id=client_id),
     )
-    ctx.show(t, f"terminal {t['id']} ({t['name']} at {t['place']}) is revoked")
+    ctx.show(
+        t,
+        say(
+            "terminal %(id)s (%(name)s at %(place)s) is revoked", id=t["id"], name=t["name"], place=t["place"]
+        ),
+    )

@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, path_part, request_body
+from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, path_part, request_body, when
+from mkp_core.cli_speech import say
 
 DEFAULT_PROFILE = "epson-tm-t88vi"
 
@@ -171,14 +172,19 @@ def _unconfirmed_hint(result: dict[str, Any]) -> str:
 
 def _report(ctx: Ctx, result: dict[str, Any]) -> None:
     where = result["output"]
-    text = (
-        f"{len(result['printed'])} vouchers of {result['amount']:,} {result['point_code']} points printed to "
-        f"{where} (key {result['key_id']})"
+    text = say(
+        "%(count)s vouchers of %(amount)s %(point_code)s points printed to %(where)s (key %(key)s)",
+        count=len(result["printed"]),
+        amount=f"{result['amount']:,}",
+        point_code=result["point_code"],
+        where=where,
+        key=result["key_id"],
     )
-    if result["error"]:
-        text += (
-            f"; printing stopped ({result['error']}): {len(result['voided'])} voided, "
-            f"{result['points_returned']:,} points returned"
+    if result["error"]:  # why it stopped is said once, on the error line below
+        text += say(
+            "; %(voided)s voided, %(points)s points returned",
+            voided=len(result["voided"]),
+            points=f"{result['points_returned']:,}",
         )
     ctx.show(result, text)
     if result["unconfirmed"]:
@@ -189,9 +195,9 @@ def _report(ctx: Ctx, result: dict[str, Any]) -> None:
             if unsettled
             else ""
         )
-        fail(1, _unconfirmed_hint(result) + more)
+        fail(1, _unconfirmed_hint(result) + more, "unconfirmed", shown=True)
     if result["error"]:
-        fail(1, f"printing failed: {result['error']}")
+        fail(1, say("printing failed: %(error)s", error=result["error"]), "printing_failed", shown=True)
 
 
 @voucher.command("printed")
@@ -309,10 +315,22 @@ def show(serial: str, as_json: bool) -> None:
     """A voucher's state: printed, used (when and where), voided, expired."""
     ctx = ctx_for(as_json)
     v = ctx.call("GET", f"/v1/vouchers/{path_part(serial, 'a serial')}")
-    used = f", used {v['redeemed_at'][:16]} at {v['redeemed_place_name']}" if v.get("redeemed_at") else ""
+    used = (
+        say(", used %(time)s at %(place)s", time=when(v["redeemed_at"]), place=v["redeemed_place_name"])
+        if v.get("redeemed_at")
+        else ""
+    )
     ctx.show(
         v,
-        f"{v['serial']}: {v['amount']:,} {v['point_code']} points, {v['status']}{used}, good through {v['last_day']}",
+        say(
+            "%(serial)s: %(amount)s %(point_code)s points, %(status)s%(used)s, good through %(last_day)s",
+            serial=v["serial"],
+            amount=f"{v['amount']:,}",
+            point_code=v["point_code"],
+            status=v["status"],
+            used=used,
+            last_day=v["last_day"],
+        ),
     )
 
 
@@ -347,9 +365,9 @@ def key() -> None:
 def _key_line(k: dict[str, Any]) -> str:
     line = f"{k['key_id']}  {k['status']:<9}  from {k['valid_from'][:16]}"
     if k.get("retired_at"):
-        line += f"  retired {k['retired_at'][:16]}"
+        line += f"  retired {when(k['retired_at'])}"
     if k.get("withdrawn_at"):
-        line += f"  withdrawn {k['withdrawn_at'][:16]} ({k.get('withdraw_reason') or 'no reason given'})"
+        line += f"  withdrawn {when(k['withdrawn_at'])} ({k.get('withdraw_reason') or 'no reason given'})"
     return line
 
 

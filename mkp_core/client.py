@@ -16,6 +16,7 @@ tests mount the Flask app itself, in-process) serves its URL prefix in every ses
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -34,6 +35,19 @@ ATTEMPTS = 3  # sends of one request that may each have reached the server
 BACKOFF = 0.2  # seconds before the second attempt, doubling after
 
 _transports: dict[str, BaseAdapter] = {}
+
+
+class _QuietRetries(logging.Filter):
+    """urllib3 logs a warning for every retry of a connection ("Retrying (Retry(total=1, …)) after
+    connection broken by …"): a command line would show them before its own one line, and a kiosk's
+    log would fill with them while the server is away. This client says the outcome once
+    (:class:`Unreachable`), so those lines are dropped; urllib3's other warnings stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Retrying")
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_QuietRetries())
 
 
 class ApiError(MkpError):
@@ -68,6 +82,23 @@ class Unreachable(MkpError):
 
     def __init__(self, message: str) -> None:
         super().__init__("server_unreachable", message)
+
+
+class BadServerUrl(MkpError):
+    """The server's address is no http(s) URL (``localhost:8080`` wants its ``http://``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("bad_server_url", message)
+
+
+def server_url(text: str) -> str:
+    """``text`` if it is an http(s) URL with a host; :class:`BadServerUrl` naming the fix if not."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        raise BadServerUrl(f"the server address {text!r} has no scheme: write http://{text} (or https://)")
+    if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise BadServerUrl(f"the server address {text!r} is not an http:// or https:// URL")
+    return text
 
 
 def new_client_id() -> str:
@@ -111,7 +142,7 @@ class ApiClient:
         timeout: float = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = server_url(base_url).rstrip("/")
         self.timeout = timeout
         self.session = session or new_session()
         if auth is not None:

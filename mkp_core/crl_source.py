@@ -11,6 +11,7 @@ import base64
 from pathlib import Path
 
 import requests
+from cryptography import x509
 
 from mkp_core.errors import MkpError
 
@@ -48,8 +49,17 @@ def _download(url: str, limit: int) -> bytes:
         raise MkpError("crl_unavailable", f"cannot download the CRL from {url}: {type(e).__name__}") from None
 
 
-def as_upload_text(data: bytes) -> str:
-    """What the upload API takes: PEM as it is, DER in base64."""
-    if data.lstrip().startswith(b"-----BEGIN"):
+def as_upload_text(data: bytes, source: str = "the file") -> str:
+    """What the upload API takes: PEM as it is, DER in base64. ``invalid_crl`` naming ``source``
+    if the bytes are no X.509 CRL at all (a card's JSON, a certificate): checked here, so the person
+    who picked the wrong file hears "not a CRL", not the parser's words."""
+    pem = data.lstrip().startswith(b"-----BEGIN")
+    try:
+        (x509.load_pem_x509_crl if pem else x509.load_der_x509_crl)(data)
+    except ValueError:
+        raise MkpError(
+            "invalid_crl", f"{source} is not a CRL: give the CA's revocation list (PEM or DER)"
+        ) from None
+    if pem:
         return data.decode("ascii", "replace")
     return base64.b64encode(data).decode()

@@ -109,7 +109,7 @@ def validate_client_id(client_id: str) -> str:
 def validate_place_kind(kind: str) -> str:
     if kind not in PLACE_KINDS:
         raise InvalidId(
-            "invalid_place_kind", f"place kind must be one of {', '.join(PLACE_KINDS)}, got {kind!r}"
+            "invalid_place_kind", f"no place kind {kind!r}: the kinds are {', '.join(PLACE_KINDS)}"
         )
     return kind
 

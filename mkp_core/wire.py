@@ -326,7 +326,12 @@ class Health(Out):
 
 # --- places and terminals -------------------------------------------------------------------
 
-PlaceKind = Annotated[str, Field(pattern="^(" + "|".join(ids.PLACE_KINDS) + ")$")]
+#: A refused kind is answered with the list of kinds (a pattern's error would show a regular expression).
+PlaceKind = Annotated[
+    str,
+    _checked_by(ids.validate_place_kind),
+    WithJsonSchema({"type": "string", "enum": list(ids.PLACE_KINDS)}),
+]
 
 
 ServiceCode = Annotated[

@@ -5,7 +5,9 @@ Talks to the database directly; it is run by whoever runs the server, on the ser
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,10 +21,11 @@ except ModuleNotFoundError as missing:  # a kiosk installs only mkp[agent]: say 
         f"mkp-server: {missing.name} is not installed: this machine has no server part (pip install 'mkp[server]')"
     )
 
+from mkp_core.cli_speech import CommandLine, say
 from mkp_core.errors import MkpError
 from server.config import ConfigError, ServerConfig
 from server.db import migrate
-from server.db.engine import DatabaseUrlError, make_engine, read, secure_sqlite_files, write
+from server.db.engine import DatabaseUrlError, make_engine, read, secure_sqlite_files, sqlite_path, write
 from server.files import private_dir, secret_key
 
 if TYPE_CHECKING:
@@ -42,6 +45,15 @@ def _engine(config: ServerConfig) -> Engine:
         return make_engine(config.database_url)
     except DatabaseUrlError as e:
         raise click.ClickException(str(e)) from None
+    except OSError as e:  # a SQLite file in a folder that cannot be made or written
+        path = sqlite_path(config.database_url) or e.filename
+        raise click.ClickException(
+            say(
+                "cannot create the database file %(path)s: %(reason)s",
+                path=path,
+                reason=e.strerror or e.__class__.__name__,
+            )
+        ) from None
 
 
 db_option = click.option(
@@ -52,7 +64,7 @@ config_option = click.option(
 )
 
 
-@click.group()
+@click.group(cls=CommandLine)
 @click.version_option(package_name="mkp")
 def main() -> None:
     """mkp ledger server."""
@@ -75,13 +87,17 @@ def init(db: str | None, config_file: str | None) -> None:
         with write(engine) as conn:
             skipped = adopt_folders(conn, config.release_dir)
     except SQLAlchemyError as e:
+        where = sqlite_path(config.database_url)
+        reason = f"{e.__class__.__name__}: {e.orig if hasattr(e, 'orig') else e}"
         raise click.ClickException(
-            f"cannot reach or upgrade the database: {e.__class__.__name__}: {e.orig if hasattr(e, 'orig') else e}"
+            say("cannot reach or upgrade the database %(path)s: %(reason)s", path=where, reason=reason)
+            if where
+            else say("cannot reach or upgrade the database: %(reason)s", reason=reason)
         ) from None
     if before == after:
-        click.echo(f"schema is up to date ({after})")
+        click.echo(say("schema is up to date (%(revision)s)", revision=after))
     else:
-        click.echo(f"schema upgraded {before or 'empty'} -> {after}")
+        click.echo(say("schema upgraded %(before)s -> %(after)s", before=before or "empty", after=after))
     for path in secure_sqlite_files(config.database_url):
         click.echo(f"{path} was readable by others: now 0600")
     for line in skipped:
@@ -93,20 +109,26 @@ def init(db: str | None, config_file: str | None) -> None:
         raise click.ClickException(
             f"cannot open or make the terminal CA in {config.terminal_ca_dir}: {e}"
         ) from None
-    click.echo(f"terminal CA ready in {config.terminal_ca_dir}")
+    click.echo(say("terminal CA ready in %(folder)s", folder=config.terminal_ca_dir))
     try:
         secret_key(Path(config.secrets_dir) / "challenge.key")
     except (OSError, ValueError) as e:
         raise click.ClickException(
             f"cannot open or make the card-challenge key in {config.secrets_dir}: {e}"
         ) from None
-    click.echo(f"card-challenge key ready in {config.secrets_dir}")
+    click.echo(say("card-challenge key ready in %(folder)s", folder=config.secrets_dir))
     # --- paper vouchers: a signing key before the first terminal downloads its trust list ---
     from server.vouchers import keys as voucher_keys
 
     with write(engine) as conn:
         key = voucher_keys.signing_key(conn, config.secrets_dir, "mkp-server init")
-    click.echo(f"voucher key {key.key_id} ready in {config.secrets_dir}/{voucher_keys.KEY_FOLDER}")
+    click.echo(
+        say(
+            "voucher key %(key)s ready in %(folder)s",
+            key=key.key_id,
+            folder=f"{config.secrets_dir}/{voucher_keys.KEY_FOLDER}",
+        )
+    )
 
 
 @main.command("create-operator")
@@ -144,7 +166,11 @@ def revoke_operator(name: str, db: str | None, config_file: str | None) -> None:
             changed = revoke(conn, name)
     except MkpError as e:
         raise click.ClickException(e.message) from None
-    click.echo(f"operator {name} revoked" if changed else f"operator {name} was revoked already")
+    click.echo(
+        say("operator %(name)s revoked", name=name)
+        if changed
+        else say("operator %(name)s was revoked already", name=name)
+    )
 
 
 @main.command("list-operators")
@@ -162,7 +188,7 @@ def list_operators(db: str | None, config_file: str | None) -> None:
         scope = r["municipality"] or "central"
         click.echo(f"{r['name']:<24} {scope:<8} {'revoked' if r['revoked'] else 'active'}")
     if not rows:
-        click.echo("no operators yet: mkp-server create-operator NAME")
+        click.echo(say("no operators yet: mkp-server create-operator NAME"))
 
 
 @main.command()
@@ -182,6 +208,7 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
 
     config = _config(config_file, db)
     _require_schema(_engine(config))
+    _refuse_a_taken_address(bind)
 
     class Server(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types: its base is Any
         def load_config(self) -> None:
@@ -202,6 +229,35 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
             return create_app(config)
 
     Server().run()
+
+
+def _refuse_a_taken_address(bind: str) -> None:
+    """Say at once, in one line, that ``bind`` cannot be listened on: gunicorn would try a taken
+    port five times and log a dozen lines before giving up. (A unix socket is left to gunicorn.)"""
+    host, sep, port = bind.rpartition(":")
+    if bind.startswith(("unix:", "fd://")) or not sep or not port.isdigit():
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError):
+        return  # a name that does not resolve: gunicorn says so
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise click.ClickException(
+                    say(
+                        "port %(port)s is in use: stop what listens there, or give --bind HOST:PORT",
+                        port=port,
+                    )
+                ) from None
+            raise click.ClickException(
+                say("cannot listen on %(address)s: %(reason)s", address=bind, reason=e.strerror or e)
+            ) from None
 
 
 @main.command("crl-sweep")
@@ -243,7 +299,7 @@ def sweep_from(engine: Engine, config: ServerConfig, source: str) -> dict[str, A
     from server.mykey.sweep import sweep
 
     trust = crls.trust_from_config(config.jpki_anchor_files)
-    text = as_upload_text(read_crl(source, config.max_crl_bytes))
+    text = as_upload_text(read_crl(source, config.max_crl_bytes), source)
     with write(engine) as conn:
         try:
             imported = crls.upload(conn, trust, text)
@@ -280,11 +336,17 @@ def _require_schema(engine: Engine) -> None:
     try:
         current = migrate.current_revision(engine)
     except SQLAlchemyError as e:
-        raise click.ClickException(f"cannot reach the database: {e.__class__.__name__}") from None
+        raise click.ClickException(
+            say("cannot reach the database: %(reason)s", reason=e.__class__.__name__)
+        ) from None
     head = migrate.head_revision()
     if current != head:
         raise click.ClickException(
-            f"database schema is at {current or 'nothing'}, this server needs {head}: run `mkp-server init` first"
+            say(
+                "database schema is at %(current)s, this server needs %(head)s: run `mkp-server init` first",
+                current=current or "nothing",
+                head=head,
+            )
         )
 
 

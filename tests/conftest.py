@@ -48,6 +48,12 @@ from server.operators.service import create_operator
 pytest_plugins = ("throwaway_postgres", "server_app", "browser")
 PCSC_GROUP = "pcsc"
 
+# Every command line speaks its locale's language (mkp_core.i18n): the tests read English, whatever
+# locale the machine has, and the ones about Japanese ask for it (the processes tests start inherit this).
+os.environ["LANG"] = "C.UTF-8"
+for _variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_variable, None)
+
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

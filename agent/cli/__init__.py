@@ -8,9 +8,10 @@ from agent.cli.counter import balance, queue, refund, reprint, spend, status
 from agent.cli.mykey import lookup, mykey
 from agent.cli.terminal import run, sync, update
 from agent.cli.voucher import voucher
+from mkp_core.cli_speech import CommandLine
 
 
-@click.group()
+@click.group(cls=CommandLine)
 @click.version_option(package_name="mkp")
 def main() -> None:
     """mkp kiosk agent."""

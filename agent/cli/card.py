@@ -10,6 +10,7 @@ import click
 from agent.card_session import CardSessionResult, load_crls, load_trust, run_card_session
 from agent.cli.card_io import EXIT_CODES_HELP, EXIT_OK, HANDLED, F, fail, pin_options, read_pins
 from drivers.card.pcsc import PcscBackend
+from mkp_core.cli_speech import local_time
 
 EXIT_NOT_VALID = 1
 
@@ -34,7 +35,7 @@ def _print(result: CardSessionResult, as_json: bool) -> None:
     click.echo(f"sha256:    {c.sha256}")
     click.echo(f"subject:   {c.subject}")
     click.echo(f"serial:    {c.serial:X}")
-    click.echo(f"valid:     {c.not_before.isoformat()} .. {c.not_after.isoformat()}")
+    click.echo(f"valid:     {local_time(c.not_before)} .. {local_time(c.not_after)}")
     click.echo(f"check:     {c.status.value} ({c.reason})")
     if result.pin_tries_left is not None:
         click.echo(f"pin tries: {result.pin_tries_left} left before verification")

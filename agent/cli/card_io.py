@@ -36,6 +36,7 @@ from drivers.card.reader import (
     WrongPinError,
 )
 from mkp_core.certcheck import CertificateFormatError
+from mkp_core.cli_speech import error_line, refusal_text
 from mkp_core.client import ApiError, Unreachable
 from mkp_core.crl import CrlError
 from mkp_core.errors import MkpError
@@ -122,7 +123,7 @@ def fail(exc: BaseException, as_json: bool, prog: str) -> NoReturn:
         if isinstance(exc, WrongPinError):
             doc["pin_tries_left"] = exc.tries_left
         click.echo(json.dumps(doc, ensure_ascii=False))
-    click.echo(f"{prog}: error: {code}: {exc}", err=True)
+    click.echo(f"{prog}: {error_line(refusal_text(code, str(exc)))}", err=True)
     sys.exit(exit_code_for(exc))
 
 

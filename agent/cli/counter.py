@@ -21,6 +21,8 @@ from agent.counter.status import counter_state
 from agent.home import read_agent_toml
 from agent.terminal import NotEnrolled, Terminal
 from drivers.card.pcsc import PcscBackend
+from mkp_core.cli_speech import error_line, local_time, say
+from mkp_core.i18n import language_from_locale
 
 home_option = click.option(
     "--home",
@@ -57,10 +59,11 @@ def finish(result: dict[str, Any], as_json: bool, text: str) -> None:
         _out(result, as_json, text)
         return
     error = result["error"]
-    message = error.get("message", {}).get("en") or error.get("detail") or error["code"]
+    words = error.get("message") or {}  # the counter's words for the refusal, in each language
+    message = words.get(language_from_locale()) or words.get("en") or error.get("detail") or error["code"]
     if as_json:
         _out(result, True, "")
-    click.echo(f"mkp-agent: error: {error['code']}: {message}", err=True)
+    click.echo(f"mkp-agent: {error_line(error['code'] + ': ' + message)}", err=True)
     sys.exit(exit_code_for_code(error["code"]))
 
 
@@ -71,8 +74,12 @@ def _pin(pin: str | None, pin_stdin: bool, ask_pin: bool) -> str:
 def _receipt_line(result: dict[str, Any]) -> str:
     receipt = result.get("receipt") or {}
     if receipt.get("printed"):
-        return "; receipt printed"
-    return f"; receipt NOT printed ({receipt.get('error')}): mkp-agent reprint {receipt.get('id')}"
+        return say("; receipt printed")
+    return say(
+        "; receipt NOT printed (%(error)s): mkp-agent reprint %(id)s",
+        error=receipt.get("error"),
+        id=receipt.get("id"),
+    )
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -99,11 +106,13 @@ def spend(
         raise click.UsageError("give --amount N or --item CODE")
     counter = open_counter(home, as_json)
     result = counter.spend(_pin(pin, pin_stdin, ask_pin), amount, item, quantity, point_code)
-    mark = " (offline: queued, sent when the server is back)" if result.get("offline") else ""
+    mark = say(" (offline: queued, sent when the server is back)") if result.get("offline") else ""
     finish(
         result,
         as_json,
-        f"spent {result.get('amount')} points{mark}{_receipt_line(result)}" if result.get("ok") else "",
+        say("spent %(amount)s points", amount=result.get("amount")) + mark + _receipt_line(result)
+        if result.get("ok")
+        else "",
     )
 
 
@@ -117,7 +126,7 @@ def balance(home: Path, pin: str | None, pin_stdin: bool, ask_pin: bool, as_json
     lines = [
         f"{b['point_code']:<24} {b['balance']:>10,}  {b.get('name', '')}" for b in result.get("balances", [])
     ]
-    finish(result, as_json, "\n".join(lines) or "no points")
+    finish(result, as_json, "\n".join(lines) or say("no points"))
 
 
 @click.command(epilog=EXIT_CODES_HELP)
@@ -133,7 +142,9 @@ def refund(
     finish(
         result,
         as_json,
-        f"refunded {result.get('amount')} points{_receipt_line(result)}" if result.get("ok") else "",
+        say("refunded %(amount)s points", amount=result.get("amount")) + _receipt_line(result)
+        if result.get("ok")
+        else "",
     )
 
 
@@ -144,19 +155,25 @@ def refund(
 def reprint(home: Path, receipt_id: int, as_json: bool) -> None:
     """Print a kept receipt again (after the printer ran out of paper, say)."""
     result = open_counter(home, as_json).reprint(receipt_id)
-    finish(result, as_json, f"receipt {receipt_id} printed")
+    finish(result, as_json, say("receipt %(id)s printed", id=receipt_id))
 
 
 @click.command()
 @home_option
 @json_option
 def status(home: Path, as_json: bool) -> None:
-    """The counter: place, online or not, the offline queue, last contact with the server."""
-    state = counter_state(open_counter(home, as_json))
-    text = (
-        f"{state['place'].get('name')} ({state['terminal']['id']}): "
-        f"{'online' if state['online'] else 'offline'}; {state['queue']['pending']} queued "
-        f"({state['queue']['pending_amount']} points); last contact {state['last_contact']}"
+    """The counter: place, online or not (the server is asked now), the offline queue, last contact."""
+    counter = open_counter(home, as_json)
+    counter.check_server()
+    state = counter_state(counter)
+    text = say(
+        "%(place)s (%(terminal)s): %(online)s; %(pending)s queued (%(amount)s points); last contact %(contact)s",
+        place=state["place"].get("name") or "-",
+        terminal=state["terminal"]["id"],
+        online=say("online") if state["online"] else say("offline"),
+        pending=state["queue"]["pending"],
+        amount=state["queue"]["pending_amount"],
+        contact=local_time(state["last_contact"]),
     )
     _out(state, as_json, text)
 
@@ -169,9 +186,11 @@ def queue(home: Path, which: str | None, as_json: bool) -> None:
     """The offline queue: every entry with its state (pending, accepted, refused)."""
     counter = open_counter(home, as_json)
     entries = [e.to_dict() for e in counter.queue.entries(which)]
-    lines = [f"#{e['seq']:<6} {e['created_at'][:19]}  {e['amount']:>8}  {e['status']}" for e in entries]
+    lines = [
+        f"#{e['seq']:<6} {local_time(e['created_at'])}  {e['amount']:>8}  {e['status']}" for e in entries
+    ]
     _out(
         {"entries": entries, "pending": counter.queue.totals().pending},
         as_json,
-        "\n".join(lines) or "the queue is empty",
+        "\n".join(lines) or say("the queue is empty"),
     )

@@ -31,7 +31,7 @@ def partner() -> None:
 
 def _conversion_text(r: dict[str, Any]) -> str:
     premium = f" + {r['premium']:,} premium" if r.get("premium") else ""
-    return f"{r['points']:,}{premium} points of {r['point_code']} on hold until {r['due_at'][:10]}"
+    return f"{r['points']:,}{premium} points of {r['point_code']} on hold until {dates.jst_date(datetime.fromisoformat(r['due_at']))}"
 
 
 def _checked_code(o: HolderOptions, code: str) -> str:

@@ -164,6 +164,15 @@ class Counter:
         self.online = True
         contact.contacted(self.terminal.home, self.clock())
 
+    def check_server(self) -> bool:
+        """Ask the server now whether it is there (``online`` says what the last call found: a
+        command line that has made no call yet would report a server long gone as online)."""
+        try:
+            self._call("GET", "/healthz")
+        except (ApiError, Unreachable):
+            pass  # a refusal is an answer; an unreachable server left ``online`` False
+        return self.online
+
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """A signed request to the server; remembers whether the server answered (a refusal is an answer)."""
         try:

@@ -156,6 +156,15 @@ class ReceiptPrinter:
         self._guard(lambda: self.device._raw(job))
 
 
+def _os_reason(exc: Exception) -> str:
+    """Why python-escpos could not open a device, in the system's words ("Permission denied"):
+    its own message repeats the path and the OS error's text, quotes and brackets and all."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(exc).splitlines()[-1]
+
+
 def open_printer(profile: PrinterProfile, spec: str, *, timeout: float = 5.0) -> ReceiptPrinter:
     """Open the printer described by ``profile`` at ``spec``; fail now, with a clear error, if unreachable."""
     conn = parse_connection(spec)
@@ -167,8 +176,7 @@ def open_printer(profile: PrinterProfile, spec: str, *, timeout: float = 5.0) ->
             try:
                 device.open()
             except DeviceNotFoundError as exc:
-                reason = str(exc).splitlines()[-1]
-                raise PrinterError("not_writable", f"cannot write to {path}: {reason}") from None
+                raise PrinterError("not_writable", f"cannot write to {path}: {_os_reason(exc)}") from None
         elif conn.kind == "network":
             device = escpos_printer.Network(
                 conn.target, port=conn.port or 9100, timeout=timeout, profile=name

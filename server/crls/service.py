@@ -58,8 +58,8 @@ def upload(conn: Connection, trust: TrustStore, text: str) -> dict[str, Any]:
         indicator = parsed.extensions.get_extension_for_class(x509.DeltaCRLIndicator).value
     except x509.ExtensionNotFound:
         indicator = None
-    except ValueError as e:
-        raise MkpError("invalid_crl", f"not a usable CRL: {e}") from None
+    except ValueError:
+        raise MkpError("invalid_crl", "not a CRL: neither a PEM X.509 CRL nor DER in base64") from None
     try:
         if indicator is None:
             store = CrlStore.load(der, trust)

@@ -13,6 +13,7 @@ expired one. A department's account may go below zero down to its floor, never f
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from server.db.engine import (
     is_postgres,
     new_ids,
 )
-from server.db.tables import accounts, lots, point_codes, transfers
+from server.db.tables import accounts, lots, mykeys, point_codes, transfers
 from server.ledger import periods
 from server.ledger.accounts import AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
@@ -188,7 +189,37 @@ def create_transfers(
         clock = _Clock(now, cutoff or now, db_timestamp(conn, now))
         plan = _decide(conn, requests, todo, states, book, actor, clock, results)
         _post(conn, requests, plan, states, book, now, results)
+    _name_wallets_by_mykey_id(conn, requests, results)
     return cast(list[Transfer | MkpError], results)  # every request has its answer by now
+
+
+_WALLET = re.compile(r"mykey:(\d+)")
+
+
+def _name_wallets_by_mykey_id(
+    conn: Connection, requests: Sequence[TransferRequest], results: list[Transfer | MkpError | None]
+) -> None:
+    """A refusal names a holder's wallet by the MyKey ID people know, never by the ledger's row id
+    (``mykey:17``): the message reaches the API, mkp-admin and the counter as it is said here."""
+    refused = [(i, r) for i, r in enumerate(results) if isinstance(r, MkpError)]
+    rows = {
+        int(m.group(1))
+        for i, _ in refused
+        for owner in (requests[i].debit, requests[i].credit)
+        if (m := _WALLET.fullmatch(owner))
+    }
+    if not rows:
+        return
+    found = conn.execute(select(mykeys.c.id, mykeys.c.mykey_id).where(mykeys.c.id.in_(rows)))
+    names = {int(row_id): str(mykey_id) for row_id, mykey_id in found}
+
+    def public(match: re.Match[str]) -> str:
+        mykey_id = names.get(int(match.group(1)))
+        return f"MyKey ID {mykey_id}" if mykey_id else match.group(0)
+
+    for _, error in refused:
+        error.message = _WALLET.sub(public, error.message)
+        error.args = (error.message,)
 
 
 def reverse(

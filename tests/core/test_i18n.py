@@ -14,7 +14,7 @@ from mkp_core import i18n
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("mkp_core", "mkp_admin", "server", "agent", "drivers", "provisioning", "demo")
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
-KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "say": None}  # say(): a CLI line with its values
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.do"}}
 
 

@@ -72,7 +72,7 @@ def test_terminal_enroll_list_show_revoke(platform):
     code = done.stdout.split("\n\n")[1].strip()
     assert CODE.match(code), done.stdout
     assert f"mkp-provision --server {platform.url} --code {code}" in done.stdout
-    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d UTC", done.stdout), done.stdout
+    assert re.search(r"valid until \d{4}-\d\d-\d\d \d\d:\d\d JST", done.stdout), done.stdout
     data = json.loads(
         platform.admin("terminal", "enroll", "--place", "yokosuka-museum", "--name", "desk", "--json").stdout
     )

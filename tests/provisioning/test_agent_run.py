@@ -1,6 +1,7 @@
 """The enrolled terminal keeps itself current: `mkp-agent sync`, `run` and `update`."""
 
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -150,3 +151,21 @@ def test_a_release_key_that_is_not_ed25519_is_one_coded_error_line(tmp_path):
     done = CliRunner().invoke(main, ["update", "--home", str(home), "--check"])
     assert done.exit_code == 1
     assert done.stderr.startswith("error: bad_release_key: ") and len(done.stderr.splitlines()) == 1
+
+
+def test_status_asks_the_server_whether_it_is_there(platform, tmp_path):
+    home = provisioned(platform, tmp_path)
+    done = platform.agent("status", "--home", str(home))
+    assert done.returncode == 0 and ": online; 0 queued" in done.stdout, done.stdout + done.stderr
+    platform.stop()  # the server goes away: the counter's last word from it was "online"
+    done = platform.agent("status", "--home", str(home))
+    assert done.returncode == 0 and ": offline; 0 queued" in done.stdout, done.stdout + done.stderr
+    assert json.loads(platform.agent("status", "--home", str(home), "--json").stdout)["online"] is False
+
+
+def test_an_unreachable_server_is_said_once_without_urllib3_retry_warnings(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    home = enrolled_home_without_a_server(tmp_path, release_key=True)
+    done = CliRunner().invoke(main, ["update", "--home", str(home), "--check"])
+    assert done.exit_code == 3 and len(done.stderr.splitlines()) == 1
+    assert [r.getMessage() for r in caplog.records if "Retrying" in r.getMessage()] == []

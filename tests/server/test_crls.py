@@ -103,6 +103,10 @@ def test_bad_uploads_change_nothing(client, operators, test_ca, tmp_path, termin
     for n, (text, status, code) in enumerate(cases):
         r = upload(client, operators, text, f"crl-bad-{n:04d}")
         assert (r.status_code, r.json["error"]["code"]) == (status, code), r.json
+    # A card's JSON sent as DER: said plainly, not in the parser's words ("ParseError { kind: …").
+    r = upload(client, operators, base64.b64encode(b'{"card": 1}').decode(), "crl-bad-json")
+    assert (r.status_code, r.json["error"]["code"]) == (422, "invalid_crl")
+    assert r.json["error"]["message"] == "not a CRL: neither a PEM X.509 CRL nor DER in base64"
     assert download(client, terminal).json["error"]["code"] == "no_crl"
     r = upload(client, operators, pem(test_ca.issue_crl()), "crl-000001", headers=operators.yokosuka)
     assert r.status_code == 403

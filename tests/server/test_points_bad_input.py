@@ -122,9 +122,10 @@ def test_a_spend_above_the_rules_maximum(unchanged):
 
 def test_a_spend_over_the_balance(unchanged):
     client, ops = unchanged
-    refusal(
-        try_spend(client, ops.central, "TAROU234", "yokosuka-shop", amount=51), 409, "insufficient_points"
-    )
+    refused = try_spend(client, ops.central, "TAROU234", "yokosuka-shop", amount=51)
+    refusal(refused, 409, "insufficient_points")
+    # The holder is named by the MyKey ID people know, never by the ledger's own account row.
+    assert refused.json["error"]["message"] == "MyKey ID TAROU234 holds 50 spendable points, 51 needed"
 
 
 @pytest.mark.parametrize("place", ["yokosuka-library", "sapporo-shop"])
@@ -136,7 +137,9 @@ def test_a_spend_at_a_place_not_allowed(unchanged, place):
 
 def test_a_spend_of_expired_points(unchanged):
     client, ops = unchanged
-    refusal(try_spend(client, ops.central, "JIROU345", "yokosuka-shop", amount=100), 409, "points_expired")
+    refused = try_spend(client, ops.central, "JIROU345", "yokosuka-shop", amount=100)
+    refusal(refused, 409, "points_expired")
+    assert refused.json["error"]["message"].startswith("MyKey ID JIROU345 can spend 0 points")
 
 
 def test_a_spend_by_an_unknown_mykey_id(unchanged):
@@ -282,3 +285,6 @@ def test_a_bad_rule(unchanged, over, code):
     body = {"client_id": new_id("r"), **over}
     refused = client.post(f"/v1/point-codes/{YOKOSUKA}/rules", json=body, headers=ops.central)
     assert refused.status_code in (404, 422) and error_of(refused)[1] == code
+    if code == "invalid_place_kind":  # the kinds there are, not a regular expression
+        message = refused.json["error"]["message"]
+        assert "shop, museum, library, office, facility, transport" in message and "^(" not in message

@@ -1,9 +1,14 @@
 """mkp-server's refusals as an operator meets them: each is one line and a non-zero exit, on a
 real database (in-process through click)."""
 
-from mkp_testing import invoke
+import socket
+import subprocess
+
+import pytest
+from mkp_testing import invoke, sqlite_database
 
 from server import cli as server_cli
+from server.launcher import server_command
 
 
 def run(*args):
@@ -25,3 +30,31 @@ def test_server_cli_errors(tmp_path):
     assert run("create-operator", "a", "--db", db)[0] == 0
     code, _, err = run("create-operator", "a", "--db", db)
     assert code == 1 and "exists already" in err
+
+
+def test_init_on_a_path_it_cannot_write_names_the_path_in_one_line(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    path = tmp_path / "a-file" / "x.sqlite3"  # a file where a folder should be: even root cannot
+    code, out, err = run("init", "--db", f"sqlite:///{path}")
+    assert code == 1 and out == ""
+    assert err == f"error: cannot create the database file {path}: Not a directory\n"
+
+
+@pytest.mark.slow
+def test_run_on_a_port_in_use_says_so_in_one_line(tmp_path):
+    """The check runs before gunicorn starts, in the process `mkp-server run` is."""
+    db = sqlite_database(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            server_command("run", "--db", db, "--bind", f"127.0.0.1:{port}"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: port {port} is in use: stop what listens there, or give --bind HOST:PORT\n"
+    ), done.stderr

@@ -114,6 +114,8 @@ def test_a_printer_that_fails_voids_the_vouchers_and_returns_the_points(street, 
         "--printer-at", f"file:{tmp_path / 'no' / 'such' / 'dir.bin'}",
     )  # fmt: skip
     assert unwritable.returncode == 1 and "not_writable" in unwritable.stderr
+    said = unwritable.stdout + unwritable.stderr
+    assert said.count("cannot write to") == 1 and "'))" not in said and "')" not in said, said
 
 
 def test_vouchers_not_allowed_and_bad_usage_change_nothing(platform, tmp_path):
