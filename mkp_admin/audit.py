@@ -14,6 +14,7 @@ import click
 
 from mkp_admin.base import ctx_for, json_option, table
 from mkp_core.dates import JST
+from mkp_core.i18n import N_
 
 PAGE = 500
 
@@ -54,8 +55,13 @@ def audit_list(municipality: str | None, since: str | None, limit: int, as_json:
         click.echo("no entries")
         return
     rows = [{**e, "at": _jst(e["at"]), "reason": e["reason"] or ""} for e in entries]
-    columns = [("at", "when (JST)"), ("actor", "who"), ("municipality", "town"), ("target", "what")]
-    table([*columns, ("request_id", "request"), ("reason", "reason")], rows)
+    columns = [
+        ("at", N_("when (JST)")),
+        ("actor", N_("who")),
+        ("municipality", N_("town")),
+        ("target", N_("what")),
+    ]
+    table([*columns, ("request_id", N_("request")), ("reason", N_("reason"))], rows)
 
 
 def _jst(text: str) -> str:

@@ -126,25 +126,29 @@ def request_body(**fields: Any) -> dict[str, Any]:
 
 
 def table(columns: list[tuple[str, str]], rows: list[dict[str, Any]], title: str | None = None) -> None:
-    """Rows as an aligned table on stdout (``columns``: (key, heading)); Japanese names keep their width."""
+    """Rows as an aligned table on stdout (``columns``: (key, heading marked with ``N_``), the
+    headings in the locale's language); Japanese names keep their width."""
     from rich.console import Console
     from rich.table import Table
 
     grid = Table(title=title, show_edge=False, pad_edge=False, box=None, header_style="bold")
     for key, heading in columns:
-        grid.add_column(heading, justify="right" if rows and isinstance(rows[0].get(key), int) else "left")
+        grid.add_column(
+            say(heading), justify="right" if rows and isinstance(rows[0].get(key), int) else "left"
+        )
     for row in rows:
-        grid.add_row(*(_cell(k, row.get(k)) for k, _ in columns))
+        grid.add_row(*(_cell(row.get(k)) for k, _ in columns))
     Console(width=200 if not sys.stdout.isatty() else None, highlight=False).print(grid)
 
 
-def _cell(key: str, value: Any) -> str:
-    """A table cell: numbers with separators, instants (``*_at``) in Japan time."""
+def _cell(value: Any) -> str:
+    """A table cell: numbers with separators, instants in Japan time (a value that is no instant,
+    or a date, as it is)."""
     if value is None:
         return ""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    if key.endswith("_at") and isinstance(value, str):
+    if isinstance(value, str) and "T" in value:
         return local_time(value)
     return str(value)
 

@@ -18,6 +18,7 @@ import click
 
 from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, request_body, table, when
 from mkp_core.dates import JST
+from mkp_core.i18n import N_
 from mkp_core.wire import CONNTEST_MAX_WINDOW
 
 _DURATION = re.compile(r"^\s*(-?\d+)\s*([smh]?)\s*$")
@@ -193,15 +194,15 @@ def _arriving(s: dict[str, Any], path: str, ctx: Ctx) -> bool:
 # --- report: afterwards ------------------------------------------------------------------------------
 
 AREA_COLUMNS = [
-    ("prefecture", "prefecture"),
-    ("municipality", "code"),
-    ("municipality_name", "municipality"),
-    ("expected", "expected"),
-    ("reported", "reported"),
-    ("ok", "ok"),
-    ("failed", "failed"),
-    ("late", "late"),
-    ("missing", "missing"),
+    ("prefecture", N_("prefecture")),
+    ("municipality", N_("code")),
+    ("municipality_name", N_("municipality")),
+    ("expected", N_("expected")),
+    ("reported", N_("reported")),
+    ("ok", N_("ok")),
+    ("failed", N_("failed")),
+    ("late", N_("late")),
+    ("missing", N_("missing")),
 ]
 TERMINAL_COLUMNS = (
     "problem",

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import click
 
 from mkp_admin.base import ctx_for, json_option, table
+from mkp_core.i18n import N_
 
 
 @click.group()
@@ -34,15 +35,15 @@ def exceptions_list(place: str | None, since: str | None, as_json: bool) -> None
         return
     table(
         [
-            ("taken_at", "taken"),
-            ("received_at", "received"),
-            ("place_name", "place"),
-            ("terminal_id", "terminal"),
-            ("seq", "seq"),
-            ("amount", "points"),
-            ("mykey_id", "MyKey ID"),
-            ("voucher", "voucher"),
-            ("code", "reason"),
+            ("taken_at", N_("taken")),
+            ("received_at", N_("received")),
+            ("place_name", N_("place")),
+            ("terminal_id", N_("terminal")),
+            ("seq", N_("seq")),
+            ("amount", N_("points")),
+            ("mykey_id", N_("MyKey ID")),
+            ("voucher", N_("voucher")),
+            ("code", N_("reason")),
         ],
         rows,
         title=f"{len(rows)} offline exception(s)",
@@ -63,15 +64,15 @@ def terminal_status(as_json: bool) -> None:
         return
     table(
         [
-            ("terminal_id", "terminal"),
-            ("place", "place"),
-            ("status", "status"),
-            ("seen_at", "last heartbeat"),
-            ("version", "version"),
-            ("reader", "reader"),
-            ("printer", "printer"),
-            ("queue_pending", "queued"),
-            ("crl_this_update", "CRL of"),
+            ("terminal_id", N_("terminal")),
+            ("place", N_("place")),
+            ("status", N_("status")),
+            ("seen_at", N_("last heartbeat")),
+            ("version", N_("version")),
+            ("reader", N_("reader")),
+            ("printer", N_("printer")),
+            ("queue_pending", N_("queued")),
+            ("crl_this_update", N_("CRL of")),
         ],
         data["terminals"],
     )

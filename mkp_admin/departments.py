@@ -26,6 +26,7 @@ from mkp_admin.base import (
 from mkp_core import cli_speech
 from mkp_core.cli_speech import say
 from mkp_core.grant_file import GrantFile, read_grant_file
+from mkp_core.i18n import N_
 
 
 @click.group()
@@ -164,14 +165,16 @@ def grant(
         if mykey_id or amount or grant_kind or memo:
             fail(
                 2,
-                "--csv takes the holders, amounts and kinds from the file: drop --mykey, --amount, --kind, --memo",
+                say(
+                    "--csv takes the holders, amounts and kinds from the file: drop --mykey, --amount, --kind, --memo"
+                ),
             )
         _grant_file(ctx, department_id, csv_file, dry_run, client_id)
         return
     if dry_run:
-        fail(2, "--dry-run goes with --csv")
+        fail(2, say("--dry-run goes with --csv"))
     if not (mykey_id and amount and grant_kind):
-        fail(2, "one grant needs --mykey, --amount and --kind (or give a --csv file)")
+        fail(2, say("one grant needs --mykey, --amount and --kind (or give a --csv file)"))
     body = request_body(
         department=department_id,
         mykey_id=mykey_id,
@@ -298,15 +301,15 @@ def report() -> None:
 
 
 REPORT_COLUMNS = [
-    ("department", "department"),
-    ("department_name", "name"),
-    ("grant_kind", "grant kind"),
-    ("grant_kind_name", "kind name"),
-    ("grants", "grants"),
-    ("holders", "holders"),
-    ("points", "points"),
-    ("reversed", "reversed"),
-    ("net", "net"),
+    ("department", N_("department")),
+    ("department_name", N_("name")),
+    ("grant_kind", N_("grant kind")),
+    ("grant_kind_name", N_("kind name")),
+    ("grants", N_("grants")),
+    ("holders", N_("holders")),
+    ("points", N_("points")),
+    ("reversed", N_("reversed")),
+    ("net", N_("net")),
 ]
 
 

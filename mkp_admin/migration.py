@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, table, when
+from mkp_core.i18n import N_
 from mkp_core.migration_file import read_migration_file
 
 
@@ -81,5 +82,5 @@ def migrate_report(service: str, as_json: bool) -> None:
     for state in ("claimed", "waiting", "lapsed"):
         click.echo(f"{state}: {data[state]['members']:,} members, {data[state]['points']:,} points")
     if data["unclaimed"]:
-        columns = [("member_number", "member"), ("balance", "balance"), ("point_code", "points")]
-        table([*columns, ("state", "state"), ("lapses_at", "lapses at")], data["unclaimed"])
+        columns = [("member_number", N_("member")), ("balance", N_("balance")), ("point_code", N_("points"))]
+        table([*columns, ("state", N_("state")), ("lapses_at", N_("lapses at"))], data["unclaimed"])

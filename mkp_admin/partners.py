@@ -25,6 +25,7 @@ from mkp_admin.base import (
 )
 from mkp_core import signing
 from mkp_core.cli_speech import say
+from mkp_core.i18n import N_
 
 
 @click.group()
@@ -131,11 +132,11 @@ def partner_list(as_json: bool) -> None:
     rows = [{**p, "rate": f"{p['rate_from']}:{p['rate_to']}"} for p in data["partners"]]
     table(
         [
-            ("partner_id", "partner"),
-            ("name", "name"),
-            ("rate", "rate"),
-            ("hold_days", "hold days"),
-            ("status", "status"),
+            ("partner_id", N_("partner")),
+            ("name", N_("name")),
+            ("rate", N_("rate")),
+            ("hold_days", N_("hold days")),
+            ("status", N_("status")),
         ],
         rows,
     )
@@ -257,11 +258,11 @@ def campaigns(partner_id: str, as_json: bool) -> None:
         return
     table(
         [
-            ("campaign_id", "id"),
-            ("name", "name"),
-            ("budget", "budget"),
-            ("used", "used"),
-            ("status", "status"),
+            ("campaign_id", N_("id")),
+            ("name", N_("name")),
+            ("budget", N_("budget")),
+            ("used", N_("used")),
+            ("status", N_("status")),
         ],
         data["campaigns"],
     )

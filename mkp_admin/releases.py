@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, when
+from mkp_core import cli_speech
 
 
 @click.group("release")
@@ -90,7 +91,7 @@ def release_withdraw(version: str, reason: str | None, client_id: str | None, as
     try:
         release.parse_version(version)
     except release.ReleaseError as e:
-        fail(2, f"{e.code}: {e.message}")
+        cli_speech.fail_with(2, e)
     info = ctx.call(
         "POST",
         f"/v1/releases/{path_part(version)}/withdraw",

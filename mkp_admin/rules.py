@@ -22,7 +22,11 @@ def _expiry(text: str | None) -> dict[str, Any] | None:
         return {"policy": name, "count": int(value)}
     if name == "fixed" and value:
         return {"policy": "fixed", "last_day": value}
-    fail(2, f"--expiry is none, days:N, month_end:N or fixed:YYYY-MM-DD, not {text!r}")
+    fail(
+        2,
+        say("--expiry is none, days:N, month_end:N or fixed:YYYY-MM-DD, not '%(text)s'", text=text),
+        "invalid_expiry",
+    )
 
 
 def _place_kinds(text: str) -> list[str]:

@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 import click
 
 from mkp_admin.base import client_id_option, ctx_for, fail, json_option, request_body, table
+from mkp_core import cli_speech
 from mkp_core.errors import MkpError
+from mkp_core.i18n import N_
 from mkp_core.settlement_export import FORMATS, export, rows
 
 period_option = click.option("--period", required=True, help="A month, YYYY-MM (JST), e.g. 2026-11.")
@@ -56,8 +58,12 @@ def settlement_closes(municipality: str | None, as_json: bool) -> None:
     if ctx.as_json:
         ctx.show(data, "")
         return
-    columns = [("municipality", "municipality"), ("period", "period"), ("watermark", "up to transfer")]
-    table([*columns, ("closed_by", "closed by"), ("closed_at", "closed at")], data["closes"])
+    columns = [
+        ("municipality", N_("municipality")),
+        ("period", N_("period")),
+        ("watermark", N_("up to transfer")),
+    ]
+    table([*columns, ("closed_by", N_("closed by")), ("closed_at", N_("closed at"))], data["closes"])
 
 
 @settlement.command("export")
@@ -82,7 +88,7 @@ def settlement_export(
     try:
         content = export(data, "json" if as_json and out is None else fmt)
     except MkpError as e:
-        fail(1, f"{e.code}: {e.message}")
+        cli_speech.fail_with(1, e)
     if out is None:
         sys.stdout.buffer.write(content)
         sys.stdout.flush()

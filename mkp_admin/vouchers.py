@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, path_part, request_body, when
+from mkp_core import cli_speech
 from mkp_core.cli_speech import say
 
 DEFAULT_PROFILE = "epson-tm-t88vi"
@@ -53,7 +54,7 @@ class Output:
         try:
             return load_printer_profile(self.profile)
         except ProfileError as e:
-            fail(2, f"{e.code}: {e.message}")
+            cli_speech.fail_with(2, e)
 
 
 def _receipts(batch: dict[str, Any]) -> list[Any]:
