@@ -16,11 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from rich.cells import cell_len
+
 from agent.downloads import Downloads, terminal_client
 from agent.home import Home
+from mkp_core.cli_speech import say
 from mkp_core.client import ApiClient, ApiError, Unreachable
 from mkp_core.crl import CrlError, download_entries, load_current
 from mkp_core.errors import MkpError
+from mkp_core.i18n import N_
 from mkp_core.signing import PrivateKey
 from mkp_core.trust import TrustStore, TrustStoreError
 
@@ -71,11 +75,12 @@ def passed(results: list[CheckResult]) -> bool:
 
 def format_checklist(results: list[CheckResult]) -> list[str]:
     """Plain-text checklist: one line per check, then an indented "what to do" line under each ✗ or !."""
-    width = max((len(r.name) for r in results), default=0)
+    names = [say(r.name) for r in results]  # the check's name in the locale's language
+    width = max((cell_len(n) for n in names), default=0)
     lines = []
-    for r in results:
-        optional = "" if r.required or r.ok or r.skipped else " (optional)"
-        lines.append(f"{r.mark} {r.name:<{width}}  {r.detail}{optional}")
+    for r, name in zip(results, names, strict=True):
+        optional = "" if r.required or r.ok or r.skipped else say(" (optional)")
+        lines.append(f"{r.mark} {name}{' ' * (width - cell_len(name))}  {r.detail}{optional}")
         if r.fix and (not r.ok or r.warning):
             lines.append(f"  {' ' * width}  → {r.fix}")
     return lines
@@ -86,7 +91,7 @@ def format_checklist(results: list[CheckResult]) -> list[str]:
 
 def check_server(server: str) -> CheckResult:
     """Can this machine reach the server over the network, and is the server healthy?"""
-    name = "Server reached"
+    name = N_("Server reached")
     try:
         status = ApiClient(server).send("GET", "/healthz").status_code
     except Unreachable as e:
@@ -132,7 +137,7 @@ def parse_http_date(value: str | None) -> datetime | None:
 
 def check_clock(server_now: datetime | None, now: datetime | None = None) -> CheckResult:
     """Is the terminal's clock close to the server's? Signed requests more than 5 min off are refused."""
-    name = "Clock"
+    name = N_("Clock")
     if server_now is None:
         return CheckResult(
             name,
@@ -179,7 +184,7 @@ def check_ping(
 
     ``clock`` (seconds since the epoch) stands in for this computer's clock in tests.
     """
-    name = "Signed request"
+    name = N_("Signed request")
     try:
         data = terminal_client(server, terminal_id, key, clock=clock).get("/v1/terminal/ping")
     except Unreachable as e:
@@ -196,7 +201,7 @@ def check_ping(
 
 def check_downloads(downloads: Downloads) -> CheckResult:
     """Did the terminal get its configuration and trust list (the CRL has its own check)?"""
-    name = "Configuration"
+    name = N_("Configuration")
     bad = [d for d in downloads.items if d.name != "crl" and d.status not in ("new", "unchanged")]
     if bad:
         return CheckResult(
@@ -218,7 +223,7 @@ def check_downloads(downloads: Downloads) -> CheckResult:
 
 def check_crl(home: Home, now: datetime | None = None) -> CheckResult:
     """Is every downloaded CRL signed by a JPKI anchor of the trust list, and fresh? Cards are refused otherwise."""
-    name = "Revocation list (CRL)"
+    name = N_("Revocation list (CRL)")
     try:
         trust_pems = json.loads(home.trust_list.read_text(encoding="utf-8"))["jpki_anchors"]
         trust = TrustStore.from_pem("".join(trust_pems).encode(), source="trust list")
@@ -292,7 +297,7 @@ def check_reader(reader: str | None = None) -> CheckResult:
     from drivers.card.pcsc import PcscBackend
     from drivers.card.reader import CardError, PcscdNotRunningError
 
-    name = "Card reader"
+    name = N_("Card reader")
     try:
         names = PcscBackend().readers()
     except PcscdNotRunningError:
@@ -339,7 +344,7 @@ def check_printer(
     from drivers.printer import PrinterError, open_printer, print_test_page
     from drivers.profiles import ProfileError, load_printer_profile
 
-    name = "Printer"
+    name = N_("Printer")
     if not profile_id or not spec:
         return CheckResult(
             name,
@@ -397,7 +402,7 @@ def check_printer_status(profile_id: str | None, spec: str | None) -> CheckResul
     from drivers.printer import PrinterError, open_printer
     from drivers.profiles import ProfileError, load_printer_profile
 
-    name = "Printer"
+    name = N_("Printer")
     if not profile_id or not spec:
         return CheckResult(name, False, False, "no printer chosen", skipped=True, code="no_printer")
     try:

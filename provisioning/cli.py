@@ -24,6 +24,9 @@ from rich.text import Text
 
 from agent.downloads import refresh_downloads, terminal_client
 from agent.home import Home, read_agent_toml, write_agent_toml
+from mkp_core import cli_speech
+from mkp_core.cli_speech import local_time, say
+from mkp_core.i18n import N_
 from mkp_core.signing import PrivateKey, key_fingerprint
 from provisioning import checks, kiosk
 from provisioning.checks import CheckResult
@@ -55,15 +58,14 @@ class Out:
     def checklist(self, results: list[CheckResult]) -> None:
         if self.as_json:
             return
-        self.console.print(Text("\nChecklist", style="bold"))
+        self.console.print(Text("\n" + say("Checklist"), style="bold"))
         for line in checks.format_checklist(results):
             mark = line[:1]
             self.console.print(Text(line, style=STYLE.get(mark, "")))
 
 
 def usage_error(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
+    cli_speech.fail(2, message, "usage_error")
 
 
 def _check_printer_options(printer: str | None, printer_at: str | None) -> None:
@@ -149,12 +151,15 @@ def main(
         provision(run)
     except OSError as e:  # disk full, permissions changed under us: one line, not a traceback
         where = f"{e.filename}: " if e.filename else ""
-        click.echo(
-            f"error: {where}{e.strerror or e}: free disk space or fix the folder's permissions, "
-            "then run the same command again",
-            err=True,
+        cli_speech.fail(
+            1,
+            where
+            + say(
+                "%(reason)s: free disk space or fix the folder's permissions, then run the same command again",
+                reason=e.strerror or e,
+            ),
+            "not_writable",
         )
-        sys.exit(1)
 
 
 @dataclass
@@ -242,7 +247,7 @@ def begin(
 
 def step_server(run: Provisioning) -> list[CheckResult]:
     """Is the server there, and does this computer's clock agree with it?"""
-    run.out.step(f"Contacting {run.server}")
+    run.out.step(say("Contacting %(server)s", server=run.server))
     run.reach = checks.check_server(run.server)
     if not run.reach.ok:
         return [run.reach]
@@ -252,7 +257,7 @@ def step_server(run: Provisioning) -> list[CheckResult]:
 
 def step_enrollment(run: Provisioning) -> list[CheckResult]:
     """Enroll with the one-time code, unless HOME is enrolled already."""
-    name = "Enrollment"
+    name = N_("Enrollment")
     run.terminal_id = enrolled_terminal_id(run.home)
     if run.terminal_id:
         unused = " (the --code given is not needed and was not used)" if run.code else ""
@@ -266,7 +271,7 @@ def step_enrollment(run: Provisioning) -> list[CheckResult]:
             "--code CODE is needed to enroll this terminal (the operator makes one with "
             "`mkp-admin terminal enroll`)"
         )
-    run.out.step("Enrolling with the one-time code")
+    run.out.step(say("Enrolling with the one-time code"))
     try:
         enrollment = enroll(run.server, run.code, run.key)
     except ProvisionError as e:
@@ -283,7 +288,9 @@ def step_signed_request(run: Provisioning) -> list[CheckResult]:
         return []
     if not (run.reached and (run.clock is None or run.clock.ok)):
         return [
-            CheckResult("Signed request", False, True, "not tried: fix the lines above first", skipped=True)
+            CheckResult(
+                N_("Signed request"), False, True, "not tried: fix the lines above first", skipped=True
+            )
         ]
     run.ping = checks.check_ping(run.server, run.terminal_id, run.key)
     return [run.ping]
@@ -300,7 +307,7 @@ def step_downloads(run: Provisioning) -> list[CheckResult]:
                 "Configuration", False, True, "not downloaded: fix the lines above first", skipped=True
             )
         ]
-    run.out.step("Downloading configuration, trust list and CRL")
+    run.out.step(say("Downloading configuration, trust list and CRL"))
     downloads = refresh_downloads(terminal_client(run.server, run.terminal_id, run.key), run.home)
     run.out.step(", ".join(f"{d.name}: {d.status}" for d in downloads.items))
     config = downloads.get("config")
@@ -311,16 +318,18 @@ def step_downloads(run: Provisioning) -> list[CheckResult]:
 
 def step_reader(run: Provisioning) -> list[CheckResult]:
     """Is the card reader there (a card need not be in it)?"""
-    run.out.step("Looking for the card reader")
+    run.out.step(say("Looking for the card reader"))
     return [checks.check_reader(run.reader)]
 
 
 def step_printer(run: Provisioning) -> list[CheckResult]:
     """A test page naming the terminal and its place (once enrolled: before, there is nothing to name)."""
     if not run.terminal_id:
-        return [CheckResult("Printer", False, False, "test page after enrollment", skipped=True)]
+        return [CheckResult(N_("Printer"), False, False, "test page after enrollment", skipped=True)]
     if run.printer:
-        run.out.step(f"Printing a test page on {run.printer} at {run.printer_at}")
+        run.out.step(
+            say("Printing a test page on %(printer)s at %(where)s", printer=run.printer, where=run.printer_at)
+        )
     return [checks.check_printer(run.printer, run.printer_at, terminal=run.terminal_id, place=run.place_name)]
 
 
@@ -355,7 +364,7 @@ def step_kiosk_browser(run: Provisioning) -> list[CheckResult]:
     """The counter page full screen at login, when --kiosk-browser asks for it."""
     if not run.kiosk_browser:
         return []
-    name = "Kiosk browser"
+    name = N_("Kiosk browser")
     if not Path(kiosk.CHROMIUM).exists():
         return [
             CheckResult(name, False, True, f"{kiosk.CHROMIUM} is missing", "sudo apt-get install chromium")
@@ -413,14 +422,22 @@ def finish(run: Provisioning, results: list[CheckResult]) -> NoReturn:
     elif ok:
         run.out.console.print(
             Text(
-                f"\nReady: terminal {run.terminal_id} at {run.place_name} "
-                f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC).",
+                "\n"
+                + say(
+                    "Ready: terminal %(terminal)s at %(place)s (%(time)s).",
+                    terminal=run.terminal_id,
+                    place=run.place_name,
+                    time=local_time(datetime.now(UTC)),
+                ),
                 style="bold green",
             )
         )
     else:
         run.out.console.print(
-            Text("\nNot ready: do what the → lines say, then run the same command again.", style="bold red")
+            Text(
+                "\n" + say("Not ready: do what the → lines say, then run the same command again."),
+                style="bold red",
+            )
         )
     sys.exit(0 if ok else 1)
 
@@ -434,7 +451,7 @@ def _place_name(home: Home) -> str:
 
 
 def _unit(path: Path, home: Home, user: str | None, terminal_id: str | None) -> CheckResult:
-    name = "Service file"
+    name = N_("Service file")
     if not terminal_id:
         return CheckResult(name, False, False, "written once the terminal is enrolled", skipped=True)
     user = user or home_owner(home.root)

@@ -25,6 +25,7 @@ from agent.mykey import MyKeyClient, TerminalLookups
 from agent.terminal import Terminal
 from drivers.card.pcsc import PcscBackend
 from mkp_core import mykey_id as rules
+from mkp_core.cli_speech import say
 from mkp_core.client import ApiClient
 from mkp_core.errors import Forbidden, MkpError
 from mkp_core.ids import validate_local_service_id, validate_service_code
@@ -169,7 +170,11 @@ def change_id(o: HolderOptions, new_id: str) -> None:
     _with_card(
         o,
         lambda c, card: c.change_id(card, new_id),
-        lambda r: f"MyKey ID {r['mykey_id']} ({r['changes_left']} change(s) left)",
+        lambda r: say(
+            "MyKey ID %(mykey_id)s (%(changes)s change(s) left)",
+            mykey_id=r["mykey_id"],
+            changes=r["changes_left"],
+        ),
     )
 
 
@@ -221,7 +226,10 @@ def suspend(o: HolderOptions) -> None:
     _with_card(
         o,
         lambda c, card: c.suspend(card),
-        lambda r: f"MyKey ID {r['mykey_id']} is suspended; ask the municipal office to resume it",
+        lambda r: say(
+            "MyKey ID %(mykey_id)s is suspended; ask the municipal office to resume it",
+            mykey_id=r["mykey_id"],
+        ),
     )
 
 
@@ -248,7 +256,13 @@ def renew(o: HolderOptions, code: str | None, old_reader: str | None) -> None:
                 result = client.renew_with_old_card(old, new)
     except HANDLED as e:
         o.fail(e)
-    o.done(result, f"MyKey ID {result['mykey_id']} now works with the new card; the old one no longer does")
+    o.done(
+        result,
+        say(
+            "MyKey ID %(mykey_id)s now works with the new card; the old one no longer does",
+            mykey_id=result["mykey_id"],
+        ),
+    )
 
 
 # --- the terminal's own calls --------------------------------------------------------------------

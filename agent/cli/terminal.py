@@ -30,6 +30,7 @@ from agent.terminal import NotEnrolled, Terminal
 from drivers.card.pcsc import PcscBackend
 from drivers.card.reader import CardError
 from mkp_core import release
+from mkp_core.cli_speech import error_line, refusal_text, say
 from mkp_core.client import ApiError, Unreachable
 from mkp_core.errors import MkpError
 
@@ -50,7 +51,7 @@ def _open(home: Path) -> Terminal:
     try:
         return Terminal.open(home)
     except NotEnrolled as e:
-        click.echo(f"error: {e.code}: {e.message}", err=True)
+        click.echo(error_line(refusal_text(e.code, e.message)), err=True)
         sys.exit(exit_code_for(e.code))
 
 
@@ -119,9 +120,18 @@ def sync(home: Path, as_json: bool) -> None:
         click.echo(json.dumps({"downloads": downloads, "queue": queue}, ensure_ascii=False))
     else:
         sent = (
-            f"queue: {queue['accepted']} accepted, {queue['refused']} refused, {queue['pending']} waiting"
+            say(
+                "queue: %(accepted)s accepted, %(refused)s refused, %(pending)s waiting",
+                accepted=queue["accepted"],
+                refused=queue["refused"],
+                pending=queue["pending"],
+            )
             if queue["ok"]
-            else f"queue not sent ({queue['code']}: {queue['detail']}), {queue['pending']} waiting"
+            else say(
+                "queue not sent (%(error)s), %(pending)s waiting",
+                error=refusal_text(queue["code"], queue["detail"]),
+                pending=queue["pending"],
+            )
         )
         click.echo(f"{_report(result)}; {sent}{_prints_report(queue)}")
     code = _exit_code(result)
@@ -221,15 +231,19 @@ def update(home: Path, check: bool) -> None:
             t.client(timeout=updates.DOWNLOAD_TIMEOUT), keys, staging, updates.installed_version()
         )
         if verified.manifest.version == updates.installed_version():
-            click.echo(f"up to date: {verified.manifest.version}")
+            click.echo(say("up to date: %(version)s", version=verified.manifest.version))
             return
         if check:
             click.echo(
-                f"release {verified.manifest.version} is available and verified ({len(verified.files)} files)"
+                say(
+                    "release %(version)s is available and verified (%(files)s files)",
+                    version=verified.manifest.version,
+                    files=len(verified.files),
+                )
             )
             return
         updates.install(verified)
     except MkpError as e:
-        click.echo(f"error: {e.code}: {e.message}", err=True)
+        click.echo(error_line(refusal_text(e.code, e.message)), err=True)
         sys.exit(exit_code_for(e.code))
-    click.echo(f"installed {verified.manifest.version}; restart the agent to use it")
+    click.echo(say("installed %(version)s; restart the agent to use it", version=verified.manifest.version))

@@ -161,6 +161,8 @@ def test_status_asks_the_server_whether_it_is_there(platform, tmp_path):
     done = platform.agent("status", "--home", str(home))
     assert done.returncode == 0 and ": offline; 0 queued" in done.stdout, done.stdout + done.stderr
     assert json.loads(platform.agent("status", "--home", str(home), "--json").stdout)["online"] is False
+    japanese = run_in_process(main, "status", "--home", str(home), env={"LANG": "ja_JP.UTF-8"})
+    assert ": オフライン、保留 0 件（0 ポイント）、最終接続 " in japanese.stdout, japanese.stdout
 
 
 def test_an_unreachable_server_is_said_once_without_urllib3_retry_warnings(tmp_path, caplog):

@@ -38,6 +38,8 @@ def test_init_on_a_path_it_cannot_write_names_the_path_in_one_line(tmp_path):
     code, out, err = run("init", "--db", f"sqlite:///{path}")
     assert code == 1 and out == ""
     assert err == f"error: cannot create the database file {path}: Not a directory\n"
+    japanese = invoke(server_cli.main, "init", "--db", f"sqlite:///{path}", env={"LANG": "ja_JP.UTF-8"})
+    assert japanese.stderr == f"エラー: データベースファイル {path} を作成できません: Not a directory\n"
 
 
 @pytest.mark.slow
