@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import click
 
 from mkp_admin.base import ctx_for, json_option, table
+from mkp_core.cli_speech import say
 from mkp_core.dates import JST
 from mkp_core.i18n import N_
 
@@ -52,7 +53,7 @@ def audit_list(municipality: str | None, since: str | None, limit: int, as_json:
         ctx.show({"entries": entries}, "")
         return
     if not entries:
-        click.echo("no entries")
+        click.echo(say("no entries"))
         return
     rows = [{**e, "at": _jst(e["at"]), "reason": e["reason"] or ""} for e in entries]
     columns = [

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 import click
 
 from mkp_admin.base import ctx_for, json_option, table
+from mkp_core.cli_speech import say
 from mkp_core.i18n import N_
 
 
@@ -31,7 +32,7 @@ def exceptions_list(place: str | None, since: str | None, as_json: bool) -> None
         return
     rows = data["exceptions"]
     if not rows:
-        click.echo("no offline exceptions")
+        click.echo(say("no offline exceptions"))
         return
     table(
         [

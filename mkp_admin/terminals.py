@@ -50,7 +50,16 @@ def place_add(
         client_id=client_id,
     )
     p = ctx.call("POST", "/v1/places", body)
-    ctx.show(p, f"added place {p['id']}: {p['name']} ({p['kind']}, municipality {p['municipality']})")
+    ctx.show(
+        p,
+        say(
+            "added place %(id)s: %(name)s (%(kind)s, municipality %(municipality)s)",
+            id=p["id"],
+            name=p["name"],
+            kind=p["kind"],
+            municipality=p["municipality"],
+        ),
+    )
 
 
 @place.command("list")
@@ -65,7 +74,7 @@ def place_list(as_json: bool) -> None:
         + (f"  [service {p['service']}]" if p.get("service") else "")
         for p in data["places"]
     ]
-    ctx.show(data, "\n".join(lines) if lines else "no places yet")
+    ctx.show(data, "\n".join(lines) if lines else say("no places yet"))
 
 
 @click.group()

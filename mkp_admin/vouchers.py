@@ -50,7 +50,7 @@ class Output:
             if self.pdf is not None:
                 from drivers.printer import render as pdf_pages  # noqa: F401 (Pillow, numpy)
         except ModuleNotFoundError as e:
-            fail(2, f"printing needs {e.name}: install mkp[agent] on this machine")
+            fail(2, say("printing needs %(package)s: install mkp[agent] on this machine", package=e.name))
         try:
             return load_printer_profile(self.profile)
         except ProfileError as e:
@@ -209,7 +209,7 @@ def printed(serials: tuple[str, ...], client_id: str | None, as_json: bool) -> N
     """Confirm vouchers printed whose confirmation was lost: from now on they can be used."""
     ctx = ctx_for(as_json)
     r = ctx.call("POST", "/v1/vouchers/printed", request_body(serials=list(serials), client_id=client_id))
-    ctx.show(r, f"{r['printed']} vouchers confirmed printed: valid from now on")
+    ctx.show(r, say("%(count)s vouchers confirmed printed: valid from now on", count=r["printed"]))
 
 
 printer_options = [
@@ -306,7 +306,14 @@ def void(serials: tuple[str, ...], reason: str, client_id: str | None, as_json: 
     r = ctx.call(
         "POST", "/v1/vouchers/void", request_body(serials=list(serials), reason=reason, client_id=client_id)
     )
-    ctx.show(r, f"{r['voided']} vouchers voided, {r['points_returned']:,} points returned")
+    ctx.show(
+        r,
+        say(
+            "%(count)s vouchers voided, %(points)s points returned",
+            count=r["voided"],
+            points=f"{r['points_returned']:,}",
+        ),
+    )
 
 
 @voucher.command("show")
