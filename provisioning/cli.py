@@ -220,9 +220,11 @@ def begin(
     reader = reader or previous.get("reader", {}).get("name")
     server = (server or previous.get("server", {}).get("url") or "").rstrip("/")
     if not server:
-        usage_error("--server URL is needed on the first run (e.g. --server https://mkp.example.jp)")
+        usage_error(say("--server URL is needed on the first run (e.g. --server https://mkp.example.jp)"))
     if not server.startswith(("http://", "https://")):
-        usage_error(f"--server {server!r}: give the full address, starting with https://")
+        usage_error(
+            say("--server '%(server)s': give the full address, starting with https://", server=server)
+        )
     _check_printer_options(printer, printer_at)
     if code is not None:
         try:
