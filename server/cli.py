@@ -204,7 +204,7 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
     from gunicorn.app.base import BaseApplication
 
     from server.app import create_app
-    from server.logs import logging_config
+    from server.web.logs import logging_config
 
     config = _config(config_file, db)
     _require_schema(_engine(config))

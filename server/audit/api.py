@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import dates
-from server.api import BEARER, View, engine, error_responses, operator, operator_endpoints
 from server.audit import service
 from server.audit.schemas import AuditList, AuditQuery
 from server.db.engine import read
+from server.operators.auth import BEARER, operator, operator_endpoints
+from server.web.context import View, engine, error_responses
 
 bp = APIBlueprint("audit", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from mkp_core.ids import InvalidId, validate_municipality_code
 from server.audit.service import Entry, record
 from server.db.engine import set_before_commit, wrote
-from server.logs import request_id
+from server.web.logs import request_id
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

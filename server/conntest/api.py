@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.conntest import service
 from server.db.engine import read, run_write
-from server.idempotency import write_once
+from server.db.idempotency import write_once
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.terminals.auth import TERMINAL_SIGNATURE, accept_terminal_request, signed_terminal_endpoints
+from server.web.context import View, caller_key, engine, error_responses
 
 bp = APIBlueprint("conntests", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

@@ -17,23 +17,14 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import wire
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    card_check,
-    card_proof,
-    config,
-    engine,
-    error_responses,
-    operator,
-    operator_endpoints,
-)
 from server.conntest import service as conntests
 from server.counter import resident, service
 from server.db.engine import read, run_write
+from server.mykey.card_checks import card_check, card_proof
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id, terminal_public_key
 from server.terminals.service import get_place
+from server.web.context import Json, View, config, engine, error_responses
 
 card_bp = APIBlueprint("counter_card", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
 terminal_endpoints(card_bp, keep_nonce=False)

@@ -37,8 +37,7 @@ from sqlalchemy import Connection, insert, select
 
 from mkp_core import cardproof, offline, signing
 from mkp_core.errors import MkpError
-from server import authority, idempotency, ledger
-from server.client_ids import terminal_key
+from server import authority, ledger
 from server.counter import contacts
 from server.counter.answers import (
     Seen,
@@ -51,6 +50,8 @@ from server.counter.answers import (
     require_ours,
 )
 from server.crls.service import PinnedCrls
+from server.db import idempotency
+from server.db.client_ids import terminal_key
 from server.db.engine import chunked
 from server.db.tables import offline_entries, transfers
 from server.ledger.lots import moves_of_many

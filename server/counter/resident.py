@@ -19,8 +19,9 @@ from sqlalchemy import Connection
 from mkp_core import cardproof
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict
-from server import authority, idempotency, resident_points
+from server import authority, resident_points
 from server.counter.service import CardAtCounter, prove_holder
+from server.db import idempotency
 from server.mykey.registry import MyKey
 from server.rewards import service as rewards
 

@@ -9,22 +9,13 @@ from sqlalchemy import Connection
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    current_crls,
-    engine,
-    error_responses,
-    operator,
-    operator_endpoints,
-    trust_store,
-)
 from server.crls import service
+from server.crls.current import current_crls, trust_store
 from server.db.engine import read
-from server.idempotency import write_once
+from server.db.idempotency import write_once
 from server.mykey.sweep import sweep
+from server.operators.auth import BEARER, operator, operator_endpoints
+from server.web.context import Json, View, caller_key, engine, error_responses
 
 bp = APIBlueprint("crls", __name__, url_prefix="/v1", abp_security=BEARER)
 # CRL uploads are large (a million revoked serials is about 40 MB of DER).

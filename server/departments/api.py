@@ -11,10 +11,11 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, Json, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
+from server.db.idempotency import write_once
 from server.departments import grants, reports, service
-from server.idempotency import write_once
+from server.operators.auth import BEARER, operator, operator_endpoints
+from server.web.context import Json, View, caller_key, engine, error_responses
 
 bp = APIBlueprint("departments", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

@@ -22,11 +22,11 @@ from mkp_core import mykey_id as mykey_rules
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.grant_file import FileRefused, FileRow, GrantFile, read_grant_file
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.engine import executemany
+from server.db.idempotency import once
 from server.db.tables import grant_batches, grants, transfers
 from server.departments.service import get_department, owner
-from server.idempotency import once
 from server.mykey.registry import MyKey
 from server.operators.service import Operator
 from server.points import holders

@@ -7,11 +7,12 @@ from sqlalchemy import Connection
 
 from mkp_core import wire
 from server import authority, resident_points
-from server.api import BEARER, Json, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
+from server.db.idempotency import write_once
 from server.events import service
-from server.idempotency import write_once
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.points import holders
+from server.web.context import Json, View, caller_key, engine, error_responses
 
 bp = APIBlueprint("events", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

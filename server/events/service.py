@@ -16,8 +16,8 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
 from server import ledger
+from server.db.idempotency import once
 from server.db.tables import event_supports, events, point_codes, transfers
-from server.idempotency import once
 from server.ledger.accounts import account_state
 from server.mykey.registry import MyKey
 from server.operators.service import Operator

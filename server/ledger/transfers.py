@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
-from server.client_ids import as_sent
+from server.db.client_ids import as_sent
 from server.db.engine import (
     chunked,
     db_timestamp,

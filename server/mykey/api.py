@@ -30,27 +30,15 @@ from mkp_core import cardproof, wire
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import MkpError, Throttled
 from server import authority
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    card_check,
-    card_proof,
-    challenge_key,
-    config,
-    engine,
-    error_responses,
-    limit_body,
-    operator,
-    operator_endpoints,
-)
-from server.client_ids import card_key
+from server.db.client_ids import card_key
 from server.db.engine import read, run_write
-from server.idempotency import write_once
+from server.db.idempotency import write_once
 from server.mykey import cards, challenges, registry, service_links, throttles
+from server.mykey.card_checks import card_check, card_proof, challenge_key
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.operators.service import Operator
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.web.context import Json, View, caller_key, config, engine, error_responses, limit_body
 
 holder_bp = APIBlueprint("mykey", __name__, url_prefix="/v1/mykey")
 terminal_bp = APIBlueprint(
@@ -302,7 +290,7 @@ def _once_by_card(
     status: int | Callable[[Json], int] = 201,
 ) -> tuple[Json, int]:
     """``write_once`` keyed in the namespace of the card that proves the request (a holder at home
-    or at a kiosk: ``server.client_ids.card_key``), so no other caller can take its client id."""
+    or at a kiosk: ``server.db.client_ids.card_key``), so no other caller can take its client id."""
     return write_once(
         engine(), card_key(proof.certificate_sha256, body.client_id), scope, body.model_dump(), work, status
     )

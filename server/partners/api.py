@@ -21,25 +21,13 @@ from sqlalchemy import Connection
 
 from mkp_core import cardproof, dates, wire
 from server import authority
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    card_check,
-    card_proof,
-    config,
-    engine,
-    error_responses,
-    limit_body,
-    operator,
-    operator_endpoints,
-)
-from server.client_ids import card_key
+from server.db.client_ids import card_key
 from server.db.engine import read, run_write
-from server.idempotency import once, write_once
+from server.db.idempotency import once, write_once
 from server.mykey import cards
 from server.mykey import registry as mykeys
+from server.mykey.card_checks import card_check, card_proof
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.partners import batch, coupons, holding, links, premiums, registry, service, throttle
 from server.partners.auth import (
     PARTNER_SIGNATURE,
@@ -48,6 +36,7 @@ from server.partners.auth import (
     signed_partner_id,
 )
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.web.context import Json, View, caller_key, config, engine, error_responses, limit_body
 
 partner_bp = APIBlueprint("partner_api", __name__, url_prefix="/partner/v1", abp_security=PARTNER_SIGNATURE)
 partner_endpoints(partner_bp)

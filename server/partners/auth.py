@@ -14,11 +14,11 @@ from sqlalchemy import Connection
 
 from mkp_core import signing
 from mkp_core.errors import Unauthorized
-from server.api import config, engine, limit_body
 from server.db.engine import read
 from server.partners import registry
-from server.request_url import wsgi_request_url
 from server.terminals.auth import DatabaseNonceStore
+from server.web.context import config, engine, limit_body
+from server.web.request_url import wsgi_request_url
 
 PARTNER_SIGNATURE: list[dict[str, list[str]]] = [{"partner_signature": []}]
 

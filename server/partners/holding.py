@@ -33,7 +33,7 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.engine import chunked, db_timestamp, executemany, new_ids
 from server.db.tables import conversions, point_codes
 from server.mykey.registry import MyKey

@@ -24,7 +24,7 @@ from mkp_core.dates import jst_date
 from mkp_core.errors import MkpError
 from mkp_core.ids import point_code_municipality
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.tables import lots, point_codes
 
 

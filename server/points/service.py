@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 from mkp_core import wire
 from mkp_core.ids import point_code_municipality
 from server import ledger
-from server.client_ids import operator_key
+from server.db.client_ids import operator_key
 from server.ledger.transfers import unknown_transfer
 from server.operators.service import Operator
 

@@ -29,7 +29,7 @@ from mkp_core.dates import last_valid_day
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
 from server import authority, ledger
-from server.idempotency import once
+from server.db.idempotency import once
 from server.ledger.lots import moves_of
 from server.ledger.transfers import unknown_transfer
 from server.mykey import registry

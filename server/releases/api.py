@@ -11,21 +11,13 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
 from mkp_core.errors import MkpError
-from server.api import (
-    BEARER,
-    View,
-    caller_key,
-    config,
-    engine,
-    error_responses,
-    etagged,
-    operator,
-    operator_endpoints,
-)
 from server.db.engine import read
-from server.idempotency import write_once
+from server.db.idempotency import write_once
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.releases import service
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.web.context import View, caller_key, config, engine, error_responses
+from server.web.etag import etagged
 
 bp = APIBlueprint("releases", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp, body_limit=lambda config: config.max_release_bytes)

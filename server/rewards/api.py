@@ -9,22 +9,12 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from server import authority, resident_points
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    config,
-    engine,
-    error_responses,
-    limit_body,
-    operator,
-    operator_endpoints,
-)
 from server.db.engine import read, run_write
-from server.idempotency import write_once
+from server.db.idempotency import write_once
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.points import holders
 from server.rewards import service
+from server.web.context import Json, View, caller_key, config, engine, error_responses, limit_body
 
 bp = APIBlueprint("rewards", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, func, insert, select, update
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import general_point_code, point_code_municipality
 from server import ledger
+from server.db.idempotency import once
 from server.db.tables import point_codes, reward_claims, rewards
-from server.idempotency import once
 from server.municipalities.service import get_municipality
 from server.mykey.registry import MyKey
 from server.operators.service import Operator

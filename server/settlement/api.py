@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read
-from server.idempotency import write_once
+from server.db.idempotency import write_once
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.settlement import service
+from server.web.context import View, caller_key, engine, error_responses
 
 bp = APIBlueprint("settlement", __name__, url_prefix="/v1/settlement", abp_security=BEARER)
 operator_endpoints(bp)

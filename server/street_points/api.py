@@ -9,9 +9,10 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.street_points import service
+from server.web.context import View, caller_key, engine, error_responses
 
 # Member files are as large as grant files.
 bp = APIBlueprint("migrations", __name__, url_prefix="/v1/migrations", abp_security=BEARER)

@@ -31,8 +31,9 @@ from mkp_core.dates import start_of_day
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.migration_file import MigrationFile, MigrationFileRefused, read_migration_file
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.engine import inserted_id
+from server.db.idempotency import once
 from server.db.tables import (
     migration_balances,
     migration_batches,
@@ -41,7 +42,6 @@ from server.db.tables import (
     service_links,
     services,
 )
-from server.idempotency import once
 from server.operators.service import Operator
 from server.points.rules import rule_at
 

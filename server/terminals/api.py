@@ -5,21 +5,12 @@ from __future__ import annotations
 from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import wire
-from server.api import (
-    BEARER,
-    View,
-    caller_key,
-    config,
-    engine,
-    error_responses,
-    limit_body,
-    operator,
-    operator_endpoints,
-    terminal_ca,
-)
 from server.db.engine import read, run_write
-from server.idempotency import write_once
+from server.db.idempotency import write_once
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.terminals import service
+from server.terminals.app_ca import terminal_ca
+from server.web.context import View, caller_key, config, engine, error_responses, limit_body
 
 bp = APIBlueprint("terminals", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

@@ -17,11 +17,11 @@ from flask import Blueprint, g, request
 from sqlalchemy import Connection, bindparam, delete, select
 
 from mkp_core import signing
-from server.api import config, engine, limit_body
 from server.config import ServerConfig
 from server.db.engine import insert_if_new, read, run_write
 from server.db.tables import terminal_nonces, terminals
-from server.request_url import wsgi_request_url
+from server.web.context import config, engine, limit_body
+from server.web.request_url import wsgi_request_url
 
 TERMINAL_SIGNATURE: list[dict[str, list[str]]] = [{"terminal_signature": []}]
 

@@ -16,24 +16,17 @@ from werkzeug.http import quote_etag
 
 from mkp_core import wire
 from mkp_core.errors import NotFound
-from server.api import (
-    Json,
-    View,
-    config,
-    content_version,
-    engine,
-    error_responses,
-    etagged,
-    terminal_ca,
-    trust_store,
-)
 from server.conntest import service as conntest
 from server.crls import service as crl_service
+from server.crls.current import trust_store
 from server.db.engine import read
 from server.releases.service import load_release_keys
 from server.terminals import service
+from server.terminals.app_ca import terminal_ca
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.vouchers import keys as voucher_keys
+from server.web.context import Json, View, config, engine, error_responses
+from server.web.etag import content_version, etagged
 
 bp = APIBlueprint("terminal", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
 terminal_endpoints(bp)

@@ -7,10 +7,11 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from server import authority, resident_points
-from server.api import BEARER, Json, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.points import holders
 from server.transit import service
+from server.web.context import Json, View, caller_key, engine, error_responses
 
 bp = APIBlueprint("transit", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, insert, select
 
 from mkp_core.dates import start_of_day
 from mkp_core.errors import Conflict
+from server.db.idempotency import once
 from server.db.tables import transfers, transit_exchanges
-from server.idempotency import once
 from server.mykey import service_links
 from server.mykey.registry import MyKey
 from server.operators.service import Operator

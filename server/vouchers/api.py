@@ -11,25 +11,15 @@ from sqlalchemy import Connection
 from mkp_core import cardproof, dates, wire
 from mkp_core.errors import Forbidden
 from mkp_core.ids import general_point_code
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    card_check,
-    card_proof,
-    config,
-    engine,
-    error_responses,
-    operator,
-    operator_endpoints,
-)
 from server.db.engine import read
-from server.idempotency import write_once
+from server.db.idempotency import write_once
 from server.mykey import cards, registry
+from server.mykey.card_checks import card_check, card_proof
+from server.operators.auth import BEARER, operator, operator_endpoints
 from server.terminals import service as terminals
 from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.vouchers import keys, service
+from server.web.context import Json, View, caller_key, config, engine, error_responses
 
 bp = APIBlueprint("vouchers", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)

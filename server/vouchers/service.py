@@ -18,7 +18,7 @@ failed is voided at once, so nothing valid is left unprinted. Every state change
 conditional UPDATE on the state it leaves (``WHERE status = 'printed'``): two terminals racing to
 redeem one serial both run it, and exactly one changes a row (PostgreSQL re-reads the row after
 the first commits; SQLite lets one writer in at a time). Every mutation is idempotent by the
-caller's client id (:func:`server.idempotency.once`), and each voucher's transfers have client
+caller's client id (:func:`server.db.idempotency.once`), and each voucher's transfers have client
 ids made from its serial, so no voucher can move points twice.
 """
 
@@ -40,7 +40,7 @@ from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
 from mkp_core.keyring import KeyRing
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.engine import chunked
 from server.db.tables import places, point_codes, voucher_phone_links, vouchers
 from server.ledger.lots import moves_of

@@ -20,10 +20,10 @@ from test_counter_api import Counter, points, verified
 from voucher_offline_helpers import vouchers
 
 from mkp_core import cardproof, offline
-from server.api import card_check
 from server.counter import service
 from server.db.engine import run_write, write
 from server.departments import grants
+from server.mykey.card_checks import card_check
 from server.operators.service import Operator
 from server.points import balances, rules
 from server.points.expiry_policy import ExpiryPolicy

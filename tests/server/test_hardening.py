@@ -301,7 +301,7 @@ def test_request_ids_are_echoed_in_replies_and_logs(app, client):
     def boom():
         raise RuntimeError("boom")
 
-    from server.logs import RequestIdFilter, formatter
+    from server.web.logs import RequestIdFilter, formatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

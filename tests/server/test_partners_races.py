@@ -12,8 +12,8 @@ from sqlalchemy import insert
 from mkp_core import signing
 from server import ledger
 from server.db.engine import read, run_write, write
+from server.db.idempotency import once
 from server.db.tables import mykeys, partner_links
-from server.idempotency import once
 from server.mykey import registry as mykey_registry
 from server.operators.service import Operator
 from server.partners import batch, coupons, premiums, registry, service

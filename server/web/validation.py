@@ -1,4 +1,4 @@
-"""The one code a validation error is answered with, for a whole request body (``server/app.py``)
+"""The one code a validation error is answered with, for a whole request body (``server/web/errors.py``)
 and for one item of a batch judged item by item (a partner's orders): both must name a bad field
 the same way, so the rule is written once. No Flask here: domains below the web layer use it.
 """

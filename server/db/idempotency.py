@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from mkp_core.errors import Conflict
-from server.client_ids import as_sent
+from server.db.client_ids import as_sent
 from server.db.engine import chunked, db_timestamp, executemany, lock_key, lock_keys, run_write
 from server.db.tables import idempotency
 

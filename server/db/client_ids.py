@@ -5,7 +5,7 @@ One global namespace let any caller take an id another caller (or the server) wo
 a terminal that booked ``conversion:7`` as its own id blocked the conversion's real transfer.
 
 So every stored key names its owner: ``<principal>/<client id>``, the principal taken from the
-request's credential at the API boundary (``server.api.caller_key``), never from the body:
+request's credential at the API boundary (``server.web.context.caller_key``), never from the body:
 
 * ``op:<operator id>`` an operator's bearer token, ``t:<terminal id>`` a terminal's signed
   request (its offline entries too), ``p:<partner id>`` a partner's signed request,
