@@ -71,7 +71,7 @@ def _not_blank(value: str) -> str:
     return value.strip()
 
 
-#: Why the central operator acts on a resident's behalf (a correction; see server/authority.py).
+#: Why the central operator acts on a resident's behalf (a correction; see server/platform/authority.py).
 CorrectionReason = Annotated[
     str,
     Field(min_length=1, max_length=180, examples=["damaged card; paper form signed at the town hall"]),

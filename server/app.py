@@ -18,28 +18,23 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mkp_core.wire import Health
 from server import (
-    audit,
     conntest,
     counter,
-    crls,
-    departments,
-    events,
-    municipalities,
-    mykey,
+    downloads,
     partners,
     points,
     releases,
-    rewards,
     settlement,
     site,
     street_points,
     terminals,
-    transit,
     vouchers,
 )
 from server.config import ServerConfig
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
+from server.platform import audit, crls, municipalities, mykey
+from server.points import departments, events, rewards, transit
 from server.web import errors
 from server.web.json_bodies import JSONProvider
 
@@ -49,6 +44,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     municipalities,
     points,
     terminals,
+    downloads,
     crls,
     releases,
     mykey,

@@ -11,8 +11,12 @@ from mkp_core import wire
 from server.conntest import service
 from server.db.engine import read, run_write
 from server.db.idempotency import write_once
-from server.operators.auth import BEARER, operator, operator_endpoints
-from server.terminals.auth import TERMINAL_SIGNATURE, accept_terminal_request, signed_terminal_endpoints
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.terminal_auth import (
+    TERMINAL_SIGNATURE,
+    accept_terminal_request,
+    signed_terminal_endpoints,
+)
 from server.web.context import View, caller_key, engine, error_responses
 
 bp = APIBlueprint("conntests", __name__, url_prefix="/v1", abp_security=BEARER)

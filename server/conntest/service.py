@@ -47,8 +47,8 @@ from server.db.tables import (
     places,
     terminals,
 )
-from server.municipalities.service import get_municipality
-from server.operators.service import Operator
+from server.platform.municipalities.service import get_municipality
+from server.platform.operators.service import Operator
 
 #: A terminal that was offline at the test's time reports when it is back, up to this long after
 #: the window (marked late); after that the test is closed to reports and no longer announced.

@@ -20,10 +20,15 @@ from mkp_core import wire
 from server.conntest import service as conntests
 from server.counter import resident, service
 from server.db.engine import read, run_write
-from server.mykey.card_checks import card_check, card_proof
-from server.operators.auth import BEARER, operator, operator_endpoints
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id, terminal_public_key
-from server.terminals.service import get_place
+from server.platform.mykey.card_checks import card_check, card_proof
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.places.service import get_place
+from server.platform.terminal_auth import (
+    TERMINAL_SIGNATURE,
+    terminal_endpoints,
+    terminal_id,
+    terminal_public_key,
+)
 from server.web.context import Json, View, config, engine, error_responses
 
 card_bp = APIBlueprint("counter_card", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)

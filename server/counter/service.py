@@ -1,7 +1,7 @@
 """The counter as the ledger sees it: spends, balances and refunds by a card tapped at a terminal,
 the offline entries a terminal sends later, and its heartbeats. No HTTP here.
 
-A card at a counter is proved exactly as a lookup is (:func:`server.mykey.cards.prove`: the
+A card at a counter is proved exactly as a lookup is (:func:`server.platform.mykey.cards.prove`: the
 certificate, its signature over a one-time server challenge, the request). The holder comes
 from the card, the place from the terminal, so a terminal can only spend at its own place.
 
@@ -50,7 +50,7 @@ from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
-from server import authority, ledger, resident_points
+from server import ledger
 from server.counter import batch, contacts
 from server.counter.answers import (
     REFUSED,
@@ -67,8 +67,9 @@ from server.counter.answers import (
 from server.db import client_ids, idempotency
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
 from server.db.tables import offline_entries, places, terminal_status, terminals
-from server.mykey import cards, registry
-from server.points import balances, holders, spending
+from server.platform import authority
+from server.platform.mykey import cards, registry
+from server.points import balances, holders, resident_points, spending
 from server.points.spending import Spend
 from server.terminals.service import get_terminal
 from server.vouchers import keys as voucher_keys

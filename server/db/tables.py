@@ -802,7 +802,7 @@ coupons = Table(
     Column("redeemed_at", UTCDateTime(), nullable=True),
 )
 
-# Requests counted per bucket in a fixed window (``server.mykey.throttles``): challenges per
+# Requests counted per bucket in a fixed window (``server.platform.mykey.throttles``): challenges per
 # client address (its keyed hash, never the address), MyKey ID change tries per holder.
 throttle_counts = Table(
     "throttle_counts",

@@ -20,14 +20,9 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import cardproof, dates, wire
-from server import authority
 from server.db.client_ids import card_key
 from server.db.engine import read, run_write
 from server.db.idempotency import once, write_once
-from server.mykey import cards
-from server.mykey import registry as mykeys
-from server.mykey.card_checks import card_check, card_proof
-from server.operators.auth import BEARER, operator, operator_endpoints
 from server.partners import batch, coupons, holding, links, premiums, registry, service, throttle
 from server.partners.auth import (
     PARTNER_SIGNATURE,
@@ -35,7 +30,12 @@ from server.partners.auth import (
     partner_endpoints,
     signed_partner_id,
 )
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.platform import authority
+from server.platform.mykey import cards
+from server.platform.mykey import registry as mykeys
+from server.platform.mykey.card_checks import card_check, card_proof
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.web.context import Json, View, caller_key, config, engine, error_responses, limit_body
 
 partner_bp = APIBlueprint("partner_api", __name__, url_prefix="/partner/v1", abp_security=PARTNER_SIGNATURE)

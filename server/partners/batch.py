@@ -31,9 +31,9 @@ from mkp_core import wire
 from mkp_core.errors import Conflict, MkpError
 from server.db import idempotency
 from server.db.client_ids import partner_order_key
-from server.mykey.registry import MyKey
 from server.partners import holding, links
 from server.partners.registry import Partner
+from server.platform.mykey.registry import MyKey
 from server.web import validation
 
 ACCEPTED, REFUSED = "accepted", "refused"

@@ -36,9 +36,9 @@ from server import ledger
 from server.db.client_ids import server_key
 from server.db.engine import chunked, db_timestamp, executemany, new_ids
 from server.db.tables import conversions, point_codes
-from server.mykey.registry import MyKey
 from server.partners import premiums
 from server.partners.registry import Partner
+from server.platform.mykey.registry import MyKey
 from server.points.rules import rule_at
 
 log = logging.getLogger(__name__)

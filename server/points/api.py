@@ -10,13 +10,24 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from mkp_core.ids import point_code_municipality
-from server import authority, ledger, resident_points
+from server import ledger
 from server.db.engine import read, run_write
 from server.db.idempotency import write_once
-from server.operators.auth import BEARER, operator, operator_endpoints
-from server.points import agreements, balances, expiry, holders, price_lists, rules, service, spending
+from server.platform import authority
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.places.service import get_place
+from server.points import (
+    agreements,
+    balances,
+    expiry,
+    holders,
+    price_lists,
+    resident_points,
+    rules,
+    service,
+    spending,
+)
 from server.points.expiry_policy import ExpiryPolicy
-from server.terminals.service import get_place
 from server.web.context import Json, View, caller_key, config, engine, error_responses
 
 bp = APIBlueprint("points", __name__, url_prefix="/v1", abp_security=BEARER)

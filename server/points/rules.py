@@ -26,7 +26,7 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import PLACE_KINDS, point_code_municipality
 from server.db.engine import chunked
 from server.db.tables import places, point_codes, point_rule_places, point_rules
-from server.operators.service import Operator
+from server.platform.operators.service import Operator
 from server.points.expiry_policy import ExpiryPolicy
 
 

@@ -10,7 +10,7 @@ from mkp_core.ids import point_code_municipality
 from server import ledger
 from server.db.client_ids import operator_key
 from server.ledger.transfers import unknown_transfer
-from server.operators.service import Operator
+from server.platform.operators.service import Operator
 
 
 def reverse(conn: Connection, op: Operator, transfer_id: int, body: wire.ReverseCreate) -> ledger.Transfer:

@@ -13,9 +13,9 @@ from mkp_core import wire
 from mkp_core.errors import MkpError
 from server.db.engine import read
 from server.db.idempotency import write_once
-from server.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.releases import service
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.web.context import View, caller_key, config, engine, error_responses
 from server.web.etag import etagged
 

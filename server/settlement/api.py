@@ -7,7 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from mkp_core import wire
 from server.db.engine import read
 from server.db.idempotency import write_once
-from server.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
 from server.settlement import service
 from server.web.context import View, caller_key, engine, error_responses
 

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, select
 from mkp_core.errors import Forbidden
 from server.db.tables import departments, municipalities, partners, places, point_codes, services
 from server.ledger import periods
-from server.operators.service import Operator
+from server.platform.operators.service import Operator
 
 KINDS = {
     "payee": "place",

@@ -10,7 +10,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
 from server.db.engine import read, run_write
-from server.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
 from server.street_points import service
 from server.web.context import View, caller_key, engine, error_responses
 

@@ -42,7 +42,7 @@ from server.db.tables import (
     service_links,
     services,
 )
-from server.operators.service import Operator
+from server.platform.operators.service import Operator
 from server.points.rules import rule_at
 
 ACTIVE = "active"

@@ -1,4 +1,8 @@
-"""HTTP: /v1/places, /v1/terminals (operators) and /v1/enroll (the technician's one-time code)."""
+"""HTTP: /v1/places, /v1/terminals (operators) and /v1/enroll (the technician's one-time code).
+
+Places live on the platform (``server.platform.places``); their endpoints stay on this blueprint,
+whose endpoint names the audit trail records (``terminals.add_place``).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from flask_openapi3 import APIBlueprint, Tag
 from mkp_core import wire
 from server.db.engine import read, run_write
 from server.db.idempotency import write_once
-from server.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.places import service as places
 from server.terminals import service
 from server.terminals.app_ca import terminal_ca
 from server.web.context import View, caller_key, config, engine, error_responses, limit_body
@@ -33,7 +38,7 @@ def add_place(body: wire.PlaceCreate) -> View:
         caller_key(body.client_id),
         f"place.add:{op.name}",
         body.model_dump(),
-        lambda conn: service.add_place(
+        lambda conn: places.add_place(
             conn, op, body.place_id, body.name, body.kind, body.municipality, body.street, body.service
         ),
     )
@@ -44,7 +49,7 @@ def list_places() -> View:
     """Places (a scoped operator sees its municipality's)."""
     op = operator()
     with read(engine()) as conn:
-        return {"places": service.list_places(conn, op)}
+        return {"places": places.list_places(conn, op)}
 
 
 @bp.post("/terminals/enrollments", tags=[tag], responses={201: wire.Enrollment, **ERRORS})

@@ -13,11 +13,12 @@ from mkp_core.errors import Forbidden
 from mkp_core.ids import general_point_code
 from server.db.engine import read
 from server.db.idempotency import write_once
-from server.mykey import cards, registry
-from server.mykey.card_checks import card_check, card_proof
-from server.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.mykey import cards, registry
+from server.platform.mykey.card_checks import card_check, card_proof
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.places.service import get_place
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.terminals import service as terminals
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.vouchers import keys, service
 from server.web.context import Json, View, caller_key, config, engine, error_responses
 
@@ -220,7 +221,7 @@ def issue_for_card(body: wire.TerminalVoucherIssue) -> View:
     action = cardproof.voucher_action(body.client_id, body.amount, body.point_code)
 
     def work(conn: Connection) -> Json:
-        place = terminals.get_place(conn, terminals.get_terminal(conn, tid)["place"])
+        place = get_place(conn, terminals.get_terminal(conn, tid)["place"])
         card = cards.prove(conn, check, proof, cardproof.VOUCHER, action, terminal_id=tid)
         holder = registry.active_holder_of(conn, card)
         code = body.point_code or general_point_code(place["municipality"])

@@ -44,12 +44,12 @@ from server.db.client_ids import server_key
 from server.db.engine import chunked
 from server.db.tables import places, point_codes, voucher_phone_links, vouchers
 from server.ledger.lots import moves_of
-from server.municipalities.service import get_municipality
-from server.mykey.registry import MyKey
-from server.operators.service import Operator
+from server.platform.municipalities.service import get_municipality
+from server.platform.mykey.registry import MyKey
+from server.platform.operators.service import Operator
+from server.platform.places.service import get_place
 from server.points import agreements
 from server.points.rules import Rule, rule_at
-from server.terminals.service import get_place
 from server.vouchers import keys
 
 ISSUED, PRINTED, REDEEMED, VOIDED, EXPIRED = "issued", "printed", "redeemed", "voided", "expired"
@@ -304,7 +304,7 @@ def source_for_batch(conn: Connection, op: Operator, point_code: str, department
     op.require_scope(municipality)
     if department is None:
         return municipality_account(point_code)
-    from server.departments.service import get_department, owner
+    from server.points.departments.service import get_department, owner
 
     dept = get_department(conn, department, op)
     if dept["point_code"] != point_code:

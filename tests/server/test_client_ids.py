@@ -18,8 +18,8 @@ from mkp_core import cardproof, dates
 from server.db.engine import read, write
 from server.db.tables import conversions, idempotency, transfers, vouchers
 from server.ledger.accounts import balances
-from server.mykey import service_links
-from server.operators.service import Operator
+from server.platform.mykey import service_links
+from server.platform.operators.service import Operator
 from server.points import holders
 
 CENTRAL = Operator(0, "central", None)

@@ -22,7 +22,7 @@ from mkp_core import cardproof, offline, signing
 from server.counter import service as counter
 from server.db.engine import read, write
 from server.db.tables import terminal_contacts
-from server.mykey.card_checks import card_check
+from server.platform.mykey.card_checks import card_check
 
 SHOP = "yokosuka-shop"
 

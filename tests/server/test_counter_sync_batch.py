@@ -22,12 +22,12 @@ from voucher_offline_helpers import vouchers
 from mkp_core import cardproof, offline
 from server.counter import service
 from server.db.engine import run_write, write
-from server.departments import grants
-from server.mykey.card_checks import card_check
-from server.operators.service import Operator
+from server.platform.mykey.card_checks import card_check
+from server.platform.operators.service import Operator
+from server.platform.terminal_auth import terminal_public_key
 from server.points import balances, rules
+from server.points.departments import grants
 from server.points.expiry_policy import ExpiryPolicy
-from server.terminals.auth import terminal_public_key
 
 CENTRAL = Operator(1, "central", None)
 

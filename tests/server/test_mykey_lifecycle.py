@@ -16,8 +16,8 @@ from mkp_core.cardproof import certificate_sha256
 from mkp_core.client import ApiError
 from mkp_core.trust import sha256_hex
 from server.db.engine import write
-from server.mykey import registry
-from server.mykey.cards import Card as ProvenCard
+from server.platform.mykey import registry
+from server.platform.mykey.cards import Card as ProvenCard
 
 
 def refused(call) -> str:

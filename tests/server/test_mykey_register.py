@@ -223,7 +223,7 @@ def test_a_terminal_purpose_cannot_be_asked_for_at_home(mykey):
 
 
 def test_no_current_crl_refuses_every_card(mykey, app):
-    from server.crls.service import CurrentCrls
+    from server.platform.crls.service import CurrentCrls
 
     class Stale(CurrentCrls):
         def stores(self, conn):

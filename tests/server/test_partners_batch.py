@@ -29,7 +29,7 @@ from terminal_helpers import error_code
 from mkp_core import signing
 from server.db.engine import read
 from server.db.tables import conversions, transfers
-from server.mykey import registry
+from server.platform.mykey import registry
 
 BATCH = "/partner/v1/conversions/batch"
 

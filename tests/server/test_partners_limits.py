@@ -26,7 +26,7 @@ from terminal_helpers import error_code
 from mkp_core import dates, ids
 from server.db.engine import read, write
 from server.db.tables import conversions
-from server.mykey import registry
+from server.platform.mykey import registry
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from server import ledger
 from server.db.engine import read, run_write, write
 from server.db.idempotency import once
 from server.db.tables import mykeys, partner_links
-from server.mykey import registry as mykey_registry
-from server.operators.service import Operator
 from server.partners import batch, coupons, premiums, registry, service
+from server.platform.mykey import registry as mykey_registry
+from server.platform.operators.service import Operator
 
 CENTRAL = Operator(0, "central", None)
 

@@ -16,7 +16,7 @@ from server import ledger
 from server.db.engine import read, write
 from server.db.tables import accounts
 from server.ledger.lots import open_lots
-from server.mykey import registry
+from server.platform.mykey import registry
 
 YOKOSUKA = "142018"
 
