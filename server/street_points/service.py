@@ -42,6 +42,7 @@ from server.db.tables import (
     service_links,
     services,
 )
+from server.platform.mykey.service_links import when_link_active
 from server.platform.operators.service import Operator
 from server.points.rules import rule_at
 
@@ -328,3 +329,8 @@ def report(conn: Connection, op: Operator, service_code: str, now: datetime | No
                 }
             )
     return {"service": service.code, "service_name": service.name, **totals, "unclaimed": waiting}
+
+
+# A member's old balance is credited when their link to the street becomes active (at linking,
+# or when the street's staff confirm it), in the link's transaction.
+when_link_active(claim)

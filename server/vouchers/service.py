@@ -49,6 +49,7 @@ from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
 from server.platform.places.service import get_place
 from server.points import agreements
+from server.points import expiry as points_expiry
 from server.points.rules import Rule, rule_at
 from server.vouchers import keys
 
@@ -776,3 +777,7 @@ def place_of_token(conn: Connection, token: str | None) -> dict[str, Any]:
 def created_by(conn: Connection, serial_text: str) -> str:
     """Who issued the voucher (``terminal:<id>`` for a resident's at a street office)."""
     return str(_row(conn, codec.parse_serial(serial_text)).created_by)
+
+
+# Vouchers past their date go back to their municipality in the points' expiry sweep.
+points_expiry.also_expire("vouchers", expire)

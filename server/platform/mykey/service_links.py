@@ -12,6 +12,7 @@ itself, whose terminals are told the MyKey ID.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,28 @@ from server.db.tables import places, service_links, services, terminals
 from server.platform.municipalities.service import get_municipality
 from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
-from server.street_points import service as street_points
+
+LinkActivated = Callable[[Connection, int, str, str, datetime | None], object]
+"""Told when a holder's link becomes active, in its transaction: (connection, MyKey row, service
+code, the holder's number at the service, when or None for now)."""
+
+_when_active: list[LinkActivated] = []
+
+
+def when_link_active(listener: LinkActivated) -> None:
+    """Call ``listener`` each time a link becomes active, in the same transaction, once however
+    often it is registered. A domain above the platform registers so (the shopping-street points
+    credit a member's old balance): the platform never imports it."""
+    if listener not in _when_active:
+        _when_active.append(listener)
+
+
+def _link_activated(
+    conn: Connection, mykey: int, service_code: str, local_id: str, now: datetime | None = None
+) -> None:
+    for listener in _when_active:
+        listener(conn, mykey, service_code, local_id, now)
+
 
 PENDING = "pending"
 ACTIVE = "active"
@@ -136,7 +158,7 @@ def link(conn: Connection, holder: MyKey, service_code: str, local_id: str) -> d
         )
     )
     if status == ACTIVE:
-        street_points.claim(conn, holder.number, service_code, local_id, now)  # a street's old balance
+        _link_activated(conn, holder.number, service_code, local_id, now)  # a street's old balance
     return _link(service, _link_row(conn, holder, service_code))
 
 
@@ -185,7 +207,7 @@ def confirm(conn: Connection, holder: MyKey, service: dict[str, Any]) -> dict[st
         .where(service_links.c.mykey == holder.number, service_links.c.service_code == service["code"])
         .values(status=ACTIVE, confirmed_at=datetime.now(UTC))
     )
-    street_points.claim(conn, holder.number, service["code"], existing.local_id)  # a street's old balance
+    _link_activated(conn, holder.number, service["code"], existing.local_id)  # a street's old balance
     return _link(service, _link_row(conn, holder, service["code"]))
 
 
