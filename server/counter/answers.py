@@ -24,9 +24,9 @@ from sqlalchemy import Connection, RowMapping, select
 
 from mkp_core import offline
 from mkp_core.errors import Forbidden, MkpError
+from server.counter.tables import offline_entries
 from server.db.client_ids import as_sent, unverified_entry_key
 from server.db.engine import chunked, insert_ignoring_conflicts
-from server.db.tables import offline_entries
 
 ACCEPTED, REFUSED = "accepted", "refused"
 

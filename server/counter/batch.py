@@ -49,11 +49,12 @@ from server.counter.answers import (
     refuse_another_terminals,
     require_ours,
 )
+from server.counter.tables import offline_entries
 from server.db import idempotency
 from server.db.client_ids import terminal_key
 from server.db.engine import chunked
-from server.db.tables import offline_entries, transfers
 from server.ledger.lots import moves_of_many
+from server.ledger.tables import transfers
 from server.platform import authority
 from server.platform.crls.service import PinnedCrls
 from server.platform.mykey import cards, registry

@@ -64,11 +64,12 @@ from server.counter.answers import (
     refuse_another_terminals,
     require_ours,
 )
+from server.counter.tables import offline_entries, terminal_status
 from server.db import client_ids, idempotency
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
-from server.db.tables import offline_entries, places, terminal_status, terminals
 from server.platform import authority
 from server.platform.mykey import cards, registry
+from server.platform.tables import places, terminals
 from server.points import balances, holders, resident_points, spending
 from server.points.spending import Spend
 from server.terminals.service import get_terminal

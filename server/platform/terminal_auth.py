@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 from mkp_core import signing
 from server.config import ServerConfig
 from server.db.engine import insert_if_new, read, run_write
-from server.db.tables import terminal_nonces, terminals
+from server.platform.tables import terminal_nonces, terminals
 from server.web.context import config, engine, limit_body
 from server.web.request_url import wsgi_request_url
 

@@ -27,7 +27,7 @@ from mkp_core.errors import MkpError
 from mkp_core.ids import point_code_municipality
 from server import ledger
 from server.db.client_ids import server_key
-from server.db.tables import lots, point_codes
+from server.ledger.tables import lots, point_codes
 
 AlsoExpire = Callable[[Connection, datetime, str, str | None, datetime], object]
 """Expires something else as of a cutoff: (connection, as of, actor, municipality or None, now)."""

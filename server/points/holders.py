@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 
 from mkp_core import mykey_id as rules
 from server.db.engine import chunked
-from server.db.tables import mykeys
+from server.ledger.tables import mykeys
 from server.platform.mykey import registry
 from server.platform.mykey.registry import MyKey
 

@@ -34,17 +34,12 @@ from server import ledger
 from server.db.client_ids import server_key
 from server.db.engine import inserted_id
 from server.db.idempotency import once
-from server.db.tables import (
-    migration_balances,
-    migration_batches,
-    migration_claims,
-    point_codes,
-    service_links,
-    services,
-)
+from server.ledger.tables import point_codes
 from server.platform.mykey.service_links import when_link_active
 from server.platform.operators.service import Operator
+from server.platform.tables import service_links, services
 from server.points.rules import rule_at
+from server.street_points.tables import migration_balances, migration_batches, migration_claims
 
 ACTIVE = "active"
 

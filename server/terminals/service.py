@@ -18,11 +18,12 @@ from sqlalchemy import Connection, Row, insert, select, update
 from mkp_core.errors import Conflict, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
 from mkp_core.signing import key_fingerprint
-from server.db.tables import enrollment_codes, places, terminals
 from server.platform.operators.service import Operator
 from server.platform.places.service import get_place
+from server.platform.tables import places, terminals
 from server.points import agreements, price_lists, rules
 from server.terminals.ca import TerminalCA, parse_csr
+from server.terminals.tables import enrollment_codes
 
 
 def hash_code(code: str) -> str:

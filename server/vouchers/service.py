@@ -42,16 +42,18 @@ from mkp_core.keyring import KeyRing
 from server import ledger
 from server.db.client_ids import server_key
 from server.db.engine import chunked
-from server.db.tables import places, point_codes, voucher_phone_links, vouchers
 from server.ledger.lots import moves_of
+from server.ledger.tables import point_codes
 from server.platform.municipalities.service import get_municipality
 from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
 from server.platform.places.service import get_place
+from server.platform.tables import places
 from server.points import agreements
 from server.points import expiry as points_expiry
 from server.points.rules import Rule, rule_at
 from server.vouchers import keys
+from server.vouchers.tables import voucher_phone_links, vouchers
 
 ISSUED, PRINTED, REDEEMED, VOIDED, EXPIRED = "issued", "printed", "redeemed", "voided", "expired"
 OPEN = (ISSUED, PRINTED)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from mkp_core.errors import MkpError
 from server.db.engine import read, write
-from server.db.tables import transfers
+from server.ledger.tables import transfers
 from server.platform import authority
 from server.platform.authority import (
     Action,

@@ -20,8 +20,8 @@ from voucher_offline_helpers import Desk, balance, exceptions, ledger_ok, vouche
 
 from mkp_core import cardproof, offline, signing
 from server.counter import service as counter
+from server.counter.tables import terminal_contacts
 from server.db.engine import read, write
-from server.db.tables import terminal_contacts
 from server.platform.mykey.card_checks import card_check
 
 SHOP = "yokosuka-shop"

@@ -228,7 +228,7 @@ def test_an_expired_renewal_code(mykey, linked):
 
     from sqlalchemy import update
 
-    from server.db.tables import mykey_renewal_codes
+    from server.platform.tables import mykey_renewal_codes
 
     code = admin(mykey, f"/v1/mykeys/{mykey_id}/renewal-codes", {"ttl_hours": 1}).json["code"]
     with write(mykey.app.extensions["mkp.engine"]) as conn:

@@ -239,7 +239,7 @@ def test_only_what_identifies_the_certificate_is_stored(mykey, engine):
     from sqlalchemy import select
 
     from server.db.engine import read
-    from server.db.tables import mykey_certificates
+    from server.platform.tables import mykey_certificates
 
     card = mykey.card()
     mykey.register(card)

@@ -26,7 +26,7 @@ from terminal_helpers import error_code
 
 from mkp_core import cardproof, dates, signing
 from server.db.engine import read
-from server.db.tables import accounts, lots, transfers
+from server.ledger.tables import accounts, lots, transfers
 from server.platform.mykey import registry
 
 

@@ -28,7 +28,8 @@ from terminal_helpers import error_code
 
 from mkp_core import signing
 from server.db.engine import read
-from server.db.tables import conversions, transfers
+from server.ledger.tables import transfers
+from server.partners.tables import conversions
 from server.platform.mykey import registry
 
 BATCH = "/partner/v1/conversions/batch"

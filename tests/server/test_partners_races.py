@@ -13,8 +13,9 @@ from mkp_core import signing
 from server import ledger
 from server.db.engine import read, run_write, write
 from server.db.idempotency import once
-from server.db.tables import mykeys, partner_links
+from server.ledger.tables import mykeys
 from server.partners import batch, coupons, premiums, registry, service
+from server.partners.tables import partner_links
 from server.platform.mykey import registry as mykey_registry
 from server.platform.operators.service import Operator
 

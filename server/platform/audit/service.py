@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
-from server.db.tables import audit_log
+from server.platform.tables import audit_log
 
 MAX_PAGE = 1000
 ACTOR_LENGTH = 80

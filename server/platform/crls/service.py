@@ -26,7 +26,7 @@ from mkp_core.crl import CrlError, CrlStore, load_current
 from mkp_core.errors import Conflict, MkpError
 from mkp_core.trust import TrustStore
 from server.db.engine import lock_key
-from server.db.tables import crls, download_versions
+from server.platform.tables import crls, download_versions
 
 DOWNLOAD = "crl"
 #: CRL numbers are stored as BIGINT (RFC 5280 allows up to 20 octets; real CAs count from 1).

@@ -10,7 +10,8 @@ from sqlalchemy import Connection, Row, insert, select
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import InvalidId, general_point_code
 from mkp_core.municipalities import lookup_municipality
-from server.db.tables import municipalities, point_codes
+from server.ledger.tables import point_codes
+from server.platform.tables import municipalities
 
 
 def add_municipality(conn: Connection, code: str) -> dict[str, Any]:

@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, bindparam, delete, func, insert, select
 
 from mkp_core.errors import Conflict, MkpError, Throttled
-from server.db.tables import card_challenges
 from server.platform.mykey.throttles import seconds_until
+from server.platform.tables import card_challenges
 
 NONCE_BYTES = 16
 MAC_BYTES = 16

@@ -22,15 +22,10 @@ from mkp_core import mykey_id as rules
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
 from server.db.engine import chunked
-from server.db.tables import (
-    mykey_audit,
-    mykey_certificates,
-    mykey_renewal_codes,
-    mykeys,
-    retired_mykey_ids,
-)
+from server.ledger.tables import mykeys
 from server.platform.municipalities.service import get_municipality
 from server.platform.mykey.cards import Card
+from server.platform.tables import mykey_audit, mykey_certificates, mykey_renewal_codes, retired_mykey_ids
 
 ACTIVE = "active"
 SUSPENDED = "suspended"

@@ -20,10 +20,10 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, select, upda
 
 from mkp_core.errors import Conflict, Forbidden, NotFound
 from mkp_core.ids import POINT_CLOUD_KIND
-from server.db.tables import places, service_links, services, terminals
 from server.platform.municipalities.service import get_municipality
 from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
+from server.platform.tables import places, service_links, services, terminals
 
 LinkActivated = Callable[[Connection, int, str, str, datetime | None], object]
 """Told when a holder's link becomes active, in its transaction: (connection, MyKey row, service

@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from mkp_core.crl import CrlStore
-from server.db.tables import mykey_certificates, mykeys
+from server.ledger.tables import mykeys
 from server.platform.mykey import registry
+from server.platform.tables import mykey_certificates
 
 SWEEP_ACTOR = "crl-sweep"
 _BATCH = 5000

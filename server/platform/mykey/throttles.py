@@ -23,7 +23,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from mkp_core.errors import Throttled
 from server.db.engine import insert_ignoring_conflicts
-from server.db.tables import throttle_counts
+from server.platform.tables import throttle_counts
 
 PRUNE_PROBABILITY = 0.01
 #: The longest window any bucket uses: rows older than two of these say nothing any more.

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound, Unauthorized
 from mkp_core.ids import validate_municipality_code
-from server.db.tables import municipalities, operators
+from server.platform.tables import municipalities, operators
 
 TOKEN_PREFIX = "mkp_op_"
 

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select
 
 from mkp_core.errors import Conflict, NotFound
-from server.db.tables import places, services
 from server.platform.municipalities.service import get_municipality
 from server.platform.operators.service import Operator
+from server.platform.tables import places, services
 
 
 def add_place(

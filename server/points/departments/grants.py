@@ -25,12 +25,13 @@ from server import ledger
 from server.db.client_ids import server_key
 from server.db.engine import executemany
 from server.db.idempotency import once
-from server.db.tables import grant_batches, grants, transfers
+from server.ledger.tables import transfers
 from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
 from server.points import holders
 from server.points.departments.service import get_department, owner
 from server.points.rules import rule_at
+from server.points.tables import grant_batches, grants
 
 
 @dataclass(frozen=True)

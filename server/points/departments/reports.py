@@ -12,9 +12,10 @@ from sqlalchemy import Connection, func, select
 
 from mkp_core.dates import start_of_day
 from mkp_core.errors import MkpError
-from server.db.tables import departments, grant_kinds, grants, transfers
+from server.ledger.tables import transfers
 from server.platform.municipalities.service import get_municipality
 from server.platform.operators.service import Operator
+from server.points.tables import departments, grant_kinds, grants
 
 
 def grant_report(

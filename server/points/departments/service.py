@@ -15,10 +15,11 @@ from sqlalchemy import Connection, insert, select
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import department_municipality, general_point_code, point_code_municipality
 from server import ledger
-from server.db.tables import departments, grant_kinds, point_codes
 from server.ledger.accounts import account_state
+from server.ledger.tables import point_codes
 from server.platform.municipalities.service import get_municipality
 from server.platform.operators.service import Operator
+from server.points.tables import departments, grant_kinds
 
 
 def owner(department_id: str) -> str:

@@ -17,13 +17,14 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
 from server import ledger
 from server.db.idempotency import once
-from server.db.tables import event_supports, events, point_codes, transfers
 from server.ledger.accounts import account_state
+from server.ledger.tables import point_codes, transfers
 from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
 from server.platform.places.service import get_place
 from server.points import holders
 from server.points.spending import lot_moves_view, payee
+from server.points.tables import event_supports, events
 
 OPEN = "open"
 HANDED_OVER = "handed_over"

@@ -18,13 +18,14 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import general_point_code, point_code_municipality
 from server import ledger
 from server.db.idempotency import once
-from server.db.tables import point_codes, reward_claims, rewards
+from server.ledger.tables import point_codes
 from server.platform.municipalities.service import get_municipality
 from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
 from server.platform.places.service import get_place
 from server.points import holders
 from server.points.spending import lot_moves_view, payee
+from server.points.tables import reward_claims, rewards
 
 
 def add_reward(

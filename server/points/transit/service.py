@@ -17,12 +17,13 @@ from sqlalchemy import Connection, insert, select
 from mkp_core.dates import start_of_day
 from mkp_core.errors import Conflict
 from server.db.idempotency import once
-from server.db.tables import transfers, transit_exchanges
+from server.ledger.tables import transfers
 from server.platform.mykey import service_links
 from server.platform.mykey.registry import MyKey
 from server.platform.operators.service import Operator
 from server.platform.places.service import get_place
 from server.points.spending import Spend, perform
+from server.points.tables import transit_exchanges
 
 TRANSPORT = "transport"
 
