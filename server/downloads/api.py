@@ -18,6 +18,7 @@ from mkp_core import wire
 from mkp_core.errors import NotFound
 from server.conntest import service as conntest
 from server.db.engine import read
+from server.downloads import schemas
 from server.platform.crls import service as crl_service
 from server.platform.crls.current import trust_store
 from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
@@ -34,7 +35,7 @@ tag = Tag(name="terminal", description="What an enrolled terminal calls (RFC 942
 ERRORS = error_responses(401, 404)
 
 
-@bp.get("/ping", tags=[tag], responses={200: wire.Ping, **ERRORS})
+@bp.get("/ping", tags=[tag], responses={200: schemas.Ping, **ERRORS})
 def ping() -> View:
     """An authenticated round trip: who the server thinks this terminal is, and the time."""
     tid = terminal_id()
@@ -43,7 +44,7 @@ def ping() -> View:
     return {"terminal_id": tid, "place": t["place"], "server_time": datetime.now(UTC)}
 
 
-@bp.get("/config", tags=[tag], responses={200: wire.TerminalConfig, 304: None, **ERRORS})
+@bp.get("/config", tags=[tag], responses={200: schemas.TerminalConfig, 304: None, **ERRORS})
 def terminal_config() -> View:
     """Place, point codes accepted, offline limits, the connection test to run next (if any)."""
     tid = terminal_id()
@@ -69,7 +70,7 @@ def _announcement(conn: Connection, tid: str) -> dict[str, Any] | None:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in found.items()}
 
 
-@bp.get("/trust-list", tags=[tag], responses={200: wire.TrustList, 304: None, **ERRORS})
+@bp.get("/trust-list", tags=[tag], responses={200: schemas.TrustList, 304: None, **ERRORS})
 def trust_list() -> View:
     """JPKI trust anchors, the terminal CA certificate, the operator's release keys, the server's
     voucher keys (a key ring: vouchers are verified offline with it)."""

@@ -11,6 +11,7 @@ from mkp_core import wire
 from mkp_core.errors import NotFound
 from server.db.engine import read
 from server.db.idempotency import write_once
+from server.platform import schemas
 from server.platform.crls import service
 from server.platform.crls.current import current_crls, trust_store
 from server.platform.mykey.sweep import sweep
@@ -25,7 +26,7 @@ ERRORS = error_responses(401, 403, 409, 413, 422)
 
 
 @bp.post("/crls", tags=[tag], responses={201: wire.CrlInfo, **ERRORS})
-def upload(body: wire.CrlUpload) -> View:
+def upload(body: schemas.CrlUpload) -> View:
     """Upload a CA-signed CRL (PEM or base64 DER), checked as terminals will check it; then sweep:
     MyKey IDs whose certificate it lists are suspended (the report names them)."""
     operator().require_central()

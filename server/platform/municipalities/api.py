@@ -7,6 +7,7 @@ from flask_openapi3 import APIBlueprint, Tag
 from mkp_core import wire
 from server.db.engine import read
 from server.db.idempotency import write_once
+from server.platform import schemas
 from server.platform.municipalities import service
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
 from server.web.context import View, caller_key, engine, error_responses
@@ -17,8 +18,8 @@ tag = Tag(name="municipalities", description="Municipalities on the platform")
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-@bp.post("/municipalities", tags=[tag], responses={201: wire.Municipality, **ERRORS})
-def add(body: wire.MunicipalityCreate) -> View:
+@bp.post("/municipalities", tags=[tag], responses={201: schemas.Municipality, **ERRORS})
+def add(body: schemas.MunicipalityCreate) -> View:
     """Add a municipality by its 6-digit code (central operators only)."""
     op = operator()
     op.require_central()
@@ -31,7 +32,7 @@ def add(body: wire.MunicipalityCreate) -> View:
     )
 
 
-@bp.get("/municipalities", tags=[tag], responses={200: wire.MunicipalityList, **ERRORS})
+@bp.get("/municipalities", tags=[tag], responses={200: schemas.MunicipalityList, **ERRORS})
 def list_all() -> View:
     """Municipalities on the platform (a scoped operator sees its own)."""
     op = operator()
@@ -42,7 +43,7 @@ def list_all() -> View:
 @bp.get(
     "/municipalities/<code>",
     tags=[tag],
-    responses={200: wire.Municipality, **ERRORS},
+    responses={200: schemas.Municipality, **ERRORS},
 )
 def get(path: wire.MunicipalityPath) -> View:
     """One municipality."""
@@ -54,9 +55,9 @@ def get(path: wire.MunicipalityPath) -> View:
 @bp.post(
     "/municipalities/<code>/point-codes",
     tags=[tag],
-    responses={201: wire.PointCodeInfo, **ERRORS},
+    responses={201: schemas.PointCodeInfo, **ERRORS},
 )
-def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate) -> View:
+def add_point_code(path: wire.MunicipalityPath, body: schemas.PointCodeCreate) -> View:
     """Add an event's point code (e.g. 142018-FEST2026) to a municipality."""
     operator().require_scope(path.code)
     return write_once(
@@ -71,7 +72,7 @@ def add_point_code(path: wire.MunicipalityPath, body: wire.PointCodeCreate) -> V
 @bp.get(
     "/municipalities/<code>/point-codes",
     tags=[tag],
-    responses={200: wire.PointCodeList, **ERRORS},
+    responses={200: schemas.PointCodeList, **ERRORS},
 )
 def point_codes(path: wire.MunicipalityPath) -> View:
     """A municipality's point codes: its general one and its events'."""

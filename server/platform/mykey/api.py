@@ -32,7 +32,7 @@ from mkp_core.errors import MkpError, Throttled
 from server.db.client_ids import card_key
 from server.db.engine import read, run_write
 from server.db.idempotency import write_once
-from server.platform import authority
+from server.platform import authority, schemas
 from server.platform.mykey import cards, challenges, registry, service_links, throttles
 from server.platform.mykey.card_checks import card_check, card_proof, challenge_key
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
@@ -73,8 +73,8 @@ def _created(reply: Json) -> int:
 # --- holders ---------------------------------------------------------------------------------
 
 
-@holder_bp.post("/challenges", tags=[holder_tag], responses={201: wire.Challenge, **ERRORS, **THROTTLED})
-def new_challenge(body: wire.ChallengeRequest) -> View:
+@holder_bp.post("/challenges", tags=[holder_tag], responses={201: schemas.Challenge, **ERRORS, **THROTTLED})
+def new_challenge(body: schemas.ChallengeRequest) -> View:
     """A one-time challenge for the card to sign (expires in two minutes, answered once).
 
     Limited per client address and in all (429 ``too_many_challenges``, with ``Retry-After``)."""
@@ -110,9 +110,9 @@ def _discarding_refused(purpose: str, terminal: str | None, challenge: str, work
 @holder_bp.post(
     "/register",
     tags=[holder_tag],
-    responses={200: wire.MyKeyRegistered, 201: wire.MyKeyRegistered, **CARD_ERRORS, **THROTTLED},
+    responses={200: schemas.MyKeyRegistered, 201: schemas.MyKeyRegistered, **CARD_ERRORS, **THROTTLED},
 )
-def register(body: wire.MyKeyRegister) -> View:
+def register(body: schemas.MyKeyRegister) -> View:
     """Create the card's MyKey ID (random, or ``mykey_id`` if free); a card that has one gets it back (200).
 
     Choosing an ID tells whether it is taken: those tries count as ID change tries, per card."""
@@ -135,7 +135,7 @@ def register(body: wire.MyKeyRegister) -> View:
     )
 
 
-@holder_bp.post("/show", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
+@holder_bp.post("/show", tags=[holder_tag], responses={200: schemas.MyKeyInfo, **CARD_ERRORS})
 def show(body: wire.MyKeyProve) -> View:
     """The card's MyKey ID, its state and its service links (links only while it is active)."""
     check, proof = card_check(), card_proof(body.proof)
@@ -149,8 +149,8 @@ def show(body: wire.MyKeyProve) -> View:
     return _discarding_refused(cardproof.SHOW, None, proof.challenge, lambda: run_write(engine(), work))
 
 
-@holder_bp.post("/id", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS, **THROTTLED})
-def change_id(body: wire.MyKeyIdChange) -> View:
+@holder_bp.post("/id", tags=[holder_tag], responses={200: schemas.MyKeyInfo, **CARD_ERRORS, **THROTTLED})
+def change_id(body: schemas.MyKeyIdChange) -> View:
     """Change the MyKey ID to one of the holder's own (a limited number of times; the points stay).
 
     Each holder has ``mykey_id_tries_hour`` tries an hour, refused ones included (429 after)."""
@@ -197,8 +197,8 @@ def _counting_refused(tried: list[str], send: Callable[[], T]) -> T:
         raise
 
 
-@holder_bp.post("/links", tags=[holder_tag], responses={201: wire.ServiceLink, **CARD_ERRORS})
-def link(body: wire.LinkCreate) -> View:
+@holder_bp.post("/links", tags=[holder_tag], responses={201: schemas.ServiceLink, **CARD_ERRORS})
+def link(body: schemas.LinkCreate) -> View:
     """Link the holder's ID at a service (A1 → 789): pending if the service's staff confirm links."""
     check, proof = card_check(), card_proof(body.proof)
     action = cardproof.link_action(body.service, body.local_id)
@@ -211,8 +211,8 @@ def link(body: wire.LinkCreate) -> View:
     return _once_by_card(proof, body, "mykey.link", work)
 
 
-@holder_bp.post("/unlink", tags=[holder_tag], responses={200: wire.ServiceLink, **CARD_ERRORS})
-def unlink(body: wire.LinkRemove) -> View:
+@holder_bp.post("/unlink", tags=[holder_tag], responses={200: schemas.ServiceLink, **CARD_ERRORS})
+def unlink(body: schemas.LinkRemove) -> View:
     """Remove the link to a service (it may be linked again afterwards)."""
     check, proof = card_check(), card_proof(body.proof)
 
@@ -224,8 +224,8 @@ def unlink(body: wire.LinkRemove) -> View:
     return _once_by_card(proof, body, "mykey.unlink", work, status=200)
 
 
-@holder_bp.post("/renew", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
-def renew(body: wire.MyKeyRenew) -> View:
+@holder_bp.post("/renew", tags=[holder_tag], responses={200: schemas.MyKeyInfo, **CARD_ERRORS})
+def renew(body: schemas.MyKeyRenew) -> View:
     """Move the MyKey ID to a new card: with the old card's proof too, or an operator's renewal code."""
     if (body.old_proof is None) == (body.renewal_code is None):
         raise MkpError("renewal_consent", "give either the old card's proof or a renewal code, not both")
@@ -268,8 +268,8 @@ def _renew_by_old_card(
     return holder, new_card
 
 
-@holder_bp.post("/suspend", tags=[holder_tag], responses={200: wire.MyKeyInfo, **CARD_ERRORS})
-def self_suspend(body: wire.MyKeySelfSuspend) -> View:
+@holder_bp.post("/suspend", tags=[holder_tag], responses={200: schemas.MyKeyInfo, **CARD_ERRORS})
+def self_suspend(body: schemas.MyKeySelfSuspend) -> View:
     """The holder suspends their own MyKey ID (only an operator can resume it)."""
     check, proof = card_check(), card_proof(body.proof)
 
@@ -311,14 +311,14 @@ def _by_card(holder: registry.MyKey, action: authority.Action) -> registry.MyKey
 # --- terminals -------------------------------------------------------------------------------
 
 
-@terminal_bp.post("/mykey/challenges", tags=[terminal_tag], responses={201: wire.Challenge, **ERRORS})
-def terminal_challenge(body: wire.TerminalChallengeRequest) -> View:
+@terminal_bp.post("/mykey/challenges", tags=[terminal_tag], responses={201: schemas.Challenge, **ERRORS})
+def terminal_challenge(body: schemas.TerminalChallengeRequest) -> View:
     """A challenge for the card in this terminal's reader (a lookup or a link confirmation)."""
     tid, key = terminal_id(keep_nonce=False), challenge_key()
     return run_write(engine(), lambda conn: challenges.issue(conn, key, body.purpose, tid, _ttl())), 201
 
 
-@terminal_bp.post("/lookup", tags=[terminal_tag], responses={200: wire.LookupResult, **CARD_ERRORS})
+@terminal_bp.post("/lookup", tags=[terminal_tag], responses={200: schemas.LookupResult, **CARD_ERRORS})
 def lookup(body: wire.MyKeyProve) -> View:
     """This terminal's service ID for the card ("A1: 789"), and nothing else. Nothing is recorded."""
     tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
@@ -333,9 +333,9 @@ def lookup(body: wire.MyKeyProve) -> View:
 
 
 @terminal_bp.post(
-    "/mykey/confirm-link", tags=[terminal_tag], responses={200: wire.ServiceLink, **CARD_ERRORS}
+    "/mykey/confirm-link", tags=[terminal_tag], responses={200: schemas.ServiceLink, **CARD_ERRORS}
 )
-def confirm_link(body: wire.LinkConfirm) -> View:
+def confirm_link(body: schemas.LinkConfirm) -> View:
     """The service's staff confirm the card holder's pending link at one of its terminals."""
     tid, check, proof = terminal_id(keep_nonce=False), card_check(), card_proof(body.proof)
 
@@ -353,8 +353,8 @@ def confirm_link(body: wire.LinkConfirm) -> View:
 # --- operators -------------------------------------------------------------------------------
 
 
-@operator_bp.post("/services", tags=[admin_tag], responses={201: wire.Service, **ERRORS})
-def add_service(body: wire.ServiceCreate) -> View:
+@operator_bp.post("/services", tags=[admin_tag], responses={201: schemas.Service, **ERRORS})
+def add_service(body: schemas.ServiceCreate) -> View:
     """Add a service (shopping street, library, museum ...) of a municipality."""
     op = operator()
     return write_once(
@@ -368,7 +368,7 @@ def add_service(body: wire.ServiceCreate) -> View:
     )
 
 
-@operator_bp.get("/services", tags=[admin_tag], responses={200: wire.ServiceList, **ERRORS})
+@operator_bp.get("/services", tags=[admin_tag], responses={200: schemas.ServiceList, **ERRORS})
 def list_services() -> View:
     """Services (a scoped operator sees its municipality's)."""
     op = operator()
@@ -384,7 +384,7 @@ def _admin_view(conn: Connection, holder: registry.MyKey) -> Json:
     }
 
 
-@operator_bp.get("/mykeys/<mykey_id>", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS})
+@operator_bp.get("/mykeys/<mykey_id>", tags=[admin_tag], responses={200: schemas.MyKeyAdminView, **ERRORS})
 def show_mykey(path: wire.MyKeyPath) -> View:
     """A MyKey ID's state, certificate and audit (never its service IDs). A scoped operator sees
     only its own town's residents (by home municipality): any other is ``unknown_mykey``."""
@@ -402,9 +402,9 @@ def _holder_for(conn: Connection, op: Operator, action: authority.Action, mykey_
 
 
 @operator_bp.post(
-    "/mykeys/<mykey_id>/suspend", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS}
+    "/mykeys/<mykey_id>/suspend", tags=[admin_tag], responses={200: schemas.MyKeyAdminView, **ERRORS}
 )
-def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend) -> View:
+def suspend(path: wire.MyKeyPath, body: schemas.MyKeySuspend) -> View:
     """Suspend at once (a lost card): lookups, spending and vouchers refuse it (``mykey_suspended``).
     A scoped operator suspends, resumes and issues renewal codes for its own town's residents only."""
     op = operator()
@@ -419,9 +419,9 @@ def suspend(path: wire.MyKeyPath, body: wire.MyKeySuspend) -> View:
 
 
 @operator_bp.post(
-    "/mykeys/<mykey_id>/resume", tags=[admin_tag], responses={200: wire.MyKeyAdminView, **ERRORS}
+    "/mykeys/<mykey_id>/resume", tags=[admin_tag], responses={200: schemas.MyKeyAdminView, **ERRORS}
 )
-def resume(path: wire.MyKeyPath, body: wire.MyKeyResume) -> View:
+def resume(path: wire.MyKeyPath, body: schemas.MyKeyResume) -> View:
     """Undo a suspension, after checking the holder's identity."""
     op = operator()
 
@@ -435,9 +435,9 @@ def resume(path: wire.MyKeyPath, body: wire.MyKeyResume) -> View:
 
 
 @operator_bp.post(
-    "/mykeys/<mykey_id>/renewal-codes", tags=[admin_tag], responses={201: wire.RenewalCode, **ERRORS}
+    "/mykeys/<mykey_id>/renewal-codes", tags=[admin_tag], responses={201: schemas.RenewalCode, **ERRORS}
 )
-def renewal_code(path: wire.MyKeyPath, body: wire.RenewalCodeCreate) -> View:
+def renewal_code(path: wire.MyKeyPath, body: schemas.RenewalCodeCreate) -> View:
     """A one-time code with which the holder's new card takes over the MyKey ID (shown once)."""
     op = operator()
     hours = body.ttl_hours or config().renewal_code_hours

@@ -14,6 +14,7 @@ from mkp_core.errors import MkpError
 from server.db.engine import read, run_write
 from server.db.idempotency import write_once
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.points import schemas
 from server.points.departments import grants, reports, service
 from server.web.context import Json, View, caller_key, engine, error_responses
 
@@ -26,8 +27,8 @@ tag = Tag(name="departments", description="Departments (原課), their budgets, 
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-@bp.post("/municipalities/<code>/departments", tags=[tag], responses={201: wire.Department, **ERRORS})
-def add_department(path: wire.MunicipalityPath, body: wire.DepartmentCreate) -> View:
+@bp.post("/municipalities/<code>/departments", tags=[tag], responses={201: schemas.Department, **ERRORS})
+def add_department(path: wire.MunicipalityPath, body: schemas.DepartmentCreate) -> View:
     """A department with its budget (its account may go below zero down to minus the budget)."""
     op = operator()
     return write_once(
@@ -41,7 +42,7 @@ def add_department(path: wire.MunicipalityPath, body: wire.DepartmentCreate) -> 
     )
 
 
-@bp.get("/municipalities/<code>/departments", tags=[tag], responses={200: wire.DepartmentList, **ERRORS})
+@bp.get("/municipalities/<code>/departments", tags=[tag], responses={200: schemas.DepartmentList, **ERRORS})
 def list_departments(path: wire.MunicipalityPath) -> View:
     """A municipality's departments, with what each has granted and has left."""
     op = operator()
@@ -49,16 +50,16 @@ def list_departments(path: wire.MunicipalityPath) -> View:
         return {"departments": service.list_departments(conn, op, path.code)}
 
 
-@bp.get("/departments/<department>", tags=[tag], responses={200: wire.Department, **ERRORS})
-def show_department(path: wire.DepartmentPath) -> View:
+@bp.get("/departments/<department>", tags=[tag], responses={200: schemas.Department, **ERRORS})
+def show_department(path: schemas.DepartmentPath) -> View:
     """One department."""
     op = operator()
     with read(engine()) as conn:
         return service.get_department(conn, path.department, op)
 
 
-@bp.post("/departments/<department>/budget", tags=[tag], responses={200: wire.Department, **ERRORS})
-def set_budget(path: wire.DepartmentPath, body: wire.BudgetSet) -> View:
+@bp.post("/departments/<department>/budget", tags=[tag], responses={200: schemas.Department, **ERRORS})
+def set_budget(path: schemas.DepartmentPath, body: schemas.BudgetSet) -> View:
     """A new budget (never below what the department has granted already)."""
     op = operator()
     return write_once(
@@ -71,8 +72,8 @@ def set_budget(path: wire.DepartmentPath, body: wire.BudgetSet) -> View:
     )
 
 
-@bp.post("/departments/<department>/grant-kinds", tags=[tag], responses={201: wire.Department, **ERRORS})
-def add_grant_kind(path: wire.DepartmentPath, body: wire.GrantKindCreate) -> View:
+@bp.post("/departments/<department>/grant-kinds", tags=[tag], responses={201: schemas.Department, **ERRORS})
+def add_grant_kind(path: schemas.DepartmentPath, body: schemas.GrantKindCreate) -> View:
     """A kind of grant the department gives (volunteer, health, child care ...)."""
     op = operator()
     return write_once(
@@ -84,8 +85,8 @@ def add_grant_kind(path: wire.DepartmentPath, body: wire.GrantKindCreate) -> Vie
     )
 
 
-@bp.post("/grants", tags=[tag], responses={201: wire.Grant, **ERRORS})
-def grant(body: wire.GrantCreate) -> View:
+@bp.post("/grants", tags=[tag], responses={201: schemas.Grant, **ERRORS})
+def grant(body: schemas.GrantCreate) -> View:
     """Grant points from a department's budget to a MyKey holder (idempotent by client_id)."""
     op = operator()
     asked = grants.GrantAsked(body.mykey_id, body.amount, body.grant_kind, body.memo)
@@ -97,9 +98,9 @@ def grant(body: wire.GrantCreate) -> View:
 @batch_bp.post(
     "/grant-batches",
     tags=[tag],
-    responses={200: wire.GrantBatch, 201: wire.GrantBatch, 413: wire.ErrorResponse, **ERRORS},
+    responses={200: schemas.GrantBatch, 201: schemas.GrantBatch, 413: wire.ErrorResponse, **ERRORS},
 )
-def grant_batch(body: wire.GrantBatchCreate) -> View:
+def grant_batch(body: schemas.GrantBatchCreate) -> View:
     """A CSV file of grants: checked whole (every bad row in the error's ``details``, nothing
     applied), then applied in one transaction unless ``dry_run``. The same file again changes
     nothing (``already_applied``)."""
@@ -121,8 +122,8 @@ def grant_batch(body: wire.GrantBatchCreate) -> View:
     return summary, 200 if summary["already_applied"] else 201
 
 
-@bp.get("/reports/grants", tags=[tag], responses={200: wire.GrantReport, **ERRORS})
-def grant_report(query: wire.GrantReportQuery) -> View:
+@bp.get("/reports/grants", tags=[tag], responses={200: schemas.GrantReport, **ERRORS})
+def grant_report(query: schemas.GrantReportQuery) -> View:
     """Grants per department and grant kind over a period of days (JST), both ends included."""
     op = operator()
     with read(engine()) as conn:

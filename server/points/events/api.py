@@ -10,7 +10,7 @@ from server.db.engine import read, run_write
 from server.db.idempotency import write_once
 from server.platform import authority
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
-from server.points import holders, resident_points
+from server.points import holders, resident_points, schemas
 from server.points.events import service
 from server.web.context import Json, View, caller_key, engine, error_responses
 
@@ -20,8 +20,8 @@ tag = Tag(name="events", description="Event pools: support, hand-over report, ha
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-@bp.post("/events", tags=[tag], responses={201: wire.Event, **ERRORS})
-def add_event(body: wire.EventCreate) -> View:
+@bp.post("/events", tags=[tag], responses={201: schemas.Event, **ERRORS})
+def add_event(body: schemas.EventCreate) -> View:
     """Open an event point code's pool for its organiser (a place)."""
     op = operator()
     return write_once(
@@ -33,7 +33,7 @@ def add_event(body: wire.EventCreate) -> View:
     )
 
 
-@bp.get("/events", tags=[tag], responses={200: wire.EventList, **ERRORS})
+@bp.get("/events", tags=[tag], responses={200: schemas.EventList, **ERRORS})
 def list_events() -> View:
     """Event pools (a scoped operator sees its municipality's)."""
     op = operator()
@@ -42,7 +42,7 @@ def list_events() -> View:
 
 
 @bp.post("/events/<point_code>/supports", tags=[tag], responses={201: wire.Support, **ERRORS})
-def support(path: wire.PointCodePath, body: wire.SupportCreate) -> View:
+def support(path: schemas.PointCodePath, body: schemas.SupportCreate) -> View:
     """A correction: the central operator directs a resident's points of the event's code to its
     pool on their behalf, with a ``reason`` (idempotent by client_id). A scoped operator is
     refused (``out_of_scope``)."""
@@ -59,16 +59,16 @@ def support(path: wire.PointCodePath, body: wire.SupportCreate) -> View:
     return run_write(engine(), work), 201
 
 
-@bp.get("/events/<point_code>/report", tags=[tag], responses={200: wire.EventReport, **ERRORS})
-def report(path: wire.PointCodePath) -> View:
+@bp.get("/events/<point_code>/report", tags=[tag], responses={200: schemas.EventReport, **ERRORS})
+def report(path: schemas.PointCodePath) -> View:
     """Who supported how much (MyKey ID, nickname if given), and the total."""
     op = operator()
     with read(engine()) as conn:
         return service.report(conn, path.point_code, op)
 
 
-@bp.post("/events/<point_code>/handover", tags=[tag], responses={201: wire.EventReport, **ERRORS})
-def handover(path: wire.PointCodePath, body: wire.ClientOnly) -> View:
+@bp.post("/events/<point_code>/handover", tags=[tag], responses={201: schemas.EventReport, **ERRORS})
+def handover(path: schemas.PointCodePath, body: wire.ClientOnly) -> View:
     """Hand the whole pool to the organiser's payee account in one transfer; closes the event."""
     op = operator()
     return run_write(

@@ -12,7 +12,7 @@ from server.db.engine import read, run_write
 from server.db.idempotency import write_once
 from server.platform import authority
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
-from server.points import holders, resident_points
+from server.points import holders, resident_points, schemas
 from server.points.rewards import service
 from server.web.context import Json, View, caller_key, config, engine, error_responses, limit_body
 
@@ -29,8 +29,8 @@ def limit_public_body() -> None:
     limit_body(config().max_request_bytes)
 
 
-@bp.post("/rewards", tags=[tag], responses={201: wire.Reward, **ERRORS})
-def add_reward(body: wire.RewardCreate) -> View:
+@bp.post("/rewards", tags=[tag], responses={201: schemas.Reward, **ERRORS})
+def add_reward(body: schemas.RewardCreate) -> View:
     """Offer a reward: its price in points, stock, period and limit per holder."""
     op = operator()
     offer = {
@@ -47,7 +47,7 @@ def add_reward(body: wire.RewardCreate) -> View:
     )
 
 
-@bp.get("/rewards", tags=[tag], responses={200: wire.RewardList, **ERRORS})
+@bp.get("/rewards", tags=[tag], responses={200: schemas.RewardList, **ERRORS})
 def list_rewards() -> View:
     """Every reward with its stock and claims count (a scoped operator sees its municipality's)."""
     op = operator()
@@ -56,7 +56,7 @@ def list_rewards() -> View:
 
 
 @bp.post("/rewards/<code>/claims", tags=[tag], responses={201: wire.Claim, **ERRORS})
-def claim(path: wire.RewardPath, body: wire.ClaimCreate) -> View:
+def claim(path: schemas.RewardPath, body: schemas.ClaimCreate) -> View:
     """A correction: the central operator claims one for a resident on their behalf, with a
     ``reason``: atomic (the last item is never claimed twice); a claim number back. A scoped
     operator is refused (``out_of_scope``)."""
@@ -71,15 +71,15 @@ def claim(path: wire.RewardPath, body: wire.ClaimCreate) -> View:
     return run_write(engine(), work), 201
 
 
-@bp.get("/rewards/<code>/claims", tags=[tag], responses={200: wire.RewardClaims, **ERRORS})
-def claims(path: wire.RewardPath) -> View:
+@bp.get("/rewards/<code>/claims", tags=[tag], responses={200: schemas.RewardClaims, **ERRORS})
+def claims(path: schemas.RewardPath) -> View:
     """The municipality's list of claims of a reward."""
     op = operator()
     with read(engine()) as conn:
         return service.claims(conn, op, path.code)
 
 
-@public_bp.get("/rewards", tags=[tag], responses={200: wire.PublicRewardList})
+@public_bp.get("/rewards", tags=[tag], responses={200: schemas.PublicRewardList})
 def public_rewards() -> View:
     """Rewards on offer or coming (for the Point Navi page): no claims, no holders."""
     with read(engine()) as conn:

@@ -9,7 +9,7 @@ from mkp_core import dates, wire
 from server.db.engine import read, run_write
 from server.platform import authority
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
-from server.points import holders, resident_points
+from server.points import holders, resident_points, schemas
 from server.points.transit import service
 from server.web.context import Json, View, caller_key, engine, error_responses
 
@@ -20,7 +20,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/transit/exchanges", tags=[tag], responses={201: wire.TransitExchange, **ERRORS})
-def exchange(body: wire.TransitExchangeCreate) -> View:
+def exchange(body: schemas.TransitExchangeCreate) -> View:
     """A correction: the central operator sends a resident's points to their linked transit card
     on their behalf, with a ``reason``: a spend at the company's place (idempotent). A scoped
     operator is refused (``out_of_scope``)."""
@@ -36,8 +36,8 @@ def exchange(body: wire.TransitExchangeCreate) -> View:
     return run_write(engine(), work), 201
 
 
-@bp.get("/transit/<place_id>/daily", tags=[tag], responses={200: wire.TransitDaily, **ERRORS})
-def daily(path: wire.PlacePath, query: wire.TransitDailyQuery) -> View:
+@bp.get("/transit/<place_id>/daily", tags=[tag], responses={200: schemas.TransitDaily, **ERRORS})
+def daily(path: schemas.PlacePath, query: schemas.TransitDailyQuery) -> View:
     """What the company loads onto which card for one day (JST)."""
     op = operator()
     with read(engine()) as conn:
