@@ -10,6 +10,7 @@ data (tokens' hashes, certificates, names), and error messages end up in logs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -238,14 +239,18 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dic
 def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """INSERT one row unless it clashes with a unique key: was it new? One statement (no savepoint:
     a twin still in flight on another connection is waited for, as a plain INSERT would)."""
+    return conn.execute(_insert_if_new_statement(conn.dialect.name, table), values).first() is not None
+
+
+@functools.cache
+def _insert_if_new_statement(dialect: str, table: Table) -> Any:
+    """Built once per table and dialect (the values come as parameters), so SQLAlchemy finds it
+    compiled in its cache without building and hashing a new statement each time."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    insert = postgresql.insert if is_postgres(conn) else sqlite.insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     key = next(iter(table.primary_key.columns))
-    return (
-        conn.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first()
-        is not None
-    )
+    return insert(table).on_conflict_do_nothing().returning(key)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:

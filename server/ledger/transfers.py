@@ -21,7 +21,7 @@ from functools import lru_cache
 from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, bindparam, select
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
@@ -603,8 +603,11 @@ def _conflict(client_id: str) -> IdempotencyConflict:
 def _existing_point_codes(conn: Connection, codes: set[str]) -> set[str]:
     found: set[str] = set()
     for part in chunked(sorted(codes)):
-        found.update(conn.execute(select(point_codes.c.code).where(point_codes.c.code.in_(part))).scalars())
+        found.update(conn.execute(_KNOWN_CODES, {"codes": list(part)}).scalars())
     return found
+
+
+_KNOWN_CODES = select(point_codes.c.code).where(point_codes.c.code.in_(bindparam("codes", expanding=True)))
 
 
 _ACCOUNTS = "SELECT id, owner, point_code, debits_posted, credits_posted, floor FROM accounts WHERE "
