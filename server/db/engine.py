@@ -14,6 +14,7 @@ import functools
 import hashlib
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, IntegrityError, OperationalError
 
 from mkp_core.errors import MkpError
 from server.files import make_private, private_dir, private_file
@@ -98,11 +99,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         engine = create_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _ping_after_idling(engine)
     event.listen(engine, "after_cursor_execute", _note_a_write)
     return engine
+
+
+#: A pooled PostgreSQL connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 1.0
+_LAST_USED = "mkp_last_used"
+
+
+def _ping_after_idling(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has been idle (SQLAlchemy's pre-ping, done
+    on every checkout, cost a round trip per transaction: two or three a signed request). A
+    connection dropped while idle (PostgreSQL restarted, a firewall's timeout) is replaced
+    unseen; one dropped within the last second fails its request once, and the pool is renewed."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_last_use(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is None or time.monotonic() - last < IDLE_PING_SECONDS:
+            return  # new, or used a moment ago
+        try:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_conn.rollback()
+        except Exception as e:  # any failure: SQLAlchemy discards it and connects anew
+            raise DisconnectionError(f"pooled connection is gone: {type(e).__name__}") from e
 
 
 _WROTE = "mkp_wrote"
