@@ -35,6 +35,8 @@ READ_OPTION = "mkp_read"
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:\?, )*\?\)")
 T = TypeVar("T")
+#: Rows from which :func:`executemany` sends a PostgreSQL INSERT as COPY.
+COPY_FROM_ROWS = 20
 #: Values per ``IN (...)`` list: SQLite allows 32766 parameters per statement, and huge lists
 #: compile slowly on both databases.
 IN_CHUNK = 500
@@ -303,8 +305,9 @@ def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> 
     cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
     try:
         plain_insert = _PLAIN_INSERT.fullmatch(sql)
-        if is_postgres(conn) and plain_insert:
-            # PostgreSQL takes rows fastest by COPY (a pipelined INSERT costs a statement a row).
+        if is_postgres(conn) and plain_insert and len(rows) >= COPY_FROM_ROWS:
+            # PostgreSQL takes many rows fastest by COPY (a pipelined INSERT costs a statement a
+            # row); a few go quicker as one pipelined executemany (COPY costs two round trips).
             table, columns = plain_insert.group(1), plain_insert.group(2)
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:

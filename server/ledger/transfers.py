@@ -27,6 +27,7 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
 from server.client_ids import as_sent
 from server.db.engine import (
+    IN_CHUNK,
     chunked,
     db_timestamp,
     executemany,
@@ -635,7 +636,18 @@ def _lock_accounts(
     batches never wait on each other in a circle; SQLite's write transaction locks everything).
 
     Found by owner (the unique index leads with it), the owners' other point codes left out.
+    On PostgreSQL a batch of up to ``IN_CHUNK`` accounts (every single request) is found and
+    locked in one statement; a larger one is found first, then locked in id order a chunk at a time.
     """
+    if is_postgres(conn) and len(pairs) <= IN_CHUNK:
+        ordered = sorted(pairs)
+        found = fetch_raw(
+            conn,
+            _ACCOUNTS + "(owner, point_code) IN (" + ", ".join(["(?, ?)"] * len(ordered)) + ") "
+            "ORDER BY id FOR UPDATE",
+            [value for pair in ordered for value in pair],
+        )
+        return _account_states(found, kinds)
     owners = sorted({owner for owner, _ in pairs})
     rows: list[tuple[Any, ...]] = []
     for part in chunked(owners):
@@ -645,6 +657,13 @@ def _lock_accounts(
         rows = []
         for part_ids in chunked(ids):
             rows.extend(fetch_raw(conn, _ACCOUNTS + "id IN (?*) ORDER BY id FOR UPDATE", part_ids))
+    return _account_states(rows, kinds)
+
+
+def _account_states(
+    rows: list[tuple[Any, ...]], kinds: dict[str, AccountKind]
+) -> dict[_AccountKey, _AccountState]:
+    """The locked accounts' rows as the batch sees them."""
     states = {}
     for aid, owner, code, d, c, floor in rows:
         kind = kinds[owner]
