@@ -21,6 +21,8 @@ from server import (
     conntest,
     counter,
     downloads,
+    front,
+    navi,
     partners,
     points,
     releases,
@@ -69,6 +71,8 @@ DOMAINS: tuple[ModuleType, ...] = (
     settlement,
     street_points,
     audit,  # the audit trail: every operator's and partner's state change
+    front,  # the landing page and the API docs page
+    navi,  # 自治体ポイントナビ, public
 )
 """Every domain that serves endpoints, in the order their blueprints are registered."""
 

@@ -1,0 +1,174 @@
+"""Point Navi as a visitor meets it, in-process: the search (kana, prefecture, nothing found, bad
+and hostile input), a municipality on the platform and one that is not, the partners, JSON, ETags."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from navi_helpers import SAPPORO, YOKOSUKA, furnish_town
+from sqlalchemy import Engine
+
+JSON = {"Accept": "application/json"}
+
+
+@pytest.fixture
+def navi(app: Flask, engine: Engine) -> FlaskClient:
+    furnish_town(engine)
+    return app.test_client()
+
+
+def found(client: FlaskClient, **query: str) -> list[str]:
+    """The codes a search answers, in their order."""
+    reply = client.get("/navi/", query_string=query, headers=JSON)
+    assert reply.status_code == 200, reply.json
+    return [row["code"] for row in reply.json["results"]]
+
+
+@pytest.mark.parametrize("typed", ["よこすか", "ヨコスカ", "ﾖｺｽｶ", "横須賀", "  よこ　すか "])
+def test_a_town_is_found_by_its_name_or_reading_in_any_kana(navi: FlaskClient, typed: str) -> None:
+    assert found(navi, q=typed)[0] == YOKOSUKA
+
+
+def test_participating_towns_come_first_and_are_marked(navi: FlaskClient) -> None:
+    codes = found(navi, q="さっぽろ")
+    assert codes[0] == SAPPORO and len(codes) > 1  # 札幌市 first, then its wards
+    page = navi.get("/navi/?q=さっぽろ")
+    assert page.text.index("札幌市中央区") > page.text.index("参加しています")
+
+
+def test_a_prefecture_lists_its_municipalities_and_narrows_a_search(navi: FlaskClient) -> None:
+    kanagawa = found(navi, prefecture="神奈川県")
+    assert YOKOSUKA in kanagawa and all(code.startswith("14") for code in kanagawa)
+    assert found(navi, q="かながわ よこすか") == [YOKOSUKA]  # the prefecture's reading counts too
+    assert found(navi, q="中央区", prefecture="北海道") == ["011011"]
+
+
+def test_a_long_prefecture_is_paged(navi: FlaskClient) -> None:
+    first = navi.get("/navi/", query_string={"prefecture": "北海道"}, headers=JSON).json
+    second = navi.get("/navi/", query_string={"prefecture": "北海道", "page": "2"}, headers=JSON).json
+    assert first["total"] == 196 and first["pages"] == 2
+    assert len(first["results"]) + len(second["results"]) == 196
+    assert "次のページ" in navi.get("/navi/?prefecture=北海道").text
+
+
+def test_nothing_found_says_so(navi: FlaskClient) -> None:
+    page = navi.get("/navi/?q=アトランティス")
+    assert page.status_code == 200
+    assert "一致する自治体はありません" in page.text
+    assert found(navi, q="アトランティス") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ({"q": "あ" * 65}, "検索語が長すぎます"),
+        ({"q": "<script>alert(1)</script>" * 3}, "検索語が長すぎます"),
+        ({"q": " ".join("あいうえおかきく") + " け"}, "検索の語が多すぎます"),
+        ({"prefecture": "アトランティス県"}, "その都道府県はありません"),
+        ({"page": "-1"}, "結果のそのページはありません"),
+        ({"page": "１"}, "結果のそのページはありません"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(navi: FlaskClient, query: dict[str, str], said: str) -> None:
+    page = navi.get("/navi/", query_string=query)
+    assert page.status_code == 400 and said in page.text
+    assert "<script>alert" not in page.text
+    assert navi.get("/navi/", query_string=query, headers=JSON).json["error"]["message"].startswith(said[:3])
+
+
+def test_hostile_words_are_only_words(navi: FlaskClient) -> None:
+    for hostile in ("<img src=x onerror=alert(1)>", "' OR 1=1 --", "%00\x00\u202e", "../../etc/passwd"):
+        page = navi.get("/navi/", query_string={"q": hostile})
+        assert page.status_code == 200 and "一致する自治体はありません" in page.text
+        assert "<img src=x" not in page.text
+
+
+def test_a_participating_town_shows_its_rules_in_plain_words(navi: FlaskClient) -> None:
+    page = navi.get(f"/navi/{YOKOSUKA}")
+    assert page.status_code == 200
+    text = page.text
+    for seen in (
+        "横須賀市の店舗、博物館・美術館で使えます。",
+        "協定により、札幌市の同じ種類の場所でも使えます。",
+        "横須賀アンテナショップ 有楽町",
+        "東京都千代田区有楽町2-10-1",
+        "付与された月の6か月後の月末まで有効です。",
+        "1回に5,000ポイントまで使えます。",
+        "紙の商品券",
+        "神奈川県横須賀市鴨居4-1",
+        "よこすか開国祭",
+        "花火大会 観覧席",
+        "春の応援",
+        "横須賀市の上乗せ",
+    ):
+        assert seen in text, seen
+
+
+def test_a_town_not_on_the_platform_says_so_plainly(navi: FlaskClient) -> None:
+    page = navi.get("/navi/131041")  # 新宿区
+    assert page.status_code == 200
+    assert "新宿区はマイキーポイントに参加していません" in page.text
+    assert navi.get("/navi/131041", headers=JSON).json == {
+        "municipality": {"code": "131041", "prefecture": "東京都", "name": "新宿区", "kana": "シンジュクク",
+                         "kind": "ward", "participating": False, "kind_in_words": "特別区"},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("code", ["142019", "999999", "14201", "abcdef", "1" * 500, "%E2%80%AE142018"])
+def test_a_bad_code_is_one_clear_line_on_a_404_page(navi: FlaskClient, code: str) -> None:
+    page = navi.get(f"/navi/{code}")
+    assert page.status_code == 404 and "text/html" in page.content_type
+    assert "この番号の自治体は全国の一覧にありません" in page.text
+    assert navi.get(f"/navi/{code}", headers=JSON).json["error"]["code"] == "unknown_municipality"
+
+
+def test_the_partners_page_gives_rates_and_hold_days(navi: FlaskClient) -> None:
+    text = navi.get("/navi/partners?lang=en").text
+    assert "500 全日本空輸 points become 100 municipal points." in text
+    assert "Converted points wait 14 days before they reach your wallet." in text
+    assert "A bonus of 10 percent on each conversion." in text
+    (ana,) = navi.get("/navi/partners", headers=JSON).json["partners"]
+    assert (ana["rate_from"], ana["rate_to"], ana["hold_days"]) == (500, 100, 14)
+
+
+def test_json_has_the_page_s_data(navi: FlaskClient) -> None:
+    guide = navi.get(f"/navi/{YOKOSUKA}", headers=JSON).json
+    assert guide["municipality"]["participating"] is True and guide["takes_vouchers"] is True
+    general, festival = guide["point_codes"]
+    assert general["code"] == YOKOSUKA and festival["code"] == "142018-FEST2026"
+    assert general["rule"]["expiry"] == {"policy": "month_end", "count": 6, "last_day": None}
+    assert general["rule"]["max_amount"] == 5000 and [m["code"] for m in general["rule"]["usable_in"]] == [
+        SAPPORO
+    ]
+    assert festival["rule"]["vouchers"] is False  # an event's code keeps the default rule
+    assert [p["id"] for p in guide["places"]][:1] == ["kaikokusai"]
+    assert guide["events"] == [{"point_code": "142018-FEST2026", "name": "よこすか開国祭",
+                                "organiser": "よこすか開国祭実行委員会"}]  # fmt: skip
+    (reward,) = guide["rewards"]
+    assert (reward["price"], reward["left"], reward["place"]["name"]) == (500, 3, "横須賀美術館")
+    assert {c["name"] for c in guide["campaigns"]} == {"春の応援", "横須賀市の上乗せ"}
+    assert all(isinstance(line, str) for line in general["in_words"])
+
+
+def test_sapporo_shows_only_its_own_and_the_partners_campaigns(navi: FlaskClient) -> None:
+    guide = navi.get(f"/navi/{SAPPORO}", headers=JSON).json
+    assert [c["name"] for c in guide["campaigns"]] == ["春の応援"]
+    assert [m["code"] for m in guide["accepts_points_of"]] == [YOKOSUKA]
+    assert guide["takes_vouchers"] is False and guide["places"] == []
+
+
+@pytest.mark.parametrize("address", ["/navi/", f"/navi/{YOKOSUKA}", "/navi/partners", "/navi/?q=よこすか"])
+def test_a_page_asked_again_is_not_sent_again(navi: FlaskClient, address: str) -> None:
+    for headers in ({}, JSON):
+        first = navi.get(address, headers=headers)
+        assert first.headers["ETag"]
+        again = navi.get(address, headers={**headers, "If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304 and again.data == b""
+    assert navi.get(address).headers["ETag"] != navi.get(address, headers=JSON).headers["ETag"]
+
+
+def test_english_on_request(navi: FlaskClient) -> None:
+    page = navi.get(f"/navi/{YOKOSUKA}?lang=en")
+    assert page.headers["Content-Language"] == "en"
+    assert "Usable at shops, museums in 横須賀市." in page.text
