@@ -24,7 +24,7 @@ from server.ledger.tables import point_codes
 from server.partners.tables import partners, premium_campaigns
 from server.platform.tables import municipalities, places
 from server.points.rewards import service as rewards
-from server.points.rules import Rule, rules_at
+from server.points.rules import Rule, history, rules_at
 from server.points.tables import agreements, events
 
 
@@ -92,16 +92,25 @@ def _point_codes(conn: Connection, municipality: str, now: datetime) -> list[dic
             "name": r.name,
             "kind": r.kind,
             "rule": _rule(conn, in_force[r.code], usable_in),
+            "next_rule": _next_rule(conn, r.code, now, usable_in),
         }
         for r in rows
     ]
+
+
+def _next_rule(conn: Connection, point_code: str, now: datetime, usable_in: list[dict[str, Any]]) -> Any:
+    """The next version of the rules, if one is recorded to apply later (a resident should know)."""
+    coming = [v for v in history(conn, point_code) if v.effective_from is not None and v.effective_from > now]
+    if not coming:
+        return None
+    return {"effective_from": coming[0].effective_from, **_rule(conn, coming[0], usable_in)}
 
 
 def _rule(conn: Connection, rule: Rule, usable_in: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "place_kinds": list(rule.place_kinds),
         "usable_in": usable_in if rule.place_kinds else [],
-        "listed_places": _places(conn, [places.c.id.in_(rule.places)]) if rule.places else [],
+        "listed_places": _places(conn, [places.c.id.in_(sorted(rule.places))]) if rule.places else [],
         "expiry": {
             "policy": rule.expiry.policy,
             "count": rule.expiry.count,
@@ -163,7 +172,8 @@ def _rewards(conn: Connection, municipality: str, now: datetime) -> list[dict[st
         for r in rewards.list_rewards(conn, None, now)
         if r["municipality"] == municipality
     ]
-    where = {p["id"]: p for p in _places(conn, [places.c.id.in_({o["place"] for o in offers if o["place"]})])}
+    handing_over = sorted({o["place"] for o in offers if o["place"]})
+    where = {p["id"]: p for p in _places(conn, [places.c.id.in_(handing_over)])}
     return [
         {
             **{k: v for k, v in offer.items() if k != "place"},

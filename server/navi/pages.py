@@ -23,6 +23,7 @@ from server.navi.search import PAGE_SIZE, Search, find, parse_search, prefecture
 from server.site import conditional, current_language, gettext, page_blueprint, render
 
 bp = page_blueprint("navi", __name__, url_prefix="/navi")
+bp.add_app_template_filter(words.when, "navi_when")
 NOT_A_MUNICIPALITY = N_(
     "There is no municipality with this code in the national list. Search for it by name."
 )
@@ -120,6 +121,8 @@ def municipality(code: str) -> Response:
     guide["municipality"]["kind_in_words"] = words.municipality_kind(info.kind)
     for point_code in guide.get("point_codes", ()):
         point_code["in_words"] = words.rule_words(info.name, point_code["rule"])
+        if point_code["next_rule"] is not None:
+            point_code["next_rule"]["in_words"] = words.rule_words(info.name, point_code["next_rule"])
     for place in guide.get("places", ()):
         place["kind_in_words"] = words.place_kind(place["kind"])
     for campaign in guide.get("campaigns", ()):

@@ -3,11 +3,18 @@ and hostile input), a municipality on the platform and one that is not, the part
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from navi_helpers import SAPPORO, YOKOSUKA, furnish_town
+from navi_helpers import CENTRAL, SAPPORO, YOKOSUKA, furnish_town
 from sqlalchemy import Engine
+
+from mkp_core.dates import JST
+from server.db.engine import write
+from server.points.expiry_policy import ExpiryPolicy
+from server.points.rules import RuleChange, add_rule
 
 JSON = {"Accept": "application/json"}
 
@@ -103,6 +110,20 @@ def test_a_participating_town_shows_its_rules_in_plain_words(navi: FlaskClient) 
         "横須賀市の上乗せ",
     ):
         assert seen in text, seen
+
+
+def test_a_coming_change_of_the_rules_is_told_ahead(navi: FlaskClient, engine: Engine) -> None:
+    starts = datetime.now(UTC) + timedelta(days=10)
+    change = RuleChange(starts, ["shop"], [], ExpiryPolicy("days", 90), 100, None, False)
+    with write(engine) as conn:
+        add_rule(conn, CENTRAL, YOKOSUKA, change)
+    text = navi.get(f"/navi/{YOKOSUKA}?lang=en").text
+    assert f"From {starts.astimezone(JST):%Y-%m-%d %H:%M}, new rules:" in text
+    assert "Valid for 90 days after the day they are given." in text
+    assert "Spend at least 100 points at a time." in text
+    general = navi.get(f"/navi/{YOKOSUKA}", headers=JSON).json["point_codes"][0]
+    assert general["rule"]["max_amount"] == 5000  # the rules in force now stay as they are
+    assert general["next_rule"]["expiry"]["count"] == 90
 
 
 def test_a_town_not_on_the_platform_says_so_plainly(navi: FlaskClient) -> None:
