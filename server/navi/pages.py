@@ -21,6 +21,7 @@ from server.db.engine import read
 from server.navi import directory, words
 from server.navi.search import PAGE_SIZE, Search, find, parse_search, prefectures, row
 from server.site import conditional, current_language, gettext, page_blueprint, render
+from server.web.logs import request_id
 
 bp = page_blueprint("navi", __name__, url_prefix="/navi")
 bp.add_app_template_filter(words.when, "navi_when")
@@ -53,10 +54,10 @@ def answer(template: str, data: dict[str, Any], status: int = 200, **page: Any) 
 
 
 def refused(error: MkpError, status: int, template: str = "site/error.html", **page: Any) -> Response:
-    """One clear line, in the visitor's language, as a page or as the API's error shape."""
+    """One clear line, in the visitor's language, as a page or in the API's one error shape."""
     message = gettext(error.message)
     if wants_json():
-        response = jsonify({"error": {"code": error.code, "message": message}})
+        response = jsonify({"error": {"code": error.code, "message": message, "request_id": request_id()}})
         response.status_code = status
         response.vary.update(("Accept", "Accept-Language"))
         return response

@@ -141,7 +141,9 @@ def test_a_bad_code_is_one_clear_line_on_a_404_page(navi: FlaskClient, code: str
     page = navi.get(f"/navi/{code}")
     assert page.status_code == 404 and "text/html" in page.content_type
     assert "この番号の自治体は全国の一覧にありません" in page.text
-    assert navi.get(f"/navi/{code}", headers=JSON).json["error"]["code"] == "unknown_municipality"
+    refused = navi.get(f"/navi/{code}", headers=JSON)
+    assert refused.status_code == 404 and refused.json["error"]["code"] == "unknown_municipality"
+    assert refused.json["error"]["request_id"] == refused.headers["X-Request-Id"]
 
 
 def test_the_partners_page_gives_rates_and_hold_days(navi: FlaskClient) -> None:
