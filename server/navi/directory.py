@@ -34,12 +34,17 @@ def participating(conn: Connection) -> set[str]:
 
 
 def municipality_guide(conn: Connection, info: MunicipalityInfo, now: datetime) -> dict[str, Any]:
-    """Everything Navi shows of one municipality; only its name and "not taking part" if it is not on."""
-    joined = conn.execute(
-        select(municipalities.c.created_at).where(municipalities.c.code == info.code)
-    ).scalar_one_or_none()
-    guide: dict[str, Any] = {"municipality": _named(info.code) | {"participating": joined is not None}}
-    if joined is None:
+    """Everything Navi shows of one municipality; one that is not on: that, and who in its prefecture is."""
+    # One read for both: whether it is on, and (if not) who of its prefecture is.
+    on_in_prefecture = set(
+        conn.execute(
+            select(municipalities.c.code).where(municipalities.c.prefecture == info.prefecture)
+        ).scalars()
+    )
+    joined = info.code in on_in_prefecture
+    guide: dict[str, Any] = {"municipality": _named(info.code) | {"participating": joined}}
+    if not joined:
+        guide["participating_nearby"] = [_named(c) for c in sorted(on_in_prefecture)]
         return guide
     codes = _point_codes(conn, info.code, now)
     guide.update(

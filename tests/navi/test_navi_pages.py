@@ -133,7 +133,11 @@ def test_a_town_not_on_the_platform_says_so_plainly(navi: FlaskClient) -> None:
     assert navi.get("/navi/131041", headers=JSON).json == {
         "municipality": {"code": "131041", "prefecture": "東京都", "name": "新宿区", "kana": "シンジュクク",
                          "kind": "ward", "participating": False, "kind_in_words": "特別区"},
+        "participating_nearby": [{"code": "131016", "prefecture": "東京都", "name": "千代田区",
+                                  "kana": "チヨダク", "kind": "ward"}],
     }  # fmt: skip
+    assert "東京都で参加している自治体" in page.text and 'href="/navi/131016"' in page.text
+    assert navi.get("/navi/272159", headers=JSON).json["participating_nearby"] == []  # 大阪府: none
 
 
 @pytest.mark.parametrize("code", ["142019", "999999", "14201", "abcdef", "1" * 500, "%E2%80%AE142018"])
