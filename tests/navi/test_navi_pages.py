@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from mkp_core.dates import JST
 from server.db.engine import write
+from server.navi.search import Search, find
 from server.points.expiry_policy import ExpiryPolicy
 from server.points.rules import RuleChange, add_rule
 
@@ -199,3 +200,18 @@ def test_english_on_request(navi: FlaskClient) -> None:
     page = navi.get(f"/navi/{YOKOSUKA}?lang=en")
     assert page.headers["Content-Language"] == "en"
     assert "Usable at shops, museums in 横須賀市." in page.text
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("六ケ所", "024112"),
+        ("ろっかしょ", "024112"),
+        ("ｱｼﾞｶﾞｻﾜ", "023213"),
+        ("０２４１１２", "024112"),
+        ("0241", "024112"),
+    ],
+)
+def test_the_same_name_in_another_shape_is_the_same_name(typed: str, code: str) -> None:
+    """No database: the search reads only the shipped list."""
+    assert code in [row["code"] for row in find(Search(typed), participating=()).rows]
