@@ -22,6 +22,7 @@ from server import (
     counter,
     downloads,
     front,
+    logins,
     navi,
     partners,
     points,
@@ -38,6 +39,7 @@ from server.counter import tables as counter_tables
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
 from server.ledger import tables as ledger_tables
+from server.logins import tables as logins_tables
 from server.partners import tables as partners_tables
 from server.platform import audit, crls, municipalities, mykey
 from server.platform import tables as platform_tables
@@ -87,6 +89,7 @@ TABLES: tuple[ModuleType, ...] = (
     conntest_tables,
     partners_tables,
     street_points_tables,
+    logins_tables,
 )
 """Every domain's tables, each on the one ``server.db.tables.metadata``: importing this module puts
 the whole schema there (alembic's autogenerate and the schema tests compare it with the chain)."""
@@ -137,6 +140,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     for domain in DOMAINS:
         domain.init_app(app)
     site.init_app(app)  # the web pages' kernel: language, CSRF, cookies, security headers, static files
+    logins.init_app(app)  # web logins (My Page, the console): session cookies
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
     _serve_health(app, engine)
