@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mkp_core.wire import Health
 from server import (
     conntest,
+    console,
     counter,
     downloads,
     front,
@@ -46,6 +47,7 @@ from server.platform import tables as platform_tables
 from server.points import departments, events, rewards, transit
 from server.points import tables as points_tables
 from server.releases import tables as releases_tables
+from server.staff import tables as staff_tables
 from server.street_points import tables as street_points_tables
 from server.terminals import tables as terminals_tables
 from server.vouchers import tables as vouchers_tables
@@ -90,6 +92,7 @@ TABLES: tuple[ModuleType, ...] = (
     partners_tables,
     street_points_tables,
     logins_tables,
+    staff_tables,
 )
 """Every domain's tables, each on the one ``server.db.tables.metadata``: importing this module puts
 the whole schema there (alembic's autogenerate and the schema tests compare it with the chain)."""
@@ -141,6 +144,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
         domain.init_app(app)
     site.init_app(app)  # the web pages' kernel: language, CSRF, cookies, security headers, static files
     logins.init_app(app)  # web logins (My Page, the console): session cookies
+    console.init_app(app)  # the municipal console: staff join, configure, grant, watch and settle
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
     _serve_health(app, engine)
