@@ -36,6 +36,7 @@ from server import (
 )
 from server.config import ServerConfig
 from server.conntest import tables as conntest_tables
+from server.console import tables as console_tables
 from server.counter import tables as counter_tables
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
@@ -93,6 +94,7 @@ TABLES: tuple[ModuleType, ...] = (
     street_points_tables,
     logins_tables,
     staff_tables,
+    console_tables,
 )
 """Every domain's tables, each on the one ``server.db.tables.metadata``: importing this module puts
 the whole schema there (alembic's autogenerate and the schema tests compare it with the chain)."""

@@ -12,7 +12,8 @@ from flask_openapi3 import OpenAPI
 
 
 def init_app(app: OpenAPI) -> None:
-    from server.console.pages import bp as pages_bp
+    from server.console import dashboard, grant_pages, operations, pages, records  # noqa: F401  # their pages
+    from server.console.blueprint import bp as pages_bp
     from server.staff.api import bp as staff_bp
 
     app.register_api(staff_bp)

@@ -8,8 +8,6 @@ shows the same link. A retried approval is answered ``application_decided``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 from flask import request
@@ -34,8 +32,7 @@ def with_link(invitation: dict[str, Any]) -> dict[str, Any]:
 
 def invitation_token(client_id: str) -> str:
     """The token of the invitation this caller's ``client_id`` makes: the same on a retry, unguessable."""
-    mac = hmac.new(challenge_key(), b"staff-invitation/" + caller_key(client_id).encode(), hashlib.sha256)
-    return mac.hexdigest()
+    return service.derived_token(challenge_key(), caller_key(client_id))
 
 
 @bp.get("/municipality-applications", tags=[tag], responses={200: schemas.ApplicationList, **ERRORS})

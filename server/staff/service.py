@@ -20,6 +20,8 @@ joined when the link is used (:func:`accept`), with their login in the same tran
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -372,6 +374,12 @@ def _invited_as(conn: Connection, staff_id: int) -> Invited | None:
     if row is None:
         return None
     return Invited(row.municipality_code, Role(row.role), row.department_id)
+
+
+def derived_token(secret: bytes, key: str) -> str:
+    """The token of the invitation a caller's client id (``key``, in its namespace) makes: the
+    same on a retry, unguessable without the server's secret, never stored in clear."""
+    return hmac.new(secret, b"staff-invitation/" + key.encode(), hashlib.sha256).hexdigest()
 
 
 def _role(role: Role | str) -> Role:
