@@ -31,6 +31,7 @@ STYLE = Style(
     major_label_font_size=13,
     legend_font_size=14,
     value_font_size=12,
+    no_data_font_size=24,
 )
 #: Which pygal chart draws each figure: series per column (by month) or one bar per row.
 KINDS: dict[str, Any] = {

@@ -8,12 +8,28 @@ from flask import Response, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from mkp_core.errors import MkpError
+from mkp_core.i18n import N_
 from server.console import grant_files
 from server.console.blueprint import bp, me, staff_page
 from server.db.engine import read, run_write
 from server.points.departments.service import list_departments
 from server.site import gettext, render
 from server.web.context import config, engine, limit_body
+
+#: A bad row's problem in a few words a clerk reads, by its code (the details follow as found).
+PROBLEM_WORDS = {
+    "unknown_mykey": N_("No such MyKey ID."),
+    "unknown_grant_kind": N_("The department has no such grant kind."),
+    "invalid_amount": N_("The points are not a whole number above 0."),
+    "over_budget": N_("The department's budget runs out here."),
+    "above_maximum": N_("More points than one grant of this kind may give."),
+    "duplicate_row": N_("This row repeats an earlier one."),
+    "bad_row": N_("This row cannot be read."),
+    "bad_encoding": N_("This line is neither UTF-8 nor Shift_JIS."),
+    "mixed_encoding": N_("This line is in another encoding than the rest of the file."),
+    "missing_column": N_("A column is missing from the header."),
+    "unknown_column": N_("The header has a column this file cannot have."),
+}
 
 
 def _departments() -> list[dict[str, object]]:
@@ -65,6 +81,8 @@ def grant_file(file_id: int) -> Response:
     with read(engine()) as conn:
         checked = grant_files.check(conn, me(), file_id)
     status = 422 if checked["problems"] else 200
+    for problem in checked["problems"]:
+        problem["words"] = gettext(PROBLEM_WORDS[problem["code"]]) if problem["code"] in PROBLEM_WORDS else ""
     return render("console/grant_file.html", status=status, **checked)
 
 
