@@ -15,14 +15,16 @@ import pytest
 from console_helpers import csrf_of, logged_in, member
 from points_helpers import SAPPORO, YOKOSUKA, grant
 from sqlalchemy import func, select
+from terminal_helpers import new_code
 
 from mkp_core.dates import JST
+from server.console.tables import grant_files
 from server.db.engine import read, write
-from server.db.tables import grant_files, metadata
+from server.db.tables import metadata
 from server.staff import service as staff
 
 #: Parameters that name one town's object: filled with Yokosuka's.
-TOWN_OBJECTS = {"file_id", "test_id"}
+TOWN_OBJECTS = {"file_id", "test_id", "terminal_id", "department_id"}
 #: Parameters that name no town's object, and why.
 NOT_TOWN_OBJECTS = {
     "name": "a figure's name: each town sees its own figure under it",
@@ -49,7 +51,7 @@ def console_rules(app):
 
 
 @pytest.fixture
-def yokosuka_objects(app, engine, town):
+def yokosuka_objects(app, engine, client, town):
     """Yokosuka's own objects, made by its admin through the console: a grant file and a test."""
     admin = logged_in(app, member(engine, YOKOSUKA, "admin"))
     page = admin.get("/console/grants")
@@ -71,7 +73,14 @@ def yokosuka_objects(app, engine, town):
         application = staff.apply(
             conn, staff.Application("142042", "市民協働部", "花子", "h@kamakura.example.jp")
         )
-    return {"file_id": file_id, "test_id": test_id, "application_id": application["id"]}
+    terminal = new_code(client, town, headers=town.yokosuka)["terminal_id"]
+    return {
+        "file_id": file_id,
+        "test_id": test_id,
+        "application_id": application["id"],
+        "terminal_id": terminal,
+        "department_id": "142018-kosodate",
+    }
 
 
 def url_of(rule, values: dict[str, object]) -> str:
@@ -130,6 +139,10 @@ def test_a_viewer_changes_nothing_on_any_console_form(app, engine, town, yokosuk
         "starts_at": "2030-01-01T10:00",
         "window_seconds": "60",
         "client_id": "v1",
+        "place": "yokosuka-museum",
+        "name": "x",
+        "code": "x",
+        "budget": "1",
     }
     tried = []
     for rule in console_rules(app):
@@ -144,3 +157,6 @@ def test_a_viewer_changes_nothing_on_any_console_form(app, engine, town, yokosuk
         tried.append(rule.rule)
     assert row_counts(engine) == before
     assert {"/console/grants", "/console/settlement", "/console/conntests", "/console/staff"} <= set(tried)
+    assert {"/console/terminals/<terminal_id>/revoke", "/console/departments/<department_id>/budget"} <= set(
+        tried
+    )

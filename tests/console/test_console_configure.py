@@ -1,0 +1,60 @@
+"""Configuring a town in the console: a terminal enrolled with its code shown once and a QR code,
+listed with its heartbeat, revoked; a department added, its budget set, a grant kind added."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from console_helpers import logged_in, member, post_form
+from points_helpers import YOKOSUKA
+
+
+@pytest.fixture
+def admin(app, engine, town):
+    return logged_in(app, member(engine, YOKOSUKA, "admin"))
+
+
+def test_a_terminal_is_enrolled_with_a_qr_code_shown_once_then_revoked(admin):
+    form = {"place": "yokosuka-museum", "name": "受付1", "client_id": "enr-1"}
+    made = post_form(admin, "/console/terminals", "/console/terminals", form)
+    assert made.status_code == 201
+    command = made.text.split('data-testid="enrollment-command">')[1].split("<")[0]
+    assert command.startswith("mkp-provision --server http://localhost --code ")
+    assert "<svg" in made.text and "<path" in made.text and "<script" not in made.text
+    again = post_form(admin, "/console/terminals", "/console/terminals", form)  # the same form again
+    assert "--code" not in again.text and "表示済み" in again.text
+    listing = admin.get("/console/terminals")
+    assert (
+        listing.text.count(" 受付1</td>") == 1 and "応答なし" in listing.text
+    )  # one terminal, never heard from
+    [terminal_id] = set(re.findall(r"\b(t[0-9a-f]{12})\b", listing.text))
+    revoked = post_form(
+        admin, "/console/terminals", f"/console/terminals/{terminal_id}/revoke", {"reason": "lost"}
+    )
+    assert revoked.status_code == 200 and f"{terminal_id} を失効させました" in revoked.text
+
+
+def test_a_department_is_added_given_a_budget_and_a_grant_kind(admin):
+    added = post_form(
+        admin,
+        "/console/departments",
+        "/console/departments",
+        {"code": "kenko", "name": "健康課", "budget": "5000"},
+    )
+    assert added.status_code == 201 and "健康課" in added.text and "142018-kenko" in added.text
+    budget = post_form(
+        admin, "/console/departments", "/console/departments/142018-kenko/budget", {"budget": "8000"}
+    )
+    assert budget.status_code == 200 and "8,000" in budget.text
+    kind = post_form(
+        admin,
+        "/console/departments",
+        "/console/departments/142018-kenko/grant-kinds",
+        {"code": "walk", "name": "ウォーキング", "max_amount": "300"},
+    )
+    assert kind.status_code == 201 and "ウォーキング" in kind.text
+    bad = post_form(
+        admin, "/console/departments", "/console/departments/142018-kenko/budget", {"budget": "-1"}
+    )
+    assert bad.status_code == 422 and "Traceback" not in bad.text
