@@ -12,7 +12,15 @@ from flask_openapi3 import OpenAPI
 
 
 def init_app(app: OpenAPI) -> None:
-    from server.console import configure, dashboard, grant_pages, operations, pages, records  # noqa: F401
+    from server.console import (  # noqa: F401  # each module adds its pages
+        configure,
+        dashboard,
+        grant_pages,
+        operations,
+        pages,
+        records,
+        rule_pages,
+    )
     from server.console.blueprint import bp as pages_bp
     from server.staff.api import bp as staff_bp
 

@@ -58,3 +58,27 @@ def test_a_department_is_added_given_a_budget_and_a_grant_kind(admin):
         admin, "/console/departments", "/console/departments/142018-kenko/budget", {"budget": "-1"}
     )
     assert bad.status_code == 422 and "Traceback" not in bad.text
+
+
+def test_a_rule_change_is_previewed_then_recorded_as_a_new_version(admin):
+    form = {
+        "effective_from": "2030-04-01",
+        "place_kinds": ["shop", "museum"],
+        "expiry_policy": "month_end",
+        "expiry_count": "6",
+        "min_amount": "1",
+        "vouchers": "yes",
+    }
+    preview = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}/preview", form)
+    assert preview.status_code == 200 and 'data-testid="preview"' in preview.text
+    assert "付与した月の末日から6か月後" in preview.text and "（変更）" in preview.text
+    assert "記録しました" not in preview.text  # nothing recorded yet
+    recorded = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}", form)
+    assert recorded.status_code == 201 and 'data-testid="rule-added"' in recorded.text
+    assert "2030-04-01" in admin.get("/console/rules").text
+    again = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}", form)
+    assert again.status_code == 422 and "Traceback" not in again.text  # one version a day
+    past = post_form(
+        admin, "/console/rules", f"/console/rules/{YOKOSUKA}/preview", {**form, "effective_from": "x"}
+    )
+    assert past.status_code == 422

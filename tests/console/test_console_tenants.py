@@ -24,7 +24,7 @@ from server.db.tables import metadata
 from server.staff import service as staff
 
 #: Parameters that name one town's object: filled with Yokosuka's.
-TOWN_OBJECTS = {"file_id", "test_id", "terminal_id", "department_id"}
+TOWN_OBJECTS = {"file_id", "test_id", "terminal_id", "department_id", "point_code"}
 #: Parameters that name no town's object, and why.
 NOT_TOWN_OBJECTS = {
     "name": "a figure's name: each town sees its own figure under it",
@@ -80,6 +80,7 @@ def yokosuka_objects(app, engine, client, town):
         "application_id": application["id"],
         "terminal_id": terminal,
         "department_id": "142018-kosodate",
+        "point_code": YOKOSUKA,
     }
 
 
