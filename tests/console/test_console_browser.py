@@ -89,6 +89,23 @@ def test_grants_from_a_file_then_the_dashboard_a_closed_month_and_a_watched_test
 ):
     tab = site_page(app)
     log_in(tab, member(engine, YOKOSUKA, "admin"))
+    tab.get_by_role("link", name="ルール").click()
+    tab.get_by_text("142018 の新しいバージョン").click()
+    tab.get_by_label("店舗").check()
+    tab.get_by_label("博物館・美術館").check()
+    tab.get_by_label("有効期限").select_option("month_end")
+    tab.get_by_label("日数、または月末から何か月後").fill("6")
+    tab.get_by_role("button", name="変更を確認する").click()
+    assert "付与した月の末日から6か月後" in tab.get_by_test_id("preview").inner_text()
+    keep(tab, "rule-preview")
+    tab.get_by_role("button", name="このバージョンを記録する").click()
+    tab.get_by_test_id("rule-added").wait_for()
+
+    tab.get_by_role("link", name="端末").click()
+    tab.get_by_role("button", name="端末を登録する").click()
+    assert "--code" in tab.get_by_test_id("enrollment-command").inner_text()
+    keep(tab, "terminal-enrolled")
+
     tab.get_by_role("link", name="ポイント付与").click()
     bad = tmp_path / "4月分.csv"
     bad.write_bytes(MIXED.encode("cp932"))
