@@ -18,6 +18,7 @@ def init_app(app: OpenAPI) -> None:
         grant_pages,
         operations,
         pages,
+        place_pages,
         records,
         rule_pages,
     )

@@ -82,3 +82,41 @@ def test_a_rule_change_is_previewed_then_recorded_as_a_new_version(admin):
         admin, "/console/rules", f"/console/rules/{YOKOSUKA}/preview", {**form, "effective_from": "x"}
     )
     assert past.status_code == 422
+
+
+def test_a_place_is_added_and_given_a_price_list(admin):
+    form = {"place_id": "yokosuka-zoo", "name": "横須賀動物園", "kind": "facility", "street": "本町1-1"}
+    added = post_form(admin, "/console/places", "/console/places", form)
+    assert added.status_code == 201 and "横須賀動物園" in added.text
+    again = post_form(admin, "/console/places", "/console/places", form)
+    assert again.status_code == 422 and "Traceback" not in again.text
+    item = {"code": "ippan", "name": "一般", "price": "500"}
+    priced = post_form(admin, "/console/places", "/console/places/yokosuka-zoo/prices", item)
+    assert priced.status_code == 200 and "一般" in priced.text and "500" in priced.text
+    removed = post_form(admin, "/console/places", "/console/places/yokosuka-zoo/prices/ippan/remove", {})
+    assert removed.status_code == 200 and "一般" not in removed.text
+
+
+def test_an_agreement_is_in_force_once_the_other_town_accepts(app, engine, admin):
+    proposed = post_form(
+        admin, "/console/agreements", "/console/agreements", {"other": "011002", "direction": "ours_there"}
+    )
+    assert proposed.status_code == 200 and "相手の自治体の記録待ち" in proposed.text
+    sapporo = logged_in(app, member(engine, "011002", "admin"))
+    waiting = sapporo.get("/console/agreements")
+    assert "こちらの承諾待ち" in waiting.text
+    accepted = post_form(
+        sapporo, "/console/agreements", "/console/agreements", {"other": YOKOSUKA, "direction": "theirs_here"}
+    )
+    assert "有効" in accepted.text
+    ended = post_form(
+        admin,
+        "/console/agreements",
+        "/console/agreements/end",
+        {"other": "011002", "direction": "ours_there"},
+    )
+    assert "終了" in ended.text
+    bad = post_form(
+        admin, "/console/agreements", "/console/agreements", {"other": "142019", "direction": "ours_there"}
+    )
+    assert bad.status_code == 422

@@ -24,7 +24,7 @@ from server.db.tables import metadata
 from server.staff import service as staff
 
 #: Parameters that name one town's object: filled with Yokosuka's.
-TOWN_OBJECTS = {"file_id", "test_id", "terminal_id", "department_id", "point_code"}
+TOWN_OBJECTS = {"file_id", "test_id", "terminal_id", "department_id", "point_code", "place_id"}
 #: Parameters that name no town's object, and why.
 NOT_TOWN_OBJECTS = {
     "name": "a figure's name: each town sees its own figure under it",
@@ -32,6 +32,7 @@ NOT_TOWN_OBJECTS = {
     "token": "an invitation link: whoever holds it may use it (public, like /console/apply)",
     "application_id": "an application to join: the platform's, before any town (central staff only)",
     "filename": "the console's static files",
+    "code": "an item of the place named in the same address",
 }
 #: Forms anyone may send, logged in or not (they change nothing of a town's).
 PUBLIC_FORMS = {"/console/apply", "/console/login", "/console/logout", "/console/join/<token>"}
@@ -81,6 +82,8 @@ def yokosuka_objects(app, engine, client, town):
         "terminal_id": terminal,
         "department_id": "142018-kosodate",
         "point_code": YOKOSUKA,
+        "place_id": "yokosuka-museum",
+        "code": "ippan",
     }
 
 
@@ -144,6 +147,9 @@ def test_a_viewer_changes_nothing_on_any_console_form(app, engine, town, yokosuk
         "name": "x",
         "code": "x",
         "budget": "1",
+        "price": "100",
+        "other": "011002",
+        "direction": "ours_there",
     }
     tried = []
     for rule in console_rules(app):
