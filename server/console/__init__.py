@@ -19,6 +19,7 @@ def init_app(app: OpenAPI) -> None:
         operations,
         pages,
         place_pages,
+        programme_pages,
         records,
         rule_pages,
     )

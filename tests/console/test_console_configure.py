@@ -6,8 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from console_helpers import logged_in, member, post_form
+from console_helpers import CENTRAL, logged_in, member, post_form
 from points_helpers import YOKOSUKA
+
+from mkp_core import signing
+from server.db.engine import write
+from server.partners import registry
 
 
 @pytest.fixture
@@ -120,3 +124,40 @@ def test_an_agreement_is_in_force_once_the_other_town_accepts(app, engine, admin
         admin, "/console/agreements", "/console/agreements", {"other": "142019", "direction": "ours_there"}
     )
     assert bad.status_code == 422
+
+
+def test_an_event_a_reward_and_a_campaign_are_added(admin, engine):
+    event = {"suffix": "matsuri", "name": "よこすか祭り", "organiser": "yokosuka-shop"}
+    added = post_form(admin, "/console/programmes", "/console/programmes/events", event)
+    assert added.status_code == 201 and "142018-MATSURI" in added.text and "受付中" in added.text
+    reward = {
+        "code": "zoo-pass",
+        "name": "動物園年間パス",
+        "price": "3000",
+        "stock": "50",
+        "per_holder": "1",
+        "starts": "2030-04-01",
+        "ends": "2030-04-30",
+    }
+    made = post_form(admin, "/console/programmes", "/console/programmes/rewards", reward)
+    assert made.status_code == 201 and "動物園年間パス" in made.text and "0 / 50" in made.text
+    bad = post_form(
+        admin,
+        "/console/programmes",
+        "/console/programmes/rewards",
+        {**reward, "code": "x2", "ends": "2030-03-01"},
+    )
+    assert bad.status_code == 422 and "Traceback" not in bad.text
+    with write(engine) as conn:
+        key = signing.public_key_pem(signing.generate_terminal_key()).decode()
+        registry.add(conn, CENTRAL, "ANA", "ANA", key)
+    campaign = {
+        "partner": "ANA",
+        "name": "春の上乗せ",
+        "percent": "10",
+        "budget": "10000",
+        "starts": "2030-04-01",
+        "ends": "2030-04-30",
+    }
+    started = post_form(admin, "/console/programmes", "/console/programmes/campaigns", campaign)
+    assert started.status_code == 201 and "春の上乗せ" in started.text and "10%" in started.text
