@@ -35,8 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import InvalidId
 from mkp_core.municipalities import lookup_municipality
-from server import logins
 from server.db.engine import inserted_id
+from server.logins import accounts, tokens
 from server.logins.tables import login_accounts
 from server.platform.municipalities.service import add_municipality
 from server.platform.operators.service import Operator
@@ -322,7 +322,7 @@ def invite(
     )
     try:
         with conn.begin_nested():
-            logins.issue_token(
+            tokens.issue_token(
                 conn, INVITATION, STAFF, str(staff_id), timedelta(hours=INVITATION_HOURS), when, token
             )
     except IntegrityError:  # the same client id again, its link used already
@@ -361,7 +361,7 @@ def _invitation_view(token: str, invited: Invited, expires: datetime) -> dict[st
 
 def _invitation_made(conn: Connection, token: str, invited: Invited) -> dict[str, Any] | None:
     """The invitation a retry of the same request made, as it was first answered."""
-    found = logins.peek_token(conn, INVITATION, token)
+    found = tokens.peek_token(conn, INVITATION, token)
     if found is None:
         return None
     if _invited_as(conn, int(found.subject)) != invited:
@@ -408,7 +408,7 @@ def _department_for(
 def invitation(conn: Connection, token: str, now: datetime | None = None) -> Invited:
     """Whom a still valid invitation makes (for its page); ``NotFound`` for a used, expired or
     unknown one, all in the same words."""
-    found = logins.peek_token(conn, INVITATION, token, now)
+    found = tokens.peek_token(conn, INVITATION, token, now)
     invited = _invited_as(conn, int(found.subject)) if found is not None and found.kind == STAFF else None
     if invited is None:
         raise invitation_not_valid()
@@ -417,14 +417,14 @@ def invitation(conn: Connection, token: str, now: datetime | None = None) -> Inv
 
 def accept(
     conn: Connection, token: str, login_id: str, password: str, now: datetime | None = None
-) -> tuple[StaffMember, logins.Account]:
+) -> tuple[StaffMember, accounts.Account]:
     """Use an invitation once: the member of staff joins with this login ID and password (their
     logins account, made in the same transaction); ``NotFound`` for a link not valid."""
     when = now or datetime.now(UTC)
-    used = logins.use_token(conn, INVITATION, token, when)
+    used = tokens.use_token(conn, INVITATION, token, when)
     if used is None or used.kind != STAFF:
         raise invitation_not_valid()
-    account = logins.create_account(conn, STAFF, used.subject, login_id, password)
+    account = accounts.create_account(conn, STAFF, used.subject, login_id, password)
     conn.execute(update(staff_members).where(staff_members.c.id == int(used.subject)).values(joined_at=when))
     return staff_member(conn, int(used.subject)), account
 

@@ -165,3 +165,12 @@ def test_an_admin_invites_a_clerk_whose_link_sets_a_login(app, admin, town):
     assert joined.status_code == 303 and newcomer.get("/console/").status_code == 200
     assert newcomer.get(path).status_code == 404  # used once
     assert "hanako.clerk" in admin.get("/console/staff").text
+
+
+def test_the_console_speaks_english_when_asked(client, admin, town):
+    grant(client, town.yokosuka, "HANAKO23", 300)
+    page = admin.get("/console/?lang=en")
+    assert page.headers["Content-Language"] == "en"
+    assert "Points per month" in page.text and "Granted in the last 12 months" in page.text
+    assert "月ごとのポイント" not in page.text
+    assert admin.get("/console/figures/months.csv?lang=en").text.startswith("\ufeffMonth,granted,spent")
