@@ -24,7 +24,8 @@ def _figures() -> list[figures.Figure]:
 
 
 def _figure(name: str) -> figures.Figure:
-    found = next((f for f in _figures() if f.name == name), None)
+    with read(engine()) as conn:
+        found = figures.one(conn, name, me().municipality)
     if found is None:
         raise NotFound("unknown_figure", "This page does not exist.")
     return found

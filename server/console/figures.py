@@ -198,6 +198,22 @@ def breakage(months_figure: Figure) -> Figure:
     return Figure("breakage", N_("Breakage"), columns, rows)
 
 
+def one(conn: Connection, name: str, municipality: str | None, now: datetime | None = None) -> Figure | None:
+    """One figure by its name (a chart or a CSV needs only its own); None for no such figure."""
+    when = now or datetime.now(UTC)
+    codes = codes_of(conn, municipality)
+    makers = {
+        "months": lambda: points_by_month(conn, codes, when),
+        "departments": lambda: granted_by_department(conn, codes, when),
+        "places": lambda: spent_by_place(conn, codes, when),
+        "liability": lambda: liability(conn, codes),
+        "vouchers": lambda: vouchers_by_month(conn, codes, when),
+        "breakage": lambda: breakage(points_by_month(conn, codes, when)),
+    }
+    make = makers.get(name)
+    return make() if make is not None else None
+
+
 def dashboard(conn: Connection, municipality: str | None, now: datetime | None = None) -> list[Figure]:
     """Every figure of the dashboard, in the order the page shows them."""
     when = now or datetime.now(UTC)

@@ -70,6 +70,17 @@ def approve_application(application_id: int) -> Response:
     return render("console/applications.html", applications=waiting, link=link, approved=approved)
 
 
+@bp.post("/applications/<int:application_id>/reject")
+@staff_page
+def reject_application(application_id: int) -> Response:
+    """Refuse an application (the town may apply again)."""
+    central_only()
+    run_write(engine(), lambda conn: staff.reject(conn, me(), application_id))
+    with read(engine()) as conn:
+        waiting = staff.list_applications(conn, me())
+    return render("console/applications.html", applications=waiting, link=None)
+
+
 @bp.get("/staff")
 @staff_page
 def staff_list() -> Response:

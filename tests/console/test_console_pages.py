@@ -12,7 +12,7 @@ from points_helpers import YOKOSUKA, grant
 from sqlalchemy import func, select
 
 from mkp_core.dates import JST
-from server.db.engine import read
+from server.db.engine import read, write
 from server.platform.tables import audit_log
 from server.points.tables import grants
 
@@ -174,3 +174,22 @@ def test_the_console_speaks_english_when_asked(client, admin, town):
     assert "Points per month" in page.text and "Granted in the last 12 months" in page.text
     assert "月ごとのポイント" not in page.text
     assert admin.get("/console/figures/months.csv?lang=en").text.startswith("\ufeffMonth,granted,spent")
+
+
+def test_the_platform_staff_approve_or_refuse_applications(app, engine, operators):
+    from server.staff import service as staff
+
+    with write(engine) as conn:
+        first = staff.apply(conn, staff.Application("142042", "市民協働部", "花子", "h@kamakura.example.jp"))
+        second = staff.apply(conn, staff.Application("142051", "企画課", "太郎", "t@fujisawa.example.jp"))
+    platform = logged_in(app, member(engine, None, "admin"))
+    page = platform.get("/console/applications")
+    assert "鎌倉市を承認する" in page.text and "藤沢市を承認しない" in page.text
+    approved = post_form(
+        platform, "/console/applications", f"/console/applications/{first['id']}/approve", {}
+    )
+    assert 'data-testid="invitation-link">http://localhost/console/join/' in approved.text
+    refused = post_form(platform, "/console/applications", f"/console/applications/{second['id']}/reject", {})
+    assert refused.status_code == 200 and "承認を待つ申込はありません" in refused.text
+    yokosuka = logged_in(app, member(engine, YOKOSUKA, "admin"))
+    assert yokosuka.get("/console/applications").status_code == 404

@@ -37,6 +37,9 @@ def test_the_figures_add_up_what_the_town_granted_and_spent(client, engine, town
         0,
     )  # the general point code is the town code
     assert shown["breakage"].rows[-1][1:] == (0, 0, 0)
+    with read(engine) as conn:  # a chart draws its one figure, the same as the page's
+        assert all(figures.one(conn, name, YOKOSUKA) == figure for name, figure in shown.items())
+        assert figures.one(conn, "nothing", YOKOSUKA) is None
 
 
 def test_a_chart_is_a_picture_without_script_in_the_language_asked():
