@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import click
 
-from mkp_admin.base import ctx_for, fail, json_option, request_body, table, when
+from mkp_admin.base import ctx_for, fail, json_option, request_body, table
+from mkp_core.cli_speech import local_time, say
+from mkp_core.i18n import N_
 
 
 @click.command("applications")
@@ -22,11 +24,12 @@ def municipality_applications(show_all: bool, as_json: bool) -> None:
     if ctx.as_json:
         ctx.show(data, "")
     elif not data["applications"]:
-        click.echo("no applications waiting")
+        click.echo(say("no applications waiting"))
     else:
-        rows = [{**a, "created_at": when(a["created_at"])} for a in data["applications"]]
-        columns = [("municipality", "code"), ("name", "name"), ("department", "department")]
-        table([*columns, ("contact_email", "contact"), ("status", "status"), ("created_at", "applied")], rows)
+        rows = [{**a, "created_at": local_time(a["created_at"])} for a in data["applications"]]
+        columns = [("municipality", N_("code")), ("name", N_("name")), ("department", N_("department"))]
+        extra = [("contact_email", N_("contact")), ("status", N_("status")), ("created_at", N_("applied on"))]
+        table([*columns, *extra], rows)
 
 
 @click.command("approve")
@@ -39,15 +42,17 @@ def municipality_approve(code: str, as_json: bool) -> None:
     waiting = ctx.call("GET", "/v1/municipality-applications")["applications"]
     found = [a for a in waiting if a["municipality"] == code]
     if not found:
-        fail(1, f"no_pending_application: municipality {code} has no application waiting")
+        fail(1, say("municipality %(code)s has no application waiting", code=code), "no_pending_application")
     approved = ctx.call("POST", f"/v1/municipality-applications/{found[0]['id']}/approve")
     invitation = approved["invitation"]
-    ctx.show(
-        approved,
-        f"approved {approved['municipality']} {approved['name']}; send this link to "
-        f"{approved['contact_email']} (valid until {when(invitation['expires_at'])}, shown once):\n"
-        f"{invitation['link']}",
+    text = say(
+        "approved %(code)s %(name)s; send this link to %(email)s (valid until %(until)s, shown once):",
+        code=approved["municipality"],
+        name=approved["name"],
+        email=approved["contact_email"],
+        until=local_time(invitation["expires_at"]),
     )
+    ctx.show(approved, f"{text}\n{invitation['link']}")
 
 
 @click.group()
@@ -70,4 +75,5 @@ def staff_invite(municipality: str | None, role: str, department: str | None, as
         "/v1/staff-invitations",
         request_body(municipality=municipality, role=role, department=department),
     )
-    ctx.show(made, f"{made['link']}\nvalid until {when(made['expires_at'])}; shown once")
+    until = say("valid until %(until)s; shown once", until=local_time(made["expires_at"]))
+    ctx.show(made, f"{made['link']}\n{until}")

@@ -145,8 +145,11 @@ def admin(app, town, tmp_path):
     """mkp-admin with one of the town's tokens, against the app served in-process."""
     with served_in_process(app) as url:
 
-        def run(headers: dict[str, str], *args: str):
+        def run(headers: dict[str, str], *args: str, lang: str = "C"):
             env = {
+                "LANG": lang,
+                "LC_ALL": "",
+                "LANGUAGE": "",
                 "MKP_SERVER": url,
                 "MKP_TOKEN": headers["Authorization"].removeprefix("Bearer "),
                 "MKP_ADMIN_CONFIG": str(tmp_path / "none.toml"),
@@ -169,9 +172,9 @@ def test_mkp_admin_lists_and_approves_an_application_and_prints_the_link(engine,
     with read(engine) as conn:
         assert staff.invitation(conn, link.group(1)).role == "admin"
     code, _, err = admin(town.central, "municipality", "approve", KAMAKURA)
-    assert (
-        code == 1 and err == "error: no_pending_application: municipality 142042 has no application waiting\n"
-    )
+    assert code == 1 and err == "error: municipality 142042 has no application waiting\n"
+    code, _, err = admin(town.central, "municipality", "approve", KAMAKURA, lang="ja_JP.UTF-8")
+    assert code == 1 and "承認待ちの申込はありません" in err
     code, _, err = admin(town.yokosuka, "municipality", "applications")
     assert code == 1 and "central" in err
 
