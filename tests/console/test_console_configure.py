@@ -39,7 +39,7 @@ def test_a_terminal_is_enrolled_with_a_qr_code_shown_once_then_revoked(admin):
     assert revoked.status_code == 200 and f"{terminal_id} を失効させました" in revoked.text
 
 
-def test_a_department_is_added_given_a_budget_and_a_grant_kind(admin):
+def test_a_department_is_added_given_a_budget_and_a_grant_kind(admin, engine):
     added = post_form(
         admin,
         "/console/departments",
