@@ -145,7 +145,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     for domain in DOMAINS:
         domain.init_app(app)
     site.init_app(app)  # the web pages' kernel: language, CSRF, cookies, security headers, static files
-    logins.init_app(app)  # web logins (My Page, the console): session cookies
+    logins.init_app(app)  # web logins' session cookies (My Page, the console)
     console.init_app(app)  # the municipal console: staff join, configure, grant, watch and settle
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)

@@ -1,6 +1,7 @@
-"""The logins' tables: accounts, passkeys, sessions and one-time tokens.
+"""Web logins' tables: accounts (argon2id hashes), passkeys, sessions (token hashes), one-time tokens.
 
-On the one metadata (``server.db.tables``): the alembic chain in ``server/db/migrations`` builds them.
+On the one metadata (``server.db.tables``): migration 0017 builds them. Nothing in them is a secret
+in clear: passwords are argon2id hashes, session tokens and one-time codes SHA-256 digests.
 """
 
 from __future__ import annotations
