@@ -25,6 +25,7 @@ from mkp_admin import (
     rewards,
     rules,
     settlement,
+    staff,
     terminals,
     transit,
     vouchers,
@@ -82,10 +83,13 @@ for command in (
     settlement.settlement,
     migration.migrate,
     audit.audit,
+    staff.staff,
 ):
     main.add_command(command)
 terminals.terminal.add_command(counter.terminal_status)
 points.points.add_command(partners.release_held)
+points.municipality.add_command(staff.municipality_applications)
+points.municipality.add_command(staff.municipality_approve)
 
 
 if __name__ == "__main__":

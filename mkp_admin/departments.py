@@ -7,7 +7,7 @@ import base64
 import csv
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -25,6 +25,7 @@ from mkp_admin.base import (
 )
 from mkp_core import cli_speech
 from mkp_core.cli_speech import say
+from mkp_core.client import ApiError, Unreachable
 from mkp_core.grant_file import GrantFile, read_grant_file
 from mkp_core.i18n import N_
 
@@ -198,28 +199,49 @@ def grant(
     )
 
 
+def _every_problem(ctx: Ctx, department_id: str, path: Path, data: bytes, found: GrantFile) -> NoReturn:
+    """A file with problems here: the server's dry run lists them with the data's (unknown MyKey
+    IDs, grant kinds, the budget), every bad row at once; offline, the ones found here."""
+    check = request_body(
+        department=department_id, file=base64.b64encode(data).decode(), filename=path.name, dry_run=True
+    )
+    try:
+        ctx.client().post("/v1/grant-batches", check)
+    except ApiError as e:
+        rows = [d for d in e.details or [] if "line" in d]
+        if rows:
+            if not ctx.as_json:
+                for d in rows:
+                    where = say("line %(line)s", line=d["line"])
+                    click.echo(f"  {where}: {d.get('code')}: {d.get('message')}", err=True)
+            cli_speech.fail_with(1, e)
+    except Unreachable:
+        pass  # offline: what this machine found
+    if not ctx.as_json:  # under --json the problems are the error's details
+        for p in found.problems:
+            where = say("line %(line)s", line=p["line"])
+            click.echo(f"  {where}: {p['code']}: {p['message']}", err=True)
+    first = found.problems[0]
+    cli_speech.fail(
+        1,
+        say(
+            "%(file)s: line %(line)s: %(message)s (%(count)s problems; nothing was granted)",
+            file=path.name,
+            line=first["line"],
+            message=first["message"],
+            count=found.problem_count,
+        ),
+        "invalid_file",
+        found.problems,
+    )
+
+
 def _grant_file(ctx: Ctx, department_id: str, path: Path, dry_run: bool, client_id: str | None) -> None:
     """Check the file here (with a progress bar), then have the server check and apply it."""
     data = path.read_bytes()
     found = _read_with_progress(data, show=on_terminal() and not ctx.as_json)
     if found.problem_count:
-        if not ctx.as_json:  # under --json the problems are the error's details
-            for p in found.problems:
-                where = say("line %(line)s", line=p["line"])
-                click.echo(f"  {where}: {p['code']}: {p['message']}", err=True)
-        first = found.problems[0]
-        cli_speech.fail(
-            1,
-            say(
-                "%(file)s: line %(line)s: %(message)s (%(count)s problems; nothing was granted)",
-                file=path.name,
-                line=first["line"],
-                message=first["message"],
-                count=found.problem_count,
-            ),
-            "invalid_file",
-            found.problems,
-        )
+        _every_problem(ctx, department_id, path, data, found)
     body = request_body(
         department=department_id,
         file=base64.b64encode(data).decode(),

@@ -19,9 +19,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mkp_core.wire import Health
 from server import (
     conntest,
+    console,
     counter,
     downloads,
     front,
+    logins,
     navi,
     partners,
     points,
@@ -34,16 +36,19 @@ from server import (
 )
 from server.config import ServerConfig
 from server.conntest import tables as conntest_tables
+from server.console import tables as console_tables
 from server.counter import tables as counter_tables
 from server.db.engine import make_engine, read
 from server.db.migrate import current_revision
 from server.ledger import tables as ledger_tables
+from server.logins import tables as logins_tables
 from server.partners import tables as partners_tables
 from server.platform import audit, crls, municipalities, mykey
 from server.platform import tables as platform_tables
 from server.points import departments, events, rewards, transit
 from server.points import tables as points_tables
 from server.releases import tables as releases_tables
+from server.staff import tables as staff_tables
 from server.street_points import tables as street_points_tables
 from server.terminals import tables as terminals_tables
 from server.vouchers import tables as vouchers_tables
@@ -87,6 +92,9 @@ TABLES: tuple[ModuleType, ...] = (
     conntest_tables,
     partners_tables,
     street_points_tables,
+    logins_tables,
+    staff_tables,
+    console_tables,
 )
 """Every domain's tables, each on the one ``server.db.tables.metadata``: importing this module puts
 the whole schema there (alembic's autogenerate and the schema tests compare it with the chain)."""
@@ -137,6 +145,8 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     for domain in DOMAINS:
         domain.init_app(app)
     site.init_app(app)  # the web pages' kernel: language, CSRF, cookies, security headers, static files
+    logins.init_app(app)  # web logins' session cookies (My Page, the console)
+    console.init_app(app)  # the municipal console: staff join, configure, grant, watch and settle
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
     _serve_health(app, engine)
