@@ -201,6 +201,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
 
     site.init_app(app)
 
+    # --- web logins (My Page, the console): session cookies ---
+    from server import logins
+
+    logins.init_app(app)
+
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 

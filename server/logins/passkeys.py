@@ -1,0 +1,95 @@
+"""The passkeys of a login: WebAuthn credentials kept as id, public key and signature counter.
+
+Only what verifying needs is kept (the ``webauthn`` library does the verifying, in the web
+layer); a counter that goes backwards says the key was cloned, and the login is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, RowMapping, delete, select, update
+
+from server.db.tables import login_passkeys
+
+
+@dataclass(frozen=True)
+class Passkey:
+    credential_id: str  # base64url
+    account: int
+    public_key: bytes
+    sign_count: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def _passkey(row: RowMapping) -> Passkey:
+    return Passkey(
+        row["credential_id"],
+        row["account"],
+        bytes(row["public_key"]),
+        row["sign_count"],
+        row["name"],
+        row["created_at"],
+        row["last_used_at"],
+    )
+
+
+def add_passkey(
+    conn: Connection,
+    account_id: int,
+    credential_id: str,
+    public_key: bytes,
+    sign_count: int,
+    name: str,
+    now: datetime | None = None,
+) -> Passkey:
+    now = now or datetime.now(UTC)
+    conn.execute(
+        login_passkeys.insert().values(
+            credential_id=credential_id,
+            account=account_id,
+            public_key=public_key,
+            sign_count=sign_count,
+            name=name[:80],
+            created_at=now,
+        )
+    )
+    return Passkey(credential_id, account_id, public_key, sign_count, name[:80], now, None)
+
+
+def passkeys_of(conn: Connection, account_id: int) -> list[Passkey]:
+    rows = conn.execute(
+        select(login_passkeys)
+        .where(login_passkeys.c.account == account_id)
+        .order_by(login_passkeys.c.created_at)
+    ).mappings()
+    return [_passkey(r) for r in rows]
+
+
+def find_passkey(conn: Connection, credential_id: str) -> Passkey | None:
+    row = (
+        conn.execute(select(login_passkeys).where(login_passkeys.c.credential_id == credential_id))
+        .mappings()
+        .first()
+    )
+    return _passkey(row) if row else None
+
+
+def passkey_used(conn: Connection, passkey: Passkey, sign_count: int, now: datetime | None = None) -> None:
+    conn.execute(
+        update(login_passkeys)
+        .where(login_passkeys.c.credential_id == passkey.credential_id)
+        .values(sign_count=sign_count, last_used_at=now or datetime.now(UTC))
+    )
+
+
+def remove_passkey(conn: Connection, account_id: int, credential_id: str) -> bool:
+    result = conn.execute(
+        delete(login_passkeys).where(
+            login_passkeys.c.account == account_id, login_passkeys.c.credential_id == credential_id
+        )
+    )
+    return result.rowcount == 1
