@@ -2163,3 +2163,29 @@ class MigrationReport(Out):
     waiting: MigrationCount
     lapsed: MigrationCount
     unclaimed: list[MigrationUnclaimed]
+
+
+# --- My Page: an activation code at a kiosk, a one-time login link at home ---
+
+
+class MyPageCardRequest(Strict):
+    """The card's holder asks for a My Page activation code (at a terminal) or login link (at
+    home); the card signed ``cardproof.mypage_action(client_id)`` over a server challenge."""
+
+    client_id: ClientId
+    proof: CardProofBody
+
+
+class MyPageActivationCode(Out):
+    """Typed at ``/mypage/signup`` once, within ``expires_at``; shown only in this answer."""
+
+    code: str
+    expires_at: datetime
+    mykey_id: str
+
+
+class MyPageLoginLink(Out):
+    """Opened in the holder's browser once, within ``expires_at`` (``path`` on this server)."""
+
+    path: str
+    expires_at: datetime

@@ -191,6 +191,12 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.register_api(settlement_bp)
     app.register_api(migrations_bp)
 
+    # --- My Page: the card's activation code (at a kiosk) and login link (at home) ---
+    from server.mypage import api as mypage_api
+
+    app.register_api(mypage_api.terminal_bp)
+    app.register_api(mypage_api.holder_bp)
+
     # --- the audit trail: every operator's and partner's state change ---
     from server import audit
 
