@@ -212,6 +212,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
 
     logins.init_app(app)
 
+    # --- My Page: a resident's own pages ---
+    from server import mypage
+
+    mypage.init_app(app)
+
     # The document is generated from the same models that validate the requests.
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
 

@@ -28,6 +28,8 @@ from server.mykey.throttles import seconds_until
 WINDOW = timedelta(minutes=15)
 PER_LOGIN_ID = 5
 PER_ADDRESS = 30
+#: Wrong one-time codes (activation codes) per address in a window.
+PER_ADDRESS_CODES = 10
 
 
 class LoginThrottled(Throttled):
@@ -36,22 +38,29 @@ class LoginThrottled(Throttled):
 
 @dataclass(frozen=True)
 class Buckets:
-    """The two counts a login attempt is weighed by."""
+    """The counts an attempt is weighed by: its login ID's (if any) and its address's."""
 
-    login_id: str
+    login_id: str | None
     address: str
+    address_limit: int = PER_ADDRESS
 
     def limits(self) -> tuple[tuple[str, int], ...]:
-        return ((self.login_id, PER_LOGIN_ID), (self.address, PER_ADDRESS))
+        by_id = ((self.login_id, PER_LOGIN_ID),) if self.login_id else ()
+        return (*by_id, (self.address, self.address_limit))
+
+
+def _named(key: bytes, prefix: str, value: str) -> str:
+    return f"{prefix}:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def buckets(key: bytes, kind: str, login_id: str, address: str) -> Buckets:
     """The buckets of a login of ``kind`` as ``login_id`` from ``address`` (keyed by ``key``)."""
+    return Buckets(_named(key, "login-id", f"{kind}:{fold(login_id)}"), _named(key, "login-ip", address))
 
-    def named(prefix: str, value: str) -> str:
-        return f"{prefix}:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:40]
 
-    return Buckets(named("login-id", f"{kind}:{fold(login_id)}"), named("login-ip", address))
+def code_buckets(key: bytes, purpose: str, address: str) -> Buckets:
+    """The bucket of one-time codes of ``purpose`` typed from ``address`` (no login ID to count)."""
+    return Buckets(None, _named(key, f"{purpose}-ip"[:20], address), PER_ADDRESS_CODES)
 
 
 def check(conn: Connection, weighed: Buckets, now: datetime) -> None:
@@ -91,4 +100,5 @@ def record_failure(conn: Connection, weighed: Buckets, now: datetime) -> None:
 
 def clear(conn: Connection, weighed: Buckets) -> None:
     """A good login: its login ID starts afresh (the address keeps its count)."""
-    conn.execute(delete(throttle_counts).where(throttle_counts.c.bucket == weighed.login_id))
+    if weighed.login_id:
+        conn.execute(delete(throttle_counts).where(throttle_counts.c.bucket == weighed.login_id))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
+from flask import Flask
+from flask.testing import FlaskClient
 from mykey_helpers import Card, MyKeyWorld, Terminal
 
 from mkp_core import cardproof
@@ -47,3 +50,42 @@ def login_link_body(world: MyKeyWorld, card: Card) -> dict[str, Any]:
 def login_link_reply(world: MyKeyWorld, card: Card, body: dict[str, Any] | None = None) -> Any:
     """The holder's own reader asking for a login link (the response)."""
     return world.post("/v1/mykey/mypage/login-links", body or login_link_body(world, card))
+
+
+# --- a visitor of My Page (a browser's cookies, in this process) -------------------------------
+
+PASSWORD = "umi no mieru machi 2026"
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Visitor:
+    """One browser: its own cookies; every form sent with the CSRF token of a page it was shown."""
+
+    def __init__(self, app: Flask) -> None:
+        self.client: FlaskClient = app.test_client()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, **kwargs)
+
+    def token(self) -> str:
+        found = _TOKEN.search(self.client.get("/mypage/login").text)
+        assert found is not None
+        return found.group(1)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        return self.client.post(path, data={"csrf_token": self.token(), **(data or {})}, **kwargs)
+
+    def sign_up(self, code: str, login_id: str, password: str = PASSWORD) -> Any:
+        step = self.post("/mypage/signup", {"code": code})
+        assert step.status_code == 200, step.text
+        return self.post(
+            "/mypage/signup", {"code": code, "login_id": login_id, "password": password, "confirm": password}
+        )
+
+    def log_in(self, login_id: str, password: str = PASSWORD) -> Any:
+        return self.post("/mypage/login", {"login_id": login_id, "password": password})
+
+    def form_client_id(self, path: str) -> str:
+        found = re.search(r'name="client_id" type="hidden" value="([^"]+)"', self.get(path).text)
+        assert found is not None
+        return found.group(1)
