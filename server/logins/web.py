@@ -69,7 +69,7 @@ def login_required(
         @wraps(view)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
             if current_login(kind) is None:
-                target = request.full_path if request.method == "GET" else None
+                target = request.full_path.rstrip("?") if request.method == "GET" else None
                 return redirect(url_for(login_endpoint, next=target))
             return view(*args, **kwargs)
 

@@ -55,7 +55,7 @@ def balance_chart(held: list[Held], now: datetime, title: str, never: str) -> st
         style=STYLE,
         js=[],
         title=title,
-        x_label_rotation=30,
+        x_label_rotation=30 if len(columns) > 4 else 0,
         legend_at_bottom=True,
         print_values=False,
         show_y_guides=True,

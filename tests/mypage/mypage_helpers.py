@@ -9,8 +9,31 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 from mykey_helpers import Card, MyKeyWorld, Terminal
+from points_helpers import YOKOSUKA
 
 from mkp_core import cardproof
+
+FEST = f"{YOKOSUKA}-FEST2026"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+class Resident:
+    def __init__(self, world: MyKeyWorld, card: Card, mykey_id: str) -> None:
+        self.world, self.card, self.mykey_id = world, card, mykey_id
+
+
+def coupon_codes(world: MyKeyWorld, count: int = 1) -> list[str]:
+    """Fresh coupon codes of ANA, 1,000 points each (the central operator's batch)."""
+    r = world.client.post(
+        "/v1/partners/ANA/coupons",
+        json={"client_id": new_id("batch"), "count": count, "points": 1000},
+        headers=world.operators.central,
+    )
+    assert r.status_code == 201, r.json
+    return list(r.json["codes"])
 
 
 def new_client_id() -> str:

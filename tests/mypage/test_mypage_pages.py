@@ -6,77 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from mykey_helpers import Card, MyKeyWorld
-from mypage_helpers import Visitor, activation_code, login_link_reply
-from partners_helpers import add_partner
-from points_helpers import YOKOSUKA, grant, post
-from sqlalchemy import Engine
+from mykey_helpers import MyKeyWorld
+from mypage_helpers import FEST, Resident, Visitor, activation_code, coupon_codes, login_link_reply
+from points_helpers import YOKOSUKA, grant
 
-from server.db.engine import read, write
-from server.mykey import registry, service_links
-
-FEST = f"{YOKOSUKA}-FEST2026"
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4()}"
-
-
-class Resident:
-    def __init__(self, world: MyKeyWorld, card: Card, mykey_id: str) -> None:
-        self.world, self.card, self.mykey_id = world, card, mykey_id
-
-
-@pytest.fixture
-def kiosk(mykey: MyKeyWorld):
-    return mykey.terminal(None)
-
-
-@pytest.fixture
-def hanako(mykey: MyKeyWorld, town, kiosk, engine: Engine) -> Resident:
-    """A Yokosuka resident with 1,000 of 横須賀市's points and 500 of the festival's, a PASMO
-    linked at the bus company; the festival's pool, a reward and ANA's coupons are open."""
-    world, c = mykey, town.central
-    card = world.card()
-    mykey_id = world.register(card, home=YOKOSUKA)["mykey_id"]
-    grant(world.client, c, mykey_id, 1000)
-    post(
-        world.client,
-        c,
-        f"/v1/municipalities/{YOKOSUKA}/point-codes",
-        {"suffix": "FEST2026", "name": "開国祭"},
-    )
-    department = {"code": "kanko", "name": "観光課", "budget": 10_000, "point_code": FEST}
-    post(world.client, c, f"/v1/municipalities/{YOKOSUKA}/departments", department)
-    post(world.client, c, "/v1/departments/142018-kanko/grant-kinds", {"code": "visit", "name": "来場"})
-    post(
-        world.client,
-        c,
-        "/v1/grants",
-        {"department": "142018-kanko", "mykey_id": mykey_id, "amount": 500, "grant_kind": "visit"},
-    )
-    post(world.client, c, "/v1/events", {"point_code": FEST, "organiser": "yokosuka-library"})
-    now = datetime.now(UTC)
-    reward = {
-        "code": "hanabi",
-        "municipality": YOKOSUKA,
-        "name": "花火大会の観覧席",
-        "price": 300,
-        "stock": 5,
-    }
-    window = {
-        "starts_at": (now - timedelta(hours=1)).isoformat(),
-        "ends_at": (now + timedelta(days=1)).isoformat(),
-    }
-    post(world.client, c, "/v1/rewards", {**reward, **window})
-    with write(engine) as conn:
-        service_links.link(conn, registry.find(conn, mykey_id), "KQBUS", "PASMO-0042")
-    add_partner(world, "ANA", name="全日本空輸")
-    return Resident(world, card, mykey_id)
+from server.db.engine import read
+from server.mykey import registry
 
 
 @pytest.fixture
@@ -86,16 +23,6 @@ def browser(mykey: MyKeyWorld, hanako: Resident, kiosk) -> Visitor:
     done = visitor.sign_up(activation_code(mykey, kiosk, hanako.card), "hanako.y")
     assert done.status_code == 302 and done.headers["Location"] == "/mypage/", done.text
     return visitor
-
-
-def coupon_codes(world: MyKeyWorld, count: int = 1) -> list[str]:
-    r = world.client.post(
-        "/v1/partners/ANA/coupons",
-        json={"client_id": new_id("batch"), "count": count, "points": 1000},
-        headers=world.operators.central,
-    )
-    assert r.status_code == 201, r.json
-    return list(r.json["codes"])
 
 
 # --- getting in ----------------------------------------------------------------------------------
