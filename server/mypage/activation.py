@@ -4,7 +4,7 @@ Why the card, once: the web must never see the card (nor the Individual Number),
 belong to the card's holder. So the card proves its holder the way it does everything else — at a
 kiosk's reader or at the holder's own, signing a server challenge — and gets a one-time secret
 back: an activation code (``XXXX-XXXX-C``, 24 hours, typed at ``/mypage/signup``) or a login link
-(ten minutes, opened by ``mkp-agent mypage login``). The secret names only the holder's MyKey
+(ten minutes, opened by ``mkp-agent mypage login``; the token in the link's fragment). The secret names only the holder's MyKey
 record; the server keeps its digest only (``server.logins.tokens``).
 
 Both are idempotent by client id without keeping the secret: it is derived from a server key and
@@ -32,7 +32,9 @@ LOGIN_LINK = "login_link"
 RESIDENT = "resident"
 ACTIVATION_VALIDITY = timedelta(hours=activation_code.VALIDITY_HOURS)
 LOGIN_LINK_VALIDITY = timedelta(minutes=10)
-LINK_PATH = "/mypage/link/"
+#: The login link: the token rides in the fragment, which browsers never send, so it is in no
+#: server's, proxy's or browser history's request log; the page's script posts it.
+LINK_PATH = "/mypage/link#"
 
 
 def _derived(key: bytes, purpose: str, client_key: str) -> bytes:

@@ -8,9 +8,10 @@ Sign-up steps (``/mypage/signup``):
 3. the code is spent, the login made and this browser logged in, in one transaction — a refused
    login ID leaves the code unspent.
 
-A login link (``/mypage/link/<token>``, from ``mkp-agent mypage login``) is the same proof: it
-logs in a resident who has a login, and leads one who has none to step 2. Opening the link shows
-a button; only pressing it spends the link (a mail scanner's GET spends nothing).
+A login link (``/mypage/link#<token>``, from ``mkp-agent mypage login``) is the same proof: it
+logs in a resident who has a login, and leads one who has none to step 2. The token is in the
+fragment, never sent in a request line (so in no log); the page's script puts it in the form, and
+only pressing the button spends it.
 """
 
 from __future__ import annotations
@@ -197,26 +198,28 @@ def _login_words(e: MkpError) -> str:
 # --- a one-time login link ---------------------------------------------------------------------
 
 
-@bp.get("/link/<token>")
-def login_link(token: str) -> ResponseReturnValue:
-    with read(engine()) as conn:
-        found = tokens.peek_token(conn, LOGIN_LINK, token)
-    if found is None:
+@bp.get("/link")
+def login_link() -> ResponseReturnValue:
+    """The link's page: its script moves the token from the fragment into the form."""
+    return render("mypage/link.html", form=None, existing=None, token="")
+
+
+@bp.post("/link")
+def use_login_link() -> ResponseReturnValue:
+    token = request.form.get("code", "") or request.form.get("token", "")
+    if not token or len(token) > 100:
         return _spent(LOGIN_LINK)
-    return _login_form_for(found, token, "mypage/link.html", token=token)
-
-
-@bp.post("/link/<token>")
-def use_login_link(token: str) -> ResponseReturnValue:
     if "login_id" in request.form:
         return _choose_login(LOGIN_LINK, token, "mypage/link.html", token=token)
     now = datetime.now(UTC)
     with write(engine()) as conn:
         peeked = tokens.peek_token(conn, LOGIN_LINK, token, now)
         account = accounts.account_of(conn, KIND, peeked.subject) if peeked else None
-        if account is None or tokens.use_token(conn, LOGIN_LINK, token, now) is None:
+        if account is not None and tokens.use_token(conn, LOGIN_LINK, token, now) is None:
             account = None
-    if account is None:
+    if peeked is None:
         return _spent(LOGIN_LINK)
+    if account is None:  # no login yet: the card proved them, they choose one
+        return _login_form_for(peeked, token, "mypage/link.html", token=token)
     logins.log_in(account)
     return redirect(url_for("mypage.home"))

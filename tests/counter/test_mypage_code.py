@@ -51,4 +51,4 @@ def test_a_wrong_pin_or_no_server_gets_no_code(desk):
 def test_at_home_the_card_gets_a_login_link_for_the_browser(desk):
     with proving_card(desk.backend, PIN) as card:
         link = login_link(ApiClient(desk.platform.url), card)
-    assert link["url"].startswith(desk.platform.url.rstrip("/") + "/mypage/link/")
+    assert link["url"].startswith(desk.platform.url.rstrip("/") + "/mypage/link#")

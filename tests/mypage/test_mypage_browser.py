@@ -17,7 +17,7 @@ import pytest
 from axe import assert_no_serious_violations
 from mkp_testing import sqlite_database
 from mykey_helpers import MyKeyWorld
-from mypage_helpers import FEST, PASSWORD, Resident, activation_code, coupon_codes
+from mypage_helpers import FEST, PASSWORD, Resident, activation_code, coupon_codes, login_link_reply
 
 pytestmark = pytest.mark.slow  # starts a browser
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
@@ -113,6 +113,12 @@ def test_at_phone_size_nothing_overflows_and_a_second_resident_sees_nothing_of_t
     keep(tab, "home-phone")
     tab.goto("/mypage/points")
     keep(tab, "points-phone")
+
+    at_home = site_page(mykey.app, phone=True)  # mkp-agent mypage login opened its browser
+    at_home.goto(login_link_reply(mykey, hanako.card).json["path"])
+    at_home.get_by_role("button", name="ログイン", exact=True).click()
+    at_home.get_by_text(hanako.mykey_id).wait_for()
+    assert "#" not in at_home.url
 
     card = mykey.card()
     mykey.register(card)

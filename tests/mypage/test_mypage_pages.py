@@ -9,7 +9,7 @@ import re
 
 import pytest
 from mykey_helpers import MyKeyWorld
-from mypage_helpers import FEST, Resident, Visitor, activation_code, coupon_codes, login_link_reply
+from mypage_helpers import FEST, PASSWORD, Resident, Visitor, activation_code, coupon_codes, login_link_reply
 from points_helpers import YOKOSUKA, grant
 
 from server.db.engine import read
@@ -78,13 +78,23 @@ def test_a_login_link_from_the_card_logs_in_once(
     mykey: MyKeyWorld, browser: Visitor, hanako: Resident
 ) -> None:
     path = login_link_reply(mykey, hanako.card).json["path"]
+    page, token = path.split("#")
     other = Visitor(mykey.app)
-    shown = other.get(path)
-    assert shown.status_code == 200 and "hanako.y" in shown.text
+    assert other.get(page).status_code == 200  # the page asks the script for the fragment
     assert other.get("/mypage/").status_code == 302  # opening the link logs nobody in
-    assert other.post(path).status_code == 302
+    assert other.post(page, {"token": token}).status_code == 302
     assert hanako.mykey_id in other.get("/mypage/").text
-    assert Visitor(mykey.app).post(path).status_code == 410
+    assert Visitor(mykey.app).post(page, {"token": token}).status_code == 410
+
+
+def test_a_login_link_lets_a_resident_without_a_login_choose_one(mykey: MyKeyWorld, hanako: Resident) -> None:
+    page, token = login_link_reply(mykey, hanako.card).json["path"].split("#")
+    visitor = Visitor(mykey.app)
+    form = visitor.post(page, {"token": token})
+    assert form.status_code == 200 and 'autocomplete="new-password"' in form.text
+    chosen = {"code": token, "login_id": "hanako.y", "password": PASSWORD, "confirm": PASSWORD}
+    assert visitor.post(page, chosen).status_code == 302
+    assert hanako.mykey_id in visitor.get("/mypage/").text
 
 
 def test_english_on_request(browser: Visitor) -> None:
