@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 
 import pytest
@@ -246,3 +247,18 @@ def test_a_second_resident_sees_nothing_of_the_first(
     assert taro_id in taro.get("/mypage/").text
     assert taro.post("/mypage/links/unlink", {"service": "KQBUS"}).status_code == 409
     assert "PASMO-0042" in browser.get("/mypage/links").text  # hanako's link stayed
+
+
+def test_no_password_or_code_reaches_a_log(
+    mykey: MyKeyWorld, hanako: Resident, kiosk, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code = activation_code(mykey, kiosk, hanako.card)
+    visitor = Visitor(mykey.app)
+    visitor.sign_up(code, "hanako.y")
+    visitor.log_in("hanako.y", "a wrong password")
+    path = login_link_reply(mykey, hanako.card).json["path"]
+    visitor.post("/mypage/link", {"token": path.split("#")[1]})
+    logged = caplog.text
+    secrets = (code, code.replace("-", ""), PASSWORD, "a wrong password", path.split("#")[1])
+    assert not [s for s in secrets if s in logged]
