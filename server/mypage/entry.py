@@ -42,6 +42,8 @@ def _next_page(target: str | None) -> str:
 
 @bp.get("/login")
 def login() -> ResponseReturnValue:
+    if logins.current_login(KIND) is not None:  # logged in already: no second session
+        return redirect(_next_page(request.args.get("next")))
     form = forms.login_form()
     form.next.data = request.args.get("next", "")
     return render("mypage/login.html", form=form)

@@ -91,7 +91,7 @@ class Visitor:
         return self.client.get(path, **kwargs)
 
     def token(self) -> str:
-        found = _TOKEN.search(self.client.get("/mypage/login").text)
+        found = _TOKEN.search(self.client.get("/mypage/signup").text)
         assert found is not None
         return found.group(1)
 

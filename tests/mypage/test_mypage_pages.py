@@ -73,6 +73,7 @@ def test_log_out_and_in_again_and_a_wrong_password_is_one_line(browser: Visitor,
     assert wrong.status_code == 401 and "ログインIDかパスワードが違います" in wrong.text
     assert browser.log_in("HANAKO.Y").status_code == 302
     assert hanako.mykey_id in browser.get("/mypage/").text
+    assert browser.get("/mypage/login").headers["Location"] == "/mypage/"  # in already
 
 
 def test_a_login_link_from_the_card_logs_in_once(
