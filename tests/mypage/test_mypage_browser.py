@@ -93,6 +93,7 @@ def test_a_resident_signs_up_uses_points_and_logs_out_at_a_kiosk(
     assert text.splitlines()[0].startswith("id,date,kind") and ",support," in text and "-200" in text
 
     log_out(tab)
+    assert_no_serious_violations(tab)  # the login page
     assert tab.goto("/mypage/").url.endswith("/mypage/login?next=/mypage/")
     tab.get_by_label("ログインID").fill("HANAKO.Y")
     tab.get_by_label("パスワード").fill(PASSWORD)
@@ -116,6 +117,7 @@ def test_at_phone_size_nothing_overflows_and_a_second_resident_sees_nothing_of_t
 
     at_home = site_page(mykey.app, phone=True)  # mkp-agent mypage login opened its browser
     at_home.goto(login_link_reply(mykey, hanako.card).json["path"])
+    assert_no_serious_violations(at_home)
     at_home.get_by_role("button", name="ログイン", exact=True).click()
     at_home.get_by_text(hanako.mykey_id).wait_for()
     assert "#" not in at_home.url
