@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, jsonify, request, session
 from flask.typing import ResponseReturnValue
@@ -25,7 +26,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
+from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     PublicKeyCredentialDescriptor,
@@ -37,17 +38,20 @@ from server import logins
 from server.config import ServerConfig
 from server.db.engine import read, write
 from server.logins import accounts, passkeys
-from server.mypage.blueprint import bp, guard
+from server.mypage.blueprint import bp, engine, guard
 from server.mypage.blueprint import session as login_session
 from server.site import gettext
 from server.site.kernel import came_over_tls
 
 CHALLENGE = "mypage_passkey_challenge"
+#: What a malformed or forged answer raises in the library (refused, never a server error).
+REFUSED_ANSWERS = (WebAuthnException, ValueError, KeyError, TypeError)
 MAX_ANSWER = 16_384
 
 
 def _rp_id() -> str:
-    return request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    """This host's name, without the port (a relying party is named by a domain, never an address)."""
+    return urlsplit(f"//{request.host}").hostname or ""
 
 
 def _origin() -> str:
@@ -75,7 +79,7 @@ def _refused(message: str, status: int = 400) -> ResponseReturnValue:
 @guard
 def passkey_register_options() -> ResponseReturnValue:
     s = login_session()
-    with read(_engine()) as conn:
+    with read(engine()) as conn:
         known = passkeys.passkeys_of(conn, s.account.id)
     options = generate_registration_options(
         rp_id=_rp_id(),
@@ -108,10 +112,10 @@ def passkey_register() -> ResponseReturnValue:
             expected_rp_id=_rp_id(),
             expected_origin=_origin(),
         )
-    except InvalidRegistrationResponse:
+    except REFUSED_ANSWERS:
         return _refused(gettext("The passkey could not be added."))
     name = request.user_agent.string[:60] or gettext("Passkey")
-    with write(_engine()) as conn:
+    with write(engine()) as conn:
         passkeys.add_passkey(
             conn,
             s.account.id,
@@ -138,7 +142,7 @@ def passkey_login() -> ResponseReturnValue:
     refused = gettext("The passkey did not work. Log in with your password.")
     if challenge is None or answer is None or not isinstance(answer.get("id"), str):
         return _refused(refused)
-    with read(_engine()) as conn:
+    with read(engine()) as conn:
         key = passkeys.find_passkey(conn, answer["id"])
         account = accounts.account_by_id(conn, key.account) if key else None
     if key is None or account is None or account.kind != "resident":
@@ -152,13 +156,9 @@ def passkey_login() -> ResponseReturnValue:
             credential_public_key=key.public_key,
             credential_current_sign_count=key.sign_count,
         )
-    except InvalidAuthenticationResponse:
+    except REFUSED_ANSWERS:
         return _refused(refused, 401)
-    with write(_engine()) as conn:
+    with write(engine()) as conn:
         passkeys.passkey_used(conn, key, verified.new_sign_count)
     logins.log_in(account)
     return jsonify({"ok": True, "next": "/mypage/"})
-
-
-def _engine() -> Any:
-    return current_app.extensions["mkp.engine"]

@@ -124,18 +124,14 @@ def history_csv(conn: Connection, r: Resident) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["id", "date", "kind", "point_code", "point_name", "amount", "counterpart"])
     for row in _history_rows(conn, r, offset=0, limit=None):
-        writer.writerow(
-            [
-                row["id"],
-                row["at"].isoformat(),
-                row["kind"],
-                row["point_code"],
-                row["point_name"],
-                row["amount"],
-                row["counterpart"],
-            ]
-        )
+        texts = [_cell(row[name]) for name in ("kind", "point_code", "point_name", "counterpart")]
+        writer.writerow([row["id"], row["at"].isoformat(), *texts[:3], row["amount"], texts[3]])
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (a point code's name is an operator's text)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _history_rows(conn: Connection, r: Resident, offset: int, limit: int | None) -> Iterator[dict[str, Any]]:

@@ -263,3 +263,20 @@ def test_no_password_or_code_reaches_a_log(
     logged = caplog.text
     secrets = (code, code.replace("-", ""), PASSWORD, "a wrong password", path.split("#")[1])
     assert not [s for s in secrets if s in logged]
+
+
+BROKEN_ANSWERS = ('{"id": "x"}', "not json", '{"id": "AAAA", "response": {}, "type": 7}', "[]")
+
+
+def test_a_forged_or_broken_passkey_answer_is_refused(browser: Visitor, mykey: MyKeyWorld) -> None:
+    stranger = Visitor(mykey.app)
+    for answer in BROKEN_ANSWERS:
+        headers = {"X-CSRFToken": browser.token(), "Content-Type": "application/json"}
+        browser.client.post("/mypage/passkeys/register-options", headers=headers)
+        added = browser.client.post("/mypage/passkeys/register", data=answer, headers=headers)
+        assert added.status_code == 400 and added.json["ok"] is False, answer
+        headers = {"X-CSRFToken": stranger.token(), "Content-Type": "application/json"}
+        stranger.client.post("/mypage/passkeys/login-options", headers=headers)
+        refused = stranger.client.post("/mypage/passkeys/login", data=answer, headers=headers)
+        assert refused.status_code in (400, 401), answer
+    assert stranger.get("/mypage/").status_code == 302
