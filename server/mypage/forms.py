@@ -100,12 +100,14 @@ def coupon_form(destinations: list[tuple[str, str]]) -> Any:
     return Coupon()
 
 
-def home_form(current: str | None) -> Any:
+def home_form(current: str | None, towns: list[tuple[str, str]]) -> Any:
     class Home(PageForm):
-        municipality = StringField(
-            gettext("Home municipality (6-digit code)"),
+        municipality = SelectField(
+            gettext("Home municipality"),
             default=current or "",
+            choices=_choices([("", gettext("None")), *towns]),
             validators=[Optional(), Regexp(r"^\d{6}$", message=gettext("A municipality code has 6 digits."))],
+            validate_choice=False,
         )
 
     return Home()

@@ -22,6 +22,7 @@ from server import logins
 from server.config import ServerConfig
 from server.db.engine import read, write
 from server.logins import passkeys
+from server.municipalities.service import list_municipalities
 from server.mypage import chart, forms
 from server.mypage import resident as residents
 from server.mypage.blueprint import KIND, bp, engine, guard, me, session
@@ -172,12 +173,13 @@ def _points_page(status: int = 200, **given: Any) -> Response:
         held = residents.holdings(conn, r)
         events = residents.supportable_events(conn, r, held)
         offered = [w for w in rewards.list_rewards(conn, now=now) if w["starts_at"] <= now]
+        towns = [(m["code"], f"{m['prefecture']} {m['name']}") for m in list_municipalities(conn)]
     destinations = [(h.point_code, h.name) for h in held]
     page_forms = {
         "coupon": given.pop("coupon", None) or forms.coupon_form(destinations),
         "support": given.pop("support", None)
         or forms.support_form([(e["point_code"], e["name"]) for e in events]),
-        "home": given.pop("home", None) or forms.home_form(r.holder.home_municipality),
+        "home": given.pop("home", None) or forms.home_form(r.holder.home_municipality, towns),
         "claim": forms.claim_form(),
     }
     return _private(
@@ -274,7 +276,7 @@ def claim_reward() -> ResponseReturnValue:
 @bp.post("/home-municipality")
 @guard
 def set_home() -> ResponseReturnValue:
-    form = forms.home_form(None)
+    form = forms.home_form(None, [])
     if not form.validate():
         return _points_page(status=422, home=form)
     try:
