@@ -42,5 +42,31 @@ def kind_words(kind: str) -> str:
     return gettext(known) if known else kind
 
 
+#: (token in the User-Agent, name shown), first match wins: Edge and Opera say "Chrome" too.
+BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "Mac"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def browser_name(user_agent: str) -> str:
+    """``Chrome · Android`` from a User-Agent string (what a resident recognises in a session list)."""
+    browser = next((name for token, name in BROWSERS if token in user_agent), "")
+    system = next((name for token, name in SYSTEMS if token in user_agent), "")
+    return " · ".join(part for part in (browser, system) if part)
+
+
 def template_helpers() -> dict[str, Any]:
-    return {"jst": jst, "last_day": last_day, "kind_words": kind_words}
+    return {"jst": jst, "last_day": last_day, "kind_words": kind_words, "browser_name": browser_name}

@@ -40,6 +40,7 @@ from server.db.engine import read, write
 from server.logins import accounts, passkeys
 from server.mypage.blueprint import bp, engine, guard
 from server.mypage.blueprint import session as login_session
+from server.mypage.helpers import browser_name
 from server.site import gettext
 from server.site.kernel import came_over_tls
 
@@ -114,7 +115,7 @@ def passkey_register() -> ResponseReturnValue:
         )
     except REFUSED_ANSWERS:
         return _refused(gettext("The passkey could not be added."))
-    name = request.user_agent.string[:60] or gettext("Passkey")
+    name = browser_name(request.user_agent.string) or gettext("Passkey")
     with write(engine()) as conn:
         passkeys.add_passkey(
             conn,

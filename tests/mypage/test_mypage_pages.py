@@ -211,9 +211,12 @@ def test_sessions_are_listed_and_logging_out_everywhere_ends_them(
     mykey: MyKeyWorld, browser: Visitor
 ) -> None:
     phone = Visitor(mykey.app)
+    android = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36"
+    phone.client.environ_base["HTTP_USER_AGENT"] = android
     assert phone.log_in("hanako.y").status_code == 302
     page = browser.get("/mypage/account").text
     assert page.count("このブラウザ") == 1 and page.count('/end"') == 2
+    assert "Chrome · Android" in page and "Mozilla" not in page
     assert browser.post("/mypage/logout-everywhere").status_code == 302
     assert phone.get("/mypage/").status_code == 302 and browser.get("/mypage/").status_code == 302
 
