@@ -166,6 +166,22 @@ def link_partner() -> ResponseReturnValue:
 # --- points: a coupon, an event, a reward, the home municipality ----------------------------------
 
 
+def _event_choices(events: list[dict[str, Any]], held: list[Held]) -> list[tuple[str, str]]:
+    """Each event the resident can support, with how many of its points they hold."""
+    balance = {h.point_code: h.balance for h in held}
+    return [
+        (
+            e["point_code"],
+            gettext(
+                "%(name)s (you hold %(points)s)",
+                name=e["name"],
+                points="{:,}".format(balance[e["point_code"]]),
+            ),
+        )
+        for e in events
+    ]
+
+
 def _points_page(status: int = 200, **given: Any) -> Response:
     now = datetime.now(UTC)
     with read(engine()) as conn:
@@ -177,8 +193,7 @@ def _points_page(status: int = 200, **given: Any) -> Response:
     destinations = [(h.point_code, h.name) for h in held]
     page_forms = {
         "coupon": given.pop("coupon", None) or forms.coupon_form(destinations),
-        "support": given.pop("support", None)
-        or forms.support_form([(e["point_code"], e["name"]) for e in events]),
+        "support": given.pop("support", None) or forms.support_form(_event_choices(events, held)),
         "home": given.pop("home", None) or forms.home_form(r.holder.home_municipality, towns),
         "claim": forms.claim_form(),
     }
@@ -189,6 +204,7 @@ def _points_page(status: int = 200, **given: Any) -> Response:
             me=r.holder,
             events=events,
             rewards=offered,
+            point_names={h.point_code: h.name for h in held},
             actions=page_forms,
             **given,
         )
