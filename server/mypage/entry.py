@@ -106,12 +106,22 @@ def _code_words(e: activation_code.ActivationCodeError) -> str:
     return gettext("An activation code is 9 characters, like ABCD-EFGH-J. Check it against the receipt.")
 
 
-def _checked_code(purpose: str, code: str) -> tokens.OneTimeToken | Response:
-    """The token ``code`` is, unspent and unexpired; or the refusal page (a wrong one is counted)."""
+def _code_buckets(purpose: str) -> throttling.Buckets:
+    """Wrong codes (and link tokens) typed from this address, in every step that takes one."""
     key = current_app.secret_key
     assert isinstance(key, bytes)
-    weighed = throttling.code_buckets(key, purpose, request.remote_addr or "")
-    now = datetime.now(UTC)
+    return throttling.code_buckets(key, purpose, request.remote_addr or "")
+
+
+def _too_many_codes(e: throttling.LoginThrottled) -> Response:
+    minutes = -(-(e.retry_after or 60) // 60)
+    message = gettext("Too many wrong codes from here. Try again in %(minutes)s minutes.", minutes=minutes)
+    return render("mypage/signup_code.html", status=429, form=forms.code_form(), message=message)
+
+
+def _checked_code(purpose: str, code: str) -> tokens.OneTimeToken | Response:
+    """The token ``code`` is, unspent and unexpired; or the refusal page (a wrong one is counted)."""
+    weighed, now = _code_buckets(purpose), datetime.now(UTC)
     try:
         with write(engine()) as conn:
             throttling.check(conn, weighed, now)
@@ -119,11 +129,7 @@ def _checked_code(purpose: str, code: str) -> tokens.OneTimeToken | Response:
             if found is None:
                 throttling.record_failure(conn, weighed, now)
     except throttling.LoginThrottled as e:
-        minutes = -(-(e.retry_after or 60) // 60)
-        message = gettext(
-            "Too many wrong codes from here. Try again in %(minutes)s minutes.", minutes=minutes
-        )
-        return render("mypage/signup_code.html", status=429, form=forms.code_form(), message=message)
+        return _too_many_codes(e)
     if found is None:
         return _spent(purpose)
     return found
@@ -163,6 +169,8 @@ def _choose_login(purpose: str, secret: str, template: str, **extra: Any) -> Res
         return render(template, status=422, form=form, existing=None, **extra)
     try:
         account = _spend_and_make(purpose, code, form.login_id.data, form.password.data)
+    except throttling.LoginThrottled as e:
+        return _too_many_codes(e)
     except (logins.LoginError, Conflict) as e:
         return render(template, status=422, form=form, existing=None, message=_login_words(e), **extra)
     if account is None:
@@ -173,10 +181,14 @@ def _choose_login(purpose: str, secret: str, template: str, **extra: Any) -> Res
 
 
 def _spend_and_make(purpose: str, code: str, login_id: str, password: str) -> accounts.Account | None:
-    now = datetime.now(UTC)
+    """Spend the code and make (or renew) its login, in one transaction; None for a wrong code
+    (counted, as in step 1: step 2 is no way around the throttle)."""
+    weighed, now = _code_buckets(purpose), datetime.now(UTC)
     with write(engine()) as conn:
+        throttling.check(conn, weighed, now)
         found = tokens.use_token(conn, purpose, code, now)
         if found is None:
+            throttling.record_failure(conn, weighed, now)
             return None
         existing = accounts.account_of(conn, KIND, found.subject)
         if existing is None:

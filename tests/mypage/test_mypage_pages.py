@@ -58,6 +58,21 @@ def test_wrong_codes_from_one_address_are_throttled(mykey: MyKeyWorld, hanako: R
     assert guesser.post("/mypage/signup", {"code": good}).status_code == 429
 
 
+def test_guessing_codes_at_the_second_step_is_throttled_too(
+    mykey: MyKeyWorld, hanako: Resident, kiosk
+) -> None:
+    from mkp_core import activation_code as codec
+
+    guesser = Visitor(mykey.app)
+    chosen = {"login_id": "guesser", "password": PASSWORD, "confirm": PASSWORD}
+    for n in range(10):
+        body = f"{n:08d}"
+        refused = guesser.post("/mypage/signup", {"code": body + codec.coupon.check_char(body), **chosen})
+        assert refused.status_code == 410
+    good = activation_code(mykey, kiosk, hanako.card)
+    assert guesser.post("/mypage/signup", {"code": good, **chosen}).status_code == 429
+
+
 def test_the_forms_name_what_a_password_manager_fills(mykey: MyKeyWorld) -> None:
     visitor = Visitor(mykey.app)
     login = visitor.get("/mypage/login").text
