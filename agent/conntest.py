@@ -82,7 +82,7 @@ def report_body(
     clock_offset_ms: int | None = None,
     crl_version: str | None = None,
 ) -> dict[str, Any]:
-    """The report the server keeps (``mkp_core.wire.ConntestReportCreate``).
+    """The report the server keeps (``server.conntest.schemas.ConntestReportCreate``).
 
     A check is ok when it passed, or when it is optional and was left out (no printer at a lookup
     desk); a failed check carries its machine-readable code, which the live view counts by.

@@ -128,8 +128,8 @@ def healthz_latencies(url: str, session: requests.Session, count: int) -> list[f
 def register_holders(conn: Connection, mykey_ids: list[str], home: str | None = None) -> None:
     """MyKey IDs registered by the registry's own function for made-up certificates: registering a
     card (its proof, the CRL) is bench/mykey.py's figure, not what the others measure."""
-    from server.mykey import registry
-    from server.mykey.cards import Card
+    from server.platform.mykey import registry
+    from server.platform.mykey.cards import Card
 
     not_after = datetime.now(UTC) + timedelta(days=3650)
     for mykey_id in mykey_ids:
@@ -163,8 +163,8 @@ def app_in_process(folder: Path, database_url: str, municipality: str = "142018"
     from server.config import ServerConfig
     from server.db.engine import make_engine, write
     from server.db.migrate import upgrade
-    from server.municipalities.service import add_municipality
-    from server.operators.service import create_operator
+    from server.platform.municipalities.service import add_municipality
+    from server.platform.operators.service import create_operator
 
     engine = make_engine(database_url)
     upgrade(engine)
@@ -192,7 +192,7 @@ def served(
     start than ``mkp-server create-operator``); the server is stopped afterwards."""
     from server.db.engine import make_engine, write
     from server.launcher import start_server
-    from server.operators.service import create_operator
+    from server.platform.operators.service import create_operator
 
     server = start_server(database_url, work, workers=workers, threads=threads, extra_env=extra_env)
     try:

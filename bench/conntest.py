@@ -161,7 +161,7 @@ def codes_in_the_database(database_url: str, places: list[str], count: int) -> l
     (``terminals.service.create_enrollment``, what ``POST /v1/terminals/enrollments`` runs): an
     operator makes the codes ahead, over days; the terminals' half is what is measured."""
     from server.db.engine import make_engine, write
-    from server.operators.service import Operator
+    from server.platform.operators.service import Operator
     from server.terminals.service import create_enrollment
 
     engine = make_engine(database_url)

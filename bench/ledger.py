@@ -38,7 +38,7 @@ from mkp_core.client import ApiClient, BearerToken
 from server import ledger
 from server.db.engine import make_engine, write
 from server.db.migrate import upgrade
-from server.municipalities.service import add_municipality
+from server.platform.municipalities.service import add_municipality
 
 CODE = "142018"
 DEPARTMENT = f"{CODE}-bench"

@@ -273,7 +273,8 @@ def sweep_figures(args: argparse.Namespace, work: Path) -> None:
     from server.config import ServerConfig
     from server.db.engine import make_engine, write
     from server.db.migrate import upgrade
-    from server.db.tables import mykey_certificates, mykeys
+    from server.ledger.tables import mykeys
+    from server.platform.tables import mykey_certificates
 
     ca = TestCA.init(work / "sweep-ca")
     url = f"sqlite:///{work / 'sweep.sqlite3'}"

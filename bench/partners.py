@@ -38,9 +38,10 @@ from mkp_core import signing
 from mkp_core.client import ApiClient, BearerToken, new_session
 from server.db.engine import make_engine, write
 from server.db.migrate import upgrade
-from server.db.tables import mykeys, partner_links
-from server.operators.service import Operator
+from server.ledger.tables import mykeys
 from server.partners import coupons, registry
+from server.partners.tables import partner_links
+from server.platform.operators.service import Operator
 
 YOKOSUKA = "142018"
 

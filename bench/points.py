@@ -30,10 +30,10 @@ from bench.common import (
 from server import ledger
 from server.db.engine import make_engine, read, write
 from server.db.migrate import upgrade
-from server.departments import grants, service
-from server.municipalities.service import add_municipality
-from server.operators.service import Operator
+from server.platform.municipalities.service import add_municipality
+from server.platform.operators.service import Operator
 from server.points import expiry
+from server.points.departments import grants, service
 
 CODE = "142018"
 DEPARTMENT = "142018-bench"

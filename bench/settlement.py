@@ -39,8 +39,8 @@ from server.db.engine import db_timestamp, executemany, make_engine, read, write
 from server.db.migrate import upgrade
 from server.ledger import periods
 from server.ledger.accounts import open_account
-from server.municipalities.service import add_municipality
-from server.operators.service import Operator
+from server.platform.municipalities.service import add_municipality
+from server.platform.operators.service import Operator
 from server.settlement import service
 
 CODE = "142018"

@@ -138,7 +138,7 @@ def init(db: str | None, config_file: str | None) -> None:
 @config_option
 def create_operator(name: str, municipality: str | None, db: str | None, config_file: str | None) -> None:
     """Create an operator and print its bearer token (shown only this once)."""
-    from server.operators.service import create_operator as create
+    from server.platform.operators.service import create_operator as create
 
     config = _config(config_file, db)
     engine = _engine(config)
@@ -157,7 +157,7 @@ def create_operator(name: str, municipality: str | None, db: str | None, config_
 @config_option
 def revoke_operator(name: str, db: str | None, config_file: str | None) -> None:
     """Revoke an operator's token: its next request is refused."""
-    from server.operators.service import revoke_operator as revoke
+    from server.platform.operators.service import revoke_operator as revoke
 
     engine = _engine(_config(config_file, db))
     _require_schema(engine)
@@ -178,7 +178,7 @@ def revoke_operator(name: str, db: str | None, config_file: str | None) -> None:
 @config_option
 def list_operators(db: str | None, config_file: str | None) -> None:
     """Operators, their scope and whether their token still works (tokens are never shown again)."""
-    from server.operators.service import list_operators as listing
+    from server.platform.operators.service import list_operators as listing
 
     engine = _engine(_config(config_file, db))
     _require_schema(engine)
@@ -204,7 +204,7 @@ def run(db: str | None, config_file: str | None, bind: str, workers: int, thread
     from gunicorn.app.base import BaseApplication
 
     from server.app import create_app
-    from server.logs import logging_config
+    from server.web.logs import logging_config
 
     config = _config(config_file, db)
     _require_schema(_engine(config))
@@ -295,8 +295,8 @@ def sweep_from(engine: Engine, config: ServerConfig, source: str) -> dict[str, A
     from datetime import UTC, datetime, timedelta
 
     from mkp_core.crl_source import as_upload_text, read_crl
-    from server.crls import service as crls
-    from server.mykey.sweep import sweep
+    from server.platform.crls import service as crls
+    from server.platform.mykey.sweep import sweep
 
     trust = crls.trust_from_config(config.jpki_anchor_files)
     text = as_upload_text(read_crl(source, config.max_crl_bytes), source)

@@ -41,7 +41,7 @@ from mkp_core.client import unmount_transport
 from server.app import create_app
 from server.config import ServerConfig
 from server.db.engine import make_engine, write
-from server.operators.service import create_operator
+from server.platform.operators.service import create_operator
 
 #: The throwaway PostgreSQL (postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's
 #: own), the server app's fixtures (tests/server and tests/mkp_admin alike) and the browser's.

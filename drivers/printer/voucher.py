@@ -64,7 +64,7 @@ class VoucherReceipt:
 
 
 def batch_receipts(batch: Mapping[str, Any]) -> Iterator[VoucherReceipt]:
-    """The receipts of an issued batch as the server answers it (``mkp_core.wire.VoucherBatch`` as
+    """The receipts of an issued batch as the server answers it (``server.vouchers.schemas.VoucherBatch`` as
     JSON), one per voucher in the batch's order.
 
     The street-office kiosk and ``mkp-admin voucher issue`` both print from the same answer. Each

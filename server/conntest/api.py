@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 
 from flask_openapi3 import APIBlueprint, Tag
 
-from mkp_core import wire
-from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
-from server.conntest import service
+from server.conntest import schemas, service
 from server.db.engine import read, run_write
-from server.idempotency import write_once
-from server.terminals.auth import TERMINAL_SIGNATURE, accept_terminal_request, signed_terminal_endpoints
+from server.db.idempotency import write_once
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.terminal_auth import (
+    TERMINAL_SIGNATURE,
+    accept_terminal_request,
+    signed_terminal_endpoints,
+)
+from server.web.context import View, caller_key, engine, error_responses
 
 bp = APIBlueprint("conntests", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
@@ -27,8 +31,8 @@ tag = Tag(
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-@bp.post("/conntests", tags=[tag], responses={201: wire.Conntest, **ERRORS})
-def schedule_test(body: wire.ConntestCreate) -> View:
+@bp.post("/conntests", tags=[tag], responses={201: schemas.Conntest, **ERRORS})
+def schedule_test(body: schemas.ConntestCreate) -> View:
     """Schedule a test: every active terminal (of one municipality, or all) reports in the window."""
     op = operator()
     return write_once(
@@ -40,7 +44,7 @@ def schedule_test(body: wire.ConntestCreate) -> View:
     )
 
 
-@bp.get("/conntests", tags=[tag], responses={200: wire.ConntestList, **ERRORS})
+@bp.get("/conntests", tags=[tag], responses={200: schemas.ConntestList, **ERRORS})
 def list_tests() -> View:
     """Tests, newest first."""
     op = operator()
@@ -48,16 +52,16 @@ def list_tests() -> View:
         return {"tests": service.list_tests(conn, op)}
 
 
-@bp.get("/conntests/<test_id>", tags=[tag], responses={200: wire.ConntestStatus, **ERRORS})
-def test_status(path: wire.ConntestPath) -> View:
+@bp.get("/conntests/<test_id>", tags=[tag], responses={200: schemas.ConntestStatus, **ERRORS})
+def test_status(path: schemas.ConntestPath) -> View:
     """Live progress: reported / expected, failures by reason, latency percentiles."""
     op = operator()
     with read(engine()) as conn:
         return service.status(conn, op, path.test_id)
 
 
-@bp.get("/conntests/<test_id>/report", tags=[tag], responses={200: wire.ConntestReport, **ERRORS})
-def test_report(path: wire.ConntestPath) -> View:
+@bp.get("/conntests/<test_id>/report", tags=[tag], responses={200: schemas.ConntestReport, **ERRORS})
+def test_report(path: schemas.ConntestPath) -> View:
     """Per prefecture and municipality; terminals that never reported (place, address); failures."""
     op = operator()
     with read(engine()) as conn:
@@ -67,9 +71,9 @@ def test_report(path: wire.ConntestPath) -> View:
 @terminal_bp.post(
     "/conntests/<test_id>/report",
     tags=[tag],
-    responses={201: wire.ConntestReceipt, 200: wire.ConntestReceipt, **ERRORS},
+    responses={201: schemas.ConntestReceipt, 200: schemas.ConntestReceipt, **ERRORS},
 )
-def report_result(path: wire.ConntestPath, body: wire.ConntestReportCreate) -> View:
+def report_result(path: schemas.ConntestPath, body: schemas.ConntestReportCreate) -> View:
     """This terminal's checklist result, committed before the answer; a retry gets the first receipt."""
     receipt, made = run_write(
         engine(),
@@ -80,7 +84,7 @@ def report_result(path: wire.ConntestPath, body: wire.ConntestReportCreate) -> V
     return receipt, 201 if made else 200
 
 
-@clock_bp.get("/clock", tags=[tag], responses={200: wire.ServerClock})
+@clock_bp.get("/clock", tags=[tag], responses={200: schemas.ServerClock})
 def clock() -> View:
     """The server's time, unsigned and without the database: in the connection test every terminal
     asks it once, to measure its clock's offset and its round trip, so it must cost next to nothing."""

@@ -38,17 +38,11 @@ from mkp_core import dates
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.signing import DEFAULT_MAX_SKEW
 from mkp_core.wire import CONNTEST_MAX_WINDOW
+from server.conntest.tables import conntest_failures, conntest_reports, conntests
 from server.db.engine import inserted_id
-from server.db.tables import (
-    conntest_failures,
-    conntest_reports,
-    conntests,
-    municipalities,
-    places,
-    terminals,
-)
-from server.municipalities.service import get_municipality
-from server.operators.service import Operator
+from server.platform.municipalities.service import get_municipality
+from server.platform.operators.service import Operator
+from server.platform.tables import municipalities, places, terminals
 
 #: A terminal that was offline at the test's time reports when it is back, up to this long after
 #: the window (marked late); after that the test is closed to reports and no longer announced.

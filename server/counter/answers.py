@@ -5,7 +5,7 @@ Shared by the entry-by-entry path (:mod:`server.counter.service`) and the batch 
 its kept answer back, so the row and the answer are made in one place.
 
 An entry's answer is kept under its client id in the namespace of the terminal that sent it
-(``server.client_ids``), and only once the entry verified (the terminal's signature over it and,
+(``server.db.client_ids``), and only once the entry verified (the terminal's signature over it and,
 for a card spend, the card's proof): a refusal of an entry that did not verify is kept under a key
 of its own content, so a tampered copy sent first never takes the id the genuine entry is booked
 under, and the same tampered copy sent again gets its first refusal.
@@ -24,9 +24,9 @@ from sqlalchemy import Connection, RowMapping, select
 
 from mkp_core import offline
 from mkp_core.errors import Forbidden, MkpError
-from server.client_ids import as_sent, unverified_entry_key
+from server.counter.tables import offline_entries
+from server.db.client_ids import as_sent, unverified_entry_key
 from server.db.engine import chunked, insert_ignoring_conflicts
-from server.db.tables import offline_entries
 
 ACCEPTED, REFUSED = "accepted", "refused"
 

@@ -17,23 +17,19 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import wire
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    card_check,
-    card_proof,
-    config,
-    engine,
-    error_responses,
-    operator,
-    operator_endpoints,
-)
 from server.conntest import service as conntests
-from server.counter import resident, service
+from server.counter import resident, schemas, service
 from server.db.engine import read, run_write
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id, terminal_public_key
-from server.terminals.service import get_place
+from server.platform.mykey.card_checks import card_check, card_proof
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.places.service import get_place
+from server.platform.terminal_auth import (
+    TERMINAL_SIGNATURE,
+    terminal_endpoints,
+    terminal_id,
+    terminal_public_key,
+)
+from server.web.context import Json, View, config, engine, error_responses
 
 card_bp = APIBlueprint("counter_card", __name__, url_prefix="/v1/terminal", abp_security=TERMINAL_SIGNATURE)
 terminal_endpoints(card_bp, keep_nonce=False)
@@ -53,7 +49,7 @@ def _at() -> service.CardAtCounter:
 
 
 @card_bp.post("/spend", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
-def spend(body: wire.CounterSpend) -> View:
+def spend(body: schemas.CounterSpend) -> View:
     """The card's holder spends points here (idempotent by client_id: a repeat gets the first answer)."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -64,7 +60,7 @@ def spend(body: wire.CounterSpend) -> View:
     ), 201
 
 
-@card_bp.post("/balance", tags=[tag], responses={200: wire.CounterBalances, **CARD_ERRORS})
+@card_bp.post("/balance", tags=[tag], responses={200: schemas.CounterBalances, **CARD_ERRORS})
 def balance(body: wire.MyKeyProve) -> View:
     """The card's holder's points by code, what can be spent now and what expires next."""
     at, proof = _at(), card_proof(body.proof)
@@ -72,7 +68,7 @@ def balance(body: wire.MyKeyProve) -> View:
 
 
 @card_bp.post("/refund", tags=[tag], responses={201: wire.SpendResult, **CARD_ERRORS})
-def refund(body: wire.CounterRefund) -> View:
+def refund(body: schemas.CounterRefund) -> View:
     """Give back today's spend made here, with the card that paid (the same lots come back)."""
     at, proof, days = _at(), card_proof(body.proof), config().refund_days
     return run_write(
@@ -81,7 +77,7 @@ def refund(body: wire.CounterRefund) -> View:
 
 
 @card_bp.post("/supports", tags=[tag], responses={201: wire.Support, **CARD_ERRORS})
-def support(body: wire.CounterSupport) -> View:
+def support(body: schemas.CounterSupport) -> View:
     """The card's holder directs points of an event's code to its pool (idempotent by client_id)."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -93,7 +89,7 @@ def support(body: wire.CounterSupport) -> View:
 
 
 @card_bp.post("/reward-claims", tags=[tag], responses={201: wire.Claim, **CARD_ERRORS})
-def claim(body: wire.CounterClaim) -> View:
+def claim(body: schemas.CounterClaim) -> View:
     """The card's holder claims one of a special reward at its price (a claim number back)."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -102,7 +98,7 @@ def claim(body: wire.CounterClaim) -> View:
 
 
 @card_bp.post("/transit-exchanges", tags=[tag], responses={201: wire.TransitExchange, **CARD_ERRORS})
-def exchange(body: wire.CounterTransit) -> View:
+def exchange(body: schemas.CounterTransit) -> View:
     """The card's holder sends points to the transit card they linked at the company's service."""
     at, proof = _at(), card_proof(body.proof)
     return run_write(
@@ -113,8 +109,8 @@ def exchange(body: wire.CounterTransit) -> View:
     ), 201
 
 
-@queue_bp.post("/sync", tags=[tag], responses={200: wire.SyncResult, **ERRORS})
-def sync(body: wire.SyncRequest) -> View:
+@queue_bp.post("/sync", tags=[tag], responses={200: schemas.SyncResult, **ERRORS})
+def sync(body: schemas.SyncRequest) -> View:
     """Offline entries, answered once each: accepted into the ledger, or refused for good (and
     kept for the exceptions report). A batch sent again gets the same answers."""
     tid = terminal_id()
@@ -128,7 +124,7 @@ def sync(body: wire.SyncRequest) -> View:
     return run_write(engine(), work)
 
 
-@queue_bp.post("/heartbeat", tags=[tag], responses={200: wire.HeartbeatReply, **ERRORS})
+@queue_bp.post("/heartbeat", tags=[tag], responses={200: schemas.HeartbeatReply, **ERRORS})
 def heartbeat(body: wire.Heartbeat) -> View:
     """The counter's status (reader, printer, queue, CRL, version), kept for the operator; the
     answer announces the connection test this terminal should run next, if any."""
@@ -143,9 +139,9 @@ def heartbeat(body: wire.Heartbeat) -> View:
 
 
 @operator_bp.get(
-    "/offline-exceptions", tags=[admin_tag], responses={200: wire.OfflineExceptionList, **ERRORS}
+    "/offline-exceptions", tags=[admin_tag], responses={200: schemas.OfflineExceptionList, **ERRORS}
 )
-def list_exceptions(query: wire.ExceptionQuery) -> View:
+def list_exceptions(query: schemas.ExceptionQuery) -> View:
     """Offline spends the ledger refused at sync (the balance was gone, the card revoked since ...)."""
     op = operator()
     with read(engine()) as conn:
@@ -155,7 +151,7 @@ def list_exceptions(query: wire.ExceptionQuery) -> View:
     return {"exceptions": rows}
 
 
-@operator_bp.get("/terminal-status", tags=[admin_tag], responses={200: wire.TerminalStatusList, **ERRORS})
+@operator_bp.get("/terminal-status", tags=[admin_tag], responses={200: schemas.TerminalStatusList, **ERRORS})
 def terminal_statuses() -> View:
     """Every terminal with its last heartbeat."""
     op = operator()

@@ -37,8 +37,7 @@ from sqlalchemy import Connection, insert, select
 
 from mkp_core import cardproof, offline, signing
 from mkp_core.errors import MkpError
-from server import authority, idempotency, ledger
-from server.client_ids import terminal_key
+from server import ledger
 from server.counter import contacts
 from server.counter.answers import (
     Seen,
@@ -50,12 +49,16 @@ from server.counter.answers import (
     refuse_another_terminals,
     require_ours,
 )
-from server.crls.service import PinnedCrls
+from server.counter.tables import offline_entries
+from server.db import idempotency
+from server.db.client_ids import terminal_key
 from server.db.engine import chunked
-from server.db.tables import offline_entries, transfers
 from server.ledger.lots import moves_of_many
-from server.mykey import cards, registry
-from server.mykey.cards import Card, CardCheck
+from server.ledger.tables import transfers
+from server.platform import authority
+from server.platform.crls.service import PinnedCrls
+from server.platform.mykey import cards, registry
+from server.platform.mykey.cards import Card, CardCheck
 from server.points import balances, spending
 from server.points.spending import Spend
 

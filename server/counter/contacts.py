@@ -39,8 +39,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, delete, func, select
 
 from mkp_core.errors import MkpError
+from server.counter.tables import terminal_contacts
 from server.db.engine import insert_ignoring_conflicts
-from server.db.tables import terminal_contacts, terminals
+from server.platform.tables import terminals
 
 #: The clocks' allowance on every bound (and the spacing of the contacts kept).
 ALLOWANCE = timedelta(minutes=5)

@@ -1,7 +1,7 @@
 """A resident's own points at a terminal, without the office: event support, reward claims and the
 transit exchange, with their card.
 
-Why: points leave a resident's wallet only with the resident's proof (:mod:`server.authority`).
+Why: points leave a resident's wallet only with the resident's proof (:mod:`server.platform.authority`).
 Before these, the office did these three for residents; now the card at any enrolled terminal
 signs a challenge naming what and how much (``cardproof.support_action``, ``reward_action``,
 ``transit_action``), and the office keeps only its correction for a card that cannot be used.
@@ -19,10 +19,12 @@ from sqlalchemy import Connection
 from mkp_core import cardproof
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict
-from server import authority, idempotency, resident_points
 from server.counter.service import CardAtCounter, prove_holder
-from server.mykey.registry import MyKey
-from server.rewards import service as rewards
+from server.db import idempotency
+from server.platform import authority
+from server.platform.mykey.registry import MyKey
+from server.points import resident_points
+from server.points.rewards import service as rewards
 
 
 def _card(

@@ -1,7 +1,7 @@
 """The counter as the ledger sees it: spends, balances and refunds by a card tapped at a terminal,
 the offline entries a terminal sends later, and its heartbeats. No HTTP here.
 
-A card at a counter is proved exactly as a lookup is (:func:`server.mykey.cards.prove`: the
+A card at a counter is proved exactly as a lookup is (:func:`server.platform.mykey.cards.prove`: the
 certificate, its signature over a one-time server challenge, the request). The holder comes
 from the card, the place from the terminal, so a terminal can only spend at its own place.
 
@@ -16,7 +16,7 @@ it gets that first answer at sync instead of a second transfer.
 ``offline_entries`` with its answer: accepted (with its transfer) or refused with the reason
 (the balance was gone, the card was revoked since): the exceptions report. Sending an entry again
 gets the same answer; a refusal is never retried by the server. An entry's client id is the
-terminal's own (``server.client_ids``: another terminal's entry under the same id is another
+terminal's own (``server.db.client_ids``: another terminal's entry under the same id is another
 entry), and a refusal is kept under it only once the entry verified (:func:`kept_under`): a
 stolen or tampered copy sent first never takes the id from the genuine entry. The card spends of
 one sync request are booked together (:mod:`server.counter.batch`: one ledger call for the
@@ -50,7 +50,7 @@ from mkp_core import voucher as voucher_codec
 from mkp_core.cardproof import CardProof
 from mkp_core.errors import Conflict, Forbidden, MkpError
 from mkp_core.keyring import KeyRing
-from server import authority, client_ids, idempotency, ledger, resident_points
+from server import ledger
 from server.counter import batch, contacts
 from server.counter.answers import (
     REFUSED,
@@ -64,10 +64,13 @@ from server.counter.answers import (
     refuse_another_terminals,
     require_ours,
 )
+from server.counter.tables import offline_entries, terminal_status
+from server.db import client_ids, idempotency
 from server.db.engine import chunked, insert_ignoring_conflicts, lock_key, lock_keys
-from server.db.tables import offline_entries, places, terminal_status, terminals
-from server.mykey import cards, registry
-from server.points import balances, holders, spending
+from server.platform import authority
+from server.platform.mykey import cards, registry
+from server.platform.tables import places, terminals
+from server.points import balances, holders, resident_points, spending
 from server.points.spending import Spend
 from server.terminals.service import get_terminal
 from server.vouchers import keys as voucher_keys
@@ -95,7 +98,7 @@ class CardAtCounter:
         return f"terminal:{self.terminal_id}"
 
     def key(self, client_id: str) -> str:
-        """The terminal's client id as stored: its own namespace (``server.client_ids``)."""
+        """The terminal's client id as stored: its own namespace (``server.db.client_ids``)."""
         return client_ids.terminal_key(self.terminal_id, client_id)
 
 

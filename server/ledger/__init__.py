@@ -3,6 +3,8 @@
 It knows no HTTP. ``transfers.create_transfers`` is the one way points move.
 """
 
+from __future__ import annotations
+
 from server.ledger.accounts import AccountKind, account_kind, balances, open_account, set_floor
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget, PointsExpired
 from server.ledger.expiry import Expired, expire_lots

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select, update
 
 from mkp_core.errors import MkpError, NotFound
 from server.db.engine import insert_ignoring_conflicts
-from server.db.tables import accounts
+from server.ledger.tables import accounts
 
 
 @dataclass(frozen=True)

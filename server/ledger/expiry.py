@@ -30,9 +30,9 @@ from server.db.engine import (
     is_postgres,
     new_ids,
 )
-from server.db.tables import accounts
 from server.ledger import periods
 from server.ledger.accounts import account_kind
+from server.ledger.tables import accounts
 from server.ledger.transfers import TransferRequest
 
 

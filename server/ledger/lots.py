@@ -28,8 +28,8 @@ from sqlalchemy import Connection, select
 from mkp_core.dates import last_valid_day
 from mkp_core.errors import MkpError
 from server.db.engine import chunked, db_datetime, db_timestamp, executemany, fetch_raw, new_ids
-from server.db.tables import lot_moves, lots
 from server.ledger.errors import InsufficientPoints, PointsExpired
+from server.ledger.tables import lot_moves, lots
 
 _NEVER = float("inf")
 

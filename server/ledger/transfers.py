@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
-from server.client_ids import as_sent
+from server.db.client_ids import as_sent
 from server.db.engine import (
     chunked,
     db_timestamp,
@@ -34,11 +34,11 @@ from server.db.engine import (
     is_postgres,
     new_ids,
 )
-from server.db.tables import accounts, lots, mykeys, point_codes, transfers
 from server.ledger import periods
 from server.ledger.accounts import AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
 from server.ledger.lots import LotBook
+from server.ledger.tables import accounts, lots, mykeys, point_codes, transfers
 
 TRANSFER_KINDS = frozenset(
     {

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, literal, select, union_all
 
-from server.db.tables import accounts, lot_moves, lots, transfers
 from server.ledger.accounts import LOT_KINDS, NON_NEGATIVE_KINDS
 from server.ledger.periods import check_closed_periods
+from server.ledger.tables import accounts, lot_moves, lots, transfers
 
 
 @dataclass

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mkp_core.errors import Conflict, MkpError
 from server.db.engine import inserted_id
-from server.db.tables import login_accounts
+from server.logins.tables import login_accounts
 
 KINDS = ("resident", "staff")
 MIN_PASSWORD = 10

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, RowMapping, delete, select, update
 
-from server.db.tables import login_passkeys
+from server.logins.tables import login_passkeys
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, RowMapping, select, update
 
 from server.db.engine import inserted_id
-from server.db.tables import login_accounts, login_sessions
 from server.logins.accounts import Account
+from server.logins.tables import login_accounts, login_sessions
 
 #: A request less than this after the last one does not write its time again (fewer writes).
 TOUCH_EVERY = timedelta(minutes=1)

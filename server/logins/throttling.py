@@ -21,9 +21,9 @@ from sqlalchemy import Connection, delete, select, update
 
 from mkp_core.errors import Throttled
 from server.db.engine import insert_ignoring_conflicts
-from server.db.tables import throttle_counts
 from server.logins.accounts import fold
-from server.mykey.throttles import seconds_until
+from server.platform.mykey.throttles import seconds_until
+from server.platform.tables import throttle_counts
 
 WINDOW = timedelta(minutes=15)
 PER_LOGIN_ID = 5

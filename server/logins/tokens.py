@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, select, update
 
-from server.db.tables import login_tokens
+from server.logins.tables import login_tokens
 
 PURPOSES = ("activation", "login_link", "invitation")
 

@@ -23,9 +23,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from mkp_core import activation_code
-from server import authority
 from server.logins import tokens
-from server.mykey.registry import MyKey
+from server.platform import authority
+from server.platform.mykey.registry import MyKey
 
 ACTIVATION = "activation"
 LOGIN_LINK = "login_link"

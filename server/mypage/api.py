@@ -16,26 +16,17 @@ from datetime import UTC, datetime
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
-from mkp_core import cardproof, wire
+from mkp_core import cardproof
 from mkp_core.errors import Forbidden
-from server import authority
-from server.api import (
-    Json,
-    View,
-    card_check,
-    card_proof,
-    challenge_key,
-    config,
-    engine,
-    error_responses,
-    limit_body,
-)
-from server.client_ids import card_key
-from server.counter.service import CardAtCounter, prove_holder
-from server.idempotency import write_once
-from server.mykey import cards, registry
+from server.db.client_ids import card_key, terminal_key
+from server.db.idempotency import write_once
 from server.mypage import activation
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.mypage.schemas import MyPageActivationCode, MyPageCardRequest, MyPageLoginLink
+from server.platform import authority
+from server.platform.mykey import cards, registry
+from server.platform.mykey.card_checks import card_check, card_proof, challenge_key
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.web.context import Json, View, config, engine, error_responses, limit_body
 
 terminal_bp = APIBlueprint(
     "mypage_terminal", __name__, url_prefix="/v1/terminal/mypage", abp_security=TERMINAL_SIGNATURE
@@ -57,26 +48,28 @@ def _active(holder: registry.MyKey) -> registry.MyKey:
     return holder
 
 
-@terminal_bp.post("/activation-codes", tags=[tag], responses={201: wire.MyPageActivationCode, **CARD_ERRORS})
-def activation_code(body: wire.MyPageCardRequest) -> View:
+@terminal_bp.post("/activation-codes", tags=[tag], responses={201: MyPageActivationCode, **CARD_ERRORS})
+def activation_code(body: MyPageCardRequest) -> View:
     """A My Page activation code for the card's holder, to print on the receipt (24 hours, used
     once; a new one voids the earlier). A repeat of the client id gets the same code."""
-    at = CardAtCounter(card_check(), terminal_id(keep_nonce=False))
-    proof, key, client_key = card_proof(body.proof), challenge_key(), at.key(body.client_id)
+    check, proof, key = card_check(), card_proof(body.proof), challenge_key()
+    tid = terminal_id(keep_nonce=False)
+    client_key = terminal_key(tid, body.client_id)
 
     def work(conn: Connection) -> Json:
         now = datetime.now(UTC)
         action = cardproof.mypage_action(body.client_id)
-        holder = _active(prove_holder(conn, at, proof, cardproof.MYPAGE_CODE, action, False, now))
-        card = authority.HolderCard(holder.number, at.terminal_id)
-        return activation.issue_activation_code(conn, holder, card, key, client_key, now)
+        card = cards.prove(conn, check, proof, cardproof.MYPAGE_CODE, action, terminal_id=tid, now=now)
+        holder = _active(registry.holder_of(conn, card))
+        proven = authority.HolderCard(holder.number, tid)
+        return activation.issue_activation_code(conn, holder, proven, key, client_key, now)
 
     reply, status = write_once(engine(), client_key, "mypage.activation-code", body.model_dump(), work)
     return activation.secret_answers(reply, key, client_key, activation.ACTIVATION), status
 
 
-@holder_bp.post("/login-links", tags=[tag], responses={201: wire.MyPageLoginLink, **CARD_ERRORS})
-def login_link(body: wire.MyPageCardRequest) -> View:
+@holder_bp.post("/login-links", tags=[tag], responses={201: MyPageLoginLink, **CARD_ERRORS})
+def login_link(body: MyPageCardRequest) -> View:
     """A one-time My Page login link for the card's holder (ten minutes). A repeat of the client
     id gets the same link."""
     check, proof, key = card_check(), card_proof(body.proof), challenge_key()

@@ -22,14 +22,14 @@ from server import logins
 from server.config import ServerConfig
 from server.db.engine import read, write
 from server.logins import passkeys
-from server.municipalities.service import list_municipalities
 from server.mypage import chart, forms
 from server.mypage import resident as residents
 from server.mypage.blueprint import KIND, bp, engine, guard, me, session
 from server.mypage.words import refusal
 from server.partners.throttle import WrongCode
+from server.platform.municipalities.service import list_municipalities
 from server.points.balances import Held
-from server.rewards import service as rewards
+from server.points.rewards import service as rewards
 from server.site import gettext, render
 
 

@@ -2,8 +2,8 @@
 
 Why a module of its own, without Flask: each action here is one the card already does at a
 terminal or at home; My Page only brings another proof, the resident's session
-(:class:`~server.authority.HolderSession`). So every action asks the authority with that proof
-and then calls the same service (``server.resident_points``, the partner, MyKey and event
+(:class:`~server.platform.authority.HolderSession`). So every action asks the authority with that proof
+and then calls the same service (``server.points.resident_points``, the partner, MyKey and event
 services) — no second path for points. What is read is read for this holder only: every query
 names the holder's own wallet or MyKey row, so nothing of another resident can appear.
 
@@ -24,18 +24,21 @@ from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.orm import aliased
 
 from mkp_core.errors import Throttled
-from server import authority, resident_points
-from server.authority import Action, HolderSession
-from server.client_ids import SEPARATOR
-from server.db.tables import accounts, events, partner_links, partners, point_codes, transfers
-from server.idempotency import once
-from server.mykey import registry, service_links, throttles
-from server.mykey.registry import MyKey
+from server.db.client_ids import SEPARATOR
+from server.db.idempotency import once
+from server.ledger.tables import accounts, point_codes, transfers
 from server.partners import links
 from server.partners import registry as partner_registry
 from server.partners import service as partner_service
 from server.partners import throttle as coupon_throttle
+from server.partners.tables import partner_links, partners
+from server.platform import authority
+from server.platform.authority import Action, HolderSession
+from server.platform.mykey import registry, service_links, throttles
+from server.platform.mykey.registry import MyKey
+from server.points import resident_points
 from server.points.balances import Held, held_by
+from server.points.tables import events
 
 HISTORY_PAGE = 20
 

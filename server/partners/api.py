@@ -20,34 +20,23 @@ from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import cardproof, dates, wire
-from server import authority
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    card_check,
-    card_proof,
-    config,
-    engine,
-    error_responses,
-    limit_body,
-    operator,
-    operator_endpoints,
-)
-from server.client_ids import card_key
+from server.db.client_ids import card_key
 from server.db.engine import read, run_write
-from server.idempotency import once, write_once
-from server.mykey import cards
-from server.mykey import registry as mykeys
-from server.partners import batch, coupons, holding, links, premiums, registry, service, throttle
+from server.db.idempotency import once, write_once
+from server.partners import batch, coupons, holding, links, premiums, registry, schemas, service, throttle
 from server.partners.auth import (
     PARTNER_SIGNATURE,
     accept_partner_request,
     partner_endpoints,
     signed_partner_id,
 )
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.platform import authority
+from server.platform.mykey import cards
+from server.platform.mykey import registry as mykeys
+from server.platform.mykey.card_checks import card_check, card_proof
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.web.context import Json, View, caller_key, config, engine, error_responses, limit_body
 
 partner_bp = APIBlueprint("partner_api", __name__, url_prefix="/partner/v1", abp_security=PARTNER_SIGNATURE)
 partner_endpoints(partner_bp)
@@ -80,8 +69,8 @@ def limit_holder_body() -> None:
 # --- the partner API ------------------------------------------------------------------------------
 
 
-@partner_bp.post("/links/confirm", tags=[partner_tag], responses={200: wire.PartnerLink, **ERRORS})
-def confirm_link(body: wire.PartnerLinkConfirm) -> View:
+@partner_bp.post("/links/confirm", tags=[partner_tag], responses={200: schemas.PartnerLink, **ERRORS})
+def confirm_link(body: schemas.PartnerLinkConfirm) -> View:
     """Confirm ``member``'s link with the ``link_code`` the member gave the partner in its own site or
     app (where it knows its member from its own login): the request that code belongs to becomes
     the link. Wrong codes: ``wrong_link_code`` (counted per member number; too many in an hour,
@@ -102,7 +91,7 @@ def confirm_link(body: wire.PartnerLinkConfirm) -> View:
 @partner_bp.post(
     "/conversions", tags=[partner_tag], responses={200: wire.Conversion, 201: wire.Conversion, **ERRORS}
 )
-def convert(body: wire.ConversionCreate) -> View:
+def convert(body: schemas.ConversionCreate) -> View:
     """Convert ``amount`` of the partner's points for a linked member: they wait in holding, then go to
     ``destination`` (else the holder's home municipality). ``order_id`` is the idempotency key, scoped
     to this partner: the same order again gets the first answer; with another body, ``idempotency_conflict``."""
@@ -124,9 +113,9 @@ def convert(body: wire.ConversionCreate) -> View:
 
 
 @partner_bp.post(
-    "/conversions/batch", tags=[partner_tag], responses={200: wire.ConversionBatchResult, **ERRORS}
+    "/conversions/batch", tags=[partner_tag], responses={200: schemas.ConversionBatchResult, **ERRORS}
 )
-def convert_batch(body: wire.ConversionBatchCreate) -> View:
+def convert_batch(body: schemas.ConversionBatchCreate) -> View:
     """Up to 500 orders in one request, each judged as ``/conversions`` judges one and answered on its
     own, in order: ``accepted`` with its conversion, or ``refused`` with a code and message (the others
     still go). Each ``order_id`` is its idempotency key as there: an order answered already (singly or
@@ -144,15 +133,18 @@ def convert_batch(body: wire.ConversionBatchCreate) -> View:
     return run_write(engine(), work)
 
 
-@partner_bp.post("/coupons", tags=[partner_tag], responses={201: wire.CouponBatch, **ERRORS})
-def partner_coupons(body: wire.CouponBatchCreate) -> View:
+@partner_bp.post("/coupons", tags=[partner_tag], responses={201: schemas.CouponBatch, **ERRORS})
+def partner_coupons(body: schemas.CouponBatchCreate) -> View:
     """A batch of single-use coupon codes worth ``points`` each (the codes are in this answer only)."""
     pid = signed_partner_id()
     return _issue(pid, body, f"partner:{pid}", accept_partner_request)
 
 
 def _issue(
-    pid: str, body: wire.CouponBatchCreate, actor: str, accept: Callable[[Connection], object] | None = None
+    pid: str,
+    body: schemas.CouponBatchCreate,
+    actor: str,
+    accept: Callable[[Connection], object] | None = None,
 ) -> tuple[Json, int]:
     expires = dates.parse_instant(body.expires_at) if body.expires_at else None
 
@@ -174,8 +166,8 @@ def _issue(
 # --- holders, with their card ---------------------------------------------------------------------
 
 
-@holder_bp.post("/partner-links", tags=[holder_tag], responses={201: wire.PartnerLink, **CARD_ERRORS})
-def request_link(body: wire.PartnerLinkCreate) -> View:
+@holder_bp.post("/partner-links", tags=[holder_tag], responses={201: schemas.PartnerLink, **CARD_ERRORS})
+def request_link(body: schemas.PartnerLinkCreate) -> View:
     """Ask to link the holder's member number at a partner to their MyKey ID: pending until the
     partner confirms it with the ``link_code`` in this answer (shown once: the member gives it to
     the partner in the partner's own site or app). Asking again gives a new code."""
@@ -198,8 +190,8 @@ def request_link(body: wire.PartnerLinkCreate) -> View:
     )
 
 
-@holder_bp.post("/conversions", tags=[holder_tag], responses={200: wire.ConversionList, **CARD_ERRORS})
-def my_conversions(body: wire.HolderProve) -> View:
+@holder_bp.post("/conversions", tags=[holder_tag], responses={200: schemas.ConversionList, **CARD_ERRORS})
+def my_conversions(body: schemas.HolderProve) -> View:
     """The card holder's conversions on hold and the day each reaches their wallet."""
     check, proof = card_check(), card_proof(body.proof)
 
@@ -210,8 +202,8 @@ def my_conversions(body: wire.HolderProve) -> View:
     return run_write(engine(), work)
 
 
-@holder_bp.post("/home", tags=[holder_tag], responses={200: wire.HomeInfo, **CARD_ERRORS})
-def set_home(body: wire.HomeSet) -> View:
+@holder_bp.post("/home", tags=[holder_tag], responses={200: schemas.HomeInfo, **CARD_ERRORS})
+def set_home(body: schemas.HomeSet) -> View:
     """Set (or clear) the home municipality: where converted points go when no destination is named."""
     check, proof = card_check(), card_proof(body.proof)
 
@@ -232,18 +224,18 @@ def set_home(body: wire.HomeSet) -> View:
 
 
 @holder_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
-def redeem(body: wire.CouponRedeem) -> View:
+def redeem(body: schemas.CouponRedeem) -> View:
     """Redeem a coupon code with the card: its points wait in holding like a conversion's."""
     return _redeem(body, None)
 
 
 @terminal_bp.post("/coupons/redeem", tags=[holder_tag], responses={201: wire.Conversion, **CARD_ERRORS})
-def terminal_redeem(body: wire.CouponRedeem) -> View:
+def terminal_redeem(body: schemas.CouponRedeem) -> View:
     """Redeem a coupon code for the card in this terminal's reader (wrong codes count against the holder)."""
     return _redeem(body, terminal_id(keep_nonce=False))
 
 
-def _redeem(body: wire.CouponRedeem, tid: str | None) -> tuple[Json, int]:
+def _redeem(body: schemas.CouponRedeem, tid: str | None) -> tuple[Json, int]:
     """Wrong codes are counted for the holder (the same count at home and at every terminal), in
     the request's own transaction, which then commits the count and no more before the refusal."""
     check, proof, now = card_check(), card_proof(body.proof), datetime.now(UTC)
@@ -280,8 +272,8 @@ def _admin(
     )
 
 
-@operator_bp.post("/partners", tags=[admin_tag], responses={201: wire.Partner, **ERRORS})
-def add_partner(body: wire.PartnerCreate) -> View:
+@operator_bp.post("/partners", tags=[admin_tag], responses={201: schemas.Partner, **ERRORS})
+def add_partner(body: schemas.PartnerCreate) -> View:
     """Register a partner with the public key it signs with (its private key never reaches the server)."""
     op = operator()
     rate = (body.rate_from, body.rate_to)
@@ -294,7 +286,7 @@ def add_partner(body: wire.PartnerCreate) -> View:
     )
 
 
-@operator_bp.get("/partners", tags=[admin_tag], responses={200: wire.PartnerList, **ERRORS})
+@operator_bp.get("/partners", tags=[admin_tag], responses={200: schemas.PartnerList, **ERRORS})
 def list_partners() -> View:
     """Every partner, its rate, hold and key status."""
     operator()
@@ -302,8 +294,10 @@ def list_partners() -> View:
         return {"partners": registry.list_partners(conn)}
 
 
-@operator_bp.post("/partners/<partner_id>/revoke", tags=[admin_tag], responses={200: wire.Partner, **ERRORS})
-def revoke_partner(path: wire.PartnerPath, body: wire.ClientOnly) -> View:
+@operator_bp.post(
+    "/partners/<partner_id>/revoke", tags=[admin_tag], responses={200: schemas.Partner, **ERRORS}
+)
+def revoke_partner(path: schemas.PartnerPath, body: wire.ClientOnly) -> View:
     """Revoke the partner's key: its next request is refused (``revoked_key``)."""
     op = operator()
     return _admin(
@@ -315,9 +309,9 @@ def revoke_partner(path: wire.PartnerPath, body: wire.ClientOnly) -> View:
 
 
 @operator_bp.post(
-    "/partners/<partner_id>/coupons", tags=[admin_tag], responses={201: wire.CouponBatch, **ERRORS}
+    "/partners/<partner_id>/coupons", tags=[admin_tag], responses={201: schemas.CouponBatch, **ERRORS}
 )
-def admin_coupons(path: wire.PartnerPath, body: wire.CouponBatchCreate) -> View:
+def admin_coupons(path: schemas.PartnerPath, body: schemas.CouponBatchCreate) -> View:
     """A batch of coupon codes for the partner (the codes are in this answer only)."""
     op = operator()
     op.require_central()
@@ -325,9 +319,9 @@ def admin_coupons(path: wire.PartnerPath, body: wire.CouponBatchCreate) -> View:
 
 
 @operator_bp.post(
-    "/coupon-batches/<batch_id>/cancel", tags=[admin_tag], responses={200: wire.CouponBatch, **ERRORS}
+    "/coupon-batches/<batch_id>/cancel", tags=[admin_tag], responses={200: schemas.CouponBatch, **ERRORS}
 )
-def cancel_batch(path: wire.CouponBatchPath, body: wire.ClientOnly) -> View:
+def cancel_batch(path: schemas.CouponBatchPath, body: wire.ClientOnly) -> View:
     """Cancel every code of a batch not redeemed yet (``coupon_cancelled`` from then on)."""
     operator().require_central()
     return _admin(
@@ -335,17 +329,17 @@ def cancel_batch(path: wire.CouponBatchPath, body: wire.ClientOnly) -> View:
     )
 
 
-@operator_bp.post("/coupons/cancel", tags=[admin_tag], responses={200: wire.CouponCancelled, **ERRORS})
-def cancel_code(body: wire.CouponCancel) -> View:
+@operator_bp.post("/coupons/cancel", tags=[admin_tag], responses={200: schemas.CouponCancelled, **ERRORS})
+def cancel_code(body: schemas.CouponCancel) -> View:
     """Cancel one code (reported lost or stolen)."""
     operator().require_central()
     return _admin(body, "coupon.cancel", lambda conn: coupons.cancel_code(conn, body.code), 200)
 
 
 @operator_bp.post(
-    "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={201: wire.Campaign, **ERRORS}
+    "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={201: schemas.Campaign, **ERRORS}
 )
-def add_campaign(path: wire.PartnerPath, body: wire.CampaignCreate) -> View:
+def add_campaign(path: schemas.PartnerPath, body: schemas.CampaignCreate) -> View:
     """A premium campaign on the partner's conversions (funded by the partner or a municipality)."""
     op = operator()
     terms = premiums.CampaignTerms(
@@ -367,17 +361,17 @@ def add_campaign(path: wire.PartnerPath, body: wire.CampaignCreate) -> View:
 
 
 @operator_bp.get(
-    "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={200: wire.CampaignList, **ERRORS}
+    "/partners/<partner_id>/campaigns", tags=[admin_tag], responses={200: schemas.CampaignList, **ERRORS}
 )
-def list_campaigns(path: wire.PartnerPath) -> View:
+def list_campaigns(path: schemas.PartnerPath) -> View:
     """The partner's campaigns, with what each has used of its budget."""
     operator()
     with read(engine()) as conn:
         return {"campaigns": premiums.list_campaigns(conn, registry.get(conn, path.partner_id))}
 
 
-@operator_bp.post("/points/release-held", tags=[admin_tag], responses={201: wire.ReleaseReport, **ERRORS})
-def release_held(body: wire.ReleaseHeld) -> View:
+@operator_bp.post("/points/release-held", tags=[admin_tag], responses={201: schemas.ReleaseReport, **ERRORS})
+def release_held(body: schemas.ReleaseHeld) -> View:
     """Move every conversion due by ``as_of`` from holding to its holder's wallet (running it again
     moves nothing more). ``as_of`` in the future is refused (``as_of_in_future``); a conversion the
     ledger cannot book stays on hold and is listed in ``refused``, the others go."""
@@ -388,7 +382,7 @@ def release_held(body: wire.ReleaseHeld) -> View:
 
 
 @operator_bp.get(
-    "/mykeys/<mykey_id>/conversions", tags=[admin_tag], responses={200: wire.ConversionList, **ERRORS}
+    "/mykeys/<mykey_id>/conversions", tags=[admin_tag], responses={200: schemas.ConversionList, **ERRORS}
 )
 def holder_conversions(path: wire.MyKeyPath) -> View:
     """A holder's conversions on hold (what the holder sees with their card); a scoped operator sees

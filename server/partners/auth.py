@@ -1,6 +1,6 @@
 """Signed partner requests: RFC 9421 as a terminal's, tagged ``mkp-partner``, key id ``partner:<ID>``.
 
-Checked as a terminal's are (``server.terminals.auth``): signature from the headers first (key
+Checked as a terminal's are (``server.platform.terminal_auth``): signature from the headers first (key
 known and not revoked, clock), then the body's size, then the body against the signed digest and
 the nonce kept in the database (every worker sees every nonce). A terminal's signature carries the
 terminal tag and is refused here (``missing_signature``), as is an operator's bearer token
@@ -14,11 +14,11 @@ from sqlalchemy import Connection
 
 from mkp_core import signing
 from mkp_core.errors import Unauthorized
-from server.api import config, engine, limit_body
 from server.db.engine import read
 from server.partners import registry
-from server.request_url import wsgi_request_url
-from server.terminals.auth import DatabaseNonceStore
+from server.platform.terminal_auth import DatabaseNonceStore
+from server.web.context import config, engine, limit_body
+from server.web.request_url import wsgi_request_url
 
 PARTNER_SIGNATURE: list[dict[str, list[str]]] = [{"partner_signature": []}]
 

@@ -29,11 +29,12 @@ from sqlalchemy import Connection
 
 from mkp_core import wire
 from mkp_core.errors import Conflict, MkpError
-from server import idempotency, validation
-from server.client_ids import partner_order_key
-from server.mykey.registry import MyKey
-from server.partners import holding, links
+from server.db import idempotency
+from server.db.client_ids import partner_order_key
+from server.partners import holding, links, schemas
 from server.partners.registry import Partner
+from server.platform.mykey.registry import MyKey
+from server.web import validation
 
 ACCEPTED, REFUSED = "accepted", "refused"
 
@@ -82,7 +83,7 @@ def read_orders(raw: Sequence[Any]) -> list[OrderIn | Malformed]:
     out: list[OrderIn | Malformed] = []
     for i, item in enumerate(raw):
         try:
-            o = wire.ConversionCreate.model_validate(item)
+            o = schemas.ConversionCreate.model_validate(item)
         except ValidationError as e:
             out.append(Malformed(_order_id_of(item), _malformed(i, e)))
             continue

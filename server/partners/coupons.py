@@ -25,8 +25,8 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import coupon
 from mkp_core.errors import Conflict, MkpError, NotFound
 from server.db.engine import chunked, executemany, inserted_id
-from server.db.tables import coupon_batches, coupons
 from server.partners.registry import Partner
+from server.partners.tables import coupon_batches, coupons
 from server.partners.throttle import MAX_FAILURES, WINDOW, WrongCode
 
 __all__ = ["MAX_FAILURES", "WINDOW", "WrongCode"]  # the throttle's, named where coupons are

@@ -33,12 +33,13 @@ from sqlalchemy import Connection, insert, select, update
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.engine import chunked, db_timestamp, executemany, new_ids
-from server.db.tables import conversions, point_codes
-from server.mykey.registry import MyKey
+from server.ledger.tables import point_codes
 from server.partners import premiums
 from server.partners.registry import Partner
+from server.partners.tables import conversions
+from server.platform.mykey.registry import MyKey
 from server.points.rules import rule_at
 
 log = logging.getLogger(__name__)

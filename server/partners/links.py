@@ -29,10 +29,11 @@ from sqlalchemy import Connection, delete, insert, select, update
 from mkp_core import link_code
 from mkp_core.errors import Conflict, MkpError, NotFound
 from server.db.engine import chunked
-from server.db.tables import mykeys, partner_links
-from server.mykey.registry import MyKey, from_row
+from server.ledger.tables import mykeys
 from server.partners import throttle
 from server.partners.registry import Partner
+from server.partners.tables import partner_links
+from server.platform.mykey.registry import MyKey, from_row
 
 PENDING = "pending"
 ACTIVE = "active"

@@ -23,10 +23,10 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from mkp_core.errors import MkpError
 from server.db.engine import chunked, inserted_id
-from server.db.tables import conversions, premium_campaigns
-from server.municipalities.service import get_municipality
-from server.operators.service import Operator
 from server.partners.registry import Partner
+from server.partners.tables import conversions, premium_campaigns
+from server.platform.municipalities.service import get_municipality
+from server.platform.operators.service import Operator
 
 
 @dataclass(frozen=True)

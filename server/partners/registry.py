@@ -19,8 +19,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from mkp_core import signing
 from mkp_core.errors import Conflict, MkpError, NotFound
-from server.db.tables import partners
-from server.operators.service import Operator
+from server.partners.tables import partners
+from server.platform.operators.service import Operator
 
 ACTIVE = "active"
 REVOKED = "revoked"

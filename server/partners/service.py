@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from server.mykey import registry as mykeys
-from server.mykey.registry import MyKey
 from server.partners import batch, coupons, holding, links, registry, throttle
+from server.platform.mykey import registry as mykeys
+from server.platform.mykey.registry import MyKey
 
 
 def convert_online(

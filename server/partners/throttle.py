@@ -22,7 +22,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from mkp_core.errors import MkpError, Throttled
 from server.db.engine import insert_ignoring_conflicts, lock_key
-from server.db.tables import coupon_failures
+from server.partners.tables import coupon_failures
 
 MAX_FAILURES = 10
 WINDOW = timedelta(hours=1)

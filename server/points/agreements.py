@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 
 from mkp_core.errors import MkpError, NotFound
-from server.db.tables import agreements
-from server.municipalities.service import get_municipality
-from server.operators.service import Operator
+from server.platform.municipalities.service import get_municipality
+from server.platform.operators.service import Operator
+from server.points.tables import agreements
 
 
 def record(

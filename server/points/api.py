@@ -10,23 +10,26 @@ from sqlalchemy import Connection
 
 from mkp_core import dates, wire
 from mkp_core.ids import point_code_municipality
-from server import authority, ledger, resident_points
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    config,
-    engine,
-    error_responses,
-    operator,
-    operator_endpoints,
-)
+from server import ledger
 from server.db.engine import read, run_write
-from server.idempotency import write_once
-from server.points import agreements, balances, expiry, holders, price_lists, rules, service, spending
+from server.db.idempotency import write_once
+from server.platform import authority
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.places.service import get_place
+from server.points import (
+    agreements,
+    balances,
+    expiry,
+    holders,
+    price_lists,
+    resident_points,
+    rules,
+    schemas,
+    service,
+    spending,
+)
 from server.points.expiry_policy import ExpiryPolicy
-from server.terminals.service import get_place
+from server.web.context import Json, View, caller_key, config, engine, error_responses
 
 bp = APIBlueprint("points", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
@@ -36,7 +39,7 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
 @bp.post("/spends", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
-def spend(body: wire.SpendCreate) -> View:
+def spend(body: schemas.SpendCreate) -> View:
     """A correction: the central operator spends a resident's points at a place on their behalf
     (their card could not be used), with a ``reason``: wallet → the place's payee account, as the
     point code's rules allow, taking the earliest-expiring valid lots (idempotent by client_id).
@@ -61,7 +64,7 @@ def spend(body: wire.SpendCreate) -> View:
 
 
 @bp.post("/spends/<int:transfer_id>/refund", tags=[tag], responses={201: wire.SpendResult, **ERRORS})
-def refund(path: wire.TransferPath, body: wire.RefundCreate) -> View:
+def refund(path: schemas.TransferPath, body: schemas.RefundCreate) -> View:
     """Refund a spend within the refund period: the points go back to the lots they came from.
     A scoped operator refunds its own municipality's points only (another's: as if missing)."""
     proof, days = authority.OperatorAct(operator()), config().refund_days
@@ -79,7 +82,7 @@ def refund(path: wire.TransferPath, body: wire.RefundCreate) -> View:
     ), 201
 
 
-@bp.get("/mykeys/<mykey_id>/balances", tags=[tag], responses={200: wire.Balances, **ERRORS})
+@bp.get("/mykeys/<mykey_id>/balances", tags=[tag], responses={200: schemas.Balances, **ERRORS})
 def holder_balances(path: wire.MyKeyPath) -> View:
     """A holder's points per code: balance, spendable now, expired (not swept yet), what expires next.
     A scoped operator sees only the residents of its town, and only its own codes' points."""
@@ -97,13 +100,13 @@ def holder_balances(path: wire.MyKeyPath) -> View:
 
 
 @bp.post("/transfers/<int:transfer_id>/reverse", tags=[tag], responses={201: wire.Transfer, **ERRORS})
-def reverse(path: wire.TransferPath, body: wire.ReverseCreate) -> View:
+def reverse(path: schemas.TransferPath, body: schemas.ReverseCreate) -> View:
     """Undo a transfer with an opposite one (a wallet's lots are given back, or taken back)."""
     op = operator()
     return run_write(engine(), lambda conn: service.reverse(conn, op, path.transfer_id, body)).to_dict(), 201
 
 
-@bp.get("/ledger/verify", tags=[tag], responses={200: wire.VerifyReport, **ERRORS})
+@bp.get("/ledger/verify", tags=[tag], responses={200: schemas.VerifyReport, **ERRORS})
 def verify() -> View:
     """Check every ledger invariant in one snapshot, lots included (central operators only)."""
     operator().require_central()
@@ -111,8 +114,8 @@ def verify() -> View:
         return ledger.verify(conn).to_dict()
 
 
-@bp.post("/points/expire", tags=[tag], responses={201: wire.ExpiryReport, **ERRORS})
-def expire(body: wire.ExpireCreate) -> View:
+@bp.post("/points/expire", tags=[tag], responses={201: schemas.ExpiryReport, **ERRORS})
+def expire(body: schemas.ExpireCreate) -> View:
     """Move what expired by ``as_of`` to the municipalities' breakage accounts; the report.
 
     A scoped operator sweeps its own municipality's codes only. Sweeping again moves nothing."""
@@ -133,8 +136,8 @@ def expire(body: wire.ExpireCreate) -> View:
 # --- rules and agreements ------------------------------------------------------------------------
 
 
-@bp.post("/point-codes/<point_code>/rules", tags=[rules_tag], responses={201: wire.Rule, **ERRORS})
-def add_rule(path: wire.PointCodePath, body: wire.RuleCreate) -> View:
+@bp.post("/point-codes/<point_code>/rules", tags=[rules_tag], responses={201: schemas.Rule, **ERRORS})
+def add_rule(path: schemas.PointCodePath, body: schemas.RuleCreate) -> View:
     """A new version of the point code's rules, from ``effective_from`` (never a past moment)."""
     op = operator()
     change = rules.RuleChange(
@@ -159,8 +162,8 @@ def add_rule(path: wire.PointCodePath, body: wire.RuleCreate) -> View:
     )
 
 
-@bp.get("/point-codes/<point_code>/rules", tags=[rules_tag], responses={200: wire.RuleList, **ERRORS})
-def list_rules(path: wire.PointCodePath) -> View:
+@bp.get("/point-codes/<point_code>/rules", tags=[rules_tag], responses={200: schemas.RuleList, **ERRORS})
+def list_rules(path: schemas.PointCodePath) -> View:
     """The rules in force now and every version (future ones included)."""
     op = operator()
     with read(engine()) as conn:
@@ -174,8 +177,8 @@ def list_rules(path: wire.PointCodePath) -> View:
         }
 
 
-@bp.post("/agreements", tags=[rules_tag], responses={200: wire.Agreement, **ERRORS})
-def record_agreement(body: wire.AgreementRecord) -> View:
+@bp.post("/agreements", tags=[rules_tag], responses={200: schemas.Agreement, **ERRORS})
+def record_agreement(body: schemas.AgreementRecord) -> View:
     """Record one side of a たすきがけ agreement; it is in force once both sides have recorded it."""
     op = operator()
     return write_once(
@@ -188,8 +191,8 @@ def record_agreement(body: wire.AgreementRecord) -> View:
     )
 
 
-@bp.post("/agreements/end", tags=[rules_tag], responses={200: wire.Agreement, **ERRORS})
-def end_agreement(body: wire.AgreementRecord) -> View:
+@bp.post("/agreements/end", tags=[rules_tag], responses={200: schemas.Agreement, **ERRORS})
+def end_agreement(body: schemas.AgreementRecord) -> View:
     """Either side ends an agreement: from now on, the points are refused there again."""
     op = operator()
     return write_once(
@@ -202,7 +205,7 @@ def end_agreement(body: wire.AgreementRecord) -> View:
     )
 
 
-@bp.get("/agreements", tags=[rules_tag], responses={200: wire.AgreementList, **ERRORS})
+@bp.get("/agreements", tags=[rules_tag], responses={200: schemas.AgreementList, **ERRORS})
 def list_agreements() -> View:
     """Agreements (a scoped operator's municipality's, on either side)."""
     op = operator()
@@ -213,8 +216,8 @@ def list_agreements() -> View:
 # --- price lists -------------------------------------------------------------------------------
 
 
-@bp.post("/places/<place_id>/items", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS})
-def set_item(path: wire.PlacePath, body: wire.PriceItemSet) -> View:
+@bp.post("/places/<place_id>/items", tags=[rules_tag], responses={200: schemas.PriceList, **ERRORS})
+def set_item(path: schemas.PlacePath, body: schemas.PriceItemSet) -> View:
     """Add an item to a place's price list, or change it (spends made before keep their amount)."""
     op = operator()
     return write_once(
@@ -228,9 +231,9 @@ def set_item(path: wire.PlacePath, body: wire.PriceItemSet) -> View:
 
 
 @bp.post(
-    "/places/<place_id>/items/<code>/remove", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS}
+    "/places/<place_id>/items/<code>/remove", tags=[rules_tag], responses={200: schemas.PriceList, **ERRORS}
 )
-def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly) -> View:
+def remove_item(path: schemas.PlaceItemPath, body: wire.ClientOnly) -> View:
     """Take an item off a place's price list."""
     op = operator()
     return write_once(
@@ -243,8 +246,8 @@ def remove_item(path: wire.PlaceItemPath, body: wire.ClientOnly) -> View:
     )
 
 
-@bp.get("/places/<place_id>/items", tags=[rules_tag], responses={200: wire.PriceList, **ERRORS})
-def list_items(path: wire.PlacePath) -> View:
+@bp.get("/places/<place_id>/items", tags=[rules_tag], responses={200: schemas.PriceList, **ERRORS})
+def list_items(path: schemas.PlacePath) -> View:
     """A place's price list."""
     op = operator()
     with read(engine()) as conn:

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, Row, select
 
 from mkp_core.dates import last_valid_day
 from server.db.engine import chunked
-from server.db.tables import accounts, point_codes
 from server.ledger.lots import open_lots
+from server.ledger.tables import accounts, point_codes
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,15 @@ the lots expired by the cutoff, to ``breakage:<municipality>`` (the ledger's bul
 second time (the lots are empty by then), and a retry with the sweep's client id gets its first
 report. The sweep runs in one transaction: all of it happens, or none.
 
-Paper vouchers past their date and never used go back to their municipality in the same sweep
-(:func:`server.vouchers.service.expire`), listed in the report's ``vouchers``.
+What a feature above points expires with them runs in the same sweep and transaction, its report
+under its own name (:func:`also_expire`): paper vouchers past their date and never used go back
+to their municipality so (:func:`server.vouchers.service.expire`), listed under ``vouchers``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -24,8 +26,19 @@ from mkp_core.dates import jst_date
 from mkp_core.errors import MkpError
 from mkp_core.ids import point_code_municipality
 from server import ledger
-from server.client_ids import server_key
-from server.db.tables import lots, point_codes
+from server.db.client_ids import server_key
+from server.ledger.tables import lots, point_codes
+
+AlsoExpire = Callable[[Connection, datetime, str, str | None, datetime], object]
+"""Expires something else as of a cutoff: (connection, as of, actor, municipality or None, now)."""
+
+_also_expired: dict[str, AlsoExpire] = {}
+
+
+def also_expire(name: str, expire: AlsoExpire) -> None:
+    """Run ``expire`` in every sweep after the points' own, in the same transaction, its report
+    under ``name``. A feature above points registers so (paper vouchers): points never import it."""
+    _also_expired[name] = expire
 
 
 def breakage(municipality: str) -> str:
@@ -59,10 +72,8 @@ def sweep(
         point_codes=codes,
     )
     report = _report(as_of, municipality, expired)
-    # --- paper vouchers ---
-    from server.vouchers.service import expire as expire_vouchers
-
-    report["vouchers"] = expire_vouchers(conn, as_of, actor, municipality, now)
+    for name, expire in _also_expired.items():
+        report[name] = expire(conn, as_of, actor, municipality, now)
     return report
 
 

@@ -1,7 +1,7 @@
 """The MyKey holders points belong to: a typed MyKey ID resolved to its wallet, one or many at once.
 
 A wallet is owned by ``mykey:<number>``: the MyKey ID's row number, which never changes when the
-holder changes the ID they see (:mod:`server.mykey.registry`).
+holder changes the ID they see (:mod:`server.platform.mykey.registry`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from sqlalchemy import Connection, select
 
 from mkp_core import mykey_id as rules
 from server.db.engine import chunked
-from server.db.tables import mykeys
-from server.mykey import registry
-from server.mykey.registry import MyKey
+from server.ledger.tables import mykeys
+from server.platform.mykey import registry
+from server.platform.mykey.registry import MyKey
 
 
 def find(conn: Connection, mykey_id: str) -> MyKey:

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from mkp_core.errors import NotFound
-from server.db.tables import price_items
-from server.operators.service import Operator
-from server.terminals.service import get_place
+from server.platform.operators.service import Operator
+from server.platform.places.service import get_place
+from server.points.tables import price_items
 
 
 def set_item(

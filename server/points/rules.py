@@ -25,9 +25,11 @@ from mkp_core.dates import jst_date, last_valid_day
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import PLACE_KINDS, point_code_municipality
 from server.db.engine import chunked
-from server.db.tables import places, point_codes, point_rule_places, point_rules
-from server.operators.service import Operator
+from server.ledger.tables import point_codes
+from server.platform.operators.service import Operator
+from server.platform.tables import places
 from server.points.expiry_policy import ExpiryPolicy
+from server.points.tables import point_rule_places, point_rules
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from mkp_core import wire
 from mkp_core.ids import point_code_municipality
 from server import ledger
-from server.client_ids import operator_key
+from server.db.client_ids import operator_key
 from server.ledger.transfers import unknown_transfer
-from server.operators.service import Operator
+from server.platform.operators.service import Operator
+from server.points import schemas
 
 
-def reverse(conn: Connection, op: Operator, transfer_id: int, body: wire.ReverseCreate) -> ledger.Transfer:
+def reverse(conn: Connection, op: Operator, transfer_id: int, body: schemas.ReverseCreate) -> ledger.Transfer:
     """Undo a transfer by an opposite one (never by editing it); lots go back where they were."""
     original = ledger.get_transfer(conn, transfer_id)
     if not op.covers(point_code_municipality(original.point_code)):

@@ -28,15 +28,16 @@ from sqlalchemy import Connection
 from mkp_core.dates import last_valid_day
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
-from server import authority, ledger
-from server.idempotency import once
+from server import ledger
+from server.db.idempotency import once
 from server.ledger.lots import moves_of
 from server.ledger.transfers import unknown_transfer
-from server.mykey import registry
-from server.mykey.registry import MyKey
+from server.platform import authority
+from server.platform.mykey import registry
+from server.platform.mykey.registry import MyKey
+from server.platform.places.service import get_place
 from server.points import agreements, balances, holders, price_lists
 from server.points.rules import Rule, rules_at
-from server.terminals.service import get_place
 
 SPEND_KINDS = ("spend", "transit")
 
@@ -299,7 +300,7 @@ def refund(
     """Reverse a spend within ``refund_days`` of it: the points go back to the lots they came from.
 
     ``proof``: the card that paid (at the place's terminal), or an operator of the points' town
-    (:mod:`server.authority`); ``scope``: the operator's municipality, kept with the idempotency record.
+    (:mod:`server.platform.authority`); ``scope``: the operator's municipality, kept with the idempotency record.
     """
     body = {"transfer_id": transfer_id, "memo": memo, "scope": scope}
 

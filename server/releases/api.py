@@ -9,23 +9,14 @@ import hashlib
 from flask import request, send_file
 from flask_openapi3 import APIBlueprint, Tag
 
-from mkp_core import wire
 from mkp_core.errors import MkpError
-from server.api import (
-    BEARER,
-    View,
-    caller_key,
-    config,
-    engine,
-    error_responses,
-    etagged,
-    operator,
-    operator_endpoints,
-)
 from server.db.engine import read
-from server.idempotency import write_once
-from server.releases import service
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.db.idempotency import write_once
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.releases import schemas, service
+from server.web.context import View, caller_key, config, engine, error_responses
+from server.web.etag import etagged
 
 bp = APIBlueprint("releases", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp, body_limit=lambda config: config.max_release_bytes)
@@ -44,8 +35,8 @@ def _b64(value: str, what: str) -> bytes:
         raise MkpError("invalid_base64", f"{what} is not base64") from None
 
 
-@bp.post("/releases", tags=[tag], responses={201: wire.ReleaseInfo, **ERRORS})
-def publish(body: wire.ReleasePublish) -> View:
+@bp.post("/releases", tags=[tag], responses={201: schemas.ReleaseInfo, **ERRORS})
+def publish(body: schemas.ReleasePublish) -> View:
     """Publish a release: the manifest and its detached signature, made offline, and the files."""
     operator().require_central()
     files = {name: _b64(data, f"file {name}") for name, data in body.files.items()}
@@ -62,7 +53,7 @@ def publish(body: wire.ReleasePublish) -> View:
     )
 
 
-@bp.get("/releases", tags=[tag], responses={200: wire.ReleaseList, **ERRORS})
+@bp.get("/releases", tags=[tag], responses={200: schemas.ReleaseList, **ERRORS})
 def list_releases() -> View:
     """Every release published, newest first; withdrawn ones say when and why."""
     operator()
@@ -70,8 +61,8 @@ def list_releases() -> View:
         return {"releases": service.list_releases(conn)}
 
 
-@bp.post("/releases/<version>/withdraw", tags=[tag], responses={200: wire.ReleaseInfo, **ERRORS})
-def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw) -> View:
+@bp.post("/releases/<version>/withdraw", tags=[tag], responses={200: schemas.ReleaseInfo, **ERRORS})
+def withdraw(path: schemas.ReleasePath, body: schemas.ReleaseWithdraw) -> View:
     """Stop offering a release to terminals (central operators only); the newest remaining one is
     offered instead. Terminals that installed it keep it until a newer release comes."""
     operator().require_central()
@@ -88,7 +79,7 @@ def withdraw(path: wire.ReleasePath, body: wire.ReleaseWithdraw) -> View:
 @terminal_bp.get(
     "/release",
     tags=[tag],
-    responses={200: wire.ReleaseDownload, 304: None, **error_responses(401, 404)},
+    responses={200: schemas.ReleaseDownload, 304: None, **error_responses(401, 404)},
 )
 def current_release() -> View:
     """The newest release's manifest and signature, exactly as the operator signed them."""
@@ -105,7 +96,7 @@ def current_release() -> View:
 
 
 @terminal_bp.get("/release/<version>/<name>", tags=[tag], responses=error_responses(401, 404))
-def release_file(path: wire.ReleaseFilePath) -> View:
+def release_file(path: schemas.ReleaseFilePath) -> View:
     """One file of the current release (the terminal checks it against the signed manifest)."""
     terminal_id()
     with read(engine()) as conn:

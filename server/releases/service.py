@@ -26,8 +26,8 @@ from sqlalchemy import Connection, Row, insert, select, update
 from mkp_core import release
 from mkp_core.errors import Conflict, MkpError, NotFound
 from server.db.engine import lock_key
-from server.db.tables import releases
 from server.files import private_dir
+from server.releases.tables import releases
 
 # Where releases published before the database kept them left their manifest.
 LEGACY_MANIFEST, LEGACY_SIGNATURE = "manifest.json", "manifest.json.sig"

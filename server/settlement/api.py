@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_openapi3 import APIBlueprint, Tag
 
-from mkp_core import wire
-from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read
-from server.idempotency import write_once
-from server.settlement import service
+from server.db.idempotency import write_once
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.settlement import schemas, service
+from server.web.context import View, caller_key, engine, error_responses
 
 bp = APIBlueprint("settlement", __name__, url_prefix="/v1/settlement", abp_security=BEARER)
 operator_endpoints(bp)
@@ -16,8 +16,8 @@ tag = Tag(name="settlement", description="Settlement periods (JST months) and st
 ERRORS = error_responses(401, 403, 404, 409, 422)
 
 
-@bp.post("/close", tags=[tag], responses={201: wire.SettlementCloseResult, **ERRORS})
-def close(body: wire.SettlementClose) -> View:
+@bp.post("/close", tags=[tag], responses={201: schemas.SettlementCloseResult, **ERRORS})
+def close(body: schemas.SettlementClose) -> View:
     """Close a month for a municipality (or, central operators without one, for all): its statement
     is stored and never changes; later transfers land in the next open month."""
     op = operator()
@@ -30,16 +30,16 @@ def close(body: wire.SettlementClose) -> View:
     )
 
 
-@bp.get("/closes", tags=[tag], responses={200: wire.SettlementCloseList, **ERRORS})
-def closes(query: wire.SettlementQueryMunicipality) -> View:
+@bp.get("/closes", tags=[tag], responses={200: schemas.SettlementCloseList, **ERRORS})
+def closes(query: schemas.SettlementQueryMunicipality) -> View:
     """The closed months of the municipalities this operator may see."""
     op = operator()
     with read(engine()) as conn:
         return service.list_closes(conn, op, query.municipality)
 
 
-@bp.get("/statements", tags=[tag], responses={200: wire.SettlementStatements, **ERRORS})
-def statements(query: wire.SettlementQuery) -> View:
+@bp.get("/statements", tags=[tag], responses={200: schemas.SettlementStatements, **ERRORS})
+def statements(query: schemas.SettlementQuery) -> View:
     """A month's statement per municipality: per place, partner, department, breakage ... the
     points moved and the transfers that moved them (a closed month: as stored when it closed)."""
     op = operator()

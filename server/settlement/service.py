@@ -28,9 +28,12 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mkp_core.errors import Forbidden
-from server.db.tables import departments, municipalities, partners, places, point_codes, services
 from server.ledger import periods
-from server.operators.service import Operator
+from server.ledger.tables import point_codes
+from server.partners.tables import partners
+from server.platform.operators.service import Operator
+from server.platform.tables import municipalities, places, services
+from server.points.tables import departments
 
 KINDS = {
     "payee": "place",

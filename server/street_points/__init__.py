@@ -1,1 +1,12 @@
 """Shopping-street points migrated into a municipality's points."""
+
+from __future__ import annotations
+
+from flask_openapi3 import OpenAPI
+
+
+def init_app(app: OpenAPI) -> None:
+    """Serve this domain's endpoints on ``app``."""
+    from server.street_points import api  # with the app, not with its services
+
+    app.register_api(api.bp)

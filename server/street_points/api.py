@@ -9,9 +9,10 @@ from flask_openapi3 import APIBlueprint, Tag
 
 from mkp_core import dates, wire
 from mkp_core.errors import MkpError
-from server.api import BEARER, View, caller_key, engine, error_responses, operator, operator_endpoints
 from server.db.engine import read, run_write
-from server.street_points import service
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.street_points import schemas, service
+from server.web.context import View, caller_key, engine, error_responses
 
 # Member files are as large as grant files.
 bp = APIBlueprint("migrations", __name__, url_prefix="/v1/migrations", abp_security=BEARER)
@@ -23,9 +24,14 @@ ERRORS = error_responses(401, 403, 404, 409, 422)
 @bp.post(
     "",
     tags=[tag],
-    responses={200: wire.MigrationSummary, 201: wire.MigrationSummary, 413: wire.ErrorResponse, **ERRORS},
+    responses={
+        200: schemas.MigrationSummary,
+        201: schemas.MigrationSummary,
+        413: wire.ErrorResponse,
+        **ERRORS,
+    },
 )
-def import_balances(body: wire.MigrationImport) -> View:
+def import_balances(body: schemas.MigrationImport) -> View:
     """A street's member balances, checked whole (every bad line in the error's ``details``,
     nothing imported), then kept unless ``dry_run``. The same file again changes nothing."""
     op = operator()
@@ -45,8 +51,8 @@ def import_balances(body: wire.MigrationImport) -> View:
     return summary, 200 if summary.get("already_imported") else 201
 
 
-@bp.get("/<service>", tags=[tag], responses={200: wire.MigrationReport, **ERRORS})
-def report(path: wire.MigrationServicePath) -> View:
+@bp.get("/<service>", tags=[tag], responses={200: schemas.MigrationReport, **ERRORS})
+def report(path: schemas.MigrationServicePath) -> View:
     """Members claimed, waiting and lapsed, with the unclaimed ones listed."""
     op = operator()
     with read(engine()) as conn:

@@ -31,19 +31,15 @@ from mkp_core.dates import start_of_day
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.migration_file import MigrationFile, MigrationFileRefused, read_migration_file
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.engine import inserted_id
-from server.db.tables import (
-    migration_balances,
-    migration_batches,
-    migration_claims,
-    point_codes,
-    service_links,
-    services,
-)
-from server.idempotency import once
-from server.operators.service import Operator
+from server.db.idempotency import once
+from server.ledger.tables import point_codes
+from server.platform.mykey.service_links import when_link_active
+from server.platform.operators.service import Operator
+from server.platform.tables import service_links, services
 from server.points.rules import rule_at
+from server.street_points.tables import migration_balances, migration_batches, migration_claims
 
 ACTIVE = "active"
 
@@ -328,3 +324,8 @@ def report(conn: Connection, op: Operator, service_code: str, now: datetime | No
                 }
             )
     return {"service": service.code, "service_name": service.name, **totals, "unclaimed": waiting}
+
+
+# A member's old balance is credited when their link to the street becomes active (at linking,
+# or when the street's staff confirm it), in the link's transaction.
+when_link_active(claim)

@@ -1,4 +1,4 @@
-"""Places and terminals: one-time enrollment codes, enrollment by CSR, revocation, config.
+"""Terminals: one-time enrollment codes, enrollment by CSR, revocation, config.
 
 A code is shown once, stored only as a hash, bound to its terminal (and so its place),
 expires, and works once: sending it again with the same key returns the same terminal, so
@@ -18,83 +18,17 @@ from sqlalchemy import Connection, Row, insert, select, update
 from mkp_core.errors import Conflict, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
 from mkp_core.signing import key_fingerprint
-from server.db.tables import enrollment_codes, places, services, terminals
-from server.municipalities.service import get_municipality
-from server.operators.service import Operator
-from server.points import agreements, rules
+from server.platform.operators.service import Operator
+from server.platform.places.service import get_place
+from server.platform.tables import places, terminals
+from server.points import agreements, price_lists, rules
 from server.terminals.ca import TerminalCA, parse_csr
+from server.terminals.tables import enrollment_codes
 
 
 def hash_code(code: str) -> str:
     """Codes are stored only as this hash (of the 16 characters, whatever grouping was typed)."""
     return one_time_code_digest(code)
-
-
-# --- places -----------------------------------------------------------------------------------
-
-
-def add_place(
-    conn: Connection,
-    op: Operator,
-    place_id: str,
-    name: str,
-    kind: str,
-    municipality: str,
-    street: str | None,
-    service: str | None = None,
-) -> dict[str, Any]:
-    """A place at ``municipality``; ``service``: the MyKey service its terminals look cards up for."""
-    op.require_scope(municipality)
-    get_municipality(conn, municipality)
-    if service is not None:
-        _require_service(conn, service, op)
-    if conn.execute(select(places.c.id).where(places.c.id == place_id)).first():
-        raise Conflict("place_exists", f"place {place_id} exists already")
-    conn.execute(
-        insert(places).values(
-            id=place_id,
-            name=name,
-            kind=kind,
-            municipality_code=municipality,
-            street=street,
-            service_code=service,
-            created_at=datetime.now(UTC),
-        )
-    )
-    return get_place(conn, place_id)
-
-
-def _require_service(conn: Connection, code: str, op: Operator) -> None:
-    row = conn.execute(select(services.c.municipality_code).where(services.c.code == code)).first()
-    if row is None or not op.covers(row.municipality_code):
-        raise NotFound("unknown_service", f"no service {code}: add it first (mkp-admin service add)")
-
-
-def get_place(conn: Connection, place_id: str, op: Operator | None = None) -> dict[str, Any]:
-    """A place; with ``op``, only one of the operator's municipality (another's: ``unknown_place``)."""
-    row = conn.execute(select(places).where(places.c.id == place_id)).first()
-    if row is None or (op is not None and not op.covers(row.municipality_code)):
-        raise NotFound("unknown_place", f"no place {place_id}")
-    return _place(row)
-
-
-def list_places(conn: Connection, op: Operator) -> list[dict[str, Any]]:
-    query = select(places).order_by(places.c.id)
-    if op.municipality:
-        query = query.where(places.c.municipality_code == op.municipality)
-    return [_place(r) for r in conn.execute(query)]
-
-
-def _place(row: Row[Any]) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "kind": row.kind,
-        "municipality": row.municipality_code,
-        "street": row.street,
-        "service": row.service_code,
-        "created_at": row.created_at,
-    }
 
 
 # --- terminals --------------------------------------------------------------------------------
@@ -251,8 +185,6 @@ def _terminal(row: Row[Any]) -> dict[str, Any]:
 def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict[str, Any]:
     """What a terminal needs to work: its place, the point codes its rules accept there now
     (agreements and listed places included), offline limits."""
-    from server.points import price_lists  # it stands on get_place: imported here, not in a cycle
-
     t = get_terminal(conn, terminal_id)
     place = get_place(conn, t["place"])
     agreed = agreements.in_force(conn, place["municipality"])

@@ -11,25 +11,16 @@ from sqlalchemy import Connection
 from mkp_core import cardproof, dates, wire
 from mkp_core.errors import Forbidden
 from mkp_core.ids import general_point_code
-from server.api import (
-    BEARER,
-    Json,
-    View,
-    caller_key,
-    card_check,
-    card_proof,
-    config,
-    engine,
-    error_responses,
-    operator,
-    operator_endpoints,
-)
 from server.db.engine import read
-from server.idempotency import write_once
-from server.mykey import cards, registry
+from server.db.idempotency import write_once
+from server.platform.mykey import cards, registry
+from server.platform.mykey.card_checks import card_check, card_proof
+from server.platform.operators.auth import BEARER, operator, operator_endpoints
+from server.platform.places.service import get_place
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
 from server.terminals import service as terminals
-from server.terminals.auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
-from server.vouchers import keys, service
+from server.vouchers import keys, schemas, service
+from server.web.context import Json, View, caller_key, config, engine, error_responses
 
 bp = APIBlueprint("vouchers", __name__, url_prefix="/v1", abp_security=BEARER)
 operator_endpoints(bp)
@@ -47,8 +38,8 @@ def _secrets() -> str:
     return config().secrets_dir
 
 
-@bp.post("/vouchers/batches", tags=[tag], responses={201: wire.VoucherBatch, **ERRORS})
-def issue_batch(body: wire.VoucherBatchCreate) -> View:
+@bp.post("/vouchers/batches", tags=[tag], responses={201: schemas.VoucherBatch, **ERRORS})
+def issue_batch(body: schemas.VoucherBatchCreate) -> View:
     """Issue ``count`` vouchers (state ``issued``) from the municipality's or a department's account.
 
     Print each text, then say which were printed (``/vouchers/printed``) and void the rest
@@ -74,8 +65,8 @@ def issue_batch(body: wire.VoucherBatchCreate) -> View:
     )
 
 
-@bp.post("/vouchers/printed", tags=[tag], responses={200: wire.VoucherPrinted, **ERRORS})
-def printed(body: wire.VoucherSerials) -> View:
+@bp.post("/vouchers/printed", tags=[tag], responses={200: schemas.VoucherPrinted, **ERRORS})
+def printed(body: schemas.VoucherSerials) -> View:
     """The printer took these vouchers: from now on they can be redeemed."""
     op = operator()
     return write_once(
@@ -88,8 +79,8 @@ def printed(body: wire.VoucherSerials) -> View:
     )
 
 
-@bp.post("/vouchers/void", tags=[tag], responses={200: wire.VoucherVoided, **ERRORS})
-def void(body: wire.VoucherVoid) -> View:
+@bp.post("/vouchers/void", tags=[tag], responses={200: schemas.VoucherVoided, **ERRORS})
+def void(body: schemas.VoucherVoid) -> View:
     """Void vouchers not yet redeemed (a failed print, a lost one): their points go back."""
     op = operator()
     return write_once(
@@ -102,8 +93,8 @@ def void(body: wire.VoucherVoid) -> View:
     )
 
 
-@bp.post("/vouchers/<serial>/reprint", tags=[tag], responses={201: wire.VoucherBatch, **ERRORS})
-def reprint(path: wire.VoucherPath, body: wire.ClientOnly) -> View:
+@bp.post("/vouchers/<serial>/reprint", tags=[tag], responses={201: schemas.VoucherBatch, **ERRORS})
+def reprint(path: schemas.VoucherPath, body: wire.ClientOnly) -> View:
     """A lost voucher: void its serial, and issue a new voucher of the same points to print."""
     op = operator()
     return write_once(
@@ -116,15 +107,15 @@ def reprint(path: wire.VoucherPath, body: wire.ClientOnly) -> View:
     )
 
 
-@bp.get("/vouchers/<serial>", tags=[tag], responses={200: wire.VoucherInfo, **ERRORS})
-def show(path: wire.VoucherPath) -> View:
+@bp.get("/vouchers/<serial>", tags=[tag], responses={200: schemas.VoucherInfo, **ERRORS})
+def show(path: schemas.VoucherPath) -> View:
     """A voucher's state: printed, used (when and where), voided, expired."""
     op = operator()
     with read(engine()) as conn:
         return service.show(conn, path.serial, op)
 
 
-@bp.get("/voucher-keys", tags=[tag], responses={200: wire.VoucherKeyList, **ERRORS})
+@bp.get("/voucher-keys", tags=[tag], responses={200: schemas.VoucherKeyList, **ERRORS})
 def list_keys() -> View:
     """The server's voucher keys (public facts only: the private halves never leave the server)."""
     operator().require_central()
@@ -132,7 +123,7 @@ def list_keys() -> View:
         return {"keys": keys.list_keys(conn)}
 
 
-@bp.post("/voucher-keys/rotate", tags=[tag], responses={201: wire.VoucherKey, **ERRORS})
+@bp.post("/voucher-keys/rotate", tags=[tag], responses={201: schemas.VoucherKey, **ERRORS})
 def rotate_key(body: wire.ClientOnly) -> View:
     """A new signing key from now; the old one still verifies what it signed until that expires."""
     op = operator()
@@ -146,8 +137,8 @@ def rotate_key(body: wire.ClientOnly) -> View:
     )
 
 
-@bp.post("/voucher-keys/<key_id>/withdraw", tags=[tag], responses={200: wire.VoucherKey, **ERRORS})
-def withdraw_key(path: wire.VoucherKeyPath, body: wire.VoucherKeyWithdraw) -> View:
+@bp.post("/voucher-keys/<key_id>/withdraw", tags=[tag], responses={200: schemas.VoucherKey, **ERRORS})
+def withdraw_key(path: schemas.VoucherKeyPath, body: schemas.VoucherKeyWithdraw) -> View:
     """A leaked key: nothing it signed is accepted any more (terminals, once they sync)."""
     op = operator()
     op.require_central()
@@ -161,8 +152,10 @@ def withdraw_key(path: wire.VoucherKeyPath, body: wire.VoucherKeyWithdraw) -> Vi
     )
 
 
-@bp.post("/voucher-keys/<key_id>/void-unused", tags=[tag], responses={200: wire.VoucherKeyVoided, **ERRORS})
-def void_unused(path: wire.VoucherKeyPath, body: wire.ClientOnly) -> View:
+@bp.post(
+    "/voucher-keys/<key_id>/void-unused", tags=[tag], responses={200: schemas.VoucherKeyVoided, **ERRORS}
+)
+def void_unused(path: schemas.VoucherKeyPath, body: wire.ClientOnly) -> View:
     """A withdrawn key's unused vouchers are voided: their points go back where they came from;
     the serials are listed, to reprint for whoever brings one (``/vouchers/<serial>/reprint``)."""
     op = operator()
@@ -177,8 +170,8 @@ def void_unused(path: wire.VoucherKeyPath, body: wire.ClientOnly) -> View:
     )
 
 
-@bp.post("/vouchers/phone-links", tags=[tag], responses={201: wire.PhoneLink, **ERRORS})
-def phone_link(body: wire.PhoneLinkCreate) -> View:
+@bp.post("/vouchers/phone-links", tags=[tag], responses={201: schemas.PhoneLink, **ERRORS})
+def phone_link(body: schemas.PhoneLinkCreate) -> View:
     """A link for a shop without a terminal to redeem vouchers on its phone (shown once)."""
     op = operator()
     return write_once(
@@ -191,8 +184,8 @@ def phone_link(body: wire.PhoneLinkCreate) -> View:
     )
 
 
-@bp.post("/vouchers/phone-links/revoke", tags=[tag], responses={200: wire.PhoneLinksRevoked, **ERRORS})
-def revoke_phone_links(body: wire.PhoneLinkCreate) -> View:
+@bp.post("/vouchers/phone-links/revoke", tags=[tag], responses={200: schemas.PhoneLinksRevoked, **ERRORS})
+def revoke_phone_links(body: schemas.PhoneLinkCreate) -> View:
     """Every phone link of the place stops working at once (issue a new one afterwards)."""
     op = operator()
     return write_once(
@@ -208,8 +201,8 @@ def revoke_phone_links(body: wire.PhoneLinkCreate) -> View:
 # --- terminals -----------------------------------------------------------------------------------
 
 
-@terminal_bp.post("/redeem", tags=[terminal_tag], responses={201: wire.VoucherRedeemed, **ERRORS})
-def redeem(body: wire.VoucherRedeem) -> View:
+@terminal_bp.post("/redeem", tags=[terminal_tag], responses={201: schemas.VoucherRedeemed, **ERRORS})
+def redeem(body: schemas.VoucherRedeem) -> View:
     """Redeem a voucher at this terminal's place: once, anywhere (``voucher_used`` says when and where)."""
     tid = terminal_id()
 
@@ -221,8 +214,8 @@ def redeem(body: wire.VoucherRedeem) -> View:
     return write_once(engine(), caller_key(body.client_id), f"vouchers.redeem:{tid}", body.model_dump(), work)
 
 
-@terminal_bp.post("/issue", tags=[terminal_tag], responses={201: wire.VoucherBatch, **CARD_ERRORS})
-def issue_for_card(body: wire.TerminalVoucherIssue) -> View:
+@terminal_bp.post("/issue", tags=[terminal_tag], responses={201: schemas.VoucherBatch, **CARD_ERRORS})
+def issue_for_card(body: schemas.TerminalVoucherIssue) -> View:
     """The card's holder turns points into one voucher, printed on this terminal's printer (then
     ``/printed``, or ``/void`` if the print failed). Point code default: the place's municipality's."""
     tid, check = terminal_id(), card_check()
@@ -230,7 +223,7 @@ def issue_for_card(body: wire.TerminalVoucherIssue) -> View:
     action = cardproof.voucher_action(body.client_id, body.amount, body.point_code)
 
     def work(conn: Connection) -> Json:
-        place = terminals.get_place(conn, terminals.get_terminal(conn, tid)["place"])
+        place = get_place(conn, terminals.get_terminal(conn, tid)["place"])
         card = cards.prove(conn, check, proof, cardproof.VOUCHER, action, terminal_id=tid)
         holder = registry.active_holder_of(conn, card)
         code = body.point_code or general_point_code(place["municipality"])
@@ -255,8 +248,8 @@ def _own(conn: Connection, tid: str, serials: list[str]) -> None:
             raise Forbidden("not_your_voucher", f"voucher {serial} was not issued at this terminal")
 
 
-@terminal_bp.post("/printed", tags=[terminal_tag], responses={200: wire.VoucherPrinted, **ERRORS})
-def terminal_printed(body: wire.VoucherSerials) -> View:
+@terminal_bp.post("/printed", tags=[terminal_tag], responses={200: schemas.VoucherPrinted, **ERRORS})
+def terminal_printed(body: schemas.VoucherSerials) -> View:
     """This terminal printed the vouchers it issued."""
     tid = terminal_id()
 
@@ -274,8 +267,8 @@ def terminal_printed(body: wire.VoucherSerials) -> View:
     )
 
 
-@terminal_bp.post("/void", tags=[terminal_tag], responses={200: wire.VoucherVoided, **ERRORS})
-def terminal_void(body: wire.VoucherVoid) -> View:
+@terminal_bp.post("/void", tags=[terminal_tag], responses={200: schemas.VoucherVoided, **ERRORS})
+def terminal_void(body: schemas.VoucherVoid) -> View:
     """The terminal's print failed: void its vouchers, the points go back to the holder."""
     tid = terminal_id()
 

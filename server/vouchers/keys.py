@@ -25,8 +25,8 @@ from mkp_core.errors import Conflict, NotFound
 from mkp_core.keyring import KeyRing, RingKey, key_id_of, load_public_key
 from mkp_core.voucher import generate_voucher_key
 from server.db.engine import lock_key
-from server.db.tables import voucher_keys, vouchers
 from server.files import folder_lock, private_dir, write_private_atomic
+from server.vouchers.tables import voucher_keys, vouchers
 
 KEY_FOLDER = "voucher-keys"
 

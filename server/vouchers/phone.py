@@ -23,12 +23,12 @@ from flask import Blueprint, Response, request
 
 from mkp_core.errors import MkpError, TooLarge
 from mkp_core.ids import validate_client_id
-from server.api import engine, limit_body
-from server.app import STATUS_BY_KIND
-from server.client_ids import phone_key
+from server.db.client_ids import phone_key
 from server.db.engine import read
-from server.idempotency import write_once
+from server.db.idempotency import write_once
 from server.vouchers import keys, service
+from server.web.context import engine, limit_body
+from server.web.errors import STATUS_BY_KIND
 
 bp = Blueprint("voucher_phone", __name__, url_prefix="/vouchers/phone")
 #: A phone photo (JPEG) of a receipt; the page refuses larger uploads before reading them.

@@ -18,7 +18,7 @@ failed is voided at once, so nothing valid is left unprinted. Every state change
 conditional UPDATE on the state it leaves (``WHERE status = 'printed'``): two terminals racing to
 redeem one serial both run it, and exactly one changes a row (PostgreSQL re-reads the row after
 the first commits; SQLite lets one writer in at a time). Every mutation is idempotent by the
-caller's client id (:func:`server.idempotency.once`), and each voucher's transfers have client
+caller's client id (:func:`server.db.idempotency.once`), and each voucher's transfers have client
 ids made from its serial, so no voucher can move points twice.
 """
 
@@ -40,17 +40,20 @@ from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
 from mkp_core.keyring import KeyRing
 from server import ledger
-from server.client_ids import server_key
+from server.db.client_ids import server_key
 from server.db.engine import chunked
-from server.db.tables import places, point_codes, voucher_phone_links, vouchers
 from server.ledger.lots import moves_of
-from server.municipalities.service import get_municipality
-from server.mykey.registry import MyKey
-from server.operators.service import Operator
+from server.ledger.tables import point_codes
+from server.platform.municipalities.service import get_municipality
+from server.platform.mykey.registry import MyKey
+from server.platform.operators.service import Operator
+from server.platform.places.service import get_place
+from server.platform.tables import places
 from server.points import agreements
+from server.points import expiry as points_expiry
 from server.points.rules import Rule, rule_at
-from server.terminals.service import get_place
 from server.vouchers import keys
+from server.vouchers.tables import voucher_phone_links, vouchers
 
 ISSUED, PRINTED, REDEEMED, VOIDED, EXPIRED = "issued", "printed", "redeemed", "voided", "expired"
 OPEN = (ISSUED, PRINTED)
@@ -304,7 +307,7 @@ def source_for_batch(conn: Connection, op: Operator, point_code: str, department
     op.require_scope(municipality)
     if department is None:
         return municipality_account(point_code)
-    from server.departments.service import get_department, owner
+    from server.points.departments.service import get_department, owner
 
     dept = get_department(conn, department, op)
     if dept["point_code"] != point_code:
@@ -776,3 +779,7 @@ def place_of_token(conn: Connection, token: str | None) -> dict[str, Any]:
 def created_by(conn: Connection, serial_text: str) -> str:
     """Who issued the voucher (``terminal:<id>`` for a resident's at a street office)."""
     return str(_row(conn, codec.parse_serial(serial_text)).created_by)
+
+
+# Vouchers past their date go back to their municipality in the points' expiry sweep.
+points_expiry.also_expire("vouchers", expire)

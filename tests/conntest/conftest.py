@@ -61,7 +61,7 @@ class Town:
         """A test whose window ended ``ago`` (scheduled, as it were, back then: the service takes ``now``)."""
         from server.conntest import service
         from server.db.engine import make_engine, write
-        from server.operators.service import Operator
+        from server.platform.operators.service import Operator
 
         then = datetime.now(UTC) - ago - timedelta(seconds=window)
         engine = make_engine(self.platform.database_url)

@@ -136,7 +136,7 @@ def test_a_scoped_operator_sees_its_own_municipality(town):
     test = town.schedule(soon(0))
     from mkp_core.client import ApiClient, BearerToken
     from server.db.engine import write
-    from server.operators.service import create_operator
+    from server.platform.operators.service import create_operator
 
     engine = make_engine(town.platform.database_url)
     with write(engine) as conn:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from mkp_core.errors import Conflict
 from server import logins
 from server.db.engine import read, write
-from server.db.tables import login_accounts, login_tokens
+from server.logins.tables import login_accounts, login_tokens
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

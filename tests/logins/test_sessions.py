@@ -9,9 +9,9 @@ from sqlalchemy import Engine, select
 
 from server import logins
 from server.db.engine import read, write
-from server.db.tables import login_sessions
 from server.logins import sessions, throttling
 from server.logins.service import Attempt, log_in_with_password
+from server.logins.tables import login_sessions
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

@@ -16,10 +16,10 @@ from points_helpers import DEPARTMENT, REASON, YOKOSUKA
 from mkp_admin import cli as admin_cli
 from mkp_core.dates import jst_date
 from server.db.engine import write
-from server.departments import grants
-from server.mykey import registry, service_links
-from server.operators.service import Operator
+from server.platform.mykey import registry, service_links
+from server.platform.operators.service import Operator
 from server.points import rules
+from server.points.departments import grants
 from server.points.expiry_policy import ExpiryPolicy
 
 TODAY = jst_date(datetime.now(UTC)).isoformat()

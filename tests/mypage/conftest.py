@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from server.db.engine import write
 from server.logins import accounts
-from server.mykey import registry, service_links
+from server.platform.mykey import registry, service_links
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,9 @@ from sqlalchemy import Engine, select
 from mkp_core import activation_code as codec
 from mkp_core import cardproof
 from server.db.engine import read
-from server.db.tables import idempotency, login_tokens
+from server.db.tables import idempotency
 from server.logins import tokens
+from server.logins.tables import login_tokens
 
 
 @pytest.fixture

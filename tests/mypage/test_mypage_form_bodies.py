@@ -15,7 +15,7 @@ from mypage_helpers import Visitor
 from sqlalchemy import Engine, select
 
 from server.db.engine import read
-from server.db.tables import login_accounts
+from server.logins.tables import login_accounts
 
 FUZZ = fuzz_settings(30)
 text = st.text(max_size=120)

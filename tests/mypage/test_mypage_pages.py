@@ -14,7 +14,7 @@ from mypage_helpers import FEST, PASSWORD, Resident, Visitor, activation_code, c
 from points_helpers import YOKOSUKA, grant
 
 from server.db.engine import read
-from server.mykey import registry
+from server.platform.mykey import registry
 
 
 @pytest.fixture

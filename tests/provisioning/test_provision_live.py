@@ -16,7 +16,7 @@ from sqlalchemy import update
 from mkp_core.signing import load_private_key
 from provisioning.checks import check_clock, check_ping, server_time
 from server.db.engine import make_engine, write
-from server.db.tables import enrollment_codes
+from server.terminals.tables import enrollment_codes
 
 
 def checklist(stdout: str) -> dict[str, str]:
@@ -220,7 +220,7 @@ def test_revoked_terminal_is_refused_on_its_next_request(platform, tmp_path):
 
 
 def test_crl_not_uploaded_yet_is_explained(platform, tmp_path, database_url):
-    from server.db.tables import crls
+    from server.platform.tables import crls
 
     engine = make_engine(platform.database_url)
     with write(engine) as conn:

@@ -18,7 +18,7 @@ from mkp_core import cardproof, coupon, signing
 from mkp_core.errors import MkpError
 from server import ledger
 from server.db.engine import read, write
-from server.db.tables import conversions
+from server.partners.tables import conversions
 
 YOKOSUKA = "142018"
 #: A well-formed link code that no request gave (for calls judged before the code is).

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from server.db.engine import write
-from server.municipalities.service import add_municipality
-from server.mykey import registry
-from server.mykey.cards import Card
-from server.operators.service import Operator, create_operator
+from server.platform.municipalities.service import add_municipality
+from server.platform.mykey import registry
+from server.platform.mykey.cards import Card
+from server.platform.operators.service import Operator, create_operator
 
 YOKOSUKA, SAPPORO, CHIYODA = "142018", "011002", "131016"
 DEPARTMENT = "142018-kosodate"
@@ -86,9 +86,9 @@ def furnish(client, engine: Engine, central: dict[str, str]) -> None:
 
     Made with the domain functions in one transaction (the API's own tests exercise the
     endpoints): it is every points test's set-up, so it has to be quick."""
-    from server.departments import service as departments
-    from server.mykey import service_links
-    from server.terminals.service import add_place
+    from server.platform.mykey import service_links
+    from server.platform.places.service import add_place
+    from server.points.departments import service as departments
 
     op = Operator(0, "central", None)
     with write(engine) as conn:

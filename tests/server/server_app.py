@@ -23,8 +23,8 @@ from mkp_core import signing
 from server.app import create_app
 from server.config import ServerConfig
 from server.db.engine import make_engine, write
-from server.municipalities.service import add_municipality
-from server.operators.service import create_operator
+from server.platform.municipalities.service import add_municipality
+from server.platform.operators.service import create_operator
 
 
 @pytest.fixture

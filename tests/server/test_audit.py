@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mkp_core.client import ApiError
 from server.db.engine import write
-from server.db.tables import audit_log
+from server.platform.tables import audit_log
 
 
 def trail(client, headers, **query) -> list[dict]:

@@ -13,8 +13,10 @@ from points_helpers import REASON, YOKOSUKA, error_of, grant, new_id, post
 from sqlalchemy import select
 
 from mkp_core.errors import MkpError
-from server import authority, resident_points
-from server.authority import (
+from server.db.engine import read, write
+from server.ledger.tables import transfers
+from server.platform import authority
+from server.platform.authority import (
     Action,
     HolderCard,
     HolderSession,
@@ -22,11 +24,9 @@ from server.authority import (
     OperatorCorrection,
     authorize,
 )
-from server.db.engine import read, write
-from server.db.tables import transfers
-from server.mykey import registry
-from server.operators.service import Operator
-from server.points import spending
+from server.platform.mykey import registry
+from server.platform.operators.service import Operator
+from server.points import resident_points, spending
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CENTRAL = Operator(1, "central", None)

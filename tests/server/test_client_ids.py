@@ -16,11 +16,14 @@ from terminal_helpers import signed
 
 from mkp_core import cardproof, dates
 from server.db.engine import read, write
-from server.db.tables import conversions, idempotency, transfers, vouchers
+from server.db.tables import idempotency
 from server.ledger.accounts import balances
-from server.mykey import service_links
-from server.operators.service import Operator
+from server.ledger.tables import transfers
+from server.partners.tables import conversions
+from server.platform.mykey import service_links
+from server.platform.operators.service import Operator
 from server.points import holders
+from server.vouchers.tables import vouchers
 
 CENTRAL = Operator(0, "central", None)
 

@@ -1,4 +1,4 @@
-"""The key rules of ``server.client_ids``, for any client id a caller may send: the caller sees
+"""The key rules of ``server.db.client_ids``, for any client id a caller may send: the caller sees
 its own id back, two principals never share a key, and no caller's key is ever one the server
 makes for itself (property-based, hypothesis with the project's fixed examples)."""
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from mkp_testing import fuzz_settings
 
 from mkp_core.ids import CLIENT_ID_RE
-from server import client_ids
+from server.db import client_ids
 
 FUZZ = fuzz_settings(200)
 CLIENT_IDS = st.from_regex(CLIENT_ID_RE, fullmatch=True)

@@ -82,7 +82,7 @@ def test_eight_processes_retrying_one_client_id_post_once(engine, operators, dat
 def _claimer(url: str, worker: int, start: mp.Event, out: mp.Queue) -> None:
     from mkp_core.errors import MkpError
     from server.points import holders
-    from server.rewards import service as rewards
+    from server.points.rewards import service as rewards
 
     engine = make_engine(url)
     start.wait()
@@ -103,9 +103,9 @@ def test_eight_processes_claiming_the_last_reward_item_get_it_once(engine, town,
 
     from points_helpers import DEPARTMENT, register_mykeys
 
-    from server.departments import grants
-    from server.operators.service import Operator
-    from server.rewards import service as rewards
+    from server.platform.operators.service import Operator
+    from server.points.departments import grants
+    from server.points.rewards import service as rewards
 
     central = Operator(1, "central", None)
     register_mykeys(engine, tuple(f"RACER{n:03d}" for n in range(PROCESSES)))

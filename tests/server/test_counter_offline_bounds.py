@@ -19,10 +19,10 @@ from test_counter_api import Counter, new_client_id, points, verified
 from voucher_offline_helpers import Desk, balance, exceptions, ledger_ok, vouchers
 
 from mkp_core import cardproof, offline, signing
-from server.api import card_check
 from server.counter import service as counter
+from server.counter.tables import terminal_contacts
 from server.db.engine import read, write
-from server.db.tables import terminal_contacts
+from server.platform.mykey.card_checks import card_check
 
 SHOP = "yokosuka-shop"
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import insert, text
 
 from server.counter import service
+from server.counter.tables import offline_entries
 from server.db import migrate
 from server.db.engine import make_engine, read, write
-from server.db.tables import offline_entries
 
 
 def test_upgrade_clears_kept_times_no_list_can_show(empty_database_url):

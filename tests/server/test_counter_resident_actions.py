@@ -15,8 +15,8 @@ from terminal_helpers import error_code
 
 from mkp_core import cardproof
 from server.db.engine import read, write
-from server.db.tables import transfers
-from server.mykey import registry, service_links
+from server.ledger.tables import transfers
+from server.platform.mykey import registry, service_links
 
 FEST = f"{YOKOSUKA}-FEST2026"
 

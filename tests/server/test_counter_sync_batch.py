@@ -20,14 +20,14 @@ from test_counter_api import Counter, points, verified
 from voucher_offline_helpers import vouchers
 
 from mkp_core import cardproof, offline
-from server.api import card_check
 from server.counter import service
 from server.db.engine import run_write, write
-from server.departments import grants
-from server.operators.service import Operator
+from server.platform.mykey.card_checks import card_check
+from server.platform.operators.service import Operator
+from server.platform.terminal_auth import terminal_public_key
 from server.points import balances, rules
+from server.points.departments import grants
 from server.points.expiry_policy import ExpiryPolicy
-from server.terminals.auth import terminal_public_key
 
 CENTRAL = Operator(1, "central", None)
 

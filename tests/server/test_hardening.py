@@ -28,7 +28,7 @@ from drivers.card.virtual.ca import TestCA
 from mkp_core import signing
 from server.db.engine import make_engine, write
 from server.db.tables import idempotency
-from server.db.tables import operators as operator_table
+from server.platform.tables import operators as operator_table
 from server.terminals.ca import TerminalCA
 
 HUGE = 300 * 1024 * 1024  # over every limit (releases: 256 MB)
@@ -301,7 +301,7 @@ def test_request_ids_are_echoed_in_replies_and_logs(app, client):
     def boom():
         raise RuntimeError("boom")
 
-    from server.logs import RequestIdFilter, formatter
+    from server.web.logs import RequestIdFilter, formatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -16,8 +16,8 @@ from mkp_core.cardproof import certificate_sha256
 from mkp_core.client import ApiError
 from mkp_core.trust import sha256_hex
 from server.db.engine import write
-from server.mykey import registry
-from server.mykey.cards import Card as ProvenCard
+from server.platform.mykey import registry
+from server.platform.mykey.cards import Card as ProvenCard
 
 
 def refused(call) -> str:
@@ -228,7 +228,7 @@ def test_an_expired_renewal_code(mykey, linked):
 
     from sqlalchemy import update
 
-    from server.db.tables import mykey_renewal_codes
+    from server.platform.tables import mykey_renewal_codes
 
     code = admin(mykey, f"/v1/mykeys/{mykey_id}/renewal-codes", {"ttl_hours": 1}).json["code"]
     with write(mykey.app.extensions["mkp.engine"]) as conn:

@@ -223,7 +223,7 @@ def test_a_terminal_purpose_cannot_be_asked_for_at_home(mykey):
 
 
 def test_no_current_crl_refuses_every_card(mykey, app):
-    from server.crls.service import CurrentCrls
+    from server.platform.crls.service import CurrentCrls
 
     class Stale(CurrentCrls):
         def stores(self, conn):
@@ -239,7 +239,7 @@ def test_only_what_identifies_the_certificate_is_stored(mykey, engine):
     from sqlalchemy import select
 
     from server.db.engine import read
-    from server.db.tables import mykey_certificates
+    from server.platform.tables import mykey_certificates
 
     card = mykey.card()
     mykey.register(card)

@@ -26,8 +26,8 @@ from terminal_helpers import error_code
 
 from mkp_core import cardproof, dates, signing
 from server.db.engine import read
-from server.db.tables import accounts, lots, transfers
-from server.mykey import registry
+from server.ledger.tables import accounts, lots, transfers
+from server.platform.mykey import registry
 
 
 def _number(mykey, mykey_id: str) -> int:

@@ -28,8 +28,9 @@ from terminal_helpers import error_code
 
 from mkp_core import signing
 from server.db.engine import read
-from server.db.tables import conversions, transfers
-from server.mykey import registry
+from server.ledger.tables import transfers
+from server.partners.tables import conversions
+from server.platform.mykey import registry
 
 BATCH = "/partner/v1/conversions/batch"
 

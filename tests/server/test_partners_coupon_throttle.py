@@ -11,9 +11,9 @@ from terminal_helpers import error_code
 
 from mkp_core import cardproof, coupon
 from server.db.engine import read
-from server.db.tables import coupon_failures
-from server.mykey import registry
 from server.partners import coupons as coupon_service
+from server.partners.tables import coupon_failures
+from server.platform.mykey import registry
 
 
 @pytest.fixture

@@ -24,10 +24,10 @@ from terminal_helpers import error_code
 from mkp_core import cardproof, coupon
 from mkp_core.errors import Throttled
 from server.db.engine import read, run_write, write
-from server.db.tables import coupon_batches, coupons
-from server.mykey import registry
 from server.partners import coupons as coupon_service
 from server.partners import service, throttle
+from server.partners.tables import coupon_batches, coupons
+from server.platform.mykey import registry
 
 
 @pytest.fixture

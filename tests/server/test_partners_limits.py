@@ -25,8 +25,8 @@ from terminal_helpers import error_code
 
 from mkp_core import dates, ids
 from server.db.engine import read, write
-from server.db.tables import conversions
-from server.mykey import registry
+from server.partners.tables import conversions
+from server.platform.mykey import registry
 
 
 @pytest.fixture

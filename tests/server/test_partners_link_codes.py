@@ -27,9 +27,10 @@ from terminal_helpers import error_code
 from mkp_core import cardproof, coupon, link_code
 from server.db import migrate
 from server.db.engine import make_engine, read, write
-from server.db.tables import idempotency, partner_links
-from server.mykey import registry
+from server.db.tables import idempotency
 from server.partners import throttle
+from server.partners.tables import partner_links
+from server.platform.mykey import registry
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ from sqlalchemy import insert
 from mkp_core import signing
 from server import ledger
 from server.db.engine import read, run_write, write
-from server.db.tables import mykeys, partner_links
-from server.idempotency import once
-from server.mykey import registry as mykey_registry
-from server.operators.service import Operator
+from server.db.idempotency import once
+from server.ledger.tables import mykeys
 from server.partners import batch, coupons, premiums, registry, service
+from server.partners.tables import partner_links
+from server.platform.mykey import registry as mykey_registry
+from server.platform.operators.service import Operator
 
 CENTRAL = Operator(0, "central", None)
 

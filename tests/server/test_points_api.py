@@ -23,7 +23,7 @@ from points_helpers import (
 
 from mkp_core.dates import jst_date
 from server.db.engine import write
-from server.mykey import registry, service_links
+from server.platform.mykey import registry, service_links
 
 
 def rule(client, headers, code=YOKOSUKA, status=201, **body):

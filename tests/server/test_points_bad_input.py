@@ -29,9 +29,9 @@ from sqlalchemy import create_engine, text
 from server.app import create_app
 from server.config import ServerConfig
 from server.db.engine import make_engine, write
-from server.departments import grants
-from server.operators.service import Operator
+from server.platform.operators.service import Operator
 from server.points import rules
+from server.points.departments import grants
 from server.points.expiry_policy import ExpiryPolicy
 
 PAST = datetime.now(UTC) - timedelta(days=10)

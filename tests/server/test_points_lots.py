@@ -12,11 +12,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from mkp_core.errors import MkpError
-from server import authority, ledger
+from server import ledger
 from server.db.engine import read, write
-from server.departments import grants, service
-from server.operators.service import Operator
+from server.platform import authority
+from server.platform.operators.service import Operator
 from server.points import balances, expiry, holders, rules, spending
+from server.points.departments import grants, service
 from server.points.expiry_policy import ExpiryPolicy
 
 CENTRAL = Operator(1, "central", None)

@@ -150,7 +150,7 @@ def test_terminal_installs_only_what_the_operator_signed(live, tmp_path, release
 
     # ...or the manifest itself (kept in the database): refused before any file is fetched.
     from server.db.engine import make_engine, write
-    from server.db.tables import releases
+    from server.releases.tables import releases
 
     engine = make_engine(database_url)
     with write(engine) as conn:
@@ -322,8 +322,8 @@ def test_a_withdrawn_release_is_no_longer_offered(client, operators, release_key
 
 def test_init_takes_over_releases_published_before_the_database_kept_them(tmp_path, release_key):
     from server.cli import main
-    from server.db.tables import releases
     from server.releases.service import latest
+    from server.releases.tables import releases
 
     key, _ = release_key
     folder = tmp_path / "releases" / "2.1.0"

@@ -25,8 +25,8 @@ from server import ledger
 from server.db.engine import read, write
 from server.ledger import periods
 from server.ledger.transfers import TransferRequest as T
-from server.operators.service import Operator
 from server.partners import registry as partners
+from server.platform.operators.service import Operator
 from server.points import holders
 
 NOVEMBER = datetime(2026, 11, 15, 12, 0, tzinfo=JST).astimezone(UTC)

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from mkp_admin import cli as admin_cli
 from mkp_core.dates import jst_date
 from server.db.engine import read, write
-from server.mykey import service_links
-from server.operators.service import Operator
+from server.platform.mykey import service_links
+from server.platform.operators.service import Operator
 from server.points import holders, rules
 from server.points.expiry_policy import ExpiryPolicy
 from server.street_points import service as street_points

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import insert, select
 
 from server.db.engine import read, write
-from server.db.tables import audit_log
+from server.platform.tables import audit_log
 
 JST = timezone(timedelta(hours=9))
 

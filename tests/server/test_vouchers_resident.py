@@ -14,9 +14,9 @@ from mkp_core import cardproof
 from mkp_core.dates import last_valid_day
 from server import ledger
 from server.db.engine import read, write
-from server.db.tables import accounts
 from server.ledger.lots import open_lots
-from server.mykey import registry
+from server.ledger.tables import accounts
+from server.platform.mykey import registry
 
 YOKOSUKA = "142018"
 

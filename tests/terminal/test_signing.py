@@ -23,7 +23,7 @@ from mkp_core.signing import (
     generate_terminal_key,
     verify_request,
 )
-from server.request_url import wsgi_request_url
+from server.web.request_url import wsgi_request_url
 
 NOW = 1_790_000_000.0
 URL = "https://mkp.example.jp/api/v1/points/spend?shop=A1"

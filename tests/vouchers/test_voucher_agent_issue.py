@@ -19,7 +19,7 @@ from drivers.printer.render import render
 from drivers.profiles import load_printer_profile
 from server import ledger
 from server.db.engine import make_engine, write
-from server.mykey import registry
+from server.platform.mykey import registry
 
 pytestmark = pytest.mark.pcsc
 PIN = "1234\n"

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import server.app  # noqa: F401  (its TABLES put every domain's tables on the metadata)
 from server.db.tables import metadata
 
 connection = context.config.attributes["connection"]

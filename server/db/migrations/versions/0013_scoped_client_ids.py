@@ -1,6 +1,6 @@
 """Client ids scoped to the caller that sent them, apart from the ids the server makes.
 
-Keys are now ``<principal>/<client id>`` and ``srv/<what>`` (``server.client_ids``): the three
+Keys are now ``<principal>/<client id>`` and ``srv/<what>`` (``server.db.client_ids``): the three
 key columns are widened to 160 characters.
 
 What old keys (no ``/``) mean from here on:

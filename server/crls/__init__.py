@@ -1,1 +1,0 @@
-"""CRLs of JPKI user-authentication certificates: uploaded by the operator, downloaded by terminals."""

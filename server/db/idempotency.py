@@ -1,0 +1,159 @@
+"""Idempotent replies for mutations that are not transfers (transfers keep their own).
+
+A retry with the same client id and the same body gets the first reply; the same id with
+another body is refused. The reply is stored in the same transaction as the change, and
+requests with one client id are serialised before the check, so a retry racing its original
+on another worker waits for it and gets its answer (not a false "exists already").
+
+Nothing secret is stored: a reply that carries a secret (an enrollment code) is stored as
+``keep(reply)``, without it, and a retry gets that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from mkp_core.errors import Conflict
+from server.db.client_ids import as_sent
+from server.db.engine import chunked, db_timestamp, executemany, lock_key, lock_keys, run_write
+from server.db.tables import idempotency
+
+Reply = dict[str, Any]
+
+
+def body_hash(scope: str, body: dict[str, Any]) -> str:
+    """Hash of what was asked, by whom and where, without the client id itself."""
+    data = {k: v for k, v in body.items() if k != "client_id"}
+    return hashlib.sha256(json.dumps([scope, data], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def answered(conn: Connection, client_id: str) -> bool:
+    """Was this client id answered already? Held, like :func:`once`, until the transaction ends."""
+    lock_key(conn, f"idempotency:{client_id}")
+    found = conn.execute(select(idempotency.c.client_id).where(idempotency.c.client_id == client_id))
+    return found.first() is not None
+
+
+def answered_among(conn: Connection, client_ids: Sequence[str]) -> set[str]:
+    """:func:`answered` for many client ids at once: those answered already, every one held."""
+    return set(priors(conn, client_ids))
+
+
+def keep_all(
+    conn: Connection, scope: str, records: Sequence[tuple[str, dict[str, Any], Reply]], status: int = 201
+) -> None:
+    """Store the replies of many client ids (held by :func:`answered_among`, none answered yet) in
+    one statement, as :func:`once` stores each: (client id, body, reply)."""
+    record_many(conn, [(c, body_hash(scope, body), status, as_stored(reply)) for c, body, reply in records])
+
+
+def once(
+    conn: Connection,
+    client_id: str,
+    scope: str,
+    body: dict[str, Any],
+    work: Callable[[], Reply],
+    status: int | Callable[[Reply], int] = 201,
+    keep: Callable[[Reply], Reply] | None = None,
+) -> tuple[Reply, int]:
+    """Run ``work`` once per client id inside the caller's write transaction: (reply, status).
+
+    ``status``: the HTTP status, or a function of the reply that gives it (201 made, 200 found).
+    ``keep`` turns the reply into what may be stored and replayed (default: all of it).
+    """
+    lock_key(conn, f"idempotency:{client_id}")
+    digest = body_hash(scope, body)
+    prior = conn.execute(
+        select(idempotency.c.body_hash, idempotency.c.status, idempotency.c.response).where(
+            idempotency.c.client_id == client_id
+        )
+    ).first()
+    if prior is not None:
+        if prior.body_hash != digest:
+            raise Conflict(
+                "idempotency_conflict",
+                f"client id {as_sent(client_id)} was already used for a different request",
+            )
+        return json.loads(prior.response), prior.status
+    reply = as_stored(work())
+    code = status(reply) if callable(status) else status
+    conn.execute(
+        insert(idempotency).values(
+            client_id=client_id,
+            body_hash=digest,
+            status=code,
+            response=json.dumps(keep(reply) if keep else reply),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return reply, code
+
+
+def write_once(
+    engine: Engine,
+    client_id: str,
+    scope: str,
+    body: dict[str, Any],
+    work: Callable[[Connection], Reply],
+    status: int | Callable[[Reply], int] = 201,
+    keep: Callable[[Reply], Reply] | None = None,
+) -> tuple[Reply, int]:
+    """:func:`once` in its own write transaction: what an idempotent endpoint returns to Flask."""
+    return run_write(
+        engine, lambda conn: once(conn, client_id, scope, body, lambda: work(conn), status, keep)
+    )
+
+
+def as_stored(reply: Reply) -> Reply:
+    """``reply`` as a replay will read it back (datetimes as ISO text)."""
+    result: Reply = json.loads(json.dumps(reply, default=_json_value))
+    return result
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A client id's stored answer."""
+
+    body_hash: str
+    status: int
+    reply: Reply
+
+
+def priors(conn: Connection, client_ids: Sequence[str]) -> dict[str, Prior]:
+    """The stored answers of those of ``client_ids`` answered already, each locked as :func:`once`
+    locks one (a batch's ids: one lock statement, one query a chunk, not one transaction an id)."""
+    lock_keys(conn, [f"idempotency:{c}" for c in client_ids])
+    found: dict[str, Prior] = {}
+    for part in chunked(sorted(set(client_ids))):
+        rows = conn.execute(
+            select(
+                idempotency.c.client_id, idempotency.c.body_hash, idempotency.c.status, idempotency.c.response
+            ).where(idempotency.c.client_id.in_(part))
+        )
+        found.update({r.client_id: Prior(r.body_hash, r.status, json.loads(r.response)) for r in rows})
+    return found
+
+
+def record_many(conn: Connection, answers: Sequence[tuple[str, str, int, Reply]]) -> None:
+    """Store many answers at once: (client id, body hash, status, reply as :func:`as_stored` made it)."""
+    if not answers:
+        return
+    now = db_timestamp(conn, datetime.now(UTC))
+    executemany(
+        conn,
+        "INSERT INTO idempotency (client_id, body_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)",
+        [(c, h, s, json.dumps(r), now) for c, h, s, r in answers],
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} in a reply")

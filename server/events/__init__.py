@@ -1,1 +1,0 @@
-"""Events (a university festival, a school's renovation): pools of their own point code, handed over."""

@@ -1,1 +1,0 @@
-"""Municipalities on the platform and their point codes."""

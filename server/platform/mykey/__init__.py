@@ -1,0 +1,14 @@
+"""The MyKey Platform: MyKey IDs with the My Number card as the credential, service links, CRL sweeps."""
+
+from __future__ import annotations
+
+from flask_openapi3 import OpenAPI
+
+
+def init_app(app: OpenAPI) -> None:
+    """Serve this domain's endpoints on ``app``."""
+    from server.platform.mykey import api  # with the app, not with its services
+
+    app.register_api(api.holder_bp)
+    app.register_api(api.terminal_bp)
+    app.register_api(api.operator_bp)

@@ -1,0 +1,1 @@
+"""Places: the shops, counters and offices where terminals stand, each of one municipality."""

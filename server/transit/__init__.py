@@ -1,1 +1,0 @@
-"""Transit exchange: points to a bus company's own card, in the back office."""
