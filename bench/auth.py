@@ -1,9 +1,9 @@
 """Terminal request signatures: server verifications per second on one core, agent signing cost.
 
 Run: ``.venv/bin/python bench/auth.py [--seconds N] [--smoke]``. Prints one line per figure.
-Target: at least 5,000 verifications/s on one core. The rate is also given as a share
-of raw ECDSA P-256 verifications of one message measured in the same run (a busy machine slows
-both alike); the signing overhead beside an unsigned prepare of the same request.
+Target: at least 0.60 x (goal 0.80 x) raw ECDSA P-256 verifications of one message measured in
+the same run on one core (a busy machine slows both alike); the signing overhead beside an
+unsigned prepare of the same request.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def main() -> None:
     print(
         f"verify_request (ecdsa-p256-sha256, 1 core): {max(rates):,.0f} verifications/s "
         f"= {max(rates) / raw:.2f} x raw ECDSA verify ({raw:,.0f}/s) "
-        f"(best of 5 rounds; median {sorted(rates)[2]:,.0f})"
+        f"(best of 5 rounds; median {sorted(rates)[2]:,.0f}; target >= 0.60 x)"
     )
 
     # Signing: build and sign a prepared request as the agent does, minus the same without signing.

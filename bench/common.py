@@ -111,6 +111,73 @@ def raw_inserts_per_second(engine: Engine, rows: int, batch: int) -> float:
     return rows / elapsed
 
 
+def raw_transfers_per_second(engine: Engine, rows: int, batch: int, accounts: int = 1000) -> float:
+    """Transfer-shaped rows written by hand through the driver (no SQLAlchemy in the way), ``batch``
+    a transaction: each row INSERTed with a unique client id and its two accounts' totals UPDATEd,
+    as the ledger must at the least (one row, two balances), with nothing checked. The floor
+    under the ledger's own rate."""
+    with engine.begin() as conn:
+        for statement in (
+            "DROP TABLE IF EXISTS bench_raw",
+            "DROP TABLE IF EXISTS bench_raw_accounts",
+            "CREATE TABLE bench_raw (id INTEGER PRIMARY KEY, client_id VARCHAR(80) UNIQUE, "
+            "debit INTEGER, credit INTEGER, amount BIGINT)",
+            "CREATE TABLE bench_raw_accounts (id INTEGER PRIMARY KEY, debits BIGINT, credits BIGINT)",
+        ):
+            conn.execute(text(statement))
+        conn.execute(
+            text("INSERT INTO bench_raw_accounts (id, debits, credits) VALUES (:id, 0, 0)"),
+            [{"id": n} for n in range(accounts + 1)],
+        )
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    insert = f"INSERT INTO bench_raw (id, client_id, debit, credit, amount) VALUES ({', '.join([mark] * 5)})"
+    debit = f"UPDATE bench_raw_accounts SET debits = debits + {mark} WHERE id = {mark}"
+    credit = f"UPDATE bench_raw_accounts SET credits = credits + {mark} WHERE id = {mark}"
+    started = time.perf_counter()
+    for start in range(0, rows, batch):
+        numbers = range(start, min(start + batch, rows))
+        with engine.begin() as conn:
+            cursor = conn.connection.cursor()
+            cursor.executemany(insert, [(n, f"raw-{n}", n % accounts + 1, 0, 10) for n in numbers])
+            cursor.executemany(debit, [(10, n % accounts + 1) for n in numbers])
+            cursor.executemany(credit, [(10, 0) for _ in numbers])
+            cursor.close()
+    elapsed = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE bench_raw"))
+        conn.execute(text("DROP TABLE bench_raw_accounts"))
+    return rows / elapsed
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its living descendants (a
+    gunicorn master and its workers), from /proc: the server's own cost of what a bench sends,
+    which a busy machine does not inflate as it does wall-clock time. NaN without /proc."""
+    if not Path(f"/proc/{pid}/stat").exists():
+        return float("nan")
+    total, todo = 0.0, [pid]
+    while todo:
+        cpu, children = _process_cpu(todo.pop())
+        total += cpu
+        todo.extend(children)
+    return total
+
+
+def _process_cpu(pid: int) -> tuple[float, list[int]]:
+    """One process's CPU seconds and its children's ids (0 and none if it has just ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        children = [
+            int(c)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()
+        ]
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0, []
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), children  # utime + stime
+
+
 def healthz_latencies(url: str, session: requests.Session, count: int) -> list[float]:
     """``GET /healthz`` on the same server and connection, in ms: its HTTP floor right now."""
     latencies = []

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.checklist import CheckResult, check_clock
 from agent.conntest import CLOCK_PATH, SIGNED, planned_time, report_body, report_path, server_clock
-from bench.common import add_smoke_option, pct, served, throwaway_postgres
+from bench.common import add_smoke_option, pct, process_tree_cpu, served, throwaway_postgres
 from mkp_core.signing import RequestSigner, generate_terminal_key
 from provisioning.enroll import make_csr
 
@@ -306,6 +306,7 @@ async def simulate(
     connections: int = 256,
     seed: int = 13,
     database_url: str | None = None,
+    server_pid: int | None = None,
     out: Any = print,
 ) -> dict[str, Any]:
     """Enroll, schedule, announce, run the window, check nothing was lost; the figures as a dict."""
@@ -350,11 +351,19 @@ async def simulate(
         ends = datetime.fromisoformat(test["ends_at"])
         until = time.monotonic() + (ends - datetime.now(UTC)).total_seconds()
         watcher = asyncio.create_task(watch(server, test["id"], until, figures))
+        cpu_before = process_tree_cpu(server_pid) if server_pid else float("nan")
         await asyncio.gather(
             *(take_part(server, t, announcements[t.terminal_id], rng, figures) for t in sims)
         )
         finished = datetime.now(UTC)
         await watcher
+        if server_pid:
+            cpu = process_tree_cpu(server_pid) - cpu_before
+            reports = max(len(figures.receipts), 1)
+            out(
+                f"server CPU in the window: {cpu:.1f} s for {reports:,} terminals = {cpu / reports * 1000:.2f} ms "
+                f"a terminal (its clock request and signed report; the status polls too); target <= 2 ms"
+            )
         return await _verify(server, test, sims, figures, finished, out)
 
 
@@ -414,7 +423,7 @@ async def _verify(
 
 
 @contextmanager
-def production_server(args: argparse.Namespace, work: Path) -> Iterator[tuple[str, str, str]]:
+def production_server(args: argparse.Namespace, work: Path) -> Iterator[tuple[str, str, str, int]]:
     with (
         throwaway_postgres(args.postgres, "bench_conntest")
         if args.postgres
@@ -425,7 +434,7 @@ def production_server(args: argparse.Namespace, work: Path) -> Iterator[tuple[st
             print(
                 f"  (server: mkp-server run, gunicorn {args.workers} worker(s) x {args.threads} threads, {kind}; log {server.log_path})"
             )
-            yield server.url, token, db
+            yield server.url, token, db, server.process.pid
 
 
 def main() -> None:
@@ -450,7 +459,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.terminals, args.window, args.lead, args.silent, args.failing = 10, 2, 3, 0.1, 0.1
-    run = lambda url, token, db=None: asyncio.run(  # noqa: E731
+    run = lambda url, token, db=None, pid=None: asyncio.run(  # noqa: E731
         simulate(
             url,
             token,
@@ -462,6 +471,7 @@ def main() -> None:
             concurrency=args.concurrency,
             connections=args.connections,
             database_url=db,
+            server_pid=pid,
         )
     )
     if args.url:
@@ -469,8 +479,8 @@ def main() -> None:
             sys.exit("--url needs --token (or MKP_TOKEN)")
         run(args.url, args.token)
         return
-    with tempfile.TemporaryDirectory() as tmp, production_server(args, Path(tmp)) as (url, token, db):
-        run(url, token, db)
+    with tempfile.TemporaryDirectory() as tmp, production_server(args, Path(tmp)) as (url, token, db, pid):
+        run(url, token, db, pid)
 
 
 if __name__ == "__main__":

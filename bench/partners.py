@@ -33,7 +33,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import add_smoke_option, served, throwaway_postgres
+from bench.common import add_smoke_option, process_tree_cpu, served, throwaway_postgres
 from mkp_core import signing
 from mkp_core.client import ApiClient, BearerToken, new_session
 from server.db.engine import make_engine, write
@@ -92,13 +92,16 @@ def conversions_per_second(database_url: str, work: Path, args: argparse.Namespa
             "load generator on the same cores"
         )
         for size, clients in ((1, args.clients), (args.batch, args.batch_clients)):
+            cpu_before = process_tree_cpu(server.process.pid)
             done, refused, requests, elapsed = _post_orders(server.url, key, args, size, clients)
+            cpu = process_tree_cpu(server.process.pid) - cpu_before
             verify = api.get("/v1/ledger/verify")
             what = "one order a request" if size == 1 else f"batches of {size}"
             print(
                 f"online conversions, {what}: {done:,} in {elapsed:.1f} s = {done / elapsed:,.0f}/s over HTTP "
-                f"({requests:,} requests, {clients} client threads, {where}); refused {refused}; "
-                f"ledger verify ok={verify['ok']}"
+                f"({requests:,} requests, {clients} client threads, {where}); server CPU "
+                f"{cpu / max(done, 1) * 1000:.2f} ms a conversion ({max(done, 1) / max(cpu, 1e-9):,.0f}/s a core); "
+                f"refused {refused}; ledger verify ok={verify['ok']}"
             )
 
 

@@ -782,6 +782,37 @@ def step_verify(state: DemoState) -> str:
     return f"ledger verified: {report['transfers']} transfers, {report['accounts']} accounts, sums zero"
 
 
+def web_addresses(server_url: str) -> dict[str, str]:
+    """The pages of the demo's data a person opens in a browser."""
+    return {
+        "My Page": f"{server_url}/mypage/",
+        "Point Navi": f"{server_url}/navi/{YOKOSUKA}",
+        "partners": f"{server_url}/navi/partners",
+        "landing page": f"{server_url}/",
+        "API docs": f"{server_url}/api/",
+    }
+
+
+def step_web(state: DemoState) -> str:
+    """The web pages of the demo's data: Point Navi shows 横須賀市's points and rules, the partner and
+    its campaign, as a browser (or an app asking for JSON) gets them; My Page's address."""
+    import requests
+
+    pages = web_addresses(state.server_url)
+    state.facts["web"] = pages
+    json_only = {"Accept": "application/json"}
+    town = requests.get(pages["Point Navi"], headers=json_only, timeout=10).json()
+    partners = requests.get(pages["partners"], headers=json_only, timeout=10).json()["partners"]
+    if not town["municipality"]["participating"] or not partners:
+        raise RuntimeError(f"Point Navi does not show the demo's data: {town['municipality']}, {partners}")
+    codes = ", ".join(p["code"] for p in town["point_codes"])
+    return (
+        f"Point Navi {pages['Point Navi']} ({codes}; {len(town['places'])} places, "
+        f"{len(town['rewards'])} reward, {len(town['campaigns'])} campaign); partners {pages['partners']} "
+        f"({partners[0]['name']}, {partners[0]['hold_days']} days' hold); My Page {pages['My Page']}"
+    )
+
+
 STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("make a JPKI test CA", step_test_ca),
     ("start the ledger server", step_server),
@@ -813,39 +844,70 @@ STEPS: list[tuple[str, Callable[[DemoState], str]]] = [
     ("suspend a lost card", step_mykey_lost),
     ("sweep the next CRL", step_mykey_crl_sweep),
     ("verify the ledger", step_verify),
+    # The web: what a resident opens in a browser.
+    ("show the data on the web pages", step_web),
 ]
+
+
+def run_steps(state: DemoState, as_json: bool) -> tuple[bool, list[dict[str, Any]]]:
+    """Each step in turn until one fails; what each did, and whether all passed."""
+    results: list[dict[str, Any]] = []
+    for title, step in STEPS:
+        started = time.perf_counter()
+        try:
+            detail = step(state)
+            passed = True
+        except Exception as e:  # the demo reports any failure as a failed step
+            detail, passed = f"{e.__class__.__name__}: {e}", False
+        results.append(
+            {
+                "step": title,
+                "ok": passed,
+                "detail": detail,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            }
+        )
+        if not as_json:
+            click.echo(f"{'✓' if passed else '✗'} {title}: {detail}")
+        if not passed:
+            return False, results
+    return True, results
+
+
+def serve_until_interrupted(state: DemoState) -> None:
+    """Keep the server and the demo's data up until Ctrl-C; print where to look meanwhile."""
+    click.echo("serving the demo's data until Ctrl-C:", err=True)
+    for name, address in web_addresses(state.server_url).items():
+        click.echo(f"  {name}: {address}", err=True)
+    try:
+        wait_for_ctrl_c()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+def wait_for_ctrl_c() -> None:
+    """Sleep until Ctrl-C (a KeyboardInterrupt); a ``kill`` (SIGTERM) stops it the same way, so the
+    server and the virtual cards are stopped either way, never left behind."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    while True:
+        time.sleep(3600)
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
 @click.option("--keep", is_flag=True, help="Keep the temp folder (database, logs) afterwards.")
-def main(as_json: bool, keep: bool) -> None:
+@click.option("--serve", is_flag=True, help="Keep the server and its data running afterwards, until Ctrl-C.")
+def main(as_json: bool, keep: bool, serve: bool) -> None:
     """Run the whole mkp system once, end to end, on SQLite."""
     workdir = Path(tempfile.mkdtemp(prefix="mkp-demo-"))
     state = DemoState(workdir)
-    results: list[dict[str, Any]] = []
-    ok = True
     try:
-        for title, step in STEPS:
-            started = time.perf_counter()
-            try:
-                detail = step(state)
-                passed = True
-            except Exception as e:  # the demo reports any failure as a failed step
-                detail, passed = f"{e.__class__.__name__}: {e}", False
-            results.append(
-                {
-                    "step": title,
-                    "ok": passed,
-                    "detail": detail,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
-            )
-            if not as_json:
-                click.echo(f"{'✓' if passed else '✗'} {title}: {detail}")
-            if not passed:
-                ok = False
-                break
+        ok, results = run_steps(state, as_json)
+        if ok and serve:
+            serve_until_interrupted(state)
     finally:
         state.running.close()
         if state.server:
@@ -855,7 +917,12 @@ def main(as_json: bool, keep: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {"ok": ok, "steps": results, "workdir": str(workdir) if keep else None},
+                {
+                    "ok": ok,
+                    "steps": results,
+                    "web": state.facts.get("web"),
+                    "workdir": str(workdir) if keep else None,
+                },
                 ensure_ascii=False,
                 indent=2,
             )

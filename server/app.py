@@ -21,8 +21,10 @@ from server import (
     conntest,
     counter,
     downloads,
+    front,
     logins,
     mypage,
+    navi,
     partners,
     points,
     releases,
@@ -73,6 +75,8 @@ DOMAINS: tuple[ModuleType, ...] = (
     street_points,
     mypage,  # a resident's own pages, and the card's activation code and login link
     audit,  # the audit trail: every operator's and partner's state change
+    front,  # the landing page and the API docs page
+    navi,  # 自治体ポイントナビ, public
 )
 """Every domain that serves endpoints, in the order their blueprints are registered."""
 

@@ -141,5 +141,13 @@ def test_conntest_bench_enroll_announce_window_report():
     """One server per run (SQLite, or PostgreSQL with --postgres): run once for each."""
     for args in ([], postgres_args()) if POSTGRES else ([],):
         out = run_bench("conntest.py", *args)
-        assert_figures(out, "enroll: 10 terminals", "announcement:", "window: 9 of 9", "status:", "report:")
+        assert_figures(
+            out,
+            "enroll: 10 terminals",
+            "announcement:",
+            "server CPU in the window:",
+            "window: 9 of 9",
+            "status:",
+            "report:",
+        )
         assert "lost 0" in out

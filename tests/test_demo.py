@@ -35,3 +35,38 @@ def test_demo_runs_end_to_end():
     assert "got 1,200 points" in details["migrate a street's points and settle the month"]
     assert "summing to 0" in details["migrate a street's points and settle the month"]
     assert "ledger verified" in details["verify the ledger"]
+    assert "Point Navi http://127.0.0.1:" in details["show the data on the web pages"]
+    assert "/navi/142018 (142018, 142018-FEST2026;" in details["show the data on the web pages"]
+    assert summary["web"]["My Page"].endswith("/mypage/")
+
+
+def test_serve_keeps_the_demo_up_and_prints_its_pages_until_ctrl_c(monkeypatch):
+    """`mkp-demo --serve` (its steps stubbed: the real ones need pcscd, above) waits for Ctrl-C,
+    printing where My Page and Point Navi are, then stops the server and exits 0."""
+    from click.testing import CliRunner
+
+    from demo import cli
+
+    stopped = []
+
+    class Server:
+        url = "http://127.0.0.1:8765"
+
+        def stop(self):
+            stopped.append(self.url)
+
+    def start(state):
+        state.server = Server()
+        return "started"
+
+    def ctrl_c():
+        assert not stopped, "the server stopped before Ctrl-C"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "STEPS", [("start the ledger server", start)])
+    monkeypatch.setattr(cli, "wait_for_ctrl_c", ctrl_c)
+    done = CliRunner().invoke(cli.main, ["--serve"])
+    assert done.exit_code == 0, done.output
+    assert "My Page: http://127.0.0.1:8765/mypage/" in done.output
+    assert "Point Navi: http://127.0.0.1:8765/navi/142018" in done.output
+    assert stopped == ["http://127.0.0.1:8765"]

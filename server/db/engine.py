@@ -10,9 +10,11 @@ data (tokens' hashes, certificates, names), and error messages end up in logs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, IntegrityError, OperationalError
 
 from mkp_core.errors import MkpError
 from server.files import make_private, private_dir, private_file
@@ -33,6 +35,8 @@ READ_OPTION = "mkp_read"
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _PLAIN_INSERT = re.compile(r"INSERT INTO (\w+) \(([\w, ]+)\) VALUES \((?:\?, )*\?\)")
 T = TypeVar("T")
+#: Rows from which :func:`executemany` sends a PostgreSQL INSERT as COPY.
+COPY_FROM_ROWS = 20
 #: Values per ``IN (...)`` list: SQLite allows 32766 parameters per statement, and huge lists
 #: compile slowly on both databases.
 IN_CHUNK = 500
@@ -97,11 +101,41 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
     else:
-        kwargs.setdefault("pool_pre_ping", True)
         kwargs.setdefault("pool_size", 10)
         engine = create_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            _ping_after_idling(engine)
     event.listen(engine, "after_cursor_execute", _note_a_write)
     return engine
+
+
+#: A pooled PostgreSQL connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_SECONDS = 1.0
+_LAST_USED = "mkp_last_used"
+
+
+def _ping_after_idling(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has been idle (SQLAlchemy's pre-ping, done
+    on every checkout, cost a round trip per transaction: two or three a signed request). A
+    connection dropped while idle (PostgreSQL restarted, a firewall's timeout) is replaced
+    unseen; one dropped within the last second fails its request once, and the pool is renewed."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_last_use(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is None or time.monotonic() - last < IDLE_PING_SECONDS:
+            return  # new, or used a moment ago
+        try:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_conn.rollback()
+        except Exception as e:  # any failure: SQLAlchemy discards it and connects anew
+            raise DisconnectionError(f"pooled connection is gone: {type(e).__name__}") from e
 
 
 _WROTE = "mkp_wrote"
@@ -238,14 +272,18 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[dic
 def insert_if_new(conn: Connection, table: Table, values: dict[str, Any]) -> bool:
     """INSERT one row unless it clashes with a unique key: was it new? One statement (no savepoint:
     a twin still in flight on another connection is waited for, as a plain INSERT would)."""
+    return conn.execute(_insert_if_new_statement(conn.dialect.name, table), values).first() is not None
+
+
+@functools.cache
+def _insert_if_new_statement(dialect: str, table: Table) -> Any:
+    """Built once per table and dialect (the values come as parameters), so SQLAlchemy finds it
+    compiled in its cache without building and hashing a new statement each time."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    insert = postgresql.insert if is_postgres(conn) else sqlite.insert
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     key = next(iter(table.primary_key.columns))
-    return (
-        conn.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first()
-        is not None
-    )
+    return insert(table).on_conflict_do_nothing().returning(key)
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -267,8 +305,9 @@ def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> 
     cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
     try:
         plain_insert = _PLAIN_INSERT.fullmatch(sql)
-        if is_postgres(conn) and plain_insert:
-            # PostgreSQL takes rows fastest by COPY (a pipelined INSERT costs a statement a row).
+        if is_postgres(conn) and plain_insert and len(rows) >= COPY_FROM_ROWS:
+            # PostgreSQL takes many rows fastest by COPY (a pipelined INSERT costs a statement a
+            # row); a few go quicker as one pipelined executemany (COPY costs two round trips).
             table, columns = plain_insert.group(1), plain_insert.group(2)
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:

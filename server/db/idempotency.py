@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from mkp_core.errors import Conflict
 from server.db.client_ids import as_sent
@@ -70,11 +70,7 @@ def once(
     """
     lock_key(conn, f"idempotency:{client_id}")
     digest = body_hash(scope, body)
-    prior = conn.execute(
-        select(idempotency.c.body_hash, idempotency.c.status, idempotency.c.response).where(
-            idempotency.c.client_id == client_id
-        )
-    ).first()
+    prior = conn.execute(_PRIOR, {"client_id": client_id}).first()
     if prior is not None:
         if prior.body_hash != digest:
             raise Conflict(
@@ -85,15 +81,23 @@ def once(
     reply = as_stored(work())
     code = status(reply) if callable(status) else status
     conn.execute(
-        insert(idempotency).values(
-            client_id=client_id,
-            body_hash=digest,
-            status=code,
-            response=json.dumps(keep(reply) if keep else reply),
-            created_at=datetime.now(UTC),
-        )
+        _KEEP,
+        {
+            "client_id": client_id,
+            "body_hash": digest,
+            "status": code,
+            "response": json.dumps(keep(reply) if keep else reply),
+            "created_at": datetime.now(UTC),
+        },
     )
     return reply, code
+
+
+# Built once: SQLAlchemy finds them compiled, without building and hashing new statements a request.
+_PRIOR = select(idempotency.c.body_hash, idempotency.c.status, idempotency.c.response).where(
+    idempotency.c.client_id == bindparam("client_id")
+)
+_KEEP = insert(idempotency)
 
 
 def write_once(

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from mkp_core import ids
 from mkp_core.errors import MkpError, NotFound
@@ -79,8 +79,11 @@ def known_point_codes(conn: Connection, codes: Iterable[str]) -> set[str]:
     """Which of ``codes`` the platform has (one query a chunk: a batch's destinations read once)."""
     found: set[str] = set()
     for part in chunked(sorted(set(codes))):
-        found.update(conn.execute(select(point_codes.c.code).where(point_codes.c.code.in_(part))).scalars())
+        found.update(conn.execute(_KNOWN_CODES, {"codes": list(part)}).scalars())
     return found
+
+
+_KNOWN_CODES = select(point_codes.c.code).where(point_codes.c.code.in_(bindparam("codes", expanding=True)))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from mkp_core import link_code
 from mkp_core.errors import Conflict, MkpError, NotFound
@@ -167,16 +167,22 @@ def linked_holder(conn: Connection, partner: Partner, member: str) -> MyKey:
     return found
 
 
+_LINKED = (
+    select(mykeys, partner_links.c.member, partner_links.c.status.label("link_status"))
+    .join(partner_links, partner_links.c.mykey == mykeys.c.id)
+    .where(
+        partner_links.c.partner_id == bindparam("partner"),
+        partner_links.c.member.in_(bindparam("members", expanding=True)),
+    )
+)
+
+
 def linked_holders(conn: Connection, partner: Partner, members: Iterable[str]) -> dict[str, MyKey | MkpError]:
     """Each member's MyKey ID, or the refusal of points for them (a batch's members: one query a chunk)."""
     rows: dict[str, Any] = {}
     wanted = sorted(set(members))
     for part in chunked(wanted):
-        found = conn.execute(
-            select(mykeys, partner_links.c.member, partner_links.c.status.label("link_status"))
-            .join(partner_links, partner_links.c.mykey == mykeys.c.id)
-            .where(partner_links.c.partner_id == partner.id, partner_links.c.member.in_(part))
-        )
+        found = conn.execute(_LINKED, {"partner": partner.id, "members": list(part)})
         rows.update({r.member: r for r in found})
     return {m: _holder(partner, m, rows.get(m)) for m in wanted}
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from mkp_core.errors import MkpError
 from server.db.engine import chunked, inserted_id
@@ -129,6 +129,21 @@ def list_campaigns(conn: Connection, partner: Partner) -> list[dict[str, Any]]:
     return [_view(r) for r in rows]
 
 
+#: A partner's campaigns running at ``now`` with budget left, locked: built once, as every
+#: conversion asks.
+_RUNNING = (
+    select(premium_campaigns)
+    .where(
+        premium_campaigns.c.partner_id == bindparam("partner"),
+        premium_campaigns.c.starts_at <= bindparam("now"),
+        premium_campaigns.c.ends_at > bindparam("now"),
+        premium_campaigns.c.used < premium_campaigns.c.budget,
+    )
+    .order_by(premium_campaigns.c.id)
+    .with_for_update()
+)
+
+
 @dataclass
 class PremiumBook:
     """A partner's running campaigns, locked for the transaction, and the bonuses of many conversions
@@ -145,17 +160,7 @@ class PremiumBook:
     @classmethod
     def open(cls, conn: Connection, partner: Partner, holders: Collection[int], now: datetime) -> PremiumBook:
         """The campaigns running at ``now`` with budget left (locked), and what ``holders`` had of them."""
-        rows = conn.execute(
-            select(premium_campaigns)
-            .where(
-                premium_campaigns.c.partner_id == partner.id,
-                premium_campaigns.c.starts_at <= now,
-                premium_campaigns.c.ends_at > now,
-                premium_campaigns.c.used < premium_campaigns.c.budget,
-            )
-            .order_by(premium_campaigns.c.id)
-            .with_for_update()
-        ).all()
+        rows = conn.execute(_RUNNING, {"partner": partner.id, "now": now}).all()
         capped = [r.id for r in rows if r.cap_per_holder is not None]
         had: dict[tuple[int, int], int] = {}
         for part in chunked(sorted(set(holders)) if capped else []):

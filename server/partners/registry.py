@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from mkp_core import signing
 from mkp_core.errors import Conflict, MkpError, NotFound
@@ -123,8 +123,12 @@ def add(
     return get(conn, partner_id)
 
 
+_PARTNER = select(partners).where(partners.c.id == bindparam("id"))
+_PARTNER_KEY = select(partners.c.status, partners.c.public_key_pem).where(partners.c.id == bindparam("id"))
+
+
 def get(conn: Connection, partner_id: str) -> Partner:
-    row = conn.execute(select(partners).where(partners.c.id == partner_id)).first()
+    row = conn.execute(_PARTNER, {"id": partner_id}).first()
     if row is None:
         raise NotFound("unknown_partner", f"no partner {partner_id}")
     return _partner(row)
@@ -159,9 +163,7 @@ def public_key(conn: Connection, key_id: str) -> signing.PublicKey:
     """The key a partner request claims (``partner:<ID>``), or the signature error to answer."""
     if not key_id.startswith(KEY_PREFIX):
         raise signing.UnknownKey(f"{key_id!r} is not a partner's key id (partner:<ID>)")
-    row = conn.execute(
-        select(partners.c.status, partners.c.public_key_pem).where(partners.c.id == key_id[len(KEY_PREFIX) :])
-    ).first()
+    row = conn.execute(_PARTNER_KEY, {"id": key_id[len(KEY_PREFIX) :]}).first()
     if row is None:
         raise signing.UnknownKey(f"no partner has key id {key_id!r}")
     if row.status != ACTIVE:

@@ -1,5 +1,7 @@
 """The ledger core, in-process: double entry, idempotency, no overdraft, reversal, verify."""
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -234,3 +236,25 @@ def test_the_body_hash_text_is_json_dumps_itself(body):
     from server.ledger.transfers import _json_list
 
     assert _json_list(body) == json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("memo", "reverses", "expires_at"),
+    [
+        (None, None, None),
+        ('清掃 "活動"\n\U0001f600', 42, datetime(2027, 5, 1, 15, tzinfo=UTC)),
+        ("", True, datetime(2027, 5, 2, tzinfo=timezone(timedelta(hours=9)))),
+    ],
+)
+def test_a_requests_body_hash_is_that_of_json_dumps(memo, reverses, expires_at):
+    """Retries of transfers stored by earlier versions still match: the hash is of json.dumps."""
+    import hashlib
+    import json
+
+    request = ledger.TransferRequest(
+        "c1", "142018", "mykey:1", "payee:shop", 10, "spend", memo, reverses, expires_at
+    )
+    body = ["142018", "mykey:1", "payee:shop", 10, "spend", memo, reverses]
+    if expires_at is not None:
+        body.append(expires_at.astimezone(UTC).isoformat())
+    assert request.body_hash() == hashlib.sha256(json.dumps(body).encode()).hexdigest()

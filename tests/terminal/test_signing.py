@@ -493,3 +493,90 @@ def test_both_signing_paths_verify_with_the_library(url, nonce):
     resolver = signing.InMemoryKeyResolver({"t0123456789ab": key.public_key()})
     verified = signing.verify_request("POST", url, headers, body, resolver, signing.InMemoryNonceStore())
     assert verified.key_id == "t0123456789ab" and verified.nonce == nonce
+
+
+# --- the fast verifying path (our own shape without the library's parser) -----------------
+
+
+def _library_verdict(method, url, pairs, resolver):
+    """What the library alone says of a request: the key id and nonce, or the refusal's code."""
+    try:
+        signed_request = signing._verify_with_library(
+            method, url, pairs, resolver, NOW, signing.DEFAULT_MAX_SKEW, signing.TAG, "terminal"
+        )
+    except SignatureError as e:
+        return e.code
+    return signed_request.key_id, signed_request.nonce, signed_request.content_digest
+
+
+def _verdict(method, url, pairs, resolver):
+    try:
+        signed_request = signing.verify_signature(method, url, pairs, resolver, now=NOW)
+    except SignatureError as e:
+        return e.code
+    return signed_request.key_id, signed_request.nonce, signed_request.content_digest
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/v1/terminal/conntests/1/report",
+        "https://MKP.example.jp:443/v1/x?a=1&b=%20",
+        "http://h",
+        "http://h:80/",
+        "http://h:8080/a%20b?",
+        "http://[::1]:8080/p",
+        "http://h:0443/x",
+        "https://user@h/x",
+    ],
+)
+@pytest.mark.parametrize(
+    "change",
+    [
+        "none",
+        "url",
+        "method",
+        "created",
+        "signature",
+        "digest",
+        "tag",
+        "unknown key",
+        "revoked key",
+        "two signatures",
+    ],
+)
+def test_the_fast_path_judges_as_the_library_does(key, url, change):
+    resolver = InMemoryKeyResolver(
+        {"T-0001": key.public_key(), "T-0002": key.public_key()}, revoked={"T-0002"}
+    )
+    key_id = {"unknown key": "T-0404", "revoked key": "T-0002"}.get(change, "T-0001")
+    signer = signing.RequestSigner(key_id, key, clock=lambda: NOW, nonce_factory=lambda: "n-1")
+    headers = signer.headers("POST", url, BODY)
+    method = "PUT" if change == "method" else "POST"
+    if change == "url":
+        url = url.replace("h", "H", 1) + "x"
+    if change == "created":
+        headers["Signature-Input"] = headers["Signature-Input"].replace(f"created={int(NOW)}", "created=1")
+    if change == "signature":
+        headers["Signature"] = "mkp=:" + "A" * 86 + "==:"
+    if change == "digest":
+        headers["Content-Digest"] = signing.content_digest(b"other")
+    if change == "tag":
+        headers["Signature-Input"] = headers["Signature-Input"].replace("mkp-terminal", "mkp-partner")
+    pairs = list(headers.items())
+    if change == "two signatures":
+        pairs.append(("Signature", headers["Signature"]))
+    got = _verdict(method, url, pairs, resolver)
+    if change == "none":
+        assert got == ("T-0001", "n-1", headers["Content-Digest"])
+    assert got == _library_verdict(method, url, pairs, resolver)
+
+
+def test_our_own_shape_is_verified_without_the_library(key, resolver, monkeypatch):
+    def library(*args):
+        raise AssertionError("the library's path was taken")
+
+    monkeypatch.setattr(signing, "_verify_with_library", library)
+    assert verify(signed(key, nonce="abc123"), resolver).nonce == "abc123"
+    with pytest.raises(AssertionError):  # a key id that needs escaping is the library's
+        verify(signed(key, key_id="T 0001"), resolver)

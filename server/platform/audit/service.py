@@ -38,16 +38,21 @@ class Entry:
 def record(conn: Connection, entry: Entry, at: datetime | None = None) -> None:
     """Append ``entry`` in the caller's transaction (it is kept exactly when the change is)."""
     conn.execute(
-        insert(audit_log).values(
-            at=at or datetime.now(UTC),
-            actor=entry.actor[:ACTOR_LENGTH],
-            municipality_code=entry.municipality,
-            action=entry.action[:ACTION_LENGTH],
-            target=entry.target[:TARGET_LENGTH],
-            request_id=entry.request_id[:64],
-            reason=entry.reason[:REASON_LENGTH] if entry.reason else None,
-        )
+        _APPEND,
+        {
+            "at": at or datetime.now(UTC),
+            "actor": entry.actor[:ACTOR_LENGTH],
+            "municipality_code": entry.municipality,
+            "action": entry.action[:ACTION_LENGTH],
+            "target": entry.target[:TARGET_LENGTH],
+            "request_id": entry.request_id[:64],
+            "reason": entry.reason[:REASON_LENGTH] if entry.reason else None,
+        },
     )
+
+
+#: Built once (every audited request appends): SQLAlchemy finds it compiled.
+_APPEND = insert(audit_log)
 
 
 def entries(
