@@ -60,6 +60,10 @@ HOME = "home"
 SUPPORT = "support"
 REWARD = "reward"
 TRANSIT = "transit"
+# My Page: a kiosk prints an activation code for the card's holder; at home, the holder's own
+# reader asks for a one-time login link. The card signs the request's client id.
+MYPAGE_CODE = "mypage-code"
+MYPAGE_LOGIN = "mypage-login"
 #: Purposes a holder asks for at home (no terminal); the rest only a terminal may ask for.
 HOLDER_PURPOSES = (
     REGISTER,
@@ -73,8 +77,21 @@ HOLDER_PURPOSES = (
     CONVERSIONS,
     COUPON,
     HOME,
+    MYPAGE_LOGIN,
 )
-TERMINAL_PURPOSES = (LOOKUP, CONFIRM_LINK, SPEND, BALANCE, REFUND, VOUCHER, COUPON, SUPPORT, REWARD, TRANSIT)
+TERMINAL_PURPOSES = (
+    LOOKUP,
+    CONFIRM_LINK,
+    SPEND,
+    BALANCE,
+    REFUND,
+    VOUCHER,
+    COUPON,
+    SUPPORT,
+    REWARD,
+    TRANSIT,
+    MYPAGE_CODE,
+)
 PURPOSES = HOLDER_PURPOSES + TERMINAL_PURPOSES + (OFFLINE_SPEND,)
 
 #: Largest certificate accepted (a JPKI user certificate is about 1.5 kB).
@@ -172,6 +189,11 @@ def reward_action(client_id: str, reward: str, points: int) -> dict[str, str]:
 def transit_action(client_id: str, place: str, amount: int, point_code: str | None) -> dict[str, str]:
     """``amount`` points to the transit card the holder linked at ``place``'s transit company."""
     return {"client_id": client_id, "place": place, "amount": str(amount), "point_code": point_code or ""}
+
+
+def mypage_action(client_id: str) -> dict[str, str]:
+    """A My Page activation code (at a kiosk) or login link (at home) for this card's holder."""
+    return {"client_id": client_id}
 
 
 class CardProofError(FixedCodeError):

@@ -24,6 +24,7 @@ from server import (
     downloads,
     front,
     logins,
+    mypage,
     navi,
     partners,
     points,
@@ -75,6 +76,7 @@ DOMAINS: tuple[ModuleType, ...] = (
     partners,
     settlement,
     street_points,
+    mypage,  # a resident's own pages, and the card's activation code and login link
     audit,  # the audit trail: every operator's and partner's state change
     front,  # the landing page and the API docs page
     navi,  # 自治体ポイントナビ, public

@@ -32,3 +32,8 @@ from agent.cli.coupon import coupon, partner  # noqa: E402
 
 main.add_command(coupon)
 main.add_command(partner)
+
+# --- My Page: an activation code at a kiosk, a login link at home ---
+from agent.cli.mypage import mypage  # noqa: E402
+
+main.add_command(mypage)

@@ -54,6 +54,7 @@ class Action(StrEnum):
     RENEWAL_CODE = "renewal code"
     READ_RECORD = "reading the record"
     READ_BALANCES = "reading the balances"
+    WEB_LOGIN = "My Page login"
 
 
 # --- proofs: what a caller shows --------------------------------------------------------------
@@ -155,13 +156,26 @@ RULES: dict[Action, Rule] = {
         Rule(Action.COUPON_REDEEM, CARD_ANYWHERE, True, NO_OPERATOR, "the card signs the code"),
         Rule(Action.PARTNER_LINK, CARD_ANYWHERE, True, NO_OPERATOR, "the card signs partner and member"),
         Rule(Action.HOME_MUNICIPALITY, CARD_ANYWHERE, True, NO_OPERATOR, "where converted points go"),
-        Rule(Action.MYKEY_ID_CHANGE, CARD_ANYWHERE, False, NO_OPERATOR, "the card signs the new ID"),
+        Rule(
+            Action.MYKEY_ID_CHANGE,
+            CARD_ANYWHERE,
+            True,
+            NO_OPERATOR,
+            "the card signs the new ID; on My Page the session asks for it",
+        ),
         Rule(Action.SERVICE_LINK, CARD_ANYWHERE, True, NO_OPERATOR, "link or unlink a service ID"),
         Rule(Action.SUSPEND, CARD_ANYWHERE, True, HOME_TOWN, "a lost card: any of these, at once"),
         Rule(Action.RESUME, NO_CARD, False, HOME_TOWN, "after checking the holder's identity"),
         Rule(Action.RENEWAL_CODE, NO_CARD, False, HOME_TOWN, "the new card then takes the MyKey ID over"),
         Rule(Action.READ_RECORD, CARD_ANYWHERE, True, HOME_TOWN, "state, certificate, audit"),
         Rule(Action.READ_BALANCES, CARD_AT_TERMINAL, True, HOME_TOWN, "a scoped operator sees its own codes"),
+        Rule(
+            Action.WEB_LOGIN,
+            CARD_ANYWHERE,
+            False,
+            NO_OPERATOR,
+            "the card asks for an activation code or a one-time login link",
+        ),
     )
 }
 
