@@ -145,6 +145,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "提携先のコードが違います。カードや案内の表記をご確認ください。",
         "There is no partner with this code. Please check it.",
     ),
+    "invalid_partner": (
+        "提携先コードは、カードや案内に書かれた英字と数字で入力してください。",
+        "Enter the partner code in letters and digits, as on its card or leaflet.",
+    ),
+    "invalid_member": (
+        "提携先の会員番号の形が違います。もう一度入力してください。",
+        "That is not a member number of this partner. Please enter it again.",
+    ),
     "partner_revoked": (
         "この提携先とはただいま連携できません。",
         "This partner cannot be linked now.",
@@ -242,7 +250,9 @@ VOUCHER_REFUSED = (
 
 def message(code: str, /, **details: Any) -> dict[str, str]:
     """The counter's words for ``code``: ``{"ja": ..., "en": ...}`` (a generic line if unknown)."""
-    fallback = VOUCHER_REFUSED if code.startswith(("voucher_", "invalid_voucher")) else GENERIC
+    fallback = (
+        VOUCHER_REFUSED if code.startswith(("voucher_", "invalid_voucher", "not_a_voucher")) else GENERIC
+    )
     ja, en = MESSAGES.get(code, fallback)
     values = _Details(details)
     return {"ja": ja.format_map(values), "en": en.format_map(values)}

@@ -439,7 +439,7 @@ class Counter:
         return self._as_holder(
             "link_partner",
             pin,
-            lambda api, card: PartnerPoints(api).link_partner(card, partner.strip(), member.strip()),
+            lambda api, card: PartnerPoints(api).link_partner(card, partner.strip().upper(), member.strip()),
         )
 
     @_card_action
