@@ -270,19 +270,20 @@ function listButton(testid, left, right, onClick) {
   return b;
 }
 
-function showItems() {
+function fillItems() {
   $("items").replaceChildren(...state.info.price_list.map((item) => listButton(
     `item-${item.code}`, item.name, points(item.price),
     () => { state.request = { item: item.code, quantity: 1 }; toCard(); })));
-  show("items");
 }
 
-function showRefunds() {
+function fillRefunds() {
   $("refunds").replaceChildren(...state.info.refundable.map((spend) => listButton(
     `refund-${spend.transfer_id}`, `${spend.time} ${spend.what || ""}`, points(spend.amount),
     () => { state.request = { transfer_id: spend.transfer_id }; toCard(); })));
-  show("refunds");
 }
+
+function showItems() { fillItems(); show("items"); }
+function showRefunds() { fillRefunds(); show("refunds"); }
 
 function showForm(fields) {
   const form = $("form");
@@ -449,6 +450,9 @@ function wire() {
     state.lang = state.lang === "ja" ? "en" : "ja";
     state.langChosen = true;
     render();
+    if (state.screen === "items") fillItems();
+    if (state.screen === "refunds") fillRefunds();
+    if (["card", "pin"].includes(state.screen)) $("card-what").textContent = $("pin-what").textContent = describe();
   });
   document.addEventListener("keydown", onKey);
   document.addEventListener("pointerdown", armIdle);
