@@ -411,7 +411,7 @@ function renderResult(r) {
   $("result-main").textContent = main || "";
   $("result-detail").textContent = detail || "";
   $("result-offline").hidden = !r.offline;
-  $("reprint").hidden = !r.receipt;
+  $("reprint").hidden = !(r.receipt && r.receipt.id != null);  // only a kept receipt is printed again
   $("retry-pin").hidden = !(r.error && r.error.code === "wrong_pin");
   $("result-receipt").textContent = r.receipt
     ? (r.receipt.printed ? t("receipt_printed") : `${t("receipt_failed")}: ${msg(r.receipt.message)}`) : "";
@@ -437,7 +437,7 @@ function wire() {
   $("result-ok").addEventListener("click", goHome);
   $("retry-pin").addEventListener("click", () => { state.last = null; toCard(); });
   $("reprint").addEventListener("click", async () => {
-    if (!state.last || !state.last.receipt) return;
+    if (!state.last || !state.last.receipt || state.last.receipt.id == null) return;
     try {
       const r = await api("/api/actions/reprint", { receipt_id: state.last.receipt.id });
       state.last.receipt = { ...(r.receipt || state.last.receipt), message: r.error && r.error.message };
