@@ -232,6 +232,10 @@ def test_a_phone_shows_every_screen_whole(open_page, desk):
     assert overflow(phone) == []
     keep(phone, "phone-result")
     assert_no_serious_violations(phone)
+    phone.get_by_test_id("result-ok").click()
+    phone.get_by_test_id("action-link_partner").click()
+    assert overflow(phone) == []
+    assert_no_serious_violations(phone)
 
 
 def test_back_stays_on_screen_under_eight_refunds(page, desk):
