@@ -21,6 +21,8 @@ WRONG_PIN = "9999"  # would cost a PIN try, and say so, if the card were touched
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
+    """SQLite, as the rest of this folder: the server side of each errand runs on both databases
+    in tests/server (these pass on PostgreSQL too, at twice the time)."""
     return sqlite_database(tmp_path)
 
 
