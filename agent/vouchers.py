@@ -20,10 +20,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import contact
 from agent.counter.limits import OfflineLimits, OfflineRefused
+from agent.home import Home, read_agent_toml
 from agent.queue import QUEUED, REDEEMED, SENDING, VOID, OfflineQueue
 from agent.terminal import Terminal
 from mkp_core import offline
@@ -31,7 +32,36 @@ from mkp_core.client import ApiError, Unreachable
 from mkp_core.errors import Conflict, Forbidden
 from mkp_core.voucher import JST, Voucher, decode_voucher, format_serial, parse_serial, ring_of_trust_list
 
+if TYPE_CHECKING:
+    from drivers.scanner import FrameSource
+
 REDEEM = "/v1/terminal/vouchers/redeem"
+
+
+def read_voucher_text(source: FrameSource, timeout: float | None = None) -> str:
+    """The text of the first code ``source`` shows (a voucher's, ``MKP...``, when it shows several);
+    ``ScannerError`` if none is seen within ``timeout`` seconds. The source is closed after."""
+    from drivers.scanner import scan
+
+    with source:
+        found = scan(source, timeout=timeout)
+    texts = [d.text for d in found if d.text.startswith("MKP")]
+    return texts[0] if texts else found[0].text
+
+
+def voucher_camera(home: Home) -> Callable[[], FrameSource] | None:
+    """How to open the camera agent.toml's ``[scanner] camera = N`` names; None if it names none
+    (the terminal has no voucher scanner). The camera opens only when a voucher is scanned."""
+    index = read_agent_toml(home).get("scanner", {}).get("camera")
+    if index is None:
+        return None
+
+    def open_camera() -> FrameSource:
+        from drivers.scanner import Camera
+
+        return Camera(int(index))
+
+    return open_camera
 
 
 def _used_here(serial: str, before: tuple[str, str, int | None, datetime]) -> Conflict:

@@ -195,6 +195,8 @@ class SpendResult(Transfer):
     place_name: str | None = None
     item: SpendItem | None = None
     lots: list[LotMove] = []
+    # At a counter: the points of this code the holder can still spend after it.
+    balance_after: int | None = None
 
 
 class NextExpiry(Out):

@@ -64,17 +64,14 @@ def voucher() -> None:
 
 def _scanned(image: Path | None, camera: int | None, timeout: float) -> str:
     """The voucher text of the first QR code in the photo, or seen by the camera."""
-    from drivers.scanner import Camera, ImageFiles, scan
+    from agent.vouchers import read_voucher_text
+    from drivers.scanner import Camera, ImageFiles
 
     if (image is None) == (camera is None):
         raise click.UsageError("give --image FILE or --camera N")
     if image is not None:
-        found = scan(ImageFiles([image]))
-    else:
-        with Camera(camera or 0) as source:
-            found = scan(source, timeout=timeout)
-    texts = [d.text for d in found if d.text.startswith("MKP")]
-    return texts[0] if texts else found[0].text
+        return read_voucher_text(ImageFiles([image]))
+    return read_voucher_text(Camera(camera or 0), timeout)
 
 
 def voucher_view(v: Voucher) -> dict[str, Any]:

@@ -107,15 +107,94 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "These points cannot be used here.",
     ),
     "above_maximum": (
-        "1回にお使いいただけるポイントを超えています。",
-        "That is more than one payment may be.",
+        "1回にお使いいただけるのは{max_amount}ポイントまでです。",
+        "One payment may be at most {max_amount} points.",
     ),
     "below_minimum": (
-        "お使いいただけるポイントの最低額に足りません。",
-        "That is less than one payment may be.",
+        "1回に{min_amount}ポイント以上でお使いください。",
+        "One payment must be at least {min_amount} points.",
     ),
     "refund_too_late": ("払い戻しの期限を過ぎています。", "The time for a refund has passed."),
     "not_refundable": ("この取引は払い戻しできません。", "This payment cannot be refunded here."),
+    "refund_not_today": (
+        "払い戻しは当日の取引だけです。市区町村の窓口にご相談ください。",
+        "Only today's payments can be refunded here. Please ask your municipal office.",
+    ),
+    "not_this_card": (
+        "お支払いに使ったカードを置いてください。",
+        "Please place the card that paid.",
+    ),
+    # the resident's own affairs: services, partners, coupons
+    "no_service": (
+        "このお店には登録できるサービスがありません。",
+        "This place has no service to link.",
+    ),
+    "invalid_service_id": (
+        "会員番号は半角の英数字で入力してください。",
+        "Enter the member number in letters and digits.",
+    ),
+    "service_exists": (
+        "このサービスはもう登録されています。",
+        "This service is linked already.",
+    ),
+    "member_taken": (
+        "この会員番号は別のマイキーIDに登録されています。係の者にお申し出ください。",
+        "This member number is linked to another MyKey ID. Please ask staff.",
+    ),
+    "unknown_partner": (
+        "提携先のコードが違います。カードや案内の表記をご確認ください。",
+        "There is no partner with this code. Please check it.",
+    ),
+    "invalid_partner": (
+        "提携先コードは、カードや案内に書かれた英字と数字で入力してください。",
+        "Enter the partner code in letters and digits, as on its card or leaflet.",
+    ),
+    "invalid_member": (
+        "提携先の会員番号の形が違います。もう一度入力してください。",
+        "That is not a member number of this partner. Please enter it again.",
+    ),
+    "partner_revoked": (
+        "この提携先とはただいま連携できません。",
+        "This partner cannot be linked now.",
+    ),
+    "invalid_coupon_code": (
+        "クーポンコードの形が違います。もう一度入力してください。",
+        "That is not a coupon code. Please enter it again.",
+    ),
+    "coupon_typo": (
+        "クーポンコードに打ち間違いがあります。もう一度入力してください。",
+        "The coupon code has a typo. Please enter it again.",
+    ),
+    "coupon_unknown": ("このクーポンコードはありません。", "There is no such coupon code."),
+    "unknown_code": ("このクーポンコードはありません。", "There is no such coupon code."),
+    "coupon_used": ("このクーポンはもう使われています。", "This coupon has been used."),
+    "coupon_expired": ("このクーポンは有効期限が切れています。", "This coupon has expired."),
+    "coupon_cancelled": ("このクーポンは取り消されています。", "This coupon was cancelled."),
+    "too_many_attempts": (
+        "続けてまちがえたため、しばらくお待ちください。",
+        "Too many wrong tries: please wait a while.",
+    ),
+    # paper vouchers
+    "no_scanner": (
+        "この端末には読み取り用のカメラがありません。",
+        "This terminal has no camera to read vouchers.",
+    ),
+    "no_code_found": (
+        "QRコードが読み取れませんでした。券をカメラに向けて、もう一度お試しください。",
+        "No QR code was read. Hold the voucher up to the camera and try again.",
+    ),
+    "camera_unavailable": (
+        "カメラが使えません。係の者をお呼びください。",
+        "The camera is not working. Please call a member of staff.",
+    ),
+    "camera_lost": (
+        "カメラが使えません。係の者をお呼びください。",
+        "The camera is not working. Please call a member of staff.",
+    ),
+    "voucher_used": ("この券はもう使われています。", "This voucher has been used."),
+    "voucher_expired": ("この券は有効期限が切れています。", "This voucher has expired."),
+    "voucher_voided": ("この券は無効です。", "This voucher is void."),
+    "voucher_not_yet_valid": ("この券はまだ使えません。", "This voucher is not valid yet."),
     # offline
     "offline_limit": (
         "ネットワークにつながっていないため、この金額は受け付けられません（上限 {limit}ポイント）。",
@@ -161,8 +240,19 @@ class _Details(dict[str, Any]):
         return "…"
 
 
-def message(code: str, **details: Any) -> dict[str, str]:
+#: A paper voucher the terminal's check refused for a reason the resident cannot act on
+#: (its signature, its key, its encoding): one line for all of them.
+VOUCHER_REFUSED = (
+    "この券は使えません。係の者にお申し出ください。",
+    "This voucher cannot be used. Please ask a member of staff.",
+)
+
+
+def message(code: str, /, **details: Any) -> dict[str, str]:
     """The counter's words for ``code``: ``{"ja": ..., "en": ...}`` (a generic line if unknown)."""
-    ja, en = MESSAGES.get(code, GENERIC)
+    fallback = (
+        VOUCHER_REFUSED if code.startswith(("voucher_", "invalid_voucher", "not_a_voucher")) else GENERIC
+    )
+    ja, en = MESSAGES.get(code, fallback)
     values = _Details(details)
     return {"ja": ja.format_map(values), "en": en.format_map(values)}

@@ -24,21 +24,28 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from agent import contact, failpoints
 from agent.card_session import ProvingCard, check_card_locally, proving_card
 from agent.counter.limits import OfflineLimits, OfflineRefused
 from agent.counter.messages import message
 from agent.counter.receipts import JST, ReceiptPrinting, receipt_body
+from agent.mykey import MyKeyClient
+from agent.partner_points import PartnerPoints
 from agent.queue import ACCEPTED, DONE, REFUSED, VOID, OfflineQueue, day_start
 from agent.terminal import Terminal
 from agent.voucher_prints import confirm_pending
+from agent.vouchers import VoucherDesk, read_voucher_text, voucher_camera
 from drivers.card.reader import CardError, CardEvent, ReaderBackend, WrongPinError
 from mkp_core import cardproof, offline
 from mkp_core.client import ApiClient, ApiError, Unreachable
 from mkp_core.errors import MkpError
+from mkp_core.ids import validate_local_service_id
 from mkp_core.trust import TrustStore
+
+if TYPE_CHECKING:
+    from drivers.scanner import FrameSource
 
 TERMINAL = "/v1/terminal"
 SYNC_BATCH = 200
@@ -96,6 +103,9 @@ def refusal(e: BaseException) -> dict[str, Any]:
     """A failed action as the page shows it: the code and the counter's words for it."""
     code = getattr(e, "code", None) or "error"
     details: dict[str, Any] = dict(e.values) if isinstance(e, OfflineRefused) else {}
+    for found in (e.details or []) if isinstance(e, MkpError) else []:
+        # The server's figures (the limit, the balance) fill the blanks; rows' texts do not.
+        details.update({k: v for k, v in found.items() if type(v) is int})
     out: dict[str, Any] = {"ok": False, "error": {"code": code}}
     if isinstance(e, WrongPinError):
         details["tries"] = e.tries_left
@@ -127,7 +137,14 @@ class Counter:
         self.card_present = False  # kept by the card watch (see :meth:`watch_cards`)
         self.language = "ja"
         self.idle_timeout_s = 60
+        #: The longest the page waits for an action's answer (card, server, camera), then says so.
+        self.action_timeout_s = 60
+        #: The longest the camera looks for a voucher's QR code.
+        self.scan_timeout_s = 20.0
         self.zone = JST
+        #: Where the voucher scanner reads (a camera); None: no scanner, the page offers none.
+        self.voucher_camera: Callable[[], FrameSource] | None = voucher_camera(terminal.home)
+        self._camera = threading.Lock()
         self._session = threading.local()  # ``files``: the SessionFiles of this thread's card action
 
     # -- what the page shows ----------------------------------------------------------------
@@ -312,7 +329,8 @@ class Counter:
     def _finish(self, kind: str, result: dict[str, Any], was_offline: bool) -> dict[str, Any]:
         body = receipt_body(kind, self.place.get("name", ""), result, was_offline, self.clock())
         printed = self.receipts.print_new(body)
-        out = {"ok": True, "kind": kind, "offline": was_offline, **result, "receipt": printed.to_dict()}
+        # The action's kind last: a refund's reply is a transfer whose own "kind" is the ledger's.
+        out = {**result, "ok": True, "kind": kind, "offline": was_offline, "receipt": printed.to_dict()}
         if printed.error:
             out["receipt"]["message"] = message(printed.error)
         return out
@@ -370,6 +388,85 @@ class Counter:
         except (MkpError, CardError) as e:
             return refusal(e)
         return self._finish("refund", dict(reply), False)
+
+    # -- the resident's own affairs, with the card at the counter ------------------------------
+    # The same calls as `mkp-agent mykey | partner | voucher` (agent/mykey.py, partner_points.py,
+    # vouchers.py), made with the card in this counter's reader and its PIN from the page.
+
+    def _holder_api(self) -> ApiClient:
+        """A plain client of the counter's server: the card, not the terminal, is the credential."""
+        return ApiClient(self.api.base_url, timeout=self.api.timeout)
+
+    def _as_holder(
+        self, kind: str, pin: str, work: Callable[[ApiClient, ProvingCard], Any]
+    ) -> dict[str, Any]:
+        """Open the card with ``pin``, do ``work`` with the server, answer as the page shows it."""
+        try:
+            with self._card_session(pin) as card:
+                reply = work(self._holder_api(), card)
+        except Unreachable as e:
+            self.online = False
+            return refusal(OfflineRefused("offline_not_possible", str(e)))
+        except (MkpError, CardError) as e:
+            if isinstance(e, ApiError):
+                self.contacted()
+            return refusal(e)
+        self.contacted()
+        return {**dict(reply), "ok": True, "kind": kind}
+
+    @_card_action
+    def register(self, pin: str) -> dict[str, Any]:
+        """The card's MyKey ID: made now (a random one), or the one it has."""
+        return self._as_holder("register", pin, lambda api, card: MyKeyClient(api).register(card))
+
+    @_card_action
+    def link_service(self, pin: str, local_id: str) -> dict[str, Any]:
+        """Link the holder's number at this place's service (staff of the service may confirm it)."""
+        service = self.place.get("service")
+        try:
+            if not service:
+                raise MkpError("no_service", "this place has no service to link")
+            validate_local_service_id(local_id)
+        except MkpError as e:
+            return refusal(e)  # refused before the card is touched: no PIN try is spent
+        return self._as_holder(
+            "link_service", pin, lambda api, card: MyKeyClient(api).link(card, service, local_id)
+        )
+
+    @_card_action
+    def link_partner(self, pin: str, partner: str, member: str) -> dict[str, Any]:
+        """Ask to link a partner's member number; the answer's link code is shown once."""
+        return self._as_holder(
+            "link_partner",
+            pin,
+            lambda api, card: PartnerPoints(api).link_partner(card, partner.strip().upper(), member.strip()),
+        )
+
+    @_card_action
+    def redeem_coupon(self, pin: str, code: str) -> dict[str, Any]:
+        """A partner's coupon code: its points go into holding, then to the wallet."""
+        return self._as_holder(
+            "coupon", pin, lambda api, card: PartnerPoints(api).redeem_coupon(card, code.strip())
+        )
+
+    @property
+    def has_scanner(self) -> bool:
+        return self.voucher_camera is not None
+
+    def scan_voucher(self) -> dict[str, Any]:
+        """Read a paper voucher's QR code with the terminal's camera and redeem it here (no card:
+        the voucher is the value, and it is credited to this place)."""
+        if self.voucher_camera is None:
+            return refusal(MkpError("no_scanner", "this terminal has no camera for vouchers"))
+        try:
+            with self._camera:  # one camera: one scan at a time
+                text = read_voucher_text(self.voucher_camera(), self.scan_timeout_s)
+            reply = VoucherDesk(self.terminal, self.clock).redeem(text=text)
+        except MkpError as e:  # the scanner's errors too
+            if isinstance(e, Unreachable):
+                self.online = False
+            return refusal(e)
+        return {**reply, "ok": True, "kind": "voucher"}
 
     def reprint(self, receipt_id: int) -> dict[str, Any]:
         printed = self.receipts.print_kept(receipt_id)

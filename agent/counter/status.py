@@ -25,6 +25,8 @@ def counter_state(counter: Counter) -> dict[str, Any]:
         "refundable": refundable_today(counter),
         "language": counter.language,
         "idle_timeout_s": counter.idle_timeout_s,
+        "action_timeout_s": counter.action_timeout_s,
+        "scanner": counter.has_scanner,
     }
 
 

@@ -59,11 +59,15 @@ def _int(value: Any, name: str) -> int:
     return value
 
 
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
+
+
 def _pin(body: dict[str, Any]) -> str:
-    pin = body.get("pin")
-    if not isinstance(pin, str):
-        raise ValueError("pin must be a string")
-    return pin
+    return _text(body, "pin")
 
 
 ACTIONS = {
@@ -78,7 +82,17 @@ ACTIONS = {
     "lookup": lambda c, b: c.lookup(_pin(b)),
     "refund": lambda c, b: c.refund(_pin(b), _int(b.get("transfer_id"), "transfer_id")),
     "reprint": lambda c, b: c.reprint(_int(b.get("receipt_id"), "receipt_id")),
+    "register": lambda c, b: c.register(_pin(b)),
+    "link_service": lambda c, b: c.link_service(_pin(b), _text(b, "local_id")),
+    "link_partner": lambda c, b: c.link_partner(_pin(b), _text(b, "partner"), _text(b, "member")),
+    "coupon": lambda c, b: c.redeem_coupon(_pin(b), _text(b, "code")),
+    "voucher": lambda c, b: c.scan_voucher(),
 }
+#: The page's own files only: no inline script or style, no other origin, never in a frame.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -94,6 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.wfile.write(body)
 

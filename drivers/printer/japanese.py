@@ -7,6 +7,11 @@ a Japanese font from Debian (IPA Gothic, package ``fonts-ipafont-gothic``) as a 
 
 Half-width katakana (ｶﾀｶﾅ) become full-width first: in Shift JIS they are one-byte codes that the
 printer takes from its current single-byte code page, which may not be the Katakana page.
+
+A long line is broken here, not by the printer, because the printer breaks anywhere: a line of a
+voucher began with 「。」. :func:`break_lines` keeps the Japanese line-breaking rules (kinsoku
+shori): no line begins with closing punctuation or a small kana, none ends with an opening
+bracket; the character that would break a rule takes its neighbour to the next line.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import re
 import shutil
 import subprocess
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,6 +64,55 @@ def shift_jis(text: str) -> bytes:
         raise PrinterError(
             "no_kanji", f"{exc.object[exc.start : exc.end]!r} is not in the printer's Shift JIS set"
         ) from None
+
+
+# --- line breaks (kinsoku) -------------------------------------------------------------------------
+
+#: What may not begin a line (行頭禁則): closing punctuation and brackets, the iteration and
+#: prolonged-sound marks, small kana.
+NO_LINE_START = frozenset(
+    "、。，．,.・：；:;？！?!ー―‐〜～ゝゞヽヾ々」』）］｝〕〉》】〙〗〟’”)]}"
+    "ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶ"
+)
+#: What may not end a line (行末禁則): opening brackets.
+NO_LINE_END = frozenset("「『（［｛〔〈《【〘〖〝‘“([{")
+
+
+def break_lines(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """``text`` in lines that each ``fits``, filled greedily, that keep the kinsoku rules.
+
+    A full line breaks after its last space when it has one inside (a word of Latin letters stays
+    whole), else between two characters; where the next line would begin with a
+    :data:`NO_LINE_START` character or this one end with a :data:`NO_LINE_END` one, the break
+    moves back a character at a time (追い出し). A line of nothing but such characters is broken
+    where it is full: no rule can be kept there.
+    """
+    lines: list[str] = []
+    start = 0
+    while start < len(text):
+        end = start + 1
+        while end < len(text) and fits(text[start : end + 1]):
+            end += 1
+        if end == len(text):
+            lines.append(text[start:])
+            break
+        cut, after = _break_point(text, start, end)
+        lines.append(text[start:cut])
+        start = after
+    return lines
+
+
+def _break_point(text: str, start: int, end: int) -> tuple[int, int]:
+    """(where the full line ``text[start:end]`` ends, where the next one begins)."""
+    space = text.rfind(" ", start + 1, end)
+    if space > start and text[space + 1] not in NO_LINE_START:
+        return space, space + 1  # the space itself is printed on neither line
+    cut = end
+    while cut - start > 1 and (text[cut] in NO_LINE_START or text[cut - 1] in NO_LINE_END):
+        cut -= 1
+    if text[cut] in NO_LINE_START or text[cut - 1] in NO_LINE_END:
+        cut = end  # nothing but characters the rules hold back: break where the line is full
+    return cut, cut
 
 
 # --- the font -----------------------------------------------------------------------------------
@@ -114,23 +169,24 @@ def load_font(size: int, path: str | None = None) -> ImageFont.FreeTypeFont:
 
 
 def wrap(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    """Break ``text`` into lines no wider than ``width`` dots: Japanese breaks between any two
-    characters, so the line is filled greedily, preferring a break after a space."""
-    lines: list[str] = []
-    line = ""
-    for ch in text:
-        if font.getlength(line + ch) <= width or not line:
-            line += ch
-            continue
-        cut = line.rfind(" ")
-        if 0 < cut < len(line) - 1:
-            lines.append(line[:cut])
-            line = line[cut + 1 :] + ch
-        else:
-            lines.append(line)
-            line = ch
-    lines.append(line)
-    return lines
+    """Break ``text`` into lines no wider than ``width`` dots, by the kinsoku rules (an empty text
+    is one empty line)."""
+    return break_lines(text, lambda line: font.getlength(line) <= width) or [""]
+
+
+#: A Kanji-mode character's cell in Font A, in dots: a two-byte character, a one-byte one.
+KANJI_CELL_DOTS, ANK_CELL_DOTS = 24, 12
+
+
+def kanji_mode_lines(text: str, width: int, scale: int = 1) -> list[str]:
+    """Break ``text`` into the lines a Kanji-mode printer ``width`` dots wide prints at ``scale``
+    (2: double width), by the kinsoku rules, so that the printer itself never breaks one."""
+
+    def fits(line: str) -> bool:
+        cells = sum(ANK_CELL_DOTS if ch.isascii() else KANJI_CELL_DOTS for ch in line)
+        return cells * scale <= width
+
+    return break_lines(text, fits) or [""]
 
 
 def text_image(

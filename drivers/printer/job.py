@@ -26,7 +26,7 @@ from escpos.printer import Dummy
 from PIL import Image
 
 from drivers.printer.escpos_device import KANJI_OFF, KANJI_ON, KANJI_SHIFT_JIS
-from drivers.printer.japanese import normalise, shift_jis, text_image
+from drivers.printer.japanese import kanji_mode_lines, normalise, shift_jis, text_image
 from drivers.profiles import PrinterProfile
 
 #: Font A is 12 x 24 dots (24 x 24 for Kanji); drawn text uses the same height.
@@ -54,7 +54,8 @@ class PrintJob:
         return self.profile.paper.print_width_dots
 
     def text(self, text: str, *, align: str = "left", big: bool = False) -> None:
-        """One line (the printer wraps a long one); ``big`` is double width and height."""
+        """A line of text, broken here by the kinsoku rules when too long for the paper; ``big`` is
+        double width and height."""
         text = normalise(text)
         if not text.isascii() and not self.profile.text.kanji:
             self._drawn_text(text, align=align, big=big)
@@ -65,7 +66,10 @@ class PrintJob:
         if text.isascii():
             self._dummy.textln(text)
         else:
-            self._dummy._raw(KANJI_ON + KANJI_SHIFT_JIS + shift_jis(text) + b"\n" + KANJI_OFF)
+            lines = kanji_mode_lines(text, self.width_dots, 2 if big else 1)
+            self._dummy._raw(
+                KANJI_ON + KANJI_SHIFT_JIS + b"".join(shift_jis(line) + b"\n" for line in lines) + KANJI_OFF
+            )
         if big:
             self._dummy.set(custom_size=True, width=1, height=1)
         self._dummy.set(align="left")

@@ -137,7 +137,10 @@ def spend(
     point_code: str | None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The card's holder spends points at the terminal's place; idempotent by ``client_id``."""
+    """The card's holder spends points at the terminal's place; idempotent by ``client_id``.
+
+    The reply adds ``balance_after``: what the holder can still spend of those points, which the
+    counter shows and prints (a repeat tells it as it is at the repeat)."""
     now = now or datetime.now(UTC)
     place = place_of(conn, at.terminal_id)
     action = cardproof.spend_action(client_id, place, amount, item, quantity, point_code)
@@ -145,7 +148,13 @@ def spend(
     holder = prove_holder(conn, at, proof, cardproof.SPEND, action, idempotency.answered(conn, key), now)
     card = authority.HolderCard(holder.number, at.terminal_id)
     request = Spend(key, place, amount, point_code, item, quantity)
-    return resident_points.spend(conn, holder, card, request, now)
+    reply = resident_points.spend(conn, holder, card, request, now)
+    left = [
+        h.spendable
+        for h in balances.holdings(conn, holder.wallet, now)
+        if h.point_code == reply["point_code"]
+    ]
+    return {**reply, "balance_after": sum(left)}
 
 
 def balance(

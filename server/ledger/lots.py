@@ -263,7 +263,9 @@ def _refusal(req: _Request, open_lots: Sequence[Lot], available: int, own: bool,
             f"expired (the last on {last_valid_day(latest)} JST), {req.amount} needed",
         )
     return InsufficientPoints(
-        "insufficient_points", f"{req.debit} holds {available} spendable points, {req.amount} needed"
+        "insufficient_points",
+        f"{req.debit} holds {available} spendable points, {req.amount} needed",
+        details=[{"balance": available}],  # a counter names it to the resident
     )
 
 

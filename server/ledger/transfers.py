@@ -355,7 +355,9 @@ class _AccountState:
         if self.may_go_negative or self.balance >= amount:
             return None
         return InsufficientPoints(
-            "insufficient_points", f"{self.owner} holds {self.balance} of {point_code}, {amount} needed"
+            "insufficient_points",
+            f"{self.owner} holds {self.balance} of {point_code}, {amount} needed",
+            details=[{"balance": max(self.balance, 0)}],  # a counter names it to the resident
         )
 
     def debit(self, amount: int) -> None:

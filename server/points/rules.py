@@ -61,11 +61,15 @@ class Rule:
         """Refuse a spend below the rule's minimum or above its maximum (per transaction)."""
         if amount < self.min_amount:
             raise MkpError(
-                "below_minimum", f"{self.point_code} points are spent {self.min_amount} or more at a time"
+                "below_minimum",
+                f"{self.point_code} points are spent {self.min_amount} or more at a time",
+                details=[{"min_amount": self.min_amount}],  # a counter names it to the resident
             )
         if self.max_amount is not None and amount > self.max_amount:
             raise MkpError(
-                "above_maximum", f"{self.point_code} points are spent at most {self.max_amount} at a time"
+                "above_maximum",
+                f"{self.point_code} points are spent at most {self.max_amount} at a time",
+                details=[{"max_amount": self.max_amount}],  # a counter names it to the resident
             )
 
     def expires_at(self, credited_at: datetime) -> datetime | None:

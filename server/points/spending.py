@@ -237,7 +237,9 @@ def _pick(
         if h.balance > 0 and (scope is None or point_code_municipality(h.point_code) == scope)
     ]
     if not held:
-        raise ledger.InsufficientPoints("insufficient_points", f"MyKey ID {holder.mykey_id} holds no points")
+        raise ledger.InsufficientPoints(
+            "insufficient_points", f"MyKey ID {holder.mykey_id} holds no points", details=[{"balance": 0}]
+        )
     rules = context.rules_at(conn, [h.point_code for h in held])
     allowed = [h for h in held if rules[h.point_code].allows(place, agreed)]
     if not allowed:

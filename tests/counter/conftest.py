@@ -37,12 +37,3 @@ def desk(platform: Platform, tmp_path: Path) -> Iterator[Desk]:
     desk = Desk(platform, home, counter, backend, mykey_id)
     yield desk
     desk.counter.queue.close()
-
-
-@pytest.hookimpl(tryfirst=True, hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Each phase's report on the test item, so a fixture can tell that its test failed (the
-    browser tests keep a screenshot then)."""
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)

@@ -6,18 +6,20 @@ screen goes to docs/screens/ (README shows them), so a test run leaves the work 
 from __future__ import annotations
 
 import os
-import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from counter_helpers import offline, online
+from axe import assert_no_serious_violations
+from browser import KIOSK, PHONE
+from counter_helpers import PIN, offline, online
 from mkp_testing import sqlite_database
 
 from agent.counter.web import CounterServer
+from mkp_core.client import Unreachable
 
 pytestmark = pytest.mark.slow  # starts a browser
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
 
@@ -27,32 +29,39 @@ def database_url(tmp_path: Path) -> str:
     return sqlite_database(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    """One headless Chromium for the module (starting it is the slow part); a page per test."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (install.sh installs it)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+@pytest.fixture
+def counter_url(desk) -> Iterator[str]:
+    server = CounterServer(desk.counter, 0).start()
+    stop_watch = desk.counter.watch_cards()
+    yield server.url
+    stop_watch()
+    server.stop()
 
 
 @pytest.fixture
-def page(browser, desk, tmp_path, request) -> Iterator:
-    server = CounterServer(desk.counter, 0).start()
-    stop_watch = desk.counter.watch_cards()
-    tab = browser.new_page(viewport={"width": 1024, "height": 768})
-    tab.goto(server.url)
-    yield tab
+def open_page(chromium, counter_url, tmp_path, request) -> Iterator:
+    """Open the counter page at a screen size; a failed test keeps a screenshot of each tab."""
+    tabs = []
+
+    def open_at(viewport: dict[str, int]):
+        tab = chromium.new_page(viewport=viewport)
+        tab.goto(counter_url)
+        tab.get_by_test_id("place").filter(has_text="横須賀").wait_for()  # the agent's state is in
+        tabs.append(tab)
+        return tab
+
+    yield open_at
     report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        tab.screenshot(path=str(tmp_path / "failure.png"))
-        print(f"screenshot of the failure: {tmp_path / 'failure.png'}")
-    tab.close()
-    stop_watch()
-    server.stop()
+    for n, tab in enumerate(tabs):
+        if report is not None and report.failed:
+            tab.screenshot(path=str(tmp_path / f"failure-{n}.png"))
+            print(f"screenshot of the failure: {tmp_path / f'failure-{n}.png'}")
+        tab.close()
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page(KIOSK)
 
 
 def type_keys(page, target: str, digits: str) -> None:
@@ -118,3 +127,151 @@ def test_an_offline_spend_and_its_sync(page, desk):
 def test_english_at_a_touch(page):
     page.get_by_test_id("language").click()
     assert page.get_by_test_id("action-spend").inner_text() == "Pay with points"
+
+
+def enter_pin(page, pin: str = PIN) -> None:
+    page.get_by_test_id("screen-pin").wait_for(state="visible")
+    type_keys(page, "pin", pin)
+    page.get_by_test_id("pin-ok").click()
+    page.get_by_test_id("screen-result").wait_for(state="visible", timeout=20_000)
+
+
+def test_the_balance_is_shown_with_what_expires_next(page):
+    page.get_by_test_id("action-balance").click()
+    enter_pin(page)
+    assert page.get_by_test_id("result-title").inner_text() == "ポイント残高"
+    assert page.get_by_test_id("result-main").inner_text() == "3,000 ポイント"
+    assert page.get_by_test_id("result-detail").inner_text() == "横須賀市ポイント: 3,000 ポイント"
+    page.get_by_test_id("result-ok").click()
+    page.get_by_test_id("screen-home").wait_for(state="visible")
+
+
+def test_an_agent_that_does_not_answer_gives_a_way_back(page, desk, monkeypatch):
+    desk.counter.action_timeout_s = 1
+    answer = threading.Event()  # the agent answers only when the test is done
+    monkeypatch.setattr(desk.counter, "balance", lambda pin: answer.wait(10) and {"ok": False})
+    page.reload()
+    page.get_by_test_id("action-balance").click()
+    try:
+        enter_pin(page)
+        assert page.get_by_test_id("result-title").inner_text() == "応答がありません"
+        assert "係の者" in page.get_by_test_id("result-main").inner_text()
+        page.get_by_test_id("result-ok").click()
+        page.get_by_test_id("screen-home").wait_for(state="visible")
+    finally:
+        answer.set()
+
+
+def test_a_payment_shows_the_balance_left_and_its_refund_the_amount(page, desk):
+    pay(page, "300", PIN)
+    assert page.get_by_test_id("result-detail").inner_text() == "残り 2,700 ポイント"
+    page.get_by_test_id("result-ok").click()
+    page.get_by_test_id("action-refund").click()
+    page.get_by_test_id("screen-refunds").get_by_role("button").first.click()
+    enter_pin(page)
+    assert page.get_by_test_id("result-title").inner_text() == "払い戻しが完了しました"
+    assert page.get_by_test_id("result-main").inner_text() == "300 ポイント"
+    assert desk.points() == 3000
+
+
+def test_digit_keys_enter_the_amount_and_the_pin(page, desk):
+    page.get_by_test_id("action-spend").focus()
+    page.keyboard.press("Enter")
+    page.get_by_test_id("screen-amount").wait_for(state="visible")
+    page.keyboard.type("2500")
+    page.keyboard.press("Backspace")
+    assert page.get_by_test_id("amount").inner_text() == "250"
+    page.keyboard.press("Enter")
+    page.get_by_test_id("screen-pin").wait_for(state="visible")
+    page.keyboard.type(PIN)
+    page.keyboard.press("Enter")
+    page.get_by_test_id("screen-result").wait_for(state="visible", timeout=20_000)
+    assert page.get_by_test_id("result-title").inner_text() == "お支払いが完了しました"
+    assert desk.points() == 2750
+
+
+def test_offline_greys_out_what_needs_the_server(page, desk):
+    assert desk.counter.spend(PIN, amount=100)["ok"]  # a payment to refund
+    offline(desk)
+    with pytest.raises(Unreachable):
+        desk.counter.heartbeat()  # the agent finds the server away
+    page.get_by_test_id("offline-note").wait_for(state="visible")
+    assert page.get_by_test_id("action-balance").is_disabled()
+    assert page.get_by_test_id("action-refund").is_disabled()
+    assert page.get_by_test_id("action-register").is_disabled()
+    assert page.get_by_test_id("action-spend").is_enabled()  # offline within the limits
+    assert_no_serious_violations(page)
+
+
+def overflow(page) -> list[str]:
+    """What sticks out of the window sideways, or is cut off by it: empty when all fits."""
+    return page.evaluate(
+        """() => {
+          const width = document.documentElement.clientWidth, out = [];
+          if (document.documentElement.scrollWidth > width) out.push(`page ${document.documentElement.scrollWidth}px`);
+          for (const el of document.querySelectorAll('.screen.shown button, header *')) {
+            const box = el.getBoundingClientRect();
+            if (box.width && (box.left < 0 || box.right > width)) out.push(`${el.textContent} ${box.left}-${box.right}`);
+          }
+          return out;
+        }"""
+    )
+
+
+def test_a_phone_shows_every_screen_whole(open_page, desk):
+    phone = open_page(PHONE)
+    phone.get_by_test_id("screen-home").wait_for(state="visible")
+    assert overflow(phone) == []
+    phone.get_by_test_id("action-spend").click()
+    type_keys(phone, "amount", "300")
+    assert overflow(phone) == []
+    phone.get_by_test_id("amount-ok").click()
+    phone.get_by_test_id("screen-pin").wait_for(state="visible")
+    assert overflow(phone) == []
+    enter_pin(phone)
+    assert overflow(phone) == []
+    keep(phone, "phone-result")
+    assert_no_serious_violations(phone)
+    phone.get_by_test_id("result-ok").click()
+    phone.get_by_test_id("action-link_partner").click()
+    assert overflow(phone) == []
+    assert_no_serious_violations(phone)
+
+
+def test_back_stays_on_screen_under_eight_refunds(page, desk):
+    for amount in range(10, 90, 10):
+        assert desk.counter.spend(PIN, amount=amount)["ok"]
+    page.reload()
+    page.get_by_test_id("action-refund").click()
+    assert page.get_by_test_id("screen-refunds").get_by_role("button").count() == 9  # 8 and もどる
+    back = page.get_by_test_id("refunds-back").bounding_box()
+    assert back is not None and back["y"] + back["height"] <= KIOSK["height"]
+    keep(page, "refunds")
+    assert_no_serious_violations(page)
+
+
+def test_a_mykey_id_made_at_the_counter(page, desk):
+    page.get_by_test_id("action-register").click()
+    enter_pin(page)
+    keep(page, "register")
+    assert page.get_by_test_id("result-title").inner_text() == "マイキーID"
+    assert page.get_by_test_id("result-main").inner_text() == desk.mykey_id
+    assert page.get_by_test_id("result-detail").inner_text() == "このカードのマイキーIDです。"
+
+
+def test_every_screen_passes_axe(page):
+    assert_no_serious_violations(page)
+    page.get_by_test_id("action-spend").click()
+    assert_no_serious_violations(page)
+    type_keys(page, "amount", "100")
+    page.get_by_test_id("amount-ok").click()
+    page.get_by_test_id("screen-pin").wait_for(state="visible")
+    assert_no_serious_violations(page)
+    page.get_by_test_id("pin-back").click()
+    page.get_by_test_id("action-coupon").click()
+    page.get_by_test_id("field-code").fill("ABCD-EFGH")
+    assert_no_serious_violations(page)
+    page.get_by_test_id("form-ok").click()
+    enter_pin(page)
+    assert page.get_by_test_id("result-title").inner_text() == "お取り扱いできませんでした"
+    assert_no_serious_violations(page)

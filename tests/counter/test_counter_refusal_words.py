@@ -30,3 +30,17 @@ def test_a_server_refusal_with_row_details_is_shown_by_its_code() -> None:
     assert out["error"]["code"] == "invalid_request"
     assert out["error"]["detail"] == "the request was refused"
     assert set(out["error"]["message"]) == {"ja", "en"}
+
+
+def test_a_server_limit_is_named_to_the_resident() -> None:
+    error = ApiError(
+        422, "above_maximum", "142018 points are spent at most 1000 at a time", [{"max_amount": 1000}]
+    )
+    out = refusal(error)
+    assert out["error"]["message"]["ja"] == "1回にお使いいただけるのは1000ポイントまでです。"
+    assert out["error"]["message"]["en"] == "One payment may be at most 1000 points."
+
+
+def test_a_short_balance_is_named_to_the_resident() -> None:
+    out = refusal(ApiError(409, "insufficient_points", "holds 120, 300 needed", [{"balance": 120}]))
+    assert out["error"]["message"]["ja"] == "ポイントが足りません（残高 120ポイント）。"

@@ -356,3 +356,15 @@ def test_a_grant_file_retried_gets_its_first_answer_and_a_rerun_changes_nothing(
     )
     assert dry.status_code == 200 and dry.json["already_applied"]  # a dry run says it was applied already
     assert balances(client, c, "TAROU234")[YOKOSUKA]["balance"] == 200
+
+
+def test_a_refused_spend_carries_the_figure_a_counter_names(client, town):
+    c = town.central
+    grant(client, c, "HANAKO23", 500)
+    rule(client, c, max_amount=300)
+    over = try_spend(client, c, "HANAKO23", "yokosuka-shop", amount=400, point_code=YOKOSUKA)
+    assert error_of(over) == (422, "above_maximum") and over.json["error"]["details"] == [{"max_amount": 300}]
+    spend(client, c, "HANAKO23", "yokosuka-shop", amount=300, point_code=YOKOSUKA)
+    short = try_spend(client, c, "HANAKO23", "yokosuka-shop", amount=250, point_code=YOKOSUKA)
+    assert error_of(short)[1] == "insufficient_points"
+    assert short.json["error"]["details"] == [{"balance": 200}]

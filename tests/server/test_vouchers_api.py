@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from mkp_testing import tables_snapshot
+from phone_page import form_fields, refusal_code
 from points_helpers import DEPARTMENT, YOKOSUKA, error_of, new_id, post
 from terminal_helpers import csr_for, new_code, signed
 
@@ -345,23 +346,25 @@ def test_the_phone_page_needs_its_link_and_redeems_a_typed_serial_once(client, e
     _printed(client, central, batch)
     assert client.get("/vouchers/phone/").status_code == 403
     assert client.get("/vouchers/phone/mkp_vp_wrong").status_code == 403
+    link = post(client, central, "/v1/vouchers/phone-links", {"place": "yokosuka-shop"}, 201)
+    assert link["token"].startswith("mkp_vp_")
+    fields = form_fields(client, link["path"])
     before = tables_snapshot(engine)
     refused = client.post(
         "/vouchers/phone/mkp_vp_wrong",
-        data={"serial": batch["vouchers"][0]["serial"], "client_id": "phone-0001"},
+        data={**fields, "serial": batch["vouchers"][0]["serial"], "client_id": "phone-0001"},
     )
-    assert refused.status_code == 403 and "unknown_link" in refused.get_data(as_text=True)
+    assert refused.status_code == 403 and refusal_code(refused.get_data(as_text=True)) == "unknown_link"
     assert tables_snapshot(engine) == before
-    link = post(client, central, "/v1/vouchers/phone-links", {"place": "yokosuka-shop"}, 201)
-    assert link["token"].startswith("mkp_vp_")
     page = client.get(link["path"])
     assert page.status_code == 200 and "どぶ板商店" in page.get_data(as_text=True)
-    form = {"serial": batch["vouchers"][0]["serial"], "client_id": "phone-0002"}
+    form = {**fields, "serial": batch["vouchers"][0]["serial"], "client_id": "phone-0002"}
     done = client.post(link["path"], data=form)
     assert done.status_code == 201 and "500ポイント" in done.get_data(as_text=True)
     assert client.post(link["path"], data=form).status_code == 201  # the same form again: once
     again = client.post(link["path"], data={**form, "client_id": "phone-0003"})
-    assert again.status_code == 409 and "voucher_used" in again.get_data(as_text=True)
+    assert again.status_code == 409 and refusal_code(again.get_data(as_text=True)) == "voucher_used"
+    assert "この券は使用済みです" in again.get_data(as_text=True)
     assert _balance(engine, "payee:yokosuka-shop") == 500
     with read(engine) as conn:
         stored = conn.exec_driver_sql("SELECT token_hash FROM voucher_phone_links").scalars().all()
@@ -370,9 +373,9 @@ def test_the_phone_page_needs_its_link_and_redeems_a_typed_serial_once(client, e
     assert revoked["revoked"] == 1
     assert client.get(link["path"]).status_code == 403
     late = client.post(
-        link["path"], data={"serial": batch["vouchers"][0]["serial"], "client_id": "phone-0004"}
+        link["path"], data={**fields, "serial": batch["vouchers"][0]["serial"], "client_id": "phone-0004"}
     )
-    assert late.status_code == 403 and "unknown_link" in late.get_data(as_text=True)
+    assert late.status_code == 403 and refusal_code(late.get_data(as_text=True)) == "unknown_link"
     _verify_ok(client, central)
 
 
@@ -391,13 +394,14 @@ def test_the_phone_page_reads_a_photo_of_the_voucher(client, engine, vouchers_to
     photo = io.BytesIO()
     render(profile, voucher_job(profile, receipt).data).image.save(photo, "PNG")
     link = post(client, central, "/v1/vouchers/phone-links", {"place": "yokosuka-museum"}, 201)
-    sent = {"client_id": "phone-photo-1", "photo": (io.BytesIO(photo.getvalue()), "voucher.png")}
+    fields = form_fields(client, link["path"])
+    sent = {**fields, "client_id": "phone-photo-1", "photo": (io.BytesIO(photo.getvalue()), "voucher.png")}
     done = client.post(link["path"], data=sent, content_type="multipart/form-data")
     assert done.status_code == 201, done.get_data(as_text=True)
     assert _balance(engine, "payee:yokosuka-museum") == 500
-    junk = {"client_id": "phone-photo-2", "photo": (io.BytesIO(b"not an image"), "x.png")}
+    junk = {**fields, "client_id": "phone-photo-2", "photo": (io.BytesIO(b"not an image"), "x.png")}
     refused = client.post(link["path"], data=junk, content_type="multipart/form-data")
-    assert refused.status_code == 422 and "unreadable_image" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and refusal_code(refused.get_data(as_text=True)) == "unreadable_image"
 
 
 def test_a_retried_batch_is_answered_without_the_texts_and_issues_nothing_more(client, engine, vouchers_town):

@@ -281,3 +281,10 @@ def test_an_ascii_line_is_plain_text_even_big():
     job = PrintJob(printer_profile("epson-tm-t20ii"))
     job.text("ABC-123", align="center", big=True)
     assert job.data == ESC_INIT + b"\x1ba\x01\x1d!\x11\x1bt\x00ABC-123\n\x1d!\x00\x1ba\x00"
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if printer_profile(n).text.kanji])
+def test_no_printed_line_begins_with_closing_punctuation(name):
+    lines = print_voucher_on(name).paper.lines
+    assert "この券は1回限り有効です。おつりは出ません。" in "".join(lines)
+    assert [line for line in lines if line[:1] in "。、」"] == []

@@ -1,87 +1,197 @@
 // The counter page: choose, enter, tap the card, enter the PIN, see the result. No framework: a
 // handful of screens, one shown at a time, and the agent's JSON API on this same origin.
+// No screen waits for ever: every screen but "working" goes home after the idle time, and the
+// agent's answer is awaited at most the action time, after which the page says so and offers
+// the way back. A result the page cannot draw is shown as a failure, never as a stuck screen.
 "use strict";
 
 const TEXT = {
   ja: {
     choose: "ご用件を選んでください", pay: "お支払い", admission: "入館料", balance: "残高照会",
-    lookup: "会員番号の照会", refund: "払い戻し", how_many: "お支払いのポイント数", points: "ポイント",
+    lookup: "会員番号の照会", refund: "払い戻し", voucher: "紙の券を読み取る", procedures: "登録・手続き",
+    register: "マイキーIDをつくる", link_service: "このお店の会員番号を登録", link_partner: "提携ポイントの会員番号を登録",
+    coupon: "クーポンを使う", how_many: "お支払いのポイント数", points: "ポイント",
     back: "もどる", next: "次へ", cancel: "やめる", ok: "決定", done: "最初の画面へ",
     which_ticket: "券の種類を選んでください", which_refund: "払い戻す取引を選んでください",
     place_card: "マイナンバーカードをカードリーダーに置いてください",
     enter_pin: "暗証番号（数字4けた）を入力してください", working: "処理しています…",
-    keep_card: "カードはそのまま置いておいてください", offline_txn: "オフライン取引",
-    reprint: "レシート再印刷", paid: "お支払いが完了しました", refunded: "払い戻しが完了しました",
-    balance_is: "ポイント残高", lookup_is: "会員番号", failed: "お取り扱いできませんでした",
+    keep_card: "カードはそのまま置いておいてください", show_voucher: "券のQRコードをカメラにかざしてください",
+    offline_txn: "オフライン取引", reprint: "レシート再印刷", paid: "お支払いが完了しました",
+    refunded: "払い戻しが完了しました", balance_is: "ポイント残高", balance_left: "残り",
+    lookup_is: "会員番号", failed: "お取り扱いできませんでした",
     online: "オンライン", offline_status: "オフライン（ネットワーク未接続）", queued: "未送信",
+    agent_away: "端末に接続できません", offline_note: "ネットワークにつながっていないため、灰色のボタンは使えません。",
     receipt_printed: "レシートを印刷しました", receipt_failed: "レシートを印刷できませんでした",
     expires_next: "有効期限", retry_pin: "暗証番号をもう一度", clear: "消去", del: "1字消す",
-    total: "合計", language: "English",
+    digits_entered: "けた入力済み", total: "合計", language: "English",
+    no_answer: "応答がありません", no_answer_detail: "端末から応答がありませんでした。取引が完了したかどうか、係の者にご確認ください。",
+    agent_unreachable: "端末に接続できません。係の者をお呼びください。",
+    page_fault: "結果を表示できませんでした。係の者にご確認ください。",
+    mykey_is: "マイキーID", mykey_new: "新しくつくりました。", mykey_had: "このカードのマイキーIDです。",
+    linked: "会員番号を登録しました", link_pending: "登録を受け付けました。お店の確認をお待ちください。",
+    partner_linked: "連携を受け付けました", link_code: "連携コード",
+    link_code_help: "提携先のサイトやアプリで、この連携コードを入力してください（一度だけ表示します）。",
+    coupon_taken: "クーポンを受け付けました", arrives_on: "に付与されます",
+    voucher_taken: "券を受け付けました", serial: "券番号",
+    local_id: "会員番号", partner: "提携先コード", member: "提携先の会員番号", code: "クーポンコード",
+    link_service_title: "会員番号を入力してください", link_partner_title: "提携先と会員番号を入力してください",
+    coupon_title: "クーポンコードを入力してください",
   },
   en: {
     choose: "What would you like to do?", pay: "Pay with points", admission: "Admission", balance: "Balance",
-    lookup: "Member number", refund: "Refund", how_many: "How many points?", points: "points",
+    lookup: "Member number", refund: "Refund", voucher: "Read a paper voucher", procedures: "Registration",
+    register: "Create a MyKey ID", link_service: "Link your member number here", link_partner: "Link a partner's member number",
+    coupon: "Use a coupon", how_many: "How many points?", points: "points",
     back: "Back", next: "Next", cancel: "Cancel", ok: "OK", done: "Start over",
     which_ticket: "Choose a ticket", which_refund: "Choose the payment to refund",
     place_card: "Place your My Number card on the card reader",
     enter_pin: "Enter your PIN (4 digits)", working: "Working…",
-    keep_card: "Please leave the card where it is", offline_txn: "Offline transaction",
-    reprint: "Reprint receipt", paid: "Payment complete", refunded: "Refund complete",
-    balance_is: "Points balance", lookup_is: "Member number", failed: "This could not be done",
+    keep_card: "Please leave the card where it is", show_voucher: "Hold the voucher's QR code up to the camera",
+    offline_txn: "Offline transaction", reprint: "Reprint receipt", paid: "Payment complete",
+    refunded: "Refund complete", balance_is: "Points balance", balance_left: "Left",
+    lookup_is: "Member number", failed: "This could not be done",
     online: "Online", offline_status: "Offline (no network)", queued: "to send",
+    agent_away: "The terminal does not answer", offline_note: "The network is down: the grey buttons cannot be used.",
     receipt_printed: "Receipt printed", receipt_failed: "The receipt could not be printed",
     expires_next: "Expires", retry_pin: "Try the PIN again", clear: "Clear", del: "Delete",
-    total: "Total", language: "日本語",
+    digits_entered: "digits entered", total: "Total", language: "日本語",
+    no_answer: "No answer", no_answer_detail: "The terminal did not answer. Please ask staff whether it was done.",
+    agent_unreachable: "The terminal does not answer. Please call a member of staff.",
+    page_fault: "The result could not be shown. Please ask a member of staff.",
+    mykey_is: "MyKey ID", mykey_new: "Created just now.", mykey_had: "This is your card's MyKey ID.",
+    linked: "Member number linked", link_pending: "Received: it is linked once the shop confirms it.",
+    partner_linked: "Link requested", link_code: "Link code",
+    link_code_help: "Enter this link code on the partner's site or app (it is shown only once).",
+    coupon_taken: "Coupon accepted", arrives_on: "points arrive on",
+    voucher_taken: "Voucher accepted", serial: "Serial",
+    local_id: "Member number", partner: "Partner code", member: "Member number at the partner", code: "Coupon code",
+    link_service_title: "Enter your member number", link_partner_title: "Enter the partner and your member number",
+    coupon_title: "Enter the coupon code",
   },
 };
 
-const state = { lang: "ja", info: null, action: null, request: {}, amount: "", pin: "", last: null, idle: null };
+// What each button asks for before the card: a screen of its own, or fields on the form screen.
+// ``online``: only the server can do it (greyed out while offline). ``card``: the card and its PIN.
+const ACTIONS = {
+  spend: { api: "spend", first: "amount", card: true },
+  admission: { api: "spend", first: "items", card: true },
+  balance: { api: "balance", online: true, card: true },
+  lookup: { api: "lookup", online: true, card: true },
+  refund: { api: "refund", first: "refunds", online: true, card: true },
+  voucher: { api: "voucher", card: false },
+  register: { api: "register", online: true, card: true },
+  link_service: { api: "link_service", first: "form", fields: ["local_id"], online: true, card: true },
+  link_partner: { api: "link_partner", first: "form", fields: ["partner", "member"], online: true, card: true },
+  coupon: { api: "coupon", first: "form", fields: ["code"], online: true, card: true },
+};
 
-function t(key) { return (TEXT[state.lang] || TEXT.ja)[key] || key; }
+const state = {
+  lang: "ja", langChosen: false, info: null, agentAway: false, action: null, request: {},
+  amount: "", pin: "", last: null, idle: null, screen: "home",
+};
+
+function t(key) { return (TEXT[state.lang] || TEXT.ja)[key] || TEXT.ja[key] || key; }
 function $(id) { return document.getElementById(id); }
+function points(n) { return `${Number(n || 0).toLocaleString()} ${t("points")}`; }
+function msg(m) { return m ? (m[state.lang] || m.ja || "") : ""; }
 
 function show(name) {
   document.querySelectorAll(".screen").forEach((s) => s.classList.toggle("shown", s.id === `screen-${name}`));
   state.screen = name;
+  window.scrollTo(0, 0);
+  const first = document.querySelector(`#screen-${name} input`) || document.querySelector(`#screen-${name} h1`);
+  if (first) first.focus({ preventScroll: true });
   armIdle();
+}
+
+function goHome() {
+  state.last = null;
+  state.pin = "";
+  state.amount = "";
+  show("home");
+}
+
+// --- drawing -------------------------------------------------------------------------------
+
+function available(name) {
+  const info = state.info;
+  if (!info) return true;
+  if (name === "admission") return info.price_list.length > 0;
+  if (name === "lookup" || name === "link_service") return Boolean(info.service);
+  if (name === "refund") return info.refundable.length > 0;
+  if (name === "voucher") return Boolean(info.scanner);
+  return true;
 }
 
 function render() {
   document.documentElement.lang = state.lang;
   document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
   $("language").textContent = t("language");
+  $("language").lang = state.lang === "ja" ? "en" : "ja";
+  document.querySelectorAll(".keypad button[data-key=clear]").forEach((b) => b.setAttribute("aria-label", t("clear")));
+  document.querySelectorAll(".keypad button[data-key=del]").forEach((b) => b.setAttribute("aria-label", t("del")));
+  renderStatus();
+  $("amount").textContent = state.amount || "0";
+  $("pin").textContent = "●".repeat(state.pin.length);
+  $("pin-count").textContent = `${state.pin.length} ${t("digits_entered")}`;
+  $("amount-ok").disabled = !(Number(state.amount) > 0);
+  $("pin-ok").disabled = state.pin.length !== 4;
+  if (state.screen === "form") renderFormTexts();
+  if (state.last && state.screen === "result") renderResult(state.last);
+}
+
+function renderStatus() {
   const info = state.info;
-  if (!info) return;
-  $("place").textContent = info.place.name;
   const status = $("status");
+  if (state.agentAway || !info) {
+    status.classList.add("offline");
+    status.textContent = state.agentAway ? t("agent_away") : "";
+    return;
+  }
+  $("place").textContent = info.place.name || "";
   status.classList.toggle("offline", !info.online);
   status.textContent = (info.online ? t("online") : t("offline_status")) +
     (info.queue.pending ? ` · ${t("queued")} ${info.queue.pending}` : "");
-  const has = { admission: info.price_list.length > 0, lookup: Boolean(info.service), refund: info.refundable.length > 0 };
   document.querySelectorAll(".action").forEach((b) => {
-    b.style.display = has[b.dataset.action] === false ? "none" : "";
+    const action = ACTIONS[b.dataset.action];
+    b.hidden = !available(b.dataset.action);
+    b.disabled = Boolean(action.online) && !info.online;
   });
-  $("amount").textContent = state.amount || "0";
-  $("pin").textContent = "●".repeat(state.pin.length);
-  $("amount-ok").disabled = !(Number(state.amount) > 0);
-  $("pin-ok").disabled = state.pin.length !== 4;
-  if (state.last) renderResult(state.last);
+  $("offline-note").hidden = info.online;
 }
 
-async function api(path, body) {
-  const options = body === undefined ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-  };
-  const response = await fetch(path, options);
-  return response.json();
+// --- talking to the agent ------------------------------------------------------------------
+
+async function api(path, body, seconds) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), (seconds || 10) * 1000);
+  const options = { signal: controller.signal };
+  if (body !== undefined) {
+    Object.assign(options, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  }
+  try {
+    const response = await fetch(path, options);
+    return await response.json();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function refresh() {
-  try { state.info = await api("/api/state"); } catch (e) { return; }
+  try {
+    state.info = await api("/api/state", undefined, 5);
+    state.agentAway = false;
+  } catch (e) {
+    state.agentAway = true;
+    renderStatus();
+    return;
+  }
   if (!state.langChosen) state.lang = state.info.language || "ja";
   render();
   if (state.screen === "card" && state.info.card.present) show("pin");
 }
+
+// --- entering digits -------------------------------------------------------------------------
 
 function keypad(el) {
   const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "clear", "0", "del"];
@@ -89,7 +199,6 @@ function keypad(el) {
     const b = document.createElement("button");
     b.type = "button";
     b.dataset.key = k;
-    b.dataset.testid = `key-${el.dataset.target}-${k}`;
     b.setAttribute("data-testid", `key-${el.dataset.target}-${k}`);
     b.textContent = k === "clear" ? "C" : k === "del" ? "←" : k;
     b.addEventListener("click", () => press(el.dataset.target, k));
@@ -105,152 +214,252 @@ function press(target, key) {
   else if (value.length < limit) value = (value === "0" ? "" : value) + key;
   state[target] = value;
   render();
+  armIdle();
 }
 
-function choose(action) {
-  state.action = action;
+// A keyboard works as the keypad does: digits, Backspace, Enter for the screen's OK, Escape back.
+function onKey(event) {
+  if (event.altKey || event.ctrlKey || event.metaKey) return;
+  const inField = event.target instanceof HTMLInputElement;
+  armIdle();
+  if (event.key === "Escape" && !["home", "working"].includes(state.screen)) {
+    event.preventDefault();
+    goHome();
+    return;
+  }
+  const target = { amount: "amount", pin: "pin" }[state.screen];
+  if (!target || inField) return;
+  if (/^[0-9]$/.test(event.key)) press(target, event.key);
+  else if (event.key === "Backspace") press(target, "del");
+  else if (event.key === "Delete") press(target, "clear");
+  else if (event.key === "Enter" && !(event.target instanceof HTMLButtonElement)) {
+    const ok = $(`${target}-ok`);
+    if (!ok.disabled) ok.click();
+  } else return;
+  event.preventDefault();
+}
+
+// --- the steps of an action ------------------------------------------------------------------
+
+function choose(name) {
+  const action = ACTIONS[name];
+  state.action = name;
   state.request = {};
   state.amount = "";
   state.pin = "";
   state.last = null;
-  if (action === "spend") show("amount");
-  else if (action === "admission") showItems();
-  else if (action === "refund") showRefunds();
-  else toCard();
+  render();
+  if (action.first === "amount") show("amount");
+  else if (action.first === "items") showItems();
+  else if (action.first === "refunds") showRefunds();
+  else if (action.first === "form") showForm(action.fields);
+  else if (action.card) toCard();
+  else submit();
 }
 
-function showItems() {
-  const box = $("items");
-  box.replaceChildren();
-  for (const item of state.info.price_list) {
-    const b = document.createElement("button");
-    b.setAttribute("data-testid", `item-${item.code}`);
-    b.innerHTML = `<span></span><span></span>`;
-    b.children[0].textContent = item.name;
-    b.children[1].textContent = `${item.price.toLocaleString()} ${t("points")}`;
-    b.addEventListener("click", () => { state.request = { item: item.code, quantity: 1 }; toCard(); });
-    box.appendChild(b);
+function listButton(testid, left, right, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.setAttribute("data-testid", testid);
+  for (const text of [left, right]) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    b.appendChild(span);
   }
-  show("items");
+  b.addEventListener("click", onClick);
+  return b;
 }
 
-function showRefunds() {
-  const box = $("refunds");
-  box.replaceChildren();
-  for (const spend of state.info.refundable) {
-    const b = document.createElement("button");
-    b.setAttribute("data-testid", `refund-${spend.transfer_id}`);
-    b.innerHTML = `<span></span><span></span>`;
-    b.children[0].textContent = `${spend.time} ${spend.what || ""}`;
-    b.children[1].textContent = `${spend.amount.toLocaleString()} ${t("points")}`;
-    b.addEventListener("click", () => { state.request = { transfer_id: spend.transfer_id }; toCard(); });
-    box.appendChild(b);
-  }
-  show("refunds");
+function fillItems() {
+  $("items").replaceChildren(...state.info.price_list.map((item) => listButton(
+    `item-${item.code}`, item.name, points(item.price),
+    () => { state.request = { item: item.code, quantity: 1 }; toCard(); })));
+}
+
+function fillRefunds() {
+  $("refunds").replaceChildren(...state.info.refundable.map((spend) => listButton(
+    `refund-${spend.transfer_id}`, `${spend.time} ${spend.what || ""}`, points(spend.amount),
+    () => { state.request = { transfer_id: spend.transfer_id }; toCard(); })));
+}
+
+function showItems() { fillItems(); show("items"); }
+function showRefunds() { fillRefunds(); show("refunds"); }
+
+function showForm(fields) {
+  const form = $("form");
+  form.replaceChildren(...fields.map((name) => {
+    const label = document.createElement("label");
+    label.htmlFor = `field-${name}`;
+    label.dataset.field = name;
+    const input = document.createElement("input");
+    Object.assign(input, { id: `field-${name}`, name, type: "text", autocomplete: "off", spellcheck: false, maxLength: 40 });
+    input.setAttribute("data-testid", `field-${name}`);
+    input.setAttribute("autocapitalize", name === "code" ? "characters" : "off");
+    input.addEventListener("input", checkForm);
+    const box = document.createElement("div");
+    box.className = "field";
+    box.append(label, input);
+    return box;
+  }));
+  renderFormTexts();
+  checkForm();
+  show("form");
+}
+
+function renderFormTexts() {
+  $("form-title").textContent = t(`${state.action}_title`);
+  document.querySelectorAll("#form label").forEach((l) => { l.textContent = t(l.dataset.field); });
+}
+
+function checkForm() {
+  $("form-ok").disabled = [...$("form").querySelectorAll("input")].some((input) => !input.value.trim());
+}
+
+function formDone(event) {
+  event.preventDefault();
+  checkForm();
+  if ($("form-ok").disabled) return;
+  for (const input of $("form").querySelectorAll("input")) state.request[input.name] = input.value.trim();
+  toCard();
 }
 
 function toCard() {
-  $("card-what").textContent = describe();
+  const what = describe();
+  $("card-what").textContent = what;
+  $("pin-what").textContent = what;
   state.pin = "";
   render();
   show(state.info && state.info.card.present ? "pin" : "card");
 }
 
 function describe() {
-  if (state.action === "spend") return `${Number(state.amount).toLocaleString()} ${t("points")}`;
+  if (state.action === "spend") return points(state.amount);
   if (state.request.item) {
     const item = state.info.price_list.find((i) => i.code === state.request.item);
-    return item ? `${item.name} ${item.price.toLocaleString()} ${t("points")}` : "";
+    return item ? `${item.name} ${points(item.price)}` : "";
   }
-  return t(state.action === "admission" ? "admission" : state.action);
+  return t(state.action === "spend" ? "pay" : state.action);
 }
 
 async function submit() {
+  const action = ACTIONS[state.action];
+  $("working-what").textContent = action.card ? t("keep_card") : t("show_voucher");
   show("working");
   const body = { ...state.request, pin: state.pin };
   if (state.action === "spend") body.amount = Number(state.amount);
-  const action = state.action === "admission" ? "spend" : state.action;
   state.pin = "";
+  const seconds = (state.info && state.info.action_timeout_s) || 60;
   let result;
   try {
-    result = await api(`/api/actions/${action}`, body);
+    result = await api(`/api/actions/${action.api}`, body, seconds);
   } catch (e) {
-    result = { ok: false, error: { code: "agent_unreachable", message: { ja: "端末に接続できません。", en: "The terminal does not answer." } } };
+    result = e.name === "AbortError" ? { ok: false, timed_out: true } : { ok: false, unreachable: true };
   }
   state.last = result;
-  renderResult(result);
   show("result");
+  renderResult(result);
+  $("result-ok").focus();
   refresh();
 }
 
+// --- the result --------------------------------------------------------------------------------
+
+// Each kind draws its own lines from its own fields: one kind's missing field is no other's fault.
+const RESULTS = {
+  spend: (r) => [t("paid"), points(r.amount), r.balance_after == null ? "" : `${t("balance_left")} ${points(r.balance_after)}`],
+  refund: (r) => [t("refunded"), points(r.amount), ""],
+  balance: (r) => [t("balance_is"), points(r.total), balanceLines(r.balances)],
+  lookup: (r) => [t("lookup_is"), `${r.service}: ${r.service_id}`, ""],
+  register: (r) => [t("mykey_is"), r.mykey_id, r.created ? t("mykey_new") : t("mykey_had")],
+  link_service: (r) => [r.status === "pending" ? t("link_pending") : t("linked"), `${r.service}: ${r.local_id}`, ""],
+  link_partner: (r) => [t("partner_linked"), `${t("link_code")} ${r.link_code || ""}`, t("link_code_help")],
+  coupon: (r) => [t("coupon_taken"), points((r.points || 0) + (r.premium || 0)), arrival(r.due_at)],
+  voucher: (r) => [t("voucher_taken"), points(r.amount), `${t("serial")} ${r.serial}`],
+};
+
+function balanceLines(balances) {
+  return (balances || []).map((b) => {
+    const next = b.next_expiry ? ` (${t("expires_next")} ${b.next_expiry.last_day}: ${points(b.next_expiry.amount)})` : "";
+    return `${b.name}: ${points(b.spendable)}${next}`;
+  }).join(" / ");
+}
+
+function arrival(due) {
+  if (!due) return "";
+  const day = new Date(due).toLocaleDateString(state.lang === "ja" ? "ja-JP" : "en-GB", { timeZone: "Asia/Tokyo" });
+  return state.lang === "ja" ? `${day}${t("arrives_on")}` : `${t("arrives_on")} ${day}`;
+}
+
+function failure(r) {
+  if (r.timed_out) return [t("no_answer"), t("no_answer_detail")];
+  if (r.unreachable) return [t("failed"), t("agent_unreachable")];
+  return [t("failed"), msg(r.error && r.error.message) || t("page_fault")];
+}
+
 function renderResult(r) {
+  let lines;
+  try {
+    lines = r.ok ? RESULTS[r.kind](r) : [...failure(r), ""];
+  } catch (e) {
+    lines = [t("failed"), t("page_fault"), ""];
+  }
+  const [title, main, detail] = lines;
   const screen = $("screen-result");
-  screen.classList.toggle("good", r.ok);
+  screen.classList.toggle("good", Boolean(r.ok));
   screen.classList.toggle("bad", !r.ok);
-  $("result-offline").style.display = r.offline ? "" : "none";
-  $("reprint").style.display = r.receipt ? "" : "none";
-  $("result-receipt").textContent = r.receipt ? (r.receipt.printed ? t("receipt_printed") : `${t("receipt_failed")}: ${msg(r.receipt.error)}`) : "";
-  if (!r.ok) {
-    $("result-title").textContent = t("failed");
-    $("result-main").textContent = msg(r.error.message);
-    $("result-detail").textContent = "";
-    return;
-  }
-  const kinds = {
-    spend: [t("paid"), `${r.amount.toLocaleString()} ${t("points")}`],
-    refund: [t("refunded"), `${r.amount.toLocaleString()} ${t("points")}`],
-    balance: [t("balance_is"), `${(r.total || 0).toLocaleString()} ${t("points")}`],
-    lookup: [t("lookup_is"), `${r.service}: ${r.service_id}`],
-  };
-  const [title, main] = kinds[r.kind] || [t("done"), ""];
   $("result-title").textContent = title;
-  $("result-main").textContent = main;
-  $("result-detail").textContent = detail(r);
+  $("result-main").textContent = main || "";
+  $("result-detail").textContent = detail || "";
+  $("result-offline").hidden = !r.offline;
+  $("reprint").hidden = !(r.receipt && r.receipt.id != null);  // only a kept receipt is printed again
+  $("retry-pin").hidden = !(r.error && r.error.code === "wrong_pin");
+  $("result-receipt").textContent = r.receipt
+    ? (r.receipt.printed ? t("receipt_printed") : `${t("receipt_failed")}: ${msg(r.receipt.message)}`) : "";
 }
 
-function detail(r) {
-  if (r.kind === "balance") {
-    return (r.balances || []).map((b) => `${b.name}: ${b.balance.toLocaleString()}` +
-      (b.expires_next ? ` (${t("expires_next")} ${b.expires_next.date} ${b.expires_next.amount.toLocaleString()})` : "")).join(" / ");
-  }
-  if (r.kind === "spend" && r.balance_after !== undefined && r.balance_after !== null) {
-    return `${t("balance_is")} ${r.balance_after.toLocaleString()} ${t("points")}`;
-  }
-  return "";
-}
-
-function msg(m) { return m ? (m[state.lang] || m.ja || "") : ""; }
+// --- timeouts --------------------------------------------------------------------------------
 
 function armIdle() {
   clearTimeout(state.idle);
   const seconds = (state.info && state.info.idle_timeout_s) || 60;
-  if (state.screen !== "home" && state.screen !== "working") {
-    state.idle = setTimeout(() => { state.last = null; show("home"); }, seconds * 1000);
-  }
+  if (state.screen !== "home" && state.screen !== "working") state.idle = setTimeout(goHome, seconds * 1000);
 }
+
+// --- wiring ----------------------------------------------------------------------------------
 
 function wire() {
   document.querySelectorAll(".keypad").forEach(keypad);
   document.querySelectorAll(".action").forEach((b) => b.addEventListener("click", () => choose(b.dataset.action)));
-  document.querySelectorAll("button.back").forEach((b) => b.addEventListener("click", () => { state.last = null; show("home"); }));
+  document.querySelectorAll("button.back").forEach((b) => b.addEventListener("click", goHome));
   $("amount-ok").addEventListener("click", toCard);
   $("pin-ok").addEventListener("click", submit);
-  $("result-ok").addEventListener("click", () => { state.last = null; show("home"); });
+  $("form").addEventListener("submit", formDone);
+  $("result-ok").addEventListener("click", goHome);
+  $("retry-pin").addEventListener("click", () => { state.last = null; toCard(); });
   $("reprint").addEventListener("click", async () => {
-    if (!state.last || !state.last.receipt) return;
-    const r = await api("/api/actions/reprint", { receipt_id: state.last.receipt.id });
-    state.last.receipt = r.receipt || state.last.receipt;
+    if (!state.last || !state.last.receipt || state.last.receipt.id == null) return;
+    try {
+      const r = await api("/api/actions/reprint", { receipt_id: state.last.receipt.id });
+      state.last.receipt = { ...(r.receipt || state.last.receipt), message: r.error && r.error.message };
+    } catch (e) {
+      state.last.receipt = { ...state.last.receipt, printed: false, message: { ja: t("agent_unreachable"), en: t("agent_unreachable") } };
+    }
     renderResult(state.last);
   });
   $("language").addEventListener("click", () => {
     state.lang = state.lang === "ja" ? "en" : "ja";
     state.langChosen = true;
     render();
+    if (state.screen === "items") fillItems();
+    if (state.screen === "refunds") fillRefunds();
+    if (["card", "pin"].includes(state.screen)) $("card-what").textContent = $("pin-what").textContent = describe();
   });
+  document.addEventListener("keydown", onKey);
   document.addEventListener("pointerdown", armIdle);
 }
 
 wire();
+render();
 show("home");
 refresh();
 setInterval(refresh, 1000);
