@@ -10,6 +10,8 @@ The counter page calls :func:`request_activation_code` (a card action in the cou
 ``{"ok": True, ...}`` or the counter's refusal). The code is printed straight away and not kept
 on the kiosk (receipts are kept for reprinting; a code must not be): a receipt that did not
 print is answered with the code on screen, and a new code can be asked for at any time.
+:func:`activation_for_page` is what the page gets: the code only when its receipt failed, so a
+printed code never reaches the screen (nor the browser's memory) of a shared kiosk.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from agent.card_session import ProvingCard
 from agent.counter.limits import OfflineRefused
+from agent.counter.messages import message
 from agent.counter.receipts import ReceiptPrinting
 from agent.counter.service import Counter, refusal
 from drivers.card.reader import CardError
@@ -27,7 +30,7 @@ from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import open_printer
 from drivers.printer.job import PrintJob
 from drivers.profiles import ProfileError, load_printer_profile
-from mkp_core import cardproof
+from mkp_core import activation_code, cardproof
 from mkp_core.client import ApiClient, Unreachable, new_client_id
 from mkp_core.errors import MkpError
 
@@ -109,6 +112,25 @@ def request_activation_code(counter: Counter, pin: str) -> dict[str, Any]:
         **reply,
         "receipt": {"printed": error is None, "error": error},
     }
+
+
+def activation_for_page(counter: Counter, pin: str) -> dict[str, Any]:
+    """:func:`request_activation_code` as the counter page shows it: where to type the code and
+    for how long; the code itself only when the receipt did not print (then with the words that
+    say to copy it down)."""
+    done = request_activation_code(counter, pin)
+    if not done["ok"]:
+        return done
+    answer = {
+        **done,
+        "signup_url": f"{counter.terminal.server.rstrip('/')}{SIGNUP_PATH}",
+        "valid_hours": activation_code.VALIDITY_HOURS,
+    }
+    if done["receipt"]["printed"]:
+        del answer["code"]
+    else:
+        answer["receipt"] = {**done["receipt"], "message": message("code_not_printed")}
+    return answer
 
 
 def login_link(api: ApiClient, card: ProvingCard) -> dict[str, Any]:

@@ -221,6 +221,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "レシートを印刷できませんでした（プリンタ）。取引は完了しています。再印刷できます。",
         "The receipt could not be printed (printer). The payment is done; it can be reprinted.",
     ),
+    "code_not_printed": (
+        "コードを画面に表示しています。書き写してください。他の人には見せないでください。",
+        "The code is shown here instead: please copy it down, and show it to nobody else.",
+    ),
     "paper_out": (
         "レシートの紙がありません。取引は完了しています。紙を入れて再印刷してください。",
         "The printer is out of paper. The payment is done; add paper and reprint.",

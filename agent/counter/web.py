@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -18,6 +19,7 @@ from typing import Any
 
 from agent.counter.service import Counter
 from agent.counter.status import counter_state
+from agent.mypage import activation_for_page
 
 MAX_BODY = 4096
 STATIC = {
@@ -70,7 +72,8 @@ def _pin(body: dict[str, Any]) -> str:
     return _text(body, "pin")
 
 
-ACTIONS = {
+#: The page's actions: each takes the counter and the POST's body, and answers what the page shows.
+ACTIONS: dict[str, Callable[[Counter, dict[str, Any]], dict[str, Any]]] = {
     "spend": lambda c, b: c.spend(
         _pin(b),
         amount=None if b.get("amount") is None else _int(b["amount"], "amount"),
@@ -86,6 +89,7 @@ ACTIONS = {
     "link_service": lambda c, b: c.link_service(_pin(b), _text(b, "local_id")),
     "link_partner": lambda c, b: c.link_partner(_pin(b), _text(b, "partner"), _text(b, "member")),
     "coupon": lambda c, b: c.redeem_coupon(_pin(b), _text(b, "code")),
+    "mypage_code": lambda c, b: activation_for_page(c, _pin(b)),
     "voucher": lambda c, b: c.scan_voucher(),
 }
 #: The page's own files only: no inline script or style, no other origin, never in a frame.
