@@ -17,6 +17,7 @@ from counter_helpers import PIN, offline, online
 from mkp_testing import sqlite_database
 
 from agent.counter.web import CounterServer
+from mkp_core import activation_code
 from mkp_core.client import Unreachable
 
 pytestmark = pytest.mark.slow  # starts a browser
@@ -199,6 +200,7 @@ def test_offline_greys_out_what_needs_the_server(page, desk):
     assert page.get_by_test_id("action-balance").is_disabled()
     assert page.get_by_test_id("action-refund").is_disabled()
     assert page.get_by_test_id("action-register").is_disabled()
+    assert page.get_by_test_id("action-mypage_code").is_disabled()
     assert page.get_by_test_id("action-spend").is_enabled()  # offline within the limits
     assert_no_serious_violations(page)
 
@@ -257,6 +259,27 @@ def test_a_mykey_id_made_at_the_counter(page, desk):
     assert page.get_by_test_id("result-title").inner_text() == "マイキーID"
     assert page.get_by_test_id("result-main").inner_text() == desk.mykey_id
     assert page.get_by_test_id("result-detail").inner_text() == "このカードのマイキーIDです。"
+
+
+def test_a_my_page_code_printed_and_shown_only_when_the_printer_fails(page, desk, tmp_path):
+    page.get_by_test_id("action-mypage_code").click()
+    enter_pin(page)
+    assert page.get_by_test_id("result-title").inner_text() == "マイページの登録コードを印刷しました"
+    assert page.get_by_test_id("result-main").inner_text().endswith("まで有効（24時間）")
+    assert "/mypage/signup" in page.get_by_test_id("result-detail").inner_text()
+    assert_no_serious_violations(page)
+    page.get_by_test_id("result-ok").click()
+
+    desk.counter.receipts.connection = f"file:{tmp_path / 'no-such-dir' / 'printer.bin'}"
+    page.get_by_test_id("action-mypage_code").click()
+    enter_pin(page)
+    assert page.get_by_test_id("result-title").inner_text() == "マイページの登録コード"
+    assert activation_code.normalise(page.get_by_test_id("result-main").inner_text())
+    assert "書き写して" in page.get_by_test_id("result-receipt").inner_text()
+    assert page.get_by_test_id("reprint").is_hidden()  # a code is never kept to print again
+    assert_no_serious_violations(page)
+    page.get_by_test_id("result-ok").click()
+    assert page.get_by_test_id("result-main").inner_text() == ""  # gone with its resident
 
 
 def test_every_screen_passes_axe(page):

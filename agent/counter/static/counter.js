@@ -36,6 +36,9 @@ const TEXT = {
     local_id: "会員番号", partner: "提携先コード", member: "提携先の会員番号", code: "クーポンコード",
     link_service_title: "会員番号を入力してください", link_partner_title: "提携先と会員番号を入力してください",
     coupon_title: "クーポンコードを入力してください",
+    mypage_code: "マイページの登録コードを印刷", code_printed: "マイページの登録コードを印刷しました",
+    code_shown: "マイページの登録コード", valid_until: "{until}まで有効（{hours}時間）", full_stop: "。",
+    code_where: "ご自宅のパソコンやスマートフォンで {url} を開き、コードを入力してください（一度だけ使えます）。",
   },
   en: {
     choose: "What would you like to do?", pay: "Pay with points", admission: "Admission", balance: "Balance",
@@ -67,6 +70,9 @@ const TEXT = {
     local_id: "Member number", partner: "Partner code", member: "Member number at the partner", code: "Coupon code",
     link_service_title: "Enter your member number", link_partner_title: "Enter the partner and your member number",
     coupon_title: "Enter the coupon code",
+    mypage_code: "Print a My Page activation code", code_printed: "My Page activation code printed",
+    code_shown: "My Page activation code", valid_until: "Valid until {until} ({hours} hours)", full_stop: ". ",
+    code_where: "At home, open {url} on a computer or phone and enter the code (it works once).",
   },
 };
 
@@ -83,6 +89,7 @@ const ACTIONS = {
   link_service: { api: "link_service", first: "form", fields: ["local_id"], online: true, card: true },
   link_partner: { api: "link_partner", first: "form", fields: ["partner", "member"], online: true, card: true },
   coupon: { api: "coupon", first: "form", fields: ["code"], online: true, card: true },
+  mypage_code: { api: "mypage_code", online: true, card: true },
 };
 
 const state = {
@@ -91,6 +98,7 @@ const state = {
 };
 
 function t(key) { return (TEXT[state.lang] || TEXT.ja)[key] || TEXT.ja[key] || key; }
+function fill(key, values) { return t(key).replace(/\{(\w+)\}/g, (all, name) => values[name] ?? all); }
 function $(id) { return document.getElementById(id); }
 function points(n) { return `${Number(n || 0).toLocaleString()} ${t("points")}`; }
 function msg(m) { return m ? (m[state.lang] || m.ja || "") : ""; }
@@ -106,6 +114,7 @@ function show(name) {
 
 function goHome() {
   state.last = null;
+  $("result-main").textContent = "";  // a code shown there leaves the page with its resident
   state.pin = "";
   state.amount = "";
   show("home");
@@ -375,7 +384,17 @@ const RESULTS = {
   link_partner: (r) => [t("partner_linked"), `${t("link_code")} ${r.link_code || ""}`, t("link_code_help")],
   coupon: (r) => [t("coupon_taken"), points((r.points || 0) + (r.premium || 0)), arrival(r.due_at)],
   voucher: (r) => [t("voucher_taken"), points(r.amount), `${t("serial")} ${r.serial}`],
+  mypage_code: signUpCode,
 };
+
+// The code is on the screen only when its receipt did not print (the agent sends it only then).
+function signUpCode(r) {
+  const until = new Date(r.expires_at).toLocaleString(state.lang === "ja" ? "ja-JP" : "en-GB",
+    { timeZone: "Asia/Tokyo", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  const valid = fill("valid_until", { until, hours: r.valid_hours });
+  const where = fill("code_where", { url: r.signup_url });
+  return r.code ? [t("code_shown"), r.code, `${valid}${t("full_stop")}${where}`] : [t("code_printed"), valid, where];
+}
 
 function balanceLines(balances) {
   return (balances || []).map((b) => {
