@@ -273,7 +273,7 @@ def platform(database_url: str, tmp_path: Path) -> Iterator[Platform]:
         with served_in_process(app) as url:
             stop = partial(unmount_transport, url)  # nothing answers at the URL any more
             yield Platform(
-                url, token, database_url, tmp_path, ca, in_process=True, stop_server=stop
+                url, token, database_url, tmp_path, ca, in_process=True, stop_server=stop, app=app
             ).furnish()
     finally:
         app.extensions["mkp.engine"].dispose()

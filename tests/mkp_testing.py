@@ -242,6 +242,7 @@ class Platform:
     log_path: Path | None = None  # the server's log, when it is a process
     server_process: Any = None  # the ServerProcess, when it is one (see :meth:`kill_server`)
     restart_server: Callable[[], None] | None = None
+    app: Any = None  # the server's app, when it is in this process (a browser serves it on a port)
 
     @property
     def api(self) -> ApiClient:

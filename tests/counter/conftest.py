@@ -13,6 +13,7 @@ from mkp_testing import Platform
 
 from agent.card_session import proving_card
 from agent.counter.service import Counter
+from agent.counter.web import CounterServer
 from agent.mykey import MyKeyClient
 from agent.terminal import Terminal
 from drivers.card.virtual.card import VirtualMyNumberCard
@@ -37,3 +38,13 @@ def desk(platform: Platform, tmp_path: Path) -> Iterator[Desk]:
     desk = Desk(platform, home, counter, backend, mykey_id)
     yield desk
     desk.counter.queue.close()
+
+
+@pytest.fixture
+def counter_url(desk: Desk) -> Iterator[str]:
+    """The counter page served by the agent on a local port, watching the reader for the card."""
+    server = CounterServer(desk.counter, 0).start()
+    stop_watch = desk.counter.watch_cards()
+    yield server.url
+    stop_watch()
+    server.stop()

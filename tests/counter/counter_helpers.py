@@ -1,10 +1,11 @@
 """What the counter tests share: the desk (a counter with a registered card holding points), the
-town's department and price list, the network cut and back."""
+town's department and price list, the network cut and back, the counter page's keypad."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mkp_testing import PLACE, Platform
 
@@ -51,6 +52,23 @@ def furnish_points(platform: Platform) -> None:
         f"/v1/departments/{DEPARTMENT}/grant-kinds", {"code": "childcare", "name": "子育て応援"}
     )
     platform.api.post(f"/v1/places/{PLACE}/items", {"code": "ippan", "name": "一般", "price": 500})
+
+
+# --- the counter page in a browser (a Playwright tab) -------------------------------------------
+
+
+def type_keys(page: Any, target: str, digits: str) -> None:
+    """Touch the on-screen keypad's keys, one digit after another."""
+    for digit in digits:
+        page.get_by_test_id(f"key-{target}-{digit}").click()
+
+
+def enter_pin(page: Any, pin: str = PIN) -> None:
+    """Type the PIN on its screen and wait for the result screen."""
+    page.get_by_test_id("screen-pin").wait_for(state="visible")
+    type_keys(page, "pin", pin)
+    page.get_by_test_id("pin-ok").click()
+    page.get_by_test_id("screen-result").wait_for(state="visible", timeout=20_000)
 
 
 def offline(desk: Desk) -> None:

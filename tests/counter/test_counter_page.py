@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from axe import assert_no_serious_violations
 from browser import KIOSK, PHONE
-from counter_helpers import PIN, offline, online
+from counter_helpers import PIN, enter_pin, offline, online, type_keys
 from mkp_testing import sqlite_database
 
-from agent.counter.web import CounterServer
 from mkp_core import activation_code
 from mkp_core.client import Unreachable
 
@@ -28,15 +27,6 @@ SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 def database_url(tmp_path: Path) -> str:
     """The page is the point here: SQLite only (the counter's server side runs on both elsewhere)."""
     return sqlite_database(tmp_path)
-
-
-@pytest.fixture
-def counter_url(desk) -> Iterator[str]:
-    server = CounterServer(desk.counter, 0).start()
-    stop_watch = desk.counter.watch_cards()
-    yield server.url
-    stop_watch()
-    server.stop()
 
 
 @pytest.fixture
@@ -63,11 +53,6 @@ def open_page(chromium, counter_url, tmp_path, request) -> Iterator:
 @pytest.fixture
 def page(open_page):
     return open_page(KIOSK)
-
-
-def type_keys(page, target: str, digits: str) -> None:
-    for digit in digits:
-        page.get_by_test_id(f"key-{target}-{digit}").click()
 
 
 def pay(page, amount: str, pin: str, shoot: bool = False) -> None:
@@ -128,13 +113,6 @@ def test_an_offline_spend_and_its_sync(page, desk):
 def test_english_at_a_touch(page):
     page.get_by_test_id("language").click()
     assert page.get_by_test_id("action-spend").inner_text() == "Pay with points"
-
-
-def enter_pin(page, pin: str = PIN) -> None:
-    page.get_by_test_id("screen-pin").wait_for(state="visible")
-    type_keys(page, "pin", pin)
-    page.get_by_test_id("pin-ok").click()
-    page.get_by_test_id("screen-result").wait_for(state="visible", timeout=20_000)
 
 
 def test_the_balance_is_shown_with_what_expires_next(page):
