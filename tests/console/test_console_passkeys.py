@@ -59,7 +59,7 @@ def test_a_member_adds_a_passkey_on_joining_then_logs_in_with_it(app, admin):
     joined = post_form(newcomer, path, path, form)
     welcome = newcomer.get(joined.headers["Location"])
     assert (
-        "kana.viewer として管理画面に登録しました。" in welcome.text
+        "kana.viewer としてコンソールに登録しました。" in welcome.text
         and 'id="passkey-register"' in welcome.text
     )
     key = add_passkey(newcomer)
