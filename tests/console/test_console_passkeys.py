@@ -82,6 +82,13 @@ def test_a_passkey_logs_in_only_its_own_member(app, engine, operators):
     forger, forged = log_in_with(app, sapporo_key, signer=yokosuka_key)
     assert forged.status_code == 401 and forged.json == {"ok": False, "message": REFUSED}
     assert forger.get("/console/").status_code == 302
+    # and a member's key is no resident's: My Page refuses it
+    resident = app.test_client()
+    headers = {"X-CSRFToken": csrf_of(resident.get("/mypage/login").text), "Content-Type": "application/json"}
+    options = resident.post("/mypage/passkeys/login-options", data="{}", headers=headers).json
+    answer = json.dumps(sapporo_key.get(options))
+    assert resident.post("/mypage/passkeys/login", data=answer, headers=headers).status_code == 401
+    assert resident.get("/mypage/").status_code == 302
 
 
 def test_a_residents_passkey_never_opens_the_console(app, engine, operators):
