@@ -18,6 +18,7 @@ def init_app(app: OpenAPI) -> None:
         grant_pages,
         operations,
         pages,
+        passkey_pages,
         place_pages,
         programme_pages,
         records,

@@ -1,7 +1,7 @@
 """Joining and logging in: the console's pages a visitor without a login may see.
 
 A town applies (:func:`apply`); the link of an invitation sets the member's login ID and password
-(:func:`join`); staff log in (:func:`login`) and out. Everything else asks for a staff login
+(:func:`join`), then may add a passkey on their account page; staff log in (:func:`login`) and out. Everything else asks for a staff login
 (``blueprint.staff_page``).
 """
 
@@ -68,7 +68,7 @@ def join(token: str) -> Response | BaseResponse:
             form.login_id.errors = [gettext(e.message)]
             return render("console/join.html", status=422, form=form, invited=invited)
         logins.log_in(account)
-        return redirect(url_for("console.dashboard"), 303)
+        return redirect(url_for("console.account", joined=1), 303)
     return render("console/join.html", status=422 if form.errors else 200, form=form, invited=invited)
 
 
@@ -81,11 +81,11 @@ def login() -> Response | BaseResponse:
         except MkpError as e:
             form.password.errors = [gettext(e.message)]
             return render("console/login.html", status=401, form=form)
-        return redirect(_next_page(), 303)
+        return redirect(next_page(), 303)
     return render("console/login.html", status=422 if form.errors else 200, form=form)
 
 
-def _next_page() -> str:
+def next_page() -> str:
     """Where a login goes: the console page the visitor was sent from, never another site."""
     target = request.args.get("next") or ""
     if target.startswith("/console/") and not target.startswith("//"):

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from mkp_core.dates import JST, last_valid_day
+from server.logins.browsers import browser_name
 from server.mypage.words import _
 from server.site import gettext
 
@@ -40,32 +41,6 @@ def last_day(when: datetime) -> str:
 def kind_words(kind: str) -> str:
     known = KINDS.get(kind)
     return gettext(known) if known else kind
-
-
-#: (token in the User-Agent, name shown), first match wins: Edge and Opera say "Chrome" too.
-BROWSERS = (
-    ("Edg/", "Edge"),
-    ("OPR/", "Opera"),
-    ("Firefox/", "Firefox"),
-    ("Chrome/", "Chrome"),
-    ("Safari/", "Safari"),
-)
-SYSTEMS = (
-    ("iPhone", "iPhone"),
-    ("iPad", "iPad"),
-    ("Android", "Android"),
-    ("Windows", "Windows"),
-    ("Mac OS X", "Mac"),
-    ("CrOS", "ChromeOS"),
-    ("Linux", "Linux"),
-)
-
-
-def browser_name(user_agent: str) -> str:
-    """``Chrome · Android`` from a User-Agent string (what a resident recognises in a session list)."""
-    browser = next((name for token, name in BROWSERS if token in user_agent), "")
-    system = next((name for token, name in SYSTEMS if token in user_agent), "")
-    return " · ".join(part for part in (browser, system) if part)
 
 
 def template_helpers() -> dict[str, Any]:

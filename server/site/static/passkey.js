@@ -1,4 +1,4 @@
-// Passkeys on My Page (WebAuthn): register one on the Account page, log in with one on the
+// Passkeys (WebAuthn) for any page: register one on an account page, log in with one on a
 // login page. No inline script: the buttons carry where to ask (data-options, data-verify) and
 // the form token (data-csrf); a browser without passkeys keeps the buttons hidden.
 "use strict";
