@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from server.db.engine import write
 from server.platform.municipalities.service import add_municipality
-from server.platform.mykey import registry
+from server.platform.mykey import registry, service_links
 from server.platform.mykey.cards import Card
 from server.platform.operators.service import Operator, create_operator
 
@@ -144,3 +144,41 @@ def error_of(response) -> tuple[int, str]:
     assert set(response.json) == {"error"}, response.json
     assert response.json["error"]["message"]
     return response.status_code, response.json["error"]["code"]
+
+
+def festival_resident(world: Any, central: dict[str, str], engine: Engine) -> tuple[Any, str]:
+    """A Yokosuka resident (a new card of ``world``) with 1,000 of 横須賀市's points and 500 of the
+    festival's (142018-FEST2026), a PASMO linked at the bus company; the festival's pool and a
+    reward (hanabi, 300 points, 5 seats) are open. The card and its MyKey ID."""
+    card = world.card()
+    mykey_id = world.register(card, home=YOKOSUKA)["mykey_id"]
+    grant(world.client, central, mykey_id, 1000)
+    post(
+        world.client,
+        central,
+        f"/v1/municipalities/{YOKOSUKA}/point-codes",
+        {"suffix": "FEST2026", "name": "開国祭"},
+    )
+    festival = f"{YOKOSUKA}-FEST2026"
+    department = {"code": "kanko", "name": "観光課", "budget": 10_000, "point_code": festival}
+    post(world.client, central, f"/v1/municipalities/{YOKOSUKA}/departments", department)
+    post(world.client, central, "/v1/departments/142018-kanko/grant-kinds", {"code": "visit", "name": "来場"})
+    visit = {"department": "142018-kanko", "mykey_id": mykey_id, "amount": 500, "grant_kind": "visit"}
+    post(world.client, central, "/v1/grants", visit)
+    post(world.client, central, "/v1/events", {"point_code": festival, "organiser": "yokosuka-library"})
+    now = datetime.now(UTC)
+    reward = {
+        "code": "hanabi",
+        "municipality": YOKOSUKA,
+        "name": "花火大会の観覧席",
+        "price": 300,
+        "stock": 5,
+    }
+    window = {
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(days=1)).isoformat(),
+    }
+    post(world.client, central, "/v1/rewards", {**reward, **window})
+    with write(engine) as conn:
+        service_links.link(conn, registry.find(conn, mykey_id), "KQBUS", "PASMO-0042")
+    return card, mykey_id

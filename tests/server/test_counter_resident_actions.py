@@ -5,18 +5,16 @@ first answer; the ledger says the terminal did it. Both databases."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from mykey_helpers import Card, MyKeyWorld, Terminal
-from points_helpers import YOKOSUKA, grant, post
+from points_helpers import YOKOSUKA, festival_resident
 from sqlalchemy import select
 from terminal_helpers import error_code
 
 from mkp_core import cardproof
-from server.db.engine import read, write
+from server.db.engine import read
 from server.ledger.tables import transfers
-from server.platform.mykey import registry, service_links
 
 FEST = f"{YOKOSUKA}-FEST2026"
 
@@ -71,36 +69,7 @@ def kiosk(mykey: MyKeyWorld, town) -> Kiosk:
 def resident(kiosk: Kiosk, town, engine) -> tuple[Card, str]:
     """A Yokosuka resident with 1,000 of 横須賀市's points, 500 of the festival's, and a PASMO linked
     at the bus company; the festival's pool and a reward are open."""
-    world, c = kiosk.world, town.central
-    card = world.card()
-    mykey_id = world.register(card, home=YOKOSUKA)["mykey_id"]
-    grant(world.client, c, mykey_id, 1000)
-    post(
-        world.client,
-        c,
-        f"/v1/municipalities/{YOKOSUKA}/point-codes",
-        {"suffix": "FEST2026", "name": "開国祭"},
-    )
-    department = {"code": "kanko", "name": "観光課", "budget": 10_000, "point_code": FEST}
-    post(world.client, c, f"/v1/municipalities/{YOKOSUKA}/departments", department)
-    post(world.client, c, "/v1/departments/142018-kanko/grant-kinds", {"code": "visit", "name": "来場"})
-    post(
-        world.client,
-        c,
-        "/v1/grants",
-        {"department": "142018-kanko", "mykey_id": mykey_id, "amount": 500, "grant_kind": "visit"},
-    )
-    post(world.client, c, "/v1/events", {"point_code": FEST, "organiser": "yokosuka-library"})
-    now = datetime.now(UTC)
-    reward = {"code": "hanabi", "municipality": YOKOSUKA, "name": "花火", "price": 300, "stock": 5}
-    window = {
-        "starts_at": (now - timedelta(hours=1)).isoformat(),
-        "ends_at": (now + timedelta(days=1)).isoformat(),
-    }
-    post(world.client, c, "/v1/rewards", {**reward, **window})
-    with write(engine) as conn:
-        service_links.link(conn, registry.find(conn, mykey_id), "KQBUS", "PASMO-0042")
-    return card, mykey_id
+    return festival_resident(kiosk.world, town.central, engine)
 
 
 def held(world: MyKeyWorld, central, mykey_id: str) -> dict[str, int]:
