@@ -24,7 +24,7 @@ from agent.card_session import ProvingCard
 from agent.counter.limits import OfflineRefused
 from agent.counter.messages import message
 from agent.counter.receipts import ReceiptPrinting
-from agent.counter.service import Counter, refusal
+from agent.counter.service import Counter, _card_action, refusal
 from drivers.card.reader import CardError
 from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import open_printer
@@ -90,11 +90,14 @@ def print_activation(
     return None
 
 
+@_card_action
 def request_activation_code(counter: Counter, pin: str) -> dict[str, Any]:
     """The card's holder gets a My Page activation code, printed on a receipt (online only).
 
     ``{"ok": True, "kind": "mypage_code", "code", "expires_at", "mykey_id", "receipt": {...}}``,
-    or the counter's refusal (a wrong PIN, a suspended ID, the server away)."""
+    or the counter's refusal (a wrong PIN, a suspended ID, the server away). A card action like
+    the counter's own: the downloads are read once for it, and a card's trouble is refused in
+    the same words as at a spend."""
     client_id = f"{counter.terminal.terminal_id}-{uuid.uuid4()}"
     action = cardproof.mypage_action(client_id)
     try:

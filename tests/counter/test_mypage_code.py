@@ -107,3 +107,38 @@ def test_no_card_at_the_page_asks_for_the_card(desk, ask_page):
     desk.backend.remove()
     refused = ask_page(PIN)
     assert refused["error"]["message"]["ja"] == "カードをカードリーダーに置いてください。"
+
+
+@pytest.mark.parametrize("trouble", ["removed", "blocked"])
+def test_card_trouble_at_the_code_reads_as_at_every_other_card_action(desk, trouble):
+    if trouble == "removed":
+        desk.backend.remove()
+    else:
+        for _ in range(3):
+            desk.counter.balance("0000")
+    refused = request_activation_code(desk.counter, PIN)
+    elsewhere = desk.counter.balance(PIN)
+    assert refused["ok"] is False and "code" not in refused
+    assert (
+        refused["error"]["code"]
+        == elsewhere["error"]["code"]
+        == {"removed": "no_card"}.get(trouble, "pin_blocked")
+    )
+    assert refused["error"]["message"] == elsewhere["error"]["message"]
+
+
+def test_the_code_reads_the_terminal_downloads_once_like_every_card_action(desk, monkeypatch):
+    import agent.terminal
+
+    read_json = agent.terminal.read_json
+    files: list[str] = []
+
+    def counted(path):
+        files.append(path.name)
+        return read_json(path)
+
+    monkeypatch.setattr(agent.terminal, "read_json", counted)
+    done = request_activation_code(desk.counter, PIN)
+    home = desk.counter.terminal.home
+    assert done["ok"], done
+    assert files.count(home.config.name) == 1 and files.count(home.trust_list.name) == 1
