@@ -234,3 +234,24 @@ def test_the_apply_page_takes_an_application_and_names_a_bad_code(client, engine
     with read(engine) as conn:
         [waiting] = staff.list_applications(conn, CENTRAL)
     assert waiting["municipality"] == KAMAKURA and waiting["contact_name"] == "鎌倉 花子"
+
+
+def test_a_staff_json_body_is_read_by_the_service_and_again_by_the_audit_trail(app, client, engine, town):
+    """The body is parsed once and kept (Flask's cache): a form parser that looks first (as a CSRF
+    check would), the endpoint's model and the audit trail after the write all see the same body."""
+    from flask import request
+
+    from server.platform.tables import audit_log
+
+    seen: list[object] = []
+    app.before_request(lambda: seen.append(request.form.to_dict()) and None)
+    body = {"client_id": "invite-central", "municipality": YOKOSUKA, "role": "viewer"}
+    made = client.post("/v1/staff-invitations", json=body, headers=town.central)
+    assert made.status_code == 201, made.json
+    assert made.json["municipality"] == YOKOSUKA and made.json["role"] == "viewer"
+    assert seen == [{}]
+    with read(engine) as conn:
+        entry = conn.execute(
+            select(audit_log).where(audit_log.c.action == "staff.invite").order_by(audit_log.c.id.desc())
+        ).first()
+    assert entry is not None and entry.actor == "operator:central" and entry.municipality_code == YOKOSUKA
