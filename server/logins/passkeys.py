@@ -2,6 +2,9 @@
 
 Only what verifying needs is kept (the ``webauthn`` library does the verifying, in the web
 layer); a counter that goes backwards says the key was cloned, and the login is refused.
+
+A person removes their own passkeys (:func:`remove_own_passkey`): another account's key is
+missing to them, and the last way to log in of an account without a password stays.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, RowMapping, delete, select, update
 
+from mkp_core.errors import Conflict, NotFound
+from server.db.engine import lock_key
+from server.logins.accounts import account_by_id
 from server.logins.tables import login_passkeys
 
 
@@ -93,3 +99,34 @@ def remove_passkey(conn: Connection, account_id: int, credential_id: str) -> boo
         )
     )
     return result.rowcount == 1
+
+
+def own_passkey(conn: Connection, account_id: int, credential_id: str) -> Passkey:
+    """``account_id``'s passkey ``credential_id``; another account's is missing (``NotFound``)."""
+    found = find_passkey(conn, credential_id)
+    if found is None or found.account != account_id:
+        raise NotFound("passkey_not_found", "There is no such passkey.")
+    return found
+
+
+def is_last_way_in(conn: Connection, account_id: int) -> bool:
+    """Would removing one passkey leave the account no way to log in (no password, one key)?"""
+    account = account_by_id(conn, account_id)
+    return account is not None and not account.has_password and len(passkeys_of(conn, account_id)) <= 1
+
+
+def remove_own_passkey(conn: Connection, account_id: int, credential_id: str) -> Passkey:
+    """Remove ``account_id``'s passkey ``credential_id``: the removed key.
+
+    Refused: another account's key or none (``passkey_not_found``, as if missing), and the last
+    way in of an account without a password (``last_way_to_log_in``). Two removals of one
+    account's keys are serialised, so two tabs cannot each take one of its last two keys."""
+    lock_key(conn, f"login-passkeys:{account_id}")
+    found = own_passkey(conn, account_id, credential_id)
+    if is_last_way_in(conn, account_id):
+        raise Conflict(
+            "last_way_to_log_in",
+            "This passkey is your only way to log in: add another passkey before you remove it.",
+        )
+    remove_passkey(conn, account_id, credential_id)
+    return found
