@@ -6,21 +6,28 @@ phished, noted or reused. The ceremonies are the logins' own (:mod:`server.login
 same as My Page's), for logins of kind ``staff`` only: a resident's passkey never opens the
 console, and a passkey logs in only the member of staff who made it, so it carries their
 municipality and role and no other.
+
+A member removes a passkey of their own (a lost or shared device) on the same page, after a
+question in words; another member's key is missing to them (404), the last way in of a login
+without a password stays, and the removal is in the audit trail like their other changes (the
+request's operator is the member: the trail records it with the write).
 """
 
 from __future__ import annotations
 
-from flask import request
+from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as BaseResponse
 
+from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
 from server import logins
 from server.console.blueprint import bp, staff_page
 from server.console.pages import next_page
-from server.db.engine import read
+from server.db.engine import read, run_write
 from server.logins import passkeys
 from server.logins.ceremony import PasskeyCeremony
-from server.site import render
+from server.site import gettext, render
 from server.staff.service import STAFF
 from server.web.context import engine
 
@@ -39,13 +46,51 @@ def _account() -> logins.Account:
     return login.account
 
 
+def _account_page(status: int = 200, error: str | None = None) -> ResponseReturnValue:
+    with read(engine()) as conn:
+        keys = passkeys.passkeys_of(conn, _account().id)
+    return render(
+        "console/account.html",
+        status=status,
+        login=_account(),
+        passkeys=keys,
+        joined="joined" in request.args,
+        error=error,
+    )
+
+
 @bp.get("/account")
 @staff_page
 def account() -> ResponseReturnValue:
-    """The member's own login: their login ID and passkeys, and a button to add one."""
+    """The member's own login: their login ID and passkeys, a button to add one, and one to
+    remove each."""
+    return _account_page()
+
+
+#: What a member reads when the passkey is their last way in.
+LAST_WAY = N_("This passkey is your only way to log in: add another passkey before you remove it.")
+
+
+@bp.post("/passkeys/remove")
+@staff_page
+def remove_passkey() -> ResponseReturnValue | BaseResponse:
+    """The first POST asks in words; the second (``confirm=yes``) removes, and is audited."""
+    account_id, credential_id = _account().id, request.form.get("passkey", "")
     with read(engine()) as conn:
-        keys = passkeys.passkeys_of(conn, _account().id)
-    return render("console/account.html", login=_account(), passkeys=keys, joined="joined" in request.args)
+        key = passkeys.own_passkey(conn, account_id, credential_id)
+        last = passkeys.is_last_way_in(conn, account_id)
+    if last:
+        return _account_page(409, gettext(LAST_WAY))
+    if request.form.get("confirm") != "yes":
+        return render("console/passkey_remove.html", passkey=key)
+    try:
+        removed = run_write(
+            engine(), lambda conn: passkeys.remove_own_passkey(conn, account_id, credential_id)
+        )
+    except MkpError as e:
+        return _account_page(409, gettext(LAST_WAY) if e.code == "last_way_to_log_in" else gettext(e.message))
+    flash(gettext("The passkey %(name)s was removed.", name=removed.name), "ok")
+    return redirect(url_for("console.account"), 303)
 
 
 @bp.post("/passkeys/register-options")

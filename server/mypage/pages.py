@@ -2,7 +2,8 @@
 
 Pages: ``/mypage/`` (MyKey ID, balances with a chart, conversions on hold), ``history`` (paged,
 and ``history.csv``), ``links`` (services and partner links), ``points`` (a coupon, an event, a
-reward, the home municipality), ``account`` (the MyKey ID, sessions, passkeys, suspension).
+reward, the home municipality), ``account`` (the MyKey ID, sessions, passkeys and their
+removal, suspension).
 Every view is behind the guard, reads and acts for the session's own holder only
 (:mod:`server.mypage.resident`), and answers a refusal with one line in the visitor's language.
 A form that worked is answered by a redirect (sending it again does nothing twice); a link
@@ -380,3 +381,25 @@ def suspend() -> ResponseReturnValue:
         ),
         "mypage.account",
     )
+
+
+@bp.post("/passkeys/remove")
+@guard
+def remove_passkey() -> ResponseReturnValue:
+    """Remove one of the resident's passkeys: the first POST asks in words, the second (with
+    ``confirm=yes``) removes. Another account's key is missing (404); the last way in stays."""
+    s = session()
+    credential_id = request.form.get("passkey", "")
+    with read(engine()) as conn:
+        key = passkeys.own_passkey(conn, s.account.id, credential_id)
+        last = passkeys.is_last_way_in(conn, s.account.id)
+    if last:
+        return _account_page(status=409, message=refusal(MkpError("last_way_to_log_in", "")))
+    if request.form.get("confirm") != "yes":
+        return _private(render("mypage/passkey_remove.html", passkey=key))
+    try:
+        with write(engine()) as conn:
+            removed = passkeys.remove_own_passkey(conn, s.account.id, credential_id)
+    except MkpError as e:
+        return _account_page(status=409, message=refusal(e))
+    return _done(gettext("The passkey %(name)s was removed.", name=removed.name), "mypage.account")

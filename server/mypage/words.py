@@ -47,6 +47,9 @@ REFUSALS = {
     "reward_not_started": _("This reward cannot be claimed yet."),
     "reward_ended": _("This reward can no longer be claimed."),
     "claim_limit": _("You have claimed this reward as many times as allowed."),
+    "last_way_to_log_in": _(
+        "This passkey is your only way to log in: add another passkey before you remove it."
+    ),
     "idempotency_conflict": _("This form was sent already with other values. Reload the page and try again."),
 }
 

@@ -110,3 +110,67 @@ def test_only_a_logged_in_member_adds_a_passkey(app, operators):
     assert asked.status_code == 302 and "/console/login" in asked.headers["Location"]
     unsigned = stranger.post("/console/passkeys/login", data="{}", headers={"X-CSRFToken": token})
     assert unsigned.status_code == 400 and unsigned.json["message"] == REFUSED
+
+
+def test_a_member_removes_their_own_passkey_after_a_question_in_words(app, engine, admin):
+    from sqlalchemy import select
+
+    from server.platform.tables import audit_log
+
+    key = add_passkey(admin)
+    page = admin.get("/console/account").text
+    assert "このパスキーを削除" in page and f'value="{key.id}"' in page
+    asked = post_form(admin, "/console/account", "/console/passkeys/remove", {"passkey": key.id})
+    assert asked.status_code == 200 and "を削除しますか？" in asked.text
+    with write(engine) as conn:
+        assert passkeys.find_passkey(conn, key.id) is not None  # asked, nothing removed yet
+    removed = post_form(
+        admin, "/console/account", "/console/passkeys/remove", {"passkey": key.id, "confirm": "yes"}
+    )
+    assert removed.status_code == 303
+    after = admin.get("/console/account").text
+    assert "パスキー「" in after and "」を削除しました。" in after and f'value="{key.id}"' not in after
+    visitor, answer = log_in_with(app, key)
+    assert answer.status_code != 200  # the key opens nothing any more
+    with write(engine) as conn:
+        trail = conn.execute(select(audit_log).where(audit_log.c.action == "console.remove_passkey")).all()
+    assert [(e.actor.startswith("staff:"), e.municipality_code) for e in trail] == [(True, YOKOSUKA)]
+
+
+def test_another_members_passkey_is_missing_to_a_member(app, engine, admin):
+    other = logged_in(app, member(engine, YOKOSUKA, "viewer", login_id="yokosuka.viewer"))
+    theirs = add_passkey(other)
+    for form in ({"passkey": theirs.id}, {"passkey": theirs.id, "confirm": "yes"}, {"passkey": "nope"}):
+        refused = post_form(admin, "/console/account", "/console/passkeys/remove", form)
+        assert refused.status_code == 404 and "そのパスキーはありません。" in refused.text
+    with write(engine) as conn:
+        assert passkeys.find_passkey(conn, theirs.id) is not None
+
+
+def test_removing_a_passkey_needs_the_forms_token(admin):
+    refused = admin.post("/console/passkeys/remove", data={"passkey": "x", "confirm": "yes"})
+    assert refused.status_code == 400
+
+
+def test_the_last_way_in_of_a_login_without_a_password_stays(app, engine, admin):
+    from sqlalchemy import update
+
+    from server.logins.tables import login_accounts
+
+    key = add_passkey(admin)
+    with write(engine) as conn:  # a passkey-only login
+        conn.execute(
+            update(login_accounts)
+            .where(login_accounts.c.login_id == "admin-142018-all")
+            .values(password_hash=None)
+        )
+    refused = post_form(
+        admin, "/console/account", "/console/passkeys/remove", {"passkey": key.id, "confirm": "yes"}
+    )
+    assert refused.status_code == 409
+    assert (
+        "このパスキーはあなたがログインできる唯一の方法です。削除する前に別のパスキーを追加してください。"
+        in refused.text
+    )
+    with write(engine) as conn:
+        assert passkeys.find_passkey(conn, key.id) is not None

@@ -1,0 +1,95 @@
+"""Removing a passkey on My Page as a resident does it: a button by each key, a question in words,
+then the key is gone; another resident's key is missing (404), and a login without a password
+keeps its last key, with one line saying why. In process, on both databases."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from mykey_helpers import MyKeyWorld
+from mypage_helpers import Resident, Visitor, activation_code
+from sqlalchemy import Engine, update
+
+from server import logins
+from server.db.engine import read, write
+from server.logins import passkeys
+from server.logins.tables import login_accounts
+
+
+@pytest.fixture
+def browser(mykey: MyKeyWorld, hanako: Resident, kiosk) -> Visitor:
+    visitor = Visitor(mykey.app)
+    done = visitor.sign_up(activation_code(mykey, kiosk, hanako.card), "hanako.y")
+    assert done.status_code == 302, done.text
+    return visitor
+
+
+def add_key(engine: Engine, login_id: str, credential_id: str, name: str) -> None:
+    """A passkey of ``login_id`` as a registration keeps it (the ceremony is tested on its own)."""
+    with write(engine) as conn:
+        account = logins.find_account(conn, "resident", login_id)
+        assert account is not None
+        passkeys.add_passkey(conn, account.id, credential_id, b"\x01", 0, name)
+
+
+def keys_of(engine: Engine, login_id: str) -> list[str]:
+    with read(engine) as conn:
+        account = logins.find_account(conn, "resident", login_id)
+        assert account is not None
+        return [k.name for k in passkeys.passkeys_of(conn, account.id)]
+
+
+def test_a_passkey_is_removed_after_a_question_in_words(browser: Visitor, engine: Engine) -> None:
+    add_key(engine, "hanako.y", "key-phone", "iPhone")
+    add_key(engine, "hanako.y", "key-laptop", "Chrome on Mac")
+    account = browser.get("/mypage/account").text
+    assert account.count("このパスキーを削除") == 2 and 'aria-label="パスキー「iPhone」を削除"' in account
+
+    asked = browser.post("/mypage/passkeys/remove", {"passkey": "key-phone"})
+    assert asked.status_code == 200
+    assert re.search(r"に追加したパスキー「iPhone」を削除しますか？", asked.text)
+    assert "はい、このパスキーを削除します" in asked.text
+    assert keys_of(engine, "hanako.y") == ["iPhone", "Chrome on Mac"]  # asked only
+
+    done = browser.post("/mypage/passkeys/remove", {"passkey": "key-phone", "confirm": "yes"})
+    assert done.status_code == 302 and done.headers["Location"] == "/mypage/account"
+    page = browser.get("/mypage/account").text
+    assert "パスキー「iPhone」を削除しました。" in page and "key-phone" not in page
+    assert keys_of(engine, "hanako.y") == ["Chrome on Mac"]
+
+    again = browser.post("/mypage/passkeys/remove", {"passkey": "key-phone", "confirm": "yes"})
+    assert again.status_code == 404  # a double submit finds nothing more to remove
+
+
+def test_another_residents_passkey_is_missing(browser: Visitor, mykey: MyKeyWorld, engine: Engine) -> None:
+    with write(engine) as conn:
+        other = logins.create_account(conn, "resident", "TARO2026", "taro.k", "a long enough passphrase")
+        passkeys.add_passkey(conn, other.id, "taros-key", b"\x01", 0, "Taro's phone")
+    for form in ({"passkey": "taros-key"}, {"passkey": "taros-key", "confirm": "yes"}, {"passkey": "none"}):
+        refused = browser.post("/mypage/passkeys/remove", form)
+        assert refused.status_code == 404 and "そのパスキーはありません。" in refused.text
+    with read(engine) as conn:
+        assert passkeys.find_passkey(conn, "taros-key") is not None
+
+
+def test_the_form_needs_its_token(browser: Visitor, engine: Engine) -> None:
+    add_key(engine, "hanako.y", "key-phone", "iPhone")
+    forged = browser.client.post("/mypage/passkeys/remove", data={"passkey": "key-phone", "confirm": "yes"})
+    assert forged.status_code == 400 and keys_of(engine, "hanako.y") == ["iPhone"]
+
+
+def test_a_login_without_a_password_keeps_its_last_passkey(browser: Visitor, engine: Engine) -> None:
+    add_key(engine, "hanako.y", "key-phone", "iPhone")
+    add_key(engine, "hanako.y", "key-laptop", "Chrome on Mac")
+    with write(engine) as conn:
+        conn.execute(
+            update(login_accounts).where(login_accounts.c.login_id == "hanako.y").values(password_hash=None)
+        )
+    done = browser.post("/mypage/passkeys/remove", {"passkey": "key-phone", "confirm": "yes"})
+    assert done.status_code == 302  # another key is left
+    refused = browser.post("/mypage/passkeys/remove", {"passkey": "key-laptop", "confirm": "yes"})
+    assert refused.status_code == 409
+    line = "このパスキーはあなたがログインできる唯一の方法です。削除する前に別のパスキーを追加してください。"
+    assert line in refused.text
+    assert keys_of(engine, "hanako.y") == ["Chrome on Mac"]
