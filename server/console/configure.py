@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
 from server.console.blueprint import bp, me, staff_key, staff_page
+from server.console.resent import once_per_form
 from server.counter.service import statuses
 from server.db.engine import read, run_write
 from server.db.idempotency import once
@@ -143,8 +144,8 @@ def add_department() -> Response | BaseResponse:
     try:
         budget = _amount("budget") or 0
         code, name = request.form.get("code", "").strip(), request.form.get("name", "").strip()
-        run_write(
-            engine(),
+        once_per_form(
+            "add_department",
             lambda conn: departments.add_department(
                 conn, member, str(member.municipality), code, name, budget
             ),
@@ -177,8 +178,9 @@ def add_grant_kind(department_id: str) -> Response:
     try:
         most = _amount("max_amount", required=False)
         code, name = request.form.get("code", "").strip(), request.form.get("name", "").strip()
-        run_write(
-            engine(), lambda conn: departments.add_grant_kind(conn, member, department_id, code, name, most)
+        once_per_form(
+            f"add_grant_kind:{department_id}",
+            lambda conn: departments.add_grant_kind(conn, member, department_id, code, name, most),
         )
     except MkpError as e:
         return _departments_page(422, gettext(e.message))

@@ -11,6 +11,7 @@ from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
 from server.console import grant_files
 from server.console.blueprint import bp, me, staff_page
+from server.console.resent import once_per_form
 from server.db.engine import read, run_write
 from server.points.departments.service import list_departments
 from server.site import gettext, render
@@ -66,13 +67,14 @@ def upload_grants() -> Response | BaseResponse:
         return _page(422, gettext("Choose a CSV file to upload."))
     content = uploaded.read()
     try:
-        file_id = run_write(
-            engine(),
+        made = once_per_form(
+            "upload_grants",
             lambda conn: grant_files.upload(conn, me(), department, uploaded.filename or "", content),
+            lambda file_id: {"file_id": file_id},
         )
     except MkpError as e:
         return _page(422, gettext(e.message))
-    return redirect(url_for("console.grant_file", file_id=file_id), 303)
+    return redirect(url_for("console.grant_file", file_id=made["file_id"]), 303)
 
 
 @bp.get("/grants/<int:file_id>")

@@ -14,7 +14,8 @@ from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
 from server.conntest import service as conntest
 from server.console.blueprint import bp, me, staff_page
-from server.db.engine import read, run_write
+from server.console.resent import once_per_form
+from server.db.engine import read
 from server.settlement import service as settlement
 from server.site import gettext, render
 from server.web.context import engine
@@ -42,7 +43,7 @@ def close_month() -> Response | BaseResponse:
     me().require_admin()
     period = request.form.get("period", "").strip()
     try:
-        run_write(engine(), lambda conn: settlement.close(conn, me(), period, me().municipality))
+        once_per_form("close_month", lambda conn: settlement.close(conn, me(), period, me().municipality))
     except MkpError as e:
         return _settlement_page(422, gettext(e.message))
     return redirect(url_for("console.settlement_page", closed=period), 303)
@@ -83,8 +84,10 @@ def schedule_conntest() -> Response | BaseResponse:
     except ValueError:
         return _conntests_page(422, gettext("Give the start as a date and time, and the window in seconds."))
     try:
-        made = run_write(
-            engine(), lambda conn: conntest.schedule(conn, me(), starts, window, me().municipality)
+        made = once_per_form(
+            "schedule_conntest",
+            lambda conn: conntest.schedule(conn, me(), starts, window, me().municipality),
+            lambda test: {"id": test["id"]},
         )
     except MkpError as e:
         return _conntests_page(422, gettext(e.message))

@@ -16,6 +16,7 @@ from flask import Response, request
 from mkp_core.errors import MkpError
 from mkp_core.ids import PLACE_KINDS, validate_municipality_code
 from server.console.blueprint import bp, me, staff_page
+from server.console.resent import once_per_form
 from server.db.engine import read, run_write
 from server.platform.places import service as places
 from server.points import agreements, price_lists
@@ -68,8 +69,8 @@ def add_place() -> Response:
         if kind not in PLACE_KINDS:
             raise MkpError("invalid_place_kind", f"the kind is one of {', '.join(PLACE_KINDS)}")
         name, street = _text("name", 128), request.form.get("street", "").strip()[:128] or None
-        run_write(
-            engine(),
+        once_per_form(
+            "add_place",
             lambda conn: places.add_place(
                 conn, member, place_id, name, kind, str(member.municipality), street
             ),
@@ -156,7 +157,10 @@ def _agreement_change(change: Any) -> Response:
     member.require_admin()
     try:
         points_of, usable_in = _sides()
-        run_write(engine(), lambda conn: change(conn, member, points_of, usable_in, member.municipality))
+        once_per_form(
+            f"agreement.{change.__name__}",
+            lambda conn: change(conn, member, points_of, usable_in, member.municipality),
+        )
     except MkpError as e:
         return _agreements_page(422, gettext(e.message))
     return _agreements_page()

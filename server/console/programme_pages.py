@@ -17,7 +17,8 @@ from mkp_core.errors import MkpError, NotFound
 from mkp_core.i18n import N_
 from mkp_core.ids import validate_point_code
 from server.console.blueprint import bp, me, staff_page
-from server.db.engine import read, run_write
+from server.console.resent import once_per_form
+from server.db.engine import read
 from server.partners import premiums, registry
 from server.partners.tables import premium_campaigns
 from server.platform.municipalities.service import add_point_code
@@ -82,13 +83,14 @@ def programmes() -> Response:
     return _page()
 
 
-def _admin_change(work: Any) -> Response:
-    """Run an admin's change; a refusal is one line on the page, nothing changed."""
+def _admin_change(what: str, work: Any) -> Response:
+    """Run an admin's change once for the form's client id; a refusal is one line on the page,
+    nothing changed."""
     me().require_admin()
     if me().municipality is None:
         raise NotFound("not_found", "This page does not exist.")
     try:
-        run_write(engine(), work)
+        once_per_form(what, work)
     except MkpError as e:
         return _page(422, gettext(e.message))
     return _page(201)
@@ -106,7 +108,7 @@ def add_event() -> Response:
         code = add_point_code(conn, town, suffix, _text("name", 128))
         events.add_event(conn, me(), code["code"], _text("organiser", 40))
 
-    return _admin_change(work)
+    return _admin_change("add_event", work)
 
 
 @bp.post("/programmes/rewards")
@@ -125,7 +127,7 @@ def add_reward() -> Response:
         }
         rewards.add_reward(conn, me(), _text("code", 32), str(me().municipality), offer)
 
-    return _admin_change(work)
+    return _admin_change("add_reward", work)
 
 
 @bp.post("/programmes/campaigns")
@@ -149,4 +151,4 @@ def add_campaign() -> Response:
         )
         premiums.add(conn, me(), partner, terms)
 
-    return _admin_change(work)
+    return _admin_change("add_campaign", work)

@@ -19,7 +19,8 @@ from mkp_core.errors import MkpError, NotFound
 from mkp_core.i18n import N_
 from mkp_core.ids import PLACE_KINDS
 from server.console.blueprint import bp, me, staff_page
-from server.db.engine import read, run_write
+from server.console.resent import once_per_form
+from server.db.engine import read
 from server.platform.municipalities.service import list_point_codes
 from server.points import rules
 from server.points.expiry_policy import ExpiryPolicy
@@ -143,7 +144,11 @@ def add_rule(point_code: str) -> Response:
         code = _point_code_of(conn, point_code)
     try:
         change = change_from(request.form)
-        added = run_write(engine(), lambda conn: rules.add_rule(conn, member, code, change))
+        added = once_per_form(
+            f"add_rule:{code}",
+            lambda conn: rules.add_rule(conn, member, code, change),
+            lambda rule: {"version": rule.version, "point_code": rule.point_code},
+        )
     except MkpError as e:
         return _page(422, error=gettext(e.message))
     return _page(201, added=added)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from flask import Flask
@@ -48,7 +49,24 @@ def logged_in(app: Flask, login_id: str) -> FlaskClient:
     return client
 
 
+def client_id_of(page_text: str, page: str, action: str) -> str | None:
+    """The client id drawn into the page's form that posts to ``action`` (None: it has none)."""
+    for attributes, inside in re.findall(r"<form\b([^>]*)>(.*?)</form>", page_text, re.S):
+        target = re.search(r'action="([^"]*)"', attributes)
+        if (html.unescape(target.group(1)) if target else page.split("?")[0]) != action:
+            continue
+        found = re.search(r'name="client_id" value="([^"]+)"', inside)
+        if found:
+            return found.group(1)
+    return None
+
+
 def post_form(client: FlaskClient, page: str, action: str, data: dict[str, object], **kwargs: object):
-    """Send a page's form: its CSRF token read from ``page`` as a browser would."""
-    token = csrf_of(client.get(page).text)
-    return client.post(action, data={"csrf_token": token, **data}, **kwargs)
+    """Send a page's form as a browser would: the CSRF token and the form's client id (if it has
+    one and ``data`` names none) read from ``page``."""
+    text = client.get(page).text
+    sent: dict[str, object] = {"csrf_token": csrf_of(text)}
+    client_id = client_id_of(text, page, action)
+    if client_id is not None:
+        sent["client_id"] = client_id
+    return client.post(action, data={**sent, **data}, **kwargs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from console_helpers import CENTRAL, logged_in, member, post_form
+from console_helpers import CENTRAL, client_id_of, logged_in, member, post_form
 from points_helpers import YOKOSUKA
 
 from mkp_core import signing
@@ -77,10 +77,15 @@ def test_a_rule_change_is_previewed_then_recorded_as_a_new_version(admin):
     assert preview.status_code == 200 and 'data-testid="preview"' in preview.text
     assert "付与した月の末日から6か月後" in preview.text and "（変更）" in preview.text
     assert "記録しました" not in preview.text  # nothing recorded yet
-    recorded = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}", form)
+    record = {**form, "client_id": client_id_of(preview.text, "", f"/console/rules/{YOKOSUKA}")}
+    recorded = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}", record)
     assert recorded.status_code == 201 and 'data-testid="rule-added"' in recorded.text
     assert "2030-04-01" in admin.get("/console/rules").text
-    again = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}", form)
+    resent = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}", record)
+    assert resent.status_code == 201 and resent.text.count('data-testid="rule-added"') == 1  # the same page
+    preview = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}/preview", form)
+    anew = {**form, "client_id": client_id_of(preview.text, "", f"/console/rules/{YOKOSUKA}")}
+    again = post_form(admin, "/console/rules", f"/console/rules/{YOKOSUKA}", anew)
     assert again.status_code == 422 and "Traceback" not in again.text  # one version a day
     past = post_form(
         admin, "/console/rules", f"/console/rules/{YOKOSUKA}/preview", {**form, "effective_from": "x"}

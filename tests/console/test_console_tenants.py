@@ -60,7 +60,7 @@ def yokosuka_objects(app, engine, client, town):
     """Yokosuka's own objects, made by its admin through the console: a grant file and a test."""
     admin = logged_in(app, member(engine, YOKOSUKA, "admin"))
     page = admin.get("/console/grants")
-    data = {"csrf_token": csrf_of(page.text), "department": "142018-kosodate"}
+    data = {"csrf_token": csrf_of(page.text), "client_id": "grants-1", "department": "142018-kosodate"}
     data["file"] = (
         io.BytesIO(b"municipality,mykey_id,amount,grant_kind\n142018,HANAKO23,5,childcare\n"),
         "y.csv",
@@ -70,7 +70,12 @@ def yokosuka_objects(app, engine, client, town):
     page = admin.get("/console/conntests")
     made = admin.post(
         "/console/conntests",
-        data={"csrf_token": csrf_of(page.text), "starts_at": starts, "window_seconds": "60"},
+        data={
+            "csrf_token": csrf_of(page.text),
+            "client_id": "conntest-1",
+            "starts_at": starts,
+            "window_seconds": "60",
+        },
     )
     test_id = int(made.headers["Location"].rsplit("/", 1)[1])
     with write(engine) as conn:
