@@ -207,6 +207,30 @@ def set_password(conn: Connection, account: Account, password: str) -> None:
     )
 
 
+def change_login_id(
+    conn: Connection, account: Account, login_id: str, now: datetime | None = None
+) -> Account:
+    """``account`` with the login ID ``login_id`` (as typed, NFKC, trimmed); the same account when
+    it is the same ID. Refused: a bad ID (:class:`LoginError`) or one another login of the kind
+    has, whatever its case (``login_id_taken``)."""
+    typed = check_login_id(login_id)
+    if typed == account.login_id:
+        return account
+    if fold(typed) != fold(account.login_id):
+        _refuse_taken(conn, account.kind, typed)
+    when = now or datetime.now(UTC)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                update(login_accounts)
+                .where(login_accounts.c.id == account.id)
+                .values(login_id=typed, login_key=fold(typed), login_id_changed_at=when)
+            )
+    except IntegrityError:  # a twin request took the ID between check and update
+        raise Conflict("login_id_taken", "This login ID is taken. Choose another.") from None
+    return Account(account.id, account.kind, account.subject, typed, account.has_password, when)
+
+
 def move_subject(conn: Connection, account: Account, subject: str) -> None:
     """The account now logs in ``subject`` (a resident whose MyKey record moved to a new card)."""
     conn.execute(update(login_accounts).where(login_accounts.c.id == account.id).values(subject=subject))

@@ -28,6 +28,22 @@ def test_a_login_id_is_one_whatever_its_case_or_width(engine: Engine) -> None:
         logins.create_account(conn, "staff", "3", "hanako.y", PASSWORD)
 
 
+def test_a_login_id_changes_to_one_nobody_else_has(engine: Engine) -> None:
+    from server.logins import accounts
+
+    with write(engine) as conn:
+        made = logins.create_account(conn, "resident", "17", "hanako.y", PASSWORD)
+        logins.create_account(conn, "resident", "18", "taro.k", PASSWORD)
+        with pytest.raises(Conflict, match="taken"):
+            accounts.change_login_id(conn, made, "ＴＡＲＯ.Ｋ", NOW)
+        assert accounts.change_login_id(conn, made, "hanako.y", NOW) == made  # the same: nothing
+        cased = accounts.change_login_id(conn, made, "Hanako.Y", NOW)  # its own ID in other case
+        moved = accounts.change_login_id(conn, cased, "hanako.umi", NOW)
+        assert (moved.id, moved.login_id, moved.login_id_changed_at) == (made.id, "hanako.umi", NOW)
+        assert logins.find_account(conn, "resident", "hanako.y") is None
+        assert logins.find_account(conn, "resident", "HANAKO.UMI") == moved
+
+
 def test_only_an_argon2id_hash_of_the_password_is_kept(engine: Engine) -> None:
     with write(engine) as conn:
         logins.create_account(conn, "resident", "17", "hanako", PASSWORD)
