@@ -3,10 +3,15 @@
 Sign-up steps (``/mypage/signup``):
 1. the activation code from the kiosk's receipt: a typo is told at once; a wrong or spent code is
    counted per address (too many: wait) and told in one line;
-2. a login ID and a password (or, for a resident who has a login already, a new password: the
-   card proved them again);
+2. a login ID and a password;
 3. the code is spent, the login made and this browser logged in, in one transaction — a refused
    login ID leaves the code unspent.
+
+A resident who has a login already and signs up with a new code is recovering it (a forgotten
+password, a login ID they no longer know): the card proved them again, as it did the first time.
+So the code resets the password, and the login ID they type is the one they log in with from then
+on (the one they had is filled in; a taken one is refused as at a first sign-up). Every session of
+the old password ends. The page says so before they send it, and after, in one line each.
 
 A login link (``/mypage/link#<token>``, from ``mkp-agent mypage login``) is the same proof: it
 logs in a resident who has a login, and leads one who has none to step 2. The token is in the
@@ -166,23 +171,53 @@ def _choose_login(purpose: str, secret: str, template: str, **extra: Any) -> Res
     except activation_code.ActivationCodeError:
         return redirect(url_for("mypage.signup"))
     if not form.validate():
-        return render(template, status=422, form=form, existing=None, **extra)
+        return render(template, status=422, form=form, existing=_existing(purpose, code), **extra)
     try:
-        account = _spend_and_make(purpose, code, form.login_id.data, form.password.data)
+        made = _spend_and_make(purpose, code, form.login_id.data, form.password.data)
     except throttling.LoginThrottled as e:
         return _too_many_codes(e)
     except (logins.LoginError, Conflict) as e:
-        return render(template, status=422, form=form, existing=None, message=_login_words(e), **extra)
-    if account is None:
+        existing = _existing(purpose, code)
+        return render(template, status=422, form=form, existing=existing, message=_login_words(e), **extra)
+    if made is None:
         return _spent(purpose)
+    account, before = made
     logins.log_in(account)
-    flash(gettext("Welcome to My Page. You are logged in."), "ok")
+    if before is None:
+        flash(gettext("Welcome to My Page. You are logged in."), "ok")
+    elif before.login_id != account.login_id:
+        flash(
+            gettext(
+                "Your login ID is now %(login_id)s and your password is new. Every other session was ended.",
+                login_id=account.login_id,
+            ),
+            "ok",
+        )
+    else:
+        flash(
+            gettext(
+                "Your password is new; your login ID is still %(login_id)s. Every other session was ended.",
+                login_id=account.login_id,
+            ),
+            "ok",
+        )
     return redirect(url_for("mypage.home"))
 
 
-def _spend_and_make(purpose: str, code: str, login_id: str, password: str) -> accounts.Account | None:
-    """Spend the code and make (or renew) its login, in one transaction; None for a wrong code
-    (counted, as in step 1: step 2 is no way around the throttle)."""
+def _existing(purpose: str, code: str) -> accounts.Account | None:
+    """The login the code's resident has already, if any (the code is looked at, not spent)."""
+    with read(engine()) as conn:
+        found = tokens.peek_token(conn, purpose, code, datetime.now(UTC))
+        return accounts.account_of(conn, KIND, found.subject) if found else None
+
+
+def _spend_and_make(
+    purpose: str, code: str, login_id: str, password: str
+) -> tuple[accounts.Account, accounts.Account | None] | None:
+    """Spend the code and make its login, or renew the one there is (the login ID typed, a new
+    password, the old sessions ended), in one transaction: (the login, as it was before or None
+    for a new one); None for a wrong code (counted, as in step 1: step 2 is no way around the
+    throttle)."""
     weighed, now = _code_buckets(purpose), datetime.now(UTC)
     with write(engine()) as conn:
         throttling.check(conn, weighed, now)
@@ -192,10 +227,11 @@ def _spend_and_make(purpose: str, code: str, login_id: str, password: str) -> ac
             return None
         existing = accounts.account_of(conn, KIND, found.subject)
         if existing is None:
-            return accounts.create_account(conn, KIND, found.subject, login_id, password, now)
-        accounts.set_password(conn, existing, password)
-        logins.end_all_sessions(conn, existing, now)  # a new password ends the old sessions
-        return existing
+            return accounts.create_account(conn, KIND, found.subject, login_id, password, now), None
+        renewed = accounts.change_login_id(conn, existing, login_id, now)
+        accounts.set_password(conn, renewed, password)
+        logins.end_all_sessions(conn, renewed, now)  # a new password ends the old sessions
+        return renewed, existing
 
 
 def _login_words(e: MkpError) -> str:
