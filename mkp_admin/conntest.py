@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mkp_admin.base import Ctx, client_id_option, ctx_for, fail, json_option, request_body, table, when
+from mkp_core.cli_speech import say
 from mkp_core.dates import JST
 from mkp_core.i18n import N_
 from mkp_core.wire import CONNTEST_MAX_WINDOW
@@ -29,7 +30,7 @@ def parse_duration(text: str) -> int:
     """``60s``, ``5m``, ``1h`` or plain seconds, as seconds (ValueError otherwise)."""
     match = _DURATION.match(text or "")
     if not match:
-        raise ValueError(f"{text!r} is not a duration: say 60s, 5m or 1h")
+        raise ValueError(say("%(text)s is not a duration: say 60s, 5m or 1h", text=repr(text)))
     return int(match.group(1)) * _UNIT[match.group(2)]
 
 
@@ -45,7 +46,10 @@ def parse_at(text: str, now: datetime | None = None) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
-            f"{text!r} is not a time: say 2027-03-01T10:00 (Japan time), 2027-03-01T10:00+09:00, or +5m"
+            say(
+                "%(text)s is not a time: say 2027-03-01T10:00 (Japan time), 2027-03-01T10:00+09:00, or +5m",
+                text=repr(text),
+            )
         ) from None
     return (value.replace(tzinfo=JST) if value.tzinfo is None else value).astimezone(UTC)
 
@@ -75,21 +79,40 @@ def schedule(at: str, window: str, municipality: str | None, client_id: str | No
     except ValueError as e:
         fail(2, f"--window: {e}")
     if not 1 <= seconds <= CONNTEST_MAX_WINDOW:
-        fail(2, f"--window: from 1s to {CONNTEST_MAX_WINDOW // 60}m, not {window}")
+        fail(
+            2,
+            say(
+                "--window: from 1s to %(most)sm, not %(window)s",
+                most=CONNTEST_MAX_WINDOW // 60,
+                window=window,
+            ),
+        )
     body = request_body(
         starts_at=starts.isoformat(), window_seconds=seconds, municipality=municipality, client_id=client_id
     )
     t = ctx.call("POST", "/v1/conntests", body)
-    ctx.show(t, f"connection test {t['id']}: {_when_text(t)}, {_scope_text(t)}")
+    ctx.show(
+        t,
+        say(
+            "connection test %(id)s: %(when)s, %(scope)s",
+            id=t["id"],
+            when=_when_text(t),
+            scope=_scope_text(t),
+        ),
+    )
 
 
 def _scope_text(t: dict[str, Any]) -> str:
-    return f"municipality {t['municipality']}" if t.get("municipality") else "every terminal"
+    if t.get("municipality"):
+        return say("municipality %(code)s", code=t["municipality"])
+    return say("every terminal")
 
 
 def _when_text(t: dict[str, Any]) -> str:
     start = datetime.fromisoformat(t["starts_at"]).astimezone(JST)
-    return f"{start:%Y-%m-%d %H:%M:%S} JST ({when(t['starts_at'])}), window {t['window_seconds']} s"
+    return f"{start:%Y-%m-%d %H:%M:%S} JST ({when(t['starts_at'])}), " + say(
+        "window %(seconds)s s", seconds=t["window_seconds"]
+    )
 
 
 @conntest.command("list")
@@ -99,7 +122,7 @@ def list_tests(as_json: bool) -> None:
     ctx = ctx_for(as_json)
     data = ctx.call("GET", "/v1/conntests")
     lines = [f"{t['id']:>4}  {t['state']:<9}  {_when_text(t)}  {_scope_text(t)}" for t in data["tests"]]
-    ctx.show(data, "\n".join(lines) if lines else "no connection tests yet")
+    ctx.show(data, "\n".join(lines) if lines else say("no connection tests yet"))
 
 
 # --- status: the live view -------------------------------------------------------------------------
@@ -107,7 +130,7 @@ def list_tests(as_json: bool) -> None:
 
 def _latency_text(lat: dict[str, Any]) -> str:
     if not lat.get("count"):
-        return "latency: no figures yet"
+        return say("latency: no figures yet")
     return (
         f"latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms ({lat['count']:,} terminals)"
     )
@@ -239,7 +262,7 @@ def report(test_id: int, as_csv: bool, terminals: bool, as_json: bool) -> None:
     """Per prefecture and municipality; terminals that never reported (place and address); failures."""
     ctx = ctx_for(as_json)
     if terminals and not as_csv:
-        fail(2, "--terminals goes with --csv (the text and JSON reports list the terminals anyway)")
+        fail(2, say("--terminals goes with --csv (the text and JSON reports list the terminals anyway)"))
     r = ctx.call("GET", f"/v1/conntests/{test_id}/report")
     if ctx.as_json:
         ctx.show(r, "")
@@ -260,13 +283,13 @@ def report(test_id: int, as_csv: bool, terminals: bool, as_json: bool) -> None:
     click.echo("")
     table(AREA_COLUMNS, r["areas"], title="per municipality")
     if r["missing"]:
-        click.echo(f"\nnever reported ({len(r['missing']):,}):")
+        click.echo("\n" + say("never reported (%(count)s):", count=f"{len(r['missing']):,}"))
         for m in r["missing"]:
             click.echo(f"  {m['terminal_id']}  {m['name']}  {m['place_name']} ({m['place']}), {m['address']}")
     if r["failed_terminals"]:
-        click.echo(f"\nfailed checks ({len(r['failed_terminals']):,}):")
+        click.echo("\n" + say("failed checks (%(count)s):", count=f"{len(r['failed_terminals']):,}"))
         for f in r["failed_terminals"]:
-            late = " (late)" if f["late"] else ""
+            late = " " + say("(late)") if f["late"] else ""
             click.echo(
                 f"  {f['terminal_id']}  {f['name']}  {f['place_name']} ({f['place']}): "
                 f"{f['check']}: {f['code']}: {f['detail']}{late}"

@@ -43,7 +43,13 @@ def _rate(text: str | None) -> tuple[int, int] | None:
     except ValueError:
         pair = (0, 0)
     if pair[0] <= 0 or pair[1] <= 0:
-        fail(2, f"--rate is PARTNER:POINTS in whole numbers, e.g. 10000:10000 or 500:100; got {text!r}")
+        fail(
+            2,
+            say(
+                "--rate is PARTNER:POINTS in whole numbers, e.g. 10000:10000 or 500:100; got %(text)s",
+                text=repr(text),
+            ),
+        )
     return pair
 
 
@@ -54,11 +60,17 @@ def _public_key(partner_id: str, public_key: str | None, key_out: str | None) ->
             pem = Path(public_key).read_text(encoding="ascii")
             signing.load_public_key(pem)
         except (OSError, ValueError) as e:
-            fail(2, f"{public_key}: not a P-256 public key (PEM): {e}")
+            fail(2, say("%(file)s: not a P-256 public key (PEM): %(reason)s", file=public_key, reason=e))
         return pem, None
     target = Path(key_out or f"partner-{partner_id}.key")
     if target.exists():
-        fail(2, f"{target} exists already: give another --key-out (a partner's key is never overwritten)")
+        fail(
+            2,
+            say(
+                "%(file)s exists already: give another --key-out (a partner's key is never overwritten)",
+                file=target,
+            ),
+        )
     key = signing.generate_terminal_key()
     signing.save_private_key(key, target)
     return signing.public_key_pem(key).decode(), target
@@ -182,16 +194,25 @@ def partner_coupons(
     """A batch of single-use coupon codes for PARTNER_ID (shown once: keep them)."""
     ctx = ctx_for(as_json)
     if out and Path(out).exists():
-        fail(2, f"{out} exists already")
+        fail(2, say("%(file)s exists already", file=out))
     body = request_body(count=count, points=points, expires_at=expires, client_id=client_id)
     batch = ctx.call("POST", f"/v1/partners/{path_part(partner_id)}/coupons", body)
     codes = batch.get("codes") or []
-    head = f"batch {batch['batch_id']}: {batch['count']:,} codes of {batch['points']:,} points, until {when(batch['expires_at'])}"
+    head = say(
+        "batch %(batch)s: %(count)s codes of %(points)s points, until %(until)s",
+        batch=batch["batch_id"],
+        count=f"{batch['count']:,}",
+        points=f"{batch['points']:,}",
+        until=when(batch["expires_at"]),
+    )
     if out:
         _write_private(Path(out), "".join(c + "\n" for c in codes))
-        ctx.show({**batch, "codes": None, "file": out}, f"{head}\ncodes written to {out} (0600)")
+        ctx.show(
+            {**batch, "codes": None, "file": out},
+            head + "\n" + say("codes written to %(file)s (0600)", file=out),
+        )
     elif not codes:
-        ctx.show(batch, f"{head}\n(a retry: the codes were shown once, in the first answer)")
+        ctx.show(batch, head + "\n" + say("(a retry: the codes were shown once, in the first answer)"))
     else:
         ctx.show(batch, head + "\n" + "\n".join(codes))
 
@@ -204,7 +225,14 @@ def cancel_batch(batch_id: int, client_id: str | None, as_json: bool) -> None:
     """Cancel every code of a batch not redeemed yet."""
     ctx = ctx_for(as_json)
     b = ctx.call("POST", f"/v1/coupon-batches/{batch_id}/cancel", request_body(client_id=client_id))
-    ctx.show(b, f"cancelled batch {b['batch_id']} ({b['count']:,} codes; redeemed ones stay redeemed)")
+    ctx.show(
+        b,
+        say(
+            "cancelled batch %(batch)s (%(count)s codes; redeemed ones stay redeemed)",
+            batch=b["batch_id"],
+            count=f"{b['count']:,}",
+        ),
+    )
 
 
 @partner.command("cancel-code")
@@ -215,7 +243,7 @@ def cancel_code(code: str, client_id: str | None, as_json: bool) -> None:
     """Cancel one coupon code (lost or stolen)."""
     ctx = ctx_for(as_json)
     r = ctx.call("POST", "/v1/coupons/cancel", request_body(code=code, client_id=client_id))
-    ctx.show(r, "cancelled")
+    ctx.show(r, say("cancelled"))
 
 
 @partner.command("campaign")
@@ -239,10 +267,21 @@ def campaign(partner_id: str, client_id: str | None, as_json: bool, **terms: Any
     c = ctx.call(
         "POST", f"/v1/partners/{path_part(partner_id)}/campaigns", request_body(client_id=client_id, **terms)
     )
-    bonus = f"+{c['percent']}%" if c["percent"] is not None else f"+{c['fixed']:,} points"
+    bonus = (
+        f"+{c['percent']}%"
+        if c["percent"] is not None
+        else say("+%(points)s points", points=f"{c['fixed']:,}")
+    )
     ctx.show(
         c,
-        f"campaign {c['campaign_id']} {c['name']}: {bonus}, budget {c['budget']:,}, funded by {c['funded_by']}",
+        say(
+            "campaign %(id)s %(name)s: %(bonus)s, budget %(budget)s, funded by %(funded_by)s",
+            id=c["campaign_id"],
+            name=c["name"],
+            bonus=bonus,
+            budget=f"{c['budget']:,}",
+            funded_by=c["funded_by"],
+        ),
     )
 
 
@@ -275,9 +314,16 @@ def conversions(mykey_id: str, as_json: bool) -> None:
     """MYKEY_ID's conversions on hold and the day each is due."""
     ctx = ctx_for(as_json)
     data = ctx.call("GET", f"/v1/mykeys/{path_part(mykey_id)}/conversions")
-    lines = [f"{data['mykey_id']}: {len(data['conversions'])} conversions on hold"]
+    lines = [
+        say(
+            "%(mykey_id)s: %(count)s conversions on hold",
+            mykey_id=data["mykey_id"],
+            count=len(data["conversions"]),
+        )
+    ]
     lines += [
-        f"  {c['partner']:<8} {c['points'] + c['premium']:>10,} {c['point_code']:<18} due {when(c['due_at'])}"
+        f"  {c['partner']:<8} {c['points'] + c['premium']:>10,} {c['point_code']:<18} "
+        + say("due %(when)s", when=when(c["due_at"]))
         for c in data["conversions"]
     ]
     ctx.show(data, "\n".join(lines))
@@ -293,10 +339,22 @@ def release_held(as_of: str, client_id: str | None, as_json: bool) -> None:
     ctx = ctx_for(as_json)
     r = ctx.call("POST", "/v1/points/release-held", request_body(as_of=as_of, client_id=client_id))
     lines = [
-        f"released {r['points']:,} points of {r['conversions']:,} conversions to {r['holders']:,} holders"
+        say(
+            "released %(points)s points of %(conversions)s conversions to %(holders)s holders",
+            points=f"{r['points']:,}",
+            conversions=f"{r['conversions']:,}",
+            holders=f"{r['holders']:,}",
+        )
     ]
     lines += [
-        f"  conversion {f['conversion_id']} ({f['points']:,} points) stays on hold: {f['code']}: {f['message']}"
+        "  "
+        + say(
+            "conversion %(id)s (%(points)s points) stays on hold: %(code)s: %(message)s",
+            id=f["conversion_id"],
+            points=f"{f['points']:,}",
+            code=f["code"],
+            message=f["message"],
+        )
         for f in r.get("refused") or []
     ]
     ctx.show(r, "\n".join(lines))

@@ -10,6 +10,7 @@ import click
 
 from mkp_admin.base import client_id_option, ctx_for, fail, json_option, path_part, request_body, when
 from mkp_core import cli_speech
+from mkp_core.cli_speech import say
 
 
 @click.group("release")
@@ -28,7 +29,7 @@ def release_keygen(out: Path) -> None:
     from mkp_core import release
 
     if out.exists():
-        fail(2, f"{out} exists: refusing to overwrite a release key")
+        fail(2, say("%(file)s exists: refusing to overwrite a release key", file=out))
     key = release.generate_operator_key()
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -38,7 +39,7 @@ def release_keygen(out: Path) -> None:
             )
         )
     out.with_name(out.name + ".pub").write_bytes(release.public_key_pem(key))
-    click.echo(f"private key {out} (keep it offline), public key {out}.pub")
+    click.echo(say("private key %(file)s (keep it offline), public key %(file)s.pub", file=out))
 
 
 @release_group.command("publish")
@@ -68,14 +69,28 @@ def release_publish(
         manifest = release.build_manifest(version, list(files))
         signature = release.sign_manifest(manifest, key)
     except (ValueError, TypeError, release.ReleaseError) as e:
-        fail(2, f"cannot sign the release: {getattr(e, 'code', 'invalid_key')}: {e}")
+        fail(
+            2,
+            say(
+                "cannot sign the release: %(code)s: %(reason)s",
+                code=getattr(e, "code", "invalid_key"),
+                reason=e,
+            ),
+        )
     body = {
         "manifest": base64.b64encode(manifest).decode(),
         "signature": base64.b64encode(signature).decode(),
         "files": {f.name: base64.b64encode(f.read_bytes()).decode() for f in files},
     }
     info = ctx.call("POST", "/v1/releases", request_body(client_id=client_id, **body))
-    ctx.show(info, f"release {info['version']} published: {len(info['files'])} file(s)")
+    ctx.show(
+        info,
+        say(
+            "release %(version)s published: %(count)s file(s)",
+            version=info["version"],
+            count=len(info["files"]),
+        ),
+    )
 
 
 @release_group.command("withdraw")
@@ -97,7 +112,10 @@ def release_withdraw(version: str, reason: str | None, client_id: str | None, as
         f"/v1/releases/{path_part(version)}/withdraw",
         request_body(reason=reason, client_id=client_id),
     )
-    ctx.show(info, f"release {info['version']} withdrawn: terminals are no longer offered it")
+    ctx.show(
+        info,
+        say("release %(version)s withdrawn: terminals are no longer offered it", version=info["version"]),
+    )
 
 
 @release_group.command("list")
@@ -107,9 +125,15 @@ def release_list(as_json: bool) -> None:
     ctx = ctx_for(as_json)
     data = ctx.call("GET", "/v1/releases")
     lines = [
-        f"{r['version']:<12} {len(r['files'])} file(s)  "
-        + (f"withdrawn {when(r['withdrawn_at'])}" if r.get("withdrawn_at") else "offered")
+        f"{r['version']:<12} "
+        + say("%(count)s file(s)", count=len(r["files"]))
+        + "  "
+        + (
+            say("withdrawn %(when)s", when=when(r["withdrawn_at"]))
+            if r.get("withdrawn_at")
+            else say("offered")
+        )
         + (f" ({r['withdraw_reason']})" if r.get("withdraw_reason") else "")
         for r in data["releases"]
     ]
-    ctx.show(data, "\n".join(lines) if lines else "no releases yet")
+    ctx.show(data, "\n".join(lines) if lines else say("no releases yet"))

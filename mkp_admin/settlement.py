@@ -12,6 +12,7 @@ import click
 
 from mkp_admin.base import client_id_option, ctx_for, fail, json_option, request_body, table
 from mkp_core import cli_speech
+from mkp_core.cli_speech import say
 from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
 from mkp_core.settlement_export import FORMATS, export, rows
@@ -42,7 +43,12 @@ def settlement_close(period: str, municipality: str | None, client_id: str | Non
     ctx.show(
         data,
         "\n".join(
-            f"closed {c['period']} for {c['municipality']} (transfers up to #{c['watermark']})"
+            say(
+                "closed %(period)s for %(municipality)s (transfers up to #%(watermark)s)",
+                period=c["period"],
+                municipality=c["municipality"],
+                watermark=c["watermark"],
+            )
             for c in data["closed"]
         ),
     )
@@ -94,7 +100,17 @@ def settlement_export(
         sys.stdout.flush()
         return
     _write_private(out, content)
-    click.echo(f"wrote {sum(1 for _ in rows(data))} lines of {period} to {out} ({fmt})", err=True)
+    lines = sum(1 for _ in rows(data))
+    click.echo(
+        say(
+            "wrote %(count)s lines of %(period)s to %(file)s (%(format)s)",
+            count=lines,
+            period=period,
+            file=out,
+            format=fmt,
+        ),
+        err=True,
+    )
 
 
 def _write_private(path: Path, content: bytes) -> None:
@@ -103,7 +119,7 @@ def _write_private(path: Path, content: bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
     except OSError as e:
-        fail(2, f"cannot write {path}: {e.strerror}")
+        fail(2, say("cannot write %(file)s: %(reason)s", file=path, reason=e.strerror))
 
 
 def _query(**fields: Any) -> str:

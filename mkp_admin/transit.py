@@ -19,6 +19,7 @@ from mkp_admin.base import (
     reason_option,
     request_body,
 )
+from mkp_core.cli_speech import say
 
 
 @click.group()
@@ -56,7 +57,14 @@ def transit_exchange(
     )
     t = ctx.call("POST", "/v1/transit/exchanges", body)
     ctx.show(
-        t, f"transfer {t['id']}: {t['amount']:,} points for card {t['card_number']} at {t['place_name']}"
+        t,
+        say(
+            "transfer %(id)s: %(points)s points for card %(card)s at %(place)s",
+            id=t["id"],
+            points=f"{t['amount']:,}",
+            card=t["card_number"],
+            place=t["place_name"],
+        ),
     )
 
 
@@ -88,5 +96,11 @@ def transit_daily(place_id: str, day: str, out: Path | None, as_json: bool) -> N
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
             f.write(text.getvalue())
     except OSError as e:
-        fail(2, f"cannot write {out}: {e.strerror}")
-    click.echo(f"wrote {len(data['exchanges'])} exchanges, {data['total']:,} points, to {out}", err=True)
+        fail(2, say("cannot write %(file)s: %(reason)s", file=out, reason=e.strerror))
+    wrote = say(
+        "wrote %(count)s exchanges, %(points)s points, to %(file)s",
+        count=len(data["exchanges"]),
+        points=f"{data['total']:,}",
+        file=out,
+    )
+    click.echo(wrote, err=True)

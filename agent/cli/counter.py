@@ -103,7 +103,7 @@ def spend(
 ) -> None:
     """Spend points of the card in the reader here; offline within the limits if the server is away."""
     if (amount is None) == (item is None):
-        raise click.UsageError("give --amount N or --item CODE")
+        raise click.UsageError(say("give --amount N or --item CODE"))
     counter = open_counter(home, as_json)
     result = counter.spend(_pin(pin, pin_stdin, ask_pin), amount, item, quantity, point_code)
     mark = say(" (offline: queued, sent when the server is back)") if result.get("offline") else ""

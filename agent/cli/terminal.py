@@ -170,7 +170,13 @@ def run(home: Path, interval: int, tick: int, page_port: int) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"mkp-agent: terminal {t.terminal_id} serving from {t.home.root}, server {t.server}", err=True)
+    serving = say(
+        "mkp-agent: terminal %(terminal)s serving from %(home)s, server %(server)s",
+        terminal=t.terminal_id,
+        home=t.home.root,
+        server=t.server,
+    )
+    click.echo(serving, err=True)
     reader = read_agent_toml(t.home).get("reader", {}).get("name")
     counter = Counter(t, PcscBackend(), reader=reader)
     page = _start_page(counter, page_port)
@@ -187,7 +193,10 @@ def run(home: Path, interval: int, tick: int, page_port: int) -> None:
             stop.wait(min(tick, interval))
     except TerminalRefused as e:
         click.echo(
-            f"error: {e.code}: the server no longer accepts this terminal; a technician must re-enroll it",
+            say(
+                "error: %(code)s: the server no longer accepts this terminal; a technician must re-enroll it",
+                code=e.code,
+            ),
             err=True,
         )
         sys.exit(4)
@@ -195,7 +204,7 @@ def run(home: Path, interval: int, tick: int, page_port: int) -> None:
         stop_watch()
         if page is not None:
             page.stop()
-    click.echo("mkp-agent: stopped", err=True)
+    click.echo(say("mkp-agent: stopped"), err=True)
 
 
 def _start_page(counter: Counter, port: int) -> CounterServer | None:
@@ -204,9 +213,14 @@ def _start_page(counter: Counter, port: int) -> CounterServer | None:
     try:
         page = CounterServer(counter, port).start()
     except OSError as e:
-        click.echo(f"error: the counter page cannot listen on 127.0.0.1:{port}: {e}", err=True)
+        click.echo(
+            say(
+                "error: the counter page cannot listen on 127.0.0.1:%(port)s: %(reason)s", port=port, reason=e
+            ),
+            err=True,
+        )
         return None
-    click.echo(f"mkp-agent: counter page on {page.url}", err=True)
+    click.echo(say("mkp-agent: counter page on %(url)s", url=page.url), err=True)
     return page
 
 
@@ -214,7 +228,10 @@ def _watch(counter: Counter) -> Callable[[], None]:
     try:
         return counter.watch_cards()
     except CardError as e:
-        click.echo(f"mkp-agent: not watching the card reader: {e.code}: {e}", err=True)
+        click.echo(
+            say("mkp-agent: not watching the card reader: %(code)s: %(reason)s", code=e.code, reason=e),
+            err=True,
+        )
         return lambda: None
 
 

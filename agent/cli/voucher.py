@@ -29,6 +29,7 @@ from agent.cli.card_io import EXIT_CODES_HELP, HANDLED, fail, pin_options, read_
 from agent.home import read_agent_toml
 from agent.terminal import Terminal
 from mkp_core import cardproof
+from mkp_core.cli_speech import say
 from mkp_core.client import ApiError, Unreachable
 from mkp_core.errors import MkpError
 from mkp_core.voucher import Voucher, decode_voucher, ring_of_trust_list
@@ -68,7 +69,7 @@ def _scanned(image: Path | None, camera: int | None, timeout: float) -> str:
     from drivers.scanner import Camera, ImageFiles
 
     if (image is None) == (camera is None):
-        raise click.UsageError("give --image FILE or --camera N")
+        raise click.UsageError(say("give --image FILE or --camera N"))
     if image is not None:
         return read_voucher_text(ImageFiles([image]))
     return read_voucher_text(Camera(camera or 0), timeout)
@@ -110,7 +111,13 @@ def verify(home: Path, image: Path | None, camera: int | None, timeout: float, a
     _echo(
         result,
         as_json,
-        f"valid: {v.amount:,} {v.point_code} points, {v.serial_text}, good through {v.last_valid_day}",
+        say(
+            "valid: %(points)s %(point_code)s points, %(serial)s, good through %(day)s",
+            points=f"{v.amount:,}",
+            point_code=v.point_code,
+            serial=v.serial_text,
+            day=v.last_valid_day,
+        ),
     )
 
 
@@ -143,14 +150,21 @@ def redeem(
     except HANDLED as e:
         fail(e, as_json, PROG)
     if result["offline"]:
-        line = (
-            f"accepted offline, queued: {result['amount']:,} {result['point_code']} points "
-            f"({result['serial']}), reference {result['reference']}; sent at the next sync"
+        line = say(
+            "accepted offline, queued: %(points)s %(point_code)s points (%(serial)s), reference "
+            "%(reference)s; sent at the next sync",
+            points=f"{result['amount']:,}",
+            point_code=result["point_code"],
+            serial=result["serial"],
+            reference=result["reference"],
         )
     else:
-        line = (
-            f"accepted: {result['amount']:,} {result['point_code']} points ({result['serial']}) "
-            f"at {result['place_name']}"
+        line = say(
+            "accepted: %(points)s %(point_code)s points (%(serial)s) at %(place)s",
+            points=f"{result['amount']:,}",
+            point_code=result["point_code"],
+            serial=result["serial"],
+            place=result["place_name"],
         )
     _echo(result, as_json, line)
 
@@ -194,16 +208,22 @@ def issue(
     if result["error"]:
         fail(
             MkpError(
-                "print_failed", f"the voucher did not print ({result['error']}): voided, points returned"
+                "print_failed",
+                say("the voucher did not print (%(error)s): voided, points returned", error=result["error"]),
             ),
             as_json,
             PROG,
         )
     v = batch["vouchers"][0]
-    line = f"voucher {v['serial']} printed: {v['amount']:,} points, good through {v['last_day']}"
+    line = say(
+        "voucher %(serial)s printed: %(points)s points, good through %(day)s",
+        serial=v["serial"],
+        points=f"{v['amount']:,}",
+        day=v["last_day"],
+    )
     if result["unconfirmed"]:  # done offline, as an offline redemption: exit 0, said in one line
         result["offline"] = True
-        line = f"voucher {v['serial']} printed; the server will be told at the next sync"
+        line = say("voucher %(serial)s printed; the server will be told at the next sync", serial=v["serial"])
     _echo(result, as_json, line)
 
 
@@ -227,7 +247,12 @@ def print_and_settle(terminal: Terminal, batch: dict[str, Any]) -> dict[str, Any
     if refused:
         first = refused[0]
         raise MkpError(
-            first["code"], f"voucher {first['serial']} was printed but refused: {first['message']}"
+            first["code"],
+            say(
+                "voucher %(serial)s was printed but refused: %(message)s",
+                serial=first["serial"],
+                message=first["message"],
+            ),
         )
     return {
         "ok": error is None,
