@@ -1,11 +1,13 @@
-"""Finding a municipality in MIC's list the way a resident types it: by prefecture, by name, by kana.
+"""Finding a municipality in MIC's list the way a resident types it: by prefecture, by name, by kana,
+by romaji.
 
 Why a fold: the same name arrives in many shapes. A phone types hiragana (よこすか), a kiosk's
 keyboard may give half-width katakana (ﾖｺｽｶ), the list has full-width katakana (ヨコスカシ) and
 kanji (横須賀市), and 鶴ヶ島 is also written 鶴ケ島. :func:`fold` maps each of them onto one form
 (Unicode NFKC, hiragana to katakana, small ヶ/ヵ to ケ/カ, case folded, spaces gone), and a
 row matches when every word of the query is inside the fold of its prefecture, name or their
-readings. A six-digit or shorter run of digits finds codes that start with it.
+readings, the readings also in romaji (:mod:`server.navi.romaji`: "yokosuka", "Sapporo",
+"tokyo"). A six-digit or shorter run of digits finds codes that start with it.
 
 Nothing here reads the database: whether a municipality takes part is given by the caller, and
 its rows come first in the results.
@@ -22,6 +24,7 @@ from typing import Any
 from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
 from mkp_core.municipalities import MunicipalityInfo, all_municipalities
+from server.navi.romaji import readings
 
 MAX_QUERY_CHARS = 64
 """The longest query taken (the longest name in the list, with its prefecture, is 20 characters)."""
@@ -130,10 +133,12 @@ def _matches(m: MunicipalityInfo, word: str) -> bool:
 
 @cache
 def _haystack(code: str) -> str:
-    """Everything a row is known by, folded: prefecture, name, and their readings."""
+    """Everything a row is known by, folded: prefecture, name, their readings in kana and romaji."""
     m = all_municipalities()[code]
     prefecture_kana = _prefecture_kana().get(m.prefecture, "")
-    return "\n".join(fold(part) for part in (m.prefecture + m.name, prefecture_kana + m.kana, m.name, m.kana))
+    parts = [m.prefecture + m.name, prefecture_kana + m.kana, m.name, m.kana]
+    parts += readings(fold(prefecture_kana + m.kana)) + readings(fold(m.kana))
+    return "\n".join(fold(part) for part in parts)
 
 
 @cache

@@ -131,3 +131,27 @@ def test_a_page_asked_again_is_not_sent_again(navi: FlaskClient, address: str) -
 def test_the_same_name_in_another_shape_is_the_same_name(typed: str, code: str) -> None:
     """No database: the search reads only the shipped list."""
     assert code in [row["code"] for row in find(Search(typed), participating=()).rows]
+
+
+@pytest.mark.parametrize(
+    "typed", ["yokosuka", "Yokosuka", "YOKOSUKA-SHI", "ｙｏｋｏｓｕｋａ", "kanagawa yokosuka"]
+)
+def test_a_town_is_found_by_its_reading_in_romaji(navi: FlaskClient, typed: str) -> None:
+    assert found(navi, q=typed.replace("-", ""))[0] == YOKOSUKA
+
+
+def test_romaji_in_either_system_with_long_vowels_long_or_short(navi: FlaskClient) -> None:
+    sapporo = found(navi, q="Sapporo")
+    assert sapporo[0] == SAPPORO and "011011" in sapporo  # the city, then its wards
+    tokyo = {"130001", "131016"}  # 東京都, 千代田区
+    assert tokyo <= set(found(navi, q="tokyo", prefecture="東京都"))
+    assert tokyo <= set(found(navi, q="toukyou", prefecture="東京都"))
+    assert "220001" in found(navi, q="shizuoka") and "220001" in found(navi, q="sizuoka")  # 静岡県
+    assert "271004" in found(navi, q="osakashi") and "271004" in found(navi, q="oosaka shi")  # 大阪市
+    page = navi.get("/navi/?q=yokosuka")
+    assert "横須賀市" in page.text and "yokosuka" in page.text  # the search stays in its box
+
+
+def test_the_search_page_says_romaji_is_taken(navi: FlaskClient) -> None:
+    page = navi.get("/navi/")
+    assert "ローマ字" in page.text and "yokosuka" in page.text
