@@ -16,8 +16,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
-from server.console.blueprint import bp, me, staff_key, staff_page
-from server.console.resent import once_per_form
+from server.console.blueprint import bp, me, staff_page
+from server.console.resent import OTHER_VALUES, once_per_form, sent_key
 from server.counter.service import statuses
 from server.db.engine import read, run_write
 from server.db.idempotency import once
@@ -75,7 +75,7 @@ def enroll_terminal() -> Response:
     def work(conn: Any) -> dict[str, Any]:
         reply, _ = once(
             conn,
-            staff_key(request.form.get("client_id", "")),
+            sent_key(),
             f"console.enrollment:{member.actor}",
             body,
             lambda: terminals.create_enrollment(conn, member, place, name or place, ENROLLMENT_HOURS),
@@ -86,7 +86,8 @@ def enroll_terminal() -> Response:
     try:
         made = run_write(engine(), work)
     except MkpError as e:
-        return _terminals_page(422, error=gettext(e.message))
+        words = OTHER_VALUES if e.code == "idempotency_conflict" else e.message
+        return _terminals_page(422, error=gettext(words))
     command = None
     if made.get("code"):
         command = f"mkp-provision --server {request.host_url.rstrip('/')} --code {made['code']}"

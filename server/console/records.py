@@ -11,7 +11,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from mkp_core.errors import MkpError
 from mkp_core.i18n import N_
 from server.console import trail
-from server.console.blueprint import bp, central_only, me, staff_key, staff_page
+from server.console.blueprint import bp, central_only, me, staff_page
+from server.console.resent import sent_key
 from server.db.engine import read, run_write
 from server.platform.mykey.card_checks import challenge_key
 from server.points.departments.service import list_departments
@@ -120,8 +121,8 @@ def invite_staff() -> Response | BaseResponse:
     member.require_admin()
     role = request.form.get("role", "")
     department = request.form.get("department", "").strip() or None
-    token = staff.derived_token(challenge_key(), staff_key(request.form.get("client_id", "")))
     try:
+        token = staff.derived_token(challenge_key(), sent_key())
         made = run_write(
             engine(),
             lambda conn: staff.invite(conn, member, member.municipality, role, department, token=token),

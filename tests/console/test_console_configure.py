@@ -20,7 +20,7 @@ def admin(app, engine, town):
 
 
 def test_a_terminal_is_enrolled_with_a_qr_code_shown_once_then_revoked(admin):
-    form = {"place": "yokosuka-museum", "name": "受付1", "client_id": "enr-1"}
+    form = {"place": "yokosuka-museum", "name": "受付1", "client_id": "enroll-1"}
     made = post_form(admin, "/console/terminals", "/console/terminals", form)
     assert made.status_code == 201
     command = made.text.split('data-testid="enrollment-command">')[1].split("<")[0]

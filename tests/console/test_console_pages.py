@@ -144,7 +144,7 @@ def test_an_admin_invites_a_clerk_whose_link_sets_a_login(app, admin, town):
         admin,
         "/console/staff",
         "/console/staff",
-        {"role": "clerk", "department": "142018-kosodate", "client_id": "x1"},
+        {"role": "clerk", "department": "142018-kosodate", "client_id": "invite-x1"},
     )
     assert sent.status_code == 201
     link = sent.text.split('data-testid="invitation-link">')[1].split("<")[0]

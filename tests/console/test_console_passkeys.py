@@ -48,7 +48,7 @@ def log_in_with(app, key: SoftAuthenticator, signer: SoftAuthenticator | None = 
 
 
 def test_a_member_adds_a_passkey_on_joining_then_logs_in_with_it(app, admin):
-    sent = post_form(admin, "/console/staff", "/console/staff", {"role": "viewer", "client_id": "p1"})
+    sent = post_form(admin, "/console/staff", "/console/staff", {"role": "viewer", "client_id": "invite-p1"})
     path = sent.text.split('data-testid="invitation-link">')[1].split("<")[0].removeprefix("http://localhost")
     newcomer = app.test_client()
     form = {

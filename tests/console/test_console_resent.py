@@ -153,3 +153,19 @@ def test_each_drawing_of_a_form_is_a_new_request(admin, engine):
         sent = admin.post("/console/conntests", data={**form, "starts_at": later(), "window_seconds": "60"})
         assert sent.status_code == 303
     assert rows(engine)["conntests"] - before["conntests"] == 2
+
+
+@pytest.mark.parametrize(
+    ("page", "values"),
+    [
+        ("/console/staff", {"role": "viewer"}),
+        ("/console/terminals", {"place": "yokosuka-museum", "name": "受付1"}),
+    ],
+)
+def test_an_invitation_or_enrollment_without_a_client_id_asks_for_a_reload(admin, engine, page, values):
+    """These two had a client id already; one sent without it shared one key with every other."""
+    before = rows(engine)
+    text = admin.get(page).text
+    refused = admin.post(page, data={"csrf_token": csrf_of(text), **values})
+    assert refused.status_code == 422 and EXPIRED in refused.text
+    assert rows(engine) == before
