@@ -4,7 +4,9 @@ Only what verifying needs is kept (the ``webauthn`` library does the verifying, 
 layer); a counter that goes backwards says the key was cloned, and the login is refused.
 
 A person removes their own passkeys (:func:`remove_own_passkey`): another account's key is
-missing to them, and the last way to log in of an account without a password stays.
+missing to them, and the last way to log in of an account without a password stays. A removal
+sent twice (a double click) is one removal: :func:`remove_own_passkey_once`, by the form's client
+id, in the login's own namespace (``login:<account id>/<client id>``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, RowMapping, delete, select, update
 
 from mkp_core.errors import Conflict, NotFound
+from mkp_core.ids import validate_client_id
 from server.db.engine import lock_key
+from server.db.idempotency import once
 from server.logins.accounts import account_by_id
 from server.logins.tables import login_passkeys
 
@@ -130,3 +134,17 @@ def remove_own_passkey(conn: Connection, account_id: int, credential_id: str) ->
         )
     remove_passkey(conn, account_id, credential_id)
     return found
+
+
+def remove_own_passkey_once(conn: Connection, account_id: int, credential_id: str, client_id: str) -> str:
+    """:func:`remove_own_passkey` once for ``client_id``: the removed key's name, the first
+    removal's again when the form is sent twice (``invalid_client_id`` for a form without one)."""
+    key = f"login:{account_id}/{validate_client_id(client_id)}"
+    reply, _ = once(
+        conn,
+        key,
+        "logins.remove_passkey",
+        {"passkey": credential_id},
+        lambda: {"name": remove_own_passkey(conn, account_id, credential_id).name},
+    )
+    return str(reply["name"])
