@@ -19,11 +19,12 @@ from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as BaseResponse
 
-from mkp_core.errors import MkpError
+from mkp_core.errors import MkpError, NotFound
 from mkp_core.i18n import N_
 from server import logins
 from server.console.blueprint import bp, staff_page
 from server.console.pages import next_page
+from server.console.resent import NO_CLIENT_ID, OTHER_VALUES
 from server.db.engine import read, run_write
 from server.logins import passkeys
 from server.logins.ceremony import PasskeyCeremony
@@ -69,6 +70,11 @@ def account() -> ResponseReturnValue:
 
 #: What a member reads when the passkey is their last way in.
 LAST_WAY = N_("This passkey is your only way to log in: add another passkey before you remove it.")
+_WORDS = {
+    "last_way_to_log_in": LAST_WAY,
+    "invalid_client_id": NO_CLIENT_ID,
+    "idempotency_conflict": OTHER_VALUES,
+}
 
 
 @bp.post("/passkeys/remove")
@@ -76,21 +82,25 @@ LAST_WAY = N_("This passkey is your only way to log in: add another passkey befo
 def remove_passkey() -> ResponseReturnValue | BaseResponse:
     """The first POST asks in words; the second (``confirm=yes``) removes, and is audited."""
     account_id, credential_id = _account().id, request.form.get("passkey", "")
+    if request.form.get("confirm") == "yes":  # sent twice: one removal, the same answer
+        client_id = request.form.get("client_id", "")
+        try:
+            name = run_write(
+                engine(),
+                lambda conn: passkeys.remove_own_passkey_once(conn, account_id, credential_id, client_id),
+            )
+        except NotFound:
+            raise
+        except MkpError as e:
+            return _account_page(409 if e.kind == "conflict" else 422, gettext(_WORDS.get(e.code, e.message)))
+        flash(gettext("The passkey %(name)s was removed.", name=name), "ok")
+        return redirect(url_for("console.account"), 303)
     with read(engine()) as conn:
         key = passkeys.own_passkey(conn, account_id, credential_id)
         last = passkeys.is_last_way_in(conn, account_id)
     if last:
         return _account_page(409, gettext(LAST_WAY))
-    if request.form.get("confirm") != "yes":
-        return render("console/passkey_remove.html", passkey=key)
-    try:
-        removed = run_write(
-            engine(), lambda conn: passkeys.remove_own_passkey(conn, account_id, credential_id)
-        )
-    except MkpError as e:
-        return _account_page(409, gettext(LAST_WAY) if e.code == "last_way_to_log_in" else gettext(e.message))
-    flash(gettext("The passkey %(name)s was removed.", name=removed.name), "ok")
-    return redirect(url_for("console.account"), 303)
+    return render("console/passkey_remove.html", passkey=key)
 
 
 @bp.post("/passkeys/register-options")

@@ -12,13 +12,14 @@ code, shown once, is shown on the answer page itself and is never put in a cooki
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from mkp_core.errors import MkpError
+from mkp_core.errors import MkpError, NotFound
 from server import logins
 from server.config import ServerConfig
 from server.db.engine import read, write
@@ -390,16 +391,20 @@ def remove_passkey() -> ResponseReturnValue:
     ``confirm=yes``) removes. Another account's key is missing (404); the last way in stays."""
     s = session()
     credential_id = request.form.get("passkey", "")
+    if request.form.get("confirm") == "yes":  # sent twice: one removal, the same answer
+        try:
+            with write(engine()) as conn:
+                name = passkeys.remove_own_passkey_once(
+                    conn, s.account.id, credential_id, request.form.get("client_id", "")
+                )
+        except NotFound:
+            raise
+        except MkpError as e:
+            return _account_page(status=409 if e.kind == "conflict" else 422, message=refusal(e))
+        return _done(gettext("The passkey %(name)s was removed.", name=name), "mypage.account")
     with read(engine()) as conn:
         key = passkeys.own_passkey(conn, s.account.id, credential_id)
         last = passkeys.is_last_way_in(conn, s.account.id)
     if last:
         return _account_page(status=409, message=refusal(MkpError("last_way_to_log_in", "")))
-    if request.form.get("confirm") != "yes":
-        return _private(render("mypage/passkey_remove.html", passkey=key))
-    try:
-        with write(engine()) as conn:
-            removed = passkeys.remove_own_passkey(conn, s.account.id, credential_id)
-    except MkpError as e:
-        return _account_page(status=409, message=refusal(e))
-    return _done(gettext("The passkey %(name)s was removed.", name=removed.name), "mypage.account")
+    return _private(render("mypage/passkey_remove.html", passkey=key, client_id=uuid.uuid4().hex))

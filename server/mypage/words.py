@@ -50,6 +50,7 @@ REFUSALS = {
     "last_way_to_log_in": _(
         "This passkey is your only way to log in: add another passkey before you remove it."
     ),
+    "invalid_client_id": _("This form has expired. Reload the page and send it again."),
     "idempotency_conflict": _("This form was sent already with other values. Reload the page and try again."),
 }
 

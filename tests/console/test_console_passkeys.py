@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from console_helpers import csrf_of, logged_in, member, post_form
+from console_helpers import client_id_of, csrf_of, logged_in, member, post_form
 from points_helpers import SAPPORO, YOKOSUKA
 from soft_authenticator import SoftAuthenticator
 
@@ -124,10 +124,15 @@ def test_a_member_removes_their_own_passkey_after_a_question_in_words(app, engin
     assert asked.status_code == 200 and "を削除しますか？" in asked.text
     with write(engine) as conn:
         assert passkeys.find_passkey(conn, key.id) is not None  # asked, nothing removed yet
-    removed = post_form(
-        admin, "/console/account", "/console/passkeys/remove", {"passkey": key.id, "confirm": "yes"}
-    )
+    form = {
+        "passkey": key.id,
+        "confirm": "yes",
+        "client_id": client_id_of(asked.text, "", "/console/passkeys/remove"),
+    }
+    removed = post_form(admin, "/console/account", "/console/passkeys/remove", form)
     assert removed.status_code == 303
+    twice = post_form(admin, "/console/account", "/console/passkeys/remove", form)  # a double click
+    assert twice.status_code == 303
     after = admin.get("/console/account").text
     assert "パスキー「" in after and "」を削除しました。" in after and f'value="{key.id}"' not in after
     visitor, answer = log_in_with(app, key)
@@ -140,7 +145,8 @@ def test_a_member_removes_their_own_passkey_after_a_question_in_words(app, engin
 def test_another_members_passkey_is_missing_to_a_member(app, engine, admin):
     other = logged_in(app, member(engine, YOKOSUKA, "viewer", login_id="yokosuka.viewer"))
     theirs = add_passkey(other)
-    for form in ({"passkey": theirs.id}, {"passkey": theirs.id, "confirm": "yes"}, {"passkey": "nope"}):
+    yes = {"confirm": "yes", "client_id": "a-form-of-mine"}
+    for form in ({"passkey": theirs.id}, {"passkey": theirs.id, **yes}, {"passkey": "nope", **yes}):
         refused = post_form(admin, "/console/account", "/console/passkeys/remove", form)
         assert refused.status_code == 404 and "そのパスキーはありません。" in refused.text
     with write(engine) as conn:
@@ -164,9 +170,10 @@ def test_the_last_way_in_of_a_login_without_a_password_stays(app, engine, admin)
             .where(login_accounts.c.login_id == "admin-142018-all")
             .values(password_hash=None)
         )
-    refused = post_form(
-        admin, "/console/account", "/console/passkeys/remove", {"passkey": key.id, "confirm": "yes"}
-    )
+    asked = post_form(admin, "/console/account", "/console/passkeys/remove", {"passkey": key.id})
+    assert asked.status_code == 409  # not even asked: the line says why
+    form = {"passkey": key.id, "confirm": "yes", "client_id": "a-form-of-mine"}
+    refused = post_form(admin, "/console/account", "/console/passkeys/remove", form)
     assert refused.status_code == 409
     assert (
         "このパスキーはあなたがログインできる唯一の方法です。削除する前に別のパスキーを追加してください。"

@@ -33,6 +33,15 @@ def add_key(engine: Engine, login_id: str, credential_id: str, name: str) -> Non
         passkeys.add_passkey(conn, account.id, credential_id, b"\x01", 0, name)
 
 
+def confirm(browser: Visitor, credential_id: str) -> dict[str, str]:
+    """The question's form, as drawn: the key and its client id, with the answer yes."""
+    asked = browser.post("/mypage/passkeys/remove", {"passkey": credential_id})
+    assert asked.status_code == 200, asked.text
+    found = re.search(r'name="client_id" value="([^"]+)"', asked.text)
+    assert found is not None
+    return {"passkey": credential_id, "confirm": "yes", "client_id": found.group(1)}
+
+
 def keys_of(engine: Engine, login_id: str) -> list[str]:
     with read(engine) as conn:
         account = logins.find_account(conn, "resident", login_id)
@@ -52,21 +61,29 @@ def test_a_passkey_is_removed_after_a_question_in_words(browser: Visitor, engine
     assert "はい、このパスキーを削除します" in asked.text
     assert keys_of(engine, "hanako.y") == ["iPhone", "Chrome on Mac"]  # asked only
 
-    done = browser.post("/mypage/passkeys/remove", {"passkey": "key-phone", "confirm": "yes"})
+    form = confirm(browser, "key-phone")
+    done = browser.post("/mypage/passkeys/remove", form)
     assert done.status_code == 302 and done.headers["Location"] == "/mypage/account"
     page = browser.get("/mypage/account").text
     assert "パスキー「iPhone」を削除しました。" in page and "key-phone" not in page
     assert keys_of(engine, "hanako.y") == ["Chrome on Mac"]
 
-    again = browser.post("/mypage/passkeys/remove", {"passkey": "key-phone", "confirm": "yes"})
-    assert again.status_code == 404  # a double submit finds nothing more to remove
+    again = browser.post("/mypage/passkeys/remove", form)  # a double click: the same answer
+    assert (
+        again.status_code == 302
+        and "パスキー「iPhone」を削除しました。" in browser.get("/mypage/account").text
+    )
+    assert keys_of(engine, "hanako.y") == ["Chrome on Mac"]
+    later = browser.post("/mypage/passkeys/remove", {**form, "client_id": "another-form-1"})
+    assert later.status_code == 404  # a new form for the removed key: it is missing
 
 
 def test_another_residents_passkey_is_missing(browser: Visitor, mykey: MyKeyWorld, engine: Engine) -> None:
     with write(engine) as conn:
         other = logins.create_account(conn, "resident", "TARO2026", "taro.k", "a long enough passphrase")
         passkeys.add_passkey(conn, other.id, "taros-key", b"\x01", 0, "Taro's phone")
-    for form in ({"passkey": "taros-key"}, {"passkey": "taros-key", "confirm": "yes"}, {"passkey": "none"}):
+    yes = {"confirm": "yes", "client_id": "a-form-of-mine"}
+    for form in ({"passkey": "taros-key"}, {"passkey": "taros-key", **yes}, {"passkey": "none", **yes}):
         refused = browser.post("/mypage/passkeys/remove", form)
         assert refused.status_code == 404 and "そのパスキーはありません。" in refused.text
     with read(engine) as conn:
@@ -75,8 +92,12 @@ def test_another_residents_passkey_is_missing(browser: Visitor, mykey: MyKeyWorl
 
 def test_the_form_needs_its_token(browser: Visitor, engine: Engine) -> None:
     add_key(engine, "hanako.y", "key-phone", "iPhone")
-    forged = browser.client.post("/mypage/passkeys/remove", data={"passkey": "key-phone", "confirm": "yes"})
+    form = confirm(browser, "key-phone")
+    forged = browser.client.post("/mypage/passkeys/remove", data=form)
     assert forged.status_code == 400 and keys_of(engine, "hanako.y") == ["iPhone"]
+    stale = browser.post("/mypage/passkeys/remove", {**form, "client_id": ""})
+    assert stale.status_code == 422 and "このフォームは有効期限が切れました。" in stale.text
+    assert keys_of(engine, "hanako.y") == ["iPhone"]
 
 
 def test_a_login_without_a_password_keeps_its_last_passkey(browser: Visitor, engine: Engine) -> None:
@@ -86,9 +107,13 @@ def test_a_login_without_a_password_keeps_its_last_passkey(browser: Visitor, eng
         conn.execute(
             update(login_accounts).where(login_accounts.c.login_id == "hanako.y").values(password_hash=None)
         )
-    done = browser.post("/mypage/passkeys/remove", {"passkey": "key-phone", "confirm": "yes"})
+    done = browser.post("/mypage/passkeys/remove", confirm(browser, "key-phone"))
     assert done.status_code == 302  # another key is left
-    refused = browser.post("/mypage/passkeys/remove", {"passkey": "key-laptop", "confirm": "yes"})
+    asked = browser.post("/mypage/passkeys/remove", {"passkey": "key-laptop"})
+    assert asked.status_code == 409  # not even asked: the line says why
+    refused = browser.post(
+        "/mypage/passkeys/remove", {"passkey": "key-laptop", "confirm": "yes", "client_id": "a-form-of-mine"}
+    )
     assert refused.status_code == 409
     line = "このパスキーはあなたがログインできる唯一の方法です。削除する前に別のパスキーを追加してください。"
     assert line in refused.text
