@@ -10,6 +10,7 @@ With MKP_SCREENS=1 the console's screens go to docs/screens/ (console-*.png), at
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,6 +101,13 @@ def test_a_town_applies_is_approved_and_its_admin_joins_and_logs_in(app, engine,
     keep(town, "login")
     town.get_by_role("button", name="パスキーでログイン").click()
     town.get_by_role("heading", name="ダッシュボード").wait_for()
+    town.goto(town.url.split("/console/")[0] + "/console/account")  # and the passkey removed again
+    keep(town, "account")
+    town.get_by_role("button", name=re.compile(r"^このパスキーを削除 \(.+\)$")).click()
+    town.get_by_text("を削除しますか？").wait_for()
+    keep(town, "passkey-remove")
+    town.get_by_role("button", name="はい、このパスキーを削除します").click()
+    town.get_by_text("を削除しました。").wait_for()
 
 
 def test_grants_from_a_file_then_the_dashboard_a_closed_month_and_a_watched_test(

@@ -10,6 +10,7 @@ test_mypage_pages.py; here SQLite only."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -170,3 +171,12 @@ def test_a_passkey_is_added_and_then_logs_in_without_a_password(
     tab.get_by_role("button", name="パスキーでログイン").click()
     tab.get_by_role("heading", name="マイページ", exact=True).wait_for()
     assert hanako.mykey_id in tab.content()
+    # and removed again, after the question in words (axe on both pages)
+    tab.goto(f"{origin}/mypage/account")
+    assert_no_serious_violations(tab)
+    tab.get_by_role("button", name=re.compile(r"^このパスキーを削除 \(.+\)$")).click()
+    tab.get_by_text("を削除しますか？").wait_for()
+    assert_no_serious_violations(tab)
+    tab.get_by_role("button", name="はい、このパスキーを削除します").click()
+    tab.get_by_text("を削除しました。").wait_for()
+    assert "に追加" not in tab.content()
