@@ -159,6 +159,8 @@ class LotBook:
         ``now`` and ``cutoff`` are POSIX timestamps."""
         open_lots = self.by_account.get(account_id, [])
         own = self.made_by.get(req.reverses or 0) if req.kind == "reverse" else None
+        if not own and req.kind != "expire":
+            return self._take_valid(index, req, open_lots, now)
         if own:
             eligible = [lot for lot in own if lot.account_id == account_id and lot.remaining > 0]
         elif req.kind == "expire":
@@ -178,6 +180,30 @@ class LotBook:
             if not needed:
                 break
         self.moves.setdefault(index, []).extend(planned)
+        return None
+
+    def _take_valid(self, index: int, req: _Request, open_lots: list[Lot], now: float) -> MkpError | None:
+        """:meth:`take` for the usual debit (lots valid ``now``, earliest-expiring first) in one
+        walk over the wallet's lots, which usually stops at the first."""
+        planned: list[Move] = []
+        needed = req.amount
+        for lot in open_lots:
+            if lot.remaining > 0 and lot.when > now:
+                step = lot.remaining if lot.remaining < needed else needed
+                planned.append((lot, step))
+                needed -= step
+                if not needed:
+                    break
+        if needed:
+            available = req.amount - needed
+            return _refusal(req, open_lots, available, False, now)
+        for lot, step in planned:
+            lot.remaining -= step
+        moves = self.moves.get(index)
+        if moves is None:
+            self.moves[index] = planned
+        else:
+            moves.extend(planned)
         return None
 
     def credit(self, index: int, req: _Request, account_id: int) -> None:

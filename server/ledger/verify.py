@@ -40,7 +40,8 @@ class VerifyReport:
 
 def verify(conn: Connection) -> VerifyReport:
     """Every point code sums to zero, no wallet is below zero and no account below its floor,
-    posted totals equal the transfers, each wallet's lots sum to its balance, and every closed
+    posted totals equal the transfers, every transfer's two accounts exist and hold its point
+    code (the database has no foreign keys there: migration 0019), each wallet's lots sum to its balance, and every closed
     settlement period still holds what its stored statement says (``server.ledger.periods``)."""
     report = VerifyReport()
     report.accounts = conn.execute(select(func.count()).select_from(accounts)).scalar_one()
@@ -49,6 +50,7 @@ def verify(conn: Connection) -> VerifyReport:
     _point_codes_sum_to_zero(conn, report)
     _no_account_below_its_limit(conn, report)
     _posted_totals_equal_transfers(conn, report)
+    _transfers_name_their_accounts(conn, report)
     _lots_sum_to_balances(conn, report)
     _lots_equal_their_moves(conn, report)
     for code, message in check_closed_periods(conn):
@@ -121,6 +123,33 @@ def _posted_totals_equal_transfers(conn: Connection, report: VerifyReport) -> No
         report.breach(
             "posted_mismatch",
             f"{owner} {code}: posted debits/credits {int(dp)}/{int(cp)}, transfers say {int(d)}/{int(c)}",
+        )
+
+
+def _transfers_name_their_accounts(conn: Connection, report: VerifyReport) -> None:
+    """Each transfer's debit and credit accounts exist and are of the transfer's point code (which
+    then exists too: an account's point code has its foreign key)."""
+    debit, credit = accounts.alias("debit"), accounts.alias("credit")
+    for transfer_id, code, debit_code, credit_code in conn.execute(
+        select(transfers.c.id, transfers.c.point_code, debit.c.point_code, credit.c.point_code)
+        .select_from(
+            transfers.outerjoin(debit, debit.c.id == transfers.c.debit_account_id).outerjoin(
+                credit, credit.c.id == transfers.c.credit_account_id
+            )
+        )
+        .where(
+            debit.c.point_code.is_(None)
+            | credit.c.point_code.is_(None)
+            | (debit.c.point_code != transfers.c.point_code)
+            | (credit.c.point_code != transfers.c.point_code)
+        )
+        .order_by(transfers.c.id)
+        .limit(100)
+    ):
+        report.breach(
+            "transfer_accounts_mismatch",
+            f"transfer {transfer_id} of {code} names accounts of {debit_code or 'none'} and "
+            f"{credit_code or 'none'}",
         )
 
 

@@ -201,6 +201,34 @@ def test_verify_finds_a_tampered_balance(ready):
     assert codes == ["point_code_unbalanced", "posted_mismatch", "lots_mismatch"]
 
 
+def test_verify_finds_a_transfer_naming_a_missing_account(ready):
+    """The transfers' account columns have no foreign keys (migration 0019): verify guards them."""
+    done = post(ready, grant("grant-0001", amount=100))
+    with write(ready) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO transfers (client_id, body_hash, kind, point_code, debit_account_id, "
+                "credit_account_id, amount, actor, created_at) SELECT 'forged', body_hash, kind, "
+                "point_code, 999999, credit_account_id, amount, actor, created_at FROM transfers "
+                "WHERE id = :id"
+            ),
+            {"id": done.id},
+        )
+    report = verified(ready)
+    assert "transfer_accounts_mismatch" in [b["code"] for b in report.breaches]
+    assert any(
+        f"of {YOKOSUKA} names accounts of none and {YOKOSUKA}" in b["message"] for b in report.breaches
+    )
+
+
+def test_accounts_and_point_codes_cannot_be_deleted(ready):
+    post(ready, grant("grant-0001", amount=100))
+    for statement in ("DELETE FROM accounts", "DELETE FROM point_codes"):
+        with pytest.raises(DBAPIError, match="rows are kept"), write(ready) as conn:
+            conn.execute(text(statement))
+    assert verified(ready).ok
+
+
 def test_verify_finds_a_negative_wallet(ready):
     post(ready, grant("grant-0001", amount=100))
     with write(ready) as conn:
