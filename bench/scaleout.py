@@ -1,0 +1,581 @@
+"""Past one machine, measured: the connection test's reports through HAProxy to 1, then 2 server hosts
+on one PostgreSQL, with every process's CPU, to show that throughput grows with hosts and where it stops.
+
+    .venv/bin/python bench/scaleout.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+    .venv/bin/python bench/scaleout.py --terminals 3000 --phases 1,2,1 --generators 2 --inflight 24
+    .venv/bin/python bench/scaleout.py --smoke [--postgres URL]  # 20 terminals, every code path
+
+Why: README says a host is stateless (nonces, reports, everything in the database), so the
+nationwide test is served by several hosts behind a load balancer on one PostgreSQL primary. This
+bench checks that claim and finds the next limit. It makes a throwaway database on ``--postgres``'s
+server, starts ``--hosts`` separate ``mkp-server run`` processes on their own ports (each
+``--workers`` x ``--threads``, sharing the terminal CA, the secrets and the release folders as
+hosts share them, ``forwarded_hops = 1``), and for each phase writes an HAProxy configuration (a
+0600 file in the run's 0700 temp folder: health checks on ``/healthz``, ``X-Forwarded-For`` and
+``X-Forwarded-Proto`` set, at most workers x threads requests at once on a host, the rest queued in
+HAProxy) balancing that phase's hosts, and starts Debian's ``haproxy`` on it.
+
+The load is the connection test's own generator (``bench/conntest.py``'s enroll, config download
+and report, signed by the agent's ``RequestSigner``), run in ``--generators`` separate processes
+(one event loop each), as README's "simulators elsewhere" spread it over machines. Terminals are
+enrolled once through the proxy; each phase schedules a new nationwide test, every terminal learns
+of it from its signed config download and then reports, ``--inflight`` terminals at once per
+generator (a closed loop: the hosts are kept saturated, and the latency is their service time plus
+a bounded queue, not a window's random moments).
+
+Honest on a small shared machine: everything here shares the machine's cores with each other and
+with whatever else runs. Host i is pinned (``sched_setaffinity``, every thread of its gunicorn
+tree) to core i mod cores, so one host gets one core share and two hosts two; the generators,
+HAProxy and PostgreSQL are not pinned. Wall-clock throughput is printed, but the figures that
+stay put are CPU from /proc: each host's, PostgreSQL's backends of this database, HAProxy's and
+the generators', per report and as a share of the phase, with ratios (2 hosts vs 1; reports per
+host-CPU-second) and the component that saturated first. PostgreSQL's CPU per report gives where it
+becomes the limit: how many such host cores one PostgreSQL core serves. No figure is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import add_postgres_option, add_smoke_option, pct, process_tree_cpu, throwaway_postgres
+from bench.conntest import (
+    Figures,
+    Server,
+    SimTerminal,
+    codes_in_the_database,
+    enroll,
+    furnish,
+    learn,
+    take_part,
+)
+from server.launcher import ServerProcess, free_port, start_server
+
+#: The test's window: long enough that every report of a phase is on time (the phases are closed loops).
+WINDOW_SECONDS = 1800
+
+
+# --- the load: generator processes, each with its own terminals and event loop ------------------------
+
+
+@dataclass
+class Generator:
+    """One generator process's state: its terminals, its session to the proxy, this phase's test."""
+
+    terminals: list[SimTerminal] = field(default_factory=list)
+    session: aiohttp.ClientSession | None = None
+    server: Server | None = None
+    announcements: dict[str, Any] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(13))
+
+    async def connect(self, url: str) -> Server:
+        """A new session to ``url`` (each phase has its own proxy)."""
+        await self.close()
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=256), timeout=aiohttp.ClientTimeout(total=300)
+        )
+        self.server = Server(url, self.session)
+        return self.server
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def enroll(self, url: str, codes: list[str]) -> dict[str, Any]:
+        self.terminals = await enroll(await self.connect(url), codes, concurrency=32)
+        return {"enrolled": len(self.terminals)}
+
+    async def learn(self, url: str) -> dict[str, Any]:
+        """Every terminal's signed config download, which announces the phase's test."""
+        self.announcements = await learn(await self.connect(url), self.terminals, concurrency=32)
+        return {"learned": len(self.announcements)}
+
+    async def report(self, inflight: int) -> dict[str, Any]:
+        """Every terminal's test now (its clock request and signed report), ``inflight`` at once."""
+        assert self.server is not None
+        figures, todo = Figures(), iter(self.terminals)
+        server = self.server
+
+        async def one_at_a_time() -> None:
+            for t in todo:  # one shared iterator: each terminal is taken once
+                announced = {**self.announcements[t.terminal_id], "window_seconds": 0}  # its moment: now
+                await take_part(server, t, announced, self.rng, figures)
+
+        started = time.time()
+        await asyncio.gather(*(one_at_a_time() for _ in range(inflight)))
+        return {
+            "started": started,
+            "ended": time.time(),
+            "reports": len(figures.receipts),
+            "late": sum(1 for r in figures.receipts.values() if r["late"]),
+            "latencies": dict(figures.latencies),
+            "errors": figures.errors,
+            "retries": figures.retries,
+        }
+
+
+def generator_process(conn: Connection) -> None:
+    """A generator process: commands from the controller over ``conn``, one answer each."""
+    loop, state = asyncio.new_event_loop(), Generator()
+    try:
+        while True:
+            command, args = conn.recv()
+            if command == "stop":
+                break
+            try:
+                conn.send(loop.run_until_complete(getattr(state, command)(*args)))
+            except Exception:
+                conn.send({"error": traceback.format_exc()})
+    finally:
+        loop.run_until_complete(state.close())
+        loop.close()
+
+
+class Generators:
+    """The controller's side: ``count`` generator processes (spawned: nothing of this one is shared)."""
+
+    def __init__(self, count: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes: list[Any] = []
+        for _ in range(count):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=generator_process, args=(theirs,), daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    def ask(self, command: str, args_each: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """The same command to each (with its own arguments), run at once; their answers."""
+        for pipe, args in zip(self.pipes, args_each, strict=True):
+            pipe.send((command, args))
+        answers = [pipe.recv() for pipe in self.pipes]
+        for answer in answers:
+            if "error" in answer:
+                raise RuntimeError(f"a generator failed at {command}:\n{answer['error']}")
+        return answers
+
+    def pids(self) -> list[int]:
+        return [int(p.pid) for p in self.processes]
+
+    def stop(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(("stop", ()))
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+
+
+# --- the servers: hosts, their cores, HAProxy ------------------------------------------------------------
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Every thread of ``pid`` and its descendants (a gunicorn master and its workers) to ``cores``;
+    threads and workers made later inherit it."""
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        tasks = Path(f"/proc/{current}/task")
+        for task in tasks.iterdir() if tasks.exists() else ():
+            try:
+                os.sched_setaffinity(int(task.name), cores)
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+
+
+def haproxy_config(port: int, hosts: list[tuple[str, int]], per_host: int) -> str:
+    """HAProxy in front of ``hosts`` (name, port): what README's section shows, without TLS here."""
+    servers = "\n".join(
+        f"    server {name} 127.0.0.1:{host_port} check inter 2s fall 2 rise 1 maxconn {per_host}"
+        for name, host_port in hosts
+    )
+    return f"""global
+    maxconn 4096
+    nbthread 1
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout queue 300s
+
+frontend mkp
+    bind 127.0.0.1:{port}
+    option forwardfor
+    http-request set-header X-Forwarded-Proto http
+    default_backend hosts
+
+backend hosts
+    balance leastconn
+    option httpchk
+    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host mkp
+    http-check expect status 200
+{servers}
+"""
+
+
+@contextmanager
+def haproxy(folder: Path, hosts: list[tuple[str, int]], per_host: int) -> Iterator[tuple[str, int]]:
+    """HAProxy balancing ``hosts`` on a new port: its URL and pid, once it answers and every host
+    is up; stopped afterwards."""
+    port = free_port()
+    path = folder / f"haproxy-{port}.cfg"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(haproxy_config(port, hosts, per_host))
+    checked = subprocess.run(["haproxy", "-c", "-q", "-f", str(path)], capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise RuntimeError(f"haproxy refused {path}: {checked.stderr.strip() or checked.stdout.strip()}")
+    log = (folder / f"haproxy-{port}.log").open("wb")
+    process = subprocess.Popen(["haproxy", "-db", "-f", str(path)], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(url, process, len(hosts))
+        yield url, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], hosts: int) -> None:
+    """Until /healthz answers through the proxy from every host (HAProxy's first checks take a moment)."""
+    deadline, answered = time.monotonic() + 30, 0
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"haproxy exited with {process.returncode} at start-up")
+        try:
+            answered = answered + 1 if requests.get(url + "/healthz", timeout=2).status_code == 200 else 0
+        except requests.RequestException:
+            answered = 0
+        if answered >= 2 * hosts:
+            time.sleep(1)  # every host's first health check has passed by now (inter 2s, rise 1)
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answered through haproxy at {url} within 30 s")
+
+
+# --- CPU from /proc ---------------------------------------------------------------------------------------
+
+
+def postgres_backends_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (its title names it)."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+        except OSError:
+            continue
+        if title and title[0] == "postgres:" and database in title:
+            found[int(proc.name)] = process_tree_cpu(int(proc.name))
+    return found
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of every core since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+@dataclass
+class Snapshot:
+    hosts: list[float]
+    postgres: dict[int, float]
+    haproxy: float
+    generators: float
+    machine: tuple[float, float]
+
+
+def snapshot(hosts: list[ServerProcess], database: str, proxy_pid: int, generators: Generators) -> Snapshot:
+    return Snapshot(
+        [process_tree_cpu(h.process.pid) for h in hosts],
+        postgres_backends_cpu(database),
+        process_tree_cpu(proxy_pid),
+        sum(process_tree_cpu(pid) for pid in generators.pids()),
+        machine_busy(),
+    )
+
+
+# --- a phase: N hosts behind the proxy, every terminal reports once ------------------------------------------
+
+
+@dataclass
+class Phase:
+    hosts: int
+    cores: list[set[int]]
+    reports: int
+    seconds: float
+    report_ms: list[float]
+    clock_ms: list[float]
+    errors: list[str]
+    retries: int
+    host_cpu: list[float]
+    postgres_cpu: float
+    haproxy_cpu: float
+    generator_cpu: float
+    machine_busy: float  # share of all the machine's cores busy during the phase (everyone's work)
+
+    @property
+    def rate(self) -> float:
+        return self.reports / self.seconds
+
+    @property
+    def per_host_cpu_second(self) -> float:
+        return self.reports / max(sum(self.host_cpu), 1e-9)
+
+
+def schedule_test(url: str, token: str) -> dict[str, Any]:
+    """A nationwide test starting in 2 s: every terminal is announced the earliest it has not reported."""
+    starts = datetime.now(UTC) + timedelta(seconds=2)
+    r = requests.post(
+        url + "/v1/conntests",
+        json={
+            "client_id": str(uuid.uuid4()),
+            "starts_at": starts.isoformat(),
+            "window_seconds": WINDOW_SECONDS,
+        },
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    if r.status_code not in (200, 201):
+        raise RuntimeError(f"scheduling the test: HTTP {r.status_code}: {r.text}")
+    test: dict[str, Any] = r.json()
+    return test
+
+
+def run_phase(run: Run, count: int) -> Phase:
+    """The first ``count`` hosts behind a new HAProxy; each terminal learns of a new test, then reports."""
+    hosts = run.hosts[:count]
+    cores = [{i % run.cores} for i in range(count)]
+    for host, own in zip(hosts, cores, strict=True):
+        pin(host.process.pid, own)
+    names = [(f"host{i + 1}", int(h.url.rsplit(":", 1)[1])) for i, h in enumerate(hosts)]
+    with haproxy(run.folder, names, run.args.workers * run.args.threads) as (url, proxy_pid):
+        test = schedule_test(url, run.token)
+        run.generators.ask("learn", [(url,)] * len(run.generators.pids()))
+        time.sleep(max(0.0, (datetime.fromisoformat(test["starts_at"]) - datetime.now(UTC)).total_seconds()))
+        before = snapshot(hosts, run.database, proxy_pid, run.generators)
+        answers = run.generators.ask("report", [(run.args.inflight,)] * len(run.generators.pids()))
+        after = snapshot(hosts, run.database, proxy_pid, run.generators)
+    busy = after.machine[0] - before.machine[0]
+    return Phase(
+        hosts=count,
+        cores=cores,
+        reports=sum(a["reports"] for a in answers),
+        seconds=max(a["ended"] for a in answers) - min(a["started"] for a in answers),
+        report_ms=[ms for a in answers for ms in a["latencies"].get("report (signed)", [])],
+        clock_ms=[ms for a in answers for ms in a["latencies"].get("clock", [])],
+        errors=[e for a in answers for e in a["errors"]],
+        retries=sum(a["retries"] for a in answers),
+        host_cpu=[b - a for a, b in zip(before.hosts, after.hosts, strict=True)],
+        postgres_cpu=sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items()),
+        haproxy_cpu=after.haproxy - before.haproxy,
+        generator_cpu=after.generators - before.generators,
+        machine_busy=busy / max(after.machine[1] - before.machine[1], 1),
+    )
+
+
+def print_phase(phase: Phase, cores: int) -> None:
+    s, n = phase.seconds, max(phase.reports, 1)
+    label = "1 host" if phase.hosts == 1 else f"{phase.hosts} hosts"
+    pinned = ", ".join(f"host {i + 1} on core {min(c)}" for i, c in enumerate(phase.cores))
+    print(
+        f"{label}: {phase.reports:,} reports in {s:.1f} s = {phase.rate:,.1f} reports/s ({pinned}); "
+        f"report p50 {pct(phase.report_ms, 50):.0f} ms, p99 {pct(phase.report_ms, 99):.0f} ms "
+        f"(clock p50 {pct(phase.clock_ms, 50):.0f} ms); {len(phase.errors)} errors, {phase.retries} retries"
+    )
+    for error in phase.errors[:3]:
+        print(f"  error: {error}")
+    hosts = "; ".join(
+        f"host {i + 1} {cpu:.1f} s ({cpu / s:.0%} of its core, {cpu / n * 1000:.2f} ms a report)"
+        for i, cpu in enumerate(phase.host_cpu)
+    )
+    print(f"  CPU in the phase: {hosts}")
+    print(
+        f"  CPU in the phase: PostgreSQL backends {phase.postgres_cpu:.1f} s ({phase.postgres_cpu / s:.0%} of a core, "
+        f"{phase.postgres_cpu / n * 1000:.2f} ms a report); HAProxy {phase.haproxy_cpu:.1f} s "
+        f"({phase.haproxy_cpu / s:.0%}, {phase.haproxy_cpu / n * 1000:.2f} ms); generators {phase.generator_cpu:.1f} s "
+        f"({phase.generator_cpu / s:.0%}, {phase.generator_cpu / n * 1000:.2f} ms); the machine's {cores} cores "
+        f"{phase.machine_busy:.0%} busy (everyone's work)"
+    )
+    print(f"  reports per host-CPU-second: {phase.per_host_cpu_second:,.1f}")
+
+
+def saturated_first(phase: Phase, cores: int) -> str:
+    """Which process ran out of CPU first in ``phase``: the busiest against what it could have had."""
+    s = phase.seconds
+    shares = {f"host {i + 1} (its one core)": cpu / s for i, cpu in enumerate(phase.host_cpu)}
+    shares |= {
+        f"PostgreSQL (the machine's {cores} cores)": phase.postgres_cpu / s / cores,
+        f"the generators (the machine's {cores} cores)": phase.generator_cpu / s / cores,
+        "HAProxy (one thread, one core)": phase.haproxy_cpu / s,
+    }
+    name, share = max(shares.items(), key=lambda kv: kv[1])
+    ours = (sum(phase.host_cpu) + phase.postgres_cpu + phase.haproxy_cpu + phase.generator_cpu) / s / cores
+    if phase.machine_busy >= 0.9 and share < 0.9:
+        return (
+            f"the machine's {cores} shared cores ({phase.machine_busy:.0%} busy, this run's processes "
+            f"{ours:.0%} of them); busiest of ours: {name} at {share:.0%}"
+        )
+    return f"{name} at {share:.0%}"
+
+
+def summarise(phases: list[Phase], cores: int) -> None:
+    ones = [p for p in phases if p.hosts == 1]
+    more = [p for p in phases if p.hosts > 1]
+    if ones and more:
+        one, two = ones[0], max(more, key=lambda p: p.hosts)
+        print(
+            f"{two.hosts} hosts vs 1 host: throughput {two.rate / one.rate:.2f}x ({two.rate:,.1f} vs "
+            f"{one.rate:,.1f} reports/s); reports per host-CPU-second {two.per_host_cpu_second:,.1f} vs "
+            f"{one.per_host_cpu_second:,.1f} ({two.per_host_cpu_second / one.per_host_cpu_second:.2f}x: "
+            "1.00x is a host's cost unchanged by a second one)"
+        )
+    last = phases[-1] if not more else max(more, key=lambda p: p.hosts)
+    print(f"limit: saturated first with {last.hosts} host(s): {saturated_first(last, cores)}")
+    n = max(last.reports, 1)
+    pg_ms = last.postgres_cpu / n * 1000
+    host_ms = sum(last.host_cpu) / n * 1000
+    if pg_ms > 0:
+        print(
+            f"limit: PostgreSQL spends {pg_ms:.2f} ms of backend CPU a report against a host's {host_ms:.2f} ms: "
+            f"one PostgreSQL core keeps up with about {host_ms / pg_ms:.0f} host cores "
+            f"({1000 / pg_ms:,.0f} reports/s); past that PostgreSQL is the limit (commits and WAL not counted)"
+        )
+
+
+# --- the run ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    folder: Path
+    database: str
+    token: str
+    hosts: list[ServerProcess]
+    generators: Generators
+    cores: int
+
+
+def prepare(args: argparse.Namespace, folder: Path, database_url: str, stack: ExitStack) -> Run:
+    """The hosts, an operator, the places, the generators and their enrolled terminals."""
+    from server.db.engine import make_engine, write
+    from server.platform.operators.service import create_operator
+
+    hosts = []
+    for _ in range(max(args.phases)):
+        hosts.append(
+            stack.enter_context(
+                start_server(
+                    database_url,
+                    folder,
+                    workers=args.workers,
+                    threads=args.threads,
+                    extra_env={"MKP_FORWARDED_HOPS": "1"},
+                )
+            )
+        )
+    engine = make_engine(database_url)
+    with write(engine) as conn:
+        token = create_operator(conn, f"bench-{uuid.uuid4().hex[:6]}")
+    engine.dispose()
+    generators = Generators(args.generators)
+    stack.callback(generators.stop)
+    run = Run(
+        args, folder, database_url.rsplit("/", 1)[1], token, hosts, generators, len(os.sched_getaffinity(0))
+    )
+    names = [(f"host{i + 1}", int(h.url.rsplit(":", 1)[1])) for i, h in enumerate(hosts)]
+    with haproxy(folder, names, args.workers * args.threads) as (url, _):
+        places = asyncio.run(_furnish(url, token))
+        t0 = time.perf_counter()
+        codes = codes_in_the_database(database_url, places, args.terminals)
+        share = [codes[i :: args.generators] for i in range(args.generators)]
+        generators.ask("enroll", [(url, mine) for mine in share])
+        print(
+            f"  (set-up: {len(hosts)} hosts, mkp-server run, {args.workers} worker(s) x {args.threads} threads each, "
+            f"on one PostgreSQL database; {args.terminals:,} terminals enrolled through HAProxy in "
+            f"{time.perf_counter() - t0:.1f} s by {args.generators} generator processes; {run.cores} cores)"
+        )
+    return run
+
+
+async def _furnish(url: str, token: str) -> list[str]:
+    async with aiohttp.ClientSession() as session:
+        return await furnish(Server(url, session, token))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_postgres_option(parser)
+    parser.add_argument(
+        "--terminals", type=int, default=3000, help="simulated terminals (each reports once a phase)"
+    )
+    parser.add_argument(
+        "--phases", default="1,2", help="hosts behind the proxy in each phase, in order (e.g. 1,2,1)"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each host")
+    parser.add_argument("--threads", type=int, default=4, help="threads of each worker")
+    parser.add_argument("--generators", type=int, default=2, help="load generator processes")
+    parser.add_argument("--inflight", type=int, default=24, help="terminals reporting at once, per generator")
+    add_smoke_option(parser)
+    args = parser.parse_args()
+    try:
+        args.phases = [int(n) for n in args.phases.split(",")]
+    except ValueError:
+        sys.exit(f"--phases: numbers of hosts separated by commas, not {args.phases!r}")
+    if args.smoke:
+        args.terminals, args.inflight, args.workers, args.threads = 20, 4, 1, 2
+    if not args.postgres:
+        sys.exit("scaleout needs PostgreSQL (every host shares it): --postgres URL or MKP_TEST_POSTGRES_URL")
+    if shutil.which("haproxy") is None:
+        sys.exit("haproxy is not installed: ./install.sh installs it (Debian's package)")
+    with (
+        tempfile.TemporaryDirectory(prefix="mkp-scaleout-") as tmp,
+        throwaway_postgres(args.postgres, "scaleout") as database_url,
+        ExitStack() as stack,
+    ):
+        run = prepare(args, Path(tmp), database_url, stack)
+        phases = []
+        for count in args.phases:
+            phases.append(run_phase(run, count))
+            print_phase(phases[-1], run.cores)
+        summarise(phases, run.cores)
+
+
+if __name__ == "__main__":
+    main()
