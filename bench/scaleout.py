@@ -60,7 +60,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import add_postgres_option, add_smoke_option, pct, process_tree_cpu, throwaway_postgres
+from bench.common import add_postgres_option, add_smoke_option, pct, throwaway_postgres
 from bench.conntest import (
     Figures,
     Server,
@@ -289,8 +289,43 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], hosts: int) -> None:
 # --- CPU from /proc ---------------------------------------------------------------------------------------
 
 
-def postgres_backends_cpu(database: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend connected to ``database`` (its title names it)."""
+@dataclass(frozen=True)
+class Cpu:
+    """Seconds on a core and seconds runnable but waiting for one (the scheduler's own counts, from
+    /proc/<pid>/task/<tid>/schedstat): a process that waited as long as it ran wanted twice the CPU
+    it got, so it was CPU-bound; one that hardly waited was held up by something else."""
+
+    ran: float = 0.0
+    waited: float = 0.0
+
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(self.ran + other.ran, self.waited + other.waited)
+
+    def __sub__(self, other: Cpu) -> Cpu:
+        return Cpu(self.ran - other.ran, self.waited - other.waited)
+
+    def wanted(self, seconds: float) -> float:
+        """Cores it would have used over ``seconds`` had none been shared: (ran + waited) / wall."""
+        return (self.ran + self.waited) / seconds
+
+
+def tree_cpu(pid: int) -> Cpu:
+    """Every thread of ``pid`` and its living descendants (a gunicorn master and its workers)."""
+    total, todo = Cpu(), [pid]
+    while todo:
+        tasks = Path(f"/proc/{todo.pop()}/task")
+        for task in tasks.iterdir() if tasks.exists() else ():
+            try:
+                ran, waited = (task / "schedstat").read_text().split()[:2]
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            total += Cpu(int(ran) / 1e9, int(waited) / 1e9)
+    return total
+
+
+def postgres_backends(database: str) -> dict[int, Cpu]:
+    """Each PostgreSQL backend connected to ``database`` (its process title names it)."""
     found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -300,7 +335,7 @@ def postgres_backends_cpu(database: str) -> dict[int, float]:
         except OSError:
             continue
         if title and title[0] == "postgres:" and database in title:
-            found[int(proc.name)] = process_tree_cpu(int(proc.name))
+            found[int(proc.name)] = tree_cpu(int(proc.name))
     return found
 
 
@@ -313,19 +348,19 @@ def machine_busy() -> tuple[float, float]:
 
 @dataclass
 class Snapshot:
-    hosts: list[float]
-    postgres: dict[int, float]
-    haproxy: float
-    generators: float
+    hosts: list[Cpu]
+    postgres: dict[int, Cpu]
+    haproxy: Cpu
+    generators: Cpu
     machine: tuple[float, float]
 
 
 def snapshot(hosts: list[ServerProcess], database: str, proxy_pid: int, generators: Generators) -> Snapshot:
     return Snapshot(
-        [process_tree_cpu(h.process.pid) for h in hosts],
-        postgres_backends_cpu(database),
-        process_tree_cpu(proxy_pid),
-        sum(process_tree_cpu(pid) for pid in generators.pids()),
+        [tree_cpu(h.process.pid) for h in hosts],
+        postgres_backends(database),
+        tree_cpu(proxy_pid),
+        sum((tree_cpu(pid) for pid in generators.pids()), Cpu()),
         machine_busy(),
     )
 
@@ -343,10 +378,10 @@ class Phase:
     clock_ms: list[float]
     errors: list[str]
     retries: int
-    host_cpu: list[float]
-    postgres_cpu: float
-    haproxy_cpu: float
-    generator_cpu: float
+    host_cpu: list[Cpu]
+    postgres: Cpu
+    haproxy: Cpu
+    generators: Cpu
     machine_busy: float  # share of all the machine's cores busy during the phase (everyone's work)
 
     @property
@@ -354,8 +389,16 @@ class Phase:
         return self.reports / self.seconds
 
     @property
+    def host_ran(self) -> float:
+        return sum(c.ran for c in self.host_cpu)
+
+    @property
     def per_host_cpu_second(self) -> float:
-        return self.reports / max(sum(self.host_cpu), 1e-9)
+        return self.reports / max(self.host_ran, 1e-9)
+
+    def ms(self, cpu: Cpu | float) -> float:
+        """CPU milliseconds a report."""
+        return (cpu.ran if isinstance(cpu, Cpu) else cpu) / max(self.reports, 1) * 1000
 
 
 def schedule_test(url: str, token: str) -> dict[str, Any]:
@@ -402,79 +445,96 @@ def run_phase(run: Run, count: int) -> Phase:
         errors=[e for a in answers for e in a["errors"]],
         retries=sum(a["retries"] for a in answers),
         host_cpu=[b - a for a, b in zip(before.hosts, after.hosts, strict=True)],
-        postgres_cpu=sum(cpu - before.postgres.get(pid, 0.0) for pid, cpu in after.postgres.items()),
-        haproxy_cpu=after.haproxy - before.haproxy,
-        generator_cpu=after.generators - before.generators,
+        postgres=sum((cpu - before.postgres.get(pid, Cpu()) for pid, cpu in after.postgres.items()), Cpu()),
+        haproxy=after.haproxy - before.haproxy,
+        generators=after.generators - before.generators,
         machine_busy=busy / max(after.machine[1] - before.machine[1], 1),
     )
 
 
+def _label(hosts: int) -> str:
+    return "1 host" if hosts == 1 else f"{hosts} hosts"
+
+
 def print_phase(phase: Phase, cores: int) -> None:
-    s, n = phase.seconds, max(phase.reports, 1)
-    label = "1 host" if phase.hosts == 1 else f"{phase.hosts} hosts"
+    s = phase.seconds
     pinned = ", ".join(f"host {i + 1} on core {min(c)}" for i, c in enumerate(phase.cores))
     print(
-        f"{label}: {phase.reports:,} reports in {s:.1f} s = {phase.rate:,.1f} reports/s ({pinned}); "
+        f"{_label(phase.hosts)}: {phase.reports:,} reports in {s:.1f} s = {phase.rate:,.1f} reports/s ({pinned}); "
         f"report p50 {pct(phase.report_ms, 50):.0f} ms, p99 {pct(phase.report_ms, 99):.0f} ms "
         f"(clock p50 {pct(phase.clock_ms, 50):.0f} ms); {len(phase.errors)} errors, {phase.retries} retries"
     )
     for error in phase.errors[:3]:
         print(f"  error: {error}")
-    hosts = "; ".join(
-        f"host {i + 1} {cpu:.1f} s ({cpu / s:.0%} of its core, {cpu / n * 1000:.2f} ms a report)"
-        for i, cpu in enumerate(phase.host_cpu)
-    )
-    print(f"  CPU in the phase: {hosts}")
+    parts = [(f"host {i + 1}", cpu) for i, cpu in enumerate(phase.host_cpu)]
+    parts += [
+        ("PostgreSQL backends", phase.postgres),
+        ("HAProxy", phase.haproxy),
+        ("generators", phase.generators),
+    ]
+    for name, cpu in parts:
+        print(
+            f"  CPU {name}: ran {cpu.ran:.1f} s ({phase.ms(cpu):.2f} ms a report), waited {cpu.waited:.1f} s for a "
+            f"core: got {cpu.ran / s:.2f} cores, wanted {cpu.wanted(s):.2f}"
+        )
     print(
-        f"  CPU in the phase: PostgreSQL backends {phase.postgres_cpu:.1f} s ({phase.postgres_cpu / s:.0%} of a core, "
-        f"{phase.postgres_cpu / n * 1000:.2f} ms a report); HAProxy {phase.haproxy_cpu:.1f} s "
-        f"({phase.haproxy_cpu / s:.0%}, {phase.haproxy_cpu / n * 1000:.2f} ms); generators {phase.generator_cpu:.1f} s "
-        f"({phase.generator_cpu / s:.0%}, {phase.generator_cpu / n * 1000:.2f} ms); the machine's {cores} cores "
+        f"  reports per host-CPU-second: {phase.per_host_cpu_second:,.1f}; the machine's {cores} cores "
         f"{phase.machine_busy:.0%} busy (everyone's work)"
     )
-    print(f"  reports per host-CPU-second: {phase.per_host_cpu_second:,.1f}")
 
 
 def saturated_first(phase: Phase, cores: int) -> str:
-    """Which process ran out of CPU first in ``phase``: the busiest against what it could have had."""
+    """Which of ours ran out of CPU first: the most demand (ran + waited) against what it may have
+    (a pinned host its one core; the others the machine's cores), and whether the machine was full."""
     s = phase.seconds
-    shares = {f"host {i + 1} (its one core)": cpu / s for i, cpu in enumerate(phase.host_cpu)}
-    shares |= {
-        f"PostgreSQL (the machine's {cores} cores)": phase.postgres_cpu / s / cores,
-        f"the generators (the machine's {cores} cores)": phase.generator_cpu / s / cores,
-        "HAProxy (one thread, one core)": phase.haproxy_cpu / s,
+    wants = {f"host {i + 1} (pinned to one core)": cpu.wanted(s) for i, cpu in enumerate(phase.host_cpu)}
+    wants |= {
+        f"PostgreSQL's backends (of {cores} cores)": phase.postgres.wanted(s) / cores,
+        f"the generators (of {cores} cores)": phase.generators.wanted(s) / cores,
+        "HAProxy (one thread)": phase.haproxy.wanted(s),
     }
-    name, share = max(shares.items(), key=lambda kv: kv[1])
-    ours = (sum(phase.host_cpu) + phase.postgres_cpu + phase.haproxy_cpu + phase.generator_cpu) / s / cores
-    if phase.machine_busy >= 0.9 and share < 0.9:
-        return (
-            f"the machine's {cores} shared cores ({phase.machine_busy:.0%} busy, this run's processes "
-            f"{ours:.0%} of them); busiest of ours: {name} at {share:.0%}"
+    name, want = max(wants.items(), key=lambda kv: kv[1])
+    got = (phase.host_ran + phase.postgres.ran + phase.haproxy.ran + phase.generators.ran) / s
+    verdict = f"{name}, wanting {want:.0%} of its share"
+    if phase.machine_busy >= 0.9:
+        verdict += (
+            f"; the machine's {cores} cores were {phase.machine_busy:.0%} busy and this run got {got:.2f} of "
+            "them (the rest is others' work): every process here waited for a core"
         )
-    return f"{name} at {share:.0%}"
+    return verdict
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def summarise(phases: list[Phase], cores: int) -> None:
+    """Ratios of the phases with most hosts against those with one (means, when phases repeat)."""
     ones = [p for p in phases if p.hosts == 1]
-    more = [p for p in phases if p.hosts > 1]
-    if ones and more:
-        one, two = ones[0], max(more, key=lambda p: p.hosts)
-        print(
-            f"{two.hosts} hosts vs 1 host: throughput {two.rate / one.rate:.2f}x ({two.rate:,.1f} vs "
-            f"{one.rate:,.1f} reports/s); reports per host-CPU-second {two.per_host_cpu_second:,.1f} vs "
-            f"{one.per_host_cpu_second:,.1f} ({two.per_host_cpu_second / one.per_host_cpu_second:.2f}x: "
-            "1.00x is a host's cost unchanged by a second one)"
+    top = max(p.hosts for p in phases)
+    most = [p for p in phases if p.hosts == top]
+    if ones and top > 1:
+        rate = _mean([p.rate for p in most]) / _mean([p.rate for p in ones])
+        cpu_rate = _mean([p.per_host_cpu_second for p in most]) / _mean([p.per_host_cpu_second for p in ones])
+        got = _mean([p.host_ran / p.seconds for p in most]) / _mean([p.host_ran / p.seconds for p in ones])
+        wanted = _mean([sum(c.wanted(p.seconds) for c in p.host_cpu) for p in most]) / _mean(
+            [sum(c.wanted(p.seconds) for c in p.host_cpu) for p in ones]
         )
-    last = phases[-1] if not more else max(more, key=lambda p: p.hosts)
-    print(f"limit: saturated first with {last.hosts} host(s): {saturated_first(last, cores)}")
-    n = max(last.reports, 1)
-    pg_ms = last.postgres_cpu / n * 1000
-    host_ms = sum(last.host_cpu) / n * 1000
+        print(
+            f"{_label(top)} vs 1 host ({len(most)} phase(s) vs {len(ones)}, means): throughput {rate:.2f}x; "
+            f"host cores got {got:.2f}x, wanted {wanted:.2f}x; reports per host-CPU-second {cpu_rate:.2f}x "
+            f"(1.00x: a host costs the same per report with {top})"
+        )
+    last = most[-1]
+    print(f"limit: saturated first with {_label(top)}: {saturated_first(last, cores)}")
+    pg_ms, host_ms = _mean([p.ms(p.postgres) for p in phases]), _mean([p.ms(p.host_ran) for p in phases])
+    per_core = _mean([p.per_host_cpu_second for p in phases])
     if pg_ms > 0:
         print(
-            f"limit: PostgreSQL spends {pg_ms:.2f} ms of backend CPU a report against a host's {host_ms:.2f} ms: "
-            f"one PostgreSQL core keeps up with about {host_ms / pg_ms:.0f} host cores "
-            f"({1000 / pg_ms:,.0f} reports/s); past that PostgreSQL is the limit (commits and WAL not counted)"
+            f"limit: a host core serves {per_core:,.0f} reports/s ({host_ms:.2f} ms CPU a report, all phases' "
+            f"mean); PostgreSQL's backends spend {pg_ms:.2f} ms a report, so one PostgreSQL core keeps up with "
+            f"about {host_ms / pg_ms:.1f} host cores ({1000 / pg_ms:,.0f} reports/s): past that PostgreSQL is "
+            "the limit (CPU only: its WAL writes and fsyncs are not counted)"
         )
 
 
