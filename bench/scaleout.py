@@ -208,6 +208,69 @@ def pin(pid: int, cores: set[int]) -> None:
                 continue
 
 
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and its living descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        tasks = Path(f"/proc/{current}/task")
+        for task in tasks.iterdir() if tasks.exists() else ():
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+#: cgroup v1's CPU controller, where ``--core-share`` makes its groups.
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu")
+
+
+class CoreShares:
+    """``--core-share F``: each host in a CPU cgroup of its own limited to F of a core (a CFS quota),
+    and the load (generators, HAProxy) in one more group without a limit. A group competes as one
+    with the machine's other work, so every phase gives each host the same budget, whatever else
+    runs and however many threads it has, and a host that uses all of it (throttled) is the limit."""
+
+    def __init__(self, share: float, hosts: int) -> None:
+        if os.geteuid() != 0 or not (CGROUP_CPU / "cpu.cfs_quota_us").exists():
+            sys.exit("--core-share needs root and cgroup v1's cpu controller at /sys/fs/cgroup/cpu")
+        base = f"mkp-scaleout-{os.getpid()}"
+        self.hosts = [CGROUP_CPU / f"{base}-host{i + 1}" for i in range(hosts)]
+        self.load = CGROUP_CPU / f"{base}-load"
+        period = int((CGROUP_CPU / "cpu.cfs_period_us").read_text())
+        for group in [*self.hosts, self.load]:
+            group.mkdir()
+        for group in self.hosts:
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(int(share * period)))
+
+    @staticmethod
+    def join(group: Path, pid: int) -> None:
+        """Every process of ``pid``'s tree into ``group`` (their children are born in it)."""
+        for each in tree_pids(pid):
+            try:
+                (group / "cgroup.procs").write_text(str(each))
+            except ProcessLookupError:
+                continue
+
+    def throttled(self, host: int) -> tuple[int, int]:
+        """(periods, periods throttled) of host ``host``'s group so far."""
+        stat = dict(line.split() for line in (self.hosts[host] / "cpu.stat").read_text().splitlines())
+        return int(stat["nr_periods"]), int(stat["nr_throttled"])
+
+    def remove(self) -> None:
+        """Back to the root group, whatever is left, and the groups gone."""
+        for group in [*self.hosts, self.load]:
+            for pid in (group / "cgroup.procs").read_text().split():
+                try:
+                    (CGROUP_CPU / "cgroup.procs").write_text(pid)
+                except ProcessLookupError:
+                    continue
+            group.rmdir()
+
+
 def haproxy_config(port: int, hosts: list[tuple[str, int]], per_host: int) -> str:
     """HAProxy in front of ``hosts`` (name, port): what README's section shows, without TLS here."""
     servers = "\n".join(
@@ -353,15 +416,17 @@ class Snapshot:
     haproxy: Cpu
     generators: Cpu
     machine: tuple[float, float]
+    throttled: list[tuple[int, int]]  # per host with --core-share: (periods, throttled)
 
 
-def snapshot(hosts: list[ServerProcess], database: str, proxy_pid: int, generators: Generators) -> Snapshot:
+def snapshot(run: Run, hosts: list[ServerProcess], proxy_pid: int) -> Snapshot:
     return Snapshot(
         [tree_cpu(h.process.pid) for h in hosts],
-        postgres_backends(database),
+        postgres_backends(run.database),
         tree_cpu(proxy_pid),
-        sum((tree_cpu(pid) for pid in generators.pids()), Cpu()),
+        sum((tree_cpu(pid) for pid in run.generators.pids()), Cpu()),
         machine_busy(),
+        [run.shares.throttled(i) for i in range(len(hosts))] if run.shares else [],
     )
 
 
@@ -371,7 +436,8 @@ def snapshot(hosts: list[ServerProcess], database: str, proxy_pid: int, generato
 @dataclass
 class Phase:
     hosts: int
-    cores: list[set[int]]
+    where: list[str]  # each host's cores: "on core 0", "on any core", "at 0.25 of a core"
+    allowed: list[float]  # each host's cores at most
     reports: int
     seconds: float
     report_ms: list[float]
@@ -383,6 +449,7 @@ class Phase:
     haproxy: Cpu
     generators: Cpu
     machine_busy: float  # share of all the machine's cores busy during the phase (everyone's work)
+    throttled: list[float]  # with --core-share: each host's share of periods spent at its quota
 
     @property
     def rate(self) -> float:
@@ -423,21 +490,22 @@ def schedule_test(url: str, token: str) -> dict[str, Any]:
 def run_phase(run: Run, count: int) -> Phase:
     """The first ``count`` hosts behind a new HAProxy; each terminal learns of a new test, then reports."""
     hosts = run.hosts[:count]
-    cores = [{i % run.cores} for i in range(count)]
-    for host, own in zip(hosts, cores, strict=True):
-        pin(host.process.pid, own)
+    where, allowed = _place_hosts(run, hosts)
     names = [(f"host{i + 1}", int(h.url.rsplit(":", 1)[1])) for i, h in enumerate(hosts)]
     with haproxy(run.folder, names, run.args.workers * run.args.threads) as (url, proxy_pid):
+        if run.shares:
+            run.shares.join(run.shares.load, proxy_pid)
         test = schedule_test(url, run.token)
         run.generators.ask("learn", [(url,)] * len(run.generators.pids()))
         time.sleep(max(0.0, (datetime.fromisoformat(test["starts_at"]) - datetime.now(UTC)).total_seconds()))
-        before = snapshot(hosts, run.database, proxy_pid, run.generators)
+        before = snapshot(run, hosts, proxy_pid)
         answers = run.generators.ask("report", [(run.args.inflight,)] * len(run.generators.pids()))
-        after = snapshot(hosts, run.database, proxy_pid, run.generators)
+        after = snapshot(run, hosts, proxy_pid)
     busy = after.machine[0] - before.machine[0]
     return Phase(
         hosts=count,
-        cores=cores,
+        where=where,
+        allowed=allowed,
         reports=sum(a["reports"] for a in answers),
         seconds=max(a["ended"] for a in answers) - min(a["started"] for a in answers),
         report_ms=[ms for a in answers for ms in a["latencies"].get("report (signed)", [])],
@@ -449,7 +517,25 @@ def run_phase(run: Run, count: int) -> Phase:
         haproxy=after.haproxy - before.haproxy,
         generators=after.generators - before.generators,
         machine_busy=busy / max(after.machine[1] - before.machine[1], 1),
+        throttled=[
+            (b[1] - a[1]) / max(b[0] - a[0], 1)
+            for a, b in zip(before.throttled, after.throttled, strict=True)
+        ],
     )
+
+
+def _place_hosts(run: Run, hosts: list[ServerProcess]) -> tuple[list[str], list[float]]:
+    """Each host's cores for this phase: a quota (--core-share), its own core, or any core."""
+    if run.shares:
+        share = run.args.core_share
+        return [f"at {share:.2f} of a core"] * len(hosts), [share] * len(hosts)
+    where, allowed = [], []
+    for i, host in enumerate(hosts):
+        cores = {i % run.cores} if run.args.pin else set(range(run.cores))
+        pin(host.process.pid, cores)
+        where.append(f"on core {min(cores)}" if len(cores) == 1 else "on any core")
+        allowed.append(float(len(cores)))
+    return where, allowed
 
 
 def _label(hosts: int) -> str:
@@ -458,7 +544,7 @@ def _label(hosts: int) -> str:
 
 def print_phase(phase: Phase, cores: int) -> None:
     s = phase.seconds
-    pinned = ", ".join(f"host {i + 1} on core {min(c)}" for i, c in enumerate(phase.cores))
+    pinned = ", ".join(f"host {i + 1} {where}" for i, where in enumerate(phase.where))
     print(
         f"{_label(phase.hosts)}: {phase.reports:,} reports in {s:.1f} s = {phase.rate:,.1f} reports/s ({pinned}); "
         f"report p50 {pct(phase.report_ms, 50):.0f} ms, p99 {pct(phase.report_ms, 99):.0f} ms "
@@ -472,10 +558,11 @@ def print_phase(phase: Phase, cores: int) -> None:
         ("HAProxy", phase.haproxy),
         ("generators", phase.generators),
     ]
-    for name, cpu in parts:
+    throttled = [f", at its quota in {t:.0%} of periods" for t in phase.throttled]
+    for (name, cpu), note in zip(parts, [*throttled, *[""] * len(parts)], strict=False):
         print(
             f"  CPU {name}: ran {cpu.ran:.1f} s ({phase.ms(cpu):.2f} ms a report), waited {cpu.waited:.1f} s for a "
-            f"core: got {cpu.ran / s:.2f} cores, wanted {cpu.wanted(s):.2f}"
+            f"core: got {cpu.ran / s:.2f} cores, wanted {cpu.wanted(s):.2f}{note}"
         )
     print(
         f"  reports per host-CPU-second: {phase.per_host_cpu_second:,.1f}; the machine's {cores} cores "
@@ -487,7 +574,19 @@ def saturated_first(phase: Phase, cores: int) -> str:
     """Which of ours ran out of CPU first: the most demand (ran + waited) against what it may have
     (a pinned host its one core; the others the machine's cores), and whether the machine was full."""
     s = phase.seconds
-    wants = {f"host {i + 1} (pinned to one core)": cpu.wanted(s) for i, cpu in enumerate(phase.host_cpu)}
+    wants = {
+        f"host {i + 1} ({where})": cpu.wanted(s) / allowed
+        for i, (cpu, where, allowed) in enumerate(
+            zip(phase.host_cpu, phase.where, phase.allowed, strict=True)
+        )
+    }
+    if phase.throttled:  # with a quota, time throttled is not counted as waiting: its own figure
+        wants |= {
+            f"host {i + 1} ({where}, at its quota in {t:.0%} of periods)": max(
+                t, phase.host_cpu[i].ran / s / a
+            )
+            for i, (where, t, a) in enumerate(zip(phase.where, phase.throttled, phase.allowed, strict=True))
+        }
     wants |= {
         f"PostgreSQL's backends (of {cores} cores)": phase.postgres.wanted(s) / cores,
         f"the generators (of {cores} cores)": phase.generators.wanted(s) / cores,
@@ -495,7 +594,7 @@ def saturated_first(phase: Phase, cores: int) -> str:
     }
     name, want = max(wants.items(), key=lambda kv: kv[1])
     got = (phase.host_ran + phase.postgres.ran + phase.haproxy.ran + phase.generators.ran) / s
-    verdict = f"{name}, wanting {want:.0%} of its share"
+    verdict = f"{name}, wanting {want:.2f}x the cores it may have"
     if phase.machine_busy >= 0.9:
         verdict += (
             f"; the machine's {cores} cores were {phase.machine_busy:.0%} busy and this run got {got:.2f} of "
@@ -550,6 +649,7 @@ class Run:
     hosts: list[ServerProcess]
     generators: Generators
     cores: int
+    shares: CoreShares | None
 
 
 def prepare(args: argparse.Namespace, folder: Path, database_url: str, stack: ExitStack) -> Run:
@@ -557,6 +657,9 @@ def prepare(args: argparse.Namespace, folder: Path, database_url: str, stack: Ex
     from server.db.engine import make_engine, write
     from server.platform.operators.service import create_operator
 
+    shares = CoreShares(args.core_share, max(args.phases)) if args.core_share else None
+    if shares:
+        stack.callback(shares.remove)  # after the hosts and generators have stopped
     hosts = []
     for _ in range(max(args.phases)):
         hosts.append(
@@ -576,8 +679,20 @@ def prepare(args: argparse.Namespace, folder: Path, database_url: str, stack: Ex
     engine.dispose()
     generators = Generators(args.generators)
     stack.callback(generators.stop)
+    if shares:
+        for i, host in enumerate(hosts):
+            shares.join(shares.hosts[i], host.process.pid)
+        for pid in generators.pids():
+            shares.join(shares.load, pid)
     run = Run(
-        args, folder, database_url.rsplit("/", 1)[1], token, hosts, generators, len(os.sched_getaffinity(0))
+        args,
+        folder,
+        database_url.rsplit("/", 1)[1],
+        token,
+        hosts,
+        generators,
+        len(os.sched_getaffinity(0)),
+        shares,
     )
     names = [(f"host{i + 1}", int(h.url.rsplit(":", 1)[1])) for i, h in enumerate(hosts)]
     with haproxy(folder, names, args.workers * args.threads) as (url, _):
@@ -612,6 +727,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="threads of each worker")
     parser.add_argument("--generators", type=int, default=2, help="load generator processes")
     parser.add_argument("--inflight", type=int, default=24, help="terminals reporting at once, per generator")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let every host run on any core (default: host i on core i mod cores)",
+    )
+    parser.add_argument(
+        "--core-share",
+        type=float,
+        help="each host limited to this share of a core by a CPU cgroup (root; instead of pinning)",
+    )
     add_smoke_option(parser)
     args = parser.parse_args()
     try:
