@@ -2,13 +2,13 @@
 on one PostgreSQL, with every process's CPU, to show that throughput grows with hosts and where it stops.
 
     .venv/bin/python bench/scaleout.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
-    .venv/bin/python bench/scaleout.py --terminals 3000 --phases 1,2,1 --generators 2 --inflight 24
+    .venv/bin/python bench/scaleout.py --terminals 2000 --phases 1,2,1,2,1 --core-share 0.3  # as root
     .venv/bin/python bench/scaleout.py --smoke [--postgres URL]  # 20 terminals, every code path
 
 Why: README says a host is stateless (nonces, reports, everything in the database), so the
 nationwide test is served by several hosts behind a load balancer on one PostgreSQL primary. This
 bench checks that claim and finds the next limit. It makes a throwaway database on ``--postgres``'s
-server, starts ``--hosts`` separate ``mkp-server run`` processes on their own ports (each
+server, starts as many separate ``mkp-server run`` processes as ``--phases`` names at most on their own ports (each
 ``--workers`` x ``--threads``, sharing the terminal CA, the secrets and the release folders as
 hosts share them, ``forwarded_hops = 1``), and for each phase writes an HAProxy configuration (a
 0600 file in the run's 0700 temp folder: health checks on ``/healthz``, ``X-Forwarded-For`` and
@@ -24,13 +24,20 @@ generator (a closed loop: the hosts are kept saturated, and the latency is their
 a bounded queue, not a window's random moments).
 
 Honest on a small shared machine: everything here shares the machine's cores with each other and
-with whatever else runs. Host i is pinned (``sched_setaffinity``, every thread of its gunicorn
-tree) to core i mod cores, so one host gets one core share and two hosts two; the generators,
-HAProxy and PostgreSQL are not pinned. Wall-clock throughput is printed, but the figures that
-stay put are CPU from /proc: each host's, PostgreSQL's backends of this database, HAProxy's and
-the generators', per report and as a share of the phase, with ratios (2 hosts vs 1; reports per
-host-CPU-second) and the component that saturated first. PostgreSQL's CPU per report gives where it
-becomes the limit: how many such host cores one PostgreSQL core serves. No figure is asserted.
+with whatever else runs. By default host i is pinned (``sched_setaffinity``, every thread of its
+gunicorn tree) to core i mod cores, so one host gets one core and two hosts two (``--no-pin``: any
+core); the generators, HAProxy and PostgreSQL are not pinned. When others' work fills the cores,
+pinning gives a second host nothing more: its threads only queue with everyone's. ``--core-share F``
+(root, cgroup v1) then gives each host a CPU cgroup limited to F of a core, and the load one more
+group: a group competes as one with the rest of the machine, so each host has the same budget in
+every phase, and its throttled periods say whether it used all of it. Wall-clock throughput is
+printed, but the figures that stay put come from /proc: for each host, PostgreSQL's backends of this
+database, HAProxy and the generators, the CPU they ran (per report, and cores got) and the time
+they waited runnable for a core (so cores wanted), with ratios (the phases with most hosts against
+those with one, means when phases repeat: 1,2,1,2,1 brackets a machine whose load drifts; reports
+per host-CPU-second) and the component that saturated first. PostgreSQL's CPU per report against
+a host's says where PostgreSQL becomes the limit: how many host cores one PostgreSQL core keeps up
+with. No figure is asserted.
 """
 
 from __future__ import annotations
@@ -594,7 +601,7 @@ def saturated_first(phase: Phase, cores: int) -> str:
     }
     name, want = max(wants.items(), key=lambda kv: kv[1])
     got = (phase.host_ran + phase.postgres.ran + phase.haproxy.ran + phase.generators.ran) / s
-    verdict = f"{name}, wanting {want:.2f}x the cores it may have"
+    verdict = f"{name}: its threads runnable for {want:.1f}x the CPU it may have"
     if phase.machine_busy >= 0.9:
         verdict += (
             f"; the machine's {cores} cores were {phase.machine_busy:.0%} busy and this run got {got:.2f} of "
