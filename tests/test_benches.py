@@ -159,6 +159,6 @@ def test_conntest_bench_enroll_announce_window_report():
 def test_scaleout_bench_one_then_two_hosts_behind_haproxy():
     """Two `mkp-server run` hosts on one PostgreSQL behind HAProxy; the load from two processes."""
     out = run_bench("scaleout.py", *postgres_args())
-    assert_figures(out, "1 host: 20 reports", "2 hosts: 20 reports", "2 hosts vs 1 host:", "limit:")
+    assert_figures(out, "1 host: 20 reports", "2 hosts: 20 reports", "2 hosts vs 1 host (", "limit:")
     phases = [line for line in out.splitlines() if line.startswith(("1 host:", "2 hosts:"))]
     assert len(phases) == 2 and all("; 0 errors," in line for line in phases), out
