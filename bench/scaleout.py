@@ -137,7 +137,6 @@ class Generator:
             "started": started,
             "ended": time.time(),
             "reports": len(figures.receipts),
-            "late": sum(1 for r in figures.receipts.values() if r["late"]),
             "latencies": dict(figures.latencies),
             "errors": figures.errors,
             "retries": figures.retries,
@@ -190,7 +189,10 @@ class Generators:
 
     def stop(self) -> None:
         for pipe in self.pipes:
-            pipe.send(("stop", ()))
+            try:
+                pipe.send(("stop", ()))
+            except OSError:  # that one has ended already
+                continue
         for process in self.processes:
             process.join(timeout=10)
             if process.is_alive():
