@@ -28,8 +28,9 @@ else
   # vpcd listens on all interfaces: development, tests and the demo only, never on a kiosk.
   # PostgreSQL's server: the tests start a throwaway one from its binaries when
   # MKP_TEST_POSTGRES_URL is not set. Debian makes its main cluster (port 5432) when it first
-  # installs the package; an installed one is left as it is.
-  packages+=(vsmartcard-vpcd opensc postgresql)
+  # installs the package; an installed one is left as it is. HAProxy: bench/scaleout.py balances
+  # several server hosts with it (started by the bench, not as a service).
+  packages+=(vsmartcard-vpcd opensc postgresql haproxy)
 fi
 
 missing=()

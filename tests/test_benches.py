@@ -7,6 +7,7 @@ these sizes; what is asserted is that each line is printed and the process exits
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,13 @@ def test_conntest_bench_enroll_announce_window_report():
             "report:",
         )
         assert "lost 0" in out
+
+
+@pytest.mark.skipif(not POSTGRES, reason="every host shares one PostgreSQL: set MKP_TEST_POSTGRES_URL")
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed: run ./install.sh")
+def test_scaleout_bench_one_then_two_hosts_behind_haproxy():
+    """Two `mkp-server run` hosts on one PostgreSQL behind HAProxy; the load from two processes."""
+    out = run_bench("scaleout.py", *postgres_args())
+    assert_figures(out, "1 host: 20 reports", "2 hosts: 20 reports", "2 hosts vs 1 host (", "limit:")
+    phases = [line for line in out.splitlines() if line.startswith(("1 host:", "2 hosts:"))]
+    assert len(phases) == 2 and all("; 0 errors," in line for line in phases), out
