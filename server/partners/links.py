@@ -167,23 +167,29 @@ def linked_holder(conn: Connection, partner: Partner, member: str) -> MyKey:
     return found
 
 
-_LINKED = (
+_LINKS = (
     select(mykeys, partner_links.c.member, partner_links.c.status.label("link_status"))
     .join(partner_links, partner_links.c.mykey == mykeys.c.id)
-    .where(
-        partner_links.c.partner_id == bindparam("partner"),
-        partner_links.c.member.in_(bindparam("members", expanding=True)),
-    )
+    .where(partner_links.c.partner_id == bindparam("partner"))
 )
+_LINKED = _LINKS.where(partner_links.c.member.in_(bindparam("members", expanding=True)))
+_LINKED_ONE = _LINKS.where(partner_links.c.member == bindparam("member"))
+"""One member's (a single conversion's): a plain equality that SQLAlchemy keeps compiled, where an
+expanding ``IN`` is finished for each call."""
 
 
 def linked_holders(conn: Connection, partner: Partner, members: Iterable[str]) -> dict[str, MyKey | MkpError]:
     """Each member's MyKey ID, or the refusal of points for them (a batch's members: one query a chunk)."""
     rows: dict[str, Any] = {}
     wanted = sorted(set(members))
-    for part in chunked(wanted):
-        found = conn.execute(_LINKED, {"partner": partner.id, "members": list(part)})
-        rows.update({r.member: r for r in found})
+    if len(wanted) == 1:
+        rows.update(
+            {r.member: r for r in conn.execute(_LINKED_ONE, {"partner": partner.id, "member": wanted[0]})}
+        )
+    else:
+        for part in chunked(wanted):
+            found = conn.execute(_LINKED, {"partner": partner.id, "members": list(part)})
+            rows.update({r.member: r for r in found})
     return {m: _holder(partner, m, rows.get(m)) for m in wanted}
 
 

@@ -124,7 +124,6 @@ def add(
 
 
 _PARTNER = select(partners).where(partners.c.id == bindparam("id"))
-_PARTNER_KEY = select(partners.c.status, partners.c.public_key_pem).where(partners.c.id == bindparam("id"))
 
 
 def get(conn: Connection, partner_id: str) -> Partner:
@@ -161,21 +160,37 @@ def revoke(conn: Connection, op: Operator, partner_id: str) -> Partner:
 
 def public_key(conn: Connection, key_id: str) -> signing.PublicKey:
     """The key a partner request claims (``partner:<ID>``), or the signature error to answer."""
+    return parsed_key(key_row(conn, key_id).public_key_pem)
+
+
+def key_row(conn: Connection, key_id: str) -> Any:
+    """The partner row (status, key) of a claimed key id, or the signature error to answer."""
     if not key_id.startswith(KEY_PREFIX):
         raise signing.UnknownKey(f"{key_id!r} is not a partner's key id (partner:<ID>)")
-    row = conn.execute(_PARTNER_KEY, {"id": key_id[len(KEY_PREFIX) :]}).first()
+    row = conn.execute(_PARTNER, {"id": key_id[len(KEY_PREFIX) :]}).first()
     if row is None:
         raise signing.UnknownKey(f"no partner has key id {key_id!r}")
     if row.status != ACTIVE:
         raise signing.RevokedKey(f"partner key {key_id} has been revoked")
-    return _parsed(row.public_key_pem)
+    return row
+
+
+def signed_by(conn: Connection, key_id: str, public_key_pem: str) -> Partner:
+    """The active partner whose key id is ``key_id`` and whose stored key is ``public_key_pem`` (the
+    one a request was verified with, maybe from a cache), in ``conn``'s transaction: a revoked key
+    is refused here (``revoked_key``) even if the signature was checked without the database; a key
+    changed since is refused as the signature would have been (``bad_signature``)."""
+    row = key_row(conn, key_id)
+    if row.public_key_pem != public_key_pem:
+        raise signing.BadSignature(f"signature does not verify with partner key {key_id}'s current key")
+    return _partner(row)
 
 
 _KEYS: dict[str, signing.PublicKey] = {}
 
 
-def _parsed(pem: str) -> signing.PublicKey:
-    """Parsed once per key (the PEM is read on each request, so a revocation counts at once)."""
+def parsed_key(pem: str) -> signing.PublicKey:
+    """Parsed once per key."""
     key = _KEYS.get(pem)
     if key is None:
         key = _KEYS[pem] = signing.load_public_key(pem.encode())
