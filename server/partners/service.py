@@ -32,10 +32,11 @@ def convert_online(
     if isinstance(partner, str):
         partner = registry.active(conn, partner)
     points = partner.points_for(amount)
-    holder = links.linked_holder(conn, partner, member)
+    holder, known = links.linked_holder_to(conn, partner, member, destination)
+    code = holding.chosen_destination(holder, destination)
     order = holding.Order(
         holder=holder.number,
-        point_code=holding.destination(conn, holder, destination),
+        point_code=holding.checked_destination(code, {code} if known else ()),
         points=points,
         partner_amount=amount,
         order_id=order_id,
