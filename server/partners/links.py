@@ -191,7 +191,7 @@ def linked_holder_to(
     found = _holder(partner, member, row)
     if isinstance(found, MkpError):
         raise found
-    return found, row.destination_known is not None
+    return found, row is not None and row.destination_known is not None
 
 
 def linked_holders(conn: Connection, partner: Partner, members: Iterable[str]) -> dict[str, MyKey | MkpError]:
