@@ -175,11 +175,6 @@ def revoke(conn: Connection, op: Operator, partner_id: str) -> Partner:
     return get(conn, partner_id)
 
 
-def public_key(conn: Connection, key_id: str) -> signing.PublicKey:
-    """The key a partner request claims (``partner:<ID>``), or the signature error to answer."""
-    return parsed_key(key_row(conn, key_id).public_key_pem)
-
-
 def key_row(conn: Connection, key_id: str, statement: Any = _PARTNER, **params: Any) -> Any:
     """The partner row (status, key) of a claimed key id, or the signature error to answer."""
     if not key_id.startswith(KEY_PREFIX):
