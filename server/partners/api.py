@@ -27,6 +27,7 @@ from server.partners import batch, coupons, holding, links, premiums, registry, 
 from server.partners.auth import (
     PARTNER_SIGNATURE,
     accept_partner_request,
+    accepted_partner,
     partner_endpoints,
     signed_partner_id,
 )
@@ -78,8 +79,7 @@ def confirm_link(body: schemas.PartnerLinkConfirm) -> View:
     now = datetime.now(UTC)
 
     def work(conn: Connection) -> dict[str, Any] | throttle.WrongCode:
-        pid = accept_partner_request(conn)
-        partner = registry.active(conn, pid)
+        partner = accepted_partner(conn)
         return throttle.refusal_kept(lambda: links.confirm(conn, partner, body.member, body.link_code, now))
 
     answer = run_write(engine(), work)
@@ -98,14 +98,14 @@ def convert(body: schemas.ConversionCreate) -> View:
     pid, data = signed_partner_id(), body.model_dump()
 
     def work(conn: Connection) -> tuple[dict[str, Any], int]:
-        accept_partner_request(conn)
+        partner = accepted_partner(conn)
         return once(
             conn,
             batch.order_key(pid, body.order_id),
             batch.order_scope(pid),
             data,
             lambda: service.convert_online(
-                conn, pid, body.order_id, body.member, body.amount, body.destination
+                conn, partner, body.order_id, body.member, body.amount, body.destination
             ),
         )
 
@@ -123,12 +123,10 @@ def convert_batch(body: schemas.ConversionBatchCreate) -> View:
     an id twice in the batch, ``duplicate_order_id``. A malformed order is refused alone, with the code
     the single endpoint would answer it with; a body that is no batch (no ``orders``, more than 500)
     is refused whole (422)."""
-    pid = signed_partner_id()
     orders = batch.read_orders(body.orders)
 
     def work(conn: Connection) -> dict[str, Any]:
-        accept_partner_request(conn)
-        return service.convert_batch(conn, pid, orders)
+        return service.convert_batch(conn, accepted_partner(conn), orders)
 
     return run_write(engine(), work)
 

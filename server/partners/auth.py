@@ -5,19 +5,29 @@ known and not revoked, clock), then the body's size, then the body against the s
 the nonce kept in the database (every worker sees every nonce). A terminal's signature carries the
 terminal tag and is refused here (``missing_signature``), as is an operator's bearer token
 (``wrong_credential``); a partner's signature is refused on their APIs the same way.
+
+The public key a signature is checked with is kept per process once read (by key id, with the
+stored PEM it came from), so a partner's request costs no read transaction of its own. The key is
+still confirmed on every request, in the view's own write transaction (:func:`accepted_partner`:
+the partner row is read there anyway): a revoked key is refused at once (``revoked_key``), on every
+worker, and a changed key is refused as a signature that does not verify. A request refused before
+its view confirms the key (too large, malformed) has the key confirmed on the way out, so a revoked
+partner still hears ``revoked_key`` first, as it did when the key was read before anything else.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, request
 from sqlalchemy import Connection
 
 from mkp_core import signing
 from mkp_core.errors import Unauthorized
 from server.db.engine import read
 from server.partners import registry
+from server.partners.registry import Partner
 from server.platform.terminal_auth import DatabaseNonceStore
 from server.web.context import config, engine, limit_body
+from server.web.errors import refusal_response
 from server.web.request_url import wsgi_request_url
 
 PARTNER_SIGNATURE: list[dict[str, list[str]]] = [{"partner_signature": []}]
@@ -31,18 +41,50 @@ def partner_signature() -> signing.SignedRequest:
             raise Unauthorized(
                 "wrong_credential", "the partner API takes a partner's signed request, not an operator token"
             )
-        url = wsgi_request_url(request.environ)
-        with read(engine()) as conn:
-            g.partner_signature = signing.verify_signature(
-                request.method,
-                url,
-                list(request.headers.items()),
-                lambda key_id: registry.public_key(conn, key_id),
-                tag=signing.PARTNER_TAG,
-            )
+        g.partner_signature, g.partner_key_pem = _verified(wsgi_request_url(request.environ))
         limit_body(_body_limit())
     found: signing.SignedRequest = g.partner_signature
     return found
+
+
+#: Key id -> (the stored PEM, its parsed key): what this process has read; confirmed per request.
+_KNOWN_KEYS: dict[str, tuple[str, signing.PublicKey]] = {}
+
+
+def _verified(url: str) -> tuple[signing.SignedRequest, str]:
+    """This request's signature and the stored PEM of the key it verified with: the key this
+    process knows if that verifies (``partner_key_unconfirmed`` is then left on ``g``), else
+    (unknown here, or refused with it) the key read from the database now, as the refusal's
+    judge."""
+    headers = list(request.headers.items())
+    used: list[str] = []
+
+    def known(key_id: str) -> signing.PublicKey:
+        found = _KNOWN_KEYS.get(key_id)
+        if found is None:
+            raise signing.UnknownKey(key_id)
+        used.append(found[0])
+        return found[1]
+
+    try:
+        signed = signing.verify_signature(request.method, url, headers, known, tag=signing.PARTNER_TAG)
+    except signing.SignatureError:
+        pass
+    else:
+        g.partner_key_unconfirmed = True
+        return signed, used[-1]
+
+    def stored(key_id: str) -> signing.PublicKey:
+        row = registry.key_row(conn, key_id)
+        key = registry.parsed_key(row.public_key_pem)
+        used.append(row.public_key_pem)
+        _KNOWN_KEYS[key_id] = (row.public_key_pem, key)
+        return key
+
+    used.clear()
+    with read(engine()) as conn:
+        signed = signing.verify_signature(request.method, url, headers, stored, tag=signing.PARTNER_TAG)
+    return signed, used[-1]
 
 
 BATCH_ENDPOINTS = {"partner_api.convert_batch"}
@@ -61,13 +103,41 @@ def signed_partner_id() -> str:
 
 
 def accept_partner_request(conn: Connection) -> str:
-    """The partner that signed this request: the body checked against the signed digest and the
-    nonce kept in ``conn``, the view's own write transaction (one commit a conversion, not two).
+    """The id of the partner that signed this request (:func:`accepted_partner`)."""
+    return accepted_partner(conn).id
+
+
+def accepted_partner(conn: Connection) -> Partner:
+    """The partner that signed this request: its key confirmed (active, the one the signature was
+    checked with), the body checked against the signed digest and the nonce kept, all in ``conn``,
+    the view's own write transaction (one commit a conversion, not two).
 
     A request refused further on rolls its nonce back with everything else; sent again it is
     judged again, and every partner mutation is idempotent (order id, client id) anyway."""
-    verified = partner_signature().accept(request.get_data(cache=True), DatabaseNonceStore(conn))
-    return verified.key_id[len(registry.KEY_PREFIX) :]
+    signed = partner_signature()
+    g.pop("partner_key_unconfirmed", None)
+    try:
+        partner = registry.signed_by(conn, signed.key_id, g.partner_key_pem)
+    except signing.SignatureError:
+        _KNOWN_KEYS.pop(signed.key_id, None)
+        raise
+    signed.accept(request.get_data(cache=True), DatabaseNonceStore(conn))
+    return partner
+
+
+def _confirm_key(response: Response) -> Response:
+    """A request answered without its key confirmed (refused before its view wrote, or a view that
+    does not write): the key confirmed now, and a revoked or changed one refused as such."""
+    if g.pop("partner_key_unconfirmed", None) is None:
+        return response
+    signed: signing.SignedRequest = g.partner_signature
+    try:
+        with read(engine()) as conn:
+            registry.signed_by(conn, signed.key_id, g.partner_key_pem)
+    except signing.SignatureError as e:
+        _KNOWN_KEYS.pop(signed.key_id, None)
+        return refusal_response(e)
+    return response
 
 
 def partner_endpoints(bp: Blueprint) -> None:
@@ -77,3 +147,5 @@ def partner_endpoints(bp: Blueprint) -> None:
     @bp.before_request
     def authenticate_partner() -> None:
         partner_signature()
+
+    bp.after_request(_confirm_key)

@@ -76,14 +76,19 @@ def checked_destination(code: str, known: Collection[str]) -> str:
 
 
 def known_point_codes(conn: Connection, codes: Iterable[str]) -> set[str]:
-    """Which of ``codes`` the platform has (one query a chunk: a batch's destinations read once)."""
+    """Which of ``codes`` the platform has (one query a chunk: a batch's destinations read once;
+    one code, a single conversion's, by a plain equality SQLAlchemy keeps compiled)."""
+    wanted = sorted(set(codes))
+    if len(wanted) == 1:
+        return set(conn.execute(_KNOWN_CODE, {"code": wanted[0]}).scalars())
     found: set[str] = set()
-    for part in chunked(sorted(set(codes))):
+    for part in chunked(wanted):
         found.update(conn.execute(_KNOWN_CODES, {"codes": list(part)}).scalars())
     return found
 
 
 _KNOWN_CODES = select(point_codes.c.code).where(point_codes.c.code.in_(bindparam("codes", expanding=True)))
+_KNOWN_CODE = select(point_codes.c.code).where(point_codes.c.code == bindparam("code"))
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ def convert_many(
 
 
 _COLUMNS = tuple(c.name for c in conversions.columns)
+_INSERT_ONE = insert(conversions).returning(conversions.c.id)  # built once: found compiled
 _TIMES = {"created_at", "due_at", "released_at"}
 
 
@@ -144,9 +150,7 @@ def _insert(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert the conversions, each given its id: one row by an INSERT .. RETURNING, many straight
     through the driver (COPY on PostgreSQL), as the ledger inserts its transfers."""
     if len(rows) == 1:
-        rows[0]["id"] = int(
-            conn.execute(insert(conversions).returning(conversions.c.id), rows[0]).scalar_one()
-        )
+        rows[0]["id"] = int(conn.execute(_INSERT_ONE, rows[0]).scalar_one())
         return
     for row, conversion_id in zip(rows, new_ids(conn, "conversions", len(rows)), strict=True):
         row["id"] = conversion_id

@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, String, bindparam, delete, func, insert, select, update
 
 from mkp_core import link_code
 from mkp_core.errors import Conflict, MkpError, NotFound
 from server.db.engine import chunked
-from server.ledger.tables import mykeys
+from server.ledger.tables import mykeys, point_codes
 from server.partners import throttle
 from server.partners.registry import Partner
 from server.partners.tables import partner_links
@@ -159,31 +159,53 @@ def _confirm(
     return _view(_row(conn, partner.id, id=row.id))
 
 
-def linked_holder(conn: Connection, partner: Partner, member: str) -> MyKey:
-    """The MyKey ID of ``member``'s confirmed link, or why points cannot go to them."""
-    found = linked_holders(conn, partner, [member])[member]
-    if isinstance(found, MkpError):
-        raise found
-    return found
-
-
-_LINKED = (
+_LINKS = (
     select(mykeys, partner_links.c.member, partner_links.c.status.label("link_status"))
     .join(partner_links, partner_links.c.mykey == mykeys.c.id)
-    .where(
-        partner_links.c.partner_id == bindparam("partner"),
-        partner_links.c.member.in_(bindparam("members", expanding=True)),
-    )
+    .where(partner_links.c.partner_id == bindparam("partner"))
 )
+_LINKED = _LINKS.where(partner_links.c.member.in_(bindparam("members", expanding=True)))
+_LINKED_TO = _LINKS.add_columns(
+    select(point_codes.c.code)
+    .where(
+        point_codes.c.code
+        == func.coalesce(bindparam("destination", type_=String), mykeys.c.home_municipality)
+    )
+    .scalar_subquery()
+    .label("destination_known")
+).where(partner_links.c.member == bindparam("member"))
+_LINKED_ONE = _LINKS.where(partner_links.c.member == bindparam("member"))
+"""One member's (a single conversion's): a plain equality that SQLAlchemy keeps compiled, where an
+expanding ``IN`` is finished for each call."""
+
+
+def linked_holder_to(
+    conn: Connection, partner: Partner, member: str, destination: str | None
+) -> tuple[MyKey, bool]:
+    """The MyKey ID of ``member``'s confirmed link (or why points cannot go to them), and whether the
+    point code points would go to (``destination``, else the holder's home municipality) is one the
+    platform has: one statement for a single conversion."""
+    row = conn.execute(
+        _LINKED_TO, {"partner": partner.id, "member": member, "destination": destination}
+    ).first()
+    found = _holder(partner, member, row)
+    if isinstance(found, MkpError):
+        raise found
+    return found, row is not None and row.destination_known is not None
 
 
 def linked_holders(conn: Connection, partner: Partner, members: Iterable[str]) -> dict[str, MyKey | MkpError]:
     """Each member's MyKey ID, or the refusal of points for them (a batch's members: one query a chunk)."""
     rows: dict[str, Any] = {}
     wanted = sorted(set(members))
-    for part in chunked(wanted):
-        found = conn.execute(_LINKED, {"partner": partner.id, "members": list(part)})
-        rows.update({r.member: r for r in found})
+    if len(wanted) == 1:
+        rows.update(
+            {r.member: r for r in conn.execute(_LINKED_ONE, {"partner": partner.id, "member": wanted[0]})}
+        )
+    else:
+        for part in chunked(wanted):
+            found = conn.execute(_LINKED, {"partner": partner.id, "members": list(part)})
+            rows.update({r.member: r for r in found})
     return {m: _holder(partner, m, rows.get(m)) for m in wanted}
 
 

@@ -159,7 +159,10 @@ class PremiumBook:
 
     @classmethod
     def open(cls, conn: Connection, partner: Partner, holders: Collection[int], now: datetime) -> PremiumBook:
-        """The campaigns running at ``now`` with budget left (locked), and what ``holders`` had of them."""
+        """The campaigns running at ``now`` with budget left (locked), and what ``holders`` had of them
+        (none asked for when the partner was read with no campaign open in this transaction)."""
+        if partner.campaigns_open is False:
+            return cls(partner, [], {}, {})
         rows = conn.execute(_RUNNING, {"partner": partner.id, "now": now}).all()
         capped = [r.id for r in rows if r.cap_per_holder is not None]
         had: dict[tuple[int, int], int] = {}

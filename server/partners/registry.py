@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from mkp_core import signing
 from mkp_core.errors import Conflict, MkpError, NotFound
-from server.partners.tables import partners
+from server.partners.tables import partners, premium_campaigns
 from server.platform.operators.service import Operator
 
 ACTIVE = "active"
@@ -38,6 +38,9 @@ class Partner:
     public_key_pem: str
     created_at: datetime
     revoked_at: datetime | None
+    #: Whether a campaign of the partner might pay a premium now (read with the partner by
+    #: :func:`signed_by`); None: not read, ask.
+    campaigns_open: bool | None = None
 
     @property
     def account(self) -> str:
@@ -75,7 +78,7 @@ class Partner:
         }
 
 
-def _partner(row: Any) -> Partner:
+def _partner(row: Any, campaigns_open: bool | None = None) -> Partner:
     return Partner(
         id=row.id,
         name=row.name,
@@ -86,6 +89,7 @@ def _partner(row: Any) -> Partner:
         public_key_pem=row.public_key_pem,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        campaigns_open=campaigns_open,
     )
 
 
@@ -124,7 +128,19 @@ def add(
 
 
 _PARTNER = select(partners).where(partners.c.id == bindparam("id"))
-_PARTNER_KEY = select(partners.c.status, partners.c.public_key_pem).where(partners.c.id == bindparam("id"))
+#: The partner, and whether any campaign of it has not ended and has budget left: a superset of
+#: those running when its conversion is booked a moment later in the same transaction (budgets
+#: only shrink; on SQLite no campaign can be added meanwhile, as this transaction is the writer).
+_PARTNER_SIGNED = select(
+    partners,
+    exists()
+    .where(
+        premium_campaigns.c.partner_id == partners.c.id,
+        premium_campaigns.c.ends_at > bindparam("now"),
+        premium_campaigns.c.used < premium_campaigns.c.budget,
+    )
+    .label("campaigns_open"),
+).where(partners.c.id == bindparam("id"))
 
 
 def get(conn: Connection, partner_id: str) -> Partner:
@@ -159,23 +175,35 @@ def revoke(conn: Connection, op: Operator, partner_id: str) -> Partner:
     return get(conn, partner_id)
 
 
-def public_key(conn: Connection, key_id: str) -> signing.PublicKey:
-    """The key a partner request claims (``partner:<ID>``), or the signature error to answer."""
+def key_row(conn: Connection, key_id: str, statement: Any = _PARTNER, **params: Any) -> Any:
+    """The partner row (status, key) of a claimed key id, or the signature error to answer."""
     if not key_id.startswith(KEY_PREFIX):
         raise signing.UnknownKey(f"{key_id!r} is not a partner's key id (partner:<ID>)")
-    row = conn.execute(_PARTNER_KEY, {"id": key_id[len(KEY_PREFIX) :]}).first()
+    row = conn.execute(statement, {"id": key_id[len(KEY_PREFIX) :], **params}).first()
     if row is None:
         raise signing.UnknownKey(f"no partner has key id {key_id!r}")
     if row.status != ACTIVE:
         raise signing.RevokedKey(f"partner key {key_id} has been revoked")
-    return _parsed(row.public_key_pem)
+    return row
+
+
+def signed_by(conn: Connection, key_id: str, public_key_pem: str) -> Partner:
+    """The active partner whose key id is ``key_id`` and whose stored key is ``public_key_pem`` (the
+    one a request was verified with, maybe from a cache), in ``conn``'s transaction: a revoked key
+    is refused here (``revoked_key``) even if the signature was checked without the database; a key
+    changed since is refused as the signature would have been (``bad_signature``). Read with it:
+    whether a campaign of the partner may pay a premium (none: a conversion need not ask)."""
+    row = key_row(conn, key_id, _PARTNER_SIGNED, now=datetime.now(UTC))
+    if row.public_key_pem != public_key_pem:
+        raise signing.BadSignature(f"signature does not verify with partner key {key_id}'s current key")
+    return _partner(row, bool(row.campaigns_open))
 
 
 _KEYS: dict[str, signing.PublicKey] = {}
 
 
-def _parsed(pem: str) -> signing.PublicKey:
-    """Parsed once per key (the PEM is read on each request, so a revocation counts at once)."""
+def parsed_key(pem: str) -> signing.PublicKey:
+    """Parsed once per key."""
     key = _KEYS.get(pem)
     if key is None:
         key = _KEYS[pem] = signing.load_public_key(pem.encode())

@@ -14,20 +14,29 @@ from typing import Any
 from sqlalchemy import Connection
 
 from server.partners import batch, coupons, holding, links, registry, throttle
+from server.partners.registry import Partner
 from server.platform.mykey import registry as mykeys
 from server.platform.mykey.registry import MyKey
 
 
 def convert_online(
-    conn: Connection, partner_id: str, order_id: str, member: str, amount: int, destination: str | None
+    conn: Connection,
+    partner: Partner | str,
+    order_id: str,
+    member: str,
+    amount: int,
+    destination: str | None,
 ) -> dict[str, Any]:
-    """The partner converts ``amount`` of its points for ``member`` (whose link it confirmed)."""
-    partner = registry.active(conn, partner_id)
+    """The partner converts ``amount`` of its points for ``member`` (whose link it confirmed):
+    ``partner`` as its signed request's view read it in this transaction, or its id."""
+    if isinstance(partner, str):
+        partner = registry.active(conn, partner)
     points = partner.points_for(amount)
-    holder = links.linked_holder(conn, partner, member)
+    holder, known = links.linked_holder_to(conn, partner, member, destination)
+    code = holding.chosen_destination(holder, destination)
     order = holding.Order(
         holder=holder.number,
-        point_code=holding.destination(conn, holder, destination),
+        point_code=holding.checked_destination(code, {code} if known else ()),
         points=points,
         partner_amount=amount,
         order_id=order_id,
@@ -36,10 +45,12 @@ def convert_online(
 
 
 def convert_batch(
-    conn: Connection, partner_id: str, orders: Sequence[batch.OrderIn | batch.Malformed]
+    conn: Connection, partner: Partner | str, orders: Sequence[batch.OrderIn | batch.Malformed]
 ) -> dict[str, Any]:
     """The partner's batch of orders, each answered on its own (``server.partners.batch``)."""
-    return batch.convert_batch(conn, registry.active(conn, partner_id), orders)
+    if isinstance(partner, str):
+        partner = registry.active(conn, partner)
+    return batch.convert_batch(conn, partner, orders)
 
 
 def redeem_coupon(

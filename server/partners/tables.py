@@ -60,6 +60,8 @@ Index(
     sqlite_where=partner_links.c.status == "active",
     postgresql_where=partner_links.c.status == "active",
 )
+# A conversion looks its member up among links of every status (pending ones are refused by name).
+Index("ix_partner_links_member", partner_links.c.partner_id, partner_links.c.member)
 
 
 # A premium campaign: a bonus on conversions in a period, capped per holder and in total.
@@ -81,6 +83,8 @@ premium_campaigns = Table(
     Column("created_by", String(80), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+# Every conversion asks for its partner's campaigns still running: not a walk of every campaign.
+Index("ix_premium_campaigns_partner", premium_campaigns.c.partner_id, premium_campaigns.c.ends_at)
 
 
 # A batch of single-use coupon codes a partner asked for (the codes only as hashes, in ``coupons``).

@@ -21,12 +21,13 @@ from partners_helpers import (
     signed_by,
     verified,
 )
-from sqlalchemy import select
+from sqlalchemy import select, update
 from terminal_helpers import error_code
 
 from mkp_core import cardproof, dates, signing
-from server.db.engine import read
+from server.db.engine import read, write
 from server.ledger.tables import accounts, lots, transfers
+from server.partners.tables import partners
 from server.platform.mykey import registry
 
 
@@ -78,6 +79,43 @@ def test_partner_listed_and_revoked_at_once(mykey, ana):
     )
     assert r.status_code == 200 and r.json["status"] == "revoked"
     assert error_code(ana.confirm("nobody", NO_CODE)) == (401, "revoked_key")
+
+
+def test_a_revoked_or_replaced_key_counts_at_once_after_requests_that_passed(mykey, ana):
+    """The server keeps a partner's key once read: revoking it, or a key replaced in the database,
+    still counts on the very next request, whatever else is wrong with that request."""
+    jal, dal = add_partner(mykey, "JAL"), add_partner(mykey, "DAL")
+    huge = {"member": "x" * 100_000, "link_code": NO_CODE}
+    for partner in (ana, jal, dal):  # signed and accepted (the member is unknown): each key known
+        assert partner.confirm("nobody", NO_CODE).status_code == 404
+    assert error_code(ana.post("/partner/v1/conversions", {"order_id": "o-1"}))[0] == 422
+    assert error_code(jal.post("/partner/v1/links/confirm", huge)) == (413, "too_large")
+
+    replacement = signing.generate_terminal_key()
+    with write(mykey.app.extensions["mkp.engine"]) as conn:
+        conn.execute(
+            update(partners)
+            .where(partners.c.id == "ANA")
+            .values(public_key_pem=signing.public_key_pem(replacement).decode())
+        )
+    assert error_code(ana.confirm("nobody", NO_CODE)) == (401, "bad_signature")
+    ana.key = replacement
+    assert ana.confirm("nobody", NO_CODE).status_code == 404
+
+    for partner_id in ("ANA", "JAL", "DAL"):
+        r = mykey.client.post(
+            f"/v1/partners/{partner_id}/revoke",
+            json={"client_id": new_id("revoke")},
+            headers=mykey.operators.central,
+        )
+        assert r.status_code == 200
+    # Each partner's first request since: what would have been refused for its body is refused
+    # for the key, as it was before any key was kept.
+    assert error_code(ana.post("/partner/v1/conversions", {"order_id": "o-1"})) == (401, "revoked_key")
+    assert error_code(jal.post("/partner/v1/links/confirm", huge)) == (401, "revoked_key")
+    assert error_code(dal.convert("o-1", "nobody", 1000)) == (401, "revoked_key")
+    for partner in (ana, jal, dal):
+        assert error_code(partner.confirm("nobody", NO_CODE)) == (401, "revoked_key")
 
 
 def test_partner_refusals(mykey, ana):
