@@ -8,14 +8,14 @@ with the partner's members, on every conversion. ``ix_partner_links_member`` fin
 links directly. ``ix_premium_campaigns_partner`` does the same for the partner's campaigns still
 running, which every conversion reads (they were found by reading every campaign).
 
-Revision ID: 0021
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 """
 
 from alembic import op
 
-revision = "0021"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
