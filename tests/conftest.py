@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from mkp_testing import (
+    SEED,
+    SEEDED,
     Platform,
     SchemaPool,
     Slots,
@@ -28,6 +30,7 @@ from mkp_testing import (
     migrate,
     platform_process,
     postgres_url,
+    seed_value,
     served_in_process,
     server_settings,
     sqlite_database,
@@ -233,12 +236,19 @@ def postgres_schemas(postgres_database: str) -> Iterator[SchemaPool]:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A database with the schema `mkp-server init` makes and no rows: a SQLite file, or a
-    PostgreSQL schema of this worker's pool (emptied again when the test is done)."""
+    PostgreSQL schema of this worker's pool (emptied again when the test is done). A test whose
+    fixtures start by writing a :class:`Seed`'s rows (its item's ``SEED``) gets them copied in."""
+    seed = request.node.stash.get(SEED, None)
     if request.param == "sqlite":
-        yield sqlite_database(tmp_path)
+        url = sqlite_database(tmp_path, seed)
+        if seed is not None:
+            request.node.stash[SEEDED] = (seed, seed_value(seed, "sqlite"))
+        yield url
         return
     pool: SchemaPool = request.getfixturevalue("postgres_schemas")
-    schema, url = pool.take()
+    schema, url = pool.take(seed)
+    if seed is not None:
+        request.node.stash[SEEDED] = (seed, seed_value(seed, "postgresql"))
     yield url
     pool.give_back(schema)
 
