@@ -88,7 +88,8 @@ TOWN = Seed("town", _write_town)
 
 def _from_here(item: pytest.Item, *names: str) -> bool:
     """Whether each of ``names`` is in the item's fixtures and is this module's fixture (not a
-    folder's or a module's own of that name)."""
+    folder's or a module's own of that name). pytest keeps that in the item's private
+    ``_fixtureinfo``: a pytest without it marks no test, and the fixtures write their rows."""
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
     return all(
         name in definitions and getattr(definitions[name][-1].func, "__module__", None) == __name__
