@@ -7,18 +7,20 @@ import importlib
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -404,6 +406,27 @@ _SQLITE_TEMPLATE: list[Path] = []
 _CA_TEMPLATE: list[Path] = []
 
 
+@dataclass(frozen=True, eq=False)
+class Seed:
+    """Rows a kind of test starts with (the server's operators, the points town), written once
+    per test process and dialect into a database of their own and copied into each such test's
+    database: ``write`` puts them into a fresh migrated database and returns what the test is
+    handed (the operators' tokens). The rows are copied as they are, ids and sequences included,
+    so a test sees what ``write`` would have left it; only the tokens and timestamps are shared."""
+
+    name: str
+    write: Callable[[Engine], Any]
+
+
+#: The seed of a test item's database (set at collection by the plugin that owns the seed), and
+#: what its ``write`` returned (set by the database fixture that copied the rows in).
+SEED = pytest.StashKey[Seed]()
+SEEDED = pytest.StashKey[tuple[Seed, Any]]()
+#: (dialect, seed name): what the seed's ``write`` returned when its rows were written.
+_SEED_VALUES: dict[tuple[str, str], Any] = {}
+_SQLITE_SEEDED: dict[str, Path] = {}
+
+
 def fresh_test_ca(directory: Path) -> TestCA:
     """A JPKI-shaped test CA of its own in ``directory`` (nothing revoked, no CRL issued yet): a
     copy of one this process made, as an RSA-2048 key takes a twentieth of a second to make and
@@ -417,9 +440,10 @@ def fresh_test_ca(directory: Path) -> TestCA:
     return TestCA.load(directory)
 
 
-def sqlite_database(directory: Path) -> str:
-    """A SQLite database in ``directory`` with the schema and no rows: a copy of one this process
-    migrated once (a file copy takes a millisecond; migrating takes a tenth of a second)."""
+def sqlite_database(directory: Path, seed: Seed | None = None) -> str:
+    """A SQLite database in ``directory`` with the schema and no rows (or ``seed``'s): a copy of one
+    this process migrated (and seeded) once (a file copy takes a millisecond; migrating takes a
+    tenth of a second, the points town's rows a thirtieth)."""
     if not _SQLITE_TEMPLATE:
         template = Path(tempfile.mkdtemp(prefix="mkp-template-")) / "template.sqlite3"
         atexit.register(shutil.rmtree, template.parent, True)
@@ -427,10 +451,56 @@ def sqlite_database(directory: Path) -> str:
         migrate(engine)
         engine.dispose()  # the last connection checkpoints the WAL into the file
         _SQLITE_TEMPLATE.append(template)
+    template = _SQLITE_TEMPLATE[0] if seed is None else _sqlite_seeded(seed)
     path = directory / "mkp.sqlite3"
-    shutil.copyfile(_SQLITE_TEMPLATE[0], path)
+    shutil.copyfile(template, path)
     path.chmod(0o600)
     return f"sqlite:///{path}"
+
+
+def _sqlite_seeded(seed: Seed) -> Path:
+    if seed.name not in _SQLITE_SEEDED:
+        folder = Path(tempfile.mkdtemp(prefix=f"mkp-seed-{seed.name}-"))
+        atexit.register(shutil.rmtree, folder, True)
+        url = sqlite_database(folder)
+        engine = make_engine(url)
+        _SEED_VALUES["sqlite", seed.name] = seed.write(engine)
+        engine.dispose()  # the WAL checkpointed into the file, as for the empty template
+        _SQLITE_SEEDED[seed.name] = folder / "mkp.sqlite3"
+    return _SQLITE_SEEDED[seed.name]
+
+
+def copy_seed(engine: Engine, seed: Seed, pool: Callable[[], SchemaPool]) -> Any:
+    """Copy ``seed``'s rows into the database of ``engine``, migrated and empty (a SQLite file of
+    any fixture's, or a schema in the database of ``pool``, the test process's PostgreSQL
+    schemas), and return what the seed's ``write`` returned. For fixtures whose database may come
+    from a folder's own ``database_url`` (the copy costs a few milliseconds more than the file
+    copy :func:`sqlite_database` makes)."""
+    dialect = engine.dialect.name
+    if dialect == "sqlite":
+        template = _sqlite_seeded(seed)
+        with closing(sqlite3.connect(str(engine.url.database), isolation_level=None)) as db:
+            db.execute("ATTACH DATABASE ? AS seed", (str(template),))
+            tables = db.execute(
+                "SELECT name FROM seed.sqlite_master WHERE type = 'table'"
+                " AND name <> 'alembic_version' AND (name NOT LIKE 'sqlite%' OR name = 'sqlite_sequence')"
+            ).fetchall()
+            db.execute("BEGIN IMMEDIATE")  # foreign keys are off in a connection of sqlite3's own
+            for (table,) in tables:
+                db.execute(f'INSERT INTO main."{table}" SELECT * FROM seed."{table}"')
+            db.execute("COMMIT")
+            db.execute("DETACH DATABASE seed")
+    else:
+        restore = pool()._restore(seed)
+        with engine.begin() as conn:
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+            conn.connection.cursor().execute(restore.replace("{schema}", schema))
+    return seed_value(seed, dialect)
+
+
+def seed_value(seed: Seed, dialect: str) -> Any:
+    """What ``seed``'s ``write`` returned for the databases of ``dialect`` this process copies."""
+    return _SEED_VALUES[dialect, seed.name]
 
 
 def postgres_url(url: str, database: str | None = None, schema: str | None = None) -> str:
@@ -460,10 +530,15 @@ class SchemaPool:
         self.admin = create_engine(base, isolation_level="AUTOCOMMIT")
         self.free: list[str] = []
         self._empty_sql: str | None = None
+        self._restores: dict[str, str] = {}
 
-    def take(self) -> tuple[str, str]:
-        """A schema with no rows, and the URL whose connections use it."""
+    def take(self, seed: Seed | None = None) -> tuple[str, str]:
+        """A schema with no rows (or ``seed``'s), and the URL whose connections use it."""
         schema = self.free.pop() if self.free else self._new_schema()
+        if seed is not None:
+            restore = self._restore(seed)
+            with self.admin.connect() as conn:
+                conn.connection.cursor().execute(restore.replace("{schema}", schema))
         return schema, self.url(schema)
 
     def url(self, schema: str) -> str:
@@ -480,6 +555,45 @@ class SchemaPool:
 
     def close(self) -> None:
         self.admin.dispose()
+
+    def _restore(self, seed: Seed) -> str:
+        """The script that copies ``seed``'s rows into a schema (``{schema}``) of this pool: the rows
+        are written once into a schema kept for it, and copied from there in one round trip with
+        triggers off (as :meth:`_empty` deletes them), sequences set to where they ended."""
+        if seed.name not in self._restores:
+            snapshot = self._new_schema()
+            engine = make_engine(self.url(snapshot))
+            _SEED_VALUES["postgresql", seed.name] = seed.write(engine)
+            engine.dispose()
+            with self.admin.connect() as conn:
+                tables = conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename <> 'alembic_version'"
+                    ),
+                    {"s": snapshot},
+                ).scalars()
+                copies = [
+                    f'INSERT INTO "{{schema}}"."{t}" OVERRIDING SYSTEM VALUE SELECT * FROM "{snapshot}"."{t}"'
+                    for t in tables
+                    if conn.execute(text(f'SELECT EXISTS (SELECT FROM "{snapshot}"."{t}")')).scalar()
+                ]
+                sequences = conn.execute(
+                    text(
+                        "SELECT sequencename, last_value FROM pg_sequences"
+                        " WHERE schemaname = :s AND last_value IS NOT NULL"
+                    ),
+                    {"s": snapshot},
+                ).all()
+                setvals = [f'SELECT setval(\'"{{schema}}"."{q}"\', {int(v)})' for q, v in sequences]
+            self._restores[seed.name] = ";\n".join(
+                [
+                    "SET session_replication_role = replica",
+                    *copies,
+                    *setvals,
+                    "RESET session_replication_role",
+                ]
+            )
+        return self._restores[seed.name]
 
     def _new_schema(self) -> str:
         schema = f"t_{uuid.uuid4().hex[:12]}"

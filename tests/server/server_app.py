@@ -7,13 +7,14 @@ setup.cfg's pytest ``pythonpath`` puts tests/server (these fixtures and their he
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from mkp_testing import migrate, served_in_process
+from mkp_testing import SEED, SEEDED, Seed, migrate, served_in_process
 from mykey_helpers import KeyPool, MyKeyWorld, configure
 from sqlalchemy import Engine
 from terminal_helpers import csr_for, new_code
@@ -61,9 +62,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def operators(engine: Engine) -> Operators:
-    """横須賀市 and 札幌市 on the platform; a central token and one scoped to each city."""
+def _write_operators(engine: Engine) -> Operators:
     with write(engine) as conn:
         central = create_operator(conn, "central")
         add_municipality(conn, "142018")
@@ -71,6 +70,57 @@ def operators(engine: Engine) -> Operators:
         yokosuka = create_operator(conn, "yokosuka-desk", "142018")
         sapporo = create_operator(conn, "sapporo-desk", "011002")
     return Operators(bearer(central), bearer(yokosuka), bearer(sapporo))
+
+
+def _write_town(engine: Engine) -> Operators:
+    from points_helpers import furnish
+
+    operators = _write_operators(engine)
+    furnish(None, engine, operators.central)
+    return operators
+
+
+#: The rows of ``operators``, and of ``town`` (which builds on them): a test whose database comes
+#: from tests/conftest.py's ``database_url`` gets them copied in (see ``pytest_collection_modifyitems``).
+OPERATORS = Seed("operators", _write_operators)
+TOWN = Seed("town", _write_town)
+
+
+def _from_here(item: pytest.Item, *names: str) -> bool:
+    """Whether each of ``names`` is in the item's fixtures and is this module's fixture (not a
+    folder's or a module's own of that name). pytest keeps that in the item's private
+    ``_fixtureinfo``: a pytest without it marks no test, and the fixtures write their rows."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return all(
+        name in definitions and getattr(definitions[name][-1].func, "__module__", None) == __name__
+        for name in names
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test set up with this module's ``town`` (or only its ``operators``) starts from a copy
+    of those rows, written once per process and database instead of once per test (a thirtieth
+    of a second for the town, a hundredth for the operators); the fixtures then only hand over
+    the tokens. The database fixture copies them in (``SEED``); one of a folder's own is left alone."""
+    for item in items:
+        if _from_here(item, "town", "operators", "engine"):
+            item.stash[SEED] = TOWN
+        elif _from_here(item, "operators", "engine"):
+            item.stash[SEED] = OPERATORS
+
+
+def _seeded(request: pytest.FixtureRequest, *seeds: Seed) -> Operators | None:
+    """The operators of the rows the test's database was handed, if they are one of ``seeds``'."""
+    seeded = request.node.stash.get(SEEDED, None)
+    if seeded is None or seeded[0] not in seeds:
+        return None
+    return copy.deepcopy(seeded[1])  # a test may change its headers
+
+
+@pytest.fixture
+def operators(request: pytest.FixtureRequest, engine: Engine) -> Operators:
+    """横須賀市 and 札幌市 on the platform; a central token and one scoped to each city."""
+    return _seeded(request, OPERATORS, TOWN) or _write_operators(engine)
 
 
 @pytest.fixture
@@ -130,11 +180,12 @@ def mykey(app: Flask, client: FlaskClient, operators: Operators, jpki_ca: TestCA
 
 
 @pytest.fixture
-def town(client, engine, operators):
+def town(request: pytest.FixtureRequest, client, engine, operators):
     """The points tests' town (tests/server/points_helpers.py): places, a department, MyKey IDs."""
     from points_helpers import furnish
 
-    furnish(client, engine, operators.central)
+    if _seeded(request, TOWN) is None:
+        furnish(client, engine, operators.central)
     return operators
 
 
