@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
 )
 
 from mkp_core import dates
@@ -42,16 +42,17 @@ from mkp_core.signing import DEFAULT_MAX_SKEW
 from mkp_core.wire import CONNTEST_MAX_WINDOW
 from server.conntest.tables import conntest_failures, conntest_reports, conntests
 from server.db.engine import inserted_id, is_postgres
-from server.db.tables import UTCDateTime
 from server.platform.municipalities.service import get_municipality
 from server.platform.operators.service import Operator
 from server.platform.tables import municipalities, places, terminals
 from server.platform.terminal_auth_keys import (
     CONFIRM_AND_KEEP_CTES,
     PendingNonce,
+    driver_sql,
     keep_nonce,
     refuse,
     replayed,
+    run_driver_sql,
 )
 
 #: A terminal that was offline at the test's time reports when it is back, up to this long after
@@ -366,7 +367,7 @@ def _report_row(
 # failed checks kept when every rule of _check_can_report holds, in one statement: one round trip
 # for what every terminal in Japan sends in one window. When nothing was kept, the columns say
 # why, and Python raises the same refusals as on SQLite (the transaction rolls the nonce back).
-_KEEP_ALL = text(
+_KEEP_ALL = driver_sql(
     f"""
 WITH {CONFIRM_AND_KEEP_CTES},
 test AS (
@@ -407,10 +408,11 @@ SELECT test.*,
        EXISTS (SELECT 1 FROM kept) AS made
 FROM (SELECT 1) AS one LEFT JOIN test ON true
 """
-).columns(
-    starts_at=UTCDateTime(),
-    ends_at=UTCDateTime(),
-    prior_received_at=UTCDateTime(),
+)
+_KEPT = namedtuple(  # the columns of _KEEP_ALL, by name as _TEST_AND_PLACE's
+    "_KEPT",
+    "id starts_at ends_at municipality_code terminal_municipality prior_hash prior_received_at "
+    "prior_late prior_ok key_ok nonce_new made",
 )
 
 
@@ -423,19 +425,22 @@ def _keep_all(
 ) -> Any:
     """Run :data:`_KEEP_ALL`: the test's row (``id`` None when the test or terminal is unknown),
     ``made`` when the report was kept; a replay or a key that no longer holds is raised here."""
-    found = conn.execute(
-        _KEEP_ALL,
-        {
-            **pending.params(),
-            **row,
-            "early_grace": EARLY_GRACE,
-            "late_reports": LATE_REPORTS,
-            "duplicates": duplicates,
-            "failed": json.dumps(
-                [{k: f[k] for k in ("check_name", "code", "detail")} for f in failed], ensure_ascii=False
-            ),
-        },
-    ).one()
+    found = _KEPT(
+        *run_driver_sql(
+            conn,
+            _KEEP_ALL,
+            {
+                **pending.params(),
+                **row,
+                "early_grace": EARLY_GRACE,
+                "late_reports": LATE_REPORTS,
+                "duplicates": duplicates,
+                "failed": json.dumps(
+                    [{k: f[k] for k in ("check_name", "code", "detail")} for f in failed], ensure_ascii=False
+                ),
+            },
+        )
+    )
     if not found.key_ok:
         refuse(conn, pending)
     if not found.nonce_new:
