@@ -13,7 +13,7 @@ from server.db.idempotency import write_once
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
 from server.platform.terminal_auth import (
     TERMINAL_SIGNATURE,
-    accept_terminal_request,
+    pending_terminal_request,
     signed_terminal_endpoints,
 )
 from server.web.context import View, caller_key, engine, error_responses
@@ -75,11 +75,9 @@ def test_report(path: schemas.ConntestPath) -> View:
 )
 def report_result(path: schemas.ConntestPath, body: schemas.ConntestReportCreate) -> View:
     """This terminal's checklist result, committed before the answer; a retry gets the first receipt."""
+    pending = pending_terminal_request()  # the nonce is kept with the report
     receipt, made = run_write(
-        engine(),
-        lambda conn: service.record_report(
-            conn, path.test_id, accept_terminal_request(conn), body.model_dump()
-        ),
+        engine(), lambda conn: service.record_report(conn, path.test_id, pending, body.model_dump())
     )
     return receipt, 201 if made else 200
 

@@ -3,13 +3,14 @@
 The signature is checked from the headers first (key known and not revoked, clock, signature),
 then the body's size, and only then is the body read and checked against the signed digest:
 a stranger cannot make the server read a large body. Nonces live in the database so every
-server worker sees every nonce; a revoked terminal is refused on its very next request because
-its status is read on each one.
+server worker sees every nonce. A worker checks signatures with the keys it has read before
+(``terminal_auth_keys``), and the statement that keeps a request's nonce confirms that key is
+still the terminal's and not revoked: a revoked terminal is refused on its very next request.
+Requests that keep no nonce (card lookups) read the terminal's status on each one instead.
 """
 
 from __future__ import annotations
 
-import functools
 import random
 from collections.abc import Callable
 
@@ -20,6 +21,14 @@ from mkp_core import signing
 from server.config import ServerConfig
 from server.db.engine import insert_if_new, read, run_write
 from server.platform.tables import terminal_nonces, terminals
+from server.platform.terminal_auth_keys import (
+    PendingNonce,
+    cached_key,
+    forget_key,
+    keep_nonce,
+    parse_key,
+    remember_key,
+)
 from server.web.context import config, engine, limit_body
 from server.web.request_url import wsgi_request_url
 
@@ -44,16 +53,28 @@ class DatabaseNonceStore:
         )
 
 
+class _ConfirmingNonceStore:
+    """``signing.NonceStore`` that keeps the nonce only if the key the signature verified with
+    (``pem``) is still the terminal's (:func:`terminal_auth_keys.keep_nonce`)."""
+
+    def __init__(self, conn: Connection, pem: str) -> None:
+        self.conn = conn
+        self.pem = pem
+
+    def seen(self, key_id: str, nonce: str, created: int) -> bool:
+        return not keep_nonce(self.conn, PendingNonce(key_id, nonce, created, self.pem))
+
+
+class _Deferred:
+    """``signing.NonceStore`` for a request whose nonce the caller's own statement keeps."""
+
+    def seen(self, key_id: str, nonce: str, created: int) -> bool:
+        return False
+
+
 _TERMINAL_KEY = select(terminals.c.status, terminals.c.public_key_pem).where(
     terminals.c.id == bindparam("id")
 )
-
-
-@functools.lru_cache(maxsize=4096)
-def _public_key(pem: str) -> signing.PublicKey:
-    """Parsed once per key: the PEM is read from the database on every request (a revocation counts
-    at once), the key object made from it only the first time."""
-    return signing.load_public_key(pem.encode())
 
 
 def terminal_public_key(conn: Connection, terminal_id: str) -> signing.PublicKey:
@@ -62,19 +83,53 @@ def terminal_public_key(conn: Connection, terminal_id: str) -> signing.PublicKey
     row = conn.execute(_TERMINAL_KEY, {"id": terminal_id}).first()
     if row is None or row.public_key_pem is None:
         raise signing.UnknownKey(f"no enrolled terminal has key id {terminal_id!r}")
-    return _public_key(row.public_key_pem)
+    return parse_key(row.public_key_pem)
 
 
-def _resolver(conn: Connection) -> Callable[[str], signing.PublicKey]:
-    def resolve(key_id: str) -> signing.PublicKey:
-        row = conn.execute(_TERMINAL_KEY, {"id": key_id}).first()
+class _KeyLookup:
+    """The key resolver of one verification: this worker's key for the terminal when it has one
+    (``cached``), else the database's (unknown and revoked refused), which the worker then keeps.
+    Notes which key it gave, and whether from memory."""
+
+    def __init__(self, cached: bool) -> None:
+        self.cached = cached
+        self.key_id = ""
+        self.pem = ""
+        self.from_memory = False
+
+    def __call__(self, key_id: str) -> signing.PublicKey:
+        self.key_id = key_id
+        kept = cached_key(key_id) if self.cached else None
+        if kept is not None:
+            self.from_memory, self.pem = True, kept[0]
+            return kept[1]
+        with read(engine()) as conn:
+            row = conn.execute(_TERMINAL_KEY, {"id": key_id}).first()
         if row is None or row.public_key_pem is None:
             raise signing.UnknownKey(f"no enrolled terminal has key id {key_id!r}")
         if row.status == "revoked":
+            forget_key(key_id)
             raise signing.RevokedKey(f"terminal {key_id} has been revoked")
-        return _public_key(row.public_key_pem)
+        self.pem = row.public_key_pem
+        return remember_key(key_id, row.public_key_pem)
 
-    return resolve
+
+def _verify_headers(cached: bool) -> tuple[signing.SignedRequest, str]:
+    """This request's signature checked from its headers, and the PEM of the key that verified it.
+
+    A signature that fails with a key from memory is checked once more with the database's (the
+    terminal may have a new key), and the remembered one is dropped."""
+    url = wsgi_request_url(request.environ)
+    headers = list(request.headers.items())
+    lookup = _KeyLookup(cached)
+    try:
+        return signing.verify_signature(request.method, url, headers, lookup), lookup.pem
+    except signing.SignatureError:
+        if not lookup.from_memory:
+            raise
+        forget_key(lookup.key_id)
+    lookup = _KeyLookup(cached=False)
+    return signing.verify_signature(request.method, url, headers, lookup), lookup.pem
 
 
 class ChallengeAnswers:
@@ -90,19 +145,16 @@ class ChallengeAnswers:
 def terminal_id(keep_nonce: bool = True, body_limit: int | None = None) -> str:
     """The terminal that signed this request, or ``Unauthorized`` with the signature's error code.
 
-    ``keep_nonce=False``: the request answers a card challenge (see :class:`ChallengeAnswers`).
+    ``keep_nonce=False``: the request answers a card challenge (see :class:`ChallengeAnswers`);
+    it keeps nothing in which to confirm a remembered key, so its key is read from the database.
     ``body_limit``: the largest body this endpoint takes (default: the server's request limit).
     """
     if "terminal_id" not in g:
-        url = wsgi_request_url(request.environ)
-        with read(engine()) as conn:
-            signed = signing.verify_signature(
-                request.method, url, list(request.headers.items()), _resolver(conn)
-            )
+        signed, pem = _verify_headers(cached=keep_nonce)
         limit_body(body_limit or config().max_request_bytes)
         body = request.get_data(cache=True)
         if keep_nonce:
-            verified = run_write(engine(), lambda conn: signed.accept(body, DatabaseNonceStore(conn)))
+            verified = run_write(engine(), lambda conn: signed.accept(body, _ConfirmingNonceStore(conn, pem)))
         else:
             verified = signed.accept(body, ChallengeAnswers())
         g.terminal_id = verified.key_id
@@ -130,11 +182,7 @@ def terminal_signature() -> signing.SignedRequest:
     """This request's signature checked from its headers (key known and not revoked, clock), then
     its body's size; the body and nonce wait for :func:`accept_terminal_request`. Cached per request."""
     if "terminal_signature" not in g:
-        url = wsgi_request_url(request.environ)
-        with read(engine()) as conn:
-            g.terminal_signature = signing.verify_signature(
-                request.method, url, list(request.headers.items()), _resolver(conn)
-            )
+        g.terminal_signature, g.terminal_key_pem = _verify_headers(cached=True)
         limit_body(config().max_request_bytes)
     found: signing.SignedRequest = g.terminal_signature
     return found
@@ -144,14 +192,25 @@ def accept_terminal_request(conn: Connection) -> str:
     """The terminal that signed this request: body checked against the signed digest and the nonce
     kept in ``conn``, the caller's write transaction, so a request that writes anyway (the
     connection test's report, a hundred thousand of them in one window) commits once, not twice."""
-    verified = terminal_signature().accept(request.get_data(cache=True), DatabaseNonceStore(conn))
+    signed = terminal_signature()
+    verified = signed.accept(request.get_data(cache=True), _ConfirmingNonceStore(conn, g.terminal_key_pem))
     g.terminal_id = verified.key_id
     return verified.key_id
 
 
+def pending_terminal_request() -> PendingNonce:
+    """This request's body checked against the signed digest; its nonce (and the key it verified
+    with) for the caller's own statement to confirm and keep (``terminal_auth_keys``)."""
+    signed = terminal_signature()
+    verified = signed.accept(request.get_data(cache=True), _Deferred())
+    g.terminal_id = verified.key_id
+    return PendingNonce(verified.key_id, verified.nonce, verified.created, g.terminal_key_pem)
+
+
 def signed_terminal_endpoints(bp: Blueprint) -> None:
-    """Like :func:`terminal_endpoints`, for views that call :func:`accept_terminal_request` in their
-    write transaction: the signature is checked from the headers before the body is read."""
+    """Like :func:`terminal_endpoints`, for views that call :func:`accept_terminal_request` (or
+    :func:`pending_terminal_request`) in their write transaction: the signature is checked from
+    the headers before the body is read."""
 
     @bp.before_request
     def check_terminal_signature() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from mkp_core.errors import Conflict, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
@@ -80,31 +80,18 @@ def enroll(
     public_key = csr.public_key()
     assert isinstance(public_key, ec.EllipticCurvePublicKey)  # parse_csr takes no other key
     fingerprint = key_fingerprint(public_key)
-    row = conn.execute(
-        select(enrollment_codes).where(enrollment_codes.c.code_hash == hash_code(code))
-    ).first()
-    if row is None:
-        raise NotFound("unknown_code", "this enrollment code is not known: check it, or ask for a new one")
-    if row.used_at is not None:
-        return _used_code(conn, row.terminal_id, fingerprint, ca, now)
-    if row.expires_at <= now:
-        raise Conflict("code_expired", "this enrollment code has expired: ask the operator for a new one")
-    # Claim the code: of simultaneous enrollments only one updates the row (the others wait for
-    # it on PostgreSQL, then find used_at set and match no row).
-    claimed = conn.execute(
-        update(enrollment_codes)
-        .where(enrollment_codes.c.code_hash == row.code_hash, enrollment_codes.c.used_at.is_(None))
-        .values(used_at=now)
-    )
-    if claimed.rowcount != 1:
-        return _used_code(conn, row.terminal_id, fingerprint, ca, now)
-    terminal = conn.execute(select(terminals).where(terminals.c.id == row.terminal_id)).one()
-    if terminal.status != "pending":  # the claim is rolled back with this refusal
-        raise Conflict("terminal_revoked", "the terminal for this code was revoked")
-    certificate = ca.issue(csr, terminal.id).public_bytes(serialization.Encoding.PEM).decode()
-    conn.execute(
+    code_hash = hash_code(code)
+    # Claim the code first: one statement for the usual case (known, unused, not expired). Of
+    # simultaneous enrollments only one updates the row (the others wait for it on PostgreSQL,
+    # then find used_at set and match no row), and any that claims nothing learns why below.
+    claimed = conn.execute(_CLAIM, {"claimed_hash": code_hash, "now": now}).first()
+    if claimed is None:
+        return _unclaimed(conn, code_hash, fingerprint, ca, now)
+    terminal_id = claimed.terminal_id
+    certificate = ca.issue(csr, terminal_id).public_bytes(serialization.Encoding.PEM).decode()
+    activated = conn.execute(
         update(terminals)
-        .where(terminals.c.id == terminal.id)
+        .where(terminals.c.id == terminal_id, terminals.c.status == "pending")
         .values(
             status="active",
             public_key_pem=public_pem.decode(),
@@ -113,7 +100,39 @@ def enroll(
             enrolled_at=now,
         )
     )
-    return _enrolled(conn.execute(select(terminals).where(terminals.c.id == terminal.id)).one(), ca, now)
+    if activated.rowcount != 1:  # the claim is rolled back with this refusal
+        raise Conflict("terminal_revoked", "the terminal for this code was revoked")
+    return {
+        "terminal_id": terminal_id,
+        "certificate": certificate,
+        "ca_certificate": ca.certificate_pem,
+        "server_time": now,
+    }
+
+
+_CLAIM = (
+    update(enrollment_codes)
+    .where(
+        enrollment_codes.c.code_hash == bindparam("claimed_hash"),
+        enrollment_codes.c.used_at.is_(None),
+        enrollment_codes.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"))
+    .returning(enrollment_codes.c.terminal_id)
+)
+
+
+def _unclaimed(
+    conn: Connection, code_hash: str, fingerprint: str, ca: TerminalCA, now: datetime
+) -> dict[str, Any]:
+    """A code that could not be claimed: unknown, used (a re-run with the same key is answered
+    again), or expired."""
+    row = conn.execute(select(enrollment_codes).where(enrollment_codes.c.code_hash == code_hash)).first()
+    if row is None:
+        raise NotFound("unknown_code", "this enrollment code is not known: check it, or ask for a new one")
+    if row.used_at is not None:
+        return _used_code(conn, row.terminal_id, fingerprint, ca, now)
+    raise Conflict("code_expired", "this enrollment code has expired: ask the operator for a new one")
 
 
 def _used_code(

@@ -222,3 +222,37 @@ def test_the_clock_needs_no_signature_and_no_database(town):
     answer = ApiClient(town.url).get("/v1/terminal/clock")
     server_time = datetime.fromisoformat(answer["server_time"])
     assert before - timedelta(seconds=1) <= server_time <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_a_replayed_or_revoked_report_is_refused_and_kept_nowhere(town):
+    import requests
+    from sqlalchemy import update
+
+    from agent.conntest import report_path
+    from mkp_core.signing import TerminalAuth
+    from server.db.engine import write
+    from server.platform.tables import terminals
+
+    first, second = town.enroll(2)
+    earlier, test = town.schedule(soon(0)), town.schedule(soon(0))
+    town.report(first, earlier["id"])
+    town.report(second, earlier["id"])  # both keys are known to the server now
+    sent = requests.Request(
+        "POST",
+        town.url + report_path(test["id"]),
+        json=body(),
+        auth=TerminalAuth(first.terminal_id, first.key),
+    ).prepare()
+    session = town.api.session  # its transport to the server (send adds no operator token)
+    assert session.send(sent).status_code == 201
+    replayed = session.send(sent)  # the same signed request again: its nonce was kept
+    assert replayed.status_code == 401 and replayed.json()["error"]["code"] == "replayed_nonce"
+    engine = make_engine(town.platform.database_url)
+    with write(engine) as conn:  # revoked by another server worker: this one is not told
+        conn.execute(update(terminals).where(terminals.c.id == second.terminal_id).values(status="revoked"))
+    before = tables_snapshot(engine)
+    assert refusal(lambda: town.report(second, test["id"])) == (401, "revoked_key")
+    assert tables_snapshot(engine) == before  # not even its nonce
+    engine.dispose()
+    status = town.status(test["id"])
+    assert (status["expected"], status["reported"]) == (1, 1)

@@ -208,6 +208,37 @@ def test_revoked_terminal_is_refused_on_its_next_request(client, operators, enro
     assert r.status_code == 404 and r.json["error"]["code"] == "unknown_terminal"
 
 
+def _change_terminal(app, terminal_id, **values):
+    """A change made by another server worker: this one is not told, its remembered key stays."""
+    from sqlalchemy import update
+
+    from server.platform.tables import terminals
+
+    with write(app.extensions["mkp.engine"]) as conn:
+        conn.execute(update(terminals).where(terminals.c.id == terminal_id).values(**values))
+
+
+def test_a_revocation_by_another_worker_counts_on_the_next_request(client, enrolled, app):
+    terminal_id, key, _ = enrolled
+    assert signed(client, key, terminal_id, "/v1/terminal/ping").status_code == 200
+    _change_terminal(app, terminal_id, status="revoked", revoked_at=datetime.now(UTC))
+    refused = signed(client, key, terminal_id, "/v1/terminal/ping")
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "revoked_key"
+    refused = signed(client, key, terminal_id, "/v1/terminal/config")
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "revoked_key"
+
+
+def test_a_new_key_replaces_the_remembered_one_at_once(client, enrolled, app):
+    terminal_id, old_key, _ = enrolled
+    assert signed(client, old_key, terminal_id, "/v1/terminal/ping").status_code == 200
+    new_key = signing.generate_terminal_key()
+    _change_terminal(app, terminal_id, public_key_pem=signing.public_key_pem(new_key).decode())
+    refused = signed(client, old_key, terminal_id, "/v1/terminal/ping")
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "bad_signature"
+    assert signed(client, new_key, terminal_id, "/v1/terminal/ping").status_code == 200
+    assert signed(client, old_key, terminal_id, "/v1/terminal/ping").status_code == 401
+
+
 def test_credentials_do_not_cross(client, operators, enrolled):
     terminal_id, key, _ = enrolled
     # A terminal signature is no operator credential...

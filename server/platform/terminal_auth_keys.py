@@ -1,0 +1,162 @@
+"""Terminal keys parsed once per worker, confirmed in the statement that keeps the request's nonce.
+
+Every signed terminal request needs its terminal's public key before its signature can be
+checked. Reading it from the database on each request cost a transaction of its own (three round
+trips on PostgreSQL) for what changes once in a terminal's life. So a worker keeps each key it
+has read (the PEM and the parsed key) and checks signatures with it, and the statement that keeps
+the request's nonce keeps it only if the terminal still has that very key and is not revoked: a
+revocation (or a new key) made by any worker counts on the terminal's very next request, without
+telling the other workers anything. A request whose key no longer holds is refused with the
+error a fresh read gives (``revoked_key``, ``unknown_key``, or a signature that does not verify),
+and the worker forgets the key.
+
+PostgreSQL confirms the key and keeps the nonce in one statement (:data:`CONFIRM_AND_KEEP`, whose
+common table expressions the connection test's report reuses to keep its row in the same
+statement); SQLite, in process, takes two.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from sqlalchemy import Connection, bindparam, delete, select
+
+from mkp_core import signing
+from server.db.engine import insert_if_new, is_postgres
+from server.platform.tables import terminal_nonces, terminals
+
+#: Keys kept per worker; past this many the memory is emptied and refilled as terminals call.
+MAX_KEPT = 100_000
+
+_KEYS: dict[str, tuple[str, signing.PublicKey]] = {}
+
+
+@dataclass(frozen=True)
+class PendingNonce:
+    """A verified request's nonce, to be kept in the caller's write transaction, and the key
+    (``public_key_pem``) its signature verified with, which must still be the terminal's."""
+
+    key_id: str
+    nonce: str
+    created: int
+    public_key_pem: str
+
+    def params(self) -> dict[str, Any]:
+        """The bind parameters of :data:`CONFIRM_AND_KEEP_CTES`."""
+        return {
+            "key_id": self.key_id,
+            "nonce": self.nonce,
+            "created": self.created,
+            "pem": self.public_key_pem,
+        }
+
+
+def cached_key(key_id: str) -> tuple[str, signing.PublicKey] | None:
+    """(PEM, key) of ``key_id`` as this worker last read it, or None."""
+    return _KEYS.get(key_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_key(pem: str) -> signing.PublicKey:
+    """A PEM made a key object once."""
+    return signing.load_public_key(pem.encode())
+
+
+def remember_key(key_id: str, pem: str) -> signing.PublicKey:
+    """Parse ``pem`` and keep it for ``key_id`` (dict updates are atomic: threads may race here,
+    and either one's entry is right)."""
+    key = parse_key(pem)
+    if len(_KEYS) >= MAX_KEPT:
+        _KEYS.clear()
+    _KEYS[key_id] = (pem, key)
+    return key
+
+
+def forget_key(key_id: str) -> None:
+    """Drop ``key_id``'s key from this worker (revoked, re-keyed, or a signature failed with it)."""
+    _KEYS.pop(key_id, None)
+
+
+def driver_sql(sql: str) -> str:
+    """``sql`` with ``:name`` parameters written as psycopg's ``%(name)s``: the hot statements of
+    terminal requests go straight to the driver, whose cost SQLAlchemy's result processing
+    would double (PostgreSQL only; the SQL has no ``::`` casts and no ``%``)."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
+
+
+def run_driver_sql(conn: Connection, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+    """The one row of ``sql`` (from :func:`driver_sql`), on the transaction's own connection."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return tuple(row)
+
+
+# The terminal still has the key the signature verified with and is not revoked (k), and the
+# nonce, kept only then (n): a replay inserts nothing.
+CONFIRM_AND_KEEP_CTES = """
+key_ok AS (
+    SELECT 1 FROM terminals
+    WHERE id = :key_id AND public_key_pem = :pem AND status <> 'revoked'
+),
+nonce_kept AS (
+    INSERT INTO terminal_nonces (key_id, nonce, created)
+    SELECT :key_id, :nonce, :created WHERE EXISTS (SELECT 1 FROM key_ok)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)"""
+CONFIRM_AND_KEEP = driver_sql(
+    f"WITH {CONFIRM_AND_KEEP_CTES}\n"
+    "SELECT EXISTS (SELECT 1 FROM key_ok) AS key_ok, EXISTS (SELECT 1 FROM nonce_kept) AS nonce_new"
+)
+
+
+_KEY_ROW = select(terminals.c.status, terminals.c.public_key_pem).where(terminals.c.id == bindparam("id"))
+
+
+def keep_nonce(conn: Connection, pending: PendingNonce, window: int = signing.DEFAULT_MAX_SKEW) -> bool:
+    """Keep ``pending``'s nonce in ``conn`` if its key still holds, else raise as a fresh read would
+    (:func:`refuse`): was the nonce new (False: a replay)?"""
+    if random.random() < 0.01:
+        conn.execute(delete(terminal_nonces).where(terminal_nonces.c.created < pending.created - 2 * window))
+    if is_postgres(conn):
+        key_ok, nonce_new = map(bool, run_driver_sql(conn, CONFIRM_AND_KEEP, pending.params()))
+    else:
+        found = conn.execute(_KEY_ROW, {"id": pending.key_id}).first()
+        key_ok = (
+            found is not None and found.public_key_pem == pending.public_key_pem and found.status != "revoked"
+        )
+        nonce_new = key_ok and insert_if_new(
+            conn,
+            terminal_nonces,
+            {"key_id": pending.key_id, "nonce": pending.nonce, "created": pending.created},
+        )
+    if not key_ok:
+        refuse(conn, pending)
+    return nonce_new
+
+
+def replayed(key_id: str) -> signing.ReplayedNonce:
+    """The refusal of a nonce kept before (worded as ``signing`` words it)."""
+    return signing.ReplayedNonce(f"nonce already used by terminal key {key_id!r}")
+
+
+def refuse(conn: Connection, pending: PendingNonce) -> NoReturn:
+    """The key a request was verified with no longer holds: forget it, and raise what reading the
+    terminal now says (unknown, revoked, or another key: the signature does not verify)."""
+    forget_key(pending.key_id)
+    row = conn.execute(_KEY_ROW, {"id": pending.key_id}).first()
+    if row is None or row.public_key_pem is None:
+        raise signing.UnknownKey(f"no enrolled terminal has key id {pending.key_id!r}")
+    if row.status == "revoked":
+        raise signing.RevokedKey(f"terminal {pending.key_id} has been revoked")
+    raise signing.BadSignature(f"signature does not verify: terminal {pending.key_id} has another key now")
