@@ -16,16 +16,6 @@ from points_helpers import YOKOSUKA, grant
 from server.db.engine import read
 from server.platform.mykey import registry
 
-
-@pytest.fixture
-def browser(mykey: MyKeyWorld, hanako: Resident, kiosk) -> Visitor:
-    """hanako, signed up with a code from the kiosk and logged in."""
-    visitor = Visitor(mykey.app)
-    done = visitor.sign_up(activation_code(mykey, kiosk, hanako.card), "hanako.y")
-    assert done.status_code == 302 and done.headers["Location"] == "/mypage/", done.text
-    return visitor
-
-
 # --- getting in ----------------------------------------------------------------------------------
 
 

@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from mykey_helpers import MyKeyWorld
-from mypage_helpers import Resident, Visitor, activation_code
+from mypage_helpers import Visitor
 from sqlalchemy import Engine, update
 
 from server import logins
 from server.db.engine import read, write
 from server.logins import passkeys
 from server.logins.tables import login_accounts
-
-
-@pytest.fixture
-def browser(mykey: MyKeyWorld, hanako: Resident, kiosk) -> Visitor:
-    visitor = Visitor(mykey.app)
-    done = visitor.sign_up(activation_code(mykey, kiosk, hanako.card), "hanako.y")
-    assert done.status_code == 302, done.text
-    return visitor
 
 
 def add_key(engine: Engine, login_id: str, credential_id: str, name: str) -> None:

@@ -5,7 +5,6 @@ of these. In process, on both databases."""
 
 from __future__ import annotations
 
-import pytest
 from mykey_helpers import MyKeyWorld
 from mypage_helpers import PASSWORD, Resident, Visitor, activation_code
 from sqlalchemy import Engine
@@ -14,15 +13,6 @@ from server import logins
 from server.db.engine import write
 
 NEW_PASSWORD = "yama no mieru machi 2027"
-
-
-@pytest.fixture
-def browser(mykey: MyKeyWorld, hanako: Resident, kiosk) -> Visitor:
-    """hanako, signed up with a first code and logged in (the session the reset must end)."""
-    visitor = Visitor(mykey.app)
-    done = visitor.sign_up(activation_code(mykey, kiosk, hanako.card), "hanako.y")
-    assert done.status_code == 302, done.text
-    return visitor
 
 
 def second_step(mykey: MyKeyWorld, kiosk, hanako: Resident) -> tuple[Visitor, str, str]:
