@@ -131,7 +131,7 @@ WRITERS = {
         lambda conn: price_lists.remove_item(conn, CENTRAL, "yokosuka-museum", "adult"),
         True,
     ),
-    "event point code": (None, lambda conn: add_point_code(conn, YOKOSUKA, "fest", "横須賀まつり"), True),
+    "event point code": (None, lambda conn: add_point_code(conn, YOKOSUKA, "FEST", "横須賀まつり"), True),
     "municipality": (None, lambda conn: add_municipality(conn, "131016"), False),
     "place": (
         None,
