@@ -385,6 +385,7 @@ async def simulate(
                 f"({clock_ms:.2f} ms each) and the polls ({poll_ms:.1f} ms each), measured after the window: "
                 f"{report_ms:.2f} ms a signed report; target <= 2 ms"
             )
+            out(await _config_costs(server, sims, server_pid))
         return await _verify(server, test, sims, figures, finished, out)
 
 
@@ -426,6 +427,32 @@ async def _unit_costs(
     for _ in range(polls):
         await server.call("GET", f"/v1/conntests/{test_id}", operator=True)
     return clock_ms, (process_tree_cpu(server_pid) - before) / polls * 1000
+
+
+async def _config_costs(server: Server, sims: list[SimTerminal], server_pid: int, count: int = 400) -> str:
+    """The config download measured alone after the window, against a signed ping in the same run
+    (one query behind the same signature check): downloads/s and server CPU each, and the ratio."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(path: str, n: int) -> None:
+        async with gate:
+            status, _, _, _ = await server.call("GET", path, signer=sims[n % len(sims)].signer)
+            if status != 200:
+                raise RuntimeError(f"{path}: HTTP {status}")
+
+    costs = {}
+    for path in ("/v1/terminal/ping", "/v1/terminal/config"):
+        before, t0 = process_tree_cpu(server_pid), time.perf_counter()
+        await asyncio.gather(*(one(path, n) for n in range(count)))
+        costs[path] = (
+            (process_tree_cpu(server_pid) - before) / count * 1000,
+            count / (time.perf_counter() - t0),
+        )
+    (config_ms, config_rate), (ping_ms, _) = costs["/v1/terminal/config"], costs["/v1/terminal/ping"]
+    return (
+        f"config download (after the window, {count} signed): {config_rate:,.0f}/s, server CPU {config_ms:.2f} ms "
+        f"each; a signed ping {ping_ms:.2f} ms: the config {config_ms / ping_ms:.2f}x a ping"
+    )
 
 
 async def _verify(

@@ -492,6 +492,12 @@ def _tallies() -> list[Any]:
     ]
 
 
+def _status_tallies() -> list[Any]:
+    """:func:`_tallies` and the number of reports with a round trip (every report of the scope is
+    an expected terminal's): the percentiles' count, without a query of its own."""
+    return [*_tallies(), func.count(conntest_reports.c.latency_ms).label("timed")]
+
+
 def _failures(conn: Connection, test: Any, scope: str | None) -> list[dict[str, Any]]:
     f = conntest_failures
     query = (
@@ -507,25 +513,29 @@ def _failures(conn: Connection, test: Any, scope: str | None) -> list[dict[str, 
     return [{"check": c, "code": code, "count": int(n)} for c, code, n in conn.execute(query)]
 
 
-def _latency(conn: Connection, test: Any, scope: str | None) -> dict[str, Any]:
-    """p50/p95/p99 of the terminals' signed round trips (nearest rank), by ORDER BY ... OFFSET on
-    the (test, latency) index: the same SQL on SQLite (which has no percentile function) and
-    PostgreSQL, and three index probes however many terminals reported."""
+def _latency(conn: Connection, test: Any, scope: str | None, count: int) -> dict[str, Any]:
+    """p50/p95/p99 of the terminals' signed round trips (nearest rank) of ``count`` timed reports,
+    by ORDER BY ... OFFSET on the (test, latency) index: the same SQL on SQLite (which has no
+    percentile function) and PostgreSQL, three index probes in one query however many reported."""
+    out: dict[str, Any] = {"count": count, "p50": None, "p95": None, "p99": None}
+    if not count:
+        return out
     r = conntest_reports
     base = select(r.c.latency_ms).where(r.c.test_id == test.id, r.c.latency_ms.is_not(None))
     if scope is not None:
         base = base.join(terminals, terminals.c.id == r.c.terminal_id).join(
             places, and_(places.c.id == terminals.c.place_id, places.c.municipality_code == scope)
         )
-    count = int(conn.execute(select(func.count()).select_from(base.subquery())).scalar_one())
-    out: dict[str, Any] = {"count": count}
-    for p in (50, 95, 99):
-        if count:
-            rank = max(1, math.ceil(p / 100 * count))
-            out[f"p{p}"] = conn.execute(base.order_by(r.c.latency_ms).offset(rank - 1).limit(1)).scalar_one()
-        else:
-            out[f"p{p}"] = None
-    return out
+    ranks = {f"p{p}": max(1, math.ceil(p / 100 * count)) for p in (50, 95, 99)}
+    row = conn.execute(
+        select(
+            *(
+                base.order_by(r.c.latency_ms).offset(rank - 1).limit(1).scalar_subquery().label(name)
+                for name, rank in ranks.items()
+            )
+        )
+    ).one()
+    return {**out, **row._asdict()}
 
 
 def status(conn: Connection, op: Operator, test_id: int, now: datetime | None = None) -> dict[str, Any]:
@@ -533,7 +543,7 @@ def status(conn: Connection, op: Operator, test_id: int, now: datetime | None = 
     now = now or datetime.now(UTC)
     test = _test_row(conn, test_id)
     scope = _scope(test, op)
-    totals = conn.execute(_expected(test, scope, _tallies())).one()
+    totals = conn.execute(_expected(test, scope, _status_tallies())).one()
     return {
         "test": _test(test, now),
         "expected": int(totals.expected),
@@ -542,7 +552,7 @@ def status(conn: Connection, op: Operator, test_id: int, now: datetime | None = 
         "failed": int(totals.failed),
         "late": int(totals.late),
         "failures": _failures(conn, test, scope),
-        "latency_ms": _latency(conn, test, scope),
+        "latency_ms": _latency(conn, test, scope, int(totals.timed)),
     }
 
 

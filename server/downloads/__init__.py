@@ -10,7 +10,9 @@ from flask_openapi3 import OpenAPI
 
 
 def init_app(app: OpenAPI) -> None:
-    """Serve the terminal's downloads on ``app``."""
-    from server.downloads import api  # with the app, not with its services
+    """Serve the terminal's downloads on ``app``, with its own kept place configs (one per app: a
+    worker's, or a test's with its own database)."""
+    from server.downloads import api, config  # with the app, not with its services
 
+    app.extensions[api.PLACE_CONFIGS] = config.PlaceConfigs()
     app.register_api(api.bp)

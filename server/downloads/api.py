@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from flask import Response, request
+from flask import Response, current_app, request
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 from werkzeug.http import quote_etag
@@ -18,6 +18,7 @@ from mkp_core import wire
 from mkp_core.errors import NotFound
 from server.conntest import service as conntest
 from server.db.engine import read
+from server.downloads import config as place_configs
 from server.downloads import schemas
 from server.platform.crls import service as crl_service
 from server.platform.crls.current import trust_store
@@ -33,6 +34,8 @@ bp = APIBlueprint("terminal", __name__, url_prefix="/v1/terminal", abp_security=
 terminal_endpoints(bp)
 tag = Tag(name="terminal", description="What an enrolled terminal calls (RFC 9421 signed requests)")
 ERRORS = error_responses(401, 404)
+#: The app's kept place configs (``app.extensions``; made by ``init_app``).
+PLACE_CONFIGS = "mkp.place_configs"
 
 
 @bp.get("/ping", tags=[tag], responses={200: schemas.Ping, **ERRORS})
@@ -56,15 +59,17 @@ def terminal_config() -> View:
         "max_hours": c.offline_max_hours,
         "max_crl_hours": c.offline_max_crl_hours,
     }
+    now = datetime.now(UTC)
+    cache: place_configs.PlaceConfigs = current_app.extensions[PLACE_CONFIGS]
     with read(engine()) as conn:
-        payload = service.terminal_config(conn, tid, offline)
-        payload["conntest"] = _announcement(conn, tid)
+        payload = place_configs.terminal_config(conn, cache, tid, offline, now)
+        payload["conntest"] = _announcement(conn, tid, now)
     return etagged({**payload, "version": content_version(payload)})
 
 
-def _announcement(conn: Connection, tid: str) -> dict[str, Any] | None:
+def _announcement(conn: Connection, tid: str, now: datetime) -> dict[str, Any] | None:
     """The connection test this terminal should run next, its times in ISO 8601."""
-    found = conntest.announcement_for(conn, tid, datetime.now(UTC))
+    found = conntest.announcement_for(conn, tid, now)
     if found is None:
         return None
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in found.items()}

@@ -118,6 +118,18 @@ download_versions = Table(
 )
 
 
+# What a terminal's config download is computed from (point rules and their places, point codes,
+# agreements, places, price lists) changes in the same transaction as this counter is bumped: a
+# server process keeps the computed part per (place, version) and reads only the version per download.
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("changed_at", UTCDateTime(), nullable=False),
+)
+
+
 # MyKey IDs: nothing here records a use: a lookup reads these tables and writes none of them.
 # (``mykeys`` itself is the ledger's: it names a holder's wallets.)
 #

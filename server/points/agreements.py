@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, or_, select, update
 
 from mkp_core.errors import MkpError, NotFound
+from server.platform import config_versions
 from server.platform.municipalities.service import get_municipality
 from server.platform.operators.service import Operator
 from server.points.tables import agreements
@@ -39,6 +40,7 @@ def record(
         .where(agreements.c.points_of == points_of, agreements.c.usable_in == usable_in, side.is_(None))
         .values({side.key: now})
     )
+    config_versions.bump(conn, now)  # the other municipality's codes may now be spendable here
     return view(_row(conn, points_of, usable_in))
 
 
@@ -57,6 +59,7 @@ def end(
             .where(agreements.c.points_of == points_of, agreements.c.usable_in == usable_in)
             .values(ended_at=now, ended_by=by)
         )
+        config_versions.bump(conn, now)  # its codes are no longer spendable there
     return view(_row(conn, points_of, usable_in))
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from mkp_core.errors import NotFound
+from server.platform import config_versions
 from server.platform.operators.service import Operator
 from server.platform.places.service import get_place
 from server.points.tables import price_items
@@ -34,6 +35,7 @@ def set_item(
             .where(price_items.c.place_id == place_id, price_items.c.code == code)
             .values(name=name, price=price, updated_at=now)
         )
+    config_versions.bump(conn, now)  # the place's terminals download its price list
     return items(conn, place_id)
 
 
@@ -42,6 +44,7 @@ def remove_item(conn: Connection, op: Operator, place_id: str, code: str) -> dic
     if find_item(conn, place_id, code) is None:
         raise NotFound("unknown_item", f"{place_id} has no item {code}")
     conn.execute(delete(price_items).where(price_items.c.place_id == place_id, price_items.c.code == code))
+    config_versions.bump(conn)
     return items(conn, place_id)
 
 

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from mkp_core.dates import jst_date, last_valid_day
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import PLACE_KINDS, point_code_municipality
 from server.db.engine import chunked
 from server.ledger.tables import point_codes
+from server.platform import config_versions
 from server.platform.operators.service import Operator
 from server.platform.tables import places
 from server.points.expiry_policy import ExpiryPolicy
@@ -156,6 +157,7 @@ def add_rule(
             insert(point_rule_places),
             [{"rule_id": version, "place_id": p} for p in sorted(set(change.places))],
         )
+    config_versions.bump(conn, now)  # terminals' configs list the codes spendable at their place
     return _versions(conn, [point_code], point_rules.c.id == version)[point_code][0]
 
 
@@ -261,6 +263,15 @@ def codes_spendable_at(
     conn: Connection, place: dict[str, Any], agreed: set[tuple[str, str]], at: datetime
 ) -> list[str]:
     """The point codes whose rules in force at ``at`` let their points be spent at ``place``."""
+    return codes_spendable_until(conn, place, agreed, at)[0]
+
+
+def codes_spendable_until(
+    conn: Connection, place: dict[str, Any], agreed: set[tuple[str, str]], at: datetime
+) -> tuple[list[str], datetime | None]:
+    """:func:`codes_spendable_at`, and until when that answer holds without any write: the next
+    ``effective_from`` after ``at`` of a version of any code that may be spendable at ``place``
+    (None: no version is dated later). What else it reads changes only by a write."""
     municipalities = {place["municipality"]} | {points_of for points_of, _ in agreed}
     candidates = set(
         conn.execute(
@@ -275,4 +286,19 @@ def codes_spendable_at(
         ).scalars()
     )
     in_force = rules_at(conn, candidates, at)
-    return sorted(code for code, rule in in_force.items() if rule.allows(place, agreed))
+    codes = sorted(code for code, rule in in_force.items() if rule.allows(place, agreed))
+    return codes, _next_version_after(conn, sorted(candidates), at)
+
+
+def _next_version_after(conn: Connection, codes: Sequence[str], at: datetime) -> datetime | None:
+    """The earliest ``effective_from`` after ``at`` among the versions of ``codes``."""
+    found: list[datetime] = []
+    for part in chunked(list(codes)):
+        first = conn.execute(
+            select(func.min(point_rules.c.effective_from)).where(
+                point_rules.c.point_code.in_(part), point_rules.c.effective_from > at
+            )
+        ).scalar_one_or_none()
+        if first is not None:
+            found.append(first)
+    return min(found, default=None)

@@ -201,18 +201,29 @@ def _terminal(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def terminal_config(conn: Connection, terminal_id: str, offline: dict[str, int]) -> dict[str, Any]:
+def terminal_config(
+    conn: Connection, terminal_id: str, offline: dict[str, int], now: datetime | None = None
+) -> dict[str, Any]:
     """What a terminal needs to work: its place, the point codes its rules accept there now
     (agreements and listed places included), offline limits."""
     t = get_terminal(conn, terminal_id)
-    place = get_place(conn, t["place"])
-    agreed = agreements.in_force(conn, place["municipality"])
-    codes = rules.codes_spendable_at(conn, place, agreed, datetime.now(UTC))
     return {
         "terminal_id": terminal_id,
         "name": t["name"],
+        **place_config(conn, t["place"], now or datetime.now(UTC))[0],
+        "offline": offline,
+    }
+
+
+def place_config(conn: Connection, place_id: str, at: datetime) -> tuple[dict[str, Any], datetime | None]:
+    """The part of a terminal's config its place decides, as at ``at``: the place, the point codes
+    accepted there, its price list; and until when that holds without any write (None: until one).
+    Every write it depends on bumps ``server.platform.config_versions``."""
+    place = get_place(conn, place_id)
+    agreed = agreements.in_force(conn, place["municipality"])
+    codes, until = rules.codes_spendable_until(conn, place, agreed, at)
+    return {
         "place": {k: place[k] for k in ("id", "name", "kind", "municipality", "street", "service")},
         "point_codes": list(codes),
         "price_list": price_lists.items(conn, place["id"])["items"],
-        "offline": offline,
-    }
+    }, until

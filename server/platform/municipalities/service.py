@@ -11,6 +11,7 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import InvalidId, general_point_code
 from mkp_core.municipalities import lookup_municipality
 from server.ledger.tables import point_codes
+from server.platform import config_versions
 from server.platform.tables import municipalities
 
 
@@ -42,6 +43,7 @@ def add_municipality(conn: Connection, code: str) -> dict[str, Any]:
             created_at=now,
         )
     )
+    config_versions.bump(conn, now)  # a new point code: terminals' configs list the spendable ones
     return get_municipality(conn, code)
 
 
@@ -82,6 +84,7 @@ def add_point_code(conn: Connection, municipality: str, suffix: str, name: str) 
             code=code, municipality_code=municipality, name=name, kind="event", created_at=datetime.now(UTC)
         )
     )
+    config_versions.bump(conn)  # spendable at the municipality's places by default: in their configs
     return list_point_codes(conn, municipality, only=code)[0]
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select
 
 from mkp_core.errors import Conflict, NotFound
+from server.platform import config_versions
 from server.platform.municipalities.service import get_municipality
 from server.platform.operators.service import Operator
 from server.platform.tables import places, services
@@ -46,6 +47,7 @@ def add_place(
             created_at=datetime.now(UTC),
         )
     )
+    config_versions.bump(conn)  # a place is what a terminal's config is computed for
     return get_place(conn, place_id)
 
 
