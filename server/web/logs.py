@@ -26,10 +26,14 @@ def request_id() -> str:
     if not has_request_context():
         return "-"
     if "request_id" not in g:
-        offered = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
     found: str = g.request_id
     return found
+
+
+def request_id_from(offered: str) -> str:
+    """The id of a request whose caller offered ``offered``: it when sane, else a new one."""
+    return offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
 
 
 class RequestIdFilter(logging.Filter):
