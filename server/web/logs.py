@@ -16,6 +16,7 @@ from typing import Any
 from flask import g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s request_id=%(request_id)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -26,7 +27,9 @@ def request_id() -> str:
     if not has_request_context():
         return "-"
     if "request_id" not in g:
-        g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
+        # From the environ, as request.headers would read it, without the exception it raises
+        # and catches inside for a header the caller did not send.
+        g.request_id = request_id_from(request.environ.get(REQUEST_ID_ENVIRON, ""))
     found: str = g.request_id
     return found
 

@@ -21,12 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from server.web.logs import REQUEST_ID_HEADER, request_id_from
+from server.web.logs import REQUEST_ID_ENVIRON, REQUEST_ID_HEADER, request_id_from
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
-
-_REQUEST_ID_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 
 
 class Shortcuts:
@@ -51,7 +49,7 @@ class Shortcuts:
             [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(body))),
-                (REQUEST_ID_HEADER, request_id_from(environ.get(_REQUEST_ID_KEY, ""))),
+                (REQUEST_ID_HEADER, request_id_from(environ.get(REQUEST_ID_ENVIRON, ""))),
                 *headers,
             ],
         )
