@@ -130,6 +130,10 @@ def _kernel_files() -> Blueprint:
 
 
 def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # As Headers.setdefault for each, without its cost: a name it does not find raises (and
+    # catches) a werkzeug HTTP exception inside, four times on every reply.
+    present = {name.lower() for name, _ in response.headers}
+    response.headers.extend(
+        (name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present
+    )
     return remember_choice(response)
