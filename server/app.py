@@ -36,6 +36,7 @@ from server import (
     vouchers,
 )
 from server.config import ServerConfig
+from server.conntest import api as conntest_api
 from server.conntest import tables as conntest_tables
 from server.console import tables as console_tables
 from server.counter import tables as counter_tables
@@ -49,11 +50,12 @@ from server.platform import tables as platform_tables
 from server.points import departments, events, rewards, transit
 from server.points import tables as points_tables
 from server.releases import tables as releases_tables
+from server.site.kernel import SECURITY_HEADERS
 from server.staff import tables as staff_tables
 from server.street_points import tables as street_points_tables
 from server.terminals import tables as terminals_tables
 from server.vouchers import tables as vouchers_tables
-from server.web import errors
+from server.web import errors, shortcuts
 from server.web.json_bodies import JSONProvider
 
 log = logging.getLogger("mkp.server")
@@ -153,6 +155,8 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.add_url_rule("/openapi.json", "openapi_json", lambda: app.api_doc)
     _serve_health(app, engine)
     errors.init_app(app)
+    # Every terminal asks the clock once in the connection test's window: answered before Flask.
+    shortcuts.answer_directly(app, "/v1/terminal/clock", conntest_api.clock, SECURITY_HEADERS)
     return app
 
 

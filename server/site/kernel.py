@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Blueprint, Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
 from mkp_core import i18n
 from server.config import ServerConfig
@@ -61,6 +61,20 @@ class SessionCookies(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         config: ServerConfig = app.extensions["mkp.config"]
         return came_over_tls(config.forwarded_hops)
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """A request without the cookie (every JSON API call) gets its empty session at once:
+        Flask's own would build the cookie's signing serializer first, on every request."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """A session nobody read or wrote (every JSON API call) leaves the reply as it is, as
+        Flask's would, without first working out the cookie's domain, path and flags."""
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
 
 
 def init_app(app: Flask) -> None:
@@ -116,6 +130,10 @@ def _kernel_files() -> Blueprint:
 
 
 def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # As Headers.setdefault for each, without its cost: a name it does not find raises (and
+    # catches) a werkzeug HTTP exception inside, four times on every reply.
+    present = {name.lower() for name, _ in response.headers}
+    response.headers.extend(
+        (name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present
+    )
     return remember_choice(response)

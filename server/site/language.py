@@ -30,6 +30,9 @@ def current_language() -> str:
 
 def remember_choice(response: Response) -> Response:
     """A ``?lang=`` the visitor clicked stays chosen on the next pages."""
+    query = request.query_string
+    if b"lang" not in query and b"%" not in query:  # no ?lang= (a JSON call): no query to parse
+        return response
     asked = request.args.get("lang")
     if asked in i18n.LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != asked:
         response.set_cookie(

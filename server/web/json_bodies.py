@@ -53,9 +53,16 @@ class JSONProvider(DefaultJSONProvider):
             raise MkpError(
                 "invalid_body", "the request body must be a JSON object, not a string (JSON encoded twice?)"
             )
-        if _depth(value) > MAX_JSON_DEPTH:
+        if _may_be_deep(s) and _depth(value) > MAX_JSON_DEPTH:
             raise InvalidJson(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
         return value
+
+
+def _may_be_deep(text: str) -> bool:
+    """Whether a body could nest deeper than allowed: a value nests no deeper than its count of
+    ``{`` and ``[`` (those in strings counted too), so a body with few of them needs no walk; two
+    scans in C instead of a walk of every value in Python, on every request body."""
+    return text.count("{") + text.count("[") > MAX_JSON_DEPTH
 
 
 def _depth(value: Any) -> int:

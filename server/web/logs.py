@@ -16,6 +16,7 @@ from typing import Any
 from flask import g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_ENVIRON = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s request_id=%(request_id)s: %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -26,10 +27,16 @@ def request_id() -> str:
     if not has_request_context():
         return "-"
     if "request_id" not in g:
-        offered = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
+        # From the environ, as request.headers would read it, without the exception it raises
+        # and catches inside for a header the caller did not send.
+        g.request_id = request_id_from(request.environ.get(REQUEST_ID_ENVIRON, ""))
     found: str = g.request_id
     return found
+
+
+def request_id_from(offered: str) -> str:
+    """The id of a request whose caller offered ``offered``: it when sane, else a new one."""
+    return offered if _SANE_REQUEST_ID.fullmatch(offered) else secrets.token_hex(8)
 
 
 class RequestIdFilter(logging.Filter):

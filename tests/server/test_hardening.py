@@ -320,6 +320,22 @@ def test_request_ids_are_echoed_in_replies_and_logs(app, client):
     assert made.headers["X-Request-Id"] == made.json["error"]["request_id"] != "not ok\u00e9"
 
 
+def test_the_clock_answered_before_flask_reads_as_flasks_own_answer(client):
+    """The clock skips Flask (every terminal asks it in the connection test's window); with a
+    query it goes through Flask: the two replies differ in nothing but the time and the id."""
+    direct = client.get("/v1/terminal/clock", headers={"X-Request-Id": "clock-1"})
+    framed = client.get("/v1/terminal/clock?through=flask", headers={"X-Request-Id": "clock-2"})
+    assert direct.status_code == framed.status_code == 200
+    assert (direct.headers["X-Request-Id"], framed.headers["X-Request-Id"]) == ("clock-1", "clock-2")
+    kept = lambda r: [(k, v) for k, v in r.headers if k != "X-Request-Id"]  # noqa: E731
+    assert kept(direct) == kept(framed)
+    assert direct.json.keys() == framed.json.keys() == {"server_time"}
+    assert len(direct.data) == len(framed.data) and direct.data.endswith(b"}\n")
+    made = client.get("/v1/terminal/clock", headers={"X-Request-Id": "not ok\u00e9"}).headers["X-Request-Id"]
+    assert made != "not ok\u00e9" and len(made) == 16
+    assert client.post("/v1/terminal/clock").status_code == 405  # anything but GET: Flask's answer
+
+
 def test_a_long_nonce_is_refused_not_cut(client, operators, enrolled):
     terminal_id, key, _ = enrolled
     prefix = "n" * 64
