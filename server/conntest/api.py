@@ -15,6 +15,7 @@ from server.platform.terminal_auth import (
     TERMINAL_SIGNATURE,
     pending_terminal_request,
     signed_terminal_endpoints,
+    terminal_key_confirmed,
 )
 from server.web.context import View, caller_key, engine, error_responses
 
@@ -79,6 +80,7 @@ def report_result(path: schemas.ConntestPath, body: schemas.ConntestReportCreate
     receipt, made = run_write(
         engine(), lambda conn: service.record_report(conn, path.test_id, pending, body.model_dump())
     )
+    terminal_key_confirmed()  # by the statement that kept the report
     return receipt, 201 if made else 200
 
 

@@ -7,6 +7,10 @@ A person removes their own passkeys (:func:`remove_own_passkey`): another accoun
 missing to them, and the last way to log in of an account without a password stays. A removal
 sent twice (a double click) is one removal: :func:`remove_own_passkey_once`, by the form's client
 id, in the login's own namespace (``login:<account id>/<client id>``).
+
+A login recovered with a new activation code loses all its passkeys
+(:func:`remove_all_passkeys`): the card proved the resident again, but whoever had taken the login
+over may have added a passkey of their own, which a new password alone would leave working.
 """
 
 from __future__ import annotations
@@ -134,6 +138,20 @@ def remove_own_passkey(conn: Connection, account_id: int, credential_id: str) ->
         )
     remove_passkey(conn, account_id, credential_id)
     return found
+
+
+def remove_all_passkeys(conn: Connection, account_id: int) -> list[Passkey]:
+    """Remove every passkey of ``account_id``, which must have a password (the way in it keeps):
+    the removed keys. Serialised with :func:`remove_own_passkey`."""
+    lock_key(conn, f"login-passkeys:{account_id}")
+    account = account_by_id(conn, account_id)
+    if account is None or not account.has_password:
+        raise Conflict(
+            "last_way_to_log_in", "A login without a password keeps its passkeys: they are its way in."
+        )
+    removed = passkeys_of(conn, account_id)
+    conn.execute(delete(login_passkeys).where(login_passkeys.c.account == account_id))
+    return removed
 
 
 def remove_own_passkey_once(conn: Connection, account_id: int, credential_id: str, client_id: str) -> str:

@@ -11,7 +11,12 @@ A resident who has a login already and signs up with a new code is recovering it
 password, a login ID they no longer know): the card proved them again, as it did the first time.
 So the code resets the password, and the login ID they type is the one they log in with from then
 on (the one they had is filled in; a taken one is refused as at a first sign-up). Every session of
-the old password ends. The page says so before they send it, and after, in one line each.
+the old password ends, and every passkey of the login is removed: a recovery may follow a takeover,
+and a passkey the intruder added would outlive a new password. Removing them all is the default
+with no way to opt out, because a passkey's name is whatever its adder typed, so a resident cannot
+tell an intruder's "iPhone" from their own; adding theirs again takes a minute on the Account page.
+The page lists the passkeys (name, added, last used) and says so before they send it, and says
+what happened after, in one line each.
 
 A login link (``/mypage/link#<token>``, from ``mkp-agent mypage login``) is the same proof: it
 logs in a resident who has a login, and leads one who has none to step 2. The token is in the
@@ -26,12 +31,13 @@ from typing import Any
 
 from flask import Response, current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import Connection
 
 from mkp_core import activation_code
 from mkp_core.errors import Conflict, MkpError
 from server import logins
 from server.db.engine import read, write
-from server.logins import accounts, throttling, tokens
+from server.logins import accounts, passkeys, throttling, tokens
 from server.mypage import forms
 from server.mypage.activation import ACTIVATION, LOGIN_LINK
 from server.mypage.blueprint import KIND, bp, engine
@@ -157,10 +163,18 @@ def _login_form_for(found: tokens.OneTimeToken, secret: str, template: str, **ex
     form = forms.new_login_form()
     form.code.data = secret
     with read(engine()) as conn:
-        existing = accounts.account_of(conn, KIND, found.subject)
-    if existing is not None:
-        form.login_id.data = existing.login_id
-    return render(template, form=form, existing=existing, **extra)
+        shown = _recovery(conn, found.subject)
+    if shown["existing"] is not None:
+        form.login_id.data = shown["existing"].login_id
+    return render(template, form=form, **shown, **extra)
+
+
+def _recovery(conn: Connection, subject: str) -> dict[str, Any]:
+    """What step 2 shows of the login a resident has already: the login (or None) and its passkeys,
+    which the new code removes."""
+    existing = accounts.account_of(conn, KIND, subject)
+    keys = passkeys.passkeys_of(conn, existing.id) if existing is not None else []
+    return {"existing": existing, "passkeys": keys}
 
 
 def _choose_login(purpose: str, secret: str, template: str, **extra: Any) -> ResponseReturnValue:
@@ -171,17 +185,17 @@ def _choose_login(purpose: str, secret: str, template: str, **extra: Any) -> Res
     except activation_code.ActivationCodeError:
         return redirect(url_for("mypage.signup"))
     if not form.validate():
-        return render(template, status=422, form=form, existing=_existing(purpose, code), **extra)
+        return render(template, status=422, form=form, **_existing(purpose, code), **extra)
     try:
         made = _spend_and_make(purpose, code, form.login_id.data, form.password.data)
     except throttling.LoginThrottled as e:
         return _too_many_codes(e)
     except (logins.LoginError, Conflict) as e:
-        existing = _existing(purpose, code)
-        return render(template, status=422, form=form, existing=existing, message=_login_words(e), **extra)
+        shown = _existing(purpose, code)
+        return render(template, status=422, form=form, **shown, message=_login_words(e), **extra)
     if made is None:
         return _spent(purpose)
-    account, before = made
+    account, before, removed = made
     logins.log_in(account)
     if before is None:
         flash(gettext("Welcome to My Page. You are logged in."), "ok")
@@ -201,23 +215,33 @@ def _choose_login(purpose: str, secret: str, template: str, **extra: Any) -> Res
             ),
             "ok",
         )
+    if removed:
+        flash(
+            gettext(
+                "Your passkeys were removed (%(names)s). To log in with a passkey again, add it on the "
+                "Account page.",
+                names=", ".join(k.name for k in removed),
+            ),
+            "ok",
+        )
     return redirect(url_for("mypage.home"))
 
 
-def _existing(purpose: str, code: str) -> accounts.Account | None:
-    """The login the code's resident has already, if any (the code is looked at, not spent)."""
+def _existing(purpose: str, code: str) -> dict[str, Any]:
+    """The login the code's resident has already, if any, and its passkeys (:func:`_recovery`;
+    the code is looked at, not spent)."""
     with read(engine()) as conn:
         found = tokens.peek_token(conn, purpose, code, datetime.now(UTC))
-        return accounts.account_of(conn, KIND, found.subject) if found else None
+        return _recovery(conn, found.subject) if found else {"existing": None, "passkeys": []}
 
 
 def _spend_and_make(
     purpose: str, code: str, login_id: str, password: str
-) -> tuple[accounts.Account, accounts.Account | None] | None:
+) -> tuple[accounts.Account, accounts.Account | None, list[passkeys.Passkey]] | None:
     """Spend the code and make its login, or renew the one there is (the login ID typed, a new
-    password, the old sessions ended), in one transaction: (the login, as it was before or None
-    for a new one); None for a wrong code (counted, as in step 1: step 2 is no way around the
-    throttle)."""
+    password, the old sessions ended, every passkey removed), in one transaction: (the login, as
+    it was before or None for a new one, the passkeys removed); None for a wrong code (counted, as
+    in step 1: step 2 is no way around the throttle)."""
     weighed, now = _code_buckets(purpose), datetime.now(UTC)
     with write(engine()) as conn:
         throttling.check(conn, weighed, now)
@@ -227,11 +251,12 @@ def _spend_and_make(
             return None
         existing = accounts.account_of(conn, KIND, found.subject)
         if existing is None:
-            return accounts.create_account(conn, KIND, found.subject, login_id, password, now), None
+            return accounts.create_account(conn, KIND, found.subject, login_id, password, now), None, []
         renewed = accounts.change_login_id(conn, existing, login_id, now)
         accounts.set_password(conn, renewed, password)
         logins.end_all_sessions(conn, renewed, now)  # a new password ends the old sessions
-        return renewed, existing
+        removed = passkeys.remove_all_passkeys(conn, renewed.id)  # and an intruder's passkey
+        return renewed, existing, removed
 
 
 def _login_words(e: MkpError) -> str:

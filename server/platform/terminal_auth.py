@@ -7,6 +7,11 @@ server worker sees every nonce. A worker checks signatures with the keys it has 
 (``terminal_auth_keys``), and the statement that keeps a request's nonce confirms that key is
 still the terminal's and not revoked: a revoked terminal is refused on its very next request.
 Requests that keep no nonce (card lookups) read the terminal's status on each one instead.
+
+Endpoints whose own write statement keeps the nonce (the connection test's report) check the
+body's shape before that statement runs. A request refused before it (malformed, too large)
+with a key from memory has the key confirmed on the way out, so a revoked terminal hears
+``revoked_key`` first, as on every other endpoint, while a good request still costs one statement.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, request
 from sqlalchemy import Connection, bindparam, delete, select
 
 from mkp_core import signing
@@ -24,12 +29,14 @@ from server.platform.tables import terminal_nonces, terminals
 from server.platform.terminal_auth_keys import (
     PendingNonce,
     cached_key,
+    confirm_key,
     forget_key,
     keep_nonce,
     parse_key,
     remember_key,
 )
 from server.web.context import config, engine, limit_body
+from server.web.errors import refusal_response
 from server.web.request_url import wsgi_request_url
 
 TERMINAL_SIGNATURE: list[dict[str, list[str]]] = [{"terminal_signature": []}]
@@ -114,8 +121,9 @@ class _KeyLookup:
         return remember_key(key_id, row.public_key_pem)
 
 
-def _verify_headers(cached: bool) -> tuple[signing.SignedRequest, str]:
-    """This request's signature checked from its headers, and the PEM of the key that verified it.
+def _verify_headers(cached: bool) -> tuple[signing.SignedRequest, str, bool]:
+    """This request's signature checked from its headers, the PEM of the key that verified it, and
+    whether that key came from this worker's memory (not yet confirmed against the database).
 
     A signature that fails with a key from memory is checked once more with the database's (the
     terminal may have a new key), and the remembered one is dropped."""
@@ -123,13 +131,14 @@ def _verify_headers(cached: bool) -> tuple[signing.SignedRequest, str]:
     headers = list(request.headers.items())
     lookup = _KeyLookup(cached)
     try:
-        return signing.verify_signature(request.method, url, headers, lookup), lookup.pem
+        signed = signing.verify_signature(request.method, url, headers, lookup)
+        return signed, lookup.pem, lookup.from_memory
     except signing.SignatureError:
         if not lookup.from_memory:
             raise
         forget_key(lookup.key_id)
     lookup = _KeyLookup(cached=False)
-    return signing.verify_signature(request.method, url, headers, lookup), lookup.pem
+    return signing.verify_signature(request.method, url, headers, lookup), lookup.pem, False
 
 
 class ChallengeAnswers:
@@ -150,7 +159,7 @@ def terminal_id(keep_nonce: bool = True, body_limit: int | None = None) -> str:
     ``body_limit``: the largest body this endpoint takes (default: the server's request limit).
     """
     if "terminal_id" not in g:
-        signed, pem = _verify_headers(cached=keep_nonce)
+        signed, pem, _ = _verify_headers(cached=keep_nonce)
         limit_body(body_limit or config().max_request_bytes)
         body = request.get_data(cache=True)
         if keep_nonce:
@@ -182,7 +191,10 @@ def terminal_signature() -> signing.SignedRequest:
     """This request's signature checked from its headers (key known and not revoked, clock), then
     its body's size; the body and nonce wait for :func:`accept_terminal_request`. Cached per request."""
     if "terminal_signature" not in g:
-        g.terminal_signature, g.terminal_key_pem = _verify_headers(cached=True)
+        signed, g.terminal_key_pem, from_memory = _verify_headers(cached=True)
+        g.terminal_signature = signed
+        if from_memory:
+            g.terminal_key_unconfirmed = True  # until a statement confirms it (or on the way out)
         limit_body(config().max_request_bytes)
     found: signing.SignedRequest = g.terminal_signature
     return found
@@ -194,24 +206,49 @@ def accept_terminal_request(conn: Connection) -> str:
     connection test's report, a hundred thousand of them in one window) commits once, not twice."""
     signed = terminal_signature()
     verified = signed.accept(request.get_data(cache=True), _ConfirmingNonceStore(conn, g.terminal_key_pem))
+    terminal_key_confirmed()
     g.terminal_id = verified.key_id
     return verified.key_id
 
 
 def pending_terminal_request() -> PendingNonce:
     """This request's body checked against the signed digest; its nonce (and the key it verified
-    with) for the caller's own statement to confirm and keep (``terminal_auth_keys``)."""
+    with) for the caller's own statement to confirm and keep (``terminal_auth_keys``); once that
+    statement has run, the caller says so with :func:`terminal_key_confirmed`."""
     signed = terminal_signature()
     verified = signed.accept(request.get_data(cache=True), _Deferred())
     g.terminal_id = verified.key_id
     return PendingNonce(verified.key_id, verified.nonce, verified.created, g.terminal_key_pem)
 
 
+def terminal_key_confirmed() -> None:
+    """The request's key was confirmed by the statement that kept its nonce: nothing to check on
+    the way out."""
+    g.pop("terminal_key_unconfirmed", None)
+
+
+def _confirm_key(response: Response) -> Response:
+    """A request answered before a statement confirmed its key from memory (body too large or
+    malformed, or refused in the view first): the key confirmed now, and a revoked terminal (or a
+    key it no longer has) refused as such, the answer every other endpoint gives first."""
+    if g.pop("terminal_key_unconfirmed", None) is None:
+        return response
+    signed: signing.SignedRequest = g.terminal_signature
+    try:
+        with read(engine()) as conn:
+            confirm_key(conn, signed.key_id, g.terminal_key_pem)
+    except signing.SignatureError as e:
+        return refusal_response(e)
+    return response
+
+
 def signed_terminal_endpoints(bp: Blueprint) -> None:
     """Like :func:`terminal_endpoints`, for views that call :func:`accept_terminal_request` (or
     :func:`pending_terminal_request`) in their write transaction: the signature is checked from
-    the headers before the body is read."""
+    the headers before the body is read, and the key on the way out if no statement did."""
 
     @bp.before_request
     def check_terminal_signature() -> None:
         terminal_signature()
+
+    bp.after_request(_confirm_key)

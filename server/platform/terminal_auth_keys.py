@@ -150,6 +150,14 @@ def replayed(key_id: str) -> signing.ReplayedNonce:
     return signing.ReplayedNonce(f"nonce already used by terminal key {key_id!r}")
 
 
+def confirm_key(conn: Connection, key_id: str, pem: str) -> None:
+    """Raise as :func:`refuse` does unless ``key_id`` is enrolled, not revoked, and still has
+    ``pem``: a request answered before its statement confirmed the key is judged by this instead."""
+    found = conn.execute(_KEY_ROW, {"id": key_id}).first()
+    if found is None or found.public_key_pem != pem or found.status == "revoked":
+        refuse(conn, PendingNonce(key_id, "", 0, pem))
+
+
 def refuse(conn: Connection, pending: PendingNonce) -> NoReturn:
     """The key a request was verified with no longer holds: forget it, and raise what reading the
     terminal now says (unknown, revoked, or another key: the signature does not verify)."""

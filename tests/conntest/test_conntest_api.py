@@ -256,3 +256,38 @@ def test_a_replayed_or_revoked_report_is_refused_and_kept_nowhere(town):
     engine.dispose()
     status = town.status(test["id"])
     assert (status["expected"], status["reported"]) == (1, 1)
+
+
+def test_a_revoked_terminal_hears_revoked_before_its_body_is_judged(town, monkeypatch):
+    from sqlalchemy import update
+
+    from server.db.engine import write
+    from server.platform import terminal_auth
+    from server.platform.tables import terminals
+
+    good, stolen = town.enroll(2)
+    earlier, test = town.schedule(soon(0)), town.schedule(soon(0))
+    town.report(good, earlier["id"])
+    town.report(stolen, earlier["id"])  # both keys are known to this server worker now
+    engine = make_engine(town.platform.database_url)
+    with write(engine) as conn:  # revoked by another server worker: this one is not told
+        conn.execute(update(terminals).where(terminals.c.id == stolen.terminal_id).values(status="revoked"))
+    engine.dispose()
+    malformed = {"checks": "all fine"}
+    twice = body()
+    twice["checks"] = twice["checks"] + twice["checks"][:1]
+    for sent in (malformed, {"started_at": "noon"}, twice, {**body(), "checks": []}):
+        assert refusal(lambda sent=sent: town.report(stolen, test["id"], sent)) == (401, "revoked_key")
+        assert refusal(lambda sent=sent: town.report(good, test["id"], sent))[0] == 422
+    assert refusal(lambda: town.report(stolen, 999)) == (401, "revoked_key")
+    assert refusal(lambda: town.report(good, 999)) == (404, "unknown_conntest")
+    checked = []  # a good report is confirmed by the statement that keeps it, nothing more
+    real = terminal_auth.confirm_key
+    monkeypatch.setattr(terminal_auth, "confirm_key", lambda *a: checked.append(a) or real(*a))
+    report = body()
+    receipt = town.report(good, test["id"], report)
+    assert receipt["terminal_id"] == good.terminal_id
+    assert town.report(good, test["id"], report) == receipt  # a retry: the first receipt
+    assert checked == []
+    status = town.status(test["id"])
+    assert (status["expected"], status["reported"]) == (1, 1)

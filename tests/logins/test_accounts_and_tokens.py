@@ -98,3 +98,24 @@ def test_a_token_expires_and_a_new_one_can_void_the_old(engine: Engine) -> None:
         assert logins.peek_token(conn, "activation", old, late) is None
         logins.void_tokens(conn, "activation", "resident", "17", NOW)
         assert logins.use_token(conn, "activation", old, NOW) is None
+
+
+def test_removing_all_passkeys_keeps_the_login_a_way_in(engine: Engine) -> None:
+    from sqlalchemy import update
+
+    from server.logins import passkeys
+
+    with write(engine) as conn:
+        account = logins.create_account(conn, "resident", "17", "hanako", PASSWORD)
+        passkeys.add_passkey(conn, account.id, "key-a", b"\x01", 0, "iPhone")
+        passkeys.add_passkey(conn, account.id, "key-b", b"\x01", 0, "Pixel")
+        removed = passkeys.remove_all_passkeys(conn, account.id)
+        assert [k.name for k in removed] == ["iPhone", "Pixel"]
+        assert passkeys.passkeys_of(conn, account.id) == []
+        passkeys.add_passkey(conn, account.id, "key-c", b"\x01", 0, "iPhone")
+        conn.execute(
+            update(login_accounts).where(login_accounts.c.id == account.id).values(password_hash=None)
+        )
+        with pytest.raises(Conflict) as refused:  # its passkeys are its only way in
+            passkeys.remove_all_passkeys(conn, account.id)
+    assert refused.value.code == "last_way_to_log_in"
