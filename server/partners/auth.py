@@ -25,6 +25,7 @@ from mkp_core.errors import Unauthorized
 from server.db.engine import read
 from server.partners import registry
 from server.partners.registry import Partner
+from server.platform.known_keys import KnownKeys
 from server.platform.terminal_auth import DatabaseNonceStore
 from server.web.context import config, engine, limit_body
 from server.web.errors import refusal_response
@@ -47,8 +48,8 @@ def partner_signature() -> signing.SignedRequest:
     return found
 
 
-#: Key id -> (the stored PEM, its parsed key): what this process has read; confirmed per request.
-_KNOWN_KEYS: dict[str, tuple[str, signing.PublicKey]] = {}
+#: What this process has read of partners' keys; each request confirms its key.
+PARTNER_KEYS = KnownKeys(limit=10_000)
 
 
 def _verified(url: str) -> tuple[signing.SignedRequest, str]:
@@ -60,7 +61,7 @@ def _verified(url: str) -> tuple[signing.SignedRequest, str]:
     used: list[str] = []
 
     def known(key_id: str) -> signing.PublicKey:
-        found = _KNOWN_KEYS.get(key_id)
+        found = PARTNER_KEYS.get(key_id)
         if found is None:
             raise signing.UnknownKey(key_id)
         used.append(found[0])
@@ -76,10 +77,8 @@ def _verified(url: str) -> tuple[signing.SignedRequest, str]:
 
     def stored(key_id: str) -> signing.PublicKey:
         row = registry.key_row(conn, key_id)
-        key = registry.parsed_key(row.public_key_pem)
         used.append(row.public_key_pem)
-        _KNOWN_KEYS[key_id] = (row.public_key_pem, key)
-        return key
+        return PARTNER_KEYS.remember(key_id, row.public_key_pem)
 
     used.clear()
     with read(engine()) as conn:
@@ -119,7 +118,7 @@ def accepted_partner(conn: Connection) -> Partner:
     try:
         partner = registry.signed_by(conn, signed.key_id, g.partner_key_pem)
     except signing.SignatureError:
-        _KNOWN_KEYS.pop(signed.key_id, None)
+        PARTNER_KEYS.forget(signed.key_id)
         raise
     signed.accept(request.get_data(cache=True), DatabaseNonceStore(conn))
     return partner
@@ -135,7 +134,7 @@ def _confirm_key(response: Response) -> Response:
         with read(engine()) as conn:
             registry.signed_by(conn, signed.key_id, g.partner_key_pem)
     except signing.SignatureError as e:
-        _KNOWN_KEYS.pop(signed.key_id, None)
+        PARTNER_KEYS.forget(signed.key_id)
         return refusal_response(e)
     return response
 

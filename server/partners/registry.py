@@ -197,14 +197,3 @@ def signed_by(conn: Connection, key_id: str, public_key_pem: str) -> Partner:
     if row.public_key_pem != public_key_pem:
         raise signing.BadSignature(f"signature does not verify with partner key {key_id}'s current key")
     return _partner(row, bool(row.campaigns_open))
-
-
-_KEYS: dict[str, signing.PublicKey] = {}
-
-
-def parsed_key(pem: str) -> signing.PublicKey:
-    """Parsed once per key."""
-    key = _KEYS.get(pem)
-    if key is None:
-        key = _KEYS[pem] = signing.load_public_key(pem.encode())
-    return key

@@ -25,16 +25,9 @@ from sqlalchemy import Connection, bindparam, delete, select
 from mkp_core import signing
 from server.config import ServerConfig
 from server.db.engine import insert_if_new, read, run_write
+from server.platform.known_keys import parse_key
 from server.platform.tables import terminal_nonces, terminals
-from server.platform.terminal_auth_keys import (
-    PendingNonce,
-    cached_key,
-    confirm_key,
-    forget_key,
-    keep_nonce,
-    parse_key,
-    remember_key,
-)
+from server.platform.terminal_auth_keys import TERMINAL_KEYS, PendingNonce, confirm_key, keep_nonce
 from server.web.context import config, engine, limit_body
 from server.web.errors import refusal_response
 from server.web.request_url import wsgi_request_url
@@ -106,7 +99,7 @@ class _KeyLookup:
 
     def __call__(self, key_id: str) -> signing.PublicKey:
         self.key_id = key_id
-        kept = cached_key(key_id) if self.cached else None
+        kept = TERMINAL_KEYS.get(key_id) if self.cached else None
         if kept is not None:
             self.from_memory, self.pem = True, kept[0]
             return kept[1]
@@ -115,10 +108,10 @@ class _KeyLookup:
         if row is None or row.public_key_pem is None:
             raise signing.UnknownKey(f"no enrolled terminal has key id {key_id!r}")
         if row.status == "revoked":
-            forget_key(key_id)
+            TERMINAL_KEYS.forget(key_id)
             raise signing.RevokedKey(f"terminal {key_id} has been revoked")
         self.pem = row.public_key_pem
-        return remember_key(key_id, row.public_key_pem)
+        return TERMINAL_KEYS.remember(key_id, row.public_key_pem)
 
 
 def _verify_headers(cached: bool) -> tuple[signing.SignedRequest, str, bool]:
@@ -136,7 +129,7 @@ def _verify_headers(cached: bool) -> tuple[signing.SignedRequest, str, bool]:
     except signing.SignatureError:
         if not lookup.from_memory:
             raise
-        forget_key(lookup.key_id)
+        TERMINAL_KEYS.forget(lookup.key_id)
     lookup = _KeyLookup(cached=False)
     return signing.verify_signature(request.method, url, headers, lookup), lookup.pem, False
 

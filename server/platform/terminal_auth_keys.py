@@ -17,7 +17,6 @@ statement); SQLite, in process, takes two.
 
 from __future__ import annotations
 
-import functools
 import random
 import re
 from dataclasses import dataclass
@@ -27,12 +26,11 @@ from sqlalchemy import Connection, bindparam, delete, select
 
 from mkp_core import signing
 from server.db.engine import insert_if_new, is_postgres
+from server.platform.known_keys import KnownKeys
 from server.platform.tables import terminal_nonces, terminals
 
-#: Keys kept per worker; past this many the memory is emptied and refilled as terminals call.
-MAX_KEPT = 100_000
-
-_KEYS: dict[str, tuple[str, signing.PublicKey]] = {}
+#: Terminal keys kept per worker; past this many the memory is emptied and refilled as terminals call.
+TERMINAL_KEYS = KnownKeys(limit=100_000)
 
 
 @dataclass(frozen=True)
@@ -53,32 +51,6 @@ class PendingNonce:
             "created": self.created,
             "pem": self.public_key_pem,
         }
-
-
-def cached_key(key_id: str) -> tuple[str, signing.PublicKey] | None:
-    """(PEM, key) of ``key_id`` as this worker last read it, or None."""
-    return _KEYS.get(key_id)
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_key(pem: str) -> signing.PublicKey:
-    """A PEM made a key object once."""
-    return signing.load_public_key(pem.encode())
-
-
-def remember_key(key_id: str, pem: str) -> signing.PublicKey:
-    """Parse ``pem`` and keep it for ``key_id`` (dict updates are atomic: threads may race here,
-    and either one's entry is right)."""
-    key = parse_key(pem)
-    if len(_KEYS) >= MAX_KEPT:
-        _KEYS.clear()
-    _KEYS[key_id] = (pem, key)
-    return key
-
-
-def forget_key(key_id: str) -> None:
-    """Drop ``key_id``'s key from this worker (revoked, re-keyed, or a signature failed with it)."""
-    _KEYS.pop(key_id, None)
 
 
 def driver_sql(sql: str) -> str:
@@ -161,7 +133,7 @@ def confirm_key(conn: Connection, key_id: str, pem: str) -> None:
 def refuse(conn: Connection, pending: PendingNonce) -> NoReturn:
     """The key a request was verified with no longer holds: forget it, and raise what reading the
     terminal now says (unknown, revoked, or another key: the signature does not verify)."""
-    forget_key(pending.key_id)
+    TERMINAL_KEYS.forget(pending.key_id)
     row = conn.execute(_KEY_ROW, {"id": pending.key_id}).first()
     if row is None or row.public_key_pem is None:
         raise signing.UnknownKey(f"no enrolled terminal has key id {pending.key_id!r}")
