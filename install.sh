@@ -55,11 +55,19 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+compile_sources() {
+  # An editable install leaves mkp's own modules uncompiled, and where PYTHONDONTWRITEBYTECODE is
+  # set Python never caches them: every process (each server worker, each CLI run) would compile
+  # them again. Compiled once here, they load from bytecode (a changed file is still recompiled).
+  .venv/bin/python -m compileall -q -j 0 mkp_core mkp_admin server agent drivers provisioning demo >/dev/null
+}
 if [ "$kiosk" = 1 ]; then
   .venv/bin/python -m pip install -q -e '.[agent]'
+  compile_sources
   echo "install.sh: ready. Enroll this terminal with .venv/bin/mkp-provision (see README)"
 else
   .venv/bin/python -m pip install -q -e '.[dev]'
+  compile_sources
   # The browser tests' accessibility checker (axe-core), from npm's registry at its locked version.
   if command -v npm >/dev/null; then
     npm ci --prefix tests/web_tools --no-audit --no-fund --silent ||

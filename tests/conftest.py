@@ -16,6 +16,7 @@ import atexit
 import gc
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -55,6 +56,11 @@ from server.platform.operators.service import create_operator
 #: The throwaway PostgreSQL (postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's
 #: own), the server app's fixtures (tests/server and tests/mkp_admin alike) and the browser's.
 pytest_plugins = ("throwaway_postgres", "server_app", "browser")
+
+# pytest compiles each test module with its assertions rewritten. Where PYTHONDONTWRITEBYTECODE is
+# set (these machines set it) it would redo that in every worker on every run, ~4 s a process:
+# the compiled modules are kept in __pycache__ (ignored by git), as a plain Python run keeps them.
+sys.dont_write_bytecode = False
 PCSC_GROUP = "pcsc"
 
 # Every command line speaks its locale's language (mkp_core.i18n): the tests read English, whatever

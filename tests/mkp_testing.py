@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import multiprocessing
 import os
 import shutil
 import signal
@@ -59,6 +60,60 @@ def cli(
         env={**os.environ, **(env or {})},
         input=input,
     )
+
+
+#: What a test's own processes import anyway: the forkserver imports it once (below).
+PRELOADED = (
+    "pytest",
+    "server.app",
+    "agent.counter.service",
+    "agent.downloads",
+    "drivers.card.virtual.direct",
+)
+
+
+def preloaded_processes() -> multiprocessing.context.ForkServerContext:
+    """Processes for tests that race or kill real processes, each forked from one server process
+    that imported :data:`PRELOADED` once. A fresh interpreter a process (``spawn``) spent about a
+    second importing the server or the agent before its first line; forking the test worker itself
+    would copy its threads and open database connections. The server starts at first use and
+    serves the worker's later tests too (its imports and environment are the ones it started with)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOADED))
+    return context
+
+
+def _run_in_child(target: Callable[[list[str]], int], argv: list[str], env: dict[str, str], out: str) -> None:
+    os.environ.clear()
+    os.environ.update(env)
+    with open(f"{out}.out", "w") as stdout, open(f"{out}.err", "w") as stderr:
+        os.dup2(stdout.fileno(), 1)
+        os.dup2(stderr.fileno(), 2)
+    try:
+        code = target(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    sys.exit(code)
+
+
+def run_forked(
+    target: Callable[[list[str]], int], argv: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess:
+    """``target(argv)`` as a process of its own (see :func:`preloaded_processes`) with ``env`` as its
+    environment; what a ``subprocess.run`` with ``capture_output`` and ``text`` would return: a
+    process killed by a signal has a negative return code, a traceback is in ``stderr``."""
+    with tempfile.TemporaryDirectory(prefix="forked-") as tmp:
+        out = os.path.join(tmp, "std")
+        process = preloaded_processes().Process(target=_run_in_child, args=(target, argv, env, out))
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(argv, timeout)
+        stdout, stderr = Path(f"{out}.out").read_text(), Path(f"{out}.err").read_text()
+    return subprocess.CompletedProcess(argv, process.exitcode, stdout, stderr)
 
 
 def invoke(command: Any, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:

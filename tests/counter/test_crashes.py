@@ -16,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+import counter_proc
 import pytest
 from counter_helpers import DEPARTMENT, furnish_points
+from mkp_testing import run_forked
 
 from agent.card_session import proving_card
 from agent.failpoints import ENV, PLACES
@@ -47,17 +49,11 @@ CASES = [
 
 
 def counter(home: Path, card: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent.parent)}
-    env.pop(ENV, None)
+    """counter_proc.py's ``main`` as a process of its own (forked with the agent imported already)."""
+    env = {k: v for k, v in os.environ.items() if k != ENV}
     if crash_at:
         env[ENV] = crash_at
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), str(home), str(card), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_forked(counter_proc.main, [str(home), str(card), *args], env)
 
 
 def test_every_place_covers_every_failpoint():

@@ -3,6 +3,7 @@
 import multiprocessing as mp
 
 import pytest
+from mkp_testing import preloaded_processes
 
 from server import ledger
 from server.db.engine import make_engine, read, run_write, write
@@ -37,7 +38,7 @@ def test_eight_processes_never_overdraw_one_wallet(engine, operators, database_u
             ledger.TransferRequest("fund-0001", YOKOSUKA, "muni:142018", "holder:alice", FUNDED, "grant"),
             "t",
         )
-    ctx = mp.get_context("spawn")
+    ctx = preloaded_processes()
     start, out = ctx.Event(), ctx.Queue()
     workers = [ctx.Process(target=_spender, args=(database_url, w, start, out)) for w in range(PROCESSES)]
     for w in workers:
@@ -65,7 +66,7 @@ def _replayer(url: str, worker: int, start: mp.Event, out: mp.Queue) -> None:
 
 
 def test_eight_processes_retrying_one_client_id_post_once(engine, operators, database_url):
-    ctx = mp.get_context("spawn")
+    ctx = preloaded_processes()
     start, out = ctx.Event(), ctx.Queue()
     workers = [ctx.Process(target=_replayer, args=(database_url, w, start, out)) for w in range(PROCESSES)]
     for w in workers:
@@ -122,7 +123,7 @@ def test_eight_processes_claiming_the_last_reward_item_get_it_once(engine, town,
         offer = {"name": "最後の一席", "price": 3000, "stock": 1, "per_holder": 1}
         window = {"starts_at": now - timedelta(hours=1), "ends_at": now + timedelta(days=1)}
         rewards.add_reward(conn, central, "last-seat", YOKOSUKA, {**offer, **window})
-    ctx = mp.get_context("spawn")
+    ctx = preloaded_processes()
     start, out = ctx.Event(), ctx.Queue()
     workers = [ctx.Process(target=_claimer, args=(database_url, w, start, out)) for w in range(PROCESSES)]
     for w in workers:

@@ -1,4 +1,5 @@
-"""Races across real server workers (gunicorn, 4 workers): the same request at the same moment.
+"""Races across real server workers (gunicorn, 4 workers): the same request at the same moment
+(enrolment codes, retries, uploads, releases, the last reward item, reversals of one transfer).
 
 Each test fires eight requests at once from eight threads at a real `mkp-server run --workers 4`,
 on SQLite and on PostgreSQL (where the workers really run side by side).
@@ -23,7 +24,9 @@ from terminal_helpers import csr_for
 
 from mkp_core import release, signing
 
-pytestmark = pytest.mark.slow
+# Every test here shares the module's server (its start costs seconds): in one xdist worker, the
+# module's server starts once a database, not once in each worker that drew one of its tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("races")]
 AT_ONCE = 8
 ROUNDS = 4
 PLACE = {"place_id": "yokosuka-museum", "name": "横須賀美術館", "kind": "museum", "municipality": "142018"}
@@ -196,6 +199,7 @@ def test_the_last_reward_item_claimed_by_eight_holders_at_once_goes_once(live):
             "/grants",
             {"department": "142018-race", "mykey_id": holder, "amount": 10_000, "grant_kind": "gift"},
         )
+    transfers_before = operator.get(base + "/ledger/verify").json()["transfers"]
     now = datetime.now(UTC)
     for round in range(ROUNDS):
         code = f"last-seat-{round}"
@@ -215,4 +219,41 @@ def test_the_last_reward_item_claimed_by_eight_holders_at_once_goes_once(live):
         assert [c["claim_number"] for c in claims["claims"]] == [f"LAST-SEAT-{round}-00001"]
         assert claims["left"] == 0
     report = operator.get(base + "/ledger/verify").json()
-    assert report["ok"] and report["transfers"] == AT_ONCE + ROUNDS
+    assert report["ok"] and report["transfers"] == transfers_before + ROUNDS  # one claim a round
+
+
+def test_reversals_racing_with_different_client_ids_make_one_and_name_it(live):
+    """Eight operators' tools reverse the same grant at the same moment, each with its own client
+    id: one reversal is made; every other caller is told ``already_reversed`` (409), never a 500
+    from the unique index on ``reverses_id``, nor ``idempotency_conflict``."""
+    from points_helpers import register_mykeys
+
+    from server.db.engine import make_engine
+
+    server, operator, *_ = live
+    engine = make_engine(server.database_url)
+    register_mykeys(engine, ("REVRACE1",))
+    engine.dispose()
+    base = server.url + "/v1"
+
+    def post(path: str, body: dict) -> dict:
+        reply = operator.post(base + path, json={"client_id": f"rr-{uuid.uuid4().hex[:12]}", **body})
+        assert reply.status_code in (200, 201), reply.text
+        return reply.json()
+
+    post("/municipalities/142018/departments", {"code": "rev", "name": "取消課", "budget": 10**6})
+    post("/departments/142018-rev/grant-kinds", {"code": "gift", "name": "贈与"})
+    for round in range(ROUNDS):  # a race is a matter of luck: give it several chances
+        grant = post(
+            "/grants",
+            {"department": "142018-rev", "mykey_id": "REVRACE1", "amount": 100, "grant_kind": "gift"},
+        )
+        bodies = [{"client_id": f"rev-{round}-{n:04d}", "memo": "mistake"} for n in range(AT_ONCE)]
+        replies = post_at_once(operator, f"{base}/transfers/{grant['id']}/reverse", bodies)
+        seen = statuses(replies)
+        assert seen == [(201, None)] + [(409, "already_reversed")] * (AT_ONCE - 1), seen
+        refused = [r.json()["error"]["message"] for r in replies if r.status_code == 409]
+        assert all(f"transfer {grant['id']} was already reversed" in m for m in refused)
+    balances = operator.get(base + "/mykeys/REVRACE1/balances").json()["balances"]
+    assert sum(b["balance"] for b in balances) == 0
+    assert operator.get(base + "/ledger/verify").json()["ok"]
