@@ -61,8 +61,11 @@ transfers = Table(
     CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
 )
 # Only what a query reads transfers by (each index is written with every transfer): the client
-# id and ``reverses_id`` above, and point code and time (settlement, reports).
+# id and ``reverses_id`` above, point code and time (settlement, reports), and each side's
+# account (a wallet's history on My Page, newest first).
 Index("ix_transfers_point_code_created_at", transfers.c.point_code, transfers.c.created_at)
+Index("ix_transfers_debit", transfers.c.debit_account_id, transfers.c.id)
+Index("ix_transfers_credit", transfers.c.credit_account_id, transfers.c.id)
 
 
 # Every credit to a wallet is a lot with the expiry the rule in force gave it; debits take lots,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, select, union
 from sqlalchemy.orm import aliased
 
 from mkp_core.errors import Throttled
@@ -138,8 +138,19 @@ def _cell(text: str) -> str:
 
 
 def _history_rows(conn: Connection, r: Resident, offset: int, limit: int | None) -> Iterator[dict[str, Any]]:
+    """The wallet's transfers, newest first: its accounts' ids first (one a point code), then the
+    transfers on either side of them, each side through its own index (``ix_transfers_debit`` and
+    ``ix_transfers_credit``: account, id), so a page reads the wallet's rows, not the ledger's."""
     debit, credit = aliased(accounts), aliased(accounts)
     wallet = r.holder.wallet
+    mine = select(accounts.c.id).where(accounts.c.owner == wallet)
+    touching = union(
+        select(transfers.c.id).where(transfers.c.debit_account_id.in_(mine)),
+        select(transfers.c.id).where(transfers.c.credit_account_id.in_(mine)),
+    ).subquery()
+    page = select(touching.c.id).order_by(touching.c.id.desc()).offset(offset)
+    if limit is not None:
+        page = page.limit(limit)
     query = (
         select(
             transfers.c.id,
@@ -154,12 +165,9 @@ def _history_rows(conn: Connection, r: Resident, offset: int, limit: int | None)
         .join(debit, debit.c.id == transfers.c.debit_account_id)
         .join(credit, credit.c.id == transfers.c.credit_account_id)
         .join(point_codes, point_codes.c.code == transfers.c.point_code)
-        .where(or_(debit.c.owner == wallet, credit.c.owner == wallet))
+        .where(transfers.c.id.in_(page))
         .order_by(transfers.c.id.desc())
-        .offset(offset)
     )
-    if limit is not None:
-        query = query.limit(limit)
     for row in conn.execute(query):
         out = row.debit_owner == wallet
         yield {
