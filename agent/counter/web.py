@@ -1,10 +1,11 @@
 """The counter page on 127.0.0.1: the touch screen's browser talks to the agent, nothing else does.
 
 The standard library's threading HTTP server is enough for one browser on the same machine (a
-kiosk imports no web framework: see the import contracts). It serves the page and its files, the
-state the page polls, and one POST per action. The PIN travels from the on-screen keypad to the
-agent over the loopback interface only; a POST must come from the page's own origin (another
-site open in the same browser cannot drive the counter), and bodies are small.
+kiosk imports no web framework: see the import contracts). It serves the page and its files, its
+words (``agent.counter.words``, from the one message catalogue, read once at start), the state the
+page polls, and one POST per action. The PIN travels from the on-screen keypad to the agent over
+the loopback interface only; a POST must come from the page's own origin (another site open in the
+same browser cannot drive the counter), and bodies are small.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from agent.counter.service import Counter
 from agent.counter.status import counter_state
+from agent.counter.words import words_json
 from agent.mypage import activation_for_page
 
 MAX_BODY = 4096
@@ -127,6 +129,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, _static(name), content_type)
         elif path == "/api/state":
             self._json(HTTPStatus.OK, counter_state(self.server.counter))
+        elif path == "/api/words":
+            self._send(HTTPStatus.OK, words_json())
         else:
             self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": {"code": "not_found"}})
 

@@ -6,6 +6,7 @@ screen goes to docs/screens/ (README shows them), so a test run leaves the work 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,8 @@ from browser import KIOSK, PHONE
 from counter_helpers import PIN, enter_pin, offline, online, type_keys
 from mkp_testing import sqlite_database
 
-from mkp_core import activation_code
+from agent.counter.words import WORDS
+from mkp_core import activation_code, i18n
 from mkp_core.client import Unreachable
 
 pytestmark = pytest.mark.slow  # starts a browser
@@ -113,6 +115,41 @@ def test_an_offline_spend_and_its_sync(page, desk):
 def test_english_at_a_touch(page):
     page.get_by_test_id("language").click()
     assert page.get_by_test_id("action-spend").inner_text() == "Pay with points"
+
+
+def shown_words(page) -> dict[str, str]:
+    """Every word the page drew by its key (on every screen, shown or not), as it reads now."""
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('[data-t]')]"
+        ".map((el) => [el.dataset.t, el.textContent]))"
+    )
+
+
+def test_the_words_on_the_page_are_the_catalogues_in_either_language(page):
+    page.get_by_test_id("screen-home").wait_for(state="visible")
+    for lang, switch in (("ja", "English"), ("en", "日本語")):
+        shown = shown_words(page)
+        assert shown == {key: i18n.gettext(WORDS[key], lang) for key in shown}
+        assert page.title() == i18n.gettext(WORDS["title"], lang)
+        assert page.get_by_test_id("language").inner_text() == switch
+        page.get_by_test_id("language").click()
+    assert shown_words(page)["pay"] == "お支払い"  # and back again
+
+
+def test_a_page_that_cannot_read_its_words_draws_no_screen_until_it_can(chromium, counter_url):
+    tab = chromium.new_page(viewport=KIOSK)
+    try:
+        tab.route("**/api/words", lambda route: route.abort())
+        tab.goto(counter_url)
+        tab.get_by_test_id("place").filter(has_text="横須賀").wait_for()  # the agent's state is in
+        assert tab.get_by_test_id("screen-home").is_hidden()
+        assert tab.get_by_test_id("language").is_hidden()
+        tab.unroute("**/api/words")
+        tab.get_by_test_id("screen-home").wait_for(state="visible")  # asked again, and drawn
+        assert tab.get_by_test_id("action-spend").inner_text() == "お支払い"
+        assert tab.get_by_test_id("language").inner_text() == "English"
+    finally:
+        tab.close()
 
 
 def test_the_balance_is_shown_with_what_expires_next(page):
@@ -258,6 +295,18 @@ def test_a_my_page_code_printed_and_shown_only_when_the_printer_fails(page, desk
     assert_no_serious_violations(page)
     page.get_by_test_id("result-ok").click()
     assert page.get_by_test_id("result-main").inner_text() == ""  # gone with its resident
+
+
+def test_a_my_page_code_in_english_fills_in_its_date_hours_and_address(page):
+    page.get_by_test_id("language").click()
+    page.get_by_test_id("action-mypage_code").click()
+    enter_pin(page)
+    assert page.get_by_test_id("result-title").inner_text() == "My Page activation code printed"
+    assert re.fullmatch(r"Valid until .+ \(24 hours\)", page.get_by_test_id("result-main").inner_text())
+    assert re.fullmatch(
+        r"At home, open \S+/mypage/signup\S* on a computer or phone and enter the code \(it works once\)\.",
+        page.get_by_test_id("result-detail").inner_text(),
+    )
 
 
 def test_every_screen_passes_axe(page):

@@ -5,76 +5,11 @@
 // the way back. A result the page cannot draw is shown as a failure, never as a stuck screen.
 "use strict";
 
-const TEXT = {
-  ja: {
-    choose: "ご用件を選んでください", pay: "お支払い", admission: "入館料", balance: "残高照会",
-    lookup: "会員番号の照会", refund: "払い戻し", voucher: "紙の券を読み取る", procedures: "登録・手続き",
-    register: "マイキーIDをつくる", link_service: "このお店の会員番号を登録", link_partner: "提携ポイントの会員番号を登録",
-    coupon: "クーポンを使う", how_many: "お支払いのポイント数", points: "ポイント",
-    back: "もどる", next: "次へ", cancel: "やめる", ok: "決定", done: "最初の画面へ",
-    which_ticket: "券の種類を選んでください", which_refund: "払い戻す取引を選んでください",
-    place_card: "マイナンバーカードをカードリーダーに置いてください",
-    enter_pin: "暗証番号（数字4けた）を入力してください", working: "処理しています…",
-    keep_card: "カードはそのまま置いておいてください", show_voucher: "券のQRコードをカメラにかざしてください",
-    offline_txn: "オフライン取引", reprint: "レシート再印刷", paid: "お支払いが完了しました",
-    refunded: "払い戻しが完了しました", balance_is: "ポイント残高", balance_left: "残り",
-    lookup_is: "会員番号", failed: "お取り扱いできませんでした",
-    online: "オンライン", offline_status: "オフライン（ネットワーク未接続）", queued: "未送信",
-    agent_away: "端末に接続できません", offline_note: "ネットワークにつながっていないため、灰色のボタンは使えません。",
-    receipt_printed: "レシートを印刷しました", receipt_failed: "レシートを印刷できませんでした",
-    expires_next: "有効期限", retry_pin: "暗証番号をもう一度", clear: "消去", del: "1字消す",
-    digits_entered: "けた入力済み", total: "合計", language: "English",
-    no_answer: "応答がありません", no_answer_detail: "端末から応答がありませんでした。取引が完了したかどうか、係の者にご確認ください。",
-    agent_unreachable: "端末に接続できません。係の者をお呼びください。",
-    page_fault: "結果を表示できませんでした。係の者にご確認ください。",
-    mykey_is: "マイキーID", mykey_new: "新しくつくりました。", mykey_had: "このカードのマイキーIDです。",
-    linked: "会員番号を登録しました", link_pending: "登録を受け付けました。お店の確認をお待ちください。",
-    partner_linked: "連携を受け付けました", link_code: "連携コード",
-    link_code_help: "提携先のサイトやアプリで、この連携コードを入力してください（一度だけ表示します）。",
-    coupon_taken: "クーポンを受け付けました", arrives_on: "に付与されます",
-    voucher_taken: "券を受け付けました", serial: "券番号",
-    local_id: "会員番号", partner: "提携先コード", member: "提携先の会員番号", code: "クーポンコード",
-    link_service_title: "会員番号を入力してください", link_partner_title: "提携先と会員番号を入力してください",
-    coupon_title: "クーポンコードを入力してください",
-    mypage_code: "マイページの登録コードを印刷", code_printed: "マイページの登録コードを印刷しました",
-    code_shown: "マイページの登録コード", valid_until: "{until}まで有効（{hours}時間）", full_stop: "。",
-    code_where: "ご自宅のパソコンやスマートフォンで {url} を開き、コードを入力してください（一度だけ使えます）。",
-  },
-  en: {
-    choose: "What would you like to do?", pay: "Pay with points", admission: "Admission", balance: "Balance",
-    lookup: "Member number", refund: "Refund", voucher: "Read a paper voucher", procedures: "Registration",
-    register: "Create a MyKey ID", link_service: "Link your member number here", link_partner: "Link a partner's member number",
-    coupon: "Use a coupon", how_many: "How many points?", points: "points",
-    back: "Back", next: "Next", cancel: "Cancel", ok: "OK", done: "Start over",
-    which_ticket: "Choose a ticket", which_refund: "Choose the payment to refund",
-    place_card: "Place your My Number card on the card reader",
-    enter_pin: "Enter your PIN (4 digits)", working: "Working…",
-    keep_card: "Please leave the card where it is", show_voucher: "Hold the voucher's QR code up to the camera",
-    offline_txn: "Offline transaction", reprint: "Reprint receipt", paid: "Payment complete",
-    refunded: "Refund complete", balance_is: "Points balance", balance_left: "Left",
-    lookup_is: "Member number", failed: "This could not be done",
-    online: "Online", offline_status: "Offline (no network)", queued: "to send",
-    agent_away: "The terminal does not answer", offline_note: "The network is down: the grey buttons cannot be used.",
-    receipt_printed: "Receipt printed", receipt_failed: "The receipt could not be printed",
-    expires_next: "Expires", retry_pin: "Try the PIN again", clear: "Clear", del: "Delete",
-    digits_entered: "digits entered", total: "Total", language: "日本語",
-    no_answer: "No answer", no_answer_detail: "The terminal did not answer. Please ask staff whether it was done.",
-    agent_unreachable: "The terminal does not answer. Please call a member of staff.",
-    page_fault: "The result could not be shown. Please ask a member of staff.",
-    mykey_is: "MyKey ID", mykey_new: "Created just now.", mykey_had: "This is your card's MyKey ID.",
-    linked: "Member number linked", link_pending: "Received: it is linked once the shop confirms it.",
-    partner_linked: "Link requested", link_code: "Link code",
-    link_code_help: "Enter this link code on the partner's site or app (it is shown only once).",
-    coupon_taken: "Coupon accepted", arrives_on: "points arrive on",
-    voucher_taken: "Voucher accepted", serial: "Serial",
-    local_id: "Member number", partner: "Partner code", member: "Member number at the partner", code: "Coupon code",
-    link_service_title: "Enter your member number", link_partner_title: "Enter the partner and your member number",
-    coupon_title: "Enter the coupon code",
-    mypage_code: "Print a My Page activation code", code_printed: "My Page activation code printed",
-    code_shown: "My Page activation code", valid_until: "Valid until {until} ({hours} hours)", full_stop: ". ",
-    code_where: "At home, open {url} on a computer or phone and enter the code (it works once).",
-  },
-};
+// The page's words are the agent's (agent/counter/words.py, from the one message catalogue):
+// /api/words gives every word in every language, read once before the first screen is drawn.
+// Until it is read (an agent restarting as the page loads) no screen is drawn, only the place's
+// name, and the page asks again every second; a key the words lack shows as itself, for the tests
+// to find.
 
 // What each button asks for before the card: a screen of its own, or fields on the form screen.
 // ``online``: only the server can do it (greyed out while offline). ``card``: the card and its PIN.
@@ -93,12 +28,20 @@ const ACTIONS = {
 };
 
 const state = {
-  lang: "ja", langChosen: false, info: null, agentAway: false, action: null, request: {},
+  lang: "ja", langChosen: false, words: null, info: null, agentAway: false, action: null, request: {},
   amount: "", pin: "", last: null, idle: null, screen: "home",
 };
 
-function t(key) { return (TEXT[state.lang] || TEXT.ja)[key] || TEXT.ja[key] || key; }
-function fill(key, values) { return t(key).replace(/\{(\w+)\}/g, (all, name) => values[name] ?? all); }
+function t(key) {
+  if (!state.words) return "";
+  return (state.words[state.lang] || state.words.ja)[key] ?? key;
+}
+// A placeholder is the catalogue's %(name)s.
+function fill(key, values) { return t(key).replace(/%\((\w+)\)s/g, (all, name) => values[name] ?? all); }
+// One word in every language, as the agent's own messages come: {ja: ..., en: ...}.
+function everyLanguage(key) {
+  return Object.fromEntries(Object.entries(state.words || {}).map(([lang, words]) => [lang, words[key] ?? key]));
+}
 function $(id) { return document.getElementById(id); }
 function points(n) { return `${Number(n || 0).toLocaleString()} ${t("points")}`; }
 function msg(m) { return m ? (m[state.lang] || m.ja || "") : ""; }
@@ -134,9 +77,11 @@ function available(name) {
 
 function render() {
   document.documentElement.lang = state.lang;
+  if (state.words) document.title = t("title");
   document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
   $("language").textContent = t("language");
   $("language").lang = state.lang === "ja" ? "en" : "ja";
+  $("language").hidden = !state.words;
   document.querySelectorAll(".keypad button[data-key=clear]").forEach((b) => b.setAttribute("aria-label", t("clear")));
   document.querySelectorAll(".keypad button[data-key=del]").forEach((b) => b.setAttribute("aria-label", t("del")));
   renderStatus();
@@ -187,6 +132,7 @@ async function api(path, body, seconds) {
 }
 
 async function refresh() {
+  if (!state.words) await readWords().catch(() => {});  // asked again at the next refresh
   try {
     state.info = await api("/api/state", undefined, 5);
     state.agentAway = false;
@@ -198,6 +144,16 @@ async function refresh() {
   if (!state.langChosen) state.lang = state.info.language || "ja";
   render();
   if (state.screen === "card" && state.info.card.present) show("pin");
+}
+
+// The words first, then the first screen: a screen is never drawn without them.
+async function readWords() {
+  const words = await api("/api/words", undefined, 5);
+  if (!words || !words.ja) throw new Error("the agent sent no words");
+  if (state.words) return;  // another refresh read them first
+  state.words = words;
+  render();
+  show("home");
 }
 
 // --- entering digits -------------------------------------------------------------------------
@@ -383,7 +339,7 @@ const RESULTS = {
   link_service: (r) => [r.status === "pending" ? t("link_pending") : t("linked"), `${r.service}: ${r.local_id}`, ""],
   link_partner: (r) => [t("partner_linked"), `${t("link_code")} ${r.link_code || ""}`, t("link_code_help")],
   coupon: (r) => [t("coupon_taken"), points((r.points || 0) + (r.premium || 0)), arrival(r.due_at)],
-  voucher: (r) => [t("voucher_taken"), points(r.amount), `${t("serial")} ${r.serial}`],
+  voucher: (r) => [t("voucher_taken"), points(r.amount), fill("serial", { serial: r.serial })],
   mypage_code: signUpCode,
 };
 
@@ -393,7 +349,7 @@ function signUpCode(r) {
     { timeZone: "Asia/Tokyo", month: "long", day: "numeric", hour: "2-digit", minute: "2-digit" });
   const valid = fill("valid_until", { until, hours: r.valid_hours });
   const where = fill("code_where", { url: r.signup_url });
-  return r.code ? [t("code_shown"), r.code, `${valid}${t("full_stop")}${where}`] : [t("code_printed"), valid, where];
+  return r.code ? [t("code_shown"), r.code, fill("valid_then_where", { valid, where })] : [t("code_printed"), valid, where];
 }
 
 function balanceLines(balances) {
@@ -406,7 +362,7 @@ function balanceLines(balances) {
 function arrival(due) {
   if (!due) return "";
   const day = new Date(due).toLocaleDateString(state.lang === "ja" ? "ja-JP" : "en-GB", { timeZone: "Asia/Tokyo" });
-  return state.lang === "ja" ? `${day}${t("arrives_on")}` : `${t("arrives_on")} ${day}`;
+  return fill("arrives_on", { day });
 }
 
 function failure(r) {
@@ -461,7 +417,7 @@ function wire() {
       const r = await api("/api/actions/reprint", { receipt_id: state.last.receipt.id });
       state.last.receipt = { ...(r.receipt || state.last.receipt), message: r.error && r.error.message };
     } catch (e) {
-      state.last.receipt = { ...state.last.receipt, printed: false, message: { ja: t("agent_unreachable"), en: t("agent_unreachable") } };
+      state.last.receipt = { ...state.last.receipt, printed: false, message: everyLanguage("agent_unreachable") };
     }
     renderResult(state.last);
   });
@@ -479,6 +435,5 @@ function wire() {
 
 wire();
 render();
-show("home");
 refresh();
 setInterval(refresh, 1000);
