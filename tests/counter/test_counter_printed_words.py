@@ -4,12 +4,18 @@ refund and the My Page code slip, word for word in Japanese. The words are the o
 
 from __future__ import annotations
 
+import ast
+import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
+from agent import mypage
+from agent.counter import messages, receipts
 from agent.counter.receipts import job_for, receipt_body
 from agent.mypage import activation_lines
+from drivers.printer import voucher
 from drivers.printer.printed_words import printed, printed_day, printed_points, printed_time
 from drivers.printer.render import render
 from drivers.profiles import load_printer_profile
@@ -79,3 +85,18 @@ def test_printed_words_are_the_catalogue_s_japanese_with_their_blanks_filled() -
     assert printed_points(3000) == "3,000ポイント" and printed_points(5, "+") == "+5ポイント"
     assert printed_day(date(2027, 1, 5)) == "2027年1月5日"
     assert printed_time(datetime(2027, 1, 5, 9, 7)) == "2027年1月5日 09:07"
+
+
+@pytest.mark.parametrize("module", [messages, receipts, mypage, voucher], ids=lambda m: m.__name__)
+def test_the_code_keeps_no_japanese_words_of_its_own(module) -> None:
+    """Kana or kanji in a string of the code (a docstring aside) is wording outside the catalogue;
+    the voucher's list bullet 「・」 (U+30FB) is typography, not a word."""
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    japanese = [
+        f"line {node.lineno}: {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+        if re.search(r"[\u3040-\u30fa\u30fc-\u30ff\u4e00-\u9fff]", node.value)
+    ]
+    assert not japanese, "mark these with N_() and add them to the catalogue:\n" + "\n".join(japanese)
