@@ -29,15 +29,25 @@ from drivers.card.reader import CardError
 from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import open_printer
 from drivers.printer.job import PrintJob
+from drivers.printer.printed_words import printed, printed_time
 from drivers.profiles import ProfileError, load_printer_profile
 from mkp_core import activation_code, cardproof
 from mkp_core.client import ApiClient, Unreachable, new_client_id
 from mkp_core.errors import MkpError
+from mkp_core.i18n import N_
 
 JST = timezone(timedelta(hours=9), "JST")
 ACTIVATION_PATH = "/v1/terminal/mypage/activation-codes"
 LOGIN_LINK_PATH = "/v1/mykey/mypage/login-links"
 SIGNUP_PATH = "/mypage/signup"
+
+#: The code slip's words, from the one catalogue, printed in Japanese (drivers.printer.printed_words).
+SLIP_TITLE = N_("Activation code for My Page")
+SLIP_VALID_UNTIL = N_("Valid until %(when)s")
+#: One sentence around the address, printed a line at a time: the address stands on a line of its own.
+SLIP_WHERE = N_("At home, open\n%(url)s\non a computer or phone and enter this code.")
+SLIP_ONCE = N_("The code works once.")
+SLIP_SECRET = N_("Show it to nobody else.")
 
 
 def activation_lines(place: str, code: str, expires_at: datetime, server: str) -> list[str]:
@@ -45,14 +55,12 @@ def activation_lines(place: str, code: str, expires_at: datetime, server: str) -
     until = expires_at.astimezone(JST)
     return [
         place,
-        "マイページ登録コード",
+        printed(SLIP_TITLE),
         code,
-        f"有効期限 {until.year}年{until.month}月{until.day}日 {until:%H:%M}まで",
-        "ご自宅のパソコンやスマートフォンで",
-        f"{server.rstrip('/')}{SIGNUP_PATH}",
-        "を開き、このコードを入力してください。",
-        "コードは一度だけ使えます。",
-        "他の人に見せないでください。",
+        printed(SLIP_VALID_UNTIL, when=printed_time(until)),
+        *printed(SLIP_WHERE, url=f"{server.rstrip('/')}{SIGNUP_PATH}").split("\n"),
+        printed(SLIP_ONCE),
+        printed(SLIP_SECRET),
     ]
 
 

@@ -2,7 +2,9 @@
 
 A receipt is kept (in the queue file) before it is printed; printing is one write to the printer
 (:mod:`drivers.printer.job`). If the printer is offline or out of paper the transaction stands:
-the counter says so, and the kept receipt can be printed again.
+the counter says so, and the kept receipt can be printed again. What it says is kept as data, not
+as text: its words are the one catalogue's, printed in Japanese when it is printed
+(:mod:`drivers.printer.printed_words`), so a reprint reads as the first print did.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from agent.queue import OfflineQueue
 from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import open_printer
 from drivers.printer.job import PrintJob
+from drivers.printer.printed_words import printed, printed_points, printed_time
 from drivers.profiles import ProfileError, load_printer_profile
+from mkp_core.i18n import N_
 
 JST = timezone(timedelta(hours=9), "JST")
-OFFLINE_MARK = "オフライン取引"
-TITLES = {"spend": "ポイントご利用明細", "refund": "ポイント払い戻し明細"}
+#: A receipt's title by its kind (an unknown kind: a plain "statement").
+TITLES = {"spend": N_("Statement of points spent"), "refund": N_("Statement of points refunded")}
+UNKNOWN_KIND_TITLE = N_("Statement")
+OFFLINE_MARK = N_("Offline transaction")
+BALANCE = N_("Balance: %(points)s points")
+TRANSACTION_NUMBER = N_("Transaction number %(id)s")
+REFERENCE_NUMBER = N_("Reference number %(reference)s")
+SENT_LATER = N_("Processed once the network is back.")
 
 
 @dataclass(frozen=True)
@@ -57,10 +67,10 @@ def job_for(profile_id: str, body: dict[str, Any]) -> PrintJob:
     job = PrintJob(load_printer_profile(profile_id))
     at = datetime.fromisoformat(body["at"]).astimezone(JST)
     job.text(body["place"], align="center", big=True)
-    job.text(TITLES.get(body["kind"], "明細"), align="center")
-    job.text(f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}", align="center")
+    job.text(printed(TITLES.get(body["kind"], UNKNOWN_KIND_TITLE)), align="center")
+    job.text(printed_time(at), align="center")
     if body["offline"]:
-        job.text(f"【{OFFLINE_MARK}】", align="center", big=True)
+        job.text(f"【{printed(OFFLINE_MARK)}】", align="center", big=True)
     job.feed()
     item = body.get("item")
     if item:
@@ -68,16 +78,16 @@ def job_for(profile_id: str, body: dict[str, Any]) -> PrintJob:
     if body.get("point_name"):
         job.text(str(body["point_name"]))
     sign = "-" if body["kind"] == "spend" else "+"
-    job.text(f"{sign}{int(body['amount'] or 0):,}ポイント", align="right", big=True)
+    job.text(printed_points(int(body["amount"] or 0), sign), align="right", big=True)
     if body.get("balance_after") is not None:
-        job.text(f"残高 {int(body['balance_after']):,}ポイント", align="right")
+        job.text(printed(BALANCE, points=f"{int(body['balance_after']):,}"), align="right")
     job.feed()
     if body.get("transfer_id"):
-        job.text(f"取引番号 {body['transfer_id']}")
+        job.text(printed(TRANSACTION_NUMBER, id=body["transfer_id"]))
     if body.get("reference"):
-        job.text(f"控え番号 {body['reference']}")
+        job.text(printed(REFERENCE_NUMBER, reference=body["reference"]))
     if body["offline"]:
-        job.text("通信回復後に処理されます。")
+        job.text(printed(SENT_LATER))
     job.cut()
     return job
 

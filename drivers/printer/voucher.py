@@ -3,7 +3,8 @@
 The printer module knows nothing of the ledger or the codec: the caller (the server's batch
 issue, a street-office kiosk) hands it a :class:`VoucherReceipt` of plain data, the QR text it
 already signed included. If :func:`print_voucher` raises :class:`PrinterError`, nothing usable
-came out of the printer (the job is one write), and the caller voids the voucher.
+came out of the printer (the job is one write), and the caller voids the voucher. Its words are the
+one catalogue's, printed in Japanese (:mod:`drivers.printer.printed_words`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from typing import Any
 from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import ReceiptPrinter
 from drivers.printer.job import PrintJob
+from drivers.printer.printed_words import printed, printed_day, printed_points
 from drivers.profiles import PrinterProfile
+from mkp_core.i18n import N_
 
-TITLE = "ポイント利用券"
-PLACES_HEADING = "ご利用いただけるお店・施設"
-ONCE = "この券は1回限り有効です。おつりは出ません。"
+TITLE = N_("Point voucher")
+PLACES_HEADING = N_("Shops and facilities that take it")
+VALID_UNTIL = N_("Valid until %(when)s")
+ONCE = N_("This voucher is good once. No change is given.")
 _QR_TEXT = re.compile(r"[0-9A-Z $%*+\-./:]{1,300}")  # the QR's alphanumeric mode
 
 
@@ -87,21 +91,20 @@ def voucher_job(profile: PrinterProfile, receipt: VoucherReceipt) -> PrintJob:
     """The voucher as one print job for ``profile``: text, QR code, serial, cut."""
     job = PrintJob(profile)
     job.text(receipt.municipality, align="center", big=True)
-    job.text(TITLE, align="center")
+    job.text(printed(TITLE), align="center")
     if receipt.point_name:
         job.text(receipt.point_name, align="center")
-    job.text(f"{receipt.amount:,}ポイント", align="center", big=True)
-    day = receipt.expires_on
-    job.text(f"有効期限 {day.year}年{day.month}月{day.day}日まで", align="center")
+    job.text(printed_points(receipt.amount), align="center", big=True)
+    job.text(printed(VALID_UNTIL, when=printed_day(receipt.expires_on)), align="center")
     job.feed()
-    job.text(PLACES_HEADING)
+    job.text(printed(PLACES_HEADING))
     for place in receipt.places:
         job.text(f"・{place}")
     job.feed()
     job.qr(receipt.qr_text)
     job.feed()
     job.text(receipt.serial_text, align="center")
-    job.text(ONCE, align="center")
+    job.text(printed(ONCE), align="center")
     job.cut()
     return job
 
