@@ -29,6 +29,7 @@ from mkp_core.dates import last_valid_day
 from mkp_core.errors import MkpError
 from server.db.engine import chunked, db_datetime, db_timestamp, executemany, fetch_raw, new_ids
 from server.ledger.errors import InsufficientPoints, PointsExpired
+from server.ledger.rows import insert_rows
 from server.ledger.tables import lot_moves, lots
 
 _NEVER = float("inf")
@@ -234,11 +235,13 @@ class LotBook:
         made = self.new_lots
         for lot, lot_id in zip(made, new_ids(conn, "lots", len(made)), strict=True):
             lot.id = lot_id
+        # Lots that never expire leave ``expires_at`` out: SQLite's driver runs every ``None`` it
+        # binds through its adapter registry, which costs as much as the rest of the row.
         stamps = {when: db_timestamp(conn, when) for when in {lot.made_expiry for lot in made}}
-        executemany(
+        insert_rows(
             conn,
-            "INSERT INTO lots (id, account_id, transfer_id, expires_at, amount, remaining) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO lots (id, account_id, transfer_id, expires_at, amount, remaining)",
+            6,
             [
                 (
                     lot.id,
@@ -249,11 +252,23 @@ class LotBook:
                     lot.remaining,
                 )
                 for lot in made
+                if lot.made_expiry is not None
             ],
         )
-        executemany(
+        insert_rows(
             conn,
-            "INSERT INTO lot_moves (transfer_id, lot_id, amount) VALUES (?, ?, ?)",
+            "INSERT INTO lots (id, account_id, transfer_id, amount, remaining)",
+            5,
+            [
+                (lot.id, lot.account_id, transfer_ids[lot.made_by_request or 0], lot.amount, lot.remaining)
+                for lot in made
+                if lot.made_expiry is None
+            ],
+        )
+        insert_rows(
+            conn,
+            "INSERT INTO lot_moves (transfer_id, lot_id, amount)",
+            3,
             [
                 (transfer_ids[index], lot.id, amount)
                 for index, planned in self.moves.items()

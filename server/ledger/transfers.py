@@ -41,6 +41,7 @@ from server.ledger import periods
 from server.ledger.accounts import AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
 from server.ledger.lots import LotBook
+from server.ledger.rows import insert_rows
 from server.ledger.tables import accounts, lots, mykeys, point_codes, transfers
 
 TRANSFER_KINDS = frozenset(
@@ -470,11 +471,14 @@ _AccountKey = tuple[str, str]
 class _Plan:
     """What a batch will post: new transfer rows in request order, and in-batch retries.
 
+    ``rows`` hold every column but ``memo`` and ``reverses_id``, which most transfers leave
+    NULL; ``extras`` has them for the rows (by position) that set either.
     ``replays`` maps a request's index to the index of the identical request earlier in the
     same batch that it repeats: it gets that request's answer once it is posted.
     """
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
+    extras: dict[int, tuple[str | None, int | None]] = field(default_factory=dict)
     posted: list[int] = field(default_factory=list)
     first_in_batch: dict[str, int] = field(default_factory=dict)
     replays: dict[int, int] = field(default_factory=dict)
@@ -574,6 +578,8 @@ def _decide(
                 continue
             first_in_batch[client_id] = i
             posted.append(i)
+            if req.memo is not None or req.reverses is not None:
+                plan.extras[len(rows)] = (req.memo, req.reverses)
             rows.append(
                 (
                     client_id,
@@ -583,8 +589,6 @@ def _decide(
                     moved[0],
                     moved[1],
                     req.amount,
-                    req.memo,
-                    req.reverses,
                     actor,
                     stored_now,
                 )
@@ -634,13 +638,7 @@ def _post(
     """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer."""
     if plan.rows:
         ids = new_ids(conn, "transfers", len(plan.rows))
-        executemany(
-            conn,
-            "INSERT INTO transfers (client_id, body_hash, kind, point_code, debit_account_id, "
-            "credit_account_id, amount, memo, reverses_id, actor, created_at, id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*row, transfer_id) for row, transfer_id in zip(plan.rows, ids, strict=True)],
-        )
+        _insert_transfers(conn, plan, ids)
         book.post(conn, dict(zip(plan.posted, ids, strict=True)))
         for i, transfer_id in zip(plan.posted, ids, strict=True):
             r = requests[i]
@@ -661,6 +659,30 @@ def _post(
         _add_pending_to_posted(conn, [a for a in states.values() if a.changed])
     for i, first in plan.replays.items():
         results[i] = results[first]
+
+
+_INSERT_TRANSFERS = (
+    "INSERT INTO transfers (client_id, body_hash, kind, point_code, debit_account_id, "
+    "credit_account_id, amount, actor, created_at, id"
+)
+
+
+def _insert_transfers(conn: Connection, plan: _Plan, ids: list[int]) -> None:
+    """Insert the planned rows with their ids: those without a memo or a reversed transfer leave
+    both columns out on SQLite, whose driver runs every ``None`` it binds through its adapter
+    registry (as long as the rest of the row's binding); PostgreSQL takes all in one go (COPY)."""
+    extras = plan.extras
+    rows = [(*row, tid) for row, tid in zip(plan.rows, ids, strict=True)]
+    if not extras:
+        insert_rows(conn, _INSERT_TRANSFERS + ")", 10, rows)
+    elif is_postgres(conn):
+        none = (None, None)
+        full = [(*row, *extras.get(n, none)) for n, row in enumerate(rows)]
+        insert_rows(conn, _INSERT_TRANSFERS + ", memo, reverses_id)", 12, full)
+    else:
+        insert_rows(conn, _INSERT_TRANSFERS + ")", 10, [row for n, row in enumerate(rows) if n not in extras])
+        full = [(*rows[n], *extra) for n, extra in extras.items()]
+        insert_rows(conn, _INSERT_TRANSFERS + ", memo, reverses_id)", 12, full)
 
 
 def _add_pending_to_posted(conn: Connection, changed: list[_AccountState]) -> None:
