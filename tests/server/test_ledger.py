@@ -149,6 +149,54 @@ def test_one_client_id_twice_in_a_batch_is_decided_as_across_batches(ready):
     assert verified(ready).ok and verified(ready).transfers == 2
 
 
+def test_a_large_batch_is_stored_as_its_requests_say(ready):
+    """More rows than one multi-row INSERT takes, with and without memo, reversal and expiry:
+    every transfer reads back as it was answered, and the books still balance."""
+    spent = [post(ready, grant(f"pre-{n:04d}", holder=f"h{n}", amount=10)) for n in range(3)]
+    expiry = datetime(2030, 3, 31, 15, tzinfo=UTC)
+    requests = []
+    for n in range(230):
+        holder = f"h{n % 40}"
+        if n % 3 == 0:
+            requests.append(
+                ledger.TransferRequest(
+                    f"big-{n:04d}",
+                    YOKOSUKA,
+                    f"muni:{YOKOSUKA}",
+                    f"holder:{holder}",
+                    7,
+                    "grant",
+                    memo=f"memo {n}" if n % 2 else None,
+                    expires_at=expiry if n % 5 else None,
+                )
+            )
+        else:
+            requests.append(grant(f"big-{n:04d}", holder=holder, amount=3))
+    requests += [
+        ledger.TransferRequest(
+            f"rev-{n:04d}", YOKOSUKA, f"holder:h{n}", f"muni:{YOKOSUKA}", 10, "reverse", reverses=spent[n].id
+        )
+        for n in range(3)
+    ]
+    requests += [spend(f"spend-{n:04d}", 2, holder=f"h{n}") for n in range(3, 40)]
+    with write(ready) as conn:
+        results = ledger.create_transfers(conn, requests, "test")
+    assert all(isinstance(r, ledger.Transfer) for r in results), results
+    with read(ready) as conn:
+        stored = [ledger.get_transfer(conn, r.id) for r in results]
+    assert stored == results
+    assert [(t.memo, t.reverses, t.expires_at) for t in stored[:6]] == [
+        (None, None, None),
+        (None, None, None),
+        (None, None, None),
+        ("memo 3", None, expiry),
+        (None, None, None),
+        (None, None, None),
+    ]
+    assert [t.reverses for t in stored[230:233]] == [t.id for t in spent]
+    assert verified(ready).ok and verified(ready).transfers == 3 + 230 + 3 + 37
+
+
 def test_reversal_is_a_new_opposite_transfer(ready):
     post(ready, grant("grant-0001", amount=100))
     s = post(ready, spend("spend-0001", 30))
