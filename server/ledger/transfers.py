@@ -37,7 +37,7 @@ from server.db.engine import (
     is_postgres,
     new_ids,
 )
-from server.ledger import periods
+from server.ledger import known_accounts, periods
 from server.ledger.accounts import AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
 from server.ledger.lots import LotBook
@@ -424,6 +424,8 @@ class _AccountState:
 
     Each debit is checked against the balance including the batch's earlier transfers; only
     the pending amounts are written back (``posted + pending`` in SQL), under the row lock.
+    An account whose balance decides nothing (a wallet, an issuer without a floor) may have
+    been found by its remembered id alone, its posted totals left 0 (``_remembered_accounts``).
     """
 
     id: int
@@ -758,6 +760,11 @@ def _lock_accounts(
             [value for pair in ordered for value in pair],
         )
         return _account_states(found, kinds)
+    states: dict[_AccountKey, _AccountState] = {}
+    if not is_postgres(conn):
+        states = _remembered_accounts(conn, pairs, kinds)
+        if states:
+            pairs = pairs - states.keys()
     owners = sorted({owner for owner, _ in pairs})
     rows: list[tuple[Any, ...]] = []
     for part in chunked(owners):
@@ -767,7 +774,41 @@ def _lock_accounts(
         rows = []
         for part_ids in chunked(ids):
             rows.extend(fetch_raw(conn, _ACCOUNTS + "id IN (?*) ORDER BY id FOR UPDATE", part_ids))
-    return _account_states(rows, kinds)
+    else:
+        known_accounts.remember(conn, [(r[0], r[1], r[2]) for r in rows])
+    states.update(_account_states(rows, kinds))
+    return states
+
+
+def _remembered_accounts(
+    conn: Connection, pairs: set[_AccountKey], kinds: dict[str, AccountKind]
+) -> dict[_AccountKey, _AccountState]:
+    """The accounts of ``pairs`` whose balance decides nothing and whose ids this process
+    remembers, if they are all still there (``server.ledger.known_accounts``): their posted
+    totals are not read, and stay 0 here (only the pending amounts are written back)."""
+    ids = known_accounts.remembered(conn)
+    if len(ids) < known_accounts.CHECK_FROM:
+        return {}
+    found = [
+        (account_id, owner, code)
+        for owner, code in pairs
+        if (account_id := ids.get((owner, code))) is not None and not _balance_decides(kinds[owner])
+    ]
+    if len(found) < known_accounts.CHECK_FROM or not known_accounts.still_there(conn, found):
+        return {}
+    states = {}
+    for account_id, owner, code in found:
+        kind = kinds[owner]
+        states[(owner, code)] = _AccountState(
+            account_id, owner, kind.may_go_negative, kind.holds_lots, None, 0, 0
+        )
+    return states
+
+
+def _balance_decides(kind: AccountKind) -> bool:
+    """Whether a debit from an account of ``kind`` is checked against its balance and floor
+    (a wallet's lots decide; an issuer without a floor may go negative)."""
+    return kind.has_floor or not (kind.may_go_negative or kind.holds_lots)
 
 
 def _account_states(

@@ -197,6 +197,25 @@ def test_a_large_batch_is_stored_as_its_requests_say(ready):
     assert verified(ready).ok and verified(ready).transfers == 3 + 230 + 3 + 37
 
 
+def test_account_ids_of_a_rolled_back_batch_are_not_reused(ready):
+    """A process remembers account ids it has read (server.ledger.known_accounts): those of a
+    batch rolled back, since taken by other accounts, must not be credited in their place."""
+
+    def grants(prefix, holders):
+        return [grant(f"{prefix}-{n:03d}", holder=h, amount=5) for n, h in enumerate(holders)]
+
+    first, other = [f"a{n}" for n in range(40)], [f"b{n}" for n in range(40)]
+    with pytest.raises(RuntimeError), write(ready) as conn:
+        ledger.create_transfers(conn, grants("gone", first), "test")
+        raise RuntimeError("rolled back")
+    with write(ready) as conn:  # the next accounts made take the ids the rolled-back ones had
+        ledger.create_transfers(conn, grants("other", other), "test")
+    with write(ready) as conn:
+        ledger.create_transfers(conn, grants("again", first), "test")
+    assert all(balances(ready, f"holder:{h}") == {YOKOSUKA: 5} for h in first + other)
+    assert verified(ready).ok and verified(ready).transfers == 80
+
+
 def test_reversal_is_a_new_opposite_transfer(ready):
     post(ready, grant("grant-0001", amount=100))
     s = post(ready, spend("spend-0001", 30))
