@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, bindparam, select
+from sqlalchemy.exc import IntegrityError
 
 from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
@@ -298,17 +300,80 @@ def _create_transfers(
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
         periods.hold_booking(conn)
-        states = _open_and_lock_accounts(conn, [requests[i] for i in todo], now, kinds)
-        debited = {(requests[i].debit, requests[i].point_code) for i in todo}
-        reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
-        book = LotBook.load(
-            conn, [s.id for key, s in states.items() if s.holds_lots and key in debited], reversed_ids
-        )
-        clock = _Clock(now, cutoff or now, db_timestamp(conn, now))
-        plan = _decide(conn, requests, todo, states, book, actor, clock, results)
-        _post(conn, requests, plan, states, book, kinds, now, results)
+        batch = _Batch(requests, todo, actor, now, cutoff or now, kinds, results)
+        if is_postgres(conn) or len(todo) < PROBE_AFTER_FROM:
+            _book(conn, batch, probe=True)
+        else:
+            _book_probing_after(conn, batch)
     _name_wallets_by_mykey_id(conn, requests, results)
     return cast(list[Transfer | MkpError], results)  # every request has its answer by now
+
+
+#: On SQLite, batches from this many requests to book look up stored client ids only where they
+#: must (:func:`_book_probing_after`); smaller ones, and PostgreSQL's, look them all up first.
+PROBE_AFTER_FROM = 64
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The requests a batch books (``todo``: their indexes) and where their answers go."""
+
+    requests: Sequence[TransferRequest]
+    todo: list[int]
+    actor: str
+    now: datetime
+    cutoff: datetime
+    kinds: dict[str, AccountKind]
+    results: list[Transfer | MkpError | None]
+
+
+class _RepeatedClientId(Exception):
+    """A request refused in a batch booked without the probe repeats a stored client id."""
+
+
+def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
+    """Book the batch's requests to do: lock their accounts, load the lots their debits take,
+    decide each in order, post. ``probe``: look up every client id among the stored transfers
+    first; else only those of refused requests, after deciding (raising ``_RepeatedClientId``
+    if one is stored), and a posted one that is stored fails the INSERT."""
+    requests, todo, results = batch.requests, batch.todo, batch.results
+    states = _open_and_lock_accounts(conn, [requests[i] for i in todo], batch.now, batch.kinds)
+    debited = {(requests[i].debit, requests[i].point_code) for i in todo}
+    reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
+    book = LotBook.load(
+        conn, [s.id for key, s in states.items() if s.holds_lots and key in debited], reversed_ids
+    )
+    clock = _Clock(batch.now, batch.cutoff, db_timestamp(conn, batch.now))
+    existing = _transfers_by_client_id(conn, {requests[i].client_id for i in todo}) if probe else {}
+    plan = _decide(requests, todo, existing, states, book, batch.actor, clock, results)
+    if not probe:
+        refused = {requests[i].client_id for i in todo if results[i] is not None}
+        if refused and _stored_client_ids(conn, refused):
+            raise _RepeatedClientId
+    _post(conn, requests, plan, states, book, batch.kinds, batch.now, results)
+
+
+def _book_probing_after(conn: Connection, batch: _Batch) -> None:
+    """:func:`_book` for a large batch on SQLite, without first looking up every client id.
+
+    Nearly every request of a large batch is new, and the probe cost a lookup in the client ids'
+    unique index per request, which the INSERT then makes again. So the batch is booked in a
+    savepoint as if every request were new: one that repeats a stored transfer fails that index
+    when posted, or is looked up when refused (refusals are few). Either way the savepoint is
+    rolled back and the batch booked again, probing first: a retry still gets its first answer.
+    """
+    try:
+        with conn.begin_nested():
+            _book(conn, batch, probe=False)
+        return
+    except _RepeatedClientId:
+        pass
+    except (sqlite3.IntegrityError, IntegrityError) as e:  # the driver's own, or SQLAlchemy's
+        if "transfers.client_id" not in str(e):
+            raise
+    for i in batch.todo:
+        batch.results[i] = None
+    _book(conn, batch, probe=True)
 
 
 _WALLET = re.compile(r"mykey:(\d+)")
@@ -544,9 +609,9 @@ def _open_and_lock_accounts(
 
 
 def _decide(
-    conn: Connection,
     requests: Sequence[TransferRequest],
     todo: list[int],
+    existing: dict[str, tuple[Transfer, str]],
     states: dict[_AccountKey, _AccountState],
     book: LotBook,
     actor: str,
@@ -555,9 +620,9 @@ def _decide(
 ) -> _Plan:
     """Answer retries and refusals in ``results``; plan the rest as new transfers, in order.
 
-    Idempotency is decided after the locks, so a concurrent twin has committed by now.
+    ``existing``: the stored transfers (and body hashes) of the batch's client ids, found after
+    the locks, so a concurrent twin has committed by then.
     """
-    existing = _transfers_by_client_id(conn, {requests[i].client_id for i in todo})
     plan = _Plan()
     first_in_batch, posted, rows = plan.first_in_batch, plan.posted, plan.rows
     stored_now = clock.stored_now
@@ -830,13 +895,19 @@ def _account_states(
     return states
 
 
-def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str, tuple[Transfer, str]]:
-    """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first)."""
+def _stored_client_ids(conn: Connection, client_ids: set[str]) -> list[str]:
+    """Those of ``client_ids`` that stored transfers have."""
     used: list[str] = []
     for part in chunked(sorted(client_ids)):
         used.extend(
             r[0] for r in fetch_raw(conn, "SELECT client_id FROM transfers WHERE client_id IN (?*)", part)
         )
+    return used
+
+
+def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str, tuple[Transfer, str]]:
+    """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first)."""
+    used = _stored_client_ids(conn, client_ids)
     found: dict[str, tuple[Transfer, str]] = {}
     for part in chunked(used):
         found.update(

@@ -216,6 +216,30 @@ def test_account_ids_of_a_rolled_back_batch_are_not_reused(ready):
     assert verified(ready).ok and verified(ready).transfers == 80
 
 
+@pytest.mark.parametrize("repeated", ["posted", "refused", "conflict"])
+def test_a_large_batch_answers_retries_of_stored_transfers(ready, repeated):
+    """A large batch looks up stored client ids only where it must (SQLite): a retry inside it
+    still gets its first answer, whether it would be posted or refused now, and changes nothing."""
+    first = post(ready, grant("grant-0001", amount=10))
+    spent = post(ready, spend("spend-0001", 10))  # alice holds nothing now
+    retry = {
+        "posted": grant("grant-0001", amount=10),
+        "refused": spend("spend-0001", 10),
+        "conflict": grant("grant-0001", amount=11),
+    }[repeated]
+    batch = [grant(f"new-{n:04d}", holder=f"h{n}", amount=5) for n in range(100)]
+    with write(ready) as conn:
+        results = ledger.create_transfers(conn, [*batch[:50], retry, *batch[50:]], "test")
+    expected = {"posted": first, "refused": spent}.get(repeated)
+    if expected is None:
+        assert isinstance(results[50], ledger.IdempotencyConflict)
+    else:
+        assert results[50] == expected
+    assert all(isinstance(r, ledger.Transfer) for r in results[:50] + results[51:])
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 0}
+    assert verified(ready).ok and verified(ready).transfers == 102
+
+
 def test_reversal_is_a_new_opposite_transfer(ready):
     post(ready, grant("grant-0001", amount=100))
     s = post(ready, spend("spend-0001", 30))
