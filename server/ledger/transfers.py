@@ -24,7 +24,7 @@ from functools import lru_cache
 from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, bindparam, select
+from sqlalchemy import ColumnElement, Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from mkp_core.errors import Conflict, MkpError, NotFound
@@ -44,7 +44,7 @@ from server.ledger.accounts import AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
 from server.ledger.lots import LotBook
 from server.ledger.rows import insert_rows
-from server.ledger.tables import accounts, lots, mykeys, point_codes, transfers
+from server.ledger.tables import accounts, lots, mykeys, transfers
 
 TRANSFER_KINDS = frozenset(
     {
@@ -794,13 +794,12 @@ def _conflict(client_id: str) -> IdempotencyConflict:
 
 
 def _existing_point_codes(conn: Connection, codes: set[str]) -> set[str]:
+    """Those of ``codes`` that exist, asked straight through the driver: every batch asks, a single
+    spend too, and SQLAlchemy's expanding IN cost 70 us a time on SQLite, the driver 7 us."""
     found: set[str] = set()
     for part in chunked(sorted(codes)):
-        found.update(conn.execute(_KNOWN_CODES, {"codes": list(part)}).scalars())
+        found.update(r[0] for r in fetch_raw(conn, "SELECT code FROM point_codes WHERE code IN (?*)", part))
     return found
-
-
-_KNOWN_CODES = select(point_codes.c.code).where(point_codes.c.code.in_(bindparam("codes", expanding=True)))
 
 
 _ACCOUNTS = "SELECT id, owner, point_code, debits_posted, credits_posted, floor FROM accounts WHERE "
