@@ -27,9 +27,9 @@ from sqlalchemy import Connection, select
 
 from mkp_core.dates import last_valid_day
 from mkp_core.errors import MkpError
-from server.db.engine import chunked, db_datetime, db_timestamp, executemany, fetch_raw, new_ids
+from server.db.engine import chunked, db_datetime, db_timestamp, fetch_raw, new_ids
 from server.ledger.errors import InsufficientPoints, PointsExpired
-from server.ledger.rows import insert_rows
+from server.ledger.rows import insert_rows, update_by_ids
 from server.ledger.tables import lot_moves, lots
 
 _NEVER = float("inf")
@@ -275,11 +275,15 @@ class LotBook:
                 for lot, amount in planned
             ],
         )
-        executemany(
-            conn,
-            "UPDATE lots SET remaining = ? WHERE id = ?",
-            [(lot.remaining, lot.id) for lot in self.by_id.values() if lot.remaining != lot.stored_remaining],
-        )
+        emptied: list[int] = []
+        alike: dict[tuple[Any, ...], list[int]] = {(0,): emptied}
+        for lot in self.by_id.values():
+            if lot.remaining != lot.stored_remaining and lot.id is not None:
+                if lot.remaining:
+                    alike.setdefault((lot.remaining,), []).append(lot.id)
+                else:
+                    emptied.append(lot.id)
+        update_by_ids(conn, "UPDATE lots SET remaining = ?", alike)
 
 
 _LOTS = "SELECT id, account_id, transfer_id, expires_at, amount, remaining FROM lots WHERE "

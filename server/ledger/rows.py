@@ -1,4 +1,5 @@
-"""Many rows into one ledger table, in as few statements as the database takes them quickly.
+"""Many rows into (or changed in) one ledger table, in as few statements as the database takes
+them quickly.
 
 A batch of transfers inserts its transfer rows, its wallets' new lots and its lot moves, a row
 of each per transfer. SQLite's driver runs an ``executemany`` as one statement per row, and
@@ -7,6 +8,11 @@ of many rows pays it once. So SQLite gets the rows in statements of :data:`ROWS_
 rows (one statement text, compiled once and then found in the driver's statement cache), the
 few left over by ``executemany``. PostgreSQL's ``executemany`` already sends many rows as one
 COPY (``server.db.engine.executemany``).
+
+A batch also updates rows by id: the accounts' posted totals, the lots' ``remaining``. Many
+get the same new values (a grant of one amount to every wallet; the lots a batch empties, all
+to 0): those go in one ``UPDATE ... WHERE id IN (...)`` (a third of the time a row on SQLite),
+the rest by ``executemany``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from server.db.engine import executemany, is_postgres
+from server.db.engine import IN_CHUNK, chunked, executemany, is_postgres
 
 #: Rows per multi-row INSERT on SQLite: far below its 32,766 parameters for the widest row
 #: (a transfer's twelve), and large enough that the statement's setup no longer shows.
@@ -41,6 +47,23 @@ def insert_rows(conn: Connection, head: str, width: int, rows: Sequence[tuple[An
             cursor.close()
     if whole < len(rows):
         executemany(conn, _values(head, width, 1), rows[whole:] if whole else rows)
+
+
+#: Rows that get the same values from which they are updated in one statement.
+ALIKE_FROM = 4
+
+
+def update_by_ids(conn: Connection, head: str, alike: dict[tuple[Any, ...], list[int]]) -> None:
+    """``head`` (``UPDATE table SET ...``, ``?`` for the values) on the rows of each list of ids,
+    with the values it is keyed by."""
+    single: list[tuple[Any, ...]] = []
+    for values, ids in alike.items():
+        if len(ids) < ALIKE_FROM:
+            single.extend((*values, row_id) for row_id in ids)
+            continue
+        for part in chunked(ids, IN_CHUNK):
+            executemany(conn, f"{head} WHERE id IN ({', '.join(['?'] * len(part))})", [(*values, *part)])
+    executemany(conn, f"{head} WHERE id = ?", single)
 
 
 @lru_cache(maxsize=64)

@@ -16,7 +16,7 @@ import gc
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +43,7 @@ from server.ledger import known_accounts, periods
 from server.ledger.accounts import AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
 from server.ledger.lots import LotBook
-from server.ledger.rows import insert_rows
+from server.ledger.rows import insert_rows, update_by_ids
 from server.ledger.tables import accounts, lots, mykeys, transfers
 
 TRANSFER_KINDS = frozenset(
@@ -507,10 +507,6 @@ class _AccountState:
     def balance(self) -> int:
         return self.credits_posted + self.pending_credits - self.debits_posted - self.pending_debits
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.pending_debits or self.pending_credits)
-
     def refusal(self, amount: int, point_code: str) -> InsufficientPoints | None:
         """Why this account cannot pay ``amount`` (lots aside), or None."""
         if self.floor is not None:
@@ -723,7 +719,7 @@ def _post(
                 # the expiry of the lot it made, as a replay reads it back (None if it made none)
                 r.expires_at if kinds[r.credit].holds_lots else None,
             )
-        _add_pending_to_posted(conn, [a for a in states.values() if a.changed])
+        _add_pending_to_posted(conn, states.values())
     for i, first in plan.replays.items():
         results[i] = results[first]
 
@@ -752,13 +748,16 @@ def _insert_transfers(conn: Connection, plan: _Plan, ids: list[int]) -> None:
         insert_rows(conn, _INSERT_TRANSFERS + ", memo, reverses_id)", 12, full)
 
 
-def _add_pending_to_posted(conn: Connection, changed: list[_AccountState]) -> None:
-    """``posted += pending`` in SQL, one executemany for the batch."""
-    executemany(
+def _add_pending_to_posted(conn: Connection, states: Iterable[_AccountState]) -> None:
+    """``posted += pending`` in SQL, accounts that change alike in one statement."""
+    alike: dict[tuple[Any, ...], list[int]] = {}
+    for a in states:
+        if a.pending_debits or a.pending_credits:
+            alike.setdefault((a.pending_debits, a.pending_credits), []).append(a.id)
+    update_by_ids(
         conn,
-        "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ? "
-        "WHERE id = ?",
-        [(a.pending_debits, a.pending_credits, a.id) for a in changed],
+        "UPDATE accounts SET debits_posted = debits_posted + ?, credits_posted = credits_posted + ?",
+        alike,
     )
 
 

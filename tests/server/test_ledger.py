@@ -240,6 +240,20 @@ def test_a_large_batch_answers_retries_of_stored_transfers(ready, repeated):
     assert verified(ready).ok and verified(ready).transfers == 102
 
 
+def test_accounts_and_lots_that_change_alike_are_kept_exactly(ready):
+    """Many wallets granted one amount, then many lots emptied or left with one remainder, in
+    batches (updated together, a statement for all of them): every total and lot still adds up."""
+    holders = [f"h{n}" for n in range(12)]
+    with write(ready) as conn:
+        ledger.create_transfers(conn, [grant(f"g-{h}", holder=h, amount=5) for h in holders], "test")
+    with write(ready) as conn:
+        spends = [spend(f"s-{h}", 5 if n % 2 else 3, holder=h) for n, h in enumerate(holders)]
+        assert all(isinstance(r, ledger.Transfer) for r in ledger.create_transfers(conn, spends, "test"))
+    assert [balances(ready, f"holder:{h}") for h in holders[:2]] == [{YOKOSUKA: 2}, {YOKOSUKA: 0}]
+    assert balances(ready, "payee:shop-1") == {YOKOSUKA: 6 * 5 + 6 * 3}
+    assert verified(ready).ok
+
+
 def test_reversal_is_a_new_opposite_transfer(ready):
     post(ready, grant("grant-0001", amount=100))
     s = post(ready, spend("spend-0001", 30))
