@@ -30,8 +30,9 @@ from server.db.engine import IN_CHUNK, chunked, fetch_raw
 #: Remembered ids are used from this many accounts a batch: below, the check would be one
 #: statement more than the one read it saves (a single transfer reads its two accounts at once).
 CHECK_FROM = 32
-#: At most this many ids remembered per database; past it, all are forgotten and read anew.
-REMEMBERED = 200_000
+#: At most this many ids remembered per database (some 250 bytes each); past it, all are
+#: forgotten and read anew.
+REMEMBERED = 50_000
 
 _Key = tuple[str, str]
 _IDS: weakref.WeakKeyDictionary[Engine, dict[_Key, int]] = weakref.WeakKeyDictionary()
