@@ -40,7 +40,7 @@ from server.db.engine import (
     new_ids,
 )
 from server.ledger import known_accounts, periods
-from server.ledger.accounts import AccountKind, account_kind
+from server.ledger.accounts import ACCOUNT_KINDS, AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
 from server.ledger.lots import LotBook
 from server.ledger.rows import insert_rows, update_by_ids
@@ -567,8 +567,10 @@ def _refuse_closed_periods(
 ) -> None:
     """A batch explicitly dated (``now``) into a settlement period its municipality closed is refused."""
     closed = periods.refuse_dated_into_closed(
-        conn, [r.point_code if results[i] is None else None for i, r in enumerate(requests)], now
+        conn, (r.point_code if results[i] is None else None for i, r in enumerate(requests)), now
     )
+    if not closed:
+        return
     for i, r in enumerate(requests):
         if results[i] is None and r.point_code in closed:
             results[i] = closed[r.point_code]
@@ -853,9 +855,9 @@ def _remembered_accounts(
     if len(ids) < known_accounts.CHECK_FROM:
         return {}
     found = [
-        (account_id, owner, code)
-        for owner, code in pairs
-        if (account_id := ids.get((owner, code))) is not None and not _balance_decides(kinds[owner])
+        (account_id, *pair)
+        for pair in pairs
+        if (account_id := ids.get(pair)) is not None and kinds[pair[0]].name not in _BALANCE_DECIDES
     ]
     if len(found) < known_accounts.CHECK_FROM or not known_accounts.still_there(conn, found):
         return {}
@@ -868,10 +870,11 @@ def _remembered_accounts(
     return states
 
 
-def _balance_decides(kind: AccountKind) -> bool:
-    """Whether a debit from an account of ``kind`` is checked against its balance and floor
-    (a wallet's lots decide; an issuer without a floor may go negative)."""
-    return kind.has_floor or not (kind.may_go_negative or kind.holds_lots)
+#: The account kinds (by name) whose debits are checked against their balance and floor: not a
+#: wallet (its lots decide), nor an issuer without a floor (it may go negative).
+_BALANCE_DECIDES = frozenset(
+    k.name for k in ACCOUNT_KINDS.values() if k.has_floor or not (k.may_go_negative or k.holds_lots)
+)
 
 
 def _account_states(
