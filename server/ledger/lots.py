@@ -27,8 +27,9 @@ from sqlalchemy import Connection, select
 
 from mkp_core.dates import last_valid_day
 from mkp_core.errors import MkpError
-from server.db.engine import chunked, db_datetime, db_timestamp, executemany, fetch_raw, new_ids
+from server.db.engine import chunked, db_datetime, db_timestamp, fetch_raw, new_ids
 from server.ledger.errors import InsufficientPoints, PointsExpired
+from server.ledger.rows import insert_rows, update_by_ids
 from server.ledger.tables import lot_moves, lots
 
 _NEVER = float("inf")
@@ -234,11 +235,13 @@ class LotBook:
         made = self.new_lots
         for lot, lot_id in zip(made, new_ids(conn, "lots", len(made)), strict=True):
             lot.id = lot_id
+        # Lots that never expire leave ``expires_at`` out: SQLite's driver runs every ``None`` it
+        # binds through its adapter registry, which costs as much as the rest of the row.
         stamps = {when: db_timestamp(conn, when) for when in {lot.made_expiry for lot in made}}
-        executemany(
+        insert_rows(
             conn,
-            "INSERT INTO lots (id, account_id, transfer_id, expires_at, amount, remaining) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO lots (id, account_id, transfer_id, expires_at, amount, remaining)",
+            6,
             [
                 (
                     lot.id,
@@ -249,22 +252,38 @@ class LotBook:
                     lot.remaining,
                 )
                 for lot in made
+                if lot.made_expiry is not None
             ],
         )
-        executemany(
+        insert_rows(
             conn,
-            "INSERT INTO lot_moves (transfer_id, lot_id, amount) VALUES (?, ?, ?)",
+            "INSERT INTO lots (id, account_id, transfer_id, amount, remaining)",
+            5,
+            [
+                (lot.id, lot.account_id, transfer_ids[lot.made_by_request or 0], lot.amount, lot.remaining)
+                for lot in made
+                if lot.made_expiry is None
+            ],
+        )
+        insert_rows(
+            conn,
+            "INSERT INTO lot_moves (transfer_id, lot_id, amount)",
+            3,
             [
                 (transfer_ids[index], lot.id, amount)
                 for index, planned in self.moves.items()
                 for lot, amount in planned
             ],
         )
-        executemany(
-            conn,
-            "UPDATE lots SET remaining = ? WHERE id = ?",
-            [(lot.remaining, lot.id) for lot in self.by_id.values() if lot.remaining != lot.stored_remaining],
-        )
+        emptied: list[int] = []
+        alike: dict[tuple[Any, ...], list[int]] = {(0,): emptied}
+        for lot in self.by_id.values():
+            if lot.remaining != lot.stored_remaining and lot.id is not None:
+                if lot.remaining:
+                    alike.setdefault((lot.remaining,), []).append(lot.id)
+                else:
+                    emptied.append(lot.id)
+        update_by_ids(conn, "UPDATE lots SET remaining = ?", alike)
 
 
 _LOTS = "SELECT id, account_id, transfer_id, expires_at, amount, remaining FROM lots WHERE "

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -156,11 +156,11 @@ def hold_booking(conn: Connection) -> None:
 
 
 def refuse_dated_into_closed(
-    conn: Connection, point_codes: Sequence[str | None], now: datetime
+    conn: Connection, point_codes: Iterable[str | None], now: datetime
 ) -> dict[str, PeriodClosed]:
     """The point codes (of ``point_codes``; None: already refused) whose municipality has closed the
     month ``now`` falls in, each with its refusal. Cheap for the usual ``now``: a month that has not
-    ended yet was never closed, so no query is made."""
+    ended yet was never closed, so no query is made (and ``point_codes`` is not read)."""
     booked = period_of(now)
     if booked >= period_of(datetime.now(UTC)):
         return {}

@@ -149,6 +149,111 @@ def test_one_client_id_twice_in_a_batch_is_decided_as_across_batches(ready):
     assert verified(ready).ok and verified(ready).transfers == 2
 
 
+def test_a_large_batch_is_stored_as_its_requests_say(ready):
+    """More rows than one multi-row INSERT takes, with and without memo, reversal and expiry:
+    every transfer reads back as it was answered, and the books still balance."""
+    spent = [post(ready, grant(f"pre-{n:04d}", holder=f"h{n}", amount=10)) for n in range(3)]
+    expiry = datetime(2030, 3, 31, 15, tzinfo=UTC)
+    requests = []
+    for n in range(230):
+        holder = f"h{n % 40}"
+        if n % 3 == 0:
+            requests.append(
+                ledger.TransferRequest(
+                    f"big-{n:04d}",
+                    YOKOSUKA,
+                    f"muni:{YOKOSUKA}",
+                    f"holder:{holder}",
+                    7,
+                    "grant",
+                    memo=f"memo {n}" if n % 2 else None,
+                    expires_at=expiry if n % 5 else None,
+                )
+            )
+        else:
+            requests.append(grant(f"big-{n:04d}", holder=holder, amount=3))
+    requests += [
+        ledger.TransferRequest(
+            f"rev-{n:04d}", YOKOSUKA, f"holder:h{n}", f"muni:{YOKOSUKA}", 10, "reverse", reverses=spent[n].id
+        )
+        for n in range(3)
+    ]
+    requests += [spend(f"spend-{n:04d}", 2, holder=f"h{n}") for n in range(3, 40)]
+    with write(ready) as conn:
+        results = ledger.create_transfers(conn, requests, "test")
+    assert all(isinstance(r, ledger.Transfer) for r in results), results
+    with read(ready) as conn:
+        stored = [ledger.get_transfer(conn, r.id) for r in results]
+    assert stored == results
+    assert [(t.memo, t.reverses, t.expires_at) for t in stored[:6]] == [
+        (None, None, None),
+        (None, None, None),
+        (None, None, None),
+        ("memo 3", None, expiry),
+        (None, None, None),
+        (None, None, None),
+    ]
+    assert [t.reverses for t in stored[230:233]] == [t.id for t in spent]
+    assert verified(ready).ok and verified(ready).transfers == 3 + 230 + 3 + 37
+
+
+def test_account_ids_of_a_rolled_back_batch_are_not_reused(ready):
+    """A process remembers account ids it has read (server.ledger.known_accounts): those of a
+    batch rolled back, since taken by other accounts, must not be credited in their place."""
+
+    def grants(prefix, holders):
+        return [grant(f"{prefix}-{n:03d}", holder=h, amount=5) for n, h in enumerate(holders)]
+
+    first, other = [f"a{n}" for n in range(40)], [f"b{n}" for n in range(40)]
+    with pytest.raises(RuntimeError), write(ready) as conn:
+        ledger.create_transfers(conn, grants("gone", first), "test")
+        raise RuntimeError("rolled back")
+    with write(ready) as conn:  # the next accounts made take the ids the rolled-back ones had
+        ledger.create_transfers(conn, grants("other", other), "test")
+    with write(ready) as conn:
+        ledger.create_transfers(conn, grants("again", first), "test")
+    assert all(balances(ready, f"holder:{h}") == {YOKOSUKA: 5} for h in first + other)
+    assert verified(ready).ok and verified(ready).transfers == 80
+
+
+@pytest.mark.parametrize("repeated", ["posted", "refused", "conflict"])
+def test_a_large_batch_answers_retries_of_stored_transfers(ready, repeated):
+    """A large batch looks up stored client ids only where it must (SQLite): a retry inside it
+    still gets its first answer, whether it would be posted or refused now, and changes nothing."""
+    first = post(ready, grant("grant-0001", amount=10))
+    spent = post(ready, spend("spend-0001", 10))  # alice holds nothing now
+    retry = {
+        "posted": grant("grant-0001", amount=10),
+        "refused": spend("spend-0001", 10),
+        "conflict": grant("grant-0001", amount=11),
+    }[repeated]
+    batch = [grant(f"new-{n:04d}", holder=f"h{n}", amount=5) for n in range(100)]
+    with write(ready) as conn:
+        results = ledger.create_transfers(conn, [*batch[:50], retry, *batch[50:]], "test")
+    expected = {"posted": first, "refused": spent}.get(repeated)
+    if expected is None:
+        assert isinstance(results[50], ledger.IdempotencyConflict)
+    else:
+        assert results[50] == expected
+    assert all(isinstance(r, ledger.Transfer) for r in results[:50] + results[51:])
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 0}
+    assert verified(ready).ok and verified(ready).transfers == 102
+
+
+def test_accounts_and_lots_that_change_alike_are_kept_exactly(ready):
+    """Many wallets granted one amount, then many lots emptied or left with one remainder, in
+    batches (updated together, a statement for all of them): every total and lot still adds up."""
+    holders = [f"h{n}" for n in range(12)]
+    with write(ready) as conn:
+        ledger.create_transfers(conn, [grant(f"g-{h}", holder=h, amount=5) for h in holders], "test")
+    with write(ready) as conn:
+        spends = [spend(f"s-{h}", 5 if n % 2 else 3, holder=h) for n, h in enumerate(holders)]
+        assert all(isinstance(r, ledger.Transfer) for r in ledger.create_transfers(conn, spends, "test"))
+    assert [balances(ready, f"holder:{h}") for h in holders[:2]] == [{YOKOSUKA: 2}, {YOKOSUKA: 0}]
+    assert balances(ready, "payee:shop-1") == {YOKOSUKA: 6 * 5 + 6 * 3}
+    assert verified(ready).ok
+
+
 def test_reversal_is_a_new_opposite_transfer(ready):
     post(ready, grant("grant-0001", amount=100))
     s = post(ready, spend("spend-0001", 30))
