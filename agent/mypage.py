@@ -24,7 +24,7 @@ from agent.card_session import ProvingCard
 from agent.counter.limits import OfflineRefused
 from agent.counter.messages import message
 from agent.counter.receipts import ReceiptPrinting
-from agent.counter.service import Counter, _card_action, refusal
+from agent.counter.service import Counter, card_action, refusal
 from drivers.card.reader import CardError
 from drivers.printer.errors import PrinterError
 from drivers.printer.escpos_device import open_printer
@@ -98,7 +98,7 @@ def print_activation(
     return None
 
 
-@_card_action
+@card_action
 def request_activation_code(counter: Counter, pin: str) -> dict[str, Any]:
     """The card's holder gets a My Page activation code, printed on a receipt (online only).
 

@@ -73,8 +73,9 @@ class SessionFiles:
         return self._terminal.jpki_trust()
 
 
-def _card_action(action: Callable[Concatenate[Counter, _P], _R]) -> Callable[Concatenate[Counter, _P], _R]:
-    """One card action: within it, the terminal's downloads are read at most once each."""
+def card_action(action: Callable[Concatenate[Counter, _P], _R]) -> Callable[Concatenate[Counter, _P], _R]:
+    """One card action: within it, the terminal's downloads are read at most once each. Public:
+    the My Page code (``agent.mypage``) is a card action of the counter's too."""
 
     @functools.wraps(action)
     def run(counter: Counter, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -240,7 +241,7 @@ class Counter:
 
     # -- spend ----------------------------------------------------------------------------------
 
-    @_card_action
+    @card_action
     def spend(
         self,
         pin: str,
@@ -345,7 +346,7 @@ class Counter:
             proof = card.prove(purpose, challenge, action)
             return self._call("POST", path, {**fields, "proof": proof.to_wire()})
 
-    @_card_action
+    @card_action
     def balance(self, pin: str) -> dict[str, Any]:
         """The holder's balances by point code, with what expires next (online only)."""
         try:
@@ -356,7 +357,7 @@ class Counter:
             return refusal(e)
         return {"ok": True, "kind": "balance", **reply}
 
-    @_card_action
+    @card_action
     def lookup(self, pin: str) -> dict[str, Any]:
         """This place's service ID for the card."""
         service = self.place.get("service") or ""
@@ -370,7 +371,7 @@ class Counter:
             return refusal(e)
         return {"ok": True, "kind": "lookup", **reply}
 
-    @_card_action
+    @card_action
     def refund(self, pin: str, transfer_id: int) -> dict[str, Any]:
         """Give back a spend made here (the holder's card must be the one that paid)."""
         client_id = f"{self.terminal.terminal_id}-{uuid.uuid4()}"
@@ -414,12 +415,12 @@ class Counter:
         self.contacted()
         return {**dict(reply), "ok": True, "kind": kind}
 
-    @_card_action
+    @card_action
     def register(self, pin: str) -> dict[str, Any]:
         """The card's MyKey ID: made now (a random one), or the one it has."""
         return self._as_holder("register", pin, lambda api, card: MyKeyClient(api).register(card))
 
-    @_card_action
+    @card_action
     def link_service(self, pin: str, local_id: str) -> dict[str, Any]:
         """Link the holder's number at this place's service (staff of the service may confirm it)."""
         service = self.place.get("service")
@@ -433,7 +434,7 @@ class Counter:
             "link_service", pin, lambda api, card: MyKeyClient(api).link(card, service, local_id)
         )
 
-    @_card_action
+    @card_action
     def link_partner(self, pin: str, partner: str, member: str) -> dict[str, Any]:
         """Ask to link a partner's member number; the answer's link code is shown once."""
         return self._as_holder(
@@ -442,7 +443,7 @@ class Counter:
             lambda api, card: PartnerPoints(api).link_partner(card, partner.strip().upper(), member.strip()),
         )
 
-    @_card_action
+    @card_action
     def redeem_coupon(self, pin: str, code: str) -> dict[str, Any]:
         """A partner's coupon code: its points go into holding, then to the wallet."""
         return self._as_holder(
