@@ -7,8 +7,9 @@ here, in the two systems people type: Hepburn (shi, chi, tsu, fu, ja) and Kunrei
 zya); and each also with its long vowels written short, as signs and maps do (トウキョウ is
 "toukyou" and "tokyo", オオサカ "oosaka" and "osaka").
 
-What it does not do: ン before b, m, p stays "n" (Shinbashi, not Shimbashi), and an apostrophe
-after ン ("Kan'onji") is not written: type "kanonji".
+ン before b, m, p is spelt both ways: "n" as typed on a keyboard (Monbetsu) and "m" as the
+traditional Hepburn of road signs and stations writes it (Mombetsu). What it does not do: an
+apostrophe after ン ("Kan'onji") is not written: type "kanonji".
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ for row, (hepburn, kunrei) in {
 _SMALL_Y = {"ャ": "a", "ュ": "u", "ョ": "o"}
 _SMALL_VOWEL = {"ァ": "a", "ィ": "i", "ゥ": "u", "ェ": "e", "ォ": "o"}
 _LONG_VOWELS = re.compile(r"ou|oo|uu")
+# Only ン ends a syllable with "n", so an "n" before b, m or p is always ン.
+_N_BEFORE_LIPS = re.compile(r"n(?=[bmp])")
 
 
 def _spell(kana: str, system: int) -> str:
@@ -70,7 +73,9 @@ def _spell(kana: str, system: int) -> str:
 
 
 def readings(kana: str) -> list[str]:
-    """``kana`` in romaji as people type it: Hepburn and Kunrei, each also with long vowels short."""
+    """``kana`` in romaji as people type it: Hepburn and Kunrei, each also with long vowels short,
+    and Hepburn with ン before b, m, p as "m"."""
     spelt = [_spell(kana, 0), _spell(kana, 1)]
     shortened = [_LONG_VOWELS.sub(lambda m: m.group()[0], s) for s in spelt]
-    return list(dict.fromkeys(spelt + shortened))
+    signs = [_N_BEFORE_LIPS.sub("m", s) for s in (spelt[0], shortened[0])]  # Hepburn's m
+    return list(dict.fromkeys(spelt + shortened + signs))

@@ -148,6 +148,8 @@ def test_romaji_in_either_system_with_long_vowels_long_or_short(navi: FlaskClien
     assert tokyo <= set(found(navi, q="toukyou", prefecture="東京都"))
     assert "220001" in found(navi, q="shizuoka") and "220001" in found(navi, q="sizuoka")  # 静岡県
     assert "271004" in found(navi, q="osakashi") and "271004" in found(navi, q="oosaka shi")  # 大阪市
+    assert found(navi, q="mombetsushi")[0] == "012190" == found(navi, q="monbetsushi")[0]  # 紋別市
+    assert "014656" in found(navi, q="kembuchi") and "014656" in found(navi, q="kenbuti")  # 剣淵町
     page = navi.get("/navi/?q=yokosuka")
     assert "横須賀市" in page.text and "yokosuka" in page.text  # the search stays in its box
 
