@@ -1,0 +1,153 @@
+"""Single conversions sent at the same time are booked together, in one write transaction
+(``server.db.engine.WriteGroup``), and each is still answered exactly as alone: its own
+conversion, its first answer to a retry, its own refusal (which refuses nothing else), a revoked
+key refused at once. Both databases.
+
+Each test holds the first group's pass until every other request waits for the next one, so the
+others really are one group, whatever the machine's pace."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from partners_helpers import (
+    AT_ONCE,
+    YOKOSUKA,
+    add_partner,
+    balances,
+    link,
+    new_holder,
+    new_id,
+    race,
+    verified,
+)
+from sqlalchemy import func, select
+
+from server.db.engine import read
+from server.partners import api, batch
+from server.platform.tables import audit_log
+
+
+@pytest.fixture
+def ana(mykey):
+    return add_partner(mykey, "ANA")
+
+
+@pytest.fixture
+def groups(mykey, monkeypatch) -> list[int]:
+    """The sizes of the groups booked; the first group's pass waits until the other
+    ``AT_ONCE - 1`` requests wait for the next pass (then they are booked as one group)."""
+    engine = mykey.app.extensions["mkp.engine"]
+    sizes: list[int] = []
+    first = threading.Lock()
+    book = batch.judge_and_book
+
+    def held(conn, partner, sent, now=None):
+        if first.acquire(blocking=False):
+            deadline = time.monotonic() + 30
+            while api._CONVERSIONS.waiting(engine) < AT_ONCE - 1 and time.monotonic() < deadline:
+                time.sleep(0.002)
+        sizes.append(len(sent))
+        return book(conn, partner, sent, now)
+
+    monkeypatch.setattr(batch, "judge_and_book", held)
+    return sizes
+
+
+def _send(mykey, ana, orders):
+    """``orders[i]`` (order id, member, amount) sent by thread ``i``, all at once: (status, body)."""
+
+    def send(i: int) -> object:
+        order_id, member, amount = orders[i]
+        r = ana.post_with(
+            mykey.app.test_client(),
+            "/partner/v1/conversions",
+            {"order_id": order_id, "member": member, "amount": amount},
+        )
+        return r.status_code, r.json
+
+    return race(send)
+
+
+def _convert_entries(mykey) -> int:
+    with read(mykey.app.extensions["mkp.engine"]) as conn:
+        return conn.execute(
+            select(func.count()).where(audit_log.c.action == "partner_api.convert")
+        ).scalar_one()
+
+
+def test_orders_sent_at_once_are_booked_together_each_with_its_own_answer(mykey, ana, groups):
+    holder = new_holder(mykey)
+    link(mykey, holder, ana, "A-1")
+    orders = [(f"o-{i}", "A-1", 100 * (i + 1)) for i in range(AT_ONCE)]
+    answers = _send(mykey, ana, orders)
+
+    assert max(groups) == AT_ONCE - 1  # the others, together
+    assert [status for status, _ in answers] == [201] * AT_ONCE
+    assert [(a["order_id"], a["points"], a["partner_amount"], a["point_code"]) for _, a in answers] == [
+        (order_id, amount, amount, YOKOSUKA) for order_id, _, amount in orders
+    ]
+    assert len({a["conversion_id"] for _, a in answers}) == AT_ONCE
+    assert _convert_entries(mykey) == AT_ONCE  # one audit entry a conversion
+    for (order_id, member, amount), (_, first) in zip(orders, answers, strict=True):
+        again = ana.convert(order_id, member, amount)  # a retry, alone: the same answer
+        assert again.status_code == 201 and again.json == first
+    total = sum(amount for _, _, amount in orders)
+    assert balances(mykey, "partner:ANA") == {YOKOSUKA: -total}
+    verified(mykey)
+
+
+def test_a_bad_order_among_them_refuses_only_itself(mykey, ana, groups):
+    holder = new_holder(mykey)
+    link(mykey, holder, ana, "A-1")
+    earlier = ana.convert("o-earlier", "A-1", 500)
+    assert earlier.status_code == 201
+    orders = [(f"o-{i}", "A-1", 100) for i in range(AT_ONCE)]
+    orders[1] = ("o-unlinked", "A-404", 100)  # no such member
+    orders[3] = ("o-earlier", "A-1", 700)  # an order id used for another order
+    orders[5] = ("o-earlier", "A-1", 500)  # the same order again: its first answer
+    orders[6] = ("o-big", "A-1", 10**15)  # more than a transfer can carry
+    answers = _send(mykey, ana, orders)
+
+    assert max(groups) >= AT_ONCE - 2  # judged together, the refused ones then alone
+    assert error_code_of(answers[1]) == (404, "member_not_linked")
+    assert error_code_of(answers[3]) == (409, "idempotency_conflict")
+    assert answers[5] == (201, earlier.json)
+    assert answers[6][0] == 422
+    good = [i for i in range(AT_ONCE) if i not in (1, 3, 5, 6)]
+    assert [answers[i][0] for i in good] == [201] * len(good)
+    assert [answers[i][1]["order_id"] for i in good] == [orders[i][0] for i in good]
+    assert balances(mykey, "partner:ANA") == {YOKOSUKA: -(500 + 100 * len(good))}
+    verified(mykey)
+
+
+def error_code_of(answer: tuple[int, dict]) -> tuple[int, str]:
+    status, body = answer
+    return status, body["error"]["code"]
+
+
+def test_one_order_sent_at_once_by_every_thread_converts_once(mykey, ana, groups):
+    holder = new_holder(mykey)
+    link(mykey, holder, ana, "A-1")
+    answers = _send(mykey, ana, [("o-twin", "A-1", 300)] * AT_ONCE)
+
+    assert [status for status, _ in answers] == [201] * AT_ONCE
+    assert len({str(body) for _, body in answers}) == 1  # one conversion, the same answer to all
+    assert balances(mykey, "partner:ANA") == {YOKOSUKA: -300}
+    verified(mykey)
+
+
+def test_a_revoked_key_is_refused_at_once_to_every_request_of_a_group(mykey, ana, groups):
+    holder = new_holder(mykey)
+    link(mykey, holder, ana, "A-1")
+    assert ana.convert("o-before", "A-1", 100).status_code == 201  # the key is known to the server
+    r = mykey.client.post(
+        "/v1/partners/ANA/revoke", json={"client_id": new_id("revoke")}, headers=mykey.operators.central
+    )
+    assert r.status_code == 200
+    answers = _send(mykey, ana, [(f"o-{i}", "A-1", 100) for i in range(AT_ONCE)])
+
+    assert [error_code_of(a) for a in answers] == [(401, "revoked_key")] * AT_ONCE
+    assert balances(mykey, "partner:ANA") == {YOKOSUKA: -100}
