@@ -179,10 +179,10 @@ def judge_and_book(
             if isinstance(conversion, MkpError):  # too large to release: refused alone, kept nowhere
                 results[i] = conversion
                 continue
-            stored = idempotency.as_stored(conversion)
+            stored, text = idempotency.stored_text(conversion)
             results[i] = Answered(stored, 201, fresh=True)
             digest = idempotency.body_hash(order_scope(partner.id), orders[i].body())
-            answers.append((order_key(partner.id, orders[i].order_id), digest, 201, stored))
+            answers.append((order_key(partner.id, orders[i].order_id), digest, 201, text))
         idempotency.record_many(conn, answers)
     done = [r for r in results if r is not None]
     assert len(done) == len(orders)
