@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+import requests
 from partners_helpers import (
     AT_ONCE,
     YOKOSUKA,
@@ -36,8 +39,8 @@ def ana(mykey):
 
 
 class Groups:
-    """The sizes of the groups booked while :func:`_send` sends; its first group's pass waits
-    until the other ``AT_ONCE - 1`` requests wait for the next pass (then they are one group)."""
+    """The sizes of the groups booked; in :meth:`holding`, the first pass waits until the other
+    requests wait for the next pass (then they are one group)."""
 
     def __init__(self, engine) -> None:
         self.engine = engine
@@ -46,6 +49,16 @@ class Groups:
         self.hold = False  # True: the next pass is held (once), until ``others`` wait
         self.others = AT_ONCE - 1
         self.book = batch.judge_and_book
+
+    @contextmanager
+    def holding(self, others: int = AT_ONCE - 1) -> Iterator[None]:
+        """The first pass while in the block is held until ``others`` requests wait for the next."""
+        self.sizes.clear()
+        self.others, self.hold = others, True
+        try:
+            yield
+        finally:
+            self.hold = False
 
     def judge_and_book(self, conn, partner, sent, now=None):
         with self.lock:
@@ -78,13 +91,8 @@ def _send(mykey, ana, groups: Groups, orders, refused_first: int = 0):
         )
         return r.status_code, r.json
 
-    groups.sizes.clear()
-    groups.others = AT_ONCE - 1 - refused_first
-    groups.hold = True
-    try:
+    with groups.holding(AT_ONCE - 1 - refused_first):
         return race(send)
-    finally:
-        groups.hold = False
 
 
 def _convert_entries(mykey) -> int:
@@ -166,4 +174,59 @@ def test_a_revoked_key_is_refused_at_once_to_every_request_of_a_group(mykey, ana
     answers = _send(mykey, ana, groups, [(f"o-{i}", "A-1", 100) for i in range(AT_ONCE)])
 
     assert [error_code_of(a) for a in answers] == [(401, "revoked_key")] * AT_ONCE
+    assert balances(mykey, "partner:ANA") == {YOKOSUKA: -100}
+
+
+def test_two_partners_orders_at_once_each_booked_for_its_own_partner(mykey, ana, groups):
+    jal = add_partner(mykey, "JAL")
+    holder = new_holder(mykey)
+    link(mykey, holder, ana, "A-1")
+    link(mykey, holder, jal, "J-1")
+    half = AT_ONCE // 2
+
+    def send(i: int) -> object:
+        partner, member = (ana, "A-1") if i < half else (jal, "J-1")
+        r = partner.post_with(
+            mykey.app.test_client(),
+            "/partner/v1/conversions",
+            {"order_id": "o-same", "member": member, "amount": 100 * (i + 1)}
+            if i in (0, half)
+            else {"order_id": f"o-{i}", "member": member, "amount": 100 * (i + 1)},
+        )
+        return r.status_code, r.json
+
+    with groups.holding():
+        answers = race(send)
+
+    assert [status for status, _ in answers] == [201] * AT_ONCE
+    assert [a["partner"] for _, a in answers] == ["ANA"] * half + ["JAL"] * (AT_ONCE - half)
+    assert [a["points"] for _, a in answers] == [100 * (i + 1) for i in range(AT_ONCE)]
+    ana_total = sum(100 * (i + 1) for i in range(half))
+    assert balances(mykey, "partner:ANA") == {YOKOSUKA: -ana_total}  # one order id, two partners'
+    assert balances(mykey, "partner:JAL") == {
+        YOKOSUKA: -(sum(100 * (i + 1) for i in range(AT_ONCE)) - ana_total)
+    }
+    verified(mykey)
+
+
+def test_one_signed_request_sent_by_every_thread_is_accepted_once(mykey, ana, groups):
+    """The same signed request (one nonce) several times at once: one conversion, every other
+    copy refused as a replay, as each would be after the first."""
+    holder = new_holder(mykey)
+    link(mykey, holder, ana, "A-1")
+    body = {"order_id": "o-1", "member": "A-1", "amount": 100}
+    sent = requests.Request(
+        "POST", "http://localhost/partner/v1/conversions", json=body, auth=ana.auth
+    ).prepare()
+
+    def send(i: int) -> object:
+        r = mykey.app.test_client().open(
+            "/partner/v1/conversions", method="POST", headers=dict(sent.headers), data=sent.body
+        )
+        return (r.status_code, r.json["error"]["code"]) if r.status_code >= 400 else (r.status_code, r.json)
+
+    with groups.holding():
+        answers = race(send)
+    assert sorted(str(status) for status, _ in answers) == ["201"] + ["401"] * (AT_ONCE - 1)
+    assert [code for status, code in answers if status == 401] == ["replayed_nonce"] * (AT_ONCE - 1)
     assert balances(mykey, "partner:ANA") == {YOKOSUKA: -100}
