@@ -422,13 +422,16 @@ GROUP_PASSES = 3
 class Share(Generic[A]):
     """One caller's part of a grouped write transaction: what it asked (``asked``), in its own
     context (its request, its ``g``, its hooks before commit), and what the group made of it: an
-    ``answer`` (:meth:`give`), or ``alone``: refused in the group, or the group failed, and the
-    caller runs it in a write transaction of its own, exactly as without the group."""
+    ``answer`` (:meth:`give`); a ``refusal`` (:meth:`refuse`: the error its own work raised, its
+    work rolled back, for the caller to raise as alone it would have); or ``alone``: the group
+    could not answer it, and the caller runs it in a write transaction of its own, exactly as
+    without the group."""
 
     asked: A
     context: contextvars.Context = field(default_factory=contextvars.copy_context, repr=False)
     answer: Any = None
     answered: bool = False
+    refusal: Exception | None = None
     alone: bool = False
     wrote: bool = False
     woken: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -437,6 +440,11 @@ class Share(Generic[A]):
     def give(self, answer: Any, wrote: bool = False) -> None:
         """This share's answer; ``wrote``: the group's work changed rows for it (its hooks run)."""
         self.answer, self.answered, self.wrote = answer, True, self.wrote or wrote
+
+    def refuse(self, error: Exception) -> None:
+        """Refuse this share with ``error``, as its own write transaction would have (raised in
+        it): the pass is made again without it, so nothing it did is kept."""
+        self.refusal = error
 
     def within(self, conn: Connection, work: Callable[[], T]) -> T:
         """``work()`` in the caller's own context (its request, its ``g``), noting whether it
@@ -481,12 +489,14 @@ class WriteGroup(Generic[A]):
        the queue, it leads; else it waits.
     2. **Lead.** The leader takes every share waiting (up to ``most``) and makes a pass: one
        write transaction in which ``work(conn, shares)`` gives each share its answer
-       (:meth:`Share.give`) or refuses it (``share.alone = True``), running each caller's own
-       steps in that caller's context (:meth:`Share.within`).
-    3. **Refusals alone.** If the pass refused any share, it is rolled back and made again
-       without them (at most ``GROUP_PASSES`` passes): a refused share leaves nothing in the
-       group's transaction, and runs alone afterwards (its own transaction, its own answer), so
-       a refusal is exactly what the caller would have heard without the group.
+       (:meth:`Share.give`), refuses it with the error its own work raised (:meth:`Share.refuse`)
+       or leaves it to run alone (``share.alone = True``), running each caller's own steps in
+       that caller's context (:meth:`Share.within`).
+    3. **Refusals out.** If the pass refused any share or left one alone, it is rolled back and
+       made again without them (at most ``GROUP_PASSES`` passes), so a refused share leaves
+       nothing in the group's transaction: its caller raises its refusal, or runs it alone
+       afterwards (its own transaction, its own answer), and hears exactly what it would have
+       without the group.
     4. **Commit.** Each answered share's hooks before commit (its audit entry) run in its own
        context, then the transaction commits once. Any other failure (a database error, a lost
        race) sends every share of the pass to run alone, where the usual retries apply.
@@ -501,7 +511,8 @@ class WriteGroup(Generic[A]):
         self._lock = threading.Lock()
 
     def run(self, engine: Engine, asked: A) -> Share[A]:
-        """``asked`` in a group: its share, answered, or ``alone`` (the caller runs it on its own)."""
+        """``asked`` in a group: its share, answered, or ``alone`` (the caller runs it on its own);
+        its refusal is raised here."""
         share: Share[A] = Share(asked)
         queue = self._queue(engine)
         with queue.lock:
@@ -510,10 +521,13 @@ class WriteGroup(Generic[A]):
             queue.leading = True
         if not leads:
             share.woken.wait()
-            if not share.leads:
-                return share
-            share.woken.clear()
-        self._lead(engine, queue)
+            if share.leads:
+                share.woken.clear()
+                self._lead(engine, queue)
+        else:
+            self._lead(engine, queue)
+        if share.refusal is not None:
+            raise share.refusal
         return share
 
     def waiting(self, engine: Engine) -> int:
@@ -537,7 +551,7 @@ class WriteGroup(Generic[A]):
             self._commit(engine, shares)
         finally:
             for share in shares:
-                share.alone = share.alone or not share.answered
+                share.alone = share.alone or (not share.answered and share.refusal is None)
                 share.woken.set()
             with queue.lock:
                 if queue.waiting:
@@ -552,17 +566,19 @@ class WriteGroup(Generic[A]):
             try:
                 with _writing(engine) as conn:
                     self._work(conn, todo)
-                    if any(s.alone or not s.answered for s in todo):
+                    if any(not s.answered or s.alone or s.refusal is not None for s in todo):
                         raise _Redo
                     for share in todo:
                         conn.info[_WROTE] = share.wrote
                         share.context.run(_run_before_commit, conn)
                 return
             except _Redo:
-                todo = [s for s in todo if not s.alone and s.answered]
+                todo = [s for s in todo if s.answered and not s.alone and s.refusal is None]
             except Exception as e:
                 if not isinstance(e, IntegrityError | OperationalError):
                     log.warning("a write group failed: its %d shares run alone", len(todo), exc_info=True)
+                for share in todo:
+                    share.refusal = None  # judged in a pass that failed: judged again alone
                 todo = []
             for share in shares:
                 share._forget()
