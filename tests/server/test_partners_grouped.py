@@ -39,8 +39,8 @@ def ana(mykey):
 
 
 class Groups:
-    """The sizes of the groups booked; in :meth:`holding`, the first pass waits until the other
-    requests wait for the next pass (then they are one group)."""
+    """The sizes of the passes of several orders; in :meth:`holding`, the first pass waits until
+    the other requests wait for the next pass (then they are one group)."""
 
     def __init__(self, engine) -> None:
         self.engine = engine
@@ -49,6 +49,7 @@ class Groups:
         self.hold = False  # True: the next pass is held (once), until ``others`` wait
         self.others = AT_ONCE - 1
         self.book = batch.judge_and_book
+        self.alone = api._convert_alone
 
     @contextmanager
     def holding(self, others: int = AT_ONCE - 1) -> Iterator[None]:
@@ -60,21 +61,32 @@ class Groups:
         finally:
             self.hold = False
 
-    def judge_and_book(self, conn, partner, sent, now=None):
+    def _held(self) -> None:
+        """The first pass since :meth:`holding` began waits here for the others."""
         with self.lock:
             hold, self.hold = self.hold, False
         if hold:
             deadline = time.monotonic() + 30
             while api._CONVERSIONS.waiting(self.engine) < self.others and time.monotonic() < deadline:
                 time.sleep(0.002)
+
+    def judge_and_book(self, conn, partner, sent, now=None):
+        """A pass of several orders."""
+        self._held()
         self.sizes.append(len(sent))
         return self.book(conn, partner, sent, now)
+
+    def convert_alone(self, conn, order):
+        """A pass of one order (or an order run alone, after the hold)."""
+        self._held()
+        return self.alone(conn, order)
 
 
 @pytest.fixture
 def groups(mykey, monkeypatch) -> Groups:
     found = Groups(mykey.app.extensions["mkp.engine"])
     monkeypatch.setattr(batch, "judge_and_book", found.judge_and_book)
+    monkeypatch.setattr(api, "_convert_alone", found.convert_alone)
     return found
 
 

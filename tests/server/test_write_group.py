@@ -15,6 +15,7 @@ from contextvars import ContextVar
 
 from sqlalchemy import Connection, insert, select
 
+from mkp_core.errors import MkpError
 from server.db.engine import Share, WriteGroup, read, set_before_commit, wrote
 from server.platform.tables import terminal_nonces
 
@@ -24,10 +25,11 @@ WHO: ContextVar[int] = ContextVar("who")
 
 
 def _book(
-    refuse: Collection[int] = (), fail: bool = False
+    refuse: Collection[int] = (), fail: bool = False, error: Collection[int] = ()
 ) -> Callable[[Connection, Sequence[Share[int]]], None]:
-    """Work that keeps a row for each share (its answer: ten times what it asked), refuses those
-    in ``refuse`` and, with ``fail``, fails any pass of more than one share."""
+    """Work that keeps a row for each share (its answer: ten times what it asked), leaves those in
+    ``refuse`` to run alone, refuses those in ``error`` with an error (after writing their row)
+    and, with ``fail``, fails any pass of more than one share."""
 
     def book(conn: Connection, shares: Sequence[Share[int]]) -> None:
         if fail and len(shares) > 1:
@@ -37,6 +39,9 @@ def _book(
                 share.alone = True
                 continue
             conn.execute(insert(terminal_nonces).values(key_id=KEY, nonce=f"n{share.asked}", created=0))
+            if share.asked in error:
+                share.refuse(MkpError("refused_here", f"share {share.asked} refused"))
+                continue
             share.give(share.asked * 10, wrote=True)
 
     return book
@@ -63,7 +68,10 @@ def _at_once(engine, work) -> tuple[list[Share[int]], list[int]]:
 
     def ask(i: int) -> None:
         start.wait()
-        shares[i] = group.run(engine, i)
+        try:
+            shares[i] = group.run(engine, i)
+        except MkpError as e:
+            shares[i] = Share(i, alone=True, answer=e.code)
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(THREADS)]
     for t in threads:
@@ -94,6 +102,12 @@ def test_a_refused_share_leaves_nothing_and_runs_alone(engine):
     assert _rows(engine) == {f"n{i}" for i in range(THREADS) if i not in (2, 4)}  # theirs rolled back
     # The others' pass is made again without the refused ones (one of them may have led the first).
     assert sizes in ([1, THREADS - 1, THREADS - 3], [1, THREADS - 1, THREADS - 2])
+
+
+def test_a_share_refused_with_its_error_raises_it_and_leaves_nothing(engine):
+    shares, sizes = _at_once(engine, _book(error={1}))
+    assert [s.answer for s in shares] == [("refused_here" if i == 1 else i * 10) for i in range(THREADS)]
+    assert _rows(engine) == {f"n{i}" for i in range(THREADS) if i != 1}  # its row rolled back
 
 
 def test_a_failed_pass_sends_every_share_of_it_alone(engine):
