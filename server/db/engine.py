@@ -575,7 +575,7 @@ class WriteGroup(Generic[A]):
             except _Redo:
                 todo = [s for s in todo if s.answered and not s.alone and s.refusal is None]
             except Exception as e:
-                if not isinstance(e, IntegrityError | OperationalError):
+                if not isinstance(e, IntegrityError | OperationalError | MkpError):  # those: told alone
                     log.warning("a write group failed: its %d shares run alone", len(todo), exc_info=True)
                 for share in todo:
                     share.refusal = None  # judged in a pass that failed: judged again alone
