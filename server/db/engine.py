@@ -10,8 +10,10 @@ data (tokens' hashes, certificates, names), and error messages end up in logs.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -19,9 +21,10 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -184,17 +187,23 @@ def write(engine: Engine) -> Iterator[Connection]:
     rather than in SQLite's busy handler, which sleeps in growing steps (a wait of up to 100 ms
     per try) and turned eight threads' 2 ms transactions into a p99 of a second.
     """
+    with _writing(engine) as conn:
+        yield conn
+        _run_before_commit(conn)
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """:func:`write` without the hooks run before it commits (a group runs each caller's own)."""
     lock = _WRITE_LOCKS.get(engine)
     if lock is None:
         with engine.begin() as conn:
             conn.info.pop(_WROTE, None)
             yield conn
-            _run_before_commit(conn)
         return
     with lock, engine.begin() as conn:
         conn.info.pop(_WROTE, None)
         yield conn
-        _run_before_commit(conn)
 
 
 # What every write transaction does last, before it commits, while a caller has asked for it (the
@@ -397,3 +406,181 @@ def _retryable(e: DBAPIError) -> bool:
         return "unique" in str(e.orig).lower() or "duplicate" in str(e.orig).lower()
     sqlstate = getattr(e.orig, "sqlstate", None)
     return sqlstate in ("40001", "40P01")  # serialization failure, deadlock
+
+
+# --- group commit: write transactions of one kind asked for at once, run as one --------------------
+
+A = TypeVar("A")
+log = logging.getLogger(__name__)
+
+#: Passes a group makes at most: a pass whose work refused some shares is rolled back and made
+#: again without them (they run alone); what is still refused after the last runs alone too.
+GROUP_PASSES = 3
+
+
+@dataclass(eq=False)
+class Share(Generic[A]):
+    """One caller's part of a grouped write transaction: what it asked (``asked``), in its own
+    context (its request, its ``g``, its hooks before commit), and what the group made of it: an
+    ``answer`` (:meth:`give`); a ``refusal`` (:meth:`refuse`: the error its own work raised, its
+    work rolled back, for the caller to raise as alone it would have); or ``alone``: the group
+    could not answer it, and the caller runs it in a write transaction of its own, exactly as
+    without the group."""
+
+    asked: A
+    context: contextvars.Context = field(default_factory=contextvars.copy_context, repr=False)
+    answer: Any = None
+    answered: bool = False
+    refusal: Exception | None = None
+    alone: bool = False
+    wrote: bool = False
+    woken: threading.Event = field(default_factory=threading.Event, repr=False)
+    leads: bool = False
+
+    def give(self, answer: Any, wrote: bool = False) -> None:
+        """This share's answer; ``wrote``: the group's work changed rows for it (its hooks run)."""
+        self.answer, self.answered, self.wrote = answer, True, self.wrote or wrote
+
+    def refuse(self, error: Exception) -> None:
+        """Refuse this share with ``error``, as its own write transaction would have (raised in
+        it): the pass is made again without it, so nothing it did is kept."""
+        self.refusal = error
+
+    def within(self, conn: Connection, work: Callable[[], T]) -> T:
+        """``work()`` in the caller's own context (its request, its ``g``), noting whether it
+        changed a row: its hooks before commit see that as :func:`wrote`, as alone they would."""
+        before = conn.info.pop(_WROTE, None)
+        try:
+            return self.context.run(work)
+        finally:
+            self.wrote = self.wrote or bool(conn.info.get(_WROTE))
+            conn.info[_WROTE] = bool(before) or bool(conn.info.get(_WROTE))
+
+    def _forget(self) -> None:
+        """What a rolled-back pass made of this share."""
+        self.answer, self.answered, self.wrote = None, False, False
+
+
+class _Queue:
+    """One engine's waiting shares of one group, and whether a thread leads them now."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting: list[Share[Any]] = []
+        self.leading = False
+
+
+class _Redo(Exception):
+    """A pass refused some shares: roll it back, then make it again without them."""
+
+
+class WriteGroup(Generic[A]):
+    """Write transactions of one kind that a process's threads ask for at the same time, run as ONE
+    write transaction: one begin and one commit (SQLite: one writer's turn) for all of them, and
+    one pass of ``work`` over all of them (which may read and write for them together).
+
+    Why: SQLite lets one writer in at a time, so a process's writes queue; each one's begin,
+    commit and statements, and each wait for the interpreter lock in between, are paid in the
+    queue, one after the other. Together they are paid once.
+
+    How, in steps:
+
+    1. **Queue.** A caller (:meth:`run`) puts its share in the engine's queue. If no thread leads
+       the queue, it leads; else it waits.
+    2. **Lead.** The leader takes every share waiting (up to ``most``) and makes a pass: one
+       write transaction in which ``work(conn, shares)`` gives each share its answer
+       (:meth:`Share.give`), refuses it with the error its own work raised (:meth:`Share.refuse`)
+       or leaves it to run alone (``share.alone = True``), running each caller's own steps in
+       that caller's context (:meth:`Share.within`).
+    3. **Refusals out.** If the pass refused any share or left one alone, it is rolled back and
+       made again without them (at most ``GROUP_PASSES`` passes), so a refused share leaves
+       nothing in the group's transaction: its caller raises its refusal, or runs it alone
+       afterwards (its own transaction, its own answer), and hears exactly what it would have
+       without the group.
+    4. **Commit.** Each answered share's hooks before commit (its audit entry) run in its own
+       context, then the transaction commits once. Any other failure (a database error, a lost
+       race) sends every share of the pass to run alone, where the usual retries apply.
+    5. **Hand over.** Every share of the pass is woken with its answer; if more are waiting, the
+       first of them leads the next pass (the leader returns its own answer at once).
+    """
+
+    def __init__(self, work: Callable[[Connection, Sequence[Share[A]]], None], most: int = 500) -> None:
+        self._work = work
+        self._most = most
+        self._queues: weakref.WeakKeyDictionary[Engine, _Queue] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def run(self, engine: Engine, asked: A) -> Share[A]:
+        """``asked`` in a group: its share, answered, or ``alone`` (the caller runs it on its own);
+        its refusal is raised here."""
+        share: Share[A] = Share(asked)
+        queue = self._queue(engine)
+        with queue.lock:
+            queue.waiting.append(share)
+            leads = not queue.leading
+            queue.leading = True
+        if not leads:
+            share.woken.wait()
+            if share.leads:
+                share.woken.clear()
+                self._lead(engine, queue)
+        else:
+            self._lead(engine, queue)
+        if share.refusal is not None:
+            raise share.refusal
+        return share
+
+    def waiting(self, engine: Engine) -> int:
+        """How many shares wait for the next pass on ``engine`` (tests hold a pass to see a group)."""
+        queue = self._queue(engine)
+        with queue.lock:
+            return len(queue.waiting)
+
+    def _queue(self, engine: Engine) -> _Queue:
+        with self._lock:
+            queue = self._queues.get(engine)
+            if queue is None:
+                queue = self._queues[engine] = _Queue()
+            return queue
+
+    def _lead(self, engine: Engine, queue: _Queue) -> None:
+        with queue.lock:
+            shares: list[Share[A]] = queue.waiting[: self._most]
+            del queue.waiting[: self._most]
+        try:
+            self._commit(engine, shares)
+        finally:
+            for share in shares:
+                share.alone = share.alone or (not share.answered and share.refusal is None)
+                share.woken.set()
+            with queue.lock:
+                if queue.waiting:
+                    queue.waiting[0].leads = True
+                    queue.waiting[0].woken.set()
+                else:
+                    queue.leading = False
+
+    def _commit(self, engine: Engine, shares: list[Share[A]]) -> None:
+        todo = shares
+        for _ in range(GROUP_PASSES):
+            try:
+                with _writing(engine) as conn:
+                    self._work(conn, todo)
+                    if any(not s.answered or s.alone or s.refusal is not None for s in todo):
+                        raise _Redo
+                    for share in todo:
+                        conn.info[_WROTE] = share.wrote
+                        share.context.run(_run_before_commit, conn)
+                return
+            except _Redo:
+                todo = [s for s in todo if s.answered and not s.alone and s.refusal is None]
+            except Exception as e:
+                if not isinstance(e, IntegrityError | OperationalError | MkpError):  # those: told alone
+                    log.warning("a write group failed: its %d shares run alone", len(todo), exc_info=True)
+                for share in todo:
+                    share.refusal = None  # judged in a pass that failed: judged again alone
+                todo = []
+            for share in shares:
+                share._forget()
+            if not todo:
+                return

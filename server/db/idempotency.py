@@ -78,7 +78,7 @@ def once(
                 f"client id {as_sent(client_id)} was already used for a different request",
             )
         return json.loads(prior.response), prior.status
-    reply = as_stored(work())
+    reply, text = stored_text(work())
     code = status(reply) if callable(status) else status
     conn.execute(
         _KEEP,
@@ -86,7 +86,7 @@ def once(
             "client_id": client_id,
             "body_hash": digest,
             "status": code,
-            "response": json.dumps(keep(reply) if keep else reply),
+            "response": json.dumps(keep(reply)) if keep else text,
             "created_at": datetime.now(UTC),
         },
     )
@@ -117,8 +117,15 @@ def write_once(
 
 def as_stored(reply: Reply) -> Reply:
     """``reply`` as a replay will read it back (datetimes as ISO text)."""
-    result: Reply = json.loads(json.dumps(reply, default=_json_value))
-    return result
+    return stored_text(reply)[0]
+
+
+def stored_text(reply: Reply) -> tuple[Reply, str]:
+    """``reply`` as a replay will read it back, and the text it is stored as (one serialisation
+    for both: the store keeps the text made here, not a second one of the same reply)."""
+    text = json.dumps(reply, default=_json_value)
+    result: Reply = json.loads(text)
+    return result, text
 
 
 @dataclass(frozen=True)
@@ -136,24 +143,26 @@ def priors(conn: Connection, client_ids: Sequence[str]) -> dict[str, Prior]:
     lock_keys(conn, [f"idempotency:{c}" for c in client_ids])
     found: dict[str, Prior] = {}
     for part in chunked(sorted(set(client_ids))):
-        rows = conn.execute(
-            select(
-                idempotency.c.client_id, idempotency.c.body_hash, idempotency.c.status, idempotency.c.response
-            ).where(idempotency.c.client_id.in_(part))
-        )
+        rows = conn.execute(_PRIORS, {"client_ids": list(part)})
         found.update({r.client_id: Prior(r.body_hash, r.status, json.loads(r.response)) for r in rows})
     return found
 
 
-def record_many(conn: Connection, answers: Sequence[tuple[str, str, int, Reply]]) -> None:
-    """Store many answers at once: (client id, body hash, status, reply as :func:`as_stored` made it)."""
+_PRIORS = select(
+    idempotency.c.client_id, idempotency.c.body_hash, idempotency.c.status, idempotency.c.response
+).where(idempotency.c.client_id.in_(bindparam("client_ids", expanding=True)))
+
+
+def record_many(conn: Connection, answers: Sequence[tuple[str, str, int, Reply | str]]) -> None:
+    """Store many answers at once: (client id, body hash, status, reply as :func:`as_stored` made
+    it, or the text :func:`stored_text` made of it)."""
     if not answers:
         return
     now = db_timestamp(conn, datetime.now(UTC))
     executemany(
         conn,
         "INSERT INTO idempotency (client_id, body_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?)",
-        [(c, h, s, json.dumps(r), now) for c, h, s, r in answers],
+        [(c, h, s, r if isinstance(r, str) else json.dumps(r), now) for c, h, s, r in answers],
     )
 
 

@@ -12,16 +12,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import request
 from flask_openapi3 import APIBlueprint, Tag
 from sqlalchemy import Connection
 
 from mkp_core import cardproof, dates, wire
+from mkp_core.errors import MkpError
 from server.db.client_ids import card_key
-from server.db.engine import read, run_write
+from server.db.engine import Share, WriteGroup, read, run_write
 from server.db.idempotency import once, write_once
 from server.partners import batch, coupons, holding, links, premiums, registry, schemas, service, throttle
 from server.partners.auth import (
@@ -31,6 +33,7 @@ from server.partners.auth import (
     partner_endpoints,
     signed_partner_id,
 )
+from server.partners.registry import Partner
 from server.platform import authority
 from server.platform.mykey import cards
 from server.platform.mykey import registry as mykeys
@@ -95,21 +98,69 @@ def convert(body: schemas.ConversionCreate) -> View:
     """Convert ``amount`` of the partner's points for a linked member: they wait in holding, then go to
     ``destination`` (else the holder's home municipality). ``order_id`` is the idempotency key, scoped
     to this partner: the same order again gets the first answer; with another body, ``idempotency_conflict``."""
-    pid, data = signed_partner_id(), body.model_dump()
+    order = batch.OrderIn(body.order_id, body.member, body.amount, body.destination)
+    request.get_data(cache=True)  # read here: the group's leader may accept it on another thread
+    share = _CONVERSIONS.run(engine(), order)  # its refusal, if refused there, is raised
+    if not share.alone:
+        answer: tuple[dict[str, Any], int] = share.answer
+        return answer
+    return run_write(engine(), lambda conn: _convert_alone(conn, order))
 
-    def work(conn: Connection) -> tuple[dict[str, Any], int]:
-        partner = accepted_partner(conn)
-        return once(
-            conn,
-            batch.order_key(pid, body.order_id),
-            batch.order_scope(pid),
-            data,
-            lambda: service.convert_online(
-                conn, partner, body.order_id, body.member, body.amount, body.destination
-            ),
-        )
 
-    return run_write(engine(), work)
+def _convert_alone(conn: Connection, order: batch.OrderIn) -> tuple[dict[str, Any], int]:
+    """One signed order in the caller's write transaction: its signature accepted, then the order
+    converted once per order id (``once``): (conversion, 201), or its first answer again."""
+    partner = accepted_partner(conn)
+    pid = signed_partner_id()
+    return once(
+        conn,
+        batch.order_key(pid, order.order_id),
+        batch.order_scope(pid),
+        order.body(),
+        lambda: service.convert_online(
+            conn, partner, order.order_id, order.member, order.amount, order.destination
+        ),
+    )
+
+
+def _convert_together(conn: Connection, shares: Sequence[Share[batch.OrderIn]]) -> None:
+    """Single conversions sent at the same time, in one write transaction (``_CONVERSIONS``).
+
+    One alone in its pass is converted as :func:`_convert_alone` converts it (cheaper for one
+    order than a batch's steps), its refusal given back to raise. Several, in steps: each
+    request's signature accepted in its own context (key confirmed, read once a pass; body
+    against its digest; nonce kept); each partner's orders judged and booked together as a
+    batch's are; each order answered as ``convert`` answers it alone: 201 with its conversion,
+    or its first answer again. Anything refused among several (a key, a replayed nonce, an
+    order) is left to run alone, where ``convert`` gives it its own refusal."""
+    if len(shares) == 1:
+        (share,) = shares
+        try:
+            share.give(share.within(conn, lambda: _convert_alone(conn, share.asked)))
+        except MkpError as e:
+            share.refuse(e)
+        return
+    confirmed: dict[tuple[str, str], Partner] = {}
+    by_partner: dict[str, tuple[Partner, list[Share[batch.OrderIn]]]] = {}
+    for share in shares:
+        try:
+            partner = share.within(conn, lambda: accepted_partner(conn, confirmed))
+        except MkpError:
+            share.alone = True
+            continue
+        by_partner.setdefault(partner.id, (partner, []))[1].append(share)
+    now = datetime.now(UTC)
+    for partner, mine in by_partner.values():
+        outcomes = batch.judge_and_book(conn, partner, [s.asked for s in mine], now)
+        for share, outcome in zip(mine, outcomes, strict=True):
+            if isinstance(outcome, batch.Answered):
+                share.give((outcome.reply, outcome.status), wrote=outcome.fresh)
+            else:
+                share.alone = True
+
+
+#: Conversions a worker's threads are asked for at once, booked in one transaction.
+_CONVERSIONS: WriteGroup[batch.OrderIn] = WriteGroup(_convert_together)
 
 
 @partner_bp.post(

@@ -106,20 +106,28 @@ def accept_partner_request(conn: Connection) -> str:
     return accepted_partner(conn).id
 
 
-def accepted_partner(conn: Connection) -> Partner:
+def accepted_partner(conn: Connection, confirmed: dict[tuple[str, str], Partner] | None = None) -> Partner:
     """The partner that signed this request: its key confirmed (active, the one the signature was
     checked with), the body checked against the signed digest and the nonce kept, all in ``conn``,
     the view's own write transaction (one commit a conversion, not two).
+
+    ``confirmed``: the keys confirmed already in this same transaction (several requests' at once,
+    ``server.db.engine.WriteGroup``), by key id and key, each read once there.
 
     A request refused further on rolls its nonce back with everything else; sent again it is
     judged again, and every partner mutation is idempotent (order id, client id) anyway."""
     signed = partner_signature()
     g.pop("partner_key_unconfirmed", None)
-    try:
-        partner = registry.signed_by(conn, signed.key_id, g.partner_key_pem)
-    except signing.SignatureError:
-        PARTNER_KEYS.forget(signed.key_id)
-        raise
+    seen = (signed.key_id, g.partner_key_pem)
+    partner = confirmed.get(seen) if confirmed is not None else None
+    if partner is None:
+        try:
+            partner = registry.signed_by(conn, signed.key_id, g.partner_key_pem)
+        except signing.SignatureError:
+            PARTNER_KEYS.forget(signed.key_id)
+            raise
+        if confirmed is not None:
+            confirmed[seen] = partner
     signed.accept(request.get_data(cache=True), DatabaseNonceStore(conn))
     return partner
 

@@ -119,22 +119,54 @@ def refused(order_id: str | None, error: MkpError) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Answered:
+    """An order's answer as the single endpoint gives it: booked now (``fresh``, 201), or the
+    first answer of an order answered before (its status)."""
+
+    reply: dict[str, Any]
+    status: int
+    fresh: bool
+
+
 def convert_batch(
     conn: Connection,
     partner: Partner,
     sent: Sequence[OrderIn | Malformed],
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Judge and book the orders ``sent`` in the caller's write transaction; one answer each, in order.
+    """Judge and book the orders ``sent`` in the caller's write transaction; one answer each, in order."""
+    done = []
+    for order, outcome in zip(sent, judge_and_book(conn, partner, sent, now), strict=True):
+        if isinstance(outcome, MkpError):
+            done.append(refused(order.order_id, outcome))
+        else:
+            assert isinstance(order, OrderIn)  # a malformed order is answered with its error
+            done.append(accepted(order.order_id, outcome.reply))
+    return {
+        "accepted": sum(r["status"] == ACCEPTED for r in done),
+        "refused": sum(r["status"] == REFUSED for r in done),
+        "results": done,
+    }
+
+
+def judge_and_book(
+    conn: Connection,
+    partner: Partner,
+    sent: Sequence[OrderIn | Malformed],
+    now: datetime | None = None,
+) -> list[Answered | MkpError]:
+    """Judge and book the orders ``sent`` in the caller's write transaction: each one's answer, or
+    its refusal, in order (a batch's, or single orders sent at once: ``server.db.engine.WriteGroup``).
 
     The steps: refuse malformed orders; refuse repeated order ids; answer those answered before
     (or refuse them, if their body changed); judge the rest (rate, member link, destination);
     book the good ones together; store their answers."""
     now = now or datetime.now(UTC)
-    results: list[dict[str, Any] | None] = [None] * len(sent)
+    results: list[Answered | MkpError | None] = [None] * len(sent)
     for i, order in enumerate(sent):
         if isinstance(order, Malformed):
-            results[i] = refused(order.order_id, order.error)
+            results[i] = order.error
     placeholder = OrderIn("", "", 0)  # never judged: its answer is given above
     orders = [o if isinstance(o, OrderIn) else placeholder for o in sent]
     _refuse_repeats(orders, results)
@@ -145,42 +177,35 @@ def convert_batch(
         answers = []
         for (i, _), conversion in zip(judged, conversions, strict=True):
             if isinstance(conversion, MkpError):  # too large to release: refused alone, kept nowhere
-                results[i] = refused(orders[i].order_id, conversion)
+                results[i] = conversion
                 continue
-            stored = idempotency.as_stored(conversion)
-            results[i] = accepted(orders[i].order_id, stored)
+            stored, text = idempotency.stored_text(conversion)
+            results[i] = Answered(stored, 201, fresh=True)
             digest = idempotency.body_hash(order_scope(partner.id), orders[i].body())
-            answers.append((order_key(partner.id, orders[i].order_id), digest, 201, stored))
+            answers.append((order_key(partner.id, orders[i].order_id), digest, 201, text))
         idempotency.record_many(conn, answers)
     done = [r for r in results if r is not None]
     assert len(done) == len(orders)
-    return {
-        "accepted": sum(r["status"] == ACCEPTED for r in done),
-        "refused": sum(r["status"] == REFUSED for r in done),
-        "results": done,
-    }
+    return done
 
 
-def _refuse_repeats(orders: Sequence[OrderIn], results: list[dict[str, Any] | None]) -> None:
+def _refuse_repeats(orders: Sequence[OrderIn], results: list[Answered | MkpError | None]) -> None:
     first: dict[str, int] = {}
     for i, order in enumerate(orders):
         if results[i] is not None:
             continue
         if order.order_id in first:
-            results[i] = refused(
-                order.order_id,
-                Conflict(
-                    "duplicate_order_id",
-                    f"order id {order.order_id} is order {first[order.order_id] + 1} of this batch "
-                    "already: an order id is one order",
-                ),
+            results[i] = Conflict(
+                "duplicate_order_id",
+                f"order id {order.order_id} is order {first[order.order_id] + 1} of this batch "
+                "already: an order id is one order",
             )
         else:
             first[order.order_id] = i
 
 
 def _answer_priors(
-    conn: Connection, partner: Partner, orders: Sequence[OrderIn], results: list[dict[str, Any] | None]
+    conn: Connection, partner: Partner, orders: Sequence[OrderIn], results: list[Answered | MkpError | None]
 ) -> None:
     """Orders answered before (singly or in a batch) get that answer, or ``idempotency_conflict``."""
     todo = [i for i, r in enumerate(results) if r is None]
@@ -192,19 +217,16 @@ def _answer_priors(
         if prior is None:
             continue
         if prior.body_hash == idempotency.body_hash(scope, orders[i].body()):
-            results[i] = accepted(orders[i].order_id, prior.reply)
+            results[i] = Answered(prior.reply, prior.status, fresh=False)
         else:
-            results[i] = refused(
-                orders[i].order_id,
-                Conflict(
-                    "idempotency_conflict",
-                    f"order id {orders[i].order_id} was already used for a different order",
-                ),
+            results[i] = Conflict(
+                "idempotency_conflict",
+                f"order id {orders[i].order_id} was already used for a different order",
             )
 
 
 def _judge(
-    conn: Connection, partner: Partner, orders: Sequence[OrderIn], results: list[dict[str, Any] | None]
+    conn: Connection, partner: Partner, orders: Sequence[OrderIn], results: list[Answered | MkpError | None]
 ) -> list[tuple[int, holding.Order]]:
     """The orders still open, as conversions to book (index, order); the others refused."""
     todo = [i for i, r in enumerate(results) if r is None]
@@ -218,14 +240,14 @@ def _judge(
                 raise holder
             chosen[i] = (holder, holding.chosen_destination(holder, orders[i].destination), points)
         except MkpError as e:
-            results[i] = refused(orders[i].order_id, e)
+            results[i] = e
     known = holding.known_point_codes(conn, [code for _, code, _ in chosen.values()])
     judged = []
     for i, (holder, code, points) in chosen.items():
         try:
             point_code = holding.checked_destination(code, known)
         except MkpError as e:
-            results[i] = refused(orders[i].order_id, e)
+            results[i] = e
             continue
         order = holding.Order(
             holder=holder.number,

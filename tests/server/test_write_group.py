@@ -1,0 +1,148 @@
+"""Group commit (``server.db.engine.WriteGroup``): write transactions that several threads ask for
+at once run as one; a share the work refuses leaves nothing in it and runs alone; a pass that
+fails sends every share of it to run alone; each share's hooks before commit run once, in its own
+thread's context, seeing whether it wrote. Both databases.
+
+The first pass is held until every other thread waits for the next one, so those really are one
+group, whatever the machine's pace. The rows are nonces (a plain table with a unique key)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from contextvars import ContextVar
+
+from sqlalchemy import Connection, insert, select
+
+from mkp_core.errors import MkpError
+from server.db.engine import Share, WriteGroup, read, set_before_commit, wrote
+from server.platform.tables import terminal_nonces
+
+THREADS = 6
+KEY = "group-test"
+WHO: ContextVar[int] = ContextVar("who")
+
+
+def _book(
+    refuse: Collection[int] = (), fail: bool = False, error: Collection[int] = ()
+) -> Callable[[Connection, Sequence[Share[int]]], None]:
+    """Work that keeps a row for each share (its answer: ten times what it asked), leaves those in
+    ``refuse`` to run alone, refuses those in ``error`` with an error (after writing their row)
+    and, with ``fail``, fails any pass of more than one share."""
+
+    def book(conn: Connection, shares: Sequence[Share[int]]) -> None:
+        if fail and len(shares) > 1:
+            raise RuntimeError("a pass that fails")
+        for share in shares:
+            if share.asked in refuse:
+                share.alone = True
+                continue
+            conn.execute(insert(terminal_nonces).values(key_id=KEY, nonce=f"n{share.asked}", created=0))
+            if share.asked in error:
+                share.refuse(MkpError("refused_here", f"share {share.asked} refused"))
+                continue
+            share.give(share.asked * 10, wrote=True)
+
+    return book
+
+
+def _at_once(engine, work) -> tuple[list[Share[int]], list[int]]:
+    """``THREADS`` threads each asking ``group.run(engine, i)``: their shares, and the passes'
+    sizes (the first pass held until the other threads wait)."""
+    sizes: list[int] = []
+    first = threading.Lock()
+    group: WriteGroup[int]
+
+    def held(conn: Connection, shares: Sequence[Share[int]]) -> None:
+        if first.acquire(blocking=False):
+            deadline = time.monotonic() + 30
+            while group.waiting(engine) < THREADS - 1 and time.monotonic() < deadline:
+                time.sleep(0.002)
+        sizes.append(len(shares))
+        work(conn, shares)
+
+    group = WriteGroup(held)
+    shares: list[Share[int] | None] = [None] * THREADS
+    start = threading.Barrier(THREADS)
+
+    def ask(i: int) -> None:
+        start.wait()
+        try:
+            shares[i] = group.run(engine, i)
+        except MkpError as e:
+            shares[i] = Share(i, alone=True, answer=e.code)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(s is not None for s in shares)
+    return [s for s in shares if s is not None], sizes
+
+
+def _rows(engine) -> set[str]:
+    with read(engine) as conn:
+        found = conn.execute(select(terminal_nonces.c.nonce).where(terminal_nonces.c.key_id == KEY))
+        return set(found.scalars())
+
+
+def test_threads_asking_at_once_share_one_pass(engine):
+    shares, sizes = _at_once(engine, _book())
+    assert sorted(sizes) == [1, THREADS - 1]  # the first, then all the others together
+    assert [(s.alone, s.answer) for s in shares] == [(False, i * 10) for i in range(THREADS)]
+    assert _rows(engine) == {f"n{i}" for i in range(THREADS)}
+
+
+def test_a_refused_share_leaves_nothing_and_runs_alone(engine):
+    shares, sizes = _at_once(engine, _book(refuse={2, 4}))
+    assert [s.alone for s in shares] == [i in (2, 4) for i in range(THREADS)]
+    assert [s.answer for s in shares if not s.alone] == [i * 10 for i in range(THREADS) if i not in (2, 4)]
+    assert _rows(engine) == {f"n{i}" for i in range(THREADS) if i not in (2, 4)}  # theirs rolled back
+    # The others' pass is made again without the refused ones (one of them may have led the first).
+    assert sizes in ([1, THREADS - 1, THREADS - 3], [1, THREADS - 1, THREADS - 2])
+
+
+def test_a_share_refused_with_its_error_raises_it_and_leaves_nothing(engine):
+    shares, sizes = _at_once(engine, _book(error={1}))
+    assert [s.answer for s in shares] == [("refused_here" if i == 1 else i * 10) for i in range(THREADS)]
+    assert _rows(engine) == {f"n{i}" for i in range(THREADS) if i != 1}  # its row rolled back
+
+
+def test_a_failed_pass_sends_every_share_of_it_alone(engine):
+    shares, sizes = _at_once(engine, _book(fail=True))
+    assert sizes == [1, THREADS - 1]  # the first answered; the others' pass failed, not made again
+    assert sorted(s.alone for s in shares) == [False] + [True] * (THREADS - 1)
+    assert all(s.answer is None for s in shares if s.alone)
+    assert _rows(engine) == {f"n{s.asked}" for s in shares if not s.alone}
+
+
+def test_each_share_runs_its_own_hooks_once_in_its_own_context(engine):
+    seen: list[tuple[int, bool]] = []
+    lock = threading.Lock()
+
+    def hook(conn: Connection) -> None:
+        with lock:
+            seen.append((WHO.get(), wrote(conn)))
+
+    refuse = {3}
+    book = _book(refuse=refuse)
+    group: WriteGroup[int] = WriteGroup(book)
+    start = threading.Barrier(THREADS)
+    alone: list[int] = []
+
+    def ask(i: int) -> None:
+        WHO.set(i)
+        set_before_commit((hook,))
+        start.wait()
+        if group.run(engine, i).alone:
+            alone.append(i)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert alone == [3]
+    assert sorted(seen) == [(i, True) for i in range(THREADS) if i not in refuse]
