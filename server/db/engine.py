@@ -10,6 +10,7 @@ data (tokens' hashes, certificates, names), and error messages end up in logs.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import hashlib
@@ -194,16 +195,25 @@ def write(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def _writing(engine: Engine) -> Iterator[Connection]:
-    """:func:`write` without the hooks run before it commits (a group runs each caller's own)."""
+    """:func:`write` without the hooks run before it commits (a group runs each caller's own);
+    what :func:`on_commit` asked for runs once it has committed."""
     lock = _WRITE_LOCKS.get(engine)
-    if lock is None:
-        with engine.begin() as conn:
-            conn.info.pop(_WROTE, None)
-            yield conn
-        return
-    with lock, engine.begin() as conn:
+    with lock or contextlib.nullcontext(), engine.begin() as conn:
         conn.info.pop(_WROTE, None)
+        conn.info.pop(_ON_COMMIT, None)  # a rolled-back transaction's, on this pooled connection
         yield conn
+        committed: list[Callable[[], None]] = conn.info.pop(_ON_COMMIT, [])
+    for callback in committed:
+        callback()
+
+
+_ON_COMMIT = "mkp_on_commit"
+
+
+def on_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once ``conn``'s write transaction has committed; never if it rolls back
+    (what a callback notes, e.g. "this request's audit entry is written", is then true)."""
+    conn.info.setdefault(_ON_COMMIT, []).append(callback)
 
 
 # What every write transaction does last, before it commits, while a caller has asked for it (the
