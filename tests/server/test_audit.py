@@ -9,11 +9,11 @@ import contextlib
 import pytest
 from partners_helpers import add_partner
 from points_helpers import DEPARTMENT, grant, new_id
-from sqlalchemy import delete, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import delete, event, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from mkp_core.client import ApiError
-from server.db.engine import write
+from server.db.engine import write, wrote
 from server.platform.tables import audit_log
 
 
@@ -151,3 +151,29 @@ def test_a_retry_answered_from_its_first_reply_leaves_no_second_entry(client, to
     again = client.post("/v1/grants", json=body, headers=town.central)
     assert first.status_code == again.status_code == 201 and first.json == again.json
     assert len(trail(client, town.central)) == 1
+
+
+class LostRace(Exception):
+    sqlstate = "40001"  # what PostgreSQL says of a serialization failure: the request retries
+
+
+def test_a_change_whose_commit_failed_and_was_retried_keeps_its_entry(client, town):
+    """The entry is written in the change's own transaction, just before its commit; a commit that
+    fails takes the entry with it, and the request's retry must write it again."""
+    engine = client.application.extensions["mkp.engine"]
+    failed: list[bool] = []
+
+    def fail_once(conn) -> None:
+        if not failed and wrote(conn):  # the grant's transaction (reads commit too)
+            failed.append(True)
+            raise OperationalError("COMMIT", {}, LostRace())
+
+    event.listen(engine, "commit", fail_once)
+    try:
+        body = {"department": DEPARTMENT, "mykey_id": "HANAKO23", "amount": 500, "grant_kind": "childcare"}
+        r = client.post("/v1/grants", json={"client_id": new_id(), **body}, headers=town.central)
+    finally:
+        event.remove(engine, "commit", fail_once)
+    assert failed and r.status_code == 201, r.json
+    [entry] = trail(client, town.central)
+    assert entry["target"] == "POST /v1/grants" and entry["actor"] == "operator:central"

@@ -5,9 +5,10 @@ How: for a mutating request (POST, PUT, PATCH, DELETE), the web layer asks the d
 run :func:`_record_entry` before every write transaction of this request commits
 (``server.db.engine.set_before_commit``). At that moment the caller has been authenticated, so the
 entry names them; a request refused on the way rolls back and leaves no entry; a retried
-transaction (a lost race) writes its entry once, with the transaction that commits. One entry per
-request: a request whose work spans several transactions is recorded with the first that commits
-a change. A retry answered with its first reply (idempotency by client id) changes nothing and
+transaction (a lost race, a commit that failed) writes its entry again, with the transaction that
+commits: the request counts as recorded only once that commit is through (``on_commit``). One
+entry per request: a request whose work spans several transactions is recorded with the first
+that commits a change. A retry answered with its first reply (idempotency by client id) changes nothing and
 leaves no entry.
 
 Terminals and residents are not in the trail: a card tap's proof is the card's own signature,
@@ -24,7 +25,7 @@ from flask import Flask, g, request
 from sqlalchemy import Connection
 
 from mkp_core.ids import InvalidId, validate_municipality_code
-from server.db.engine import set_before_commit, wrote
+from server.db.engine import on_commit, set_before_commit, wrote
 from server.platform.audit.service import Entry, record
 from server.web.logs import request_id
 
@@ -77,7 +78,8 @@ def _record_entry(conn: Connection) -> None:
             reason=reason if isinstance(reason, str) and reason.strip() else None,
         ),
     )
-    g.audit_recorded = True
+    flags = g._get_current_object()  # the commit may come on another thread (a write group's)
+    on_commit(conn, lambda: setattr(flags, "audit_recorded", True))
 
 
 def _actor() -> tuple[str, str | None] | None:
