@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask_openapi3 import APIBlueprint, Tag
 
 from server.conntest import schemas, service
-from server.db.engine import read, run_write
+from server.db.engine import read
 from server.db.idempotency import write_once
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
 from server.platform.terminal_auth import (
@@ -77,9 +77,7 @@ def test_report(path: schemas.ConntestPath) -> View:
 def report_result(path: schemas.ConntestPath, body: schemas.ConntestReportCreate) -> View:
     """This terminal's checklist result, committed before the answer; a retry gets the first receipt."""
     pending = pending_terminal_request()  # the nonce is kept with the report
-    receipt, made = run_write(
-        engine(), lambda conn: service.record_report(conn, path.test_id, pending, body.model_dump())
-    )
+    receipt, made = service.keep_report(engine(), path.test_id, pending, body.model_dump())
     terminal_key_confirmed()  # by the statement that kept the report
     return receipt, 201 if made else 200
 

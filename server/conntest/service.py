@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Engine,
     Select,
     and_,
     bindparam,
@@ -41,13 +42,14 @@ from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.signing import DEFAULT_MAX_SKEW
 from mkp_core.wire import CONNTEST_MAX_WINDOW
 from server.conntest.tables import conntest_failures, conntest_reports, conntests
-from server.db.engine import inserted_id, is_postgres
+from server.db.engine import inserted_id, is_postgres, run_write
 from server.platform.municipalities.service import get_municipality
 from server.platform.operators.service import Operator
 from server.platform.tables import municipalities, places, terminals
 from server.platform.terminal_auth_keys import (
     CONFIRM_AND_KEEP_CTES,
     PendingNonce,
+    autocommitted_cursor,
     driver_sql,
     keep_nonce,
     refuse,
@@ -274,6 +276,60 @@ def _check_can_report(test: Any, now: datetime) -> None:
         )
 
 
+def keep_report(
+    engine: Engine,
+    test_id: int,
+    pending: PendingNonce,
+    report: dict[str, Any],
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """:func:`record_report` in a transaction of its own: (receipt, made now).
+
+    On PostgreSQL the common case, a report kept, is the one statement of :data:`_KEEP_ALL`
+    committed as it runs: it is whole by itself (nonce, report and failed checks, or nothing), so
+    the ``BEGIN`` and ``COMMIT`` round trips around it bought nothing. Any other outcome (a
+    retry, a refusal) is judged by :func:`record_report` in a write transaction as before, once the
+    nonce that statement kept is deleted again: a refusal leaves nothing behind, a retry of the
+    same report gets its first receipt.
+    """
+    now = now or datetime.now(UTC)
+    if is_postgres(engine):
+        receipt = _keep_if_all_holds(engine, test_id, pending, report, now)
+        if receipt is not None:
+            return receipt, True
+    return run_write(engine, lambda conn: record_report(conn, test_id, pending, report, now))
+
+
+_FORGET_NONCE = driver_sql("DELETE FROM terminal_nonces WHERE key_id = :key_id AND nonce = :nonce")
+
+
+def _keep_if_all_holds(
+    engine: Engine, test_id: int, pending: PendingNonce, report: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The receipt of ``report`` kept by :data:`_KEEP_ALL` alone in autocommit mode, or None when
+    it kept no report (and then no nonce either)."""
+    terminal_id, checks = pending.key_id, report["checks"]
+    row = _report_row(test_id, terminal_id, report, report_hash(report), now)
+    names = [c["name"] for c in checks]
+    params = _keep_all_params(
+        pending, row, _failed_rows(test_id, terminal_id, checks), len(set(names)) != len(names)
+    )
+    with autocommitted_cursor(engine) as cursor:
+        cursor.execute(_KEEP_ALL, params)
+        found = _KEPT(*cursor.fetchone())
+        if not found.made:
+            if found.nonce_new:
+                cursor.execute(_FORGET_NONCE, {"key_id": pending.key_id, "nonce": pending.nonce})
+            return None
+    return {
+        "test_id": test_id,
+        "terminal_id": terminal_id,
+        "received_at": now,
+        "late": now > found.ends_at,
+        "ok": row["ok"],
+    }
+
+
 def record_report(
     conn: Connection,
     test_id: int,
@@ -295,17 +351,7 @@ def record_report(
     checks = report["checks"]
     names = [c["name"] for c in checks]
     row = _report_row(test_id, terminal_id, report, digest, now)
-    failed = [
-        {
-            "test_id": test_id,
-            "terminal_id": terminal_id,
-            "check_name": c["name"],
-            "code": c.get("code") or "failed",
-            "detail": c.get("detail") or "",
-        }
-        for c in checks
-        if not c["ok"]
-    ]
+    failed = _failed_rows(test_id, terminal_id, checks)
     if is_postgres(conn):
         test = _keep_all(conn, pending, row, failed, duplicates=len(set(names)) != len(names))
         made = bool(test.made)
@@ -339,6 +385,21 @@ def record_report(
         "late": now > test.ends_at,
         "ok": row["ok"],
     }, True
+
+
+def _failed_rows(test_id: int, terminal_id: str, checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``conntest_failures`` rows of a report: one per failed check."""
+    return [
+        {
+            "test_id": test_id,
+            "terminal_id": terminal_id,
+            "check_name": c["name"],
+            "code": c.get("code") or "failed",
+            "detail": c.get("detail") or "",
+        }
+        for c in checks
+        if not c["ok"]
+    ]
 
 
 def _report_row(
@@ -416,6 +477,22 @@ _KEPT = namedtuple(  # the columns of _KEEP_ALL, by name as _TEST_AND_PLACE's
 )
 
 
+def _keep_all_params(
+    pending: PendingNonce, row: dict[str, Any], failed: list[dict[str, Any]], duplicates: bool
+) -> dict[str, Any]:
+    """The bind parameters of :data:`_KEEP_ALL`."""
+    return {
+        **pending.params(),
+        **row,
+        "early_grace": EARLY_GRACE,
+        "late_reports": LATE_REPORTS,
+        "duplicates": duplicates,
+        "failed": json.dumps(
+            [{k: f[k] for k in ("check_name", "code", "detail")} for f in failed], ensure_ascii=False
+        ),
+    }
+
+
 def _keep_all(
     conn: Connection,
     pending: PendingNonce,
@@ -425,22 +502,7 @@ def _keep_all(
 ) -> Any:
     """Run :data:`_KEEP_ALL`: the test's row (``id`` None when the test or terminal is unknown),
     ``made`` when the report was kept; a replay or a key that no longer holds is raised here."""
-    found = _KEPT(
-        *run_driver_sql(
-            conn,
-            _KEEP_ALL,
-            {
-                **pending.params(),
-                **row,
-                "early_grace": EARLY_GRACE,
-                "late_reports": LATE_REPORTS,
-                "duplicates": duplicates,
-                "failed": json.dumps(
-                    [{k: f[k] for k in ("check_name", "code", "detail")} for f in failed], ensure_ascii=False
-                ),
-            },
-        )
-    )
+    found = _KEPT(*run_driver_sql(conn, _KEEP_ALL, _keep_all_params(pending, row, failed, duplicates)))
     if not found.key_ok:
         refuse(conn, pending)
     if not found.nonce_new:

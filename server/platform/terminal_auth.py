@@ -24,10 +24,17 @@ from sqlalchemy import Connection, bindparam, delete, select
 
 from mkp_core import signing
 from server.config import ServerConfig
-from server.db.engine import insert_if_new, read, run_write
+from server.db.engine import insert_if_new, read
 from server.platform.known_keys import parse_key
 from server.platform.tables import terminal_nonces, terminals
-from server.platform.terminal_auth_keys import TERMINAL_KEYS, PendingNonce, confirm_key, keep_nonce
+from server.platform.terminal_auth_keys import (
+    TERMINAL_KEYS,
+    PendingNonce,
+    confirm_key,
+    enrolled_key,
+    keep_nonce,
+    keep_nonce_now,
+)
 from server.web.context import config, engine, limit_body
 from server.web.errors import refusal_response
 from server.web.request_url import wsgi_request_url
@@ -63,6 +70,17 @@ class _ConfirmingNonceStore:
 
     def seen(self, key_id: str, nonce: str, created: int) -> bool:
         return not keep_nonce(self.conn, PendingNonce(key_id, nonce, created, self.pem))
+
+
+class _NonceKeptNow:
+    """``signing.NonceStore`` of a request that writes nothing else: the nonce kept (the key
+    confirmed) in a statement of its own (:func:`terminal_auth_keys.keep_nonce_now`)."""
+
+    def __init__(self, pem: str) -> None:
+        self.pem = pem
+
+    def seen(self, key_id: str, nonce: str, created: int) -> bool:
+        return not keep_nonce_now(engine(), PendingNonce(key_id, nonce, created, self.pem))
 
 
 class _Deferred:
@@ -103,15 +121,14 @@ class _KeyLookup:
         if kept is not None:
             self.from_memory, self.pem = True, kept[0]
             return kept[1]
-        with read(engine()) as conn:
-            row = conn.execute(_TERMINAL_KEY, {"id": key_id}).first()
-        if row is None or row.public_key_pem is None:
+        found = enrolled_key(engine(), key_id)
+        if found is None or found[1] is None:
             raise signing.UnknownKey(f"no enrolled terminal has key id {key_id!r}")
-        if row.status == "revoked":
+        status, self.pem = found[0], found[1]
+        if status == "revoked":
             TERMINAL_KEYS.forget(key_id)
             raise signing.RevokedKey(f"terminal {key_id} has been revoked")
-        self.pem = row.public_key_pem
-        return TERMINAL_KEYS.remember(key_id, row.public_key_pem)
+        return TERMINAL_KEYS.remember(key_id, self.pem)
 
 
 def _verify_headers(cached: bool) -> tuple[signing.SignedRequest, str, bool]:
@@ -156,7 +173,7 @@ def terminal_id(keep_nonce: bool = True, body_limit: int | None = None) -> str:
         limit_body(body_limit or config().max_request_bytes)
         body = request.get_data(cache=True)
         if keep_nonce:
-            verified = run_write(engine(), lambda conn: signed.accept(body, _ConfirmingNonceStore(conn, pem)))
+            verified = signed.accept(body, _NonceKeptNow(pem))
         else:
             verified = signed.accept(body, ChallengeAnswers())
         g.terminal_id = verified.key_id

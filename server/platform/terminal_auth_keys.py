@@ -12,20 +12,25 @@ and the worker forgets the key.
 
 PostgreSQL confirms the key and keeps the nonce in one statement (:data:`CONFIRM_AND_KEEP`, whose
 common table expressions the connection test's report reuses to keep its row in the same
-statement); SQLite, in process, takes two.
+statement); SQLite, in process, takes two. A request that writes nothing else keeps its nonce in
+that statement alone, committed as it runs (:func:`keep_nonce_now`), and a worker reads a key it
+does not have yet in one statement too (:func:`enrolled_key`): on PostgreSQL each is one round trip
+where a transaction around it took three (``BEGIN``, the statement, ``COMMIT``).
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 
 from mkp_core import signing
-from server.db.engine import insert_if_new, is_postgres
+from server.db.engine import insert_if_new, is_postgres, read, run_write
 from server.platform.known_keys import KnownKeys
 from server.platform.tables import terminal_nonces, terminals
 
@@ -73,6 +78,25 @@ def run_driver_sql(conn: Connection, sql: str, params: dict[str, Any]) -> tuple[
     return tuple(row)
 
 
+@contextmanager
+def autocommitted_cursor(engine: Engine) -> Iterator[Any]:
+    """A driver cursor on a pooled PostgreSQL connection in autocommit mode: each statement commits
+    as it runs, with no ``BEGIN`` and ``COMMIT`` round trips around it. For one statement that is
+    whole by itself (a read, or a write whose every part is in that statement)."""
+    pooled = engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection
+        driver.autocommit = True
+        try:
+            with driver.cursor() as cursor:
+                yield cursor
+        finally:
+            if not driver.closed:  # a connection that broke goes back to be thrown away
+                driver.autocommit = False
+    finally:
+        pooled.close()
+
+
 # The terminal still has the key the signature verified with and is not revoked (k), and the
 # nonce, kept only then (n): a replay inserts nothing.
 CONFIRM_AND_KEEP_CTES = """
@@ -92,6 +116,7 @@ CONFIRM_AND_KEEP = driver_sql(
 )
 
 
+PRUNE_NONCES = driver_sql("DELETE FROM terminal_nonces WHERE created < :before")
 _KEY_ROW = select(terminals.c.status, terminals.c.public_key_pem).where(terminals.c.id == bindparam("id"))
 
 
@@ -114,6 +139,39 @@ def keep_nonce(conn: Connection, pending: PendingNonce, window: int = signing.DE
         )
     if not key_ok:
         refuse(conn, pending)
+    return nonce_new
+
+
+_KEY_OF = driver_sql("SELECT status, public_key_pem FROM terminals WHERE id = :id")
+
+
+def enrolled_key(engine: Engine, key_id: str) -> tuple[str, str | None] | None:
+    """(status, PEM) of terminal ``key_id`` as stored now, or None: a worker's first request from
+    a terminal reads it so (on PostgreSQL one statement outside any transaction)."""
+    if is_postgres(engine):
+        with autocommitted_cursor(engine) as cursor:
+            cursor.execute(_KEY_OF, {"id": key_id})
+            found = cursor.fetchone()
+        return None if found is None else (found[0], found[1])
+    with read(engine) as conn:
+        row = conn.execute(_KEY_ROW, {"id": key_id}).first()
+    return None if row is None else (row.status, row.public_key_pem)
+
+
+def keep_nonce_now(engine: Engine, pending: PendingNonce, window: int = signing.DEFAULT_MAX_SKEW) -> bool:
+    """:func:`keep_nonce` for a request that writes nothing else, committed at once: was the nonce
+    new? On PostgreSQL the one statement of :data:`CONFIRM_AND_KEEP` commits by itself (it keeps
+    the nonce only with the key confirmed, so a refusal leaves nothing, as a rollback would)."""
+    if not is_postgres(engine):
+        return run_write(engine, lambda conn: keep_nonce(conn, pending, window))
+    with autocommitted_cursor(engine) as cursor:
+        if random.random() < 0.01:
+            cursor.execute(PRUNE_NONCES, {"before": pending.created - 2 * window})
+        cursor.execute(CONFIRM_AND_KEEP, pending.params())
+        key_ok, nonce_new = map(bool, cursor.fetchone())
+    if not key_ok:
+        with read(engine) as conn:
+            refuse(conn, pending)
     return nonce_new
 
 

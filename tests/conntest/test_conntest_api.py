@@ -199,6 +199,20 @@ def test_bad_reports_are_refused(town):
     assert (status["expected"], status["reported"]) == (1, 0)  # the revoked one is no longer expected
 
 
+def test_a_report_refused_by_the_tests_rules_leaves_not_even_its_nonce(town):
+    terminal = town.enroll(1)[0]
+    sapporo = town.enroll(1, place=SAPPORO_PLACE)[0]
+    test, later = town.schedule(soon(0), municipality="142018"), town.schedule(soon(3600))
+    engine = make_engine(town.platform.database_url)
+    before = tables_snapshot(engine)
+    assert refusal(lambda: town.report(terminal, later["id"])) == (409, "conntest_not_started")
+    assert refusal(lambda: town.report(sapporo, test["id"])) == (403, "not_in_conntest")
+    assert refusal(lambda: town.report(terminal, 999)) == (404, "unknown_conntest")
+    assert tables_snapshot(engine) == before
+    engine.dispose()
+    assert town.report(terminal, test["id"])["ok"] is True  # and the terminal can still report
+
+
 def test_a_server_restart_mid_window_loses_nothing(town):
     terminals = town.enroll(6)
     test = town.schedule(soon(0), window=600)

@@ -2,6 +2,10 @@
 
 import pytest
 from points_helpers import DEPARTMENT
+from sqlalchemy import text
+
+from server.db.engine import write
+from server.db.migrate import head_revision
 
 YOKOSUKA, SAPPORO = "142018", "011002"
 ALICE = "HANAKO23"
@@ -51,6 +55,21 @@ def test_health_and_openapi(client):
     # The document is generated from the validating models: the amount's limits are in it.
     grant_schema = doc["components"]["schemas"]["GrantCreate"]["properties"]["amount"]
     assert grant_schema["exclusiveMinimum"] == 0 and grant_schema["maximum"] == 1_000_000_000
+
+
+def test_health_is_unavailable_on_a_schema_this_server_was_not_written_for(client, engine):
+    """A host whose database was upgraded by newer code (or not yet) leaves the load balancer."""
+    set_revision = text("UPDATE alembic_version SET version_num = :revision")
+    with write(engine) as conn:
+        conn.execute(set_revision, {"revision": "0001"})
+    try:
+        health = client.get("/healthz")
+    finally:
+        with write(engine) as conn:
+            conn.execute(set_revision, {"revision": head_revision()})
+    assert health.status_code == 503
+    assert (health.json["status"], health.json["schema_version"]) == ("wrong_schema", "0001")
+    assert client.get("/healthz").json["status"] == "ok"
 
 
 def test_grant_spend_balance_reverse(client, town):
