@@ -157,6 +157,22 @@ def wrote(conn: Connection) -> bool:
     return bool(conn.info.get(_WROTE))
 
 
+@contextmanager
+def uncounted(conn: Connection) -> Iterator[None]:
+    """Rows written inside are kept but are not the transaction's change (:func:`wrote`): a signed
+    request's nonce, or the pruning of old ones, so a retry answered from its first reply still
+    changed nothing and leaves no audit entry, on every database alike (PostgreSQL's driver counts
+    an ``INSERT ... RETURNING`` row, SQLite's does not)."""
+    before = conn.info.get(_WROTE)
+    try:
+        yield
+    finally:
+        if before:
+            conn.info[_WROTE] = True
+        else:
+            conn.info.pop(_WROTE, None)
+
+
 def _tune_sqlite(engine: Engine) -> None:
     _WRITE_LOCKS[engine] = threading.Lock()
 
