@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, delete, select
 
 from mkp_core import signing
 from server.config import ServerConfig
-from server.db.engine import insert_if_new, read
+from server.db.engine import insert_if_new, read, uncounted
 from server.platform.known_keys import parse_key
 from server.platform.tables import terminal_nonces, terminals
 from server.platform.terminal_auth_keys import (
@@ -50,14 +50,15 @@ class DatabaseNonceStore:
         self.window = window
 
     def seen(self, key_id: str, nonce: str, created: int) -> bool:
-        if random.random() < 0.01:
-            self.conn.execute(
-                delete(terminal_nonces).where(terminal_nonces.c.created < created - 2 * self.window)
+        with uncounted(self.conn):  # a nonce is no change of the caller's
+            if random.random() < 0.01:
+                self.conn.execute(
+                    delete(terminal_nonces).where(terminal_nonces.c.created < created - 2 * self.window)
+                )
+            # verify_signature refused nonces longer than the column: stored whole, never cut.
+            return not insert_if_new(
+                self.conn, terminal_nonces, {"key_id": key_id, "nonce": nonce, "created": created}
             )
-        # verify_signature refused nonces longer than the column: stored whole, never cut.
-        return not insert_if_new(
-            self.conn, terminal_nonces, {"key_id": key_id, "nonce": nonce, "created": created}
-        )
 
 
 class _ConfirmingNonceStore:

@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Connection, Engine, bindparam, delete, select
 
 from mkp_core import signing
-from server.db.engine import insert_if_new, is_postgres, read, run_write
+from server.db.engine import insert_if_new, is_postgres, read, run_write, uncounted
 from server.platform.known_keys import KnownKeys
 from server.platform.tables import terminal_nonces, terminals
 
@@ -122,7 +122,13 @@ _KEY_ROW = select(terminals.c.status, terminals.c.public_key_pem).where(terminal
 
 def keep_nonce(conn: Connection, pending: PendingNonce, window: int = signing.DEFAULT_MAX_SKEW) -> bool:
     """Keep ``pending``'s nonce in ``conn`` if its key still holds, else raise as a fresh read would
-    (:func:`refuse`): was the nonce new (False: a replay)?"""
+    (:func:`refuse`): was the nonce new (False: a replay)? A nonce is no change of the caller's
+    (``uncounted``)."""
+    with uncounted(conn):
+        return _keep_nonce(conn, pending, window)
+
+
+def _keep_nonce(conn: Connection, pending: PendingNonce, window: int) -> bool:
     if random.random() < 0.01:
         conn.execute(delete(terminal_nonces).where(terminal_nonces.c.created < pending.created - 2 * window))
     if is_postgres(conn):

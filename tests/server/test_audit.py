@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from partners_helpers import add_partner
+from partners_helpers import add_partner, link, new_holder
 from points_helpers import DEPARTMENT, grant, new_id
 from sqlalchemy import delete, event, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -115,6 +115,21 @@ def test_a_partner_change_is_recorded_under_the_partner(mykey):
     assert entries[:2] == [
         ("partner:ANA", "POST /partner/v1/coupons"),
         ("operator:central", "POST /v1/partners"),
+    ]
+
+
+def test_a_partner_order_sent_again_leaves_one_entry(mykey):
+    """A partner's retry of an order (a new signature, so a new nonce kept) is answered from the
+    first reply: it changed nothing and leaves no entry, on both databases alike."""
+    ana = add_partner(mykey, "ANA", name="全日本空輸")
+    holder = new_holder(mykey)
+    link(mykey, holder, ana, "ANA-0001")
+    first = ana.convert("order-0001", "ANA-0001", 1000)
+    again = ana.convert("order-0001", "ANA-0001", 1000)
+    assert first.status_code == again.status_code == 201 and first.json == again.json
+    conversions = [e for e in trail(mykey.client, mykey.operators.central) if "conversions" in e["target"]]
+    assert [(e["actor"], e["target"]) for e in conversions] == [
+        ("partner:ANA", "POST /partner/v1/conversions")
     ]
 
 
