@@ -19,10 +19,12 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from mkp_testing import platform_process, postgres_url
+from points_helpers import register_mykeys
 from sqlalchemy import create_engine, text
 from terminal_helpers import csr_for
 
 from mkp_core import release, signing
+from server.db.engine import make_engine
 
 # Every test here shares the module's server (its start costs seconds): in one xdist worker, the
 # module's server starts once a database, not once in each worker that drew one of its tests.
@@ -101,6 +103,26 @@ def post_at_once(session: requests.Session, url: str, bodies: list[dict]) -> lis
     return at_once(lambda n: session.post(url, data=encoded[n], headers=headers))
 
 
+def granting_department(live, holders: tuple[str, ...], code: str, name: str) -> Callable[[str, dict], dict]:
+    """``holders`` registered and a department ``142018-<code>`` with a grant kind ``gift`` on the
+    module's server; the operator's ``post(path, body)`` (a new client id each, asserted to succeed)."""
+    server, operator, *_ = live
+    engine = make_engine(server.database_url)
+    register_mykeys(engine, holders)
+    engine.dispose()
+
+    def post(path: str, body: dict) -> dict:
+        reply = operator.post(
+            f"{server.url}/v1{path}", json={"client_id": f"{code}-{uuid.uuid4().hex[:12]}", **body}
+        )
+        assert reply.status_code in (200, 201), reply.text
+        return reply.json()
+
+    post("/municipalities/142018/departments", {"code": code, "name": name, "budget": 10**6})
+    post(f"/departments/142018-{code}/grant-kinds", {"code": "gift", "name": "贈与"})
+    return post
+
+
 def test_retries_of_one_place_all_get_the_first_answer(live):
     server, operator, *_ = live
     for round in range(ROUNDS):  # a race is a matter of luck: give it several chances
@@ -176,24 +198,10 @@ def test_the_last_reward_item_claimed_by_eight_holders_at_once_goes_once(live):
     """Issue 9: eight holders claim the last item of a reward at the same moment, across workers."""
     from datetime import UTC, datetime, timedelta
 
-    from points_helpers import register_mykeys
-
-    from server.db.engine import make_engine
-
     server, operator, *_ = live
     holders = tuple(f"RACER{n:03d}" for n in range(AT_ONCE))
-    engine = make_engine(server.database_url)
-    register_mykeys(engine, holders)
-    engine.dispose()
+    post = granting_department(live, holders, "race", "競争課")
     base = server.url + "/v1"
-
-    def post(path: str, body: dict) -> dict:
-        reply = operator.post(base + path, json={"client_id": f"race-{uuid.uuid4().hex[:12]}", **body})
-        assert reply.status_code in (200, 201), reply.text
-        return reply.json()
-
-    post("/municipalities/142018/departments", {"code": "race", "name": "競争課", "budget": 10**6})
-    post("/departments/142018-race/grant-kinds", {"code": "gift", "name": "贈与"})
     for holder in holders:
         post(
             "/grants",
@@ -226,23 +234,10 @@ def test_reversals_racing_with_different_client_ids_make_one_and_name_it(live):
     """Eight operators' tools reverse the same grant at the same moment, each with its own client
     id: one reversal is made; every other caller is told ``already_reversed`` (409), never a 500
     from the unique index on ``reverses_id``, nor ``idempotency_conflict``."""
-    from points_helpers import register_mykeys
-
-    from server.db.engine import make_engine
 
     server, operator, *_ = live
-    engine = make_engine(server.database_url)
-    register_mykeys(engine, ("REVRACE1",))
-    engine.dispose()
+    post = granting_department(live, ("REVRACE1",), "rev", "取消課")
     base = server.url + "/v1"
-
-    def post(path: str, body: dict) -> dict:
-        reply = operator.post(base + path, json={"client_id": f"rr-{uuid.uuid4().hex[:12]}", **body})
-        assert reply.status_code in (200, 201), reply.text
-        return reply.json()
-
-    post("/municipalities/142018/departments", {"code": "rev", "name": "取消課", "budget": 10**6})
-    post("/departments/142018-rev/grant-kinds", {"code": "gift", "name": "贈与"})
     for round in range(ROUNDS):  # a race is a matter of luck: give it several chances
         grant = post(
             "/grants",
