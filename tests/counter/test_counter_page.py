@@ -259,8 +259,11 @@ def test_back_stays_on_screen_under_eight_refunds(page, desk):
     for amount in range(10, 90, 10):
         assert desk.counter.spend(PIN, amount=amount)["ok"]
     page.reload()
+    page.get_by_test_id("place").filter(has_text="横須賀").wait_for()  # the agent's state is in again
     page.get_by_test_id("action-refund").click()
-    assert page.get_by_test_id("screen-refunds").get_by_role("button").count() == 9  # 8 and もどる
+    refunds = page.get_by_test_id("screen-refunds").get_by_role("button")
+    refunds.nth(8).wait_for()  # the list is drawn from the state the page polls
+    assert refunds.count() == 9  # 8 and もどる
     back = page.get_by_test_id("refunds-back").bounding_box()
     assert back is not None and back["y"] + back["height"] <= KIOSK["height"]
     keep(page, "refunds")
