@@ -147,8 +147,12 @@ _WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 def _note_a_write(conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
-    """Remember that this transaction changed a row (a driver that cannot count says -1: changed)."""
-    if cursor.rowcount != 0 and statement.lstrip()[:6].upper() in _WRITES:
+    """Remember that this transaction changed a row (a driver that cannot count says -1: changed).
+    SQLite's driver counts the rows of a statement with ``RETURNING`` only once they are fetched,
+    after this runs: such a write counts as a change there (a nonce is kept ``uncounted``)."""
+    if statement.lstrip()[:6].upper() not in _WRITES:
+        return
+    if cursor.rowcount != 0 or (conn.dialect.name == "sqlite" and " RETURNING " in statement.upper()):
         conn.info[_WROTE] = True
 
 
