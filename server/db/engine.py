@@ -165,8 +165,7 @@ def wrote(conn: Connection) -> bool:
 def uncounted(conn: Connection) -> Iterator[None]:
     """Rows written inside are kept but are not the transaction's change (:func:`wrote`): a signed
     request's nonce, or the pruning of old ones, so a retry answered from its first reply still
-    changed nothing and leaves no audit entry, on every database alike (PostgreSQL's driver counts
-    an ``INSERT ... RETURNING`` row, SQLite's does not)."""
+    changed nothing and leaves no audit entry."""
     before = conn.info.get(_WROTE)
     try:
         yield
