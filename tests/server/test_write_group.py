@@ -50,13 +50,15 @@ def _book(
 
 def _at_once(engine, work) -> tuple[list[Share[int]], list[int]]:
     """``THREADS`` threads each asking ``group.run(engine, i)``: their shares, and the passes'
-    sizes (the first pass held until the other threads wait)."""
+    sizes (thread 0's pass first, held until the other threads wait)."""
     sizes: list[int] = []
     first = threading.Lock()
+    first_in = threading.Event()
     group: WriteGroup[int]
 
     def held(conn: Connection, shares: Sequence[Share[int]]) -> None:
         if first.acquire(blocking=False):
+            first_in.set()
             deadline = time.monotonic() + 30
             while group.waiting(engine) < THREADS - 1 and time.monotonic() < deadline:
                 time.sleep(0.002)
@@ -65,10 +67,10 @@ def _at_once(engine, work) -> tuple[list[Share[int]], list[int]]:
 
     group = WriteGroup(held)
     shares: list[Share[int] | None] = [None] * THREADS
-    start = threading.Barrier(THREADS)
 
     def ask(i: int) -> None:
-        start.wait()
+        if i:  # thread 0's pass is the first, held: the others then queue for the next
+            first_in.wait(30)
         try:
             shares[i] = group.run(engine, i)
         except MkpError as e:
