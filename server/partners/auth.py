@@ -133,7 +133,7 @@ def accepted_partner(
             raise
         if confirmed is not None:
             confirmed[seen] = partner
-    signed.accept(request.get_data(cache=True), nonces or DatabaseNonceStore(conn))
+    signed.accept(request.get_data(cache=True), DatabaseNonceStore(conn) if nonces is None else nonces)
     return partner
 
 
