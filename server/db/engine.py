@@ -220,13 +220,42 @@ def _writing(engine: Engine) -> Iterator[Connection]:
     with lock or contextlib.nullcontext(), engine.begin() as conn:
         conn.info.pop(_WROTE, None)
         conn.info.pop(_ON_COMMIT, None)  # a rolled-back transaction's, on this pooled connection
-        yield conn
+        conn.info[_LAST_ROWS] = {}
+        try:
+            yield conn
+            _insert_last_rows(conn)
+        finally:
+            conn.info.pop(_LAST_ROWS, None)
         committed: list[Callable[[], None]] = conn.info.pop(_ON_COMMIT, [])
     for callback in committed:
         callback()
 
 
 _ON_COMMIT = "mkp_on_commit"
+_LAST_ROWS = "mkp_last_rows"
+
+
+def insert_last(conn: Connection, table: Table, row: dict[str, Any]) -> None:
+    """INSERT ``row`` into ``table`` as the write transaction's last statement, just before it
+    commits (never if it rolls back first). Rows asked for by the several callers of one
+    :class:`WriteGroup` pass (their audit entries) go in one statement per table, not one each.
+    For rows nothing in the transaction reads back; only in :func:`write`'s transactions."""
+    pending: dict[Table, list[dict[str, Any]]] | None = conn.info.get(_LAST_ROWS)
+    if pending is None:
+        raise RuntimeError("insert_last outside a write transaction: the row would never be written")
+    pending.setdefault(table, []).append(row)
+
+
+def _insert_last_rows(conn: Connection) -> None:
+    pending: dict[Table, list[dict[str, Any]]] = conn.info[_LAST_ROWS]
+    for table, rows in pending.items():
+        conn.execute(_plain_insert(table), rows)
+
+
+@functools.cache
+def _plain_insert(table: Table) -> Any:
+    """``INSERT INTO table`` built once per table, so SQLAlchemy finds it compiled."""
+    return table.insert()
 
 
 def on_commit(conn: Connection, callback: Callable[[], None]) -> None:
@@ -516,7 +545,8 @@ class WriteGroup(Generic[A]):
 
     1. **Queue.** A caller (:meth:`run`) puts its share in the engine's queue. If no thread leads
        the queue, it leads; else it waits.
-    2. **Lead.** The leader takes every share waiting (up to ``most``) and makes a pass: one
+    2. **Lead.** The leader offers the interpreter to other threads once (those about to queue
+       join), then takes every share waiting (up to ``most``) and makes a pass: one
        write transaction in which ``work(conn, shares)`` gives each share its answer
        (:meth:`Share.give`), refuses it with the error its own work raised (:meth:`Share.refuse`)
        or leaves it to run alone (``share.alone = True``), running each caller's own steps in
@@ -573,6 +603,11 @@ class WriteGroup(Generic[A]):
             return queue
 
     def _lead(self, engine: Engine, queue: _Queue) -> None:
+        # Let the threads that are a step from the queue (their request read and checked) join it
+        # before it is taken: the interpreter's lock offered once, no time waited. A request often
+        # led a pass of its own while the rest of its round was being checked, and a pass of one
+        # costs nearly what a pass of eight does.
+        time.sleep(0)
         with queue.lock:
             shares: list[Share[A]] = queue.waiting[: self._most]
             del queue.waiting[: self._most]

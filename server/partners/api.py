@@ -39,7 +39,7 @@ from server.platform.mykey import cards
 from server.platform.mykey import registry as mykeys
 from server.platform.mykey.card_checks import card_check, card_proof
 from server.platform.operators.auth import BEARER, operator, operator_endpoints
-from server.platform.terminal_auth import TERMINAL_SIGNATURE, terminal_endpoints, terminal_id
+from server.platform.terminal_auth import TERMINAL_SIGNATURE, NoncesOfAPass, terminal_endpoints, terminal_id
 from server.web.context import Json, View, caller_key, config, engine, error_responses, limit_body
 
 partner_bp = APIBlueprint("partner_api", __name__, url_prefix="/partner/v1", abp_security=PARTNER_SIGNATURE)
@@ -129,10 +129,11 @@ def _convert_together(conn: Connection, shares: Sequence[Share[batch.OrderIn]]) 
     One alone in its pass is converted as :func:`_convert_alone` converts it (cheaper for one
     order than a batch's steps), its refusal given back to raise. Several, in steps: each
     request's signature accepted in its own context (key confirmed, read once a pass; body
-    against its digest; nonce kept); each partner's orders judged and booked together as a
-    batch's are; each order answered as ``convert`` answers it alone: 201 with its conversion,
-    or its first answer again. Anything refused among several (a key, a replayed nonce, an
-    order) is left to run alone, where ``convert`` gives it its own refusal."""
+    against its digest; nonce noted); their nonces kept with one statement; each partner's
+    orders judged and booked together as a batch's are; each order answered as ``convert``
+    answers it alone: 201 with its conversion, or its first answer again. Anything refused among
+    several (a key, a replayed nonce, an order) is left to run alone, where ``convert`` gives it
+    its own refusal."""
     if len(shares) == 1:
         (share,) = shares
         try:
@@ -141,12 +142,21 @@ def _convert_together(conn: Connection, shares: Sequence[Share[batch.OrderIn]]) 
             share.refuse(e)
         return
     confirmed: dict[tuple[str, str], Partner] = {}
-    by_partner: dict[str, tuple[Partner, list[Share[batch.OrderIn]]]] = {}
+    nonces = NoncesOfAPass(conn)
+    accepted: list[tuple[Share[batch.OrderIn], Partner, int]] = []  # with its nonce's place in ``nonces``
     for share in shares:
+        noted = len(nonces.noted)
         try:
-            partner = share.within(conn, lambda: accepted_partner(conn, confirmed))
+            partner = share.within(conn, lambda: accepted_partner(conn, confirmed, nonces))
         except MkpError:
             share.alone = True
+            continue
+        accepted.append((share, partner, noted))
+    new = nonces.keep()
+    by_partner: dict[str, tuple[Partner, list[Share[batch.OrderIn]]]] = {}
+    for share, partner, noted in accepted:
+        if not new[noted]:
+            share.alone = True  # a replayed nonce: refused alone, as alone it is
             continue
         by_partner.setdefault(partner.id, (partner, []))[1].append(share)
     now = datetime.now(UTC)

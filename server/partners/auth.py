@@ -106,13 +106,18 @@ def accept_partner_request(conn: Connection) -> str:
     return accepted_partner(conn).id
 
 
-def accepted_partner(conn: Connection, confirmed: dict[tuple[str, str], Partner] | None = None) -> Partner:
+def accepted_partner(
+    conn: Connection,
+    confirmed: dict[tuple[str, str], Partner] | None = None,
+    nonces: signing.NonceStore | None = None,
+) -> Partner:
     """The partner that signed this request: its key confirmed (active, the one the signature was
     checked with), the body checked against the signed digest and the nonce kept, all in ``conn``,
     the view's own write transaction (one commit a conversion, not two).
 
     ``confirmed``: the keys confirmed already in this same transaction (several requests' at once,
-    ``server.db.engine.WriteGroup``), by key id and key, each read once there.
+    ``server.db.engine.WriteGroup``), by key id and key, each read once there; ``nonces``: where
+    those requests' nonces are noted, to be kept together (``terminal_auth.NoncesOfAPass``).
 
     A request refused further on rolls its nonce back with everything else; sent again it is
     judged again, and every partner mutation is idempotent (order id, client id) anyway."""
@@ -128,7 +133,7 @@ def accepted_partner(conn: Connection, confirmed: dict[tuple[str, str], Partner]
             raise
         if confirmed is not None:
             confirmed[seen] = partner
-    signed.accept(request.get_data(cache=True), DatabaseNonceStore(conn))
+    signed.accept(request.get_data(cache=True), DatabaseNonceStore(conn) if nonces is None else nonces)
     return partner
 
 

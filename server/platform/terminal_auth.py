@@ -16,8 +16,10 @@ with a key from memory has the key confirmed on the way out, so a revoked termin
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, g, request
 from sqlalchemy import Connection, bindparam, delete, select
@@ -59,6 +61,52 @@ class DatabaseNonceStore:
             return not insert_if_new(
                 self.conn, terminal_nonces, {"key_id": key_id, "nonce": nonce, "created": created}
             )
+
+
+class NoncesOfAPass:
+    """``signing.NonceStore`` for the requests a write group books together (one pass): each
+    request's nonce is noted, not kept (``seen`` says it is new), and :meth:`keep` keeps every
+    noted nonce with one statement, saying which were new. A nonce noted twice in the pass is new
+    the first time only, as one statement each would have found it."""
+
+    def __init__(self, conn: Connection, window: int = signing.DEFAULT_MAX_SKEW) -> None:
+        self.conn = conn
+        self.window = window
+        self.noted: list[tuple[str, str, int]] = []
+
+    def seen(self, key_id: str, nonce: str, created: int) -> bool:
+        self.noted.append((key_id, nonce, created))
+        return False
+
+    def keep(self) -> list[bool]:
+        """Keep the noted nonces (old ones pruned now and then, as one request's store does):
+        for each, in the order noted, whether it was new (False: a replay)."""
+        first: dict[tuple[str, str], int] = {}
+        for i, (key_id, nonce, _) in enumerate(self.noted):
+            first.setdefault((key_id, nonce), i)
+        if not first:
+            return []
+        rows = [{"key_id": k, "nonce": n, "created": self.noted[i][2]} for (k, n), i in first.items()]
+        with uncounted(self.conn):  # nonces are no change of the callers'
+            if random.random() < 0.01 * len(rows):
+                oldest = min(created for _, _, created in self.noted) - 2 * self.window
+                self.conn.execute(delete(terminal_nonces).where(terminal_nonces.c.created < oldest))
+            found = self.conn.execute(_keep_nonces(self.conn.dialect.name), rows)
+            kept = {(r.key_id, r.nonce) for r in found}
+        return [first[(k, n)] == i and (k, n) in kept for i, (k, n, _) in enumerate(self.noted)]
+
+
+@functools.cache
+def _keep_nonces(dialect: str) -> Any:
+    """INSERT of nonces that skips those kept already and returns those it kept (built once)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(terminal_nonces)
+        .on_conflict_do_nothing()
+        .returning(terminal_nonces.c.key_id, terminal_nonces.c.nonce)
+    )
 
 
 class _ConfirmingNonceStore:

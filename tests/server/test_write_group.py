@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from contextvars import ContextVar
 
-from sqlalchemy import Connection, insert, select
+import pytest
+from sqlalchemy import Connection, event, insert, select
 
 from mkp_core.errors import MkpError
-from server.db.engine import Share, WriteGroup, read, set_before_commit, wrote
+from server.db.engine import Share, WriteGroup, insert_last, read, set_before_commit, write, wrote
 from server.platform.tables import terminal_nonces
 
 THREADS = 6
@@ -49,13 +50,15 @@ def _book(
 
 def _at_once(engine, work) -> tuple[list[Share[int]], list[int]]:
     """``THREADS`` threads each asking ``group.run(engine, i)``: their shares, and the passes'
-    sizes (the first pass held until the other threads wait)."""
+    sizes (thread 0's pass first, held until the other threads wait)."""
     sizes: list[int] = []
     first = threading.Lock()
+    first_in = threading.Event()
     group: WriteGroup[int]
 
     def held(conn: Connection, shares: Sequence[Share[int]]) -> None:
         if first.acquire(blocking=False):
+            first_in.set()
             deadline = time.monotonic() + 30
             while group.waiting(engine) < THREADS - 1 and time.monotonic() < deadline:
                 time.sleep(0.002)
@@ -64,10 +67,10 @@ def _at_once(engine, work) -> tuple[list[Share[int]], list[int]]:
 
     group = WriteGroup(held)
     shares: list[Share[int] | None] = [None] * THREADS
-    start = threading.Barrier(THREADS)
 
     def ask(i: int) -> None:
-        start.wait()
+        if i:  # thread 0's pass is the first, held: the others then queue for the next
+            first_in.wait(30)
         try:
             shares[i] = group.run(engine, i)
         except MkpError as e:
@@ -146,3 +149,49 @@ def test_each_share_runs_its_own_hooks_once_in_its_own_context(engine):
         t.join()
     assert alone == [3]
     assert sorted(seen) == [(i, True) for i in range(THREADS) if i not in refuse]
+
+
+def test_the_shares_rows_kept_for_the_end_go_in_one_statement_a_pass(engine):
+    """Each share's hook asks for a row (an audit entry, in the app) to be inserted last: a pass
+    of several shares writes all of theirs with one INSERT, and every row is there."""
+    inserts: list[int] = []
+
+    def count(_conn, _cursor, statement, parameters, _context, executemany) -> None:
+        if statement.startswith("INSERT INTO terminal_nonces"):
+            inserts.append(len(parameters) if executemany else 1)
+
+    def hook(conn: Connection) -> None:
+        insert_last(conn, terminal_nonces, {"key_id": "last-rows", "nonce": f"e{WHO.get()}", "created": 0})
+
+    def book_with_hook(conn: Connection, shares: Sequence[Share[int]]) -> None:
+        for share in shares:
+            share.context.run(WHO.set, share.asked)
+            share.context.run(set_before_commit, (hook,))
+        _book()(conn, shares)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        shares, sizes = _at_once(engine, book_with_hook)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert sizes == [1, THREADS - 1]
+    # Each pass: its shares' own rows (one statement each, as _book writes them), then the rows
+    # kept for the end, one statement for the whole pass.
+    assert inserts == [1, 1] + [1] * (THREADS - 1) + [THREADS - 1]
+    with read(engine) as conn:
+        kept = conn.execute(select(terminal_nonces.c.nonce).where(terminal_nonces.c.key_id == "last-rows"))
+        assert set(kept.scalars()) == {f"e{i}" for i in range(THREADS)}
+
+
+def test_a_row_kept_for_the_end_is_not_written_if_the_transaction_fails(engine):
+    with pytest.raises(RuntimeError, match="after the row"):
+        with write(engine) as conn:
+            insert_last(conn, terminal_nonces, {"key_id": "last-rows", "nonce": "never", "created": 0})
+            raise RuntimeError("after the row")
+    with write(engine) as conn:  # the same pooled connection: nothing of the failed one left
+        insert_last(conn, terminal_nonces, {"key_id": "last-rows", "nonce": "kept", "created": 0})
+    with read(engine) as conn:
+        kept = conn.execute(select(terminal_nonces.c.nonce).where(terminal_nonces.c.key_id == "last-rows"))
+        assert list(kept.scalars()) == ["kept"]
+    with read(engine) as conn, pytest.raises(RuntimeError, match="outside a write transaction"):
+        insert_last(conn, terminal_nonces, {"key_id": "last-rows", "nonce": "read", "created": 0})

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
+from server.db.engine import insert_last
 from server.platform.tables import audit_log
 
 MAX_PAGE = 1000
@@ -36,9 +37,12 @@ class Entry:
 
 
 def record(conn: Connection, entry: Entry, at: datetime | None = None) -> None:
-    """Append ``entry`` in the caller's transaction (it is kept exactly when the change is)."""
-    conn.execute(
-        _APPEND,
+    """Append ``entry`` in the caller's transaction (it is kept exactly when the change is), as the
+    transaction's last statement: the entries of requests booked together in one transaction
+    (``server.db.engine.WriteGroup``) go in one INSERT."""
+    insert_last(
+        conn,
+        audit_log,
         {
             "at": at or datetime.now(UTC),
             "actor": entry.actor[:ACTOR_LENGTH],
@@ -49,10 +53,6 @@ def record(conn: Connection, entry: Entry, at: datetime | None = None) -> None:
             "reason": entry.reason[:REASON_LENGTH] if entry.reason else None,
         },
     )
-
-
-#: Built once (every audited request appends): SQLAlchemy finds it compiled.
-_APPEND = insert(audit_log)
 
 
 def entries(
