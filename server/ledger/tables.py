@@ -44,7 +44,9 @@ transfers = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("client_id", String(160), nullable=False, unique=True),
-    Column("body_hash", String(64), nullable=False),
+    # What a retry with the client id must repeat (``TransferRequest.body_hash``); NULL where the
+    # row itself says it (migration 0023): most rows, then compared by the hash of what they say.
+    Column("body_hash", String(64), nullable=True),
     Column("kind", String(16), nullable=False),
     # No foreign keys on these three (migration 0019): the ledger writes only accounts it has
     # just locked and point codes it has just found; the database refuses deleting either, and
