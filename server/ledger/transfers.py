@@ -113,7 +113,8 @@ class TransferRequest:
         fields["expires_at"] = expires_at
 
     def body_hash(self) -> str:
-        """Everything but the client id: a retry must repeat exactly this.
+        """Everything but the client id: a retry must repeat exactly this (stored with a transfer
+        only where its row cannot say it: ``_row_says_body``).
 
         The SHA-256 of ``json.dumps([point_code, debit, credit, amount, kind, memo, reverses])``
         (the expiry appended when there is one), written out by :func:`_json_list`, which gives
@@ -534,14 +535,14 @@ _AccountKey = tuple[str, str]
 class _Plan:
     """What a batch will post: new transfer rows in request order, and in-batch retries.
 
-    ``rows`` hold every column but ``memo`` and ``reverses_id``, which most transfers leave
-    NULL; ``extras`` has them for the rows (by position) that set either.
+    ``rows`` hold every column but ``memo``, ``reverses_id`` and ``body_hash``, which most
+    transfers leave NULL; ``extras`` has them for the rows (by position) that set any.
     ``replays`` maps a request's index to the index of the identical request earlier in the
     same batch that it repeats: it gets that request's answer once it is posted.
     """
 
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    extras: dict[int, tuple[str | None, int | None]] = field(default_factory=dict)
+    extras: dict[int, tuple[str | None, int | None, str | None]] = field(default_factory=dict)
     posted: list[int] = field(default_factory=list)
     first_in_batch: dict[str, int] = field(default_factory=dict)
     replays: dict[int, int] = field(default_factory=dict)
@@ -609,7 +610,7 @@ def _open_and_lock_accounts(
 def _decide(
     requests: Sequence[TransferRequest],
     todo: list[int],
-    existing: dict[str, tuple[Transfer, str]],
+    existing: dict[str, tuple[Transfer, str | None]],
     states: dict[_AccountKey, _AccountState],
     book: LotBook,
     actor: str,
@@ -619,7 +620,8 @@ def _decide(
     """Answer retries and refusals in ``results``; plan the rest as new transfers, in order.
 
     ``existing``: the stored transfers (and body hashes) of the batch's client ids, found after
-    the locks, so a concurrent twin has committed by then.
+    the locks, so a concurrent twin has committed by then. A body hash is worked out only where
+    a client id comes again, or where the new row cannot say the body itself (:func:`_row_says_body`).
     """
     plan = _Plan()
     first_in_batch, posted, rows = plan.first_in_batch, plan.posted, plan.rows
@@ -627,12 +629,12 @@ def _decide(
     for i in todo:
         req = requests[i]
         client_id = req.client_id
-        body_hash = req.body_hash()
         if existing and client_id in existing:
             prior_transfer, prior_hash = existing[client_id]
-            results[i] = prior_transfer if prior_hash == body_hash else _conflict(client_id)
+            same = _same_body(req, prior_transfer, prior_hash)
+            results[i] = prior_transfer if same else _conflict(client_id)
         elif client_id in first_in_batch:
-            if requests[first_in_batch[client_id]].body_hash() == body_hash:
+            if requests[first_in_batch[client_id]].body_hash() == req.body_hash():
                 plan.replays[i] = first_in_batch[client_id]
             else:
                 results[i] = _conflict(client_id)
@@ -643,12 +645,14 @@ def _decide(
                 continue
             first_in_batch[client_id] = i
             posted.append(i)
-            if req.memo is not None or req.reverses is not None:
-                plan.extras[len(rows)] = (req.memo, req.reverses)
+            if req.memo is not None or req.reverses is not None or req.expires_at is not None:
+                credit = states[(req.credit, req.point_code)]
+                body_hash = None if _row_says_body(req, credit.holds_lots) else req.body_hash()
+                if req.memo is not None or req.reverses is not None or body_hash is not None:
+                    plan.extras[len(rows)] = (req.memo, req.reverses, body_hash)
             rows.append(
                 (
                     client_id,
-                    body_hash,
                     req.kind,
                     req.point_code,
                     moved[0],
@@ -659,6 +663,36 @@ def _decide(
                 )
             )
     return plan
+
+
+def _row_says_body(req: TransferRequest, credit_holds_lots: bool) -> bool:
+    """Does the transfer row (with the lot its credit makes) give back all that the request's body
+    hash covers, so that the row needs no hash stored beside it?
+
+    It does unless an expiry goes into no lot (a credit to an account without lots, or a reversal,
+    which gives back the lots its original took), or a memo or reversed id is of a type the
+    database would store as another (a number as a memo, ``True`` as an id)."""
+    if req.expires_at is not None and (req.kind == "reverse" or not credit_holds_lots):
+        return False
+    return (req.memo is None or type(req.memo) is str) and (req.reverses is None or type(req.reverses) is int)
+
+
+def _same_body(req: TransferRequest, prior: Transfer, prior_hash: str | None) -> bool:
+    """Does ``req`` repeat the body of the stored transfer ``prior``? By the hash stored with it,
+    or else by the hash of the body its row says (the same text, so the same answer)."""
+    if prior_hash is None:
+        prior_hash = TransferRequest(
+            prior.client_id,
+            prior.point_code,
+            prior.debit,
+            prior.credit,
+            prior.amount,
+            prior.kind,
+            prior.memo,
+            prior.reverses,
+            prior.expires_at,
+        ).body_hash()
+    return prior_hash == req.body_hash()
 
 
 def _move(
@@ -727,27 +761,28 @@ def _post(
 
 
 _INSERT_TRANSFERS = (
-    "INSERT INTO transfers (client_id, body_hash, kind, point_code, debit_account_id, "
-    "credit_account_id, amount, actor, created_at, id"
+    "INSERT INTO transfers (client_id, kind, point_code, debit_account_id, credit_account_id, amount, "
+    "actor, created_at, id"
 )
 
 
 def _insert_transfers(conn: Connection, plan: _Plan, ids: list[int]) -> None:
-    """Insert the planned rows with their ids: those without a memo or a reversed transfer leave
-    both columns out on SQLite, whose driver runs every ``None`` it binds through its adapter
-    registry (as long as the rest of the row's binding); PostgreSQL takes all in one go (COPY)."""
+    """Insert the planned rows with their ids: those without a memo, a reversed transfer or a body
+    hash leave the three columns out on SQLite, whose driver runs every ``None`` it binds through
+    its adapter registry (as long as the rest of the row's binding); PostgreSQL takes all in one
+    go (COPY)."""
     extras = plan.extras
     rows = [(*row, tid) for row, tid in zip(plan.rows, ids, strict=True)]
     if not extras:
-        insert_rows(conn, _INSERT_TRANSFERS + ")", 10, rows)
+        insert_rows(conn, _INSERT_TRANSFERS + ")", 9, rows)
     elif is_postgres(conn):
-        none = (None, None)
+        none = (None, None, None)
         full = [(*row, *extras.get(n, none)) for n, row in enumerate(rows)]
-        insert_rows(conn, _INSERT_TRANSFERS + ", memo, reverses_id)", 12, full)
+        insert_rows(conn, _INSERT_TRANSFERS + ", memo, reverses_id, body_hash)", 12, full)
     else:
-        insert_rows(conn, _INSERT_TRANSFERS + ")", 10, [row for n, row in enumerate(rows) if n not in extras])
+        insert_rows(conn, _INSERT_TRANSFERS + ")", 9, [row for n, row in enumerate(rows) if n not in extras])
         full = [(*rows[n], *extra) for n, extra in extras.items()]
-        insert_rows(conn, _INSERT_TRANSFERS + ", memo, reverses_id)", 12, full)
+        insert_rows(conn, _INSERT_TRANSFERS + ", memo, reverses_id, body_hash)", 12, full)
 
 
 def _add_pending_to_posted(conn: Connection, states: Iterable[_AccountState]) -> None:
@@ -906,10 +941,10 @@ def _stored_client_ids(conn: Connection, client_ids: set[str]) -> list[str]:
     return used
 
 
-def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str, tuple[Transfer, str]]:
+def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str, tuple[Transfer, str | None]]:
     """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first)."""
     used = _stored_client_ids(conn, client_ids)
-    found: dict[str, tuple[Transfer, str]] = {}
+    found: dict[str, tuple[Transfer, str | None]] = {}
     for part in chunked(used):
         found.update(
             (t.client_id, (t, h)) for t, h in _select_transfers(conn, transfers.c.client_id.in_(part))
@@ -917,7 +952,8 @@ def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str,
     return found
 
 
-def _select_transfers(conn: Connection, condition: ColumnElement[bool]) -> list[tuple[Transfer, str]]:
+def _select_transfers(conn: Connection, condition: ColumnElement[bool]) -> list[tuple[Transfer, str | None]]:
+    """Transfers as stored, each with its body hash (None: its row says the body, ``_same_body``)."""
     debit, credit = accounts.alias("debit"), accounts.alias("credit")
     rows = conn.execute(
         select(

@@ -69,6 +69,80 @@ def test_same_id_other_body_is_refused_and_changes_nothing(ready):
     assert balances(ready, "holder:bob") == {}
 
 
+EXPIRY = datetime(2030, 3, 31, 15, tzinfo=UTC)
+
+
+def full_body(client_id, **changes):
+    """A grant that sets every field a body has, but a reversed transfer (``changes``: other values)."""
+    fields = {
+        "point_code": YOKOSUKA,
+        "debit": f"muni:{YOKOSUKA}",
+        "credit": "holder:alice",
+        "amount": 10,
+        "kind": "grant",
+        "memo": "清掃活動 4月",
+        "expires_at": EXPIRY,
+    }
+    return ledger.TransferRequest(client_id, **(fields | changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "same"),
+    [
+        ({}, True),
+        ({"expires_at": EXPIRY.astimezone(timezone(timedelta(hours=9)))}, True),  # the same instant
+        ({"amount": 11}, False),
+        ({"credit": "holder:bob"}, False),
+        ({"kind": "reward"}, False),
+        ({"memo": "清掃活動 5月"}, False),
+        ({"memo": None}, False),
+        ({"expires_at": EXPIRY + timedelta(microseconds=1)}, False),
+        ({"expires_at": None}, False),
+    ],
+)
+def test_a_retry_repeats_every_field_of_the_first_body(ready, changes, same):
+    """Alone and in a large batch: a retry is its first transfer, one field changed a conflict."""
+    first = post(ready, full_body("grant-0001"))
+    if same:
+        assert post(ready, full_body("grant-0001", **changes)) == first
+    else:
+        with pytest.raises(ledger.IdempotencyConflict):
+            post(ready, full_body("grant-0001", **changes))
+    batch = [grant(f"new-{n:04d}", holder=f"h{n}", amount=5) for n in range(100)]
+    with write(ready) as conn:
+        results = ledger.create_transfers(conn, [*batch, full_body("grant-0001", **changes)], "test")
+    assert results[100] == first if same else isinstance(results[100], ledger.IdempotencyConflict)
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 10}
+    assert verified(ready).ok and verified(ready).transfers == 101
+
+
+@pytest.mark.parametrize("retried_expiry", [EXPIRY, None])
+def test_an_expiry_that_makes_no_lot_still_tells_a_retry_apart(ready, retried_expiry):
+    """A spend to a shop and a refund to a wallet make no lot with the expiry they were sent: a
+    retry with another still conflicts, one with the same is the first transfer."""
+    post(ready, grant("grant-0001", amount=100))
+    sent = post(ready, full_body("spend-0001", debit="holder:alice", credit="payee:shop-1", kind="spend"))
+    refund = full_body(
+        "refund-0001", debit="payee:shop-1", credit="holder:alice", kind="reverse", reverses=sent.id
+    )
+    refunded = post(ready, refund)
+    for first, request in ((sent, sent), (refunded, refund)):
+        retry = full_body(
+            request.client_id,
+            debit=request.debit,
+            credit=request.credit,
+            kind=request.kind,
+            reverses=request.reverses,
+            expires_at=retried_expiry,
+        )
+        if retried_expiry == EXPIRY:
+            assert post(ready, retry).id == first.id
+        else:
+            with pytest.raises(ledger.IdempotencyConflict):
+                post(ready, retry)
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 100}
+
+
 def test_wallet_never_goes_below_zero(ready):
     post(ready, grant("grant-0001", amount=100))
     with pytest.raises(ledger.InsufficientPoints) as e:
