@@ -250,6 +250,15 @@ def set_before_commit(hooks: tuple[Callable[[Connection], None], ...]) -> None:
     _BEFORE_COMMIT.set(hooks)
 
 
+def add_before_commit(hook: Callable[[Connection], None]) -> None:
+    """Run ``hook`` too, after those set already, at the end of every write transaction of this
+    context, until :func:`set_before_commit` changes them (the web layer clears them after each
+    request); a hook added twice runs once."""
+    hooks = _BEFORE_COMMIT.get()
+    if hook not in hooks:
+        _BEFORE_COMMIT.set((*hooks, hook))
+
+
 def _run_before_commit(conn: Connection) -> None:
     for hook in _BEFORE_COMMIT.get():
         hook(conn)
