@@ -68,7 +68,9 @@ def version_column() -> ScalarSelect[int]:
 
 def current(conn: Connection) -> int:
     """The version now (0 before the first change)."""
-    found = conn.execute(
-        select(config_versions.c.version).where(config_versions.c.name == TERMINAL_CONFIG)
-    ).scalar_one_or_none()
+    found = conn.execute(_CURRENT).scalar_one_or_none()
     return int(found or 0)
+
+
+# Built once (every spend reads it): SQLAlchemy finds it compiled, without building a statement.
+_CURRENT = select(config_versions.c.version).where(config_versions.c.name == TERMINAL_CONFIG)
