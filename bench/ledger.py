@@ -7,9 +7,11 @@ Prints one line per figure, each beside a raw baseline measured in the same run,
 hand in the same batches into the same database (each a row INSERTed and two account totals
 UPDATEd: target >= 0.25 x, goal 0.50 x; on SQLite also as CPU time, which a busy machine does
 not inflate), and against plain INSERTs; the spend's latency against ``GET /healthz`` on the same
-server and connection, and a terminal's signed ping. The spend is the central operator's correction (``POST /v1/spends`` with
-a reason: README, "Who may act on whose points"); a resident's spend with the card at a terminal
-is bench/counter.py's "tap to result". PostgreSQL figures need --postgres or
+server and connection, and a terminal's signed ping; and the server's CPU a spend against its CPU
+a ``/healthz`` (its process tree, from /proc: a busy machine does not inflate it). The spend is
+the central operator's correction (``POST /v1/spends`` with a reason: README, "Who may act on
+whose points"); a resident's spend with the card at a terminal is bench/counter.py's "tap to
+result". PostgreSQL figures need --postgres or
 MKP_TEST_POSTGRES_URL (a throwaway database each).
 """
 
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from bench.common import (
     add_smoke_option,
     healthz_latencies,
     pct,
+    process_tree_cpu,
     raw_inserts_per_second,
     raw_transfers_rates,
     register_holders,
@@ -100,10 +104,21 @@ def _post_batches(engine: Engine, run: str, total: int, batch: int, holders: int
         assert all(isinstance(r, ledger.Transfer) for r in results)
 
 
-def http_spends(url: str, workdir: Path, count: int) -> tuple[list[float], list[float], list[float]]:
+@dataclass
+class OverHttp:
+    """Latencies in ms of single spends, ``/healthz`` and signed pings on one server, and the
+    server's CPU seconds (its process tree) over all the spends and over all the ``/healthz``."""
+
+    spends: list[float]
+    healthz: list[float]
+    pings: list[float]
+    spends_cpu: float
+    healthz_cpu: float
+
+
+def http_spends(url: str, workdir: Path, count: int) -> OverHttp:
     """Single spends over HTTP with keep-alive against a real server process, then as many
-    ``/healthz`` requests and signed ``GET /v1/terminal/ping`` of a terminal enrolled at the shop:
-    (spend, healthz, signed ping latencies) in ms."""
+    ``/healthz`` requests and signed ``GET /v1/terminal/ping`` of a terminal enrolled at the shop."""
     engine = make_engine(url)
     upgrade(engine)
     with write(engine) as conn:
@@ -122,6 +137,7 @@ def http_spends(url: str, workdir: Path, count: int) -> tuple[list[float], list[
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         latencies = []
+        cpu_before = process_tree_cpu(server.process.pid)
         for _ in range(count):
             body = {
                 "client_id": str(uuid.uuid4()),
@@ -135,10 +151,13 @@ def http_spends(url: str, workdir: Path, count: int) -> tuple[list[float], list[
             r = session.post(server.url + "/v1/spends", json=body)
             latencies.append((time.perf_counter() - t0) * 1000)
             assert r.status_code == 201, r.text
+        spends_cpu = process_tree_cpu(server.process.pid) - cpu_before
         held = api.get(f"/v1/mykeys/{HOLDER}/balances")["balances"]
         assert [b["balance"] for b in held] == [count], held
+        cpu_before = process_tree_cpu(server.process.pid)
         floor = healthz_latencies(server.url, session, count)
-        return latencies, floor, signed_pings(server.url, api, count)
+        healthz_cpu = process_tree_cpu(server.process.pid) - cpu_before
+        return OverHttp(latencies, floor, signed_pings(server.url, api, count), spends_cpu, healthz_cpu)
 
 
 def signed_pings(url: str, api: ApiClient, count: int) -> list[float]:
@@ -163,7 +182,7 @@ def signed_pings(url: str, api: ApiClient, count: int) -> list[float]:
     return latencies
 
 
-def measure(label: str, url: str, work: Path, args: argparse.Namespace) -> None:
+def measure(label: str, url: Callable[[], str], work: Path, args: argparse.Namespace) -> None:
     """Both figures on one database (``url``: a fresh one each; PostgreSQL's made by the caller)."""
     f = in_process(url(), args.transfers, args.batch)
     # On SQLite the database works in this process: CPU time counts all of it, and a busy machine
@@ -176,12 +195,16 @@ def measure(label: str, url: str, work: Path, args: argparse.Namespace) -> None:
         f"({args.transfers:,} in batches of {args.batch})",
         flush=True,
     )
-    spends, floor, pings = http_spends(url(), work, args.requests)
+    h = http_spends(url(), work, args.requests)
+    spends, floor, pings = h.spends, h.healthz, h.pings
     print(
         f"{label} HTTP spend (operator's correction): p50 {pct(spends, 50):.2f} ms = "
         f"{pct(spends, 50) / pct(floor, 50):.1f} x GET /healthz ({pct(floor, 50):.2f} ms; target <= 2 x) = "
         f"{pct(spends, 50) / pct(pings, 50):.1f} x a signed GET /v1/terminal/ping ({pct(pings, 50):.2f} ms), "
-        f"p95 {pct(spends, 95):.2f} ms ({args.requests} requests each)",
+        f"p95 {pct(spends, 95):.2f} ms ({args.requests} requests each); server CPU "
+        f"{h.spends_cpu / args.requests * 1000:.2f} ms a spend = "
+        f"{h.spends_cpu / max(h.healthz_cpu, 1e-9):.1f} x a /healthz's "
+        f"({h.healthz_cpu / args.requests * 1000:.2f} ms)",
         flush=True,
     )
 

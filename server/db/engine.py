@@ -279,6 +279,15 @@ def set_before_commit(hooks: tuple[Callable[[Connection], None], ...]) -> None:
     _BEFORE_COMMIT.set(hooks)
 
 
+def add_before_commit(hook: Callable[[Connection], None]) -> None:
+    """Run ``hook`` too, after those set already, at the end of every write transaction of this
+    context, until :func:`set_before_commit` changes them (the web layer clears them after each
+    request); a hook added twice runs once."""
+    hooks = _BEFORE_COMMIT.get()
+    if hook not in hooks:
+        _BEFORE_COMMIT.set((*hooks, hook))
+
+
 def _run_before_commit(conn: Connection) -> None:
     for hook in _BEFORE_COMMIT.get():
         hook(conn)
@@ -304,6 +313,38 @@ def lock_key(conn: Connection, key: str) -> None:
     """
     if is_postgres(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(:n)"), {"n": _lock_number(key)})
+
+
+def read_once_locked(conn: Connection, key: str, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """:func:`lock_key`, then the first row of ``sql`` (``:name`` parameters), read once the lock is
+    held: what a twin committed while this one waited is seen.
+
+    PostgreSQL: both in one round trip, sent together in a pipeline (each statement of a READ
+    COMMITTED transaction takes its snapshot when it starts, so the read sees what the lock waited
+    for). SQLite: the write transaction is the lock; the read alone. Rows as the driver gives them."""
+    if not is_postgres(conn):
+        return conn.execute(_text(sql), params).first()
+    driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
+    with driver.pipeline(), driver.cursor() as lock, driver.cursor() as read:
+        lock.execute(_LOCK, {"n": _lock_number(key)})
+        read.execute(_psycopg_sql(sql), params)
+        row = read.fetchone()
+    return None if row is None else tuple(row)
+
+
+_LOCK = "SELECT pg_advisory_xact_lock(%(n)s)"
+
+
+@functools.cache
+def _text(sql: str) -> Any:
+    """``sql`` as a statement SQLAlchemy finds compiled in its cache (built once per text)."""
+    return text(sql)
+
+
+@functools.cache
+def _psycopg_sql(sql: str) -> str:
+    """``sql`` with ``:name`` parameters written as psycopg's ``%(name)s`` (no ``::`` casts)."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
 
 
 def _lock_number(key: str) -> int:

@@ -22,7 +22,15 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select
 
 from mkp_core.errors import Conflict
 from server.db.client_ids import as_sent
-from server.db.engine import chunked, db_timestamp, executemany, lock_key, lock_keys, run_write
+from server.db.engine import (
+    chunked,
+    db_timestamp,
+    executemany,
+    lock_key,
+    lock_keys,
+    read_once_locked,
+    run_write,
+)
 from server.db.tables import idempotency
 
 Reply = dict[str, Any]
@@ -68,16 +76,16 @@ def once(
     ``status``: the HTTP status, or a function of the reply that gives it (201 made, 200 found).
     ``keep`` turns the reply into what may be stored and replayed (default: all of it).
     """
-    lock_key(conn, f"idempotency:{client_id}")
     digest = body_hash(scope, body)
-    prior = conn.execute(_PRIOR, {"client_id": client_id}).first()
+    prior = read_once_locked(conn, f"idempotency:{client_id}", _PRIOR, {"client_id": client_id})
     if prior is not None:
-        if prior.body_hash != digest:
+        prior_hash, prior_status, prior_response = prior
+        if prior_hash != digest:
             raise Conflict(
                 "idempotency_conflict",
                 f"client id {as_sent(client_id)} was already used for a different request",
             )
-        return json.loads(prior.response), prior.status
+        return json.loads(prior_response), int(prior_status)
     reply, text = stored_text(work())
     code = status(reply) if callable(status) else status
     conn.execute(
@@ -94,9 +102,8 @@ def once(
 
 
 # Built once: SQLAlchemy finds them compiled, without building and hashing new statements a request.
-_PRIOR = select(idempotency.c.body_hash, idempotency.c.status, idempotency.c.response).where(
-    idempotency.c.client_id == bindparam("client_id")
-)
+#: A client id's stored answer, read once the id is held (``read_once_locked``).
+_PRIOR = "SELECT body_hash, status, response FROM idempotency WHERE client_id = :client_id"
 _KEEP = insert(idempotency)
 
 

@@ -7,6 +7,10 @@ by any worker or host shows at the very next download. Every writer of point rul
 places, point codes, agreements, places and price lists calls :func:`bump` in its own transaction,
 last (the row stays locked until that commit, so writers queue here only at their very end).
 
+What a process keeps per version must be read in a transaction that has not bumped it itself
+(:func:`bumped_here`): such a transaction sees its own change before it commits, and it may yet
+roll back while another one commits the same version number with another change.
+
 The counter is one row, written on first use (a database without it is at version 0): an
 UPSERT on both databases, so no seeded row is needed and a database emptied by tests still works.
 """
@@ -39,10 +43,20 @@ _BUMPS = {dialect: _upsert(dialect) for dialect in ("postgresql", "sqlite")}
 
 def bump(conn: Connection, now: datetime | None = None) -> None:
     """Record, in the caller's transaction, that what terminals' configs are computed from changed."""
+    conn.info[_BUMPED_IN] = conn.get_transaction()
     conn.execute(
         _BUMPS[conn.dialect.name],
         {"name": TERMINAL_CONFIG, "version": 1, "changed_at": now or datetime.now(UTC)},
     )
+
+
+_BUMPED_IN = "mkp_config_bumped_in"
+
+
+def bumped_here(conn: Connection) -> bool:
+    """Has ``conn``'s transaction bumped the version (its reads see a change not committed yet)?"""
+    found = conn.info.get(_BUMPED_IN)
+    return found is not None and found is conn.get_transaction()
 
 
 def version_column() -> ScalarSelect[int]:
@@ -54,7 +68,9 @@ def version_column() -> ScalarSelect[int]:
 
 def current(conn: Connection) -> int:
     """The version now (0 before the first change)."""
-    found = conn.execute(
-        select(config_versions.c.version).where(config_versions.c.name == TERMINAL_CONFIG)
-    ).scalar_one_or_none()
+    found = conn.execute(_CURRENT).scalar_one_or_none()
     return int(found or 0)
+
+
+# Built once (every spend reads it): SQLAlchemy finds it compiled, without building a statement.
+_CURRENT = select(config_versions.c.version).where(config_versions.c.name == TERMINAL_CONFIG)

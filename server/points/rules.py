@@ -15,6 +15,7 @@ municipality that agreed to take them (たすきがけ, :mod:`server.points.agre
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -49,7 +50,7 @@ class Rule:
     def municipality(self) -> str:
         return point_code_municipality(self.point_code)
 
-    def allows(self, place: dict[str, Any], agreed: set[tuple[str, str]]) -> bool:
+    def allows(self, place: dict[str, Any], agreed: AbstractSet[tuple[str, str]]) -> bool:
         """May these points be spent at ``place``? ``agreed``: (points of, usable in) in force."""
         if place["id"] in self.places:
             return True
@@ -196,6 +197,22 @@ def rules_at(conn: Connection, codes: Iterable[str], at: datetime) -> dict[str, 
     return found
 
 
+def versions_of(conn: Connection, codes: Iterable[str]) -> dict[str, tuple[Rule, ...]]:
+    """Every version of each of ``codes``' rules, oldest first, future ones included (none: a code
+    with no version recorded): what :func:`in_force` picks from at any moment."""
+    wanted = sorted(set(codes))
+    found = {code: tuple(versions) for code, versions in _versions(conn, wanted).items()}
+    return {code: found.get(code, ()) for code in wanted}
+
+
+def in_force(point_code: str, versions: Sequence[Rule], at: datetime) -> Rule:
+    """The version of ``versions`` (oldest first, :func:`versions_of`) in force at ``at``."""
+    for rule in reversed(versions):
+        if rule.effective_from is not None and rule.effective_from <= at:
+            return rule
+    return default_rule(point_code)
+
+
 def history(conn: Connection, point_code: str) -> list[Rule]:
     """Every version of ``point_code``'s rules, oldest first (future ones included)."""
     _require_point_code(conn, point_code)
@@ -260,14 +277,14 @@ def _require_point_code(conn: Connection, code: str) -> None:
 
 
 def codes_spendable_at(
-    conn: Connection, place: dict[str, Any], agreed: set[tuple[str, str]], at: datetime
+    conn: Connection, place: dict[str, Any], agreed: AbstractSet[tuple[str, str]], at: datetime
 ) -> list[str]:
     """The point codes whose rules in force at ``at`` let their points be spent at ``place``."""
     return codes_spendable_until(conn, place, agreed, at)[0]
 
 
 def codes_spendable_until(
-    conn: Connection, place: dict[str, Any], agreed: set[tuple[str, str]], at: datetime
+    conn: Connection, place: dict[str, Any], agreed: AbstractSet[tuple[str, str]], at: datetime
 ) -> tuple[list[str], datetime | None]:
     """:func:`codes_spendable_at`, and until when that answer holds without any write: the next
     ``effective_from`` after ``at`` of a version of any code that may be spendable at ``place``

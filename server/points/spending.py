@@ -19,6 +19,7 @@ A refund reverses the spend within ``refund_days`` and gives back the very lots 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,9 +36,9 @@ from server.ledger.transfers import unknown_transfer
 from server.platform import authority
 from server.platform.mykey import registry
 from server.platform.mykey.registry import MyKey
-from server.platform.places.service import get_place
-from server.points import agreements, balances, holders, price_lists
-from server.points.rules import Rule, rules_at
+from server.points import balances, holders, price_lists
+from server.points.kept_rules import KEPT, Kept
+from server.points.rules import Rule, in_force
 
 SPEND_KINDS = ("spend", "transit")
 
@@ -61,29 +62,31 @@ class Spend:
 
 @dataclass
 class SpendContext:
-    """What the spends of one transaction at one moment share, read once: places, agreements,
-    rules in force. A terminal's sync of a batch of offline entries spends at one place for many
-    holders; without it, every entry would read the same rules again."""
+    """What the spends of one transaction at one moment share: places, agreements, rules in force,
+    taken from what this process keeps per config version (:mod:`server.points.kept_rules`), which
+    the transaction reads once. A terminal's sync of a batch of offline entries spends at one
+    place for many holders: every entry is judged by the same rows."""
 
     now: datetime
-    places: dict[str, dict[str, Any]] = field(default_factory=dict)
-    agreed: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    kept: Kept | None = None
     rules: dict[str, Rule] = field(default_factory=dict)
 
-    def place(self, conn: Connection, place_id: str) -> dict[str, Any]:
-        if place_id not in self.places:
-            self.places[place_id] = get_place(conn, place_id)
-        return self.places[place_id]
+    def _kept(self, conn: Connection) -> Kept:
+        if self.kept is None:
+            self.kept = KEPT.for_transaction(conn)
+        return self.kept
 
-    def agreements(self, conn: Connection, municipality: str) -> set[tuple[str, str]]:
-        if municipality not in self.agreed:
-            self.agreed[municipality] = agreements.in_force(conn, municipality)
-        return self.agreed[municipality]
+    def place(self, conn: Connection, place_id: str) -> dict[str, Any]:
+        return self._kept(conn).place(conn, place_id)
+
+    def agreements(self, conn: Connection, municipality: str) -> AbstractSet[tuple[str, str]]:
+        return self._kept(conn).agreements(conn, municipality)
 
     def rules_at(self, conn: Connection, codes: list[str]) -> dict[str, Rule]:
         missing = [c for c in codes if c not in self.rules]
         if missing:
-            self.rules.update(rules_at(conn, missing, self.now))
+            versions = self._kept(conn).versions(conn, missing)
+            self.rules.update({c: in_force(c, versions[c], self.now) for c in missing})
         return {c: self.rules[c] for c in codes}
 
 
@@ -225,7 +228,7 @@ def _pick(
     holder: MyKey,
     place: dict[str, Any],
     amount: int,
-    agreed: set[tuple[str, str]],
+    agreed: AbstractSet[tuple[str, str]],
     scope: str | None,
     context: SpendContext,
     conn: Connection,
@@ -260,7 +263,7 @@ def _within_limits(rule: Rule, amount: int) -> bool:
     return True
 
 
-def _require_allowed(rule: Rule, place: dict[str, Any], agreed: set[tuple[str, str]]) -> None:
+def _require_allowed(rule: Rule, place: dict[str, Any], agreed: AbstractSet[tuple[str, str]]) -> None:
     if not rule.allows(place, agreed):
         raise NotAllowedHere(
             "not_allowed_here",

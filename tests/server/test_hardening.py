@@ -28,6 +28,7 @@ from drivers.card.virtual.ca import TestCA
 from mkp_core import signing
 from server.db.engine import make_engine, write
 from server.db.tables import idempotency
+from server.platform.operators.service import revoke_operator
 from server.platform.tables import operators as operator_table
 from server.terminals.ca import TerminalCA
 
@@ -176,6 +177,16 @@ def test_an_anonymous_huge_body_is_refused_unread(client, path):
     response, read_from = post_huge(client, path)
     assert error_code(response) == (401, "unauthorized")
     assert not read_from
+
+
+def test_an_unknown_or_revoked_token_with_a_huge_body_is_refused_unread(client, operators, engine):
+    assert client.get("/v1/municipalities", headers=operators.yokosuka).status_code == 200  # remembered
+    with write(engine) as conn:
+        revoke_operator(conn, "yokosuka-desk")  # as another worker would: this process is not told
+    for headers in ({"Authorization": "Bearer mkp_op_not-a-real-token"}, operators.yokosuka):
+        response, read_from = post_huge(client, "/v1/grants", headers)
+        assert error_code(response) == (401, "unauthorized")
+        assert not read_from
 
 
 def test_a_huge_body_with_a_good_token_is_refused_by_its_length(client, operators):

@@ -82,10 +82,14 @@ def from_row(row: Any) -> MyKey:
 
 def find(conn: Connection, mykey_id: str) -> MyKey:
     """The MyKey ID typed as ``mykey_id`` (any case, look-alikes alike), or ``unknown_mykey``."""
-    row = conn.execute(select(mykeys).where(mykeys.c.folded == rules.fold(mykey_id))).first()
+    row = conn.execute(_BY_FOLDED, {"folded": rules.fold(mykey_id)}).first()
     if row is None:
         raise unknown_mykey(mykey_id)
     return from_row(row)
+
+
+# Built once (every operator's act on a resident finds them): no statement built a request.
+_BY_FOLDED = select(mykeys).where(mykeys.c.folded == bindparam("folded"))
 
 
 def unknown_mykey(mykey_id: str) -> NotFound:

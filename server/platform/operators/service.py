@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound, Unauthorized
@@ -109,13 +109,43 @@ def list_operators(conn: Connection) -> list[dict[str, Any]]:
 
 def authenticate(conn: Connection, token: str | None) -> Operator:
     """The operator a bearer token belongs to, or ``Unauthorized``."""
+    return operator_by_hash(conn, token_hash(token))
+
+
+def token_hash(token: str | None) -> str:
+    """The stored form of a bearer token that may be an operator's, or ``Unauthorized`` for one
+    that cannot be (missing, another prefix, too long): refused without reading anything."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         raise Unauthorized("unauthorized", "a valid operator token is required (Authorization: Bearer ...)")
-    row = conn.execute(
-        select(operators.c.id, operators.c.name, operators.c.municipality_code).where(
-            operators.c.token_hash == hash_token(token), operators.c.revoked_at.is_(None)
-        )
-    ).first()
+    return hash_token(token)
+
+
+def operator_by_hash(conn: Connection, digest: str) -> Operator:
+    """The operator whose token has this hash and is not revoked, or ``Unauthorized``."""
+    row = conn.execute(_BY_HASH, {"token_hash": digest}).first()
     if row is None:
-        raise Unauthorized("unauthorized", "operator token not recognised or revoked")
+        raise _not_recognised()
     return Operator(row.id, row.name, row.municipality_code)
+
+
+def confirm(conn: Connection, operator: Operator, digest: str) -> None:
+    """Raise ``Unauthorized`` (as :func:`authenticate` would now) unless ``operator`` still has the
+    token of this hash, not revoked: a token a server process remembers is confirmed so, in a
+    transaction the request opens anyway (``server.platform.operators.auth``)."""
+    if conn.execute(_STILL_VALID, {"id": operator.id, "token_hash": digest}).first() is None:
+        raise _not_recognised()
+
+
+def _not_recognised() -> Unauthorized:
+    return Unauthorized("unauthorized", "operator token not recognised or revoked")
+
+
+# Built once: SQLAlchemy finds them compiled, without building and hashing new statements a request.
+_BY_HASH = select(operators.c.id, operators.c.name, operators.c.municipality_code).where(
+    operators.c.token_hash == bindparam("token_hash"), operators.c.revoked_at.is_(None)
+)
+_STILL_VALID = select(operators.c.id).where(
+    operators.c.id == bindparam("id"),
+    operators.c.token_hash == bindparam("token_hash"),
+    operators.c.revoked_at.is_(None),
+)
