@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import requests
 
@@ -37,10 +38,26 @@ def run_server_command(*args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout.strip()
 
 
+class ServerHandle(Protocol):
+    """What :class:`ServerProcess` needs of the process that serves: a ``subprocess.Popen``, or
+    anything that answers the same (the tests start ``mkp-server run`` from a preloaded fork)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass
 class ServerProcess:
     url: str
-    process: subprocess.Popen[bytes]
+    process: ServerHandle
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
 
@@ -60,6 +77,25 @@ class ServerProcess:
         self.stop()
 
 
+def server_env(database_url: str, log_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment `mkp-server init` and `run` get from :func:`start_server`: this process's,
+    with the terminal CA, secrets and release folders under ``log_dir`` unless the caller names
+    them (the defaults are relative to the working directory: a checkout's var/)."""
+    return {
+        "MKP_TERMINAL_CA_DIR": str(Path(log_dir) / "terminal-ca"),
+        "MKP_SECRETS_DIR": str(Path(log_dir) / "secrets"),
+        "MKP_RELEASE_DIR": str(Path(log_dir) / "releases"),
+        **os.environ,
+        **(extra_env or {}),
+        "MKP_DATABASE_URL": database_url,
+    }
+
+
+def run_command(port: int, workers: int, threads: int) -> list[str]:
+    """`mkp-server run`'s arguments (after the program's name) to listen on ``port`` of this host."""
+    return ["run", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)]
+
+
 def start_server(
     database_url: str,
     log_dir: Path,
@@ -71,41 +107,34 @@ def start_server(
     """`mkp-server init` then `mkp-server run` on a free port; returns once /healthz answers.
 
     The terminal CA and the release folder go under ``log_dir`` unless the caller names them
-    (the defaults are relative to the working directory: a checkout's var/). ``port``: where to
-    listen (default: a free one); the same port again brings a stopped server back at its address.
+    (see :func:`server_env`). ``port``: where to listen (default: a free one); the same port
+    again brings a stopped server back at its address.
     """
-    env = {
-        "MKP_TERMINAL_CA_DIR": str(Path(log_dir) / "terminal-ca"),
-        "MKP_SECRETS_DIR": str(Path(log_dir) / "secrets"),
-        "MKP_RELEASE_DIR": str(Path(log_dir) / "releases"),
-        **os.environ,
-        **(extra_env or {}),
-        "MKP_DATABASE_URL": database_url,
-    }
+    env = server_env(database_url, log_dir, extra_env)
     run_server_command("init", env=env)
     port = port or free_port()
     log_path = Path(log_dir) / f"server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        server_command(
-            "run", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)
-        ),
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        server_command(*run_command(port, workers, threads)), env=env, stdout=log, stderr=subprocess.STDOUT
     )
     log.close()
-    url = f"http://127.0.0.1:{port}"
-    server = ServerProcess(url, process, log_path, env)
+    return answering(ServerProcess(f"http://127.0.0.1:{port}", process, log_path, env))
+
+
+def answering(server: ServerProcess) -> ServerProcess:
+    """``server`` once its /healthz answers 200; RuntimeError (the server stopped) if its process
+    exits first (at once, with the log's end) or it does not answer within START_SECONDS."""
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited at start-up: {log_path.read_text(errors='replace')[-2000:]}")
+        if server.process.poll() is not None:
+            log = server.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"server exited at start-up: {log}")
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(server.url + "/healthz", timeout=1).status_code == 200:
                 return server
         except requests.RequestException:
             pass
         time.sleep(0.05)
     server.stop()
-    raise RuntimeError(f"server did not answer within {START_SECONDS} s; log: {log_path}")
+    raise RuntimeError(f"server did not answer within {START_SECONDS} s; log: {server.log_path}")

@@ -40,7 +40,7 @@ from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
 from server.db.engine import make_engine, normalize_url
 from server.db.migrate import upgrade
-from server.launcher import run_server_command, start_server
+from server.launcher import ServerProcess, answering, free_port, run_command, server_env
 
 BIN = Path(sys.executable).parent
 READER0 = reader_name(0)
@@ -66,6 +66,9 @@ def cli(
 PRELOADED = (
     "pytest",
     "server.app",
+    "server.cli",
+    "gunicorn.app.base",
+    "gunicorn.workers.gthread",
     "agent.counter.service",
     "agent.downloads",
     "drivers.card.virtual.direct",
@@ -73,9 +76,10 @@ PRELOADED = (
 
 
 def preloaded_processes() -> multiprocessing.context.ForkServerContext:
-    """Processes for tests that race or kill real processes, each forked from one server process
-    that imported :data:`PRELOADED` once. A fresh interpreter a process (``spawn``) spent about a
-    second importing the server or the agent before its first line; forking the test worker itself
+    """Processes for tests that race or kill real processes, and the servers of
+    :func:`platform_process`, each forked from one server process that imported :data:`PRELOADED`
+    once. A fresh interpreter a process (``spawn``) spent about a second importing the server or
+    the agent before its first line; forking the test worker itself
     would copy its threads and open database connections. The server starts at first use and
     serves the worker's later tests too (its imports and environment are the ones it started with)."""
     context = multiprocessing.get_context("forkserver")
@@ -114,6 +118,87 @@ def run_forked(
             raise subprocess.TimeoutExpired(argv, timeout)
         stdout, stderr = Path(f"{out}.out").read_text(), Path(f"{out}.err").read_text()
     return subprocess.CompletedProcess(argv, process.exitcode, stdout, stderr)
+
+
+def server_main(argv: list[str]) -> int:
+    """`mkp-server ARGV` (for :func:`run_forked`): its exit code, as the console script's."""
+    from server.cli import main
+
+    try:
+        main.main(argv, prog_name="mkp-server")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    return 0
+
+
+def _serve_in_child(argv: list[str], env: dict[str, str], log: str) -> None:
+    """`mkp-server ARGV` with ``env`` as its environment and its output to ``log``, until it exits."""
+    os.environ.clear()
+    os.environ.update(env)
+    with open(log, "wb") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+    sys.exit(server_main(argv))
+
+
+class ForkedProcess:
+    """A :func:`preloaded_processes` process answering as ``subprocess.Popen`` does for a server
+    (``pid``, ``poll``, ``terminate``, ``kill``, ``wait``): exit codes, negative for a signal."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess) -> None:
+        self.process = process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired(["mkp-server", "run"], timeout or 0)
+        return self.process.exitcode
+
+
+def start_preloaded_server(
+    database_url: str,
+    tmp: Path,
+    workers: int = 1,
+    threads: int = 4,
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
+) -> ServerProcess:
+    """``server.launcher.start_server`` (`mkp-server init`, then `mkp-server run`: gunicorn on a
+    free port, or ``port``), both forked from :func:`preloaded_processes`: a fresh interpreter
+    spent about a second of CPU importing the server for each command, three times a platform."""
+    env = server_env(database_url, tmp, extra_env)
+    done = run_forked(server_main, ["init"], env)
+    if done.returncode != 0:
+        raise RuntimeError(f"mkp-server init failed: {done.stderr.strip() or done.stdout.strip()}")
+    port = port or free_port()
+    log_path = tmp / f"server-{port}.log"
+    process = preloaded_processes().Process(
+        target=_serve_in_child, args=(run_command(port, workers, threads), env, str(log_path))
+    )
+    process.start()
+    return answering(ServerProcess(f"http://127.0.0.1:{port}", ForkedProcess(process), log_path, env))
+
+
+def server_command_forked(*args: str, env: dict[str, str]) -> str:
+    """An `mkp-server` subcommand forked as :func:`start_preloaded_server`'s: its stdout, or
+    RuntimeError with its error line (as ``server.launcher.run_server_command``)."""
+    done = run_forked(server_main, list(args), env)
+    if done.returncode != 0:
+        raise RuntimeError(f"mkp-server {args[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
 
 
 def invoke(command: Any, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
@@ -390,9 +475,9 @@ def platform_process(
     every test platform is; commands against it run as processes. ``settings``: more ServerConfig fields."""
     ca = fresh_test_ca(tmp / "jpki-ca")
     env = {f"MKP_{k.upper()}": v for k, v in {**server_settings(tmp, ca), **(settings or {})}.items()}
-    server = start_server(database_url, tmp, workers=workers, threads=4, extra_env=env)
+    server = start_preloaded_server(database_url, tmp, workers=workers, threads=4, extra_env=env)
     try:
-        token = run_server_command("create-operator", "central", env=server.env)
+        token = server_command_forked("create-operator", "central", env=server.env)
         platform = Platform(
             server.url, token, database_url, tmp, ca, False, server.stop, log_path=server.log_path
         )
@@ -401,7 +486,9 @@ def platform_process(
         def restart() -> None:
             """The server back at its address, on the same database (after a stop or a kill)."""
             nonlocal server
-            server = start_server(database_url, tmp, workers=workers, threads=4, extra_env=env, port=port)
+            server = start_preloaded_server(
+                database_url, tmp, workers=workers, threads=4, extra_env=env, port=port
+            )
             platform.server_process = server
             platform.stop_server = server.stop
 
