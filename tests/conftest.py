@@ -81,6 +81,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.pcsc)
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.xdist_group(PCSC_GROUP))
+    _long_poles_first(items)
+
+
+def _long_poles_first(items: list[pytest.Item]) -> None:
+    """Modules with a slow test (servers, browsers, benches) run first, each module's tests still
+    together and in their order: xdist hands out tests in collection order, and a bench collected
+    last would otherwise start when the other worker has nothing left to do."""
+    slow_modules = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_modules)
 
 
 # --- the garbage collector, tuned for a run of thousands of short tests ---------------------------
