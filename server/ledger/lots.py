@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from mkp_core.dates import last_valid_day
 from mkp_core.errors import MkpError
@@ -350,12 +350,17 @@ def moves_of_many(
     return found
 
 
+#: What :func:`moves_of` asks, built once: every spend's receipt asks it, and building the
+#: statement anew (SQLAlchemy then finds it compiled in its cache) was a tenth of a spend's CPU.
+_MOVES_OF = (
+    select(lots.c.expires_at, lot_moves.c.amount, lots.c.id)
+    .join(lots, lots.c.id == lot_moves.c.lot_id)
+    .where(lot_moves.c.transfer_id == bindparam("transfer_id"))
+    .order_by(lots.c.id)
+)
+
+
 def moves_of(conn: Connection, transfer_id: int) -> list[tuple[datetime | None, int]]:
     """(expiry, points) of each lot a transfer took from (> 0) or gave back to (< 0)."""
-    rows = conn.execute(
-        select(lots.c.expires_at, lot_moves.c.amount, lots.c.id)
-        .join(lots, lots.c.id == lot_moves.c.lot_id)
-        .where(lot_moves.c.transfer_id == transfer_id)
-        .order_by(lots.c.id)
-    )
+    rows = conn.execute(_MOVES_OF, {"transfer_id": transfer_id})
     return [(expires_at, int(amount)) for expires_at, amount, _ in rows]
