@@ -31,6 +31,7 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
 from server.db.client_ids import as_sent
 from server.db.engine import (
+    COPY_FROM_ROWS,
     IN_CHUNK,
     chunked,
     db_timestamp,
@@ -38,6 +39,7 @@ from server.db.engine import (
     fetch_raw,
     is_postgres,
     new_ids,
+    sent_together,
 )
 from server.ledger import known_accounts, periods
 from server.ledger.accounts import ACCOUNT_KINDS, AccountKind, account_kind
@@ -734,11 +736,16 @@ def _post(
     now: datetime,
     results: list[Transfer | MkpError | None],
 ) -> None:
-    """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer."""
+    """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer.
+
+    On PostgreSQL the writes go together (``sent_together``): a single spend's four writes cost
+    one round trip, not four (only the new ids are waited for); a large batch's go by COPY."""
     if plan.rows:
-        ids = new_ids(conn, "transfers", len(plan.rows))
-        _insert_transfers(conn, plan, ids)
-        book.post(conn, dict(zip(plan.posted, ids, strict=True)))
+        with sent_together(conn, few=len(plan.rows) < COPY_FROM_ROWS):
+            ids = new_ids(conn, "transfers", len(plan.rows))
+            _insert_transfers(conn, plan, ids)
+            book.post(conn, dict(zip(plan.posted, ids, strict=True)))
+            _add_pending_to_posted(conn, states.values())
         for i, transfer_id in zip(plan.posted, ids, strict=True):
             r = requests[i]
             results[i] = Transfer(
@@ -755,7 +762,6 @@ def _post(
                 # the expiry of the lot it made, as a replay reads it back (None if it made none)
                 r.expires_at if kinds[r.credit].holds_lots else None,
             )
-        _add_pending_to_posted(conn, states.values())
     for i, first in plan.replays.items():
         results[i] = results[first]
 
