@@ -468,6 +468,29 @@ def fetch_raw(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[A
         cursor.close()
 
 
+def fetch_together(
+    conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of each of ``statements`` (as :func:`fetch_raw` takes them), run in order.
+
+    PostgreSQL: all sent in one round trip (a psycopg pipeline). Each statement of a READ
+    COMMITTED transaction takes its snapshot when it starts, so one that follows a lock
+    (``FOR UPDATE``) sees what the lock waited for. SQLite: one after another."""
+    if not is_postgres(conn):
+        return [fetch_raw(conn, sql, params) for sql, params in statements]
+    driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
+    with driver.pipeline():
+        cursors = [driver.cursor() for _ in statements]
+        try:
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                sql = sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
+                cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)
+            return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+
 def new_ids(conn: Connection, table: str, count: int) -> list[int]:
     """``count`` fresh primary keys for rows about to be inserted into ``table`` with explicit ids.
 
