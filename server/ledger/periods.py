@@ -150,9 +150,10 @@ def closes(conn: Connection, municipality: str) -> list[Close]:
 
 
 def hold_booking(conn: Connection) -> None:
-    """Called before a transaction books transfers: a close waits for it (module docstring)."""
+    """Called before a transaction books transfers: a close waits for it (module docstring).
+    Through the driver, so that it may go with the batch's first read (``sent_together``)."""
     if is_postgres(conn):
-        conn.execute(text("SELECT pg_advisory_xact_lock_shared(:n)"), {"n": _BOOKING_LOCK})
+        executemany(conn, "SELECT pg_advisory_xact_lock_shared(?)", [(_BOOKING_LOCK,)])
 
 
 def refuse_dated_into_closed(

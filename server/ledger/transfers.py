@@ -37,6 +37,7 @@ from server.db.engine import (
     db_timestamp,
     executemany,
     fetch_raw,
+    fetch_together,
     is_postgres,
     new_ids,
     sent_together,
@@ -298,11 +299,14 @@ def _create_transfers(
     now = now or datetime.now(UTC)
     kinds: dict[str, AccountKind] = {}  # each owner's, found once a batch
     results: list[Transfer | MkpError | None] = [_check_shape(r, kinds) for r in requests]
-    _refuse_unknown_point_codes(conn, requests, results)
+    if any(r is None for r in results):
+        # Taken before the point codes are read, in one round trip with them on PostgreSQL.
+        with sent_together(conn):
+            periods.hold_booking(conn)
+            _refuse_unknown_point_codes(conn, requests, results)
     _refuse_closed_periods(conn, requests, results, now)
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
-        periods.hold_booking(conn)
         batch = _Batch(requests, todo, actor, now, cutoff or now, kinds, results)
         if is_postgres(conn) or len(todo) < PROBE_AFTER_FROM:
             _book(conn, batch, probe=True)
@@ -340,14 +344,17 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
     first; else only those of refused requests, after deciding (raising ``_RepeatedClientId``
     if one is stored), and a posted one that is stored fails the INSERT."""
     requests, todo, results = batch.requests, batch.todo, batch.results
-    states = _open_and_lock_accounts(conn, [requests[i] for i in todo], batch.now, batch.kinds)
+    client_ids = {requests[i].client_id for i in todo} if probe else set()
+    states, used = _open_and_lock_accounts(
+        conn, [requests[i] for i in todo], batch.now, batch.kinds, client_ids
+    )
     debited = {(requests[i].debit, requests[i].point_code) for i in todo}
     reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
     book = LotBook.load(
         conn, [s.id for key, s in states.items() if s.holds_lots and key in debited], reversed_ids
     )
     clock = _Clock(batch.now, batch.cutoff, db_timestamp(conn, batch.now))
-    existing = _transfers_by_client_id(conn, {requests[i].client_id for i in todo}) if probe else {}
+    existing = _transfers_by_client_id(conn, client_ids, used) if probe else {}
     plan = _decide(requests, todo, existing, states, book, batch.actor, clock, results)
     if not probe:
         refused = {requests[i].client_id for i in todo if results[i] is not None}
@@ -580,9 +587,15 @@ def _refuse_closed_periods(
 
 
 def _open_and_lock_accounts(
-    conn: Connection, requests: list[TransferRequest], now: datetime, kinds: dict[str, AccountKind]
-) -> dict[_AccountKey, _AccountState]:
-    """Lock every account the batch touches, opening those it may need first.
+    conn: Connection,
+    requests: list[TransferRequest],
+    now: datetime,
+    kinds: dict[str, AccountKind],
+    client_ids: set[str],
+) -> tuple[dict[_AccountKey, _AccountState], list[str] | None]:
+    """Lock every account the batch touches, opening those it may need first; and those of
+    ``client_ids`` that stored transfers have, read once the locks are held (None: not read,
+    where the lock could not take the read along, or accounts had to be opened after it).
 
     Accounts that may receive points, or may go negative, are opened on first use; a debit
     from a wallet that was never credited fails later without leaving an empty account. An
@@ -591,7 +604,7 @@ def _open_and_lock_accounts(
     """
     credited = {(r.credit, r.point_code) for r in requests}
     touched = credited | {(r.debit, r.point_code) for r in requests}
-    states = _lock_accounts(conn, touched, kinds)
+    states, used = _lock_accounts(conn, touched, kinds, client_ids)
     missing = sorted(
         (owner, code)
         for owner, code in touched - states.keys()
@@ -605,8 +618,9 @@ def _open_and_lock_accounts(
             "VALUES (?, ?, ?, 0, 0, ?) ON CONFLICT (owner, point_code) DO NOTHING",
             [(owner, code, kinds[owner].name, stamp) for owner, code in missing],
         )
-        states.update(_lock_accounts(conn, set(missing), kinds))
-    return states
+        states.update(_lock_accounts(conn, set(missing), kinds, set())[0])
+        used = None  # read before these locks
+    return states, used
 
 
 def _decide(
@@ -848,10 +862,12 @@ _ACCOUNTS = "SELECT id, owner, point_code, debits_posted, credits_posted, floor 
 
 
 def _lock_accounts(
-    conn: Connection, pairs: set[_AccountKey], kinds: dict[str, AccountKind]
-) -> dict[_AccountKey, _AccountState]:
+    conn: Connection, pairs: set[_AccountKey], kinds: dict[str, AccountKind], client_ids: set[str]
+) -> tuple[dict[_AccountKey, _AccountState], list[str] | None]:
     """The accounts named by ``pairs``, locked (PostgreSQL: ``FOR UPDATE`` in id order, so two
-    batches never wait on each other in a circle; SQLite's write transaction locks everything).
+    batches never wait on each other in a circle; SQLite's write transaction locks everything),
+    and those of ``client_ids`` that stored transfers have, read after the lock in the same round
+    trip where the lock is one statement (else None: the caller reads them).
 
     Found by owner (the unique index leads with it), the owners' other point codes left out.
     On PostgreSQL a batch of up to ``IN_CHUNK`` accounts (every single request) is found and
@@ -859,13 +875,15 @@ def _lock_accounts(
     """
     if is_postgres(conn) and len(pairs) <= IN_CHUNK:
         ordered = sorted(pairs)
-        found = fetch_raw(
-            conn,
+        lock = (
             _ACCOUNTS + "(owner, point_code) IN (" + ", ".join(["(?, ?)"] * len(ordered)) + ") "
             "ORDER BY id FOR UPDATE",
             [value for pair in ordered for value in pair],
         )
-        return _account_states(found, kinds)
+        if client_ids and len(client_ids) <= IN_CHUNK:
+            found, used = fetch_together(conn, [lock, (_STORED_CLIENT_IDS, sorted(client_ids))])
+            return _account_states(found, kinds), [r[0] for r in used]
+        return _account_states(fetch_raw(conn, *lock), kinds), None
     states: dict[_AccountKey, _AccountState] = {}
     if not is_postgres(conn):
         states = _remembered_accounts(conn, pairs, kinds)
@@ -883,7 +901,7 @@ def _lock_accounts(
     else:
         known_accounts.remember(conn, [(r[0], r[1], r[2]) for r in rows])
     states.update(_account_states(rows, kinds))
-    return states
+    return states, None
 
 
 def _remembered_accounts(
@@ -937,19 +955,24 @@ def _account_states(
     return states
 
 
+_STORED_CLIENT_IDS = "SELECT client_id FROM transfers WHERE client_id IN (?*)"
+
+
 def _stored_client_ids(conn: Connection, client_ids: set[str]) -> list[str]:
     """Those of ``client_ids`` that stored transfers have."""
     used: list[str] = []
     for part in chunked(sorted(client_ids)):
-        used.extend(
-            r[0] for r in fetch_raw(conn, "SELECT client_id FROM transfers WHERE client_id IN (?*)", part)
-        )
+        used.extend(r[0] for r in fetch_raw(conn, _STORED_CLIENT_IDS, part))
     return used
 
 
-def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str, tuple[Transfer, str | None]]:
-    """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first)."""
-    used = _stored_client_ids(conn, client_ids)
+def _transfers_by_client_id(
+    conn: Connection, client_ids: set[str], used: list[str] | None
+) -> dict[str, tuple[Transfer, str | None]]:
+    """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first,
+    unless ``used`` already says which are stored)."""
+    if used is None:
+        used = _stored_client_ids(conn, client_ids)
     found: dict[str, tuple[Transfer, str | None]] = {}
     for part in chunked(used):
         found.update(
