@@ -433,7 +433,7 @@ def sent_together(conn: Connection, few: bool = True) -> Iterator[None]:
     """Statements run through the driver (:func:`executemany`, :func:`fetch_raw`,
     :func:`new_ids`) inside this block are sent to PostgreSQL together (a psycopg pipeline): those
     whose rows nobody reads cost no round trip of their own, all go at the first read or at the
-    end. A statement's error is raised there, and the transaction is then aborted anyway.
+    end (a block without a read costs one round trip; a read inside costs one more). A statement's error is raised there, and the transaction is then aborted anyway.
     SQLAlchemy's own ``execute`` must not run inside (it reads a result's shape at once).
     ``few``: False where the block may write many rows, which COPY takes faster than a pipeline
     (and COPY cannot run in one): the block then runs as it is, as it does on SQLite."""
@@ -479,16 +479,18 @@ def fetch_together(
     if not is_postgres(conn):
         return [fetch_raw(conn, sql, params) for sql, params in statements]
     driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
-    with driver.pipeline():
-        cursors = [driver.cursor() for _ in statements]
-        try:
+    cursors = [driver.cursor() for _ in statements]
+    try:
+        # Read once the pipeline has ended: a read inside would wait for its rows, and the end
+        # for the pipeline's sync, two round trips.
+        with driver.pipeline():
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 sql = sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
                 cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)
-            return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                cursor.close()
+        return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def new_ids(conn: Connection, table: str, count: int) -> list[int]:
