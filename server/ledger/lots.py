@@ -108,17 +108,27 @@ class LotBook:
     # --- loading ---------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, conn: Connection, debited: Iterable[int], reversed_transfers: Iterable[int]) -> LotBook:
-        """The open lots of the ``debited`` wallet accounts, and what ``reversed_transfers`` made and took."""
+    def load(
+        cls,
+        conn: Connection,
+        debited: Iterable[int],
+        reversed_transfers: Iterable[int],
+        open_rows: list[tuple[Any, ...]] | None = None,
+    ) -> LotBook:
+        """The open lots of the ``debited`` wallet accounts, and what ``reversed_transfers`` made and
+        took. ``open_rows``: those open lots' rows (:data:`LOTS`) if the caller has read them already."""
         book = cls()
         accounts = sorted(set(debited))
-        for part in chunked(accounts):
-            book._add(fetch_raw(conn, _LOTS + "account_id IN (?*) AND remaining > 0", part))
+        if open_rows is not None:
+            book._add(open_rows)
+        else:
+            for part in chunked(accounts):
+                book._add(fetch_raw(conn, LOTS + "account_id IN (?*) AND remaining > 0", part))
         for account in accounts:
             book.by_account.setdefault(account, [])
         originals = sorted(set(reversed_transfers))
         for part in chunked(originals):
-            for lot in book._add(fetch_raw(conn, _LOTS + "transfer_id IN (?*)", part)):
+            for lot in book._add(fetch_raw(conn, LOTS + "transfer_id IN (?*)", part)):
                 if lot.source is not None:
                     book.made_by.setdefault(lot.source, []).append(lot)
             taken = fetch_raw(
@@ -128,7 +138,7 @@ class LotBook:
             )
             missing = sorted({lot_id for _, lot_id, _ in taken if lot_id not in book.by_id})
             for ids in chunked(missing):
-                book._add(fetch_raw(conn, _LOTS + "id IN (?*)", ids))
+                book._add(fetch_raw(conn, LOTS + "id IN (?*)", ids))
             for transfer_id, lot_id, amount in taken:
                 book.taken_by.setdefault(transfer_id, []).append((book.by_id[lot_id], int(amount)))
         for account_lots in book.by_account.values():
@@ -286,7 +296,8 @@ class LotBook:
         update_by_ids(conn, "UPDATE lots SET remaining = ?", alike)
 
 
-_LOTS = "SELECT id, account_id, transfer_id, expires_at, amount, remaining FROM lots WHERE "
+#: The columns of a lot as :meth:`LotBook.load` reads them (its callers may read them for it).
+LOTS = "SELECT id, account_id, transfer_id, expires_at, amount, remaining FROM lots WHERE "
 
 
 def _refusal(req: _Request, open_lots: Sequence[Lot], available: int, own: bool, now: float) -> MkpError:

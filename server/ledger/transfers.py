@@ -45,7 +45,7 @@ from server.db.engine import (
 from server.ledger import known_accounts, periods
 from server.ledger.accounts import ACCOUNT_KINDS, AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
-from server.ledger.lots import LotBook
+from server.ledger.lots import LOTS, LotBook
 from server.ledger.rows import insert_rows, update_by_ids
 from server.ledger.tables import accounts, lots, mykeys, transfers
 
@@ -300,10 +300,8 @@ def _create_transfers(
     kinds: dict[str, AccountKind] = {}  # each owner's, found once a batch
     results: list[Transfer | MkpError | None] = [_check_shape(r, kinds) for r in requests]
     if any(r is None for r in results):
-        # Taken before the point codes are read, in one round trip with them on PostgreSQL.
-        with sent_together(conn):
-            periods.hold_booking(conn)
-            _refuse_unknown_point_codes(conn, requests, results)
+        # The booking's hold is taken before the point codes are read, in one round trip with them.
+        _refuse_unknown_point_codes(conn, requests, results, periods.booking_hold(conn))
     _refuse_closed_periods(conn, requests, results, now)
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
@@ -345,15 +343,23 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
     if one is stored), and a posted one that is stored fails the INSERT."""
     requests, todo, results = batch.requests, batch.todo, batch.results
     client_ids = {requests[i].client_id for i in todo} if probe else set()
-    states, used = _open_and_lock_accounts(
-        conn, [requests[i] for i in todo], batch.now, batch.kinds, client_ids
-    )
     debited = {(requests[i].debit, requests[i].point_code) for i in todo}
+    states, read = _open_and_lock_accounts(
+        conn,
+        [requests[i] for i in todo],
+        batch.now,
+        batch.kinds,
+        _reads_after_lock(conn, debited, batch.kinds, client_ids),
+    )
     reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
     book = LotBook.load(
-        conn, [s.id for key, s in states.items() if s.holds_lots and key in debited], reversed_ids
+        conn,
+        [s.id for key, s in states.items() if s.holds_lots and key in debited],
+        reversed_ids,
+        None if read is None else read[0],
     )
     clock = _Clock(batch.now, batch.cutoff, db_timestamp(conn, batch.now))
+    used = None if read is None or not client_ids else [r[0] for r in read[1]]
     existing = _transfers_by_client_id(conn, client_ids, used) if probe else {}
     plan = _decide(requests, todo, existing, states, book, batch.actor, clock, results)
     if not probe:
@@ -361,6 +367,21 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
         if refused and _stored_client_ids(conn, refused):
             raise _RepeatedClientId
     _post(conn, requests, plan, states, book, batch.kinds, batch.now, results)
+
+
+def _reads_after_lock(
+    conn: Connection, debited: set[_AccountKey], kinds: dict[str, AccountKind], client_ids: set[str]
+) -> list[tuple[str, list[Any]]]:
+    """What a small batch on PostgreSQL reads once its accounts are locked, sent with the lock in
+    one round trip (``_lock_accounts``): the open lots of the wallets it debits, then which of
+    ``client_ids`` stored transfers have. None elsewhere: SQLite makes its reads one after another
+    anyway, and a large batch locks its accounts in more than one statement."""
+    if not is_postgres(conn) or len(debited) > IN_CHUNK // 2:
+        return []
+    reads = [_open_lots_of(sorted(key for key in debited if kinds[key[0]].holds_lots))]
+    if client_ids:
+        reads.append((_STORED_CLIENT_IDS, sorted(client_ids)))
+    return reads
 
 
 def _book_probing_after(conn: Connection, batch: _Batch) -> None:
@@ -558,12 +579,14 @@ class _Plan:
 
 
 def _refuse_unknown_point_codes(
-    conn: Connection, requests: Sequence[TransferRequest], results: list[Transfer | MkpError | None]
+    conn: Connection,
+    requests: Sequence[TransferRequest],
+    results: list[Transfer | MkpError | None],
+    first: list[tuple[str, list[Any]]],
 ) -> None:
+    """Refuse the requests to unknown point codes, having run the statements ``first``."""
     todo = [i for i, r in enumerate(results) if r is None]
-    if not todo:
-        return
-    known_codes = _existing_point_codes(conn, {requests[i].point_code for i in todo})
+    known_codes = _existing_point_codes(conn, {requests[i].point_code for i in todo}, first)
     for i in todo:
         if requests[i].point_code not in known_codes:
             results[i] = NotFound("unknown_point_code", f"point code {requests[i].point_code} does not exist")
@@ -591,11 +614,11 @@ def _open_and_lock_accounts(
     requests: list[TransferRequest],
     now: datetime,
     kinds: dict[str, AccountKind],
-    client_ids: set[str],
-) -> tuple[dict[_AccountKey, _AccountState], list[str] | None]:
-    """Lock every account the batch touches, opening those it may need first; and those of
-    ``client_ids`` that stored transfers have, read once the locks are held (None: not read,
-    where the lock could not take the read along, or accounts had to be opened after it).
+    after_lock: list[tuple[str, list[Any]]],
+) -> tuple[dict[_AccountKey, _AccountState], list[list[tuple[Any, ...]]] | None]:
+    """Lock every account the batch touches, opening those it may need first; and the rows of
+    the reads ``after_lock``, made once the locks are held (None: not made, where the lock could
+    not take them along, or accounts had to be opened after it: the caller makes them).
 
     Accounts that may receive points, or may go negative, are opened on first use; a debit
     from a wallet that was never credited fails later without leaving an empty account. An
@@ -604,7 +627,7 @@ def _open_and_lock_accounts(
     """
     credited = {(r.credit, r.point_code) for r in requests}
     touched = credited | {(r.debit, r.point_code) for r in requests}
-    states, used = _lock_accounts(conn, touched, kinds, client_ids)
+    states, read = _lock_accounts(conn, touched, kinds, after_lock)
     missing = sorted(
         (owner, code)
         for owner, code in touched - states.keys()
@@ -618,9 +641,9 @@ def _open_and_lock_accounts(
             "VALUES (?, ?, ?, 0, 0, ?) ON CONFLICT (owner, point_code) DO NOTHING",
             [(owner, code, kinds[owner].name, stamp) for owner, code in missing],
         )
-        states.update(_lock_accounts(conn, set(missing), kinds, set())[0])
-        used = None  # read before these locks
-    return states, used
+        states.update(_lock_accounts(conn, set(missing), kinds, [])[0])
+        read = None  # made before these locks
+    return states, read
 
 
 def _decide(
@@ -753,10 +776,10 @@ def _post(
     """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer.
 
     On PostgreSQL the writes go together (``sent_together``): a single spend's four writes cost
-    one round trip, not four (only the new ids are waited for); a large batch's go by COPY."""
+    one round trip, not four (a new lot's id is waited for); a large batch's go by COPY."""
     if plan.rows:
+        ids = new_ids(conn, "transfers", len(plan.rows))
         with sent_together(conn, few=len(plan.rows) < COPY_FROM_ROWS):
-            ids = new_ids(conn, "transfers", len(plan.rows))
             _insert_transfers(conn, plan, ids)
             book.post(conn, dict(zip(plan.posted, ids, strict=True)))
             _add_pending_to_posted(conn, states.values())
@@ -849,12 +872,17 @@ def _conflict(client_id: str) -> IdempotencyConflict:
     )
 
 
-def _existing_point_codes(conn: Connection, codes: set[str]) -> set[str]:
+def _existing_point_codes(conn: Connection, codes: set[str], first: list[tuple[str, list[Any]]]) -> set[str]:
     """Those of ``codes`` that exist, asked straight through the driver: every batch asks, a single
-    spend too, and SQLAlchemy's expanding IN cost 70 us a time on SQLite, the driver 7 us."""
+    spend too, and SQLAlchemy's expanding IN cost 70 us a time on SQLite, the driver 7 us. The
+    statements ``first`` go before, with the first question (PostgreSQL: one round trip)."""
     found: set[str] = set()
     for part in chunked(sorted(codes)):
-        found.update(r[0] for r in fetch_raw(conn, "SELECT code FROM point_codes WHERE code IN (?*)", part))
+        *_, rows = fetch_together(
+            conn, [*first, ("SELECT code FROM point_codes WHERE code IN (?*)", list(part))]
+        )
+        found.update(r[0] for r in rows)
+        first = []
     return found
 
 
@@ -862,12 +890,15 @@ _ACCOUNTS = "SELECT id, owner, point_code, debits_posted, credits_posted, floor 
 
 
 def _lock_accounts(
-    conn: Connection, pairs: set[_AccountKey], kinds: dict[str, AccountKind], client_ids: set[str]
-) -> tuple[dict[_AccountKey, _AccountState], list[str] | None]:
+    conn: Connection,
+    pairs: set[_AccountKey],
+    kinds: dict[str, AccountKind],
+    after_lock: list[tuple[str, list[Any]]],
+) -> tuple[dict[_AccountKey, _AccountState], list[list[tuple[Any, ...]]] | None]:
     """The accounts named by ``pairs``, locked (PostgreSQL: ``FOR UPDATE`` in id order, so two
     batches never wait on each other in a circle; SQLite's write transaction locks everything),
-    and those of ``client_ids`` that stored transfers have, read after the lock in the same round
-    trip where the lock is one statement (else None: the caller reads them).
+    and the rows of the reads ``after_lock``, made after the lock in the same round trip where
+    the lock is one statement (else None: the caller makes them).
 
     Found by owner (the unique index leads with it), the owners' other point codes left out.
     On PostgreSQL a batch of up to ``IN_CHUNK`` accounts (every single request) is found and
@@ -880,9 +911,9 @@ def _lock_accounts(
             "ORDER BY id FOR UPDATE",
             [value for pair in ordered for value in pair],
         )
-        if client_ids and len(client_ids) <= IN_CHUNK:
-            found, used = fetch_together(conn, [lock, (_STORED_CLIENT_IDS, sorted(client_ids))])
-            return _account_states(found, kinds), [r[0] for r in used]
+        if after_lock and all(len(params) <= IN_CHUNK for _, params in after_lock):
+            found, *read = fetch_together(conn, [lock, *after_lock])
+            return _account_states(found, kinds), read
         return _account_states(fetch_raw(conn, *lock), kinds), None
     states: dict[_AccountKey, _AccountState] = {}
     if not is_postgres(conn):
@@ -956,6 +987,19 @@ def _account_states(
 
 
 _STORED_CLIENT_IDS = "SELECT client_id FROM transfers WHERE client_id IN (?*)"
+
+
+def _open_lots_of(wallets: list[_AccountKey]) -> tuple[str, list[Any]]:
+    """The read of the open lots of the ``wallets`` (owner, point code), as ``LotBook.load``
+    reads those of their accounts' ids."""
+    if not wallets:
+        return LOTS + "false", []
+    named = ", ".join(["(?, ?)"] * len(wallets))
+    return (
+        LOTS + f"account_id IN (SELECT id FROM accounts WHERE (owner, point_code) IN ({named})) "
+        "AND remaining > 0",
+        [value for pair in wallets for value in pair],
+    )
 
 
 def _stored_client_ids(conn: Connection, client_ids: set[str]) -> list[str]:
