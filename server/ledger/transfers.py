@@ -359,7 +359,7 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
         None if read is None else read[0],
     )
     clock = _Clock(batch.now, batch.cutoff, db_timestamp(conn, batch.now))
-    used = None if read is None or not client_ids else [r[0] for r in read[1]]
+    used = None if read is None or len(read) < 2 else [r[0] for r in read[1]]
     existing = _transfers_by_client_id(conn, client_ids, used) if probe else {}
     plan = _decide(requests, todo, existing, states, book, batch.actor, clock, results)
     if not probe:
@@ -618,7 +618,8 @@ def _open_and_lock_accounts(
 ) -> tuple[dict[_AccountKey, _AccountState], list[list[tuple[Any, ...]]] | None]:
     """Lock every account the batch touches, opening those it may need first; and the rows of
     the reads ``after_lock``, made once the locks are held (None: not made, where the lock could
-    not take them along, or accounts had to be opened after it: the caller makes them).
+    not take them along: the caller makes them; only the first where accounts had to be opened
+    after the lock, the rest the caller makes again).
 
     Accounts that may receive points, or may go negative, are opened on first use; a debit
     from a wallet that was never credited fails later without leaving an empty account. An
@@ -642,7 +643,10 @@ def _open_and_lock_accounts(
             [(owner, code, kinds[owner].name, stamp) for owner, code in missing],
         )
         states.update(_lock_accounts(conn, set(missing), kinds, [])[0])
-        read = None  # made before these locks
+        # The reads came before these locks: the client-id probe is made again after them; the
+        # lots stand unless an account just opened is debited (a twin may have given it some).
+        debited = {(r.debit, r.point_code) for r in requests}
+        read = None if read is None or debited.intersection(missing) else read[:1]
     return states, read
 
 
