@@ -413,7 +413,7 @@ def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> 
     cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
     try:
         plain_insert = _PLAIN_INSERT.fullmatch(sql)
-        if is_postgres(conn) and plain_insert and len(rows) >= COPY_FROM_ROWS:
+        if is_postgres(conn) and plain_insert and len(rows) >= COPY_FROM_ROWS and not _in_pipeline(conn):
             # PostgreSQL takes many rows fastest by COPY (a pipelined INSERT costs a statement a
             # row); a few go quicker as one pipelined executemany (COPY costs two round trips).
             table, columns = plain_insert.group(1), plain_insert.group(2)
@@ -426,6 +426,29 @@ def executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> 
             cursor.executemany(sql, rows)
     finally:
         cursor.close()
+
+
+@contextmanager
+def sent_together(conn: Connection, few: bool = True) -> Iterator[None]:
+    """Statements run through the driver (:func:`executemany`, :func:`fetch_raw`,
+    :func:`new_ids`) inside this block are sent to PostgreSQL together (a psycopg pipeline): those
+    whose rows nobody reads cost no round trip of their own, all go at the first read or at the
+    end (a block without a read costs one round trip; a read inside costs one more). A statement's error is raised there, and the transaction is then aborted anyway.
+    SQLAlchemy's own ``execute`` must not run inside (it reads a result's shape at once).
+    ``few``: False where the block may write many rows, which COPY takes faster than a pipeline
+    (and COPY cannot run in one): the block then runs as it is, as it does on SQLite."""
+    if not few or not is_postgres(conn):
+        yield
+        return
+    driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
+    with driver.pipeline():
+        yield
+
+
+def _in_pipeline(conn: Connection) -> bool:
+    """Is ``conn`` (PostgreSQL) inside :func:`sent_together`? COPY cannot run in a pipeline."""
+    driver: Any = conn.connection.driver_connection
+    return bool(driver.pgconn.pipeline_status)
 
 
 def fetch_raw(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -445,6 +468,31 @@ def fetch_raw(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[A
         cursor.close()
 
 
+def fetch_together(
+    conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> list[list[tuple[Any, ...]]]:
+    """The rows of each of ``statements`` (as :func:`fetch_raw` takes them), run in order.
+
+    PostgreSQL: all sent in one round trip (a psycopg pipeline). Each statement of a READ
+    COMMITTED transaction takes its snapshot when it starts, so one that follows a lock
+    (``FOR UPDATE``) sees what the lock waited for. SQLite: one after another."""
+    if not is_postgres(conn):
+        return [fetch_raw(conn, sql, params) for sql, params in statements]
+    driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
+    cursors = [driver.cursor() for _ in statements]
+    try:
+        # Read once the pipeline has ended: a read inside would wait for its rows, and the end
+        # for the pipeline's sync, two round trips.
+        with driver.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                sql = sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
+                cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)
+        return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def new_ids(conn: Connection, table: str, count: int) -> list[int]:
     """``count`` fresh primary keys for rows about to be inserted into ``table`` with explicit ids.
 
@@ -455,8 +503,9 @@ def new_ids(conn: Connection, table: str, count: int) -> list[int]:
     if count <= 0:
         return []
     if is_postgres(conn):
-        rows = conn.exec_driver_sql(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", (table, count)
+        # Through the driver's cursor: it may run inside :func:`sent_together`.
+        rows = fetch_raw(
+            conn, "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table, count)
         )
         return [int(r[0]) for r in rows]
     top = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()

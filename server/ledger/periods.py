@@ -151,8 +151,14 @@ def closes(conn: Connection, municipality: str) -> list[Close]:
 
 def hold_booking(conn: Connection) -> None:
     """Called before a transaction books transfers: a close waits for it (module docstring)."""
-    if is_postgres(conn):
-        conn.execute(text("SELECT pg_advisory_xact_lock_shared(:n)"), {"n": _BOOKING_LOCK})
+    for sql, params in booking_hold(conn):
+        fetch_raw(conn, sql, params)
+
+
+def booking_hold(conn: Connection) -> list[tuple[str, list[Any]]]:
+    """:func:`hold_booking` as statements (none on SQLite), for a caller that sends them with its
+    first read in one round trip (``server.db.engine.fetch_together``)."""
+    return [("SELECT pg_advisory_xact_lock_shared(?)", [_BOOKING_LOCK])] if is_postgres(conn) else []
 
 
 def refuse_dated_into_closed(

@@ -31,18 +31,21 @@ from mkp_core.errors import Conflict, MkpError, NotFound
 from mkp_core.ids import MAX_AMOUNT
 from server.db.client_ids import as_sent
 from server.db.engine import (
+    COPY_FROM_ROWS,
     IN_CHUNK,
     chunked,
     db_timestamp,
     executemany,
     fetch_raw,
+    fetch_together,
     is_postgres,
     new_ids,
+    sent_together,
 )
 from server.ledger import known_accounts, periods
 from server.ledger.accounts import ACCOUNT_KINDS, AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
-from server.ledger.lots import LotBook
+from server.ledger.lots import LOTS, LotBook
 from server.ledger.rows import insert_rows, update_by_ids
 from server.ledger.tables import accounts, lots, mykeys, transfers
 
@@ -296,11 +299,12 @@ def _create_transfers(
     now = now or datetime.now(UTC)
     kinds: dict[str, AccountKind] = {}  # each owner's, found once a batch
     results: list[Transfer | MkpError | None] = [_check_shape(r, kinds) for r in requests]
-    _refuse_unknown_point_codes(conn, requests, results)
+    if any(r is None for r in results):
+        # The booking's hold is taken before the point codes are read, in one round trip with them.
+        _refuse_unknown_point_codes(conn, requests, results, periods.booking_hold(conn))
     _refuse_closed_periods(conn, requests, results, now)
     todo = [i for i, r in enumerate(results) if r is None]
     if todo:
-        periods.hold_booking(conn)
         batch = _Batch(requests, todo, actor, now, cutoff or now, kinds, results)
         if is_postgres(conn) or len(todo) < PROBE_AFTER_FROM:
             _book(conn, batch, probe=True)
@@ -338,20 +342,46 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
     first; else only those of refused requests, after deciding (raising ``_RepeatedClientId``
     if one is stored), and a posted one that is stored fails the INSERT."""
     requests, todo, results = batch.requests, batch.todo, batch.results
-    states = _open_and_lock_accounts(conn, [requests[i] for i in todo], batch.now, batch.kinds)
+    client_ids = {requests[i].client_id for i in todo} if probe else set()
     debited = {(requests[i].debit, requests[i].point_code) for i in todo}
+    states, read = _open_and_lock_accounts(
+        conn,
+        [requests[i] for i in todo],
+        batch.now,
+        batch.kinds,
+        _reads_after_lock(conn, debited, batch.kinds, client_ids),
+    )
     reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
     book = LotBook.load(
-        conn, [s.id for key, s in states.items() if s.holds_lots and key in debited], reversed_ids
+        conn,
+        [s.id for key, s in states.items() if s.holds_lots and key in debited],
+        reversed_ids,
+        None if read is None else read[0],
     )
     clock = _Clock(batch.now, batch.cutoff, db_timestamp(conn, batch.now))
-    existing = _transfers_by_client_id(conn, {requests[i].client_id for i in todo}) if probe else {}
+    used = None if read is None or len(read) < 2 else [r[0] for r in read[1]]
+    existing = _transfers_by_client_id(conn, client_ids, used) if probe else {}
     plan = _decide(requests, todo, existing, states, book, batch.actor, clock, results)
     if not probe:
         refused = {requests[i].client_id for i in todo if results[i] is not None}
         if refused and _stored_client_ids(conn, refused):
             raise _RepeatedClientId
     _post(conn, requests, plan, states, book, batch.kinds, batch.now, results)
+
+
+def _reads_after_lock(
+    conn: Connection, debited: set[_AccountKey], kinds: dict[str, AccountKind], client_ids: set[str]
+) -> list[tuple[str, list[Any]]]:
+    """What a small batch on PostgreSQL reads once its accounts are locked, sent with the lock in
+    one round trip (``_lock_accounts``): the open lots of the wallets it debits, then which of
+    ``client_ids`` stored transfers have. None elsewhere: SQLite makes its reads one after another
+    anyway, and a large batch locks its accounts in more than one statement."""
+    if not is_postgres(conn) or len(debited) > IN_CHUNK // 2:
+        return []
+    reads = [_open_lots_of(sorted(key for key in debited if kinds[key[0]].holds_lots))]
+    if client_ids:
+        reads.append((_STORED_CLIENT_IDS, sorted(client_ids)))
+    return reads
 
 
 def _book_probing_after(conn: Connection, batch: _Batch) -> None:
@@ -549,12 +579,14 @@ class _Plan:
 
 
 def _refuse_unknown_point_codes(
-    conn: Connection, requests: Sequence[TransferRequest], results: list[Transfer | MkpError | None]
+    conn: Connection,
+    requests: Sequence[TransferRequest],
+    results: list[Transfer | MkpError | None],
+    first: list[tuple[str, list[Any]]],
 ) -> None:
+    """Refuse the requests to unknown point codes, having run the statements ``first``."""
     todo = [i for i, r in enumerate(results) if r is None]
-    if not todo:
-        return
-    known_codes = _existing_point_codes(conn, {requests[i].point_code for i in todo})
+    known_codes = _existing_point_codes(conn, {requests[i].point_code for i in todo}, first)
     for i in todo:
         if requests[i].point_code not in known_codes:
             results[i] = NotFound("unknown_point_code", f"point code {requests[i].point_code} does not exist")
@@ -578,9 +610,16 @@ def _refuse_closed_periods(
 
 
 def _open_and_lock_accounts(
-    conn: Connection, requests: list[TransferRequest], now: datetime, kinds: dict[str, AccountKind]
-) -> dict[_AccountKey, _AccountState]:
-    """Lock every account the batch touches, opening those it may need first.
+    conn: Connection,
+    requests: list[TransferRequest],
+    now: datetime,
+    kinds: dict[str, AccountKind],
+    after_lock: list[tuple[str, list[Any]]],
+) -> tuple[dict[_AccountKey, _AccountState], list[list[tuple[Any, ...]]] | None]:
+    """Lock every account the batch touches, opening those it may need first; and the rows of
+    the reads ``after_lock``, made once the locks are held (None: not made, where the lock could
+    not take them along: the caller makes them; only the first where accounts had to be opened
+    after the lock, the rest the caller makes again).
 
     Accounts that may receive points, or may go negative, are opened on first use; a debit
     from a wallet that was never credited fails later without leaving an empty account. An
@@ -589,7 +628,7 @@ def _open_and_lock_accounts(
     """
     credited = {(r.credit, r.point_code) for r in requests}
     touched = credited | {(r.debit, r.point_code) for r in requests}
-    states = _lock_accounts(conn, touched, kinds)
+    states, read = _lock_accounts(conn, touched, kinds, after_lock)
     missing = sorted(
         (owner, code)
         for owner, code in touched - states.keys()
@@ -603,8 +642,12 @@ def _open_and_lock_accounts(
             "VALUES (?, ?, ?, 0, 0, ?) ON CONFLICT (owner, point_code) DO NOTHING",
             [(owner, code, kinds[owner].name, stamp) for owner, code in missing],
         )
-        states.update(_lock_accounts(conn, set(missing), kinds))
-    return states
+        states.update(_lock_accounts(conn, set(missing), kinds, [])[0])
+        # The reads came before these locks: the client-id probe is made again after them; the
+        # lots stand unless an account just opened is debited (a twin may have given it some).
+        debited = {(r.debit, r.point_code) for r in requests}
+        read = None if read is None or debited.intersection(missing) else read[:1]
+    return states, read
 
 
 def _decide(
@@ -734,11 +777,16 @@ def _post(
     now: datetime,
     results: list[Transfer | MkpError | None],
 ) -> None:
-    """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer."""
+    """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer.
+
+    On PostgreSQL the writes go together (``sent_together``): a single spend's four writes cost
+    one round trip, not four (a new lot's id is waited for); a large batch's go by COPY."""
     if plan.rows:
         ids = new_ids(conn, "transfers", len(plan.rows))
-        _insert_transfers(conn, plan, ids)
-        book.post(conn, dict(zip(plan.posted, ids, strict=True)))
+        with sent_together(conn, few=len(plan.rows) < COPY_FROM_ROWS):
+            _insert_transfers(conn, plan, ids)
+            book.post(conn, dict(zip(plan.posted, ids, strict=True)))
+            _add_pending_to_posted(conn, states.values())
         for i, transfer_id in zip(plan.posted, ids, strict=True):
             r = requests[i]
             results[i] = Transfer(
@@ -755,7 +803,6 @@ def _post(
                 # the expiry of the lot it made, as a replay reads it back (None if it made none)
                 r.expires_at if kinds[r.credit].holds_lots else None,
             )
-        _add_pending_to_posted(conn, states.values())
     for i, first in plan.replays.items():
         results[i] = results[first]
 
@@ -829,12 +876,17 @@ def _conflict(client_id: str) -> IdempotencyConflict:
     )
 
 
-def _existing_point_codes(conn: Connection, codes: set[str]) -> set[str]:
+def _existing_point_codes(conn: Connection, codes: set[str], first: list[tuple[str, list[Any]]]) -> set[str]:
     """Those of ``codes`` that exist, asked straight through the driver: every batch asks, a single
-    spend too, and SQLAlchemy's expanding IN cost 70 us a time on SQLite, the driver 7 us."""
+    spend too, and SQLAlchemy's expanding IN cost 70 us a time on SQLite, the driver 7 us. The
+    statements ``first`` go before, with the first question (PostgreSQL: one round trip)."""
     found: set[str] = set()
     for part in chunked(sorted(codes)):
-        found.update(r[0] for r in fetch_raw(conn, "SELECT code FROM point_codes WHERE code IN (?*)", part))
+        *_, rows = fetch_together(
+            conn, [*first, ("SELECT code FROM point_codes WHERE code IN (?*)", list(part))]
+        )
+        found.update(r[0] for r in rows)
+        first = []
     return found
 
 
@@ -842,10 +894,15 @@ _ACCOUNTS = "SELECT id, owner, point_code, debits_posted, credits_posted, floor 
 
 
 def _lock_accounts(
-    conn: Connection, pairs: set[_AccountKey], kinds: dict[str, AccountKind]
-) -> dict[_AccountKey, _AccountState]:
+    conn: Connection,
+    pairs: set[_AccountKey],
+    kinds: dict[str, AccountKind],
+    after_lock: list[tuple[str, list[Any]]],
+) -> tuple[dict[_AccountKey, _AccountState], list[list[tuple[Any, ...]]] | None]:
     """The accounts named by ``pairs``, locked (PostgreSQL: ``FOR UPDATE`` in id order, so two
-    batches never wait on each other in a circle; SQLite's write transaction locks everything).
+    batches never wait on each other in a circle; SQLite's write transaction locks everything),
+    and the rows of the reads ``after_lock``, made after the lock in the same round trip where
+    the lock is one statement (else None: the caller makes them).
 
     Found by owner (the unique index leads with it), the owners' other point codes left out.
     On PostgreSQL a batch of up to ``IN_CHUNK`` accounts (every single request) is found and
@@ -853,13 +910,15 @@ def _lock_accounts(
     """
     if is_postgres(conn) and len(pairs) <= IN_CHUNK:
         ordered = sorted(pairs)
-        found = fetch_raw(
-            conn,
+        lock = (
             _ACCOUNTS + "(owner, point_code) IN (" + ", ".join(["(?, ?)"] * len(ordered)) + ") "
             "ORDER BY id FOR UPDATE",
             [value for pair in ordered for value in pair],
         )
-        return _account_states(found, kinds)
+        if after_lock and all(len(params) <= IN_CHUNK for _, params in after_lock):
+            found, *read = fetch_together(conn, [lock, *after_lock])
+            return _account_states(found, kinds), read
+        return _account_states(fetch_raw(conn, *lock), kinds), None
     states: dict[_AccountKey, _AccountState] = {}
     if not is_postgres(conn):
         states = _remembered_accounts(conn, pairs, kinds)
@@ -877,7 +936,7 @@ def _lock_accounts(
     else:
         known_accounts.remember(conn, [(r[0], r[1], r[2]) for r in rows])
     states.update(_account_states(rows, kinds))
-    return states
+    return states, None
 
 
 def _remembered_accounts(
@@ -931,19 +990,37 @@ def _account_states(
     return states
 
 
+_STORED_CLIENT_IDS = "SELECT client_id FROM transfers WHERE client_id IN (?*)"
+
+
+def _open_lots_of(wallets: list[_AccountKey]) -> tuple[str, list[Any]]:
+    """The read of the open lots of the ``wallets`` (owner, point code), as ``LotBook.load``
+    reads those of their accounts' ids."""
+    if not wallets:
+        return LOTS + "false", []
+    named = ", ".join(["(?, ?)"] * len(wallets))
+    return (
+        LOTS + f"account_id IN (SELECT id FROM accounts WHERE (owner, point_code) IN ({named})) "
+        "AND remaining > 0",
+        [value for pair in wallets for value in pair],
+    )
+
+
 def _stored_client_ids(conn: Connection, client_ids: set[str]) -> list[str]:
     """Those of ``client_ids`` that stored transfers have."""
     used: list[str] = []
     for part in chunked(sorted(client_ids)):
-        used.extend(
-            r[0] for r in fetch_raw(conn, "SELECT client_id FROM transfers WHERE client_id IN (?*)", part)
-        )
+        used.extend(r[0] for r in fetch_raw(conn, _STORED_CLIENT_IDS, part))
     return used
 
 
-def _transfers_by_client_id(conn: Connection, client_ids: set[str]) -> dict[str, tuple[Transfer, str | None]]:
-    """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first)."""
-    used = _stored_client_ids(conn, client_ids)
+def _transfers_by_client_id(
+    conn: Connection, client_ids: set[str], used: list[str] | None
+) -> dict[str, tuple[Transfer, str | None]]:
+    """The transfers already made with any of ``client_ids`` (usually none: a cheap probe first,
+    unless ``used`` already says which are stored)."""
+    if used is None:
+        used = _stored_client_ids(conn, client_ids)
     found: dict[str, tuple[Transfer, str | None]] = {}
     for part in chunked(used):
         found.update(

@@ -465,3 +465,27 @@ def test_a_requests_body_hash_is_that_of_json_dumps(memo, reverses, expires_at):
     if expires_at is not None:
         body.append(expires_at.astimezone(UTC).isoformat())
     assert request.body_hash() == hashlib.sha256(json.dumps(body).encode()).hexdigest()
+
+
+def test_a_spend_waits_for_postgresql_four_times(ready, tmp_path):
+    """A single spend's ledger part waits for PostgreSQL four times (the booking hold with the point
+    codes' read; the accounts' lock with the wallet's lots and the client-id probe; the new id; the
+    writes), not once a statement: on a server a round trip each is most of a spend's latency."""
+    if ready.dialect.name != "postgresql":
+        pytest.skip("SQLite works in this process: no round trips")
+    post(ready, grant("grant-trips", amount=100))
+    post(ready, spend("spend-opens-the-shop", 10))  # the shop's account is there from now on
+    trace = tmp_path / "protocol.txt"
+    with write(ready) as conn:
+        conn.exec_driver_sql("SELECT 1")  # the transaction's BEGIN, before the trace
+        pgconn = conn.connection.driver_connection.pgconn
+        with trace.open("w") as f:
+            pgconn.trace(f.fileno())
+            try:
+                result = ledger.transfer(conn, spend("spend-trips", 30), "test")
+            finally:
+                pgconn.untrace()
+    sent = [line.split("\t")[3].strip() for line in trace.read_text().splitlines() if "\tF\t" in line]
+    assert result.amount == 30
+    assert sent.count("Sync") + sent.count("Query") == 4
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 60}
