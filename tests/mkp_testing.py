@@ -514,7 +514,8 @@ def migrate(engine: Engine) -> None:
     hundred and more databases are made per run). tests/server/test_migrations.py runs alembic
     itself and checks the result against the tables in code.
     """
-    if inspect(engine).has_table("alembic_version"):
+    url = engine.url.render_as_string(hide_password=False)
+    if url in _MIGRATED or inspect(engine).has_table("alembic_version"):
         return  # migrated already (the fixtures' databases are: see sqlite_database, SchemaPool)
     dialect = engine.dialect.name
     if dialect in _SCHEMA_STATEMENTS:
@@ -544,6 +545,10 @@ def migrate(engine: Engine) -> None:
     _SCHEMA_STATEMENTS[dialect] = sent
 
 
+#: The URLs of the databases this process handed out migrated (sqlite_database's, SchemaPool's):
+#: migrate() does not ask them for their tables (a connection and a query a fixture, and a
+#: third of the engine fixture's time, on databases the fixtures know the answer for).
+_MIGRATED: set[str] = set()
 _SQLITE_TEMPLATE: list[Path] = []
 _CA_TEMPLATE: list[Path] = []
 
@@ -597,7 +602,9 @@ def sqlite_database(directory: Path, seed: Seed | None = None) -> str:
     path = directory / "mkp.sqlite3"
     shutil.copyfile(template, path)
     path.chmod(0o600)
-    return f"sqlite:///{path}"
+    url = f"sqlite:///{path}"
+    _MIGRATED.add(url)
+    return url
 
 
 def _sqlite_seeded(seed: Seed) -> Path:
@@ -681,10 +688,15 @@ class SchemaPool:
             restore = self._restore(seed)
             with self.admin.connect() as conn:
                 conn.connection.cursor().execute(restore.replace("{schema}", schema))
-        return schema, self.url(schema)
+        return schema, self._migrated(schema)
 
     def url(self, schema: str) -> str:
         return postgres_url(self.base, schema=schema)
+
+    def _migrated(self, schema: str) -> str:
+        url = self.url(schema)
+        _MIGRATED.add(normalize_url(url))
+        return url
 
     def give_back(self, schema: str) -> None:
         """Empty ``schema`` for the next test (or leave it, if a test still holds its rows)."""
