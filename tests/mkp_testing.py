@@ -40,7 +40,9 @@ from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
 from server.db.engine import make_engine, normalize_url
 from server.db.migrate import upgrade
+from server.files import secret_key
 from server.launcher import ServerProcess, answering, free_port, run_command, server_env
+from server.terminals.ca import TerminalCA
 
 BIN = Path(sys.executable).parent
 READER0 = reader_name(0)
@@ -551,6 +553,7 @@ def migrate(engine: Engine) -> None:
 _MIGRATED: set[str] = set()
 _SQLITE_TEMPLATE: list[Path] = []
 _CA_TEMPLATE: list[Path] = []
+_SERVER_FILES: list[Path] = []
 
 
 @dataclass(frozen=True, eq=False)
@@ -585,6 +588,23 @@ def fresh_test_ca(directory: Path) -> TestCA:
         _CA_TEMPLATE.append(template)
     shutil.copytree(_CA_TEMPLATE[0], directory)
     return TestCA.load(directory)
+
+
+def server_files(directory: Path) -> None:
+    """The files a test app makes on first use, put in ``directory`` (``secrets/``: its web
+    signing and card-challenge keys; ``terminal-ca/``: its terminal CA): copies of one set this
+    process made. Each is written with an fsync (the CA after making its key pair): a few
+    milliseconds a test, made again for every test's app. A name the server no longer uses is
+    only copied; a file it needs and this set lacks it makes itself, as before."""
+    if not _SERVER_FILES:
+        template = Path(tempfile.mkdtemp(prefix="mkp-server-files-"))
+        atexit.register(shutil.rmtree, template, True)
+        for key in ("web.key", "challenge.key"):
+            secret_key(template / "secrets" / key)
+        TerminalCA.open(template / "terminal-ca")
+        _SERVER_FILES.append(template)
+    for folder in ("secrets", "terminal-ca"):
+        shutil.copytree(_SERVER_FILES[0] / folder, directory / folder)
 
 
 def sqlite_database(directory: Path, seed: Seed | None = None) -> str:
