@@ -38,6 +38,7 @@ from mkp_testing import (
     postgres_url,
     seed_value,
     served_in_process,
+    server_files,
     server_settings,
     sqlite_database,
 )
@@ -326,6 +327,7 @@ def platform(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) 
         engine.dispose()
     shutil.copytree(ca_folder, tmp_path / "jpki-ca")
     ca = TestCA.load(tmp_path / "jpki-ca")
+    server_files(tmp_path)  # its keys and terminal CA, copied
     app = create_app(ServerConfig(database_url=database_url, testing=True, **server_settings(tmp_path, ca)))
     try:
         with served_in_process(app) as url:
