@@ -38,6 +38,7 @@ from mkp_testing import (
     postgres_url,
     seed_value,
     served_in_process,
+    server_files,
     server_settings,
     sqlite_database,
 )
@@ -54,8 +55,9 @@ from server.db.engine import make_engine, write
 from server.platform.operators.service import create_operator
 
 #: The throwaway PostgreSQL (postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's
-#: own), the server app's fixtures (tests/server and tests/mkp_admin alike) and the browser's.
-pytest_plugins = ("throwaway_postgres", "server_app", "browser")
+#: own), the server app's fixtures (tests/server and tests/mkp_admin alike), the browser's, and one
+#: cache of compiled SQL for all of a process's engines.
+pytest_plugins = ("throwaway_postgres", "server_app", "browser", "compiled_sql")
 
 # pytest compiles each test module with its assertions rewritten. Where PYTHONDONTWRITEBYTECODE is
 # set (these machines set it) it would redo that in every worker on every run, ~4 s a process:
@@ -325,6 +327,7 @@ def platform(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) 
         engine.dispose()
     shutil.copytree(ca_folder, tmp_path / "jpki-ca")
     ca = TestCA.load(tmp_path / "jpki-ca")
+    server_files(tmp_path)  # its keys and terminal CA, copied
     app = create_app(ServerConfig(database_url=database_url, testing=True, **server_settings(tmp_path, ca)))
     try:
         with served_in_process(app) as url:

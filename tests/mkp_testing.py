@@ -40,7 +40,9 @@ from mkp_core import client as mkp_client
 from mkp_core.client import ApiClient, BearerToken
 from server.db.engine import make_engine, normalize_url
 from server.db.migrate import upgrade
+from server.files import secret_key
 from server.launcher import ServerProcess, answering, free_port, run_command, server_env
+from server.terminals.ca import TerminalCA
 
 BIN = Path(sys.executable).parent
 READER0 = reader_name(0)
@@ -514,7 +516,8 @@ def migrate(engine: Engine) -> None:
     hundred and more databases are made per run). tests/server/test_migrations.py runs alembic
     itself and checks the result against the tables in code.
     """
-    if inspect(engine).has_table("alembic_version"):
+    url = engine.url.render_as_string(hide_password=False)
+    if url in _MIGRATED or inspect(engine).has_table("alembic_version"):
         return  # migrated already (the fixtures' databases are: see sqlite_database, SchemaPool)
     dialect = engine.dialect.name
     if dialect in _SCHEMA_STATEMENTS:
@@ -544,8 +547,13 @@ def migrate(engine: Engine) -> None:
     _SCHEMA_STATEMENTS[dialect] = sent
 
 
+#: The URLs of the databases this process handed out migrated (sqlite_database's, SchemaPool's):
+#: migrate() does not ask them for their tables (a connection and a query a fixture, and a
+#: third of the engine fixture's time, on databases the fixtures know the answer for).
+_MIGRATED: set[str] = set()
 _SQLITE_TEMPLATE: list[Path] = []
 _CA_TEMPLATE: list[Path] = []
+_SERVER_FILES: list[Path] = []
 
 
 @dataclass(frozen=True, eq=False)
@@ -582,6 +590,23 @@ def fresh_test_ca(directory: Path) -> TestCA:
     return TestCA.load(directory)
 
 
+def server_files(directory: Path) -> None:
+    """The files a test app makes on first use, put in ``directory`` (``secrets/``: its web
+    signing and card-challenge keys; ``terminal-ca/``: its terminal CA): copies of one set this
+    process made. Each is written with an fsync (the CA after making its key pair): a few
+    milliseconds a test, made again for every test's app. A name the server no longer uses is
+    only copied; a file it needs and this set lacks it makes itself, as before."""
+    if not _SERVER_FILES:
+        template = Path(tempfile.mkdtemp(prefix="mkp-server-files-"))
+        atexit.register(shutil.rmtree, template, True)
+        for key in ("web.key", "challenge.key"):
+            secret_key(template / "secrets" / key)
+        TerminalCA.open(template / "terminal-ca")
+        _SERVER_FILES.append(template)
+    for folder in ("secrets", "terminal-ca"):
+        shutil.copytree(_SERVER_FILES[0] / folder, directory / folder)
+
+
 def sqlite_database(directory: Path, seed: Seed | None = None) -> str:
     """A SQLite database in ``directory`` with the schema and no rows (or ``seed``'s): a copy of one
     this process migrated (and seeded) once (a file copy takes a millisecond; migrating takes a
@@ -597,7 +622,9 @@ def sqlite_database(directory: Path, seed: Seed | None = None) -> str:
     path = directory / "mkp.sqlite3"
     shutil.copyfile(template, path)
     path.chmod(0o600)
-    return f"sqlite:///{path}"
+    url = f"sqlite:///{path}"
+    _MIGRATED.add(url)
+    return url
 
 
 def _sqlite_seeded(seed: Seed) -> Path:
@@ -681,10 +708,15 @@ class SchemaPool:
             restore = self._restore(seed)
             with self.admin.connect() as conn:
                 conn.connection.cursor().execute(restore.replace("{schema}", schema))
-        return schema, self.url(schema)
+        return schema, self._migrated(schema)
 
     def url(self, schema: str) -> str:
         return postgres_url(self.base, schema=schema)
+
+    def _migrated(self, schema: str) -> str:
+        url = self.url(schema)
+        _MIGRATED.add(normalize_url(url))
+        return url
 
     def give_back(self, schema: str) -> None:
         """Empty ``schema`` for the next test (or leave it, if a test still holds its rows)."""

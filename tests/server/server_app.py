@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from mkp_testing import SEED, SEEDED, Seed, migrate, served_in_process
+from mkp_testing import SEED, SEEDED, Seed, migrate, served_in_process, server_files
 from mykey_helpers import KeyPool, MyKeyWorld, configure
 from sqlalchemy import Engine
 from terminal_helpers import csr_for, new_code
@@ -39,6 +39,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def app(engine: Engine, database_url: str, tmp_path) -> Iterator[Flask]:
+    server_files(tmp_path)  # its keys and terminal CA, copied
     app = create_app(
         ServerConfig(
             database_url=database_url,
