@@ -22,6 +22,8 @@ Revises: 0012
 import sqlalchemy as sa
 from alembic import op
 
+from server.db.sqlite_schema import edit_table_sql
+
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
@@ -64,20 +66,14 @@ def _sqlite_retype_transfers_client_id(was: sa.String, new: sa.String) -> None:
     cannot be copied as a batch alter would (its rows are referenced by lots, conversions, offline
     entries ...), so the text is changed in place, as SQLite's ALTER TABLE page describes for
     changes that touch nothing on disk (writable_schema, then a new schema version)."""
-    conn = op.get_bind()
-    sql = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"))
-    old_text = sql.scalar_one()
     column = f"client_id VARCHAR({was.length}) NOT NULL"
-    if column not in old_text:
-        raise RuntimeError(f"transfers.client_id is not {column!r}: {old_text}")
-    version = conn.execute(sa.text("PRAGMA schema_version")).scalar_one()
-    conn.execute(sa.text("PRAGMA writable_schema = ON"))
-    conn.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'transfers'"),
-        {"sql": old_text.replace(column, f"client_id VARCHAR({new.length}) NOT NULL")},
-    )
-    conn.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
-    conn.execute(sa.text("PRAGMA writable_schema = OFF"))
+
+    def retyped(old_text: str) -> str:
+        if column not in old_text:
+            raise RuntimeError(f"transfers.client_id is not {column!r}: {old_text}")
+        return old_text.replace(column, f"client_id VARCHAR({new.length}) NOT NULL")
+
+    edit_table_sql(op.get_bind(), "transfers", retyped)
 
 
 def _scope_partner_orders() -> None:

@@ -28,6 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from server.db.sqlite_schema import edit_table_sql
+
 revision = "0023"
 down_revision = "0022"
 branch_labels = None
@@ -63,19 +65,8 @@ def _replaced(sql: str, old: str, new: str) -> str:
 
 
 def _sqlite_edit_transfers(edit: Callable[[str], str]) -> None:
-    """Change ``transfers``' CREATE text in place (writable_schema, then a new schema version)."""
-    conn = op.get_bind()
-    old_text = conn.execute(
-        sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'transfers'")
-    ).scalar_one()
-    version = conn.execute(sa.text("PRAGMA schema_version")).scalar_one()
-    conn.execute(sa.text("PRAGMA writable_schema = ON"))
-    conn.execute(
-        sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' AND name = 'transfers'"),
-        {"sql": edit(old_text)},
-    )
-    conn.execute(sa.text(f"PRAGMA schema_version = {int(version) + 1}"))
-    conn.execute(sa.text("PRAGMA writable_schema = OFF"))
+    """Change ``transfers``' CREATE text in place (:mod:`server.db.sqlite_schema`)."""
+    edit_table_sql(op.get_bind(), "transfers", edit)
 
 
 #: What a row without a hash says of its body: the owners through its accounts, the expiry in the
