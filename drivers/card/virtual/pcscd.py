@@ -90,11 +90,21 @@ class PcscDaemon:
         return daemon
 
     def start(self) -> None:
+        logged_before = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 ["pcscd", "-f"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
-        wait_for(vpcd_ready, 10, "pcscd with the vpcd readers")
+        try:
+            wait_for(vpcd_ready, 10, "pcscd with the vpcd readers")
+        except TimeoutError:
+            # A pcscd whose vpcd never came up (its port still held by a pcscd that just stopped)
+            # is stopped again, not left behind to make the next caller think one is running.
+            self.stop()
+            said = self.log.read_bytes()[logged_before:].decode(errors="replace").strip().splitlines()
+            raise PcscdUnavailable(
+                f"pcscd started but vpcd did not load ({said[0] if said else 'nothing logged'}): try again"
+            ) from None
 
     def stop(self) -> None:
         if self.proc is not None:
