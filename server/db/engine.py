@@ -454,7 +454,7 @@ def _in_pipeline(conn: Connection) -> bool:
 def fetch_raw(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` (``?`` placeholders; ``(?*)`` stands for one per param) as the driver
     returns them: no type processing (timestamps: see :func:`db_datetime`)."""
-    sql = sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
+    sql = _one_marker_a_param(sql, params)
     cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
     try:
         if is_postgres(conn):
@@ -466,6 +466,11 @@ def fetch_raw(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[A
         return [tuple(row) for row in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+def _one_marker_a_param(sql: str, params: Sequence[Any]) -> str:
+    """``sql`` with its ``(?*)`` written out as one ``?`` for each of ``params``."""
+    return sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
 
 
 def fetch_together(
@@ -485,8 +490,9 @@ def fetch_together(
         # for the pipeline's sync, two round trips.
         with driver.pipeline():
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                sql = sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
-                cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)
+                cursor.execute(
+                    _one_marker_a_param(sql, params).replace("?", "%s"), tuple(params), prepare=False
+                )
         return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
     finally:
         for cursor in cursors:
