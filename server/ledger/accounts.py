@@ -51,11 +51,25 @@ LOT_KINDS = sorted({k.name for k in ACCOUNT_KINDS.values() if k.holds_lots})
 
 def account_kind(owner: str) -> AccountKind:
     """The kind of the account an owner string names; ``MkpError`` for an unknown prefix."""
+    kind = _KIND_OF.get(owner)
+    if kind is not None:
+        return kind
     prefix, sep, rest = owner.partition(":")
     kind = ACCOUNT_KINDS.get(prefix)
     if not sep or not rest or kind is None:
         raise MkpError("invalid_owner", f"not an account owner: {owner!r}")
+    if len(_KIND_OF) >= KINDS_REMEMBERED:
+        _KIND_OF.clear()
+    _KIND_OF[owner] = kind
     return kind
+
+
+#: Owners whose kind :func:`account_kind` remembers (some 150 bytes each); past it, all are
+#: forgotten and worked out anew. A batch of transfers asks for the kind of every owner it names,
+#: and the next batch names mostly the same wallets again: remembered, the answer is one lookup.
+#: Safe without a check: an owner's kind is its prefix's, fixed in :data:`ACCOUNT_KINDS`.
+KINDS_REMEMBERED = 100_000
+_KIND_OF: dict[str, AccountKind] = {}
 
 
 def balances(conn: Connection, owner: str) -> dict[str, int]:

@@ -142,7 +142,8 @@ class LotBook:
             for transfer_id, lot_id, amount in taken:
                 book.taken_by.setdefault(transfer_id, []).append((book.by_id[lot_id], int(amount)))
         for account_lots in book.by_account.values():
-            account_lots.sort(key=lambda lot: lot.sort_key)
+            if len(account_lots) > 1:  # most wallets hold one open lot: nothing to sort
+                account_lots.sort(key=lambda lot: lot.sort_key)
         return book
 
     def _add(self, rows: Iterable[Any]) -> list[Lot]:
@@ -199,8 +200,13 @@ class LotBook:
         planned: list[Move] = []
         needed = req.amount
         for lot in open_lots:
-            if lot.remaining > 0 and lot.when > now:
-                step = lot.remaining if lot.remaining < needed else needed
+            remaining = lot.remaining
+            if remaining > 0 and lot.when > now:
+                if not planned and remaining >= needed:  # the usual debit: one lot covers it
+                    lot.remaining = remaining - needed
+                    self._plan(index, [(lot, needed)])
+                    return None
+                step = remaining if remaining < needed else needed
                 planned.append((lot, step))
                 needed -= step
                 if not needed:
@@ -210,12 +216,16 @@ class LotBook:
             return _refusal(req, open_lots, available, False, now)
         for lot, step in planned:
             lot.remaining -= step
+        self._plan(index, planned)
+        return None
+
+    def _plan(self, index: int, planned: list[Move]) -> None:
+        """Add ``planned`` to request ``index``'s moves."""
         moves = self.moves.get(index)
         if moves is None:
             self.moves[index] = planned
         else:
             moves.extend(planned)
-        return None
 
     def credit(self, index: int, req: _Request, account_id: int) -> None:
         """Plan request ``index``'s credit to wallet ``account_id``: restored lots, or a new one."""
@@ -229,10 +239,9 @@ class LotBook:
             self.moves.setdefault(index, []).extend((lot, -amount) for lot, amount in restored)
             return
         self._next_order += 1
-        lot = Lot(
-            None, account_id, _timestamp(req.expires_at), req.amount, req.amount, None, self._next_order
-        )
-        lot.made_by_request, lot.made_expiry = index, req.expires_at
+        expires_at, amount = req.expires_at, req.amount
+        order = self._next_order
+        lot = Lot(None, account_id, _timestamp(expires_at), amount, amount, None, order, 0, index, expires_at)
         self.new_lots.append(lot)
         taken_from = self.by_account.get(account_id)
         if taken_from is not None:  # the batch also takes from this wallet: keep its order

@@ -51,6 +51,24 @@ def test_grant_then_spend_moves_points_and_sums_to_zero(ready):
     assert report.ok and report.transfers == 2 and report.accounts == 3
 
 
+@pytest.mark.parametrize("size", [1, 70])
+def test_a_department_pays_down_to_its_floor_and_no_further(ready, size):
+    """A department's account may go below zero, down to its floor (its budget) and no further,
+    alone or in a large batch: unlike a municipality's, its balance is checked."""
+    department = f"dept:{YOKOSUKA}-kosodate"
+    with write(ready) as conn:
+        ledger.open_account(conn, department, YOKOSUKA, floor=-10 * size)
+    requests = [
+        ledger.TransferRequest(f"dept-{n:03d}", YOKOSUKA, department, f"holder:h{n}", 10, "grant")
+        for n in range(size + 1)
+    ]
+    with write(ready) as conn:
+        results = ledger.create_transfers(conn, requests, "test")
+    assert [isinstance(r, ledger.Transfer) for r in results] == [True] * size + [False]
+    assert getattr(results[-1], "code", None) == "over_budget"
+    assert balances(ready, department) == {YOKOSUKA: -10 * size}
+
+
 def test_same_id_same_body_returns_first_result(ready):
     first = post(ready, grant("grant-0001", amount=500))
     again = post(ready, grant("grant-0001", amount=500))
