@@ -14,7 +14,10 @@
    ``--generators`` processes (Python threads of one process would queue for one interpreter
    lock), each a thread a keep-alive ``http.client`` connection signing with the agents' own
    ``signing.RequestSigner``. Target: >= 1,000/s on 2 cores; the server's CPU a conversion is
-   read from its process tree, the generator's CPU a request from its processes.
+   read from its process tree, the generator's CPU a request from its processes. First, as a raw
+   baseline measured in the same run, the same connections ask ``GET /healthz`` (one short read
+   statement) for the same time: the machine is shared, and a busy minute slows both alike, so
+   each conversion figure is also printed as a ratio of the baseline's (rate and server CPU).
 2. **Coupon codes**: ``--coupons`` codes generated and stored as hashes by the domain function
    the API calls (``coupons.issue_batch``), in one transaction (a fresh SQLite file, or ``--db``). Target:
    1,000,000 in <= 30 s; with fewer (a busy machine) the figure is extrapolated linearly, and says so.
@@ -48,6 +51,7 @@ from mkp_core import signing
 from mkp_core.client import ApiClient, BearerToken
 from server.db.engine import make_engine, write
 from server.db.migrate import upgrade
+from server.launcher import ServerProcess
 from server.ledger.tables import mykeys
 from server.partners import coupons, registry
 from server.partners.tables import partner_links
@@ -101,31 +105,56 @@ def conversions_per_second(database_url: str, work: Path, args: argparse.Namespa
             f"{args.workers} gunicorn worker(s) x 8 threads, {database_url.split(':')[0]}, "
             "load generator on the same cores"
         )
+        baseline = _rates(server, key, args, 0, args.clients)
+        print(
+            f"baseline GET /healthz: {baseline.per_second:,.0f}/s over HTTP ({args.clients} connections, "
+            f"{where}); server CPU {baseline.cpu_each * 1000:.2f} ms a request"
+        )
         for size, clients in ((1, args.clients), (args.batch, args.batch_clients)):
             if clients == 0:
                 continue
-            cpu_before = process_tree_cpu(server.process.pid)
-            done, refused, requests, elapsed, generator_cpu = _post_orders(
-                server.url, key, args, size, clients
-            )
-            cpu = process_tree_cpu(server.process.pid) - cpu_before
+            rates = _rates(server, key, args, size, clients)
+            done, refused, requests, elapsed, generator_cpu = rates.figures
             verify = api.get("/v1/ledger/verify")
             what = "one order a request" if size == 1 else f"batches of {size}"
             print(
                 f"online conversions, {what}: {done:,} in {elapsed:.1f} s = {done / elapsed:,.0f}/s over HTTP "
+                f"= {rates.per_second / baseline.per_second:.3f} x the baseline's rate "
                 f"({requests:,} requests, {clients} connections in {min(args.generators, clients)} "
-                f"generator process(es), {where}); server CPU {cpu / max(done, 1) * 1000:.2f} ms a "
-                f"conversion ({max(done, 1) / max(cpu, 1e-9):,.0f}/s a core); generator CPU "
+                f"generator process(es), {where}); server CPU {rates.cpu_each * 1000:.2f} ms a "
+                f"conversion ({1 / max(rates.cpu_each, 1e-9):,.0f}/s a core) = "
+                f"{rates.cpu_each / baseline.cpu_each:.2f} x a baseline request's; generator CPU "
                 f"{generator_cpu / max(requests, 1) * 1000:.2f} ms a request; "
                 f"refused {refused}; ledger verify ok={verify['ok']}"
             )
+
+
+class _Rates(NamedTuple):
+    """What one run of the generator gave (``figures``: :func:`_post_orders`' answer), per second of
+    wall-clock time and in server CPU seconds, each per accepted conversion (or baseline request)."""
+
+    figures: tuple[int, int, int, float, float]
+    per_second: float
+    cpu_each: float
+
+
+def _rates(
+    server: ServerProcess, key: signing.PrivateKey, args: argparse.Namespace, size: int, clients: int
+) -> _Rates:
+    """:func:`_post_orders` with the server's process tree's CPU read around it."""
+    cpu_before = process_tree_cpu(server.process.pid)
+    figures = _post_orders(server.url, key, args, size, clients)
+    cpu = process_tree_cpu(server.process.pid) - cpu_before
+    done, elapsed = max(figures[0], 1), figures[3]
+    return _Rates(figures, done / elapsed, cpu / done)
 
 
 def _post_orders(
     url: str, key: signing.PrivateKey, args: argparse.Namespace, size: int, clients: int
 ) -> tuple[int, int, int, float, float]:
     """``clients`` connections, spread over ``args.generators`` processes, post signed orders (``size``
-    a request: the single endpoint for 1, the batch endpoint else) for ``args.seconds``:
+    a request: the single endpoint for 1, the batch endpoint else; 0: ``GET /healthz``, the
+    baseline) for ``args.seconds``:
     (accepted, refused, requests, seconds, the generator processes' CPU seconds)."""
     processes = max(1, min(args.generators, clients))
     shares = [clients // processes + (p < clients % processes) for p in range(processes)]
@@ -179,7 +208,7 @@ def _generator(job: _Job) -> tuple[int, int, int, float, float]:
     key = serialization.load_pem_private_key(job.pem, password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     host = job.url.split("//", 1)[1]
-    path = "/partner/v1/conversions" if job.size == 1 else "/partner/v1/conversions/batch"
+    path = {0: "/healthz", 1: "/partner/v1/conversions"}.get(job.size, "/partner/v1/conversions/batch")
     size, members, run, share, stop = job.size, job.members, job.run, job.share, job.stop
     done, refused, sent = [0] * share, [0] * share, [0] * share
 
@@ -192,6 +221,14 @@ def _generator(job: _Job) -> tuple[int, int, int, float, float]:
         connection = http.client.HTTPConnection(host, timeout=60)
         i = 0
         while time.time() < stop:
+            if size == 0:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                sent[slot] += 1
+                done[slot] += response.status == 200
+                refused[slot] += response.status != 200
+                continue
             if size == 1:
                 i += 1
                 body = json.dumps(order(n, i)).encode()
