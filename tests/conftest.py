@@ -55,9 +55,9 @@ from server.db.engine import make_engine, write
 from server.platform.operators.service import create_operator
 
 #: The throwaway PostgreSQL (postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's
-#: own), the server app's fixtures (tests/server and tests/mkp_admin alike), the browser's, and one
-#: cache of compiled SQL for all of a process's engines.
-pytest_plugins = ("throwaway_postgres", "server_app", "browser", "compiled_sql")
+#: own), the server app's fixtures (tests/server and tests/mkp_admin alike), the browser's, one
+#: cache of compiled SQL for all of a process's engines and one of compiled templates for its apps.
+pytest_plugins = ("throwaway_postgres", "server_app", "browser", "compiled_sql", "compiled_templates")
 
 # pytest compiles each test module with its assertions rewritten. Where PYTHONDONTWRITEBYTECODE is
 # set (these machines set it) it would redo that in every worker on every run, ~4 s a process:
