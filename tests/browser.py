@@ -13,8 +13,10 @@ process, so they are marked ``slow`` by the ``chromium`` fixture's users.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import threading
+from asyncio import events as asyncio_events
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,16 +47,44 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One headless Chromium for the module (starting it is the slow part); a tab per test."""
+@contextmanager
+def _playwright_loop(loop: asyncio.AbstractEventLoop | None) -> Iterator[None]:
+    """Playwright's asyncio loop marked as this thread's running loop, as its sync API needs it to
+    be while it is used, and unmarked after."""
+    asyncio_events._set_running_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio_events._set_running_loop(None)
+
+
+@pytest.fixture(scope="session")
+def _chromium_process() -> Iterator[tuple[Any, asyncio.AbstractEventLoop | None]]:
+    """One headless Chromium for the test process, and the loop of Playwright's that drives it:
+    starting Playwright's driver and Chromium takes 1.6 s of CPU, and was done once per browser
+    test module (seven in the suite) before.
+
+    Playwright's sync API leaves its loop marked as the thread's running loop between calls, and
+    ``asyncio.run`` refuses to start where a loop runs (the connection test's simulator runs in
+    the same process): the mark is kept only while a browser test runs (``chromium``)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (install.sh installs it)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
+        loop = asyncio_events._get_running_loop()
+        asyncio_events._set_running_loop(None)
+        yield browser, loop
+        asyncio_events._set_running_loop(loop)  # for the browser's close and Playwright's exit
         browser.close()
+
+
+@pytest.fixture
+def chromium(_chromium_process: tuple[Any, asyncio.AbstractEventLoop | None]) -> Iterator[Any]:
+    """The process's headless Chromium, for one test (a tab or a context per test, never shared)."""
+    browser, loop = _chromium_process
+    with _playwright_loop(loop):
+        yield browser
 
 
 @contextmanager

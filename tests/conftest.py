@@ -20,7 +20,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import pytest
@@ -55,9 +55,9 @@ from server.db.engine import make_engine, write
 from server.platform.operators.service import create_operator
 
 #: The throwaway PostgreSQL (postgres_admin_url: MKP_TEST_POSTGRES_URL's server, else the session's
-#: own), the server app's fixtures (tests/server and tests/mkp_admin alike), the browser's, and one
-#: cache of compiled SQL for all of a process's engines.
-pytest_plugins = ("throwaway_postgres", "server_app", "browser", "compiled_sql")
+#: own), the server app's fixtures (tests/server and tests/mkp_admin alike), the browser's, one
+#: cache of compiled SQL for all of a process's engines and one of compiled templates for its apps.
+pytest_plugins = ("throwaway_postgres", "server_app", "browser", "compiled_sql", "compiled_templates")
 
 # pytest compiles each test module with its assertions rewritten. Where PYTHONDONTWRITEBYTECODE is
 # set (these machines set it) it would redo that in every worker on every run, ~4 s a process:
@@ -310,6 +310,14 @@ def _write_platform(engine: Engine) -> tuple[str, Path]:
     return token, folder / "jpki-ca"
 
 
+@cache
+def _seed_ca(folder: Path) -> TestCA:
+    """The CA that signed a platform seed's CRL, read once per process: reading its RSA key checks
+    the key (a twentieth of a second, 7 % of the fast set's CPU when each platform read its copy).
+    A copy's files are the same, so each platform's CA is the copy's folder with this key."""
+    return TestCA.load(folder)
+
+
 #: The platform's rows (its operator, 横須賀市, the museum, the CA's first CRL): written once per
 #: process and dialect, copied into each platform's database (120 ms of CPU a test before).
 PLATFORM = Seed("platform", _write_platform)
@@ -326,7 +334,8 @@ def platform(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) 
     finally:
         engine.dispose()
     shutil.copytree(ca_folder, tmp_path / "jpki-ca")
-    ca = TestCA.load(tmp_path / "jpki-ca")
+    seed_ca = _seed_ca(ca_folder)
+    ca = TestCA(tmp_path / "jpki-ca", seed_ca.certificate, seed_ca.key)
     server_files(tmp_path)  # its keys and terminal CA, copied
     app = create_app(ServerConfig(database_url=database_url, testing=True, **server_settings(tmp_path, ca)))
     try:

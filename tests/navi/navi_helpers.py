@@ -5,13 +5,16 @@ with nothing but its points, and a partner with two campaigns.
 museums, six months past the month of the credit, at most 5,000 a spend, vouchers) listing its
 antenna shop in 千代田区, an agreement that lets its points into 札幌市, an open festival, a
 reward, and a campaign it funds itself. The partner ANA converts 500 miles into 100 points after
-14 days, with a campaign of its own. Made with the domain functions in one transaction.
+14 days, with a campaign of its own. Made with the domain functions in one transaction, once per
+test process and database (:data:`NAVI_TOWN`), and copied into each test's database.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from mkp_testing import Seed, copy_seed
 from sqlalchemy import Engine
 
 from mkp_core import signing
@@ -70,3 +73,13 @@ def furnish_town(engine: Engine) -> None:
                 funded_by="municipality", municipality=YOKOSUKA,
             ),
         )  # fmt: skip
+
+
+#: furnish_town's rows, written once per test process and database kind: a test's copy takes 7 ms
+#: of CPU on SQLite, writing them took 47 ms.
+NAVI_TOWN = Seed("navi-town", furnish_town)
+
+
+def furnished(request: pytest.FixtureRequest, engine: Engine) -> None:
+    """The town's rows copied into ``engine``'s database (migrated and empty, of either kind)."""
+    copy_seed(engine, NAVI_TOWN, lambda: request.getfixturevalue("postgres_schemas"))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from navi_helpers import CENTRAL, SAPPORO, YOKOSUKA, furnish_town
+from navi_helpers import CENTRAL, SAPPORO, YOKOSUKA, furnished
 from sqlalchemy import Engine
 
 from mkp_core.dates import JST
@@ -21,8 +21,8 @@ JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
-def navi(app: Flask, engine: Engine) -> FlaskClient:
-    furnish_town(engine)
+def navi(request: pytest.FixtureRequest, app: Flask, engine: Engine) -> FlaskClient:
+    furnished(request, engine)
     return app.test_client()
 
 

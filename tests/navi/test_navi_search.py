@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from mkp_testing import sqlite_database
-from navi_helpers import SAPPORO, YOKOSUKA, furnish_town
+from navi_helpers import SAPPORO, YOKOSUKA, furnished
 from sqlalchemy import Engine
 
 from server.navi.search import Search, find
@@ -27,8 +27,8 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def navi(app: Flask, engine: Engine) -> FlaskClient:
-    furnish_town(engine)
+def navi(request: pytest.FixtureRequest, app: Flask, engine: Engine) -> FlaskClient:
+    furnished(request, engine)
     return app.test_client()
 
 
