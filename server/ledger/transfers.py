@@ -827,12 +827,15 @@ def _post(
             _insert_transfers(conn, plan, ids)
             book.post(conn, dict(zip(plan.posted, ids, strict=True)))
             _add_pending_to_posted(conn, states.values())
+        gave_back = book.gave_back
         for i, transfer_id in zip(plan.posted, ids, strict=True):
             r = requests[i]
-            # the expiry of the lot it made, as a replay reads it back (None if it made none)
-            results[i] = Transfer.posted(
-                transfer_id, r, now, r.expires_at if kinds[r.credit].holds_lots else None
-            )
+            # The expiry of the lot it made, as a replay reads it back: None if it made none (a
+            # credit to an account without lots, or a reversal that gave back the lots it took).
+            expires_at = r.expires_at
+            if expires_at is not None and (not kinds[r.credit].holds_lots or i in gave_back):
+                expires_at = None
+            results[i] = Transfer.posted(transfer_id, r, now, expires_at)
     for i, first in plan.replays.items():
         results[i] = results[first]
 
