@@ -103,6 +103,8 @@ class LotBook:
     taken_by: dict[int, list[Move]] = field(default_factory=dict)
     new_lots: list[Lot] = field(default_factory=list)
     moves: dict[int, list[Move]] = field(default_factory=dict)
+    #: The requests (by index) whose credit gave back lots rather than making one.
+    gave_back: set[int] = field(default_factory=set)
     _next_order: int = 1 << 62
 
     # --- loading ---------------------------------------------------------------------------
@@ -237,6 +239,7 @@ class LotBook:
                     bisect.insort(account_lots, lot, key=lambda x: x.sort_key)
                 lot.remaining += amount
             self.moves.setdefault(index, []).extend((lot, -amount) for lot, amount in restored)
+            self.gave_back.add(index)
             return
         self._next_order += 1
         expires_at, amount = req.expires_at, req.amount

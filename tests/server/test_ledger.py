@@ -161,6 +161,38 @@ def test_an_expiry_that_makes_no_lot_still_tells_a_retry_apart(ready, retried_ex
     assert balances(ready, "holder:alice") == {YOKOSUKA: 100}
 
 
+@pytest.mark.parametrize("batch_size", [0, 99])
+@pytest.mark.parametrize("gives_back", [True, False])
+def test_a_reversal_sent_with_an_expiry_answers_a_retry_as_it_answered_first(ready, gives_back, batch_size):
+    """A refund to a wallet sent with an expiry gives back to the lot its spend took, which keeps
+    its own expiry: no lot holds the one sent, so the answer does not claim it, the first time or
+    again. A reversal that gives back no lots makes one with that expiry, and says so both times.
+    Sent alone or inside a large batch; retried alone, twice in its batch, and inside a batch."""
+    post(ready, grant("grant-0001", amount=100))  # a lot that never expires
+    sent = post(ready, spend("spend-0001", 30))
+    post(ready, spend("spend-0002", 30))  # the shop could pay the refund twice over
+    reversal = full_body(
+        "refund-0001",
+        debit="payee:shop-1",
+        credit="holder:alice",
+        amount=30,
+        kind="reverse",
+        reverses=sent.id if gives_back else None,
+    )
+    others = [grant(f"new-{n:04d}", holder=f"h{n}", amount=5) for n in range(batch_size)]
+    with write(ready) as conn:
+        *_, first, twin = ledger.create_transfers(conn, [*others, reversal, reversal], "test")
+    assert isinstance(first, ledger.Transfer)
+    assert first.expires_at == (None if gives_back else EXPIRY)
+    assert twin == first
+    assert post(ready, reversal) == first
+    again = [grant(f"again-{n:04d}", holder=f"h{n}", amount=5) for n in range(99)]
+    with write(ready) as conn:
+        assert ledger.create_transfers(conn, [*again, reversal], "test")[-1] == first
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 70}
+    assert verified(ready).ok
+
+
 def test_wallet_never_goes_below_zero(ready):
     post(ready, grant("grant-0001", amount=100))
     with pytest.raises(ledger.InsufficientPoints) as e:
@@ -368,6 +400,27 @@ def test_reversal_is_a_new_opposite_transfer(ready):
         ledger.reverse(conn, r.id, "rev-00003", "test")
     assert e.value.code == "cannot_reverse"
     assert verified(ready).transfers == 3
+
+
+def test_a_refund_retried_inside_a_large_batch_is_its_first_answer(ready):
+    """A refund the shop could still pay again, retried among many new transfers: the first
+    refund once more, the new transfers posted, the points given back once."""
+    post(ready, grant("grant-0001", amount=100))
+    sent = post(ready, spend("spend-0001", 30))
+    post(ready, spend("spend-0002", 30))
+    with write(ready) as conn:
+        refund = ledger.reverse(conn, sent.id, "rev-00001", "test")
+    retry = ledger.TransferRequest(
+        "rev-00001", YOKOSUKA, "payee:shop-1", "holder:alice", 30, "reverse", reverses=sent.id
+    )
+    batch = [grant(f"new-{n:04d}", holder=f"h{n}", amount=5) for n in range(99)]
+    with write(ready) as conn:
+        results = ledger.create_transfers(conn, [*batch, retry], "test")
+    assert results[-1] == refund
+    assert all(isinstance(r, ledger.Transfer) for r in results)
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 70}
+    assert balances(ready, "payee:shop-1") == {YOKOSUKA: 30}
+    assert verified(ready).ok and verified(ready).transfers == 4 + 99
 
 
 def test_reversal_cannot_overdraw_the_payee(ready):
