@@ -321,13 +321,16 @@ def read_once_locked(conn: Connection, key: str, sql: str, params: dict[str, Any
 
     PostgreSQL: both in one round trip, sent together in a pipeline (each statement of a READ
     COMMITTED transaction takes its snapshot when it starts, so the read sees what the lock waited
-    for). SQLite: the write transaction is the lock; the read alone. Rows as the driver gives them."""
+    for), its row read once the pipeline has ended (a read inside waits for its rows, then the end
+    for the pipeline's sync: two round trips). SQLite: the write transaction is the lock; the read
+    alone. Rows as the driver gives them."""
     if not is_postgres(conn):
         return conn.execute(_text(sql), params).first()
     driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
-    with driver.pipeline(), driver.cursor() as lock, driver.cursor() as read:
-        lock.execute(_LOCK, {"n": _lock_number(key)})
-        read.execute(_psycopg_sql(sql), params)
+    with driver.cursor() as lock, driver.cursor() as read:
+        with driver.pipeline():
+            lock.execute(_LOCK, {"n": _lock_number(key)})
+            read.execute(_psycopg_sql(sql), params)
         row = read.fetchone()
     return None if row is None else tuple(row)
 
