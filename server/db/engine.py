@@ -221,11 +221,13 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         conn.info.pop(_WROTE, None)
         conn.info.pop(_ON_COMMIT, None)  # a rolled-back transaction's, on this pooled connection
         conn.info[_LAST_ROWS] = {}
+        conn.info[_AT_COMMIT] = []
         try:
             yield conn
-            _insert_last_rows(conn)
+            _finish(conn)
         finally:
             conn.info.pop(_LAST_ROWS, None)
+            conn.info.pop(_AT_COMMIT, None)
         committed: list[Callable[[], None]] = conn.info.pop(_ON_COMMIT, [])
     for callback in committed:
         callback()
@@ -233,6 +235,96 @@ def _writing(engine: Engine) -> Iterator[Connection]:
 
 _ON_COMMIT = "mkp_on_commit"
 _LAST_ROWS = "mkp_last_rows"
+_AT_COMMIT = "mkp_at_commit"
+
+
+@dataclass(frozen=True)
+class _Requirement:
+    """A query that must find a row when the transaction commits, and the refusal if it does not."""
+
+    sql: str
+    params: tuple[Any, ...]
+    refused: Callable[[], Exception]
+
+
+def require_at_commit(
+    conn: Connection, sql: str, params: Sequence[Any], refused: Callable[[], Exception]
+) -> None:
+    """Commit ``conn``'s write transaction only if ``sql`` (``?`` placeholders) finds a row at its
+    very end; else roll it back and raise ``refused()``. Only in :func:`write`'s transactions.
+
+    Why: a check that must hold at the commit (an operator's token not revoked) cost a round trip
+    of its own before the COMMIT's. On PostgreSQL it goes with the transaction's last rows
+    (:func:`insert_last`) and its COMMIT, in one round trip, asked so that finding no row is an
+    error (a division by zero): the database skips the COMMIT sent behind a failed statement, so
+    nothing of the transaction is kept. SQLite: asked just before the commit."""
+    checks: list[_Requirement] | None = conn.info.get(_AT_COMMIT)
+    if checks is None:
+        raise RuntimeError("require_at_commit outside a write transaction: nothing would check it")
+    checks.append(_Requirement(sql, tuple(params), refused))
+
+
+def _finish(conn: Connection) -> None:
+    """The transaction's last rows and its checks at commit; on PostgreSQL its COMMIT too, all in
+    one round trip (SQLAlchemy's own commit then finds nothing left to commit)."""
+    pending: dict[Table, list[dict[str, Any]]] = conn.info[_LAST_ROWS]
+    checks: list[_Requirement] = conn.info[_AT_COMMIT]
+    if not is_postgres(conn) or not checks:
+        _insert_last_rows(conn)
+        for check in checks:
+            if not fetch_raw(conn, check.sql, check.params):
+                raise check.refused()
+        return
+    driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
+    cursors = [driver.cursor() for _ in checks]
+    try:
+        with driver.pipeline():
+            for table, rows in pending.items():
+                _insert_through_driver(conn, table, rows)
+            for cursor, check in zip(cursors, checks, strict=True):
+                cursor.execute(_REQUIRED.format(check.sql.replace("?", "%s")), check.params, prepare=False)
+            driver.execute("COMMIT")
+    except Exception as e:
+        if getattr(e, "sqlstate", None) != _DIVISION_BY_ZERO:
+            raise
+        # The first check without a result failed; those after it were skipped with the COMMIT.
+        failed = next(c for cursor, c in zip(cursors, checks, strict=True) if cursor.pgresult is None)
+        raise failed.refused() from None
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+#: A check at commit as PostgreSQL is asked it: no row found is a division by zero.
+_REQUIRED = "SELECT 1 / count(*) FROM ({} LIMIT 1) AS found"
+_DIVISION_BY_ZERO = "22012"  # its SQLSTATE
+
+
+def _insert_through_driver(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """:func:`_insert_last_rows` of one table through the driver (it may run in a pipeline), its
+    columns' values made as SQLAlchemy would bind them."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(row), []).append(row)
+    for columns, alike in by_columns.items():
+        sql, processors = _driver_insert(conn.dialect, table, columns)
+        executemany(
+            conn,
+            sql,
+            [
+                tuple(p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True))
+                for row in alike
+            ],
+        )
+
+
+@functools.cache
+def _driver_insert(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """The INSERT of ``columns`` into ``table`` (``?`` placeholders) and each column's bind processor."""
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    processors = [table.c[c].type.bind_processor(dialect) for c in columns]
+    return f"INSERT INTO {table.name} ({names}) VALUES ({marks})", processors
 
 
 def insert_last(conn: Connection, table: Table, row: dict[str, Any]) -> None:
