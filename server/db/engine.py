@@ -430,6 +430,12 @@ def read_once_locked(conn: Connection, key: str, sql: str, params: dict[str, Any
 _LOCK = "SELECT pg_advisory_xact_lock(%(n)s)"
 
 
+def lock_key_statements(conn: Connection, key: str) -> list[tuple[str, list[Any]]]:
+    """:func:`lock_key` as the statements to send (none on SQLite), for a caller that sends them
+    with its other reads in one round trip (:func:`fetch_together`)."""
+    return [("SELECT pg_advisory_xact_lock(?)", [_lock_number(key)])] if is_postgres(conn) else []
+
+
 @functools.cache
 def _text(sql: str) -> Any:
     """``sql`` as a statement SQLAlchemy finds compiled in its cache (built once per text)."""

@@ -27,6 +27,7 @@ from server.db.engine import (
     db_timestamp,
     executemany,
     lock_key,
+    lock_key_statements,
     lock_keys,
     read_once_locked,
     run_write,
@@ -62,6 +63,22 @@ def keep_all(
     record_many(conn, [(c, body_hash(scope, body), status, as_stored(reply)) for c, body, reply in records])
 
 
+@dataclass(frozen=True)
+class Held:
+    """A client id held as :func:`once` holds it, and its stored answer's row (None: none yet),
+    read by a caller with its other first reads in one round trip (:func:`hold_statements`)."""
+
+    client_id: str
+    row: tuple[Any, ...] | None
+
+
+def hold_statements(conn: Connection, client_id: str) -> list[tuple[str, list[Any]]]:
+    """What :func:`once` sends to hold ``client_id`` and read its stored answer, for a caller that
+    sends them with its other reads (``fetch_together``, in this order): the answer's rows are the
+    last statement's, for :class:`Held`, which the caller then hands to :func:`once`."""
+    return [*lock_key_statements(conn, f"idempotency:{client_id}"), (_PRIOR_RAW, [client_id])]
+
+
 def once(
     conn: Connection,
     client_id: str,
@@ -70,14 +87,19 @@ def once(
     work: Callable[[], Reply],
     status: int | Callable[[Reply], int] = 201,
     keep: Callable[[Reply], Reply] | None = None,
+    held: Held | None = None,
 ) -> tuple[Reply, int]:
     """Run ``work`` once per client id inside the caller's write transaction: (reply, status).
 
     ``status``: the HTTP status, or a function of the reply that gives it (201 made, 200 found).
     ``keep`` turns the reply into what may be stored and replayed (default: all of it).
+    ``held``: the client id held and its answer read already, in this transaction (:class:`Held`).
     """
     digest = body_hash(scope, body)
-    prior = read_once_locked(conn, f"idempotency:{client_id}", _PRIOR, {"client_id": client_id})
+    if held is not None and held.client_id == client_id:
+        prior = held.row
+    else:
+        prior = read_once_locked(conn, f"idempotency:{client_id}", _PRIOR, {"client_id": client_id})
     if prior is not None:
         prior_hash, prior_status, prior_response = prior
         if prior_hash != digest:
@@ -104,6 +126,7 @@ def once(
 # Built once: SQLAlchemy finds them compiled, without building and hashing new statements a request.
 #: A client id's stored answer, read once the id is held (``read_once_locked``).
 _PRIOR = "SELECT body_hash, status, response FROM idempotency WHERE client_id = :client_id"
+_PRIOR_RAW = "SELECT body_hash, status, response FROM idempotency WHERE client_id = ?"
 _KEEP = insert(idempotency)
 
 
