@@ -610,13 +610,41 @@ def new_ids(conn: Connection, table: str, count: int) -> list[int]:
     if count <= 0:
         return []
     if is_postgres(conn):
+        ahead = _ids_ahead(conn).get(table, [])
+        if len(ahead) >= count:
+            taken, ahead[:] = ahead[:count], ahead[count:]
+            return taken
         # Through the driver's cursor: it may run inside :func:`sent_together`.
-        rows = fetch_raw(
-            conn, "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table, count)
-        )
+        rows = fetch_raw(conn, *new_ids_statement(table, count))
         return [int(r[0]) for r in rows]
     top = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()
     return list(range(int(top) + 1, int(top) + 1 + count))
+
+
+def new_ids_statement(table: str, count: int) -> tuple[str, list[Any]]:
+    """PostgreSQL's read of ``count`` fresh ids of ``table``, for a caller that sends it with its
+    other reads in one round trip (:func:`fetch_together`), then hands the rows to :func:`ids_ahead`."""
+    return "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", [table, count]
+
+
+def ids_ahead(conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Fresh ids of ``table`` read ahead (:func:`new_ids_statement`), which :func:`new_ids` hands
+    out first in this transaction. Those never handed out are gaps in the ids, as a rolled-back
+    transaction's are (a sequence never gives one twice)."""
+    _ids_ahead(conn).setdefault(table, []).extend(int(r[0]) for r in rows)
+
+
+def _ids_ahead(conn: Connection) -> dict[str, list[int]]:
+    """This transaction's ids read ahead, by table (a pooled connection's earlier ones forgotten)."""
+    transaction = conn.get_transaction()
+    kept = conn.info.get(_IDS_AHEAD)
+    if kept is None or kept[0] is not transaction:
+        kept = conn.info[_IDS_AHEAD] = (transaction, {})
+    ahead: dict[str, list[int]] = kept[1]
+    return ahead
+
+
+_IDS_AHEAD = "mkp_ids_ahead"
 
 
 def db_timestamp(conn: Connection, value: datetime | None) -> Any:
