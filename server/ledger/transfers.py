@@ -38,8 +38,10 @@ from server.db.engine import (
     executemany,
     fetch_raw,
     fetch_together,
+    ids_ahead,
     is_postgres,
     new_ids,
+    new_ids_statement,
     sent_together,
 )
 from server.ledger import known_accounts, periods
@@ -344,13 +346,14 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
     requests, todo, results = batch.requests, batch.todo, batch.results
     client_ids = {requests[i].client_id for i in todo} if probe else set()
     debited = {(requests[i].debit, requests[i].point_code) for i in todo}
+    after_lock = _reads_after_lock(conn, debited, batch.kinds, client_ids)
+    # A few transfers' new ids are read with the lock too: the writes then wait for nothing.
+    ids = [new_ids_statement("transfers", len(todo))] if after_lock and len(todo) < COPY_FROM_ROWS else []
     states, read = _open_and_lock_accounts(
-        conn,
-        [requests[i] for i in todo],
-        batch.now,
-        batch.kinds,
-        _reads_after_lock(conn, debited, batch.kinds, client_ids),
+        conn, [requests[i] for i in todo], batch.now, batch.kinds, after_lock + ids
     )
+    if read is not None and ids and len(read) == len(after_lock) + 1:
+        ids_ahead(conn, "transfers", read.pop())
     reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
     book = LotBook.load(
         conn,
@@ -780,7 +783,8 @@ def _post(
     """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer.
 
     On PostgreSQL the writes go together (``sent_together``): a single spend's four writes cost
-    one round trip, not four (a new lot's id is waited for); a large batch's go by COPY."""
+    one round trip, not four (a new lot's id is waited for; a few transfers' own ids were read
+    with the accounts' lock); a large batch's go by COPY."""
     if plan.rows:
         ids = new_ids(conn, "transfers", len(plan.rows))
         with sent_together(conn, few=len(plan.rows) < COPY_FROM_ROWS):
