@@ -574,6 +574,26 @@ def _one_marker_a_param(sql: str, params: Sequence[Any]) -> str:
     return sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
 
 
+def fetch_later(conn: Connection, sql: str, params: Sequence[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+    """Send ``sql`` (as :func:`fetch_raw` takes it) now, and give the function that reads its rows.
+    Inside :func:`sent_together`, call it once the block has ended: the read then goes with the
+    block's writes in their round trip (a read inside waits for its rows, one trip more)."""
+    sql = _one_marker_a_param(sql, params)
+    cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
+    if is_postgres(conn):
+        cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)  # type: ignore[call-arg]
+    else:
+        cursor.execute(sql, tuple(params))
+
+    def rows() -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    return rows
+
+
 def fetch_together(
     conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
 ) -> list[list[tuple[Any, ...]]]:
