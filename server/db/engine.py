@@ -266,10 +266,11 @@ def require_at_commit(
 
 def _finish(conn: Connection) -> None:
     """The transaction's last rows and its checks at commit; on PostgreSQL its COMMIT too, all in
-    one round trip (SQLAlchemy's own commit then finds nothing left to commit)."""
+    one round trip (SQLAlchemy's own commit then finds nothing left to commit): a COMMIT sent
+    behind a failed statement is skipped."""
     pending: dict[Table, list[dict[str, Any]]] = conn.info[_LAST_ROWS]
     checks: list[_Requirement] = conn.info[_AT_COMMIT]
-    if not is_postgres(conn) or not checks:
+    if not is_postgres(conn) or not (checks or any(pending.values())):
         _insert_last_rows(conn)
         for check in checks:
             if not fetch_raw(conn, check.sql, check.params):
@@ -286,7 +287,10 @@ def _finish(conn: Connection) -> None:
             driver.execute("COMMIT")
     except Exception as e:
         if getattr(e, "sqlstate", None) != _DIVISION_BY_ZERO:
-            raise
+            # As SQLAlchemy raises it (a unique key's clash: IntegrityError, which run_write retries).
+            raise DBAPIError.instance(
+                None, None, e, conn.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=conn.dialect
+            ) from e
         # The first check without a result failed; those after it were skipped with the COMMIT.
         failed = next(c for cursor, c in zip(cursors, checks, strict=True) if cursor.pgresult is None)
         raise failed.refused() from None
@@ -327,15 +331,31 @@ def _driver_insert(dialect: Any, table: Table, columns: tuple[str, ...]) -> tupl
     return f"INSERT INTO {table.name} ({names}) VALUES ({marks})", processors
 
 
-def insert_last(conn: Connection, table: Table, row: dict[str, Any]) -> None:
+def insert_last(conn: Connection, table: Table, row: dict[str, Any], counts: bool = False) -> None:
     """INSERT ``row`` into ``table`` as the write transaction's last statement, just before it
     commits (never if it rolls back first). Rows asked for by the several callers of one
     :class:`WriteGroup` pass (their audit entries) go in one statement per table, not one each.
-    For rows nothing in the transaction reads back; only in :func:`write`'s transactions."""
+    For rows nothing in the transaction reads back (but through :func:`last_rows`); only in
+    :func:`write`'s transactions, outside savepoints (:func:`can_insert_last`). ``counts``: the row
+    is a change of the transaction (:func:`wrote`), as an INSERT made at once would be."""
     pending: dict[Table, list[dict[str, Any]]] | None = conn.info.get(_LAST_ROWS)
     if pending is None:
         raise RuntimeError("insert_last outside a write transaction: the row would never be written")
     pending.setdefault(table, []).append(row)
+    if counts:
+        conn.info[_WROTE] = True
+
+
+def can_insert_last(conn: Connection) -> bool:
+    """May ``conn`` ask for :func:`insert_last` rows: in :func:`write`'s transaction, and outside any
+    savepoint (a savepoint rolled back would not take back a row asked for in it)?"""
+    return conn.info.get(_LAST_ROWS) is not None and not conn.in_nested_transaction()
+
+
+def last_rows(conn: Connection, table: Table) -> list[dict[str, Any]]:
+    """The rows of ``table`` asked for by :func:`insert_last` in this transaction, not written yet."""
+    pending: dict[Table, list[dict[str, Any]]] = conn.info.get(_LAST_ROWS) or {}
+    return pending.get(table, [])
 
 
 def _insert_last_rows(conn: Connection) -> None:

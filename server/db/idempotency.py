@@ -23,9 +23,12 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select
 from mkp_core.errors import Conflict
 from server.db.client_ids import as_sent
 from server.db.engine import (
+    can_insert_last,
     chunked,
     db_timestamp,
     executemany,
+    insert_last,
+    last_rows,
     lock_key,
     lock_key_statements,
     lock_keys,
@@ -100,6 +103,15 @@ def once(
         prior = held.row
     else:
         prior = read_once_locked(conn, f"idempotency:{client_id}", _PRIOR, {"client_id": client_id})
+    if prior is None:
+        prior = next(
+            (
+                (r["body_hash"], r["status"], r["response"])
+                for r in last_rows(conn, idempotency)
+                if r["client_id"] == client_id
+            ),
+            None,
+        )
     if prior is not None:
         prior_hash, prior_status, prior_response = prior
         if prior_hash != digest:
@@ -110,16 +122,18 @@ def once(
         return json.loads(prior_response), int(prior_status)
     reply, text = stored_text(work())
     code = status(reply) if callable(status) else status
-    conn.execute(
-        _KEEP,
-        {
-            "client_id": client_id,
-            "body_hash": digest,
-            "status": code,
-            "response": json.dumps(keep(reply)) if keep else text,
-            "created_at": datetime.now(UTC),
-        },
-    )
+    stored = {
+        "client_id": client_id,
+        "body_hash": digest,
+        "status": code,
+        "response": json.dumps(keep(reply)) if keep else text,
+        "created_at": datetime.now(UTC),
+    }
+    if can_insert_last(conn):
+        # With the transaction's last rows: on PostgreSQL in its COMMIT's round trip, not one of its own.
+        insert_last(conn, idempotency, stored, counts=True)
+    else:
+        conn.execute(_KEEP, stored)
     return reply, code
 
 
