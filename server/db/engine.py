@@ -283,7 +283,8 @@ def _finish(conn: Connection) -> None:
             for table, rows in pending.items():
                 _insert_through_driver(conn, table, rows)
             for cursor, check in zip(cursors, checks, strict=True):
-                cursor.execute(_REQUIRED.format(check.sql.replace("?", "%s")), check.params, prepare=False)
+                # One shape each (no IN list): psycopg may prepare it, PostgreSQL then plans it once.
+                cursor.execute(_REQUIRED.format(check.sql.replace("?", "%s")), check.params)
             driver.execute("COMMIT")
     except Exception as e:
         if getattr(e, "sqlstate", None) != _DIVISION_BY_ZERO:
@@ -615,13 +616,15 @@ def fetch_later(conn: Connection, sql: str, params: Sequence[Any]) -> Callable[[
 
 
 def fetch_together(
-    conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+    conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]], fixed: bool = False
 ) -> list[list[tuple[Any, ...]]]:
     """The rows of each of ``statements`` (as :func:`fetch_raw` takes them), run in order.
 
     PostgreSQL: all sent in one round trip (a psycopg pipeline). Each statement of a READ
     COMMITTED transaction takes its snapshot when it starts, so one that follows a lock
-    (``FOR UPDATE``) sees what the lock waited for. SQLite: one after another."""
+    (``FOR UPDATE``) sees what the lock waited for. SQLite: one after another. ``fixed``: every
+    statement has one shape (no IN list of varying length), so psycopg may prepare it after a few
+    runs, as it does SQLAlchemy's, and PostgreSQL stops parsing and planning it each time."""
     if not is_postgres(conn):
         return [fetch_raw(conn, sql, params) for sql, params in statements]
     driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
@@ -632,7 +635,9 @@ def fetch_together(
         with driver.pipeline():
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 cursor.execute(
-                    _one_marker_a_param(sql, params).replace("?", "%s"), tuple(params), prepare=False
+                    _one_marker_a_param(sql, params).replace("?", "%s"),
+                    tuple(params),
+                    prepare=None if fixed else False,
                 )
         return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
     finally:

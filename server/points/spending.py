@@ -113,6 +113,7 @@ def first_reads(conn: Connection, mykey_id: str, client_id: str, now: datetime |
             *hold_statements(conn, client_id),
             config_versions.current_statement(),
         ],
+        fixed=True,
     )
     context = SpendContext(now or datetime.now(UTC))
     context.kept = KEPT.for_transaction(conn, config_versions.version_of(version))
