@@ -306,30 +306,34 @@ _DIVISION_BY_ZERO = "22012"  # its SQLSTATE
 
 
 def _insert_through_driver(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """:func:`_insert_last_rows` of one table through the driver (it may run in a pipeline), its
-    columns' values made as SQLAlchemy would bind them."""
+    """:func:`_insert_last_rows` of one table through the driver (it may run in a pipeline): one
+    INSERT of all its rows alike, their values made as SQLAlchemy would bind them."""
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         by_columns.setdefault(tuple(row), []).append(row)
     for columns, alike in by_columns.items():
         sql, processors = _driver_insert(conn.dialect, table, columns)
-        executemany(
-            conn,
-            sql,
-            [
-                tuple(p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True))
-                for row in alike
-            ],
-        )
+        values = [
+            value
+            for row in alike
+            for value in (p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True))
+        ]
+        cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
+        try:
+            many = ", ".join([sql[1]] * len(alike))
+            cursor.execute((sql[0] + many).replace("?", "%s"), tuple(values))
+        finally:
+            cursor.close()
 
 
 @functools.cache
-def _driver_insert(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[str, list[Any]]:
-    """The INSERT of ``columns`` into ``table`` (``?`` placeholders) and each column's bind processor."""
+def _driver_insert(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[tuple[str, str], list[Any]]:
+    """The INSERT of ``columns`` into ``table`` (``?`` placeholders) as its head and one row's
+    ``(?, ...)``, and each column's bind processor."""
     names = ", ".join(columns)
-    marks = ", ".join("?" * len(columns))
+    marks = "(" + ", ".join("?" * len(columns)) + ")"
     processors = [table.c[c].type.bind_processor(dialect) for c in columns]
-    return f"INSERT INTO {table.name} ({names}) VALUES ({marks})", processors
+    return (f"INSERT INTO {table.name} ({names}) VALUES ", marks), processors
 
 
 def insert_last(conn: Connection, table: Table, row: dict[str, Any], counts: bool = False) -> None:
