@@ -169,6 +169,17 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
+#: The step in which /proc counts CPU time (a clock tick: 10 ms on Linux).
+CPU_TICK = 1 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.01
+#: Ticks a CPU reading must span to be told within 5 %: fewer, and it may read 0 or double.
+READABLE_TICKS = 20
+
+
+def cpu_readable(*seconds: float) -> bool:
+    """Do these :func:`process_tree_cpu` differences span enough clock ticks to be compared?"""
+    return all(s >= READABLE_TICKS * CPU_TICK for s in seconds)
+
+
 def _process_cpu(pid: int) -> tuple[float, list[int]]:
     """One process's CPU seconds and its children's ids (0 and none if it has just ended)."""
     try:

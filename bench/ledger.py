@@ -33,8 +33,10 @@ from sqlalchemy import Engine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
+    CPU_TICK,
     add_postgres_option,
     add_smoke_option,
+    cpu_readable,
     healthz_latencies,
     pct,
     process_tree_cpu,
@@ -206,10 +208,19 @@ def measure(label: str, url: Callable[[], str], work: Path, args: argparse.Names
         f"{pct(spends, 50) / pct(floor, 50):.1f} x GET /healthz ({pct(floor, 50):.2f} ms; target <= 2 x) = "
         f"{pct(spends, 50) / pct(pings, 50):.1f} x a signed GET /v1/terminal/ping ({pct(pings, 50):.2f} ms), "
         f"p95 {pct(spends, 95):.2f} ms ({args.requests} requests each); server CPU "
-        f"{h.spends_cpu / args.requests * 1000:.2f} ms a spend = "
-        f"{h.spends_cpu / max(h.healthz_cpu, 1e-9):.1f} x a /healthz's "
-        f"({h.healthz_cpu / args.requests * 1000:.2f} ms)",
+        f"{server_cpu(h, args.requests)}",
         flush=True,
+    )
+
+
+def server_cpu(h: OverHttp, requests: int) -> str:
+    """The server's CPU a spend against its CPU a ``/healthz``, where both span enough clock ticks
+    to be read (/proc counts in 10 ms steps: a few requests' CPU reads 0, or one step too many)."""
+    if not cpu_readable(h.spends_cpu, h.healthz_cpu):
+        return f"n/a: too few requests to read CPU ({requests} each; /proc counts in {CPU_TICK * 1000:.0f} ms steps)"
+    return (
+        f"{h.spends_cpu / requests * 1000:.2f} ms a spend = {h.spends_cpu / h.healthz_cpu:.1f} x a "
+        f"/healthz's ({h.healthz_cpu / requests * 1000:.2f} ms)"
     )
 
 

@@ -60,6 +60,9 @@ def test_ledger_bench_transfers_and_operator_spends_over_http():
     out = run_bench("ledger.py", *postgres_args())
     for db in databases():
         assert_figures(out, f"{db} in-process:", f"{db} HTTP spend (operator's correction):")
+    # Five requests' server CPU spans less than a clock tick or two: said, not divided by zero.
+    spends = [line for line in out.splitlines() if " HTTP spend " in line]
+    assert spends and all("server CPU n/a: too few requests to read CPU" in line for line in spends), out
 
 
 def test_auth_bench_verifications_and_signing_overhead():

@@ -221,11 +221,13 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         conn.info.pop(_WROTE, None)
         conn.info.pop(_ON_COMMIT, None)  # a rolled-back transaction's, on this pooled connection
         conn.info[_LAST_ROWS] = {}
+        conn.info[_AT_COMMIT] = []
         try:
             yield conn
-            _insert_last_rows(conn)
+            _finish(conn)
         finally:
             conn.info.pop(_LAST_ROWS, None)
+            conn.info.pop(_AT_COMMIT, None)
         committed: list[Callable[[], None]] = conn.info.pop(_ON_COMMIT, [])
     for callback in committed:
         callback()
@@ -233,17 +235,132 @@ def _writing(engine: Engine) -> Iterator[Connection]:
 
 _ON_COMMIT = "mkp_on_commit"
 _LAST_ROWS = "mkp_last_rows"
+_AT_COMMIT = "mkp_at_commit"
 
 
-def insert_last(conn: Connection, table: Table, row: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class _Requirement:
+    """A query that must find a row when the transaction commits, and the refusal if it does not."""
+
+    sql: str
+    params: tuple[Any, ...]
+    refused: Callable[[], Exception]
+
+
+def require_at_commit(
+    conn: Connection, sql: str, params: Sequence[Any], refused: Callable[[], Exception]
+) -> None:
+    """Commit ``conn``'s write transaction only if ``sql`` (``?`` placeholders) finds a row at its
+    very end; else roll it back and raise ``refused()``. Only in :func:`write`'s transactions.
+
+    Why: a check that must hold at the commit (an operator's token not revoked) cost a round trip
+    of its own before the COMMIT's. On PostgreSQL it goes with the transaction's last rows
+    (:func:`insert_last`) and its COMMIT, in one round trip, asked so that finding no row is an
+    error (a division by zero): the database skips the COMMIT sent behind a failed statement, so
+    nothing of the transaction is kept. SQLite: asked just before the commit."""
+    checks: list[_Requirement] | None = conn.info.get(_AT_COMMIT)
+    if checks is None:
+        raise RuntimeError("require_at_commit outside a write transaction: nothing would check it")
+    checks.append(_Requirement(sql, tuple(params), refused))
+
+
+def _finish(conn: Connection) -> None:
+    """The transaction's last rows and its checks at commit; on PostgreSQL its COMMIT too, all in
+    one round trip (SQLAlchemy's own commit then finds nothing left to commit): a COMMIT sent
+    behind a failed statement is skipped."""
+    pending: dict[Table, list[dict[str, Any]]] = conn.info[_LAST_ROWS]
+    checks: list[_Requirement] = conn.info[_AT_COMMIT]
+    if not is_postgres(conn) or not (checks or any(pending.values())):
+        _insert_last_rows(conn)
+        for check in checks:
+            if not fetch_raw(conn, check.sql, check.params):
+                raise check.refused()
+        return
+    driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
+    cursors = [driver.cursor() for _ in checks]
+    try:
+        with driver.pipeline():
+            for table, rows in pending.items():
+                _insert_through_driver(conn, table, rows)
+            for cursor, check in zip(cursors, checks, strict=True):
+                # One shape each (no IN list): psycopg may prepare it, PostgreSQL then plans it once.
+                cursor.execute(_REQUIRED.format(check.sql.replace("?", "%s")), check.params)
+            driver.execute("COMMIT")
+    except Exception as e:
+        if getattr(e, "sqlstate", None) != _DIVISION_BY_ZERO:
+            # As SQLAlchemy raises it (a unique key's clash: IntegrityError, which run_write retries).
+            raise DBAPIError.instance(
+                None, None, e, conn.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=conn.dialect
+            ) from e
+        # The first check without a result failed; those after it were skipped with the COMMIT.
+        failed = next(c for cursor, c in zip(cursors, checks, strict=True) if cursor.pgresult is None)
+        raise failed.refused() from None
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+#: A check at commit as PostgreSQL is asked it: no row found is a division by zero.
+_REQUIRED = "SELECT 1 / count(*) FROM ({} LIMIT 1) AS found"
+_DIVISION_BY_ZERO = "22012"  # its SQLSTATE
+
+
+def _insert_through_driver(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """:func:`_insert_last_rows` of one table through the driver (it may run in a pipeline): one
+    INSERT of all its rows alike, their values made as SQLAlchemy would bind them."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(row), []).append(row)
+    for columns, alike in by_columns.items():
+        sql, processors = _driver_insert(conn.dialect, table, columns)
+        values = [
+            value
+            for row in alike
+            for value in (p(row[c]) if p else row[c] for c, p in zip(columns, processors, strict=True))
+        ]
+        cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
+        try:
+            many = ", ".join([sql[1]] * len(alike))
+            cursor.execute((sql[0] + many).replace("?", "%s"), tuple(values))
+        finally:
+            cursor.close()
+
+
+@functools.cache
+def _driver_insert(dialect: Any, table: Table, columns: tuple[str, ...]) -> tuple[tuple[str, str], list[Any]]:
+    """The INSERT of ``columns`` into ``table`` (``?`` placeholders) as its head and one row's
+    ``(?, ...)``, and each column's bind processor."""
+    names = ", ".join(columns)
+    marks = "(" + ", ".join("?" * len(columns)) + ")"
+    processors = [table.c[c].type.bind_processor(dialect) for c in columns]
+    return (f"INSERT INTO {table.name} ({names}) VALUES ", marks), processors
+
+
+def insert_last(conn: Connection, table: Table, row: dict[str, Any], counts: bool = False) -> None:
     """INSERT ``row`` into ``table`` as the write transaction's last statement, just before it
     commits (never if it rolls back first). Rows asked for by the several callers of one
     :class:`WriteGroup` pass (their audit entries) go in one statement per table, not one each.
-    For rows nothing in the transaction reads back; only in :func:`write`'s transactions."""
+    For rows nothing in the transaction reads back (but through :func:`last_rows`); only in
+    :func:`write`'s transactions, outside savepoints (:func:`can_insert_last`). ``counts``: the row
+    is a change of the transaction (:func:`wrote`), as an INSERT made at once would be."""
     pending: dict[Table, list[dict[str, Any]]] | None = conn.info.get(_LAST_ROWS)
     if pending is None:
         raise RuntimeError("insert_last outside a write transaction: the row would never be written")
     pending.setdefault(table, []).append(row)
+    if counts:
+        conn.info[_WROTE] = True
+
+
+def can_insert_last(conn: Connection) -> bool:
+    """May ``conn`` ask for :func:`insert_last` rows: in :func:`write`'s transaction, and outside any
+    savepoint (a savepoint rolled back would not take back a row asked for in it)?"""
+    return conn.info.get(_LAST_ROWS) is not None and not conn.in_nested_transaction()
+
+
+def last_rows(conn: Connection, table: Table) -> list[dict[str, Any]]:
+    """The rows of ``table`` asked for by :func:`insert_last` in this transaction, not written yet."""
+    pending: dict[Table, list[dict[str, Any]]] = conn.info.get(_LAST_ROWS) or {}
+    return pending.get(table, [])
 
 
 def _insert_last_rows(conn: Connection) -> None:
@@ -321,18 +438,27 @@ def read_once_locked(conn: Connection, key: str, sql: str, params: dict[str, Any
 
     PostgreSQL: both in one round trip, sent together in a pipeline (each statement of a READ
     COMMITTED transaction takes its snapshot when it starts, so the read sees what the lock waited
-    for). SQLite: the write transaction is the lock; the read alone. Rows as the driver gives them."""
+    for), its row read once the pipeline has ended (a read inside waits for its rows, then the end
+    for the pipeline's sync: two round trips). SQLite: the write transaction is the lock; the read
+    alone. Rows as the driver gives them."""
     if not is_postgres(conn):
         return conn.execute(_text(sql), params).first()
     driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
-    with driver.pipeline(), driver.cursor() as lock, driver.cursor() as read:
-        lock.execute(_LOCK, {"n": _lock_number(key)})
-        read.execute(_psycopg_sql(sql), params)
+    with driver.cursor() as lock, driver.cursor() as read:
+        with driver.pipeline():
+            lock.execute(_LOCK, {"n": _lock_number(key)})
+            read.execute(_psycopg_sql(sql), params)
         row = read.fetchone()
     return None if row is None else tuple(row)
 
 
 _LOCK = "SELECT pg_advisory_xact_lock(%(n)s)"
+
+
+def lock_key_statements(conn: Connection, key: str) -> list[tuple[str, list[Any]]]:
+    """:func:`lock_key` as the statements to send (none on SQLite), for a caller that sends them
+    with its other reads in one round trip (:func:`fetch_together`)."""
+    return [("SELECT pg_advisory_xact_lock(?)", [_lock_number(key)])] if is_postgres(conn) else []
 
 
 @functools.cache
@@ -473,14 +599,36 @@ def _one_marker_a_param(sql: str, params: Sequence[Any]) -> str:
     return sql.replace("(?*)", "(" + ", ".join("?" * len(params)) + ")")
 
 
+def fetch_later(conn: Connection, sql: str, params: Sequence[Any]) -> Callable[[], list[tuple[Any, ...]]]:
+    """Send ``sql`` (as :func:`fetch_raw` takes it) now, and give the function that reads its rows.
+    Inside :func:`sent_together`, call it once the block has ended: the read then goes with the
+    block's writes in their round trip (a read inside waits for its rows, one trip more)."""
+    sql = _one_marker_a_param(sql, params)
+    cursor = conn.connection.cursor()  # the transaction's own DBAPI connection
+    if is_postgres(conn):
+        cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)  # type: ignore[call-arg]
+    else:
+        cursor.execute(sql, tuple(params))
+
+    def rows() -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    return rows
+
+
 def fetch_together(
-    conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+    conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]], fixed: bool = False
 ) -> list[list[tuple[Any, ...]]]:
     """The rows of each of ``statements`` (as :func:`fetch_raw` takes them), run in order.
 
     PostgreSQL: all sent in one round trip (a psycopg pipeline). Each statement of a READ
     COMMITTED transaction takes its snapshot when it starts, so one that follows a lock
-    (``FOR UPDATE``) sees what the lock waited for. SQLite: one after another."""
+    (``FOR UPDATE``) sees what the lock waited for. SQLite: one after another. ``fixed``: every
+    statement has one shape (no IN list of varying length), so psycopg may prepare it after a few
+    runs, as it does SQLAlchemy's, and PostgreSQL stops parsing and planning it each time."""
     if not is_postgres(conn):
         return [fetch_raw(conn, sql, params) for sql, params in statements]
     driver: Any = conn.connection.driver_connection  # the transaction's own psycopg connection
@@ -491,7 +639,9 @@ def fetch_together(
         with driver.pipeline():
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 cursor.execute(
-                    _one_marker_a_param(sql, params).replace("?", "%s"), tuple(params), prepare=False
+                    _one_marker_a_param(sql, params).replace("?", "%s"),
+                    tuple(params),
+                    prepare=None if fixed else False,
                 )
         return [[tuple(row) for row in cursor.fetchall()] for cursor in cursors]
     finally:
@@ -509,13 +659,41 @@ def new_ids(conn: Connection, table: str, count: int) -> list[int]:
     if count <= 0:
         return []
     if is_postgres(conn):
+        ahead = _ids_ahead(conn).get(table, [])
+        if len(ahead) >= count:
+            taken, ahead[:] = ahead[:count], ahead[count:]
+            return taken
         # Through the driver's cursor: it may run inside :func:`sent_together`.
-        rows = fetch_raw(
-            conn, "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", (table, count)
-        )
+        rows = fetch_raw(conn, *new_ids_statement(table, count))
         return [int(r[0]) for r in rows]
     top = conn.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar_one()
     return list(range(int(top) + 1, int(top) + 1 + count))
+
+
+def new_ids_statement(table: str, count: int) -> tuple[str, list[Any]]:
+    """PostgreSQL's read of ``count`` fresh ids of ``table``, for a caller that sends it with its
+    other reads in one round trip (:func:`fetch_together`), then hands the rows to :func:`ids_ahead`."""
+    return "SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", [table, count]
+
+
+def ids_ahead(conn: Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """Fresh ids of ``table`` read ahead (:func:`new_ids_statement`), which :func:`new_ids` hands
+    out first in this transaction. Those never handed out are gaps in the ids, as a rolled-back
+    transaction's are (a sequence never gives one twice)."""
+    _ids_ahead(conn).setdefault(table, []).extend(int(r[0]) for r in rows)
+
+
+def _ids_ahead(conn: Connection) -> dict[str, list[int]]:
+    """This transaction's ids read ahead, by table (a pooled connection's earlier ones forgotten)."""
+    transaction = conn.get_transaction()
+    kept = conn.info.get(_IDS_AHEAD)
+    if kept is None or kept[0] is not transaction:
+        kept = conn.info[_IDS_AHEAD] = (transaction, {})
+    ahead: dict[str, list[int]] = kept[1]
+    return ahead
+
+
+_IDS_AHEAD = "mkp_ids_ahead"
 
 
 def db_timestamp(conn: Connection, value: datetime | None) -> Any:

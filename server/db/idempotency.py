@@ -23,10 +23,14 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select
 from mkp_core.errors import Conflict
 from server.db.client_ids import as_sent
 from server.db.engine import (
+    can_insert_last,
     chunked,
     db_timestamp,
     executemany,
+    insert_last,
+    last_rows,
     lock_key,
+    lock_key_statements,
     lock_keys,
     read_once_locked,
     run_write,
@@ -62,6 +66,22 @@ def keep_all(
     record_many(conn, [(c, body_hash(scope, body), status, as_stored(reply)) for c, body, reply in records])
 
 
+@dataclass(frozen=True)
+class Held:
+    """A client id held as :func:`once` holds it, and its stored answer's row (None: none yet),
+    read by a caller with its other first reads in one round trip (:func:`hold_statements`)."""
+
+    client_id: str
+    row: tuple[Any, ...] | None
+
+
+def hold_statements(conn: Connection, client_id: str) -> list[tuple[str, list[Any]]]:
+    """What :func:`once` sends to hold ``client_id`` and read its stored answer, for a caller that
+    sends them with its other reads (``fetch_together``, in this order): the answer's rows are the
+    last statement's, for :class:`Held`, which the caller then hands to :func:`once`."""
+    return [*lock_key_statements(conn, f"idempotency:{client_id}"), (_PRIOR_RAW, [client_id])]
+
+
 def once(
     conn: Connection,
     client_id: str,
@@ -70,14 +90,28 @@ def once(
     work: Callable[[], Reply],
     status: int | Callable[[Reply], int] = 201,
     keep: Callable[[Reply], Reply] | None = None,
+    held: Held | None = None,
 ) -> tuple[Reply, int]:
     """Run ``work`` once per client id inside the caller's write transaction: (reply, status).
 
     ``status``: the HTTP status, or a function of the reply that gives it (201 made, 200 found).
     ``keep`` turns the reply into what may be stored and replayed (default: all of it).
+    ``held``: the client id held and its answer read already, in this transaction (:class:`Held`).
     """
     digest = body_hash(scope, body)
-    prior = read_once_locked(conn, f"idempotency:{client_id}", _PRIOR, {"client_id": client_id})
+    if held is not None and held.client_id == client_id:
+        prior = held.row
+    else:
+        prior = read_once_locked(conn, f"idempotency:{client_id}", _PRIOR, {"client_id": client_id})
+    if prior is None:
+        prior = next(
+            (
+                (r["body_hash"], r["status"], r["response"])
+                for r in last_rows(conn, idempotency)
+                if r["client_id"] == client_id
+            ),
+            None,
+        )
     if prior is not None:
         prior_hash, prior_status, prior_response = prior
         if prior_hash != digest:
@@ -88,22 +122,25 @@ def once(
         return json.loads(prior_response), int(prior_status)
     reply, text = stored_text(work())
     code = status(reply) if callable(status) else status
-    conn.execute(
-        _KEEP,
-        {
-            "client_id": client_id,
-            "body_hash": digest,
-            "status": code,
-            "response": json.dumps(keep(reply)) if keep else text,
-            "created_at": datetime.now(UTC),
-        },
-    )
+    stored = {
+        "client_id": client_id,
+        "body_hash": digest,
+        "status": code,
+        "response": json.dumps(keep(reply)) if keep else text,
+        "created_at": datetime.now(UTC),
+    }
+    if can_insert_last(conn):
+        # With the transaction's last rows: on PostgreSQL in its COMMIT's round trip, not one of its own.
+        insert_last(conn, idempotency, stored, counts=True)
+    else:
+        conn.execute(_KEEP, stored)
     return reply, code
 
 
 # Built once: SQLAlchemy finds them compiled, without building and hashing new statements a request.
 #: A client id's stored answer, read once the id is held (``read_once_locked``).
 _PRIOR = "SELECT body_hash, status, response FROM idempotency WHERE client_id = :client_id"
+_PRIOR_RAW = "SELECT body_hash, status, response FROM idempotency WHERE client_id = ?"
 _KEEP = insert(idempotency)
 
 

@@ -18,7 +18,7 @@ end (new lots, lot moves, the lots' new ``remaining``), in the caller's transact
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,7 +27,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from mkp_core.dates import last_valid_day
 from mkp_core.errors import MkpError
-from server.db.engine import chunked, db_datetime, db_timestamp, fetch_raw, new_ids
+from server.db.engine import chunked, db_datetime, db_timestamp, fetch_later, fetch_raw, new_ids
 from server.ledger.errors import InsufficientPoints, PointsExpired
 from server.ledger.rows import insert_rows, update_by_ids
 from server.ledger.tables import lot_moves, lots
@@ -385,5 +385,44 @@ _MOVES_OF = (
 
 def moves_of(conn: Connection, transfer_id: int) -> list[tuple[datetime | None, int]]:
     """(expiry, points) of each lot a transfer took from (> 0) or gave back to (< 0)."""
+    read = _moves_read(conn).get(transfer_id)
+    if read is not None:
+        return read
     rows = conn.execute(_MOVES_OF, {"transfer_id": transfer_id})
     return [(expires_at, int(amount)) for expires_at, amount, _ in rows]
+
+
+def read_moves_later(conn: Connection, transfer_ids: Sequence[int]) -> Callable[[], None]:
+    """Send the read of the moves of ``transfer_ids`` (just written, on PostgreSQL inside their
+    writes' ``sent_together``) and give the function that keeps its rows for :func:`moves_of`, to
+    call once the block has ended: a spend's receipt then costs no round trip of its own. The rows
+    are PostgreSQL's own, as :func:`moves_of` would read them (timestamps with time zone)."""
+    rows = fetch_later(
+        conn,
+        "SELECT lot_moves.transfer_id, lots.expires_at, lot_moves.amount FROM lot_moves "
+        "JOIN lots ON lots.id = lot_moves.lot_id WHERE lot_moves.transfer_id IN (?*) "
+        "ORDER BY lot_moves.transfer_id, lots.id",
+        list(transfer_ids),
+    )
+
+    def keep() -> None:
+        kept = _moves_read(conn)
+        for transfer_id in transfer_ids:
+            kept[transfer_id] = []
+        for transfer_id, expires_at, amount in rows():
+            kept[transfer_id].append((expires_at, int(amount)))
+
+    return keep
+
+
+def _moves_read(conn: Connection) -> dict[int, list[tuple[datetime | None, int]]]:
+    """The moves this transaction has read with its writes (a pooled connection's earlier ones forgotten)."""
+    transaction = conn.get_transaction()
+    kept = conn.info.get(_MOVES_READ)
+    if kept is None or kept[0] is not transaction:
+        kept = conn.info[_MOVES_READ] = (transaction, {})
+    moves: dict[int, list[tuple[datetime | None, int]]] = kept[1]
+    return moves
+
+
+_MOVES_READ = "mkp_moves_read"

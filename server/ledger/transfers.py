@@ -38,14 +38,16 @@ from server.db.engine import (
     executemany,
     fetch_raw,
     fetch_together,
+    ids_ahead,
     is_postgres,
     new_ids,
+    new_ids_statement,
     sent_together,
 )
 from server.ledger import known_accounts, periods
 from server.ledger.accounts import ACCOUNT_KINDS, AccountKind, account_kind
 from server.ledger.errors import IdempotencyConflict, InsufficientPoints, OverBudget
-from server.ledger.lots import LOTS, LotBook
+from server.ledger.lots import LOTS, LotBook, read_moves_later
 from server.ledger.rows import insert_rows, update_by_ids
 from server.ledger.tables import accounts, lots, mykeys, transfers
 
@@ -364,12 +366,11 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
     requests, todo, results = batch.requests, batch.todo, batch.results
     client_ids = {requests[i].client_id for i in todo} if probe else set()
     debited = {(requests[i].debit, requests[i].point_code) for i in todo}
+    after_lock = _reads_after_lock(conn, debited, batch.kinds, client_ids)
+    # A few transfers' new ids are read with the lock too: the writes then wait for nothing.
+    few = bool(after_lock) and len(todo) < COPY_FROM_ROWS
     states, read = _open_and_lock_accounts(
-        conn,
-        [requests[i] for i in todo],
-        batch.now,
-        batch.kinds,
-        _reads_after_lock(conn, debited, batch.kinds, client_ids),
+        conn, [requests[i] for i in todo], batch.now, batch.kinds, after_lock, len(todo) if few else 0
     )
     reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
     book = LotBook.load(
@@ -651,11 +652,13 @@ def _open_and_lock_accounts(
     now: datetime,
     kinds: dict[str, AccountKind],
     after_lock: list[tuple[str, list[Any]]],
+    ids: int = 0,
 ) -> tuple[dict[_AccountKey, _AccountState], list[list[tuple[Any, ...]]] | None]:
     """Lock every account the batch touches, opening those it may need first; and the rows of
     the reads ``after_lock``, made once the locks are held (None: not made, where the lock could
     not take them along: the caller makes them; only the first where accounts had to be opened
-    after the lock, the rest the caller makes again).
+    after the lock, the rest the caller makes again). ``ids``: new transfer ids to read along
+    (``ids_ahead``), if the reads go.
 
     Accounts that may receive points, or may go negative, are opened on first use; a debit
     from a wallet that was never credited fails later without leaving an empty account. An
@@ -664,7 +667,10 @@ def _open_and_lock_accounts(
     """
     credited = {(r.credit, r.point_code) for r in requests}
     touched = credited | {(r.debit, r.point_code) for r in requests}
-    states, read = _lock_accounts(conn, touched, kinds, after_lock)
+    along = [new_ids_statement("transfers", ids)] if ids and after_lock else []
+    states, read = _lock_accounts(conn, touched, kinds, after_lock + along)
+    if read is not None and along:
+        ids_ahead(conn, "transfers", read.pop())
     missing = sorted(
         (owner, code)
         for owner, code in touched - states.keys()
@@ -823,13 +829,19 @@ def _post(
     """Insert the planned transfers and their lots, add the pending amounts to the posted totals, answer.
 
     On PostgreSQL the writes go together (``sent_together``): a single spend's four writes cost
-    one round trip, not four (a new lot's id is waited for); a large batch's go by COPY."""
+    one round trip, not four (a new lot's id is waited for; a few transfers' own ids were read
+    with the accounts' lock); a large batch's go by COPY."""
     if plan.rows:
         ids = new_ids(conn, "transfers", len(plan.rows))
-        with sent_together(conn, few=len(plan.rows) < COPY_FROM_ROWS):
+        few = len(plan.rows) < COPY_FROM_ROWS
+        with sent_together(conn, few=few):
             _insert_transfers(conn, plan, ids)
             book.post(conn, dict(zip(plan.posted, ids, strict=True)))
             _add_pending_to_posted(conn, states.values())
+            # A spend's receipt names the lots it took: read with the writes, not after them.
+            keep_moves = read_moves_later(conn, ids) if few and book.moves and is_postgres(conn) else None
+        if keep_moves is not None:
+            keep_moves()
         gave_back = book.gave_back
         for i, transfer_id in zip(plan.posted, ids, strict=True):
             r = requests[i]

@@ -74,3 +74,14 @@ def current(conn: Connection) -> int:
 
 # Built once (every spend reads it): SQLAlchemy finds it compiled, without building a statement.
 _CURRENT = select(config_versions.c.version).where(config_versions.c.name == TERMINAL_CONFIG)
+
+
+def current_statement() -> tuple[str, list[Any]]:
+    """:func:`current`'s query as the driver takes it, for a caller that sends it with its other
+    reads in one round trip (``server.db.engine.fetch_together``); :func:`version_of` reads its rows."""
+    return "SELECT version FROM config_versions WHERE name = ?", [TERMINAL_CONFIG]
+
+
+def version_of(rows: list[tuple[Any, ...]]) -> int:
+    """The version :func:`current_statement` read (0 before the first change)."""
+    return int(rows[0][0] or 0) if rows else 0

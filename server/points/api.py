@@ -20,7 +20,6 @@ from server.points import (
     agreements,
     balances,
     expiry,
-    holders,
     price_lists,
     resident_points,
     rules,
@@ -58,7 +57,9 @@ def spend(body: schemas.SpendCreate) -> View:
     )
 
     def work(conn: Connection) -> Json:
-        return resident_points.spend(conn, holders.find(conn, body.mykey_id), proof, request)
+        # The holder, the client id held with its answer, the rules' version: one round trip.
+        first = spending.first_reads(conn, body.mykey_id, request.client_id)
+        return resident_points.spend(conn, first.holder, proof, request, first=first)
 
     return run_write(engine(), work), 201
 

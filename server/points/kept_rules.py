@@ -78,12 +78,14 @@ class KeptRules:
         self._newest: weakref.WeakKeyDictionary[Engine, Kept] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
-    def for_transaction(self, conn: Connection) -> Kept:
+    def for_transaction(self, conn: Connection, version: int | None = None) -> Kept:
         """What ``conn``'s transaction may take from memory: the kept entries of the version it
-        reads, or (a transaction that bumped it, or reads an older one) an empty one of its own."""
+        reads, or (a transaction that bumped it, or reads an older one) an empty one of its own.
+        ``version``: the one this transaction has read already (``config_versions.current_statement``)."""
         if config_versions.bumped_here(conn):
             return Kept(version=None)
-        version = config_versions.current(conn)
+        if version is None:
+            version = config_versions.current(conn)
         with self._lock:
             newest = self._newest.get(conn.engine)
             if newest is None or newest.version is None or version > newest.version:

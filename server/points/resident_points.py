@@ -31,12 +31,15 @@ def spend(
     proof: authority.Proof,
     request: spending.Spend,
     now: datetime | None = None,
+    first: spending.FirstReads | None = None,
 ) -> dict[str, Any]:
-    """``holder`` spends at ``request.place`` (see :func:`server.points.spending.spend`)."""
+    """``holder`` spends at ``request.place`` (see :func:`server.points.spending.spend`); ``first``:
+    what was read of it already (:func:`server.points.spending.first_reads`)."""
     allowed = authority.authorize(Action.SPEND, proof, holder)
     if allowed.correction:
         request = replace(request, memo=allowed.memo(request.memo))
-    return spending.spend(conn, holder, request, allowed.actor, now=now)
+    context, held = (first.context, first.held) if first is not None else (None, None)
+    return spending.spend(conn, holder, request, allowed.actor, now=now, context=context, held=held)
 
 
 def support(

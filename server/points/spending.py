@@ -30,10 +30,11 @@ from mkp_core.dates import last_valid_day
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import point_code_municipality
 from server import ledger
-from server.db.idempotency import once
+from server.db.engine import fetch_together
+from server.db.idempotency import Held, hold_statements, once
 from server.ledger.lots import moves_of
 from server.ledger.transfers import unknown_transfer
-from server.platform import authority
+from server.platform import authority, config_versions
 from server.platform.mykey import registry
 from server.platform.mykey.registry import MyKey
 from server.points import balances, holders, price_lists
@@ -90,6 +91,37 @@ class SpendContext:
         return {c: self.rules[c] for c in codes}
 
 
+@dataclass(frozen=True)
+class FirstReads:
+    """What a spend for a typed MyKey ID reads first: the holder, its client id held with the
+    stored answer (:class:`server.db.idempotency.Held`), and its context at the config version
+    read then. On PostgreSQL in one round trip (:func:`first_reads`), not three."""
+
+    holder: MyKey
+    held: Held
+    context: SpendContext
+
+
+def first_reads(conn: Connection, mykey_id: str, client_id: str, now: datetime | None = None) -> FirstReads:
+    """:class:`FirstReads` of a spend of ``mykey_id``'s points with ``client_id`` (``unknown_mykey``
+    if there is no such MyKey ID), sent together: each statement of a READ COMMITTED transaction
+    takes its snapshot when it starts, so the stored answer is read once the client id is held."""
+    holder, *held, version = fetch_together(
+        conn,
+        [
+            registry.find_statement(mykey_id),
+            *hold_statements(conn, client_id),
+            config_versions.current_statement(),
+        ],
+        fixed=True,
+    )
+    context = SpendContext(now or datetime.now(UTC))
+    context.kept = KEPT.for_transaction(conn, config_versions.version_of(version))
+    return FirstReads(
+        registry.found(mykey_id, holder), Held(client_id, held[-1][0] if held[-1] else None), context
+    )
+
+
 def payee(place_id: str) -> str:
     """The ledger account a place is paid into."""
     return f"payee:{place_id}"
@@ -104,19 +136,23 @@ def spend(
     kind: str = "spend",
     now: datetime | None = None,
     context: SpendContext | None = None,
+    held: Held | None = None,
 ) -> dict[str, Any]:
     """Spend ``holder``'s points at ``request.place`` (see the module docstring); the reply.
 
     ``scope``: the one municipality whose points the caller may spend (None: any).
     ``kind``: the transfer's kind (``transit`` for an exchange to a transit card).
     ``context``: shared by the spends of one transaction (its ``now`` is theirs).
+    ``held``: the client id held and its stored answer read already (:func:`first_reads`).
     """
+    when = now or (context.now if context is not None else datetime.now(UTC))
     reply, _ = once(
         conn,
         request.client_id,
         SCOPE,
         idempotency_body(holder, request, kind, scope),
-        lambda: perform(conn, holder, request, actor, scope, kind, now or datetime.now(UTC), context),
+        lambda: perform(conn, holder, request, actor, scope, kind, when, context),
+        held=held,
     )
     return reply
 

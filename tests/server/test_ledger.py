@@ -538,9 +538,9 @@ def test_a_requests_body_hash_is_that_of_json_dumps(memo, reverses, expires_at):
     assert request.body_hash() == hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
-def test_a_spend_waits_for_postgresql_four_times(ready, tmp_path):
-    """A single spend's ledger part waits for PostgreSQL four times (the booking hold with the point
-    codes' read; the accounts' lock with the wallet's lots and the client-id probe; the new id; the
+def test_a_spend_waits_for_postgresql_three_times(ready, tmp_path):
+    """A single spend's ledger part waits for PostgreSQL three times (the booking hold with the point
+    codes' read; the accounts' lock with the wallet's lots, the client-id probe and the new id; the
     writes), not once a statement: on a server a round trip each is most of a spend's latency."""
     if ready.dialect.name != "postgresql":
         pytest.skip("SQLite works in this process: no round trips")
@@ -558,5 +558,5 @@ def test_a_spend_waits_for_postgresql_four_times(ready, tmp_path):
                 pgconn.untrace()
     sent = [line.split("\t")[3].strip() for line in trace.read_text().splitlines() if "\tF\t" in line]
     assert result.amount == 30
-    assert sent.count("Sync") + sent.count("Query") == 4
+    assert sent.count("Sync") + sent.count("Query") == 3
     assert balances(ready, "holder:alice") == {YOKOSUKA: 60}

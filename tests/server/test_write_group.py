@@ -176,8 +176,10 @@ def test_the_shares_rows_kept_for_the_end_go_in_one_statement_a_pass(engine):
         event.remove(engine, "before_cursor_execute", count)
     assert sizes == [1, THREADS - 1]
     # Each pass: its shares' own rows (one statement each, as _book writes them), then the rows
-    # kept for the end, one statement for the whole pass.
-    assert inserts == [1, 1] + [1] * (THREADS - 1) + [THREADS - 1]
+    # kept for the end, one statement for the whole pass (on PostgreSQL sent through the driver
+    # with the COMMIT, where SQLAlchemy does not see it: test_engine_at_commit counts its trip).
+    last = [[1], [THREADS - 1]] if engine.dialect.name == "sqlite" else [[], []]
+    assert inserts == [1, *last[0]] + [1] * (THREADS - 1) + last[1]
     with read(engine) as conn:
         kept = conn.execute(select(terminal_nonces.c.nonce).where(terminal_nonces.c.key_id == "last-rows"))
         assert set(kept.scalars()) == {f"e{i}" for i in range(THREADS)}

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from mkp_core import mykey_id as rules
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound
 from mkp_core.ids import new_one_time_code, one_time_code_digest
-from server.db.engine import chunked
+from server.db.engine import chunked, db_datetime
 from server.ledger.tables import mykeys
 from server.platform.municipalities.service import get_municipality
 from server.platform.mykey.cards import Card
@@ -90,6 +90,30 @@ def find(conn: Connection, mykey_id: str) -> MyKey:
 
 # Built once (every operator's act on a resident finds them): no statement built a request.
 _BY_FOLDED = select(mykeys).where(mykeys.c.folded == bindparam("folded"))
+
+
+def find_statement(mykey_id: str) -> tuple[str, list[Any]]:
+    """:func:`find`'s query as the driver takes it, for a caller that sends it with its other reads
+    in one round trip (``server.db.engine.fetch_together``); :func:`found` reads its rows."""
+    return _FOUND, [rules.fold(mykey_id)]
+
+
+def found(mykey_id: str, rows: list[tuple[Any, ...]]) -> MyKey:
+    """The MyKey ID of :func:`find_statement`'s ``rows``, or ``unknown_mykey``, as :func:`find` says."""
+    if not rows:
+        raise unknown_mykey(mykey_id)
+    number, shown, status, changes_left, home, created_at, suspended_at, reason = rows[0]
+    created = db_datetime(created_at)
+    assert created is not None  # NOT NULL
+    return MyKey(
+        int(number), shown, status, int(changes_left), home, created, db_datetime(suspended_at), reason
+    )
+
+
+_FOUND = (
+    "SELECT id, mykey_id, status, changes_left, home_municipality, created_at, suspended_at, "
+    "suspend_reason FROM mykeys WHERE folded = ?"
+)
 
 
 def unknown_mykey(mykey_id: str) -> NotFound:

@@ -9,7 +9,8 @@ transaction the request opens anyway:
 1. **Headers.** A missing or malformed token, or one this process does not know, is read from the
    database now, as before: an anonymous or unknown caller gets 401 before its body is read.
 2. **In the write.** A remembered one is confirmed by one statement at the end of each of the
-   request's write transactions, before it commits (``server.db.engine.add_before_commit``): a
+   request's write transactions, as it commits (``server.db.engine.add_before_commit``; on
+   PostgreSQL sent with the COMMIT, which the database skips if the token no longer holds): a
    revoked token's change is rolled back and refused with 401, on every worker and host, at the
    token's very next request.
 3. **On the way out.** A request answered without such a commit (a read, a refusal, a retry answered
@@ -28,8 +29,15 @@ from sqlalchemy import Connection
 
 from mkp_core.errors import Unauthorized
 from server.config import ServerConfig
-from server.db.engine import add_before_commit, read
-from server.platform.operators.service import Operator, confirm, operator_by_hash, token_hash
+from server.db.engine import add_before_commit, on_commit, read
+from server.platform.operators.service import (
+    Operator,
+    confirm,
+    confirm_at_commit,
+    not_recognised,
+    operator_by_hash,
+    token_hash,
+)
 from server.web.context import config, engine, limit_body
 from server.web.errors import refusal_response
 
@@ -96,10 +104,20 @@ def _confirm(conn: Connection, digest: str) -> None:
 
 
 def _confirm_in_write(conn: Connection) -> None:
-    """Step 2: the remembered token confirmed in the request's write transaction, before it commits."""
+    """Step 2: the remembered token confirmed in the request's write transaction, as it commits
+    (with its COMMIT: ``confirm_at_commit``); a revoked one's transaction is rolled back."""
     digest = g.get("operator_token_unconfirmed") if has_request_context() else None
-    if digest is not None:
-        _confirm(conn, digest)
+    if digest is None:
+        return
+    flags = g._get_current_object()  # the commit may come on another thread (a write group's)
+    confirm_at_commit(conn, g.operator, digest, lambda: _refused(digest))
+    on_commit(conn, lambda: flags.pop("operator_token_unconfirmed", None))
+
+
+def _refused(digest: str) -> Exception:
+    """A remembered token its confirmation refused: forgotten by this process, and its 401."""
+    OPERATOR_TOKENS.forget(digest)
+    return not_recognised()
 
 
 def _confirm_on_the_way_out(response: Response) -> Response:

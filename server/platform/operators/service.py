@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mkp_core.errors import Conflict, Forbidden, MkpError, NotFound, Unauthorized
 from mkp_core.ids import validate_municipality_code
+from server.db.engine import require_at_commit
 from server.platform.tables import municipalities, operators
 
 TOKEN_PREFIX = "mkp_op_"
@@ -136,6 +138,20 @@ def confirm(conn: Connection, operator: Operator, digest: str) -> None:
         raise _not_recognised()
 
 
+def confirm_at_commit(
+    conn: Connection, operator: Operator, digest: str, refused: Callable[[], Exception]
+) -> None:
+    """:func:`confirm` as the last word of ``conn``'s write transaction: it commits only if the
+    token still holds then; else it is rolled back and ``refused()`` raised (an ``Unauthorized``).
+    On PostgreSQL the check costs no round trip of its own (``require_at_commit``)."""
+    require_at_commit(conn, _STILL_VALID_SQL, (operator.id, digest), refused)
+
+
+def not_recognised() -> Unauthorized:
+    """The refusal of a token that is not (or no longer) an operator's."""
+    return _not_recognised()
+
+
 def _not_recognised() -> Unauthorized:
     return Unauthorized("unauthorized", "operator token not recognised or revoked")
 
@@ -144,6 +160,8 @@ def _not_recognised() -> Unauthorized:
 _BY_HASH = select(operators.c.id, operators.c.name, operators.c.municipality_code).where(
     operators.c.token_hash == bindparam("token_hash"), operators.c.revoked_at.is_(None)
 )
+#: :data:`_STILL_VALID` as the driver takes it (``require_at_commit``).
+_STILL_VALID_SQL = "SELECT id FROM operators WHERE id = ? AND token_hash = ? AND revoked_at IS NULL"
 _STILL_VALID = select(operators.c.id).where(
     operators.c.id == bindparam("id"),
     operators.c.token_hash == bindparam("token_hash"),
