@@ -16,6 +16,7 @@ import atexit
 import gc
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import uuid
@@ -42,7 +43,8 @@ from mkp_testing import (
     server_settings,
     sqlite_database,
 )
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.pool import Pool
 from werkzeug.routing import Map, Rule
 
 from drivers.card.virtual.ca import TestCA
@@ -220,6 +222,22 @@ def slots(pcscd: PcscDaemon, vpcd_lock: None) -> Iterator[Slots]:
 
 
 # --- databases -----------------------------------------------------------------------------------
+
+
+def _sqlite_without_fsync(dbapi_conn: object, _record: object, _proxy: object) -> None:
+    """A test's SQLite database is a copy in its tmp_path, gone after the test: its commits and
+    checkpoints need not wait for the disk (``synchronous=OFF``; the server's ``NORMAL`` fsyncs at
+    each checkpoint, and each engine's last connection checkpoints as it closes: twice a test, a
+    wait of ~1 ms to tens of ms while other processes write to the disk). Only a crash of the
+    machine could lose a commit; a killed process loses none, so the crash tests check the same.
+    Set at each checkout from any engine's pool in this process, after the server's own settings
+    (a pool's ``connect`` listeners for every engine run before an engine's own). Servers the tests
+    start as processes keep ``NORMAL``."""
+    if isinstance(dbapi_conn, sqlite3.Connection):
+        dbapi_conn.execute("PRAGMA synchronous=OFF")
+
+
+event.listen(Pool, "checkout", _sqlite_without_fsync)
 
 
 @pytest.fixture(scope="session")
