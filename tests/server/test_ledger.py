@@ -1,5 +1,6 @@
 """The ledger core, in-process: double entry, idempotency, no overdraft, reversal, verify."""
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -517,6 +518,48 @@ def test_a_transfer_is_reversed_once_whatever_the_batch(ready, batch_size):
     assert isinstance(reversal, Conflict) and reversal.code == "cannot_reverse", reversal
     assert balances(ready, "holder:alice") == {YOKOSUKA: 0}
     assert balances(ready, "payee:shop-1") == {YOKOSUKA: 0}
+    assert verified(ready).ok
+
+
+@pytest.mark.parametrize("original", ["grant", "spend"])
+def test_a_reversal_that_waited_for_another_is_told_already_reversed(ready, original):
+    """A second reversal sent straight to create_transfers while the first's transaction is still
+    open waits for it, then is told ``already_reversed``: not ``insufficient_points`` (the first
+    took the grant's points back), nor the unique index's error (a refund the shop could pay twice).
+    """
+    if ready.dialect.name != "postgresql":
+        pytest.skip("SQLite's single writer makes the second wait before it reads anything")
+    post(ready, grant("grant-0001", amount=100))
+    sent = post(ready, spend("spend-0001", 30) if original == "spend" else grant("grant-0002", amount=50))
+    post(ready, spend("spend-0002", 30))  # the shop could pay a refund twice over
+    answers: list[object] = []
+    waiter_pid: list[int] = []
+
+    def second() -> None:
+        try:
+            with write(ready) as conn:
+                waiter_pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                answers.extend(ledger.create_transfers(conn, [mirror("rev-00002", sent)], "test"))
+        except Exception as e:  # what the test must see, not a thread's traceback
+            answers.append(e)
+
+    with write(ready) as first:
+        (made,) = ledger.create_transfers(first, [mirror("rev-00001", sent)], "test")
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        with ready.connect() as watch:  # until the second waits for a lock the first holds
+            while not answers and not (
+                waiter_pid
+                and watch.execute(
+                    text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": waiter_pid[0]},
+                ).scalar()
+            ):
+                watch.rollback()
+    waiter.join()
+    assert isinstance(made, ledger.Transfer)
+    (answer,) = answers
+    assert isinstance(answer, Conflict) and answer.code == "already_reversed", answer
     assert verified(ready).ok
 
 
