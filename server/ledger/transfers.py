@@ -366,13 +366,15 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
     requests, todo, results = batch.requests, batch.todo, batch.results
     client_ids = {requests[i].client_id for i in todo} if probe else set()
     debited = {(requests[i].debit, requests[i].point_code) for i in todo}
+    reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
+    # Before the accounts, as ``reverse`` locks the original before them: never in a circle.
+    originals = _read_originals(conn, reversed_ids) if reversed_ids else {}
     after_lock = _reads_after_lock(conn, debited, batch.kinds, client_ids)
     # A few transfers' new ids are read with the lock too: the writes then wait for nothing.
     few = bool(after_lock) and len(todo) < COPY_FROM_ROWS
     states, read = _open_and_lock_accounts(
         conn, [requests[i] for i in todo], batch.now, batch.kinds, after_lock, len(todo) if few else 0
     )
-    reversed_ids = [r for i in todo if (r := requests[i].reverses) is not None]
     book = LotBook.load(
         conn,
         [s.id for key, s in states.items() if s.holds_lots and key in debited],
@@ -382,7 +384,7 @@ def _book(conn: Connection, batch: _Batch, probe: bool) -> None:
     clock = _Clock(batch.now, batch.cutoff, db_timestamp(conn, batch.now))
     used = None if read is None or len(read) < 2 else [r[0] for r in read[1]]
     existing = _transfers_by_client_id(conn, client_ids, used) if probe else {}
-    plan = _decide(requests, todo, existing, states, book, batch.actor, clock, results)
+    plan = _decide(requests, todo, existing, originals, states, book, batch.actor, clock, results)
     if not probe:
         refused = {requests[i].client_id for i in todo if results[i] is not None}
         if refused and _stored_client_ids(conn, refused):
@@ -696,6 +698,7 @@ def _decide(
     requests: Sequence[TransferRequest],
     todo: list[int],
     existing: dict[str, tuple[Transfer, str | None]],
+    originals: dict[int, _Original],
     states: dict[_AccountKey, _AccountState],
     book: LotBook,
     actor: str,
@@ -707,8 +710,10 @@ def _decide(
     ``existing``: the stored transfers (and body hashes) of the batch's client ids, found after
     the locks, so a concurrent twin has committed by then. A body hash is worked out only where
     a client id comes again, or where the new row cannot say the body itself (:func:`_row_says_body`).
+    ``originals``: the transfers the batch's reversals name (:func:`_reversal_refusal`).
     """
     plan = _Plan()
+    reversed_here: set[int] = set()  # the originals this batch's planned reversals reverse
     first_in_batch, posted, rows = plan.first_in_batch, plan.posted, plan.rows
     stored_now, now_ts, cutoff_ts = clock.stored_now, clock.now_ts, clock.cutoff_ts
     for i in todo:
@@ -724,10 +729,18 @@ def _decide(
             else:
                 results[i] = _conflict(client_id)
         else:
+            reverses = req.reverses
+            if reverses is not None:
+                refused = _reversal_refusal(req, reverses, originals, states, reversed_here)
+                if refused is not None:
+                    results[i] = refused
+                    continue
             moved = _move(i, req, states, book, now_ts, cutoff_ts)
             if isinstance(moved, MkpError):
                 results[i] = moved
                 continue
+            if reverses is not None:
+                reversed_here.add(reverses)
             first_in_batch[client_id] = i
             posted.append(i)
             if req.memo is not None or req.reverses is not None or req.expires_at is not None:
@@ -748,6 +761,78 @@ def _decide(
                 )
             )
     return plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Original:
+    """A transfer that a request of the batch reverses, as the mirror check reads it."""
+
+    kind: str
+    point_code: str
+    debit_id: int
+    credit_id: int
+    amount: int
+    reversed_by: str | None  # the client id of its stored reversal, if there is one
+
+
+_ORIGINALS = (
+    "SELECT id, kind, point_code, debit_account_id, credit_account_id, amount FROM transfers WHERE id IN (?*)"
+)
+_REVERSALS_OF = "SELECT reverses_id, client_id FROM transfers WHERE reverses_id IN (?*)"
+
+
+def _read_originals(conn: Connection, ids: list[int]) -> dict[int, _Original]:
+    """The transfers ``ids`` (those that exist), each with the client id of its stored reversal:
+    two statements a chunk, sent together. On PostgreSQL the originals are locked first (in id
+    order, as ``reverse`` locks one), so the reversals are read once a racing one has committed."""
+    lock = " ORDER BY id FOR UPDATE" if is_postgres(conn) else ""
+    found: dict[int, _Original] = {}
+    for part in chunked(sorted(set(ids))):
+        rows, reversals = fetch_together(conn, [(_ORIGINALS + lock, list(part)), (_REVERSALS_OF, list(part))])
+        reversed_by = {int(original): str(client_id) for original, client_id in reversals}
+        for tid, kind, code, debit_id, credit_id, amount in rows:
+            found[int(tid)] = _Original(
+                kind, code, int(debit_id), int(credit_id), int(amount), reversed_by.get(int(tid))
+            )
+    return found
+
+
+def _reversal_refusal(
+    req: TransferRequest,
+    reverses: int,
+    originals: dict[int, _Original],
+    states: dict[_AccountKey, _AccountState],
+    reversed_here: set[int],
+) -> MkpError | None:
+    """Why ``req``, a reversal of transfer ``reverses``, cannot be made, or None.
+
+    A reversal gives back (or takes back) the very lots its original moved, all of them: it must
+    move the original's amount of its point code from the account it credited to the one it
+    debited, or the lots and the balances would part. Only once: a transfer stored or planned
+    here as reversed already is not reversed again (a retry of the stored reversal is answered
+    before this is asked); nor is a reversal reversed (as :func:`reverse` refuses)."""
+    original = originals.get(reverses)
+    if original is None:
+        return NotFound("unknown_transfer", f"no transfer {reverses} to reverse: check the id sent")
+    if original.kind == "reverse":
+        return Conflict("cannot_reverse", f"transfer {reverses} is itself a reversal and cannot be reversed")
+    if original.reversed_by is not None or reverses in reversed_here:
+        return Conflict("already_reversed", f"transfer {reverses} was already reversed: nothing to do")
+    code = req.point_code
+    debit, credit = states.get((req.debit, code)), states.get((req.credit, code))
+    if (
+        req.amount != original.amount
+        or debit is None
+        or credit is None
+        or debit.id != original.credit_id
+        or credit.id != original.debit_id
+    ):
+        return MkpError(
+            "reversal_mismatch",
+            f"a reversal of transfer {reverses} must move its {original.amount} {original.point_code} "
+            "points back from the account it credited to the one it debited: send exactly that",
+        )
+    return None
 
 
 def _row_says_body(req: TransferRequest, credit_holds_lots: bool) -> bool:

@@ -1,5 +1,6 @@
 """The ledger core, in-process: double entry, idempotency, no overdraft, reversal, verify."""
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -429,6 +430,137 @@ def test_reversal_cannot_overdraw_the_payee(ready):
     post(ready, spend("spend-0001", 10, holder="bob"))
     with pytest.raises(ledger.InsufficientPoints), write(ready) as conn:
         ledger.reverse(conn, g.id, "rev-00001", "test")  # bob spent the points already
+
+
+SAPPORO = "011002"
+
+
+def mirror(client_id, original, **changes):
+    """The reversal of ``original`` (``changes``: other values), as ``ledger.reverse`` would send it."""
+    body = {
+        "point_code": original.point_code,
+        "debit": original.credit,
+        "credit": original.debit,
+        "amount": original.amount,
+        "kind": "reverse",
+        "reverses": original.id,
+    }
+    return ledger.TransferRequest(client_id, **{**body, **changes})
+
+
+def others(prefix, n):
+    """``n`` new grants to go around a request in one batch (64 and more: SQLite books them apart)."""
+    return [grant(f"{prefix}-{k:04d}", holder=f"h{k}", amount=5) for k in range(n)]
+
+
+@pytest.mark.parametrize("batch_size", [0, 99])
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"amount": 80}, "reversal_mismatch"),
+        ({"debit": f"muni:{YOKOSUKA}", "credit": "holder:alice"}, "reversal_mismatch"),  # not swapped
+        ({"debit": "holder:bob"}, "reversal_mismatch"),  # another wallet's points
+        ({"credit": "holder:bob"}, "reversal_mismatch"),  # given to another
+        ({"point_code": SAPPORO}, "reversal_mismatch"),
+        ({"reverses": 10**9}, "unknown_transfer"),
+    ],
+)
+def test_a_reversal_that_does_not_mirror_its_original_is_refused_alone(ready, changes, code, batch_size):
+    """Sent straight to create_transfers, a reversal must move its original's points back exactly:
+    one that does not (or names no transfer) is refused by itself, its batch still posted, the
+    original's lots untouched, the books still whole; the true reversal can still be made."""
+    granted = post(ready, grant("grant-0001", amount=100))
+    post(ready, grant("grant-0002", holder="bob", amount=100))
+    post(ready, grant("grant-0003", amount=100, code=SAPPORO))
+    with write(ready) as conn:
+        *around, refused = ledger.create_transfers(
+            conn, [*others("new", batch_size), mirror("rev-00001", granted, **changes)], "test"
+        )
+    assert isinstance(refused, MkpError) and refused.code == code, refused
+    assert str(granted.id) in refused.message
+    assert all(isinstance(r, ledger.Transfer) for r in around)
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 100, SAPPORO: 100}
+    assert balances(ready, "holder:bob") == {YOKOSUKA: 100}
+    report = verified(ready)
+    assert report.ok, report
+    with write(ready) as conn:
+        assert ledger.create_transfers(conn, [mirror("rev-00002", granted)], "test")[0].amount == 100
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 0, SAPPORO: 100}
+    assert verified(ready).ok
+
+
+@pytest.mark.parametrize("batch_size", [0, 99])
+def test_a_transfer_is_reversed_once_whatever_the_batch(ready, batch_size):
+    """A second reversal with another client id, sent straight to create_transfers, is told
+    ``already_reversed`` (not the database's unique-index error), in its own batch or the
+    first's; the first reversal retried in the same batch is still its first answer."""
+    granted = post(ready, grant("grant-0001", amount=100))
+    spent = post(ready, spend("spend-0001", 30))
+    with write(ready) as conn:
+        first = ledger.reverse(conn, spent.id, "rev-00001", "test")
+    with write(ready) as conn:
+        *around, again, retry = ledger.create_transfers(
+            conn, [*others("new", batch_size), mirror("rev-00002", spent), mirror("rev-00001", spent)], "test"
+        )
+    assert isinstance(again, Conflict) and again.code == "already_reversed", again
+    assert retry == first
+    assert all(isinstance(r, ledger.Transfer) for r in around)
+    with write(ready) as conn:
+        *around, once, twice = ledger.create_transfers(
+            conn,
+            [*others("more", batch_size), mirror("rev-00003", granted), mirror("rev-00004", granted)],
+            "test",
+        )
+    assert isinstance(once, ledger.Transfer)
+    assert isinstance(twice, Conflict) and twice.code == "already_reversed", twice
+    with write(ready) as conn:
+        (reversal,) = ledger.create_transfers(conn, [mirror("rev-00005", first)], "test")
+    assert isinstance(reversal, Conflict) and reversal.code == "cannot_reverse", reversal
+    assert balances(ready, "holder:alice") == {YOKOSUKA: 0}
+    assert balances(ready, "payee:shop-1") == {YOKOSUKA: 0}
+    assert verified(ready).ok
+
+
+@pytest.mark.parametrize("original", ["grant", "spend"])
+def test_a_reversal_that_waited_for_another_is_told_already_reversed(ready, original):
+    """A second reversal sent straight to create_transfers while the first's transaction is still
+    open waits for it, then is told ``already_reversed``: not ``insufficient_points`` (the first
+    took the grant's points back), nor the unique index's error (a refund the shop could pay twice).
+    """
+    if ready.dialect.name != "postgresql":
+        pytest.skip("SQLite's single writer makes the second wait before it reads anything")
+    post(ready, grant("grant-0001", amount=100))
+    sent = post(ready, spend("spend-0001", 30) if original == "spend" else grant("grant-0002", amount=50))
+    post(ready, spend("spend-0002", 30))  # the shop could pay a refund twice over
+    answers: list[object] = []
+    waiter_pid: list[int] = []
+
+    def second() -> None:
+        try:
+            with write(ready) as conn:
+                waiter_pid.append(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+                answers.extend(ledger.create_transfers(conn, [mirror("rev-00002", sent)], "test"))
+        except Exception as e:  # what the test must see, not a thread's traceback
+            answers.append(e)
+
+    with write(ready) as first:
+        (made,) = ledger.create_transfers(first, [mirror("rev-00001", sent)], "test")
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        with ready.connect() as watch:  # until the second waits for a lock the first holds
+            while not answers and not (
+                waiter_pid
+                and watch.execute(
+                    text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": waiter_pid[0]},
+                ).scalar()
+            ):
+                watch.rollback()
+    waiter.join()
+    assert isinstance(made, ledger.Transfer)
+    (answer,) = answers
+    assert isinstance(answer, Conflict) and answer.code == "already_reversed", answer
+    assert verified(ready).ok
 
 
 def test_history_is_append_only_in_the_database(ready):
