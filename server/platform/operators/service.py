@@ -126,7 +126,7 @@ def operator_by_hash(conn: Connection, digest: str) -> Operator:
     """The operator whose token has this hash and is not revoked, or ``Unauthorized``."""
     row = conn.execute(_BY_HASH, {"token_hash": digest}).first()
     if row is None:
-        raise _not_recognised()
+        raise not_recognised()
     return Operator(row.id, row.name, row.municipality_code)
 
 
@@ -135,7 +135,7 @@ def confirm(conn: Connection, operator: Operator, digest: str) -> None:
     token of this hash, not revoked: a token a server process remembers is confirmed so, in a
     transaction the request opens anyway (``server.platform.operators.auth``)."""
     if conn.execute(_STILL_VALID, {"id": operator.id, "token_hash": digest}).first() is None:
-        raise _not_recognised()
+        raise not_recognised()
 
 
 def confirm_at_commit(
@@ -149,10 +149,6 @@ def confirm_at_commit(
 
 def not_recognised() -> Unauthorized:
     """The refusal of a token that is not (or no longer) an operator's."""
-    return _not_recognised()
-
-
-def _not_recognised() -> Unauthorized:
     return Unauthorized("unauthorized", "operator token not recognised or revoked")
 
 
