@@ -475,14 +475,11 @@ def reverse(
     A reversal of a debit from a wallet gives back to the very lots it took (a refund keeps the
     points' expiry); a reversal of a credit takes back the lot that credit made.
 
-    Reversals of one transfer take turns on its row (a lock, not an edit): one racing another
-    with another client id then sees the first and is told ``already_reversed``, rather than
-    failing on the points the first took back or on the unique ``reverses_id``.
+    The ledger itself (:func:`create_transfers`) locks the original, refuses a reversal of a
+    reversal and tells a second reversal with another client id ``already_reversed`` (one racing
+    another waits for it on the original's row), so this only builds the mirror request.
     """
-    conn.execute(select(transfers.c.id).where(transfers.c.id == transfer_id).with_for_update())
     original = get_transfer(conn, transfer_id)
-    if original.kind == "reverse":
-        raise Conflict("cannot_reverse", f"transfer {transfer_id} is itself a reversal")
     request = TransferRequest(
         client_id=client_id,
         point_code=original.point_code,
@@ -493,11 +490,6 @@ def reverse(
         memo=memo,
         reverses=original.id,
     )
-    already = conn.execute(
-        select(transfers.c.client_id).where(transfers.c.reverses_id == transfer_id)
-    ).scalar_one_or_none()
-    if already is not None and already != client_id:
-        raise Conflict("already_reversed", f"transfer {transfer_id} was already reversed")
     (result,) = create_transfers(conn, [request], actor, now)
     if isinstance(result, MkpError):
         raise result
